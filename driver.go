@@ -1,0 +1,39 @@
+package securepg
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"os"
+)
+
+// DriverName is the name securepg registers with database/sql.
+const DriverName = "securepg"
+
+func init() {
+	sql.Register(DriverName, &drv{})
+}
+
+// drv is the registered driver. OpenConnector reads the policy from the
+// environment each time, which database/sql does once per sql.Open.
+type drv struct{}
+
+var (
+	_ driver.Driver        = (*drv)(nil)
+	_ driver.DriverContext = (*drv)(nil)
+)
+
+// Open connects once; database/sql uses OpenConnector instead.
+func (d *drv) Open(dsn string) (driver.Conn, error) {
+	c, err := d.OpenConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return c.Connect(context.Background())
+}
+
+// OpenConnector parses dsn, reads the SECUREPG_* policy, and refuses a DSN
+// whose effective configuration is weaker than the policy.
+func (d *drv) OpenConnector(dsn string) (driver.Connector, error) {
+	return newConnector(dsn, os.Getenv, nil)
+}

@@ -1,0 +1,85 @@
+package securepg
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/securepg/securepg/internal/core"
+)
+
+// ErrPolicyViolation is matched by every refusal: errors.Is(err,
+// ErrPolicyViolation) reports whether securepg refused a connection because
+// it was weaker than the policy.
+var ErrPolicyViolation = errors.New("securepg: policy violation")
+
+// Reason codes of a PolicyError. They are stable, and the same value is the
+// securepg.policy.reason attribute in telemetry.
+const (
+	// The configuration (DSN + PG* environment + service file + defaults)
+	// is weaker than the policy; refused before anything is dialed.
+	ReasonTLSDisabled           = core.ReasonTLSDisabled           // sslmode=disable
+	ReasonPlaintextFallback     = core.ReasonPlaintextFallback     // sslmode=prefer or allow
+	ReasonUnverifiedCertificate = core.ReasonUnverifiedCertificate // sslmode=require
+	ReasonUnverifiedHostname    = core.ReasonUnverifiedHostname    // sslmode=verify-ca
+	ReasonUnixSocket            = core.ReasonUnixSocket            // a unix socket, not allowed
+	ReasonCustomTLSConfig       = core.ReasonCustomTLSConfig       // lib/pq sslmode=pqgo-*
+	ReasonTLSVersionTooLow      = core.ReasonTLSVersionTooLow      // configured or negotiated below the minimum
+
+	// The live connection failed validation.
+	ReasonTLSNotEstablished    = core.ReasonTLSNotEstablished    // the server, or something in between, refused TLS
+	ReasonCertificateUntrusted = core.ReasonCertificateUntrusted // not signed by a trusted root
+	ReasonCertificateExpired   = core.ReasonCertificateExpired   // expired or not yet valid
+	ReasonHostnameMismatch     = core.ReasonHostnameMismatch     // valid, but for another host
+)
+
+// PolicyError describes a refusal. It never contains a credential.
+type PolicyError struct {
+	Reason string // a stable code: ReasonTLSDisabled, ...
+	Host   string // host:port or unix socket directory
+	Got    string // what the connection had, e.g. "prefer"
+	Want   string // what the policy demands, e.g. "verify-full"
+	Detail string // what is wrong, in a sentence
+	Fix    string // what to change
+	Err    error  // the safe underlying cause (an x509 error, for instance), or nil
+
+	more int // further violations of the same connector
+}
+
+func newPolicyError(v *core.Violation, more int) *PolicyError {
+	return &PolicyError{Reason: v.Reason, Host: v.Host, Got: v.Got, Want: v.Want, Detail: v.Detail, Fix: v.Fix, Err: v.Err, more: more}
+}
+
+// Error says what was refused, why, and how to fix it.
+func (e *PolicyError) Error() string {
+	var b strings.Builder
+	b.WriteString("securepg: refused: ")
+	if e.Host != "" {
+		b.WriteString(e.Host)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Detail)
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	if e.Fix != "" {
+		b.WriteString("; ")
+		b.WriteString(e.Fix)
+	}
+	b.WriteString(" [")
+	b.WriteString(e.Reason)
+	b.WriteString("]")
+	if e.more > 0 {
+		b.WriteString(" (and ")
+		b.WriteString(strconv.Itoa(e.more))
+		b.WriteString(" more; `securepg check` lists them)")
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrPolicyViolation) true.
+func (e *PolicyError) Is(target error) bool { return target == ErrPolicyViolation }
+
+// Unwrap returns the underlying cause, if any.
+func (e *PolicyError) Unwrap() error { return e.Err }

@@ -1,0 +1,76 @@
+package core
+
+import (
+	"net"
+	"strconv"
+)
+
+// A Plan is everything an underlying driver will try for one DSN, judged
+// after hardening: one Target per host, each with its ordered attempts.
+type Plan struct {
+	Driver  string
+	Targets []Target
+}
+
+// Target is one host of a (possibly multi-host) DSN.
+type Target struct {
+	Host     string // host name, IP address or unix socket directory
+	Hostaddr string // lib/pq's hostaddr, the address actually dialed
+	Port     uint16
+	Network  string  // "tcp" or "unix"
+	Mode     SSLMode // the effective sslmode of this host's attempts
+
+	// Attempts is what the driver tries for this host, in order: for
+	// sslmode=prefer a TLS attempt then a plaintext one.
+	Attempts []Attempt
+
+	RootCA     string // where the trusted roots come from ("" = none, "system", a path)
+	ClientCert string // the client certificate path, "" = none
+	MinTLS     uint16 // the lowest TLS version the client will accept
+	MaxTLS     uint16 // the highest, 0 = no limit
+	Custom     bool   // lib/pq sslmode=pqgo-*: a registered tls.Config securepg cannot inspect
+	Note       string // a driver quirk that explains Mode
+}
+
+// Attempt is one connection attempt to a Target.
+type Attempt struct {
+	TLS    bool
+	Verify Verification // meaningful when TLS
+}
+
+// Addr is host:port, or the socket directory for unix sockets. It never
+// contains credentials.
+func (t Target) Addr() string {
+	if t.Network == "unix" {
+		return t.Host
+	}
+	h := t.Host
+	if t.Hostaddr != "" && h == "" {
+		h = t.Hostaddr
+	}
+	return net.JoinHostPort(h, strconv.Itoa(int(t.Port)))
+}
+
+// ModeFromAttempts names the sslmode that produces attempts, as pgx lays
+// them out: [plain] disable, [plain, tls] allow, [tls, plain] prefer, and a
+// single TLS attempt by its verification level.
+func ModeFromAttempts(a []Attempt) SSLMode {
+	switch {
+	case len(a) == 2 && !a[0].TLS && a[1].TLS:
+		return ModeAllow
+	case len(a) == 2 && a[0].TLS && !a[1].TLS:
+		return ModePrefer
+	case len(a) == 1 && !a[0].TLS:
+		return ModeDisable
+	case len(a) == 1:
+		switch a[0].Verify {
+		case VerifyFull:
+			return ModeVerifyFull
+		case VerifyCA:
+			return ModeVerifyCA
+		default:
+			return ModeRequire
+		}
+	}
+	return ModeUnknown
+}

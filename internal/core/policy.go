@@ -1,0 +1,248 @@
+package core
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// The environment variables that carry the org-wide policy.
+const (
+	EnvDriver          = "SECUREPG_DRIVER"
+	EnvMinSSLMode      = "SECUREPG_MIN_SSLMODE"
+	EnvMinTLSVersion   = "SECUREPG_MIN_TLS_VERSION"
+	EnvSSLRootCert     = "SECUREPG_SSLROOTCERT"
+	EnvSSLCert         = "SECUREPG_SSLCERT"
+	EnvSSLKey          = "SECUREPG_SSLKEY"
+	EnvMode            = "SECUREPG_MODE"
+	EnvAllowUnixSocket = "SECUREPG_ALLOW_UNIX_SOCKET"
+)
+
+// EnvVars lists the policy variables in documentation order.
+var EnvVars = []string{
+	EnvDriver, EnvMinSSLMode, EnvMinTLSVersion, EnvSSLRootCert,
+	EnvSSLCert, EnvSSLKey, EnvMode, EnvAllowUnixSocket,
+}
+
+// The underlying drivers.
+const (
+	DriverPgx = "pgx"
+	DriverPQ  = "pq"
+)
+
+// SourceDefault marks a policy value that nobody set.
+const SourceDefault = "default"
+
+// Policy is the effective org policy: what a connection must at least be.
+type Policy struct {
+	Driver          string
+	MinSSLMode      SSLMode
+	MinTLSVersion   uint16
+	RootCert        string // path to a PEM bundle, "system", or "" (use the DSN's)
+	ClientCert      string // path to a PEM certificate, or ""
+	ClientKey       string // path to its PEM key, or ""
+	Audit           bool   // report violations instead of refusing
+	AllowUnixSocket bool
+
+	// Sources maps each policy variable name (EnvMinSSLMode, ...) to where
+	// its value came from: SourceDefault, the variable's own name, or the
+	// name of the option that set it.
+	Sources map[string]string
+
+	roots      *x509.CertPool
+	clientCert *tls.Certificate
+}
+
+// DefaultPolicy is the policy with nothing set: verify-full, TLS 1.2, enforce.
+func DefaultPolicy() Policy {
+	p := Policy{
+		Driver:        DriverPgx,
+		MinSSLMode:    ModeVerifyFull,
+		MinTLSVersion: tls.VersionTLS12,
+		Sources:       make(map[string]string, len(EnvVars)),
+	}
+	for _, v := range EnvVars {
+		p.Sources[v] = SourceDefault
+	}
+	return p
+}
+
+// PolicyFromEnv reads the SECUREPG_* variables through getenv. An empty
+// variable counts as unset. An invalid value is an error naming the variable.
+func PolicyFromEnv(getenv func(string) string) (Policy, error) {
+	p := DefaultPolicy()
+	var errs []error
+	for _, name := range EnvVars {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			continue
+		}
+		if err := p.Set(name, v, name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Policy{}, err
+	}
+	return p, nil
+}
+
+// Set assigns the policy value named by variable from its text form, and
+// records source as its origin. Errors name source.
+func (p *Policy) Set(variable, value, source string) error {
+	bad := func(want string) error {
+		return fmt.Errorf("securepg: invalid %s=%q: want %s", source, value, want)
+	}
+	switch variable {
+	case EnvDriver:
+		switch value {
+		case DriverPgx, DriverPQ:
+			p.Driver = value
+		default:
+			return bad(`"pgx" or "pq"`)
+		}
+	case EnvMinSSLMode:
+		m, err := ParseSSLMode(value)
+		if err != nil {
+			return bad("disable, allow, prefer, require, verify-ca or verify-full")
+		}
+		p.MinSSLMode = m
+	case EnvMinTLSVersion:
+		switch value {
+		case "1.2", "TLSv1.2":
+			p.MinTLSVersion = tls.VersionTLS12
+		case "1.3", "TLSv1.3":
+			p.MinTLSVersion = tls.VersionTLS13
+		default:
+			return bad(`"1.2" or "1.3"`)
+		}
+	case EnvSSLRootCert:
+		p.RootCert = value
+	case EnvSSLCert:
+		p.ClientCert = value
+	case EnvSSLKey:
+		p.ClientKey = value
+	case EnvMode:
+		switch value {
+		case "enforce":
+			p.Audit = false
+		case "audit":
+			p.Audit = true
+		default:
+			return bad(`"enforce" or "audit"`)
+		}
+	case EnvAllowUnixSocket:
+		switch strings.ToLower(value) {
+		case "true", "1", "yes", "on":
+			p.AllowUnixSocket = true
+		case "false", "0", "no", "off":
+			p.AllowUnixSocket = false
+		default:
+			return bad(`"true" or "false"`)
+		}
+	default:
+		return fmt.Errorf("securepg: unknown policy variable %s", variable)
+	}
+	if p.Sources == nil {
+		p.Sources = make(map[string]string)
+	}
+	p.Sources[variable] = source
+	return nil
+}
+
+// ModeName is "audit" or "enforce".
+func (p *Policy) ModeName() string {
+	if p.Audit {
+		return "audit"
+	}
+	return "enforce"
+}
+
+// Load reads the certificate files the policy names, so that a connector
+// fails at creation rather than at its first connection. Errors name the
+// variable or option that set the file.
+func (p *Policy) Load() error {
+	p.roots, p.clientCert = nil, nil
+	if p.RootCert != "" && p.RootCert != "system" {
+		pem, err := os.ReadFile(p.RootCert)
+		if err != nil {
+			return fmt.Errorf("securepg: %s: cannot read root certificates: %w", p.Sources[EnvSSLRootCert], pathErr(err))
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("securepg: %s: %s holds no PEM certificate", p.Sources[EnvSSLRootCert], p.RootCert)
+		}
+		p.roots = pool
+	}
+	if p.RootCert == "system" {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			return fmt.Errorf("securepg: %s=system: %w", p.Sources[EnvSSLRootCert], err)
+		}
+		p.roots = pool
+	}
+	if (p.ClientCert == "") != (p.ClientKey == "") {
+		return fmt.Errorf("securepg: %s and %s must be set together", EnvSSLCert, EnvSSLKey)
+	}
+	if p.ClientCert != "" {
+		cert, err := tls.LoadX509KeyPair(p.ClientCert, p.ClientKey)
+		if err != nil {
+			return fmt.Errorf("securepg: %s/%s: cannot load client certificate: %w",
+				p.Sources[EnvSSLCert], p.Sources[EnvSSLKey], pathErr(err))
+		}
+		p.clientCert = &cert
+	}
+	return nil
+}
+
+// Roots returns the org root pool loaded by Load, or nil.
+func (p *Policy) Roots() *x509.CertPool { return p.roots }
+
+// ClientCertificate returns the org client certificate loaded by Load, or nil.
+func (p *Policy) ClientCertificate() *tls.Certificate { return p.clientCert }
+
+// pathErr keeps the path and the operation of a file error but drops any
+// content that a parser might have quoted.
+func pathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return errors.New(strings.SplitN(err.Error(), "\n", 2)[0])
+}
+
+// TLSVersionName spells a TLS version as PostgreSQL does (TLSv1.3).
+func TLSVersionName(v uint16) string {
+	switch v {
+	case tls.VersionTLS10:
+		return "TLSv1"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	case 0:
+		return "none"
+	default:
+		return fmt.Sprintf("0x%04x", v)
+	}
+}
+
+// ParseTLSVersionName reads PostgreSQL's spelling of a TLS version.
+func ParseTLSVersionName(s string) (uint16, bool) {
+	switch s {
+	case "TLSv1", "TLSv1.0":
+		return tls.VersionTLS10, true
+	case "TLSv1.1":
+		return tls.VersionTLS11, true
+	case "TLSv1.2":
+		return tls.VersionTLS12, true
+	case "TLSv1.3":
+		return tls.VersionTLS13, true
+	}
+	return 0, false
+}

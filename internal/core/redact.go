@@ -1,0 +1,290 @@
+package core
+
+import (
+	"errors"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// DSNError reports a DSN that the underlying driver's parser rejected. Its
+// text is rebuilt from the parser's message with every quoted value and
+// every password-like value of the DSN removed: pgx keeps the raw DSN in a
+// public field of its ParseConfigError, and lib/pq quotes values in its
+// messages, so neither is ever wrapped as it is.
+type DSNError struct {
+	Driver string
+	Msg    string
+}
+
+func (e *DSNError) Error() string {
+	return "securepg: invalid DSN (" + e.Driver + " parser): " + e.Msg
+}
+
+// ParseError replaces a parser error for dsn with a redacted DSNError.
+func ParseError(driver, dsn string, err error) error {
+	return &DSNError{Driver: driver, Msg: sanitize(parserMessage(err), dsn)}
+}
+
+func parserMessage(err error) string {
+	var pce *pgconn.ParseConfigError
+	if errors.As(err, &pce) {
+		c := *pce
+		c.ConnString = ""
+		msg := strings.TrimPrefix(c.Error(), "cannot parse ``: ")
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			msg = strings.Replace(msg, ue.Error(), "invalid URL: "+ue.Err.Error(), 1)
+		}
+		return msg
+	}
+	msg := err.Error()
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		msg = strings.Replace(msg, ue.Error(), "invalid URL: "+ue.Err.Error(), 1)
+	}
+	return strings.TrimPrefix(msg, "pq: ")
+}
+
+var quoted = regexp.MustCompile("\"[^\"]*\"|`[^`]*`|'[^']*'")
+
+// safeWords may stay inside quotes: keywords and enumerated values.
+var safeWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`host hostaddr port dbname database user password passfile options
+		application_name fallback_application_name connect_timeout client_encoding sslmode sslnegotiation
+		sslcert sslkey sslrootcert sslpassword sslsni sslcertmode sslcrl sslcrldir sslinline
+		ssl_min_protocol_version ssl_max_protocol_version krbsrvname krbspn gssencmode service servicefile
+		target_session_attrs load_balance_hosts min_protocol_version max_protocol_version channel_binding
+		require_auth datestyle tz geqo binary_parameters disable_prepared_binary_result
+		disable allow prefer require verify-ca verify-full postgres direct any read-write read-only primary
+		standby prefer-standby random 3.0 3.2 latest TLSv1 TLSv1.0 TLSv1.1 TLSv1.2 TLSv1.3 sslkey sslcert
+		= UTF8 ISO,`) {
+		safeWords[w] = true
+	}
+}
+
+// sanitize removes from msg every quoted value that is not a keyword, and
+// every password candidate found in dsn.
+func sanitize(msg, dsn string) string {
+	msg = quoted.ReplaceAllStringFunc(msg, func(q string) string {
+		inner := q[1 : len(q)-1]
+		if safeWords[inner] || safeWords[strings.TrimPrefix(inner, "$")] {
+			return q
+		}
+		return q[:1] + "xxxxx" + q[len(q)-1:]
+	})
+	for _, s := range secretCandidates(dsn) {
+		msg = strings.ReplaceAll(msg, s, "xxxxx")
+	}
+	return msg
+}
+
+// secretCandidates lists, longest first, every string in dsn that might be
+// a password under any reading of a possibly malformed DSN.
+func secretCandidates(dsn string) []string {
+	set := map[string]bool{}
+	add := func(s string) {
+		s = strings.TrimSpace(s)
+		if len(s) >= 3 {
+			set[s] = true
+		}
+		if u, err := url.PathUnescape(s); err == nil && len(u) >= 3 {
+			set[u] = true
+		}
+	}
+	if rest, ok := cutScheme(dsn); ok {
+		// Every reading of the authority: userinfo ends at the last '@'
+		// before the path, or at the first one.
+		auth := rest
+		if i := strings.IndexAny(auth, "/?#"); i >= 0 {
+			auth = auth[:i]
+		}
+		for _, at := range []int{strings.LastIndex(rest, "@"), strings.LastIndex(auth, "@"), strings.Index(rest, "@")} {
+			if at < 0 {
+				continue
+			}
+			ui := rest[:at]
+			if _, pw, ok := strings.Cut(ui, ":"); ok {
+				add(pw)
+				for _, part := range strings.Split(pw, ":") {
+					add(part)
+				}
+			}
+		}
+		// Query parameters named like passwords.
+		if _, q, ok := strings.Cut(rest, "?"); ok {
+			for _, kv := range strings.Split(q, "&") {
+				k, v, _ := strings.Cut(kv, "=")
+				if isSecretKey(k) {
+					add(v)
+				}
+			}
+		}
+	}
+	// Keyword/value readings (also applied to URLs, harmlessly).
+	for _, key := range []string{"password", "sslpassword"} {
+		for i := 0; ; {
+			j := strings.Index(dsn[i:], key)
+			if j < 0 {
+				break
+			}
+			i += j + len(key)
+			rest := strings.TrimLeft(dsn[i:], " \t\n\r")
+			if !strings.HasPrefix(rest, "=") {
+				continue
+			}
+			rest = strings.TrimLeft(rest[1:], " \t\n\r")
+			add(rest)
+			if strings.HasPrefix(rest, "'") {
+				body := rest[1:]
+				if end := strings.Index(body, "'"); end >= 0 {
+					add(body[:end])
+				}
+				add(body)
+			}
+			if end := strings.IndexAny(rest, " \t\n\r"); end >= 0 {
+				add(rest[:end])
+			}
+			add(strings.ReplaceAll(rest, `\`, ""))
+		}
+	}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+func isSecretKey(k string) bool {
+	k, _ = url.QueryUnescape(k)
+	return k == "password" || k == "sslpassword"
+}
+
+func cutScheme(dsn string) (string, bool) {
+	for _, p := range []string{"postgres://", "postgresql://"} {
+		if strings.HasPrefix(dsn, p) {
+			return dsn[len(p):], true
+		}
+	}
+	return "", false
+}
+
+// RedactDSN returns dsn with its passwords replaced by xxxxx, for display.
+// A DSN that cannot be read safely is replaced entirely.
+func RedactDSN(dsn string) string {
+	if _, ok := cutScheme(dsn); ok {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "postgres://(unparseable URL, not shown)"
+		}
+		if u.User != nil {
+			if _, has := u.User.Password(); has {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			}
+		}
+		q := u.Query()
+		for k := range q {
+			if isSecretKey(k) {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
+		out := u.String()
+		for _, s := range secretCandidates(dsn) {
+			out = strings.ReplaceAll(out, s, "xxxxx")
+		}
+		return out
+	}
+	pairs, ok := splitKeywordValue(dsn)
+	if !ok {
+		return "(unparseable keyword/value string, not shown)"
+	}
+	var b strings.Builder
+	for i, kv := range pairs {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(kv[0])
+		b.WriteByte('=')
+		v := kv[1]
+		if isSecretKey(kv[0]) {
+			v = "xxxxx"
+		}
+		if v == "" || strings.ContainsAny(v, ` '\`) {
+			v = "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+		}
+		b.WriteString(v)
+	}
+	out := b.String()
+	for _, s := range secretCandidates(dsn) {
+		out = strings.ReplaceAll(out, s, "xxxxx")
+	}
+	return out
+}
+
+// splitKeywordValue reads a libpq keyword/value string into ordered pairs.
+func splitKeywordValue(s string) ([][2]string, bool) {
+	var out [][2]string
+	i := 0
+	skip := func() {
+		for i < len(s) && strings.IndexByte(" \t\n\r\v\f", s[i]) >= 0 {
+			i++
+		}
+	}
+	for {
+		skip()
+		if i >= len(s) {
+			return out, true
+		}
+		start := i
+		for i < len(s) && s[i] != '=' && strings.IndexByte(" \t\n\r\v\f", s[i]) < 0 {
+			i++
+		}
+		key := s[start:i]
+		skip()
+		if i >= len(s) || s[i] != '=' || key == "" {
+			return nil, false
+		}
+		i++
+		skip()
+		var v strings.Builder
+		if i < len(s) && s[i] == '\'' {
+			i++
+			for {
+				if i >= len(s) {
+					return nil, false
+				}
+				c := s[i]
+				i++
+				if c == '\'' {
+					break
+				}
+				if c == '\\' {
+					if i >= len(s) {
+						return nil, false
+					}
+					c = s[i]
+					i++
+				}
+				v.WriteByte(c)
+			}
+		} else {
+			for i < len(s) && strings.IndexByte(" \t\n\r\v\f", s[i]) < 0 {
+				c := s[i]
+				i++
+				if c == '\\' && i < len(s) {
+					c = s[i]
+					i++
+				}
+				v.WriteByte(c)
+			}
+		}
+		out = append(out, [2]string{key, v.String()})
+	}
+}

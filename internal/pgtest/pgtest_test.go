@@ -1,0 +1,25 @@
+package pgtest
+
+import (
+	"context"
+	"os"
+	"testing"
+)
+
+func TestMain(m *testing.M) { os.Exit(RunMain(m)) }
+
+func TestClusterServesTLS(t *testing.T) {
+	c := Shared(t)
+	admin, err := c.Admin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	res, err := admin.Exec(context.Background(), "SHOW ssl").ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res[0].Rows[0][0]); got != "on" {
+		t.Fatalf("ssl = %q, want on", got)
+	}
+}

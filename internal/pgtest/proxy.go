@@ -1,0 +1,298 @@
+package pgtest
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// sentinel is written by Proxy.DialsBefore to mark its own connection.
+var sentinel = []byte("SENTINEL")
+
+var sslRequest = []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}
+
+// Proxy is a loopback listener that plays one adversarial role.
+type Proxy struct {
+	ln       net.Listener
+	handle   func(net.Conn)
+	accepted atomic.Int64
+	marks    chan int64
+	wg       sync.WaitGroup
+
+	mu       sync.Mutex
+	received [][]byte // what clients sent, for assertions
+}
+
+// Addr is 127.0.0.1:port.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Port is the listening port.
+func (p *Proxy) Port() int { return p.ln.Addr().(*net.TCPAddr).Port }
+
+// PortString is Port as a string.
+func (p *Proxy) PortString() string { return strconv.Itoa(p.Port()) }
+
+// Close stops the proxy and waits for its connections to end.
+func (p *Proxy) Close() error {
+	err := p.ln.Close()
+	p.wg.Wait()
+	return err
+}
+
+// Received returns what clients sent after the SSLRequest, per connection
+// (fake servers only).
+func (p *Proxy) Received() [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([][]byte(nil), p.received...)
+}
+
+func (p *Proxy) record(b []byte) {
+	p.mu.Lock()
+	p.received = append(p.received, append([]byte(nil), b...))
+	p.mu.Unlock()
+}
+
+func newProxy(handle func(net.Conn)) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{ln: ln, handle: handle, marks: make(chan int64, 1)}
+	p.wg.Add(1)
+	go p.serve()
+	return p, nil
+}
+
+func (p *Proxy) serve() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		n := p.accepted.Add(1)
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			defer c.Close()
+			br := &peekConn{Conn: c}
+			head, err := br.peek(len(sentinel))
+			if err == nil && bytes.Equal(head, sentinel) {
+				p.marks <- n
+				return
+			}
+			p.handle(br)
+		}()
+	}
+}
+
+// DialsBefore connects to the proxy itself and returns how many connections
+// the proxy accepted before this one. Accepts are in dial order, so a
+// result of 0 proves that nothing under test dialed the proxy before the
+// call: no sleeps, no timing.
+func (p *Proxy) DialsBefore() (int64, error) {
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	if _, err := c.Write(sentinel); err != nil {
+		return 0, err
+	}
+	n := <-p.marks
+	return n - 1, nil
+}
+
+// Accepted is the number of connections accepted so far (sentinels too).
+func (p *Proxy) Accepted() int64 { return p.accepted.Load() }
+
+// peekConn lets the proxy look at the first bytes without losing them.
+type peekConn struct {
+	net.Conn
+	buf []byte
+}
+
+func (c *peekConn) peek(n int) ([]byte, error) {
+	for len(c.buf) < n {
+		b := make([]byte, n-len(c.buf))
+		m, err := c.Conn.Read(b)
+		c.buf = append(c.buf, b[:m]...)
+		if err != nil {
+			return c.buf, err
+		}
+	}
+	return c.buf[:n], nil
+}
+
+func (c *peekConn) Read(b []byte) (int, error) {
+	if len(c.buf) > 0 {
+		n := copy(b, c.buf)
+		c.buf = c.buf[n:]
+		return n, nil
+	}
+	return c.Conn.Read(b)
+}
+
+// readSSLRequest consumes an SSLRequest; false if the client sent
+// something else first.
+func readSSLRequest(c net.Conn) bool {
+	b := make([]byte, 8)
+	if _, err := io.ReadFull(c, b); err != nil {
+		return false
+	}
+	return bytes.Equal(b, sslRequest)
+}
+
+func relay(a, b net.Conn) {
+	done := make(chan struct{}, 2)
+	cp := func(dst, src net.Conn) {
+		io.Copy(dst, src)
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		} else {
+			dst.Close()
+		}
+		done <- struct{}{}
+	}
+	go cp(a, b)
+	go cp(b, a)
+	<-done
+	a.Close()
+	b.Close()
+	<-done
+}
+
+// NewStripProxy answers 'N' to SSLRequest ("no TLS here") and relays the
+// plaintext session that follows to upstream: a downgrade attacker.
+func NewStripProxy(upstream string) (*Proxy, error) {
+	return newProxy(func(c net.Conn) {
+		if !readSSLRequest(c) {
+			return
+		}
+		if _, err := c.Write([]byte{'N'}); err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", upstream)
+		if err != nil {
+			return
+		}
+		relay(c, up)
+	})
+}
+
+// NewTLSImpostor answers 'S', completes the TLS handshake with cert (up to
+// maxVersion, 0 = any), and relays the decrypted session to upstream in
+// plaintext. With a bad certificate it is a man in the middle; with the
+// real one it behaves like a TLS-terminating pooler.
+func NewTLSImpostor(upstream string, cert tls.Certificate, maxVersion uint16) (*Proxy, error) {
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: maxVersion, MinVersion: tls.VersionTLS12}
+	return newProxy(func(c net.Conn) {
+		if !readSSLRequest(c) {
+			return
+		}
+		if _, err := c.Write([]byte{'S'}); err != nil {
+			return
+		}
+		tc := tls.Server(c, cfg)
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", upstream)
+		if err != nil {
+			return
+		}
+		relay(tc, up)
+	})
+}
+
+// NewInjectProxy answers 'S' immediately followed by inject, the
+// CVE-2021-23222 attack: a client that reads more than one byte before the
+// handshake would take inject as the server's plaintext answer. It records
+// whatever the client sends next.
+func NewInjectProxy(inject []byte) (*Proxy, error) {
+	var p *Proxy
+	p, err := newProxy(func(c net.Conn) {
+		if !readSSLRequest(c) {
+			return
+		}
+		if _, err := c.Write(append([]byte{'S'}, inject...)); err != nil {
+			return
+		}
+		b := make([]byte, 4096)
+		n, _ := c.Read(b)
+		p.record(b[:n])
+	})
+	return p, err
+}
+
+// NewCleartextServer is a fake PostgreSQL server without TLS that asks for
+// the password in cleartext and records every message the client sends
+// after its startup message.
+func NewCleartextServer() (*Proxy, error) {
+	var p *Proxy
+	p, err := newProxy(func(c net.Conn) {
+		br := c
+		head := make([]byte, 8)
+		if _, err := io.ReadFull(br, head); err != nil {
+			return
+		}
+		if bytes.Equal(head, sslRequest) {
+			if _, err := c.Write([]byte{'N'}); err != nil {
+				return
+			}
+			if _, err := io.ReadFull(br, head); err != nil {
+				return
+			}
+		}
+		// head is the start of the StartupMessage: length, protocol.
+		n := int(binary.BigEndian.Uint32(head[:4]))
+		if n < 8 || n > 10000 {
+			return
+		}
+		if _, err := io.CopyN(io.Discard, br, int64(n-8)); err != nil {
+			return
+		}
+		// AuthenticationCleartextPassword.
+		if _, err := c.Write([]byte{'R', 0, 0, 0, 8, 0, 0, 0, 3}); err != nil {
+			return
+		}
+		msg, err := readMessage(br)
+		if err != nil {
+			return
+		}
+		p.record(msg)
+		c.Write(errorResponse("28P01", "fake server"))
+	})
+	return p, err
+}
+
+func readMessage(r io.Reader) ([]byte, error) {
+	head := make([]byte, 5)
+	if _, err := io.ReadFull(r, head); err != nil {
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint32(head[1:5]))
+	if n < 4 || n > 1<<20 {
+		return nil, errors.New("bad message length")
+	}
+	body := make([]byte, n-4)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, err
+	}
+	return append(head, body...), nil
+}
+
+// errorResponse builds a FATAL ErrorResponse message.
+func errorResponse(code, msg string) []byte {
+	body := []byte("SFATAL\x00C" + code + "\x00M" + msg + "\x00\x00")
+	out := []byte{'E', 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(out[1:], uint32(len(body)+4))
+	return append(out, body...)
+}

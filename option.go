@@ -1,0 +1,93 @@
+package securepg
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/securepg/securepg/internal/core"
+)
+
+// Option configures a connector made by NewConnector. Options override the
+// SECUREPG_* environment variables.
+type Option interface {
+	apply(*options)
+}
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+type setting struct{ variable, value, source string }
+
+type options struct {
+	settings []setting
+	logger   *slog.Logger
+	errs     []error
+}
+
+func set(variable, value, source string) Option {
+	return optionFunc(func(o *options) {
+		o.settings = append(o.settings, setting{variable, value, "option " + source})
+	})
+}
+
+// WithMinSSLMode sets the weakest acceptable sslmode: disable, allow,
+// prefer, require, verify-ca or verify-full (SECUREPG_MIN_SSLMODE).
+func WithMinSSLMode(mode string) Option { return set(core.EnvMinSSLMode, mode, "WithMinSSLMode") }
+
+// WithDriver chooses the underlying driver: "pgx" (the default) or "pq"
+// (SECUREPG_DRIVER).
+func WithDriver(name string) Option { return set(core.EnvDriver, name, "WithDriver") }
+
+// WithRootCert sets the CA bundle that verifies servers whose effective
+// configuration names no sslrootcert; "system" means the system roots
+// (SECUREPG_SSLROOTCERT). Like libpq's sslrootcert, a root file turns
+// sslmode=require into verify-ca.
+func WithRootCert(path string) Option { return set(core.EnvSSLRootCert, path, "WithRootCert") }
+
+// WithClientCert sets the client certificate and key for mutual TLS where
+// the effective configuration names none (SECUREPG_SSLCERT, SECUREPG_SSLKEY).
+func WithClientCert(certFile, keyFile string) Option {
+	return optionFunc(func(o *options) {
+		set(core.EnvSSLCert, certFile, "WithClientCert").apply(o)
+		set(core.EnvSSLKey, keyFile, "WithClientCert").apply(o)
+	})
+}
+
+// WithMinTLSVersion sets the lowest TLS version accepted: tls.VersionTLS12
+// or tls.VersionTLS13 (SECUREPG_MIN_TLS_VERSION).
+func WithMinTLSVersion(version uint16) Option {
+	return optionFunc(func(o *options) {
+		switch version {
+		case tls.VersionTLS12:
+			set(core.EnvMinTLSVersion, "1.2", "WithMinTLSVersion").apply(o)
+		case tls.VersionTLS13:
+			set(core.EnvMinTLSVersion, "1.3", "WithMinTLSVersion").apply(o)
+		default:
+			o.errs = append(o.errs, fmt.Errorf("securepg: WithMinTLSVersion(0x%04x): want tls.VersionTLS12 or tls.VersionTLS13", version))
+		}
+	})
+}
+
+// WithMode sets "enforce" (refuse weak connections, the default) or
+// "audit" (connect anyway, and report every violation) (SECUREPG_MODE).
+func WithMode(mode string) Option { return set(core.EnvMode, mode, "WithMode") }
+
+// WithAllowUnixSocket allows connections through unix sockets, which never
+// use TLS (SECUREPG_ALLOW_UNIX_SOCKET).
+func WithAllowUnixSocket(allow bool) Option {
+	return set(core.EnvAllowUnixSocket, strconv.FormatBool(allow), "WithAllowUnixSocket")
+}
+
+// WithLogger sets where refusals (error level) and audited violations (warn
+// level) are reported. The default is slog.Default() at the time of
+// logging. A nil logger is ignored.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	})
+}
