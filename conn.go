@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql/driver"
 	"reflect"
+
+	"github.com/securepg/securepg/internal/core"
 )
 
 //go:generate go run ./internal/cmd/genwrap
@@ -14,7 +16,10 @@ import (
 // would change what database/sql does.
 type wconn struct {
 	inner driver.Conn
+	facts core.Facts
 }
+
+func (w *wconn) securepgFacts() core.Facts { return w.facts }
 
 var (
 	_ driver.Conn = (*wconn)(nil)

@@ -104,10 +104,11 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, c.connectError(ctx, err, rec)
 	}
+	var facts core.Facts
 	if c.pq != nil {
-		_, err = c.pq.ValidatePQ(ctx, conn, rec)
+		facts, err = c.pq.ValidatePQ(ctx, conn, rec)
 	} else {
-		_, err = c.pgx.ValidatePgx(conn.(*stdlib.Conn), rec)
+		facts, err = c.pgx.ValidatePgx(conn.(*stdlib.Conn), rec)
 	}
 	if err != nil {
 		conn.Close()
@@ -117,9 +118,26 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		c.logAudit(ctx, v)
 	}
 	if c.pq != nil {
-		return pickConn(&wconn{inner: conn}), nil
+		return pickConn(&wconn{inner: conn, facts: facts}), nil
 	}
+	conn.(*stdlib.Conn).Conn().PgConn().CustomData()[factsKey] = facts
 	return conn, nil
+}
+
+// factsKey holds a pgx connection's validated facts in its CustomData.
+const factsKey = "securepg.facts"
+
+// connFacts returns what securepg validated about a conn handed out by one
+// of its connectors (the value sql.Conn.Raw passes).
+func connFacts(dc any) (core.Facts, bool) {
+	switch c := dc.(type) {
+	case *stdlib.Conn:
+		f, ok := c.Conn().PgConn().CustomData()[factsKey].(core.Facts)
+		return f, ok
+	case interface{ securepgFacts() core.Facts }:
+		return c.securepgFacts(), true
+	}
+	return core.Facts{}, false
 }
 
 // connectError turns a failed attempt into a *PolicyError when the policy

@@ -57,7 +57,7 @@ func ClassifyConnectError(err error, host string, p Policy) *Violation {
 			Fix:    "enable ssl on the server, and check for a proxy that strips TLS"}
 	case strings.Contains(msg, "protocol version"):
 		return &Violation{Reason: ReasonTLSVersionTooLow, Host: host, Got: "older than " + TLSVersionName(p.MinTLSVersion),
-			Want: TLSVersionName(p.MinTLSVersion),
+			Want:   TLSVersionName(p.MinTLSVersion),
 			Detail: "the server does not support " + TLSVersionName(p.MinTLSVersion) + " or newer",
 			Fix:    "raise the server's ssl_min_protocol_version support, or lower " + EnvMinTLSVersion}
 	}

@@ -22,14 +22,14 @@ type PgxConfig struct {
 }
 
 type pgxEntry struct {
-	host    string
-	port    uint16
-	tls     bool
-	verify  Verification
-	mode    SSLMode
-	minTLS  uint16
-	roots   *x509.CertPool // the roots our VerifyConnection checks against (nil = system)
-	name    string         // the host name verify-full checks the certificate against
+	host   string
+	port   uint16
+	tls    bool
+	verify Verification
+	mode   SSLMode
+	minTLS uint16
+	roots  *x509.CertPool // the roots our VerifyConnection checks against (nil = system)
+	name   string         // the host name verify-full checks the certificate against
 }
 
 // PreparePgx parses dsn with pgx's own parser (so PG* variables, service

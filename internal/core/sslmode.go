@@ -49,9 +49,9 @@ type Verification int
 
 // Verification levels in increasing strength.
 const (
-	VerifyNone  Verification = iota // TLS without certificate verification (sslmode=require)
-	VerifyCA                        // chain verified against the roots, host name not checked
-	VerifyFull                      // chain and host name verified
+	VerifyNone Verification = iota // TLS without certificate verification (sslmode=require)
+	VerifyCA                       // chain verified against the roots, host name not checked
+	VerifyFull                     // chain and host name verified
 )
 
 // String names the level as the sslmode that demands it.
