@@ -44,7 +44,7 @@ func (w *wconn) Close() error { return w.inner.Close() }
 
 func (w *wconn) Begin() (driver.Tx, error) {
 	//lint:ignore SA1019 database/sql calls Begin when the inner conn lacks ConnBeginTx; so must we.
-	tx, err := w.inner.Begin() //nolint:staticcheck
+	tx, err := w.inner.Begin()
 	if err != nil {
 		return nil, err
 	}
@@ -123,11 +123,13 @@ func (s *wstmt) Close() error  { return s.inner.Close() }
 func (s *wstmt) NumInput() int { return s.inner.NumInput() }
 
 func (s *wstmt) Exec(args []driver.Value) (driver.Result, error) {
-	return s.inner.Exec(args) //nolint:staticcheck // database/sql's own fallback
+	//lint:ignore SA1019 database/sql's own fallback when the inner lacks StmtExecContext.
+	return s.inner.Exec(args)
 }
 
 func (s *wstmt) Query(args []driver.Value) (driver.Rows, error) {
-	rows, err := s.inner.Query(args) //nolint:staticcheck // database/sql's own fallback
+	//lint:ignore SA1019 database/sql's own fallback when the inner lacks StmtQueryContext.
+	rows, err := s.inner.Query(args)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +161,8 @@ func (p stmtNamedValueChecker) CheckNamedValue(nv *driver.NamedValue) error {
 type stmtColumnConverter struct{ w *wstmt }
 
 func (p stmtColumnConverter) ColumnConverter(idx int) driver.ValueConverter {
-	return p.w.inner.(driver.ColumnConverter).ColumnConverter(idx) //nolint:staticcheck // database/sql still consults it
+	//lint:ignore SA1019 database/sql still consults ColumnConverter.
+	return p.w.inner.(driver.ColumnConverter).ColumnConverter(idx)
 }
 
 // wrows wraps a result set; pickRows gives it the inner's interfaces, so
@@ -209,4 +212,15 @@ type rowsPrecisionScale struct{ inner driver.Rows }
 
 func (p rowsPrecisionScale) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
 	return p.inner.(driver.RowsColumnTypePrecisionScale).ColumnTypePrecisionScale(i)
+}
+
+// UnwrapConn returns the underlying driver's conn for a conn that
+// sql.Conn.Raw hands over. With pgx the conn is pgx's own *stdlib.Conn and
+// is returned as it is; with lib/pq it is securepg's wrapper, and the
+// result is lib/pq's conn. Other values are returned unchanged.
+func UnwrapConn(dc any) any {
+	if u, ok := dc.(unwrapper); ok {
+		return u.Unwrap()
+	}
+	return dc
 }

@@ -37,3 +37,5 @@ func (d *drv) Open(dsn string) (driver.Conn, error) {
 func (d *drv) OpenConnector(dsn string) (driver.Connector, error) {
 	return newConnector(dsn, os.Getenv, nil)
 }
+
+func osGetenv(k string) string { return os.Getenv(k) }

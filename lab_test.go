@@ -2,6 +2,7 @@ package securepg
 
 import (
 	"crypto/tls"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -101,3 +102,8 @@ func writeService(t *testing.T, content string) string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// isolateEnvNoLab is isolateEnv for tests that need no server.
+func isolateEnvNoLab(t *testing.T) { isolateEnv(t) }
+
+func sprintf(format string, v any) string { return fmt.Sprintf(format, v) }

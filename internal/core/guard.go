@@ -64,14 +64,13 @@ type guardConn struct {
 	rec              *Recorder
 	policy           Policy
 
-	mu      sync.Mutex
-	state   guardState
-	reply   byte
-	record  int    // bytes left in the current outgoing TLS record
-	header  []byte // a partial outgoing record header
-	sniff   serverHelloSniffer
-	closed  bool
-	plainOK bool // audit mode or a policy that allows plaintext
+	mu     sync.Mutex
+	state  guardState
+	reply  byte
+	record int    // bytes left in the current outgoing TLS record
+	header []byte // a partial outgoing record header
+	sniff  serverHelloSniffer
+	closed bool
 }
 
 func (g *guardConn) isClosed() bool {
@@ -207,6 +206,7 @@ type serverHelloSniffer struct {
 	done    bool
 	version uint16
 	cipher  uint16
+	retries int // HelloRetryRequests seen
 }
 
 const maxSniff = 64 << 10
@@ -276,6 +276,7 @@ func (s *serverHelloSniffer) parseServerHello(m []byte) {
 		}
 	}
 	if bytes.Equal(random, helloRetryRandom) {
+		s.retries++
 		return // a HelloRetryRequest: the real ServerHello follows
 	}
 	s.version, s.cipher, s.done = version, cipher, true

@@ -93,8 +93,10 @@ func PolicyFromEnv(getenv func(string) string) (Policy, error) {
 // Set assigns the policy value named by variable from its text form, and
 // records source as its origin. Errors name source.
 func (p *Policy) Set(variable, value, source string) error {
+	// The value is not repeated: a secret set in the wrong variable must
+	// not end up in a log.
 	bad := func(want string) error {
-		return fmt.Errorf("securepg: invalid %s=%q: want %s", source, value, want)
+		return fmt.Errorf("securepg: invalid %s: want %s", source, want)
 	}
 	switch variable {
 	case EnvDriver:

@@ -78,11 +78,37 @@ func sanitize(msg, dsn string) string {
 		}
 		return q[:1] + "xxxxx" + q[len(q)-1:]
 	})
-	for _, s := range secretCandidates(dsn) {
-		msg = strings.ReplaceAll(msg, s, "xxxxx")
-	}
-	return msg
+	return scrub(msg, secretCandidates(dsn))
 }
+
+// scrub replaces every password candidate in text, in its raw and escaped
+// forms, and then every remaining word that is part of a candidate: a
+// parser or an encoder may show part of a value, or change its escaping.
+func scrub(text string, cands []string) string {
+	for _, c := range cands {
+		for _, form := range []string{c, url.PathEscape(c), url.QueryEscape(c)} {
+			text = strings.ReplaceAll(text, form, "xxxxx")
+		}
+	}
+	return tokenRE.ReplaceAllStringFunc(text, func(tok string) string {
+		if len(tok) < 4 || safeWords[tok] || tok == "xxxxx" {
+			return tok
+		}
+		plain, err := url.PathUnescape(tok)
+		if err != nil {
+			plain = tok
+		}
+		for _, c := range cands {
+			if strings.Contains(c, tok) || strings.Contains(c, plain) {
+				return "xxxxx"
+			}
+		}
+		return tok
+	})
+}
+
+// tokenRE matches the words of a parser message.
+var tokenRE = regexp.MustCompile(`[^\s"'` + "`" + `:,()=]+`)
 
 // secretCandidates lists, longest first, every string in dsn that might be
 // a password under any reading of a possibly malformed DSN.
@@ -103,6 +129,15 @@ func secretCandidates(dsn string) []string {
 		auth := rest
 		if i := strings.IndexAny(auth, "/?#"); i >= 0 {
 			auth = auth[:i]
+		}
+		// A port that is not a number may be a password whose '@' is
+		// missing.
+		if host := auth[strings.LastIndex(auth, "@")+1:]; strings.Contains(host, ":") {
+			for _, part := range strings.Split(host, ":")[1:] {
+				if strings.Trim(part, "0123456789,]") != "" {
+					add(part)
+				}
+			}
 		}
 		for _, at := range []int{strings.LastIndex(rest, "@"), strings.LastIndex(auth, "@"), strings.Index(rest, "@")} {
 			if at < 0 {
@@ -151,6 +186,9 @@ func secretCandidates(dsn string) []string {
 				add(rest[:end])
 			}
 			add(strings.ReplaceAll(rest, `\`, ""))
+			if end := strings.IndexAny(rest, " \t\n\r"); end >= 0 {
+				add(strings.ReplaceAll(rest[:end], `\`, ""))
+			}
 		}
 	}
 	out := make([]string, 0, len(set))
@@ -180,7 +218,7 @@ func cutScheme(dsn string) (string, bool) {
 func RedactDSN(dsn string) string {
 	if _, ok := cutScheme(dsn); ok {
 		u, err := url.Parse(dsn)
-		if err != nil {
+		if err != nil || !validHostList(u.Host) {
 			return "postgres://(unparseable URL, not shown)"
 		}
 		if u.User != nil {
@@ -195,11 +233,7 @@ func RedactDSN(dsn string) string {
 			}
 		}
 		u.RawQuery = q.Encode()
-		out := u.String()
-		for _, s := range secretCandidates(dsn) {
-			out = strings.ReplaceAll(out, s, "xxxxx")
-		}
-		return out
+		return scrub(u.String(), secretCandidates(dsn))
 	}
 	pairs, ok := splitKeywordValue(dsn)
 	if !ok {
@@ -221,11 +255,31 @@ func RedactDSN(dsn string) string {
 		}
 		b.WriteString(v)
 	}
-	out := b.String()
-	for _, s := range secretCandidates(dsn) {
-		out = strings.ReplaceAll(out, s, "xxxxx")
+	return scrub(b.String(), secretCandidates(dsn))
+}
+
+// validHostList accepts a URL authority's host part as libpq reads it: a
+// comma-separated list of host[:port] or [ipv6][:port] with numeric ports.
+func validHostList(hosts string) bool {
+	for _, h := range strings.Split(hosts, ",") {
+		port := ""
+		if strings.HasPrefix(h, "[") {
+			end := strings.Index(h, "]")
+			if end < 0 {
+				return false
+			}
+			port = strings.TrimPrefix(h[end+1:], ":")
+			if h[end+1:] != "" && !strings.HasPrefix(h[end+1:], ":") {
+				return false
+			}
+		} else if i := strings.Index(h, ":"); i >= 0 {
+			port = h[i+1:]
+		}
+		if strings.Trim(port, "0123456789") != "" {
+			return false
+		}
 	}
-	return out
+	return true
 }
 
 // splitKeywordValue reads a libpq keyword/value string into ordered pairs.

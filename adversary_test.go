@@ -1,0 +1,94 @@
+package securepg
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	"github.com/securepg/securepg/internal/pgtest"
+)
+
+// TestInjectionAfterSSLResponse is CVE-2021-23222: a man in the middle
+// answers 'S' and appends plaintext protocol messages (here
+// AuthenticationOk and ReadyForQuery) before the TLS handshake. A client
+// that buffered them would take them for the server's answer. Both drivers
+// read exactly one byte, so the injected bytes land in the TLS handshake,
+// which fails; the client's next bytes are a TLS ClientHello.
+func TestInjectionAfterSSLResponse(t *testing.T) {
+	l := getLab(t)
+	inject := []byte{'R', 0, 0, 0, 8, 0, 0, 0, 0, 'Z', 0, 0, 0, 5, 'I'}
+	for _, drv := range []string{"pgx", "pq"} {
+		for _, mode := range []string{"require", "verify-full"} {
+			t.Run(drv+"/"+mode, func(t *testing.T) {
+				isolateEnv(t)
+				t.Setenv("SECUREPG_DRIVER", drv)
+				t.Setenv("SECUREPG_MIN_SSLMODE", mode)
+				p, err := pgtest.NewInjectProxy(inject)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Close()
+				db, err := sql.Open("securepg", l.at(p, "sslmode="+mode, "sslrootcert="+l.Certs.CAFile))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := db.PingContext(ctx); err == nil {
+					t.Fatal("connected through an injecting proxy")
+				}
+				p.Close() // waits for the proxy to finish reading
+				got := p.Received()
+				if len(got) == 0 {
+					t.Fatal("the client sent nothing after the SSLRequest")
+				}
+				for _, b := range got {
+					if len(b) == 0 || b[0] != 0x16 {
+						t.Fatalf("after 'S' the client sent %q, want a TLS handshake record", b)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestCleartextPasswordNeverSent points a strict DSN at a fake server that
+// refuses TLS and asks for the password in cleartext.
+func TestCleartextPasswordNeverSent(t *testing.T) {
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		for _, mode := range []string{"require", "verify-ca", "verify-full"} {
+			t.Run(drv+"/"+mode, func(t *testing.T) {
+				isolateEnv(t)
+				t.Setenv("SECUREPG_DRIVER", drv)
+				t.Setenv("SECUREPG_MIN_SSLMODE", mode)
+				srv, err := pgtest.NewCleartextServer()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer srv.Close()
+				db, err := sql.Open("securepg", l.at(srv, "sslmode="+mode, "sslrootcert="+l.Certs.CAFile))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				err = db.PingContext(ctx)
+				requireReason(t, err, ReasonTLSNotEstablished)
+				srv.Close() // waits for the fake server to finish reading
+				for _, m := range srv.Received() {
+					if bytes.Contains(m, []byte(l.Password)) {
+						t.Fatal("the password reached the fake server")
+					}
+				}
+				if n := len(srv.Received()); n != 0 {
+					t.Fatalf("the fake server received %d message(s)", n)
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,87 @@
+// Package securepg is a database/sql driver for PostgreSQL that makes
+// connections secure by policy. It sits in front of a real driver (pgx v5
+// by default, or lib/pq) and makes one promise: a connection weaker than
+// the organisation's policy is never made.
+//
+// Existing code changes one word:
+//
+//	import _ "github.com/securepg/securepg"
+//
+//	db, err := sql.Open("securepg", os.Getenv("DATABASE_URL"))
+//
+// # The policy
+//
+// The policy comes from environment variables that a platform team sets
+// once for every service, read when a connector is created (sql.Open or
+// NewConnector). Options of NewConnector override them.
+//
+//	SECUREPG_DRIVER             pgx | pq                                              (pgx)
+//	SECUREPG_MIN_SSLMODE        disable < allow < prefer < require < verify-ca < verify-full  (verify-full)
+//	SECUREPG_MIN_TLS_VERSION    1.2 | 1.3                                             (1.2)
+//	SECUREPG_SSLROOTCERT        CA bundle path, or "system"                           (none)
+//	SECUREPG_SSLCERT, _SSLKEY   client certificate and key for mutual TLS            (none)
+//	SECUREPG_MODE               enforce | audit                                       (enforce)
+//	SECUREPG_ALLOW_UNIX_SOCKET  true | false                                          (false)
+//
+// An invalid value is an error naming the variable; nothing falls back
+// silently.
+//
+// # Connecting securely
+//
+// What counts is the effective configuration: the DSN plus the PG*
+// environment variables, the service file, defaults and fallbacks, exactly
+// as the underlying driver reads them. securepg parses the DSN with that
+// driver's own parser (pgconn.ParseConfig or pq.NewConfig), derives every
+// attempt the driver will make (each host, each TLS or plaintext
+// fallback), and refuses the connector when any attempt is below the
+// minimum sslmode. The refusal happens before anything is dialed: sql.Open
+// returns it.
+//
+// Every new connection is then validated before database/sql sees it:
+//
+//   - pgx: each handshake is checked in tls.Config.VerifyConnection,
+//     before any PostgreSQL message (and so before any password) is sent:
+//     TLS version, the certificate chain against the roots, and for
+//     verify-full the host name. After connecting, the client's own
+//     *tls.Conn state is checked again. No extra round trip.
+//   - lib/pq hides its TLS state, so securepg dials for it: the only
+//     message allowed out first is an SSLRequest (or a TLS ClientHello
+//     with sslnegotiation=direct), only TLS records may follow, and the
+//     server's ServerHello is read off the wire for the negotiated
+//     version. After connecting, pg_stat_ssl gives the server's view.
+//
+// A connection that fails validation is closed and its error returned. It
+// never leads to a weaker fallback.
+//
+// Where securepg differs from libpq and the drivers:
+//
+//   - pgx sends ssl_min_protocol_version and ssl_max_protocol_version to
+//     the server as settings, which fail there; securepg applies them to
+//     the client's TLS configuration, as libpq does.
+//   - An org root (SECUREPG_SSLROOTCERT) applies only where the effective
+//     configuration names no sslrootcert; like libpq's sslrootcert, a root
+//     file turns sslmode=require into verify-ca.
+//   - lib/pq's sslmode=pqgo-* (a registered tls.Config) cannot be
+//     inspected and is treated as require.
+//
+// # Errors
+//
+// Every refusal satisfies errors.Is(err, ErrPolicyViolation) and
+// errors.As(err, &pe) for a *PolicyError, whose Reason is a stable code
+// (ReasonTLSDisabled, ReasonPlaintextFallback, ...). No error, log record
+// or %#v rendering contains a password: parse errors of pgx and lib/pq are
+// replaced by redacted ones.
+//
+// # Audit mode
+//
+// SECUREPG_MODE=audit connects anyway and reports every violation at warn
+// level through the logger (WithLogger, default slog.Default()); enforce
+// mode logs each refusal at error level.
+//
+// # Reaching the driver
+//
+// With pgx, sql.Conn.Raw hands over pgx's own *stdlib.Conn, so code that
+// uses CopyFrom, LISTEN or pgx types through Raw keeps working. With
+// lib/pq it hands over a wrapper with exactly lib/pq's optional interfaces;
+// UnwrapConn returns lib/pq's conn.
+package securepg

@@ -1,0 +1,87 @@
+package securepg
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestNoSecretInErrorsOrLogs drives every error path with a DSN that
+// carries a password, and renders each error with Error, %v, %+v and %#v,
+// and every log record, looking for the password or the whole DSN.
+func TestNoSecretInErrorsOrLogs(t *testing.T) {
+	l := getLab(t)
+	const secret = "Zq7-leak-canary-pw"
+	h := &recordHandler{}
+	var rendered []string
+	render := func(what string, v any) {
+		if v == nil {
+			return
+		}
+		for _, f := range []string{"%s", "%v", "%+v", "%#v"} {
+			rendered = append(rendered, what+": "+fmt.Sprintf(f, v))
+		}
+	}
+	kv := func(port string, extra string) string {
+		return "host=localhost port=" + port + " user=" + l.User + " password=" + secret + " dbname=" + l.Database + " " + extra
+	}
+	url := func(port string, query string) string {
+		return "postgres://" + l.User + ":" + secret + "@localhost:" + port + "/" + l.Database + "?" + query
+	}
+	ca := "sslrootcert=" + l.Certs.CAFile
+	dsns := []string{
+		kv(l.relay.PortString(), "sslmode=prefer"),              // refused at open
+		url(l.relay.PortString(), "sslmode=disable"),            // refused at open
+		kv(l.wrongHost.PortString(), "sslmode=verify-full "+ca), // refused at connect
+		kv(l.strip.PortString(), "sslmode=verify-full "+ca),     // refused at connect
+		kv(l.relay.PortString(), "sslmode=verify-full "+ca),     // wrong password: server error
+		url(l.relay.PortString(), "sslmode=verify-full&sslrootcert="+l.Certs.CAFile),
+		kv("1", "sslmode=verify-full "+ca),                       // nothing listens
+		kv("notaport", "sslmode=verify-full"),                    // parse error
+		"password='" + secret + " host=localhost",                // parse error
+		"postgres://u:" + secret + "@localhost:badport/db",       // parse error
+		"postgres://u:" + secret + "@localhost/db?sslmode=bogus", // parse error
+		kv(l.relay.PortString(), "sslmode=verify-full "+ca+" sslcert=/nonexistent sslkey=/nonexistent"),
+	}
+	for _, drv := range []string{"pgx", "pq"} {
+		for _, mode := range []string{"enforce", "audit"} {
+			for i, dsn := range dsns {
+				isolateEnv(t)
+				c, err := NewConnector(dsn, WithDriver(drv), WithMode(mode), WithLogger(slog.New(h)))
+				render(fmt.Sprintf("%s/%s/%d open", drv, mode, i), err)
+				if err != nil {
+					continue
+				}
+				render(fmt.Sprintf("%s/%s/%d connector", drv, mode, i), c)
+				db := sql.OpenDB(c)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err = db.PingContext(ctx)
+				cancel()
+				render(fmt.Sprintf("%s/%s/%d ping", drv, mode, i), err)
+				db.Close()
+			}
+		}
+	}
+	t.Setenv("SECUREPG_MIN_SSLMODE", secret)
+	_, err := sql.Open("securepg", kv(l.relay.PortString(), ""))
+	render("bad env", err)
+
+	rendered = append(rendered, h.text())
+	if len(rendered) < 50 {
+		t.Fatalf("only %d renderings: the paths did not run", len(rendered))
+	}
+	for _, s := range rendered {
+		if strings.Contains(s, secret) {
+			t.Errorf("leak: %s", s)
+		}
+		for _, dsn := range dsns {
+			if strings.Contains(s, dsn) {
+				t.Errorf("full DSN in: %s", s)
+			}
+		}
+	}
+}
