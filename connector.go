@@ -35,28 +35,8 @@ type connector struct {
 var _ driver.Connector = (*connector)(nil)
 
 func newConnector(dsn string, getenv func(string) string, opts []Option) (*connector, error) {
-	var o options
-	for _, opt := range opts {
-		if opt != nil {
-			opt.apply(&o)
-		}
-	}
-	if getenv == nil {
-		getenv = osGetenv
-	}
-	policy, err := core.PolicyFromEnv(getenv)
+	policy, o, err := resolvePolicy(getenv, opts)
 	if err != nil {
-		return nil, err
-	}
-	for _, s := range o.settings {
-		if err := policy.Set(s.variable, s.value, s.source); err != nil {
-			o.errs = append(o.errs, err)
-		}
-	}
-	if err := errors.Join(o.errs...); err != nil {
-		return nil, err
-	}
-	if err := policy.Load(); err != nil {
 		return nil, err
 	}
 	c := &connector{policy: policy, logger: o.logger}
@@ -75,14 +55,8 @@ func newConnector(dsn string, getenv func(string) string, opts []Option) (*conne
 	if err != nil {
 		return nil, err
 	}
-	if vs := core.Evaluate(c.plan, policy); len(vs) > 0 {
-		if !policy.Audit {
-			c.logRefusal(context.Background(), vs[0])
-			return nil, newPolicyError(vs[0], len(vs)-1)
-		}
-		for _, v := range vs {
-			c.logAudit(context.Background(), v)
-		}
+	if err := c.judge(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -1,0 +1,58 @@
+package securepg
+
+import (
+	"context"
+	"errors"
+
+	"github.com/securepg/securepg/internal/core"
+)
+
+// resolvePolicy builds the effective policy: defaults, then the SECUREPG_*
+// environment (through getenv, os.Getenv when nil), then the options. It
+// loads the certificate files the policy names, so that a bad path fails
+// sql.Open rather than the first query.
+func resolvePolicy(getenv func(string) string, opts []Option) (core.Policy, options, error) {
+	var o options
+	for _, opt := range opts {
+		if opt != nil {
+			opt.apply(&o)
+		}
+	}
+	if getenv == nil {
+		getenv = osGetenv
+	}
+	policy, err := core.PolicyFromEnv(getenv)
+	if err != nil {
+		return core.Policy{}, o, err
+	}
+	for _, s := range o.settings {
+		if err := policy.Set(s.variable, s.value, s.source); err != nil {
+			o.errs = append(o.errs, err)
+		}
+	}
+	if err := errors.Join(o.errs...); err != nil {
+		return core.Policy{}, o, err
+	}
+	if err := policy.Load(); err != nil {
+		return core.Policy{}, o, err
+	}
+	return policy, o, nil
+}
+
+// judge evaluates the connector's plan against its policy, a pure
+// function of both. In enforce mode the first violation is the refusal;
+// in audit mode every violation is logged and the connector is kept.
+func (c *connector) judge() error {
+	vs := core.Evaluate(c.plan, c.policy)
+	if len(vs) == 0 {
+		return nil
+	}
+	if !c.policy.Audit {
+		c.logRefusal(context.Background(), vs[0])
+		return newPolicyError(vs[0], len(vs)-1)
+	}
+	for _, v := range vs {
+		c.logAudit(context.Background(), v)
+	}
+	return nil
+}
