@@ -3,7 +3,6 @@ package securepg
 import (
 	"errors"
 	"strconv"
-	"strings"
 
 	"github.com/securepg/securepg/internal/core"
 )
@@ -52,30 +51,12 @@ func newPolicyError(v *core.Violation, more int) *PolicyError {
 
 // Error says what was refused, why, and how to fix it.
 func (e *PolicyError) Error() string {
-	var b strings.Builder
-	b.WriteString("securepg: refused: ")
-	if e.Host != "" {
-		b.WriteString(e.Host)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Detail)
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
-	}
-	if e.Fix != "" {
-		b.WriteString("; ")
-		b.WriteString(e.Fix)
-	}
-	b.WriteString(" [")
-	b.WriteString(e.Reason)
-	b.WriteString("]")
+	v := core.Violation{Reason: e.Reason, Host: e.Host, Detail: e.Detail, Fix: e.Fix, Err: e.Err}
+	s := "securepg: refused: " + v.Message()
 	if e.more > 0 {
-		b.WriteString(" (and ")
-		b.WriteString(strconv.Itoa(e.more))
-		b.WriteString(" more; `securepg check` lists them)")
+		s += " (and " + strconv.Itoa(e.more) + " more; `securepg check` lists them)"
 	}
-	return b.String()
+	return s
 }
 
 // Is makes errors.Is(err, ErrPolicyViolation) true.

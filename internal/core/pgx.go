@@ -251,7 +251,7 @@ func (c *PgxConfig) validateNetConn(nc net.Conn, rec *Recorder) (Facts, error) {
 			}
 			v := &Violation{Reason: ReasonUnixSocket, Host: remote.String(), Got: "unix socket", Want: "tcp",
 				Detail: "the connection went through a unix socket", Fix: "set " + EnvAllowUnixSocket + "=true to allow it"}
-			return f, c.letThrough(v, rec)
+			return f, letThrough(c.policy, v, rec)
 		}
 		host := ""
 		if remote != nil {
@@ -263,7 +263,7 @@ func (c *PgxConfig) validateNetConn(nc net.Conn, rec *Recorder) (Facts, error) {
 		if !p.MinSSLMode.NeedsTLS() {
 			return f, nil
 		}
-		return f, c.letThrough(v, rec)
+		return f, letThrough(c.policy, v, rec)
 	}
 	cs := tc.ConnectionState()
 	f := stateFacts(cs)
@@ -288,16 +288,6 @@ func (c *PgxConfig) validateNetConn(nc net.Conn, rec *Recorder) (Facts, error) {
 			Detail: "the handshake verified " + f.Verify.String() + " only"}
 	}
 	return f, nil
-}
-
-// letThrough returns v in enforce mode; in audit mode it records v and
-// returns nil.
-func (c *PgxConfig) letThrough(v *Violation, rec *Recorder) error {
-	if !c.policy.Audit {
-		return v
-	}
-	rec.addViolation(v)
-	return nil
 }
 
 func itoa(n uint16) string {

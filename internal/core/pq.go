@@ -216,7 +216,7 @@ func (c *PQConfig) ValidatePQ(ctx context.Context, conn driver.Conn, rec *Record
 	isTLS, version, cipher, plain := g.tlsView()
 	if g.network == "unix" {
 		if !p.AllowUnixSocket {
-			return f, c.letThrough(&Violation{Reason: ReasonUnixSocket, Host: t.Addr(), Got: "unix socket", Want: "tcp",
+			return f, letThrough(c.policy, &Violation{Reason: ReasonUnixSocket, Host: t.Addr(), Got: "unix socket", Want: "tcp",
 				Detail: "the connection went through a unix socket"}, rec)
 		}
 		return f, nil
@@ -231,7 +231,7 @@ func (c *PQConfig) ValidatePQ(ctx context.Context, conn driver.Conn, rec *Record
 		if plain && !p.MinSSLMode.NeedsTLS() {
 			return f, nil
 		}
-		return f, c.letThrough(&Violation{Reason: ReasonTLSNotEstablished, Host: t.Addr(), Got: "plaintext", Want: p.MinSSLMode.String(),
+		return f, letThrough(c.policy, &Violation{Reason: ReasonTLSNotEstablished, Host: t.Addr(), Got: "plaintext", Want: p.MinSSLMode.String(),
 			Detail: "the connection is not encrypted"}, rec)
 	}
 	f.TLS, f.Version, f.CipherSuite = true, version, cipher
@@ -248,18 +248,10 @@ func (c *PQConfig) ValidatePQ(ctx context.Context, conn driver.Conn, rec *Record
 			Detail: "the connection uses " + TLSVersionName(version)}
 	}
 	if f.Verify < p.MinSSLMode.Required() {
-		return f, c.letThrough(&Violation{Reason: verifyReason(f.Verify), Host: t.Addr(), Got: f.Verify.String(), Want: p.MinSSLMode.String(),
+		return f, letThrough(c.policy, &Violation{Reason: verifyReason(f.Verify), Host: t.Addr(), Got: f.Verify.String(), Want: p.MinSSLMode.String(),
 			Detail: "lib/pq verified " + f.Verify.String() + " only"}, rec)
 	}
 	return f, nil
-}
-
-func (c *PQConfig) letThrough(v *Violation, rec *Recorder) error {
-	if !c.policy.Audit {
-		return v
-	}
-	rec.addViolation(v)
-	return nil
 }
 
 func queryServerSSL(ctx context.Context, conn driver.Conn) (*ServerSSL, error) {

@@ -33,9 +33,11 @@ type Violation struct {
 	Err    error  // a safe underlying cause (x509, tls), or nil
 }
 
-func (v *Violation) Error() string {
+func (v *Violation) Error() string { return "securepg: " + v.Message() }
+
+// Message is the error text without the "securepg: " prefix.
+func (v *Violation) Message() string {
 	var b strings.Builder
-	b.WriteString("securepg: ")
 	if v.Host != "" {
 		b.WriteString(v.Host)
 		b.WriteString(": ")
@@ -126,4 +128,14 @@ func modeViolation(t Target, p Policy) *Violation {
 	}
 	v.Fix = fmt.Sprintf("%s, or lower %s to %s", fix, EnvMinSSLMode, got)
 	return v
+}
+
+// letThrough returns v in enforce mode; in audit mode it records v for the
+// caller to report, and returns nil.
+func letThrough(p Policy, v *Violation, rec *Recorder) error {
+	if !p.Audit {
+		return v
+	}
+	rec.addViolation(v)
+	return nil
 }
