@@ -112,7 +112,7 @@ func TestWrapperPassesErrSkipThrough(t *testing.T) {
 func TestConnectNeverReturnsErrBadConn(t *testing.T) {
 	c := &connector{policy: core.DefaultPolicy(), logger: discardLogger()}
 	_, rec := core.WithRecorder(context.Background())
-	err := c.connectError(context.Background(), driver.ErrBadConn, rec)
+	_, err := c.connectError(context.Background(), driver.ErrBadConn, rec)
 	if err == nil || errors.Is(err, driver.ErrBadConn) {
 		t.Fatalf("connectError(ErrBadConn) = %v", err)
 	}

@@ -6,20 +6,21 @@ import (
 	"reflect"
 
 	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/telemetry"
 )
 
 //go:generate go run ./internal/cmd/genwrap
 
-// wconn wraps a driver.Conn that offers no hooks of its own (lib/pq). The
-// value handed to database/sql is built by pickConn so that it has exactly
-// the optional interfaces of the inner conn: claiming one the inner lacks
-// would change what database/sql does.
+// wconn wraps a driver.Conn that offers no hooks of its own (lib/pq, and
+// sqlmock in tests) to observe it. The value handed to database/sql is
+// built by pickConn so that it has exactly the optional interfaces of the
+// inner conn: claiming one the inner lacks would change what database/sql
+// does.
 type wconn struct {
 	inner driver.Conn
 	facts core.Facts
+	obs   *telemetry.Conn
 }
-
-func (w *wconn) securepgFacts() core.Facts { return w.facts }
 
 var (
 	_ driver.Conn = (*wconn)(nil)
@@ -32,33 +33,47 @@ type unwrapper interface{ Unwrap() driver.Conn }
 // Unwrap returns the underlying driver's conn.
 func (w *wconn) Unwrap() driver.Conn { return w.inner }
 
+func (w *wconn) securepgFacts() core.Facts { return w.facts }
+
 func (w *wconn) Prepare(query string) (driver.Stmt, error) {
+	ctx, op := w.obs.Start(context.Background(), telemetry.KindPrepare, query)
 	s, err := w.inner.Prepare(query)
+	op.End(ctx, err)
 	if err != nil {
 		return nil, err
 	}
-	return pickStmt(&wstmt{inner: s}), nil
+	return pickStmt(&wstmt{inner: s, conn: w, query: query}), nil
 }
 
 func (w *wconn) Close() error { return w.inner.Close() }
 
 func (w *wconn) Begin() (driver.Tx, error) {
+	ctx, op := w.obs.Start(context.Background(), telemetry.KindBegin, "")
 	//lint:ignore SA1019 database/sql calls Begin when the inner conn lacks ConnBeginTx; so must we.
 	tx, err := w.inner.Begin()
+	op.End(ctx, err)
 	if err != nil {
 		return nil, err
 	}
-	return &wtx{inner: tx}, nil
+	return &wtx{inner: tx, conn: w}, nil
 }
 
 type connPinger struct{ w *wconn }
 
-func (p connPinger) Ping(ctx context.Context) error { return p.w.inner.(driver.Pinger).Ping(ctx) }
+func (p connPinger) Ping(ctx context.Context) error {
+	ctx, op := p.w.obs.Start(ctx, telemetry.KindPing, "")
+	err := p.w.inner.(driver.Pinger).Ping(ctx)
+	op.End(ctx, err)
+	return err
+}
 
 type connSessionResetter struct{ w *wconn }
 
 func (p connSessionResetter) ResetSession(ctx context.Context) error {
-	return p.w.inner.(driver.SessionResetter).ResetSession(ctx)
+	ctx, op := p.w.obs.Start(ctx, telemetry.KindReset, "")
+	err := p.w.inner.(driver.SessionResetter).ResetSession(ctx)
+	op.End(ctx, err)
+	return err
 }
 
 type connValidator struct{ w *wconn }
@@ -73,49 +88,78 @@ func (p connNamedValueChecker) CheckNamedValue(nv *driver.NamedValue) error {
 
 type connQueryerContext struct{ w *wconn }
 
+// QueryContext observes the query until its rows are closed: one span for
+// the query and its rows.
 func (p connQueryerContext) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	ctx, op := p.w.obs.Start(ctx, telemetry.KindQuery, query)
 	rows, err := p.w.inner.(driver.QueryerContext).QueryContext(ctx, query, args)
 	if err != nil {
+		op.End(ctx, err)
 		return nil, err // driver.ErrSkip passes through untouched
 	}
-	return pickRows(wrows{inner: rows}), nil
+	return pickRows(wrows{inner: rows, ctx: ctx, op: op}), nil
 }
 
 type connExecerContext struct{ w *wconn }
 
 func (p connExecerContext) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	return p.w.inner.(driver.ExecerContext).ExecContext(ctx, query, args)
+	ctx, op := p.w.obs.Start(ctx, telemetry.KindExec, query)
+	res, err := p.w.inner.(driver.ExecerContext).ExecContext(ctx, query, args)
+	op.End(ctx, err)
+	return res, err
 }
 
 type connPrepareContext struct{ w *wconn }
 
 func (p connPrepareContext) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	ctx, op := p.w.obs.Start(ctx, telemetry.KindPrepare, query)
 	s, err := p.w.inner.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+	op.End(ctx, err)
 	if err != nil {
 		return nil, err
 	}
-	return pickStmt(&wstmt{inner: s}), nil
+	return pickStmt(&wstmt{inner: s, conn: p.w, query: query}), nil
 }
 
 type connBeginTx struct{ w *wconn }
 
 func (p connBeginTx) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	ctx, op := p.w.obs.Start(ctx, telemetry.KindBegin, "")
 	tx, err := p.w.inner.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	op.End(ctx, err)
 	if err != nil {
 		return nil, err
 	}
-	return &wtx{inner: tx}, nil
+	return &wtx{inner: tx, conn: p.w}, nil
 }
 
-type wtx struct{ inner driver.Tx }
+type wtx struct {
+	inner driver.Tx
+	conn  *wconn
+}
 
 var _ driver.Tx = (*wtx)(nil)
 
-func (t *wtx) Commit() error   { return t.inner.Commit() }
-func (t *wtx) Rollback() error { return t.inner.Rollback() }
+func (t *wtx) Commit() error {
+	ctx, op := t.conn.obs.Start(context.Background(), telemetry.KindCommit, "")
+	err := t.inner.Commit()
+	op.End(ctx, err)
+	return err
+}
+
+func (t *wtx) Rollback() error {
+	ctx, op := t.conn.obs.Start(context.Background(), telemetry.KindRollback, "")
+	err := t.inner.Rollback()
+	op.End(ctx, err)
+	return err
+}
 
 // wstmt wraps a prepared statement; pickStmt gives it the inner's interfaces.
-type wstmt struct{ inner driver.Stmt }
+type wstmt struct {
+	inner driver.Stmt
+	conn  *wconn
+	query string
+}
 
 var _ driver.Stmt = (*wstmt)(nil)
 
@@ -123,33 +167,43 @@ func (s *wstmt) Close() error  { return s.inner.Close() }
 func (s *wstmt) NumInput() int { return s.inner.NumInput() }
 
 func (s *wstmt) Exec(args []driver.Value) (driver.Result, error) {
+	ctx, op := s.conn.obs.Start(context.Background(), telemetry.KindExec, s.query)
 	//lint:ignore SA1019 database/sql's own fallback when the inner lacks StmtExecContext.
-	return s.inner.Exec(args)
+	res, err := s.inner.Exec(args)
+	op.End(ctx, err)
+	return res, err
 }
 
 func (s *wstmt) Query(args []driver.Value) (driver.Rows, error) {
+	ctx, op := s.conn.obs.Start(context.Background(), telemetry.KindQuery, s.query)
 	//lint:ignore SA1019 database/sql's own fallback when the inner lacks StmtQueryContext.
 	rows, err := s.inner.Query(args)
 	if err != nil {
+		op.End(ctx, err)
 		return nil, err
 	}
-	return pickRows(wrows{inner: rows}), nil
+	return pickRows(wrows{inner: rows, ctx: ctx, op: op}), nil
 }
 
 type stmtExecContext struct{ w *wstmt }
 
 func (p stmtExecContext) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	return p.w.inner.(driver.StmtExecContext).ExecContext(ctx, args)
+	ctx, op := p.w.conn.obs.Start(ctx, telemetry.KindExec, p.w.query)
+	res, err := p.w.inner.(driver.StmtExecContext).ExecContext(ctx, args)
+	op.End(ctx, err)
+	return res, err
 }
 
 type stmtQueryContext struct{ w *wstmt }
 
 func (p stmtQueryContext) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	ctx, op := p.w.conn.obs.Start(ctx, telemetry.KindQuery, p.w.query)
 	rows, err := p.w.inner.(driver.StmtQueryContext).QueryContext(ctx, args)
 	if err != nil {
+		op.End(ctx, err)
 		return nil, err
 	}
-	return pickRows(wrows{inner: rows}), nil
+	return pickRows(wrows{inner: rows, ctx: ctx, op: op}), nil
 }
 
 type stmtNamedValueChecker struct{ w *wstmt }
@@ -166,14 +220,39 @@ func (p stmtColumnConverter) ColumnConverter(idx int) driver.ValueConverter {
 }
 
 // wrows wraps a result set; pickRows gives it the inner's interfaces, so
-// ColumnType.ScanType and friends report what the driver reports.
-type wrows struct{ inner driver.Rows }
+// ColumnType.ScanType and friends report what the driver reports. The
+// query's span ends when the rows are closed.
+type wrows struct {
+	inner driver.Rows
+	ctx   context.Context
+	op    telemetry.Op
+	err   error // the first error Next returned, other than io.EOF
+}
 
 var _ driver.Rows = (*wrows)(nil)
 
-func (r *wrows) Columns() []string              { return r.inner.Columns() }
-func (r *wrows) Close() error                   { return r.inner.Close() }
-func (r *wrows) Next(dest []driver.Value) error { return r.inner.Next(dest) }
+func (r *wrows) Columns() []string { return r.inner.Columns() }
+
+func (r *wrows) Close() error {
+	err := r.inner.Close()
+	if r.op.Active() {
+		end := r.err
+		if end == nil {
+			end = err
+		}
+		r.op.End(r.ctx, end)
+		r.op = telemetry.Op{}
+	}
+	return err
+}
+
+func (r *wrows) Next(dest []driver.Value) error {
+	err := r.inner.Next(dest)
+	if err != nil && r.err == nil && r.op.Active() {
+		r.err = err // io.EOF is not a failure; Op.End knows
+	}
+	return err
+}
 
 type rowsNextResultSet struct{ inner driver.Rows }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/telemetry"
 )
 
 // NewConnector returns a connector for sql.OpenDB. The policy comes from
@@ -22,14 +23,12 @@ func NewConnector(dsn string, opts ...Option) (driver.Connector, error) {
 }
 
 type connector struct {
-	policy core.Policy
-	plan   core.Plan
-	logger *slog.Logger
-
-	pgx      *core.PgxConfig
-	pgxInner driver.Connector
-	pq       *core.PQConfig
-	pqInner  driver.Connector
+	policy  core.Policy
+	plan    core.Plan
+	logger  *slog.Logger
+	backend backend
+	tel     *telemetry.T
+	db      string // the database name, for telemetry
 }
 
 var _ driver.Connector = (*connector)(nil)
@@ -42,19 +41,30 @@ func newConnector(dsn string, getenv func(string) string, opts []Option) (*conne
 	c := &connector{policy: policy, logger: o.logger}
 	switch policy.Driver {
 	case core.DriverPQ:
-		c.pq, c.plan, err = core.PreparePQ(dsn, policy)
+		var pc *core.PQConfig
+		pc, c.plan, err = core.PreparePQ(dsn, policy)
 		if err == nil {
-			c.pqInner, err = c.pq.Connector()
+			c.db = pc.Conn.Database
+			var inner driver.Connector
+			inner, err = pc.Connector()
+			c.backend = &pqBackend{cfg: pc, inner: inner}
 		}
 	default:
-		c.pgx, c.plan, err = core.PreparePgx(dsn, policy)
+		var pc *core.PgxConfig
+		pc, c.plan, err = core.PreparePgx(dsn, policy)
 		if err == nil {
-			c.pgxInner = stdlib.GetConnector(*c.pgx.Conn, stdlib.OptionBeforeConnect(c.pgx.BeforeConnect))
+			c.db = pc.Conn.Database
+			pc.Conn.Tracer = telemetry.PgxTracer{}
+			c.backend = &pgxBackend{cfg: pc, inner: stdlib.GetConnector(*pc.Conn, stdlib.OptionBeforeConnect(pc.BeforeConnect))}
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
+	if m, ok := core.LookupMock(dsn); ok {
+		c.backend = &mockBackend{mock: m, policy: policy}
+	}
+	c.tel = telemetry.New(o.telemetry, policy.Driver, policy.MinSSLMode.String(), c.db)
 	if err := c.judge(); err != nil {
 		return nil, err
 	}
@@ -66,36 +76,53 @@ func newConnector(dsn string, getenv func(string) string, opts []Option) (*conne
 // reaches pgx through sql.Conn.Raw keeps working.
 func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	ctx, rec := core.WithRecorder(ctx)
-	var (
-		conn driver.Conn
-		err  error
-	)
-	if c.pq != nil {
-		conn, err = c.pqInner.Connect(ctx)
-	} else {
-		conn, err = c.pgxInner.Connect(ctx)
-	}
-	if err != nil {
-		return nil, c.connectError(ctx, err, rec)
-	}
-	var facts core.Facts
-	if c.pq != nil {
-		facts, err = c.pq.ValidatePQ(ctx, conn, rec)
-	} else {
-		facts, err = c.pgx.ValidatePgx(conn.(*stdlib.Conn), rec)
-	}
-	if err != nil {
-		conn.Close()
-		return nil, c.connectError(ctx, err, rec)
-	}
-	for _, v := range rec.Violations() {
+	host, port := c.firstTarget()
+	ctx, op := c.tel.ConnectStart(ctx, host, port)
+	conn, facts, err := c.backend.connect(ctx, rec)
+	audited := rec.Violations()
+	for _, v := range audited {
 		c.logAudit(ctx, v)
 	}
-	if c.pq != nil {
-		return pickConn(&wconn{inner: conn, facts: facts}), nil
+	if err != nil {
+		v, err := c.connectError(ctx, err, rec)
+		op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Violation: v, Audited: audited})
+		return nil, err
 	}
-	conn.(*stdlib.Conn).Conn().PgConn().CustomData()[factsKey] = facts
-	return conn, nil
+	// Violations of the configuration that audit mode let through apply
+	// to every connection it makes.
+	if c.policy.Audit {
+		audited = append(core.Evaluate(c.plan, c.policy), audited...)
+	}
+	op.End(ctx, telemetry.ConnectResult{Facts: facts, Audited: audited})
+	obs := c.tel.NewConn(facts.Host, int(facts.Port))
+	if c.backend.native() {
+		custom := conn.(*stdlib.Conn).Conn().PgConn().CustomData()
+		custom[factsKey] = facts
+		custom[telemetry.ConnKey] = obs
+		return conn, nil
+	}
+	return pickConn(&wconn{inner: conn, facts: facts, obs: obs}), nil
+}
+
+func (c *connector) firstTarget() (string, int) {
+	if len(c.plan.Targets) == 0 {
+		return "", 0
+	}
+	t := c.plan.Targets[0]
+	return t.Host, int(t.Port)
+}
+
+// connectError turns a failed attempt into a *PolicyError when the policy
+// caused it, and never returns driver.ErrBadConn (database/sql would retry).
+func (c *connector) connectError(ctx context.Context, err error, rec *core.Recorder) (*core.Violation, error) {
+	if v := core.ClassifyConnectError(err, rec.LastDial(), c.policy); v != nil {
+		c.logRefusal(ctx, v)
+		return v, newPolicyError(v, 0)
+	}
+	if errors.Is(err, driver.ErrBadConn) {
+		return nil, fmt.Errorf("securepg: connect failed: %s", err.Error())
+	}
+	return nil, err
 }
 
 // factsKey holds a pgx connection's validated facts in its CustomData.
@@ -114,24 +141,8 @@ func connFacts(dc any) (core.Facts, bool) {
 	return core.Facts{}, false
 }
 
-// connectError turns a failed attempt into a *PolicyError when the policy
-// caused it, and never returns driver.ErrBadConn (database/sql would retry).
-func (c *connector) connectError(ctx context.Context, err error, rec *core.Recorder) error {
-	for _, v := range rec.Violations() {
-		c.logAudit(ctx, v)
-	}
-	if v := core.ClassifyConnectError(err, rec.LastDial(), c.policy); v != nil {
-		c.logRefusal(ctx, v)
-		return newPolicyError(v, 0)
-	}
-	if errors.Is(err, driver.ErrBadConn) {
-		return fmt.Errorf("securepg: connect failed: %s", err.Error())
-	}
-	return err
-}
-
-// Driver returns the securepg driver.
-func (c *connector) Driver() driver.Driver { return &drv{} }
+// Driver returns the securepg driver, bound to this connector.
+func (c *connector) Driver() driver.Driver { return &drv{c: c} }
 
 // String describes the connector without any credential.
 func (c *connector) String() string {

@@ -15,8 +15,10 @@ func init() {
 }
 
 // drv is the registered driver. OpenConnector reads the policy from the
-// environment each time, which database/sql does once per sql.Open.
-type drv struct{}
+// environment each time, which database/sql does once per sql.Open. A
+// connector's Driver is a drv bound to it, so that *sql.DB.Driver leads
+// back to the connector (for pool metrics).
+type drv struct{ c *connector }
 
 var (
 	_ driver.Driver        = (*drv)(nil)

@@ -1,12 +1,17 @@
 package securepg
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"strconv"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/telemetry"
 )
 
 // Option configures a connector made by NewConnector. Options override the
@@ -22,9 +27,10 @@ func (f optionFunc) apply(o *options) { f(o) }
 type setting struct{ variable, value, source string }
 
 type options struct {
-	settings []setting
-	logger   *slog.Logger
-	errs     []error
+	settings  []setting
+	logger    *slog.Logger
+	telemetry telemetry.Settings
+	errs      []error
 }
 
 func set(variable, value, source string) Option {
@@ -88,6 +94,59 @@ func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(o *options) {
 		if l != nil {
 			o.logger = l
+		}
+	})
+}
+
+// WithTracerProvider sets where spans go. The default is the global
+// provider (otel.GetTracerProvider()), followed as it changes, so that an
+// application that installs an SDK after sql.Open still sees spans. A nil
+// provider is ignored.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(o *options) {
+		if tp != nil {
+			o.telemetry.TracerProvider = tp
+		}
+	})
+}
+
+// WithMeterProvider sets where metrics go. The default is the global
+// provider (otel.GetMeterProvider()). A nil provider is ignored.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(o *options) {
+		if mp != nil {
+			o.telemetry.MeterProvider = mp
+		}
+	})
+}
+
+// WithQueryText records each statement as db.query.text, with every
+// literal replaced by '?'. Argument values are never recorded. Off by
+// default.
+func WithQueryText(on bool) Option {
+	return optionFunc(func(o *options) { o.telemetry.QueryText = on })
+}
+
+// WithPingSpans gives Ping its own spans (lib/pq; pgx pings are not
+// observable without wrapping its conn). Off by default.
+func WithPingSpans(on bool) Option {
+	return optionFunc(func(o *options) { o.telemetry.PingSpans = on })
+}
+
+// WithResetSessionSpans gives database/sql's session resets their own
+// spans (lib/pq). Off by default.
+func WithResetSessionSpans(on bool) Option {
+	return optionFunc(func(o *options) { o.telemetry.ResetSpans = on })
+}
+
+// WithSpanFilter decides per operation whether it gets a span; metrics are
+// recorded either way. op is "query", "exec", "prepare", "begin",
+// "commit", "rollback", "ping", "reset_session" or "batch"; query is the
+// statement text (never arguments). A nil filter is ignored.
+func WithSpanFilter(filter func(ctx context.Context, op, query string) bool) Option {
+	return optionFunc(func(o *options) {
+		if filter != nil {
+			o.telemetry.Filter = filter
 		}
 	})
 }

@@ -49,6 +49,7 @@ func (c *connector) judge() error {
 	}
 	if !c.policy.Audit {
 		c.logRefusal(context.Background(), vs[0])
+		c.tel.Refused(context.Background(), c.plan, vs[0])
 		return newPolicyError(vs[0], len(vs)-1)
 	}
 	for _, v := range vs {

@@ -1,0 +1,196 @@
+package telemetry
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"net"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/securepg/securepg/internal/core"
+)
+
+// ConnectSpanName names the span of a new physical connection.
+const ConnectSpanName = "securepg.connect"
+
+// ConnectOp is a connection attempt in flight.
+type ConnectOp struct {
+	t     *T
+	span  trace.Span
+	start time.Time
+	host  string
+	port  int
+}
+
+// ConnectResult is how an attempt ended.
+type ConnectResult struct {
+	Facts      core.Facts
+	Err        error
+	Violation  *core.Violation   // the refusal, when the policy refused
+	Audited    []*core.Violation // violations let through by audit mode
+	ConnectErr bool              // the attempt failed for a reason that is not the policy
+}
+
+// ConnectStart begins observing a new physical connection to the DSN's
+// first host (the attributes are corrected to the host that answers).
+func (t *T) ConnectStart(ctx context.Context, host string, port int) (context.Context, ConnectOp) {
+	o := ConnectOp{t: t, start: time.Now(), host: host, port: port}
+	if t.tracing() {
+		ctx, o.span = t.tracer.Start(ctx, ConnectSpanName, trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(semconv.DBSystemNamePostgreSQL))
+	}
+	return ctx, o
+}
+
+// End records the attempt's span and metrics.
+func (o ConnectOp) End(ctx context.Context, r ConnectResult) {
+	t := o.t
+	outcome := OutcomeAllowed
+	reason := ""
+	switch {
+	case r.Violation != nil:
+		outcome, reason = OutcomeRefused, r.Violation.Reason
+	case r.Err != nil:
+		outcome = OutcomeFailed
+	case len(r.Audited) > 0:
+		outcome, reason = OutcomeAudited, r.Audited[0].Reason
+	}
+	host, port := o.host, o.port
+	if r.Facts.Host != "" {
+		host, port = r.Facts.Host, int(r.Facts.Port)
+	}
+	if o.span != nil {
+		attrs := t.connAttrs(host, port)
+		attrs = append(attrs, KeyOutcome.String(outcome))
+		if reason != "" {
+			attrs = append(attrs, KeyReason.String(reason))
+		}
+		if r.Err == nil {
+			attrs = append(attrs, FactsAttrs(r.Facts)...)
+		}
+		o.span.SetAttributes(attrs...)
+		if r.Err != nil {
+			et := reason
+			if et == "" {
+				et = ErrorAttrs(r.Err)[len(ErrorAttrs(r.Err))-1].Value.AsString()
+			}
+			o.span.SetAttributes(semconv.ErrorTypeKey.String(et))
+			if code := SQLState(r.Err); code != "" {
+				o.span.SetAttributes(semconv.DBResponseStatusCode(code))
+			}
+			o.span.SetStatus(codes.Error, et)
+		}
+		o.span.End()
+	}
+	if !t.meterEnable {
+		return
+	}
+	t.attempts.Add(ctx, 1, metric.WithAttributes(KeyOutcome.String(outcome), KeyDriver.String(t.driver)))
+	if r.Violation != nil {
+		t.violations.Add(ctx, 1, metric.WithAttributes(KeyReason.String(r.Violation.Reason), KeyOutcome.String(OutcomeRefused)))
+	}
+	for _, v := range r.Audited {
+		t.violations.Add(ctx, 1, metric.WithAttributes(KeyReason.String(v.Reason), KeyOutcome.String(OutcomeAudited)))
+	}
+	if r.Err != nil {
+		return
+	}
+	pool := PoolName(host, port, t.database)
+	t.createTime.Record(ctx, time.Since(o.start).Seconds(), metric.WithAttributes(semconv.DBClientConnectionPoolName(pool)))
+	if r.Facts.TLS {
+		t.tlsConns.Add(ctx, 1, metric.WithAttributes(semconv.TLSProtocolVersion(tlsVersion(r.Facts.Version))))
+		if len(r.Facts.PeerCertificates) > 0 {
+			noteExpiry(host, port, r.Facts.PeerCertificates[0].NotAfter)
+		}
+	}
+}
+
+// Refused records a refusal at connector creation: nothing was dialed.
+func (t *T) Refused(ctx context.Context, plan core.Plan, v *core.Violation) {
+	host, port := splitHost(v.Host)
+	_, o := t.ConnectStart(ctx, host, port)
+	o.End(ctx, ConnectResult{Err: v, Violation: v})
+}
+
+func splitHost(hostport string) (string, int) {
+	h, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return hostport, 0
+	}
+	n := 0
+	for _, c := range p {
+		n = n*10 + int(c-'0')
+	}
+	return h, n
+}
+
+func (t *T) connAttrs(host string, port int) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{semconv.DBSystemNamePostgreSQL, KeyMinSSLMode.String(t.minSSLMode), KeyDriver.String(t.driver)}
+	if t.database != "" {
+		attrs = append(attrs, semconv.DBNamespace(t.database))
+	}
+	if host != "" {
+		attrs = append(attrs, semconv.ServerAddress(host))
+	}
+	if port != 0 {
+		attrs = append(attrs, semconv.ServerPort(port))
+	}
+	return attrs
+}
+
+// FactsAttrs describes a validated connection's security.
+func FactsAttrs(f core.Facts) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{semconv.TLSEstablished(f.TLS)}
+	if f.Mode != core.ModeUnknown {
+		attrs = append(attrs, KeySSLMode.String(f.Mode.String()))
+	}
+	if f.Network == "unix" {
+		attrs = append(attrs, semconv.NetworkTransportUnix)
+	}
+	if f.TLS {
+		attrs = append(attrs,
+			semconv.TLSProtocolNameTLS,
+			semconv.TLSProtocolVersion(tlsVersion(f.Version)),
+			semconv.TLSCipher(tls.CipherSuiteName(f.CipherSuite)),
+			KeyVerification.String(f.Verify.String()),
+		)
+	}
+	if len(f.PeerCertificates) > 0 {
+		leaf := f.PeerCertificates[0]
+		sum := sha256.Sum256(leaf.Raw)
+		attrs = append(attrs,
+			semconv.TLSServerSubject(leaf.Subject.String()),
+			semconv.TLSServerIssuer(leaf.Issuer.String()),
+			semconv.TLSServerNotAfter(leaf.NotAfter.UTC().Format("2006-01-02T15:04:05.000Z")),
+			semconv.TLSServerHashSha256(strings.ToUpper(hex.EncodeToString(sum[:]))),
+		)
+	}
+	if f.Server != nil {
+		attrs = append(attrs, KeyServerSSL.Bool(f.Server.SSL))
+		if f.Server.Version != "" {
+			attrs = append(attrs, KeyServerVersion.String(strings.TrimPrefix(f.Server.Version, "TLSv")))
+		}
+	}
+	return attrs
+}
+
+// tlsVersion spells a TLS version as semconv does: "1.3".
+func tlsVersion(v uint16) string {
+	return strings.TrimPrefix(core.TLSVersionName(v), "TLSv")
+}
+
+// PoolName is the default db.client.connection.pool.name: host:port/db.
+func PoolName(host string, port int, db string) string {
+	if port != 0 {
+		host = net.JoinHostPort(host, itoa(port))
+	}
+	return host + "/" + db
+}

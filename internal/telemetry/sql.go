@@ -1,0 +1,325 @@
+package telemetry
+
+import (
+	"strings"
+)
+
+// Sanitize replaces every literal of a SQL statement with '?': strings
+// ('...', E'...', B'...', X'...', U&'...'), dollar-quoted strings and
+// numbers. Comments are dropped, as they may hold anything. Parameters
+// ($1), identifiers and "quoted identifiers" are kept. Argument values are
+// never part of the text, so parameterised SQL without literals is
+// unchanged.
+func Sanitize(q string) string {
+	var b strings.Builder
+	b.Grow(len(q))
+	prevIdent := false // the previous character continues an identifier
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case c == '-' && i+1 < len(q) && q[i+1] == '-':
+			for i < len(q) && q[i] != '\n' {
+				i++
+			}
+			prevIdent = false
+			continue
+		case c == '/' && i+1 < len(q) && q[i+1] == '*':
+			depth := 0
+			for i < len(q) {
+				if i+1 < len(q) && q[i] == '/' && q[i+1] == '*' {
+					depth++
+					i += 2
+				} else if i+1 < len(q) && q[i] == '*' && q[i+1] == '/' {
+					depth--
+					i += 2
+					if depth == 0 {
+						break
+					}
+				} else {
+					i++
+				}
+			}
+			b.WriteByte(' ')
+			prevIdent = false
+			continue
+		case c == '\'' || (!prevIdent && (c == 'E' || c == 'e' || c == 'B' || c == 'b' || c == 'X' || c == 'x') && i+1 < len(q) && q[i+1] == '\''):
+			backslash := c == 'E' || c == 'e'
+			if c != '\'' {
+				i++
+			}
+			i = skipQuoted(q, i, backslash)
+			b.WriteByte('?')
+			prevIdent = false
+			continue
+		case !prevIdent && (c == 'U' || c == 'u') && strings.HasPrefix(q[i+1:], "&'"):
+			i = skipQuoted(q, i+2, false)
+			b.WriteByte('?')
+			prevIdent = false
+			continue
+		case c == '"':
+			j := i + 1
+			for j < len(q) {
+				if q[j] == '"' {
+					if j+1 < len(q) && q[j+1] == '"' {
+						j += 2
+						continue
+					}
+					j++
+					break
+				}
+				j++
+			}
+			b.WriteString(q[i:j])
+			i = j
+			prevIdent = true
+			continue
+		case c == '$' && !prevIdent:
+			if j, ok := dollarTag(q, i); ok {
+				tag := q[i:j]
+				end := strings.Index(q[j:], tag)
+				if end < 0 {
+					i = len(q)
+				} else {
+					i = j + end + len(tag)
+				}
+				b.WriteByte('?')
+				prevIdent = false
+				continue
+			}
+			// a parameter: $1
+			j := i + 1
+			for j < len(q) && isDigit(q[j]) {
+				j++
+			}
+			b.WriteString(q[i:j])
+			i = j
+			prevIdent = true
+			continue
+		case !prevIdent && (isDigit(c) || c == '.' && i+1 < len(q) && isDigit(q[i+1])):
+			i = skipNumber(q, i)
+			b.WriteByte('?')
+			prevIdent = false
+			continue
+		}
+		b.WriteByte(c)
+		prevIdent = isIdent(c)
+		i++
+	}
+	return b.String()
+}
+
+// skipQuoted returns the index after the string literal opening at q[i].
+func skipQuoted(q string, i int, backslash bool) int {
+	i++ // the opening quote
+	for i < len(q) {
+		switch {
+		case backslash && q[i] == '\\' && i+1 < len(q):
+			i += 2
+		case q[i] == '\'' && i+1 < len(q) && q[i+1] == '\'':
+			i += 2
+		case q[i] == '\'':
+			return i + 1
+		default:
+			i++
+		}
+	}
+	return i
+}
+
+// dollarTag recognises $$ or $tag$ at q[i] and returns the index after it.
+func dollarTag(q string, i int) (int, bool) {
+	j := i + 1
+	if j < len(q) && isDigit(q[j]) {
+		return 0, false
+	}
+	for j < len(q) && isIdent(q[j]) {
+		j++
+	}
+	if j < len(q) && q[j] == '$' {
+		return j + 1, true
+	}
+	return 0, false
+}
+
+func skipNumber(q string, i int) int {
+	if strings.HasPrefix(q[i:], "0x") || strings.HasPrefix(q[i:], "0X") {
+		i += 2
+		for i < len(q) && (isDigit(q[i]) || q[i]|0x20 >= 'a' && q[i]|0x20 <= 'f' || q[i] == '_') {
+			i++
+		}
+		return i
+	}
+	for i < len(q) && (isDigit(q[i]) || q[i] == '.' || q[i] == '_') {
+		i++
+	}
+	if i < len(q) && (q[i] == 'e' || q[i] == 'E') {
+		j := i + 1
+		if j < len(q) && (q[j] == '+' || q[j] == '-') {
+			j++
+		}
+		if j < len(q) && isDigit(q[j]) {
+			i = j
+			for i < len(q) && isDigit(q[i]) {
+				i++
+			}
+		}
+	}
+	return i
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isIdent(c byte) bool {
+	return c == '_' || isDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'z' || c >= 0x80
+}
+
+// Summarize returns the operation (the statement's first keyword, upper
+// case) and its target table, where they can be read from the statement:
+// "SELECT", "users" for SELECT * FROM users. Both may be empty.
+func Summarize(q string) (op, target string) {
+	s := newScanner(q)
+	first := s.word()
+	op = strings.ToUpper(first)
+	switch op {
+	case "":
+		return "", ""
+	case "SELECT":
+		if s.seekKeyword("FROM") {
+			target = s.ident()
+		}
+	case "INSERT":
+		if s.seekKeyword("INTO") {
+			target = s.ident()
+		}
+	case "UPDATE":
+		s.skipKeyword("ONLY")
+		target = s.ident()
+	case "DELETE":
+		if s.seekKeyword("FROM") {
+			s.skipKeyword("ONLY")
+			target = s.ident()
+		}
+	case "COPY":
+		target = s.ident()
+	case "TRUNCATE":
+		s.skipKeyword("TABLE")
+		s.skipKeyword("ONLY")
+		target = s.ident()
+	case "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE",
+		"WITH", "CREATE", "DROP", "ALTER", "SET", "SHOW", "RESET", "LISTEN", "NOTIFY", "UNLISTEN",
+		"EXPLAIN", "CALL", "DO", "VACUUM", "ANALYZE", "PREPARE", "EXECUTE", "DEALLOCATE", "DISCARD",
+		"GRANT", "REVOKE", "LOCK", "MERGE", "VALUES", "TABLE", "FETCH", "CLOSE", "DECLARE", "MOVE", "REFRESH",
+		"REINDEX", "CLUSTER", "COMMENT", "CHECKPOINT", "LOAD", "SECURITY", "IMPORT", "REASSIGN":
+	default:
+		return "", "" // not a statement we know: no made-up operation names
+	}
+	return op, target
+}
+
+// scanner walks a statement's words, skipping literals and comments.
+type scanner struct {
+	q     string
+	i     int
+	depth int // parentheses
+}
+
+func newScanner(q string) *scanner { return &scanner{q: Sanitize(q)} }
+
+func (s *scanner) skipSpace() {
+	for s.i < len(s.q) && (s.q[s.i] == ' ' || s.q[s.i] == '\t' || s.q[s.i] == '\n' || s.q[s.i] == '\r' || s.q[s.i] == '(' && s.depth < 0) {
+		s.i++
+	}
+}
+
+// word returns the next bare word at top level, or "".
+func (s *scanner) word() string {
+	for s.i < len(s.q) {
+		c := s.q[s.i]
+		switch {
+		case c == '(':
+			s.depth++
+			s.i++
+		case c == ')':
+			s.depth--
+			s.i++
+		case c == '"': // a quoted identifier is never a keyword
+			j := s.i + 1
+			for j < len(s.q) && s.q[j] != '"' {
+				j++
+			}
+			s.i = j + 1
+		case isIdent(c) && !isDigit(c):
+			j := s.i
+			for j < len(s.q) && isIdent(s.q[j]) {
+				j++
+			}
+			w := s.q[s.i:j]
+			s.i = j
+			return w
+		default:
+			if c != ' ' && c != '\t' && c != '\n' && c != '\r' && s.depth == 0 && c != ';' {
+				s.i++
+				continue
+			}
+			s.i++
+		}
+	}
+	return ""
+}
+
+// seekKeyword advances past the next top-level occurrence of kw.
+func (s *scanner) seekKeyword(kw string) bool {
+	base := s.depth
+	for {
+		w := s.word()
+		if w == "" {
+			return false
+		}
+		if s.depth == base && strings.EqualFold(w, kw) {
+			return true
+		}
+	}
+}
+
+func (s *scanner) skipKeyword(kw string) {
+	save := s.i
+	s.skipSpace()
+	j := s.i
+	for j < len(s.q) && isIdent(s.q[j]) {
+		j++
+	}
+	if strings.EqualFold(s.q[s.i:j], kw) {
+		s.i = j
+		return
+	}
+	s.i = save
+}
+
+// ident reads a possibly schema-qualified, possibly quoted table name.
+func (s *scanner) ident() string {
+	s.skipSpace()
+	start := s.i
+	for s.i < len(s.q) {
+		c := s.q[s.i]
+		switch {
+		case c == '"':
+			j := s.i + 1
+			for j < len(s.q) && !(s.q[j] == '"' && (j+1 >= len(s.q) || s.q[j+1] != '"')) {
+				if s.q[j] == '"' {
+					j++
+				}
+				j++
+			}
+			s.i = min(j+1, len(s.q))
+		case isIdent(c) || c == '.':
+			s.i++
+		default:
+			goto done
+		}
+	}
+done:
+	name := s.q[start:s.i]
+	if name == "" || isDigit(name[0]) || strings.EqualFold(name, "select") || strings.EqualFold(name, "lateral") {
+		return ""
+	}
+	return name
+}

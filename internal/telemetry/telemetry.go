@@ -1,0 +1,266 @@
+// Package telemetry is securepg's OpenTelemetry instrumentation: one span
+// per new connection (and per refusal), one span per logical operation,
+// and the metrics of the db.client.* semantic conventions plus securepg's
+// own. With no provider installed it costs two atomic loads per operation.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/semconv/v1.43.0/dbconv"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+)
+
+// ScopeName is the instrumentation scope: securepg's import path.
+const ScopeName = "github.com/securepg/securepg"
+
+// Version is securepg's version, reported as the scope version.
+const Version = "0.1.0"
+
+// Attribute keys of securepg's own.
+const (
+	KeySSLMode       = attribute.Key("securepg.sslmode")
+	KeyMinSSLMode    = attribute.Key("securepg.policy.min_sslmode")
+	KeyOutcome       = attribute.Key("securepg.policy.outcome")
+	KeyReason        = attribute.Key("securepg.policy.reason")
+	KeyVerification  = attribute.Key("securepg.tls.verification")
+	KeyServerSSL     = attribute.Key("securepg.server.ssl")
+	KeyServerVersion = attribute.Key("securepg.server.tls.protocol.version")
+	KeyDriver        = attribute.Key("securepg.driver")
+)
+
+// Outcomes of the policy for a connection.
+const (
+	OutcomeAllowed = "allowed"
+	OutcomeRefused = "refused"
+	OutcomeAudited = "audited"
+	OutcomeFailed  = "failed" // failed for a reason that is not the policy (network, authentication)
+)
+
+// Settings are the user's telemetry options.
+type Settings struct {
+	TracerProvider trace.TracerProvider // nil: the global provider, looked up as it changes
+	MeterProvider  metric.MeterProvider // nil: the global provider
+	QueryText      bool                 // record db.query.text, literals replaced
+	PingSpans      bool
+	ResetSpans     bool
+	// Filter, when set, decides per operation whether it gets a span.
+	Filter func(ctx context.Context, op, query string) bool
+}
+
+// T is the instrumentation of one connector.
+type T struct {
+	s        Settings
+	tracer   trace.Tracer
+	globalTP trace.TracerProvider // the global delegate, when no provider was given
+	tracesOn bool                 // false for an explicit no-op provider
+
+	opDuration  metric.Float64Histogram
+	createTime  metric.Float64Histogram
+	attempts    metric.Int64Counter
+	violations  metric.Int64Counter
+	tlsConns    metric.Int64Counter
+	meterEnable bool
+
+	driver     string
+	minSSLMode string
+	database   string
+
+	queries sync.Map // query text -> *stmtInfo
+	nq      atomic.Int32
+}
+
+// New builds the instrumentation for a connector.
+func New(s Settings, driver, minSSLMode, database string) *T {
+	t := &T{s: s, driver: driver, minSSLMode: minSSLMode, database: database, tracesOn: true}
+	tp := s.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+		if isGlobalDelegate(tp) {
+			t.globalTP = tp
+		}
+	}
+	if _, ok := tp.(tracenoop.TracerProvider); ok {
+		t.tracesOn = false
+	}
+	t.tracer = tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version), trace.WithSchemaURL(semconv.SchemaURL))
+
+	mp := s.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	_, noopMeter := mp.(metricnoop.MeterProvider)
+	t.meterEnable = !noopMeter
+	m := mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version), metric.WithSchemaURL(semconv.SchemaURL))
+	od, _ := dbconv.NewClientOperationDuration(m)
+	ct, _ := dbconv.NewClientConnectionCreateTime(m)
+	t.opDuration, t.createTime = od.Inst(), ct.Inst()
+	t.attempts, _ = m.Int64Counter("securepg.connection.attempts", metric.WithUnit("{attempt}"),
+		metric.WithDescription("New physical connections attempted, by policy outcome."))
+	t.violations, _ = m.Int64Counter("securepg.policy.violations", metric.WithUnit("{violation}"),
+		metric.WithDescription("Policy violations, refused or audited."))
+	t.tlsConns, _ = m.Int64Counter("securepg.tls.connections", metric.WithUnit("{connection}"),
+		metric.WithDescription("New connections by negotiated TLS version."))
+	registerExpiry(mp, m)
+	return t
+}
+
+// isGlobalDelegate reports whether tp is OpenTelemetry's global stand-in,
+// which forwards to a provider once one is installed.
+func isGlobalDelegate(tp trace.TracerProvider) bool {
+	return reflect.TypeOf(tp).String() == "*global.tracerProvider"
+}
+
+// tracing reports whether spans can be recorded: a provider is installed.
+func (t *T) tracing() bool {
+	if !t.tracesOn {
+		return false
+	}
+	if t.globalTP != nil && otel.GetTracerProvider() == t.globalTP {
+		return false // no provider installed yet
+	}
+	return true
+}
+
+func (t *T) metering(ctx context.Context) bool {
+	return t.meterEnable && t.opDuration.Enabled(ctx)
+}
+
+// Conn holds the precomputed attributes of one connection.
+type Conn struct {
+	t       *T
+	attrs   []attribute.KeyValue // db.system.name, db.namespace, server.address, server.port
+	metrics sync.Map             // *stmtInfo -> metric.MeasurementOption
+}
+
+// NewConn precomputes the attributes of a connection to host:port.
+func (t *T) NewConn(host string, port int) *Conn {
+	attrs := []attribute.KeyValue{semconv.DBSystemNamePostgreSQL}
+	if t.database != "" {
+		attrs = append(attrs, semconv.DBNamespace(t.database))
+	}
+	if host != "" {
+		attrs = append(attrs, semconv.ServerAddress(host))
+	}
+	if port != 0 {
+		attrs = append(attrs, semconv.ServerPort(port))
+	}
+	return &Conn{t: t, attrs: attrs}
+}
+
+// stmtInfo is what securepg reads once from a statement's text.
+type stmtInfo struct {
+	name      string // the span name: "SELECT users", or "postgresql"
+	op        string
+	target    string
+	text      string // sanitized, for db.query.text
+	spanAttrs []attribute.KeyValue
+}
+
+const maxCachedStatements = 4096
+
+// The kinds of operation.
+const (
+	KindQuery    = "query"
+	KindExec     = "exec"
+	KindPrepare  = "prepare"
+	KindBegin    = "begin"
+	KindCommit   = "commit"
+	KindRollback = "rollback"
+	KindPing     = "ping"
+	KindReset    = "reset_session"
+	KindBatch    = "batch"
+)
+
+var fixedOps = map[string]string{
+	KindPrepare: "PREPARE", KindBegin: "BEGIN", KindCommit: "COMMIT", KindRollback: "ROLLBACK",
+	KindPing: "PING", KindReset: "RESET SESSION", KindBatch: "BATCH",
+}
+
+func (t *T) stmt(kind, query string) *stmtInfo {
+	key := query
+	if kind != KindQuery && kind != KindExec {
+		key = kind + "\x00" + query
+	}
+	if v, ok := t.queries.Load(key); ok {
+		return v.(*stmtInfo)
+	}
+	si := &stmtInfo{}
+	if query != "" {
+		si.op, si.target = Summarize(query)
+	}
+	if op, ok := fixedOps[kind]; ok {
+		si.op = op
+	}
+	switch {
+	case si.op != "" && si.target != "":
+		si.name = si.op + " " + si.target
+	case si.op != "":
+		si.name = si.op
+	default:
+		si.name = "postgresql"
+	}
+	if si.op != "" {
+		si.spanAttrs = append(si.spanAttrs, semconv.DBOperationName(si.op), semconv.DBQuerySummary(si.name))
+	}
+	if si.target != "" {
+		si.spanAttrs = append(si.spanAttrs, semconv.DBCollectionName(si.target))
+	}
+	if t.s.QueryText && query != "" {
+		si.text = Sanitize(query)
+		si.spanAttrs = append(si.spanAttrs, semconv.DBQueryText(si.text))
+	}
+	if t.nq.Load() < maxCachedStatements {
+		if v, loaded := t.queries.LoadOrStore(key, si); loaded {
+			return v.(*stmtInfo)
+		}
+		t.nq.Add(1)
+	}
+	return si
+}
+
+// metricOption returns the precomputed attribute set for a successful
+// operation of si on c.
+func (c *Conn) metricOption(si *stmtInfo) metric.MeasurementOption {
+	if v, ok := c.metrics.Load(si); ok {
+		return v.(metric.MeasurementOption)
+	}
+	attrs := append(append([]attribute.KeyValue(nil), c.attrs...), semconv.DBOperationName(si.op))
+	if si.target != "" {
+		attrs = append(attrs, semconv.DBCollectionName(si.target))
+	}
+	o := metric.WithAttributeSet(attribute.NewSet(attrs...))
+	c.metrics.Store(si, o)
+	return o
+}
+
+// ErrorAttrs describes err for a span or a metric: error.type, and the
+// SQLSTATE as db.response.status_code when the server sent one.
+func ErrorAttrs(err error) []attribute.KeyValue {
+	if code := SQLState(err); code != "" {
+		return []attribute.KeyValue{semconv.DBResponseStatusCode(code), semconv.ErrorTypeKey.String(code)}
+	}
+	return []attribute.KeyValue{semconv.ErrorType(err)}
+}
+
+// SQLState returns the SQLSTATE of a server error from pgx or lib/pq.
+func SQLState(err error) string {
+	var s interface{ SQLState() string }
+	if errors.As(err, &s) {
+		return s.SQLState()
+	}
+	return ""
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
