@@ -93,11 +93,7 @@ type connQueryerContext struct{ w *wconn }
 func (p connQueryerContext) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	ctx, op := p.w.obs.Start(ctx, telemetry.KindQuery, query)
 	rows, err := p.w.inner.(driver.QueryerContext).QueryContext(ctx, query, args)
-	if err != nil {
-		op.End(ctx, err)
-		return nil, err // driver.ErrSkip passes through untouched
-	}
-	return pickRows(wrows{inner: rows, ctx: ctx, op: op}), nil
+	return observeRows(ctx, op, rows, err) // driver.ErrSkip passes through untouched
 }
 
 type connExecerContext struct{ w *wconn }
@@ -178,11 +174,7 @@ func (s *wstmt) Query(args []driver.Value) (driver.Rows, error) {
 	ctx, op := s.conn.obs.Start(context.Background(), telemetry.KindQuery, s.query)
 	//lint:ignore SA1019 database/sql's own fallback when the inner lacks StmtQueryContext.
 	rows, err := s.inner.Query(args)
-	if err != nil {
-		op.End(ctx, err)
-		return nil, err
-	}
-	return pickRows(wrows{inner: rows, ctx: ctx, op: op}), nil
+	return observeRows(ctx, op, rows, err)
 }
 
 type stmtExecContext struct{ w *wstmt }
@@ -199,11 +191,7 @@ type stmtQueryContext struct{ w *wstmt }
 func (p stmtQueryContext) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
 	ctx, op := p.w.conn.obs.Start(ctx, telemetry.KindQuery, p.w.query)
 	rows, err := p.w.inner.(driver.StmtQueryContext).QueryContext(ctx, args)
-	if err != nil {
-		op.End(ctx, err)
-		return nil, err
-	}
-	return pickRows(wrows{inner: rows, ctx: ctx, op: op}), nil
+	return observeRows(ctx, op, rows, err)
 }
 
 type stmtNamedValueChecker struct{ w *wstmt }
@@ -217,6 +205,19 @@ type stmtColumnConverter struct{ w *wstmt }
 func (p stmtColumnConverter) ColumnConverter(idx int) driver.ValueConverter {
 	//lint:ignore SA1019 database/sql still consults ColumnConverter.
 	return p.w.inner.(driver.ColumnConverter).ColumnConverter(idx)
+}
+
+// observeRows ends op on error, and otherwise wraps rows so that op ends
+// when they are closed. Rows that nothing observes are not wrapped.
+func observeRows(ctx context.Context, op telemetry.Op, rows driver.Rows, err error) (driver.Rows, error) {
+	if err != nil {
+		op.End(ctx, err)
+		return nil, err
+	}
+	if !op.Active() {
+		return rows, nil
+	}
+	return pickRows(wrows{inner: rows, ctx: ctx, op: op}), nil
 }
 
 // wrows wraps a result set; pickRows gives it the inner's interfaces, so

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"os"
+
+	"github.com/securepg/securepg/internal/telemetry"
 )
 
 // DriverName is the name securepg registers with database/sql.
@@ -41,3 +43,14 @@ func (d *drv) OpenConnector(dsn string) (driver.Connector, error) {
 }
 
 func osGetenv(k string) string { return os.Getenv(k) }
+
+// PoolName is the connector's default db.client.connection.pool.name
+// (host:port/database of the DSN's first host). The otel package finds it
+// through *sql.DB.Driver.
+func (d *drv) PoolName() string {
+	if d.c == nil {
+		return ""
+	}
+	host, port := d.c.firstTarget()
+	return telemetry.PoolName(host, port, d.c.db)
+}

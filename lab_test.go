@@ -107,3 +107,5 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func isolateEnvNoLab(t *testing.T) { isolateEnv(t) }
 
 func sprintf(format string, v any) string { return fmt.Sprintf(format, v) }
+
+func pgtestShared(tb testing.TB) *pgtest.Cluster { return pgtest.Shared(tb) }

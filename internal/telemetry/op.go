@@ -19,6 +19,7 @@ import (
 type Op struct {
 	c     *Conn
 	si    *stmtInfo
+	p     *prepared
 	span  trace.Span
 	start time.Time
 }
@@ -29,28 +30,22 @@ func (c *Conn) Start(ctx context.Context, kind, query string) (context.Context, 
 		return ctx, Op{}
 	}
 	t := c.t
+	// database/sql pings and resets sessions all the time: observed only
+	// when asked for.
+	if kind == KindReset && !t.s.ResetSpans || kind == KindPing && !t.s.PingSpans {
+		return ctx, Op{}
+	}
 	tracing := t.tracing()
 	if !tracing && !t.metering(ctx) {
 		return ctx, Op{}
-	}
-	switch kind {
-	case KindPing:
-		if !t.s.PingSpans {
-			tracing = false
-		}
-	case KindReset:
-		if !t.s.ResetSpans {
-			tracing = false
-		}
 	}
 	if tracing && t.s.Filter != nil && !t.s.Filter(ctx, kind, query) {
 		tracing = false
 	}
 	si := t.stmt(kind, query)
-	o := Op{c: c, si: si, start: time.Now()}
+	o := Op{c: c, si: si, p: c.prepared(si), start: time.Now()}
 	if tracing {
-		ctx, o.span = t.tracer.Start(ctx, si.name, trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(c.attrs...), trace.WithAttributes(si.spanAttrs...))
+		ctx, o.span = t.tracer.Start(ctx, si.name, o.p.spanOpts...)
 	}
 	return ctx, o
 }
@@ -88,7 +83,7 @@ func (o Op) End(ctx context.Context, err error) {
 		return
 	}
 	if err == nil {
-		o.c.t.opDuration.Record(ctx, d, o.c.metricOption(o.si))
+		o.c.t.opDuration.Record(ctx, d, o.p.recordOpts...)
 		return
 	}
 	attrs := append(append([]attribute.KeyValue(nil), o.c.attrs...), semconv.DBOperationName(o.si.op))

@@ -65,8 +65,15 @@ func (PgxTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQ
 	end(ctx, queryKey{}, data.Err)
 }
 
-// TracePrepareStart implements pgx.PrepareTracer.
+// TracePrepareStart implements pgx.PrepareTracer. A prepare that pgx does
+// inside a query (its statement cache) is part of that query's span.
 func (PgxTracer) TracePrepareStart(ctx context.Context, conn *pgx.Conn, data pgx.TracePrepareStartData) context.Context {
+	if op, _ := ctx.Value(queryKey{}).(*Op); op != nil {
+		if ctx.Value(prepareKey{}) != nil {
+			return context.WithValue(ctx, prepareKey{}, (*Op)(nil))
+		}
+		return ctx
+	}
 	return start(ctx, prepareKey{}, connOf(conn), KindPrepare, data.SQL)
 }
 

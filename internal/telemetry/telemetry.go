@@ -103,8 +103,10 @@ func New(s Settings, driver, minSSLMode, database string) *T {
 	_, noopMeter := mp.(metricnoop.MeterProvider)
 	t.meterEnable = !noopMeter
 	m := mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version), metric.WithSchemaURL(semconv.SchemaURL))
-	od, _ := dbconv.NewClientOperationDuration(m)
-	ct, _ := dbconv.NewClientConnectionCreateTime(m)
+	// The bucket advice of the db.client semantic conventions.
+	buckets := metric.WithExplicitBucketBoundaries(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10)
+	od, _ := dbconv.NewClientOperationDuration(m, buckets)
+	ct, _ := dbconv.NewClientConnectionCreateTime(m, buckets)
 	t.opDuration, t.createTime = od.Inst(), ct.Inst()
 	t.attempts, _ = m.Int64Counter("securepg.connection.attempts", metric.WithUnit("{attempt}"),
 		metric.WithDescription("New physical connections attempted, by policy outcome."))
@@ -230,19 +232,28 @@ func (t *T) stmt(kind, query string) *stmtInfo {
 	return si
 }
 
-// metricOption returns the precomputed attribute set for a successful
-// operation of si on c.
-func (c *Conn) metricOption(si *stmtInfo) metric.MeasurementOption {
+// prepared is what an operation of one statement on one connection needs,
+// computed once: its span start options and its metric attributes.
+type prepared struct {
+	spanOpts   []trace.SpanStartOption
+	recordOpts []metric.RecordOption
+}
+
+func (c *Conn) prepared(si *stmtInfo) *prepared {
 	if v, ok := c.metrics.Load(si); ok {
-		return v.(metric.MeasurementOption)
+		return v.(*prepared)
 	}
+	spanAttrs := append(append([]attribute.KeyValue(nil), c.attrs...), si.spanAttrs...)
 	attrs := append(append([]attribute.KeyValue(nil), c.attrs...), semconv.DBOperationName(si.op))
 	if si.target != "" {
 		attrs = append(attrs, semconv.DBCollectionName(si.target))
 	}
-	o := metric.WithAttributeSet(attribute.NewSet(attrs...))
-	c.metrics.Store(si, o)
-	return o
+	p := &prepared{
+		spanOpts:   []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(spanAttrs...)},
+		recordOpts: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))},
+	}
+	c.metrics.Store(si, p)
+	return p
 }
 
 // ErrorAttrs describes err for a span or a metric: error.type, and the
