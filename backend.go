@@ -64,12 +64,13 @@ func (b *pqBackend) connect(ctx context.Context, rec *core.Recorder) (driver.Con
 type mockBackend struct {
 	mock   core.Mock
 	policy core.Policy
+	target core.Target // the DSN's first host, which the mock stands in for
 }
 
 func (b *mockBackend) native() bool { return false }
 
 func (b *mockBackend) connect(ctx context.Context, rec *core.Recorder) (driver.Conn, core.Facts, error) {
-	dc, facts, err := b.mock.Connect(ctx)
+	dc, facts, err := b.mock.Connect(core.WithPlanTarget(ctx, b.target))
 	if err != nil {
 		return nil, facts, err
 	}

@@ -62,7 +62,11 @@ func newConnector(dsn string, getenv func(string) string, opts []Option) (*conne
 		return nil, err
 	}
 	if m, ok := core.LookupMock(dsn); ok {
-		c.backend = &mockBackend{mock: m, policy: policy}
+		mb := &mockBackend{mock: m, policy: policy}
+		if len(c.plan.Targets) > 0 {
+			mb.target = c.plan.Targets[0]
+		}
+		c.backend = mb
 	}
 	c.tel = telemetry.New(o.telemetry, policy.Driver, policy.MinSSLMode.String(), c.db)
 	if err := c.judge(); err != nil {

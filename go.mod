@@ -3,6 +3,7 @@ module github.com/securepg/securepg
 go 1.26.0
 
 require (
+	github.com/DATA-DOG/go-sqlmock v1.5.2
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/lib/pq v1.12.3
 	go.opentelemetry.io/otel v1.47.0

@@ -153,6 +153,10 @@ func TestTelemetryAllowedConnection(t *testing.T) {
 			if !strings.HasPrefix(a["tls.cipher"].AsString(), "TLS_") {
 				t.Errorf("tls.cipher = %q, want an IANA name", a["tls.cipher"].AsString())
 			}
+			if drv == "pq" && a["securepg.server.tls.cipher"].AsString() != a["tls.cipher"].AsString() {
+				// TLS 1.3 suites have the same name in OpenSSL and IANA.
+				t.Errorf("client saw %s, pg_stat_ssl says %s", a["tls.cipher"].AsString(), a["securepg.server.tls.cipher"].AsString())
+			}
 			if _, ok := a["securepg.policy.reason"]; ok {
 				t.Error("an allowed connection has a policy reason")
 			}

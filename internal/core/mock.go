@@ -88,3 +88,16 @@ func ValidateFacts(p Policy, f Facts, rec *Recorder) error {
 	}
 	return nil
 }
+
+type planTargetKey struct{}
+
+// WithPlanTarget tells a Mock which target it stands in for.
+func WithPlanTarget(ctx context.Context, t Target) context.Context {
+	return context.WithValue(ctx, planTargetKey{}, t)
+}
+
+// PlanTarget is the target a Mock stands in for: the first of the DSN.
+func PlanTarget(ctx context.Context) Target {
+	t, _ := ctx.Value(planTargetKey{}).(Target)
+	return t
+}

@@ -178,6 +178,9 @@ func FactsAttrs(f core.Facts) []attribute.KeyValue {
 		if f.Server.Version != "" {
 			attrs = append(attrs, KeyServerVersion.String(strings.TrimPrefix(f.Server.Version, "TLSv")))
 		}
+		if f.Server.Cipher != "" {
+			attrs = append(attrs, KeyServerCipher.String(f.Server.Cipher))
+		}
 	}
 	return attrs
 }

@@ -37,6 +37,7 @@ const (
 	KeyVerification  = attribute.Key("securepg.tls.verification")
 	KeyServerSSL     = attribute.Key("securepg.server.ssl")
 	KeyServerVersion = attribute.Key("securepg.server.tls.protocol.version")
+	KeyServerCipher  = attribute.Key("securepg.server.tls.cipher")
 	KeyDriver        = attribute.Key("securepg.driver")
 )
 

@@ -1,0 +1,203 @@
+package sqlmocktest
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/DATA-DOG/go-sqlmock"
+
+	"github.com/securepg/securepg"
+	"github.com/securepg/securepg/internal/core"
+)
+
+// TB is the part of testing.TB that New and Register use: a *testing.T
+// or *testing.B will do.
+type TB interface {
+	Helper()
+	Cleanup(func())
+}
+
+// TLS is the simulated TLS state of the mock's connections, validated
+// against the policy like a real handshake.
+type TLS struct {
+	// Disabled simulates a plaintext connection.
+	Disabled bool
+	// Version is the negotiated version; 0 means tls.VersionTLS13.
+	Version uint16
+	// CipherSuite; 0 means TLS_AES_128_GCM_SHA256.
+	CipherSuite uint16
+	// Verification is "none", "verify-ca" or "verify-full"; "" means what
+	// the DSN's sslmode verifies (verify-full for sslmode=verify-full).
+	Verification string
+	// PeerCertificates is the server's chain, leaf first, as telemetry and
+	// hooks see it.
+	PeerCertificates []*x509.Certificate
+}
+
+// Option configures New and Register.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	tls      TLS
+	sqlmock  []reflect.Value
+	securepg []securepg.Option
+	err      error
+}
+
+// WithTLS sets the simulated TLS state.
+func WithTLS(s TLS) Option { return optionFunc(func(c *config) { c.tls = s }) }
+
+// WithSqlmock passes go-sqlmock's own options, such as
+// sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual),
+// sqlmock.ValueConverterOption(...) or sqlmock.MonitorPingsOption(true).
+func WithSqlmock[F any](opts ...F) Option {
+	return optionFunc(func(c *config) {
+		want := reflect.TypeOf(sqlmock.New).In(0).Elem()
+		for _, o := range opts {
+			v := reflect.ValueOf(o)
+			if v.Type() != want {
+				c.err = fmt.Errorf("sqlmocktest.WithSqlmock: %s is not a go-sqlmock option", v.Type())
+				return
+			}
+			c.sqlmock = append(c.sqlmock, v)
+		}
+	})
+}
+
+// WithSecurepg passes options to securepg.NewConnector (New only): hooks,
+// telemetry providers, policy overrides.
+func WithSecurepg(opts ...securepg.Option) Option {
+	return optionFunc(func(c *config) { c.securepg = append(c.securepg, opts...) })
+}
+
+var (
+	seq    atomic.Int64
+	openMu sync.Mutex // New registers, opens and unregisters as one step
+)
+
+// New returns a *sql.DB for dsn whose connections are go-sqlmock's, and
+// the mock to set expectations on. The error is securepg's: the policy's
+// refusal of dsn (a *securepg.PolicyError), an invalid DSN or an invalid
+// SECUREPG_* variable. The mock and the database are closed when the test
+// ends.
+func New(t TB, dsn string, opts ...Option) (*sql.DB, sqlmock.Sqlmock, error) {
+	t.Helper()
+	c, m, err := newMock(t, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	openMu.Lock()
+	unregister := core.RegisterMock(dsn, m)
+	conn, err := securepg.NewConnector(dsn, c.securepg...)
+	unregister()
+	openMu.Unlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	db := sql.OpenDB(conn)
+	t.Cleanup(func() { db.Close() })
+	return db, m.mock, nil
+}
+
+// Register makes every sql.Open("securepg", dsn) until the end of the test
+// use a go-sqlmock connection, for code that opens its own database. The
+// policy still judges dsn when that code calls sql.Open. Registrations are
+// process-wide: tests that register the same DSN must not run in parallel.
+// WithSecurepg does not apply: such code passes no options.
+func Register(t TB, dsn string, opts ...Option) (sqlmock.Sqlmock, error) {
+	t.Helper()
+	c, m, err := newMock(t, opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.securepg) > 0 {
+		return nil, fmt.Errorf("sqlmocktest.Register: WithSecurepg does not apply to code that calls sql.Open itself")
+	}
+	t.Cleanup(core.RegisterMock(dsn, m))
+	return m.mock, nil
+}
+
+func newMock(t TB, opts []Option) (*config, *mock, error) {
+	c := &config{}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(c)
+		}
+	}
+	if c.err != nil {
+		return nil, nil, c.err
+	}
+	name := fmt.Sprintf("securepg-sqlmocktest-%d", seq.Add(1))
+	out := reflect.ValueOf(sqlmock.NewWithDSN).Call(append([]reflect.Value{reflect.ValueOf(name)}, c.sqlmock...))
+	if err, _ := out[2].Interface().(error); err != nil {
+		return nil, nil, fmt.Errorf("sqlmocktest: %w", err)
+	}
+	mockDB := out[0].Interface().(*sql.DB)
+	t.Cleanup(func() { mockDB.Close() })
+	return c, &mock{name: name, db: mockDB, mock: out[1].Interface().(sqlmock.Sqlmock), tls: c.tls}, nil
+}
+
+// mock implements core.Mock: go-sqlmock's conn, and the simulated facts.
+type mock struct {
+	name string
+	db   *sql.DB
+	mock sqlmock.Sqlmock
+	tls  TLS
+}
+
+func (m *mock) Connect(ctx context.Context) (driver.Conn, core.Facts, error) {
+	conn, err := m.db.Driver().Open(m.name)
+	if err != nil {
+		return nil, core.Facts{}, err
+	}
+	return conn, m.facts(ctx), nil
+}
+
+func (m *mock) facts(ctx context.Context) core.Facts {
+	t := core.PlanTarget(ctx)
+	f := core.Facts{Network: t.Network, Host: t.Host, Port: t.Port, Mode: t.Mode}
+	if t.Network == "unix" || m.tls.Disabled {
+		if m.tls.Disabled {
+			f.Mode = core.ModeDisable
+		}
+		return f
+	}
+	f.TLS = true
+	f.Version = m.tls.Version
+	if f.Version == 0 {
+		f.Version = tls.VersionTLS13
+	}
+	f.CipherSuite = m.tls.CipherSuite
+	if f.CipherSuite == 0 {
+		f.CipherSuite = tls.TLS_AES_128_GCM_SHA256
+	}
+	f.PeerCertificates = m.tls.PeerCertificates
+	switch strings.ToLower(m.tls.Verification) {
+	case "verify-full":
+		f.Verify = core.VerifyFull
+	case "verify-ca":
+		f.Verify = core.VerifyCA
+	case "none", "require":
+		f.Verify = core.VerifyNone
+	default:
+		for _, a := range t.Attempts {
+			if a.TLS {
+				f.Verify = a.Verify
+				break
+			}
+		}
+	}
+	return f
+}
