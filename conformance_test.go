@@ -97,7 +97,7 @@ func TestPickersExposeExactlyTheInnerInterfaces(t *testing.T) {
 }
 
 func TestWrapperPassesErrSkipThrough(t *testing.T) {
-	c := pickConn(&wconn{inner: fullConn{queryErr: driver.ErrSkip}})
+	c := newWconn(fullConn{queryErr: driver.ErrSkip}, core.Facts{}, nil)
 	if _, err := c.(driver.QueryerContext).QueryContext(context.Background(), "q", nil); err != driver.ErrSkip {
 		t.Fatalf("QueryContext: %v, want driver.ErrSkip itself", err)
 	}

@@ -20,6 +20,22 @@ type wconn struct {
 	inner driver.Conn
 	facts core.Facts
 	obs   *telemetry.Conn
+
+	// The inner conn's optional interfaces, asserted once.
+	queryer  driver.QueryerContext
+	execer   driver.ExecerContext
+	resetter driver.SessionResetter
+	validtor driver.Validator
+}
+
+// newWconn wraps inner and returns the value for database/sql.
+func newWconn(inner driver.Conn, facts core.Facts, obs *telemetry.Conn) driver.Conn {
+	w := &wconn{inner: inner, facts: facts, obs: obs}
+	w.queryer, _ = inner.(driver.QueryerContext)
+	w.execer, _ = inner.(driver.ExecerContext)
+	w.resetter, _ = inner.(driver.SessionResetter)
+	w.validtor, _ = inner.(driver.Validator)
+	return pickConn(w)
 }
 
 var (
@@ -71,14 +87,14 @@ type connSessionResetter struct{ w *wconn }
 
 func (p connSessionResetter) ResetSession(ctx context.Context) error {
 	ctx, op := p.w.obs.Start(ctx, telemetry.KindReset, "")
-	err := p.w.inner.(driver.SessionResetter).ResetSession(ctx)
+	err := p.w.resetter.ResetSession(ctx)
 	op.End(ctx, err)
 	return err
 }
 
 type connValidator struct{ w *wconn }
 
-func (p connValidator) IsValid() bool { return p.w.inner.(driver.Validator).IsValid() }
+func (p connValidator) IsValid() bool { return p.w.validtor.IsValid() }
 
 type connNamedValueChecker struct{ w *wconn }
 
@@ -92,7 +108,7 @@ type connQueryerContext struct{ w *wconn }
 // the query and its rows.
 func (p connQueryerContext) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	ctx, op := p.w.obs.Start(ctx, telemetry.KindQuery, query)
-	rows, err := p.w.inner.(driver.QueryerContext).QueryContext(ctx, query, args)
+	rows, err := p.w.queryer.QueryContext(ctx, query, args)
 	return observeRows(ctx, op, rows, err) // driver.ErrSkip passes through untouched
 }
 
@@ -100,7 +116,7 @@ type connExecerContext struct{ w *wconn }
 
 func (p connExecerContext) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	ctx, op := p.w.obs.Start(ctx, telemetry.KindExec, query)
-	res, err := p.w.inner.(driver.ExecerContext).ExecContext(ctx, query, args)
+	res, err := p.w.execer.ExecContext(ctx, query, args)
 	op.End(ctx, err)
 	return res, err
 }

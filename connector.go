@@ -105,7 +105,7 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		custom[telemetry.ConnKey] = obs
 		return conn, nil
 	}
-	return pickConn(&wconn{inner: conn, facts: facts, obs: obs}), nil
+	return newWconn(conn, facts, obs), nil
 }
 
 func (c *connector) firstTarget() (string, int) {
