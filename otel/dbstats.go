@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/dbconv"
+
+	"github.com/securepg/securepg/internal/telemetry"
 )
 
 // ScopeName is the instrumentation scope of the pool metrics.
@@ -75,7 +77,7 @@ func RegisterDBStats(db *sql.DB, opts ...Option) (metric.Registration, error) {
 	if c.mp == nil {
 		c.mp = gotel.GetMeterProvider()
 	}
-	m := c.mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
+	m := c.mp.Meter(ScopeName, metric.WithInstrumentationVersion(telemetry.Version), metric.WithSchemaURL(semconv.SchemaURL))
 	count, err1 := dbconv.NewClientConnectionCountObservable(m)
 	maxConns, err2 := dbconv.NewClientConnectionMaxObservable(m)
 	waits, err3 := m.Int64ObservableCounter("securepg.pool.wait.count", metric.WithUnit("{request}"),
