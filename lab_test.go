@@ -75,20 +75,8 @@ func (l *lab) url(p *pgtest.Proxy, query string) string {
 	return "postgres://" + l.User + ":" + l.Password + "@localhost:" + p.PortString() + "/" + l.Database + "?" + query
 }
 
-// isolateEnv clears every PG* and SECUREPG_* variable for the test, and
-// gives it an empty HOME so no ~/.pgpass, ~/.pg_service.conf or
-// ~/.postgresql/ file of the machine takes part.
-func isolateEnv(t *testing.T) {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "PG") || strings.HasPrefix(k, "SECUREPG_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-	t.Setenv("HOME", t.TempDir())
-}
+// isolateEnv clears the PG* and SECUREPG_* environment for the test.
+func isolateEnv(t *testing.T) { pgtest.IsolateEnv(t) }
 
 // writeService writes a pg_service.conf and points PGSERVICEFILE at it.
 func writeService(t *testing.T, content string) string {

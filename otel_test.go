@@ -111,21 +111,29 @@ func matches(set attribute.Set, match map[string]string) bool {
 	return true
 }
 
+// openVerified opens a verify-full connector to the lab with the SDK's
+// providers and the driver, and pings it.
+func (s *sdk) openVerified(t *testing.T, l *lab, drv string, opts ...Option) *sql.DB {
+	t.Helper()
+	c, err := NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), append(append(s.opts, WithDriver(drv)), opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	t.Cleanup(func() { db.Close() })
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 func TestTelemetryAllowedConnection(t *testing.T) {
 	l := getLab(t)
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			s := newSDK(t)
-			c, err := NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), append(s.opts, WithDriver(drv))...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			db := sql.OpenDB(c)
-			defer db.Close()
-			if err := db.Ping(); err != nil {
-				t.Fatal(err)
-			}
+			s.openVerified(t, l, drv)
 			spans := s.ended("securepg.connect")
 			if len(spans) != 1 {
 				t.Fatalf("%d connect spans, want 1", len(spans))
@@ -280,17 +288,9 @@ func TestTelemetryOperations(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			s := newSDK(t)
-			c, err := NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), append(s.opts, WithDriver(drv))...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			db := sql.OpenDB(c)
-			defer db.Close()
+			db := s.openVerified(t, l, drv)
 			db.SetMaxOpenConns(1)
 			ctx := context.Background()
-			if err := db.PingContext(ctx); err != nil {
-				t.Fatal(err)
-			}
 			s.spans.Reset()
 
 			// A query with its rows: one span, ended when the rows close.
@@ -396,12 +396,7 @@ func TestTelemetryQueryText(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			s := newSDK(t)
-			c, err := NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), append(s.opts, WithDriver(drv), WithQueryText(true))...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			db := sql.OpenDB(c)
-			defer db.Close()
+			db := s.openVerified(t, l, drv, WithQueryText(true))
 			var x string
 			if err := db.QueryRow("SELECT 'hunter2' || $1::text", "argument-value").Scan(&x); err != nil {
 				t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 
@@ -20,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/securepg/securepg"
+	"github.com/securepg/securepg/internal/pgtest"
 	securepgotel "github.com/securepg/securepg/otel"
 	"github.com/securepg/securepg/sqlmocktest"
 )
@@ -29,17 +29,7 @@ import (
 
 const dsn = "host=db.internal port=6432 user=app dbname=orders sslmode=verify-full"
 
-func isolate(t *testing.T) {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "PG") || strings.HasPrefix(k, "SECUREPG_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-	t.Setenv("HOME", t.TempDir())
-}
+func isolate(t *testing.T) { pgtest.IsolateEnv(t) }
 
 func quiet() securepg.Option { return securepg.WithLogger(slog.New(slog.DiscardHandler)) }
 

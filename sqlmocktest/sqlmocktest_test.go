@@ -21,17 +21,7 @@ import (
 )
 
 // isolate clears PG* and SECUREPG_* variables for the test.
-func isolate(t *testing.T) {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "PG") || strings.HasPrefix(k, "SECUREPG_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-	t.Setenv("HOME", t.TempDir())
-}
+func isolate(t *testing.T) { pgtest.IsolateEnv(t) }
 
 const dsn = "postgres://app:Zq7-mock-pw@db.internal:5432/app?sslmode=verify-full"
 

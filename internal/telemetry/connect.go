@@ -133,17 +133,7 @@ func splitHost(hostport string) (string, int) {
 }
 
 func (t *T) connAttrs(host string, port int) []attribute.KeyValue {
-	attrs := []attribute.KeyValue{semconv.DBSystemNamePostgreSQL, KeyMinSSLMode.String(t.minSSLMode), KeyDriver.String(t.driver)}
-	if t.database != "" {
-		attrs = append(attrs, semconv.DBNamespace(t.database))
-	}
-	if host != "" {
-		attrs = append(attrs, semconv.ServerAddress(host))
-	}
-	if port != 0 {
-		attrs = append(attrs, semconv.ServerPort(port))
-	}
-	return attrs
+	return t.serverAttrs(host, port, KeyMinSSLMode.String(t.minSSLMode), KeyDriver.String(t.driver))
 }
 
 // FactsAttrs describes a validated connection's security.

@@ -149,7 +149,13 @@ type Conn struct {
 
 // NewConn precomputes the attributes of a connection to host:port.
 func (t *T) NewConn(host string, port int) *Conn {
-	attrs := []attribute.KeyValue{semconv.DBSystemNamePostgreSQL}
+	return &Conn{t: t, attrs: t.serverAttrs(host, port)}
+}
+
+// serverAttrs are db.system.name, db.namespace, server.address and
+// server.port, as far as they are known.
+func (t *T) serverAttrs(host string, port int, extra ...attribute.KeyValue) []attribute.KeyValue {
+	attrs := append([]attribute.KeyValue{semconv.DBSystemNamePostgreSQL}, extra...)
 	if t.database != "" {
 		attrs = append(attrs, semconv.DBNamespace(t.database))
 	}
@@ -159,7 +165,7 @@ func (t *T) NewConn(host string, port int) *Conn {
 	if port != 0 {
 		attrs = append(attrs, semconv.ServerPort(port))
 	}
-	return &Conn{t: t, attrs: attrs}
+	return attrs
 }
 
 // stmtInfo is what securepg reads once from a statement's text.
