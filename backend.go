@@ -47,7 +47,16 @@ type pqBackend struct {
 func (b *pqBackend) native() bool { return false }
 
 func (b *pqBackend) connect(ctx context.Context, rec *core.Recorder) (driver.Conn, core.Facts, error) {
-	dc, err := b.inner.Connect(ctx)
+	inner := b.inner
+	if _, _, ok := core.CredentialsFrom(ctx); ok {
+		// lib/pq's connector has fixed credentials: one for these.
+		c, err := b.cfg.Connector(ctx)
+		if err != nil {
+			return nil, core.Facts{}, err
+		}
+		inner = c
+	}
+	dc, err := inner.Connect(ctx)
 	if err != nil {
 		return nil, core.Facts{}, err
 	}

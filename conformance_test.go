@@ -97,7 +97,7 @@ func TestPickersExposeExactlyTheInnerInterfaces(t *testing.T) {
 }
 
 func TestWrapperPassesErrSkipThrough(t *testing.T) {
-	c := newWconn(fullConn{queryErr: driver.ErrSkip}, core.Facts{}, nil)
+	c := (&wconn{}).wrap(fullConn{queryErr: driver.ErrSkip})
 	if _, err := c.(driver.QueryerContext).QueryContext(context.Background(), "q", nil); err != driver.ErrSkip {
 		t.Fatalf("QueryContext: %v, want driver.ErrSkip itself", err)
 	}

@@ -3,7 +3,10 @@ package securepg
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
+	"io"
 	"reflect"
+	"time"
 
 	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/telemetry"
@@ -17,9 +20,11 @@ import (
 // inner conn: claiming one the inner lacks would change what database/sql
 // does.
 type wconn struct {
-	inner driver.Conn
-	facts core.Facts
-	obs   *telemetry.Conn
+	inner   driver.Conn
+	facts   core.Facts
+	obs     *telemetry.Conn
+	hooks   *hookSet  // nil: no query hooks
+	recycle time.Time // credentials expire: stop reusing the conn at this time
 
 	// The inner conn's optional interfaces, asserted once.
 	queryer  driver.QueryerContext
@@ -28,15 +33,18 @@ type wconn struct {
 	validtor driver.Validator
 }
 
-// newWconn wraps inner and returns the value for database/sql.
-func newWconn(inner driver.Conn, facts core.Facts, obs *telemetry.Conn) driver.Conn {
-	w := &wconn{inner: inner, facts: facts, obs: obs}
+// wrap makes w the wrapper of inner and returns the value for database/sql.
+func (w *wconn) wrap(inner driver.Conn) driver.Conn {
+	w.inner = inner
 	w.queryer, _ = inner.(driver.QueryerContext)
 	w.execer, _ = inner.(driver.ExecerContext)
 	w.resetter, _ = inner.(driver.SessionResetter)
 	w.validtor, _ = inner.(driver.Validator)
 	return pickConn(w)
 }
+
+// expired reports that the conn's credentials are about to expire.
+func (w *wconn) expired() bool { return !w.recycle.IsZero() && !time.Now().Before(w.recycle) }
 
 var (
 	_ driver.Conn = (*wconn)(nil)
@@ -86,6 +94,9 @@ func (p connPinger) Ping(ctx context.Context) error {
 type connSessionResetter struct{ w *wconn }
 
 func (p connSessionResetter) ResetSession(ctx context.Context) error {
+	if p.w.expired() {
+		return driver.ErrBadConn // database/sql discards it
+	}
 	ctx, op := p.w.obs.Start(ctx, telemetry.KindReset, "")
 	err := p.w.resetter.ResetSession(ctx)
 	op.End(ctx, err)
@@ -94,7 +105,7 @@ func (p connSessionResetter) ResetSession(ctx context.Context) error {
 
 type connValidator struct{ w *wconn }
 
-func (p connValidator) IsValid() bool { return p.w.validtor.IsValid() }
+func (p connValidator) IsValid() bool { return !p.w.expired() && p.w.validtor.IsValid() }
 
 type connNamedValueChecker struct{ w *wconn }
 
@@ -107,17 +118,17 @@ type connQueryerContext struct{ w *wconn }
 // QueryContext observes the query until its rows are closed: one span for
 // the query and its rows.
 func (p connQueryerContext) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	ctx, op := p.w.obs.Start(ctx, telemetry.KindQuery, query)
+	ctx, c := startCall(ctx, p.w.obs, p.w.hooks, telemetry.KindQuery, query, args)
 	rows, err := p.w.queryer.QueryContext(ctx, query, args)
-	return observeRows(ctx, op, rows, err) // driver.ErrSkip passes through untouched
+	return observeRows(ctx, c, rows, err) // driver.ErrSkip passes through untouched
 }
 
 type connExecerContext struct{ w *wconn }
 
 func (p connExecerContext) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	ctx, op := p.w.obs.Start(ctx, telemetry.KindExec, query)
+	ctx, c := startCall(ctx, p.w.obs, p.w.hooks, telemetry.KindExec, query, args)
 	res, err := p.w.execer.ExecContext(ctx, query, args)
-	op.End(ctx, err)
+	c.end(ctx, err)
 	return res, err
 }
 
@@ -179,35 +190,43 @@ func (s *wstmt) Close() error  { return s.inner.Close() }
 func (s *wstmt) NumInput() int { return s.inner.NumInput() }
 
 func (s *wstmt) Exec(args []driver.Value) (driver.Result, error) {
-	ctx, op := s.conn.obs.Start(context.Background(), telemetry.KindExec, s.query)
+	ctx, c := startCall(context.Background(), s.conn.obs, s.conn.hooks, telemetry.KindExec, s.query, named(args))
 	//lint:ignore SA1019 database/sql's own fallback when the inner lacks StmtExecContext.
 	res, err := s.inner.Exec(args)
-	op.End(ctx, err)
+	c.end(ctx, err)
 	return res, err
 }
 
 func (s *wstmt) Query(args []driver.Value) (driver.Rows, error) {
-	ctx, op := s.conn.obs.Start(context.Background(), telemetry.KindQuery, s.query)
+	ctx, c := startCall(context.Background(), s.conn.obs, s.conn.hooks, telemetry.KindQuery, s.query, named(args))
 	//lint:ignore SA1019 database/sql's own fallback when the inner lacks StmtQueryContext.
 	rows, err := s.inner.Query(args)
-	return observeRows(ctx, op, rows, err)
+	return observeRows(ctx, c, rows, err)
+}
+
+func named(args []driver.Value) []driver.NamedValue {
+	out := make([]driver.NamedValue, len(args))
+	for i, v := range args {
+		out[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	return out
 }
 
 type stmtExecContext struct{ w *wstmt }
 
 func (p stmtExecContext) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	ctx, op := p.w.conn.obs.Start(ctx, telemetry.KindExec, p.w.query)
+	ctx, c := startCall(ctx, p.w.conn.obs, p.w.conn.hooks, telemetry.KindExec, p.w.query, args)
 	res, err := p.w.inner.(driver.StmtExecContext).ExecContext(ctx, args)
-	op.End(ctx, err)
+	c.end(ctx, err)
 	return res, err
 }
 
 type stmtQueryContext struct{ w *wstmt }
 
 func (p stmtQueryContext) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	ctx, op := p.w.conn.obs.Start(ctx, telemetry.KindQuery, p.w.query)
+	ctx, c := startCall(ctx, p.w.conn.obs, p.w.conn.hooks, telemetry.KindQuery, p.w.query, args)
 	rows, err := p.w.inner.(driver.StmtQueryContext).QueryContext(ctx, args)
-	return observeRows(ctx, op, rows, err)
+	return observeRows(ctx, c, rows, err)
 }
 
 type stmtNamedValueChecker struct{ w *wstmt }
@@ -223,17 +242,17 @@ func (p stmtColumnConverter) ColumnConverter(idx int) driver.ValueConverter {
 	return p.w.inner.(driver.ColumnConverter).ColumnConverter(idx)
 }
 
-// observeRows ends op on error, and otherwise wraps rows so that op ends
+// observeRows ends c on error, and otherwise wraps rows so that c ends
 // when they are closed. Rows that nothing observes are not wrapped.
-func observeRows(ctx context.Context, op telemetry.Op, rows driver.Rows, err error) (driver.Rows, error) {
+func observeRows(ctx context.Context, c call, rows driver.Rows, err error) (driver.Rows, error) {
 	if err != nil {
-		op.End(ctx, err)
+		c.end(ctx, err)
 		return nil, err
 	}
-	if !op.Active() {
+	if !c.active() {
 		return rows, nil
 	}
-	return pickRows(wrows{inner: rows, ctx: ctx, op: op}), nil
+	return pickRows(wrows{inner: rows, ctx: ctx, call: c}), nil
 }
 
 // wrows wraps a result set; pickRows gives it the inner's interfaces, so
@@ -242,7 +261,8 @@ func observeRows(ctx context.Context, op telemetry.Op, rows driver.Rows, err err
 type wrows struct {
 	inner driver.Rows
 	ctx   context.Context
-	op    telemetry.Op
+	call  call
+	done  bool
 	err   error // the first error Next returned, other than io.EOF
 }
 
@@ -252,21 +272,24 @@ func (r *wrows) Columns() []string { return r.inner.Columns() }
 
 func (r *wrows) Close() error {
 	err := r.inner.Close()
-	if r.op.Active() {
+	if !r.done {
+		r.done = true
 		end := r.err
 		if end == nil {
 			end = err
 		}
-		r.op.End(r.ctx, end)
-		r.op = telemetry.Op{}
+		if errors.Is(end, io.EOF) {
+			end = nil
+		}
+		r.call.end(r.ctx, end)
 	}
 	return err
 }
 
 func (r *wrows) Next(dest []driver.Value) error {
 	err := r.inner.Next(dest)
-	if err != nil && r.err == nil && r.op.Active() {
-		r.err = err // io.EOF is not a failure; Op.End knows
+	if err != nil && r.err == nil {
+		r.err = err // io.EOF is not a failure
 	}
 	return err
 }

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/telemetry"
 )
@@ -28,6 +30,7 @@ type connector struct {
 	logger  *slog.Logger
 	backend backend
 	tel     *telemetry.T
+	hooks   *hookSet
 	db      string // the database name, for telemetry
 }
 
@@ -38,24 +41,24 @@ func newConnector(dsn string, getenv func(string) string, opts []Option) (*conne
 	if err != nil {
 		return nil, err
 	}
-	c := &connector{policy: policy, logger: o.logger}
+	c := &connector{policy: policy, logger: o.logger, hooks: newHookSet(o.hooks, o.providers, policy.PasswordFile)}
+	c.hooks.log = o.logger
 	switch policy.Driver {
 	case core.DriverPQ:
 		var pc *core.PQConfig
 		pc, c.plan, err = core.PreparePQ(dsn, policy)
 		if err == nil {
-			c.db = pc.Conn.Database
 			var inner driver.Connector
-			inner, err = pc.Connector()
+			inner, err = pc.Connector(context.Background())
 			c.backend = &pqBackend{cfg: pc, inner: inner}
 		}
 	default:
 		var pc *core.PgxConfig
 		pc, c.plan, err = core.PreparePgx(dsn, policy)
 		if err == nil {
-			c.db = pc.Conn.Database
-			pc.Conn.Tracer = telemetry.PgxTracer{}
-			c.backend = &pgxBackend{cfg: pc, inner: stdlib.GetConnector(*pc.Conn, stdlib.OptionBeforeConnect(pc.BeforeConnect))}
+			pc.Conn.Tracer = c.pgxTracer()
+			c.backend = &pgxBackend{cfg: pc, inner: stdlib.GetConnector(*pc.Conn,
+				stdlib.OptionBeforeConnect(pc.BeforeConnect), stdlib.OptionResetSession(pgxResetSession))}
 		}
 	}
 	if err != nil {
@@ -68,6 +71,7 @@ func newConnector(dsn string, getenv func(string) string, opts []Option) (*conne
 		}
 		c.backend = mb
 	}
+	c.db = c.plan.Database
 	c.tel = telemetry.New(o.telemetry, policy.Driver, policy.MinSSLMode.String(), c.db)
 	if err := c.judge(); err != nil {
 		return nil, err
@@ -82,14 +86,34 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	ctx, rec := core.WithRecorder(ctx)
 	host, port := c.firstTarget()
 	ctx, op := c.tel.ConnectStart(ctx, host, port)
+	attempt := c.attempt()
+	creds, err := c.hooks.credentials(ctx, attempt)
+	if err != nil {
+		op.End(ctx, telemetry.ConnectResult{Err: err})
+		return nil, err
+	}
+	if creds != nil {
+		ctx = core.WithCredentials(ctx, creds.User, creds.Password)
+		if creds.User != "" {
+			attempt.User = creds.User
+		}
+	}
 	conn, facts, err := c.backend.connect(ctx, rec)
 	audited := rec.Violations()
 	for _, v := range audited {
-		c.logAudit(ctx, v)
+		c.reportAudit(ctx, v)
 	}
 	if err != nil {
+		if isAuthFailure(err) {
+			c.hooks.authFailed(ctx, attempt)
+		}
 		v, err := c.connectError(ctx, err, rec)
 		op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Violation: v, Audited: audited})
+		return nil, err
+	}
+	if err := c.hooks.afterConnect(ctx, connInfo(facts, attempt)); err != nil {
+		conn.Close()
+		op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Audited: audited})
 		return nil, err
 	}
 	// Violations of the configuration that audit mode let through apply
@@ -99,13 +123,37 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 	op.End(ctx, telemetry.ConnectResult{Facts: facts, Audited: audited})
 	obs := c.tel.NewConn(facts.Host, int(facts.Port))
+	var recycle time.Time
+	if creds != nil {
+		recycle = recycleAt(creds.Expires, time.Now())
+	}
 	if c.backend.native() {
 		custom := conn.(*stdlib.Conn).Conn().PgConn().CustomData()
 		custom[factsKey] = facts
 		custom[telemetry.ConnKey] = obs
+		if c.hooks.query {
+			custom[hooksKey] = c.hooks
+		}
+		if !recycle.IsZero() {
+			custom[expiresKey] = recycle
+		}
 		return conn, nil
 	}
-	return newWconn(conn, facts, obs), nil
+	w := &wconn{facts: facts, obs: obs, recycle: recycle}
+	if c.hooks.query {
+		w.hooks = c.hooks
+	}
+	return w.wrap(conn), nil
+}
+
+// attempt is the redacted view of the next connection for hooks.
+func (c *connector) attempt() hooks.Attempt {
+	a := hooks.Attempt{Driver: c.policy.Driver, Database: c.plan.Database, User: c.plan.User}
+	if len(c.plan.Targets) > 0 {
+		t := c.plan.Targets[0]
+		a.Host, a.Port, a.SSLMode = t.Host, int(t.Port), t.Mode.String()
+	}
+	return a
 }
 
 func (c *connector) firstTarget() (string, int) {
@@ -120,7 +168,7 @@ func (c *connector) firstTarget() (string, int) {
 // caused it, and never returns driver.ErrBadConn (database/sql would retry).
 func (c *connector) connectError(ctx context.Context, err error, rec *core.Recorder) (*core.Violation, error) {
 	if v := core.ClassifyConnectError(err, rec.LastDial(), c.policy); v != nil {
-		c.logRefusal(ctx, v)
+		c.reportRefusal(ctx, v)
 		return v, newPolicyError(v, 0)
 	}
 	if errors.Is(err, driver.ErrBadConn) {
@@ -164,12 +212,17 @@ func (c *connector) log() *slog.Logger {
 	return slog.Default()
 }
 
-func (c *connector) logRefusal(ctx context.Context, v *core.Violation) {
+// reportRefusal logs a refusal at error level and tells the OnViolation hooks.
+func (c *connector) reportRefusal(ctx context.Context, v *core.Violation) {
 	c.log().LogAttrs(ctx, slog.LevelError, "securepg: connection refused by policy", violationAttrs(v, c.policy)...)
+	c.hooks.onViolation(ctx, c.log(), v, telemetry.OutcomeRefused)
 }
 
-func (c *connector) logAudit(ctx context.Context, v *core.Violation) {
+// reportAudit logs a violation that audit mode lets through at warn level
+// and tells the OnViolation hooks.
+func (c *connector) reportAudit(ctx context.Context, v *core.Violation) {
 	c.log().LogAttrs(ctx, slog.LevelWarn, "securepg: policy violation allowed by audit mode", violationAttrs(v, c.policy)...)
+	c.hooks.onViolation(ctx, c.log(), v, telemetry.OutcomeAudited)
 }
 
 func violationAttrs(v *core.Violation, p core.Policy) []slog.Attr {

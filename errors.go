@@ -30,6 +30,9 @@ const (
 	ReasonCertificateUntrusted = core.ReasonCertificateUntrusted // not signed by a trusted root
 	ReasonCertificateExpired   = core.ReasonCertificateExpired   // expired or not yet valid
 	ReasonHostnameMismatch     = core.ReasonHostnameMismatch     // valid, but for another host
+
+	// SECUREPG_FORBID_DSN_PASSWORD is set and the DSN carries a password.
+	ReasonPasswordInDSN = core.ReasonPasswordInDSN
 )
 
 // PolicyError describes a refusal. It never contains a credential.

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/telemetry"
 )
@@ -30,6 +31,8 @@ type options struct {
 	settings  []setting
 	logger    *slog.Logger
 	telemetry telemetry.Settings
+	hooks     []hooks.Hooks
+	providers []hooks.CredentialProvider
 	errs      []error
 }
 
@@ -149,4 +152,33 @@ func WithSpanFilter(filter func(ctx context.Context, op, query string) bool) Opt
 			o.telemetry.Filter = filter
 		}
 	})
+}
+
+// WithHooks installs a set of lifecycle and query hooks. Sets run in the
+// order they are installed (see package hooks).
+func WithHooks(h hooks.Hooks) Option {
+	return optionFunc(func(o *options) { o.hooks = append(o.hooks, h) })
+}
+
+// WithCredentials installs a credential provider, asked for every new
+// physical connection. Credentials are resolved in order of increasing
+// precedence: the DSN, PGPASSWORD and the passfile (as the driver reads
+// them); SECUREPG_PASSWORD_FILE; the providers, in installation order; the
+// BeforeConnect hooks. A nil provider is ignored.
+func WithCredentials(p hooks.CredentialProvider) Option {
+	return optionFunc(func(o *options) {
+		if p != nil {
+			o.providers = append(o.providers, p)
+		}
+	})
+}
+
+// WithPasswordFile reads the password from path for every new connection
+// (SECUREPG_PASSWORD_FILE).
+func WithPasswordFile(path string) Option { return set(core.EnvPasswordFile, path, "WithPasswordFile") }
+
+// WithForbidDSNPassword refuses a DSN that carries a password, with reason
+// password_in_dsn (SECUREPG_FORBID_DSN_PASSWORD).
+func WithForbidDSNPassword(forbid bool) Option {
+	return set(core.EnvForbidDSNPass, strconv.FormatBool(forbid), "WithForbidDSNPassword")
 }

@@ -48,12 +48,12 @@ func (c *connector) judge() error {
 		return nil
 	}
 	if !c.policy.Audit {
-		c.logRefusal(context.Background(), vs[0])
+		c.reportRefusal(context.Background(), vs[0])
 		c.tel.Refused(context.Background(), c.plan, vs[0])
 		return newPolicyError(vs[0], len(vs)-1)
 	}
 	for _, v := range vs {
-		c.logAudit(context.Background(), v)
+		c.reportAudit(context.Background(), v)
 	}
 	return nil
 }

@@ -101,3 +101,19 @@ func PlanTarget(ctx context.Context) Target {
 	t, _ := ctx.Value(planTargetKey{}).(Target)
 	return t
 }
+
+type credentialsKey struct{}
+
+type credentials struct{ user, password string }
+
+// WithCredentials makes the connection attempt in ctx use user (when not
+// empty) and password.
+func WithCredentials(ctx context.Context, user, password string) context.Context {
+	return context.WithValue(ctx, credentialsKey{}, credentials{user, password})
+}
+
+// CredentialsFrom returns the credentials WithCredentials put in ctx.
+func CredentialsFrom(ctx context.Context) (user, password string, ok bool) {
+	c, ok := ctx.Value(credentialsKey{}).(credentials)
+	return c.user, c.password, ok
+}

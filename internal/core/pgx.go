@@ -40,7 +40,11 @@ func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
 	if err != nil {
 		return nil, Plan{}, ParseError(DriverPgx, dsn, err)
 	}
-	return hardenPgx(cc, p)
+	pc, plan, err := hardenPgx(cc, p)
+	if err == nil {
+		plan.User, plan.Database, plan.DSNPassword = cc.User, cc.Database, DSNHasPassword(dsn)
+	}
+	return pc, plan, err
 }
 
 func hardenPgx(cc *pgx.ConnConfig, p Policy) (*PgxConfig, Plan, error) {
@@ -161,6 +165,12 @@ func describeTLS(tc *tls.Config, p Policy) (root, cert string) {
 // signature of stdlib.OptionBeforeConnect.
 func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error {
 	rec := recorderFrom(ctx)
+	if user, password, ok := CredentialsFrom(ctx); ok {
+		if user != "" {
+			cc.User = user
+		}
+		cc.Password = password
+	}
 	cc.TLSConfig = c.bind(cc.TLSConfig, c.entries[0], rec)
 	fbs := make([]*pgconn.FallbackConfig, len(cc.Fallbacks))
 	for i, fb := range cc.Fallbacks {

@@ -10,6 +10,11 @@ import (
 type Plan struct {
 	Driver  string
 	Targets []Target
+
+	// Configured user and database, and whether the DSN itself carries a
+	// password (not the environment or a passfile).
+	User, Database string
+	DSNPassword    bool
 }
 
 // Target is one host of a (possibly multi-host) DSN.

@@ -19,12 +19,15 @@ const (
 	EnvSSLKey          = "SECUREPG_SSLKEY"
 	EnvMode            = "SECUREPG_MODE"
 	EnvAllowUnixSocket = "SECUREPG_ALLOW_UNIX_SOCKET"
+	EnvPasswordFile    = "SECUREPG_PASSWORD_FILE"
+	EnvForbidDSNPass   = "SECUREPG_FORBID_DSN_PASSWORD"
 )
 
 // EnvVars lists the policy variables in documentation order.
 var EnvVars = []string{
 	EnvDriver, EnvMinSSLMode, EnvMinTLSVersion, EnvSSLRootCert,
 	EnvSSLCert, EnvSSLKey, EnvMode, EnvAllowUnixSocket,
+	EnvPasswordFile, EnvForbidDSNPass,
 }
 
 // The underlying drivers.
@@ -46,6 +49,9 @@ type Policy struct {
 	ClientKey       string // path to its PEM key, or ""
 	Audit           bool   // report violations instead of refusing
 	AllowUnixSocket bool
+
+	PasswordFile      string // read for every new connection, "" = none
+	ForbidDSNPassword bool   // refuse a DSN that carries a password
 
 	// Sources maps each policy variable name (EnvMinSSLMode, ...) to where
 	// its value came from: SourceDefault, the variable's own name, or the
@@ -136,15 +142,23 @@ func (p *Policy) Set(variable, value, source string) error {
 		default:
 			return bad(`"enforce" or "audit"`)
 		}
-	case EnvAllowUnixSocket:
+	case EnvAllowUnixSocket, EnvForbidDSNPass:
+		var b bool
 		switch strings.ToLower(value) {
 		case "true", "1", "yes", "on":
-			p.AllowUnixSocket = true
+			b = true
 		case "false", "0", "no", "off":
-			p.AllowUnixSocket = false
+			b = false
 		default:
 			return bad(`"true" or "false"`)
 		}
+		if variable == EnvAllowUnixSocket {
+			p.AllowUnixSocket = b
+		} else {
+			p.ForbidDSNPassword = b
+		}
+	case EnvPasswordFile:
+		p.PasswordFile = value
 	default:
 		return fmt.Errorf("securepg: unknown policy variable %s", variable)
 	}

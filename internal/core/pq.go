@@ -37,7 +37,11 @@ func PreparePQ(dsn string, p Policy) (*PQConfig, Plan, error) {
 	if err != nil {
 		return nil, Plan{}, ParseError(DriverPQ, dsn, err)
 	}
-	return hardenPQ(cfg, p)
+	pc, plan, err := hardenPQ(cfg, p)
+	if err == nil {
+		plan.User, plan.Database, plan.DSNPassword = cfg.User, cfg.Database, DSNHasPassword(dsn)
+	}
+	return pc, plan, err
 }
 
 func hardenPQ(cfg pq.Config, p Policy) (*PQConfig, Plan, error) {
@@ -184,9 +188,18 @@ func (t Target) dialKey() string {
 	return "tcp " + net.JoinHostPort(h, strconv.Itoa(int(t.Port)))
 }
 
-// Connector returns a lib/pq connector that dials through the guard.
-func (c *PQConfig) Connector() (*pq.Connector, error) {
-	conn, err := pq.NewConnectorConfig(c.Conn)
+// Connector returns a lib/pq connector that dials through the guard. With
+// credentials in ctx (CredentialsFrom), it is a connector for them.
+func (c *PQConfig) Connector(ctx context.Context) (*pq.Connector, error) {
+	cfg := c.Conn
+	if user, password, ok := CredentialsFrom(ctx); ok {
+		cfg = cfg.Clone()
+		if user != "" {
+			cfg.User = user
+		}
+		cfg.Password = password
+	}
+	conn, err := pq.NewConnectorConfig(cfg)
 	if err != nil {
 		return nil, err
 	}

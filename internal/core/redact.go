@@ -342,3 +342,39 @@ func splitKeywordValue(s string) ([][2]string, bool) {
 		out = append(out, [2]string{key, v.String()})
 	}
 }
+
+// DSNHasPassword reports whether dsn itself carries a password: a
+// password (or sslpassword) keyword, URL userinfo with a password, or a
+// password query parameter. A DSN that cannot be read safely counts as
+// carrying one if it mentions a password anywhere.
+func DSNHasPassword(dsn string) bool {
+	if _, ok := cutScheme(dsn); ok {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return strings.Contains(dsn, "@") || strings.Contains(strings.ToLower(dsn), "password")
+		}
+		if u.User != nil {
+			if pw, has := u.User.Password(); has && pw != "" {
+				return true
+			}
+		}
+		for k, vs := range u.Query() {
+			for _, v := range vs {
+				if isSecretKey(k) && v != "" {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	pairs, ok := splitKeywordValue(dsn)
+	if !ok {
+		return strings.Contains(strings.ToLower(dsn), "password")
+	}
+	for _, kv := range pairs {
+		if isSecretKey(kv[0]) && kv[1] != "" {
+			return true
+		}
+	}
+	return false
+}

@@ -18,6 +18,7 @@ const (
 	ReasonCertificateUntrusted  = "certificate_untrusted"
 	ReasonCertificateExpired    = "certificate_expired"
 	ReasonHostnameMismatch      = "hostname_mismatch"
+	ReasonPasswordInDSN         = "password_in_dsn"
 )
 
 // Violation is one way a connection falls short of the policy. It is an
@@ -64,6 +65,15 @@ func (v *Violation) Unwrap() error { return v.Err }
 func Evaluate(plan Plan, p Policy) []*Violation {
 	var out []*Violation
 	want := p.MinSSLMode.String()
+	if p.ForbidDSNPassword && plan.DSNPassword {
+		host := ""
+		if len(plan.Targets) > 0 {
+			host = plan.Targets[0].Addr()
+		}
+		out = append(out, &Violation{Reason: ReasonPasswordInDSN, Host: host, Got: "password in DSN", Want: "no password in DSN",
+			Detail: "the DSN carries a password, which " + EnvForbidDSNPass + " forbids",
+			Fix:    "remove the password from the DSN and supply it through " + EnvPasswordFile + ", PGPASSFILE or a credential provider"})
+	}
 	for _, t := range plan.Targets {
 		if t.Network == "unix" {
 			if !p.AllowUnixSocket {

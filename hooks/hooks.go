@@ -1,0 +1,170 @@
+package hooks
+
+import (
+	"context"
+	"crypto/x509"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Attempt is a redacted view of a connection about to be made: it never
+// holds a password.
+type Attempt struct {
+	Driver   string // "pgx" or "pq"
+	Host     string // the DSN's first host (or the host that answered, in ConnInfo)
+	Port     int
+	Database string
+	User     string
+	SSLMode  string // the effective sslmode, e.g. "verify-full"
+}
+
+// Credentials replace the configured user and password of one new
+// connection. They never appear in a rendering: every fmt verb shows the
+// password as xxxxx.
+type Credentials struct {
+	User     string    // empty keeps the configured user
+	Password string    // the secret
+	Expires  time.Time // zero: no expiry; securepg recycles connections before it
+}
+
+// Format renders c for every verb without the password.
+func (c Credentials) Format(f fmt.State, verb rune) {
+	pw := ""
+	if c.Password != "" {
+		pw = "xxxxx"
+	}
+	fmt.Fprintf(f, "hooks.Credentials{User:%q, Password:%q, Expires:%s}", c.User, pw, c.Expires.Format(time.RFC3339))
+}
+
+// CredentialProvider supplies credentials for each new connection. It is
+// called once per physical connection, so a rotated secret is picked up
+// without a restart.
+type CredentialProvider interface {
+	Credentials(ctx context.Context, a Attempt) (Credentials, error)
+}
+
+// CredentialFunc adapts a function to CredentialProvider.
+type CredentialFunc func(ctx context.Context, a Attempt) (Credentials, error)
+
+// Credentials calls f.
+func (f CredentialFunc) Credentials(ctx context.Context, a Attempt) (Credentials, error) {
+	return f(ctx, a)
+}
+
+// AuthFailureHandler is implemented by providers that cache: securepg
+// calls AuthFailed when the server rejected the provider's credentials
+// (SQLSTATE 28P01 or 28000), so the next connection fetches them anew.
+type AuthFailureHandler interface {
+	AuthFailed(ctx context.Context, a Attempt)
+}
+
+// ConnInfo describes a new connection that securepg validated.
+type ConnInfo struct {
+	Attempt                             // the host that answered; SSLMode is its effective sslmode
+	Network          string             // "tcp" or "unix"
+	TLS              bool               // encrypted
+	Version          uint16             // tls.VersionTLS12, tls.VersionTLS13
+	CipherSuite      uint16             // a tls.TLS_* value
+	Verification     string             // "none", "verify-ca" or "verify-full": what the handshake proved
+	PeerCertificates []*x509.Certificate // the server's chain, leaf first (pgx; lib/pq hides it)
+	ServerSSL        *bool              // lib/pq: pg_stat_ssl's view of this connection, when known
+}
+
+// Violation is a policy violation: refused, or let through by audit mode.
+type Violation struct {
+	Reason  string // a securepg reason code, e.g. "plaintext_fallback"
+	Host    string // host:port or socket directory
+	Got     string
+	Want    string
+	Detail  string
+	Outcome string // "refused" or "audited"
+}
+
+// QueryEvent is one Exec or Query.
+type QueryEvent struct {
+	Op       string              // "query" or "exec" where database/sql says; "" with pgx, which does not
+	SQL      string              // the statement text
+	Args     []driver.NamedValue // only for hooks with QueryArgs set: values may be secrets
+	Start    time.Time
+	Duration time.Duration // set for AfterQuery
+	Err      error         // set for AfterQuery
+}
+
+// Hooks is one set of hooks. Any field may be nil. securepg.WithHooks
+// installs sets in order: BeforeConnect, AfterConnect and BeforeQuery run
+// in that order, AfterQuery in the reverse order, OnViolation in order.
+type Hooks struct {
+	// BeforeConnect runs before each new physical connection. It may
+	// supply credentials (later sets override earlier ones; nil keeps them)
+	// or fail the attempt with an error.
+	BeforeConnect func(ctx context.Context, a Attempt) (*Credentials, error)
+
+	// AfterConnect runs after a new connection was validated. An error
+	// rejects it: the connection is closed and the error returned. It
+	// never leads to a weaker fallback.
+	AfterConnect func(ctx context.Context, c ConnInfo) error
+
+	// OnViolation hears every refusal and every audited violation, for
+	// alerting. It cannot change the outcome.
+	OnViolation func(ctx context.Context, v Violation)
+
+	// BeforeQuery and AfterQuery observe each Exec and Query. The context
+	// BeforeQuery returns is passed on (with pgx, to AfterQuery only).
+	BeforeQuery func(ctx context.Context, q *QueryEvent) context.Context
+	AfterQuery  func(ctx context.Context, q *QueryEvent)
+
+	// QueryArgs fills QueryEvent.Args. Off by default: argument values
+	// may be secrets.
+	QueryArgs bool
+}
+
+// Error is a hook's failure, or its panic.
+type Error struct {
+	Hook  string // "BeforeConnect", "AfterConnect", "CredentialProvider", ...
+	Index int    // which set, in installation order
+	Panic bool   // the hook panicked
+	Err   error
+}
+
+func (e *Error) Error() string {
+	what := "failed"
+	if e.Panic {
+		what = "panicked"
+	}
+	return fmt.Sprintf("securepg: hook %s[%d] %s: %v", e.Hook, e.Index, what, e.Err)
+}
+
+// Unwrap returns the hook's error (or the error it panicked with).
+func (e *Error) Unwrap() error { return e.Err }
+
+// Recover turns a panic in a hook into an *Error. Use it as
+//
+//	defer hooks.Recover("AfterConnect", i, &err)
+//
+// A panic value that is an error is kept (errors.Is finds it); any other
+// value is reported by its type only, as it may hold anything.
+func Recover(hook string, index int, err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	cause, ok := r.(error)
+	if !ok {
+		cause = fmt.Errorf("panic with a %T value", r)
+	}
+	*err = &Error{Hook: hook, Index: index, Panic: true, Err: cause}
+}
+
+// Wrap wraps a hook's error, keeping *Error values as they are.
+func Wrap(hook string, index int, err error) error {
+	if err == nil {
+		return nil
+	}
+	var he *Error
+	if errors.As(err, &he) && he.Hook == hook && he.Index == index {
+		return err
+	}
+	return &Error{Hook: hook, Index: index, Err: err}
+}

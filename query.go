@@ -1,0 +1,158 @@
+package securepg
+
+import (
+	"context"
+	"database/sql/driver"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
+
+	"github.com/securepg/securepg/hooks"
+	"github.com/securepg/securepg/internal/telemetry"
+)
+
+// call is one observed operation: its telemetry and its query hooks.
+type call struct {
+	op telemetry.Op
+	q  *hooks.QueryEvent // nil when no query hook runs
+	hs *hookSet
+}
+
+func (c call) active() bool { return c.op.Active() || c.q != nil }
+
+// startCall begins observing an operation. Query hooks see Exec and Query
+// only. With neither telemetry nor hooks it costs two atomic loads.
+func startCall(ctx context.Context, obs *telemetry.Conn, hs *hookSet, kind, query string, args []driver.NamedValue) (context.Context, call) {
+	ctx, op := obs.Start(ctx, kind, query)
+	c := call{op: op}
+	if hs != nil && (kind == telemetry.KindQuery || kind == telemetry.KindExec) {
+		c.hs = hs
+		c.q = &hooks.QueryEvent{Op: kind, SQL: query, Start: time.Now()}
+		if hs.args {
+			c.q.Args = args
+		}
+		ctx = hs.beforeQuery(ctx, c.q)
+	}
+	return ctx, c
+}
+
+func (c call) end(ctx context.Context, err error) {
+	if c.q != nil {
+		c.q.Duration = time.Since(c.q.Start)
+		c.q.Err = err
+		c.hs.afterQuery(ctx, c.q)
+	}
+	c.op.End(ctx, err)
+}
+
+// beforeQuery runs the BeforeQuery hooks in order. Query hooks observe: a
+// panic is recovered, logged, and does not fail the query.
+func (h *hookSet) beforeQuery(ctx context.Context, q *hooks.QueryEvent) context.Context {
+	for i, s := range h.sets {
+		if s.BeforeQuery == nil {
+			continue
+		}
+		args := q.Args
+		if !s.QueryArgs {
+			q.Args = nil
+		}
+		func() {
+			var err error
+			defer h.logPanic(ctx, &err)
+			defer hooks.Recover("BeforeQuery", i, &err)
+			ctx = s.BeforeQuery(ctx, q)
+		}()
+		q.Args = args
+	}
+	return ctx
+}
+
+// afterQuery runs the AfterQuery hooks in reverse order.
+func (h *hookSet) afterQuery(ctx context.Context, q *hooks.QueryEvent) {
+	for i := len(h.sets) - 1; i >= 0; i-- {
+		s := h.sets[i]
+		if s.AfterQuery == nil {
+			continue
+		}
+		args := q.Args
+		if !s.QueryArgs {
+			q.Args = nil
+		}
+		func() {
+			var err error
+			defer h.logPanic(ctx, &err)
+			defer hooks.Recover("AfterQuery", i, &err)
+			s.AfterQuery(ctx, q)
+		}()
+		q.Args = args
+	}
+}
+
+func (h *hookSet) logPanic(ctx context.Context, err *error) {
+	if *err != nil {
+		h.logger().LogAttrs(ctx, slog.LevelError, "securepg: query hook failed", slog.String("error", (*err).Error()))
+	}
+}
+
+func (h *hookSet) logger() *slog.Logger {
+	if h.log != nil {
+		return h.log
+	}
+	return slog.Default()
+}
+
+// hooksKey is where a pgx connection keeps the connector's query hooks.
+const hooksKey = "securepg.hooks"
+
+// pgxTracer is what pgx connections report to: telemetry, and the query
+// hooks when some are installed.
+func (c *connector) pgxTracer() pgx.QueryTracer {
+	if !c.hooks.query {
+		return telemetry.PgxTracer{}
+	}
+	return multitracer.New(telemetry.PgxTracer{}, hookTracer{})
+}
+
+// hookTracer runs the query hooks on pgx connections.
+type hookTracer struct{}
+
+type queryEventKey struct{}
+
+func (hookTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	hs, _ := conn.PgConn().CustomData()[hooksKey].(*hookSet)
+	if hs == nil {
+		return ctx
+	}
+	q := &hooks.QueryEvent{SQL: data.SQL, Start: time.Now()}
+	if hs.args {
+		q.Args = pgxArgs(data.Args)
+	}
+	ctx = hs.beforeQuery(ctx, q)
+	return context.WithValue(ctx, queryEventKey{}, q)
+}
+
+func (hookTracer) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
+	q, _ := ctx.Value(queryEventKey{}).(*hooks.QueryEvent)
+	hs, _ := conn.PgConn().CustomData()[hooksKey].(*hookSet)
+	if q == nil || hs == nil {
+		return
+	}
+	q.Duration, q.Err = time.Since(q.Start), data.Err
+	hs.afterQuery(ctx, q)
+}
+
+// pgxArgs turns pgx's query arguments into NamedValues, leaving out the
+// query options that database/sql's pgx adapter passes among them.
+func pgxArgs(args []any) []driver.NamedValue {
+	out := make([]driver.NamedValue, 0, len(args))
+	for _, a := range args {
+		switch a.(type) {
+		case pgx.QueryResultFormats, pgx.QueryResultFormatsByOID, pgx.QueryExecMode:
+			continue
+		}
+		out = append(out, driver.NamedValue{Ordinal: len(out) + 1, Value: a})
+	}
+	return out
+}
