@@ -25,13 +25,14 @@ func NewConnector(dsn string, opts ...Option) (driver.Connector, error) {
 }
 
 type connector struct {
-	policy  core.Policy
-	plan    core.Plan
-	logger  *slog.Logger
-	backend backend
-	tel     *telemetry.T
-	hooks   *hookSet
-	db      string // the database name, for telemetry
+	policy   core.Policy
+	plan     core.Plan
+	logger   *slog.Logger
+	backend  backend
+	tel      *telemetry.T
+	hooks    *hookSet
+	db       string          // the database name, for telemetry
+	reported map[string]bool // reasons audit mode reported when the connector was created
 }
 
 var _ driver.Connector = (*connector)(nil)
@@ -99,14 +100,28 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 	}
 	conn, facts, err := c.backend.connect(ctx, rec)
+	if err != nil && creds != nil && isAuthFailure(err) {
+		// The server rejected credentials from a source that rotates: tell
+		// caching providers, resolve again, and if that gives new
+		// credentials, try them once.
+		c.hooks.authFailed(ctx, attempt)
+		if fresh, ferr := c.hooks.credentials(ctx, attempt); ferr == nil && fresh != nil &&
+			(fresh.Password != creds.Password || fresh.User != creds.User) {
+			creds = fresh
+			ctx = core.WithCredentials(ctx, creds.User, creds.Password)
+			if creds.User != "" {
+				attempt.User = creds.User
+			}
+			conn, facts, err = c.backend.connect(ctx, rec)
+		}
+	}
 	audited := rec.Violations()
 	for _, v := range audited {
-		c.reportAudit(ctx, v)
+		if !c.reported[v.Reason] { // the configuration's own were reported at creation
+			c.reportAudit(ctx, v)
+		}
 	}
 	if err != nil {
-		if isAuthFailure(err) {
-			c.hooks.authFailed(ctx, attempt)
-		}
 		v, err := c.connectError(ctx, err, rec)
 		op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Violation: v, Audited: audited})
 		return nil, err

@@ -5,9 +5,13 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/securepg/securepg/hooks"
 )
 
 // TestNoSecretInErrorsOrLogs drives every error path with a DSN that
@@ -66,6 +70,38 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 			}
 		}
 	}
+	// Credentials from a provider, a hook and the password file, rejected by
+	// the server.
+	pwFile := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pwFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noPW := l.noPassword()
+	for _, drv := range []string{"pgx", "pq"} {
+		for i, opt := range []Option{
+			WithCredentials(hooks.CredentialFunc(func(context.Context, hooks.Attempt) (hooks.Credentials, error) {
+				return hooks.Credentials{User: l.User, Password: secret}, nil
+			})),
+			WithHooks(hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) (*hooks.Credentials, error) {
+				return &hooks.Credentials{Password: secret}, nil
+			}}),
+			WithPasswordFile(pwFile),
+		} {
+			isolateEnv(t)
+			c, err := NewConnector(noPW, WithDriver(drv), WithLogger(slog.New(h)), opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := sql.OpenDB(c)
+			err = db.Ping()
+			if err == nil {
+				t.Fatal("a wrong password was accepted")
+			}
+			render(fmt.Sprintf("%s/credentials/%d", drv, i), err)
+			db.Close()
+		}
+	}
+
 	t.Setenv("SECUREPG_MIN_SSLMODE", secret)
 	_, err := sql.Open("securepg", kv(l.relay.PortString(), ""))
 	render("bad env", err)

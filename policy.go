@@ -52,8 +52,10 @@ func (c *connector) judge() error {
 		c.tel.Refused(context.Background(), c.plan, vs[0])
 		return newPolicyError(vs[0], len(vs)-1)
 	}
+	c.reported = make(map[string]bool, len(vs))
 	for _, v := range vs {
 		c.reportAudit(context.Background(), v)
+		c.reported[v.Reason] = true
 	}
 	return nil
 }

@@ -62,14 +62,14 @@ type AuthFailureHandler interface {
 
 // ConnInfo describes a new connection that securepg validated.
 type ConnInfo struct {
-	Attempt                             // the host that answered; SSLMode is its effective sslmode
-	Network          string             // "tcp" or "unix"
-	TLS              bool               // encrypted
-	Version          uint16             // tls.VersionTLS12, tls.VersionTLS13
-	CipherSuite      uint16             // a tls.TLS_* value
-	Verification     string             // "none", "verify-ca" or "verify-full": what the handshake proved
+	Attempt                              // the host that answered; SSLMode is its effective sslmode
+	Network          string              // "tcp" or "unix"
+	TLS              bool                // encrypted
+	Version          uint16              // tls.VersionTLS12, tls.VersionTLS13
+	CipherSuite      uint16              // a tls.TLS_* value
+	Verification     string              // "none", "verify-ca" or "verify-full": what the handshake proved
 	PeerCertificates []*x509.Certificate // the server's chain, leaf first (pgx; lib/pq hides it)
-	ServerSSL        *bool              // lib/pq: pg_stat_ssl's view of this connection, when known
+	ServerSSL        *bool               // lib/pq: pg_stat_ssl's view of this connection, when known
 }
 
 // Violation is a policy violation: refused, or let through by audit mode.

@@ -1,0 +1,263 @@
+package securepg
+
+import (
+	"context"
+	"crypto/tls"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/securepg/securepg/hooks"
+)
+
+// noPassword is the lab DSN for the password role, without its password.
+func (l *lab) noPassword(extra ...string) string {
+	return strings.Join(append([]string{"host=localhost", "port=" + l.relay.PortString(), "user=" + l.User, "dbname=" + l.Database,
+		"sslmode=verify-full", "sslrootcert=" + l.Certs.CAFile}, extra...), " ")
+}
+
+func TestBeforeConnectSuppliesCredentials(t *testing.T) {
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			var seen []hooks.Attempt
+			c, err := NewConnector(l.noPassword(), WithDriver(drv), WithLogger(discardLogger()), WithHooks(hooks.Hooks{
+				BeforeConnect: func(_ context.Context, a hooks.Attempt) (*hooks.Credentials, error) {
+					seen = append(seen, a)
+					return &hooks.Credentials{Password: l.Password}, nil
+				},
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := sql.OpenDB(c)
+			defer db.Close()
+			if err := db.Ping(); err != nil {
+				t.Fatal(err)
+			}
+			want := hooks.Attempt{Driver: drv, Host: "localhost", Port: l.relay.Port(), Database: l.Database, User: l.User, SSLMode: "verify-full"}
+			if len(seen) != 1 || seen[0] != want {
+				t.Fatalf("BeforeConnect saw %+v, want %+v", seen, want)
+			}
+		})
+	}
+}
+
+func TestHookErrorsAndPanics(t *testing.T) {
+	l := getLab(t)
+	sentinel := errors.New("no credentials today")
+	for _, drv := range []string{"pgx", "pq"} {
+		for _, tc := range []struct {
+			name  string
+			h     hooks.Hooks
+			hook  string
+			panic bool
+		}{
+			{"BeforeConnect error", hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) (*hooks.Credentials, error) { return nil, sentinel }}, "BeforeConnect", false},
+			{"BeforeConnect panic", hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) (*hooks.Credentials, error) { panic(sentinel) }}, "BeforeConnect", true},
+			{"AfterConnect error", hooks.Hooks{AfterConnect: func(context.Context, hooks.ConnInfo) error { return sentinel }}, "AfterConnect", false},
+			{"AfterConnect panic", hooks.Hooks{AfterConnect: func(context.Context, hooks.ConnInfo) error { panic("a string, shown by type only") }}, "AfterConnect", true},
+		} {
+			t.Run(drv+"/"+tc.name, func(t *testing.T) {
+				isolateEnv(t)
+				c, err := NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), WithDriver(drv), WithLogger(discardLogger()),
+					WithHooks(hooks.Hooks{}), WithHooks(tc.h))
+				if err != nil {
+					t.Fatal(err)
+				}
+				db := sql.OpenDB(c)
+				defer db.Close()
+				err = db.Ping()
+				var he *hooks.Error
+				if !errors.As(err, &he) || he.Hook != tc.hook || he.Index != 1 || he.Panic != tc.panic {
+					t.Fatalf("err = %#v (%v)", err, err)
+				}
+				if !tc.panic || tc.hook == "BeforeConnect" {
+					if !errors.Is(err, sentinel) {
+						t.Fatalf("errors.Is does not find the hook's error in %v", err)
+					}
+				} else if strings.Contains(err.Error(), "shown by type only") {
+					t.Fatalf("a non-error panic value was printed: %v", err)
+				}
+				if errors.Is(err, ErrPolicyViolation) {
+					t.Fatal("a hook's rejection is not a policy violation")
+				}
+			})
+		}
+	}
+}
+
+// TestAfterConnectSeesTLSAndRejectionNeverFallsBack: AfterConnect sees the
+// validated TLS facts; its rejection closes the connection, and a
+// prefer DSN does not then try plaintext.
+func TestAfterConnectSeesTLSAndRejectionNeverFallsBack(t *testing.T) {
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			var info hooks.ConnInfo
+			c, err := NewConnector(l.at(l.relay, "sslmode=prefer", "sslrootcert="+l.Certs.CAFile), WithDriver(drv), WithMinSSLMode("prefer"),
+				WithLogger(discardLogger()), WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error {
+					info = ci
+					return errors.New("not on my watch")
+				}}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := sql.OpenDB(c)
+			defer db.Close()
+			before := l.relay.Accepted()
+			if err := db.Ping(); err == nil {
+				t.Fatal("AfterConnect's rejection was ignored")
+			}
+			n, err := l.relay.DialsBefore()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n-before != 1 {
+				t.Fatalf("%d connections for one rejected attempt: a fallback was tried", n-before)
+			}
+			if !info.TLS || info.Version != tls.VersionTLS13 || info.CipherSuite == 0 || info.SSLMode != "prefer" ||
+				info.Host != "localhost" || info.Port != l.relay.Port() || info.Network != "tcp" || info.Database != l.Database {
+				t.Fatalf("ConnInfo %+v", info)
+			}
+			if drv == "pgx" && (len(info.PeerCertificates) == 0 || info.PeerCertificates[0].Subject.CommonName != l.Certs.Server.Leaf.Subject.CommonName) {
+				t.Fatalf("peer certificates %v", info.PeerCertificates)
+			}
+			if drv == "pq" && (info.ServerSSL == nil || !*info.ServerSSL) {
+				t.Fatal("lib/pq: no server view")
+			}
+		})
+	}
+}
+
+func TestOnViolation(t *testing.T) {
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			var mu sync.Mutex
+			var got []string
+			h := WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v hooks.Violation) {
+				mu.Lock()
+				got = append(got, v.Outcome+":"+v.Reason)
+				mu.Unlock()
+			}})
+			quiet := WithLogger(discardLogger())
+			_, err := NewConnector(l.at(l.relay, "sslmode=prefer"), WithDriver(drv), quiet, h)
+			requireReason(t, err, ReasonPlaintextFallback)
+			c, err := NewConnector(l.at(l.wrongHost, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), WithDriver(drv), quiet, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := sql.OpenDB(c)
+			requireReason(t, db.Ping(), ReasonHostnameMismatch)
+			db.Close()
+			c, err = NewConnector(l.at(l.relay, "sslmode=require"), WithDriver(drv), quiet, h, WithMode("audit"),
+				WithHooks(hooks.Hooks{OnViolation: func(context.Context, hooks.Violation) { panic("alerting is down") }}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			db = sql.OpenDB(c)
+			defer db.Close()
+			if err := db.Ping(); err != nil {
+				t.Fatal(err)
+			}
+			want := "refused:plaintext_fallback,refused:hostname_mismatch,audited:unverified_certificate"
+			if s := strings.Join(got, ","); s != want {
+				t.Fatalf("OnViolation saw %s, want %s", s, want)
+			}
+		})
+	}
+}
+
+func TestQueryHooks(t *testing.T) {
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			type seen struct {
+				phase, sql string
+				args       int
+				err        bool
+			}
+			var mu sync.Mutex
+			var events []seen
+			rec := func(phase string) func(context.Context, *hooks.QueryEvent) {
+				return func(_ context.Context, q *hooks.QueryEvent) {
+					mu.Lock()
+					defer mu.Unlock()
+					if phase == "after" && q.Duration <= 0 {
+						panic("no duration")
+					}
+					events = append(events, seen{phase, q.SQL, len(q.Args), q.Err != nil})
+				}
+			}
+			type ctxKey struct{}
+			var passedOn bool
+			logs := &recordHandler{}
+			c, err := NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), WithDriver(drv),
+				WithLogger(slog.New(logs)),
+				WithHooks(hooks.Hooks{ // observes without arguments
+					BeforeQuery: func(ctx context.Context, q *hooks.QueryEvent) context.Context {
+						rec("before")(ctx, q)
+						return context.WithValue(ctx, ctxKey{}, "x")
+					},
+					AfterQuery: func(ctx context.Context, q *hooks.QueryEvent) {
+						passedOn = passedOn || ctx.Value(ctxKey{}) == "x"
+						rec("after")(ctx, q)
+					},
+				}),
+				WithHooks(hooks.Hooks{QueryArgs: true, AfterQuery: rec("after-args")}),
+				WithHooks(hooks.Hooks{BeforeQuery: func(context.Context, *hooks.QueryEvent) context.Context { panic("observer bug") }}),
+			)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := sql.OpenDB(c)
+			defer db.Close()
+			var n int
+			if err := db.QueryRow("SELECT $1::int", 7).Scan(&n); err != nil || n != 7 {
+				t.Fatalf("the query failed: %d, %v", n, err)
+			}
+			if _, err := db.Exec("SELECT * FROM no_such_table"); err == nil {
+				t.Fatal("want an error")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			want := fmt.Sprint([]seen{
+				{"before", "SELECT $1::int", 0, false}, {"after-args", "SELECT $1::int", 1, false}, {"after", "SELECT $1::int", 0, false},
+				{"before", "SELECT * FROM no_such_table", 0, false}, {"after-args", "SELECT * FROM no_such_table", 0, true}, {"after", "SELECT * FROM no_such_table", 0, true},
+			})
+			if got := fmt.Sprint(events); got != want {
+				t.Fatalf("events\n got %s\nwant %s", got, want)
+			}
+			if !passedOn {
+				t.Fatal("BeforeQuery's context did not reach AfterQuery")
+			}
+			var panics int
+			for _, r := range logs.all() {
+				if strings.Contains(attrs(r)["error"], "BeforeQuery[2] panicked") {
+					panics++
+				}
+			}
+			if panics != 2 {
+				t.Fatalf("%d logged hook panics, want 2", panics)
+			}
+		})
+	}
+}
+
+func TestCredentialsNeverRender(t *testing.T) {
+	c := hooks.Credentials{User: "app", Password: "Zq7-creds"}
+	for _, f := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+		if s := fmt.Sprintf(f, c); strings.Contains(s, "Zq7") || strings.Contains(s, fmt.Sprintf("%x", "Zq7")) {
+			t.Errorf("%s shows the password: %s", f, s)
+		}
+	}
+}
