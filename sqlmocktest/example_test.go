@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/securepg/securepg"
+	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/sqlmocktest"
 )
 
@@ -103,4 +104,25 @@ func Example_metric() {
 	// Unordered output:
 	// db.client.operation.duration UPDATE 1
 	// securepg.tls.connections 1.3 1
+}
+
+// Asserting that a hook fired: an AfterConnect check that the application
+// installs, seeing the connection's (simulated) TLS facts.
+func Example_hook() {
+	t := &exampleT{}
+	defer t.done()
+	var seen hooks.ConnInfo
+	check := hooks.Hooks{AfterConnect: func(_ context.Context, c hooks.ConnInfo) error {
+		seen = c
+		return nil
+	}}
+	db, mock, err := sqlmocktest.New(t, "host=db.internal user=app sslmode=verify-full",
+		sqlmocktest.WithSecurepg(securepg.WithHooks(check)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	mock.ExpectPing()
+	fmt.Println(db.Ping(), seen.Host, seen.TLS, seen.Verification)
+	// Output: <nil> db.internal true verify-full
 }
