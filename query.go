@@ -51,20 +51,9 @@ func (c call) end(ctx context.Context, err error) {
 // panic is recovered, logged, and does not fail the query.
 func (h *hookSet) beforeQuery(ctx context.Context, q *hooks.QueryEvent) context.Context {
 	for i, s := range h.sets {
-		if s.BeforeQuery == nil {
-			continue
+		if s.BeforeQuery != nil {
+			h.runQueryHook(ctx, "BeforeQuery", i, s.QueryArgs, q, func() { ctx = s.BeforeQuery(ctx, q) })
 		}
-		args := q.Args
-		if !s.QueryArgs {
-			q.Args = nil
-		}
-		func() {
-			var err error
-			defer h.logPanic(ctx, &err)
-			defer hooks.Recover("BeforeQuery", i, &err)
-			ctx = s.BeforeQuery(ctx, q)
-		}()
-		q.Args = args
 	}
 	return ctx
 }
@@ -72,22 +61,24 @@ func (h *hookSet) beforeQuery(ctx context.Context, q *hooks.QueryEvent) context.
 // afterQuery runs the AfterQuery hooks in reverse order.
 func (h *hookSet) afterQuery(ctx context.Context, q *hooks.QueryEvent) {
 	for i := len(h.sets) - 1; i >= 0; i-- {
-		s := h.sets[i]
-		if s.AfterQuery == nil {
-			continue
+		if s := h.sets[i]; s.AfterQuery != nil {
+			h.runQueryHook(ctx, "AfterQuery", i, s.QueryArgs, q, func() { s.AfterQuery(ctx, q) })
 		}
-		args := q.Args
-		if !s.QueryArgs {
-			q.Args = nil
-		}
-		func() {
-			var err error
-			defer h.logPanic(ctx, &err)
-			defer hooks.Recover("AfterQuery", i, &err)
-			s.AfterQuery(ctx, q)
-		}()
-		q.Args = args
 	}
+}
+
+// runQueryHook calls f, showing q's arguments only to a set that asked for
+// them, and logs a panic.
+func (h *hookSet) runQueryHook(ctx context.Context, name string, i int, wantArgs bool, q *hooks.QueryEvent, f func()) {
+	args := q.Args
+	if !wantArgs {
+		q.Args = nil
+	}
+	defer func() { q.Args = args }()
+	var err error
+	defer h.logPanic(ctx, &err)
+	defer hooks.Recover(name, i, &err)
+	f()
 }
 
 func (h *hookSet) logPanic(ctx context.Context, err *error) {
