@@ -132,9 +132,15 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		return nil, err
 	}
 	// Violations of the configuration that audit mode let through apply
-	// to every connection it makes.
+	// to every connection it makes; the live checks find them again.
 	if c.policy.Audit {
-		audited = append(core.Evaluate(c.plan, c.policy), audited...)
+		all := core.Evaluate(c.plan, c.policy)
+		for _, v := range audited {
+			if !c.reported[v.Reason] {
+				all = append(all, v)
+			}
+		}
+		audited = all
 	}
 	op.End(ctx, telemetry.ConnectResult{Facts: facts, Audited: audited})
 	obs := c.tel.NewConn(facts.Host, int(facts.Port))

@@ -233,7 +233,7 @@ func RedactDSN(dsn string) string {
 			}
 		}
 		u.RawQuery = q.Encode()
-		return scrub(u.String(), secretCandidates(dsn))
+		return passwordLike.ReplaceAllString(u.String(), "${1}xxxxx")
 	}
 	pairs, ok := splitKeywordValue(dsn)
 	if !ok {
@@ -255,8 +255,13 @@ func RedactDSN(dsn string) string {
 		}
 		b.WriteString(v)
 	}
-	return scrub(b.String(), secretCandidates(dsn))
+	return passwordLike.ReplaceAllString(b.String(), "${1}xxxxx")
 }
+
+// passwordLike is "password=value" anywhere, also inside another value or
+// URL-encoded: what a reader would take for a password is not shown, even
+// where the parser reads it otherwise.
+var passwordLike = regexp.MustCompile(`(?i)(password\s*(?:=|%3D)\s*)('[^']*'?|[^\s&+]*)`)
 
 // validHostList accepts a URL authority's host part as libpq reads it: a
 // comma-separated list of host[:port] or [ipv6][:port] with numeric ports.

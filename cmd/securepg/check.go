@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/securepg/securepg/internal/core"
+)
+
+// checkReport is check's --json output. Its shape is stable.
+type checkReport struct {
+	DSN        string        `json:"dsn"` // redacted
+	Driver     string        `json:"driver"`
+	Policy     policyReport  `json:"policy"`
+	Targets    []targetJSON  `json:"targets"`
+	Verdict    string        `json:"verdict"` // "allowed", "refused", "audited"
+	Violations []violationJS `json:"violations"`
+}
+
+type targetJSON struct {
+	Host          string        `json:"host"`
+	Hostaddr      string        `json:"hostaddr,omitempty"`
+	Port          int           `json:"port"`
+	Network       string        `json:"network"`
+	SSLMode       string        `json:"sslmode"`
+	SSLModeSource string        `json:"sslmode_source"`
+	HostSource    string        `json:"host_source"`
+	Attempts      []attemptJSON `json:"attempts"`
+	RootCA        string        `json:"root_ca"`
+	RootCASource  string        `json:"root_ca_source"`
+	ClientCert    string        `json:"client_cert"`
+	MinTLS        string        `json:"min_tls"`
+	MinTLSSource  string        `json:"min_tls_source"`
+	Note          string        `json:"note,omitempty"`
+}
+
+type attemptJSON struct {
+	TLS    bool   `json:"tls"`
+	Verify string `json:"verify,omitempty"`
+}
+
+type violationJS struct {
+	Reason string `json:"reason"`
+	Host   string `json:"host"`
+	Got    string `json:"got"`
+	Want   string `json:"want"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix"`
+}
+
+// check judges a DSN offline, exactly as sql.Open("securepg", dsn) would:
+// the same policy from the environment, the same driver's parser, the same
+// evaluation. Nothing is dialed.
+func (e *env) check(_ context.Context, args []string) int {
+	var asJSON bool
+	if ok, code := e.flags("check", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print a JSON report")
+	}); !ok {
+		return code
+	}
+	dsn, err := e.readDSN()
+	if err != nil {
+		return e.fail(exitUsage, "check: %v", err)
+	}
+	p, err := e.policyFromEnv()
+	if err != nil {
+		return e.fail(exitUsage, "%v", strings.TrimPrefix(err.Error(), "securepg: "))
+	}
+	plan, err := prepare(dsn, p)
+	if err != nil {
+		return e.fail(exitError, "%v", strings.TrimPrefix(err.Error(), "securepg: "))
+	}
+	vs := core.Evaluate(plan, p)
+	r := checkReport{DSN: core.RedactDSN(dsn), Driver: p.Driver, Policy: newPolicyReport(p), Verdict: "allowed", Violations: []violationJS{}}
+	sources := core.Sources(p.Driver, dsn, os.LookupEnv)
+	for _, t := range plan.Targets {
+		r.Targets = append(r.Targets, targetReport(t, sources, p))
+	}
+	for _, v := range vs {
+		r.Violations = append(r.Violations, violationJS{v.Reason, v.Host, v.Got, v.Want, v.Detail, v.Fix})
+	}
+	code := exitOK
+	switch {
+	case len(vs) > 0 && p.Audit:
+		r.Verdict = "audited"
+	case len(vs) > 0:
+		r.Verdict, code = "refused", exitRefused
+	}
+	if asJSON {
+		e.writeJSON(r)
+		return code
+	}
+	e.printCheck(r)
+	return code
+}
+
+// prepare parses and hardens dsn with the policy's driver.
+func prepare(dsn string, p core.Policy) (core.Plan, error) {
+	if p.Driver == core.DriverPQ {
+		_, plan, err := core.PreparePQ(dsn, p)
+		return plan, err
+	}
+	_, plan, err := core.PreparePgx(dsn, p)
+	return plan, err
+}
+
+func targetReport(t core.Target, sources map[string]core.Source, p core.Policy) targetJSON {
+	tj := targetJSON{Host: t.Host, Hostaddr: t.Hostaddr, Port: int(t.Port), Network: t.Network, SSLMode: t.Mode.String(),
+		SSLModeSource: sources["sslmode"].Origin, HostSource: sources["host"].Origin, RootCA: t.RootCA, ClientCert: t.ClientCert,
+		MinTLS: tlsShort(t.MinTLS), MinTLSSource: p.Sources[core.EnvMinTLSVersion], Note: t.Note, Attempts: []attemptJSON{}}
+	if t.Custom {
+		tj.SSLMode = "custom (pqgo-*)"
+	}
+	if t.MinTLS > p.MinTLSVersion {
+		tj.MinTLSSource = "DSN (ssl_min_protocol_version)"
+	}
+	switch {
+	case t.RootCA == "":
+		tj.RootCASource = "none"
+	case strings.HasPrefix(t.RootCA, core.EnvSSLRootCert+"=") || strings.HasPrefix(t.RootCA, "option "):
+		tj.RootCASource = strings.SplitN(t.RootCA, "=", 2)[0]
+		tj.RootCA = strings.SplitN(t.RootCA, "=", 2)[1]
+	case sources["sslrootcert"].Origin != "default":
+		tj.RootCASource = sources["sslrootcert"].Origin
+		if t.RootCA == "sslrootcert" {
+			tj.RootCA = sources["sslrootcert"].Value
+		}
+	default:
+		tj.RootCASource = "default"
+	}
+	if t.Network == "unix" {
+		tj.SSLMode = "none (unix socket)"
+	}
+	for _, a := range t.Attempts {
+		aj := attemptJSON{TLS: a.TLS}
+		if a.TLS {
+			aj.Verify = a.Verify.String()
+		}
+		tj.Attempts = append(tj.Attempts, aj)
+	}
+	return tj
+}
+
+func tlsShort(v uint16) string {
+	if v == 0 {
+		return "none"
+	}
+	return strings.TrimPrefix(core.TLSVersionName(v), "TLSv")
+}
+
+func describeAttempts(as []attemptJSON) string {
+	var parts []string
+	for _, a := range as {
+		if a.TLS {
+			parts = append(parts, "TLS ("+a.Verify+")")
+		} else {
+			parts = append(parts, "plaintext")
+		}
+	}
+	return strings.Join(parts, ", then ")
+}
+
+func (e *env) printCheck(r checkReport) {
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "%s\t%s\n", e.bold("DSN"), r.DSN)
+	fmt.Fprintf(w, "driver\t%s\n", r.Driver)
+	fmt.Fprintf(w, "policy\tmin sslmode %s, min TLS %s, mode %s, unix sockets %s\n", r.Policy.MinSSLMode, r.Policy.MinTLSVersion,
+		r.Policy.Mode, map[bool]string{true: "allowed", false: "refused"}[r.Policy.AllowUnixSocket])
+	w.Flush()
+	fmt.Fprintln(e.stdout)
+	w = tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "#\tHOST\tSSLMODE\tATTEMPTS\tROOT CA\tCLIENT CERT\tMIN TLS")
+	for i, t := range r.Targets {
+		addr := t.Host
+		if t.Network == "tcp" {
+			addr += ":" + strconv.Itoa(t.Port)
+		}
+		cert := t.ClientCert
+		if cert == "" {
+			cert = "none"
+		}
+		root := t.RootCA
+		if root == "" {
+			root = "none"
+		}
+		fmt.Fprintf(w, "%d\t%s (%s)\t%s (%s)\t%s\t%s (%s)\t%s\t%s (%s)\n", i+1, addr, t.HostSource, t.SSLMode, t.SSLModeSource,
+			describeAttempts(t.Attempts), root, t.RootCASource, cert, t.MinTLS, t.MinTLSSource)
+		if t.Note != "" {
+			fmt.Fprintf(w, "\t  note: %s\n", t.Note)
+		}
+	}
+	w.Flush()
+	fmt.Fprintln(e.stdout)
+	switch r.Verdict {
+	case "allowed":
+		fmt.Fprintln(e.stdout, e.green("ALLOWED")+": every attempt meets the policy")
+	case "audited":
+		fmt.Fprintln(e.stdout, e.bold("AUDITED")+": violations are reported, and the connection is made (SECUREPG_MODE=audit)")
+	default:
+		fmt.Fprintln(e.stdout, e.red("REFUSED")+": sql.Open(\"securepg\", ...) returns a *securepg.PolicyError; nothing is dialed")
+	}
+	for _, v := range r.Violations {
+		fmt.Fprintf(e.stdout, "  - [%s] %s: %s\n    fix: %s\n", v.Reason, v.Host, v.Detail, v.Fix)
+	}
+}

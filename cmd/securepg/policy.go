@@ -1,0 +1,74 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/securepg/securepg/internal/core"
+)
+
+// policyReport is the effective policy, as JSON. Its shape is stable.
+type policyReport struct {
+	Driver            string            `json:"driver"`
+	MinSSLMode        string            `json:"min_sslmode"`
+	MinTLSVersion     string            `json:"min_tls_version"`
+	RootCert          string            `json:"sslrootcert"`
+	ClientCert        string            `json:"sslcert"`
+	ClientKey         string            `json:"sslkey"`
+	Mode              string            `json:"mode"`
+	AllowUnixSocket   bool              `json:"allow_unix_socket"`
+	PasswordFile      string            `json:"password_file"`
+	ForbidDSNPassword bool              `json:"forbid_dsn_password"`
+	Sources           map[string]string `json:"sources"`
+}
+
+func newPolicyReport(p core.Policy) policyReport {
+	return policyReport{Driver: p.Driver, MinSSLMode: p.MinSSLMode.String(), MinTLSVersion: tlsShort(p.MinTLSVersion),
+		RootCert: p.RootCert, ClientCert: p.ClientCert, ClientKey: p.ClientKey, Mode: p.ModeName(),
+		AllowUnixSocket: p.AllowUnixSocket, PasswordFile: p.PasswordFile, ForbidDSNPassword: p.ForbidDSNPassword, Sources: p.Sources}
+}
+
+// policy prints the effective org policy and where each value comes from,
+// and validates it: a bad value is an error naming its variable.
+func (e *env) policy(args []string) int {
+	var asJSON bool
+	if ok, code := e.flags("policy", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	}); !ok {
+		return code
+	}
+	p, err := e.policyFromEnv()
+	if err != nil {
+		return e.fail(exitUsage, "%v", strings.TrimPrefix(err.Error(), "securepg: "))
+	}
+	r := newPolicyReport(p)
+	if asJSON {
+		e.writeJSON(r)
+		return exitOK
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "VARIABLE\tVALUE\tSOURCE")
+	show := func(s string) string {
+		if s == "" {
+			return "(none)"
+		}
+		return s
+	}
+	values := map[string]string{
+		core.EnvDriver: r.Driver, core.EnvMinSSLMode: r.MinSSLMode, core.EnvMinTLSVersion: r.MinTLSVersion,
+		core.EnvSSLRootCert: show(r.RootCert), core.EnvSSLCert: show(r.ClientCert), core.EnvSSLKey: show(r.ClientKey),
+		core.EnvMode: r.Mode, core.EnvAllowUnixSocket: fmt.Sprint(r.AllowUnixSocket), core.EnvPasswordFile: show(r.PasswordFile),
+		core.EnvForbidDSNPass: fmt.Sprint(r.ForbidDSNPassword),
+	}
+	for _, v := range core.EnvVars {
+		src := r.Sources[v]
+		if src == v {
+			src = "environment"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\n", v, values[v], src)
+	}
+	w.Flush()
+	return exitOK
+}

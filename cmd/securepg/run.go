@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/telemetry"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitUsage   = 2
+	exitRefused = 3
+)
+
+const usage = `securepg: PostgreSQL connections that are secure by policy
+
+usage:
+  securepg demo                          start a throwaway PostgreSQL with TLS and show securepg at work
+  securepg check [--json]                judge the DSN in DATABASE_URL (or on standard input), offline
+  securepg probe [--json] [--downgrade-test]
+                                         connect through the policy and report the connection's security
+  securepg policy [--json]               print the effective policy and where each value comes from
+  securepg version
+
+The DSN is read from DATABASE_URL, or from standard input when DATABASE_URL
+is empty; never from the command line, as shells keep history.
+
+exit codes: 0 allowed, 3 refused by the policy, 2 usage or configuration error, 1 other error
+`
+
+// env is what a command may read of the process: the getenv of run, and
+// the same variables for the drivers' own parsers.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	color          bool
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, color: colorful(stdout, getenv)}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "demo":
+		return e.demo(ctx, rest)
+	case "check":
+		return e.check(ctx, rest)
+	case "probe":
+		return e.probe(ctx, rest)
+	case "policy":
+		return e.policy(rest)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "securepg", version())
+		return exitOK
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "securepg: unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}
+
+func version() string {
+	v := telemetry.Version
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	return v
+}
+
+// flags parses a command's flags; a positional argument is refused, as it
+// could only be a DSN on the command line.
+func (e *env) flags(name string, args []string, define func(*flag.FlagSet)) (bool, int) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	define(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return false, exitOK
+		}
+		return false, exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "securepg %s: unexpected argument: the DSN is read from DATABASE_URL or standard input, never from the command line (shells keep history)\n", name)
+		return false, exitUsage
+	}
+	return true, exitOK
+}
+
+// readDSN takes the DSN from DATABASE_URL, or else from standard input.
+func (e *env) readDSN() (string, error) {
+	if dsn := strings.TrimSpace(e.getenv("DATABASE_URL")); dsn != "" {
+		return dsn, nil
+	}
+	if f, ok := e.stdin.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			return "", errors.New("no DSN: set DATABASE_URL, or pipe the DSN on standard input")
+		}
+	}
+	b, err := io.ReadAll(io.LimitReader(e.stdin, 64<<10))
+	if err != nil {
+		return "", err
+	}
+	dsn := strings.TrimSpace(string(b))
+	if dsn == "" {
+		return "", errors.New("no DSN: set DATABASE_URL, or pipe the DSN on standard input")
+	}
+	return dsn, nil
+}
+
+// policyFromEnv reads the SECUREPG_* policy through getenv and loads its files.
+func (e *env) policyFromEnv() (core.Policy, error) {
+	p, err := core.PolicyFromEnv(e.getenv)
+	if err != nil {
+		return p, err
+	}
+	return p, p.Load()
+}
+
+// lookup is getenv as os.LookupEnv: set means not empty.
+func (e *env) lookup(k string) (string, bool) {
+	v := e.getenv(k)
+	return v, v != ""
+}
+
+func (e *env) writeJSON(v any) {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func (e *env) fail(code int, format string, args ...any) int {
+	fmt.Fprintf(e.stderr, "securepg: "+format+"\n", args...)
+	return code
+}
+
+// colorful: only on a terminal, and never with NO_COLOR set.
+func colorful(w io.Writer, getenv func(string) string) bool {
+	if getenv("NO_COLOR") != "" || getenv("TERM") == "dumb" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func (e *env) paint(code, s string) string {
+	if !e.color {
+		return s
+	}
+	return "\x1b[" + code + "m" + s + "\x1b[0m"
+}
+
+func (e *env) green(s string) string { return e.paint("32", s) }
+func (e *env) red(s string) string   { return e.paint("31", s) }
+func (e *env) bold(s string) string  { return e.paint("1", s) }
