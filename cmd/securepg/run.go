@@ -132,12 +132,6 @@ func (e *env) policyFromEnv() (core.Policy, error) {
 	return p, p.Load()
 }
 
-// lookup is getenv as os.LookupEnv: set means not empty.
-func (e *env) lookup(k string) (string, bool) {
-	v := e.getenv(k)
-	return v, v != ""
-}
-
 func (e *env) writeJSON(v any) {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")

@@ -137,6 +137,9 @@ func modeViolation(t Target, p Policy) *Violation {
 		fix += " and sslrootcert (or " + EnvSSLRootCert + ")"
 	}
 	v.Fix = fmt.Sprintf("%s, or lower %s to %s", fix, EnvMinSSLMode, got)
+	if t.Note != "" {
+		v.Fix = "list the TCP hosts before the unix socket, or connect to the socket with a DSN of its own"
+	}
 	return v
 }
 

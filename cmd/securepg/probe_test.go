@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/securepg/securepg/internal/pgtest"
+)
+
+func probeJSON(t *testing.T, dsn string, args ...string) (probeReport, result) {
+	t.Helper()
+	t.Setenv("DATABASE_URL", dsn)
+	r := cli(t, "", append([]string{"probe", "--json"}, args...)...)
+	var rep probeReport
+	if err := json.Unmarshal([]byte(r.out), &rep); err != nil {
+		t.Fatalf("%v: %s %s", err, r.out, r.errOut)
+	}
+	return rep, r
+}
+
+func TestProbeRealServer(t *testing.T) {
+	c := pgtest.Shared(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			pgtest.IsolateEnv(t)
+			t.Setenv("SECUREPG_DRIVER", drv)
+			rep, r := probeJSON(t, c.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile), "--downgrade-test")
+			if r.code != exitOK {
+				t.Fatalf("exit %d: %s", r.code, r.errOut)
+			}
+			tl := rep.TLS
+			if tl == nil || !tl.Offered || tl.Version != "TLSv1.3" || !tl.ChainOK || !tl.HostOK || tl.Verification != "verify-full" ||
+				len(tl.Chain) == 0 || tl.Chain[0].Subject != c.Certs.Server.Leaf.Subject.String() || tl.Chain[0].DaysLeft < 3000 ||
+				!strings.Contains(strings.Join(tl.Chain[0].SANs, ","), "localhost") {
+				t.Fatalf("tls %+v", tl)
+			}
+			if p := rep.Policy; p.Outcome != "allowed" || p.Verification != "verify-full" || p.SSLMode != "verify-full" || p.Version != "TLSv1.3" {
+				t.Fatalf("policy %+v", p)
+			}
+			if v := rep.View; v == nil || !v.SSL || v.Version != "TLSv1.3" || !strings.HasPrefix(v.ServerVersion, "15") && !strings.HasPrefix(v.ServerVersion, "1") {
+				t.Fatalf("server view %+v", v)
+			}
+			if a := rep.Auth; a == nil || !a.ChannelBinding || a.Method != "SASL" {
+				t.Fatalf("auth %+v", a)
+			}
+			// The lab's pg_hba.conf has a "host" line: plaintext is accepted.
+			if d := rep.Downgrade; d == nil || !d.AcceptsPlaintext {
+				t.Fatalf("downgrade %+v", d)
+			}
+			if !strings.Contains(r.errOut, "WARNING") || !strings.Contains(r.errOut, "plaintext") {
+				t.Fatalf("no warning before the downgrade test: %q", r.errOut)
+			}
+			// The text form.
+			t.Setenv("DATABASE_URL", c.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile))
+			tr := cli(t, "", "probe")
+			for _, want := range []string{"TLSv1.3", "server.securepg.test", "verify-full", "SCRAM channel binding offered", "ALLOWED", "pg_stat_ssl: ssl=true"} {
+				if !strings.Contains(tr.out, want) {
+					t.Errorf("text probe lacks %q:\n%s", want, tr.out)
+				}
+			}
+		})
+	}
+}
+
+// TestProbeImpostors: probe shows the impostor's certificate and why it
+// fails, and the policy's refusal.
+func TestProbeImpostors(t *testing.T) {
+	c := pgtest.Shared(t)
+	for _, tc := range []struct {
+		name, reason, subject string
+		cert                  pgtest.KeyPair
+	}{
+		{"self-signed", "certificate_untrusted", "selfsigned.securepg.test", c.Certs.SelfSigned},
+		{"wrong host", "hostname_mismatch", "wronghost.securepg.test", c.Certs.WrongHost},
+		{"expired", "certificate_expired", "expired.securepg.test", c.Certs.Expired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pgtest.IsolateEnv(t)
+			p, err := pgtest.NewTLSImpostor(c.Addr(), tc.cert.TLS, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			dsn := "host=localhost port=" + p.PortString() + " user=" + c.User + " password=" + c.Password + " dbname=" + c.Database +
+				" sslmode=verify-full sslrootcert=" + c.Certs.CAFile
+			rep, r := probeJSON(t, dsn)
+			if r.code != exitRefused {
+				t.Fatalf("exit %d", r.code)
+			}
+			if rep.TLS == nil || len(rep.TLS.Chain) == 0 || !strings.Contains(rep.TLS.Chain[0].Subject, tc.subject) ||
+				rep.TLS.Verification == "verify-full" || !strings.HasPrefix(rep.TLS.Error, tc.reason) {
+				t.Fatalf("tls %+v", rep.TLS)
+			}
+			if rep.Policy.Outcome != "refused" || rep.Policy.Reason != tc.reason {
+				t.Fatalf("policy %+v", rep.Policy)
+			}
+			if rep.Auth == nil || rep.Auth.Skipped == "" {
+				t.Fatalf("the user name was sent to an impostor: %+v", rep.Auth)
+			}
+			t.Setenv("DATABASE_URL", dsn)
+			tr := cli(t, "", "probe")
+			if !strings.Contains(tr.out, tc.subject) || !strings.Contains(tr.out, "REFUSED") || !strings.Contains(tr.out, tc.reason) {
+				t.Fatalf("text probe:\n%s", tr.out)
+			}
+		})
+	}
+	t.Run("stripping proxy", func(t *testing.T) {
+		pgtest.IsolateEnv(t)
+		p, err := pgtest.NewStripProxy(c.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		rep, r := probeJSON(t, "host=localhost port="+strconv.Itoa(p.Port())+" user=u sslmode=verify-full sslrootcert="+c.Certs.CAFile)
+		if r.code != exitRefused || rep.TLS.Offered || rep.Policy.Reason != "tls_not_established" {
+			t.Fatalf("exit %d, %+v %+v", r.code, rep.TLS, rep.Policy)
+		}
+	})
+}
+
+// TestDemo runs the README's quick start against the system's PostgreSQL.
+func TestDemo(t *testing.T) {
+	if _, err := pgtest.FindBinDir(); err != nil {
+		pgtest.Unavailable(t, err)
+	}
+	pgtest.IsolateEnv(t)
+	r := cli(t, "", "demo")
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s\n%s", r.code, r.errOut, r.out)
+	}
+	for _, want := range []string{
+		"[1/6] starting PostgreSQL", "ready on 127.0.0.1:",
+		"refused before anything was dialed: reason plaintext_fallback",
+		"connected: TLSv1.3, certificate verified verify-full",
+		"SCRAM channel binding offered", "policy violation allowed by audit mode",
+		"securepg.policy.violations{securepg.policy.outcome=refused,securepg.policy.reason=plaintext_fallback} 1",
+		"securepg.tls.server.certificate.time_to_expiry", "cleaned up: stopped PostgreSQL",
+	} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	assertRemoved(t, r.out)
+}
+
+// assertRemoved checks that the cluster directory the demo names is gone.
+func assertRemoved(t *testing.T, out string) {
+	t.Helper()
+	m := regexp.MustCompile(`removed (\S+);`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("the demo did not say what it removed:\n%s", out)
+	}
+	if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
+		t.Fatalf("%s is still there: %v", m[1], err)
+	}
+}
+
+// interruptAt cancels its context when the output shows marker: what
+// Ctrl-C does to the demo (signal.NotifyContext cancels the same context).
+type interruptAt struct {
+	buf    bytes.Buffer
+	marker string
+	cancel context.CancelFunc
+}
+
+func (w *interruptAt) Write(p []byte) (int, error) {
+	n, err := w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.marker) {
+		w.cancel()
+	}
+	return n, err
+}
+
+func TestDemoCleansUpWhenInterrupted(t *testing.T) {
+	if _, err := pgtest.FindBinDir(); err != nil {
+		pgtest.Unavailable(t, err)
+	}
+	pgtest.IsolateEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &interruptAt{marker: "[3/6]", cancel: cancel}
+	var errb bytes.Buffer
+	code := run(ctx, []string{"demo"}, strings.NewReader(""), w, &errb, os.Getenv)
+	if code == exitOK {
+		t.Fatal("an interrupted demo succeeded")
+	}
+	assertRemoved(t, w.buf.String())
+}
