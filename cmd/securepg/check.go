@@ -63,17 +63,9 @@ func (e *env) check(_ context.Context, args []string) int {
 	}); !ok {
 		return code
 	}
-	dsn, err := e.readDSN()
-	if err != nil {
-		return e.fail(exitUsage, "check: %v", err)
-	}
-	p, err := e.policyFromEnv()
-	if err != nil {
-		return e.fail(exitUsage, "%v", strings.TrimPrefix(err.Error(), "securepg: "))
-	}
-	plan, err := prepare(dsn, p)
-	if err != nil {
-		return e.fail(exitError, "%v", strings.TrimPrefix(err.Error(), "securepg: "))
+	dsn, p, plan, code := e.inputs("check")
+	if code != exitOK {
+		return code
 	}
 	vs := core.Evaluate(plan, p)
 	r := checkReport{DSN: core.RedactDSN(dsn), Driver: p.Driver, Policy: newPolicyReport(p), Verdict: "allowed", Violations: []violationJS{}}
@@ -84,7 +76,6 @@ func (e *env) check(_ context.Context, args []string) int {
 	for _, v := range vs {
 		r.Violations = append(r.Violations, violationJS{v.Reason, v.Host, v.Got, v.Want, v.Detail, v.Fix})
 	}
-	code := exitOK
 	switch {
 	case len(vs) > 0 && p.Audit:
 		r.Verdict = "audited"
@@ -97,6 +88,24 @@ func (e *env) check(_ context.Context, args []string) int {
 	}
 	e.printCheck(r)
 	return code
+}
+
+// inputs reads what check and probe judge: the DSN, the policy from the
+// environment, and the plan of the policy's driver.
+func (e *env) inputs(cmd string) (string, core.Policy, core.Plan, int) {
+	dsn, err := e.readDSN()
+	if err != nil {
+		return "", core.Policy{}, core.Plan{}, e.fail(exitUsage, "%s: %v", cmd, err)
+	}
+	p, err := e.policyFromEnv()
+	if err != nil {
+		return "", core.Policy{}, core.Plan{}, e.fail(exitUsage, "%v", strings.TrimPrefix(err.Error(), "securepg: "))
+	}
+	plan, err := prepare(dsn, p)
+	if err != nil {
+		return "", core.Policy{}, core.Plan{}, e.fail(exitError, "%v", strings.TrimPrefix(err.Error(), "securepg: "))
+	}
+	return dsn, p, plan, exitOK
 }
 
 // prepare parses and hardens dsn with the policy's driver.

@@ -97,20 +97,11 @@ func (e *env) probe(ctx context.Context, args []string) int {
 	}); !ok {
 		return code
 	}
-	dsn, err := e.readDSN()
-	if err != nil {
-		return e.fail(exitUsage, "probe: %v", err)
-	}
-	p, err := e.policyFromEnv()
-	if err != nil {
-		return e.fail(exitUsage, "%v", strings.TrimPrefix(err.Error(), "securepg: "))
-	}
-	plan, err := prepare(dsn, p)
-	if err != nil {
-		return e.fail(exitError, "%v", strings.TrimPrefix(err.Error(), "securepg: "))
+	dsn, p, plan, code := e.inputs("probe")
+	if code != exitOK {
+		return code
 	}
 	r := e.probeReport(ctx, dsn, p, plan, downgradeTest)
-	code := exitOK
 	switch r.Policy.Outcome {
 	case "refused":
 		code = exitRefused
