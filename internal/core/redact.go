@@ -239,6 +239,12 @@ func RedactDSN(dsn string) string {
 	if !ok {
 		return "(unparseable keyword/value string, not shown)"
 	}
+	var secrets []string
+	for _, kv := range pairs {
+		if isSecretKey(kv[0]) && len(kv[1]) >= 4 {
+			secrets = append(secrets, kv[1])
+		}
+	}
 	var b strings.Builder
 	for i, kv := range pairs {
 		if i > 0 {
@@ -255,7 +261,11 @@ func RedactDSN(dsn string) string {
 		}
 		b.WriteString(v)
 	}
-	return passwordLike.ReplaceAllString(b.String(), "${1}xxxxx")
+	out := b.String()
+	for _, s := range secrets { // a password may also stand as another value
+		out = strings.ReplaceAll(out, s, "xxxxx")
+	}
+	return passwordLike.ReplaceAllString(out, "${1}xxxxx")
 }
 
 // passwordLike is "password=value" anywhere, also inside another value or
