@@ -22,6 +22,8 @@
 //	SECUREPG_SSLCERT, _SSLKEY   client certificate and key for mutual TLS            (none)
 //	SECUREPG_MODE               enforce | audit                                       (enforce)
 //	SECUREPG_ALLOW_UNIX_SOCKET  true | false                                          (false)
+//	SECUREPG_PASSWORD_FILE      a file holding the password, read per connection      (none)
+//	SECUREPG_FORBID_DSN_PASSWORD  true | false                                        (false)
 //
 // An invalid value is an error naming the variable; nothing falls back
 // silently.
@@ -77,6 +79,19 @@
 // SECUREPG_MODE=audit connects anyway and reports every violation at warn
 // level through the logger (WithLogger, default slog.Default()); enforce
 // mode logs each refusal at error level.
+//
+// # Telemetry, hooks, credentials
+//
+// securepg reports OpenTelemetry spans and metrics through the global
+// providers (or WithTracerProvider, WithMeterProvider): one span per new
+// connection with its TLS facts and the policy's outcome, one span per
+// operation, db.client.* metrics and policy counters; with no provider
+// installed it costs two atomic loads per operation. WithHooks installs
+// lifecycle and query hooks (package hooks); WithCredentials and
+// SECUREPG_PASSWORD_FILE supply credentials for every new connection, so
+// rotated secrets need no restart. The otel package registers pool
+// metrics for a *sql.DB; the sqlmocktest package puts go-sqlmock behind
+// the whole chain for unit tests.
 //
 // # Reaching the driver
 //
