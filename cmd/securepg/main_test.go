@@ -223,3 +223,36 @@ func TestPolicyCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestColourOnlyOnATerminal(t *testing.T) {
+	tty, err := os.Open("/dev/null") // a character device, as a terminal is
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	for _, tc := range []struct {
+		w    any
+		env  func(string) string
+		want bool
+	}{
+		{tty, env(), true},
+		{tty, env("NO_COLOR", "1"), false},
+		{tty, env("TERM", "dumb"), false},
+		{&bytes.Buffer{}, env(), false},
+	} {
+		w, _ := tc.w.(interface{ Write([]byte) (int, error) })
+		if got := colorful(w, tc.env); got != tc.want {
+			t.Errorf("colorful(%T, ...) = %v, want %v", tc.w, got, tc.want)
+		}
+	}
+}
