@@ -65,6 +65,11 @@
 //     file turns sslmode=require into verify-ca.
 //   - lib/pq's sslmode=pqgo-* (a registered tls.Config) cannot be
 //     inspected and is treated as require.
+//   - With pgx, securepg verifies the server's certificate itself, in
+//     VerifyConnection, against the effective roots (for verify-ca, pgx's
+//     own check would use the roots it read at parse time and ignore an
+//     org root). crypto/tls's verification is not run twice, so
+//     ConnectionState().VerifiedChains is empty on pgx connections.
 //
 // # Errors
 //
