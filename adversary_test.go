@@ -92,3 +92,73 @@ func TestCleartextPasswordNeverSent(t *testing.T) {
 		}
 	}
 }
+
+// TestImpostorsNeverHearTheStartupMessage: a server whose certificate
+// fails verification receives nothing after the handshake — no user name,
+// no password — whichever driver, and in audit mode too (audit mode never
+// weakens the DSN's own sslmode).
+func TestImpostorsNeverHearTheStartupMessage(t *testing.T) {
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		for _, tc := range []struct {
+			name   string
+			cert   pgtest.KeyPair
+			mode   string
+			reason string
+		}{
+			{"self-signed", l.Certs.SelfSigned, "verify-full", ReasonCertificateUntrusted},
+			{"self-signed under verify-ca", l.Certs.SelfSigned, "verify-ca", ReasonCertificateUntrusted},
+			{"wrong host", l.Certs.WrongHost, "verify-full", ReasonHostnameMismatch},
+			{"expired", l.Certs.Expired, "verify-full", ReasonCertificateExpired},
+		} {
+			for _, policyMode := range []string{"enforce", "audit"} {
+				t.Run(drv+"/"+tc.name+"/"+policyMode, func(t *testing.T) {
+					isolateEnv(t)
+					t.Setenv("SECUREPG_DRIVER", drv)
+					t.Setenv("SECUREPG_MIN_SSLMODE", tc.mode)
+					t.Setenv("SECUREPG_MODE", policyMode)
+					p, err := pgtest.NewTLSImpostor(l.Addr(), tc.cert.TLS, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer p.Close()
+					db, err := sql.Open("securepg", l.at(p, "sslmode="+tc.mode, "sslrootcert="+l.Certs.CAFile))
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer db.Close()
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					requireReason(t, db.PingContext(ctx), tc.reason)
+					p.Close() // waits for the impostor to finish reading
+					if n := p.FromClient(); n != 0 {
+						t.Fatalf("the impostor received %d bytes after the handshake", n)
+					}
+				})
+			}
+		}
+		// The control: a peer the policy accepts (verify-ca does not check
+		// the host name) does hear the startup message, so the counter counts.
+		t.Run(drv+"/control", func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_DRIVER", drv)
+			t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
+			p, err := pgtest.NewTLSImpostor(l.Addr(), l.Certs.WrongHost.TLS, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db, err := sql.Open("securepg", l.at(p, "sslmode=verify-ca", "sslrootcert="+l.Certs.CAFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Ping(); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			p.Close()
+			if p.FromClient() == 0 {
+				t.Fatal("the counter saw nothing from an accepted connection")
+			}
+		})
+	}
+}

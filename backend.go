@@ -79,7 +79,7 @@ type mockBackend struct {
 func (b *mockBackend) native() bool { return false }
 
 func (b *mockBackend) connect(ctx context.Context, rec *core.Recorder) (driver.Conn, core.Facts, error) {
-	dc, facts, err := b.mock.Connect(core.WithPlanTarget(ctx, b.target))
+	dc, facts, err := b.mock.Connect(ctx, b.target)
 	if err != nil {
 		return nil, facts, err
 	}

@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
@@ -21,7 +20,6 @@ import (
 // does.
 type wconn struct {
 	inner   driver.Conn
-	facts   core.Facts
 	obs     *telemetry.Conn
 	hooks   *hookSet  // nil: no query hooks
 	recycle time.Time // credentials expire: stop reusing the conn at this time
@@ -56,8 +54,6 @@ type unwrapper interface{ Unwrap() driver.Conn }
 
 // Unwrap returns the underlying driver's conn.
 func (w *wconn) Unwrap() driver.Conn { return w.inner }
-
-func (w *wconn) securepgFacts() core.Facts { return w.facts }
 
 func (w *wconn) Prepare(query string) (driver.Stmt, error) {
 	ctx, op := w.obs.Start(context.Background(), telemetry.KindPrepare, query)

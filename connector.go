@@ -25,14 +25,14 @@ func NewConnector(dsn string, opts ...Option) (driver.Connector, error) {
 }
 
 type connector struct {
-	policy   core.Policy
-	plan     core.Plan
-	logger   *slog.Logger
-	backend  backend
-	tel      *telemetry.T
-	hooks    *hookSet
-	db       string          // the database name, for telemetry
-	reported map[string]bool // reasons audit mode reported when the connector was created
+	policy  core.Policy
+	plan    core.Plan
+	logger  *slog.Logger
+	backend backend
+	tel     *telemetry.T
+	hooks   *hookSet
+	db      string            // the database name, for telemetry
+	audited []*core.Violation // the configuration's violations, let through by audit mode
 }
 
 var _ driver.Connector = (*connector)(nil)
@@ -94,10 +94,7 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		return nil, err
 	}
 	if creds != nil {
-		ctx = core.WithCredentials(ctx, creds.User, creds.Password)
-		if creds.User != "" {
-			attempt.User = creds.User
-		}
+		ctx = useCredentials(ctx, creds, &attempt)
 	}
 	conn, facts, err := c.backend.connect(ctx, rec)
 	if err != nil && creds != nil && isAuthFailure(err) {
@@ -108,17 +105,17 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		if fresh, ferr := c.hooks.credentials(ctx, attempt); ferr == nil && fresh != nil &&
 			(fresh.Password != creds.Password || fresh.User != creds.User) {
 			creds = fresh
-			ctx = core.WithCredentials(ctx, creds.User, creds.Password)
-			if creds.User != "" {
-				attempt.User = creds.User
-			}
+			ctx = useCredentials(ctx, creds, &attempt)
 			conn, facts, err = c.backend.connect(ctx, rec)
 		}
 	}
-	audited := rec.Violations()
-	for _, v := range audited {
-		if !c.reported[v.Reason] { // the configuration's own were reported at creation
+	// Live violations that audit mode let through; those of the
+	// configuration itself were reported when the connector was made.
+	var audited []*core.Violation
+	for _, v := range rec.Violations() {
+		if !c.auditedConfig(v.Reason) {
 			c.reportAudit(ctx, v)
+			audited = append(audited, v)
 		}
 	}
 	if err != nil {
@@ -131,18 +128,8 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Audited: audited})
 		return nil, err
 	}
-	// Violations of the configuration that audit mode let through apply
-	// to every connection it makes; the live checks find them again.
-	if c.policy.Audit {
-		all := core.Evaluate(c.plan, c.policy)
-		for _, v := range audited {
-			if !c.reported[v.Reason] {
-				all = append(all, v)
-			}
-		}
-		audited = all
-	}
-	op.End(ctx, telemetry.ConnectResult{Facts: facts, Audited: audited})
+	// The configuration's audited violations apply to every connection.
+	op.End(ctx, telemetry.ConnectResult{Facts: facts, Audited: append(c.audited[:len(c.audited):len(c.audited)], audited...)})
 	obs := c.tel.NewConn(facts.Host, int(facts.Port))
 	var recycle time.Time
 	if creds != nil {
@@ -150,7 +137,6 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 	if c.backend.native() {
 		custom := conn.(*stdlib.Conn).Conn().PgConn().CustomData()
-		custom[factsKey] = facts
 		custom[telemetry.ConnKey] = obs
 		if c.hooks.query {
 			custom[hooksKey] = c.hooks
@@ -160,11 +146,30 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 		return conn, nil
 	}
-	w := &wconn{facts: facts, obs: obs, recycle: recycle}
+	w := &wconn{obs: obs, recycle: recycle}
 	if c.hooks.query {
 		w.hooks = c.hooks
 	}
 	return w.wrap(conn), nil
+}
+
+// useCredentials makes the attempt in ctx use creds.
+func useCredentials(ctx context.Context, creds *hooks.Credentials, a *hooks.Attempt) context.Context {
+	if creds.User != "" {
+		a.User = creds.User
+	}
+	return core.WithCredentials(ctx, creds.User, creds.Password)
+}
+
+// auditedConfig reports whether audit mode let the configuration through
+// with a violation of this reason.
+func (c *connector) auditedConfig(reason string) bool {
+	for _, v := range c.audited {
+		if v.Reason == reason {
+			return true
+		}
+	}
+	return false
 }
 
 // attempt is the redacted view of the next connection for hooks.
@@ -196,22 +201,6 @@ func (c *connector) connectError(ctx context.Context, err error, rec *core.Recor
 		return nil, fmt.Errorf("securepg: connect failed: %s", err.Error())
 	}
 	return nil, err
-}
-
-// factsKey holds a pgx connection's validated facts in its CustomData.
-const factsKey = "securepg.facts"
-
-// connFacts returns what securepg validated about a conn handed out by one
-// of its connectors (the value sql.Conn.Raw passes).
-func connFacts(dc any) (core.Facts, bool) {
-	switch c := dc.(type) {
-	case *stdlib.Conn:
-		f, ok := c.Conn().PgConn().CustomData()[factsKey].(core.Facts)
-		return f, ok
-	case interface{ securepgFacts() core.Facts }:
-		return c.securepgFacts(), true
-	}
-	return core.Facts{}, false
 }
 
 // Driver returns the securepg driver, bound to this connector.

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/lib/pq"
 
+	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/pgtest"
 )
@@ -295,6 +295,18 @@ func runCase(t *testing.T, l *lab, dsn string, want outcome) {
 	if err != nil {
 		t.Fatalf("sql.Open: %v", err)
 	}
+	db.Close()
+	// The same DSN and environment again, with a hook that hears what
+	// securepg validated.
+	var info hooks.ConnInfo
+	c, err := NewConnector(dsn, WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error {
+		info = ci
+		return nil
+	}}))
+	if err != nil {
+		t.Fatalf("NewConnector: %v", err)
+	}
+	db = sql.OpenDB(c)
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -316,10 +328,7 @@ func runCase(t *testing.T, l *lab, dsn string, want outcome) {
 		t.Fatalf("SELECT 1 = %d, %v", one, err)
 	}
 	err = conn.Raw(func(dc any) error {
-		f, ok := connFacts(dc)
-		if !ok {
-			t.Fatalf("no securepg facts on %T", dc)
-		}
+		f := info
 		if want.unix {
 			if f.Network != "unix" {
 				t.Fatalf("network = %q, want unix", f.Network)
@@ -329,9 +338,9 @@ func runCase(t *testing.T, l *lab, dsn string, want outcome) {
 		if f.Network != "tcp" {
 			t.Fatalf("network = %q, want tcp", f.Network)
 		}
-		if (want.tls != 0) != f.TLS || f.Version != want.tls && want.tls != 0 || want.tls != 0 && f.Verify != want.verify {
+		if (want.tls != 0) != f.TLS || f.Version != want.tls && want.tls != 0 || want.tls != 0 && f.Verification != want.verify.String() {
 			t.Fatalf("facts: tls=%v version=%s verify=%s; want version %s verify %s",
-				f.TLS, core.TLSVersionName(f.Version), f.Verify, core.TLSVersionName(want.tls), want.verify)
+				f.TLS, core.TLSVersionName(f.Version), f.Verification, core.TLSVersionName(want.tls), want.verify)
 		}
 		if sc, ok := dc.(*stdlib.Conn); ok {
 			// The real TLS state of pgx's socket, not securepg's bookkeeping.
@@ -342,7 +351,7 @@ func runCase(t *testing.T, l *lab, dsn string, want outcome) {
 			if isTLS && tc.ConnectionState().Version != want.tls {
 				t.Fatalf("pgx negotiated %s", core.TLSVersionName(tc.ConnectionState().Version))
 			}
-		} else if f.Server == nil {
+		} else if f.ServerSSL == nil {
 			t.Fatal("lib/pq connection without the server's pg_stat_ssl view")
 		}
 		return nil
@@ -380,5 +389,3 @@ func requireReason(t *testing.T, err error, reason string) {
 		t.Fatalf("reason = %q, want %q (err: %v)", pe.Reason, reason, err)
 	}
 }
-
-var _ = pq.ErrSSLNotSupported

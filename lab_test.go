@@ -91,9 +91,4 @@ func writeService(t *testing.T, content string) string {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// isolateEnvNoLab is isolateEnv for tests that need no server.
-func isolateEnvNoLab(t *testing.T) { isolateEnv(t) }
-
 func sprintf(format string, v any) string { return fmt.Sprintf(format, v) }
-
-func pgtestShared(tb testing.TB) *pgtest.Cluster { return pgtest.Shared(tb) }

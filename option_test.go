@@ -8,7 +8,7 @@ import (
 )
 
 func TestOptionsOverrideTheEnvironment(t *testing.T) {
-	isolateEnvNoLab(t)
+	isolateEnv(t)
 	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 	dsn := "host=db.example.com user=u sslmode=require"
 	if _, err := NewConnector(dsn, WithLogger(discardLogger())); err != nil {
@@ -23,7 +23,7 @@ func TestOptionsOverrideTheEnvironment(t *testing.T) {
 }
 
 func TestOptionErrorsNameTheOption(t *testing.T) {
-	isolateEnvNoLab(t)
+	isolateEnv(t)
 	for _, tc := range []struct {
 		opt  Option
 		name string
@@ -47,7 +47,7 @@ func TestOptionErrorsNameTheOption(t *testing.T) {
 }
 
 func TestInvalidEnvironmentNamesTheVariable(t *testing.T) {
-	isolateEnvNoLab(t)
+	isolateEnv(t)
 	t.Setenv("SECUREPG_MIN_TLS_VERSION", "1.1")
 	_, err := NewConnector("host=db sslmode=verify-full")
 	if err == nil || !strings.Contains(err.Error(), "SECUREPG_MIN_TLS_VERSION") {
@@ -56,7 +56,7 @@ func TestInvalidEnvironmentNamesTheVariable(t *testing.T) {
 }
 
 func TestDefaultPolicy(t *testing.T) {
-	isolateEnvNoLab(t)
+	isolateEnv(t)
 	_, err := NewConnector("host=db.example.com sslmode=require", WithLogger(discardLogger()))
 	requireReason(t, err, ReasonUnverifiedCertificate)
 	if _, err := NewConnector("host=db.example.com sslmode=verify-full"); err != nil {
@@ -65,7 +65,7 @@ func TestDefaultPolicy(t *testing.T) {
 }
 
 func TestConnectorRendersNoSecret(t *testing.T) {
-	isolateEnvNoLab(t)
+	isolateEnv(t)
 	c, err := NewConnector("host=db.example.com password=Zq7-render sslmode=verify-full")
 	if err != nil {
 		t.Fatal(err)

@@ -49,13 +49,12 @@ func (c *connector) judge() error {
 	}
 	if !c.policy.Audit {
 		c.reportRefusal(context.Background(), vs[0])
-		c.tel.Refused(context.Background(), c.plan, vs[0])
+		c.tel.Refused(context.Background(), vs[0])
 		return newPolicyError(vs[0], len(vs)-1)
 	}
-	c.reported = make(map[string]bool, len(vs))
 	for _, v := range vs {
 		c.reportAudit(context.Background(), v)
-		c.reported[v.Reason] = true
 	}
+	c.audited = vs
 	return nil
 }

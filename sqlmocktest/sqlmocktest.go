@@ -157,16 +157,15 @@ type mock struct {
 	tls  TLS
 }
 
-func (m *mock) Connect(ctx context.Context) (driver.Conn, core.Facts, error) {
+func (m *mock) Connect(_ context.Context, t core.Target) (driver.Conn, core.Facts, error) {
 	conn, err := m.db.Driver().Open(m.name)
 	if err != nil {
 		return nil, core.Facts{}, err
 	}
-	return conn, m.facts(ctx), nil
+	return conn, m.facts(t), nil
 }
 
-func (m *mock) facts(ctx context.Context) core.Facts {
-	t := core.PlanTarget(ctx)
+func (m *mock) facts(t core.Target) core.Facts {
 	f := core.Facts{Network: t.Network, Host: t.Host, Port: t.Port, Mode: t.Mode}
 	if t.Network == "unix" || m.tls.Disabled {
 		if m.tls.Disabled {

@@ -43,11 +43,8 @@ func ClassifyConnectError(err error, host string, p Policy) *Violation {
 	if errors.As(err, &v) {
 		return v
 	}
-	var x509Errs = []any{new(x509.HostnameError), new(x509.CertificateInvalidError), new(x509.UnknownAuthorityError)}
-	for _, target := range x509Errs {
-		if errors.As(err, target) {
-			return CertificateViolation(host, unwrapX509(err))
-		}
+	if xe := unwrapX509(err); xe != nil {
+		return CertificateViolation(host, xe)
 	}
 	msg := err.Error()
 	switch {
@@ -64,8 +61,8 @@ func ClassifyConnectError(err error, host string, p Policy) *Violation {
 	return nil
 }
 
-// unwrapX509 returns the innermost x509 error of err, whose text names the
-// certificate problem without any connection details.
+// unwrapX509 returns the x509 verification error inside err, whose text
+// names the certificate problem without any connection details, or nil.
 func unwrapX509(err error) error {
 	var hostErr x509.HostnameError
 	var invalid x509.CertificateInvalidError
@@ -78,5 +75,5 @@ func unwrapX509(err error) error {
 	case errors.As(err, &unknown):
 		return unknown
 	}
-	return err
+	return nil
 }

@@ -10,7 +10,8 @@ import (
 // facts. The sqlmocktest package registers mocks here; production code
 // never does.
 type Mock interface {
-	Connect(ctx context.Context) (driver.Conn, Facts, error)
+	// Connect returns a conn standing in for target, the DSN's first host.
+	Connect(ctx context.Context, target Target) (driver.Conn, Facts, error)
 }
 
 var mocks struct {
@@ -87,19 +88,6 @@ func ValidateFacts(p Policy, f Facts, rec *Recorder) error {
 			Detail: "the handshake verified " + f.Verify.String() + " only"}, rec)
 	}
 	return nil
-}
-
-type planTargetKey struct{}
-
-// WithPlanTarget tells a Mock which target it stands in for.
-func WithPlanTarget(ctx context.Context, t Target) context.Context {
-	return context.WithValue(ctx, planTargetKey{}, t)
-}
-
-// PlanTarget is the target a Mock stands in for: the first of the DSN.
-func PlanTarget(ctx context.Context) Target {
-	t, _ := ctx.Value(planTargetKey{}).(Target)
-	return t
 }
 
 type credentialsKey struct{}

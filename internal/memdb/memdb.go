@@ -32,7 +32,7 @@ func (Driver) Open(string) (driver.Conn, error) { return &Conn{rows: 1}, nil }
 type Mock struct{ Rows int }
 
 // Connect implements core.Mock.
-func (m Mock) Connect(context.Context) (driver.Conn, core.Facts, error) {
+func (m Mock) Connect(context.Context, core.Target) (driver.Conn, core.Facts, error) {
 	return &Conn{rows: m.Rows}, core.Facts{Network: "tcp", Host: "db.example.com", Port: 5432, Mode: core.ModeVerifyFull,
 		TLS: true, Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256, Verify: core.VerifyFull}, nil
 }

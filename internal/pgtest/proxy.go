@@ -22,8 +22,11 @@ type Proxy struct {
 	ln       net.Listener
 	handle   func(net.Conn)
 	accepted atomic.Int64
-	marks    chan int64
-	wg       sync.WaitGroup
+	// fromClient counts the bytes an impostor read from clients after the
+	// TLS handshake: a startup message, a password.
+	fromClient atomic.Int64
+	marks      chan int64
+	wg         sync.WaitGroup
 
 	mu       sync.Mutex
 	received [][]byte // what clients sent, for assertions
@@ -193,7 +196,8 @@ func NewStripProxy(upstream string) (*Proxy, error) {
 // real one it behaves like a TLS-terminating pooler.
 func NewTLSImpostor(upstream string, cert tls.Certificate, maxVersion uint16) (*Proxy, error) {
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: maxVersion, MinVersion: tls.VersionTLS12}
-	return newProxy(func(c net.Conn) {
+	var p *Proxy
+	p, err := newProxy(func(c net.Conn) {
 		if !readSSLRequest(c) {
 			return
 		}
@@ -208,8 +212,24 @@ func NewTLSImpostor(upstream string, cert tls.Certificate, maxVersion uint16) (*
 		if err != nil {
 			return
 		}
-		relay(tc, up)
+		relay(&countingConn{Conn: tc, n: &p.fromClient}, up)
 	})
+	return p, err
+}
+
+// FromClient is how many bytes an impostor received from clients once TLS
+// was established. Call it after Close, which waits for the connections.
+func (p *Proxy) FromClient() int64 { return p.fromClient.Load() }
+
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c *countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // NewInjectProxy answers 'S' immediately followed by inject, the

@@ -80,7 +80,8 @@ func (o ConnectOp) End(ctx context.Context, r ConnectResult) {
 		if r.Err != nil {
 			et := reason
 			if et == "" {
-				et = ErrorAttrs(r.Err)[len(ErrorAttrs(r.Err))-1].Value.AsString()
+				ea := ErrorAttrs(r.Err)
+				et = ea[len(ea)-1].Value.AsString()
 			}
 			o.span.SetAttributes(semconv.ErrorTypeKey.String(et))
 			if code := SQLState(r.Err); code != "" {
@@ -114,7 +115,7 @@ func (o ConnectOp) End(ctx context.Context, r ConnectResult) {
 }
 
 // Refused records a refusal at connector creation: nothing was dialed.
-func (t *T) Refused(ctx context.Context, plan core.Plan, v *core.Violation) {
+func (t *T) Refused(ctx context.Context, v *core.Violation) {
 	host, port := splitHost(v.Host)
 	_, o := t.ConnectStart(ctx, host, port)
 	o.End(ctx, ConnectResult{Err: v, Violation: v})

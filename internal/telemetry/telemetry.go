@@ -7,6 +7,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"net"
 	"reflect"
 	"strconv"
 	"sync"
@@ -80,6 +81,7 @@ type T struct {
 
 	queries sync.Map // query text -> *stmtInfo
 	nq      atomic.Int32
+	conns   sync.Map // "host:port" -> *Conn
 }
 
 // New builds the instrumentation for a connector.
@@ -144,12 +146,19 @@ func (t *T) metering(ctx context.Context) bool {
 type Conn struct {
 	t       *T
 	attrs   []attribute.KeyValue // db.system.name, db.namespace, server.address, server.port
-	metrics sync.Map             // *stmtInfo -> metric.MeasurementOption
+	metrics sync.Map             // *stmtInfo -> *prepared
 }
 
-// NewConn precomputes the attributes of a connection to host:port.
+// NewConn returns the precomputed attributes of connections to host:port.
+// Connections to the same server share them, and with them the options
+// prepared per statement, so a new connection recomputes nothing.
 func (t *T) NewConn(host string, port int) *Conn {
-	return &Conn{t: t, attrs: t.serverAttrs(host, port)}
+	key := net.JoinHostPort(host, itoa(port))
+	if c, ok := t.conns.Load(key); ok {
+		return c.(*Conn)
+	}
+	c, _ := t.conns.LoadOrStore(key, &Conn{t: t, attrs: t.serverAttrs(host, port)})
+	return c.(*Conn)
 }
 
 // serverAttrs are db.system.name, db.namespace, server.address and
