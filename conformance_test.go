@@ -111,8 +111,7 @@ func TestWrapperPassesErrSkipThrough(t *testing.T) {
 
 func TestConnectNeverReturnsErrBadConn(t *testing.T) {
 	c := &connector{policy: core.DefaultPolicy(), logger: discardLogger()}
-	_, rec := core.WithRecorder(context.Background())
-	_, err := c.connectError(context.Background(), driver.ErrBadConn, rec)
+	err := c.connectError(context.Background(), driver.ErrBadConn, nil, core.NewRecorder())
 	if err == nil || errors.Is(err, driver.ErrBadConn) {
 		t.Fatalf("connectError(ErrBadConn) = %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
@@ -49,9 +50,7 @@ func newConnector(dsn string, getenv func(string) string, opts []Option) (*conne
 		var pc *core.PQConfig
 		pc, c.plan, err = core.PreparePQ(dsn, policy)
 		if err == nil {
-			var inner driver.Connector
-			inner, err = pc.Connector(context.Background())
-			c.backend = &pqBackend{cfg: pc, inner: inner}
+			c.backend = &pqBackend{cfg: pc}
 		}
 	default:
 		var pc *core.PgxConfig
@@ -84,52 +83,66 @@ func newConnector(dsn string, getenv func(string) string, opts []Option) (*conne
 // to database/sql. With pgx it returns pgx's own *stdlib.Conn, so code that
 // reaches pgx through sql.Conn.Raw keeps working.
 func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
-	ctx, rec := core.WithRecorder(ctx)
+	rec := core.NewRecorder()
 	host, port := c.firstTarget()
 	ctx, op := c.tel.ConnectStart(ctx, host, port)
-	attempt := c.attempt()
-	creds, err := c.hooks.credentials(ctx, attempt)
-	if err != nil {
-		op.End(ctx, telemetry.ConnectResult{Err: err})
-		return nil, err
-	}
-	if creds != nil {
-		ctx = useCredentials(ctx, creds, &attempt)
-	}
-	conn, facts, err := c.backend.connect(ctx, rec)
-	if err != nil && creds != nil && isAuthFailure(err) {
+	used := &usedCreds{}
+	conn, facts, audited, err := c.backend.connect(ctx, c.credsFunc(used), rec)
+	if err != nil && isAuthFailure(err) {
 		// The server rejected credentials from a source that rotates: tell
 		// caching providers, resolve again, and if that gives new
 		// credentials, try them once.
-		c.hooks.authFailed(ctx, attempt)
-		if fresh, ferr := c.hooks.credentials(ctx, attempt); ferr == nil && fresh != nil &&
-			(fresh.Password != creds.Password || fresh.User != creds.User) {
-			creds = fresh
-			ctx = useCredentials(ctx, creds, &attempt)
-			conn, facts, err = c.backend.connect(ctx, rec)
+		last := rec.Last()
+		if old, ok := used.get(last); ok && old != nil {
+			a := c.attempt(last)
+			c.hooks.authFailed(ctx, a)
+			if fresh, ferr := c.hooks.credentials(ctx, a); ferr == nil && fresh != nil &&
+				(fresh.Password != old.Password || fresh.User != old.User) {
+				used = &usedCreds{m: map[string]*hooks.Credentials{credsKey(last): fresh}}
+				conn, facts, audited, err = c.backend.connect(ctx, c.credsFunc(used), rec)
+			}
 		}
+	}
+	// Attempts the policy refused are reported even when another host or
+	// address then succeeded: an active man in the middle on one address
+	// must not go unnoticed.
+	var final *core.Violation
+	if err != nil {
+		final = core.ClassifyConnectError(err, rec.Last(), c.policy)
+	}
+	var rejected []*core.Violation
+	for _, v := range rec.Rejected() {
+		if v != final {
+			rejected = append(rejected, v)
+		}
+		c.reportRefusal(ctx, v)
 	}
 	// Live violations that audit mode let through; those of the
 	// configuration itself were reported when the connector was made.
-	var audited []*core.Violation
-	for _, v := range rec.Violations() {
+	var live []*core.Violation
+	for _, v := range audited {
 		if !c.auditedConfig(v.Reason) {
 			c.reportAudit(ctx, v)
-			audited = append(audited, v)
+			live = append(live, v)
 		}
 	}
 	if err != nil {
-		v, err := c.connectError(ctx, err, rec)
-		op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Violation: v, Audited: audited})
+		err = c.connectError(ctx, err, final, rec)
+		op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Violation: final, Rejected: rejected, Audited: live})
 		return nil, err
 	}
-	if err := c.hooks.afterConnect(ctx, connInfo(facts, attempt)); err != nil {
+	creds, _ := used.get(core.Target{Host: facts.Host, Port: facts.Port, Network: facts.Network})
+	a := c.attempt(core.Target{Host: facts.Host, Port: facts.Port})
+	if creds != nil && creds.User != "" {
+		a.User = creds.User
+	}
+	if err := c.hooks.afterConnect(ctx, connInfo(facts, a)); err != nil {
 		conn.Close()
-		op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Audited: audited})
+		op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Rejected: rejected, Audited: live})
 		return nil, err
 	}
 	// The configuration's audited violations apply to every connection.
-	op.End(ctx, telemetry.ConnectResult{Facts: facts, Audited: append(c.audited[:len(c.audited):len(c.audited)], audited...)})
+	op.End(ctx, telemetry.ConnectResult{Facts: facts, Rejected: rejected, Audited: append(c.audited[:len(c.audited):len(c.audited)], live...)})
 	obs := c.tel.NewConn(facts.Host, int(facts.Port))
 	var recycle time.Time
 	if creds != nil {
@@ -153,14 +166,6 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	return w.wrap(conn), nil
 }
 
-// useCredentials makes the attempt in ctx use creds.
-func useCredentials(ctx context.Context, creds *hooks.Credentials, a *hooks.Attempt) context.Context {
-	if creds.User != "" {
-		a.User = creds.User
-	}
-	return core.WithCredentials(ctx, creds.User, creds.Password)
-}
-
 // auditedConfig reports whether audit mode let the configuration through
 // with a violation of this reason.
 func (c *connector) auditedConfig(reason string) bool {
@@ -172,12 +177,13 @@ func (c *connector) auditedConfig(reason string) bool {
 	return false
 }
 
-// attempt is the redacted view of the next connection for hooks.
-func (c *connector) attempt() hooks.Attempt {
-	a := hooks.Attempt{Driver: c.policy.Driver, Database: c.plan.Database, User: c.plan.User}
-	if len(c.plan.Targets) > 0 {
-		t := c.plan.Targets[0]
-		a.Host, a.Port, a.SSLMode = t.Host, int(t.Port), t.Mode.String()
+// attempt is the redacted view of a connection to t for hooks: never a
+// password.
+func (c *connector) attempt(t core.Target) hooks.Attempt {
+	a := hooks.Attempt{Driver: c.policy.Driver, Database: c.plan.Database, User: c.plan.User,
+		Host: t.Host, Port: int(t.Port), SSLMode: t.Mode.String()}
+	if a.Host == "" {
+		a.Host = t.Hostaddr
 	}
 	return a
 }
@@ -192,15 +198,17 @@ func (c *connector) firstTarget() (string, int) {
 
 // connectError turns a failed attempt into a *PolicyError when the policy
 // caused it, and never returns driver.ErrBadConn (database/sql would retry).
-func (c *connector) connectError(ctx context.Context, err error, rec *core.Recorder) (*core.Violation, error) {
-	if v := core.ClassifyConnectError(err, rec.LastDial(), c.policy); v != nil {
-		c.reportRefusal(ctx, v)
-		return v, newPolicyError(v, 0)
+func (c *connector) connectError(ctx context.Context, err error, v *core.Violation, rec *core.Recorder) error {
+	if v != nil {
+		if !slices.Contains(rec.Rejected(), v) {
+			c.reportRefusal(ctx, v)
+		}
+		return newPolicyError(v, 0)
 	}
 	if errors.Is(err, driver.ErrBadConn) {
-		return nil, fmt.Errorf("securepg: connect failed: %s", err.Error())
+		return fmt.Errorf("securepg: connect failed: %s", err.Error())
 	}
-	return nil, err
+	return err
 }
 
 // Driver returns the securepg driver, bound to this connector.

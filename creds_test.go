@@ -185,23 +185,23 @@ func (c *countdown) done() {
 func TestPasswordFileTolerance(t *testing.T) {
 	secret := newSecretDir(t, "Zq7-one")
 	f := &passwordFile{path: secret.path()}
-	if pw, err := f.read(); err != nil || pw != "Zq7-one" {
+	if pw, err := f.read(context.Background()); err != nil || pw != "Zq7-one" {
 		t.Fatalf("%q, %v", pw, err)
 	}
 	// The file vanishes for a moment: the last password serves.
 	if err := os.Remove(filepath.Join(secret.dir, "..data")); err != nil {
 		t.Fatal(err)
 	}
-	if pw, err := f.read(); err != nil || pw != "Zq7-one" {
+	if pw, err := f.read(context.Background()); err != nil || pw != "Zq7-one" {
 		t.Fatalf("while absent: %q, %v", pw, err)
 	}
 	secret.write("Zq7-two")
-	if pw, err := f.read(); err != nil || pw != "Zq7-two" {
+	if pw, err := f.read(context.Background()); err != nil || pw != "Zq7-two" {
 		t.Fatalf("after the swap: %q, %v", pw, err)
 	}
 	// Never read: an error that names the variable, not the content.
 	missing := &passwordFile{path: filepath.Join(t.TempDir(), "nope")}
-	if _, err := missing.read(); err == nil || !errors.Is(err, os.ErrNotExist) {
+	if _, err := missing.read(context.Background()); err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing file: %v", err)
 	}
 }

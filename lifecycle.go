@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -41,10 +41,12 @@ func newHookSet(sets []hooks.Hooks, providers []hooks.CredentialProvider, path s
 	return h
 }
 
-// credentials resolves the credentials of one new connection, in order of
-// increasing precedence: SECUREPG_PASSWORD_FILE, the credential providers,
-// the BeforeConnect hooks. nil means the configured ones (DSN, PGPASSWORD,
-// passfile, as the driver reads them).
+// credentials resolves the credentials of one new connection to one host,
+// in order of increasing precedence: SECUREPG_PASSWORD_FILE, the
+// credential providers, the BeforeConnect hooks. nil means the configured
+// ones (DSN, PGPASSWORD, passfile, as the driver reads them). Each hook is
+// bounded by ctx: one that does not return in time fails the attempt with
+// ctx's error (and is left to finish on its own).
 func (h *hookSet) credentials(ctx context.Context, a hooks.Attempt) (*hooks.Credentials, error) {
 	var creds *hooks.Credentials
 	merge := func(c hooks.Credentials) {
@@ -54,14 +56,14 @@ func (h *hookSet) credentials(ctx context.Context, a hooks.Attempt) (*hooks.Cred
 		creds = &c
 	}
 	if h.file != nil {
-		pw, err := h.file.read()
+		pw, err := h.file.read(ctx)
 		if err != nil {
 			return nil, err
 		}
 		merge(hooks.Credentials{Password: pw})
 	}
 	for i, p := range h.providers {
-		c, err := callProvider(ctx, p, a, i)
+		c, err := bounded(ctx, func() (hooks.Credentials, error) { return callProvider(ctx, p, a, i) })
 		if err != nil {
 			return nil, err
 		}
@@ -71,7 +73,7 @@ func (h *hookSet) credentials(ctx context.Context, a hooks.Attempt) (*hooks.Cred
 		if s.BeforeConnect == nil {
 			continue
 		}
-		c, err := callBeforeConnect(ctx, s.BeforeConnect, a, i)
+		c, err := bounded(ctx, func() (*hooks.Credentials, error) { return callBeforeConnect(ctx, s.BeforeConnect, a, i) })
 		if err != nil {
 			return nil, err
 		}
@@ -94,12 +96,78 @@ func callBeforeConnect(ctx context.Context, f func(context.Context, hooks.Attemp
 	return c, hooks.Wrap("BeforeConnect", i, err)
 }
 
+// bounded runs f, and stops waiting for it when ctx ends. f must not
+// panic (the call* helpers recover).
+func bounded[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	if ctx.Done() == nil {
+		return f()
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := f()
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, fmt.Errorf("securepg: a hook did not return before the connection's deadline: %w", ctx.Err())
+	}
+}
+
+// usedCreds are the credentials one Connect resolved, per host: each host
+// is asked for once, and its own credentials go to it alone.
+type usedCreds struct {
+	mu sync.Mutex
+	m  map[string]*hooks.Credentials
+}
+
+func credsKey(t core.Target) string { return t.Host + "\x00" + strconv.Itoa(int(t.Port)) }
+
+func (u *usedCreds) get(t core.Target) (*hooks.Credentials, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	c, ok := u.m[credsKey(t)]
+	return c, ok
+}
+
+// credsFunc resolves the credentials of each host a Connect call tries,
+// once per host, with that host's name in the hooks.Attempt.
+func (c *connector) credsFunc(used *usedCreds) core.CredsFunc {
+	return func(ctx context.Context, t core.Target) (*core.Creds, error) {
+		used.mu.Lock()
+		cr, ok := used.m[credsKey(t)]
+		used.mu.Unlock()
+		if !ok {
+			var err error
+			if cr, err = c.hooks.credentials(ctx, c.attempt(t)); err != nil {
+				return nil, err
+			}
+			used.mu.Lock()
+			if used.m == nil {
+				used.m = map[string]*hooks.Credentials{}
+			}
+			used.m[credsKey(t)] = cr
+			used.mu.Unlock()
+		}
+		if cr == nil {
+			return nil, nil
+		}
+		return &core.Creds{User: cr.User, Password: cr.Password}, nil
+	}
+}
+
 func (h *hookSet) afterConnect(ctx context.Context, info hooks.ConnInfo) error {
 	for i, s := range h.sets {
 		if s.AfterConnect == nil {
 			continue
 		}
-		if err := callAfterConnect(ctx, s.AfterConnect, info, i); err != nil {
+		if _, err := bounded(ctx, func() (struct{}, error) { return struct{}{}, callAfterConnect(ctx, s.AfterConnect, info, i) }); err != nil {
 			return err
 		}
 	}
@@ -118,11 +186,13 @@ func (h *hookSet) onViolation(ctx context.Context, log *slog.Logger, v *core.Vio
 		if s.OnViolation == nil {
 			continue
 		}
-		err := func() (err error) {
-			defer hooks.Recover("OnViolation", i, &err)
-			s.OnViolation(ctx, hooks.Violation{Reason: v.Reason, Host: v.Host, Got: v.Got, Want: v.Want, Detail: v.Detail, Outcome: outcome})
-			return nil
-		}()
+		_, err := bounded(ctx, func() (struct{}, error) {
+			return struct{}{}, func() (err error) {
+				defer hooks.Recover("OnViolation", i, &err)
+				s.OnViolation(ctx, hooks.Violation{Reason: v.Reason, Host: v.Host, Got: v.Got, Want: v.Want, Detail: v.Detail, Outcome: outcome})
+				return nil
+			}()
+		})
 		if err != nil {
 			log.LogAttrs(ctx, slog.LevelError, "securepg: hook failed", slog.String("error", err.Error()))
 		}
@@ -133,11 +203,12 @@ func (h *hookSet) onViolation(ctx context.Context, log *slog.Logger, v *core.Vio
 func (h *hookSet) authFailed(ctx context.Context, a hooks.Attempt) {
 	for i, p := range h.providers {
 		if af, ok := p.(hooks.AuthFailureHandler); ok {
-			func() {
+			bounded(ctx, func() (struct{}, error) {
 				var err error
 				defer hooks.Recover("AuthFailed", i, &err)
 				af.AuthFailed(ctx, a)
-			}()
+				return struct{}{}, nil
+			})
 		}
 	}
 }
@@ -200,8 +271,8 @@ type passwordFile struct {
 	last string
 }
 
-func (f *passwordFile) read() (string, error) {
-	b, err := os.ReadFile(f.path)
+func (f *passwordFile) read(ctx context.Context) (string, error) {
+	b, err := core.ReadRegularFile(ctx, f.path, core.MaxPasswordFileSize)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err == nil {
@@ -209,14 +280,16 @@ func (f *passwordFile) read() (string, error) {
 			f.last = pw
 			return pw, nil
 		}
-		err = errors.New("the file is empty")
+		err = errEmptyFile
 	}
-	if f.last != "" && (errors.Is(err, fs.ErrNotExist) || err.Error() == "the file is empty") {
+	if f.last != "" && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, errEmptyFile)) {
 		return f.last, nil
 	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	return "", fmt.Errorf("securepg: %s=%s: cannot read the password: %w", core.EnvPasswordFile, f.path, err)
+	return "", fmt.Errorf("securepg: %s=%s: cannot read the password: %w", core.EnvPasswordFile, core.SafeText(f.path), err)
 }
+
+var errEmptyFile = errors.New("the file is empty")

@@ -3,39 +3,40 @@ package core
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"net"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// PgxConfig is a pgx configuration hardened by a policy. Its TLS configs are
-// templates: every Connect clones them (BeforeConnect) and binds the clones'
-// VerifyConnection to that Connect's Recorder.
+// PgxConfig is a pgx configuration hardened by a policy. pgx keeps its own
+// loop over hosts, addresses and fallbacks; securepg follows it attempt by
+// attempt (BeforeConnect installs the hooks) and verifies every handshake
+// itself, judges every attempt before pgx sends the startup message, and
+// gives each host the credentials resolved for that host.
 type PgxConfig struct {
 	Conn    *pgx.ConnConfig
 	entries []pgxEntry // parallel to [primary] + Conn.Fallbacks
 	policy  Policy
 }
 
+// pgxEntry is one pgx fallback: one attempt at one host.
 type pgxEntry struct {
-	host   string
-	port   uint16
-	tls    bool
-	verify Verification
-	mode   SSLMode
-	minTLS uint16
-	roots  *x509.CertPool // the roots our VerifyConnection checks against (nil = system)
-	name   string         // the host name verify-full checks the certificate against
+	target  Target
+	network string
+	auth    *serverAuth // nil: a plaintext attempt
 }
 
 // PreparePgx parses dsn with pgx's own parser (so PG* variables, service
 // files, defaults and fallbacks are exactly what pgx will use), hardens the
 // result for p, and returns it with the plan to evaluate.
 func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
+	if err := checkDSNSize(dsn); err != nil {
+		return nil, Plan{}, err
+	}
 	cc, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, Plan{}, ParseError(DriverPgx, dsn, err)
@@ -68,6 +69,10 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy) (*PgxConfig, Plan, error) {
 		}
 		delete(cc.RuntimeParams, k)
 	}
+	if keys := unsupportedKeys(unsupportedPgx, cc.RuntimeParams); len(keys) > 0 {
+		return nil, Plan{}, &DSNError{Driver: DriverPgx, Msg: "pgx does not support " + joinKeys(keys) +
+			": it would send the value to the server as a setting, which fails there; remove it"}
+	}
 	minTLS := max(p.MinTLSVersion, dsnMin)
 
 	fbs := append([]*pgconn.FallbackConfig{{Host: cc.Host, Port: cc.Port, TLSConfig: cc.TLSConfig}}, cc.Fallbacks...)
@@ -84,10 +89,10 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy) (*PgxConfig, Plan, error) {
 		group := fbs[i : i+n]
 		network, _ := pgconn.NetworkAddress(group[0].Host, group[0].Port)
 		t := Target{Host: group[0].Host, Port: group[0].Port, Network: network, MinTLS: minTLS, MaxTLS: dsnMax}
+		auths := make([]*serverAuth, n)
 		for j, fb := range group {
-			e := pgxEntry{host: fb.Host, port: fb.Port, minTLS: minTLS}
+			a := Attempt{}
 			if fb.TLSConfig != nil {
-				e.tls = true
 				tc := fb.TLSConfig.Clone()
 				upgrade := n == 1 && p.Roots() != nil && p.RootCert != "system" && tc.RootCAs == nil
 				t.RootCA, t.ClientCert = describeTLS(tc, p)
@@ -106,29 +111,31 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy) (*PgxConfig, Plan, error) {
 				// pgx's verify-ca callback would use the roots it captured at
 				// parse time, and crypto/tls's own failure would not say which
 				// host it was.
+				auth := &serverAuth{minTLS: minTLS}
 				switch {
 				case !tc.InsecureSkipVerify:
-					e.verify = VerifyFull
-					e.name = tc.ServerName
-					if e.name == "" {
-						e.name = fb.Host
+					auth.level = VerifyFull
+					auth.name = tc.ServerName
+					if auth.name == "" {
+						auth.name = fb.Host
 					}
 				case tc.VerifyPeerCertificate != nil || upgrade:
-					e.verify = VerifyCA
-				default:
-					e.verify = VerifyNone
+					auth.level = VerifyCA
 				}
-				e.roots = tc.RootCAs
+				if tc.RootCAs != nil {
+					auth.roots = staticMaterial("root certificates", tc.RootCAs)
+				}
 				tc.InsecureSkipVerify = true
 				tc.VerifyPeerCertificate = nil
 				fb.TLSConfig = tc
+				a = Attempt{TLS: true, Verify: auth.level}
+				auths[j] = auth
 			}
-			entries[i+j] = e
-			t.Attempts = append(t.Attempts, Attempt{TLS: e.tls, Verify: e.verify})
+			t.Attempts = append(t.Attempts, a)
 		}
 		t.Mode = ModeFromAttempts(t.Attempts)
 		for j := range group {
-			entries[i+j].mode = t.Mode
+			entries[i+j] = pgxEntry{target: t, network: network, auth: auths[j]}
 		}
 		plan.Targets = append(plan.Targets, t)
 		i += n
@@ -137,6 +144,17 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy) (*PgxConfig, Plan, error) {
 	cc.Host, cc.Port, cc.TLSConfig = fbs[0].Host, fbs[0].Port, fbs[0].TLSConfig
 	cc.Fallbacks = fbs[1:]
 	return &PgxConfig{Conn: cc, entries: entries, policy: p}, plan, nil
+}
+
+func joinKeys(keys []string) string {
+	s := ""
+	for i, k := range keys {
+		if i > 0 {
+			s += ", "
+		}
+		s += k
+	}
+	return s
 }
 
 func sameHost(a, b *pgconn.FallbackConfig) bool { return a.Host == b.Host && a.Port == b.Port }
@@ -159,156 +177,317 @@ func describeTLS(tc *tls.Config, p Policy) (root, cert string) {
 	return root, cert
 }
 
-// BeforeConnect gives one Connect call its own clones of the TLS templates,
-// whose VerifyConnection validates each handshake before any PostgreSQL
-// byte is exchanged and records it in the context's Recorder. It has the
-// signature of stdlib.OptionBeforeConnect.
+// ConnectState is what one Connect call hands to pgx's BeforeConnect
+// through the context: where to record, and how to resolve credentials.
+type ConnectState struct {
+	Rec   *Recorder
+	Creds CredsFunc
+}
+
+type connectStateKey struct{}
+
+// WithConnectState returns ctx carrying st.
+func WithConnectState(ctx context.Context, st *ConnectState) context.Context {
+	return context.WithValue(ctx, connectStateKey{}, st)
+}
+
+// BeforeConnect installs securepg's hooks on one Connect call's copy of
+// the configuration. It has the signature of stdlib.OptionBeforeConnect.
 func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error {
-	rec := recorderFrom(ctx)
-	if user, password, ok := CredentialsFrom(ctx); ok {
-		if user != "" {
-			cc.User = user
-		}
-		cc.Password = password
+	st, _ := ctx.Value(connectStateKey{}).(*ConnectState)
+	if st == nil {
+		st = &ConnectState{}
 	}
-	cc.TLSConfig = c.bind(cc.TLSConfig, c.entries[0], rec)
+	if st.Rec == nil {
+		st.Rec = NewRecorder()
+	}
+	a := &pgxAttempts{c: c, st: st, user: cc.User, password: cc.Password}
+	st.Rec.mu.Lock()
+	st.Rec.pgx = a
+	st.Rec.mu.Unlock()
+
+	cc.TLSConfig = a.bind(cc.TLSConfig, 0)
 	fbs := make([]*pgconn.FallbackConfig, len(cc.Fallbacks))
 	for i, fb := range cc.Fallbacks {
-		fbs[i] = &pgconn.FallbackConfig{Host: fb.Host, Port: fb.Port, TLSConfig: c.bind(fb.TLSConfig, c.entries[i+1], rec)}
+		fbs[i] = &pgconn.FallbackConfig{Host: fb.Host, Port: fb.Port, TLSConfig: a.bind(fb.TLSConfig, i+1)}
 	}
 	cc.Fallbacks = fbs
-	if dial := cc.DialFunc; dial != nil && rec != nil {
-		cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			rec.addDial(network, addr)
-			return dial(ctx, network, addr)
+	a.hosts = append([]*pgconn.FallbackConfig{{Host: cc.Host, Port: cc.Port}}, fbs...)
+
+	lookup, dial, after, validate := cc.LookupFunc, cc.DialFunc, cc.AfterNetConnect, cc.ValidateConnect
+	cc.LookupFunc = func(ctx context.Context, host string) ([]string, error) {
+		addrs, err := lookup(ctx, host)
+		a.lookups = append(a.lookups, lookupResult{host: host, addrs: addrs})
+		return addrs, err
+	}
+	cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		cur, err := a.next(network, addr)
+		if err != nil {
+			return nil, err
 		}
+		conn, err := dial(ctx, network, addr)
+		if err != nil || cur.entry.auth == nil {
+			return conn, err
+		}
+		return &replyConn{Conn: conn, a: a, cur: cur}, nil
+	}
+	cc.AfterNetConnect = func(ctx context.Context, cfg *pgconn.Config, conn net.Conn) (net.Conn, error) {
+		conn, err := a.afterNetConnect(ctx, cfg, conn)
+		if err != nil || after == nil {
+			return conn, err
+		}
+		conn, err = after(ctx, cfg, conn)
+		if a.cur != nil {
+			a.cur.conn = conn
+		}
+		return conn, err
+	}
+	cc.ValidateConnect = func(ctx context.Context, pc *pgconn.PgConn) error {
+		if validate == nil {
+			return nil
+		}
+		err := validate(ctx, pc)
+		var np *pgconn.NotPreferredError
+		if errors.As(err, &np) {
+			a.notPreferred = a.cur
+		}
+		return err
 	}
 	return nil
 }
 
-func (c *PgxConfig) bind(tmpl *tls.Config, e pgxEntry, rec *Recorder) *tls.Config {
+// pgxAttempts follows one pgx Connect call attempt by attempt. pgx
+// resolves every host first (LookupFunc) and then dials the resulting
+// addresses in order, one dial per attempt, plus one more for
+// target_session_attrs=prefer-standby's fallback; securepg maps each dial
+// to its host and checks that it is the address it expects, so a change
+// in pgx's order fails closed instead of mixing hosts up. Everything runs
+// on the Connect call's goroutine.
+type pgxAttempts struct {
+	c              *PgxConfig
+	st             *ConnectState
+	user, password string // the configured credentials
+
+	hosts    []*pgconn.FallbackConfig
+	lookups  []lookupResult
+	slots    []slot
+	dials    int
+	cur      *pgxAttempt
+	accepted []*pgxAttempt
+
+	notPreferred *pgxAttempt
+}
+
+type lookupResult struct {
+	host  string
+	addrs []string
+}
+
+type slot struct {
+	fallback         int
+	network, address string
+}
+
+type pgxAttempt struct {
+	fallback int
+	entry    *pgxEntry
+	address  string
+	facts    Facts // the verified handshake (TLS attempts)
+	verified bool
+	audited  []*Violation
+	conn     net.Conn // the connection pgx uses, once accepted
+	rejected bool
+}
+
+var errOutOfSequence = errors.New("securepg: pgx connected in an order securepg did not expect; refusing rather than guessing which host this is")
+
+// plan lays out the dials pgx will make, once every host is resolved.
+func (a *pgxAttempts) plan() error {
+	j := 0
+	for i, fb := range a.hosts {
+		if network, address := pgconn.NetworkAddress(fb.Host, fb.Port); network == "unix" {
+			a.slots = append(a.slots, slot{i, network, address})
+			continue
+		}
+		if j >= len(a.lookups) || a.lookups[j].host != fb.Host {
+			return errOutOfSequence
+		}
+		for _, ip := range a.lookups[j].addrs {
+			network, address := pgconn.NetworkAddress(ip, fb.Port)
+			if h, p, err := net.SplitHostPort(ip); err == nil {
+				port, err := strconv.ParseUint(p, 10, 16)
+				if err != nil {
+					return errOutOfSequence
+				}
+				network, address = pgconn.NetworkAddress(h, uint16(port))
+			}
+			a.slots = append(a.slots, slot{i, network, address})
+		}
+		j++
+	}
+	return nil
+}
+
+// next maps a dial to its attempt.
+func (a *pgxAttempts) next(network, address string) (*pgxAttempt, error) {
+	if a.slots == nil {
+		if err := a.plan(); err != nil {
+			return nil, err
+		}
+	}
+	k := a.dials
+	a.dials++
+	var s slot
+	switch {
+	case k < len(a.slots):
+		s = a.slots[k]
+	case a.notPreferred != nil:
+		s = slot{a.notPreferred.fallback, network, a.notPreferred.address}
+	default:
+		return nil, errOutOfSequence
+	}
+	if s.network != network || s.address != address {
+		return nil, errOutOfSequence
+	}
+	e := &a.c.entries[s.fallback]
+	a.cur = &pgxAttempt{fallback: s.fallback, entry: e, address: address}
+	a.st.Rec.attempt(e.target)
+	return a.cur, nil
+}
+
+func (a *pgxAttempts) reject(cur *pgxAttempt, v *Violation) {
+	if cur != nil && !cur.rejected {
+		cur.rejected = true
+		a.st.Rec.reject(v)
+	}
+}
+
+// bind gives one Connect call its own clone of a fallback's TLS template,
+// whose VerifyConnection verifies the server and judges the handshake
+// before any PostgreSQL byte is exchanged.
+func (a *pgxAttempts) bind(tmpl *tls.Config, i int) *tls.Config {
 	if tmpl == nil {
 		return nil
 	}
 	tc := tmpl.Clone()
-	audit := c.policy.Audit
-	required := c.policy.MinSSLMode.Required()
 	tc.VerifyConnection = func(cs tls.ConnectionState) error {
-		host := net.JoinHostPort(e.host, itoa(e.port))
-		if len(cs.PeerCertificates) == 0 {
-			return &Violation{Reason: ReasonCertificateUntrusted, Host: host, Got: "no certificate", Want: c.policy.MinSSLMode.String(),
-				Detail: "the server sent no certificate"}
+		cur := a.cur
+		if cur == nil || cur.fallback != i || cur.entry.auth == nil {
+			return errOutOfSequence
 		}
-		if e.verify >= VerifyCA {
-			if err := verifyChain(cs.PeerCertificates, e.roots, e.name); err != nil {
-				return CertificateViolation(host, err)
-			}
+		f := a.facts(cur.entry)
+		tf := cur.entry.auth.observe(context.Background(), cs)
+		f.TLS, f.Version, f.CipherSuite, f.PeerCertificates, f.Verify, f.VerifyErr =
+			true, tf.Version, tf.CipherSuite, tf.PeerCertificates, tf.Verify, tf.VerifyErr
+		if refusal, _ := Decide(a.c.policy, Judge(a.c.policy, f)); refusal != nil {
+			a.reject(cur, refusal)
+			return refusal
 		}
-		if cs.Version < e.minTLS {
-			return &Violation{Reason: ReasonTLSVersionTooLow, Host: host, Got: TLSVersionName(cs.Version), Want: TLSVersionName(e.minTLS),
-				Detail: "the server negotiated " + TLSVersionName(cs.Version)}
-		}
-		if e.verify < required {
-			v := &Violation{Reason: verifyReason(e.verify), Host: host, Got: e.verify.String(), Want: c.policy.MinSSLMode.String(),
-				Detail: "the handshake verified " + e.verify.String() + " only"}
-			if !audit {
-				return v
-			}
-			rec.addViolation(v)
-		}
-		rec.addHandshake(handshake{leaf: cs.PeerCertificates[0], host: e.host, port: e.port, mode: e.mode, verify: e.verify})
+		cur.facts, cur.verified = f, true
 		return nil
 	}
 	return tc
 }
 
-func verifyReason(v Verification) string {
-	if v == VerifyCA {
-		return ReasonUnverifiedHostname
+func (a *pgxAttempts) facts(e *pgxEntry) Facts {
+	t := e.target
+	return Facts{Network: e.network, Host: t.Host, Port: t.Port, Mode: t.Mode, MinTLS: t.MinTLS}
+}
+
+// afterNetConnect completes the TLS handshake (crypto/tls would do it
+// lazily, on the startup message), judges the attempt on the connection
+// pgx is about to send its startup message on, and gives it its host's
+// credentials. pgx closes conn when this fails, and tries its next
+// attempt.
+func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, conn net.Conn) (net.Conn, error) {
+	cur := a.cur
+	if cur == nil {
+		return conn, errOutOfSequence
 	}
-	return ReasonUnverifiedCertificate
-}
-
-// verifyChain checks certs (leaf first) against roots (nil = system) and,
-// when dnsName is set, the leaf's host name.
-func verifyChain(certs []*x509.Certificate, roots *x509.CertPool, dnsName string) error {
-	opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool(), DNSName: dnsName}
-	for _, c := range certs[1:] {
-		opts.Intermediates.AddCert(c)
+	f := a.facts(cur.entry)
+	if tc, ok := conn.(*tls.Conn); ok {
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return conn, err
+		}
+		cs := tc.ConnectionState()
+		if !cur.verified || len(cs.PeerCertificates) == 0 || cs.PeerCertificates[0] != cur.facts.PeerCertificates[0] {
+			return conn, &Violation{Reason: ReasonTLSNotEstablished, Host: f.Addr(), Got: "unvalidated handshake", Want: a.c.policy.MinSSLMode.String(),
+				Detail: "the TLS handshake was not validated by securepg", Hard: true}
+		}
+		f = cur.facts
+	} else if cur.entry.auth != nil {
+		return conn, &Violation{Reason: ReasonTLSNotEstablished, Host: f.Addr(), Got: "plaintext", Want: a.c.policy.MinSSLMode.String(),
+			Detail: "a TLS attempt reached the server without TLS", Hard: true}
+	} else if f.Network == "tcp" {
+		f.Mode = ModeDisable
 	}
-	_, err := certs[0].Verify(opts)
-	return err
-}
-
-// ValidatePgx proves that a new pgx connection is what the policy demands,
-// from the client's own TLS state: no round trip. Violations that audit mode
-// lets through are returned with ok facts; a refusal returns a Violation as
-// the error.
-func (c *PgxConfig) ValidatePgx(sc *stdlib.Conn, rec *Recorder) (Facts, error) {
-	nc := sc.Conn().PgConn().Conn()
-	return c.validateNetConn(nc, rec)
-}
-
-func (c *PgxConfig) validateNetConn(nc net.Conn, rec *Recorder) (Facts, error) {
-	p := c.policy
-	remote := nc.RemoteAddr()
-	tc, ok := nc.(*tls.Conn)
-	if !ok {
-		if remote != nil && remote.Network() == "unix" {
-			f := Facts{Network: "unix", Host: remote.String(), Mode: ModeDisable}
-			if p.AllowUnixSocket {
-				return f, nil
+	refusal, audited := Decide(a.c.policy, Judge(a.c.policy, f))
+	if refusal != nil {
+		a.reject(cur, refusal)
+		return conn, refusal
+	}
+	cur.facts, cur.audited, cur.conn = f, audited, conn
+	cfg.User, cfg.Password = a.user, a.password
+	if a.st.Creds != nil {
+		cr, err := a.st.Creds(ctx, cur.entry.target)
+		if err != nil {
+			return conn, err
+		}
+		if cr != nil {
+			if cr.User != "" {
+				cfg.User = cr.User
 			}
-			v := &Violation{Reason: ReasonUnixSocket, Host: remote.String(), Got: "unix socket", Want: "tcp",
-				Detail: "the connection went through a unix socket", Fix: "set " + EnvAllowUnixSocket + "=true to allow it"}
-			return f, letThrough(c.policy, v, rec)
+			cfg.Password = cr.Password
 		}
-		host := ""
-		if remote != nil {
-			host = remote.String()
-		}
-		f := Facts{Network: "tcp", Host: host, Mode: ModeDisable}
-		v := &Violation{Reason: ReasonTLSNotEstablished, Host: host, Got: "plaintext", Want: p.MinSSLMode.String(),
-			Detail: "the connection is not encrypted"}
-		if !p.MinSSLMode.NeedsTLS() {
-			return f, nil
-		}
-		return f, letThrough(c.policy, v, rec)
 	}
-	cs := tc.ConnectionState()
-	f := stateFacts(cs)
-	f.Network = "tcp"
-	if !cs.HandshakeComplete || len(cs.PeerCertificates) == 0 {
-		return f, &Violation{Reason: ReasonTLSNotEstablished, Host: remote.String(), Got: "incomplete handshake", Want: p.MinSSLMode.String(),
-			Detail: "the TLS handshake did not complete"}
-	}
-	h, ok := rec.findHandshake(cs.PeerCertificates[0])
-	if !ok {
-		return f, &Violation{Reason: ReasonTLSNotEstablished, Host: remote.String(), Got: "unvalidated handshake", Want: p.MinSSLMode.String(),
-			Detail: "the TLS handshake was not validated by securepg"}
-	}
-	f.Host, f.Port, f.Mode, f.Verify = h.host, h.port, h.mode, h.verify
-	host := net.JoinHostPort(h.host, itoa(h.port))
-	if cs.Version < p.MinTLSVersion {
-		return f, &Violation{Reason: ReasonTLSVersionTooLow, Host: host, Got: TLSVersionName(cs.Version), Want: TLSVersionName(p.MinTLSVersion),
-			Detail: "the connection uses " + TLSVersionName(cs.Version)}
-	}
-	if f.Verify < p.MinSSLMode.Required() && !p.Audit {
-		return f, &Violation{Reason: verifyReason(f.Verify), Host: host, Got: f.Verify.String(), Want: p.MinSSLMode.String(),
-			Detail: "the handshake verified " + f.Verify.String() + " only"}
-	}
-	return f, nil
+	a.accepted = append(a.accepted, cur)
+	return conn, nil
 }
 
-func itoa(n uint16) string {
-	var b [5]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
+// replyConn sees the server's answer to pgx's SSLRequest, so that a peer
+// that refuses TLS is recorded even when pgx then succeeds at another host.
+type replyConn struct {
+	net.Conn
+	a    *pgxAttempts
+	cur  *pgxAttempt
+	seen bool
+}
+
+func (r *replyConn) Read(b []byte) (int, error) {
+	n, err := r.Conn.Read(b)
+	if !r.seen && n > 0 {
+		r.seen = true
+		if b[0] != 'S' {
+			f := r.a.facts(r.cur.entry)
+			f.Mode = ModeDisable
+			detail := "the server (or something in between) refused TLS"
+			if b[0] != 'N' {
+				detail = "the server answered the SSLRequest with neither S nor N"
+			}
+			if refusal, _ := Decide(r.a.c.policy, Judge(r.a.c.policy, f)); refusal != nil {
+				r.a.reject(r.cur, tlsNotEstablished(f.Addr(), r.a.c.policy, detail))
+			}
 		}
 	}
+	return n, err
 }
+
+// Finish identifies the attempt whose connection pgx handed back, and
+// returns its facts and the violations audit mode let through.
+func (c *PgxConfig) Finish(sc *stdlib.Conn, rec *Recorder) (Facts, []*Violation, error) {
+	rec.mu.Lock()
+	a := rec.pgx
+	rec.mu.Unlock()
+	live := sc.Conn().PgConn().Conn()
+	if a != nil {
+		for _, at := range a.accepted {
+			if at.conn == live {
+				return at.facts, at.audited, nil
+			}
+		}
+	}
+	return Facts{}, nil, &Violation{Reason: ReasonTLSNotEstablished, Got: "unvalidated connection", Want: c.policy.MinSSLMode.String(),
+		Detail: "the connection was not validated by securepg", Hard: true}
+}
+
+

@@ -25,7 +25,7 @@ type Target struct {
 	Network  string  // "tcp" or "unix"
 	Mode     SSLMode // the effective sslmode of this host's attempts
 
-	// Attempts is what the driver tries for this host, in order: for
+	// Attempts is what is tried for this host, in order: for
 	// sslmode=prefer a TLS attempt then a plaintext one.
 	Attempts []Attempt
 
@@ -34,6 +34,7 @@ type Target struct {
 	MinTLS     uint16 // the lowest TLS version the client will accept
 	MaxTLS     uint16 // the highest, 0 = no limit
 	Custom     bool   // lib/pq sslmode=pqgo-*: a registered tls.Config securepg cannot inspect
+	NoName     bool   // verify-full with no host name to check (hostaddr alone)
 	Note       string // a driver quirk that explains Mode
 }
 
@@ -50,10 +51,20 @@ func (t Target) Addr() string {
 		return t.Host
 	}
 	h := t.Host
-	if t.Hostaddr != "" && h == "" {
+	if h == "" {
 		h = t.Hostaddr
 	}
 	return net.JoinHostPort(h, strconv.Itoa(int(t.Port)))
+}
+
+// Verify is the verification of the target's TLS attempts.
+func (t Target) Verify() Verification {
+	for _, a := range t.Attempts {
+		if a.TLS {
+			return a.Verify
+		}
+	}
+	return VerifyNone
 }
 
 // ModeFromAttempts names the sslmode that produces attempts, as pgx lays

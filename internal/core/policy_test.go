@@ -113,7 +113,10 @@ func TestEvaluate(t *testing.T) {
 		{"every host judged", []Target{tcp(ModeVerifyFull), tcp(ModeDisable), {Host: "/s", Network: "unix"}}, pol(ModeVerifyFull),
 			[]string{ReasonTLSDisabled, ReasonUnixSocket}},
 		{"custom TLS config", []Target{{Host: "db", Network: "tcp", Mode: ModeRequire, Custom: true}}, pol(ModeVerifyCA), []string{ReasonCustomTLSConfig}},
-		{"custom under require", []Target{{Host: "db", Network: "tcp", Mode: ModeRequire, Custom: true}}, pol(ModeRequire), nil},
+		// securepg cannot see a registered tls.Config: only where plaintext
+		// is allowed anyway.
+		{"custom under require", []Target{{Host: "db", Network: "tcp", Mode: ModeRequire, Custom: true}}, pol(ModeRequire), []string{ReasonCustomTLSConfig}},
+		{"custom under prefer", []Target{{Host: "db", Network: "tcp", Mode: ModeRequire, Custom: true}}, pol(ModePrefer), nil},
 		{"max TLS below min", []Target{{Host: "db", Network: "tcp", Mode: ModeVerifyFull, MaxTLS: tls.VersionTLS12}},
 			pol(ModeVerifyFull, func(p *Policy) { p.MinTLSVersion = tls.VersionTLS13 }), []string{ReasonTLSVersionTooLow}},
 	} {
@@ -337,9 +340,16 @@ func TestHardening(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if qc.Conn.SSLMinProtocolVersion != pq.SSLProtocolVersionTLS13 || qc.Conn.SSLRootCert != certs.CAFile ||
-		qc.Conn.SSLCert != certs.Client.CertFile || qc.Conn.SSLKey != certs.Client.KeyFile {
-		t.Fatalf("pq config not hardened: %+v", qc.Conn)
+	ct := qc.targets[0].tls
+	if ct.auth.minTLS != tls.VersionTLS13 || ct.auth.level != VerifyCA || ct.auth.roots == nil ||
+		!reflect.DeepEqual(ct.auth.roots.Paths(), []string{certs.CAFile}) ||
+		ct.cert == nil || !reflect.DeepEqual(ct.cert.Paths(), []string{certs.Client.CertFile, certs.Client.KeyFile}) {
+		t.Fatalf("pq config not hardened: %+v", ct)
+	}
+	// lib/pq itself never negotiates TLS nor reads a certificate file:
+	// securepg does, with what it judged.
+	if qc.base.SSLMode != pq.SSLModeDisable || qc.base.SSLRootCert != "" || qc.base.SSLCert != "" || qc.base.SSLKey != "" {
+		t.Fatalf("lib/pq keeps TLS settings of its own: %+v", qc.base)
 	}
 	if plan.Targets[0].Mode != ModeVerifyCA {
 		t.Fatalf("pq org root + require = %s, want verify-ca", plan.Targets[0].Mode)
@@ -349,7 +359,7 @@ func TestHardening(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if qc.Conn.SSLRootCert != certs.OtherCAFile {
-		t.Fatalf("org root replaced the DSN's: %s", qc.Conn.SSLRootCert)
+	if got := qc.targets[0].tls.auth.roots.Paths(); !reflect.DeepEqual(got, []string{certs.OtherCAFile}) {
+		t.Fatalf("org root replaced the DSN's: %v", got)
 	}
 }

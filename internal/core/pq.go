@@ -3,96 +3,169 @@ package core
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/lib/pq"
 )
 
-// PQConfig is a lib/pq configuration hardened by a policy.
+// PQConfig is a lib/pq configuration hardened by a policy. securepg owns
+// the dial, the TLS handshake and the loop over hosts; lib/pq speaks the
+// protocol over a connection that securepg has already validated. lib/pq
+// itself never negotiates TLS and never reads a certificate file, so what
+// securepg judged at sql.Open is what happens at every connect: a root
+// file that is missing later cannot silently mean an unverified
+// connection, and the context bounds the whole negotiation.
 type PQConfig struct {
-	Conn    pq.Config
+	base    pq.Config // one host's configuration, without lib/pq's TLS
 	policy  Policy
-	targets map[string]Target // by "network address", as lib/pq dials it
+	targets []pqTarget
+	tsa     pq.TargetSessionAttrs
+	random  bool // load_balance_hosts=random
+
+	dialer net.Dialer
+	// lookup resolves a host name (a package-private seam for tests).
+	lookup func(ctx context.Context, host string) ([]string, error)
 }
 
-var tlsVersionPQ = map[uint16]pq.SSLProtocolVersion{
-	tls.VersionTLS12: pq.SSLProtocolVersionTLS12,
-	tls.VersionTLS13: pq.SSLProtocolVersionTLS13,
+// pqTarget is one host as securepg dials it for lib/pq.
+type pqTarget struct {
+	Target
+	pqHost     string     // lib/pq's Host for this host
+	pqHostaddr string     // lib/pq's Hostaddr, as text
+	hostaddr   netip.Addr //
+	dialNet    string     // lib/pq's network() for this host
+	dialAddr   string     //
+	tls        *clientTLS // nil: no TLS (unix socket, sslmode=disable)
+	allow      bool       // sslmode=allow: plaintext, then TLS if the server insists
+	prefer     bool       // sslmode=prefer: TLS, then plaintext if the server refuses TLS
+	custom     bool       // sslmode=pqgo-*: lib/pq's own TLS (only where plaintext is allowed)
 }
 
 // PreparePQ parses dsn with lib/pq's own parser (pq.NewConfig: defaults,
 // PG* variables, service file, DSN), hardens it for p and returns the plan
-// of what lib/pq will try.
+// of what securepg will try.
 func PreparePQ(dsn string, p Policy) (*PQConfig, Plan, error) {
+	if err := checkDSNSize(dsn); err != nil {
+		return nil, Plan{}, err
+	}
 	cfg, err := pq.NewConfig(dsn)
 	if err != nil {
 		return nil, Plan{}, ParseError(DriverPQ, dsn, err)
 	}
-	pc, plan, err := hardenPQ(cfg, p)
-	if err == nil {
-		plan.User, plan.Database, plan.DSNPassword = cfg.User, cfg.Database, DSNHasPassword(dsn)
+	if keys := unsupportedKeys(unsupportedPQ, cfg.Runtime); len(keys) > 0 {
+		return nil, Plan{}, &DSNError{Driver: DriverPQ, Msg: "lib/pq does not support " + strings.Join(keys, ", ") +
+			": it would send the value to the server as a setting; remove it, or use the pgx driver"}
 	}
-	return pc, plan, err
+	pc, plan, err := hardenPQ(cfg, p)
+	if err != nil {
+		return nil, Plan{}, err
+	}
+	plan.User, plan.Database, plan.DSNPassword = cfg.User, cfg.Database, DSNHasPassword(dsn)
+	return pc, plan, nil
+}
+
+// useSSL is lib/pq's: the modes in which it looks for ~/.postgresql/root.crt.
+func useSSL(m pq.SSLMode) bool {
+	switch m {
+	case pq.SSLModePrefer, pq.SSLModeRequire, pq.SSLModeVerifyCA, pq.SSLModeVerifyFull:
+		return true
+	}
+	return false
 }
 
 func hardenPQ(cfg pq.Config, p Policy) (*PQConfig, Plan, error) {
-	cfg = cfg.Clone()
-	if cur := pqTLS(cfg.SSLMinProtocolVersion); cur < p.MinTLSVersion {
-		cfg.SSLMinProtocolVersion = tlsVersionPQ[p.MinTLSVersion]
-	}
-	home := pqHome()
-	homeRoot := ""
-	if home != "" && !cfg.SSLInline {
-		if f := filepath.Join(home, "root.crt"); fileExists(f) {
-			homeRoot = f
-		}
-	}
-	if cfg.SSLRootCert == "" && homeRoot == "" && p.RootCert != "" {
-		if cfg.SSLInline {
-			if p.RootCert != "system" {
-				pem, err := os.ReadFile(p.RootCert)
-				if err != nil {
-					return nil, Plan{}, errors.New("securepg: " + p.Sources[EnvSSLRootCert] + ": cannot read root certificates")
-				}
-				cfg.SSLRootCert = string(pem)
-			}
-		} else {
-			cfg.SSLRootCert = p.RootCert
-		}
-	}
-	homeCert := home != "" && !cfg.SSLInline && fileExists(filepath.Join(home, "postgresql.crt"))
-	if cfg.SSLCert == "" && !homeCert && p.ClientCert != "" {
-		if cfg.SSLInline {
-			cert, err1 := os.ReadFile(p.ClientCert)
-			key, err2 := os.ReadFile(p.ClientKey)
-			if err1 != nil || err2 != nil {
-				return nil, Plan{}, errors.New("securepg: cannot read " + EnvSSLCert + "/" + EnvSSLKey)
-			}
-			cfg.SSLCert, cfg.SSLKey = string(cert), string(key)
-		} else {
-			cfg.SSLCert, cfg.SSLKey = p.ClientCert, p.ClientKey
-		}
-	}
-
-	// Describe what lib/pq's ssl() will do with these settings.
+	ctx := context.Background()
 	mode := cfg.SSLMode
 	custom := strings.HasPrefix(string(mode), "pqgo-")
-	root := cfg.SSLRootCert
-	if root == "" {
-		root = homeRoot
+	home := pqHome()
+
+	// The roots, as lib/pq finds them: the configured sslrootcert, else
+	// ~/.postgresql/root.crt in the modes that look for it (for allow, the
+	// TLS retry is a require), else the org's.
+	tlsMode := mode
+	if mode == pq.SSLModeAllow {
+		tlsMode = pq.SSLModeRequire
 	}
-	caFromRoot := root != "" && (cfg.SSLInline || fileExists(root))
+	rootPath, rootDesc := cfg.SSLRootCert, ""
+	switch {
+	case cfg.SSLRootCert == "system":
+		rootDesc = "system"
+	case cfg.SSLRootCert != "" && cfg.SSLInline:
+		rootDesc = "sslrootcert (inline)"
+	case cfg.SSLRootCert != "":
+		rootDesc = cfg.SSLRootCert
+	case home != "" && !cfg.SSLInline && useSSL(tlsMode) && fileExists(filepath.Join(home, "root.crt")):
+		rootPath = filepath.Join(home, "root.crt")
+		rootDesc = rootPath
+	case p.RootCert != "":
+		rootPath = p.RootCert
+		rootDesc = p.Sources[EnvSSLRootCert] + "=" + p.RootCert
+	}
+	fromOrg := rootPath != "" && rootPath == p.RootCert && cfg.SSLRootCert == ""
+
+	// A root file turns require into verify-ca, as in libpq; lib/pq
+	// ignores a root file that does not exist (but verify-ca and
+	// verify-full cannot do without it).
+	var roots *Material[*x509.CertPool]
+	var rootPEM []byte
+	rootUsable := false
+	switch {
+	case rootPath == "" || rootPath == "system":
+	case cfg.SSLInline && !fromOrg:
+		pool, err := parseRoots([][]byte{[]byte(rootPath)})
+		if err != nil {
+			return nil, Plan{}, errors.New("securepg: sslrootcert (inline): no PEM certificate")
+		}
+		roots, rootPEM, rootUsable = staticMaterial("root certificates", pool), []byte(rootPath), true
+	case fromOrg:
+		roots = newMaterial("root certificates", parseRoots, rootPath)
+		if err := roots.load(ctx); err != nil {
+			return nil, Plan{}, fmt.Errorf("securepg: %s: %w", p.Sources[EnvSSLRootCert], err)
+		}
+		rootPEM, _ = ReadRegularFile(ctx, rootPath, MaxKeyFileSize)
+		rootUsable = true
+	case fileExists(rootPath):
+		roots = newMaterial("root certificates", parseRoots, rootPath)
+		if err := roots.load(ctx); err != nil {
+			return nil, Plan{}, fmt.Errorf("securepg: sslrootcert: %w", err)
+		}
+		rootPEM, _ = ReadRegularFile(ctx, rootPath, MaxKeyFileSize)
+		rootUsable = true
+	case mode == pq.SSLModeVerifyCA || mode == pq.SSLModeVerifyFull:
+		return nil, Plan{}, fmt.Errorf("securepg: sslrootcert: cannot read root certificates: %w", pathError(&os.PathError{Op: "open", Path: rootPath, Err: syscall.ENOENT}))
+	default:
+		rootDesc = "" // ignored, as lib/pq ignores a missing root file under require
+	}
+
+	// The client certificate, as lib/pq finds it: sslcert/sslkey, else
+	// ~/.postgresql/postgresql.crt and .key, else the org's.
+	cert, certDesc, err := pqClientCert(ctx, cfg, home, p)
+	if err != nil {
+		return nil, Plan{}, err
+	}
+	var chain [][]byte
+	if cert != nil && len(rootPEM) > 0 {
+		chain = intermediates(rootPEM)
+	}
+
 	level := VerifyNone
-	if caFromRoot {
+	if rootUsable {
 		level = VerifyCA
 	}
 	var attempts []Attempt
@@ -108,164 +181,484 @@ func hardenPQ(cfg pq.Config, p Policy) (*PQConfig, Plan, error) {
 	case mode == "" || mode == pq.SSLModeRequire:
 		attempts = []Attempt{{TLS: true, Verify: level}}
 	case mode == pq.SSLModeVerifyCA:
+		level = VerifyCA
 		attempts = []Attempt{{TLS: true, Verify: VerifyCA}}
 	case mode == pq.SSLModeVerifyFull:
+		level = VerifyFull
 		attempts = []Attempt{{TLS: true, Verify: VerifyFull}}
 	}
-	rootDesc := ""
-	switch {
-	case root == "system":
+	if level >= VerifyCA && rootDesc == "" {
 		rootDesc = "system"
-	case root != "" && cfg.SSLInline:
-		rootDesc = "sslrootcert (inline)"
-	case root != "":
-		rootDesc = root
-		if p.RootCert == root && p.Sources[EnvSSLRootCert] != SourceDefault {
-			rootDesc = p.Sources[EnvSSLRootCert] + "=" + root
-		}
-	case mode == pq.SSLModeVerifyFull:
-		rootDesc = "system"
-	}
-	certDesc := cfg.SSLCert
-	if cfg.SSLInline && certDesc != "" {
-		certDesc = "sslcert (inline)"
-	} else if certDesc == "" && homeCert {
-		certDesc = filepath.Join(home, "postgresql.crt")
 	}
 
-	plan := Plan{Driver: DriverPQ}
-	pc := &PQConfig{policy: p, targets: map[string]Target{}}
-	type hp struct {
+	minTLS := max(pqTLS(cfg.SSLMinProtocolVersion), tls.VersionTLS12, p.MinTLSVersion)
+	maxTLS := pqTLS(cfg.SSLMaxProtocolVersion)
+
+	type hostSpec struct {
 		host string
-		addr netip.Addr
+		set  bool // the host was configured, not lib/pq's default
+		ip   netip.Addr
+		addr string
 		port uint16
 	}
-	hosts := []hp{{cfg.Host, cfg.Hostaddr, cfg.Port}}
+	hosts := []hostSpec{{cfg.Host, pqIsSet(cfg, "host"), cfg.Hostaddr, addrString(cfg.Hostaddr), cfg.Port}}
 	for _, m := range cfg.Multi {
-		hosts = append(hosts, hp{m.Host, m.Hostaddr, m.Port})
+		hosts = append(hosts, hostSpec{m.Host, m.Host != "", m.Hostaddr, addrString(m.Hostaddr), m.Port})
 	}
-	first := true
-	for _, h := range hosts {
-		t := Target{Host: h.host, Port: h.port, Network: "tcp", Attempts: attempts,
-			RootCA: rootDesc, ClientCert: certDesc, Custom: custom,
-			MinTLS: pqTLS(cfg.SSLMinProtocolVersion), MaxTLS: pqTLS(cfg.SSLMaxProtocolVersion)}
-		if t.MinTLS == 0 {
-			t.MinTLS = tls.VersionTLS12
+	firstUnix := hosts[0].addr == "" && isUnixHost(hosts[0].host)
+
+	pc := &PQConfig{policy: p, tsa: cfg.TargetSessionAttrs, random: cfg.LoadBalanceHosts == pq.LoadBalanceHostsRandom,
+		lookup: net.DefaultResolver.LookupHost}
+	plan := Plan{Driver: DriverPQ}
+	for i, h := range hosts {
+		t := pqTarget{pqHost: h.host, pqHostaddr: h.addr, hostaddr: h.ip, custom: custom,
+			Target: Target{Host: h.host, Hostaddr: h.addr, Port: h.port, Network: "tcp", Attempts: attempts,
+				RootCA: rootDesc, ClientCert: certDesc, Custom: custom, MinTLS: minTLS, MaxTLS: maxTLS}}
+		if !h.set && h.addr != "" {
+			t.Host = "" // hostaddr alone: lib/pq's default host name is no name
 		}
-		if h.addr.IsValid() {
-			t.Hostaddr = h.addr.String()
-		} else if filepath.IsAbs(h.host) || strings.HasPrefix(h.host, "@") {
+		port := strconv.Itoa(int(h.port))
+		switch {
+		case h.addr != "":
+			t.dialNet, t.dialAddr = "tcp", net.JoinHostPort(h.addr, port)
+		case isUnixHost(h.host):
 			t.Network = "unix"
+			t.dialNet, t.dialAddr = "unix", filepath.Join(h.host, ".s.PGSQL."+port)
+			t.Attempts = []Attempt{{}}
+		default:
+			t.dialNet, t.dialAddr = "tcp", net.JoinHostPort(h.host, port)
 		}
-		t.Mode = ModeFromAttempts(attempts)
+		t.Mode = ModeFromAttempts(t.Attempts)
 		if custom {
 			t.Mode = ModeRequire
 		}
-		if mode == pq.SSLModeDisable && !first && t.Network == "tcp" && pqFirstIsUnix(cfg) {
+		if mode == pq.SSLModeDisable && i > 0 && t.Network == "tcp" && firstUnix {
 			t.Note = "lib/pq turns TLS off for every host when the first host is a unix socket"
 		}
-		first = false
-		plan.Targets = append(plan.Targets, t)
-		pc.targets[t.dialKey()] = t
+		if t.Network == "tcp" && !custom && mode != pq.SSLModeDisable {
+			t.allow, t.prefer = mode == pq.SSLModeAllow, mode == pq.SSLModePrefer
+			t.tls = &clientTLS{
+				auth:   serverAuth{level: level, roots: roots, name: t.Host, minTLS: minTLS},
+				direct: cfg.SSLNegotiation == pq.SSLNegotiationDirect,
+				maxTLS: maxTLS, cert: cert, chain: chain,
+			}
+			if cfg.SSLSNI {
+				t.tls.sni = serverName(t.Host)
+			}
+			t.NoName = level == VerifyFull && t.Host == ""
+		}
+		pc.targets = append(pc.targets, t)
+		plan.Targets = append(plan.Targets, t.Target)
 	}
-	pc.Conn = cfg
+
+	// lib/pq gets one host at a time, and no TLS of its own.
+	base := cfg.Clone()
+	base.Multi = nil
+	base.LoadBalanceHosts = pq.LoadBalanceHostsDisable
+	base.SSLRootCert, base.SSLCert, base.SSLKey, base.SSLInline = "", "", "", false
+	base.SSLNegotiation = ""
+	if !custom {
+		base.SSLMode = pq.SSLModeDisable
+	}
+	pc.base = base
 	return pc, plan, nil
 }
 
-func pqFirstIsUnix(cfg pq.Config) bool {
-	return !cfg.Hostaddr.IsValid() && (filepath.IsAbs(cfg.Host) || strings.HasPrefix(cfg.Host, "@"))
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
-// dialKey is how lib/pq's network() names the target's socket.
-func (t Target) dialKey() string {
-	if t.Network == "unix" {
-		return "unix " + filepath.Join(t.Host, ".s.PGSQL."+strconv.Itoa(int(t.Port)))
-	}
-	h := t.Host
-	if t.Hostaddr != "" {
-		h = t.Hostaddr
-	}
-	return "tcp " + net.JoinHostPort(h, strconv.Itoa(int(t.Port)))
-}
+func isUnixHost(h string) bool { return filepath.IsAbs(h) || strings.HasPrefix(h, "@") }
 
-// Connector returns a lib/pq connector that dials through the guard. With
-// credentials in ctx (CredentialsFrom), it is a connector for them.
-func (c *PQConfig) Connector(ctx context.Context) (*pq.Connector, error) {
-	cfg := c.Conn
-	if user, password, ok := CredentialsFrom(ctx); ok {
-		cfg = cfg.Clone()
-		if user != "" {
-			cfg.User = user
+// pqClientCert loads the client certificate lib/pq would send.
+func pqClientCert(ctx context.Context, cfg pq.Config, home string, p Policy) (*Material[*tls.Certificate], string, error) {
+	if cfg.SSLInline {
+		if cfg.SSLCert == "" && cfg.SSLKey == "" {
+			return orgClientCert(ctx, p)
 		}
-		cfg.Password = password
+		c, err := parseKeyPair([][]byte{[]byte(cfg.SSLCert), []byte(cfg.SSLKey)})
+		if err != nil {
+			return nil, "", errors.New("securepg: sslcert/sslkey (inline): " + err.Error())
+		}
+		return staticMaterial("client certificate", c), "sslcert (inline)", nil
+	}
+	certPath, keyPath := cfg.SSLCert, cfg.SSLKey
+	if certPath == "" && home != "" {
+		certPath = filepath.Join(home, "postgresql.crt")
+		if !fileExists(certPath) {
+			return orgClientCert(ctx, p)
+		}
+	}
+	if certPath == "" || !fileExists(certPath) {
+		if cfg.SSLCert == "" {
+			return orgClientCert(ctx, p)
+		}
+		return nil, "", nil // lib/pq sends no certificate when sslcert does not exist
+	}
+	if keyPath == "" && home != "" {
+		keyPath = filepath.Join(home, "postgresql.key")
+	}
+	if err := keyPermissions(keyPath); err != nil {
+		return nil, "", fmt.Errorf("securepg: sslkey %s: %w", keyPath, err)
+	}
+	m := newMaterial("client certificate", parseKeyPair, certPath, keyPath)
+	if err := m.load(ctx); err != nil {
+		return nil, "", fmt.Errorf("securepg: sslcert/sslkey: %w", err)
+	}
+	return m, certPath, nil
+}
+
+func orgClientCert(ctx context.Context, p Policy) (*Material[*tls.Certificate], string, error) {
+	if p.ClientCert == "" {
+		return nil, "", nil
+	}
+	m := newMaterial("client certificate", parseKeyPair, p.ClientCert, p.ClientKey)
+	if err := m.load(ctx); err != nil {
+		return nil, "", fmt.Errorf("securepg: %s/%s: %w", p.Sources[EnvSSLCert], p.Sources[EnvSSLKey], err)
+	}
+	return m, p.Sources[EnvSSLCert] + "=" + p.ClientCert, nil
+}
+
+// keyPermissions is lib/pq's check of a private key file: u=rw at most,
+// or u=rw,g=r when root owns it.
+func keyPermissions(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return pathError(err)
+	}
+	perm := st.Mode().Perm()
+	if perm&^0o600 == 0 {
+		return nil
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid == 0 && perm&^0o640 == 0 {
+		return nil
+	}
+	return errors.New("the private key has group or world access; permissions should be u=rw (0600) or less")
+}
+
+// pqIsSet reports whether lib/pq's parser saw a value for key (its
+// defaults do not count), as its unexported Config.isset does. If lib/pq
+// ever stops keeping that list, the answer is false: securepg then treats
+// the host as unnamed, which refuses rather than verifies against a
+// default.
+func pqIsSet(cfg pq.Config, key string) bool {
+	v := reflect.ValueOf(cfg).FieldByName("set")
+	if !v.IsValid() || v.Kind() != reflect.Slice || v.Type().Elem().Kind() != reflect.String {
+		return false
+	}
+	for i := 0; i < v.Len(); i++ {
+		if v.Index(i).String() == key {
+			return true
+		}
+	}
+	return false
+}
+
+// Connect opens one lib/pq connection: the hosts in order (shuffled with
+// load_balance_hosts=random), each with its own credentials, with
+// target_session_attrs=prefer-standby as two passes, as libpq does.
+func (c *PQConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder) (driver.Conn, Facts, []*Violation, error) {
+	order := make([]*pqTarget, len(c.targets))
+	for i := range c.targets {
+		order[i] = &c.targets[i]
+	}
+	if c.random {
+		rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
+	passes := []pq.TargetSessionAttrs{c.tsa}
+	if c.tsa == pq.TargetSessionAttrsPreferStandby {
+		passes = []pq.TargetSessionAttrs{pq.TargetSessionAttrsStandby, pq.TargetSessionAttrsAny}
+	}
+	var errs []error
+	for _, tsa := range passes {
+		for _, t := range order {
+			cr, err := creds(ctx, t.Target)
+			if err != nil {
+				return nil, Facts{}, nil, err
+			}
+			tries := []bool{t.tls != nil && !t.allow} // TLS first?
+			if t.allow {
+				tries = []bool{false, true}
+			}
+			for i, useTLS := range tries {
+				mark := rec.mark()
+				dc, s, err := c.connectOnce(ctx, t, useTLS, tsa, cr, rec)
+				if err == nil {
+					return dc, s.facts, s.audited, nil
+				}
+				errs = append(errs, fmt.Errorf("%s: %w", t.Addr(), err))
+				if ctx.Err() != nil {
+					return nil, Facts{}, nil, ctxError(ctx, err)
+				}
+				// allow retries with TLS only when the plaintext session
+				// was refused by the server, not when nothing answered.
+				if i == 0 && len(tries) > 1 && len(rec.since(mark)) == 0 {
+					break
+				}
+			}
+		}
+	}
+	if len(errs) == 1 {
+		return nil, Facts{}, nil, errors.Unwrap(errs[0])
+	}
+	return nil, Facts{}, nil, fmt.Errorf("securepg: could not connect to any of the hosts: %w", errors.Join(errs...))
+}
+
+func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, tsa pq.TargetSessionAttrs, cr *Creds, rec *Recorder) (driver.Conn, *pqSocket, error) {
+	rec.attempt(t.Target)
+	cfg := c.base.Clone()
+	cfg.Host, cfg.Hostaddr, cfg.Port, cfg.TargetSessionAttrs = t.pqHost, t.hostaddr, t.Port, tsa
+	if cr != nil {
+		if cr.User != "" {
+			cfg.User = cr.User
+		}
+		cfg.Password = cr.Password
 	}
 	conn, err := pq.NewConnectorConfig(cfg)
 	if err != nil {
+		return nil, nil, err
+	}
+	dialer := &pqDialer{c: c, t: t, tls: useTLS, rec: rec}
+	conn.Dialer(dialer)
+	mark := rec.mark()
+	dc, err := conn.Connect(ctx)
+	dialer.done.Store(true)
+	socks := rec.since(mark)
+	if err != nil {
+		for _, s := range socks {
+			s.stop()
+		}
+		return nil, nil, err
+	}
+	if len(socks) != 1 {
+		dc.Close()
+		return nil, nil, &Violation{Reason: ReasonTLSNotEstablished, Host: t.Addr(), Got: "unknown", Want: c.policy.MinSSLMode.String(),
+			Detail: "the connection did not go through securepg's dialer", Hard: true}
+	}
+	s := socks[0]
+	if !s.stop() {
+		dc.Close()
+		return nil, nil, ctxError(ctx, errors.New("the context ended while connecting"))
+	}
+	s.raw.SetDeadline(time.Time{})
+	if s.facts.Network == "tcp" {
+		server, err := queryServerSSL(ctx, dc)
+		if err != nil {
+			dc.Close()
+			return nil, nil, err
+		}
+		s.facts.Server = server
+	}
+	return dc, s, nil
+}
+
+// pqDialer is the lib/pq Dialer of one host: it dials, negotiates TLS and
+// verifies the server itself, judges the result, and hands lib/pq a
+// connection only when the policy accepts it. Query cancellation dials
+// through it too, and gets the same checks.
+type pqDialer struct {
+	c    *PQConfig
+	t    *pqTarget
+	tls  bool // make a TLS attempt (with sslmode=prefer, falling back to plaintext)
+	rec  *Recorder
+	done atomic.Bool // connected: later dials are lib/pq's query cancellations
+}
+
+func (d *pqDialer) Dial(network, address string) (net.Conn, error) {
+	return d.DialContext(context.Background(), network, address)
+}
+
+func (d *pqDialer) DialTimeout(network, address string, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return d.DialContext(ctx, network, address)
+}
+
+var errUnexpectedAddress = errors.New("securepg: lib/pq dialed an address securepg did not plan")
+
+func (d *pqDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	t := d.t
+	if network != t.dialNet || address != t.dialAddr {
+		return nil, errUnexpectedAddress
+	}
+	if network == "unix" || t.custom {
+		raw, err := d.c.dialer.DialContext(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		f := Facts{Network: network, Host: t.Host, Port: t.Port, Mode: t.Mode, MinTLS: t.MinTLS}
+		if network == "unix" {
+			f.Mode = ModeDisable
+		}
+		return d.accept(raw, raw, f, bound(ctx, raw), nil)
+	}
+	host, port, _ := net.SplitHostPort(address)
+	addrs := []string{host}
+	if t.pqHostaddr == "" {
+		var err error
+		if addrs, err = d.c.lookup(ctx, host); err != nil {
+			return nil, err
+		}
+	}
+	// Like libpq, every address of the host name in turn; a server that
+	// fails the policy at one address is recorded, and the next is tried.
+	var errs []error
+	for _, a := range addrs {
+		conn, err := d.try(ctx, net.JoinHostPort(a, port))
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	var v *Violation
+	for _, err := range errs {
+		if errors.As(err, &v) {
+			return nil, v
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// errRefusedTLS: the server answered the SSLRequest with 'N'.
+var errRefusedTLS = errors.New("the server refused TLS")
+
+func (d *pqDialer) try(ctx context.Context, addr string) (net.Conn, error) {
+	t := d.t
+	raw, err := d.c.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
 		return nil, err
 	}
-	conn.Dialer(&guardDialer{policy: c.policy})
+	stop := bound(ctx, raw)
+	plain := Facts{Network: "tcp", Host: t.Host, Port: t.Port, Mode: ModeDisable, MinTLS: t.MinTLS}
+	if !d.tls {
+		return d.accept(raw, raw, plain, stop, nil)
+	}
+	conn, f, audited, err := d.handshake(ctx, raw)
+	switch {
+	case err == nil:
+		return d.accept(conn, raw, f, stop, audited)
+	case t.prefer && errors.Is(err, errRefusedTLS):
+		return d.accept(raw, raw, plain, stop, nil) // libpq goes on in plaintext on the same socket
+	}
+	stop()
+	raw.Close()
+	var v *Violation
+	if !errors.As(err, &v) {
+		if errors.Is(err, errRefusedTLS) {
+			v = tlsNotEstablished(t.Addr(), d.c.policy, "the server (or something in between) refused TLS")
+		} else {
+			v = d.classify(err)
+		}
+	}
+	if v != nil {
+		d.reject(v)
+	}
+	if t.prefer && ctx.Err() == nil {
+		// A failed handshake under sslmode=prefer: libpq retries without
+		// TLS on a new socket (the first one is closed, not left to the GC).
+		raw, err := d.c.dialer.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return d.accept(raw, raw, plain, bound(ctx, raw), nil)
+	}
+	if v != nil {
+		return nil, v
+	}
+	return nil, err
+}
+
+// sslRequest is the 8-byte SSLRequest packet: length 8, code 80877103.
+var sslRequest = []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}
+
+// handshake negotiates TLS on raw and verifies the server. It reads
+// exactly one byte after the SSLRequest, so bytes a man in the middle
+// appends to 'S' land in the TLS handshake and fail it (CVE-2021-23222).
+func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts, []*Violation, error) {
+	t := d.t
+	if !t.tls.direct {
+		if _, err := raw.Write(sslRequest); err != nil {
+			return nil, Facts{}, nil, err
+		}
+		var b [1]byte
+		if _, err := io.ReadFull(raw, b[:]); err != nil {
+			return nil, Facts{}, nil, err
+		}
+		switch b[0] {
+		case 'S':
+		case 'N':
+			return nil, Facts{}, nil, errRefusedTLS
+		default:
+			return nil, Facts{}, nil, tlsNotEstablished(t.Addr(), d.c.policy, "the server answered the SSLRequest with neither S nor N")
+		}
+	}
+	var facts Facts
+	var audited []*Violation
+	judge := func(f Facts) error {
+		f.Network, f.Host, f.Port, f.Mode = "tcp", t.Host, t.Port, t.Mode
+		refusal, aud := Decide(d.c.policy, Judge(d.c.policy, f))
+		if refusal != nil {
+			return refusal
+		}
+		facts, audited = f, aud
+		return nil
+	}
+	tc := tls.Client(raw, t.tls.config(ctx, judge))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, Facts{}, nil, err
+	}
+	return tc, facts, audited, nil
+}
+
+// classify names the policy meaning of a failed handshake, or nil.
+func (d *pqDialer) classify(err error) *Violation {
+	var alert tls.AlertError
+	msg := err.Error()
+	if errors.As(err, &alert) && (alert == 70 || alert == 71) || strings.Contains(msg, "protocol version") {
+		min := TLSVersionName(d.t.MinTLS)
+		return &Violation{Reason: ReasonTLSVersionTooLow, Host: d.t.Addr(), Got: "older than " + min, Want: min, Hard: true,
+			Detail: "the server does not support " + min + " or newer",
+			Fix:    "enable " + min + " on the server, or lower " + EnvMinTLSVersion + " and ssl_min_protocol_version"}
+	}
+	return nil
+}
+
+// accept judges a connection that is plaintext or a unix socket (TLS ones
+// were judged during the handshake) and hands it to lib/pq.
+func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited []*Violation) (net.Conn, error) {
+	if !f.TLS {
+		refusal, aud := Decide(d.c.policy, Judge(d.c.policy, f))
+		if refusal != nil {
+			stop()
+			raw.Close()
+			d.reject(refusal)
+			return nil, refusal
+		}
+		audited = aud
+	}
+	if !d.done.Load() {
+		d.rec.addSocket(&pqSocket{raw: raw, facts: f, audited: audited, stop: stop})
+	}
 	return conn, nil
+}
+
+// reject records an attempt the policy refused, while connecting (not on
+// the dials lib/pq makes later to cancel a query).
+func (d *pqDialer) reject(v *Violation) {
+	if !d.done.Load() {
+		d.rec.reject(v)
+	}
 }
 
 // pgStatSSL asks the server for its view of this backend's TLS. SHOW ssl
 // would report the server's setting, not this connection.
 const pgStatSSL = "SELECT ssl, version, cipher, bits FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-
-// ValidatePQ proves that a new lib/pq connection is what the policy
-// demands: from the guard's view of the bytes that left and the
-// ServerHello that came back, and from pg_stat_ssl.
-func (c *PQConfig) ValidatePQ(ctx context.Context, conn driver.Conn, rec *Recorder) (Facts, error) {
-	p := c.policy
-	g := rec.lastOpenGuard()
-	if g == nil {
-		return Facts{}, &Violation{Reason: ReasonTLSNotEstablished, Got: "unknown", Want: p.MinSSLMode.String(),
-			Detail: "the connection did not go through securepg's dialer"}
-	}
-	t, ok := c.targets[g.network+" "+g.address]
-	if !ok {
-		t = Target{Host: g.address, Network: g.network}
-	}
-	f := Facts{Network: g.network, Host: t.Host, Port: t.Port, Mode: t.Mode}
-	isTLS, version, cipher, plain := g.tlsView()
-	if g.network == "unix" {
-		if !p.AllowUnixSocket {
-			return f, letThrough(c.policy, &Violation{Reason: ReasonUnixSocket, Host: t.Addr(), Got: "unix socket", Want: "tcp",
-				Detail: "the connection went through a unix socket"}, rec)
-		}
-		return f, nil
-	}
-	server, err := queryServerSSL(ctx, conn)
-	if err != nil {
-		return f, err
-	}
-	f.Server = server
-	if !isTLS {
-		f.Mode = ModeDisable
-		if plain && !p.MinSSLMode.NeedsTLS() {
-			return f, nil
-		}
-		return f, letThrough(c.policy, &Violation{Reason: ReasonTLSNotEstablished, Host: t.Addr(), Got: "plaintext", Want: p.MinSSLMode.String(),
-			Detail: "the connection is not encrypted"}, rec)
-	}
-	f.TLS, f.Version, f.CipherSuite = true, version, cipher
-	if len(t.Attempts) > 0 {
-		f.Verify = t.Attempts[0].Verify
-		for _, a := range t.Attempts {
-			if a.TLS {
-				f.Verify = a.Verify
-			}
-		}
-	}
-	if version < p.MinTLSVersion {
-		return f, &Violation{Reason: ReasonTLSVersionTooLow, Host: t.Addr(), Got: TLSVersionName(version), Want: TLSVersionName(p.MinTLSVersion),
-			Detail: "the connection uses " + TLSVersionName(version)}
-	}
-	if f.Verify < p.MinSSLMode.Required() {
-		return f, letThrough(c.policy, &Violation{Reason: verifyReason(f.Verify), Host: t.Addr(), Got: f.Verify.String(), Want: p.MinSSLMode.String(),
-			Detail: "lib/pq verified " + f.Verify.String() + " only"}, rec)
-	}
-	return f, nil
-}
 
 func queryServerSSL(ctx context.Context, conn driver.Conn) (*ServerSSL, error) {
 	q, ok := conn.(driver.QueryerContext)
@@ -302,6 +695,14 @@ func asString(v driver.Value) string {
 		return string(s)
 	}
 	return ""
+}
+
+// ctxError makes err report the context's end, as database/sql expects.
+func ctxError(ctx context.Context, err error) error {
+	if ctx.Err() == nil || errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return fmt.Errorf("securepg: connect: %w (%v)", ctx.Err(), err)
 }
 
 // pqHome is lib/pq's ~/.postgresql.

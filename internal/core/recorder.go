@@ -2,161 +2,106 @@ package core
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"strings"
+	"net"
 	"sync"
+	"time"
 )
 
-// Facts describe one live connection as securepg validated it.
-type Facts struct {
-	Network string  // "tcp" or "unix"
-	Host    string  // the DSN's host name for this connection (never an address with credentials)
-	Port    uint16  //
-	Mode    SSLMode // the effective sslmode of the host that answered
-
-	TLS              bool
-	Version          uint16
-	CipherSuite      uint16
-	Verify           Verification
-	PeerCertificates []*x509.Certificate // client-side view; empty for lib/pq
-
-	// Server is PostgreSQL's own view from pg_stat_ssl, when queried.
-	Server *ServerSSL
+// Creds are the credentials of one host, from a source that securepg
+// resolves itself (a password file, a provider, a hook).
+type Creds struct {
+	User     string // "" keeps the configured user
+	Password string
 }
 
-// ServerSSL is a row of pg_stat_ssl for the connection's backend.
-type ServerSSL struct {
-	SSL     bool
-	Version string
-	Cipher  string
-	Bits    int
-}
+// CredsFunc resolves the credentials for one host of a connection attempt.
+// nil credentials keep what the driver reads itself (the DSN, PGPASSWORD,
+// the passfile).
+type CredsFunc func(ctx context.Context, t Target) (*Creds, error)
 
-// handshake is a TLS handshake that securepg's VerifyConnection accepted.
-type handshake struct {
-	leaf   *x509.Certificate
-	host   string
-	port   uint16
-	mode   SSLMode
-	verify Verification
-}
-
-// Recorder collects what happens during one Connect call: verified
-// handshakes (pgx) and guarded sockets (lib/pq). It travels in the context.
+// Recorder collects what happens during one Connect call: the attempts
+// the policy refused (which the caller reports even when a later host
+// succeeds), the facts and audited violations of the connection that was
+// made, and the last host tried, for errors that do not say which.
 type Recorder struct {
-	mu         sync.Mutex
-	handshakes []handshake
-	guards     []*guardConn
-	violations []*Violation
-	dials      []string
+	mu       sync.Mutex
+	rejected []*Violation
+	last     Target // the target of the last attempt
+
+	// lib/pq: the sockets securepg dialed and validated.
+	sockets []*pqSocket
+	// pgx: the attempts of this Connect.
+	pgx *pgxAttempts
 }
 
-type recorderKey struct{}
+// NewRecorder returns an empty Recorder.
+func NewRecorder() *Recorder { return new(Recorder) }
 
-// WithRecorder returns ctx carrying a new Recorder.
-func WithRecorder(ctx context.Context) (context.Context, *Recorder) {
-	r := new(Recorder)
-	return context.WithValue(ctx, recorderKey{}, r), r
-}
+// Reject records an attempt the policy refused.
+func (r *Recorder) Reject(v *Violation) { r.reject(v) }
 
-func recorderFrom(ctx context.Context) *Recorder {
-	r, _ := ctx.Value(recorderKey{}).(*Recorder)
-	return r
-}
-
-func (r *Recorder) addHandshake(h handshake) {
-	if r == nil {
-		return
-	}
+func (r *Recorder) reject(v *Violation) {
 	r.mu.Lock()
-	r.handshakes = append(r.handshakes, h)
+	r.rejected = append(r.rejected, v)
 	r.mu.Unlock()
 }
 
-func (r *Recorder) findHandshake(leaf *x509.Certificate) (handshake, bool) {
-	if r == nil {
-		return handshake{}, false
-	}
+// Rejected returns the attempts the policy refused, in order.
+func (r *Recorder) Rejected() []*Violation {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, h := range r.handshakes {
-		if h.leaf == leaf {
-			return h, true
-		}
-	}
-	return handshake{}, false
+	return append([]*Violation(nil), r.rejected...)
 }
 
-func (r *Recorder) addDial(network, addr string) {
-	if r == nil {
-		return
-	}
+func (r *Recorder) attempt(t Target) {
 	r.mu.Lock()
-	r.dials = append(r.dials, network+":"+addr)
+	r.last = t
 	r.mu.Unlock()
 }
 
-// LastDial is the address of the last socket dialed, for errors that do
-// not say which host they concern.
-func (r *Recorder) LastDial() string {
-	if r == nil {
-		return ""
-	}
+// Last is the target of the last attempt.
+func (r *Recorder) Last() Target {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.dials) == 0 {
-		return ""
-	}
-	_, addr, _ := strings.Cut(r.dials[len(r.dials)-1], ":")
-	return addr
+	return r.last
 }
 
-func (r *Recorder) addGuard(g *guardConn) {
-	if r == nil {
-		return
-	}
+// pqSocket is a connection that securepg's lib/pq dialer validated.
+type pqSocket struct {
+	raw     net.Conn // the TCP or unix socket
+	facts   Facts
+	audited []*Violation
+	stop    func() bool // stops bounding the socket by the connect's context
+}
+
+func (r *Recorder) addSocket(s *pqSocket) {
 	r.mu.Lock()
-	r.guards = append(r.guards, g)
+	r.sockets = append(r.sockets, s)
 	r.mu.Unlock()
 }
 
-// addViolation records a violation that was let through (audit mode) during
-// the connection attempt, so the caller can report it.
-func (r *Recorder) addViolation(v *Violation) {
-	if r == nil {
-		return
-	}
-	r.mu.Lock()
-	r.violations = append(r.violations, v)
-	r.mu.Unlock()
-}
-
-// Violations returns what was let through during the attempt.
-func (r *Recorder) Violations() []*Violation {
+func (r *Recorder) mark() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]*Violation(nil), r.violations...)
+	return len(r.sockets)
 }
 
-// lastOpenGuard is the guarded socket that the successful lib/pq connection
-// uses: the last one dialed that is still open.
-func (r *Recorder) lastOpenGuard() *guardConn {
+// since returns the sockets added after mark.
+func (r *Recorder) since(mark int) []*pqSocket {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i := len(r.guards) - 1; i >= 0; i-- {
-		if !r.guards[i].isClosed() {
-			return r.guards[i]
-		}
-	}
-	return nil
+	return append([]*pqSocket(nil), r.sockets[mark:]...)
 }
 
-func stateFacts(cs tls.ConnectionState) Facts {
-	return Facts{
-		TLS:              cs.HandshakeComplete,
-		Version:          cs.Version,
-		CipherSuite:      cs.CipherSuite,
-		PeerCertificates: cs.PeerCertificates,
+// aLongTimeAgo is a deadline in the past: it makes blocked reads and
+// writes return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// bound makes every read and write on c honour ctx: its deadline, and its
+// cancellation. stop ends that and reports whether ctx had already fired.
+func bound(ctx context.Context, c net.Conn) (stop func() bool) {
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
 	}
+	return context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
 }

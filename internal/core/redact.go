@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -22,6 +23,17 @@ type DSNError struct {
 
 func (e *DSNError) Error() string {
 	return "securepg: invalid DSN (" + e.Driver + " parser): " + e.Msg
+}
+
+// MaxDSNSize is the longest DSN securepg accepts: room for inline
+// certificates, and a bound on what a hostile DSN can cost.
+const MaxDSNSize = 64 << 10
+
+func checkDSNSize(dsn string) error {
+	if len(dsn) > MaxDSNSize {
+		return &DSNError{Driver: "securepg", Msg: "the DSN is " + strconv.Itoa(len(dsn)) + " bytes; securepg accepts at most " + strconv.Itoa(MaxDSNSize)}
+	}
+	return nil
 }
 
 // ParseError replaces a parser error for dsn with a redacted DSNError.

@@ -21,6 +21,10 @@ import (
 // ConnectSpanName names the span of a new physical connection.
 const ConnectSpanName = "securepg.connect"
 
+// RefusedAttemptEvent is the connect span's event for an attempt the
+// policy refused (a host or address tried before the one that answered).
+const RefusedAttemptEvent = "securepg.attempt.refused"
+
 // ConnectOp is a connection attempt in flight.
 type ConnectOp struct {
 	t     *T
@@ -35,6 +39,7 @@ type ConnectResult struct {
 	Facts      core.Facts
 	Err        error
 	Violation  *core.Violation   // the refusal, when the policy refused
+	Rejected   []*core.Violation // other attempts the policy refused (hosts or addresses tried before)
 	Audited    []*core.Violation // violations let through by audit mode
 	ConnectErr bool              // the attempt failed for a reason that is not the policy
 }
@@ -76,7 +81,14 @@ func (o ConnectOp) End(ctx context.Context, r ConnectResult) {
 		if r.Err == nil {
 			attrs = append(attrs, FactsAttrs(r.Facts)...)
 		}
+		if len(r.Rejected) > 0 {
+			attrs = append(attrs, KeyRefusedAttempts.Int(len(r.Rejected)))
+		}
 		o.span.SetAttributes(attrs...)
+		for _, v := range r.Rejected {
+			o.span.AddEvent(RefusedAttemptEvent, trace.WithAttributes(KeyReason.String(v.Reason),
+				semconv.ServerAddress(core.SafeText(v.Host))))
+		}
 		if r.Err != nil {
 			et := reason
 			if et == "" {
@@ -97,6 +109,9 @@ func (o ConnectOp) End(ctx context.Context, r ConnectResult) {
 	t.attempts.Add(ctx, 1, metric.WithAttributes(KeyOutcome.String(outcome), KeyDriver.String(t.driver)))
 	if r.Violation != nil {
 		t.violations.Add(ctx, 1, metric.WithAttributes(KeyReason.String(r.Violation.Reason), KeyOutcome.String(OutcomeRefused)))
+	}
+	for _, v := range r.Rejected {
+		t.violations.Add(ctx, 1, metric.WithAttributes(KeyReason.String(v.Reason), KeyOutcome.String(OutcomeRefused)))
 	}
 	for _, v := range r.Audited {
 		t.violations.Add(ctx, 1, metric.WithAttributes(KeyReason.String(v.Reason), KeyOutcome.String(OutcomeAudited)))

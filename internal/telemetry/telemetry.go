@@ -31,15 +31,16 @@ const Version = "0.1.0"
 
 // Attribute keys of securepg's own.
 const (
-	KeySSLMode       = attribute.Key("securepg.sslmode")
-	KeyMinSSLMode    = attribute.Key("securepg.policy.min_sslmode")
-	KeyOutcome       = attribute.Key("securepg.policy.outcome")
-	KeyReason        = attribute.Key("securepg.policy.reason")
-	KeyVerification  = attribute.Key("securepg.tls.verification")
-	KeyServerSSL     = attribute.Key("securepg.server.ssl")
-	KeyServerVersion = attribute.Key("securepg.server.tls.protocol.version")
-	KeyServerCipher  = attribute.Key("securepg.server.tls.cipher")
-	KeyDriver        = attribute.Key("securepg.driver")
+	KeySSLMode         = attribute.Key("securepg.sslmode")
+	KeyMinSSLMode      = attribute.Key("securepg.policy.min_sslmode")
+	KeyOutcome         = attribute.Key("securepg.policy.outcome")
+	KeyReason          = attribute.Key("securepg.policy.reason")
+	KeyVerification    = attribute.Key("securepg.tls.verification")
+	KeyServerSSL       = attribute.Key("securepg.server.ssl")
+	KeyServerVersion   = attribute.Key("securepg.server.tls.protocol.version")
+	KeyServerCipher    = attribute.Key("securepg.server.tls.cipher")
+	KeyDriver          = attribute.Key("securepg.driver")
+	KeyRefusedAttempts = attribute.Key("securepg.policy.refused_attempts")
 )
 
 // Outcomes of the policy for a connection.

@@ -1,0 +1,269 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Limits on what securepg reads from files named by a DSN, the
+// environment or the policy: enough for any certificate bundle or secret,
+// and a bound on what a hostile path (/dev/zero) can cost.
+const (
+	MaxKeyFileSize      = 1 << 20 // certificate bundles, certificates, keys
+	MaxPasswordFileSize = 64 << 10
+)
+
+// ReadRegularFile reads path, following symlinks, only when it is a regular
+// file of at most max bytes. A FIFO, a device or a directory is refused
+// without blocking: the file is opened non-blocking and checked before it
+// is read. Errors name the path, never the content.
+func ReadRegularFile(ctx context.Context, path string, max int64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, pathError(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, pathError(err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: errors.New("not a regular file")}
+	}
+	if st.Size() > max {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes", max)}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, pathError(err)
+	}
+	if int64(len(b)) > max {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes", max)}
+	}
+	return b, nil
+}
+
+// pathError keeps the path and the operation of a file error but drops any
+// content that a parser might have quoted.
+func pathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return errors.New(firstLine(err.Error()))
+}
+
+func firstLine(s string) string {
+	if i := bytes.IndexByte([]byte(s), '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// stamp identifies a version of a file without reading it.
+type stamp struct {
+	size  int64
+	mtime time.Time
+	ino   uint64
+	ok    bool
+}
+
+func statStamp(path string) (stamp, error) {
+	st, err := os.Stat(path) // follows a Kubernetes ..data symlink swap
+	if err != nil {
+		return stamp{}, err
+	}
+	s := stamp{size: st.Size(), mtime: st.ModTime(), ok: true}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		s.ino = sys.Ino
+	}
+	return s, nil
+}
+
+// recheckEvery is how often a key file is looked at again: at most one
+// stat per file per second, whatever the connection rate.
+const recheckEvery = time.Second
+
+// garbageGrace is how long a file that is present but cannot be parsed may
+// be a rotation in progress (half written) before it counts as replaced by
+// garbage and connections fail closed.
+const garbageGrace = 10 * time.Second
+
+// Material is key material that securepg reads from files itself, for
+// every new connection: the files are checked again at most once a second
+// and re-read when they changed, so that a rotated certificate or CA
+// bundle is used without a restart. While a file is missing, or present
+// but not parseable for less than garbageGrace (a rotation in progress),
+// the last good version is kept; a file that stays unparseable fails
+// closed, with an error naming it. The zero value is not usable: make one
+// with newMaterial.
+type Material[T any] struct {
+	paths []string
+	parse func([][]byte) (T, error)
+	what  string // "root certificates", "client certificate", ...
+
+	mu       sync.Mutex
+	val      T
+	stamps   []stamp
+	checked  time.Time
+	badSince time.Time // first failed parse of the current stamps
+	err      error     // set when failing closed
+	// OnStale, when set, hears once per episode that a file is missing or
+	// unreadable and the last good version is being used.
+	OnStale func(path string, err error)
+	stale   bool
+}
+
+func newMaterial[T any](what string, parse func([][]byte) (T, error), paths ...string) *Material[T] {
+	return &Material[T]{paths: paths, parse: parse, what: what}
+}
+
+// staticMaterial holds material that never changes (inline PEM, the
+// system roots).
+func staticMaterial[T any](what string, v T) *Material[T] {
+	return &Material[T]{val: v, what: what, checked: farFuture}
+}
+
+var farFuture = time.Unix(1<<62, 0)
+
+// Paths names the files the material comes from.
+func (m *Material[T]) Paths() []string { return m.paths }
+
+// load reads the material the first time, at sql.Open: there is no last
+// good version, so any failure is an error.
+func (m *Material[T]) load(ctx context.Context) error {
+	if len(m.paths) == 0 {
+		return nil
+	}
+	stamps := make([]stamp, len(m.paths))
+	data := make([][]byte, len(m.paths))
+	for i, p := range m.paths {
+		s, err := statStamp(p)
+		if err != nil {
+			return fmt.Errorf("cannot read %s: %w", m.what, pathError(err))
+		}
+		b, err := ReadRegularFile(ctx, p, MaxKeyFileSize)
+		if err != nil {
+			return fmt.Errorf("cannot read %s: %w", m.what, err)
+		}
+		stamps[i], data[i] = s, b
+	}
+	v, err := m.parse(data)
+	if err != nil {
+		return fmt.Errorf("%s in %s: %w", m.what, m.paths[0], err)
+	}
+	m.val, m.stamps, m.checked = v, stamps, time.Now()
+	return nil
+}
+
+// Get returns the current material.
+func (m *Material[T]) Get(ctx context.Context) (T, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	if now.Sub(m.checked) < recheckEvery {
+		return m.val, m.err
+	}
+	m.checked = now
+	stamps := make([]stamp, len(m.paths))
+	changed := false
+	for i, p := range m.paths {
+		s, err := statStamp(p)
+		if err != nil {
+			m.noteStale(p, err)
+			return m.val, m.err // missing for a moment: the last good version
+		}
+		stamps[i] = s
+		changed = changed || s != m.stamps[i]
+	}
+	if !changed {
+		return m.val, m.err
+	}
+	data := make([][]byte, len(m.paths))
+	for i, p := range m.paths {
+		b, err := ReadRegularFile(ctx, p, MaxKeyFileSize)
+		if err != nil {
+			m.noteStale(p, err)
+			return m.val, m.err
+		}
+		data[i] = b
+	}
+	v, err := m.parse(data)
+	if err != nil {
+		if m.badSince.IsZero() {
+			m.badSince = now
+		}
+		if now.Sub(m.badSince) >= garbageGrace {
+			var zero T
+			m.val = zero
+			m.err = fmt.Errorf("securepg: %s in %s cannot be used: %w", m.what, m.paths[0], err)
+			return m.val, m.err
+		}
+		m.noteStale(m.paths[0], err)
+		return m.val, m.err
+	}
+	m.val, m.stamps, m.err, m.badSince, m.stale = v, stamps, nil, time.Time{}, false
+	return m.val, nil
+}
+
+func (m *Material[T]) noteStale(path string, err error) {
+	if !m.stale && m.OnStale != nil {
+		m.OnStale(path, pathError(err))
+	}
+	m.stale = true
+}
+
+// parseRoots reads a PEM bundle of trusted roots.
+func parseRoots(data [][]byte) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data[0]) {
+		return nil, errors.New("no PEM certificate")
+	}
+	return pool, nil
+}
+
+// ClientCert is a client certificate with the intermediates to send.
+type ClientCert = tls.Certificate
+
+// parseKeyPair reads a certificate file and a key file.
+func parseKeyPair(data [][]byte) (*tls.Certificate, error) {
+	c, err := tls.X509KeyPair(data[0], data[1])
+	if err != nil {
+		return nil, errors.New("the certificate and key do not form a pair, or are not PEM")
+	}
+	return &c, nil
+}
+
+// intermediates returns the CA certificates of a PEM bundle that are not
+// self-signed, as lib/pq appends them to the client certificate chain.
+func intermediates(bundle []byte) [][]byte {
+	var out [][]byte
+	for {
+		var block *pem.Block
+		block, bundle = pem.Decode(bundle)
+		if block == nil {
+			return out
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err == nil && c.IsCA && !bytes.Equal(c.RawIssuer, c.RawSubject) {
+			out = append(out, block.Bytes)
+		}
+	}
+}

@@ -1,0 +1,301 @@
+package core
+
+import (
+	"crypto/x509"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// This file holds the only two places where securepg decides anything:
+// Evaluate judges a configuration before anything is dialed, Judge a
+// connection (or one TLS handshake) that was made. Both are pure
+// functions; the backends only gather the Plan and the Facts they judge.
+
+// Reason codes: short, stable, and the same in errors, logs and telemetry.
+const (
+	ReasonTLSDisabled           = "tls_disabled"
+	ReasonPlaintextFallback     = "plaintext_fallback"
+	ReasonUnverifiedCertificate = "unverified_certificate"
+	ReasonUnverifiedHostname    = "unverified_hostname"
+	ReasonTLSVersionTooLow      = "tls_version_too_low"
+	ReasonUnixSocket            = "unix_socket"
+	ReasonCustomTLSConfig       = "custom_tls_config"
+	ReasonNoHostName            = "no_host_name"
+	ReasonTLSNotEstablished     = "tls_not_established"
+	ReasonCertificateUntrusted  = "certificate_untrusted"
+	ReasonCertificateExpired    = "certificate_expired"
+	ReasonHostnameMismatch      = "hostname_mismatch"
+	ReasonPasswordInDSN         = "password_in_dsn"
+)
+
+// Violation is one way a connection falls short of the policy. It is an
+// error whose text names the host, what it got, what the policy wants, and
+// what to change; it never holds a credential.
+type Violation struct {
+	Reason string
+	Host   string // host:port or socket directory
+	Got    string
+	Want   string
+	Detail string // what is wrong, in a sentence
+	Fix    string // what to change
+	Err    error  // a safe underlying cause (x509, tls), or nil
+
+	// Hard violations are refused in audit mode too: audit mode reports
+	// what the policy would refuse, it never weakens what the DSN itself
+	// demands (a certificate check, a TLS minimum).
+	Hard bool
+}
+
+func (v *Violation) Error() string { return "securepg: " + v.Message() }
+
+// Message is the error text without the "securepg: " prefix. Everything in
+// it that came from a DSN or a peer (the host, a certificate's names in
+// the cause) is escaped, so it cannot write to a terminal.
+func (v *Violation) Message() string {
+	var b strings.Builder
+	if v.Host != "" {
+		b.WriteString(SafeText(v.Host))
+		b.WriteString(": ")
+	}
+	b.WriteString(v.Detail)
+	if v.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(SafeText(v.Err.Error()))
+	}
+	if v.Fix != "" {
+		b.WriteString("; ")
+		b.WriteString(v.Fix)
+	}
+	b.WriteString(" [")
+	b.WriteString(v.Reason)
+	b.WriteString("]")
+	return b.String()
+}
+
+func (v *Violation) Unwrap() error { return v.Err }
+
+// Evaluate judges a plan against a policy. It is a pure function: no I/O.
+// It returns every violation, in target order.
+func Evaluate(plan Plan, p Policy) []*Violation {
+	var out []*Violation
+	if p.ForbidDSNPassword && plan.DSNPassword {
+		host := ""
+		if len(plan.Targets) > 0 {
+			host = plan.Targets[0].Addr()
+		}
+		out = append(out, passwordInDSN(host))
+	}
+	for _, t := range plan.Targets {
+		if t.Network == "unix" {
+			if !p.AllowUnixSocket {
+				out = append(out, unixSocket(t.Addr(), "connections through a unix socket are not allowed (TLS is never used on them)"))
+			}
+			continue
+		}
+		switch {
+		case t.Custom:
+			if p.MinSSLMode.NeedsTLS() {
+				out = append(out, customTLS(t.Addr(), p))
+			}
+		case t.Mode < p.MinSSLMode:
+			out = append(out, modeViolation(t, p))
+		case t.NoName:
+			out = append(out, noHostName(t.Addr()))
+		}
+		if t.MaxTLS != 0 && t.MaxTLS < p.MinTLSVersion {
+			out = append(out, &Violation{
+				Reason: ReasonTLSVersionTooLow, Host: t.Addr(),
+				Got: TLSVersionName(t.MaxTLS), Want: TLSVersionName(p.MinTLSVersion),
+				Detail: "ssl_max_protocol_version=" + TLSVersionName(t.MaxTLS) + " is below the minimum " + TLSVersionName(p.MinTLSVersion),
+				Fix:    "remove ssl_max_protocol_version, or lower " + EnvMinTLSVersion,
+			})
+		}
+	}
+	return out
+}
+
+// Facts describe one connection attempt, or a live connection, as securepg
+// observed it: from the handshake it verified itself (pgx, lib/pq), or
+// from a simulation (sqlmocktest).
+type Facts struct {
+	Network string  // "tcp" or "unix"
+	Host    string  // the DSN's host name for this connection (never an address with credentials)
+	Port    uint16  //
+	Mode    SSLMode // the effective sslmode of the host that answered
+	MinTLS  uint16  // the lowest TLS version this host's configuration accepts (the DSN's and the policy's)
+
+	TLS              bool
+	Version          uint16
+	CipherSuite      uint16
+	Verify           Verification        // what the handshake proved
+	VerifyErr        error               // the verification the configuration demanded failed
+	PeerCertificates []*x509.Certificate // client-side view, leaf first
+
+	// Server is PostgreSQL's own view from pg_stat_ssl, when queried.
+	Server *ServerSSL
+}
+
+// ServerSSL is a row of pg_stat_ssl for the connection's backend.
+type ServerSSL struct {
+	SSL     bool
+	Version string
+	Cipher  string
+	Bits    int
+}
+
+// Addr is host:port, or the socket directory.
+func (f Facts) Addr() string {
+	if f.Network == "unix" || f.Port == 0 {
+		return f.Host
+	}
+	return net.JoinHostPort(f.Host, strconv.Itoa(int(f.Port)))
+}
+
+// Judge decides whether a connection with facts f passes policy p. It is a
+// pure function and returns every violation, hard ones first.
+func Judge(p Policy, f Facts) []*Violation {
+	host := f.Addr()
+	if f.Network == "unix" {
+		if p.AllowUnixSocket {
+			return nil
+		}
+		return []*Violation{unixSocket(host, "the connection went through a unix socket")}
+	}
+	if !f.TLS {
+		if !p.MinSSLMode.NeedsTLS() {
+			return nil
+		}
+		return []*Violation{tlsNotEstablished(host, p, "the connection is not encrypted")}
+	}
+	if f.VerifyErr != nil {
+		return []*Violation{CertificateViolation(host, f.VerifyErr)}
+	}
+	if min := max(p.MinTLSVersion, f.MinTLS); f.Version < min {
+		return []*Violation{{Reason: ReasonTLSVersionTooLow, Host: host, Got: TLSVersionName(f.Version), Want: TLSVersionName(min),
+			Detail: "the connection uses " + TLSVersionName(f.Version), Hard: true,
+			Fix: "enable " + TLSVersionName(min) + " on the server, or lower the minimum"}}
+	}
+	if f.Verify < p.MinSSLMode.Required() {
+		return []*Violation{unverified(host, f.Verify, p)}
+	}
+	return nil
+}
+
+// Decide applies the policy's mode to violations: the refusal (the first
+// hard one, or in enforce mode the first), and those audit mode lets
+// through.
+func Decide(p Policy, vs []*Violation) (refusal *Violation, audited []*Violation) {
+	for _, v := range vs {
+		if v.Hard || !p.Audit {
+			return v, nil
+		}
+	}
+	return nil, vs
+}
+
+// The violations, each with its fix, in one place.
+
+func passwordInDSN(host string) *Violation {
+	return &Violation{Reason: ReasonPasswordInDSN, Host: host, Got: "password in DSN", Want: "no password in DSN",
+		Detail: "the DSN carries a password, which " + EnvForbidDSNPass + " forbids",
+		Fix:    "remove the password from the DSN and supply it through " + EnvPasswordFile + ", PGPASSFILE or a credential provider"}
+}
+
+func unixSocket(host, detail string) *Violation {
+	return &Violation{Reason: ReasonUnixSocket, Host: host, Got: "unix socket", Want: "tcp", Detail: detail,
+		Fix: "set host to a TCP host name, or set " + EnvAllowUnixSocket + "=true"}
+}
+
+func customTLS(host string, p Policy) *Violation {
+	want := p.MinSSLMode.String()
+	return &Violation{Reason: ReasonCustomTLSConfig, Host: host, Got: "custom", Want: want,
+		Detail: "lib/pq's sslmode=pqgo-* uses a registered tls.Config that securepg can neither inspect nor verify",
+		Fix:    "use sslmode=" + want + " with sslrootcert instead"}
+}
+
+func noHostName(host string) *Violation {
+	return &Violation{Reason: ReasonNoHostName, Host: host, Got: "hostaddr without host", Want: "a host name", Hard: true,
+		Detail: "sslmode=verify-full needs a host name to check the certificate against, and hostaddr alone gives none (libpq refuses this too)",
+		Fix:    "set host to the name on the server certificate; hostaddr stays the address dialed"}
+}
+
+func tlsNotEstablished(host string, p Policy, detail string) *Violation {
+	return &Violation{Reason: ReasonTLSNotEstablished, Host: host, Got: "plaintext", Want: p.MinSSLMode.String(), Detail: detail,
+		Fix: "enable ssl on the server, and check for a proxy that strips TLS"}
+}
+
+func unverified(host string, got Verification, p Policy) *Violation {
+	reason := ReasonUnverifiedCertificate
+	if got == VerifyCA {
+		reason = ReasonUnverifiedHostname
+	}
+	want := p.MinSSLMode.String()
+	fix := "set sslmode=" + want
+	if p.MinSSLMode >= ModeVerifyCA {
+		fix += " and sslrootcert (or " + EnvSSLRootCert + ")"
+	}
+	return &Violation{Reason: reason, Host: host, Got: got.String(), Want: want,
+		Detail: "the handshake verified " + got.String() + " only", Fix: fix}
+}
+
+func modeViolation(t Target, p Policy) *Violation {
+	got, want := t.Mode.String(), p.MinSSLMode.String()
+	v := &Violation{Host: t.Addr(), Got: got, Want: want}
+	switch t.Mode {
+	case ModeDisable:
+		v.Reason = ReasonTLSDisabled
+		v.Detail = "sslmode=disable sends everything, password included, in plaintext"
+	case ModeAllow:
+		v.Reason = ReasonPlaintextFallback
+		v.Detail = "sslmode=allow tries plaintext first and uses TLS only if the server insists"
+	case ModePrefer:
+		v.Reason = ReasonPlaintextFallback
+		v.Detail = "sslmode=prefer allows a plaintext fallback"
+	case ModeRequire:
+		v.Reason = ReasonUnverifiedCertificate
+		v.Detail = "sslmode=require encrypts but does not verify the server certificate"
+	case ModeVerifyCA:
+		v.Reason = ReasonUnverifiedHostname
+		v.Detail = "sslmode=verify-ca does not check that the certificate belongs to this host"
+	default:
+		v.Reason = ReasonTLSDisabled
+		v.Detail = "the sslmode is not recognised"
+	}
+	if t.Note != "" {
+		v.Detail += " (" + t.Note + ")"
+		v.Fix = "list the TCP hosts before the unix socket, or connect to the socket with a DSN of its own"
+		return v
+	}
+	fix := "set sslmode=" + want
+	if p.MinSSLMode >= ModeVerifyCA {
+		fix += " and sslrootcert (or " + EnvSSLRootCert + ")"
+	}
+	v.Fix = fix + ", or lower " + EnvMinSSLMode + " to " + got
+	return v
+}
+
+// CertificateViolation turns a failed verification into a Violation that
+// keeps the x509 error as its cause. It is hard: the configuration itself
+// demanded the check.
+func CertificateViolation(host string, err error) *Violation {
+	v := &Violation{Host: host, Err: err, Got: "rejected certificate", Want: "a certificate the roots vouch for", Hard: true}
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &hostErr):
+		v.Reason = ReasonHostnameMismatch
+		v.Detail = "the server certificate is not valid for this host name"
+		v.Fix = "connect with the host name the certificate names, or fix the server certificate"
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		v.Reason = ReasonCertificateExpired
+		v.Detail = "the server certificate is expired or not yet valid"
+		v.Fix = "renew the server certificate"
+	default:
+		v.Reason = ReasonCertificateUntrusted
+		v.Detail = "the server certificate is not signed by a trusted root"
+		v.Fix = "set sslrootcert (or " + EnvSSLRootCert + ") to the CA that issued the server certificate"
+	}
+	return v
+}

@@ -1,0 +1,119 @@
+package core
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+)
+
+// serverAuth is how the TLS attempts to one host verify the server: the
+// level the configuration demands, against which roots, for which name.
+// securepg verifies every handshake itself, in VerifyConnection, before
+// any PostgreSQL byte (and so any user name, password or client
+// certificate) is sent.
+type serverAuth struct {
+	level  Verification
+	roots  *Material[*x509.CertPool] // nil: the system roots
+	name   string                    // the name verify-full checks
+	minTLS uint16                    // the lowest version the configuration accepts
+}
+
+var errNoCertificate = errors.New("the server sent no certificate")
+
+// observe verifies a completed handshake as the configuration demands and
+// returns what it proved. A failed verification is in VerifyErr.
+func (a *serverAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts {
+	f := Facts{TLS: true, Version: cs.Version, CipherSuite: cs.CipherSuite, PeerCertificates: cs.PeerCertificates,
+		MinTLS: a.minTLS, Verify: VerifyNone}
+	if len(cs.PeerCertificates) == 0 {
+		f.VerifyErr = errNoCertificate
+		return f
+	}
+	if a.level == VerifyNone {
+		return f
+	}
+	var roots *x509.CertPool
+	if a.roots != nil {
+		var err error
+		if roots, err = a.roots.Get(ctx); err != nil {
+			f.VerifyErr = err
+			return f
+		}
+	}
+	name := ""
+	if a.level == VerifyFull {
+		if name = a.name; name == "" {
+			f.VerifyErr = errors.New("no host name to check the certificate against")
+			return f
+		}
+	}
+	if err := verifyChain(cs.PeerCertificates, roots, name); err != nil {
+		f.VerifyErr = err
+		return f
+	}
+	f.Verify = a.level
+	return f
+}
+
+// verifyChain checks certs (leaf first) against roots (nil = system) and,
+// when dnsName is set, the leaf's host name (or IP address).
+func verifyChain(certs []*x509.Certificate, roots *x509.CertPool, dnsName string) error {
+	opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool(), DNSName: dnsName}
+	for _, c := range certs[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	_, err := certs[0].Verify(opts)
+	return err
+}
+
+// clientTLS is everything securepg needs to make the TLS handshakes of one
+// lib/pq host itself.
+type clientTLS struct {
+	auth   serverAuth
+	sni    string // "" sends no server name
+	direct bool   // sslnegotiation=direct: ALPN "postgresql", no SSLRequest
+	maxTLS uint16
+	cert   *Material[*tls.Certificate] // nil: no client certificate
+	chain  [][]byte                    // intermediates sent after the client certificate
+}
+
+// config is the tls.Config of one handshake: Go's own verification is off
+// because securepg verifies in VerifyConnection, and judge decides there
+// whether the handshake may complete.
+func (c *clientTLS) config(ctx context.Context, judge func(Facts) error) *tls.Config {
+	cfg := &tls.Config{
+		InsecureSkipVerify: true, // verified below, as the configuration demands
+		ServerName:         c.sni,
+		MinVersion:         c.auth.minTLS,
+		MaxVersion:         c.maxTLS,
+		Renegotiation:      tls.RenegotiateFreelyAsClient, // as lib/pq; Go refuses a changed identity
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			return judge(c.auth.observe(ctx, cs))
+		},
+	}
+	if c.direct {
+		cfg.NextProtos = []string{"postgresql"}
+	}
+	if c.cert != nil {
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			cert, err := c.cert.Get(ctx)
+			if err != nil || cert == nil {
+				return &tls.Certificate{}, err
+			}
+			out := *cert
+			out.Certificate = append(append([][]byte(nil), cert.Certificate...), c.chain...)
+			return &out, nil
+		}
+	}
+	return cfg
+}
+
+// serverName is what SNI carries: host names, never IP addresses (RFC 6066).
+func serverName(host string) string {
+	if host == "" || net.ParseIP(host) != nil {
+		return ""
+	}
+	return host
+}
