@@ -56,4 +56,3 @@ func LookupMock(dsn string) (Mock, bool) {
 	}
 	return list[len(list)-1], true
 }
-

@@ -489,5 +489,3 @@ func (c *PgxConfig) Finish(sc *stdlib.Conn, rec *Recorder) (Facts, []*Violation,
 	return Facts{}, nil, &Violation{Reason: ReasonTLSNotEstablished, Got: "unvalidated connection", Want: c.policy.MinSSLMode.String(),
 		Detail: "the connection was not validated by securepg", Hard: true}
 }
-
-
