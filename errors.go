@@ -24,6 +24,7 @@ const (
 	ReasonUnixSocket            = core.ReasonUnixSocket            // a unix socket, not allowed
 	ReasonCustomTLSConfig       = core.ReasonCustomTLSConfig       // lib/pq sslmode=pqgo-*
 	ReasonTLSVersionTooLow      = core.ReasonTLSVersionTooLow      // configured or negotiated below the minimum
+	ReasonNoHostName            = core.ReasonNoHostName            // verify-full with hostaddr but no host name to check
 
 	// The live connection failed validation.
 	ReasonTLSNotEstablished    = core.ReasonTLSNotEstablished    // the server, or something in between, refused TLS

@@ -148,18 +148,22 @@ func TestSimulatedTLSIsValidated(t *testing.T) {
 				tls    TLS
 				env    string
 				reason string
+				dsn    string
 			}{
-				{"default", TLS{}, "", ""},
-				{"TLS 1.2 under a 1.3 minimum", TLS{Version: tls.VersionTLS12}, "1.3", securepg.ReasonTLSVersionTooLow},
-				{"plaintext", TLS{Disabled: true}, "", securepg.ReasonTLSNotEstablished},
-				{"unverified", TLS{Verification: "none"}, "", securepg.ReasonUnverifiedCertificate},
-				{"verify-ca", TLS{Verification: "verify-ca"}, "", securepg.ReasonUnverifiedHostname},
+				{"default", TLS{}, "", "", dsn},
+				{"TLS 1.2 under a 1.3 minimum", TLS{Version: tls.VersionTLS12}, "1.3", securepg.ReasonTLSVersionTooLow, dsn},
+				// The DSN's own minimum counts too, as on a real connection.
+				{"TLS 1.2 under the DSN's ssl_min_protocol_version", TLS{Version: tls.VersionTLS12}, "", securepg.ReasonTLSVersionTooLow,
+					dsn + "&ssl_min_protocol_version=TLSv1.3"},
+				{"plaintext", TLS{Disabled: true}, "", securepg.ReasonTLSNotEstablished, dsn},
+				{"unverified", TLS{Verification: "none"}, "", securepg.ReasonUnverifiedCertificate, dsn},
+				{"verify-ca", TLS{Verification: "verify-ca"}, "", securepg.ReasonUnverifiedHostname, dsn},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					if tc.env != "" {
 						t.Setenv("SECUREPG_MIN_TLS_VERSION", tc.env)
 					}
-					db, _, err := New(t, dsn, WithTLS(tc.tls), quiet)
+					db, _, err := New(t, tc.dsn, WithTLS(tc.tls), quiet)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -3,6 +3,7 @@ package pgtest
 import (
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -63,7 +64,11 @@ func (p *Proxy) record(b []byte) {
 }
 
 func newProxy(handle func(net.Conn)) (*Proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return newProxyOn("127.0.0.1:0", handle)
+}
+
+func newProxyOn(addr string, handle func(net.Conn)) (*Proxy, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -195,9 +200,15 @@ func NewStripProxy(upstream string) (*Proxy, error) {
 // plaintext. With a bad certificate it is a man in the middle; with the
 // real one it behaves like a TLS-terminating pooler.
 func NewTLSImpostor(upstream string, cert tls.Certificate, maxVersion uint16) (*Proxy, error) {
+	return NewTLSImpostorOn("127.0.0.1:0", upstream, cert, maxVersion)
+}
+
+// NewTLSImpostorOn is NewTLSImpostor listening on addr (a loopback
+// address: 127.0.0.2:5432, say, to stand beside a server on 127.0.0.1).
+func NewTLSImpostorOn(addr, upstream string, cert tls.Certificate, maxVersion uint16) (*Proxy, error) {
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: maxVersion, MinVersion: tls.VersionTLS12}
 	var p *Proxy
-	p, err := newProxy(func(c net.Conn) {
+	p, err := newProxyOn(addr, func(c net.Conn) {
 		if !readSSLRequest(c) {
 			return
 		}
@@ -254,8 +265,13 @@ func NewInjectProxy(inject []byte) (*Proxy, error) {
 
 // NewCleartextServer is a fake PostgreSQL server without TLS that asks for
 // the password in cleartext and records every message the client sends
-// after its startup message.
-func NewCleartextServer() (*Proxy, error) {
+// after its startup message, then fails it as a wrong password (28P01).
+func NewCleartextServer() (*Proxy, error) { return NewCleartextServerCode("28P01") }
+
+// NewCleartextServerCode is NewCleartextServer failing the session with
+// SQLSTATE code instead (53300, too many connections, makes pgx try its
+// next host; 28P01 makes it stop).
+func NewCleartextServerCode(code string) (*Proxy, error) {
 	var p *Proxy
 	p, err := newProxy(func(c net.Conn) {
 		br := c
@@ -288,7 +304,7 @@ func NewCleartextServer() (*Proxy, error) {
 			return
 		}
 		p.record(msg)
-		c.Write(errorResponse("28P01", "fake server"))
+		c.Write(errorResponse(code, "fake server"))
 	})
 	return p, err
 }
@@ -327,4 +343,70 @@ func NewRelay(upstream string) (*Proxy, error) {
 		}
 		relay(c, up)
 	})
+}
+
+// Stall is where a stalling peer stops answering.
+type Stall int
+
+// The stages a stalling peer can stop at.
+const (
+	StallAtOnce     Stall = iota // accepts, never answers
+	StallAfterS                  // answers the SSLRequest with 'S', then nothing
+	StallAfterTLS                // completes the TLS handshake, then never answers the startup message
+)
+
+// NewStallProxy is a peer that stops answering at stage, and holds the
+// connection until the client gives up: what a blackholed or hostile
+// server does to a client that does not bound its reads.
+func NewStallProxy(stage Stall, cert tls.Certificate) (*Proxy, error) {
+	return newProxy(func(c net.Conn) {
+		if stage >= StallAfterS {
+			if !readSSLRequest(c) {
+				return
+			}
+			if _, err := c.Write([]byte{'S'}); err != nil {
+				return
+			}
+		}
+		if stage == StallAfterTLS {
+			tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+			if err := tc.Handshake(); err != nil {
+				return
+			}
+			c = tc
+		}
+		io.Copy(io.Discard, c) // until the client closes
+	})
+}
+
+// NewCertRequestImpostor is a TLS impostor with cert that asks for a client
+// certificate and records every certificate a client sends (as DER), then
+// relays to upstream like NewTLSImpostor.
+func NewCertRequestImpostor(upstream string, cert tls.Certificate) (*Proxy, error) {
+	var p *Proxy
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			for _, c := range raw {
+				p.record(c)
+			}
+			return nil
+		}}
+	p, err := newProxy(func(c net.Conn) {
+		if !readSSLRequest(c) {
+			return
+		}
+		if _, err := c.Write([]byte{'S'}); err != nil {
+			return
+		}
+		tc := tls.Server(c, cfg)
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", upstream)
+		if err != nil {
+			return
+		}
+		relay(&countingConn{Conn: tc, n: &p.fromClient}, up)
+	})
+	return p, err
 }

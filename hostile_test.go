@@ -1,0 +1,126 @@
+package securepg
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/securepg/securepg/hooks"
+)
+
+// TestPasswordFileMustBeARegularFile: SECUREPG_PASSWORD_FILE pointing at a
+// FIFO would block forever, at /dev/zero exhaust memory. securepg reads
+// only regular files (following symlinks), up to a size cap, and says
+// which variable is wrong.
+func TestPasswordFileMustBeARegularFile(t *testing.T) {
+	l := getLab(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(fifo, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, path, want string }{
+		{"FIFO", fifo, "not a regular file"},
+		{"symlink to a FIFO", link, "not a regular file"},
+		{"/dev/zero", "/dev/zero", "not a regular file"},
+		{"a directory", dir, "not a regular file"},
+		{"too large", big, "larger than"},
+	} {
+		for _, drv := range []string{"pgx", "pq"} {
+			t.Run(drv+"/"+tc.name, func(t *testing.T) {
+				isolateEnv(t)
+				t.Setenv("SECUREPG_DRIVER", drv)
+				t.Setenv("SECUREPG_PASSWORD_FILE", tc.path)
+				db, err := sql.Open("securepg", l.noPassword())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				err = pingWithin(t, db, ctx, 20*time.Second)
+				if err == nil || !strings.Contains(err.Error(), "SECUREPG_PASSWORD_FILE") || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("err = %v", err)
+				}
+			})
+		}
+	}
+}
+
+// TestSlowHooksAreBoundedByTheContext: a hook that does not return holds
+// no Ping past its context: OnViolation (a refusal at connect time),
+// BeforeConnect and AfterConnect.
+func TestSlowHooksAreBoundedByTheContext(t *testing.T) {
+	l := getLab(t)
+	release := make(chan struct{})
+	defer close(release)
+	block := func() { <-release }
+	for _, drv := range []string{"pgx", "pq"} {
+		for _, tc := range []struct {
+			name string
+			dsn  string
+			h    hooks.Hooks
+		}{
+			{"OnViolation", l.at(l.selfSigned, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
+				hooks.Hooks{OnViolation: func(context.Context, hooks.Violation) { block() }}},
+			{"BeforeConnect", l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
+				hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) (*hooks.Credentials, error) { block(); return nil, nil }}},
+			{"AfterConnect", l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
+				hooks.Hooks{AfterConnect: func(context.Context, hooks.ConnInfo) error { block(); return nil }}},
+		} {
+			t.Run(drv+"/"+tc.name, func(t *testing.T) {
+				isolateEnv(t)
+				c, err := NewConnector(tc.dsn, WithDriver(drv), WithLogger(discardLogger()), WithHooks(tc.h))
+				if err != nil {
+					t.Fatal(err)
+				}
+				db := sql.OpenDB(c)
+				defer db.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+				defer cancel()
+				if err := pingWithin(t, db, ctx, 20*time.Second); err == nil {
+					t.Fatal("Ping succeeded")
+				}
+			})
+		}
+	}
+}
+
+// TestEffectiveTLSMinimumIsReported: with ssl_min_protocol_version=TLSv1.3
+// in the DSN, a TLS 1.2-only peer's refusal names TLSv1.3, the minimum in
+// force, not the policy's TLSv1.2.
+func TestEffectiveTLSMinimumIsReported(t *testing.T) {
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_DRIVER", drv)
+			db, err := sql.Open("securepg", l.at(l.tls12, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile, "ssl_min_protocol_version=TLSv1.3"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			err = db.Ping()
+			requireReason(t, err, ReasonTLSVersionTooLow)
+			var pe *PolicyError
+			errors.As(err, &pe)
+			if pe.Want != "TLSv1.3" || !strings.Contains(pe.Error(), "TLSv1.3") {
+				t.Fatalf("want %q: %v", pe.Want, pe)
+			}
+		})
+	}
+}

@@ -1,0 +1,142 @@
+package securepg
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/securepg/securepg/hooks"
+	"github.com/securepg/securepg/internal/pgtest"
+)
+
+// TestCredentialsFollowTheHost: with a multi-host DSN, credentials are
+// resolved for each host with that host's name, and a host only ever
+// receives its own. The first host here is a fake server that takes a
+// cleartext password and fails the session (so both drivers go on to the
+// next host); the second is the real server, where only the second
+// host's password is valid.
+func TestCredentialsFollowTheHost(t *testing.T) {
+	l := getLab(t)
+	newRole(t, l, "hostcreds", "Zq7-for-127.0.0.1")
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_DRIVER", drv)
+			t.Setenv("SECUREPG_MIN_SSLMODE", "disable")
+			fake, err := pgtest.NewCleartextServerCode("53300")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fake.Close()
+			var mu sync.Mutex
+			var asked []string
+			provider := hooks.CredentialFunc(func(_ context.Context, a hooks.Attempt) (hooks.Credentials, error) {
+				mu.Lock()
+				asked = append(asked, a.Host)
+				mu.Unlock()
+				return hooks.Credentials{Password: "Zq7-for-" + a.Host}, nil
+			})
+			var info hooks.ConnInfo
+			c, err := NewConnector("host=localhost,127.0.0.1 port="+fake.PortString()+","+l.relay.PortString()+
+				" user=hostcreds dbname="+l.Database+" sslmode=disable", WithCredentials(provider), WithLogger(discardLogger()),
+				WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; return nil }}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := sql.OpenDB(c)
+			defer db.Close()
+			if err := db.Ping(); err != nil {
+				t.Fatalf("the second host with its own credentials: %v", err)
+			}
+			if info.Host != "127.0.0.1" {
+				t.Fatalf("connected to %q", info.Host)
+			}
+			db.Close()
+			fake.Close()
+			got := fake.Received()
+			if len(got) != 1 || !bytes.Contains(got[0], []byte("Zq7-for-localhost")) {
+				t.Fatalf("the first host received %q, want its own password", got)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(asked, []string{"localhost", "127.0.0.1"}) {
+				t.Fatalf("provider asked for %v", asked)
+			}
+		})
+	}
+}
+
+// TestRefusedAttemptsAreReported: an impostor at the first host is
+// refused and the connection is made to the second; the refusal is still
+// reported: OnViolation, an error-level log line, the violation counter
+// and an event on the connect span, whose outcome is allowed.
+func TestRefusedAttemptsAreReported(t *testing.T) {
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		for _, tc := range []struct {
+			name   string
+			peer   *pgtest.Proxy
+			reason string
+		}{
+			{"self-signed impostor", l.selfSigned, ReasonCertificateUntrusted},
+			{"wrong-host impostor", l.wrongHost, ReasonHostnameMismatch},
+			{"stripping proxy", l.strip, ReasonTLSNotEstablished},
+		} {
+			t.Run(drv+"/"+tc.name, func(t *testing.T) {
+				isolateEnv(t)
+				t.Setenv("SECUREPG_DRIVER", drv)
+				sdk := newSDK(t)
+				logs := &recordHandler{}
+				var mu sync.Mutex
+				var seen []hooks.Violation
+				dsn := "host=localhost,localhost port=" + tc.peer.PortString() + "," + l.relay.PortString() + " " + l.auth() +
+					" sslmode=verify-full sslrootcert=" + l.Certs.CAFile
+				c, err := NewConnector(dsn, append(sdk.opts, WithLogger(slog.New(logs)),
+					WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v hooks.Violation) {
+						mu.Lock()
+						seen = append(seen, v)
+						mu.Unlock()
+					}}))...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				db := sql.OpenDB(c)
+				defer db.Close()
+				if err := db.Ping(); err != nil {
+					t.Fatalf("the second host: %v", err)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if len(seen) != 1 || seen[0].Reason != tc.reason || seen[0].Outcome != "refused" ||
+					!strings.HasSuffix(seen[0].Host, ":"+tc.peer.PortString()) {
+					t.Fatalf("OnViolation heard %+v", seen)
+				}
+				if !strings.Contains(logs.text(), tc.reason) {
+					t.Fatalf("no log line for the refused attempt: %s", logs.text())
+				}
+				if n := sumInt(t, sdk.metrics(t)["securepg.policy.violations"], map[string]string{
+					"securepg.policy.reason": tc.reason, "securepg.policy.outcome": "refused"}); n != 1 {
+					t.Fatalf("violations counter = %d", n)
+				}
+				spans := sdk.ended("securepg.connect")
+				if len(spans) != 1 {
+					t.Fatalf("%d connect spans", len(spans))
+				}
+				a := spanAttrs(spans[0])
+				if a["securepg.policy.outcome"].AsString() != "allowed" || a["securepg.policy.refused_attempts"] != attribute.IntValue(1) {
+					t.Fatalf("span attributes %v", a)
+				}
+				if ev := spans[0].Events(); len(ev) != 1 || ev[0].Name != "securepg.attempt.refused" {
+					t.Fatalf("span events %v", ev)
+				}
+			})
+		}
+	}
+}

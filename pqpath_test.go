@@ -1,0 +1,345 @@
+package securepg
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/securepg/securepg/internal/pgtest"
+)
+
+// These tests hold lib/pq to what securepg judged: the plan is what
+// happens at every connect, whatever files do afterwards.
+
+// homeRoot puts the lab CA at ~/.postgresql/root.crt of a new HOME.
+func homeRoot(t *testing.T, l *lab) string {
+	t.Helper()
+	home := t.TempDir()
+	dir := filepath.Join(home, ".postgresql")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := os.ReadFile(l.Certs.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "root.crt"), ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOME", home)
+	return home
+}
+
+// pingWithin pings db and fails the test if Ping does not return within
+// bound (a liveness bound, far above the context's own deadline).
+func pingWithin(t *testing.T, db *sql.DB, ctx context.Context, bound time.Duration) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- db.PingContext(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(bound):
+		t.Fatalf("Ping still blocked %s after it started; its context allowed far less", bound)
+		return nil
+	}
+}
+
+// TestPQDefaultRootFileWithoutSSLMode: lib/pq loads ~/.postgresql/root.crt
+// only when its sslmode itself verifies; with no sslmode it connects
+// unverified. securepg judges exactly that (require: refused under a
+// verify-ca policy), and with sslmode=require, where the root file does
+// count, an impostor is refused before it hears anything.
+func TestPQDefaultRootFileWithoutSSLMode(t *testing.T) {
+	l := getLab(t)
+	isolateEnv(t)
+	homeRoot(t, l)
+	t.Setenv("SECUREPG_DRIVER", "pq")
+	t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
+	p, err := pgtest.NewTLSImpostor(l.Addr(), l.Certs.SelfSigned.TLS, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+
+	_, err = sql.Open("securepg", l.at(p))
+	requireReason(t, err, ReasonUnverifiedCertificate)
+
+	db, err := sql.Open("securepg", l.at(p, "sslmode=require"))
+	if err != nil {
+		t.Fatalf("require + ~/.postgresql/root.crt is verify-ca: %v", err)
+	}
+	defer db.Close()
+	requireReason(t, db.Ping(), ReasonCertificateUntrusted)
+	db.Close()
+	p.Close()
+	if n := p.FromClient(); n != 0 {
+		t.Fatalf("the impostor heard %d bytes", n)
+	}
+}
+
+// TestPQRootFileChangesAfterOpen: the root file (sslrootcert, or the home
+// directory's) is removed, or HOME changes, after sql.Open. lib/pq would
+// then connect unverified; securepg keeps verifying with what it read.
+func TestPQRootFileChangesAfterOpen(t *testing.T) {
+	l := getLab(t)
+	for _, tc := range []struct {
+		name   string
+		dsn    func(l *lab, p *pgtest.Proxy, ca string) string
+		change func(t *testing.T, ca string)
+	}{
+		{"sslrootcert removed", func(l *lab, p *pgtest.Proxy, ca string) string {
+			return l.at(p, "sslmode=require", "sslrootcert="+ca)
+		}, func(t *testing.T, ca string) { os.Remove(ca) }},
+		{"home root removed", func(l *lab, p *pgtest.Proxy, _ string) string {
+			return l.at(p, "sslmode=require")
+		}, func(t *testing.T, _ string) { os.Remove(filepath.Join(os.Getenv("HOME"), ".postgresql", "root.crt")) }},
+		{"HOME changed", func(l *lab, p *pgtest.Proxy, _ string) string {
+			return l.at(p, "sslmode=require")
+		}, func(t *testing.T, _ string) { t.Setenv("HOME", t.TempDir()) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			isolateEnv(t)
+			homeRoot(t, l)
+			t.Setenv("SECUREPG_DRIVER", "pq")
+			t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
+			ca := filepath.Join(t.TempDir(), "ca.crt")
+			b, _ := os.ReadFile(l.Certs.CAFile)
+			if err := os.WriteFile(ca, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			imp, err := pgtest.NewTLSImpostor(l.Addr(), l.Certs.SelfSigned.TLS, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer imp.Close()
+			// One connector for the impostor, one for the real server.
+			bad, err := sql.Open("securepg", tc.dsn(l, imp, ca))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bad.Close()
+			good, err := sql.Open("securepg", tc.dsn(l, l.relay, ca))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer good.Close()
+			tc.change(t, ca)
+			requireReason(t, bad.Ping(), ReasonCertificateUntrusted)
+			if err := good.Ping(); err != nil {
+				t.Fatalf("the real server, verified with the roots read at sql.Open: %v", err)
+			}
+			bad.Close()
+			imp.Close()
+			if n := imp.FromClient(); n != 0 {
+				t.Fatalf("the impostor heard %d bytes", n)
+			}
+		})
+	}
+}
+
+// TestPQHostaddrWithoutHost: lib/pq would check the certificate against
+// its default host name, localhost, while dialing hostaddr; libpq refuses
+// verify-full without a host name, and so does securepg. With a host name
+// the address is dialed and the name verified.
+func TestPQHostaddrWithoutHost(t *testing.T) {
+	l := getLab(t)
+	isolateEnv(t)
+	t.Setenv("SECUREPG_DRIVER", "pq")
+	ca := "sslrootcert=" + l.Certs.CAFile
+	auth := l.auth()
+	_, err := sql.Open("securepg", "hostaddr=127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
+	requireReason(t, err, ReasonNoHostName)
+	_, err = sql.Open("securepg", "host=db1.invalid,db2.invalid hostaddr=127.0.0.1,127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
+	if err != nil {
+		t.Fatalf("host names with their addresses: %v", err)
+	}
+	_, err = sql.Open("securepg", "host=,db2.invalid hostaddr=127.0.0.1,127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
+	requireReason(t, err, ReasonNoHostName)
+
+	db, err := sql.Open("securepg", "host=localhost hostaddr=127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Ping(); err != nil {
+		t.Fatalf("host=localhost hostaddr=127.0.0.1: %v", err)
+	}
+	// A name the certificate does not carry is refused, at that address.
+	db2, err := sql.Open("securepg", "host=db.invalid hostaddr=127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	requireReason(t, db2.Ping(), ReasonHostnameMismatch)
+}
+
+// TestNegotiationHonoursTheContext: a peer that accepts and never
+// answers, answers 'S' and stalls, or completes TLS and never answers the
+// startup message holds no Ping past its context, on either driver, with
+// or without connect_timeout.
+func TestNegotiationHonoursTheContext(t *testing.T) {
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		for _, stage := range []pgtest.Stall{pgtest.StallAtOnce, pgtest.StallAfterS, pgtest.StallAfterTLS} {
+			t.Run(drv+"/"+[]string{"at once", "after S", "after TLS"}[stage], func(t *testing.T) {
+				isolateEnv(t)
+				t.Setenv("SECUREPG_DRIVER", drv)
+				p, err := pgtest.NewStallProxy(stage, l.Certs.Server.TLS)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Close()
+				db, err := sql.Open("securepg", l.at(p, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+				defer cancel()
+				if err := pingWithin(t, db, ctx, 20*time.Second); err == nil {
+					t.Fatal("connected to a stalling peer")
+				}
+				// Cancellation, with no deadline at all.
+				ctx, cancel = context.WithCancel(context.Background())
+				n := p.Accepted()
+				done := make(chan error, 1)
+				go func() { done <- db.PingContext(ctx) }()
+				for p.Accepted() == n { // the attempt has reached the peer
+					runtime.Gosched()
+				}
+				cancel()
+				select {
+				case err := <-done:
+					if err == nil {
+						t.Fatal("connected to a stalling peer")
+					}
+				case <-time.After(20 * time.Second):
+					t.Fatal("a cancelled Ping is still blocked")
+				}
+			})
+		}
+	}
+}
+
+// TestPQFallbackClosesSockets: under a policy that allows sslmode=prefer,
+// a server that refuses TLS makes lib/pq fall back to plaintext; it used
+// to leave the first socket to the garbage collector. With the collector
+// off, the number of open descriptors stays flat over many fallbacks.
+func TestPQFallbackClosesSockets(t *testing.T) {
+	l := getLab(t)
+	isolateEnv(t)
+	t.Setenv("SECUREPG_DRIVER", "pq")
+	t.Setenv("SECUREPG_MIN_SSLMODE", "prefer")
+	db, err := sql.Open("securepg", l.at(l.strip, "sslmode=prefer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxIdleConns(0)
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	ping := func() {
+		if err := db.Ping(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ping()
+	before := openFDs(t)
+	for range 200 {
+		ping()
+	}
+	if after := openFDs(t); after > before+10 {
+		t.Fatalf("open descriptors grew from %d to %d over 200 fallbacks", before, after)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(es)
+}
+
+// TestClientCertificateNeverReachesAnImpostor: the client certificate is
+// sent only after the server's own certificate passed verification, so a
+// verify-ca impostor that asks for it gets nothing.
+func TestClientCertificateNeverReachesAnImpostor(t *testing.T) {
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		for _, mode := range []string{"verify-ca", "verify-full"} {
+			t.Run(drv+"/"+mode, func(t *testing.T) {
+				isolateEnv(t)
+				t.Setenv("SECUREPG_DRIVER", drv)
+				t.Setenv("SECUREPG_MIN_SSLMODE", mode)
+				p, err := pgtest.NewCertRequestImpostor(l.Addr(), l.Certs.SelfSigned.TLS)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Close()
+				dsn := "host=localhost port=" + p.PortString() + " user=" + pgtest.ClientCN + " dbname=" + l.Database +
+					" sslmode=" + mode + " sslrootcert=" + l.Certs.CAFile + " sslcert=" + l.Certs.Client.CertFile + " sslkey=" + l.Certs.Client.KeyFile
+				db, err := sql.Open("securepg", dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				requireReason(t, db.Ping(), ReasonCertificateUntrusted)
+				db.Close()
+				p.Close()
+				if got := p.Received(); len(got) != 0 {
+					t.Fatalf("the impostor received %d client certificate(s)", len(got))
+				}
+			})
+		}
+	}
+	// The control: the same impostor with the real certificate does get it.
+	isolateEnv(t)
+	t.Setenv("SECUREPG_DRIVER", "pq")
+	p, err := pgtest.NewCertRequestImpostor(l.Addr(), l.Certs.Server.TLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("securepg", "host=localhost port="+p.PortString()+" user="+pgtest.ClientCN+" dbname="+l.Database+
+		" sslmode=verify-full sslrootcert="+l.Certs.CAFile+" sslcert="+l.Certs.Client.CertFile+" sslkey="+l.Certs.Client.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Ping()
+	db.Close()
+	p.Close()
+	if len(p.Received()) == 0 {
+		t.Fatal("the control saw no client certificate: the recorder records nothing")
+	}
+}
+
+// TestPQRefusesWhatItCannotHonour: lib/pq has no sslpassword (and other
+// libpq keywords): it would send them to the server as settings, a
+// passphrase in cleartext where the policy allows it. securepg refuses
+// them at sql.Open, without repeating the value.
+func TestPQRefusesWhatItCannotHonour(t *testing.T) {
+	l := getLab(t)
+	isolateEnv(t)
+	t.Setenv("SECUREPG_DRIVER", "pq")
+	t.Setenv("SECUREPG_MIN_SSLMODE", "disable")
+	for _, kv := range []string{"sslpassword=Zq7-passphrase", "channel_binding=require", "require_auth=scram-sha-256", "sslcrl=/x"} {
+		before, err := l.relay.DialsBefore()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = sql.Open("securepg", l.at(l.relay, "sslmode=disable", kv))
+		if err == nil || !strings.Contains(err.Error(), strings.SplitN(kv, "=", 2)[0]) || strings.Contains(err.Error(), "Zq7") {
+			t.Fatalf("%s: err = %v", kv, err)
+		}
+		if after, _ := l.relay.DialsBefore(); after != before+1 {
+			t.Fatalf("%s: something was dialed", kv)
+		}
+	}
+}
