@@ -350,9 +350,9 @@ type Stall int
 
 // The stages a stalling peer can stop at.
 const (
-	StallAtOnce     Stall = iota // accepts, never answers
-	StallAfterS                  // answers the SSLRequest with 'S', then nothing
-	StallAfterTLS                // completes the TLS handshake, then never answers the startup message
+	StallAtOnce   Stall = iota // accepts, never answers
+	StallAfterS                // answers the SSLRequest with 'S', then nothing
+	StallAfterTLS              // completes the TLS handshake, then never answers the startup message
 )
 
 // NewStallProxy is a peer that stops answering at stage, and holds the
