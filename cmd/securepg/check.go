@@ -68,7 +68,7 @@ func (e *env) check(_ context.Context, args []string) int {
 		return code
 	}
 	vs := core.Evaluate(plan, p)
-	r := checkReport{DSN: core.RedactDSN(dsn), Driver: p.Driver, Policy: newPolicyReport(p), Verdict: "allowed", Violations: []violationJS{}}
+	r := checkReport{DSN: core.RedactDSN(p.Driver, dsn), Driver: p.Driver, Policy: newPolicyReport(p), Verdict: "allowed", Violations: []violationJS{}}
 	sources := core.Sources(p.Driver, dsn, os.LookupEnv)
 	for _, t := range plan.Targets {
 		r.Targets = append(r.Targets, targetReport(t, sources, p))

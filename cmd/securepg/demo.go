@@ -70,7 +70,7 @@ func (e *env) demo(ctx context.Context, args []string) int {
 
 	step(2, "a weak DSN: sslmode=prefer (TLS if the server offers it, plaintext otherwise)")
 	weak := cluster.DSN("sslmode=prefer")
-	say("sql.Open(\"securepg\", %q)", core.RedactDSN(weak))
+	say("sql.Open(\"securepg\", %q)", core.RedactDSN(core.DriverPgx, weak))
 	_, err = securepg.NewConnector(weak, common...)
 	var pe *securepg.PolicyError
 	if !errors.As(err, &pe) {
@@ -81,7 +81,7 @@ func (e *env) demo(ctx context.Context, args []string) int {
 
 	step(3, "a verify-full DSN with the demo's CA")
 	strong := cluster.DSN("sslmode=verify-full", "sslrootcert="+cluster.Certs.CAFile)
-	say("sql.Open(\"securepg\", %q)", core.RedactDSN(strong))
+	say("sql.Open(\"securepg\", %q)", core.RedactDSN(core.DriverPgx, strong))
 	var info hooks.ConnInfo
 	c, err := securepg.NewConnector(strong, append(common, securepg.WithHooks(hooks.Hooks{
 		AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; return nil }}))...)

@@ -117,7 +117,7 @@ func (e *env) probe(ctx context.Context, args []string) int {
 }
 
 func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, plan core.Plan, downgradeTest bool) probeReport {
-	r := probeReport{DSN: core.RedactDSN(dsn), Driver: p.Driver}
+	r := probeReport{DSN: core.RedactDSN(p.Driver, dsn), Driver: p.Driver}
 	var target *core.Target
 	for i := range plan.Targets {
 		if plan.Targets[i].Network == "tcp" {

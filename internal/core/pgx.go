@@ -34,7 +34,7 @@ type pgxEntry struct {
 // files, defaults and fallbacks are exactly what pgx will use), hardens the
 // result for p, and returns it with the plan to evaluate.
 func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
-	if err := checkDSNSize(dsn); err != nil {
+	if err := checkDSN(DriverPgx, dsn); err != nil {
 		return nil, Plan{}, err
 	}
 	cc, err := pgx.ParseConfig(dsn)
@@ -42,10 +42,11 @@ func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
 		return nil, Plan{}, ParseError(DriverPgx, dsn, err)
 	}
 	pc, plan, err := hardenPgx(cc, p)
-	if err == nil {
-		plan.User, plan.Database, plan.DSNPassword = cc.User, cc.Database, DSNHasPassword(dsn)
+	if err != nil {
+		return nil, Plan{}, settingError(dsn, err)
 	}
-	return pc, plan, err
+	plan.User, plan.Database, plan.DSNPassword = cc.User, cc.Database, DSNHasPassword(DriverPgx, dsn)
+	return pc, plan, nil
 }
 
 func hardenPgx(cc *pgx.ConnConfig, p Policy) (*PgxConfig, Plan, error) {

@@ -137,7 +137,7 @@ func TestEvaluate(t *testing.T) {
 
 // clearPG isolates the drivers' parsers from the machine: no PG*
 // variables, and an empty HOME.
-func clearPG(t *testing.T) string {
+func clearPG(t testing.TB) string {
 	t.Helper()
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")

@@ -61,7 +61,7 @@ type pqTarget struct {
 // PG* variables, service file, DSN), hardens it for p and returns the plan
 // of what securepg will try.
 func PreparePQ(dsn string, p Policy) (*PQConfig, Plan, error) {
-	if err := checkDSNSize(dsn); err != nil {
+	if err := checkDSN(DriverPQ, dsn); err != nil {
 		return nil, Plan{}, err
 	}
 	cfg, err := pq.NewConfig(dsn)
@@ -74,9 +74,9 @@ func PreparePQ(dsn string, p Policy) (*PQConfig, Plan, error) {
 	}
 	pc, plan, err := hardenPQ(cfg, p)
 	if err != nil {
-		return nil, Plan{}, err
+		return nil, Plan{}, settingError(dsn, err)
 	}
-	plan.User, plan.Database, plan.DSNPassword = cfg.User, cfg.Database, DSNHasPassword(dsn)
+	plan.User, plan.Database, plan.DSNPassword = cfg.User, cfg.Database, DSNHasPassword(DriverPQ, dsn)
 	return pc, plan, nil
 }
 

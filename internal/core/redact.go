@@ -4,18 +4,20 @@ import (
 	"errors"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/lib/pq"
+
+	"github.com/securepg/securepg/internal/dsn"
 )
 
-// DSNError reports a DSN that the underlying driver's parser rejected. Its
-// text is rebuilt from the parser's message with every quoted value and
-// every password-like value of the DSN removed: pgx keeps the raw DSN in a
-// public field of its ParseConfigError, and lib/pq quotes values in its
-// messages, so neither is ever wrapped as it is.
+// DSNError reports a DSN that securepg or the underlying driver's parser
+// rejected. Its text is rebuilt from the parser's message with every
+// fragment that could be part of a secret removed: pgx keeps the raw DSN
+// in a public field of its ParseConfigError, and lib/pq quotes values in
+// its messages, so neither is ever wrapped as it is.
 type DSNError struct {
 	Driver string
 	Msg    string
@@ -29,31 +31,54 @@ func (e *DSNError) Error() string {
 // certificates, and a bound on what a hostile DSN can cost.
 const MaxDSNSize = 64 << 10
 
-func checkDSNSize(dsn string) error {
-	if len(dsn) > MaxDSNSize {
-		return &DSNError{Driver: "securepg", Msg: "the DSN is " + strconv.Itoa(len(dsn)) + " bytes; securepg accepts at most " + strconv.Itoa(MaxDSNSize)}
+// checkDSN refuses, before any parser runs, a DSN that is too long, and
+// one whose reading by the driver swallowed a setting into another
+// setting's value (an empty value in a template: host= password=...) or
+// put part of a URL's password into its host or database: the driver
+// would send that text to DNS, to the server and to the logs.
+func checkDSN(driver, s string) error {
+	if len(s) > MaxDSNSize {
+		return &DSNError{Driver: "securepg", Msg: "the DSN is " + strconv.Itoa(len(s)) + " bytes; securepg accepts at most " + strconv.Itoa(MaxDSNSize)}
+	}
+	r := dsn.Read(driver, s)
+	if r.Err != nil {
+		return nil // the driver's parser says what is wrong
+	}
+	if trap := dsn.Trap(r); trap != "" {
+		msg := "the value of " + SafeText(trap) + " holds another setting: an empty value swallows the next key; write an empty value as ''"
+		switch {
+		case strings.Contains(trap, "no key") || strings.Contains(trap, "identifier"):
+			msg = "the DSN has " + trap + "; the driver would send it to the server"
+		case !strings.Contains(trap, "="):
+			msg = "the URL's " + trap + " holds part of the password: percent-encode '@' (%40), '/' (%2F) and ':' (%3A) in the password"
+		}
+		return &DSNError{Driver: driver, Msg: msg}
 	}
 	return nil
 }
 
-// ParseError replaces a parser error for dsn with a redacted DSNError.
-func ParseError(driver, dsn string, err error) error {
-	return &DSNError{Driver: driver, Msg: sanitize(parserMessage(err), dsn)}
+var kvEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+
+// settingError is an error about a setting of s (a file it names, a value
+// securepg cannot use), sanitised like a parser's: a path may be key
+// material, a value may be part of a password.
+func settingError(s string, err error) error {
+	return errors.New("securepg: " + Sanitize(strings.TrimPrefix(err.Error(), "securepg: "), s))
+}
+
+// ParseError replaces a parser error for s with a redacted DSNError.
+func ParseError(driver, s string, err error) error {
+	return &DSNError{Driver: driver, Msg: Sanitize(parserMessage(err), s)}
 }
 
 func parserMessage(err error) string {
 	var pce *pgconn.ParseConfigError
+	msg := err.Error()
 	if errors.As(err, &pce) {
 		c := *pce
 		c.ConnString = ""
-		msg := strings.TrimPrefix(c.Error(), "cannot parse ``: ")
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			msg = strings.Replace(msg, ue.Error(), "invalid URL: "+ue.Err.Error(), 1)
-		}
-		return msg
+		msg = strings.TrimPrefix(c.Error(), "cannot parse ``: ")
 	}
-	msg := err.Error()
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		msg = strings.Replace(msg, ue.Error(), "invalid URL: "+ue.Err.Error(), 1)
@@ -61,345 +86,137 @@ func parserMessage(err error) string {
 	return strings.TrimPrefix(msg, "pq: ")
 }
 
+// maxMessage bounds what securepg looks at of a parser's message: a
+// parser that quoted a long value gets it cut, and redaction stays cheap.
+const maxMessage = 512
+
 var quoted = regexp.MustCompile("\"[^\"]*\"|`[^`]*`|'[^']*'")
 
-// safeWords may stay inside quotes: keywords and enumerated values.
-var safeWords = map[string]bool{}
-
-func init() {
-	for _, w := range strings.Fields(`host hostaddr port dbname database user password passfile options
-		application_name fallback_application_name connect_timeout client_encoding sslmode sslnegotiation
-		sslcert sslkey sslrootcert sslpassword sslsni sslcertmode sslcrl sslcrldir sslinline
-		ssl_min_protocol_version ssl_max_protocol_version krbsrvname krbspn gssencmode service servicefile
-		target_session_attrs load_balance_hosts min_protocol_version max_protocol_version channel_binding
-		require_auth datestyle tz geqo binary_parameters disable_prepared_binary_result
-		disable allow prefer require verify-ca verify-full postgres direct any read-write read-only primary
-		standby prefer-standby random 3.0 3.2 latest TLSv1 TLSv1.0 TLSv1.1 TLSv1.2 TLSv1.3 sslkey sslcert
-		= UTF8 ISO,`) {
-		safeWords[w] = true
+// Sanitize removes from msg, a parser's or driver's message about s, every
+// fragment that is or may be part of a secret of s under either driver's
+// reading, and escapes what could control a terminal. A quoted fragment
+// stays only when it is a keyword or the whole value of a setting that
+// holds no secret (connect_timeout=ten may say "ten"); any other word of
+// the message that occurs in a secret, or in text the parser did not get
+// to read, is replaced by xxxxx. Its cost is linear in len(s).
+func Sanitize(msg, s string) string {
+	cut := ""
+	if len(msg) > maxMessage {
+		msg, cut = msg[:maxMessage], " (cut)"
 	}
-}
-
-// sanitize removes from msg every quoted value that is not a keyword, and
-// every password candidate found in dsn.
-func sanitize(msg, dsn string) string {
+	secrets := dsn.Secrets(s)
+	var hay strings.Builder
+	for _, sec := range secrets {
+		hay.WriteString(sec)
+		hay.WriteByte(0)
+	}
+	safeValues := map[string]bool{}
+	for _, drv := range []string{dsn.Pgx, dsn.PQ} {
+		r := dsn.Read(drv, s)
+		if r.Err != nil {
+			hay.WriteString(r.Tail)
+			hay.WriteByte(0)
+		}
+		for _, p := range r.Pairs {
+			safeValues[p.Value] = true
+		}
+	}
+	secretText := hay.String()
+	inSecret := func(w string) bool { return w != "" && strings.Contains(secretText, w) }
+	for _, sec := range secrets {
+		delete(safeValues, sec)
+	}
 	msg = quoted.ReplaceAllStringFunc(msg, func(q string) string {
 		inner := q[1 : len(q)-1]
-		if safeWords[inner] || safeWords[strings.TrimPrefix(inner, "$")] {
+		if safeWord(inner) || safeValues[inner] && len(inner) <= 64 && !inSecret(inner) {
 			return q
 		}
 		return q[:1] + "xxxxx" + q[len(q)-1:]
 	})
-	return scrub(msg, secretCandidates(dsn))
-}
-
-// scrub replaces every password candidate in text, in its raw and escaped
-// forms, and then every remaining word that is part of a candidate: a
-// parser or an encoder may show part of a value, or change its escaping.
-func scrub(text string, cands []string) string {
-	for _, c := range cands {
-		for _, form := range []string{c, url.PathEscape(c), url.QueryEscape(c)} {
-			text = strings.ReplaceAll(text, form, "xxxxx")
+	msg = wordRE.ReplaceAllStringFunc(msg, func(w string) string {
+		if w == "xxxxx" || safeWord(w) || len(w) < 3 || !inSecret(w) {
+			return w
 		}
-	}
-	return tokenRE.ReplaceAllStringFunc(text, func(tok string) string {
-		if len(tok) < 4 || safeWords[tok] || tok == "xxxxx" {
-			return tok
-		}
-		plain, err := url.PathUnescape(tok)
-		if err != nil {
-			plain = tok
-		}
-		for _, c := range cands {
-			if strings.Contains(c, tok) || strings.Contains(c, plain) {
-				return "xxxxx"
-			}
-		}
-		return tok
+		return "xxxxx"
 	})
+	return SafeText(msg) + cut
 }
 
-// tokenRE matches the words of a parser message.
-var tokenRE = regexp.MustCompile(`[^\s"'` + "`" + `:,()=]+`)
+var wordRE = regexp.MustCompile(`[^\s"'` + "`" + `:,()=&?/@\\]+`)
 
-// secretCandidates lists, longest first, every string in dsn that might be
-// a password under any reading of a possibly malformed DSN.
-func secretCandidates(dsn string) []string {
-	set := map[string]bool{}
-	add := func(s string) {
-		s = strings.TrimSpace(s)
-		if len(s) >= 3 {
-			set[s] = true
-		}
-		if u, err := url.PathUnescape(s); err == nil && len(u) >= 3 {
-			set[u] = true
-		}
-	}
-	if rest, ok := cutScheme(dsn); ok {
-		// Every reading of the authority: userinfo ends at the last '@'
-		// before the path, or at the first one.
-		auth := rest
-		if i := strings.IndexAny(auth, "/?#"); i >= 0 {
-			auth = auth[:i]
-		}
-		// A port that is not a number may be a password whose '@' is
-		// missing.
-		if host := auth[strings.LastIndex(auth, "@")+1:]; strings.Contains(host, ":") {
-			for _, part := range strings.Split(host, ":")[1:] {
-				if strings.Trim(part, "0123456789,]") != "" {
-					add(part)
-				}
-			}
-		}
-		for _, at := range []int{strings.LastIndex(rest, "@"), strings.LastIndex(auth, "@"), strings.Index(rest, "@")} {
-			if at < 0 {
-				continue
-			}
-			ui := rest[:at]
-			if _, pw, ok := strings.Cut(ui, ":"); ok {
-				add(pw)
-				for _, part := range strings.Split(pw, ":") {
-					add(part)
-				}
-			}
-		}
-		// Query parameters named like passwords.
-		if _, q, ok := strings.Cut(rest, "?"); ok {
-			for _, kv := range strings.Split(q, "&") {
-				k, v, _ := strings.Cut(kv, "=")
-				if isSecretKey(k) {
-					add(v)
-				}
-			}
-		}
-	}
-	// Keyword/value readings (also applied to URLs, harmlessly).
-	for _, key := range []string{"password", "sslpassword"} {
-		for i := 0; ; {
-			j := strings.Index(dsn[i:], key)
-			if j < 0 {
-				break
-			}
-			i += j + len(key)
-			rest := strings.TrimLeft(dsn[i:], " \t\n\r")
-			if !strings.HasPrefix(rest, "=") {
-				continue
-			}
-			rest = strings.TrimLeft(rest[1:], " \t\n\r")
-			add(rest)
-			if strings.HasPrefix(rest, "'") {
-				body := rest[1:]
-				if end := strings.Index(body, "'"); end >= 0 {
-					add(body[:end])
-				}
-				add(body)
-			}
-			if end := strings.IndexAny(rest, " \t\n\r"); end >= 0 {
-				add(rest[:end])
-			}
-			add(strings.ReplaceAll(rest, `\`, ""))
-			if end := strings.IndexAny(rest, " \t\n\r"); end >= 0 {
-				add(strings.ReplaceAll(rest[:end], `\`, ""))
-			}
-		}
-	}
-	out := make([]string, 0, len(set))
-	for s := range set {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out
+// safeWord: keywords and enumerated values, which may stay in messages.
+func safeWord(w string) bool {
+	w = strings.TrimPrefix(w, "$")
+	return dsn.IsKeyword(w) || enumWords[w]
 }
 
-func isSecretKey(k string) bool {
-	k, _ = url.QueryUnescape(k)
-	return k == "password" || k == "sslpassword"
+var enumWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`disable allow prefer require verify-ca verify-full postgres direct any
+		read-write read-only primary standby prefer-standby random 3.0 3.2 latest TLSv1 TLSv1.0 TLSv1.1
+		TLSv1.2 TLSv1.3 UTF8 ISO, MDY true false yes no on off 0 1`) {
+		enumWords[w] = true
+	}
 }
 
-func cutScheme(dsn string) (string, bool) {
-	for _, p := range []string{"postgres://", "postgresql://"} {
-		if strings.HasPrefix(dsn, p) {
-			return dsn[len(p):], true
-		}
+// RedactDSN renders dsn as driver reads it, one key=value per setting,
+// with every secret replaced by xxxxx and the rest escaped, for display.
+// A DSN the driver cannot parse is not shown at all.
+func RedactDSN(driver, s string) string {
+	r := dsn.Read(driver, s)
+	if r.Err != nil || !parses(driver, s) {
+		return "(a DSN the " + driver + " parser cannot read; not shown)"
 	}
-	return "", false
-}
-
-// RedactDSN returns dsn with its passwords replaced by xxxxx, for display.
-// A DSN that cannot be read safely is replaced entirely.
-func RedactDSN(dsn string) string {
-	if _, ok := cutScheme(dsn); ok {
-		u, err := url.Parse(dsn)
-		if err != nil || !validHostList(u.Host) {
-			return "postgres://(unparseable URL, not shown)"
-		}
-		if u.User != nil {
-			if _, has := u.User.Password(); has {
-				u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			}
-		}
-		q := u.Query()
-		for k := range q {
-			if isSecretKey(k) {
-				q.Set(k, "xxxxx")
-			}
-		}
-		u.RawQuery = q.Encode()
-		return passwordLike.ReplaceAllString(u.String(), "${1}xxxxx")
-	}
-	pairs, ok := splitKeywordValue(dsn)
-	if !ok {
-		return "(unparseable keyword/value string, not shown)"
-	}
-	var secrets []string
-	for _, kv := range pairs {
-		if isSecretKey(kv[0]) && len(kv[1]) >= 4 {
-			secrets = append(secrets, kv[1])
-		}
+	secrets := dsn.Secrets(s)
+	isSecret := map[string]bool{}
+	for _, sec := range secrets {
+		isSecret[sec] = true
 	}
 	var b strings.Builder
-	for i, kv := range pairs {
+	for i, p := range r.Pairs {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString(kv[0])
+		b.WriteString(SafeText(p.Key))
 		b.WriteByte('=')
-		v := kv[1]
-		if isSecretKey(kv[0]) {
+		v := p.Value
+		if dsn.IsSecretKey(p.Key) || isSecret[v] || isSecret[p.Raw] {
 			v = "xxxxx"
+		} else {
+			v = SafeText(v)
 		}
 		if v == "" || strings.ContainsAny(v, ` '\`) {
-			v = "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+			v = "'" + kvEscaper.Replace(v) + "'"
 		}
 		b.WriteString(v)
 	}
-	out := b.String()
-	for _, s := range secrets { // a password may also stand as another value
-		out = strings.ReplaceAll(out, s, "xxxxx")
-	}
-	return passwordLike.ReplaceAllString(out, "${1}xxxxx")
+	return b.String()
 }
 
-// passwordLike is "password=value" anywhere, also inside another value or
-// URL-encoded: what a reader would take for a password is not shown, even
-// where the parser reads it otherwise.
-var passwordLike = regexp.MustCompile(`(?i)(password\s*(?:=|%3D)\s*)('[^']*'?|[^\s&+]*)`)
-
-// validHostList accepts a URL authority's host part as libpq reads it: a
-// comma-separated list of host[:port] or [ipv6][:port] with numeric ports.
-func validHostList(hosts string) bool {
-	for _, h := range strings.Split(hosts, ",") {
-		port := ""
-		if strings.HasPrefix(h, "[") {
-			end := strings.Index(h, "]")
-			if end < 0 {
-				return false
-			}
-			port = strings.TrimPrefix(h[end+1:], ":")
-			if h[end+1:] != "" && !strings.HasPrefix(h[end+1:], ":") {
-				return false
-			}
-		} else if i := strings.Index(h, ":"); i >= 0 {
-			port = h[i+1:]
-		}
-		if strings.Trim(port, "0123456789") != "" {
-			return false
-		}
-	}
-	return true
-}
-
-// splitKeywordValue reads a libpq keyword/value string into ordered pairs.
-func splitKeywordValue(s string) ([][2]string, bool) {
-	var out [][2]string
-	i := 0
-	skip := func() {
-		for i < len(s) && strings.IndexByte(" \t\n\r\v\f", s[i]) >= 0 {
-			i++
-		}
-	}
-	for {
-		skip()
-		if i >= len(s) {
-			return out, true
-		}
-		start := i
-		for i < len(s) && s[i] != '=' && strings.IndexByte(" \t\n\r\v\f", s[i]) < 0 {
-			i++
-		}
-		key := s[start:i]
-		skip()
-		if i >= len(s) || s[i] != '=' || key == "" {
-			return nil, false
-		}
-		i++
-		skip()
-		var v strings.Builder
-		if i < len(s) && s[i] == '\'' {
-			i++
-			for {
-				if i >= len(s) {
-					return nil, false
-				}
-				c := s[i]
-				i++
-				if c == '\'' {
-					break
-				}
-				if c == '\\' {
-					if i >= len(s) {
-						return nil, false
-					}
-					c = s[i]
-					i++
-				}
-				v.WriteByte(c)
-			}
-		} else {
-			for i < len(s) && strings.IndexByte(" \t\n\r\v\f", s[i]) < 0 {
-				c := s[i]
-				i++
-				if c == '\\' && i < len(s) {
-					c = s[i]
-					i++
-				}
-				v.WriteByte(c)
-			}
-		}
-		out = append(out, [2]string{key, v.String()})
-	}
-}
-
-// DSNHasPassword reports whether dsn itself carries a password: a
-// password (or sslpassword) keyword, URL userinfo with a password, or a
-// password query parameter. A DSN that cannot be read safely counts as
-// carrying one if it mentions a password anywhere.
-func DSNHasPassword(dsn string) bool {
-	if _, ok := cutScheme(dsn); ok {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return strings.Contains(dsn, "@") || strings.Contains(strings.ToLower(dsn), "password")
-		}
-		if u.User != nil {
-			if pw, has := u.User.Password(); has && pw != "" {
-				return true
-			}
-		}
-		for k, vs := range u.Query() {
-			for _, v := range vs {
-				if isSecretKey(k) && v != "" {
-					return true
-				}
-			}
-		}
+func parses(driver, s string) bool {
+	if checkDSN(driver, s) != nil {
 		return false
 	}
-	pairs, ok := splitKeywordValue(dsn)
-	if !ok {
-		return strings.Contains(strings.ToLower(dsn), "password")
+	var err error
+	if driver == DriverPQ {
+		_, err = pq.NewConfig(s)
+	} else {
+		_, err = pgconn.ParseConfig(s)
 	}
-	for _, kv := range pairs {
-		if isSecretKey(kv[0]) && kv[1] != "" {
+	return err == nil
+}
+
+// DSNHasPassword reports whether dsn itself, as driver reads it, carries
+// a password (or sslpassword), in any duplicate. A DSN the driver cannot
+// read counts as carrying one if it mentions a password at all.
+func DSNHasPassword(driver, s string) bool {
+	r := dsn.Read(driver, s)
+	if r.Err != nil {
+		return strings.Contains(strings.ToLower(s), "pass")
+	}
+	for _, p := range r.Pairs {
+		if dsn.IsSecretKey(p.Key) && p.Value != "" {
 			return true
 		}
 	}

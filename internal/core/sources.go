@@ -2,11 +2,11 @@ package core
 
 import (
 	"bufio"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/securepg/securepg/internal/dsn"
 )
 
 // Source names where a connection setting came from.
@@ -27,8 +27,8 @@ var sourceKeys = map[string]string{
 // the default. It follows each driver's precedence: pgx lets the DSN beat
 // the service file, lib/pq the reverse; duplicate keys resolve as each
 // driver resolves them. lookup reads the environment (os.LookupEnv).
-func Sources(driver, dsn string, lookup func(string) (string, bool)) map[string]Source {
-	fromDSN := dsnSettings(driver, dsn)
+func Sources(driver, s string, lookup func(string) (string, bool)) map[string]Source {
+	fromDSN := dsnSettings(driver, s)
 	fromEnv := map[string]string{}
 	for key, env := range sourceKeys {
 		if v, ok := lookup(env); ok && (v != "" || driver == DriverPQ) {
@@ -67,60 +67,14 @@ func Sources(driver, dsn string, lookup func(string) (string, bool)) map[string]
 	return out
 }
 
-// dsnSettings reads the DSN's own keys, resolving duplicates as driver does.
-func dsnSettings(driver, dsn string) map[string]string {
+// dsnSettings reads the DSN's own keys exactly as driver does.
+func dsnSettings(driver, s string) map[string]string {
 	out := map[string]string{}
-	if rest, ok := cutScheme(dsn); ok {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return out
-		}
-		_ = rest
-		if u.Host != "" {
-			hosts, ports := []string{}, []string{}
-			for _, hp := range strings.Split(u.Host, ",") {
-				h, p, err := net.SplitHostPort(hp)
-				if err != nil {
-					h, p = hp, ""
-				}
-				hosts, ports = append(hosts, strings.Trim(h, "[]")), append(ports, p)
-			}
-			out["host"] = strings.Join(hosts, ",")
-			if strings.Join(ports, "") != "" {
-				out["port"] = strings.Join(ports, ",")
-			}
-		}
-		if u.User != nil && u.User.Username() != "" {
-			out["user"] = u.User.Username()
-		}
-		if p := strings.TrimPrefix(u.Path, "/"); p != "" {
-			out["dbname"] = p
-		}
-		for k, vs := range u.Query() {
-			if len(vs) == 0 {
-				continue
-			}
-			if k == "database" {
-				k = "dbname"
-			}
-			if driver == DriverPQ {
-				out[k] = vs[0] // lib/pq: the first of a URL's duplicates
-			} else {
-				out[k] = vs[len(vs)-1]
-			}
-		}
-		return out
-	}
-	pairs, ok := splitKeywordValue(dsn)
-	if !ok {
-		return out
-	}
-	for _, kv := range pairs {
-		k := kv[0]
+	for k, v := range dsn.Read(driver, s).Settings {
 		if k == "database" {
 			k = "dbname"
 		}
-		out[k] = kv[1] // the last of duplicates, in both drivers
+		out[k] = v
 	}
 	return out
 }

@@ -1,0 +1,539 @@
+// Package dsn reads PostgreSQL connection strings exactly as each
+// underlying driver's parser tokenises them (pgx v5.12 and lib/pq v1.12),
+// so that securepg's redaction, password detection and provenance follow
+// the driver, never a reading of their own. Every function is linear in
+// the length of its input. Differential fuzz tests hold the readers to the
+// drivers' own parsers.
+package dsn
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	neturl "net/url"
+	"sort"
+	"strings"
+	"unicode"
+)
+
+// The drivers whose parsers this package follows.
+const (
+	Pgx = "pgx"
+	PQ  = "pq"
+)
+
+// Pair is one key=value setting as a driver's parser read it. Raw is the
+// value as written in the DSN (quoted, escaped or percent-encoded), when
+// the parser takes it from one place of the text.
+type Pair struct {
+	Key, Value, Raw string
+}
+
+// Reading is what a driver's parser makes of a DSN.
+type Reading struct {
+	// Pairs are every setting read, in order, duplicates included: a
+	// password that a later duplicate overrides is a secret all the same.
+	Pairs []Pair
+	// Settings are the values the driver keeps (duplicates resolved as it
+	// resolves them), with pgx's canonical key names (database for dbname).
+	Settings map[string]string
+	// Err is the parser's tokenisation error, if any; Pairs holds what was
+	// read before it, and Tail the text the parser did not get to.
+	Err  error
+	Tail string
+	// URL reports the postgres:// form.
+	URL bool
+}
+
+// IsURL reports whether the drivers read dsn as a URL.
+func IsURL(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Read tokenises dsn as driver's parser does. An unknown driver is read as
+// pgx.
+func Read(driver, dsn string) Reading {
+	var r Reading
+	r.URL = IsURL(dsn)
+	switch {
+	case driver == PQ && r.URL:
+		r.readPQURL(dsn)
+	case driver == PQ:
+		r.readPQKeywordValue(dsn)
+	case r.URL:
+		r.readPgxURL(dsn)
+	default:
+		r.readPgxKeywordValue(dsn)
+	}
+	r.Settings = make(map[string]string, len(r.Pairs))
+	if driver == PQ {
+		// lib/pq: the last of each key, and database= beats dbname=.
+		for _, p := range r.Pairs {
+			r.Settings[p.Key] = p.Value
+		}
+		if db, ok := r.Settings["database"]; ok {
+			r.Settings["dbname"] = db
+			delete(r.Settings, "database")
+		}
+		if db, ok := r.Settings["dbname"]; ok {
+			r.Settings["database"] = db
+			delete(r.Settings, "dbname")
+		}
+		return r
+	}
+	for _, p := range r.Pairs {
+		r.Settings[canonical(p.Key)] = p.Value
+	}
+	if r.URL {
+		r.pgxSSLAlias()
+	}
+	return r
+}
+
+func canonical(k string) string {
+	if k == "dbname" {
+		return "database"
+	}
+	return k
+}
+
+var asciiSpace = [256]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
+
+func trimASCIISpace(s string) string { return strings.Trim(s, " \t\n\r\v\f") }
+
+// readPgxKeywordValue follows pgconn's parseKeywordValueSettings.
+func (r *Reading) readPgxKeywordValue(s string) {
+	if strings.IndexByte(s, 0) >= 0 {
+		r.fail(errors.New("forbidden NUL byte in connection string"), s)
+		return
+	}
+	s = strings.TrimLeft(s, " \t\n\r\v\f")
+	for len(s) > 0 {
+		eq := strings.IndexByte(s, '=')
+		if eq < 0 {
+			r.fail(errors.New("invalid keyword/value"), s)
+			return
+		}
+		key := trimASCIISpace(s[:eq])
+		if i := strings.IndexAny(key, " \t\n\r\v\f"); i >= 0 {
+			r.fail(fmt.Errorf(`missing "=" after %q in connection info string`, key[:i]), s)
+			return
+		}
+		rest := strings.TrimLeft(s[eq+1:], " \t\n\r\v\f")
+		var raw, val string
+		switch {
+		case rest == "":
+			s = ""
+		case rest[0] != '\'':
+			end := 0
+			for ; end < len(rest); end++ {
+				if asciiSpace[rest[end]] {
+					break
+				}
+				if rest[end] == '\\' {
+					end++
+					if end == len(rest) {
+						break
+					}
+				}
+			}
+			raw, val = rest[:end], unescape(rest[:end])
+			s = strings.TrimLeft(rest[end:], " \t\n\r\v\f")
+		default:
+			body := rest[1:]
+			end := 0
+			for ; end < len(body); end++ {
+				if body[end] == '\'' {
+					break
+				}
+				if body[end] == '\\' {
+					end++
+					if end == len(body) {
+						break
+					}
+				}
+			}
+			if end >= len(body) {
+				r.fail(errors.New("unterminated quoted string in connection info string"), s)
+				r.Pairs = append(r.Pairs, Pair{Key: key, Value: unescape(body), Raw: rest})
+				return
+			}
+			raw, val = rest[:end+2], unescape(body[:end])
+			s = strings.TrimLeft(body[end+1:], " \t\n\r\v\f")
+		}
+		if key == "" {
+			r.fail(errors.New("invalid keyword/value"), s)
+			return
+		}
+		if key == "user" && val == "" {
+			continue // pgx ignores an empty user
+		}
+		r.Pairs = append(r.Pairs, Pair{Key: key, Value: val, Raw: raw})
+	}
+}
+
+// unescape is libpq's backslash rule: a backslash is dropped and the next
+// character taken literally; a trailing backslash is dropped.
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' {
+			i++
+			if i == len(s) {
+				break
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func (r *Reading) fail(err error, tail string) {
+	r.Err = err
+	r.Tail = tail
+}
+
+// readPgxURL follows pgconn's parseURLSettings (libpq's URI parser).
+func (r *Reading) readPgxURL(conn string) {
+	if strings.IndexByte(conn, 0) >= 0 {
+		r.fail(errors.New("forbidden NUL byte in connection string"), conn)
+		return
+	}
+	p, ok := strings.CutPrefix(conn, "postgresql://")
+	if !ok {
+		p, _ = strings.CutPrefix(conn, "postgres://")
+	}
+	if i := strings.IndexAny(p, "@/"); i >= 0 && p[i] == '@' {
+		user, password, hasPassword := strings.Cut(p[:i], ":")
+		rest := p[i+1:]
+		if user != "" {
+			v, err := uriDecode(user)
+			if err != nil {
+				r.fail(err, p)
+				return
+			}
+			r.Pairs = append(r.Pairs, Pair{Key: "user", Value: v, Raw: user})
+		}
+		if hasPassword && password != "" {
+			v, err := uriDecode(password)
+			if err != nil {
+				r.Pairs = append(r.Pairs, Pair{Key: "password", Value: password, Raw: password})
+				r.fail(errors.New("invalid percent-encoded token in password"), rest)
+				return
+			}
+			r.Pairs = append(r.Pairs, Pair{Key: "password", Value: v, Raw: password})
+		}
+		p = rest
+	}
+	var hosts, ports strings.Builder
+	for {
+		if len(p) > 0 && p[0] == '[' {
+			end := strings.IndexByte(p, ']')
+			if end < 0 {
+				r.fail(errors.New(`end of string reached when looking for matching "]" in IPv6 host address in URI`), p)
+				return
+			}
+			if end == 1 {
+				r.fail(errors.New("IPv6 host address may not be empty in URI"), p)
+				return
+			}
+			hosts.WriteString(p[1:end])
+			p = p[end+1:]
+			if len(p) > 0 && p[0] != ':' && p[0] != '/' && p[0] != '?' && p[0] != ',' {
+				r.fail(errors.New(`unexpected character in URI (expected ":" or "/")`), p)
+				return
+			}
+		} else {
+			i := strings.IndexAny(p, ":/?,")
+			if i < 0 {
+				i = len(p)
+			}
+			hosts.WriteString(p[:i])
+			p = p[i:]
+		}
+		if len(p) > 0 && p[0] == ':' {
+			p = p[1:]
+			i := strings.IndexAny(p, "/?,")
+			if i < 0 {
+				i = len(p)
+			}
+			ports.WriteString(p[:i])
+			p = p[i:]
+		}
+		if len(p) == 0 || p[0] != ',' {
+			break
+		}
+		p = p[1:]
+		hosts.WriteByte(',')
+		ports.WriteByte(',')
+	}
+	if hosts.Len() > 0 {
+		v, err := uriDecode(hosts.String())
+		if err != nil {
+			r.fail(err, p)
+			return
+		}
+		r.Pairs = append(r.Pairs, Pair{Key: "host", Value: v, Raw: hosts.String()})
+	}
+	if ports.Len() > 0 {
+		v, err := uriDecode(ports.String())
+		if err != nil {
+			r.fail(err, p)
+			return
+		}
+		r.Pairs = append(r.Pairs, Pair{Key: "port", Value: v, Raw: ports.String()})
+	}
+	if len(p) > 0 && p[0] == '/' {
+		db := p[1:]
+		p = ""
+		if i := strings.IndexByte(db, '?'); i >= 0 {
+			p, db = db[i:], db[:i]
+		}
+		if db != "" {
+			v, err := uriDecode(db)
+			if err != nil {
+				r.fail(err, p)
+				return
+			}
+			r.Pairs = append(r.Pairs, Pair{Key: "dbname", Value: v, Raw: db})
+		}
+	}
+	if len(p) > 0 && p[0] == '?' {
+		params := p[1:]
+		for params != "" {
+			pair := params
+			if i := strings.IndexByte(params, '&'); i >= 0 {
+				pair, params = params[:i], params[i+1:]
+			} else {
+				params = ""
+			}
+			rawKey, rawValue, found := strings.Cut(pair, "=")
+			if !found || strings.IndexByte(rawValue, '=') >= 0 {
+				r.Pairs = append(r.Pairs, Pair{Key: uriDecodeLenient(rawKey), Value: rawValue, Raw: rawValue})
+				r.fail(errors.New(`missing or extra key/value separator "=" in URI query parameter`), params)
+				return
+			}
+			key, err := uriDecode(rawKey)
+			if err != nil {
+				r.fail(err, pair+"&"+params)
+				return
+			}
+			value, err := uriDecode(rawValue)
+			if err != nil {
+				r.Pairs = append(r.Pairs, Pair{Key: key, Value: rawValue, Raw: rawValue})
+				r.fail(err, params)
+				return
+			}
+			r.Pairs = append(r.Pairs, Pair{Key: key, Value: value, Raw: rawValue})
+		}
+	}
+}
+
+// pgxSSLAlias applies pgx's URI-only ssl=true alias for sslmode=require:
+// the alias wins only when it comes after the last explicit sslmode.
+func (r *Reading) pgxSSLAlias() {
+	last := ""
+	for _, p := range r.Pairs {
+		if p.Key == "ssl" || p.Key == "sslmode" {
+			last = p.Key
+		}
+	}
+	if v, ok := r.Settings["ssl"]; ok && v == "true" {
+		delete(r.Settings, "ssl")
+		if last == "ssl" {
+			r.Settings["sslmode"] = "require"
+		}
+	}
+}
+
+// uriDecode is libpq's conninfo_uri_decode as pgx implements it: '%' and
+// two hex digits, %00 forbidden, ASCII spaces at either end skipped,
+// spaces inside rejected.
+func uriDecode(raw string) (string, error) {
+	var b strings.Builder
+	b.Grow(len(raw))
+	i := 0
+	for i < len(raw) && raw[i] == ' ' {
+		i++
+	}
+	for i < len(raw) && raw[i] != ' ' {
+		if raw[i] != '%' {
+			b.WriteByte(raw[i])
+			i++
+			continue
+		}
+		var hi, lo byte
+		var ok1, ok2 bool
+		if i+1 < len(raw) {
+			hi, ok1 = hexDigit(raw[i+1])
+		}
+		if i+2 < len(raw) {
+			lo, ok2 = hexDigit(raw[i+2])
+		}
+		if !ok1 || !ok2 {
+			return "", errors.New("invalid percent-encoded token")
+		}
+		c := hi<<4 | lo
+		if c == 0 {
+			return "", errors.New("forbidden value %00 in percent-encoded value")
+		}
+		b.WriteByte(c)
+		i += 3
+	}
+	for i < len(raw) && raw[i] == ' ' {
+		i++
+	}
+	if i < len(raw) {
+		return "", errors.New("unexpected spaces found, use percent-encoded spaces (%20) instead")
+	}
+	return b.String(), nil
+}
+
+func uriDecodeLenient(raw string) string {
+	v, err := uriDecode(raw)
+	if err != nil {
+		return raw
+	}
+	return v
+}
+
+func hexDigit(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// readPQKeywordValue follows lib/pq's Config.fromDSN: runes, any Unicode
+// space separates, backslash escapes, single quotes.
+func (r *Reading) readPQKeywordValue(dsn string) {
+	s := []rune(dsn)
+	i := 0
+	next := func() (rune, bool) {
+		if i >= len(s) {
+			return 0, false
+		}
+		c := s[i]
+		i++
+		return c, true
+	}
+	skipSpaces := func() (rune, bool) {
+		c, ok := next()
+		for unicode.IsSpace(c) && ok {
+			c, ok = next()
+		}
+		return c, ok
+	}
+	tail := func() string { return string(s[max(i-1, 0):]) }
+	for {
+		c, ok := skipSpaces()
+		if !ok {
+			return
+		}
+		start := i - 1
+		var key []rune
+		for !unicode.IsSpace(c) && c != '=' {
+			key = append(key, c)
+			if c, ok = next(); !ok {
+				break
+			}
+		}
+		if c != '=' {
+			c, ok = skipSpaces()
+		}
+		if c != '=' || !ok {
+			r.fail(fmt.Errorf(`missing "=" after %q in connection info string`, string(key)), string(s[start:]))
+			return
+		}
+		if c, ok = skipSpaces(); !ok {
+			r.Pairs = append(r.Pairs, Pair{Key: string(key)})
+			return
+		}
+		vstart := i - 1
+		var val []rune
+		if c != '\'' {
+			for !unicode.IsSpace(c) {
+				if c == '\\' {
+					if c, ok = next(); !ok {
+						r.Pairs = append(r.Pairs, Pair{Key: string(key), Value: string(val), Raw: string(s[vstart:])})
+						r.fail(errors.New("missing character after backslash"), tail())
+						return
+					}
+				}
+				val = append(val, c)
+				if c, ok = next(); !ok {
+					break
+				}
+			}
+		} else {
+		quote:
+			for {
+				if c, ok = next(); !ok {
+					r.Pairs = append(r.Pairs, Pair{Key: string(key), Value: string(val), Raw: string(s[vstart:])})
+					r.fail(errors.New("unterminated quoted string literal in connection string"), string(s[vstart:]))
+					return
+				}
+				switch c {
+				case '\'':
+					break quote
+				case '\\':
+					c, _ = next()
+					fallthrough
+				default:
+					val = append(val, c)
+				}
+			}
+		}
+		end := i
+		if end > len(s) {
+			end = len(s)
+		}
+		r.Pairs = append(r.Pairs, Pair{Key: string(key), Value: string(val), Raw: strings.TrimRightFunc(string(s[vstart:end]), unicode.IsSpace)})
+	}
+}
+
+// readPQURL follows lib/pq's convertURL: net/url, the first of each
+// query key, then the keyword/value reader over the result.
+func (r *Reading) readPQURL(dsn string) {
+	u, err := neturl.Parse(dsn)
+	if err != nil {
+		r.fail(errors.New("invalid URL"), dsn)
+		return
+	}
+	var kvs []string
+	escaper := strings.NewReplacer(`'`, `\'`, `\`, `\\`)
+	accrue := func(k, v string) {
+		if v != "" {
+			kvs = append(kvs, k+"='"+escaper.Replace(v)+"'")
+		}
+	}
+	if u.User != nil {
+		pw, _ := u.User.Password()
+		accrue("user", u.User.Username())
+		accrue("password", pw)
+	}
+	if host, port, err := net.SplitHostPort(u.Host); err != nil {
+		accrue("host", u.Host)
+	} else {
+		accrue("host", host)
+		accrue("port", port)
+	}
+	if u.Path != "" {
+		accrue("dbname", u.Path[1:])
+	}
+	q := u.Query()
+	for k := range q {
+		accrue(k, q.Get(k))
+	}
+	sort.Strings(kvs)
+	r.readPQKeywordValue(strings.Join(kvs, " "))
+}
