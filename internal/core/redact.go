@@ -83,6 +83,7 @@ func parserMessage(err error) string {
 	if errors.As(err, &ue) {
 		msg = strings.Replace(msg, ue.Error(), "invalid URL: "+ue.Err.Error(), 1)
 	}
+	msg = serviceLine.ReplaceAllString(msg, "$1 in the service file (the line is not shown)")
 	return strings.TrimPrefix(msg, "pq: ")
 }
 
@@ -90,7 +91,11 @@ func parserMessage(err error) string {
 // parser that quoted a long value gets it cut, and redaction stays cheap.
 const maxMessage = 512
 
-var quoted = regexp.MustCompile("\"[^\"]*\"|`[^`]*`|'[^']*'")
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|` + "`[^`]*`" + `|'[^']*'`)
+
+// serviceLine is lib/pq's report of a bad service file line, which quotes
+// the line: it may hold a password.
+var serviceLine = regexp.MustCompile(`(line \d+: [^"]*?) in ".*`)
 
 // Sanitize removes from msg, a parser's or driver's message about s, every
 // fragment that is or may be part of a secret of s under either driver's
