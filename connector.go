@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
@@ -29,11 +30,12 @@ type connector struct {
 	policy  core.Policy
 	plan    core.Plan
 	logger  *slog.Logger
-	backend backend
+	backend core.Backend
 	tel     *telemetry.T
 	hooks   *hookSet
 	db      string            // the database name, for telemetry
 	audited []*core.Violation // the configuration's violations, let through by audit mode
+	limit   logLimiter        // one log line per violation per minute
 }
 
 var _ driver.Connector = (*connector)(nil)
@@ -45,24 +47,13 @@ func newConnector(dsn string, getenv func(string) string, opts []Option) (*conne
 	}
 	c := &connector{policy: policy, logger: o.logger, hooks: newHookSet(o.hooks, o.providers, policy.PasswordFile)}
 	c.hooks.log = o.logger
-	switch policy.Driver {
-	case core.DriverPQ:
-		var pc *core.PQConfig
-		pc, c.plan, err = core.PreparePQ(dsn, policy)
-		if err == nil {
-			c.backend = &pqBackend{cfg: pc}
-		}
-	default:
-		var pc *core.PgxConfig
-		pc, c.plan, err = core.PreparePgx(dsn, policy)
-		if err == nil {
-			pc.Conn.Tracer = c.pgxTracer()
-			c.backend = &pgxBackend{cfg: pc, inner: stdlib.GetConnector(*pc.Conn,
-				stdlib.OptionBeforeConnect(pc.BeforeConnect), stdlib.OptionResetSession(pgxResetSession))}
-		}
-	}
+	c.backend, c.plan, err = core.Prepare(dsn, policy)
 	if err != nil {
 		return nil, err
+	}
+	if pc, ok := c.backend.(*core.PgxConfig); ok {
+		pc.Conn.Tracer = c.pgxTracer()
+		pc.ResetSession = pgxResetSession
 	}
 	if m, ok := core.LookupMock(dsn); ok {
 		mb := &mockBackend{mock: m, policy: policy}
@@ -87,7 +78,7 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	host, port := c.firstTarget()
 	ctx, op := c.tel.ConnectStart(ctx, host, port)
 	used := &usedCreds{}
-	conn, facts, audited, err := c.backend.connect(ctx, c.credsFunc(used), rec)
+	conn, facts, audited, err := c.backend.Connect(ctx, c.credsFunc(used), rec)
 	if err != nil && isAuthFailure(err) {
 		// The server rejected credentials from a source that rotates: tell
 		// caching providers, resolve again, and if that gives new
@@ -99,7 +90,7 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 			if fresh, ferr := c.hooks.credentials(ctx, a); ferr == nil && fresh != nil &&
 				(fresh.Password != old.Password || fresh.User != old.User) {
 				used = &usedCreds{m: map[string]*hooks.Credentials{credsKey(last): fresh}}
-				conn, facts, audited, err = c.backend.connect(ctx, c.credsFunc(used), rec)
+				conn, facts, audited, err = c.backend.Connect(ctx, c.credsFunc(used), rec)
 			}
 		}
 	}
@@ -148,8 +139,8 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if creds != nil {
 		recycle = recycleAt(creds.Expires, time.Now())
 	}
-	if c.backend.native() {
-		custom := conn.(*stdlib.Conn).Conn().PgConn().CustomData()
+	if sc, ok := conn.(*stdlib.Conn); ok {
+		custom := sc.Conn().PgConn().CustomData()
 		custom[telemetry.ConnKey] = obs
 		if c.hooks.query {
 			custom[hooksKey] = c.hooks
@@ -230,17 +221,71 @@ func (c *connector) log() *slog.Logger {
 	return slog.Default()
 }
 
-// reportRefusal logs a refusal at error level and tells the OnViolation hooks.
+// reportRefusal logs a refusal at error level and tells the OnViolation
+// hooks. The log keeps one line per violation and host a minute.
 func (c *connector) reportRefusal(ctx context.Context, v *core.Violation) {
-	c.log().LogAttrs(ctx, slog.LevelError, "securepg: connection refused by policy", violationAttrs(v, c.policy)...)
+	c.logViolation(ctx, slog.LevelError, "securepg: connection refused by policy", v)
 	c.hooks.onViolation(ctx, c.log(), v, telemetry.OutcomeRefused)
 }
 
 // reportAudit logs a violation that audit mode lets through at warn level
 // and tells the OnViolation hooks.
 func (c *connector) reportAudit(ctx context.Context, v *core.Violation) {
-	c.log().LogAttrs(ctx, slog.LevelWarn, "securepg: policy violation allowed by audit mode", violationAttrs(v, c.policy)...)
+	c.logViolation(ctx, slog.LevelWarn, "securepg: policy violation allowed by audit mode", v)
 	c.hooks.onViolation(ctx, c.log(), v, telemetry.OutcomeAudited)
+}
+
+func (c *connector) logViolation(ctx context.Context, level slog.Level, msg string, v *core.Violation) {
+	ok, suppressed := c.limit.allow(level, v, time.Now())
+	if !ok {
+		return
+	}
+	attrs := violationAttrs(v, c.policy)
+	if suppressed > 0 {
+		attrs = append(attrs, slog.Int("suppressed", suppressed))
+	}
+	c.log().LogAttrs(ctx, level, msg, attrs...)
+}
+
+// logInterval is how often the same violation of the same host is logged
+// again; the line then says how many were not.
+const logInterval = time.Minute
+
+// logLimiter keeps one log line per (level, reason, host) per interval.
+type logLimiter struct {
+	mu   sync.Mutex
+	seen map[logKey]*logState
+}
+
+type logKey struct {
+	level        slog.Level
+	reason, host string
+}
+
+type logState struct {
+	last       time.Time
+	suppressed int
+}
+
+func (l *logLimiter) allow(level slog.Level, v *core.Violation, now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := logKey{level, v.Reason, v.Host}
+	st, ok := l.seen[k]
+	if !ok {
+		if l.seen == nil || len(l.seen) >= 1024 {
+			l.seen = map[logKey]*logState{}
+		}
+		l.seen[k] = &logState{last: now}
+		return true, 0
+	}
+	if now.Sub(st.last) < logInterval {
+		st.suppressed++
+		return false, 0
+	}
+	n := st.suppressed
+	st.last, st.suppressed = now, 0
+	return true, n
 }
 
 func violationAttrs(v *core.Violation, p core.Policy) []slog.Attr {

@@ -7,7 +7,12 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/securepg/securepg/hooks"
+	"github.com/securepg/securepg/internal/core"
 )
 
 // recordHandler keeps every log record, for assertions.
@@ -122,3 +127,47 @@ func TestEnforceModeLogsRefusalAtError(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestLogsAreRateLimited: a violation that repeats on every new
+// connection is logged once a minute per connector, not once per
+// connection; OnViolation hooks still hear every one.
+func TestLogsAreRateLimited(t *testing.T) {
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			h := &recordHandler{}
+			var heard atomic.Int32
+			c, err := NewConnector(l.at(l.wrongHost, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), WithDriver(drv),
+				WithLogger(slog.New(h)), WithHooks(hooks.Hooks{OnViolation: func(context.Context, hooks.Violation) { heard.Add(1) }}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := sql.OpenDB(c)
+			defer db.Close()
+			for range 10 {
+				requireReason(t, db.Ping(), ReasonHostnameMismatch)
+			}
+			if n := len(h.all()); n != 1 {
+				t.Fatalf("%d log records for 10 identical refusals", n)
+			}
+			if heard.Load() != 10 {
+				t.Fatalf("OnViolation heard %d of 10", heard.Load())
+			}
+		})
+	}
+	var lim logLimiter
+	v := &core.Violation{Reason: ReasonHostnameMismatch, Host: "h:1"}
+	now := time.Now()
+	if ok, _ := lim.allow(slog.LevelError, v, now); !ok {
+		t.Fatal("first line suppressed")
+	}
+	for i := range 5 {
+		if ok, _ := lim.allow(slog.LevelError, v, now.Add(time.Duration(i)*time.Second)); ok {
+			t.Fatal("a repeat within the minute was logged")
+		}
+	}
+	if ok, n := lim.allow(slog.LevelError, v, now.Add(logInterval)); !ok || n != 5 {
+		t.Fatalf("after the minute: %v, %d suppressed", ok, n)
+	}
+}

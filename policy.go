@@ -43,18 +43,15 @@ func resolvePolicy(getenv func(string) string, opts []Option) (core.Policy, opti
 // function of both. In enforce mode the first violation is the refusal;
 // in audit mode every violation is logged and the connector is kept.
 func (c *connector) judge() error {
-	vs := core.Evaluate(c.plan, c.policy)
-	if len(vs) == 0 {
-		return nil
+	refusal, audited, all := core.JudgePlan(c.plan, c.policy)
+	if refusal != nil {
+		c.reportRefusal(context.Background(), refusal)
+		c.tel.Refused(context.Background(), refusal)
+		return newPolicyError(refusal, len(all)-1)
 	}
-	if !c.policy.Audit {
-		c.reportRefusal(context.Background(), vs[0])
-		c.tel.Refused(context.Background(), vs[0])
-		return newPolicyError(vs[0], len(vs)-1)
-	}
-	for _, v := range vs {
+	for _, v := range audited {
 		c.reportAudit(context.Background(), v)
 	}
-	c.audited = vs
+	c.audited = audited
 	return nil
 }

@@ -12,9 +12,10 @@ import (
 	"github.com/securepg/securepg/internal/core"
 )
 
-// checkReport is check's --json output. Its shape is stable.
+// checkReport is check's --json output. Its shape is stable. Every string
+// that came from the DSN or the environment is escaped (SafeText).
 type checkReport struct {
-	DSN        string        `json:"dsn"` // redacted
+	DSN        string        `json:"dsn"` // redacted, as the driver reads it
 	Driver     string        `json:"driver"`
 	Policy     policyReport  `json:"policy"`
 	Targets    []targetJSON  `json:"targets"`
@@ -53,9 +54,13 @@ type violationJS struct {
 	Fix    string `json:"fix"`
 }
 
+// safe escapes what came from a DSN, a file or a peer.
+func safe(s string) string { return core.SafeText(s) }
+
 // check judges a DSN offline, exactly as sql.Open("securepg", dsn) would:
-// the same policy from the environment, the same driver's parser, the same
-// evaluation. Nothing is dialed.
+// the same policy from the environment, the same bytes, the same entry
+// point (core.Prepare) and the same decision (core.JudgePlan). Nothing is
+// dialed.
 func (e *env) check(_ context.Context, args []string) int {
 	var asJSON bool
 	if ok, code := e.flags("check", args, func(fs *flag.FlagSet) {
@@ -67,20 +72,20 @@ func (e *env) check(_ context.Context, args []string) int {
 	if code != exitOK {
 		return code
 	}
-	vs := core.Evaluate(plan, p)
+	refusal, _, vs := core.JudgePlan(plan, p)
 	r := checkReport{DSN: core.RedactDSN(p.Driver, dsn), Driver: p.Driver, Policy: newPolicyReport(p), Verdict: "allowed", Violations: []violationJS{}}
 	sources := core.Sources(p.Driver, dsn, os.LookupEnv)
 	for _, t := range plan.Targets {
 		r.Targets = append(r.Targets, targetReport(t, sources, p))
 	}
 	for _, v := range vs {
-		r.Violations = append(r.Violations, violationJS{v.Reason, v.Host, v.Got, v.Want, v.Detail, v.Fix})
+		r.Violations = append(r.Violations, violationJS{v.Reason, safe(v.Host), safe(v.Got), safe(v.Want), v.Detail, v.Fix})
 	}
 	switch {
-	case len(vs) > 0 && p.Audit:
-		r.Verdict = "audited"
-	case len(vs) > 0:
+	case refusal != nil:
 		r.Verdict, code = "refused", exitRefused
+	case len(vs) > 0:
+		r.Verdict = "audited"
 	}
 	if asJSON {
 		e.writeJSON(r)
@@ -91,9 +96,10 @@ func (e *env) check(_ context.Context, args []string) int {
 }
 
 // inputs reads what check and probe judge: the DSN, the policy from the
-// environment, and the plan of the policy's driver.
+// environment, and the plan of the policy's driver, through the same entry
+// point as sql.Open.
 func (e *env) inputs(cmd string) (string, core.Policy, core.Plan, int) {
-	dsn, err := e.readDSN()
+	dsn, fromStdin, err := e.readDSN()
 	if err != nil {
 		return "", core.Policy{}, core.Plan{}, e.fail(exitUsage, "%s: %v", cmd, err)
 	}
@@ -101,27 +107,22 @@ func (e *env) inputs(cmd string) (string, core.Policy, core.Plan, int) {
 	if err != nil {
 		return "", core.Policy{}, core.Plan{}, e.fail(exitUsage, "%v", strings.TrimPrefix(err.Error(), "securepg: "))
 	}
-	plan, err := prepare(dsn, p)
+	_, plan, err := core.Prepare(dsn, p)
 	if err != nil {
-		return "", core.Policy{}, core.Plan{}, e.fail(exitError, "%v", strings.TrimPrefix(err.Error(), "securepg: "))
+		code := e.fail(exitError, "%v", safe(strings.TrimPrefix(err.Error(), "securepg: ")))
+		if fromStdin && strings.HasSuffix(dsn, "\n") {
+			fmt.Fprintln(e.stderr, "securepg: note: the DSN on standard input ends with a newline, which was judged as part of it, as sql.Open would; pipe it without one (printf, not echo) if your program does not have it")
+		}
+		return "", core.Policy{}, core.Plan{}, code
 	}
 	return dsn, p, plan, exitOK
 }
 
-// prepare parses and hardens dsn with the policy's driver.
-func prepare(dsn string, p core.Policy) (core.Plan, error) {
-	if p.Driver == core.DriverPQ {
-		_, plan, err := core.PreparePQ(dsn, p)
-		return plan, err
-	}
-	_, plan, err := core.PreparePgx(dsn, p)
-	return plan, err
-}
-
 func targetReport(t core.Target, sources map[string]core.Source, p core.Policy) targetJSON {
-	tj := targetJSON{Host: t.Host, Hostaddr: t.Hostaddr, Port: int(t.Port), Network: t.Network, SSLMode: t.Mode.String(),
-		SSLModeSource: sources["sslmode"].Origin, HostSource: sources["host"].Origin, RootCA: t.RootCA, ClientCert: t.ClientCert,
-		MinTLS: tlsShort(t.MinTLS), MinTLSSource: p.Sources[core.EnvMinTLSVersion], Note: t.Note, Attempts: []attemptJSON{}}
+	tj := targetJSON{Host: safe(t.Host), Hostaddr: safe(t.Hostaddr), Port: int(t.Port), Network: t.Network, SSLMode: t.Mode.String(),
+		SSLModeSource: safe(sources["sslmode"].Origin), HostSource: safe(sources["host"].Origin), RootCA: safe(t.RootCA),
+		ClientCert: safe(t.ClientCert), MinTLS: tlsShort(t.MinTLS), MinTLSSource: p.Sources[core.EnvMinTLSVersion],
+		Note: t.Note, Attempts: []attemptJSON{}}
 	if t.Custom {
 		tj.SSLMode = "custom (pqgo-*)"
 	}
@@ -131,16 +132,18 @@ func targetReport(t core.Target, sources map[string]core.Source, p core.Policy) 
 	switch {
 	case t.RootCA == "":
 		tj.RootCASource = "none"
-	case strings.HasPrefix(t.RootCA, core.EnvSSLRootCert+"=") || strings.HasPrefix(t.RootCA, "option "):
-		tj.RootCASource = strings.SplitN(t.RootCA, "=", 2)[0]
-		tj.RootCA = strings.SplitN(t.RootCA, "=", 2)[1]
+	case t.RootFromPolicy:
+		tj.RootCASource = p.Sources[core.EnvSSLRootCert]
 	case sources["sslrootcert"].Origin != "default":
-		tj.RootCASource = sources["sslrootcert"].Origin
+		tj.RootCASource = safe(sources["sslrootcert"].Origin)
 		if t.RootCA == "sslrootcert" {
-			tj.RootCA = sources["sslrootcert"].Value
+			tj.RootCA = safe(sources["sslrootcert"].Value)
 		}
 	default:
 		tj.RootCASource = "default"
+	}
+	if t.CertFromPolicy {
+		tj.ClientCert += " (" + p.Sources[core.EnvSSLCert] + ")"
 	}
 	if t.Network == "unix" {
 		tj.SSLMode = "none (unix socket)"
@@ -186,6 +189,9 @@ func (e *env) printCheck(r checkReport) {
 	fmt.Fprintln(w, "#\tHOST\tSSLMODE\tATTEMPTS\tROOT CA\tCLIENT CERT\tMIN TLS")
 	for i, t := range r.Targets {
 		addr := t.Host
+		if addr == "" {
+			addr = t.Hostaddr
+		}
 		if t.Network == "tcp" {
 			addr += ":" + strconv.Itoa(t.Port)
 		}

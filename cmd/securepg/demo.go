@@ -102,7 +102,7 @@ func (e *env) demo(ctx context.Context, args []string) int {
 	if err := p.Load(); err != nil {
 		return e.fail(exitError, "demo: %v", err)
 	}
-	plan, err := prepare(strong, p)
+	_, plan, err := core.Prepare(strong, p)
 	if err != nil {
 		return e.fail(exitError, "demo: %v", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"strings"
 
 	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/telemetry"
@@ -102,25 +101,30 @@ func (e *env) flags(name string, args []string, define func(*flag.FlagSet)) (boo
 	return true, exitOK
 }
 
-// readDSN takes the DSN from DATABASE_URL, or else from standard input.
-func (e *env) readDSN() (string, error) {
-	if dsn := strings.TrimSpace(e.getenv("DATABASE_URL")); dsn != "" {
-		return dsn, nil
+// readDSN takes the DSN from DATABASE_URL, or else from standard input:
+// exactly the bytes sql.Open would get, nothing trimmed (a trailing
+// newline is part of what is judged), and refused rather than cut when
+// longer than securepg accepts.
+func (e *env) readDSN() (dsn string, fromStdin bool, err error) {
+	if dsn := e.getenv("DATABASE_URL"); dsn != "" {
+		return dsn, false, nil
 	}
 	if f, ok := e.stdin.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			return "", errors.New("no DSN: set DATABASE_URL, or pipe the DSN on standard input")
+			return "", false, errors.New("no DSN: set DATABASE_URL, or pipe the DSN on standard input")
 		}
 	}
-	b, err := io.ReadAll(io.LimitReader(e.stdin, 64<<10))
+	b, err := io.ReadAll(io.LimitReader(e.stdin, core.MaxDSNSize+1))
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	dsn := strings.TrimSpace(string(b))
-	if dsn == "" {
-		return "", errors.New("no DSN: set DATABASE_URL, or pipe the DSN on standard input")
+	if len(b) > core.MaxDSNSize {
+		return "", false, fmt.Errorf("the DSN on standard input is longer than %d bytes, which securepg refuses; nothing was judged", core.MaxDSNSize)
 	}
-	return dsn, nil
+	if len(b) == 0 {
+		return "", false, errors.New("no DSN: set DATABASE_URL, or pipe the DSN on standard input")
+	}
+	return string(b), true, nil
 }
 
 // policyFromEnv reads the SECUREPG_* policy through getenv and loads its files.

@@ -116,6 +116,16 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 	return out
 }
 
+// JudgePlan evaluates plan against p and applies the mode: the refusal
+// (nil when the configuration may connect), the violations audit mode lets
+// through, and all of them. The connector and securepg check both decide
+// with it.
+func JudgePlan(plan Plan, p Policy) (refusal *Violation, audited, all []*Violation) {
+	all = Evaluate(plan, p)
+	refusal, audited = Decide(p, all)
+	return refusal, audited, all
+}
+
 // Facts describe one connection attempt, or a live connection, as securepg
 // observed it: from the handshake it verified itself (pgx, lib/pq), or
 // from a simulation (sqlmocktest).

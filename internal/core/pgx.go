@@ -3,9 +3,11 @@ package core
 import (
 	"context"
 	"crypto/tls"
+	"database/sql/driver"
 	"errors"
 	"net"
 	"strconv"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -21,6 +23,56 @@ type PgxConfig struct {
 	Conn    *pgx.ConnConfig
 	entries []pgxEntry // parallel to [primary] + Conn.Fallbacks
 	policy  Policy
+
+	// Options for the database/sql connector, set before the first
+	// Connect: how a conn is reset before reuse.
+	ResetSession func(context.Context, *pgx.Conn) error
+
+	once      sync.Once
+	connector driver.Connector
+}
+
+// Connect opens one pgx connection through pgx's database/sql connector,
+// which hands database/sql pgx's own *stdlib.Conn.
+func (c *PgxConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder) (driver.Conn, Facts, []*Violation, error) {
+	c.once.Do(func() {
+		opts := []stdlib.OptionOpenDB{stdlib.OptionBeforeConnect(c.BeforeConnect)}
+		if c.ResetSession != nil {
+			opts = append(opts, stdlib.OptionResetSession(c.ResetSession))
+		}
+		c.connector = stdlib.GetConnector(*c.Conn, opts...)
+	})
+	ctx = WithConnectState(ctx, &ConnectState{Rec: rec, Creds: creds})
+	dc, err := c.connector.Connect(ctx)
+	if err != nil {
+		return nil, Facts{}, nil, pgxError(err)
+	}
+	sc := dc.(*stdlib.Conn)
+	facts, audited, err := c.Finish(sc, rec)
+	if err != nil {
+		sc.Close()
+		return nil, facts, nil, err
+	}
+	return sc, facts, audited, nil
+}
+
+// connectError replaces pgx's *pgconn.ConnectError, whose public Config
+// field holds the password: reflective loggers and encoders walk it. The
+// text and the causes (errors.As finds *pgconn.PgError) are kept.
+type connectError struct {
+	msg string
+	err error
+}
+
+func (e *connectError) Error() string { return e.msg }
+func (e *connectError) Unwrap() error { return e.err }
+
+func pgxError(err error) error {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return &connectError{msg: err.Error(), err: ce.Unwrap()}
+	}
+	return err
 }
 
 // pgxEntry is one pgx fallback: one attempt at one host.
@@ -96,7 +148,7 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy) (*PgxConfig, Plan, error) {
 			if fb.TLSConfig != nil {
 				tc := fb.TLSConfig.Clone()
 				upgrade := n == 1 && p.Roots() != nil && p.RootCert != "system" && tc.RootCAs == nil
-				t.RootCA, t.ClientCert = describeTLS(tc, p)
+				t.RootCA, t.RootFromPolicy, t.ClientCert, t.CertFromPolicy = describeTLS(tc, p)
 				if tc.RootCAs == nil && p.Roots() != nil {
 					tc.RootCAs = p.Roots()
 				}
@@ -160,12 +212,12 @@ func joinKeys(keys []string) string {
 
 func sameHost(a, b *pgconn.FallbackConfig) bool { return a.Host == b.Host && a.Port == b.Port }
 
-func describeTLS(tc *tls.Config, p Policy) (root, cert string) {
+func describeTLS(tc *tls.Config, p Policy) (root string, rootPolicy bool, cert string, certPolicy bool) {
 	switch {
 	case tc.RootCAs != nil:
 		root = "sslrootcert"
 	case p.RootCert != "":
-		root = p.Sources[EnvSSLRootCert] + "=" + p.RootCert
+		root, rootPolicy = p.RootCert, true
 	case !tc.InsecureSkipVerify || tc.VerifyPeerCertificate != nil:
 		root = "system"
 	}
@@ -173,9 +225,9 @@ func describeTLS(tc *tls.Config, p Policy) (root, cert string) {
 	case len(tc.Certificates) > 0 || tc.GetClientCertificate != nil:
 		cert = "sslcert"
 	case p.ClientCert != "":
-		cert = p.Sources[EnvSSLCert] + "=" + p.ClientCert
+		cert, certPolicy = p.ClientCert, true
 	}
-	return root, cert
+	return root, rootPolicy, cert, certPolicy
 }
 
 // ConnectState is what one Connect call hands to pgx's BeforeConnect

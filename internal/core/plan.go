@@ -29,8 +29,13 @@ type Target struct {
 	// sslmode=prefer a TLS attempt then a plaintext one.
 	Attempts []Attempt
 
-	RootCA     string // where the trusted roots come from ("" = none, "system", a path)
+	RootCA     string // where the trusted roots come from ("" = none, "system", a path, "sslrootcert (inline)")
 	ClientCert string // the client certificate path, "" = none
+
+	// RootFromPolicy and CertFromPolicy: the roots (client certificate)
+	// are the policy's (SECUREPG_SSLROOTCERT, WithRootCert, ...), as the
+	// configuration named none.
+	RootFromPolicy, CertFromPolicy bool
 	MinTLS     uint16 // the lowest TLS version the client will accept
 	MaxTLS     uint16 // the highest, 0 = no limit
 	Custom     bool   // lib/pq sslmode=pqgo-*: a registered tls.Config securepg cannot inspect

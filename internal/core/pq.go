@@ -114,8 +114,7 @@ func hardenPQ(cfg pq.Config, p Policy) (*PQConfig, Plan, error) {
 		rootPath = filepath.Join(home, "root.crt")
 		rootDesc = rootPath
 	case p.RootCert != "":
-		rootPath = p.RootCert
-		rootDesc = p.Sources[EnvSSLRootCert] + "=" + p.RootCert
+		rootPath, rootDesc = p.RootCert, p.RootCert
 	}
 	fromOrg := rootPath != "" && rootPath == p.RootCert && cfg.SSLRootCert == ""
 
@@ -155,7 +154,7 @@ func hardenPQ(cfg pq.Config, p Policy) (*PQConfig, Plan, error) {
 
 	// The client certificate, as lib/pq finds it: sslcert/sslkey, else
 	// ~/.postgresql/postgresql.crt and .key, else the org's.
-	cert, certDesc, err := pqClientCert(ctx, cfg, home, p)
+	cert, certDesc, certPolicy, err := pqClientCert(ctx, cfg, home, p)
 	if err != nil {
 		return nil, Plan{}, err
 	}
@@ -213,7 +212,8 @@ func hardenPQ(cfg pq.Config, p Policy) (*PQConfig, Plan, error) {
 	for i, h := range hosts {
 		t := pqTarget{pqHost: h.host, pqHostaddr: h.addr, hostaddr: h.ip, custom: custom,
 			Target: Target{Host: h.host, Hostaddr: h.addr, Port: h.port, Network: "tcp", Attempts: attempts,
-				RootCA: rootDesc, ClientCert: certDesc, Custom: custom, MinTLS: minTLS, MaxTLS: maxTLS}}
+				RootCA: rootDesc, ClientCert: certDesc, Custom: custom, MinTLS: minTLS, MaxTLS: maxTLS,
+				RootFromPolicy: fromOrg && rootDesc != "", CertFromPolicy: certPolicy}}
 		if !h.set && h.addr != "" {
 			t.Host = "" // hostaddr alone: lib/pq's default host name is no name
 		}
@@ -274,16 +274,16 @@ func addrString(a netip.Addr) string {
 func isUnixHost(h string) bool { return filepath.IsAbs(h) || strings.HasPrefix(h, "@") }
 
 // pqClientCert loads the client certificate lib/pq would send.
-func pqClientCert(ctx context.Context, cfg pq.Config, home string, p Policy) (*Material[*tls.Certificate], string, error) {
+func pqClientCert(ctx context.Context, cfg pq.Config, home string, p Policy) (*Material[*tls.Certificate], string, bool, error) {
 	if cfg.SSLInline {
 		if cfg.SSLCert == "" && cfg.SSLKey == "" {
 			return orgClientCert(ctx, p)
 		}
 		c, err := parseKeyPair([][]byte{[]byte(cfg.SSLCert), []byte(cfg.SSLKey)})
 		if err != nil {
-			return nil, "", errors.New("securepg: sslcert/sslkey (inline): " + err.Error())
+			return nil, "", false, errors.New("securepg: sslcert/sslkey (inline): " + err.Error())
 		}
-		return staticMaterial("client certificate", c), "sslcert (inline)", nil
+		return staticMaterial("client certificate", c), "sslcert (inline)", false, nil
 	}
 	certPath, keyPath := cfg.SSLCert, cfg.SSLKey
 	if certPath == "" && home != "" {
@@ -296,30 +296,30 @@ func pqClientCert(ctx context.Context, cfg pq.Config, home string, p Policy) (*M
 		if cfg.SSLCert == "" {
 			return orgClientCert(ctx, p)
 		}
-		return nil, "", nil // lib/pq sends no certificate when sslcert does not exist
+		return nil, "", false, nil // lib/pq sends no certificate when sslcert does not exist
 	}
 	if keyPath == "" && home != "" {
 		keyPath = filepath.Join(home, "postgresql.key")
 	}
 	if err := keyPermissions(keyPath); err != nil {
-		return nil, "", fmt.Errorf("securepg: sslkey %s: %w", keyPath, err)
+		return nil, "", false, fmt.Errorf("securepg: sslkey %s: %w", keyPath, err)
 	}
 	m := newMaterial("client certificate", parseKeyPair, certPath, keyPath)
 	if err := m.load(ctx); err != nil {
-		return nil, "", fmt.Errorf("securepg: sslcert/sslkey: %w", err)
+		return nil, "", false, fmt.Errorf("securepg: sslcert/sslkey: %w", err)
 	}
-	return m, certPath, nil
+	return m, certPath, false, nil
 }
 
-func orgClientCert(ctx context.Context, p Policy) (*Material[*tls.Certificate], string, error) {
+func orgClientCert(ctx context.Context, p Policy) (*Material[*tls.Certificate], string, bool, error) {
 	if p.ClientCert == "" {
-		return nil, "", nil
+		return nil, "", false, nil
 	}
 	m := newMaterial("client certificate", parseKeyPair, p.ClientCert, p.ClientKey)
 	if err := m.load(ctx); err != nil {
-		return nil, "", fmt.Errorf("securepg: %s/%s: %w", p.Sources[EnvSSLCert], p.Sources[EnvSSLKey], err)
+		return nil, "", false, fmt.Errorf("securepg: %s/%s: %w", p.Sources[EnvSSLCert], p.Sources[EnvSSLKey], err)
 	}
-	return m, p.Sources[EnvSSLCert] + "=" + p.ClientCert, nil
+	return m, p.ClientCert, true, nil
 }
 
 // keyPermissions is lib/pq's check of a private key file: u=rw at most,

@@ -28,6 +28,35 @@ type Certs struct {
 	Server, WrongHost, Expired, SelfSigned, Client KeyPair
 
 	CA *x509.Certificate
+
+	caKey *ecdsa.PrivateKey
+}
+
+// Issue makes a server certificate signed by the test CA, for cn and the
+// names given (which may hold anything, control characters included: the
+// tests show what securepg makes of a hostile certificate).
+func (c *Certs) Issue(cn string, dns []string, ips []net.IP) (KeyPair, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return KeyPair{}, err
+	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		return KeyPair{}, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn, Organization: []string{"securepg tests"}},
+		DNSNames: dns, IPAddresses: ips, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.CA, &key.PublicKey, c.caKey)
+	if err != nil {
+		return KeyPair{}, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return KeyPair{}, err
+	}
+	return KeyPair{TLS: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, Leaf: leaf}, nil
 }
 
 // KeyPair is a certificate and key, as files and as a tls.Certificate.
@@ -49,7 +78,7 @@ func GenerateCerts(dir string) (*Certs, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.CA = caCert
+	c.CA, c.caKey = caCert, caKey
 	c.CAFile = filepath.Join(dir, "ca.crt")
 	if err := writePEM(c.CAFile, "CERTIFICATE", caCert.Raw, 0o644); err != nil {
 		return nil, err

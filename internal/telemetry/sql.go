@@ -109,10 +109,16 @@ func Sanitize(q string) string {
 }
 
 // skipQuoted returns the index after the string literal opening at q[i].
+// In a plain literal a backslash is literal when the server runs with
+// standard_conforming_strings=on (the default) and escapes the next
+// character when it is off: securepg cannot know which, so a plain
+// literal with a backslash makes the rest of the statement one literal.
 func skipQuoted(q string, i int, backslash bool) int {
 	i++ // the opening quote
 	for i < len(q) {
 		switch {
+		case q[i] == '\\' && !backslash:
+			return len(q)
 		case backslash && q[i] == '\\' && i+1 < len(q):
 			i += 2
 		case q[i] == '\'' && i+1 < len(q) && q[i+1] == '\'':

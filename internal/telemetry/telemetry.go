@@ -21,6 +21,8 @@ import (
 	"go.opentelemetry.io/otel/semconv/v1.43.0/dbconv"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/securepg/securepg/internal/core"
 )
 
 // ScopeName is the instrumentation scope: securepg's import path.
@@ -167,10 +169,10 @@ func (t *T) NewConn(host string, port int) *Conn {
 func (t *T) serverAttrs(host string, port int, extra ...attribute.KeyValue) []attribute.KeyValue {
 	attrs := append([]attribute.KeyValue{semconv.DBSystemNamePostgreSQL}, extra...)
 	if t.database != "" {
-		attrs = append(attrs, semconv.DBNamespace(t.database))
+		attrs = append(attrs, semconv.DBNamespace(core.SafeText(t.database)))
 	}
 	if host != "" {
-		attrs = append(attrs, semconv.ServerAddress(host))
+		attrs = append(attrs, semconv.ServerAddress(core.SafeText(host)))
 	}
 	if port != 0 {
 		attrs = append(attrs, semconv.ServerPort(port))

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/securepg/securepg"
+	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/pgtest"
+)
+
+// sqlOpenCode is the exit code check must give for what sql.Open does
+// with dsn, and the reason of a refusal.
+func sqlOpenCode(dsn string) (int, string) {
+	db, err := sql.Open("securepg", dsn)
+	var pe *securepg.PolicyError
+	switch {
+	case errors.As(err, &pe):
+		return exitRefused, pe.Reason
+	case err != nil:
+		return exitError, ""
+	}
+	db.Close()
+	return exitOK, ""
+}
+
+// TestCheckJudgesTheExactBytes: check judges what sql.Open would get: a
+// trailing newline (a Kubernetes secret file) is part of the DSN, and
+// input longer than securepg accepts is refused, not cut.
+func TestCheckJudgesTheExactBytes(t *testing.T) {
+	pgtest.IsolateEnv(t)
+	url := "postgres://app@db.internal/app?sslmode=verify-full"
+	for _, dsn := range []string{url + "\n", url + " ", url, "host=db.internal sslmode=verify-full\n"} {
+		want, _ := sqlOpenCode(dsn)
+		t.Setenv("DATABASE_URL", dsn)
+		if r := cli(t, "", "check"); r.code != want {
+			t.Fatalf("DATABASE_URL=%q: check exit %d, sql.Open %d", dsn, r.code, want)
+		}
+		t.Setenv("DATABASE_URL", "")
+		r := cli(t, dsn, "check")
+		if r.code != want {
+			t.Fatalf("stdin %q: check exit %d, sql.Open %d", dsn, r.code, want)
+		}
+		if want == exitError && strings.HasSuffix(dsn, "\n") && !strings.Contains(r.errOut, "newline") {
+			t.Fatalf("no word about the newline: %s", r.errOut)
+		}
+	}
+	long := "host=db.internal application_name=" + strings.Repeat("a", core.MaxDSNSize) + " sslmode=verify-full"
+	if r := cli(t, long, "check"); r.code != exitUsage || !strings.Contains(r.errOut, "longer than") {
+		t.Fatalf("a DSN over the limit: exit %d %s", r.code, r.errOut)
+	}
+}
+
+// TestCheckReportsWhatWillFail: keys a driver would send to the server as
+// settings, which the server rejects, are not ALLOWED; a quoted path with
+// a space does not crash check.
+func TestCheckReportsWhatWillFail(t *testing.T) {
+	pgtest.IsolateEnv(t)
+	dir := filepath.Join(t.TempDir(), "with space")
+	os.Mkdir(dir, 0o755)
+	certs, err := pgtest.GenerateCerts(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ drv, dsn string }{
+		{"pgx", "host=db.internal sslmode=verify-full load_balance_hosts=random"},
+		{"pgx", "host=db.internal sslmode=verify-full hostaddr=10.0.0.1"},
+		{"pq", "host=db.internal sslmode=verify-full sslpassword=x"},
+		{"pq", "host=db.internal sslmode=verify-full sslrootcert='" + certs.CAFile + "'"},
+		{"pgx", "host=db.internal sslmode=verify-full sslrootcert='" + certs.CAFile + "'"},
+		{"pq", "host=db.internal sslmode=require sslrootcert='" + certs.CAFile + "'"},
+	} {
+		t.Setenv("SECUREPG_DRIVER", tc.drv)
+		t.Setenv("DATABASE_URL", tc.dsn)
+		want, reason := sqlOpenCode(tc.dsn)
+		r := cli(t, "", "check")
+		if r.code != want || reason != "" && !strings.Contains(r.out, "["+reason+"]") {
+			t.Fatalf("%s %q: check exit %d, sql.Open %d %s\n%s%s", tc.drv, tc.dsn, r.code, want, reason, r.out, r.errOut)
+		}
+		if strings.Contains(tc.dsn, "load_balance") && (r.code == exitOK || !strings.Contains(r.errOut, "load_balance_hosts")) {
+			t.Fatalf("load_balance_hosts: %s", r.errOut)
+		}
+	}
+}
+
+// hostileCert is a CA-signed certificate whose names would clear the
+// screen and draw a fake verdict on a terminal that printed them raw.
+func hostileCert(t *testing.T, c *pgtest.Cluster) pgtest.KeyPair {
+	t.Helper()
+	evil := "\x1b[2J\x1b[HALLOWED verify-full"
+	kp, err := c.Certs.Issue("cn"+evil+"\u202e", []string{"evil" + evil + ".example"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kp
+}
+
+// TestOutputsEscapePeersAndDSNs: what an impostor puts in its certificate,
+// and what a DSN puts in a host name, reaches neither the terminal (text),
+// nor JSON, nor an error message as control characters.
+func TestOutputsEscapePeersAndDSNs(t *testing.T) {
+	c := pgtest.Shared(t)
+	imp, err := pgtest.NewTLSImpostor(c.Addr(), hostileCert(t, c).TLS, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer imp.Close()
+	for _, drv := range []string{"pgx", "pq"} {
+		pgtest.IsolateEnv(t)
+		t.Setenv("SECUREPG_DRIVER", drv)
+		dsn := "host=localhost port=" + imp.PortString() + " user=" + c.User + " dbname=" + c.Database +
+			" sslmode=verify-full sslrootcert=" + c.Certs.CAFile
+		for _, args := range [][]string{{"probe"}, {"probe", "--json"}} {
+			t.Setenv("DATABASE_URL", dsn)
+			r := cli(t, "", args...)
+			if strings.ContainsAny(r.out+r.errOut, "\x1b\u202e") {
+				t.Fatalf("%s %v: raw control characters in the output:\n%q", drv, args, r.out)
+			}
+			if !strings.Contains(r.out, `\x1b`) && !strings.Contains(r.out, `\\x1b`) {
+				t.Fatalf("%s %v: the hostile names are not shown escaped:\n%s", drv, args, r.out)
+			}
+		}
+		db, err := sql.Open("securepg", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.Ping()
+		db.Close()
+		if err == nil || strings.ContainsAny(err.Error(), "\x1b\u202e") {
+			t.Fatalf("%s: %q", drv, err)
+		}
+	}
+	pgtest.IsolateEnv(t)
+	t.Setenv("DATABASE_URL", "host=a\x1b[2J.example sslmode=prefer")
+	for _, args := range [][]string{{"check"}, {"check", "--json"}} {
+		if r := cli(t, "", args...); strings.Contains(r.out+r.errOut, "\x1b") {
+			t.Fatalf("check %v: %q", args, r.out)
+		}
+	}
+}
+
+// TestProbeNeverSendsStartupToAPeerFailingTheDSNVerification: under a
+// require policy, a verify-full DSN still demands verify-full: an impostor
+// that fails it hears neither user nor database name, not from probe's own
+// look nor from the policy connection.
+func TestProbeNeverSendsStartupToAPeerFailingTheDSNVerification(t *testing.T) {
+	c := pgtest.Shared(t)
+	for _, cert := range []pgtest.KeyPair{c.Certs.SelfSigned, c.Certs.WrongHost} {
+		for _, drv := range []string{"pgx", "pq"} {
+			pgtest.IsolateEnv(t)
+			t.Setenv("SECUREPG_DRIVER", drv)
+			t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+			imp, err := pgtest.NewTLSImpostor(c.Addr(), cert.TLS, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, r := probeJSON(t, "host=localhost port="+imp.PortString()+" user="+c.User+" dbname="+c.Database+
+				" sslmode=verify-full sslrootcert="+c.Certs.CAFile)
+			imp.Close()
+			if r.code != exitRefused || rep.Auth == nil || rep.Auth.Skipped == "" || rep.Auth.Method != "" {
+				t.Fatalf("%s: exit %d, auth %+v", drv, r.code, rep.Auth)
+			}
+			if n := imp.FromClient(); n != 0 {
+				t.Fatalf("%s: the impostor heard %d bytes", drv, n)
+			}
+		}
+	}
+}
+
+// TestProbeHonoursTheContext: a server that stalls holds probe no longer
+// than its context.
+func TestProbeHonoursTheContext(t *testing.T) {
+	c := pgtest.Shared(t)
+	for _, stage := range []pgtest.Stall{pgtest.StallAtOnce, pgtest.StallAfterS, pgtest.StallAfterTLS} {
+		for _, drv := range []string{"pgx", "pq"} {
+			pgtest.IsolateEnv(t)
+			t.Setenv("SECUREPG_DRIVER", drv)
+			p, err := pgtest.NewStallProxy(stage, c.Certs.Server.TLS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("DATABASE_URL", "host=localhost port="+p.PortString()+" user=u sslmode=verify-full sslrootcert="+c.Certs.CAFile)
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			done := make(chan int, 1)
+			go func() {
+				var out, errb strings.Builder
+				done <- run(ctx, []string{"probe"}, strings.NewReader(""), &out, &errb, os.Getenv)
+			}()
+			select {
+			case code := <-done:
+				if code == exitOK {
+					t.Fatalf("%s: probe of a stalling peer succeeded", drv)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%s: probe still blocked", drv)
+			}
+			cancel()
+			p.Close()
+		}
+	}
+}
+
+// FuzzCheckAgreesWithSQLOpen: for any DSN and a policy among several,
+// check's verdict and reason are sql.Open's, on both drivers.
+func FuzzCheckAgreesWithSQLOpen(f *testing.F) {
+	for _, s := range []string{
+		"host=db.internal sslmode=verify-full", "host=db.internal sslmode=prefer", "host= password=x",
+		"postgres://u:p@db.internal/app?sslmode=disable&sslmode=verify-full", "host=/run/pg,db sslmode=verify-full",
+		"host=db sslmode=require sslrootcert=system", "host=db sslnegotiation=direct", "hostaddr=10.0.0.1 sslmode=verify-full",
+		"host=a,b port=1,2 sslmode=verify-ca", "host=db sslmode=verify-full ssl_max_protocol_version=TLSv1.2",
+	} {
+		f.Add(s, uint8(0))
+		f.Add(s+"\n", uint8(5))
+	}
+	pgtest.IsolateEnv(f)
+	f.Fuzz(func(t *testing.T, dsn string, pol uint8) {
+		if dsn == "" || len(dsn) > core.MaxDSNSize || strings.ContainsAny(dsn, "\x00") || strings.Contains(dsn, "service") {
+			return
+		}
+		t.Setenv("SECUREPG_DRIVER", []string{"pgx", "pq"}[pol%2])
+		t.Setenv("SECUREPG_MIN_SSLMODE", []string{"verify-full", "require", "prefer"}[pol/2%3])
+		t.Setenv("SECUREPG_MODE", []string{"enforce", "audit"}[pol/6%2])
+		want, reason := sqlOpenCode(dsn)
+		var out, errb strings.Builder
+		got := run(context.Background(), []string{"check"}, strings.NewReader(dsn), &out, &errb, os.Getenv)
+		if got != want || reason != "" && !strings.Contains(out.String(), "["+reason+"]") {
+			t.Fatalf("%q: check exit %d, sql.Open %d %s\n%s%s", dsn, got, want, reason, out.String(), errb.String())
+		}
+	})
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+)
+
+// printProbe renders a probe report; its strings were escaped when the
+// report was made.
+func (e *env) printProbe(r probeReport) {
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "%s\t%s (driver %s)\n", e.bold("DSN"), r.DSN, r.Driver)
+	fmt.Fprintf(w, "server\t%s\n", r.Server)
+	if t := r.TLS; t != nil {
+		switch {
+		case !t.Offered:
+			fmt.Fprintf(w, "TLS\t%s\n", e.red("not offered: "+t.Error))
+		default:
+			fmt.Fprintf(w, "TLS\t%s %s (what the client negotiated)\n", t.Version, t.Cipher)
+			for i, c := range t.Chain {
+				fmt.Fprintf(w, "certificate [%d]\t%s\n", i, c.Subject)
+				fmt.Fprintf(w, "\tissuer %s\n", c.Issuer)
+				if len(c.SANs) > 0 {
+					fmt.Fprintf(w, "\tnames %s\n", strings.Join(c.SANs, ", "))
+				}
+				left := fmt.Sprintf("%d days left", c.DaysLeft)
+				if c.DaysLeft < 0 {
+					left = e.red("EXPIRED")
+				} else if c.DaysLeft < 30 {
+					left = e.red(left)
+				}
+				fmt.Fprintf(w, "\tnot after %s (%s)\n", c.NotAfter, left)
+				fmt.Fprintf(w, "\tsha256 %s\n", c.SHA256)
+			}
+			verdict := e.green(t.Verification)
+			if t.Verification != "verify-full" {
+				verdict = e.red(t.Verification)
+			}
+			fmt.Fprintf(w, "verification\t%s against %s\n", verdict, t.Roots)
+			if t.Error != "" {
+				fmt.Fprintf(w, "\t%s\n", e.red(t.Error))
+			}
+		}
+	}
+	if a := r.Auth; a != nil {
+		if a.Skipped != "" {
+			fmt.Fprintf(w, "authentication\tnot checked: %s\n", a.Skipped)
+		} else {
+			fmt.Fprintf(w, "authentication\t%s %s\n", a.Method, strings.Join(a.Mechanisms, ", "))
+			cb := "SCRAM channel binding not offered"
+			if a.ChannelBinding {
+				cb = "SCRAM channel binding offered (SCRAM-SHA-256-PLUS)"
+			}
+			fmt.Fprintf(w, "\t%s\n", cb)
+		}
+	}
+	if d := r.Downgrade; d != nil {
+		if d.AcceptsPlaintext {
+			fmt.Fprintf(w, "downgrade test\t%s\n", e.red("ACCEPTS PLAINTEXT: "+d.Detail))
+		} else {
+			fmt.Fprintf(w, "downgrade test\t%s\n", e.green(d.Detail))
+		}
+	}
+	switch r.Policy.Outcome {
+	case "allowed", "audited":
+		fmt.Fprintf(w, "policy\t%s: sslmode %s, verification %s, %s %s\n", e.green(strings.ToUpper(r.Policy.Outcome)),
+			r.Policy.SSLMode, r.Policy.Verification, r.Policy.Version, r.Policy.Cipher)
+		if r.Policy.Reason != "" {
+			fmt.Fprintf(w, "\taudited violation: %s\n", r.Policy.Reason)
+		}
+	case "refused":
+		fmt.Fprintf(w, "policy\t%s [%s]\n", e.red("REFUSED"), r.Policy.Reason)
+		fmt.Fprintf(w, "\t%s\n", r.Policy.Error)
+	default:
+		fmt.Fprintf(w, "policy\t%s\n", e.red("connection failed: "+r.Policy.Error))
+	}
+	if v := r.View; v != nil {
+		fmt.Fprintf(w, "server view\tpg_stat_ssl: ssl=%v %s %s %d bits; PostgreSQL %s\n", v.SSL, v.Version, v.Cipher, v.Bits, v.ServerVersion)
+	}
+	w.Flush()
+}
