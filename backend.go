@@ -7,7 +7,6 @@ import (
 	"github.com/securepg/securepg/internal/core"
 )
 
-
 // mockBackend serves conns from a registered stand-in (sqlmocktest), with
 // simulated TLS facts judged exactly like real ones.
 type mockBackend struct {

@@ -36,11 +36,11 @@ type Target struct {
 	// are the policy's (SECUREPG_SSLROOTCERT, WithRootCert, ...), as the
 	// configuration named none.
 	RootFromPolicy, CertFromPolicy bool
-	MinTLS     uint16 // the lowest TLS version the client will accept
-	MaxTLS     uint16 // the highest, 0 = no limit
-	Custom     bool   // lib/pq sslmode=pqgo-*: a registered tls.Config securepg cannot inspect
-	NoName     bool   // verify-full with no host name to check (hostaddr alone)
-	Note       string // a driver quirk that explains Mode
+	MinTLS                         uint16 // the lowest TLS version the client will accept
+	MaxTLS                         uint16 // the highest, 0 = no limit
+	Custom                         bool   // lib/pq sslmode=pqgo-*: a registered tls.Config securepg cannot inspect
+	NoName                         bool   // verify-full with no host name to check (hostaddr alone)
+	Note                           string // a driver quirk that explains Mode
 }
 
 // Attempt is one connection attempt to a Target.
