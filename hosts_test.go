@@ -5,6 +5,8 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -138,5 +140,46 @@ func TestRefusedAttemptsAreReported(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestPassfileFollowsTheHost: with a multi-host DSN and the password in a
+// passfile, each host gets its own entry, as in libpq (pgx alone would
+// send the first host's entry to every host).
+func TestPassfileFollowsTheHost(t *testing.T) {
+	l := getLab(t)
+	newRole(t, l, "passfilehost", "Zq7-pass-127.0.0.1")
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_DRIVER", drv)
+			t.Setenv("SECUREPG_MIN_SSLMODE", "disable")
+			fake, err := pgtest.NewCleartextServerCode("53300")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fake.Close()
+			pf := filepath.Join(t.TempDir(), "pgpass")
+			if err := os.WriteFile(pf, []byte("localhost:*:*:passfilehost:Zq7-pass-localhost\n127.0.0.1:*:*:passfilehost:Zq7-pass-127.0.0.1\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("PGPASSFILE", pf)
+			db, err := sql.Open("securepg", "host=localhost,127.0.0.1 port="+fake.PortString()+","+l.relay.PortString()+
+				" user=passfilehost dbname="+l.Database+" sslmode=disable")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if err := db.Ping(); err != nil {
+				t.Fatalf("the second host with its own passfile entry: %v", err)
+			}
+			db.Close()
+			fake.Close()
+			for _, m := range fake.Received() {
+				if bytes.Contains(m, []byte("Zq7-pass-127.0.0.1")) {
+					t.Fatal("the first host received the second host's password")
+				}
+			}
+		})
 	}
 }

@@ -1,17 +1,24 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"database/sql/driver"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 
+	"github.com/jackc/pgpassfile"
+	"github.com/jackc/pgservicefile"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/securepg/securepg/internal/dsn"
 )
 
 // PgxConfig is a pgx configuration hardened by a policy. pgx keeps its own
@@ -23,6 +30,11 @@ type PgxConfig struct {
 	Conn    *pgx.ConnConfig
 	entries []pgxEntry // parallel to [primary] + Conn.Fallbacks
 	policy  Policy
+
+	// passfile is where pgx found the password, when it did: pgx reads
+	// the first host's entry for every host; securepg gives each host its
+	// own entry, as libpq does.
+	passfile *pgpassfile.Passfile
 
 	// Options for the database/sql connector, set before the first
 	// Connect: how a conn is reset before reuse.
@@ -96,6 +108,9 @@ func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
 	pc, plan, err := hardenPgx(cc, p)
 	if err != nil {
 		return nil, Plan{}, settingError(dsn, err)
+	}
+	if len(plan.Targets) > 1 {
+		pc.passfile = pgxPassfile(dsn, cc)
 	}
 	plan.User, plan.Database, plan.DSNPassword = cc.User, cc.Database, DSNHasPassword(DriverPgx, dsn)
 	return pc, plan, nil
@@ -197,6 +212,63 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy) (*PgxConfig, Plan, error) {
 	cc.Host, cc.Port, cc.TLSConfig = fbs[0].Host, fbs[0].Port, fbs[0].TLSConfig
 	cc.Fallbacks = fbs[1:]
 	return &PgxConfig{Conn: cc, entries: entries, policy: p}, plan, nil
+}
+
+// pgxPassfile returns the passfile pgx took the password from: none in the
+// DSN, PGPASSWORD or the service file, and the passfile's entry for the
+// first host is the password pgx has. Otherwise nil.
+func pgxPassfile(s string, cc *pgx.ConnConfig) *pgpassfile.Passfile {
+	if cc.Password == "" {
+		return nil
+	}
+	set := dsn.Read(dsn.Pgx, s).Settings
+	if set["password"] != "" || os.Getenv("PGPASSWORD") != "" {
+		return nil
+	}
+	home, _ := os.UserHomeDir()
+	var svc map[string]string
+	if name := firstOf(set["service"], os.Getenv("PGSERVICE")); name != "" {
+		path := firstOf(set["servicefile"], os.Getenv("PGSERVICEFILE"), filepath.Join(home, ".pg_service.conf"))
+		b, err := ReadRegularFile(context.Background(), path, MaxKeyFileSize)
+		if err != nil {
+			return nil
+		}
+		sf, err := pgservicefile.ParseServicefile(bytes.NewReader(b))
+		if err != nil {
+			return nil
+		}
+		service, err := sf.GetService(name)
+		if err != nil || service.Settings["password"] != "" {
+			return nil
+		}
+		svc = service.Settings
+	}
+	path := firstOf(set["passfile"], svc["passfile"], os.Getenv("PGPASSFILE"), filepath.Join(home, ".pgpass"))
+	b, err := ReadRegularFile(context.Background(), path, MaxPasswordFileSize)
+	if err != nil {
+		return nil
+	}
+	pf, err := pgpassfile.ParsePassfile(bytes.NewReader(b))
+	if err != nil {
+		return nil
+	}
+	host := cc.Host
+	if network, _ := pgconn.NetworkAddress(cc.Host, cc.Port); network == "unix" {
+		host = "localhost"
+	}
+	if pf.FindPassword(host, strconv.Itoa(int(cc.Port)), cc.Database, cc.User) != cc.Password {
+		return nil
+	}
+	return pf
+}
+
+func firstOf(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 func joinKeys(keys []string) string {
@@ -481,6 +553,13 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 	}
 	cur.facts, cur.audited, cur.conn = f, audited, conn
 	cfg.User, cfg.Password = a.user, a.password
+	if pf := a.c.passfile; pf != nil {
+		host := f.Host
+		if f.Network == "unix" {
+			host = "localhost"
+		}
+		cfg.Password = pf.FindPassword(host, strconv.Itoa(int(f.Port)), cfg.Database, cfg.User)
+	}
 	if a.st.Creds != nil {
 		cr, err := a.st.Creds(ctx, cur.entry.target)
 		if err != nil {
