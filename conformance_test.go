@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"io"
 	"reflect"
 	"testing"
 
@@ -15,99 +14,6 @@ import (
 
 	"github.com/securepg/securepg/internal/core"
 )
-
-// fullConn implements every optional interface; the pickers carve subsets
-// out of it.
-type fullConn struct{ queryErr error }
-
-func (fullConn) Prepare(string) (driver.Stmt, error)      { return fullStmt{}, nil }
-func (fullConn) Close() error                             { return nil }
-func (fullConn) Begin() (driver.Tx, error)                { return nil, errors.New("no") }
-func (fullConn) Ping(context.Context) error               { return nil }
-func (fullConn) ResetSession(context.Context) error       { return nil }
-func (fullConn) IsValid() bool                            { return true }
-func (fullConn) CheckNamedValue(*driver.NamedValue) error { return driver.ErrSkip }
-func (c fullConn) QueryContext(context.Context, string, []driver.NamedValue) (driver.Rows, error) {
-	if c.queryErr != nil {
-		return nil, c.queryErr
-	}
-	return fullRows{}, nil
-}
-func (c fullConn) ExecContext(context.Context, string, []driver.NamedValue) (driver.Result, error) {
-	return nil, c.queryErr
-}
-func (fullConn) PrepareContext(context.Context, string) (driver.Stmt, error) { return fullStmt{}, nil }
-func (fullConn) BeginTx(context.Context, driver.TxOptions) (driver.Tx, error) {
-	return nil, errors.New("no")
-}
-
-type fullStmt struct{}
-
-func (fullStmt) Close() error                               { return nil }
-func (fullStmt) NumInput() int                              { return -1 }
-func (fullStmt) Exec([]driver.Value) (driver.Result, error) { return nil, nil }
-func (fullStmt) Query([]driver.Value) (driver.Rows, error)  { return fullRows{}, nil }
-func (fullStmt) ExecContext(context.Context, []driver.NamedValue) (driver.Result, error) {
-	return nil, nil
-}
-func (fullStmt) QueryContext(context.Context, []driver.NamedValue) (driver.Rows, error) {
-	return fullRows{}, nil
-}
-func (fullStmt) CheckNamedValue(*driver.NamedValue) error  { return nil }
-func (fullStmt) ColumnConverter(int) driver.ValueConverter { return driver.DefaultParameterConverter }
-
-type fullRows struct{}
-
-func (fullRows) Columns() []string                                 { return []string{"a"} }
-func (fullRows) Close() error                                      { return nil }
-func (fullRows) Next([]driver.Value) error                         { return io.EOF }
-func (fullRows) HasNextResultSet() bool                            { return false }
-func (fullRows) NextResultSet() error                              { return io.EOF }
-func (fullRows) ColumnTypeScanType(int) reflect.Type               { return reflect.TypeOf(int32(0)) }
-func (fullRows) ColumnTypeDatabaseTypeName(int) string             { return "INT4" }
-func (fullRows) ColumnTypeLength(int) (int64, bool)                { return 0, false }
-func (fullRows) ColumnTypeNullable(int) (bool, bool)               { return true, true }
-func (fullRows) ColumnTypePrecisionScale(int) (int64, int64, bool) { return 0, 0, false }
-
-// TestPickersExposeExactlyTheInnerInterfaces checks every combination: an
-// inner value with exactly the interfaces of mask m, once wrapped, has
-// exactly those interfaces again.
-func TestPickersExposeExactlyTheInnerInterfaces(t *testing.T) {
-	for m := uint(0); m < 1<<len(pickConnInterfaces); m++ {
-		inner := pickConnMask(&wconn{inner: fullConn{}}, m)
-		if got := pickConnBits(inner); got != m {
-			t.Fatalf("conn fixture for mask %08b has %08b", m, got)
-		}
-		if got := pickConnBits(pickConn(&wconn{inner: inner})); got != m {
-			t.Fatalf("conn: inner %08b, wrapper %08b", m, got)
-		}
-	}
-	for m := uint(0); m < 1<<len(pickStmtInterfaces); m++ {
-		inner := pickStmtMask(&wstmt{inner: fullStmt{}}, m)
-		if got := pickStmtBits(pickStmt(&wstmt{inner: inner})); got != m {
-			t.Fatalf("stmt: inner %04b, wrapper %04b", m, got)
-		}
-	}
-	for m := uint(0); m < 1<<len(pickRowsInterfaces); m++ {
-		inner := pickRowsMask(wrows{inner: fullRows{}}, m)
-		if got := pickRowsBits(pickRows(wrows{inner: inner})); got != m {
-			t.Fatalf("rows: inner %06b, wrapper %06b", m, got)
-		}
-	}
-}
-
-func TestWrapperPassesErrSkipThrough(t *testing.T) {
-	c := (&wconn{}).wrap(fullConn{queryErr: driver.ErrSkip})
-	if _, err := c.(driver.QueryerContext).QueryContext(context.Background(), "q", nil); err != driver.ErrSkip {
-		t.Fatalf("QueryContext: %v, want driver.ErrSkip itself", err)
-	}
-	if _, err := c.(driver.ExecerContext).ExecContext(context.Background(), "q", nil); err != driver.ErrSkip {
-		t.Fatalf("ExecContext: %v, want driver.ErrSkip itself", err)
-	}
-	if err := c.(driver.NamedValueChecker).CheckNamedValue(&driver.NamedValue{}); err != driver.ErrSkip {
-		t.Fatalf("CheckNamedValue: %v, want driver.ErrSkip itself", err)
-	}
-}
 
 func TestConnectNeverReturnsErrBadConn(t *testing.T) {
 	c := &connector{policy: core.DefaultPolicy(), logger: discardLogger()}
@@ -159,9 +65,6 @@ func TestDatabaseSQLContract(t *testing.T) {
 				inner := UnwrapConn(dc)
 				if got := reflect.TypeOf(inner).String(); got != "*pq.conn" {
 					t.Fatalf("UnwrapConn gave %s, want *pq.conn", got)
-				}
-				if w, i := pickConnBits(dc), pickConnBits(inner); w != i {
-					t.Fatalf("wrapper interfaces %08b, lib/pq conn %08b", w, i)
 				}
 				if _, ok := dc.(driver.Validator); !ok {
 					t.Fatal("lib/pq's Validator is hidden")

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the wrappers offer what database/sql still consults: Execer, Queryer, ColumnConverter
+
 package securepg
 
 import (
@@ -6,18 +8,20 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
-//go:generate go run ./internal/cmd/genwrap
-
 // wconn wraps a driver.Conn that offers no hooks of its own (lib/pq, and
-// sqlmock in tests) to observe it. The value handed to database/sql is
-// built by pickConn so that it has exactly the optional interfaces of the
-// inner conn: claiming one the inner lacks would change what database/sql
-// does.
+// go-sqlmock in tests) to observe it. Like XSAM/otelsql's wrappers, it
+// implements every optional interface database/sql looks for, and where
+// the inner conn lacks one it does exactly what database/sql itself would
+// do without it (driver.ErrSkip, nil, true, the prepare and begin
+// fallbacks of database/sql's ctxutil.go). The one place where presence
+// alone changes database/sql's behaviour, a transaction rolled back by its
+// context on a conn that cannot be validated, is reproduced in IsValid.
 type wconn struct {
 	inner   driver.Conn
 	obs     *telemetry.Conn
@@ -25,29 +29,87 @@ type wconn struct {
 	recycle time.Time // credentials expire: stop reusing the conn at this time
 
 	// The inner conn's optional interfaces, asserted once.
-	queryer  driver.QueryerContext
-	execer   driver.ExecerContext
-	resetter driver.SessionResetter
-	validtor driver.Validator
-}
+	pinger     driver.Pinger
+	queryerCtx driver.QueryerContext
+	queryer    driver.Queryer // database/sql's own fallback
+	execerCtx  driver.ExecerContext
+	execer     driver.Execer // database/sql's own fallback
+	prepareCtx driver.ConnPrepareContext
+	beginTx    driver.ConnBeginTx
+	resetter   driver.SessionResetter
+	validator  driver.Validator
+	checker    driver.NamedValueChecker
 
-// wrap makes w the wrapper of inner and returns the value for database/sql.
-func (w *wconn) wrap(inner driver.Conn) driver.Conn {
-	w.inner = inner
-	w.queryer, _ = inner.(driver.QueryerContext)
-	w.execer, _ = inner.(driver.ExecerContext)
-	w.resetter, _ = inner.(driver.SessionResetter)
-	w.validtor, _ = inner.(driver.Validator)
-	return pickConn(w)
+	// discard: a transaction on a conn that database/sql could not have
+	// validated was rolled back because its context ended; database/sql
+	// would have closed such a conn.
+	discard atomic.Bool
 }
-
-// expired reports that the conn's credentials are about to expire.
-func (w *wconn) expired() bool { return !w.recycle.IsZero() && !time.Now().Before(w.recycle) }
 
 var (
-	_ driver.Conn = (*wconn)(nil)
-	_ unwrapper   = (*wconn)(nil)
+	_ driver.Conn               = (*wconn)(nil)
+	_ driver.Pinger             = (*wconn)(nil)
+	_ driver.QueryerContext     = wconnQuery{}
+	_ driver.ExecerContext      = wconnExec{}
+	_ driver.ConnPrepareContext = (*wconn)(nil)
+	_ driver.ConnBeginTx        = (*wconn)(nil)
+	_ driver.SessionResetter    = (*wconn)(nil)
+	_ driver.Validator          = (*wconn)(nil)
+	_ driver.NamedValueChecker  = (*wconn)(nil)
+	_ unwrapper                 = (*wconn)(nil)
 )
+
+// wconnExec and wconnQuery add ExecContext and QueryContext, and only for
+// an inner conn that can execute (query) without a prepared statement:
+// database/sql converts a call's arguments with the conn's checker before
+// it calls them, so claiming them for a conn that has neither would change
+// which conversion applies. The four combinations are a small explicit
+// choice, made once per conn by wrapConn.
+type (
+	wconnExec  struct{ *wconn }
+	wconnQuery struct{ *wconn }
+)
+
+// wrapConn wraps inner, with ExecContext and QueryContext as inner has
+// them.
+func wrapConn(inner driver.Conn, obs *telemetry.Conn, hs *hookSet, recycle time.Time) driver.Conn {
+	w := newWConn(inner, obs, hs, recycle)
+	exec, query := w.execerCtx != nil || w.execer != nil, w.queryerCtx != nil || w.queryer != nil
+	switch {
+	case exec && query:
+		return struct {
+			*wconn
+			wconnExec
+			wconnQuery
+		}{w, wconnExec{w}, wconnQuery{w}}
+	case exec:
+		return struct {
+			*wconn
+			wconnExec
+		}{w, wconnExec{w}}
+	case query:
+		return struct {
+			*wconn
+			wconnQuery
+		}{w, wconnQuery{w}}
+	}
+	return w
+}
+
+func newWConn(inner driver.Conn, obs *telemetry.Conn, hs *hookSet, recycle time.Time) *wconn {
+	w := &wconn{inner: inner, obs: obs, hooks: hs, recycle: recycle}
+	w.pinger, _ = inner.(driver.Pinger)
+	w.queryerCtx, _ = inner.(driver.QueryerContext)
+	w.queryer, _ = inner.(driver.Queryer)
+	w.execerCtx, _ = inner.(driver.ExecerContext)
+	w.execer, _ = inner.(driver.Execer)
+	w.prepareCtx, _ = inner.(driver.ConnPrepareContext)
+	w.beginTx, _ = inner.(driver.ConnBeginTx)
+	w.resetter, _ = inner.(driver.SessionResetter)
+	w.validator, _ = inner.(driver.Validator)
+	w.checker, _ = inner.(driver.NamedValueChecker)
+	return w
+}
 
 // unwrapper is implemented by every securepg wrapper.
 type unwrapper interface{ Unwrap() driver.Conn }
@@ -55,106 +117,160 @@ type unwrapper interface{ Unwrap() driver.Conn }
 // Unwrap returns the underlying driver's conn.
 func (w *wconn) Unwrap() driver.Conn { return w.inner }
 
-func (w *wconn) Prepare(query string) (driver.Stmt, error) {
-	ctx, op := w.obs.Start(context.Background(), telemetry.KindPrepare, query)
-	s, err := w.inner.Prepare(query)
-	op.End(ctx, err)
-	if err != nil {
-		return nil, err
-	}
-	return pickStmt(&wstmt{inner: s, conn: w, query: query}), nil
-}
+// expired reports that the conn's credentials are about to expire.
+func (w *wconn) expired() bool { return !w.recycle.IsZero() && !time.Now().Before(w.recycle) }
 
 func (w *wconn) Close() error { return w.inner.Close() }
 
-func (w *wconn) Begin() (driver.Tx, error) {
-	ctx, op := w.obs.Start(context.Background(), telemetry.KindBegin, "")
-	//lint:ignore SA1019 database/sql calls Begin when the inner conn lacks ConnBeginTx; so must we.
-	tx, err := w.inner.Begin()
+func (w *wconn) Prepare(query string) (driver.Stmt, error) {
+	return w.PrepareContext(context.Background(), query)
+}
+
+// PrepareContext falls back, as database/sql does, to Prepare and a check
+// of the context.
+func (w *wconn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	ctx, op := w.obs.Start(ctx, telemetry.KindPrepare, query)
+	var s driver.Stmt
+	var err error
+	if w.prepareCtx != nil {
+		s, err = w.prepareCtx.PrepareContext(ctx, query)
+	} else if s, err = w.inner.Prepare(query); err == nil && ctx.Err() != nil {
+		s.Close()
+		s, err = nil, ctx.Err()
+	}
 	op.End(ctx, err)
 	if err != nil {
 		return nil, err
 	}
-	return &wtx{inner: tx, conn: w}, nil
+	return newWStmt(s, w, query), nil
 }
 
-type connPinger struct{ w *wconn }
+func (w *wconn) Begin() (driver.Tx, error) {
+	return w.BeginTx(context.Background(), driver.TxOptions{})
+}
 
-func (p connPinger) Ping(ctx context.Context) error {
-	ctx, op := p.w.obs.Start(ctx, telemetry.KindPing, "")
-	err := p.w.inner.(driver.Pinger).Ping(ctx)
+// BeginTx falls back, as database/sql does, to Begin, refusing options
+// that Begin cannot honour.
+func (w *wconn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	ctx, op := w.obs.Start(ctx, telemetry.KindBegin, "")
+	var tx driver.Tx
+	var err error
+	switch {
+	case w.beginTx != nil:
+		tx, err = w.beginTx.BeginTx(ctx, opts)
+	case opts.Isolation != driver.IsolationLevel(0):
+		err = errors.New("sql: driver does not support non-default isolation level")
+	case opts.ReadOnly:
+		err = errors.New("sql: driver does not support read-only transactions")
+	default:
+		if tx, err = w.inner.Begin(); err == nil && ctx.Err() != nil {
+			tx.Rollback()
+			tx, err = nil, ctx.Err()
+		}
+	}
+	op.End(ctx, err)
+	if err != nil {
+		return nil, err
+	}
+	return &wtx{inner: tx, conn: w, ctx: ctx}, nil
+}
+
+// Ping is a no-op when the inner conn cannot ping, as in database/sql.
+func (w *wconn) Ping(ctx context.Context) error {
+	if w.pinger == nil {
+		return nil
+	}
+	ctx, op := w.obs.Start(ctx, telemetry.KindPing, "")
+	err := w.pinger.Ping(ctx)
 	op.End(ctx, err)
 	return err
 }
 
-type connSessionResetter struct{ w *wconn }
-
-func (p connSessionResetter) ResetSession(ctx context.Context) error {
-	if p.w.expired() {
+// ResetSession also retires a conn whose credentials are about to expire.
+func (w *wconn) ResetSession(ctx context.Context) error {
+	if w.expired() || w.discard.Load() {
 		return driver.ErrBadConn // database/sql discards it
 	}
-	ctx, op := p.w.obs.Start(ctx, telemetry.KindReset, "")
-	err := p.w.resetter.ResetSession(ctx)
+	if w.resetter == nil {
+		return nil
+	}
+	ctx, op := w.obs.Start(ctx, telemetry.KindReset, "")
+	err := w.resetter.ResetSession(ctx)
 	op.End(ctx, err)
 	return err
 }
 
-type connValidator struct{ w *wconn }
-
-func (p connValidator) IsValid() bool { return !p.w.expired() && p.w.validtor.IsValid() }
-
-type connNamedValueChecker struct{ w *wconn }
-
-func (p connNamedValueChecker) CheckNamedValue(nv *driver.NamedValue) error {
-	return p.w.inner.(driver.NamedValueChecker).CheckNamedValue(nv)
+func (w *wconn) IsValid() bool {
+	if w.expired() || w.discard.Load() {
+		return false
+	}
+	return w.validator == nil || w.validator.IsValid()
 }
 
-type connQueryerContext struct{ w *wconn }
+// CheckNamedValue returns driver.ErrSkip (database/sql's default
+// conversion) when the inner conn has no checker.
+func (w *wconn) CheckNamedValue(nv *driver.NamedValue) error {
+	if w.checker == nil {
+		return driver.ErrSkip
+	}
+	return w.checker.CheckNamedValue(nv)
+}
 
 // QueryContext observes the query until its rows are closed: one span for
-// the query and its rows.
-func (p connQueryerContext) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	ctx, c := startCall(ctx, p.w.obs, p.w.hooks, telemetry.KindQuery, query, args)
-	rows, err := p.w.queryer.QueryContext(ctx, query, args)
+// the query and its rows. Without QueryerContext it uses the legacy
+// Queryer, as database/sql does.
+func (q wconnQuery) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	w := q.wconn
+	ctx, c := startCall(ctx, w.obs, w.hooks, telemetry.KindQuery, query, args)
+	var rows driver.Rows
+	var err error
+	if w.queryerCtx != nil {
+		rows, err = w.queryerCtx.QueryContext(ctx, query, args)
+	} else {
+		var vals []driver.Value
+		if vals, err = namedValueToValue(ctx, args); err == nil {
+			rows, err = w.queryer.Query(query, vals)
+		}
+	}
 	return observeRows(ctx, c, rows, err) // driver.ErrSkip passes through untouched
 }
 
-type connExecerContext struct{ w *wconn }
-
-func (p connExecerContext) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	ctx, c := startCall(ctx, p.w.obs, p.w.hooks, telemetry.KindExec, query, args)
-	res, err := p.w.execer.ExecContext(ctx, query, args)
+// ExecContext observes the statement. Without ExecerContext it uses the
+// legacy Execer, as database/sql does.
+func (e wconnExec) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	w := e.wconn
+	ctx, c := startCall(ctx, w.obs, w.hooks, telemetry.KindExec, query, args)
+	var res driver.Result
+	var err error
+	if w.execerCtx != nil {
+		res, err = w.execerCtx.ExecContext(ctx, query, args)
+	} else {
+		var vals []driver.Value
+		if vals, err = namedValueToValue(ctx, args); err == nil {
+			res, err = w.execer.Exec(query, vals)
+		}
+	}
 	c.end(ctx, err)
 	return res, err
 }
 
-type connPrepareContext struct{ w *wconn }
-
-func (p connPrepareContext) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	ctx, op := p.w.obs.Start(ctx, telemetry.KindPrepare, query)
-	s, err := p.w.inner.(driver.ConnPrepareContext).PrepareContext(ctx, query)
-	op.End(ctx, err)
-	if err != nil {
-		return nil, err
+// namedValueToValue is database/sql's conversion for drivers without the
+// context interfaces, with its check of the context.
+func namedValueToValue(ctx context.Context, named []driver.NamedValue) ([]driver.Value, error) {
+	args := make([]driver.Value, len(named))
+	for n, param := range named {
+		if len(param.Name) > 0 {
+			return nil, errors.New("sql: driver does not support the use of Named Parameters")
+		}
+		args[n] = param.Value
 	}
-	return pickStmt(&wstmt{inner: s, conn: p.w, query: query}), nil
-}
-
-type connBeginTx struct{ w *wconn }
-
-func (p connBeginTx) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	ctx, op := p.w.obs.Start(ctx, telemetry.KindBegin, "")
-	tx, err := p.w.inner.(driver.ConnBeginTx).BeginTx(ctx, opts)
-	op.End(ctx, err)
-	if err != nil {
-		return nil, err
-	}
-	return &wtx{inner: tx, conn: p.w}, nil
+	return args, ctx.Err()
 }
 
 type wtx struct {
 	inner driver.Tx
 	conn  *wconn
+	ctx   context.Context
 }
 
 var _ driver.Tx = (*wtx)(nil)
@@ -170,34 +286,69 @@ func (t *wtx) Rollback() error {
 	ctx, op := t.conn.obs.Start(context.Background(), telemetry.KindRollback, "")
 	err := t.inner.Rollback()
 	op.End(ctx, err)
+	if t.ctx.Err() != nil && (t.conn.resetter == nil || t.conn.validator == nil) {
+		t.conn.discard.Store(true)
+	}
 	return err
 }
 
-// wstmt wraps a prepared statement; pickStmt gives it the inner's interfaces.
+// wstmt wraps a prepared statement. Its CheckNamedValue falls back to the
+// conn's, which is what database/sql consults when a statement has none.
+// ColumnConverter has no exact fallback (database/sql converts differently
+// when a statement has one), so a statement with one is wrapped by
+// wstmtConverter instead.
 type wstmt struct {
-	inner driver.Stmt
-	conn  *wconn
-	query string
+	inner   driver.Stmt
+	conn    *wconn
+	query   string
+	execCtx driver.StmtExecContext
+	queryCx driver.StmtQueryContext
+	checker driver.NamedValueChecker
 }
 
-var _ driver.Stmt = (*wstmt)(nil)
+var (
+	_ driver.Stmt              = (*wstmt)(nil)
+	_ driver.StmtExecContext   = (*wstmt)(nil)
+	_ driver.StmtQueryContext  = (*wstmt)(nil)
+	_ driver.NamedValueChecker = (*wstmt)(nil)
+	_ driver.ColumnConverter   = wstmtConverter{}
+)
+
+type wstmtConverter struct {
+	*wstmt
+	cc driver.ColumnConverter
+}
+
+// ColumnConverter is the inner statement's.
+func (s wstmtConverter) ColumnConverter(idx int) driver.ValueConverter { return s.cc.ColumnConverter(idx) }
+
+func newWStmt(inner driver.Stmt, c *wconn, query string) driver.Stmt {
+	s := &wstmt{inner: inner, conn: c, query: query}
+	s.execCtx, _ = inner.(driver.StmtExecContext)
+	s.queryCx, _ = inner.(driver.StmtQueryContext)
+	s.checker, _ = inner.(driver.NamedValueChecker)
+	if cc, ok := inner.(driver.ColumnConverter); ok {
+		return wstmtConverter{s, cc}
+	}
+	return s
+}
 
 func (s *wstmt) Close() error  { return s.inner.Close() }
 func (s *wstmt) NumInput() int { return s.inner.NumInput() }
 
+func (s *wstmt) CheckNamedValue(nv *driver.NamedValue) error {
+	if s.checker == nil {
+		return s.conn.CheckNamedValue(nv)
+	}
+	return s.checker.CheckNamedValue(nv)
+}
+
 func (s *wstmt) Exec(args []driver.Value) (driver.Result, error) {
-	ctx, c := startCall(context.Background(), s.conn.obs, s.conn.hooks, telemetry.KindExec, s.query, named(args))
-	//lint:ignore SA1019 database/sql's own fallback when the inner lacks StmtExecContext.
-	res, err := s.inner.Exec(args)
-	c.end(ctx, err)
-	return res, err
+	return s.ExecContext(context.Background(), named(args))
 }
 
 func (s *wstmt) Query(args []driver.Value) (driver.Rows, error) {
-	ctx, c := startCall(context.Background(), s.conn.obs, s.conn.hooks, telemetry.KindQuery, s.query, named(args))
-	//lint:ignore SA1019 database/sql's own fallback when the inner lacks StmtQueryContext.
-	rows, err := s.inner.Query(args)
-	return observeRows(ctx, c, rows, err)
+	return s.QueryContext(context.Background(), named(args))
 }
 
 func named(args []driver.Value) []driver.NamedValue {
@@ -208,34 +359,35 @@ func named(args []driver.Value) []driver.NamedValue {
 	return out
 }
 
-type stmtExecContext struct{ w *wstmt }
-
-func (p stmtExecContext) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	ctx, c := startCall(ctx, p.w.conn.obs, p.w.conn.hooks, telemetry.KindExec, p.w.query, args)
-	res, err := p.w.inner.(driver.StmtExecContext).ExecContext(ctx, args)
+func (s *wstmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	ctx, c := startCall(ctx, s.conn.obs, s.conn.hooks, telemetry.KindExec, s.query, args)
+	var res driver.Result
+	var err error
+	if s.execCtx != nil {
+		res, err = s.execCtx.ExecContext(ctx, args)
+	} else {
+		var vals []driver.Value
+		if vals, err = namedValueToValue(ctx, args); err == nil {
+			res, err = s.inner.Exec(vals)
+		}
+	}
 	c.end(ctx, err)
 	return res, err
 }
 
-type stmtQueryContext struct{ w *wstmt }
-
-func (p stmtQueryContext) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	ctx, c := startCall(ctx, p.w.conn.obs, p.w.conn.hooks, telemetry.KindQuery, p.w.query, args)
-	rows, err := p.w.inner.(driver.StmtQueryContext).QueryContext(ctx, args)
+func (s *wstmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	ctx, c := startCall(ctx, s.conn.obs, s.conn.hooks, telemetry.KindQuery, s.query, args)
+	var rows driver.Rows
+	var err error
+	if s.queryCx != nil {
+		rows, err = s.queryCx.QueryContext(ctx, args)
+	} else {
+		var vals []driver.Value
+		if vals, err = namedValueToValue(ctx, args); err == nil {
+			rows, err = s.inner.Query(vals)
+		}
+	}
 	return observeRows(ctx, c, rows, err)
-}
-
-type stmtNamedValueChecker struct{ w *wstmt }
-
-func (p stmtNamedValueChecker) CheckNamedValue(nv *driver.NamedValue) error {
-	return p.w.inner.(driver.NamedValueChecker).CheckNamedValue(nv)
-}
-
-type stmtColumnConverter struct{ w *wstmt }
-
-func (p stmtColumnConverter) ColumnConverter(idx int) driver.ValueConverter {
-	//lint:ignore SA1019 database/sql still consults ColumnConverter.
-	return p.w.inner.(driver.ColumnConverter).ColumnConverter(idx)
 }
 
 // observeRows ends c on error, and otherwise wraps rows so that c ends
@@ -248,12 +400,13 @@ func observeRows(ctx context.Context, c call, rows driver.Rows, err error) (driv
 	if !c.active() {
 		return rows, nil
 	}
-	return pickRows(wrows{inner: rows, ctx: ctx, call: c}), nil
+	return &wrows{inner: rows, ctx: ctx, call: c}, nil
 }
 
-// wrows wraps a result set; pickRows gives it the inner's interfaces, so
-// ColumnType.ScanType and friends report what the driver reports. The
-// query's span ends when the rows are closed.
+// wrows wraps a result set until it is closed, when the query's span
+// ends. Every optional rows interface has an exact fallback: what
+// database/sql reports for a driver without it (any as the scan type, no
+// length, no next result set).
 type wrows struct {
 	inner driver.Rows
 	ctx   context.Context
@@ -262,7 +415,15 @@ type wrows struct {
 	err   error // the first error Next returned, other than io.EOF
 }
 
-var _ driver.Rows = (*wrows)(nil)
+var (
+	_ driver.Rows                           = (*wrows)(nil)
+	_ driver.RowsNextResultSet              = (*wrows)(nil)
+	_ driver.RowsColumnTypeScanType         = (*wrows)(nil)
+	_ driver.RowsColumnTypeDatabaseTypeName = (*wrows)(nil)
+	_ driver.RowsColumnTypeLength           = (*wrows)(nil)
+	_ driver.RowsColumnTypeNullable         = (*wrows)(nil)
+	_ driver.RowsColumnTypePrecisionScale   = (*wrows)(nil)
+)
 
 func (r *wrows) Columns() []string { return r.inner.Columns() }
 
@@ -290,43 +451,53 @@ func (r *wrows) Next(dest []driver.Value) error {
 	return err
 }
 
-type rowsNextResultSet struct{ inner driver.Rows }
-
-func (p rowsNextResultSet) HasNextResultSet() bool {
-	return p.inner.(driver.RowsNextResultSet).HasNextResultSet()
-}
-func (p rowsNextResultSet) NextResultSet() error {
-	return p.inner.(driver.RowsNextResultSet).NextResultSet()
+func (r *wrows) HasNextResultSet() bool {
+	n, ok := r.inner.(driver.RowsNextResultSet)
+	return ok && n.HasNextResultSet()
 }
 
-type rowsScanType struct{ inner driver.Rows }
-
-func (p rowsScanType) ColumnTypeScanType(i int) reflect.Type {
-	return p.inner.(driver.RowsColumnTypeScanType).ColumnTypeScanType(i)
+func (r *wrows) NextResultSet() error {
+	if n, ok := r.inner.(driver.RowsNextResultSet); ok {
+		return n.NextResultSet()
+	}
+	return io.EOF
 }
 
-type rowsDatabaseTypeName struct{ inner driver.Rows }
+var anyType = reflect.TypeFor[any]()
 
-func (p rowsDatabaseTypeName) ColumnTypeDatabaseTypeName(i int) string {
-	return p.inner.(driver.RowsColumnTypeDatabaseTypeName).ColumnTypeDatabaseTypeName(i)
+func (r *wrows) ColumnTypeScanType(i int) reflect.Type {
+	if p, ok := r.inner.(driver.RowsColumnTypeScanType); ok {
+		return p.ColumnTypeScanType(i)
+	}
+	return anyType
 }
 
-type rowsLength struct{ inner driver.Rows }
-
-func (p rowsLength) ColumnTypeLength(i int) (int64, bool) {
-	return p.inner.(driver.RowsColumnTypeLength).ColumnTypeLength(i)
+func (r *wrows) ColumnTypeDatabaseTypeName(i int) string {
+	if p, ok := r.inner.(driver.RowsColumnTypeDatabaseTypeName); ok {
+		return p.ColumnTypeDatabaseTypeName(i)
+	}
+	return ""
 }
 
-type rowsNullable struct{ inner driver.Rows }
-
-func (p rowsNullable) ColumnTypeNullable(i int) (bool, bool) {
-	return p.inner.(driver.RowsColumnTypeNullable).ColumnTypeNullable(i)
+func (r *wrows) ColumnTypeLength(i int) (int64, bool) {
+	if p, ok := r.inner.(driver.RowsColumnTypeLength); ok {
+		return p.ColumnTypeLength(i)
+	}
+	return 0, false
 }
 
-type rowsPrecisionScale struct{ inner driver.Rows }
+func (r *wrows) ColumnTypeNullable(i int) (bool, bool) {
+	if p, ok := r.inner.(driver.RowsColumnTypeNullable); ok {
+		return p.ColumnTypeNullable(i)
+	}
+	return false, false
+}
 
-func (p rowsPrecisionScale) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
-	return p.inner.(driver.RowsColumnTypePrecisionScale).ColumnTypePrecisionScale(i)
+func (r *wrows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
+	if p, ok := r.inner.(driver.RowsColumnTypePrecisionScale); ok {
+		return p.ColumnTypePrecisionScale(i)
+	}
+	return 0, 0, false
 }
 
 // UnwrapConn returns the underlying driver's conn for a conn that

@@ -150,11 +150,11 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 		return conn, nil
 	}
-	w := &wconn{obs: obs, recycle: recycle}
+	var hs *hookSet
 	if c.hooks.query {
-		w.hooks = c.hooks
+		hs = c.hooks
 	}
-	return w.wrap(conn), nil
+	return wrapConn(conn, obs, hs, recycle), nil
 }
 
 // auditedConfig reports whether audit mode let the configuration through
