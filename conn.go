@@ -320,7 +320,9 @@ type wstmtConverter struct {
 }
 
 // ColumnConverter is the inner statement's.
-func (s wstmtConverter) ColumnConverter(idx int) driver.ValueConverter { return s.cc.ColumnConverter(idx) }
+func (s wstmtConverter) ColumnConverter(idx int) driver.ValueConverter {
+	return s.cc.ColumnConverter(idx)
+}
 
 func newWStmt(inner driver.Stmt, c *wconn, query string) driver.Stmt {
 	s := &wstmt{inner: inner, conn: c, query: query}
