@@ -5,12 +5,13 @@ import (
 	"database/sql/driver"
 
 	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/seam"
 )
 
 // mockBackend serves conns from a registered stand-in (sqlmocktest), with
 // simulated TLS facts judged exactly like real ones.
 type mockBackend struct {
-	mock   core.Mock
+	mock   seam.Mock
 	policy core.Policy
 	target core.Target // the DSN's first host, which the mock stands in for
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"testing"
 
-	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/memdb"
 	"github.com/securepg/securepg/internal/pgtest"
 )
@@ -18,12 +17,11 @@ import (
 //	benchstat -col /db new.txt
 func BenchmarkOverhead(b *testing.B) {
 	const dsn = "host=db.example.com user=app sslmode=verify-full"
-	unregister := core.RegisterMock(dsn, memdb.Mock{Rows: 1})
-	defer unregister()
-	sp, err := sql.Open("securepg", dsn)
+	c, err := NewConnector(dsn, withMock(memdb.Mock{Rows: 1}))
 	if err != nil {
 		b.Fatal(err)
 	}
+	sp := sql.OpenDB(c)
 	defer sp.Close()
 	bare := sql.OpenDB(memdb.Connector{Rows: 1})
 	defer bare.Close()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/seam"
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
@@ -23,7 +24,7 @@ import (
 // configuration of dsn (DSN + PG* environment + service file + defaults)
 // is weaker than the policy.
 func NewConnector(dsn string, opts ...Option) (driver.Connector, error) {
-	return newConnector(dsn, nil, opts)
+	return newConnector(dsn, opts)
 }
 
 type connector struct {
@@ -40,27 +41,15 @@ type connector struct {
 
 var _ driver.Connector = (*connector)(nil)
 
-func newConnector(dsn string, getenv func(string) string, opts []Option) (*connector, error) {
-	policy, o, err := resolvePolicy(getenv, opts)
+func newConnector(dsn string, opts []Option) (*connector, error) {
+	policy, o, err := resolvePolicy(opts)
 	if err != nil {
 		return nil, err
 	}
 	c := &connector{policy: policy, logger: o.logger, hooks: newHookSet(o.hooks, o.providers, policy.PasswordFile)}
 	c.hooks.log = o.logger
-	c.backend, c.plan, err = core.Prepare(dsn, policy)
-	if err != nil {
+	if c.backend, c.plan, err = c.newBackend(dsn, o); err != nil {
 		return nil, err
-	}
-	if pc, ok := c.backend.(*core.PgxConfig); ok {
-		pc.Conn.Tracer = c.pgxTracer()
-		pc.ResetSession = pgxResetSession
-	}
-	if m, ok := core.LookupMock(dsn); ok {
-		mb := &mockBackend{mock: m, policy: policy}
-		if len(c.plan.Targets) > 0 {
-			mb.target = c.plan.Targets[0]
-		}
-		c.backend = mb
 	}
 	c.db = c.plan.Database
 	c.tel = telemetry.New(o.telemetry, policy.Driver, policy.MinSSLMode.String(), c.db)
@@ -68,6 +57,31 @@ func newConnector(dsn string, getenv func(string) string, opts []Option) (*conne
 		return nil, err
 	}
 	return c, nil
+}
+
+// newBackend parses and judges dsn with the policy's driver and picks
+// what connects: that driver, or a mock that sqlmocktest handed over.
+func (c *connector) newBackend(dsn string, o options) (core.Backend, core.Plan, error) {
+	b, plan, err := core.Prepare(dsn, c.policy)
+	if err != nil {
+		return nil, plan, err
+	}
+	m := o.mock
+	if m == nil && seam.LookupMock != nil {
+		m, _ = seam.LookupMock(dsn)
+	}
+	if m != nil {
+		mb := &mockBackend{mock: m, policy: c.policy}
+		if len(plan.Targets) > 0 {
+			mb.target = plan.Targets[0]
+		}
+		return mb, plan, nil
+	}
+	if pc, ok := b.(*core.PgxConfig); ok {
+		pc.Conn.Tracer = c.pgxTracer()
+		pc.ResetSession = pgxResetSession
+	}
+	return b, plan, nil
 }
 
 // Connect opens one physical connection and validates it before handing it

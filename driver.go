@@ -4,8 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"os"
 
+	"github.com/securepg/securepg/internal/seam"
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
@@ -14,6 +14,8 @@ const DriverName = "securepg"
 
 func init() {
 	sql.Register(DriverName, &drv{})
+	// sqlmocktest's way in (package-private: internal/seam).
+	seam.WithMock = func(m seam.Mock) any { return withMock(m) }
 }
 
 // drv is the registered driver. OpenConnector reads the policy from the
@@ -39,10 +41,8 @@ func (d *drv) Open(dsn string) (driver.Conn, error) {
 // OpenConnector parses dsn, reads the SECUREPG_* policy, and refuses a DSN
 // whose effective configuration is weaker than the policy.
 func (d *drv) OpenConnector(dsn string) (driver.Connector, error) {
-	return newConnector(dsn, os.Getenv, nil)
+	return newConnector(dsn, nil)
 }
-
-func osGetenv(k string) string { return os.Getenv(k) }
 
 // PoolName is the connector's default db.client.connection.pool.name
 // (host:port/database of the DSN's first host). The otel package finds it

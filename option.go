@@ -12,6 +12,7 @@ import (
 
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/seam"
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
@@ -33,8 +34,13 @@ type options struct {
 	telemetry telemetry.Settings
 	hooks     []hooks.Hooks
 	providers []hooks.CredentialProvider
+	mock      seam.Mock // sqlmocktest's stand-in for the network
 	errs      []error
 }
+
+// withMock serves the connector's conns from m (sqlmocktest.New, through
+// internal/seam).
+func withMock(m seam.Mock) Option { return optionFunc(func(o *options) { o.mock = m }) }
 
 func set(variable, value, source string) Option {
 	return optionFunc(func(o *options) {

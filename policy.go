@@ -8,20 +8,16 @@ import (
 )
 
 // resolvePolicy builds the effective policy: defaults, then the SECUREPG_*
-// environment (through getenv, os.Getenv when nil), then the options. It
-// loads the certificate files the policy names, so that a bad path fails
-// sql.Open rather than the first query.
-func resolvePolicy(getenv func(string) string, opts []Option) (core.Policy, options, error) {
+// environment, then the options. It loads the certificate files the policy
+// names, so that a bad path fails sql.Open rather than the first query.
+func resolvePolicy(opts []Option) (core.Policy, options, error) {
 	var o options
 	for _, opt := range opts {
 		if opt != nil {
 			opt.apply(&o)
 		}
 	}
-	if getenv == nil {
-		getenv = osGetenv
-	}
-	policy, err := core.PolicyFromEnv(getenv)
+	policy, err := core.PolicyFromEnv()
 	if err != nil {
 		return core.Policy{}, o, err
 	}

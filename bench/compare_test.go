@@ -13,8 +13,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/securepg/securepg"
-	"github.com/securepg/securepg/internal/core"
-	"github.com/securepg/securepg/internal/memdb"
+	"github.com/securepg/securepg/sqlmocktest"
 )
 
 // counting records how many spans end, then drops them.
@@ -49,16 +48,15 @@ func subjects(tb testing.TB, sdk bool) ([]subject, *counting) {
 		so = append(so, securepg.WithTracerProvider(tp), securepg.WithMeterProvider(mp))
 	}
 	xo = append(xo, xsam.WithAttributes(semconv.DBSystemNamePostgreSQL))
-	tb.Cleanup(core.RegisterMock(dsn, memdb.Mock{Rows: 1}))
-	c, err := securepg.NewConnector(dsn, so...)
+	sp, err := sqlmocktest.OpenDB(tb, dsn, memConnector{rows: 1}, sqlmocktest.WithSecurepg(so...))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	out := []subject{
-		{"bare", sql.OpenDB(memdb.Connector{Rows: 1})},
-		{"securepg", sql.OpenDB(c)},
-		{"xsam-otelsql", xsam.OpenDB(memdb.Connector{Rows: 1}, xo...)},
-		{"uptrace-otelsql", uptrace.OpenDB(memdb.Connector{Rows: 1}, uo...)},
+		{"bare", sql.OpenDB(memConnector{rows: 1})},
+		{"securepg", sp},
+		{"xsam-otelsql", xsam.OpenDB(memConnector{rows: 1}, xo...)},
+		{"uptrace-otelsql", uptrace.OpenDB(memConnector{rows: 1}, uo...)},
 	}
 	for _, s := range out {
 		tb.Cleanup(func() { s.db.Close() })

@@ -16,6 +16,7 @@ import (
 
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/seam"
 )
 
 // TB is the part of testing.TB that New and Register use: a *testing.T
@@ -82,10 +83,7 @@ func WithSecurepg(opts ...securepg.Option) Option {
 	return optionFunc(func(c *config) { c.securepg = append(c.securepg, opts...) })
 }
 
-var (
-	seq    atomic.Int64
-	openMu sync.Mutex // New registers, opens and unregisters as one step
-)
+var seq atomic.Int64
 
 // New returns a *sql.DB for dsn whose connections are go-sqlmock's, and
 // the mock to set expectations on. The error is securepg's: the policy's
@@ -98,17 +96,43 @@ func New(t TB, dsn string, opts ...Option) (*sql.DB, sqlmock.Sqlmock, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	openMu.Lock()
-	unregister := core.RegisterMock(dsn, m)
-	conn, err := securepg.NewConnector(dsn, c.securepg...)
-	unregister()
-	openMu.Unlock()
+	db, err := open(t, dsn, c, m)
 	if err != nil {
 		return nil, nil, err
 	}
+	return db, m.mock, nil
+}
+
+// OpenDB returns a *sql.DB for dsn whose connections are inner's (an
+// in-memory driver of your own, say) instead of go-sqlmock's, through the
+// same chain as New: the policy, the simulated TLS state, hooks and
+// telemetry. WithSqlmock does not apply.
+func OpenDB(t TB, dsn string, inner driver.Connector, opts ...Option) (*sql.DB, error) {
+	t.Helper()
+	c := &config{}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(c)
+		}
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	if len(c.sqlmock) > 0 {
+		return nil, fmt.Errorf("sqlmocktest.OpenDB: WithSqlmock does not apply to a connector of your own")
+	}
+	return open(t, dsn, c, &mock{inner: inner, tls: c.tls})
+}
+
+func open(t TB, dsn string, c *config, m *mock) (*sql.DB, error) {
+	withMock, _ := seam.WithMock(m).(securepg.Option)
+	conn, err := securepg.NewConnector(dsn, append(c.securepg, withMock)...)
+	if err != nil {
+		return nil, err
+	}
 	db := sql.OpenDB(conn)
 	t.Cleanup(func() { db.Close() })
-	return db, m.mock, nil
+	return db, nil
 }
 
 // Register makes every sql.Open("securepg", dsn) until the end of the test
@@ -125,8 +149,55 @@ func Register(t TB, dsn string, opts ...Option) (sqlmock.Sqlmock, error) {
 	if len(c.securepg) > 0 {
 		return nil, fmt.Errorf("sqlmocktest.Register: WithSecurepg does not apply to code that calls sql.Open itself")
 	}
-	t.Cleanup(core.RegisterMock(dsn, m))
+	t.Cleanup(reg.add(dsn, m))
 	return m.mock, nil
+}
+
+// registry holds Register's mocks. It installs securepg's lookup of them
+// the first time a test registers one: until then, and in a binary that
+// does not link this package, securepg has no way to find a mock.
+type registry struct {
+	mu   sync.Mutex
+	once sync.Once
+	m    map[string][]*mock // DSN -> registrations, the last one in force
+}
+
+var reg registry
+
+func (r *registry) add(dsn string, m *mock) (remove func()) {
+	r.once.Do(func() { seam.LookupMock = r.lookup })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string][]*mock{}
+	}
+	r.m[dsn] = append(r.m[dsn], m)
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		list := r.m[dsn]
+		for i := len(list) - 1; i >= 0; i-- {
+			if list[i] == m {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(r.m, dsn)
+		} else {
+			r.m[dsn] = list
+		}
+	}
+}
+
+func (r *registry) lookup(dsn string) (seam.Mock, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	list := r.m[dsn]
+	if len(list) == 0 {
+		return nil, false
+	}
+	return list[len(list)-1], true
 }
 
 func newMock(t TB, opts []Option) (*config, *mock, error) {
@@ -149,16 +220,24 @@ func newMock(t TB, opts []Option) (*config, *mock, error) {
 	return c, &mock{name: name, db: mockDB, mock: out[1].Interface().(sqlmock.Sqlmock), tls: c.tls}, nil
 }
 
-// mock implements core.Mock: go-sqlmock's conn, and the simulated facts.
+// mock implements seam.Mock: go-sqlmock's conn (or inner's), and the
+// simulated facts.
 type mock struct {
-	name string
-	db   *sql.DB
-	mock sqlmock.Sqlmock
-	tls  TLS
+	name  string
+	db    *sql.DB
+	mock  sqlmock.Sqlmock
+	inner driver.Connector
+	tls   TLS
 }
 
-func (m *mock) Connect(_ context.Context, t core.Target) (driver.Conn, core.Facts, error) {
-	conn, err := m.db.Driver().Open(m.name)
+func (m *mock) Connect(ctx context.Context, t core.Target) (driver.Conn, core.Facts, error) {
+	var conn driver.Conn
+	var err error
+	if m.inner != nil {
+		conn, err = m.inner.Connect(ctx)
+	} else {
+		conn, err = m.db.Driver().Open(m.name)
+	}
 	if err != nil {
 		return nil, core.Facts{}, err
 	}

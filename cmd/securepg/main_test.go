@@ -28,7 +28,7 @@ type result struct {
 func cli(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb, os.Getenv)
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
 	r := result{code, out.String(), errb.String()}
 	if strings.Contains(r.out+r.errOut, "\x1b[") {
 		t.Fatal("colour codes in output that is not a terminal")
@@ -230,29 +230,24 @@ func TestColourOnlyOnATerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tty.Close()
-	env := func(kv ...string) func(string) string {
-		return func(k string) string {
-			for i := 0; i+1 < len(kv); i += 2 {
-				if kv[i] == k {
-					return kv[i+1]
-				}
-			}
-			return ""
-		}
-	}
 	for _, tc := range []struct {
-		w    any
-		env  func(string) string
+		w    interface{ Write([]byte) (int, error) }
+		env  []string
 		want bool
 	}{
-		{tty, env(), true},
-		{tty, env("NO_COLOR", "1"), false},
-		{tty, env("TERM", "dumb"), false},
-		{&bytes.Buffer{}, env(), false},
+		{tty, nil, true},
+		{tty, []string{"NO_COLOR", "1"}, false},
+		{tty, []string{"TERM", "dumb"}, false},
+		{&bytes.Buffer{}, nil, false},
 	} {
-		w, _ := tc.w.(interface{ Write([]byte) (int, error) })
-		if got := colorful(w, tc.env); got != tc.want {
-			t.Errorf("colorful(%T, ...) = %v, want %v", tc.w, got, tc.want)
+		pgtest.IsolateEnv(t)
+		t.Setenv("NO_COLOR", "")
+		t.Setenv("TERM", "xterm")
+		for i := 0; i+1 < len(tc.env); i += 2 {
+			t.Setenv(tc.env[i], tc.env[i+1])
+		}
+		if got := colorful(tc.w); got != tc.want {
+			t.Errorf("colorful(%T) with %v = %v, want %v", tc.w, tc.env, got, tc.want)
 		}
 	}
 }

@@ -190,7 +190,7 @@ func TestProbeHonoursTheContext(t *testing.T) {
 			done := make(chan int, 1)
 			go func() {
 				var out, errb strings.Builder
-				done <- run(ctx, []string{"probe"}, strings.NewReader(""), &out, &errb, os.Getenv)
+				done <- run(ctx, []string{"probe"}, strings.NewReader(""), &out, &errb)
 			}()
 			select {
 			case code := <-done:
@@ -228,7 +228,7 @@ func FuzzCheckAgreesWithSQLOpen(f *testing.F) {
 		t.Setenv("SECUREPG_MODE", []string{"enforce", "audit"}[pol/6%2])
 		want, reason := sqlOpenCode(dsn)
 		var out, errb strings.Builder
-		got := run(context.Background(), []string{"check"}, strings.NewReader(dsn), &out, &errb, os.Getenv)
+		got := run(context.Background(), []string{"check"}, strings.NewReader(dsn), &out, &errb)
 		if got != want || reason != "" && !strings.Contains(out.String(), "["+reason+"]") {
 			t.Fatalf("%q: check exit %d, sql.Open %d %s\n%s%s", dsn, got, want, reason, out.String(), errb.String())
 		}

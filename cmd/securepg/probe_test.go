@@ -186,7 +186,7 @@ func TestDemoCleansUpWhenInterrupted(t *testing.T) {
 	defer cancel()
 	w := &interruptAt{marker: "[3/6]", cancel: cancel}
 	var errb bytes.Buffer
-	code := run(ctx, []string{"demo"}, strings.NewReader(""), w, &errb, os.Getenv)
+	code := run(ctx, []string{"demo"}, strings.NewReader(""), w, &errb)
 	if code == exitOK {
 		t.Fatal("an interrupted demo succeeded")
 	}

@@ -38,17 +38,16 @@ is empty; never from the command line, as shells keep history.
 exit codes: 0 allowed, 3 refused by the policy, 2 usage or configuration error, 1 other error
 `
 
-// env is what a command may read of the process: the getenv of run, and
-// the same variables for the drivers' own parsers.
+// env is a command's streams. The process environment is read where the
+// drivers read it, from os.Getenv: tests set it with t.Setenv.
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
-	getenv         func(string) string
 	color          bool
 }
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, color: colorful(stdout, getenv)}
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, color: colorful(stdout)}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
@@ -106,7 +105,7 @@ func (e *env) flags(name string, args []string, define func(*flag.FlagSet)) (boo
 // newline is part of what is judged), and refused rather than cut when
 // longer than securepg accepts.
 func (e *env) readDSN() (dsn string, fromStdin bool, err error) {
-	if dsn := e.getenv("DATABASE_URL"); dsn != "" {
+	if dsn := os.Getenv("DATABASE_URL"); dsn != "" {
 		return dsn, false, nil
 	}
 	if f, ok := e.stdin.(*os.File); ok {
@@ -127,9 +126,9 @@ func (e *env) readDSN() (dsn string, fromStdin bool, err error) {
 	return string(b), true, nil
 }
 
-// policyFromEnv reads the SECUREPG_* policy through getenv and loads its files.
+// policyFromEnv reads the SECUREPG_* policy and loads its files.
 func (e *env) policyFromEnv() (core.Policy, error) {
-	p, err := core.PolicyFromEnv(e.getenv)
+	p, err := core.PolicyFromEnv()
 	if err != nil {
 		return p, err
 	}
@@ -148,8 +147,8 @@ func (e *env) fail(code int, format string, args ...any) int {
 }
 
 // colorful: only on a terminal, and never with NO_COLOR set.
-func colorful(w io.Writer, getenv func(string) string) bool {
-	if getenv("NO_COLOR") != "" || getenv("TERM") == "dumb" {
+func colorful(w io.Writer) bool {
+	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
 		return false
 	}
 	f, ok := w.(*os.File)

@@ -76,13 +76,13 @@ func DefaultPolicy() Policy {
 	return p
 }
 
-// PolicyFromEnv reads the SECUREPG_* variables through getenv. An empty
+// PolicyFromEnv reads the SECUREPG_* variables of the process. An empty
 // variable counts as unset. An invalid value is an error naming the variable.
-func PolicyFromEnv(getenv func(string) string) (Policy, error) {
+func PolicyFromEnv() (Policy, error) {
 	p := DefaultPolicy()
 	var errs []error
 	for _, name := range EnvVars {
-		v := strings.TrimSpace(getenv(name))
+		v := strings.TrimSpace(os.Getenv(name))
 		if v == "" {
 			continue
 		}

@@ -13,10 +13,17 @@ import (
 	"github.com/securepg/securepg/internal/pgtest"
 )
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+// env sets exactly the policy variables of m for the test.
+func env(t *testing.T, m map[string]string) {
+	t.Helper()
+	for _, v := range EnvVars {
+		t.Setenv(v, m[v])
+	}
+}
 
 func TestPolicyFromEnv(t *testing.T) {
-	p, err := PolicyFromEnv(env(nil))
+	env(t, nil)
+	p, err := PolicyFromEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,9 +33,10 @@ func TestPolicyFromEnv(t *testing.T) {
 	if p.Sources[EnvMinSSLMode] != SourceDefault {
 		t.Fatalf("source %q", p.Sources[EnvMinSSLMode])
 	}
-	p, err = PolicyFromEnv(env(map[string]string{
+	env(t, map[string]string{
 		EnvDriver: "pq", EnvMinSSLMode: "require", EnvMinTLSVersion: "1.3", EnvMode: "audit", EnvAllowUnixSocket: "true",
-	}))
+	})
+	p, err = PolicyFromEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,13 +47,15 @@ func TestPolicyFromEnv(t *testing.T) {
 		t.Fatalf("source %q", p.Sources[EnvMinSSLMode])
 	}
 	for _, name := range []string{EnvDriver, EnvMinSSLMode, EnvMinTLSVersion, EnvMode, EnvAllowUnixSocket} {
-		_, err := PolicyFromEnv(env(map[string]string{name: "bogus-value"}))
+		env(t, map[string]string{name: "bogus-value"})
+		_, err := PolicyFromEnv()
 		if err == nil || !strings.Contains(err.Error(), name) || strings.Contains(err.Error(), "bogus-value") {
 			t.Errorf("%s=bogus-value: err = %v; want an error naming the variable, not the value", name, err)
 		}
 	}
 	// Several bad values are all reported.
-	_, err = PolicyFromEnv(env(map[string]string{EnvDriver: "x", EnvMode: "y"}))
+	env(t, map[string]string{EnvDriver: "x", EnvMode: "y"})
+	_, err = PolicyFromEnv()
 	if err == nil || !strings.Contains(err.Error(), EnvDriver) || !strings.Contains(err.Error(), EnvMode) {
 		t.Fatalf("err = %v", err)
 	}
@@ -70,7 +80,8 @@ func TestPolicyLoad(t *testing.T) {
 		{"mismatched pair", map[string]string{EnvSSLCert: certs.Client.CertFile, EnvSSLKey: certs.Server.KeyFile}, EnvSSLCert},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := PolicyFromEnv(env(tc.env))
+			env(t, tc.env)
+			p, err := PolicyFromEnv()
 			if err != nil {
 				t.Fatal(err)
 			}
