@@ -10,8 +10,10 @@ import (
 // same rows: what an instrumentation costs over it is the instrumentation.
 type memConnector struct{ rows int }
 
-func (c memConnector) Connect(context.Context) (driver.Conn, error) { return &memConn{rows: c.rows}, nil }
-func (c memConnector) Driver() driver.Driver                        { return memDriver{} }
+func (c memConnector) Connect(context.Context) (driver.Conn, error) {
+	return &memConn{rows: c.rows}, nil
+}
+func (c memConnector) Driver() driver.Driver { return memDriver{} }
 
 type memDriver struct{}
 
