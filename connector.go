@@ -156,9 +156,6 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if sc, ok := conn.(*stdlib.Conn); ok {
 		custom := sc.Conn().PgConn().CustomData()
 		custom[telemetry.ConnKey] = obs
-		if c.hooks.query {
-			custom[hooksKey] = c.hooks
-		}
 		if !recycle.IsZero() {
 			custom[expiresKey] = recycle
 		}
@@ -239,14 +236,14 @@ func (c *connector) log() *slog.Logger {
 // hooks. The log keeps one line per violation and host a minute.
 func (c *connector) reportRefusal(ctx context.Context, v *core.Violation) {
 	c.logViolation(ctx, slog.LevelError, "securepg: connection refused by policy", v)
-	c.hooks.onViolation(ctx, c.log(), v, telemetry.OutcomeRefused)
+	c.hooks.onViolation(ctx, v, telemetry.OutcomeRefused)
 }
 
 // reportAudit logs a violation that audit mode lets through at warn level
 // and tells the OnViolation hooks.
 func (c *connector) reportAudit(ctx context.Context, v *core.Violation) {
 	c.logViolation(ctx, slog.LevelWarn, "securepg: policy violation allowed by audit mode", v)
-	c.hooks.onViolation(ctx, c.log(), v, telemetry.OutcomeAudited)
+	c.hooks.onViolation(ctx, v, telemetry.OutcomeAudited)
 }
 
 func (c *connector) logViolation(ctx context.Context, level slog.Level, msg string, v *core.Violation) {

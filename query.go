@@ -75,63 +75,41 @@ func (h *hookSet) runQueryHook(ctx context.Context, name string, i int, wantArgs
 		q.Args = nil
 	}
 	defer func() { q.Args = args }()
-	var err error
-	defer h.logPanic(ctx, &err)
-	defer hooks.Recover(name, i, &err)
-	f()
-}
-
-func (h *hookSet) logPanic(ctx context.Context, err *error) {
-	if *err != nil {
-		h.logger().LogAttrs(ctx, slog.LevelError, "securepg: query hook failed", slog.String("error", (*err).Error()))
+	if _, err := callHook(name, i, func() (struct{}, error) { f(); return struct{}{}, nil }); err != nil {
+		h.logger().LogAttrs(ctx, slog.LevelError, "securepg: query hook failed", slog.String("error", err.Error()))
 	}
 }
 
-func (h *hookSet) logger() *slog.Logger {
-	if h.log != nil {
-		return h.log
-	}
-	return slog.Default()
-}
-
-// hooksKey is where a pgx connection keeps the connector's query hooks.
-const hooksKey = "securepg.hooks"
-
-// pgxTracer is what pgx connections report to: telemetry, and the query
-// hooks when some are installed.
+// pgxTracer is what pgx connections report to: telemetry, and the
+// connector's query hooks when some are installed.
 func (c *connector) pgxTracer() pgx.QueryTracer {
 	if !c.hooks.query {
 		return telemetry.PgxTracer{}
 	}
-	return multitracer.New(telemetry.PgxTracer{}, hookTracer{})
+	return multitracer.New(telemetry.PgxTracer{}, hookTracer{c.hooks})
 }
 
-// hookTracer runs the query hooks on pgx connections.
-type hookTracer struct{}
+// hookTracer runs a connector's query hooks on its pgx connections.
+type hookTracer struct{ hs *hookSet }
 
 type queryEventKey struct{}
 
-func (hookTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	hs, _ := conn.PgConn().CustomData()[hooksKey].(*hookSet)
-	if hs == nil {
-		return ctx
-	}
+func (t hookTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	q := &hooks.QueryEvent{SQL: data.SQL, Start: time.Now()}
-	if hs.args {
+	if t.hs.args {
 		q.Args = pgxArgs(data.Args)
 	}
-	ctx = hs.beforeQuery(ctx, q)
+	ctx = t.hs.beforeQuery(ctx, q)
 	return context.WithValue(ctx, queryEventKey{}, q)
 }
 
-func (hookTracer) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
+func (t hookTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
 	q, _ := ctx.Value(queryEventKey{}).(*hooks.QueryEvent)
-	hs, _ := conn.PgConn().CustomData()[hooksKey].(*hookSet)
-	if q == nil || hs == nil {
+	if q == nil {
 		return
 	}
 	q.Duration, q.Err = time.Since(q.Start), data.Err
-	hs.afterQuery(ctx, q)
+	t.hs.afterQuery(ctx, q)
 }
 
 // pgxArgs turns pgx's query arguments into NamedValues, leaving out the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -138,33 +137,3 @@ func (e *Error) Error() string {
 
 // Unwrap returns the hook's error (or the error it panicked with).
 func (e *Error) Unwrap() error { return e.Err }
-
-// Recover turns a panic in a hook into an *Error. Use it as
-//
-//	defer hooks.Recover("AfterConnect", i, &err)
-//
-// A panic value that is an error is kept (errors.Is finds it); any other
-// value is reported by its type only, as it may hold anything.
-func Recover(hook string, index int, err *error) {
-	r := recover()
-	if r == nil {
-		return
-	}
-	cause, ok := r.(error)
-	if !ok {
-		cause = fmt.Errorf("panic with a %T value", r)
-	}
-	*err = &Error{Hook: hook, Index: index, Panic: true, Err: cause}
-}
-
-// Wrap wraps a hook's error, keeping *Error values as they are.
-func Wrap(hook string, index int, err error) error {
-	if err == nil {
-		return nil
-	}
-	var he *Error
-	if errors.As(err, &he) && he.Hook == hook && he.Index == index {
-		return err
-	}
-	return &Error{Hook: hook, Index: index, Err: err}
-}

@@ -82,28 +82,3 @@ func TestAfterConnectRejectsSimulatedTLS12(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
-
-func TestErrorAndRecover(t *testing.T) {
-	cause := errors.New("cause")
-	run := func(f func()) (err error) {
-		defer hooks.Recover("X", 2, &err)
-		f()
-		return nil
-	}
-	err := run(func() { panic(cause) })
-	var he *hooks.Error
-	if !errors.As(err, &he) || !he.Panic || he.Hook != "X" || he.Index != 2 || !errors.Is(err, cause) {
-		t.Fatalf("%#v", err)
-	}
-	err = run(func() { panic("Zq7-in-a-panic") })
-	if strings.Contains(err.Error(), "Zq7") || !strings.Contains(err.Error(), "string") {
-		t.Fatalf("non-error panic value: %v", err)
-	}
-	if hooks.Wrap("X", 0, nil) != nil {
-		t.Fatal("Wrap(nil) != nil")
-	}
-	w := hooks.Wrap("X", 0, cause)
-	if !errors.Is(w, cause) || hooks.Wrap("X", 0, w) != w {
-		t.Fatal("Wrap")
-	}
-}
