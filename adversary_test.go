@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/securepg/securepg/internal/pgtest"
+	pglab "github.com/securepg/securepg/lab"
 )
 
 // TestInjectionAfterSSLResponse is CVE-2021-23222: a man in the middle
@@ -102,7 +103,7 @@ func TestImpostorsNeverHearTheStartupMessage(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		for _, tc := range []struct {
 			name   string
-			cert   pgtest.KeyPair
+			cert   pglab.KeyPair
 			mode   string
 			reason string
 		}{

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/securepg/securepg/internal/memdb"
-	"github.com/securepg/securepg/internal/pgtest"
+	pglab "github.com/securepg/securepg/lab"
 )
 
 // The overhead of securepg over the bare driver, against an in-memory
@@ -53,7 +53,7 @@ func BenchmarkOverhead(b *testing.B) {
 // BenchmarkLoopback runs a real query on the test lab's server over TLS,
 // with each driver bare and through securepg, no provider installed.
 func BenchmarkLoopback(b *testing.B) {
-	c := pgtest.Shared(b)
+	c := pglab.Shared(b)
 	dsn := c.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile)
 	for _, drv := range []struct{ name, bare string }{{"pgx", "pgx/v5"}, {"pq", "postgres"}} {
 		bare, err := sql.Open(drv.bare, dsn)

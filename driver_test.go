@@ -13,6 +13,7 @@ import (
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/pgtest"
+	pglab "github.com/securepg/securepg/lab"
 )
 
 // outcome is what one backend must do with a case.
@@ -206,7 +207,7 @@ func labCases() []labCase {
 			return l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.OtherCAFile)
 		}, func(t *testing.T, l *lab) { t.Setenv("SECUREPG_SSLROOTCERT", l.Certs.CAFile) }, failed(ReasonCertificateUntrusted)),
 		both("org client certificate", func(l *lab) string {
-			return "host=localhost port=" + l.relay.PortString() + " user=" + pgtest.ClientCN + " dbname=" + l.Database + " sslmode=verify-full " + ca(l)
+			return "host=localhost port=" + l.relay.PortString() + " user=" + pglab.ClientCN + " dbname=" + l.Database + " sslmode=verify-full " + ca(l)
 		}, func(t *testing.T, l *lab) {
 			t.Setenv("SECUREPG_SSLCERT", l.Certs.Client.CertFile)
 			t.Setenv("SECUREPG_SSLKEY", l.Certs.Client.KeyFile)

@@ -11,11 +11,12 @@ import (
 	"testing"
 
 	"github.com/securepg/securepg/internal/pgtest"
+	pglab "github.com/securepg/securepg/lab"
 )
 
 // lab is the shared server plus the adversarial peers in front of it.
 type lab struct {
-	*pgtest.Cluster
+	*pglab.Cluster
 	relay      *pgtest.Proxy // a plain TCP relay: the server, with a dial counter
 	strip      *pgtest.Proxy // answers 'N' and relays plaintext
 	selfSigned *pgtest.Proxy
@@ -33,7 +34,7 @@ var (
 
 func getLab(t *testing.T) *lab {
 	t.Helper()
-	c := pgtest.Shared(t)
+	c := pglab.Shared(t)
 	labOnce.Do(func() {
 		l := &lab{Cluster: c}
 		mk := func(p *pgtest.Proxy, err error) *pgtest.Proxy {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/securepg/securepg/internal/pgtest"
+	pglab "github.com/securepg/securepg/lab"
 )
 
 // These tests hold lib/pq to what securepg judged: the plan is what
@@ -284,7 +285,7 @@ func TestClientCertificateNeverReachesAnImpostor(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer p.Close()
-				dsn := "host=localhost port=" + p.PortString() + " user=" + pgtest.ClientCN + " dbname=" + l.Database +
+				dsn := "host=localhost port=" + p.PortString() + " user=" + pglab.ClientCN + " dbname=" + l.Database +
 					" sslmode=" + mode + " sslrootcert=" + l.Certs.CAFile + " sslcert=" + l.Certs.Client.CertFile + " sslkey=" + l.Certs.Client.KeyFile
 				db, err := sql.Open("securepg", dsn)
 				if err != nil {
@@ -307,7 +308,7 @@ func TestClientCertificateNeverReachesAnImpostor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("securepg", "host=localhost port="+p.PortString()+" user="+pgtest.ClientCN+" dbname="+l.Database+
+	db, err := sql.Open("securepg", "host=localhost port="+p.PortString()+" user="+pglab.ClientCN+" dbname="+l.Database+
 		" sslmode=verify-full sslrootcert="+l.Certs.CAFile+" sslcert="+l.Certs.Client.CertFile+" sslkey="+l.Certs.Client.KeyFile)
 	if err != nil {
 		t.Fatal(err)

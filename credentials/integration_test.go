@@ -25,9 +25,10 @@ import (
 	"github.com/securepg/securepg/credentials/vault"
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/pgtest"
+	"github.com/securepg/securepg/lab"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.RunMain(m)) }
+func TestMain(m *testing.M) { os.Exit(lab.RunMain(m)) }
 
 type fakeAPI struct {
 	mu     sync.Mutex
@@ -49,12 +50,12 @@ func (f *fakeAPI) GetSecretValue(_ context.Context, in *smGetInput, _ ...func(*s
 
 func quiet() securepg.Option { return securepg.WithLogger(slog.New(slog.DiscardHandler)) }
 
-func dsn(c *pgtest.Cluster, port int, user string) string {
+func dsn(c *lab.Cluster, port int, user string) string {
 	return "host=localhost port=" + strconv.Itoa(port) + " user=" + user + " dbname=" + c.Database +
 		" sslmode=verify-full sslrootcert=" + c.Certs.CAFile
 }
 
-func admin(t *testing.T, c *pgtest.Cluster, q string) {
+func admin(t *testing.T, c *lab.Cluster, q string) {
 	t.Helper()
 	a, err := c.Admin(context.Background())
 	if err != nil {
@@ -71,7 +72,7 @@ func admin(t *testing.T, c *pgtest.Cluster, q string) {
 // and the connection succeeds with the new one: no error reaches the
 // application, no restart.
 func TestSecretsManagerRotation(t *testing.T) {
-	c := pgtest.Shared(t)
+	c := lab.Shared(t)
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			pgtest.IsolateEnv(t)
@@ -107,7 +108,7 @@ func TestSecretsManagerRotation(t *testing.T) {
 // TestRDSIAMNeverSendsTheTokenWeakly: under a policy that allows
 // sslmode=require, the RDS IAM provider still refuses, before dialing.
 func TestRDSIAMNeverSendsTheTokenWeakly(t *testing.T) {
-	c := pgtest.Shared(t)
+	c := lab.Shared(t)
 	relay, err := pgtest.NewRelay(c.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +141,7 @@ func TestRDSIAMNeverSendsTheTokenWeakly(t *testing.T) {
 // TestVaultDynamicCredentials: a role issued by the database secrets
 // engine (an in-process Vault) logs in to the real server.
 func TestVaultDynamicCredentials(t *testing.T) {
-	c := pgtest.Shared(t)
+	c := lab.Shared(t)
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			pgtest.IsolateEnv(t)

@@ -22,7 +22,7 @@ import (
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/core"
-	"github.com/securepg/securepg/internal/pgtest"
+	"github.com/securepg/securepg/lab"
 )
 
 // demo starts a throwaway PostgreSQL with TLS on 127.0.0.1 and shows what
@@ -41,10 +41,10 @@ func (e *env) demo(ctx context.Context, args []string) int {
 
 	fmt.Fprintln(out, e.bold("securepg demo")+": a throwaway PostgreSQL with TLS on 127.0.0.1, and what securepg does with it")
 	step(1, "starting PostgreSQL")
-	if _, err := pgtest.FindBinDir(); err != nil {
+	if _, err := lab.FindBinDir(); err != nil {
 		return e.fail(exitError, "demo: %v", err)
 	}
-	cluster, err := pgtest.Start(ctx, func(s string) { say("%s", s) })
+	cluster, err := lab.Start(ctx, func(s string) { say("%s", s) })
 	if err != nil {
 		if ctx.Err() != nil {
 			return e.fail(exitError, "demo: interrupted")

@@ -15,9 +15,10 @@ import (
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/pgtest"
+	"github.com/securepg/securepg/lab"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.RunMain(m)) }
+func TestMain(m *testing.M) { os.Exit(lab.RunMain(m)) }
 
 type result struct {
 	code        int
@@ -77,7 +78,7 @@ type checkCase struct {
 }
 
 func checkCases(t *testing.T) []checkCase {
-	certs, err := pgtest.GenerateCerts(t.TempDir())
+	certs, err := lab.GenerateCerts(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestCheckAgreesWithSQLOpen(t *testing.T) {
 
 func TestCheckJSONAndSources(t *testing.T) {
 	pgtest.IsolateEnv(t)
-	certs, err := pgtest.GenerateCerts(t.TempDir())
+	certs, err := lab.GenerateCerts(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/pgtest"
+	"github.com/securepg/securepg/lab"
 )
 
 // sqlOpenCode is the exit code check must give for what sql.Open does
@@ -64,7 +65,7 @@ func TestCheckReportsWhatWillFail(t *testing.T) {
 	pgtest.IsolateEnv(t)
 	dir := filepath.Join(t.TempDir(), "with space")
 	os.Mkdir(dir, 0o755)
-	certs, err := pgtest.GenerateCerts(dir)
+	certs, err := lab.GenerateCerts(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestCheckReportsWhatWillFail(t *testing.T) {
 
 // hostileCert is a CA-signed certificate whose names would clear the
 // screen and draw a fake verdict on a terminal that printed them raw.
-func hostileCert(t *testing.T, c *pgtest.Cluster) pgtest.KeyPair {
+func hostileCert(t *testing.T, c *lab.Cluster) lab.KeyPair {
 	t.Helper()
 	evil := "\x1b[2J\x1b[HALLOWED verify-full"
 	kp, err := c.Certs.Issue("cn"+evil+"\u202e", []string{"evil" + evil + ".example"}, nil)
@@ -105,7 +106,7 @@ func hostileCert(t *testing.T, c *pgtest.Cluster) pgtest.KeyPair {
 // and what a DSN puts in a host name, reaches neither the terminal (text),
 // nor JSON, nor an error message as control characters.
 func TestOutputsEscapePeersAndDSNs(t *testing.T) {
-	c := pgtest.Shared(t)
+	c := lab.Shared(t)
 	imp, err := pgtest.NewTLSImpostor(c.Addr(), hostileCert(t, c).TLS, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -150,8 +151,8 @@ func TestOutputsEscapePeersAndDSNs(t *testing.T) {
 // that fails it hears neither user nor database name, not from probe's own
 // look nor from the policy connection.
 func TestProbeNeverSendsStartupToAPeerFailingTheDSNVerification(t *testing.T) {
-	c := pgtest.Shared(t)
-	for _, cert := range []pgtest.KeyPair{c.Certs.SelfSigned, c.Certs.WrongHost} {
+	c := lab.Shared(t)
+	for _, cert := range []lab.KeyPair{c.Certs.SelfSigned, c.Certs.WrongHost} {
 		for _, drv := range []string{"pgx", "pq"} {
 			pgtest.IsolateEnv(t)
 			t.Setenv("SECUREPG_DRIVER", drv)
@@ -176,7 +177,7 @@ func TestProbeNeverSendsStartupToAPeerFailingTheDSNVerification(t *testing.T) {
 // TestProbeHonoursTheContext: a server that stalls holds probe no longer
 // than its context.
 func TestProbeHonoursTheContext(t *testing.T) {
-	c := pgtest.Shared(t)
+	c := lab.Shared(t)
 	for _, stage := range []pgtest.Stall{pgtest.StallAtOnce, pgtest.StallAfterS, pgtest.StallAfterTLS} {
 		for _, drv := range []string{"pgx", "pq"} {
 			pgtest.IsolateEnv(t)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/securepg/securepg/internal/pgtest"
+	"github.com/securepg/securepg/lab"
 )
 
 func probeJSON(t *testing.T, dsn string, args ...string) (probeReport, result) {
@@ -25,7 +26,7 @@ func probeJSON(t *testing.T, dsn string, args ...string) (probeReport, result) {
 }
 
 func TestProbeRealServer(t *testing.T) {
-	c := pgtest.Shared(t)
+	c := lab.Shared(t)
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			pgtest.IsolateEnv(t)
@@ -71,10 +72,10 @@ func TestProbeRealServer(t *testing.T) {
 // TestProbeImpostors: probe shows the impostor's certificate and why it
 // fails, and the policy's refusal.
 func TestProbeImpostors(t *testing.T) {
-	c := pgtest.Shared(t)
+	c := lab.Shared(t)
 	for _, tc := range []struct {
 		name, reason, subject string
-		cert                  pgtest.KeyPair
+		cert                  lab.KeyPair
 	}{
 		{"self-signed", "certificate_untrusted", "selfsigned.securepg.test", c.Certs.SelfSigned},
 		{"wrong host", "hostname_mismatch", "wronghost.securepg.test", c.Certs.WrongHost},
@@ -126,8 +127,8 @@ func TestProbeImpostors(t *testing.T) {
 
 // TestDemo runs the README's quick start against the system's PostgreSQL.
 func TestDemo(t *testing.T) {
-	if _, err := pgtest.FindBinDir(); err != nil {
-		pgtest.Unavailable(t, err)
+	if _, err := lab.FindBinDir(); err != nil {
+		lab.Unavailable(t, err)
 	}
 	pgtest.IsolateEnv(t)
 	r := cli(t, "", "demo")
@@ -178,8 +179,8 @@ func (w *interruptAt) Write(p []byte) (int, error) {
 }
 
 func TestDemoCleansUpWhenInterrupted(t *testing.T) {
-	if _, err := pgtest.FindBinDir(); err != nil {
-		pgtest.Unavailable(t, err)
+	if _, err := lab.FindBinDir(); err != nil {
+		lab.Unavailable(t, err)
 	}
 	pgtest.IsolateEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -27,7 +27,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/securepg/securepg"
-	"github.com/securepg/securepg/internal/pgtest"
+	"github.com/securepg/securepg/lab"
 	securepgotel "github.com/securepg/securepg/otel"
 )
 
@@ -44,7 +44,7 @@ func run(ctx context.Context, stdout, stderr io.Writer) int {
 func scrape(ctx context.Context, w io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cluster, err := pgtest.Start(ctx, func(s string) { fmt.Fprintln(w, "#", s) })
+	cluster, err := lab.Start(ctx, func(s string) { fmt.Fprintln(w, "#", s) })
 	if err != nil {
 		return err
 	}

@@ -9,12 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/securepg/securepg/internal/pgtest"
+	"github.com/securepg/securepg/lab"
 )
 
 func TestScrapeShowsViolationsAndExpiry(t *testing.T) {
-	if _, err := pgtest.FindBinDir(); errors.Is(err, pgtest.ErrNoPostgres) {
-		pgtest.Unavailable(t, err)
+	if _, err := lab.FindBinDir(); errors.Is(err, lab.ErrNoPostgres) {
+		lab.Unavailable(t, err)
 	}
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), &out, &errb); code != 0 {

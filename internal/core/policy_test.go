@@ -10,7 +10,7 @@ import (
 
 	"github.com/lib/pq"
 
-	"github.com/securepg/securepg/internal/pgtest"
+	"github.com/securepg/securepg/lab"
 )
 
 // env sets exactly the policy variables of m for the test.
@@ -62,7 +62,7 @@ func TestPolicyFromEnv(t *testing.T) {
 }
 
 func TestPolicyLoad(t *testing.T) {
-	certs, err := pgtest.GenerateCerts(t.TempDir())
+	certs, err := lab.GenerateCerts(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ var (
 // really try, per host.
 func TestPlanFacts(t *testing.T) {
 	clearPG(t)
-	certs, err := pgtest.GenerateCerts(t.TempDir())
+	certs, err := lab.GenerateCerts(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func TestPlanFacts(t *testing.T) {
 // only where the effective configuration names none.
 func TestHardening(t *testing.T) {
 	clearPG(t)
-	certs, err := pgtest.GenerateCerts(t.TempDir())
+	certs, err := lab.GenerateCerts(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,16 +8,17 @@ import (
 	"testing"
 
 	"github.com/securepg/securepg/internal/pgtest"
+	"github.com/securepg/securepg/lab"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.RunMain(m)) }
+func TestMain(m *testing.M) { os.Exit(lab.RunMain(m)) }
 
 // TestPQTriesEveryAddress: a host name that resolves to an impostor first
 // and the real server second. Like libpq, securepg's lib/pq dialer tries
 // each address; the impostor is refused before it hears anything, recorded
 // for the caller to report, and the connection is made to the server.
 func TestPQTriesEveryAddress(t *testing.T) {
-	c := pgtest.Shared(t)
+	c := lab.Shared(t)
 	clearPG(t)
 	relay, err := pgtest.NewRelay(c.Addr())
 	if err != nil {

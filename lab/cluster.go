@@ -1,9 +1,14 @@
-// Package pgtest starts throwaway PostgreSQL clusters with TLS on
-// 127.0.0.1, from the system's binaries, for tests and the demo. It also
-// runs adversarial peers: proxies that strip TLS, impostors with bad
-// certificates, a byte injector and a fake server that asks for a
-// cleartext password. Everything listens on loopback only.
-package pgtest
+// Package lab starts throwaway PostgreSQL servers with TLS on 127.0.0.1,
+// from the system's binaries (initdb and pg_ctl of PostgreSQL 15 or
+// newer), with a CA and certificates generated in Go: what securepg's
+// demo, its examples and its tests run against, and what yours can too.
+// Everything listens on loopback only, and Stop removes everything.
+//
+//	c, err := lab.Start(ctx, nil)
+//	if err != nil { ... }
+//	defer c.Stop()
+//	db, err := sql.Open("securepg", c.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile))
+package lab
 
 import (
 	"context"
@@ -43,7 +48,7 @@ type Cluster struct {
 }
 
 // ErrNoPostgres means the PostgreSQL server binaries are not installed.
-var ErrNoPostgres = errors.New("pgtest: PostgreSQL server binaries (initdb, pg_ctl) not found; install the postgresql package (apt-get install -y postgresql)")
+var ErrNoPostgres = errors.New("lab: PostgreSQL server binaries (initdb, pg_ctl) not found; install the postgresql package (apt-get install -y postgresql)")
 
 // FindBinDir locates initdb and pg_ctl: PATH first, then the newest
 // /usr/lib/postgresql/*/bin.
@@ -79,7 +84,7 @@ func Start(ctx context.Context, progress func(string)) (c *Cluster, err error) {
 	c = &Cluster{Host: "127.0.0.1", binDir: bin, User: "securepg", Database: "securepg"}
 	if os.Geteuid() == 0 {
 		if _, err := user.Lookup("postgres"); err != nil {
-			return nil, errors.New("pgtest: running as root needs a 'postgres' user to run the server (the postgresql package creates it)")
+			return nil, errors.New("lab: running as root needs a 'postgres' user to run the server (the postgresql package creates it)")
 		}
 		c.runAs = "postgres"
 	}
@@ -137,7 +142,7 @@ func Start(ctx context.Context, progress func(string)) (c *Cluster, err error) {
 	progress("initdb " + c.data)
 	if out, err := c.run(ctx, "initdb", "-D", c.data, "-U", "postgres", "-E", "UTF8", "--no-sync",
 		"--auth-local=trust", "--auth-host=scram-sha-256"); err != nil {
-		return nil, fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
+		return nil, fmt.Errorf("lab: initdb: %w\n%s", err, out)
 	}
 	conf := fmt.Sprintf(`
 listen_addresses = '127.0.0.1'
@@ -179,7 +184,7 @@ host all all 127.0.0.1/32 scram-sha-256
 	}
 	if out, err := c.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", c.data, "-l", logFile); err != nil {
 		log, _ := os.ReadFile(logFile)
-		return nil, fmt.Errorf("pgtest: pg_ctl start: %w\n%s\n%s", err, out, log)
+		return nil, fmt.Errorf("lab: pg_ctl start: %w\n%s\n%s", err, out, log)
 	}
 	progress("creating roles " + c.User + " (SCRAM password) and " + ClientCN + " (client certificate)")
 	if err := c.setup(ctx); err != nil {
@@ -202,7 +207,7 @@ func (c *Cluster) setup(ctx context.Context) error {
 	}
 	for _, s := range stmts {
 		if _, err := admin.Exec(ctx, s).ReadAll(); err != nil {
-			return fmt.Errorf("pgtest: setup: %w", err)
+			return fmt.Errorf("lab: setup: %w", err)
 		}
 	}
 	res, err := admin.Exec(ctx, "SHOW server_version").ReadAll()
@@ -236,7 +241,7 @@ func (c *Cluster) Stop() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			if out, e := c.run(ctx, "pg_ctl", "stop", "-m", "immediate", "-w", "-D", c.data); e != nil {
-				err = fmt.Errorf("pgtest: pg_ctl stop: %w\n%s", e, out)
+				err = fmt.Errorf("lab: pg_ctl stop: %w\n%s", e, out)
 			}
 		}
 	}

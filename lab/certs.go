@@ -1,4 +1,4 @@
-package pgtest
+package lab
 
 import (
 	"crypto/ecdsa"
@@ -186,7 +186,7 @@ func newCA(name string, now time.Time) (*ecdsa.PrivateKey, *x509.Certificate, er
 func writePEM(path, typ string, der []byte, mode os.FileMode) error {
 	data := pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 	if err := os.WriteFile(path, data, mode); err != nil {
-		return fmt.Errorf("pgtest: %w", err)
+		return fmt.Errorf("lab: %w", err)
 	}
 	return os.Chmod(path, mode)
 }
