@@ -136,8 +136,9 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Violation: final, Rejected: rejected, Audited: live})
 		return nil, err
 	}
-	creds, _ := used.get(core.Target{Host: facts.Host, Port: facts.Port, Network: facts.Network})
-	a := c.attempt(core.Target{Host: facts.Host, Port: facts.Port})
+	// The host that answered is the one tried last.
+	creds, _ := used.get(rec.Last())
+	a := c.attempt(rec.Last())
 	if creds != nil && creds.User != "" {
 		a.User = creds.User
 	}

@@ -72,7 +72,11 @@ type usedCreds struct {
 	m  map[string]*hooks.Credentials
 }
 
-func credsKey(t core.Target) string { return t.Host + "\x00" + strconv.Itoa(int(t.Port)) }
+// credsKey names the server a credential is for: its host name, or the
+// address dialed when there is none, and the port.
+func credsKey(t core.Target) string {
+	return t.Host + "\x00" + t.Hostaddr + "\x00" + strconv.Itoa(int(t.Port))
+}
 
 func (u *usedCreds) get(t core.Target) (*hooks.Credentials, bool) {
 	u.mu.Lock()

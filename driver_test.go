@@ -168,13 +168,11 @@ func labCases() []labCase {
 		both("unix socket first in a multi-host list", func(l *lab) string {
 			return "host=" + l.SocketDir + ",localhost port=" + itoa(l.Port) + "," + l.relay.PortString() + " " + l.auth() + " sslmode=verify-full " + ca(l)
 		}, nil, refused(ReasonUnixSocket)),
-		// Allowed, the socket is used by pgx; lib/pq turns TLS off for the TCP host too.
-		{name: "unix socket first, sockets allowed",
-			dsn: func(l *lab) string {
-				return "host=" + l.SocketDir + ",localhost port=" + itoa(l.Port) + "," + l.relay.PortString() + " " + l.auth() + " sslmode=verify-full " + ca(l)
-			},
-			env: setenv("SECUREPG_ALLOW_UNIX_SOCKET", "true"),
-			pgx: outcome{unix: true}, pq: refused(ReasonTLSDisabled)},
+		// Allowed, the socket is used. (lib/pq alone would turn TLS off for
+		// the TCP host too; securepg does TLS itself and does not.)
+		both("unix socket first, sockets allowed", func(l *lab) string {
+			return "host=" + l.SocketDir + ",localhost port=" + itoa(l.Port) + "," + l.relay.PortString() + " " + l.auth() + " sslmode=verify-full " + ca(l)
+		}, setenv("SECUREPG_ALLOW_UNIX_SOCKET", "true"), outcome{unix: true}),
 		both("unix socket only, not allowed", func(l *lab) string { return "host=" + l.SocketDir + " port=" + itoa(l.Port) + " " + l.auth() }, nil, refused(ReasonUnixSocket)),
 		// No host anywhere: pgx dials a unix socket, lib/pq localhost.
 		{name: "no host at all",

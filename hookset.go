@@ -130,7 +130,10 @@ func (h *hookSet) authFailed(ctx context.Context, a hooks.Attempt) {
 
 // connInfo describes a validated connection to the AfterConnect hooks.
 func connInfo(f core.Facts, a hooks.Attempt) hooks.ConnInfo {
-	a.Host, a.Port, a.SSLMode = f.Host, int(f.Port), f.Mode.String()
+	if f.Host != "" {
+		a.Host = f.Host
+	}
+	a.Port, a.SSLMode = int(f.Port), f.Mode.String()
 	info := hooks.ConnInfo{Attempt: a, Network: f.Network, TLS: f.TLS, Version: f.Version, CipherSuite: f.CipherSuite,
 		PeerCertificates: f.PeerCertificates}
 	if f.TLS {

@@ -124,3 +124,63 @@ func TestEffectiveTLSMinimumIsReported(t *testing.T) {
 		})
 	}
 }
+
+// TestNamedFilesMustBeRegularFiles: a FIFO where the DSN, the environment
+// or the policy names a file (sslrootcert, passfile, the service file)
+// would block the driver's parser at sql.Open, or lib/pq's own read of the
+// passfile at connect, outside any context. securepg refuses it before any
+// parser reads it, and reads lib/pq's passfile itself.
+func TestNamedFilesMustBeRegularFiles(t *testing.T) {
+	l := getLab(t)
+	ca := "sslrootcert=" + l.Certs.CAFile
+	for _, tc := range []struct {
+		name, drv string
+		dsn       func(fifo string) string
+		env       func(t *testing.T, fifo string)
+	}{
+		{"pgx sslrootcert", "pgx", func(f string) string { return l.at(l.relay, "sslmode=verify-full", "sslrootcert="+f) }, nil},
+		{"pgx passfile", "pgx", func(f string) string {
+			return "host=localhost port=" + l.relay.PortString() + " user=" + l.User + " dbname=" + l.Database + " sslmode=verify-full " + ca + " passfile=" + f
+		}, nil},
+		{"pq passfile", "pq", func(f string) string {
+			return "host=localhost port=" + l.relay.PortString() + " user=" + l.User + " dbname=" + l.Database + " sslmode=verify-full " + ca + " passfile=" + f
+		}, nil},
+		{"pq PGSERVICEFILE", "pq", func(string) string { return "service=x " + l.auth() }, func(t *testing.T, f string) { t.Setenv("PGSERVICEFILE", f) }},
+		{"pgx PGPASSFILE", "pgx", func(string) string {
+			return "host=localhost port=" + l.relay.PortString() + " user=" + l.User + " dbname=" + l.Database + " sslmode=verify-full " + ca
+		}, func(t *testing.T, f string) { t.Setenv("PGPASSFILE", f) }},
+		{"SECUREPG_SSLROOTCERT", "pgx", func(string) string { return l.at(l.relay, "sslmode=verify-full") },
+			func(t *testing.T, f string) { t.Setenv("SECUREPG_SSLROOTCERT", f) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_DRIVER", tc.drv)
+			fifo := filepath.Join(t.TempDir(), "fifo")
+			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if tc.env != nil {
+				tc.env(t, fifo)
+			}
+			done := make(chan error, 1)
+			go func() {
+				db, err := sql.Open("securepg", tc.dsn(fifo))
+				if err == nil {
+					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+					err = db.PingContext(ctx)
+					cancel()
+					db.Close()
+				}
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+					t.Fatalf("err = %v", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("blocked on a FIFO")
+			}
+		})
+	}
+}

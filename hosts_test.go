@@ -183,3 +183,39 @@ func TestPassfileFollowsTheHost(t *testing.T) {
 		})
 	}
 }
+
+// TestCredentialsFollowAddressOnlyHosts: hosts named by hostaddr alone are
+// different servers too: each is asked for its own credentials.
+func TestCredentialsFollowAddressOnlyHosts(t *testing.T) {
+	l := getLab(t)
+	isolateEnv(t)
+	t.Setenv("SECUREPG_DRIVER", "pq")
+	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+	var mu sync.Mutex
+	var asked []string
+	provider := hooks.CredentialFunc(func(_ context.Context, a hooks.Attempt) (hooks.Credentials, error) {
+		mu.Lock()
+		asked = append(asked, a.Host)
+		mu.Unlock()
+		if a.Host == "127.0.0.1" {
+			return hooks.Credentials{User: l.User, Password: l.Password}, nil
+		}
+		return hooks.Credentials{User: l.User, Password: "Zq7-for-" + a.Host}, nil
+	})
+	// Nothing listens on 127.0.0.2 at the relay's port; 127.0.0.1 is the server.
+	c, err := NewConnector("hostaddr=127.0.0.2,127.0.0.1 port="+l.relay.PortString()+" user="+l.User+" dbname="+l.Database+
+		" sslmode=require", WithCredentials(provider), WithLogger(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	if err := db.Ping(); err != nil {
+		t.Fatalf("the second address with its own credentials: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(asked, []string{"127.0.0.2", "127.0.0.1"}) {
+		t.Fatalf("provider asked for %v", asked)
+	}
+}

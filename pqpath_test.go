@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/pgtest"
 	pglab "github.com/securepg/securepg/lab"
 )
@@ -104,6 +105,9 @@ func TestPQRootFileChangesAfterOpen(t *testing.T) {
 		{"HOME changed", func(l *lab, p *pgtest.Proxy, _ string) string {
 			return l.at(p, "sslmode=require")
 		}, func(t *testing.T, _ string) { t.Setenv("HOME", t.TempDir()) }},
+		{"sslrootcert replaced by garbage", func(l *lab, p *pgtest.Proxy, ca string) string {
+			return l.at(p, "sslmode=require", "sslrootcert="+ca)
+		}, func(t *testing.T, ca string) { os.WriteFile(ca+".new", []byte("garbage"), 0o600); os.Rename(ca+".new", ca) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			isolateEnv(t)
@@ -162,6 +166,10 @@ func TestPQHostaddrWithoutHost(t *testing.T) {
 		t.Fatalf("host names with their addresses: %v", err)
 	}
 	_, err = sql.Open("securepg", "host=,db2.invalid hostaddr=127.0.0.1,127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
+	requireReason(t, err, ReasonNoHostName)
+	// lib/pq fills an empty element of a host list with "localhost": no
+	// name, wherever it stands.
+	_, err = sql.Open("securepg", "host=db1.invalid, hostaddr=127.0.0.2,127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
 	requireReason(t, err, ReasonNoHostName)
 
 	db, err := sql.Open("securepg", "host=localhost hostaddr=127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
@@ -341,6 +349,110 @@ func TestPQRefusesWhatItCannotHonour(t *testing.T) {
 		}
 		if after, _ := l.relay.DialsBefore(); after != before+1 {
 			t.Fatalf("%s: something was dialed", kv)
+		}
+	}
+}
+
+// TestPQRootFileAppearingLater: a root file that did not exist at
+// sql.Open, which lib/pq looks for at every connect (a secret volume
+// mounted late): once it appears, securepg verifies with it too, as lib/pq
+// would. It never connects more weakly than the driver it wraps.
+func TestPQRootFileAppearingLater(t *testing.T) {
+	l := getLab(t)
+	isolateEnv(t)
+	t.Setenv("SECUREPG_DRIVER", "pq")
+	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+	imp, err := pgtest.NewTLSImpostor(l.Addr(), l.Certs.SelfSigned.TLS, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer imp.Close()
+	ca := filepath.Join(t.TempDir(), "ca.crt")
+	db, err := sql.Open("securepg", l.at(imp, "sslmode=require", "sslrootcert="+ca))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxIdleConns(0)
+	if err := db.Ping(); err != nil {
+		t.Fatalf("require without a root file, judged as such: %v", err)
+	}
+	b, _ := os.ReadFile(l.Certs.CAFile)
+	if err := os.WriteFile(ca, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := db.Ping()
+		if err != nil {
+			requireReason(t, err, ReasonCertificateUntrusted)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the root file that appeared is never used")
+		}
+		runtime.Gosched() // securepg looks at a file at most once a second
+	}
+}
+
+// TestPQConnectTimeout: with connect_timeout, lib/pq cancels the context
+// it dials with as soon as the dial returns; the connection that follows
+// must not be cut by it.
+func TestPQConnectTimeout(t *testing.T) {
+	l := getLab(t)
+	isolateEnv(t)
+	t.Setenv("SECUREPG_DRIVER", "pq")
+	db, err := sql.Open("securepg", l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile, "connect_timeout=10"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxIdleConns(0)
+	for range 5 {
+		if err := db.Ping(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// And it bounds a stalling peer with no context deadline at all.
+	p, err := pgtest.NewStallProxy(pgtest.StallAfterTLS, l.Certs.Server.TLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	stall, err := sql.Open("securepg", l.at(p, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile, "connect_timeout=1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stall.Close()
+	if err := pingWithin(t, stall, context.Background(), 20*time.Second); err == nil {
+		t.Fatal("connected to a stalling peer")
+	}
+}
+
+// TestPQUnixSocketFirstKeepsTLSForTCPHosts: lib/pq turns TLS off for every
+// host when the first is a unix socket; securepg does TLS itself and gives
+// the TCP hosts what the DSN asks for, as libpq does, in audit mode too.
+func TestPQUnixSocketFirstKeepsTLSForTCPHosts(t *testing.T) {
+	l := getLab(t)
+	for _, mode := range []string{"enforce", "audit"} {
+		isolateEnv(t)
+		t.Setenv("SECUREPG_DRIVER", "pq")
+		t.Setenv("SECUREPG_MODE", mode)
+		t.Setenv("SECUREPG_ALLOW_UNIX_SOCKET", "true")
+		var info hooks.ConnInfo
+		c, err := NewConnector("host="+filepath.Join(t.TempDir(), "nosocket")+",localhost port="+l.relay.PortString()+" "+l.auth()+
+			" sslmode=verify-full sslrootcert="+l.Certs.CAFile, WithLogger(discardLogger()),
+			WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; return nil }}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := sql.OpenDB(c)
+		if err := db.Ping(); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if info.Network != "tcp" || !info.TLS || info.Verification != "verify-full" {
+			t.Fatalf("%s: %+v", mode, info)
 		}
 	}
 }

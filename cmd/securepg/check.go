@@ -37,7 +37,6 @@ type targetJSON struct {
 	ClientCert    string        `json:"client_cert"`
 	MinTLS        string        `json:"min_tls"`
 	MinTLSSource  string        `json:"min_tls_source"`
-	Note          string        `json:"note,omitempty"`
 }
 
 type attemptJSON struct {
@@ -68,7 +67,7 @@ func (e *env) check(_ context.Context, args []string) int {
 	}); !ok {
 		return code
 	}
-	dsn, p, plan, code := e.inputs("check")
+	dsn, p, _, plan, code := e.inputs("check")
 	if code != exitOK {
 		return code
 	}
@@ -98,31 +97,31 @@ func (e *env) check(_ context.Context, args []string) int {
 // inputs reads what check and probe judge: the DSN, the policy from the
 // environment, and the plan of the policy's driver, through the same entry
 // point as sql.Open.
-func (e *env) inputs(cmd string) (string, core.Policy, core.Plan, int) {
+func (e *env) inputs(cmd string) (string, core.Policy, core.Backend, core.Plan, int) {
 	dsn, fromStdin, err := e.readDSN()
 	if err != nil {
-		return "", core.Policy{}, core.Plan{}, e.fail(exitUsage, "%s: %v", cmd, err)
+		return "", core.Policy{}, nil, core.Plan{}, e.fail(exitUsage, "%s: %v", cmd, err)
 	}
 	p, err := e.policyFromEnv()
 	if err != nil {
-		return "", core.Policy{}, core.Plan{}, e.fail(exitUsage, "%v", strings.TrimPrefix(err.Error(), "securepg: "))
+		return "", core.Policy{}, nil, core.Plan{}, e.fail(exitUsage, "%v", strings.TrimPrefix(err.Error(), "securepg: "))
 	}
-	_, plan, err := core.Prepare(dsn, p)
+	b, plan, err := core.Prepare(dsn, p)
 	if err != nil {
-		code := e.fail(exitError, "%v", safe(strings.TrimPrefix(err.Error(), "securepg: ")))
+		code := e.fail(exitError, "%v", strings.TrimPrefix(err.Error(), "securepg: "))
 		if fromStdin && strings.HasSuffix(dsn, "\n") {
 			fmt.Fprintln(e.stderr, "securepg: note: the DSN on standard input ends with a newline, which was judged as part of it, as sql.Open would; pipe it without one (printf, not echo) if your program does not have it")
 		}
-		return "", core.Policy{}, core.Plan{}, code
+		return "", core.Policy{}, nil, core.Plan{}, code
 	}
-	return dsn, p, plan, exitOK
+	return dsn, p, b, plan, exitOK
 }
 
 func targetReport(t core.Target, sources map[string]core.Source, p core.Policy) targetJSON {
 	tj := targetJSON{Host: safe(t.Host), Hostaddr: safe(t.Hostaddr), Port: int(t.Port), Network: t.Network, SSLMode: t.Mode.String(),
 		SSLModeSource: safe(sources["sslmode"].Origin), HostSource: safe(sources["host"].Origin), RootCA: safe(t.RootCA),
 		ClientCert: safe(t.ClientCert), MinTLS: tlsShort(t.MinTLS), MinTLSSource: p.Sources[core.EnvMinTLSVersion],
-		Note: t.Note, Attempts: []attemptJSON{}}
+		Attempts: []attemptJSON{}}
 	if t.Custom {
 		tj.SSLMode = "custom (pqgo-*)"
 	}
@@ -205,9 +204,6 @@ func (e *env) printCheck(r checkReport) {
 		}
 		fmt.Fprintf(w, "%d\t%s (%s)\t%s (%s)\t%s\t%s (%s)\t%s\t%s (%s)\n", i+1, addr, t.HostSource, t.SSLMode, t.SSLModeSource,
 			describeAttempts(t.Attempts), root, t.RootCASource, cert, t.MinTLS, t.MinTLSSource)
-		if t.Note != "" {
-			fmt.Fprintf(w, "\t  note: %s\n", t.Note)
-		}
 	}
 	w.Flush()
 	fmt.Fprintln(e.stdout)

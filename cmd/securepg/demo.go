@@ -102,11 +102,11 @@ func (e *env) demo(ctx context.Context, args []string) int {
 	if err := p.Load(); err != nil {
 		return e.fail(exitError, "demo: %v", err)
 	}
-	_, plan, err := core.Prepare(strong, p)
+	backend, plan, err := core.Prepare(strong, p)
 	if err != nil {
 		return e.fail(exitError, "demo: %v", err)
 	}
-	r := e.probeReport(ctx, strong, p, plan, false)
+	r := e.probeReport(ctx, strong, p, backend, plan, false)
 	var buf bytes.Buffer
 	sub := *e
 	sub.stdout = &buf

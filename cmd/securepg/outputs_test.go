@@ -235,3 +235,55 @@ func FuzzCheckAgreesWithSQLOpen(f *testing.F) {
 		}
 	})
 }
+
+// TestProbeVerifiesWithTheDriversRoots: probe's own look at the server
+// uses exactly the roots a connection would (the system's for
+// sslrootcert=system, an inline root for lib/pq), not the org's: a peer
+// that sql.Open refuses never hears the startup message from probe either.
+func TestProbeVerifiesWithTheDriversRoots(t *testing.T) {
+	c := lab.Shared(t)
+	selfSigned, err := os.ReadFile(c.Certs.SelfSigned.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ drv, dsnTail string }{
+		{"pgx", "sslmode=verify-full sslrootcert=system"},
+		{"pq", "sslmode=verify-full sslrootcert=system"},
+		{"pq", "sslmode=verify-full sslinline=true sslrootcert='" + string(selfSigned) + "'"},
+	} {
+		pgtest.IsolateEnv(t)
+		t.Setenv("SECUREPG_DRIVER", tc.drv)
+		t.Setenv("SECUREPG_SSLROOTCERT", c.Certs.CAFile) // the org trusts the lab CA; the DSN does not
+		p, err := pgtest.NewTLSImpostor(c.Addr(), c.Certs.Server.TLS, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, r := probeJSON(t, "host=localhost port="+p.PortString()+" user=u dbname=d "+tc.dsnTail)
+		p.Close()
+		if r.code != exitRefused || rep.Auth == nil || rep.Auth.Skipped == "" {
+			t.Fatalf("%s %s: exit %d, auth %+v, policy %+v", tc.drv, tc.dsnTail[:30], r.code, rep.Auth, rep.Policy)
+		}
+		if n := p.FromClient(); n != 0 {
+			t.Fatalf("%s: probe sent %d bytes to a peer sql.Open refuses", tc.drv, n)
+		}
+	}
+}
+
+// TestControlCharactersFromTheEnvironment: a policy variable naming a
+// file with control characters in its name reaches no output raw.
+func TestControlCharactersFromTheEnvironment(t *testing.T) {
+	pgtest.IsolateEnv(t)
+	t.Setenv("DATABASE_URL", "host=db.example sslmode=verify-full")
+	bad := filepath.Join(t.TempDir(), "ca\x1b[31m.crt")
+	os.WriteFile(bad, []byte("junk"), 0o600)
+	for _, root := range []string{"/nonexistent/\x1b]0;owned\x07\x1b[2J", bad} {
+		t.Setenv("SECUREPG_SSLROOTCERT", root)
+		for _, args := range [][]string{{"check"}, {"policy"}, {"policy", "--json"}, {"probe"}} {
+			var out, errb strings.Builder
+			run(context.Background(), args, strings.NewReader(""), &out, &errb)
+			if strings.ContainsAny(out.String()+errb.String(), "\x1b\x07") {
+				t.Fatalf("%v: raw control characters: %q", args, out.String()+errb.String())
+			}
+		}
+	}
+}

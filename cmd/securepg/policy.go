@@ -26,8 +26,8 @@ type policyReport struct {
 
 func newPolicyReport(p core.Policy) policyReport {
 	return policyReport{Driver: p.Driver, MinSSLMode: p.MinSSLMode.String(), MinTLSVersion: tlsShort(p.MinTLSVersion),
-		RootCert: p.RootCert, ClientCert: p.ClientCert, ClientKey: p.ClientKey, Mode: p.ModeName(),
-		AllowUnixSocket: p.AllowUnixSocket, PasswordFile: p.PasswordFile, ForbidDSNPassword: p.ForbidDSNPassword, Sources: p.Sources}
+		RootCert: safe(p.RootCert), ClientCert: safe(p.ClientCert), ClientKey: safe(p.ClientKey), Mode: p.ModeName(),
+		AllowUnixSocket: p.AllowUnixSocket, PasswordFile: safe(p.PasswordFile), ForbidDSNPassword: p.ForbidDSNPassword, Sources: p.Sources}
 }
 
 // policy prints the effective org policy and where each value comes from,
@@ -67,7 +67,7 @@ func (e *env) policy(args []string) int {
 		if src == v {
 			src = "environment"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", v, values[v], src)
+		fmt.Fprintf(w, "%s\t%s\t%s\n", v, core.SafeText(values[v]), src)
 	}
 	w.Flush()
 	return exitOK

@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"time"
 
@@ -93,11 +91,11 @@ func (e *env) probe(ctx context.Context, args []string) int {
 	}); !ok {
 		return code
 	}
-	dsn, p, plan, code := e.inputs("probe")
+	dsn, p, b, plan, code := e.inputs("probe")
 	if code != exitOK {
 		return code
 	}
-	r := e.probeReport(ctx, dsn, p, plan, downgradeTest)
+	r := e.probeReport(ctx, dsn, p, b, plan, downgradeTest)
 	switch r.Policy.Outcome {
 	case "refused":
 		code = exitRefused
@@ -112,12 +110,13 @@ func (e *env) probe(ctx context.Context, args []string) int {
 	return code
 }
 
-func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, plan core.Plan, downgradeTest bool) probeReport {
+func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core.Backend, plan core.Plan, downgradeTest bool) probeReport {
 	r := probeReport{DSN: core.RedactDSN(p.Driver, dsn), Driver: p.Driver}
 	var target *core.Target
+	index := 0
 	for i := range plan.Targets {
 		if plan.Targets[i].Network == "tcp" {
-			target = &plan.Targets[i]
+			target, index = &plan.Targets[i], i
 			break
 		}
 	}
@@ -127,9 +126,23 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, plan c
 		if target.Hostaddr != "" {
 			dial = net.JoinHostPort(target.Hostaddr, strconv.Itoa(int(target.Port)))
 		}
-		roots, rootsDesc := probeRoots(dsn, p)
+		// The roots and the name a connection would verify with: exactly
+		// the driver's, as securepg prepared them.
+		roots, name, _, err := core.ServerAuth(b, index)
+		rootsDesc := safe(target.RootCA)
+		switch {
+		case err != nil:
+			r.TLS = &tlsReport{Chain: []certJSON{}, Verification: "none", Error: safe(err.Error())}
+		case rootsDesc == "":
+			rootsDesc = "system"
+		}
+		if name == "" {
+			name = target.Host
+		}
 		var conn net.Conn
-		r.TLS, conn = rawTLS(ctx, dial, target.Host, roots, rootsDesc)
+		if r.TLS == nil {
+			r.TLS, conn = rawTLS(ctx, dial, name, roots, rootsDesc)
+		}
 		if conn != nil {
 			// Ask for the authentication method only from a server that
 			// passed the verification the policy demands, and the one the
@@ -207,30 +220,4 @@ func policyError(err error) (policyResult, bool) {
 		return policyResult{Outcome: "refused", Reason: pe.Reason, Error: safe(pe.Error())}, true
 	}
 	return policyResult{}, false
-}
-
-// probeRoots are the roots a verification of the server uses: the DSN's
-// (or PGSSLROOTCERT's) sslrootcert, else the org's, else the system's.
-func probeRoots(dsn string, p core.Policy) (*x509.CertPool, string) {
-	src := core.Sources(p.Driver, dsn, os.LookupEnv)["sslrootcert"]
-	path := src.Value
-	if src.Origin == "default" {
-		if home, err := os.UserHomeDir(); err == nil {
-			if _, err := os.Stat(home + "/.postgresql/root.crt"); err == nil {
-				path = home + "/.postgresql/root.crt"
-			}
-		}
-	}
-	if path != "" && path != "system" {
-		if pem, err := core.ReadRegularFile(context.Background(), path, core.MaxKeyFileSize); err == nil {
-			pool := x509.NewCertPool()
-			if pool.AppendCertsFromPEM(pem) {
-				return pool, safe(path) + " (" + safe(src.Origin) + ")"
-			}
-		}
-	}
-	if p.Roots() != nil {
-		return p.Roots(), safe(p.RootCert) + " (" + p.Sources[core.EnvSSLRootCert] + ")"
-	}
-	return nil, "system"
 }

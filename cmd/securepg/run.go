@@ -141,8 +141,9 @@ func (e *env) writeJSON(v any) {
 	enc.Encode(v)
 }
 
+// fail reports an error, escaped: it may quote the environment or a file.
 func (e *env) fail(code int, format string, args ...any) int {
-	fmt.Fprintf(e.stderr, "securepg: "+format+"\n", args...)
+	fmt.Fprintln(e.stderr, core.SafeText("securepg: "+fmt.Sprintf(format, args...)))
 	return code
 }
 

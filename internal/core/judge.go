@@ -273,11 +273,6 @@ func modeViolation(t Target, p Policy) *Violation {
 		v.Reason = ReasonTLSDisabled
 		v.Detail = "the sslmode is not recognised"
 	}
-	if t.Note != "" {
-		v.Detail += " (" + t.Note + ")"
-		v.Fix = "list the TCP hosts before the unix socket, or connect to the socket with a DSN of its own"
-		return v
-	}
 	fix := "set sslmode=" + want
 	if p.MinSSLMode >= ModeVerifyCA {
 		fix += " and sslrootcert (or " + EnvSSLRootCert + ")"

@@ -90,6 +90,7 @@ func pgxError(err error) error {
 // pgxEntry is one pgx fallback: one attempt at one host.
 type pgxEntry struct {
 	target  Target
+	index   int // of target in the plan
 	network string
 	auth    *serverAuth // nil: a plaintext attempt
 }
@@ -203,7 +204,7 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy) (*PgxConfig, Plan, error) {
 		}
 		t.Mode = ModeFromAttempts(t.Attempts)
 		for j := range group {
-			entries[i+j] = pgxEntry{target: t, network: network, auth: auths[j]}
+			entries[i+j] = pgxEntry{target: t, index: len(plan.Targets), network: network, auth: auths[j]}
 		}
 		plan.Targets = append(plan.Targets, t)
 		i += n

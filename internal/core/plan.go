@@ -40,7 +40,6 @@ type Target struct {
 	MaxTLS                         uint16 // the highest, 0 = no limit
 	Custom                         bool   // lib/pq sslmode=pqgo-*: a registered tls.Config securepg cannot inspect
 	NoName                         bool   // verify-full with no host name to check (hostaddr alone)
-	Note                           string // a driver quirk that explains Mode
 }
 
 // Attempt is one connection attempt to a Target.

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -181,15 +182,16 @@ func (p *Policy) ModeName() string {
 // fails at creation rather than at its first connection. Errors name the
 // variable or option that set the file.
 func (p *Policy) Load() error {
+	ctx := context.Background()
 	p.roots, p.clientCert = nil, nil
 	if p.RootCert != "" && p.RootCert != "system" {
-		pem, err := os.ReadFile(p.RootCert)
+		pem, err := ReadRegularFile(ctx, p.RootCert, MaxKeyFileSize)
 		if err != nil {
-			return fmt.Errorf("securepg: %s: cannot read root certificates: %w", p.Sources[EnvSSLRootCert], pathErr(err))
+			return fmt.Errorf("securepg: %s: cannot read root certificates: %w", p.Sources[EnvSSLRootCert], err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("securepg: %s: %s holds no PEM certificate", p.Sources[EnvSSLRootCert], p.RootCert)
+			return fmt.Errorf("securepg: %s: %s holds no PEM certificate", p.Sources[EnvSSLRootCert], SafeText(p.RootCert))
 		}
 		p.roots = pool
 	}
@@ -204,12 +206,16 @@ func (p *Policy) Load() error {
 		return fmt.Errorf("securepg: %s and %s must be set together", EnvSSLCert, EnvSSLKey)
 	}
 	if p.ClientCert != "" {
-		cert, err := tls.LoadX509KeyPair(p.ClientCert, p.ClientKey)
-		if err != nil {
-			return fmt.Errorf("securepg: %s/%s: cannot load client certificate: %w",
-				p.Sources[EnvSSLCert], p.Sources[EnvSSLKey], pathErr(err))
+		cert, err1 := ReadRegularFile(ctx, p.ClientCert, MaxKeyFileSize)
+		key, err2 := ReadRegularFile(ctx, p.ClientKey, MaxKeyFileSize)
+		if err := errors.Join(err1, err2); err != nil {
+			return fmt.Errorf("securepg: %s/%s: cannot load client certificate: %w", p.Sources[EnvSSLCert], p.Sources[EnvSSLKey], err)
 		}
-		p.clientCert = &cert
+		pair, err := tls.X509KeyPair(cert, key)
+		if err != nil {
+			return fmt.Errorf("securepg: %s/%s: cannot load client certificate: the certificate and key do not form a pair, or are not PEM", p.Sources[EnvSSLCert], p.Sources[EnvSSLKey])
+		}
+		p.clientCert = &pair
 	}
 	return nil
 }
@@ -219,16 +225,6 @@ func (p *Policy) Roots() *x509.CertPool { return p.roots }
 
 // ClientCertificate returns the org client certificate loaded by Load, or nil.
 func (p *Policy) ClientCertificate() *tls.Certificate { return p.clientCert }
-
-// pathErr keeps the path and the operation of a file error but drops any
-// content that a parser might have quoted.
-func pathErr(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe
-	}
-	return errors.New(strings.SplitN(err.Error(), "\n", 2)[0])
-}
 
 // TLSVersionName spells a TLS version as PostgreSQL does (TLSv1.3).
 func TLSVersionName(v uint16) string {

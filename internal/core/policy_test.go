@@ -234,9 +234,11 @@ func TestPlanFacts(t *testing.T) {
 		{name: "no host: pgx uses a unix socket, lib/pq localhost", dsn: "sslmode=verify-full",
 			pgx: []hostPlan{{"", "unix", attempts{plain}}},
 			pq:  []hostPlan{{"localhost", "tcp", attempts{tlsFull}}}},
-		{name: "unix socket first: lib/pq turns TLS off everywhere", dsn: "host=/run/pg,db sslmode=verify-full",
+		// lib/pq alone turns TLS off for every host when the first is a unix
+		// socket; securepg does TLS itself, as libpq does.
+		{name: "unix socket first: the TCP host keeps its sslmode", dsn: "host=/run/pg,db sslmode=verify-full",
 			pgx: []hostPlan{{"/run/pg", "unix", attempts{plain}}, {"db", "tcp", attempts{tlsFull}}},
-			pq:  []hostPlan{{"/run/pg", "unix", attempts{plain}}, {"db", "tcp", attempts{plain}}}},
+			pq:  []hostPlan{{"/run/pg", "unix", attempts{plain}}, {"db", "tcp", attempts{tlsFull}}}},
 		{name: "duplicate keys: last wins", dsn: "host=db sslmode=verify-full sslmode=disable",
 			pgx: []hostPlan{{"db", "tcp", attempts{plain}}},
 			pq:  []hostPlan{{"db", "tcp", attempts{plain}}}},

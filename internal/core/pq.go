@@ -15,6 +15,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -72,7 +73,7 @@ func PreparePQ(dsn string, p Policy) (*PQConfig, Plan, error) {
 		return nil, Plan{}, &DSNError{Driver: DriverPQ, Msg: "lib/pq does not support " + strings.Join(keys, ", ") +
 			": it would send the value to the server as a setting; remove it, or use the pgx driver"}
 	}
-	pc, plan, err := hardenPQ(cfg, p)
+	pc, plan, err := hardenPQ(cfg, p, Sources(DriverPQ, dsn, os.LookupEnv))
 	if err != nil {
 		return nil, Plan{}, settingError(dsn, err)
 	}
@@ -89,9 +90,19 @@ func useSSL(m pq.SSLMode) bool {
 	return false
 }
 
-func hardenPQ(cfg pq.Config, p Policy) (*PQConfig, Plan, error) {
+func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, error) {
 	ctx := context.Background()
 	mode := cfg.SSLMode
+	firstUnix := !cfg.Hostaddr.IsValid() && isUnixHost(cfg.Host)
+	if firstUnix && cfg.SSLMode == pq.SSLModeDisable {
+		// lib/pq turns TLS off for every host when the first host is a unix
+		// socket. securepg does TLS itself, so the TCP hosts get what the
+		// configuration asked for, as with libpq.
+		if m := pq.SSLMode(src["sslmode"].Value); m == "" || slices.Contains([]pq.SSLMode{pq.SSLModeDisable, pq.SSLModeAllow,
+			pq.SSLModePrefer, pq.SSLModeRequire, pq.SSLModeVerifyCA, pq.SSLModeVerifyFull}, m) {
+			mode = m
+		}
+	}
 	custom := strings.HasPrefix(string(mode), "pqgo-")
 	home := pqHome()
 
@@ -149,7 +160,18 @@ func hardenPQ(cfg pq.Config, p Policy) (*PQConfig, Plan, error) {
 	case mode == pq.SSLModeVerifyCA || mode == pq.SSLModeVerifyFull:
 		return nil, Plan{}, fmt.Errorf("securepg: sslrootcert: cannot read root certificates: %w", pathError(&os.PathError{Op: "open", Path: rootPath, Err: syscall.ENOENT}))
 	default:
-		rootDesc = "" // ignored, as lib/pq ignores a missing root file under require
+		rootDesc = "" // judged without it, as lib/pq ignores a missing root file under require
+	}
+	// A root file that does not exist yet, which lib/pq looks for at every
+	// connect: the configured one, or ~/.postgresql/root.crt. If it
+	// appears, securepg verifies with it too (never weaker than judged).
+	var later *Material[*x509.CertPool]
+	switch {
+	case roots != nil || cfg.SSLInline || rootPath == "system":
+	case rootPath != "":
+		later = newMaterial("root certificates", parseRoots, rootPath)
+	case home != "" && useSSL(tlsMode):
+		later = newMaterial("root certificates", parseRoots, filepath.Join(home, "root.crt"))
 	}
 
 	// The client certificate, as lib/pq finds it: sslcert/sslkey, else
@@ -200,16 +222,22 @@ func hardenPQ(cfg pq.Config, p Policy) (*PQConfig, Plan, error) {
 		addr string
 		port uint16
 	}
-	hosts := []hostSpec{{cfg.Host, pqIsSet(cfg, "host"), cfg.Hostaddr, addrString(cfg.Hostaddr), cfg.Port}}
-	for _, m := range cfg.Multi {
-		hosts = append(hosts, hostSpec{m.Host, m.Host != "", m.Hostaddr, addrString(m.Hostaddr), m.Port})
+	// Which hosts were named: lib/pq fills an empty element of a host list
+	// (and a missing host) with "localhost", which is no name to verify.
+	var named []string
+	if h := src["host"]; h.Origin != "default" {
+		named = strings.Split(h.Value, ",")
 	}
-	firstUnix := hosts[0].addr == "" && isUnixHost(hosts[0].host)
+	isNamed := func(i int) bool { return i < len(named) && named[i] != "" }
+	hosts := []hostSpec{{cfg.Host, pqIsSet(cfg, "host") && isNamed(0), cfg.Hostaddr, addrString(cfg.Hostaddr), cfg.Port}}
+	for i, m := range cfg.Multi {
+		hosts = append(hosts, hostSpec{m.Host, m.Host != "" && isNamed(i+1), m.Hostaddr, addrString(m.Hostaddr), m.Port})
+	}
 
 	pc := &PQConfig{policy: p, tsa: cfg.TargetSessionAttrs, random: cfg.LoadBalanceHosts == pq.LoadBalanceHostsRandom,
 		lookup: net.DefaultResolver.LookupHost}
 	plan := Plan{Driver: DriverPQ}
-	for i, h := range hosts {
+	for _, h := range hosts {
 		t := pqTarget{pqHost: h.host, pqHostaddr: h.addr, hostaddr: h.ip, custom: custom,
 			Target: Target{Host: h.host, Hostaddr: h.addr, Port: h.port, Network: "tcp", Attempts: attempts,
 				RootCA: rootDesc, ClientCert: certDesc, Custom: custom, MinTLS: minTLS, MaxTLS: maxTLS,
@@ -232,13 +260,10 @@ func hardenPQ(cfg pq.Config, p Policy) (*PQConfig, Plan, error) {
 		if custom {
 			t.Mode = ModeRequire
 		}
-		if mode == pq.SSLModeDisable && i > 0 && t.Network == "tcp" && firstUnix {
-			t.Note = "lib/pq turns TLS off for every host when the first host is a unix socket"
-		}
 		if t.Network == "tcp" && !custom && mode != pq.SSLModeDisable {
 			t.allow, t.prefer = mode == pq.SSLModeAllow, mode == pq.SSLModePrefer
 			t.tls = &clientTLS{
-				auth:   serverAuth{level: level, roots: roots, name: t.Host, minTLS: minTLS},
+				auth:   serverAuth{level: level, roots: roots, later: later, name: t.Host, minTLS: minTLS},
 				direct: cfg.SSLNegotiation == pq.SSLNegotiationDirect,
 				maxTLS: maxTLS, cert: cert, chain: chain,
 			}
@@ -417,11 +442,22 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 		}
 		cfg.Password = cr.Password
 	}
+	if cfg.Password == "" {
+		// lib/pq would open the passfile itself, outside the context, and
+		// block on a FIFO: securepg reads it, as lib/pq would, and lib/pq
+		// gets a passfile it will not find.
+		pw, err := pqPassfile(ctx, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Password = pw
+	}
+	cfg.Passfile = noPassfile
 	conn, err := pq.NewConnectorConfig(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	dialer := &pqDialer{c: c, t: t, tls: useTLS, rec: rec}
+	dialer := &pqDialer{c: c, t: t, tls: useTLS, rec: rec, outer: ctx}
 	conn.Dialer(dialer)
 	mark := rec.mark()
 	dc, err := conn.Connect(ctx)
@@ -460,11 +496,33 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 // connection only when the policy accepts it. Query cancellation dials
 // through it too, and gets the same checks.
 type pqDialer struct {
-	c    *PQConfig
-	t    *pqTarget
-	tls  bool // make a TLS attempt (with sslmode=prefer, falling back to plaintext)
-	rec  *Recorder
-	done atomic.Bool // connected: later dials are lib/pq's query cancellations
+	c     *PQConfig
+	t     *pqTarget
+	tls   bool // make a TLS attempt (with sslmode=prefer, falling back to plaintext)
+	rec   *Recorder
+	outer context.Context // the connect's context, which bounds the connection until it is made
+	done  atomic.Bool     // connected: later dials are lib/pq's query cancellations
+}
+
+// watch bounds raw by the connect's context for as long as it connects
+// (stop ends that), and by ctx, the dial's, until the dial returns (lib/pq
+// cancels the context it dials with, with connect_timeout, as soon as the
+// dial returns; release ends that).
+func (d *pqDialer) watch(ctx context.Context, raw net.Conn, release *[]func() bool) (stop func() bool) {
+	outer := d.outer
+	if d.done.Load() || outer == nil {
+		outer = ctx
+	}
+	stop = bound(outer, raw)
+	if ctx != outer {
+		if dl, ok := ctx.Deadline(); ok {
+			if odl, ok := outer.Deadline(); !ok || dl.Before(odl) {
+				raw.SetDeadline(dl)
+			}
+		}
+		*release = append(*release, context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) }))
+	}
+	return stop
 }
 
 func (d *pqDialer) Dial(network, address string) (net.Conn, error) {
@@ -484,6 +542,12 @@ func (d *pqDialer) DialContext(ctx context.Context, network, address string) (ne
 	if network != t.dialNet || address != t.dialAddr {
 		return nil, errUnexpectedAddress
 	}
+	var release []func() bool
+	defer func() {
+		for _, r := range release {
+			r()
+		}
+	}()
 	if network == "unix" || t.custom {
 		raw, err := d.c.dialer.DialContext(ctx, network, address)
 		if err != nil {
@@ -493,7 +557,7 @@ func (d *pqDialer) DialContext(ctx context.Context, network, address string) (ne
 		if network == "unix" {
 			f.Mode = ModeDisable
 		}
-		return d.accept(raw, raw, f, bound(ctx, raw), nil)
+		return d.accept(raw, raw, f, d.watch(ctx, raw, &release), nil)
 	}
 	host, port, _ := net.SplitHostPort(address)
 	addrs := []string{host}
@@ -507,7 +571,7 @@ func (d *pqDialer) DialContext(ctx context.Context, network, address string) (ne
 	// fails the policy at one address is recorded, and the next is tried.
 	var errs []error
 	for _, a := range addrs {
-		conn, err := d.try(ctx, net.JoinHostPort(a, port))
+		conn, err := d.try(ctx, net.JoinHostPort(a, port), &release)
 		if err == nil {
 			return conn, nil
 		}
@@ -528,13 +592,13 @@ func (d *pqDialer) DialContext(ctx context.Context, network, address string) (ne
 // errRefusedTLS: the server answered the SSLRequest with 'N'.
 var errRefusedTLS = errors.New("the server refused TLS")
 
-func (d *pqDialer) try(ctx context.Context, addr string) (net.Conn, error) {
+func (d *pqDialer) try(ctx context.Context, addr string, release *[]func() bool) (net.Conn, error) {
 	t := d.t
 	raw, err := d.c.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	stop := bound(ctx, raw)
+	stop := d.watch(ctx, raw, release)
 	plain := Facts{Network: "tcp", Host: t.Host, Port: t.Port, Mode: ModeDisable, MinTLS: t.MinTLS}
 	if !d.tls {
 		return d.accept(raw, raw, plain, stop, nil)
@@ -566,7 +630,7 @@ func (d *pqDialer) try(ctx context.Context, addr string) (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		return d.accept(raw, raw, plain, bound(ctx, raw), nil)
+		return d.accept(raw, raw, plain, d.watch(ctx, raw, release), nil)
 	}
 	if v != nil {
 		return nil, v
@@ -654,6 +718,67 @@ func (d *pqDialer) reject(v *Violation) {
 	if !d.done.Load() {
 		d.rec.reject(v)
 	}
+}
+
+// noPassfile is a passfile path that cannot exist (a path under a file),
+// so that lib/pq never opens one itself.
+const noPassfile = "/dev/null/securepg-reads-the-passfile"
+
+// pqPassfile finds the password for cfg's host in the passfile, as lib/pq
+// would (cfg.Passfile, else ~/.pgpass; not one with group or world access),
+// reading it within ctx and only as a regular file.
+func pqPassfile(ctx context.Context, cfg pq.Config) (string, error) {
+	path := cfg.Passfile
+	if path == "" {
+		home, _ := os.UserHomeDir()
+		if home == "" {
+			return "", nil
+		}
+		path = filepath.Join(home, ".pgpass")
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm()&0o077 != 0 {
+		return "", nil // absent, or ignored as lib/pq ignores an open passfile
+	}
+	b, err := ReadRegularFile(ctx, path, MaxPasswordFileSize)
+	if err != nil {
+		return "", fmt.Errorf("securepg: passfile: %w", err)
+	}
+	host := cfg.Host
+	socket := host == "" || isUnixHost(host)
+	port, db := strconv.Itoa(int(cfg.Port)), cfg.Database
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		f := passfileFields(line)
+		if len(f) == 5 && (f[0] == "*" || f[0] == host || f[0] == "localhost" && socket) &&
+			(f[1] == "*" || f[1] == port) && (f[2] == "*" || f[2] == db) && (f[3] == "*" || f[3] == cfg.User) {
+			return f[4], nil
+		}
+	}
+	return "", nil
+}
+
+// passfileFields splits a passfile line on ':', with '\' escapes.
+func passfileFields(s string) []string {
+	var out []string
+	var f []rune
+	esc := false
+	for _, c := range s {
+		switch {
+		case esc:
+			f, esc = append(f, c), false
+		case c == '\\':
+			esc = true
+		case c == ':':
+			out, f = append(out, string(f)), f[:0]
+		default:
+			f = append(f, c)
+		}
+	}
+	return append(out, string(f))
 }
 
 // pgStatSSL asks the server for its view of this backend's TLS. SHOW ssl

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"crypto/x509"
 	"database/sql/driver"
 )
 
@@ -28,4 +29,36 @@ func Prepare(dsn string, p Policy) (Backend, Plan, error) {
 		return nil, plan, err
 	}
 	return c, plan, nil
+}
+
+// ServerAuth is how target i of a prepared backend verifies the server:
+// the roots (nil for the system's), the name verify-full checks, and the
+// level the configuration demands. securepg probe verifies with exactly
+// these, so that what it reports is what a connection would do.
+func ServerAuth(b Backend, i int) (roots *x509.CertPool, name string, level Verification, err error) {
+	var a *serverAuth
+	switch b := b.(type) {
+	case *PgxConfig:
+		for _, e := range b.entries {
+			if e.index == i && e.auth != nil {
+				a = e.auth
+				break
+			}
+		}
+	case *PQConfig:
+		if i < len(b.targets) && b.targets[i].tls != nil {
+			a = &b.targets[i].tls.auth
+		}
+	}
+	if a == nil {
+		return nil, "", VerifyNone, nil
+	}
+	ctx := context.Background()
+	switch {
+	case a.roots != nil:
+		roots, err = a.roots.Get(ctx)
+	case a.later != nil:
+		roots, err = a.later.Get(ctx)
+	}
+	return roots, a.name, a.level, err
 }

@@ -44,6 +44,9 @@ func checkDSN(driver, s string) error {
 	if r.Err != nil {
 		return nil // the driver's parser says what is wrong
 	}
+	if err := checkFiles(driver, r.Settings); err != nil {
+		return err
+	}
 	if trap := dsn.Trap(r); trap != "" {
 		msg := "the value of " + SafeText(trap) + " holds another setting: an empty value swallows the next key; write an empty value as ''"
 		switch {

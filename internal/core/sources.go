@@ -2,6 +2,8 @@ package core
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,14 +94,13 @@ func serviceFile(driver string, fromDSN map[string]string, lookup func(string) (
 
 // serviceSettings reads one section of a pg_service.conf.
 func serviceSettings(path, name string) map[string]string {
-	f, err := os.Open(path)
+	b, err := ReadRegularFile(context.Background(), path, MaxKeyFileSize)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
 	out := map[string]string{}
 	in := false
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		switch {

@@ -15,9 +15,15 @@ import (
 // certificate) is sent.
 type serverAuth struct {
 	level  Verification
-	roots  *Material[*x509.CertPool] // nil: the system roots
+	roots  *Material[*x509.CertPool] // nil: the system roots (or later's)
 	name   string                    // the name verify-full checks
 	minTLS uint16                    // the lowest version the configuration accepts
+
+	// later is a root file that did not exist at sql.Open, which lib/pq
+	// would use from the connection on which it appears: it can only
+	// make verification stronger than what was judged (require becomes
+	// verify-ca; the system roots give way to it).
+	later *Material[*x509.CertPool]
 }
 
 var errNoCertificate = errors.New("the server sent no certificate")
@@ -31,19 +37,30 @@ func (a *serverAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts 
 		f.VerifyErr = errNoCertificate
 		return f
 	}
-	if a.level == VerifyNone {
-		return f
-	}
+	level := a.level
 	var roots *x509.CertPool
-	if a.roots != nil {
+	switch {
+	case a.roots != nil:
 		var err error
 		if roots, err = a.roots.Get(ctx); err != nil {
 			f.VerifyErr = err
 			return f
 		}
+	case a.later != nil:
+		var err error
+		if roots, err = a.later.Get(ctx); err != nil {
+			f.VerifyErr = err
+			return f
+		}
+		if roots != nil {
+			level = max(level, VerifyCA)
+		}
+	}
+	if level == VerifyNone {
+		return f
 	}
 	name := ""
-	if a.level == VerifyFull {
+	if level == VerifyFull {
 		if name = a.name; name == "" {
 			f.VerifyErr = errors.New("no host name to check the certificate against")
 			return f
@@ -53,7 +70,7 @@ func (a *serverAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts 
 		f.VerifyErr = err
 		return f
 	}
-	f.Verify = a.level
+	f.Verify = level
 	return f
 }
 
