@@ -1,4 +1,4 @@
-package securepg
+package securepg_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/securepg/securepg"
 	"log/slog"
 	"strings"
 	"sync"
@@ -26,7 +27,7 @@ func TestBeforeConnectSuppliesCredentials(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			var seen []hooks.Attempt
-			c, err := NewConnector(l.noPassword(), WithDriver(drv), WithLogger(discardLogger()), WithHooks(hooks.Hooks{
+			c, err := securepg.NewConnector(l.noPassword(), securepg.WithDriver(drv), securepg.WithLogger(discardLogger()), securepg.WithHooks(hooks.Hooks{
 				BeforeConnect: func(_ context.Context, a hooks.Attempt) (*hooks.Credentials, error) {
 					seen = append(seen, a)
 					return &hooks.Credentials{Password: l.Password}, nil
@@ -65,8 +66,8 @@ func TestHookErrorsAndPanics(t *testing.T) {
 		} {
 			t.Run(drv+"/"+tc.name, func(t *testing.T) {
 				isolateEnv(t)
-				c, err := NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), WithDriver(drv), WithLogger(discardLogger()),
-					WithHooks(hooks.Hooks{}), WithHooks(tc.h))
+				c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), securepg.WithDriver(drv), securepg.WithLogger(discardLogger()),
+					securepg.WithHooks(hooks.Hooks{}), securepg.WithHooks(tc.h))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -84,7 +85,7 @@ func TestHookErrorsAndPanics(t *testing.T) {
 				} else if strings.Contains(err.Error(), "shown by type only") {
 					t.Fatalf("a non-error panic value was printed: %v", err)
 				}
-				if errors.Is(err, ErrPolicyViolation) {
+				if errors.Is(err, securepg.ErrPolicyViolation) {
 					t.Fatal("a hook's rejection is not a policy violation")
 				}
 			})
@@ -101,8 +102,8 @@ func TestAfterConnectSeesTLSAndRejectionNeverFallsBack(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			var info hooks.ConnInfo
-			c, err := NewConnector(l.at(l.relay, "sslmode=prefer", "sslrootcert="+l.Certs.CAFile), WithDriver(drv), WithMinSSLMode("prefer"),
-				WithLogger(discardLogger()), WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error {
+			c, err := securepg.NewConnector(l.at(l.relay, "sslmode=prefer", "sslrootcert="+l.Certs.CAFile), securepg.WithDriver(drv), securepg.WithMinSSLMode("prefer"),
+				securepg.WithLogger(discardLogger()), securepg.WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error {
 					info = ci
 					return errors.New("not on my watch")
 				}}))
@@ -143,23 +144,23 @@ func TestOnViolation(t *testing.T) {
 			isolateEnv(t)
 			var mu sync.Mutex
 			var got []string
-			h := WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v hooks.Violation) {
+			h := securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v hooks.Violation) {
 				mu.Lock()
 				got = append(got, v.Outcome+":"+v.Reason)
 				mu.Unlock()
 			}})
-			quiet := WithLogger(discardLogger())
-			_, err := NewConnector(l.at(l.relay, "sslmode=prefer"), WithDriver(drv), quiet, h)
-			requireReason(t, err, ReasonPlaintextFallback)
-			c, err := NewConnector(l.at(l.wrongHost, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), WithDriver(drv), quiet, h)
+			quiet := securepg.WithLogger(discardLogger())
+			_, err := securepg.NewConnector(l.at(l.relay, "sslmode=prefer"), securepg.WithDriver(drv), quiet, h)
+			requireReason(t, err, securepg.ReasonPlaintextFallback)
+			c, err := securepg.NewConnector(l.at(l.wrongHost, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), securepg.WithDriver(drv), quiet, h)
 			if err != nil {
 				t.Fatal(err)
 			}
 			db := sql.OpenDB(c)
-			requireReason(t, db.Ping(), ReasonHostnameMismatch)
+			requireReason(t, db.Ping(), securepg.ReasonHostnameMismatch)
 			db.Close()
-			c, err = NewConnector(l.at(l.relay, "sslmode=require"), WithDriver(drv), quiet, h, WithMode("audit"),
-				WithHooks(hooks.Hooks{OnViolation: func(context.Context, hooks.Violation) { panic("alerting is down") }}))
+			c, err = securepg.NewConnector(l.at(l.relay, "sslmode=require"), securepg.WithDriver(drv), quiet, h, securepg.WithMode("audit"),
+				securepg.WithHooks(hooks.Hooks{OnViolation: func(context.Context, hooks.Violation) { panic("alerting is down") }}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -201,9 +202,9 @@ func TestQueryHooks(t *testing.T) {
 			type ctxKey struct{}
 			var passedOn bool
 			logs := &recordHandler{}
-			c, err := NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), WithDriver(drv),
-				WithLogger(slog.New(logs)),
-				WithHooks(hooks.Hooks{ // observes without arguments
+			c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), securepg.WithDriver(drv),
+				securepg.WithLogger(slog.New(logs)),
+				securepg.WithHooks(hooks.Hooks{ // observes without arguments
 					BeforeQuery: func(ctx context.Context, q *hooks.QueryEvent) context.Context {
 						rec("before")(ctx, q)
 						return context.WithValue(ctx, ctxKey{}, "x")
@@ -213,8 +214,8 @@ func TestQueryHooks(t *testing.T) {
 						rec("after")(ctx, q)
 					},
 				}),
-				WithHooks(hooks.Hooks{QueryArgs: true, AfterQuery: rec("after-args")}),
-				WithHooks(hooks.Hooks{BeforeQuery: func(context.Context, *hooks.QueryEvent) context.Context { panic("observer bug") }}),
+				securepg.WithHooks(hooks.Hooks{QueryArgs: true, AfterQuery: rec("after-args")}),
+				securepg.WithHooks(hooks.Hooks{BeforeQuery: func(context.Context, *hooks.QueryEvent) context.Context { panic("observer bug") }}),
 			)
 			if err != nil {
 				t.Fatal(err)

@@ -1,9 +1,10 @@
-package securepg
+package securepg_test
 
 import (
 	"context"
 	"database/sql"
 	"errors"
+	"github.com/securepg/securepg"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,7 +85,7 @@ func TestSlowHooksAreBoundedByTheContext(t *testing.T) {
 		} {
 			t.Run(drv+"/"+tc.name, func(t *testing.T) {
 				isolateEnv(t)
-				c, err := NewConnector(tc.dsn, WithDriver(drv), WithLogger(discardLogger()), WithHooks(tc.h))
+				c, err := securepg.NewConnector(tc.dsn, securepg.WithDriver(drv), securepg.WithLogger(discardLogger()), securepg.WithHooks(tc.h))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -115,8 +116,8 @@ func TestEffectiveTLSMinimumIsReported(t *testing.T) {
 			}
 			defer db.Close()
 			err = db.Ping()
-			requireReason(t, err, ReasonTLSVersionTooLow)
-			var pe *PolicyError
+			requireReason(t, err, securepg.ReasonTLSVersionTooLow)
+			var pe *securepg.PolicyError
 			errors.As(err, &pe)
 			if pe.Want != "TLSv1.3" || !strings.Contains(pe.Error(), "TLSv1.3") {
 				t.Fatalf("want %q: %v", pe.Want, pe)

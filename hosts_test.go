@@ -1,9 +1,10 @@
-package securepg
+package securepg_test
 
 import (
 	"bytes"
 	"context"
 	"database/sql"
+	"github.com/securepg/securepg"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -46,9 +47,9 @@ func TestCredentialsFollowTheHost(t *testing.T) {
 				return hooks.Credentials{Password: "Zq7-for-" + a.Host}, nil
 			})
 			var info hooks.ConnInfo
-			c, err := NewConnector("host=localhost,127.0.0.1 port="+fake.PortString()+","+l.relay.PortString()+
-				" user=hostcreds dbname="+l.Database+" sslmode=disable", WithCredentials(provider), WithLogger(discardLogger()),
-				WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; return nil }}))
+			c, err := securepg.NewConnector("host=localhost,127.0.0.1 port="+fake.PortString()+","+l.relay.PortString()+
+				" user=hostcreds dbname="+l.Database+" sslmode=disable", securepg.WithCredentials(provider), securepg.WithLogger(discardLogger()),
+				securepg.WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; return nil }}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,9 +88,9 @@ func TestRefusedAttemptsAreReported(t *testing.T) {
 			peer   *pgtest.Proxy
 			reason string
 		}{
-			{"self-signed impostor", l.selfSigned, ReasonCertificateUntrusted},
-			{"wrong-host impostor", l.wrongHost, ReasonHostnameMismatch},
-			{"stripping proxy", l.strip, ReasonTLSNotEstablished},
+			{"self-signed impostor", l.selfSigned, securepg.ReasonCertificateUntrusted},
+			{"wrong-host impostor", l.wrongHost, securepg.ReasonHostnameMismatch},
+			{"stripping proxy", l.strip, securepg.ReasonTLSNotEstablished},
 		} {
 			t.Run(drv+"/"+tc.name, func(t *testing.T) {
 				isolateEnv(t)
@@ -100,8 +101,8 @@ func TestRefusedAttemptsAreReported(t *testing.T) {
 				var seen []hooks.Violation
 				dsn := "host=localhost,localhost port=" + tc.peer.PortString() + "," + l.relay.PortString() + " " + l.auth() +
 					" sslmode=verify-full sslrootcert=" + l.Certs.CAFile
-				c, err := NewConnector(dsn, append(sdk.opts, WithLogger(slog.New(logs)),
-					WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v hooks.Violation) {
+				c, err := securepg.NewConnector(dsn, append(sdk.opts, securepg.WithLogger(slog.New(logs)),
+					securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v hooks.Violation) {
 						mu.Lock()
 						seen = append(seen, v)
 						mu.Unlock()
@@ -203,8 +204,8 @@ func TestCredentialsFollowAddressOnlyHosts(t *testing.T) {
 		return hooks.Credentials{User: l.User, Password: "Zq7-for-" + a.Host}, nil
 	})
 	// Nothing listens on 127.0.0.2 at the relay's port; 127.0.0.1 is the server.
-	c, err := NewConnector("hostaddr=127.0.0.2,127.0.0.1 port="+l.relay.PortString()+" user="+l.User+" dbname="+l.Database+
-		" sslmode=require", WithCredentials(provider), WithLogger(discardLogger()))
+	c, err := securepg.NewConnector("hostaddr=127.0.0.2,127.0.0.1 port="+l.relay.PortString()+" user="+l.User+" dbname="+l.Database+
+		" sslmode=require", securepg.WithCredentials(provider), securepg.WithLogger(discardLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,11 @@
-package securepg
+package securepg_test
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/securepg/securepg"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -79,7 +80,7 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 			for i, dsn := range dsns {
 				isolateEnv(t)
 				t.Setenv("PGSERVICEFILE", svc)
-				c, err := NewConnector(dsn, WithDriver(drv), WithMode(mode), WithLogger(slog.New(h)))
+				c, err := securepg.NewConnector(dsn, securepg.WithDriver(drv), securepg.WithMode(mode), securepg.WithLogger(slog.New(h)))
 				render(fmt.Sprintf("%s/%s/%d open", drv, mode, i), err)
 				walk(t, err, secret)
 				if err != nil {
@@ -108,17 +109,17 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 	}
 	noPW := l.noPassword()
 	for _, drv := range []string{"pgx", "pq"} {
-		for i, opt := range []Option{
-			WithCredentials(hooks.CredentialFunc(func(context.Context, hooks.Attempt) (hooks.Credentials, error) {
+		for i, opt := range []securepg.Option{
+			securepg.WithCredentials(hooks.CredentialFunc(func(context.Context, hooks.Attempt) (hooks.Credentials, error) {
 				return hooks.Credentials{User: l.User, Password: secret}, nil
 			})),
-			WithHooks(hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) (*hooks.Credentials, error) {
+			securepg.WithHooks(hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) (*hooks.Credentials, error) {
 				return &hooks.Credentials{Password: secret}, nil
 			}}),
-			WithPasswordFile(pwFile),
+			securepg.WithPasswordFile(pwFile),
 		} {
 			isolateEnv(t)
-			c, err := NewConnector(noPW, WithDriver(drv), WithLogger(slog.New(h)), opt)
+			c, err := securepg.NewConnector(noPW, securepg.WithDriver(drv), securepg.WithLogger(slog.New(h)), opt)
 			if err != nil {
 				t.Fatal(err)
 			}

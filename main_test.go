@@ -1,4 +1,4 @@
-package securepg
+package securepg_test
 
 import (
 	"bytes"

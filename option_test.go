@@ -1,8 +1,9 @@
-package securepg
+package securepg_test
 
 import (
 	"crypto/tls"
 	"errors"
+	"github.com/securepg/securepg"
 	"strings"
 	"testing"
 )
@@ -11,13 +12,13 @@ func TestOptionsOverrideTheEnvironment(t *testing.T) {
 	isolateEnv(t)
 	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 	dsn := "host=db.example.com user=u sslmode=require"
-	if _, err := NewConnector(dsn, WithLogger(discardLogger())); err != nil {
+	if _, err := securepg.NewConnector(dsn, securepg.WithLogger(discardLogger())); err != nil {
 		t.Fatalf("env allows require: %v", err)
 	}
-	_, err := NewConnector(dsn, WithMinSSLMode("verify-full"), WithLogger(discardLogger()))
-	requireReason(t, err, ReasonUnverifiedCertificate)
+	_, err := securepg.NewConnector(dsn, securepg.WithMinSSLMode("verify-full"), securepg.WithLogger(discardLogger()))
+	requireReason(t, err, securepg.ReasonUnverifiedCertificate)
 	t.Setenv("SECUREPG_MIN_SSLMODE", "verify-full")
-	if _, err := NewConnector(dsn, WithMinSSLMode("require"), WithLogger(discardLogger())); err != nil {
+	if _, err := securepg.NewConnector(dsn, securepg.WithMinSSLMode("require"), securepg.WithLogger(discardLogger())); err != nil {
 		t.Fatalf("option allows require: %v", err)
 	}
 }
@@ -25,23 +26,23 @@ func TestOptionsOverrideTheEnvironment(t *testing.T) {
 func TestOptionErrorsNameTheOption(t *testing.T) {
 	isolateEnv(t)
 	for _, tc := range []struct {
-		opt  Option
+		opt  securepg.Option
 		name string
 	}{
-		{WithMinSSLMode("strong"), "WithMinSSLMode"},
-		{WithDriver("mysql"), "WithDriver"},
-		{WithMode("loud"), "WithMode"},
-		{WithMinTLSVersion(tls.VersionTLS11), "WithMinTLSVersion"},
-		{WithRootCert("/nonexistent/ca.pem"), "WithRootCert"},
-		{WithClientCert("/nonexistent/c.pem", "/nonexistent/k.pem"), "WithClientCert"},
+		{securepg.WithMinSSLMode("strong"), "WithMinSSLMode"},
+		{securepg.WithDriver("mysql"), "WithDriver"},
+		{securepg.WithMode("loud"), "WithMode"},
+		{securepg.WithMinTLSVersion(tls.VersionTLS11), "WithMinTLSVersion"},
+		{securepg.WithRootCert("/nonexistent/ca.pem"), "WithRootCert"},
+		{securepg.WithClientCert("/nonexistent/c.pem", "/nonexistent/k.pem"), "WithClientCert"},
 	} {
-		_, err := NewConnector("host=db sslmode=verify-full", tc.opt, WithLogger(discardLogger()))
-		if err == nil || !strings.Contains(err.Error(), tc.name) || errors.Is(err, ErrPolicyViolation) {
+		_, err := securepg.NewConnector("host=db sslmode=verify-full", tc.opt, securepg.WithLogger(discardLogger()))
+		if err == nil || !strings.Contains(err.Error(), tc.name) || errors.Is(err, securepg.ErrPolicyViolation) {
 			t.Errorf("%s: err = %v", tc.name, err)
 		}
 	}
 	// A nil option and a nil logger are ignored.
-	if _, err := NewConnector("host=db sslmode=verify-full", nil, WithLogger(nil)); err != nil {
+	if _, err := securepg.NewConnector("host=db sslmode=verify-full", nil, securepg.WithLogger(nil)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -49,7 +50,7 @@ func TestOptionErrorsNameTheOption(t *testing.T) {
 func TestInvalidEnvironmentNamesTheVariable(t *testing.T) {
 	isolateEnv(t)
 	t.Setenv("SECUREPG_MIN_TLS_VERSION", "1.1")
-	_, err := NewConnector("host=db sslmode=verify-full")
+	_, err := securepg.NewConnector("host=db sslmode=verify-full")
 	if err == nil || !strings.Contains(err.Error(), "SECUREPG_MIN_TLS_VERSION") {
 		t.Fatalf("err = %v", err)
 	}
@@ -57,16 +58,16 @@ func TestInvalidEnvironmentNamesTheVariable(t *testing.T) {
 
 func TestDefaultPolicy(t *testing.T) {
 	isolateEnv(t)
-	_, err := NewConnector("host=db.example.com sslmode=require", WithLogger(discardLogger()))
-	requireReason(t, err, ReasonUnverifiedCertificate)
-	if _, err := NewConnector("host=db.example.com sslmode=verify-full"); err != nil {
+	_, err := securepg.NewConnector("host=db.example.com sslmode=require", securepg.WithLogger(discardLogger()))
+	requireReason(t, err, securepg.ReasonUnverifiedCertificate)
+	if _, err := securepg.NewConnector("host=db.example.com sslmode=verify-full"); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestConnectorRendersNoSecret(t *testing.T) {
 	isolateEnv(t)
-	c, err := NewConnector("host=db.example.com password=Zq7-render sslmode=verify-full")
+	c, err := securepg.NewConnector("host=db.example.com password=Zq7-render sslmode=verify-full")
 	if err != nil {
 		t.Fatal(err)
 	}

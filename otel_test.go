@@ -1,10 +1,11 @@
-package securepg
+package securepg_test
 
 import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"github.com/securepg/securepg"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ import (
 type sdk struct {
 	spans  *tracetest.SpanRecorder
 	reader *sdkmetric.ManualReader
-	opts   []Option
+	opts   []securepg.Option
 }
 
 func newSDK(t *testing.T) *sdk {
@@ -32,7 +33,7 @@ func newSDK(t *testing.T) *sdk {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(s.spans))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(s.reader))
 	t.Cleanup(func() { tp.Shutdown(context.Background()); mp.Shutdown(context.Background()) })
-	s.opts = []Option{WithTracerProvider(tp), WithMeterProvider(mp), WithLogger(discardLogger())}
+	s.opts = []securepg.Option{securepg.WithTracerProvider(tp), securepg.WithMeterProvider(mp), securepg.WithLogger(discardLogger())}
 	return s
 }
 
@@ -113,9 +114,9 @@ func matches(set attribute.Set, match map[string]string) bool {
 
 // openVerified opens a verify-full connector to the lab with the SDK's
 // providers and the driver, and pings it.
-func (s *sdk) openVerified(t *testing.T, l *lab, drv string, opts ...Option) *sql.DB {
+func (s *sdk) openVerified(t *testing.T, l *lab, drv string, opts ...securepg.Option) *sql.DB {
 	t.Helper()
-	c, err := NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), append(append(s.opts, WithDriver(drv)), opts...)...)
+	c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), append(append(s.opts, securepg.WithDriver(drv)), opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,8 +214,8 @@ func TestTelemetryRefusedAndAudited(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			s := newSDK(t)
-			_, err := NewConnector(l.at(l.relay, "sslmode=prefer"), append(s.opts, WithDriver(drv))...)
-			requireReason(t, err, ReasonPlaintextFallback)
+			_, err := securepg.NewConnector(l.at(l.relay, "sslmode=prefer"), append(s.opts, securepg.WithDriver(drv))...)
+			requireReason(t, err, securepg.ReasonPlaintextFallback)
 			spans := s.ended("securepg.connect")
 			if len(spans) != 1 {
 				t.Fatalf("%d spans for a refusal, want 1", len(spans))
@@ -230,7 +231,7 @@ func TestTelemetryRefusedAndAudited(t *testing.T) {
 			}
 
 			// Audit mode: the same DSN connects, and says so.
-			c, err := NewConnector(l.at(l.relay, "sslmode=prefer"), append(s.opts, WithDriver(drv), WithMode("audit"))...)
+			c, err := securepg.NewConnector(l.at(l.relay, "sslmode=prefer"), append(s.opts, securepg.WithDriver(drv), securepg.WithMode("audit"))...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -265,13 +266,13 @@ func TestTelemetryLiveRefusal(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			s := newSDK(t)
-			c, err := NewConnector(l.at(l.wrongHost, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), append(s.opts, WithDriver(drv))...)
+			c, err := securepg.NewConnector(l.at(l.wrongHost, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), append(s.opts, securepg.WithDriver(drv))...)
 			if err != nil {
 				t.Fatal(err)
 			}
 			db := sql.OpenDB(c)
 			defer db.Close()
-			requireReason(t, db.Ping(), ReasonHostnameMismatch)
+			requireReason(t, db.Ping(), securepg.ReasonHostnameMismatch)
 			spans := s.ended("securepg.connect")
 			if len(spans) != 1 {
 				t.Fatalf("%d spans", len(spans))
@@ -396,7 +397,7 @@ func TestTelemetryQueryText(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			s := newSDK(t)
-			db := s.openVerified(t, l, drv, WithQueryText(true))
+			db := s.openVerified(t, l, drv, securepg.WithQueryText(true))
 			var x string
 			if err := db.QueryRow("SELECT 'hunter2' || $1::text", "argument-value").Scan(&x); err != nil {
 				t.Fatal(err)
@@ -423,7 +424,7 @@ func TestRegisterDBStats(t *testing.T) {
 	l := getLab(t)
 	isolateEnv(t)
 	s := newSDK(t)
-	c, err := NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), s.opts...)
+	c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), s.opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

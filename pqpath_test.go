@@ -1,8 +1,9 @@
-package securepg
+package securepg_test
 
 import (
 	"context"
 	"database/sql"
+	"github.com/securepg/securepg"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -71,14 +72,14 @@ func TestPQDefaultRootFileWithoutSSLMode(t *testing.T) {
 	defer p.Close()
 
 	_, err = sql.Open("securepg", l.at(p))
-	requireReason(t, err, ReasonUnverifiedCertificate)
+	requireReason(t, err, securepg.ReasonUnverifiedCertificate)
 
 	db, err := sql.Open("securepg", l.at(p, "sslmode=require"))
 	if err != nil {
 		t.Fatalf("require + ~/.postgresql/root.crt is verify-ca: %v", err)
 	}
 	defer db.Close()
-	requireReason(t, db.Ping(), ReasonCertificateUntrusted)
+	requireReason(t, db.Ping(), securepg.ReasonCertificateUntrusted)
 	db.Close()
 	p.Close()
 	if n := p.FromClient(); n != 0 {
@@ -107,7 +108,10 @@ func TestPQRootFileChangesAfterOpen(t *testing.T) {
 		}, func(t *testing.T, _ string) { t.Setenv("HOME", t.TempDir()) }},
 		{"sslrootcert replaced by garbage", func(l *lab, p *pgtest.Proxy, ca string) string {
 			return l.at(p, "sslmode=require", "sslrootcert="+ca)
-		}, func(t *testing.T, ca string) { os.WriteFile(ca+".new", []byte("garbage"), 0o600); os.Rename(ca+".new", ca) }},
+		}, func(t *testing.T, ca string) {
+			os.WriteFile(ca+".new", []byte("garbage"), 0o600)
+			os.Rename(ca+".new", ca)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			isolateEnv(t)
@@ -136,7 +140,7 @@ func TestPQRootFileChangesAfterOpen(t *testing.T) {
 			}
 			defer good.Close()
 			tc.change(t, ca)
-			requireReason(t, bad.Ping(), ReasonCertificateUntrusted)
+			requireReason(t, bad.Ping(), securepg.ReasonCertificateUntrusted)
 			if err := good.Ping(); err != nil {
 				t.Fatalf("the real server, verified with the roots read at sql.Open: %v", err)
 			}
@@ -160,17 +164,17 @@ func TestPQHostaddrWithoutHost(t *testing.T) {
 	ca := "sslrootcert=" + l.Certs.CAFile
 	auth := l.auth()
 	_, err := sql.Open("securepg", "hostaddr=127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
-	requireReason(t, err, ReasonNoHostName)
+	requireReason(t, err, securepg.ReasonNoHostName)
 	_, err = sql.Open("securepg", "host=db1.invalid,db2.invalid hostaddr=127.0.0.1,127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
 	if err != nil {
 		t.Fatalf("host names with their addresses: %v", err)
 	}
 	_, err = sql.Open("securepg", "host=,db2.invalid hostaddr=127.0.0.1,127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
-	requireReason(t, err, ReasonNoHostName)
+	requireReason(t, err, securepg.ReasonNoHostName)
 	// lib/pq fills an empty element of a host list with "localhost": no
 	// name, wherever it stands.
 	_, err = sql.Open("securepg", "host=db1.invalid, hostaddr=127.0.0.2,127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
-	requireReason(t, err, ReasonNoHostName)
+	requireReason(t, err, securepg.ReasonNoHostName)
 
 	db, err := sql.Open("securepg", "host=localhost hostaddr=127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
 	if err != nil {
@@ -186,7 +190,7 @@ func TestPQHostaddrWithoutHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db2.Close()
-	requireReason(t, db2.Ping(), ReasonHostnameMismatch)
+	requireReason(t, db2.Ping(), securepg.ReasonHostnameMismatch)
 }
 
 // TestNegotiationHonoursTheContext: a peer that accepts and never
@@ -300,7 +304,7 @@ func TestClientCertificateNeverReachesAnImpostor(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer db.Close()
-				requireReason(t, db.Ping(), ReasonCertificateUntrusted)
+				requireReason(t, db.Ping(), securepg.ReasonCertificateUntrusted)
 				db.Close()
 				p.Close()
 				if got := p.Received(); len(got) != 0 {
@@ -385,7 +389,7 @@ func TestPQRootFileAppearingLater(t *testing.T) {
 	for {
 		err := db.Ping()
 		if err != nil {
-			requireReason(t, err, ReasonCertificateUntrusted)
+			requireReason(t, err, securepg.ReasonCertificateUntrusted)
 			return
 		}
 		if time.Now().After(deadline) {
@@ -440,9 +444,9 @@ func TestPQUnixSocketFirstKeepsTLSForTCPHosts(t *testing.T) {
 		t.Setenv("SECUREPG_MODE", mode)
 		t.Setenv("SECUREPG_ALLOW_UNIX_SOCKET", "true")
 		var info hooks.ConnInfo
-		c, err := NewConnector("host="+filepath.Join(t.TempDir(), "nosocket")+",localhost port="+l.relay.PortString()+" "+l.auth()+
-			" sslmode=verify-full sslrootcert="+l.Certs.CAFile, WithLogger(discardLogger()),
-			WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; return nil }}))
+		c, err := securepg.NewConnector("host="+filepath.Join(t.TempDir(), "nosocket")+",localhost port="+l.relay.PortString()+" "+l.auth()+
+			" sslmode=verify-full sslrootcert="+l.Certs.CAFile, securepg.WithLogger(discardLogger()),
+			securepg.WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; return nil }}))
 		if err != nil {
 			t.Fatal(err)
 		}

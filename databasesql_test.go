@@ -1,27 +1,18 @@
-package securepg
+package securepg_test
 
 import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/securepg/securepg"
 
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/lib/pq"
-
-	"github.com/securepg/securepg/internal/core"
 )
-
-func TestConnectNeverReturnsErrBadConn(t *testing.T) {
-	c := &connector{policy: core.DefaultPolicy(), logger: discardLogger()}
-	err := c.connectError(context.Background(), driver.ErrBadConn, nil, core.NewRecorder())
-	if err == nil || errors.Is(err, driver.ErrBadConn) {
-		t.Fatalf("connectError(ErrBadConn) = %v", err)
-	}
-}
 
 // TestDatabaseSQLContract runs the database/sql contract on both backends
 // against the real server.
@@ -62,7 +53,7 @@ func TestDatabaseSQLContract(t *testing.T) {
 					var n int
 					return sc.Conn().QueryRow(ctx, "SELECT 41 + 1").Scan(&n)
 				}
-				inner := UnwrapConn(dc)
+				inner := securepg.UnwrapConn(dc)
 				if got := reflect.TypeOf(inner).String(); got != "*pq.conn" {
 					t.Fatalf("UnwrapConn gave %s, want *pq.conn", got)
 				}

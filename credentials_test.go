@@ -1,9 +1,8 @@
-package securepg
+package securepg_test
 
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/securepg/securepg"
 
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/telemetry"
@@ -182,30 +183,6 @@ func (c *countdown) done() {
 	}
 }
 
-func TestPasswordFileTolerance(t *testing.T) {
-	secret := newSecretDir(t, "Zq7-one")
-	f := &passwordFile{path: secret.path()}
-	if pw, err := f.read(context.Background()); err != nil || pw != "Zq7-one" {
-		t.Fatalf("%q, %v", pw, err)
-	}
-	// The file vanishes for a moment: the last password serves.
-	if err := os.Remove(filepath.Join(secret.dir, "..data")); err != nil {
-		t.Fatal(err)
-	}
-	if pw, err := f.read(context.Background()); err != nil || pw != "Zq7-one" {
-		t.Fatalf("while absent: %q, %v", pw, err)
-	}
-	secret.write("Zq7-two")
-	if pw, err := f.read(context.Background()); err != nil || pw != "Zq7-two" {
-		t.Fatalf("after the swap: %q, %v", pw, err)
-	}
-	// Never read: an error that names the variable, not the content.
-	missing := &passwordFile{path: filepath.Join(t.TempDir(), "nope")}
-	if _, err := missing.read(context.Background()); err == nil || !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("missing file: %v", err)
-	}
-}
-
 // TestProviderRefreshOnAuthFailure: a caching provider hears that its
 // credentials were rejected, and the fresh ones are tried at once.
 func TestProviderRefreshOnAuthFailure(t *testing.T) {
@@ -214,7 +191,7 @@ func TestProviderRefreshOnAuthFailure(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			p := &cachingProvider{stale: "Zq7-stale", fresh: l.Password}
-			c, err := NewConnector(l.noPassword(), WithDriver(drv), WithLogger(discardLogger()), WithCredentials(p))
+			c, err := securepg.NewConnector(l.noPassword(), securepg.WithDriver(drv), securepg.WithLogger(discardLogger()), securepg.WithCredentials(p))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -262,7 +239,7 @@ func TestExpiringCredentialsRecycleConnections(t *testing.T) {
 				calls.Add(1)
 				return hooks.Credentials{Password: l.Password, Expires: time.Now()}, nil // expired once issued
 			})
-			c, err := NewConnector(l.noPassword(), WithDriver(drv), WithLogger(discardLogger()), WithCredentials(p))
+			c, err := securepg.NewConnector(l.noPassword(), securepg.WithDriver(drv), securepg.WithLogger(discardLogger()), securepg.WithCredentials(p))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -279,7 +256,7 @@ func TestExpiringCredentialsRecycleConnections(t *testing.T) {
 			}
 			// Credentials without expiry: the connection is reused.
 			calls.Store(0)
-			c2, _ := NewConnector(l.noPassword(), WithDriver(drv), WithLogger(discardLogger()), WithCredentials(hooks.CredentialFunc(
+			c2, _ := securepg.NewConnector(l.noPassword(), securepg.WithDriver(drv), securepg.WithLogger(discardLogger()), securepg.WithCredentials(hooks.CredentialFunc(
 				func(context.Context, hooks.Attempt) (hooks.Credentials, error) {
 					calls.Add(1)
 					return hooks.Credentials{Password: l.Password}, nil
@@ -312,7 +289,7 @@ func TestForbidDSNPassword(t *testing.T) {
 				"postgres://localhost:" + l.relay.PortString() + "/" + l.Database + "?user=" + l.User + "&password=" + l.Password + "&sslmode=verify-full&sslrootcert=" + l.Certs.CAFile,
 			} {
 				_, err := sql.Open("securepg", dsn)
-				requireReason(t, err, ReasonPasswordInDSN)
+				requireReason(t, err, securepg.ReasonPasswordInDSN)
 			}
 			// The password from the environment is not in the DSN.
 			t.Setenv("PGPASSWORD", l.Password)

@@ -1,10 +1,11 @@
-package securepg
+package securepg_test
 
 import (
 	"context"
 	"crypto/tls"
 	"database/sql"
 	"errors"
+	"github.com/securepg/securepg"
 	"testing"
 	"time"
 
@@ -77,18 +78,18 @@ func labCases() []labCase {
 
 	return []labCase{
 		// Every sslmode below and at the default minimum (verify-full).
-		both("disable", at("sslmode=disable"), nil, refused(ReasonTLSDisabled)),
-		both("allow", at("sslmode=allow"), nil, refused(ReasonPlaintextFallback)),
-		both("prefer", at("sslmode=prefer"), nil, refused(ReasonPlaintextFallback)),
-		both("require", at("sslmode=require"), nil, refused(ReasonUnverifiedCertificate)),
-		both("verify-ca", atCA("sslmode=verify-ca"), nil, refused(ReasonUnverifiedHostname)),
+		both("disable", at("sslmode=disable"), nil, refused(securepg.ReasonTLSDisabled)),
+		both("allow", at("sslmode=allow"), nil, refused(securepg.ReasonPlaintextFallback)),
+		both("prefer", at("sslmode=prefer"), nil, refused(securepg.ReasonPlaintextFallback)),
+		both("require", at("sslmode=require"), nil, refused(securepg.ReasonUnverifiedCertificate)),
+		both("verify-ca", atCA("sslmode=verify-ca"), nil, refused(securepg.ReasonUnverifiedHostname)),
 		both("verify-full", atCA("sslmode=verify-full"), nil, full13),
 		both("verify-full by IP", func(l *lab) string {
 			return "host=127.0.0.1 port=" + l.relay.PortString() + " " + l.auth() + " sslmode=verify-full " + ca(l)
 		}, nil, full13),
 		// No sslmode: pgx means prefer, lib/pq means require.
-		{name: "no sslmode", dsn: at(), pgx: refused(ReasonPlaintextFallback), pq: refused(ReasonUnverifiedCertificate)},
-		{name: "no sslmode with sslrootcert", dsn: atCA(), pgx: refused(ReasonPlaintextFallback), pq: refused(ReasonUnverifiedHostname)},
+		{name: "no sslmode", dsn: at(), pgx: refused(securepg.ReasonPlaintextFallback), pq: refused(securepg.ReasonUnverifiedCertificate)},
+		{name: "no sslmode with sslrootcert", dsn: atCA(), pgx: refused(securepg.ReasonPlaintextFallback), pq: refused(securepg.ReasonUnverifiedHostname)},
 
 		// Each mode at a minimum that allows it.
 		both("min disable: disable", at("sslmode=disable"), min("disable"), okPlain()),
@@ -96,19 +97,19 @@ func labCases() []labCase {
 		both("min prefer: prefer", at("sslmode=prefer"), min("prefer"), okTLS(tls13, core.VerifyNone)),
 		both("min require: require", at("sslmode=require"), min("require"), okTLS(tls13, core.VerifyNone)),
 		both("min verify-ca: verify-ca", atCA("sslmode=verify-ca"), min("verify-ca"), okTLS(tls13, core.VerifyCA)),
-		both("min require: prefer", at("sslmode=prefer"), min("require"), refused(ReasonPlaintextFallback)),
-		both("min verify-ca: require", at("sslmode=require"), min("verify-ca"), refused(ReasonUnverifiedCertificate)),
+		both("min require: prefer", at("sslmode=prefer"), min("require"), refused(securepg.ReasonPlaintextFallback)),
+		both("min verify-ca: require", at("sslmode=require"), min("verify-ca"), refused(securepg.ReasonUnverifiedCertificate)),
 		both("require + sslrootcert is verify-ca", atCA("sslmode=require"), min("verify-ca"), okTLS(tls13, core.VerifyCA)),
-		both("require + sslrootcert under the default", atCA("sslmode=require"), nil, refused(ReasonUnverifiedHostname)),
+		both("require + sslrootcert under the default", atCA("sslmode=require"), nil, refused(securepg.ReasonUnverifiedHostname)),
 
 		// PGSSLMODE and friends, weaker and stronger than the DSN.
-		both("PGSSLMODE=prefer, no sslmode", atCA(), setenv("PGSSLMODE", "prefer"), refused(ReasonPlaintextFallback)),
+		both("PGSSLMODE=prefer, no sslmode", atCA(), setenv("PGSSLMODE", "prefer"), refused(securepg.ReasonPlaintextFallback)),
 		both("PGSSLMODE=verify-full + PGSSLROOTCERT", at(), func(t *testing.T, l *lab) {
 			t.Setenv("PGSSLMODE", "verify-full")
 			t.Setenv("PGSSLROOTCERT", l.Certs.CAFile)
 		}, full13),
 		both("PGSSLMODE=disable under a verify-full DSN", atCA("sslmode=verify-full"), setenv("PGSSLMODE", "disable"), full13),
-		both("PGSSLMODE=verify-full under a prefer DSN", atCA("sslmode=prefer"), setenv("PGSSLMODE", "verify-full"), refused(ReasonPlaintextFallback)),
+		both("PGSSLMODE=verify-full under a prefer DSN", atCA("sslmode=prefer"), setenv("PGSSLMODE", "verify-full"), refused(securepg.ReasonPlaintextFallback)),
 		both("PGHOST and PGPORT", func(l *lab) string { return l.auth() + " sslmode=verify-full " + ca(l) }, func(t *testing.T, l *lab) {
 			t.Setenv("PGHOST", "localhost")
 			t.Setenv("PGPORT", l.relay.PortString())
@@ -116,26 +117,26 @@ func labCases() []labCase {
 
 		// Duplicate keys: both take the last in keyword/value form; in URLs
 		// pgx takes the last and lib/pq the first.
-		both("duplicate sslmode, weak last", atCA("sslmode=verify-full", "sslmode=disable"), nil, refused(ReasonTLSDisabled)),
+		both("duplicate sslmode, weak last", atCA("sslmode=verify-full", "sslmode=disable"), nil, refused(securepg.ReasonTLSDisabled)),
 		both("duplicate sslmode, weak first", atCA("sslmode=disable", "sslmode=verify-full"), nil, full13),
 		{name: "URL duplicate sslmode, weak last",
 			dsn: func(l *lab) string {
 				return l.url(l.relay, "sslrootcert="+l.Certs.CAFile+"&sslmode=verify-full&sslmode=disable")
 			},
-			pgx: refused(ReasonTLSDisabled), pq: full13},
+			pgx: refused(securepg.ReasonTLSDisabled), pq: full13},
 		{name: "URL duplicate sslmode, weak first",
 			dsn: func(l *lab) string {
 				return l.url(l.relay, "sslrootcert="+l.Certs.CAFile+"&sslmode=disable&sslmode=verify-full")
 			},
-			pgx: full13, pq: refused(ReasonTLSDisabled)},
+			pgx: full13, pq: refused(securepg.ReasonTLSDisabled)},
 		both("URL-encoded key", func(l *lab) string {
 			return l.url(l.relay, "sslrootcert="+l.Certs.CAFile+"&ssl%6Dode=disable")
-		}, nil, refused(ReasonTLSDisabled)),
+		}, nil, refused(securepg.ReasonTLSDisabled)),
 		{name: "URL-encoded duplicate key",
 			dsn: func(l *lab) string {
 				return l.url(l.relay, "sslrootcert="+l.Certs.CAFile+"&sslmode=verify-full&ssl%6Dode=disable")
 			},
-			pgx: refused(ReasonTLSDisabled), pq: full13},
+			pgx: refused(securepg.ReasonTLSDisabled), pq: full13},
 		both("URL-encoded value", func(l *lab) string {
 			return l.url(l.relay, "sslrootcert="+l.Certs.CAFile+"&sslmode=verify%2Dfull")
 		}, nil, full13),
@@ -145,16 +146,16 @@ func labCases() []labCase {
 		both("quoted values", func(l *lab) string {
 			return l.at(l.relay, "sslmode='verify-full'", "sslrootcert='"+l.Certs.CAFile+"'")
 		}, nil, full13),
-		both("quoted weak value with spaces around =", atCA("sslmode = 'disable'"), nil, refused(ReasonTLSDisabled)),
+		both("quoted weak value with spaces around =", atCA("sslmode = 'disable'"), nil, refused(securepg.ReasonTLSDisabled)),
 
 		// Service files.
 		both("service= names a weak service", func(l *lab) string { return "service=weak " + l.auth() }, func(t *testing.T, l *lab) {
 			writeService(t, "[weak]\nhost=localhost\nport="+l.relay.PortString()+"\nsslmode=disable\n")
-		}, refused(ReasonTLSDisabled)),
+		}, refused(securepg.ReasonTLSDisabled)),
 		both("PGSERVICE names a weak service", func(l *lab) string { return l.auth() }, func(t *testing.T, l *lab) {
 			writeService(t, "[weak]\nhost=localhost\nport="+l.relay.PortString()+"\nsslmode=prefer\n")
 			t.Setenv("PGSERVICE", "weak")
-		}, refused(ReasonPlaintextFallback)),
+		}, refused(securepg.ReasonPlaintextFallback)),
 		both("service with verify-full", func(l *lab) string { return "service=good " + l.auth() }, func(t *testing.T, l *lab) {
 			writeService(t, "[good]\nhost=localhost\nport="+l.relay.PortString()+"\nsslmode=verify-full\nsslrootcert="+l.Certs.CAFile+"\n")
 		}, full13),
@@ -162,36 +163,36 @@ func labCases() []labCase {
 		{name: "service file tries to override the DSN",
 			dsn: func(l *lab) string { return "service=sneaky " + l.at(l.relay, "sslmode=verify-full", ca(l)) },
 			env: func(t *testing.T, l *lab) { writeService(t, "[sneaky]\nsslmode=disable\n") },
-			pgx: full13, pq: refused(ReasonTLSDisabled)},
+			pgx: full13, pq: refused(securepg.ReasonTLSDisabled)},
 
 		// Unix sockets.
 		both("unix socket first in a multi-host list", func(l *lab) string {
 			return "host=" + l.SocketDir + ",localhost port=" + itoa(l.Port) + "," + l.relay.PortString() + " " + l.auth() + " sslmode=verify-full " + ca(l)
-		}, nil, refused(ReasonUnixSocket)),
+		}, nil, refused(securepg.ReasonUnixSocket)),
 		// Allowed, the socket is used. (lib/pq alone would turn TLS off for
 		// the TCP host too; securepg does TLS itself and does not.)
 		both("unix socket first, sockets allowed", func(l *lab) string {
 			return "host=" + l.SocketDir + ",localhost port=" + itoa(l.Port) + "," + l.relay.PortString() + " " + l.auth() + " sslmode=verify-full " + ca(l)
 		}, setenv("SECUREPG_ALLOW_UNIX_SOCKET", "true"), outcome{unix: true}),
-		both("unix socket only, not allowed", func(l *lab) string { return "host=" + l.SocketDir + " port=" + itoa(l.Port) + " " + l.auth() }, nil, refused(ReasonUnixSocket)),
+		both("unix socket only, not allowed", func(l *lab) string { return "host=" + l.SocketDir + " port=" + itoa(l.Port) + " " + l.auth() }, nil, refused(securepg.ReasonUnixSocket)),
 		// No host anywhere: pgx dials a unix socket, lib/pq localhost.
 		{name: "no host at all",
 			dsn: func(l *lab) string { return l.auth() + " sslmode=verify-full " + ca(l) },
 			env: func(t *testing.T, l *lab) { t.Setenv("PGPORT", l.relay.PortString()) },
-			pgx: refused(ReasonUnixSocket), pq: full13},
+			pgx: refused(securepg.ReasonUnixSocket), pq: full13},
 
 		// sslnegotiation=direct: pgx turns prefer into require and keeps
 		// disable plaintext; lib/pq rejects weak modes outright.
 		{name: "sslnegotiation=direct with prefer", dsn: at("sslmode=prefer", "sslnegotiation=direct"),
-			pgx: refused(ReasonUnverifiedCertificate), pq: parseErr()},
+			pgx: refused(securepg.ReasonUnverifiedCertificate), pq: parseErr()},
 		{name: "sslnegotiation=direct with disable", dsn: at("sslmode=disable", "sslnegotiation=direct"),
-			pgx: refused(ReasonTLSDisabled), pq: parseErr()},
+			pgx: refused(securepg.ReasonTLSDisabled), pq: parseErr()},
 
 		// sslrootcert=system: verify-full against the system roots, which do
 		// not know the test CA. pgx even overrides sslmode=disable.
-		both("sslrootcert=system", at("sslrootcert=system"), nil, failed(ReasonCertificateUntrusted)),
+		both("sslrootcert=system", at("sslrootcert=system"), nil, failed(securepg.ReasonCertificateUntrusted)),
 		{name: "sslrootcert=system over sslmode=disable", dsn: at("sslmode=disable", "sslrootcert=system"),
-			pgx: failed(ReasonCertificateUntrusted), pq: parseErr()},
+			pgx: failed(securepg.ReasonCertificateUntrusted), pq: parseErr()},
 
 		// Org-wide settings.
 		both("org root CA", at("sslmode=verify-full"), func(t *testing.T, l *lab) {
@@ -203,7 +204,7 @@ func labCases() []labCase {
 		}, okTLS(tls13, core.VerifyCA)),
 		both("DSN sslrootcert beats the org root", func(l *lab) string {
 			return l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.OtherCAFile)
-		}, func(t *testing.T, l *lab) { t.Setenv("SECUREPG_SSLROOTCERT", l.Certs.CAFile) }, failed(ReasonCertificateUntrusted)),
+		}, func(t *testing.T, l *lab) { t.Setenv("SECUREPG_SSLROOTCERT", l.Certs.CAFile) }, failed(securepg.ReasonCertificateUntrusted)),
 		both("org client certificate", func(l *lab) string {
 			return "host=localhost port=" + l.relay.PortString() + " user=" + pglab.ClientCN + " dbname=" + l.Database + " sslmode=verify-full " + ca(l)
 		}, func(t *testing.T, l *lab) {
@@ -212,23 +213,23 @@ func labCases() []labCase {
 		}, full13),
 		both("TLS 1.3 minimum", atCA("sslmode=verify-full"), setenv("SECUREPG_MIN_TLS_VERSION", "1.3"), full13),
 		both("ssl_max_protocol_version below the minimum", atCA("sslmode=verify-full", "ssl_max_protocol_version=TLSv1.2"),
-			setenv("SECUREPG_MIN_TLS_VERSION", "1.3"), refused(ReasonTLSVersionTooLow)),
+			setenv("SECUREPG_MIN_TLS_VERSION", "1.3"), refused(securepg.ReasonTLSVersionTooLow)),
 
 		// Adversaries on loopback.
 		both("TLS 1.2-only peer under a TLS 1.3 minimum", via(func(l *lab) *pgtest.Proxy { return l.tls12 }, "sslmode=verify-full"),
-			setenv("SECUREPG_MIN_TLS_VERSION", "1.3"), failed(ReasonTLSVersionTooLow)),
+			setenv("SECUREPG_MIN_TLS_VERSION", "1.3"), failed(securepg.ReasonTLSVersionTooLow)),
 		both("TLS 1.2-only peer under a TLS 1.2 minimum", via(func(l *lab) *pgtest.Proxy { return l.tls12 }, "sslmode=verify-full"),
 			nil, terminated(okTLS(tls12, core.VerifyFull))),
 		both("DSN ssl_min_protocol_version=TLSv1.3 against a TLS 1.2-only peer", via(func(l *lab) *pgtest.Proxy { return l.tls12 }, "sslmode=verify-full", "ssl_min_protocol_version=TLSv1.3"),
-			nil, failed(ReasonTLSVersionTooLow)),
-		both("stripping proxy", via(func(l *lab) *pgtest.Proxy { return l.strip }, "sslmode=verify-full"), nil, failed(ReasonTLSNotEstablished)),
-		both("stripping proxy under require", func(l *lab) string { return l.at(l.strip, "sslmode=require") }, min("require"), failed(ReasonTLSNotEstablished)),
-		both("self-signed impostor", via(func(l *lab) *pgtest.Proxy { return l.selfSigned }, "sslmode=verify-full"), nil, failed(ReasonCertificateUntrusted)),
-		both("self-signed impostor under verify-ca", via(func(l *lab) *pgtest.Proxy { return l.selfSigned }, "sslmode=verify-ca"), min("verify-ca"), failed(ReasonCertificateUntrusted)),
-		both("wrong-host impostor", via(func(l *lab) *pgtest.Proxy { return l.wrongHost }, "sslmode=verify-full"), nil, failed(ReasonHostnameMismatch)),
+			nil, failed(securepg.ReasonTLSVersionTooLow)),
+		both("stripping proxy", via(func(l *lab) *pgtest.Proxy { return l.strip }, "sslmode=verify-full"), nil, failed(securepg.ReasonTLSNotEstablished)),
+		both("stripping proxy under require", func(l *lab) string { return l.at(l.strip, "sslmode=require") }, min("require"), failed(securepg.ReasonTLSNotEstablished)),
+		both("self-signed impostor", via(func(l *lab) *pgtest.Proxy { return l.selfSigned }, "sslmode=verify-full"), nil, failed(securepg.ReasonCertificateUntrusted)),
+		both("self-signed impostor under verify-ca", via(func(l *lab) *pgtest.Proxy { return l.selfSigned }, "sslmode=verify-ca"), min("verify-ca"), failed(securepg.ReasonCertificateUntrusted)),
+		both("wrong-host impostor", via(func(l *lab) *pgtest.Proxy { return l.wrongHost }, "sslmode=verify-full"), nil, failed(securepg.ReasonHostnameMismatch)),
 		// verify-ca does not check the host name: that is what it means.
 		both("wrong-host impostor under verify-ca", via(func(l *lab) *pgtest.Proxy { return l.wrongHost }, "sslmode=verify-ca"), min("verify-ca"), terminated(okTLS(tls13, core.VerifyCA))),
-		both("expired impostor", via(func(l *lab) *pgtest.Proxy { return l.expired }, "sslmode=verify-full"), nil, failed(ReasonCertificateExpired)),
+		both("expired impostor", via(func(l *lab) *pgtest.Proxy { return l.expired }, "sslmode=verify-full"), nil, failed(securepg.ReasonCertificateExpired)),
 
 		// Audit mode connects anyway.
 		both("audit: prefer", at("sslmode=prefer"), setenv("SECUREPG_MODE", "audit"), okTLS(tls13, core.VerifyNone)),
@@ -274,7 +275,7 @@ func runCase(t *testing.T, l *lab, dsn string, want outcome) {
 		}
 		if want.open == "parse" {
 			var de *core.DSNError
-			if !errors.As(err, &de) || errors.Is(err, ErrPolicyViolation) {
+			if !errors.As(err, &de) || errors.Is(err, securepg.ErrPolicyViolation) {
 				t.Fatalf("err = %v, want a DSN parse error", err)
 			}
 		} else {
@@ -298,7 +299,7 @@ func runCase(t *testing.T, l *lab, dsn string, want outcome) {
 	// The same DSN and environment again, with a hook that hears what
 	// securepg validated.
 	var info hooks.ConnInfo
-	c, err := NewConnector(dsn, WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error {
+	c, err := securepg.NewConnector(dsn, securepg.WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error {
 		info = ci
 		return nil
 	}}))
@@ -377,10 +378,10 @@ func runCase(t *testing.T, l *lab, dsn string, want outcome) {
 
 func requireReason(t *testing.T, err error, reason string) {
 	t.Helper()
-	if !errors.Is(err, ErrPolicyViolation) {
+	if !errors.Is(err, securepg.ErrPolicyViolation) {
 		t.Fatalf("err = %v, want a policy violation %q", err, reason)
 	}
-	var pe *PolicyError
+	var pe *securepg.PolicyError
 	if !errors.As(err, &pe) {
 		t.Fatalf("err = %T %v, not a *PolicyError", err, err)
 	}

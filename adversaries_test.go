@@ -1,9 +1,10 @@
-package securepg
+package securepg_test
 
 import (
 	"bytes"
 	"context"
 	"database/sql"
+	"github.com/securepg/securepg"
 	"testing"
 	"time"
 
@@ -79,7 +80,7 @@ func TestCleartextPasswordNeverSent(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				err = db.PingContext(ctx)
-				requireReason(t, err, ReasonTLSNotEstablished)
+				requireReason(t, err, securepg.ReasonTLSNotEstablished)
 				srv.Close() // waits for the fake server to finish reading
 				for _, m := range srv.Received() {
 					if bytes.Contains(m, []byte(l.Password)) {
@@ -107,10 +108,10 @@ func TestImpostorsNeverHearTheStartupMessage(t *testing.T) {
 			mode   string
 			reason string
 		}{
-			{"self-signed", l.Certs.SelfSigned, "verify-full", ReasonCertificateUntrusted},
-			{"self-signed under verify-ca", l.Certs.SelfSigned, "verify-ca", ReasonCertificateUntrusted},
-			{"wrong host", l.Certs.WrongHost, "verify-full", ReasonHostnameMismatch},
-			{"expired", l.Certs.Expired, "verify-full", ReasonCertificateExpired},
+			{"self-signed", l.Certs.SelfSigned, "verify-full", securepg.ReasonCertificateUntrusted},
+			{"self-signed under verify-ca", l.Certs.SelfSigned, "verify-ca", securepg.ReasonCertificateUntrusted},
+			{"wrong host", l.Certs.WrongHost, "verify-full", securepg.ReasonHostnameMismatch},
+			{"expired", l.Certs.Expired, "verify-full", securepg.ReasonCertificateExpired},
 		} {
 			for _, policyMode := range []string{"enforce", "audit"} {
 				t.Run(drv+"/"+tc.name+"/"+policyMode, func(t *testing.T) {
