@@ -1,0 +1,333 @@
+package core
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// ConnectState is what one Connect call hands to pgx's BeforeConnect
+// through the context: where to record, and how to resolve credentials.
+type ConnectState struct {
+	Rec   *Recorder
+	Creds CredsFunc
+}
+
+type connectStateKey struct{}
+
+// WithConnectState returns ctx carrying st.
+func WithConnectState(ctx context.Context, st *ConnectState) context.Context {
+	return context.WithValue(ctx, connectStateKey{}, st)
+}
+
+// BeforeConnect installs securepg's hooks on one Connect call's copy of
+// the configuration. It has the signature of stdlib.OptionBeforeConnect.
+func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error {
+	st, _ := ctx.Value(connectStateKey{}).(*ConnectState)
+	if st == nil {
+		st = &ConnectState{}
+	}
+	if st.Rec == nil {
+		st.Rec = NewRecorder()
+	}
+	a := &pgxAttempts{c: c, st: st, user: cc.User, password: cc.Password}
+	st.Rec.mu.Lock()
+	st.Rec.pgx = a
+	st.Rec.mu.Unlock()
+
+	cc.TLSConfig = a.bind(cc.TLSConfig, 0)
+	fbs := make([]*pgconn.FallbackConfig, len(cc.Fallbacks))
+	for i, fb := range cc.Fallbacks {
+		fbs[i] = &pgconn.FallbackConfig{Host: fb.Host, Port: fb.Port, TLSConfig: a.bind(fb.TLSConfig, i+1)}
+	}
+	cc.Fallbacks = fbs
+	a.hosts = append([]*pgconn.FallbackConfig{{Host: cc.Host, Port: cc.Port}}, fbs...)
+
+	lookup, dial, after, validate := cc.LookupFunc, cc.DialFunc, cc.AfterNetConnect, cc.ValidateConnect
+	cc.LookupFunc = func(ctx context.Context, host string) ([]string, error) {
+		addrs, err := lookup(ctx, host)
+		a.lookups = append(a.lookups, lookupResult{host: host, addrs: addrs})
+		return addrs, err
+	}
+	cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		cur, err := a.next(network, addr)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := dial(ctx, network, addr)
+		if err != nil || cur.entry.auth == nil {
+			return conn, err
+		}
+		return &replyConn{Conn: conn, a: a, cur: cur}, nil
+	}
+	cc.AfterNetConnect = func(ctx context.Context, cfg *pgconn.Config, conn net.Conn) (net.Conn, error) {
+		conn, err := a.afterNetConnect(ctx, cfg, conn)
+		if err != nil || after == nil {
+			return conn, err
+		}
+		conn, err = after(ctx, cfg, conn)
+		if a.cur != nil {
+			a.cur.conn = conn
+		}
+		return conn, err
+	}
+	cc.ValidateConnect = func(ctx context.Context, pc *pgconn.PgConn) error {
+		if validate == nil {
+			return nil
+		}
+		err := validate(ctx, pc)
+		var np *pgconn.NotPreferredError
+		if errors.As(err, &np) {
+			a.notPreferred = a.cur
+		}
+		return err
+	}
+	return nil
+}
+
+// pgxAttempts follows one pgx Connect call attempt by attempt. pgx
+// resolves every host first (LookupFunc) and then dials the resulting
+// addresses in order, one dial per attempt, plus one more for
+// target_session_attrs=prefer-standby's fallback; securepg maps each dial
+// to its host and checks that it is the address it expects, so a change
+// in pgx's order fails closed instead of mixing hosts up. Everything runs
+// on the Connect call's goroutine.
+type pgxAttempts struct {
+	c              *PgxConfig
+	st             *ConnectState
+	user, password string // the configured credentials
+
+	hosts    []*pgconn.FallbackConfig
+	lookups  []lookupResult
+	slots    []slot
+	dials    int
+	cur      *pgxAttempt
+	accepted []*pgxAttempt
+
+	notPreferred *pgxAttempt
+}
+
+type lookupResult struct {
+	host  string
+	addrs []string
+}
+
+type slot struct {
+	fallback         int
+	network, address string
+}
+
+type pgxAttempt struct {
+	fallback int
+	entry    *pgxEntry
+	address  string
+	facts    Facts // the verified handshake (TLS attempts)
+	verified bool
+	audited  []*Violation
+	conn     net.Conn // the connection pgx uses, once accepted
+	rejected bool
+}
+
+var errOutOfSequence = errors.New("securepg: pgx connected in an order securepg did not expect; refusing rather than guessing which host this is")
+
+// plan lays out the dials pgx will make, once every host is resolved.
+func (a *pgxAttempts) plan() error {
+	j := 0
+	for i, fb := range a.hosts {
+		if network, address := pgconn.NetworkAddress(fb.Host, fb.Port); network == "unix" {
+			a.slots = append(a.slots, slot{i, network, address})
+			continue
+		}
+		if j >= len(a.lookups) || a.lookups[j].host != fb.Host {
+			return errOutOfSequence
+		}
+		for _, ip := range a.lookups[j].addrs {
+			network, address := pgconn.NetworkAddress(ip, fb.Port)
+			if h, p, err := net.SplitHostPort(ip); err == nil {
+				port, err := strconv.ParseUint(p, 10, 16)
+				if err != nil {
+					return errOutOfSequence
+				}
+				network, address = pgconn.NetworkAddress(h, uint16(port))
+			}
+			a.slots = append(a.slots, slot{i, network, address})
+		}
+		j++
+	}
+	return nil
+}
+
+// next maps a dial to its attempt.
+func (a *pgxAttempts) next(network, address string) (*pgxAttempt, error) {
+	if a.slots == nil {
+		if err := a.plan(); err != nil {
+			return nil, err
+		}
+	}
+	k := a.dials
+	a.dials++
+	var s slot
+	switch {
+	case k < len(a.slots):
+		s = a.slots[k]
+	case a.notPreferred != nil:
+		s = slot{a.notPreferred.fallback, network, a.notPreferred.address}
+	default:
+		return nil, errOutOfSequence
+	}
+	if s.network != network || s.address != address {
+		return nil, errOutOfSequence
+	}
+	e := &a.c.entries[s.fallback]
+	a.cur = &pgxAttempt{fallback: s.fallback, entry: e, address: address}
+	a.st.Rec.attempt(e.target)
+	return a.cur, nil
+}
+
+func (a *pgxAttempts) reject(cur *pgxAttempt, v *Violation) {
+	if cur != nil && !cur.rejected {
+		cur.rejected = true
+		a.st.Rec.reject(v)
+	}
+}
+
+// bind gives one Connect call its own clone of a fallback's TLS template,
+// whose VerifyConnection verifies the server and judges the handshake
+// before any PostgreSQL byte is exchanged.
+func (a *pgxAttempts) bind(tmpl *tls.Config, i int) *tls.Config {
+	if tmpl == nil {
+		return nil
+	}
+	tc := tmpl.Clone()
+	tc.VerifyConnection = func(cs tls.ConnectionState) error {
+		cur := a.cur
+		if cur == nil || cur.fallback != i || cur.entry.auth == nil {
+			return errOutOfSequence
+		}
+		f := a.facts(cur.entry)
+		tf := cur.entry.auth.observe(context.Background(), cs)
+		f.TLS, f.Version, f.CipherSuite, f.PeerCertificates, f.Verify, f.VerifyErr =
+			true, tf.Version, tf.CipherSuite, tf.PeerCertificates, tf.Verify, tf.VerifyErr
+		if refusal, _ := Decide(a.c.policy, Judge(a.c.policy, f)); refusal != nil {
+			a.reject(cur, refusal)
+			return refusal
+		}
+		cur.facts, cur.verified = f, true
+		return nil
+	}
+	return tc
+}
+
+func (a *pgxAttempts) facts(e *pgxEntry) Facts {
+	t := e.target
+	return Facts{Network: e.network, Host: t.Host, Port: t.Port, Mode: t.Mode, MinTLS: t.MinTLS}
+}
+
+// afterNetConnect completes the TLS handshake (crypto/tls would do it
+// lazily, on the startup message), judges the attempt on the connection
+// pgx is about to send its startup message on, and gives it its host's
+// credentials. pgx closes conn when this fails, and tries its next
+// attempt.
+func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, conn net.Conn) (net.Conn, error) {
+	cur := a.cur
+	if cur == nil {
+		return conn, errOutOfSequence
+	}
+	f := a.facts(cur.entry)
+	if tc, ok := conn.(*tls.Conn); ok {
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return conn, err
+		}
+		cs := tc.ConnectionState()
+		if !cur.verified || len(cs.PeerCertificates) == 0 || cs.PeerCertificates[0] != cur.facts.PeerCertificates[0] {
+			return conn, &Violation{Reason: ReasonTLSNotEstablished, Host: f.Addr(), Got: "unvalidated handshake", Want: a.c.policy.MinSSLMode.String(),
+				Detail: "the TLS handshake was not validated by securepg", Hard: true}
+		}
+		f = cur.facts
+	} else if cur.entry.auth != nil {
+		return conn, &Violation{Reason: ReasonTLSNotEstablished, Host: f.Addr(), Got: "plaintext", Want: a.c.policy.MinSSLMode.String(),
+			Detail: "a TLS attempt reached the server without TLS", Hard: true}
+	} else if f.Network == "tcp" {
+		f.Mode = ModeDisable
+	}
+	refusal, audited := Decide(a.c.policy, Judge(a.c.policy, f))
+	if refusal != nil {
+		a.reject(cur, refusal)
+		return conn, refusal
+	}
+	cur.facts, cur.audited, cur.conn = f, audited, conn
+	cfg.User, cfg.Password = a.user, a.password
+	if pf := a.c.passfile; pf != nil {
+		host := f.Host
+		if f.Network == "unix" {
+			host = "localhost"
+		}
+		cfg.Password = pf.FindPassword(host, strconv.Itoa(int(f.Port)), cfg.Database, cfg.User)
+	}
+	if a.st.Creds != nil {
+		cr, err := a.st.Creds(ctx, cur.entry.target)
+		if err != nil {
+			return conn, err
+		}
+		if cr != nil {
+			if cr.User != "" {
+				cfg.User = cr.User
+			}
+			cfg.Password = cr.Password
+		}
+	}
+	a.accepted = append(a.accepted, cur)
+	return conn, nil
+}
+
+// replyConn sees the server's answer to pgx's SSLRequest, so that a peer
+// that refuses TLS is recorded even when pgx then succeeds at another host.
+type replyConn struct {
+	net.Conn
+	a    *pgxAttempts
+	cur  *pgxAttempt
+	seen bool
+}
+
+func (r *replyConn) Read(b []byte) (int, error) {
+	n, err := r.Conn.Read(b)
+	if !r.seen && n > 0 {
+		r.seen = true
+		if b[0] != 'S' {
+			f := r.a.facts(r.cur.entry)
+			f.Mode = ModeDisable
+			detail := "the server (or something in between) refused TLS"
+			if b[0] != 'N' {
+				detail = "the server answered the SSLRequest with neither S nor N"
+			}
+			if refusal, _ := Decide(r.a.c.policy, Judge(r.a.c.policy, f)); refusal != nil {
+				r.a.reject(r.cur, tlsNotEstablished(f.Addr(), r.a.c.policy, detail))
+			}
+		}
+	}
+	return n, err
+}
+
+// Finish identifies the attempt whose connection pgx handed back, and
+// returns its facts and the violations audit mode let through.
+func (c *PgxConfig) Finish(sc *stdlib.Conn, rec *Recorder) (Facts, []*Violation, error) {
+	rec.mu.Lock()
+	a := rec.pgx
+	rec.mu.Unlock()
+	live := sc.Conn().PgConn().Conn()
+	if a != nil {
+		for _, at := range a.accepted {
+			if at.conn == live {
+				return at.facts, at.audited, nil
+			}
+		}
+	}
+	return Facts{}, nil, &Violation{Reason: ReasonTLSNotEstablished, Got: "unvalidated connection", Want: c.policy.MinSSLMode.String(),
+		Detail: "the connection was not validated by securepg", Hard: true}
+}

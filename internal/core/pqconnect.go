@@ -1,0 +1,260 @@
+package core
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// Connect opens one lib/pq connection: the hosts in order (shuffled with
+// load_balance_hosts=random), each with its own credentials, with
+// target_session_attrs=prefer-standby as two passes, as libpq does.
+func (c *PQConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder) (driver.Conn, Facts, []*Violation, error) {
+	order := make([]*pqTarget, len(c.targets))
+	for i := range c.targets {
+		order[i] = &c.targets[i]
+	}
+	if c.random {
+		rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
+	passes := []pq.TargetSessionAttrs{c.tsa}
+	if c.tsa == pq.TargetSessionAttrsPreferStandby {
+		passes = []pq.TargetSessionAttrs{pq.TargetSessionAttrsStandby, pq.TargetSessionAttrsAny}
+	}
+	var errs []error
+	for _, tsa := range passes {
+		for _, t := range order {
+			cr, err := creds(ctx, t.Target)
+			if err != nil {
+				return nil, Facts{}, nil, err
+			}
+			tries := []bool{t.tls != nil && !t.allow} // TLS first?
+			if t.allow {
+				tries = []bool{false, true}
+			}
+			for i, useTLS := range tries {
+				mark := rec.mark()
+				dc, s, err := c.connectOnce(ctx, t, useTLS, tsa, cr, rec)
+				if err == nil {
+					return dc, s.facts, s.audited, nil
+				}
+				errs = append(errs, fmt.Errorf("%s: %w", t.Addr(), err))
+				if ctx.Err() != nil {
+					return nil, Facts{}, nil, ctxError(ctx, err)
+				}
+				// allow retries with TLS only when the plaintext session
+				// was refused by the server, not when nothing answered.
+				if i == 0 && len(tries) > 1 && len(rec.since(mark)) == 0 {
+					break
+				}
+			}
+		}
+	}
+	if len(errs) == 1 {
+		return nil, Facts{}, nil, errors.Unwrap(errs[0])
+	}
+	return nil, Facts{}, nil, fmt.Errorf("securepg: could not connect to any of the hosts: %w", errors.Join(errs...))
+}
+
+func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, tsa pq.TargetSessionAttrs, cr *Creds, rec *Recorder) (driver.Conn, *pqSocket, error) {
+	rec.attempt(t.Target)
+	cfg := c.base.Clone()
+	cfg.Host, cfg.Hostaddr, cfg.Port, cfg.TargetSessionAttrs = t.pqHost, t.hostaddr, t.Port, tsa
+	if cr != nil {
+		if cr.User != "" {
+			cfg.User = cr.User
+		}
+		cfg.Password = cr.Password
+	}
+	if cfg.Password == "" {
+		// lib/pq would open the passfile itself, outside the context, and
+		// block on a FIFO: securepg reads it, as lib/pq would, and lib/pq
+		// gets a passfile it will not find.
+		pw, err := pqPassfile(ctx, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Password = pw
+	}
+	cfg.Passfile = noPassfile
+	conn, err := pq.NewConnectorConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	dialer := &pqDialer{c: c, t: t, tls: useTLS, rec: rec, outer: ctx}
+	conn.Dialer(dialer)
+	mark := rec.mark()
+	dc, err := conn.Connect(ctx)
+	dialer.done.Store(true)
+	socks := rec.since(mark)
+	if err != nil {
+		for _, s := range socks {
+			s.stop()
+		}
+		return nil, nil, err
+	}
+	if len(socks) != 1 {
+		dc.Close()
+		return nil, nil, &Violation{Reason: ReasonTLSNotEstablished, Host: t.Addr(), Got: "unknown", Want: c.policy.MinSSLMode.String(),
+			Detail: "the connection did not go through securepg's dialer", Hard: true}
+	}
+	s := socks[0]
+	if !s.stop() {
+		dc.Close()
+		return nil, nil, ctxError(ctx, errors.New("the context ended while connecting"))
+	}
+	s.raw.SetDeadline(time.Time{})
+	if s.facts.Network == "tcp" {
+		server, err := queryServerSSL(ctx, dc)
+		if err != nil {
+			dc.Close()
+			return nil, nil, err
+		}
+		s.facts.Server = server
+	}
+	return dc, s, nil
+}
+
+// noPassfile is a passfile path that cannot exist (a path under a file),
+// so that lib/pq never opens one itself.
+const noPassfile = "/dev/null/securepg-reads-the-passfile"
+
+// pqPassfile finds the password for cfg's host in the passfile, as lib/pq
+// would (cfg.Passfile, else ~/.pgpass; not one with group or world access),
+// reading it within ctx and only as a regular file.
+func pqPassfile(ctx context.Context, cfg pq.Config) (string, error) {
+	path := cfg.Passfile
+	if path == "" {
+		home, _ := os.UserHomeDir()
+		if home == "" {
+			return "", nil
+		}
+		path = filepath.Join(home, ".pgpass")
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm()&0o077 != 0 {
+		return "", nil // absent, or ignored as lib/pq ignores an open passfile
+	}
+	b, err := ReadRegularFile(ctx, path, MaxPasswordFileSize)
+	if err != nil {
+		return "", fmt.Errorf("securepg: passfile: %w", err)
+	}
+	host := cfg.Host
+	socket := host == "" || isUnixHost(host)
+	port, db := strconv.Itoa(int(cfg.Port)), cfg.Database
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		f := passfileFields(line)
+		if len(f) == 5 && (f[0] == "*" || f[0] == host || f[0] == "localhost" && socket) &&
+			(f[1] == "*" || f[1] == port) && (f[2] == "*" || f[2] == db) && (f[3] == "*" || f[3] == cfg.User) {
+			return f[4], nil
+		}
+	}
+	return "", nil
+}
+
+// passfileFields splits a passfile line on ':', with '\' escapes.
+func passfileFields(s string) []string {
+	var out []string
+	var f []rune
+	esc := false
+	for _, c := range s {
+		switch {
+		case esc:
+			f, esc = append(f, c), false
+		case c == '\\':
+			esc = true
+		case c == ':':
+			out, f = append(out, string(f)), f[:0]
+		default:
+			f = append(f, c)
+		}
+	}
+	return append(out, string(f))
+}
+
+// pgStatSSL asks the server for its view of this backend's TLS. SHOW ssl
+// would report the server's setting, not this connection.
+const pgStatSSL = "SELECT ssl, version, cipher, bits FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+
+func queryServerSSL(ctx context.Context, conn driver.Conn) (*ServerSSL, error) {
+	q, ok := conn.(driver.QueryerContext)
+	if !ok {
+		return nil, nil
+	}
+	rows, err := q.QueryContext(ctx, pgStatSSL, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 4)
+	if err := rows.Next(dest); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	s := &ServerSSL{}
+	s.SSL, _ = dest[0].(bool)
+	s.Version = asString(dest[1])
+	s.Cipher = asString(dest[2])
+	if n, ok := dest[3].(int64); ok {
+		s.Bits = int(n)
+	}
+	return s, nil
+}
+
+func asString(v driver.Value) string {
+	switch s := v.(type) {
+	case string:
+		return s
+	case []byte:
+		return string(s)
+	}
+	return ""
+}
+
+// ctxError makes err report the context's end, as database/sql expects.
+func ctxError(ctx context.Context, err error) error {
+	if ctx.Err() == nil || errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return fmt.Errorf("securepg: connect: %w (%v)", ctx.Err(), err)
+}
+
+// pqHome is lib/pq's ~/.postgresql.
+func pqHome() string {
+	home, _ := os.UserHomeDir()
+	if home == "" {
+		u, err := user.Current()
+		if err != nil {
+			return ""
+		}
+		home = u.HomeDir
+	}
+	return filepath.Join(home, ".postgresql")
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func pqTLS(v pq.SSLProtocolVersion) uint16 {
+	n, _ := ParseTLSVersionName(string(v))
+	return n
+}

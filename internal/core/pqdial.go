@@ -1,0 +1,241 @@
+package core
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// pqDialer is the lib/pq Dialer of one host: it dials, negotiates TLS and
+// verifies the server itself, judges the result, and hands lib/pq a
+// connection only when the policy accepts it. Query cancellation dials
+// through it too, and gets the same checks.
+type pqDialer struct {
+	c     *PQConfig
+	t     *pqTarget
+	tls   bool // make a TLS attempt (with sslmode=prefer, falling back to plaintext)
+	rec   *Recorder
+	outer context.Context // the connect's context, which bounds the connection until it is made
+	done  atomic.Bool     // connected: later dials are lib/pq's query cancellations
+}
+
+// watch bounds raw by the connect's context for as long as it connects
+// (stop ends that), and by ctx, the dial's, until the dial returns (lib/pq
+// cancels the context it dials with, with connect_timeout, as soon as the
+// dial returns; release ends that).
+func (d *pqDialer) watch(ctx context.Context, raw net.Conn, release *[]func() bool) (stop func() bool) {
+	outer := d.outer
+	if d.done.Load() || outer == nil {
+		outer = ctx
+	}
+	stop = bound(outer, raw)
+	if ctx != outer {
+		if dl, ok := ctx.Deadline(); ok {
+			if odl, ok := outer.Deadline(); !ok || dl.Before(odl) {
+				raw.SetDeadline(dl)
+			}
+		}
+		*release = append(*release, context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) }))
+	}
+	return stop
+}
+
+func (d *pqDialer) Dial(network, address string) (net.Conn, error) {
+	return d.DialContext(context.Background(), network, address)
+}
+
+func (d *pqDialer) DialTimeout(network, address string, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return d.DialContext(ctx, network, address)
+}
+
+var errUnexpectedAddress = errors.New("securepg: lib/pq dialed an address securepg did not plan")
+
+func (d *pqDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	t := d.t
+	if network != t.dialNet || address != t.dialAddr {
+		return nil, errUnexpectedAddress
+	}
+	var release []func() bool
+	defer func() {
+		for _, r := range release {
+			r()
+		}
+	}()
+	if network == "unix" || t.custom {
+		raw, err := d.c.dialer.DialContext(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		f := Facts{Network: network, Host: t.Host, Port: t.Port, Mode: t.Mode, MinTLS: t.MinTLS}
+		if network == "unix" {
+			f.Mode = ModeDisable
+		}
+		return d.accept(raw, raw, f, d.watch(ctx, raw, &release), nil)
+	}
+	host, port, _ := net.SplitHostPort(address)
+	addrs := []string{host}
+	if t.pqHostaddr == "" {
+		var err error
+		if addrs, err = d.c.lookup(ctx, host); err != nil {
+			return nil, err
+		}
+	}
+	// Like libpq, every address of the host name in turn; a server that
+	// fails the policy at one address is recorded, and the next is tried.
+	var errs []error
+	for _, a := range addrs {
+		conn, err := d.try(ctx, net.JoinHostPort(a, port), &release)
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	var v *Violation
+	for _, err := range errs {
+		if errors.As(err, &v) {
+			return nil, v
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// errRefusedTLS: the server answered the SSLRequest with 'N'.
+var errRefusedTLS = errors.New("the server refused TLS")
+
+func (d *pqDialer) try(ctx context.Context, addr string, release *[]func() bool) (net.Conn, error) {
+	t := d.t
+	raw, err := d.c.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	stop := d.watch(ctx, raw, release)
+	plain := Facts{Network: "tcp", Host: t.Host, Port: t.Port, Mode: ModeDisable, MinTLS: t.MinTLS}
+	if !d.tls {
+		return d.accept(raw, raw, plain, stop, nil)
+	}
+	conn, f, audited, err := d.handshake(ctx, raw)
+	switch {
+	case err == nil:
+		return d.accept(conn, raw, f, stop, audited)
+	case t.prefer && errors.Is(err, errRefusedTLS):
+		return d.accept(raw, raw, plain, stop, nil) // libpq goes on in plaintext on the same socket
+	}
+	stop()
+	raw.Close()
+	var v *Violation
+	if !errors.As(err, &v) {
+		if errors.Is(err, errRefusedTLS) {
+			v = tlsNotEstablished(t.Addr(), d.c.policy, "the server (or something in between) refused TLS")
+		} else {
+			v = d.classify(err)
+		}
+	}
+	if v != nil {
+		d.reject(v)
+	}
+	if t.prefer && ctx.Err() == nil {
+		// A failed handshake under sslmode=prefer: libpq retries without
+		// TLS on a new socket (the first one is closed, not left to the GC).
+		raw, err := d.c.dialer.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return d.accept(raw, raw, plain, d.watch(ctx, raw, release), nil)
+	}
+	if v != nil {
+		return nil, v
+	}
+	return nil, err
+}
+
+// sslRequest is the 8-byte SSLRequest packet: length 8, code 80877103.
+var sslRequest = []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}
+
+// handshake negotiates TLS on raw and verifies the server. It reads
+// exactly one byte after the SSLRequest, so bytes a man in the middle
+// appends to 'S' land in the TLS handshake and fail it (CVE-2021-23222).
+func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts, []*Violation, error) {
+	t := d.t
+	if !t.tls.direct {
+		if _, err := raw.Write(sslRequest); err != nil {
+			return nil, Facts{}, nil, err
+		}
+		var b [1]byte
+		if _, err := io.ReadFull(raw, b[:]); err != nil {
+			return nil, Facts{}, nil, err
+		}
+		switch b[0] {
+		case 'S':
+		case 'N':
+			return nil, Facts{}, nil, errRefusedTLS
+		default:
+			return nil, Facts{}, nil, tlsNotEstablished(t.Addr(), d.c.policy, "the server answered the SSLRequest with neither S nor N")
+		}
+	}
+	var facts Facts
+	var audited []*Violation
+	judge := func(f Facts) error {
+		f.Network, f.Host, f.Port, f.Mode = "tcp", t.Host, t.Port, t.Mode
+		refusal, aud := Decide(d.c.policy, Judge(d.c.policy, f))
+		if refusal != nil {
+			return refusal
+		}
+		facts, audited = f, aud
+		return nil
+	}
+	tc := tls.Client(raw, t.tls.config(ctx, judge))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, Facts{}, nil, err
+	}
+	return tc, facts, audited, nil
+}
+
+// classify names the policy meaning of a failed handshake, or nil.
+func (d *pqDialer) classify(err error) *Violation {
+	var alert tls.AlertError
+	msg := err.Error()
+	if errors.As(err, &alert) && (alert == 70 || alert == 71) || strings.Contains(msg, "protocol version") {
+		min := TLSVersionName(d.t.MinTLS)
+		return &Violation{Reason: ReasonTLSVersionTooLow, Host: d.t.Addr(), Got: "older than " + min, Want: min, Hard: true,
+			Detail: "the server does not support " + min + " or newer",
+			Fix:    "enable " + min + " on the server, or lower " + EnvMinTLSVersion + " and ssl_min_protocol_version"}
+	}
+	return nil
+}
+
+// accept judges a connection that is plaintext or a unix socket (TLS ones
+// were judged during the handshake) and hands it to lib/pq.
+func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited []*Violation) (net.Conn, error) {
+	if !f.TLS {
+		refusal, aud := Decide(d.c.policy, Judge(d.c.policy, f))
+		if refusal != nil {
+			stop()
+			raw.Close()
+			d.reject(refusal)
+			return nil, refusal
+		}
+		audited = aud
+	}
+	if !d.done.Load() {
+		d.rec.addSocket(&pqSocket{raw: raw, facts: f, audited: audited, stop: stop})
+	}
+	return conn, nil
+}
+
+// reject records an attempt the policy refused, while connecting (not on
+// the dials lib/pq makes later to cancel a query).
+func (d *pqDialer) reject(v *Violation) {
+	if !d.done.Load() {
+		d.rec.reject(v)
+	}
+}

@@ -1,0 +1,119 @@
+package securepg
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"io"
+	"reflect"
+)
+
+// observeRows ends c on error, and otherwise wraps rows so that c ends
+// when they are closed. Rows that nothing observes are not wrapped.
+func observeRows(ctx context.Context, c call, rows driver.Rows, err error) (driver.Rows, error) {
+	if err != nil {
+		c.end(ctx, err)
+		return nil, err
+	}
+	if !c.active() {
+		return rows, nil
+	}
+	return &wrows{inner: rows, ctx: ctx, call: c}, nil
+}
+
+// wrows wraps a result set until it is closed, when the query's span
+// ends. Every optional rows interface has an exact fallback: what
+// database/sql reports for a driver without it (any as the scan type, no
+// length, no next result set).
+type wrows struct {
+	inner driver.Rows
+	ctx   context.Context
+	call  call
+	done  bool
+	err   error // the first error Next returned, other than io.EOF
+}
+
+var (
+	_ driver.Rows                           = (*wrows)(nil)
+	_ driver.RowsNextResultSet              = (*wrows)(nil)
+	_ driver.RowsColumnTypeScanType         = (*wrows)(nil)
+	_ driver.RowsColumnTypeDatabaseTypeName = (*wrows)(nil)
+	_ driver.RowsColumnTypeLength           = (*wrows)(nil)
+	_ driver.RowsColumnTypeNullable         = (*wrows)(nil)
+	_ driver.RowsColumnTypePrecisionScale   = (*wrows)(nil)
+)
+
+func (r *wrows) Columns() []string { return r.inner.Columns() }
+
+func (r *wrows) Close() error {
+	err := r.inner.Close()
+	if !r.done {
+		r.done = true
+		end := r.err
+		if end == nil {
+			end = err
+		}
+		if errors.Is(end, io.EOF) {
+			end = nil
+		}
+		r.call.end(r.ctx, end)
+	}
+	return err
+}
+
+func (r *wrows) Next(dest []driver.Value) error {
+	err := r.inner.Next(dest)
+	if err != nil && r.err == nil {
+		r.err = err // io.EOF is not a failure
+	}
+	return err
+}
+
+func (r *wrows) HasNextResultSet() bool {
+	n, ok := r.inner.(driver.RowsNextResultSet)
+	return ok && n.HasNextResultSet()
+}
+
+func (r *wrows) NextResultSet() error {
+	if n, ok := r.inner.(driver.RowsNextResultSet); ok {
+		return n.NextResultSet()
+	}
+	return io.EOF
+}
+
+var anyType = reflect.TypeFor[any]()
+
+func (r *wrows) ColumnTypeScanType(i int) reflect.Type {
+	if p, ok := r.inner.(driver.RowsColumnTypeScanType); ok {
+		return p.ColumnTypeScanType(i)
+	}
+	return anyType
+}
+
+func (r *wrows) ColumnTypeDatabaseTypeName(i int) string {
+	if p, ok := r.inner.(driver.RowsColumnTypeDatabaseTypeName); ok {
+		return p.ColumnTypeDatabaseTypeName(i)
+	}
+	return ""
+}
+
+func (r *wrows) ColumnTypeLength(i int) (int64, bool) {
+	if p, ok := r.inner.(driver.RowsColumnTypeLength); ok {
+		return p.ColumnTypeLength(i)
+	}
+	return 0, false
+}
+
+func (r *wrows) ColumnTypeNullable(i int) (bool, bool) {
+	if p, ok := r.inner.(driver.RowsColumnTypeNullable); ok {
+		return p.ColumnTypeNullable(i)
+	}
+	return false, false
+}
+
+func (r *wrows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
+	if p, ok := r.inner.(driver.RowsColumnTypePrecisionScale); ok {
+		return p.ColumnTypePrecisionScale(i)
+	}
+	return 0, 0, false
+}
