@@ -135,7 +135,7 @@ func Start(ctx context.Context, progress func(string)) (c *Cluster, err error) {
 		return nil, err
 	}
 	c.Password = randomHex(12)
-	if c.Port, err = FreePort(); err != nil {
+	if c.Port, err = freePort(); err != nil {
 		return nil, err
 	}
 
@@ -303,8 +303,8 @@ func appendFile(path, text string) error {
 	return f.Close()
 }
 
-// FreePort returns a TCP port that was free on 127.0.0.1 a moment ago.
-func FreePort() (int, error) {
+// freePort returns a TCP port that was free on 127.0.0.1 a moment ago.
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
