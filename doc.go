@@ -46,11 +46,14 @@
 //     TLS version, the certificate chain against the roots, and for
 //     verify-full the host name. After connecting, the client's own
 //     *tls.Conn state is checked again. No extra round trip.
-//   - lib/pq hides its TLS state, so securepg dials for it: the only
-//     message allowed out first is an SSLRequest (or a TLS ClientHello
-//     with sslnegotiation=direct), only TLS records may follow, and the
-//     server's ServerHello is read off the wire for the negotiated
-//     version. After connecting, pg_stat_ssl gives the server's view.
+//   - lib/pq: securepg owns the dial, the TLS handshake and the loop over
+//     hosts; lib/pq gets one host at a time, with sslmode=disable, over a
+//     connection securepg has already verified and judged, and never
+//     reads a certificate file itself. After connecting, pg_stat_ssl gives
+//     the server's view.
+//
+// Each host of a multi-host DSN gets its own credentials, and an attempt
+// the policy refused is reported even when another host then answers.
 //
 // A connection that fails validation is closed and its error returned. It
 // never leads to a weaker fallback.
@@ -63,8 +66,13 @@
 //   - An org root (SECUREPG_SSLROOTCERT) applies only where the effective
 //     configuration names no sslrootcert; like libpq's sslrootcert, a root
 //     file turns sslmode=require into verify-ca.
-//   - lib/pq's sslmode=pqgo-* (a registered tls.Config) cannot be
-//     inspected and is treated as require.
+//   - lib/pq's sslmode=pqgo-* (a registered tls.Config) can be neither
+//     inspected nor verified: it is refused wherever the policy demands
+//     TLS (custom_tls_config).
+//   - lib/pq turns TLS off for every host when the first is a unix socket,
+//     and checks a certificate against "localhost" when only hostaddr is
+//     given; securepg does neither (the TCP hosts keep their sslmode, and
+//     verify-full without a host name is refused, as in libpq).
 //   - With pgx, securepg verifies the server's certificate itself, in
 //     VerifyConnection, against the effective roots (for verify-ca, pgx's
 //     own check would use the roots it read at parse time and ignore an
@@ -75,9 +83,11 @@
 //
 // Every refusal satisfies errors.Is(err, ErrPolicyViolation) and
 // errors.As(err, &pe) for a *PolicyError, whose Reason is a stable code
-// (ReasonTLSDisabled, ReasonPlaintextFallback, ...). No error, log record
-// or %#v rendering contains a password: parse errors of pgx and lib/pq are
-// replaced by redacted ones.
+// (ReasonTLSDisabled, ReasonPlaintextFallback, ...). No error, log record,
+// span, hook argument or %#v rendering contains a secret, as each driver
+// reads the DSN: parse errors of pgx and lib/pq are rebuilt without them,
+// and pgx's *pgconn.ConnectError (whose Config holds the password) never
+// reaches the caller.
 //
 // # Audit mode
 //
@@ -102,6 +112,6 @@
 //
 // With pgx, sql.Conn.Raw hands over pgx's own *stdlib.Conn, so code that
 // uses CopyFrom, LISTEN or pgx types through Raw keeps working. With
-// lib/pq it hands over a wrapper with exactly lib/pq's optional interfaces;
-// UnwrapConn returns lib/pq's conn.
+// lib/pq it hands over a wrapper on which database/sql behaves exactly as
+// on lib/pq's conn; UnwrapConn returns lib/pq's conn.
 package securepg
