@@ -60,6 +60,14 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 		if err != nil {
 			return nil, err
 		}
+		// The host's credentials, before anything is dialed: a provider
+		// that refuses (RDS IAM under a weak sslmode) keeps the network
+		// quiet.
+		if a.st.Creds != nil {
+			if cur.creds, err = a.st.Creds(ctx, cur.entry.target); err != nil {
+				return nil, err
+			}
+		}
 		conn, err := dial(ctx, network, addr)
 		if err != nil || cur.entry.auth == nil {
 			return conn, err
@@ -132,6 +140,7 @@ type pgxAttempt struct {
 	audited  []*Violation
 	conn     net.Conn // the connection pgx uses, once accepted
 	rejected bool
+	creds    *Creds // the host's, resolved before the dial
 }
 
 var errOutOfSequence = errors.New("securepg: pgx connected in an order securepg did not expect; refusing rather than guessing which host this is")
@@ -270,17 +279,11 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 		}
 		cfg.Password = pf.FindPassword(host, strconv.Itoa(int(f.Port)), cfg.Database, cfg.User)
 	}
-	if a.st.Creds != nil {
-		cr, err := a.st.Creds(ctx, cur.entry.target)
-		if err != nil {
-			return conn, err
+	if cr := cur.creds; cr != nil {
+		if cr.User != "" {
+			cfg.User = cr.User
 		}
-		if cr != nil {
-			if cr.User != "" {
-				cfg.User = cr.User
-			}
-			cfg.Password = cr.Password
-		}
+		cfg.Password = cr.Password
 	}
 	a.accepted = append(a.accepted, cur)
 	return conn, nil
