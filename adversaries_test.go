@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"github.com/securepg/securepg"
 	"testing"
 	"time"
 
-	"github.com/securepg/securepg/internal/pgtest"
+	"github.com/securepg/securepg"
+
 	pglab "github.com/securepg/securepg/lab"
 )
 
@@ -27,7 +27,7 @@ func TestInjectionAfterSSLResponse(t *testing.T) {
 				isolateEnv(t)
 				t.Setenv("SECUREPG_DRIVER", drv)
 				t.Setenv("SECUREPG_MIN_SSLMODE", mode)
-				p, err := pgtest.NewInjectProxy(inject)
+				p, err := pglab.NewInjectProxy(inject)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -67,7 +67,7 @@ func TestCleartextPasswordNeverSent(t *testing.T) {
 				isolateEnv(t)
 				t.Setenv("SECUREPG_DRIVER", drv)
 				t.Setenv("SECUREPG_MIN_SSLMODE", mode)
-				srv, err := pgtest.NewCleartextServer()
+				srv, err := pglab.NewCleartextServer()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -119,7 +119,7 @@ func TestImpostorsNeverHearTheStartupMessage(t *testing.T) {
 					t.Setenv("SECUREPG_DRIVER", drv)
 					t.Setenv("SECUREPG_MIN_SSLMODE", tc.mode)
 					t.Setenv("SECUREPG_MODE", policyMode)
-					p, err := pgtest.NewTLSImpostor(l.Addr(), tc.cert.TLS, 0)
+					p, err := pglab.NewTLSImpostor(l.Addr(), tc.cert.TLS, 0)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -145,7 +145,7 @@ func TestImpostorsNeverHearTheStartupMessage(t *testing.T) {
 			isolateEnv(t)
 			t.Setenv("SECUREPG_DRIVER", drv)
 			t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
-			p, err := pgtest.NewTLSImpostor(l.Addr(), l.Certs.WrongHost.TLS, 0)
+			p, err := pglab.NewTLSImpostor(l.Addr(), l.Certs.WrongHost.TLS, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"testing"
-
-	"github.com/securepg/securepg/internal/memdb"
 )
 
 // The overhead of securepg over the bare driver, against an in-memory
@@ -16,13 +14,13 @@ import (
 //	benchstat -col /db new.txt
 func BenchmarkOverhead(b *testing.B) {
 	const dsn = "host=db.example.com user=app sslmode=verify-full"
-	c, err := NewConnector(dsn, withMock(memdb.Mock{Rows: 1}))
+	c, err := NewConnector(dsn, withMock(memMock{Rows: 1}))
 	if err != nil {
 		b.Fatal(err)
 	}
 	sp := sql.OpenDB(c)
 	defer sp.Close()
-	bare := sql.OpenDB(memdb.Connector{Rows: 1})
+	bare := sql.OpenDB(memConnector{Rows: 1})
 	defer bare.Close()
 	ctx := context.Background()
 	for _, db := range []struct {

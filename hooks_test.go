@@ -6,11 +6,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/securepg/securepg"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/securepg/securepg"
 
 	"github.com/securepg/securepg/hooks"
 )

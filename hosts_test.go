@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"github.com/securepg/securepg"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,10 +12,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/securepg/securepg"
+
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/securepg/securepg/hooks"
-	"github.com/securepg/securepg/internal/pgtest"
+	pglab "github.com/securepg/securepg/lab"
 )
 
 // TestCredentialsFollowTheHost: with a multi-host DSN, credentials are
@@ -33,7 +34,7 @@ func TestCredentialsFollowTheHost(t *testing.T) {
 			isolateEnv(t)
 			t.Setenv("SECUREPG_DRIVER", drv)
 			t.Setenv("SECUREPG_MIN_SSLMODE", "disable")
-			fake, err := pgtest.NewCleartextServerCode("53300")
+			fake, err := pglab.NewCleartextServerCode("53300")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +86,7 @@ func TestRefusedAttemptsAreReported(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		for _, tc := range []struct {
 			name   string
-			peer   *pgtest.Proxy
+			peer   *pglab.Proxy
 			reason string
 		}{
 			{"self-signed impostor", l.selfSigned, securepg.ReasonCertificateUntrusted},
@@ -155,7 +156,7 @@ func TestPassfileFollowsTheHost(t *testing.T) {
 			isolateEnv(t)
 			t.Setenv("SECUREPG_DRIVER", drv)
 			t.Setenv("SECUREPG_MIN_SSLMODE", "disable")
-			fake, err := pgtest.NewCleartextServerCode("53300")
+			fake, err := pglab.NewCleartextServerCode("53300")
 			if err != nil {
 				t.Fatal(err)
 			}

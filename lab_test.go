@@ -10,20 +10,19 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/securepg/securepg/internal/pgtest"
 	pglab "github.com/securepg/securepg/lab"
 )
 
 // lab is the shared server plus the adversarial peers in front of it.
 type lab struct {
 	*pglab.Cluster
-	relay      *pgtest.Proxy // a plain TCP relay: the server, with a dial counter
-	strip      *pgtest.Proxy // answers 'N' and relays plaintext
-	selfSigned *pgtest.Proxy
-	wrongHost  *pgtest.Proxy
-	expired    *pgtest.Proxy
-	tls12      *pgtest.Proxy // the real certificate, TLS 1.2 at most
-	proxies    []*pgtest.Proxy
+	relay      *pglab.Proxy // a plain TCP relay: the server, with a dial counter
+	strip      *pglab.Proxy // answers 'N' and relays plaintext
+	selfSigned *pglab.Proxy
+	wrongHost  *pglab.Proxy
+	expired    *pglab.Proxy
+	tls12      *pglab.Proxy // the real certificate, TLS 1.2 at most
+	proxies    []*pglab.Proxy
 }
 
 var (
@@ -37,7 +36,7 @@ func getLab(t *testing.T) *lab {
 	c := pglab.Shared(t)
 	labOnce.Do(func() {
 		l := &lab{Cluster: c}
-		mk := func(p *pgtest.Proxy, err error) *pgtest.Proxy {
+		mk := func(p *pglab.Proxy, err error) *pglab.Proxy {
 			if err != nil && labErr == nil {
 				labErr = err
 			}
@@ -47,12 +46,12 @@ func getLab(t *testing.T) *lab {
 			return p
 		}
 		up := c.Addr()
-		l.relay = mk(pgtest.NewRelay(up))
-		l.strip = mk(pgtest.NewStripProxy(up))
-		l.selfSigned = mk(pgtest.NewTLSImpostor(up, c.Certs.SelfSigned.TLS, 0))
-		l.wrongHost = mk(pgtest.NewTLSImpostor(up, c.Certs.WrongHost.TLS, 0))
-		l.expired = mk(pgtest.NewTLSImpostor(up, c.Certs.Expired.TLS, 0))
-		l.tls12 = mk(pgtest.NewTLSImpostor(up, c.Certs.Server.TLS, tls.VersionTLS12))
+		l.relay = mk(pglab.NewRelay(up))
+		l.strip = mk(pglab.NewStripProxy(up))
+		l.selfSigned = mk(pglab.NewTLSImpostor(up, c.Certs.SelfSigned.TLS, 0))
+		l.wrongHost = mk(pglab.NewTLSImpostor(up, c.Certs.WrongHost.TLS, 0))
+		l.expired = mk(pglab.NewTLSImpostor(up, c.Certs.Expired.TLS, 0))
+		l.tls12 = mk(pglab.NewTLSImpostor(up, c.Certs.Server.TLS, tls.VersionTLS12))
 		theLab = l
 	})
 	if labErr != nil {
@@ -67,17 +66,17 @@ func (l *lab) auth() string {
 }
 
 // at is a keyword/value DSN for host=localhost on p's port.
-func (l *lab) at(p *pgtest.Proxy, extra ...string) string {
+func (l *lab) at(p *pglab.Proxy, extra ...string) string {
 	return strings.Join(append([]string{"host=localhost", "port=" + p.PortString(), l.auth()}, extra...), " ")
 }
 
 // url is a postgres:// DSN for localhost on p's port.
-func (l *lab) url(p *pgtest.Proxy, query string) string {
+func (l *lab) url(p *pglab.Proxy, query string) string {
 	return "postgres://" + l.User + ":" + l.Password + "@localhost:" + p.PortString() + "/" + l.Database + "?" + query
 }
 
 // isolateEnv clears the PG* and SECUREPG_* environment for the test.
-func isolateEnv(t *testing.T) { pgtest.IsolateEnv(t) }
+func isolateEnv(t *testing.T) { pglab.IsolateEnv(t) }
 
 // writeService writes a pg_service.conf and points PGSERVICEFILE at it.
 func writeService(t *testing.T, content string) string {

@@ -3,9 +3,10 @@ package securepg_test
 import (
 	"crypto/tls"
 	"errors"
-	"github.com/securepg/securepg"
 	"strings"
 	"testing"
+
+	"github.com/securepg/securepg"
 )
 
 func TestOptionsOverrideTheEnvironment(t *testing.T) {

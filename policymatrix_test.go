@@ -5,15 +5,15 @@ import (
 	"crypto/tls"
 	"database/sql"
 	"errors"
-	"github.com/securepg/securepg"
 	"testing"
 	"time"
+
+	"github.com/securepg/securepg"
 
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/core"
-	"github.com/securepg/securepg/internal/pgtest"
 	pglab "github.com/securepg/securepg/lab"
 )
 
@@ -70,7 +70,7 @@ func labCases() []labCase {
 	atCA := func(extra ...string) func(*lab) string {
 		return func(l *lab) string { return l.at(l.relay, append([]string{ca(l)}, extra...)...) }
 	}
-	via := func(p func(*lab) *pgtest.Proxy, extra ...string) func(*lab) string {
+	via := func(p func(*lab) *pglab.Proxy, extra ...string) func(*lab) string {
 		return func(l *lab) string { return l.at(p(l), append([]string{ca(l)}, extra...)...) }
 	}
 	min := func(m string) func(*testing.T, *lab) { return setenv("SECUREPG_MIN_SSLMODE", m) }
@@ -216,20 +216,20 @@ func labCases() []labCase {
 			setenv("SECUREPG_MIN_TLS_VERSION", "1.3"), refused(securepg.ReasonTLSVersionTooLow)),
 
 		// Adversaries on loopback.
-		both("TLS 1.2-only peer under a TLS 1.3 minimum", via(func(l *lab) *pgtest.Proxy { return l.tls12 }, "sslmode=verify-full"),
+		both("TLS 1.2-only peer under a TLS 1.3 minimum", via(func(l *lab) *pglab.Proxy { return l.tls12 }, "sslmode=verify-full"),
 			setenv("SECUREPG_MIN_TLS_VERSION", "1.3"), failed(securepg.ReasonTLSVersionTooLow)),
-		both("TLS 1.2-only peer under a TLS 1.2 minimum", via(func(l *lab) *pgtest.Proxy { return l.tls12 }, "sslmode=verify-full"),
+		both("TLS 1.2-only peer under a TLS 1.2 minimum", via(func(l *lab) *pglab.Proxy { return l.tls12 }, "sslmode=verify-full"),
 			nil, terminated(okTLS(tls12, core.VerifyFull))),
-		both("DSN ssl_min_protocol_version=TLSv1.3 against a TLS 1.2-only peer", via(func(l *lab) *pgtest.Proxy { return l.tls12 }, "sslmode=verify-full", "ssl_min_protocol_version=TLSv1.3"),
+		both("DSN ssl_min_protocol_version=TLSv1.3 against a TLS 1.2-only peer", via(func(l *lab) *pglab.Proxy { return l.tls12 }, "sslmode=verify-full", "ssl_min_protocol_version=TLSv1.3"),
 			nil, failed(securepg.ReasonTLSVersionTooLow)),
-		both("stripping proxy", via(func(l *lab) *pgtest.Proxy { return l.strip }, "sslmode=verify-full"), nil, failed(securepg.ReasonTLSNotEstablished)),
+		both("stripping proxy", via(func(l *lab) *pglab.Proxy { return l.strip }, "sslmode=verify-full"), nil, failed(securepg.ReasonTLSNotEstablished)),
 		both("stripping proxy under require", func(l *lab) string { return l.at(l.strip, "sslmode=require") }, min("require"), failed(securepg.ReasonTLSNotEstablished)),
-		both("self-signed impostor", via(func(l *lab) *pgtest.Proxy { return l.selfSigned }, "sslmode=verify-full"), nil, failed(securepg.ReasonCertificateUntrusted)),
-		both("self-signed impostor under verify-ca", via(func(l *lab) *pgtest.Proxy { return l.selfSigned }, "sslmode=verify-ca"), min("verify-ca"), failed(securepg.ReasonCertificateUntrusted)),
-		both("wrong-host impostor", via(func(l *lab) *pgtest.Proxy { return l.wrongHost }, "sslmode=verify-full"), nil, failed(securepg.ReasonHostnameMismatch)),
+		both("self-signed impostor", via(func(l *lab) *pglab.Proxy { return l.selfSigned }, "sslmode=verify-full"), nil, failed(securepg.ReasonCertificateUntrusted)),
+		both("self-signed impostor under verify-ca", via(func(l *lab) *pglab.Proxy { return l.selfSigned }, "sslmode=verify-ca"), min("verify-ca"), failed(securepg.ReasonCertificateUntrusted)),
+		both("wrong-host impostor", via(func(l *lab) *pglab.Proxy { return l.wrongHost }, "sslmode=verify-full"), nil, failed(securepg.ReasonHostnameMismatch)),
 		// verify-ca does not check the host name: that is what it means.
-		both("wrong-host impostor under verify-ca", via(func(l *lab) *pgtest.Proxy { return l.wrongHost }, "sslmode=verify-ca"), min("verify-ca"), terminated(okTLS(tls13, core.VerifyCA))),
-		both("expired impostor", via(func(l *lab) *pgtest.Proxy { return l.expired }, "sslmode=verify-full"), nil, failed(securepg.ReasonCertificateExpired)),
+		both("wrong-host impostor under verify-ca", via(func(l *lab) *pglab.Proxy { return l.wrongHost }, "sslmode=verify-ca"), min("verify-ca"), terminated(okTLS(tls13, core.VerifyCA))),
+		both("expired impostor", via(func(l *lab) *pglab.Proxy { return l.expired }, "sslmode=verify-full"), nil, failed(securepg.ReasonCertificateExpired)),
 
 		// Audit mode connects anyway.
 		both("audit: prefer", at("sslmode=prefer"), setenv("SECUREPG_MODE", "audit"), okTLS(tls13, core.VerifyNone)),

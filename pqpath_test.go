@@ -3,7 +3,6 @@ package securepg_test
 import (
 	"context"
 	"database/sql"
-	"github.com/securepg/securepg"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,8 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securepg/securepg"
+
 	"github.com/securepg/securepg/hooks"
-	"github.com/securepg/securepg/internal/pgtest"
 	pglab "github.com/securepg/securepg/lab"
 )
 
@@ -65,7 +65,7 @@ func TestPQDefaultRootFileWithoutSSLMode(t *testing.T) {
 	homeRoot(t, l)
 	t.Setenv("SECUREPG_DRIVER", "pq")
 	t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
-	p, err := pgtest.NewTLSImpostor(l.Addr(), l.Certs.SelfSigned.TLS, 0)
+	p, err := pglab.NewTLSImpostor(l.Addr(), l.Certs.SelfSigned.TLS, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,19 +94,19 @@ func TestPQRootFileChangesAfterOpen(t *testing.T) {
 	l := getLab(t)
 	for _, tc := range []struct {
 		name   string
-		dsn    func(l *lab, p *pgtest.Proxy, ca string) string
+		dsn    func(l *lab, p *pglab.Proxy, ca string) string
 		change func(t *testing.T, ca string)
 	}{
-		{"sslrootcert removed", func(l *lab, p *pgtest.Proxy, ca string) string {
+		{"sslrootcert removed", func(l *lab, p *pglab.Proxy, ca string) string {
 			return l.at(p, "sslmode=require", "sslrootcert="+ca)
 		}, func(t *testing.T, ca string) { os.Remove(ca) }},
-		{"home root removed", func(l *lab, p *pgtest.Proxy, _ string) string {
+		{"home root removed", func(l *lab, p *pglab.Proxy, _ string) string {
 			return l.at(p, "sslmode=require")
 		}, func(t *testing.T, _ string) { os.Remove(filepath.Join(os.Getenv("HOME"), ".postgresql", "root.crt")) }},
-		{"HOME changed", func(l *lab, p *pgtest.Proxy, _ string) string {
+		{"HOME changed", func(l *lab, p *pglab.Proxy, _ string) string {
 			return l.at(p, "sslmode=require")
 		}, func(t *testing.T, _ string) { t.Setenv("HOME", t.TempDir()) }},
-		{"sslrootcert replaced by garbage", func(l *lab, p *pgtest.Proxy, ca string) string {
+		{"sslrootcert replaced by garbage", func(l *lab, p *pglab.Proxy, ca string) string {
 			return l.at(p, "sslmode=require", "sslrootcert="+ca)
 		}, func(t *testing.T, ca string) {
 			os.WriteFile(ca+".new", []byte("garbage"), 0o600)
@@ -123,7 +123,7 @@ func TestPQRootFileChangesAfterOpen(t *testing.T) {
 			if err := os.WriteFile(ca, b, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			imp, err := pgtest.NewTLSImpostor(l.Addr(), l.Certs.SelfSigned.TLS, 0)
+			imp, err := pglab.NewTLSImpostor(l.Addr(), l.Certs.SelfSigned.TLS, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -200,11 +200,11 @@ func TestPQHostaddrWithoutHost(t *testing.T) {
 func TestNegotiationHonoursTheContext(t *testing.T) {
 	l := getLab(t)
 	for _, drv := range []string{"pgx", "pq"} {
-		for _, stage := range []pgtest.Stall{pgtest.StallAtOnce, pgtest.StallAfterS, pgtest.StallAfterTLS} {
+		for _, stage := range []pglab.Stall{pglab.StallAtOnce, pglab.StallAfterS, pglab.StallAfterTLS} {
 			t.Run(drv+"/"+[]string{"at once", "after S", "after TLS"}[stage], func(t *testing.T) {
 				isolateEnv(t)
 				t.Setenv("SECUREPG_DRIVER", drv)
-				p, err := pgtest.NewStallProxy(stage, l.Certs.Server.TLS)
+				p, err := pglab.NewStallProxy(stage, l.Certs.Server.TLS)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -292,7 +292,7 @@ func TestClientCertificateNeverReachesAnImpostor(t *testing.T) {
 				isolateEnv(t)
 				t.Setenv("SECUREPG_DRIVER", drv)
 				t.Setenv("SECUREPG_MIN_SSLMODE", mode)
-				p, err := pgtest.NewCertRequestImpostor(l.Addr(), l.Certs.SelfSigned.TLS)
+				p, err := pglab.NewCertRequestImpostor(l.Addr(), l.Certs.SelfSigned.TLS)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -316,7 +316,7 @@ func TestClientCertificateNeverReachesAnImpostor(t *testing.T) {
 	// The control: the same impostor with the real certificate does get it.
 	isolateEnv(t)
 	t.Setenv("SECUREPG_DRIVER", "pq")
-	p, err := pgtest.NewCertRequestImpostor(l.Addr(), l.Certs.Server.TLS)
+	p, err := pglab.NewCertRequestImpostor(l.Addr(), l.Certs.Server.TLS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +366,7 @@ func TestPQRootFileAppearingLater(t *testing.T) {
 	isolateEnv(t)
 	t.Setenv("SECUREPG_DRIVER", "pq")
 	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
-	imp, err := pgtest.NewTLSImpostor(l.Addr(), l.Certs.SelfSigned.TLS, 0)
+	imp, err := pglab.NewTLSImpostor(l.Addr(), l.Certs.SelfSigned.TLS, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,7 +418,7 @@ func TestPQConnectTimeout(t *testing.T) {
 		}
 	}
 	// And it bounds a stalling peer with no context deadline at all.
-	p, err := pgtest.NewStallProxy(pgtest.StallAfterTLS, l.Certs.Server.TLS)
+	p, err := pglab.NewStallProxy(pglab.StallAfterTLS, l.Certs.Server.TLS)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/DATA-DOG/go-sqlmock"
-
-	"github.com/securepg/securepg/internal/memdb"
 )
 
 // The wrapper must make database/sql behave exactly as it does with the
@@ -665,7 +663,7 @@ func sameThrough(t *testing.T, inner func() driver.Connector, script func(*sql.D
 // (expectations, errors, pings) and the in-memory driver of the
 // benchmarks.
 func TestWrapperBehavesAsSqlmockAndMemdb(t *testing.T) {
-	sameThrough(t, func() driver.Connector { return memdb.Connector{Rows: 3} }, func(db *sql.DB) string {
+	sameThrough(t, func() driver.Connector { return memConnector{Rows: 3} }, func(db *sql.DB) string {
 		return script(db)
 	})
 	seq := 0

@@ -24,7 +24,6 @@ import (
 	"github.com/securepg/securepg/credentials/rdsiam"
 	"github.com/securepg/securepg/credentials/vault"
 	"github.com/securepg/securepg/hooks"
-	"github.com/securepg/securepg/internal/pgtest"
 	"github.com/securepg/securepg/lab"
 )
 
@@ -75,7 +74,7 @@ func TestSecretsManagerRotation(t *testing.T) {
 	c := lab.Shared(t)
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
-			pgtest.IsolateEnv(t)
+			lab.IsolateEnv(t)
 			role := "sm_" + drv
 			admin(t, c, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD 'Zq7-sm-old'", role))
 			admin(t, c, fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", c.Database, role))
@@ -109,14 +108,14 @@ func TestSecretsManagerRotation(t *testing.T) {
 // sslmode=require, the RDS IAM provider still refuses, before dialing.
 func TestRDSIAMNeverSendsTheTokenWeakly(t *testing.T) {
 	c := lab.Shared(t)
-	relay, err := pgtest.NewRelay(c.Addr())
+	relay, err := lab.NewRelay(c.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer relay.Close()
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
-			pgtest.IsolateEnv(t)
+			lab.IsolateEnv(t)
 			p := rdsiam.New("eu-west-1", credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "Zq7-key", ""))
 			conn, err := securepg.NewConnector("host=localhost port="+relay.PortString()+" user=app dbname=app sslmode=require",
 				securepg.WithDriver(drv), securepg.WithMinSSLMode("require"), quiet(), securepg.WithCredentials(p))
@@ -144,7 +143,7 @@ func TestVaultDynamicCredentials(t *testing.T) {
 	c := lab.Shared(t)
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
-			pgtest.IsolateEnv(t)
+			lab.IsolateEnv(t)
 			role := "v_app_" + drv
 			admin(t, c, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD 'Zq7-vault-pw'", role))
 			admin(t, c, fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", c.Database, role))

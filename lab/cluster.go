@@ -2,7 +2,12 @@
 // from the system's binaries (initdb and pg_ctl of PostgreSQL 15 or
 // newer), with a CA and certificates generated in Go: what securepg's
 // demo, its examples and its tests run against, and what yours can too.
-// Everything listens on loopback only, and Stop removes everything.
+// Beside the server, the lab runs the peers that attack a client: a proxy
+// that strips TLS, impostors with bad certificates, a byte injector after
+// the SSLRequest's answer, peers that stall, and a fake server that asks
+// for a cleartext password, so that a client's refusals can be tested
+// against something real. Everything listens on loopback only, and Stop
+// removes everything.
 //
 //	c, err := lab.Start(ctx, nil)
 //	if err != nil { ... }

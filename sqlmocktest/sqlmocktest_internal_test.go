@@ -17,11 +17,11 @@ import (
 	"github.com/DATA-DOG/go-sqlmock"
 
 	"github.com/securepg/securepg"
-	"github.com/securepg/securepg/internal/pgtest"
+	"github.com/securepg/securepg/lab"
 )
 
 // isolate clears PG* and SECUREPG_* variables for the test.
-func isolate(t *testing.T) { pgtest.IsolateEnv(t) }
+func isolate(t *testing.T) { lab.IsolateEnv(t) }
 
 const dsn = "postgres://app:Zq7-mock-pw@db.internal:5432/app?sslmode=verify-full"
 
@@ -213,7 +213,7 @@ func TestRegisterReachesCodeThatOpensItself(t *testing.T) {
 // TestMockPathNeverDials points the DSN (and PGHOST) at a listener that
 // counts connections: none may arrive, whichever driver is configured.
 func TestMockPathNeverDials(t *testing.T) {
-	ln, err := pgtest.NewRelay("127.0.0.1:1") // nothing is relayed: nothing may connect
+	ln, err := lab.NewRelay("127.0.0.1:1") // nothing is relayed: nothing may connect
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/internal/core"
-	"github.com/securepg/securepg/internal/pgtest"
 	"github.com/securepg/securepg/lab"
 )
 
@@ -35,7 +34,7 @@ func sqlOpenCode(dsn string) (int, string) {
 // trailing newline (a Kubernetes secret file) is part of the DSN, and
 // input longer than securepg accepts is refused, not cut.
 func TestCheckJudgesTheExactBytes(t *testing.T) {
-	pgtest.IsolateEnv(t)
+	lab.IsolateEnv(t)
 	url := "postgres://app@db.internal/app?sslmode=verify-full"
 	for _, dsn := range []string{url + "\n", url + " ", url, "host=db.internal sslmode=verify-full\n"} {
 		want, _ := sqlOpenCode(dsn)
@@ -62,7 +61,7 @@ func TestCheckJudgesTheExactBytes(t *testing.T) {
 // settings, which the server rejects, are not ALLOWED; a quoted path with
 // a space does not crash check.
 func TestCheckReportsWhatWillFail(t *testing.T) {
-	pgtest.IsolateEnv(t)
+	lab.IsolateEnv(t)
 	dir := filepath.Join(t.TempDir(), "with space")
 	os.Mkdir(dir, 0o755)
 	certs, err := lab.GenerateCerts(dir)
@@ -107,13 +106,13 @@ func hostileCert(t *testing.T, c *lab.Cluster) lab.KeyPair {
 // nor JSON, nor an error message as control characters.
 func TestOutputsEscapePeersAndDSNs(t *testing.T) {
 	c := lab.Shared(t)
-	imp, err := pgtest.NewTLSImpostor(c.Addr(), hostileCert(t, c).TLS, 0)
+	imp, err := lab.NewTLSImpostor(c.Addr(), hostileCert(t, c).TLS, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer imp.Close()
 	for _, drv := range []string{"pgx", "pq"} {
-		pgtest.IsolateEnv(t)
+		lab.IsolateEnv(t)
 		t.Setenv("SECUREPG_DRIVER", drv)
 		dsn := "host=localhost port=" + imp.PortString() + " user=" + c.User + " dbname=" + c.Database +
 			" sslmode=verify-full sslrootcert=" + c.Certs.CAFile
@@ -137,7 +136,7 @@ func TestOutputsEscapePeersAndDSNs(t *testing.T) {
 			t.Fatalf("%s: %q", drv, err)
 		}
 	}
-	pgtest.IsolateEnv(t)
+	lab.IsolateEnv(t)
 	t.Setenv("DATABASE_URL", "host=a\x1b[2J.example sslmode=prefer")
 	for _, args := range [][]string{{"check"}, {"check", "--json"}} {
 		if r := cli(t, "", args...); strings.Contains(r.out+r.errOut, "\x1b") {
@@ -154,10 +153,10 @@ func TestProbeNeverSendsStartupToAPeerFailingTheDSNVerification(t *testing.T) {
 	c := lab.Shared(t)
 	for _, cert := range []lab.KeyPair{c.Certs.SelfSigned, c.Certs.WrongHost} {
 		for _, drv := range []string{"pgx", "pq"} {
-			pgtest.IsolateEnv(t)
+			lab.IsolateEnv(t)
 			t.Setenv("SECUREPG_DRIVER", drv)
 			t.Setenv("SECUREPG_MIN_SSLMODE", "require")
-			imp, err := pgtest.NewTLSImpostor(c.Addr(), cert.TLS, 0)
+			imp, err := lab.NewTLSImpostor(c.Addr(), cert.TLS, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,11 +177,11 @@ func TestProbeNeverSendsStartupToAPeerFailingTheDSNVerification(t *testing.T) {
 // than its context.
 func TestProbeHonoursTheContext(t *testing.T) {
 	c := lab.Shared(t)
-	for _, stage := range []pgtest.Stall{pgtest.StallAtOnce, pgtest.StallAfterS, pgtest.StallAfterTLS} {
+	for _, stage := range []lab.Stall{lab.StallAtOnce, lab.StallAfterS, lab.StallAfterTLS} {
 		for _, drv := range []string{"pgx", "pq"} {
-			pgtest.IsolateEnv(t)
+			lab.IsolateEnv(t)
 			t.Setenv("SECUREPG_DRIVER", drv)
-			p, err := pgtest.NewStallProxy(stage, c.Certs.Server.TLS)
+			p, err := lab.NewStallProxy(stage, c.Certs.Server.TLS)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -219,7 +218,7 @@ func FuzzCheckAgreesWithSQLOpen(f *testing.F) {
 		f.Add(s, uint8(0))
 		f.Add(s+"\n", uint8(5))
 	}
-	pgtest.IsolateEnv(f)
+	lab.IsolateEnv(f)
 	f.Fuzz(func(t *testing.T, dsn string, pol uint8) {
 		if dsn == "" || len(dsn) > core.MaxDSNSize || strings.ContainsAny(dsn, "\x00") || strings.Contains(dsn, "service") {
 			return
@@ -251,10 +250,10 @@ func TestProbeVerifiesWithTheDriversRoots(t *testing.T) {
 		{"pq", "sslmode=verify-full sslrootcert=system"},
 		{"pq", "sslmode=verify-full sslinline=true sslrootcert='" + string(selfSigned) + "'"},
 	} {
-		pgtest.IsolateEnv(t)
+		lab.IsolateEnv(t)
 		t.Setenv("SECUREPG_DRIVER", tc.drv)
 		t.Setenv("SECUREPG_SSLROOTCERT", c.Certs.CAFile) // the org trusts the lab CA; the DSN does not
-		p, err := pgtest.NewTLSImpostor(c.Addr(), c.Certs.Server.TLS, 0)
+		p, err := lab.NewTLSImpostor(c.Addr(), c.Certs.Server.TLS, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,7 +271,7 @@ func TestProbeVerifiesWithTheDriversRoots(t *testing.T) {
 // TestControlCharactersFromTheEnvironment: a policy variable naming a
 // file with control characters in its name reaches no output raw.
 func TestControlCharactersFromTheEnvironment(t *testing.T) {
-	pgtest.IsolateEnv(t)
+	lab.IsolateEnv(t)
 	t.Setenv("DATABASE_URL", "host=db.example sslmode=verify-full")
 	bad := filepath.Join(t.TempDir(), "ca\x1b[31m.crt")
 	os.WriteFile(bad, []byte("junk"), 0o600)

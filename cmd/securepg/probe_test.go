@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/securepg/securepg/internal/pgtest"
 	"github.com/securepg/securepg/lab"
 )
 
@@ -29,7 +28,7 @@ func TestProbeRealServer(t *testing.T) {
 	c := lab.Shared(t)
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
-			pgtest.IsolateEnv(t)
+			lab.IsolateEnv(t)
 			t.Setenv("SECUREPG_DRIVER", drv)
 			rep, r := probeJSON(t, c.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile), "--downgrade-test")
 			if r.code != exitOK {
@@ -82,8 +81,8 @@ func TestProbeImpostors(t *testing.T) {
 		{"expired", "certificate_expired", "expired.securepg.test", c.Certs.Expired},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pgtest.IsolateEnv(t)
-			p, err := pgtest.NewTLSImpostor(c.Addr(), tc.cert.TLS, 0)
+			lab.IsolateEnv(t)
+			p, err := lab.NewTLSImpostor(c.Addr(), tc.cert.TLS, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,8 +111,8 @@ func TestProbeImpostors(t *testing.T) {
 		})
 	}
 	t.Run("stripping proxy", func(t *testing.T) {
-		pgtest.IsolateEnv(t)
-		p, err := pgtest.NewStripProxy(c.Addr())
+		lab.IsolateEnv(t)
+		p, err := lab.NewStripProxy(c.Addr())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +129,7 @@ func TestDemo(t *testing.T) {
 	if _, err := lab.FindBinDir(); err != nil {
 		lab.Unavailable(t, err)
 	}
-	pgtest.IsolateEnv(t)
+	lab.IsolateEnv(t)
 	r := cli(t, "", "demo")
 	if r.code != exitOK {
 		t.Fatalf("exit %d: %s\n%s", r.code, r.errOut, r.out)
@@ -182,7 +181,7 @@ func TestDemoCleansUpWhenInterrupted(t *testing.T) {
 	if _, err := lab.FindBinDir(); err != nil {
 		lab.Unavailable(t, err)
 	}
-	pgtest.IsolateEnv(t)
+	lab.IsolateEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w := &interruptAt{marker: "[3/6]", cancel: cancel}

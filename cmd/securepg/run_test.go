@@ -14,7 +14,6 @@ import (
 
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/internal/core"
-	"github.com/securepg/securepg/internal/pgtest"
 	"github.com/securepg/securepg/lab"
 )
 
@@ -48,7 +47,7 @@ func cli(t *testing.T, stdin string, args ...string) result {
 }
 
 func TestUsageAndVersion(t *testing.T) {
-	pgtest.IsolateEnv(t)
+	lab.IsolateEnv(t)
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -128,7 +127,7 @@ func TestCheckAgreesWithSQLOpen(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		for _, tc := range checkCases(t) {
 			t.Run(drv+"/"+tc.name, func(t *testing.T) {
-				pgtest.IsolateEnv(t)
+				lab.IsolateEnv(t)
 				t.Setenv("SECUREPG_DRIVER", drv)
 				t.Setenv("SECUREPG_MODE", "")
 				for k, v := range tc.env {
@@ -159,7 +158,7 @@ func TestCheckAgreesWithSQLOpen(t *testing.T) {
 }
 
 func TestCheckJSONAndSources(t *testing.T) {
-	pgtest.IsolateEnv(t)
+	lab.IsolateEnv(t)
 	certs, err := lab.GenerateCerts(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +201,7 @@ func TestCheckJSONAndSources(t *testing.T) {
 }
 
 func TestPolicyCommand(t *testing.T) {
-	pgtest.IsolateEnv(t)
+	lab.IsolateEnv(t)
 	t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
 	t.Setenv("SECUREPG_MODE", "audit")
 	r := cli(t, "", "policy")
@@ -241,7 +240,7 @@ func TestColourOnlyOnATerminal(t *testing.T) {
 		{tty, []string{"TERM", "dumb"}, false},
 		{&bytes.Buffer{}, nil, false},
 	} {
-		pgtest.IsolateEnv(t)
+		lab.IsolateEnv(t)
 		t.Setenv("NO_COLOR", "")
 		t.Setenv("TERM", "xterm")
 		for i := 0; i+1 < len(tc.env); i += 2 {

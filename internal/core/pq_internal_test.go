@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/securepg/securepg/internal/pgtest"
 	"github.com/securepg/securepg/lab"
 )
 
@@ -20,12 +19,12 @@ func TestMain(m *testing.M) { os.Exit(lab.RunMain(m)) }
 func TestPQTriesEveryAddress(t *testing.T) {
 	c := lab.Shared(t)
 	clearPG(t)
-	relay, err := pgtest.NewRelay(c.Addr())
+	relay, err := lab.NewRelay(c.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer relay.Close()
-	imp, err := pgtest.NewTLSImpostorOn(net.JoinHostPort("127.0.0.2", relay.PortString()), c.Addr(), c.Certs.SelfSigned.TLS, 0)
+	imp, err := lab.NewTLSImpostorOn(net.JoinHostPort("127.0.0.2", relay.PortString()), c.Addr(), c.Certs.SelfSigned.TLS, 0)
 	if err != nil {
 		t.Fatalf("a second loopback address: %v", err)
 	}

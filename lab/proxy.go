@@ -1,9 +1,8 @@
-// Package pgtest runs the adversarial peers of securepg's tests, on
-// loopback only: proxies that strip TLS, impostors with bad certificates,
-// a byte injector, stalling peers and a fake server that asks for a
-// cleartext password; and isolates a test from the machine's PG*
-// environment. The throwaway servers themselves are package lab.
-package pgtest
+// The adversarial peers of the lab: proxies that strip TLS, impostors with
+// bad certificates, a byte injector, stalling peers and a fake server that
+// asks for a cleartext password. Everything listens on loopback only.
+
+package lab
 
 import (
 	"bytes"
