@@ -32,9 +32,7 @@ func ClassifyConnectError(err error, last Target, p Policy) *Violation {
 		return tlsNotEstablished(host, p, "the server (or something in between) refused TLS")
 	case strings.Contains(msg, "protocol version") && strings.Contains(msg, "tls"):
 		min := TLSVersionName(max(p.MinTLSVersion, last.MinTLS))
-		return &Violation{Reason: ReasonTLSVersionTooLow, Host: host, Got: "older than " + min, Want: min, Hard: true,
-			Detail: "the server does not support " + min + " or newer",
-			Fix:    "enable " + min + " on the server, or lower " + EnvMinTLSVersion + " and ssl_min_protocol_version"}
+		return tlsVersionTooLow(host, min)
 	}
 	return nil
 }

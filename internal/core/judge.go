@@ -236,6 +236,20 @@ func tlsNotEstablished(host string, p Policy, detail string) *Violation {
 		Fix: "enable ssl on the server, and check for a proxy that strips TLS"}
 }
 
+// tlsVersionTooLow: the server could not agree on min or newer.
+func tlsVersionTooLow(host, min string) *Violation {
+	return &Violation{Reason: ReasonTLSVersionTooLow, Host: host, Got: "older than " + min, Want: min, Hard: true,
+		Detail: "the server does not support " + min + " or newer",
+		Fix:    "enable " + min + " on the server, or lower " + EnvMinTLSVersion + " and ssl_min_protocol_version"}
+}
+
+// notValidated: a connection or handshake reached the driver without
+// securepg's judgement, which can only be a bug or a driver change; it is
+// refused whatever the mode.
+func notValidated(host string, p Policy, got, detail string) *Violation {
+	return &Violation{Reason: ReasonTLSNotEstablished, Host: host, Got: got, Want: p.MinSSLMode.String(), Detail: detail, Hard: true}
+}
+
 func unverified(host string, got Verification, p Policy) *Violation {
 	reason := ReasonUnverifiedCertificate
 	if got == VerifyCA {

@@ -255,13 +255,11 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 		}
 		cs := tc.ConnectionState()
 		if !cur.verified || len(cs.PeerCertificates) == 0 || cs.PeerCertificates[0] != cur.facts.PeerCertificates[0] {
-			return conn, &Violation{Reason: ReasonTLSNotEstablished, Host: f.Addr(), Got: "unvalidated handshake", Want: a.c.policy.MinSSLMode.String(),
-				Detail: "the TLS handshake was not validated by securepg", Hard: true}
+			return conn, notValidated(f.Addr(), a.c.policy, "unvalidated handshake", "the TLS handshake was not validated by securepg")
 		}
 		f = cur.facts
 	} else if cur.entry.auth != nil {
-		return conn, &Violation{Reason: ReasonTLSNotEstablished, Host: f.Addr(), Got: "plaintext", Want: a.c.policy.MinSSLMode.String(),
-			Detail: "a TLS attempt reached the server without TLS", Hard: true}
+		return conn, notValidated(f.Addr(), a.c.policy, "plaintext", "a TLS attempt reached the server without TLS")
 	} else if f.Network == "tcp" {
 		f.Mode = ModeDisable
 	}
@@ -331,6 +329,5 @@ func (c *PgxConfig) Finish(sc *stdlib.Conn, rec *Recorder) (Facts, []*Violation,
 			}
 		}
 	}
-	return Facts{}, nil, &Violation{Reason: ReasonTLSNotEstablished, Got: "unvalidated connection", Want: c.policy.MinSSLMode.String(),
-		Detail: "the connection was not validated by securepg", Hard: true}
+	return Facts{}, nil, notValidated("", c.policy, "unvalidated connection", "the connection was not validated by securepg")
 }

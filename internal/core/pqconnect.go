@@ -106,8 +106,7 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 	}
 	if len(socks) != 1 {
 		dc.Close()
-		return nil, nil, &Violation{Reason: ReasonTLSNotEstablished, Host: t.Addr(), Got: "unknown", Want: c.policy.MinSSLMode.String(),
-			Detail: "the connection did not go through securepg's dialer", Hard: true}
+		return nil, nil, notValidated(t.Addr(), c.policy, "unknown", "the connection did not go through securepg's dialer")
 	}
 	s := socks[0]
 	if !s.stop() {

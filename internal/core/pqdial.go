@@ -206,9 +206,7 @@ func (d *pqDialer) classify(err error) *Violation {
 	msg := err.Error()
 	if errors.As(err, &alert) && (alert == 70 || alert == 71) || strings.Contains(msg, "protocol version") {
 		min := TLSVersionName(d.t.MinTLS)
-		return &Violation{Reason: ReasonTLSVersionTooLow, Host: d.t.Addr(), Got: "older than " + min, Want: min, Hard: true,
-			Detail: "the server does not support " + min + " or newer",
-			Fix:    "enable " + min + " on the server, or lower " + EnvMinTLSVersion + " and ssl_min_protocol_version"}
+		return tlsVersionTooLow(d.t.Addr(), min)
 	}
 	return nil
 }
