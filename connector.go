@@ -51,6 +51,9 @@ func newConnector(dsn string, opts []Option) (*connector, error) {
 		return nil, err
 	}
 	c.db = c.plan.Database
+	// A credential provider supplies a password: the password protection
+	// judges the configuration as if it were in the DSN.
+	c.plan.Password = c.plan.Password || len(o.providers) > 0
 	c.tel = telemetry.New(o.telemetry, policy.Driver, policy.MinSSLMode.String(), c.db)
 	if err := c.judge(); err != nil {
 		return nil, err
@@ -124,7 +127,7 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	// Live violations that audit mode let through; those of the
 	// configuration itself were reported when the connector was made.
 	var live []*core.Violation
-	for _, v := range audited {
+	for _, v := range append(rec.Audited(), audited...) {
 		if !c.auditedConfig(v.Reason) {
 			c.reportAudit(ctx, v)
 			live = append(live, v)

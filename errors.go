@@ -34,6 +34,13 @@ const (
 
 	// SECUREPG_FORBID_DSN_PASSWORD is set and the DSN carries a password.
 	ReasonPasswordInDSN = core.ReasonPasswordInDSN
+
+	// A password would reach a server whose identity is not verified,
+	// without SCRAM channel binding: lib/pq (which cannot bind), a DSN
+	// that weakens channel_binding or require_auth, or a server that asks
+	// for a cleartext password, an MD5 response, SCRAM without channel
+	// binding, or nothing at all.
+	ReasonPasswordUnverifiedServer = core.ReasonPasswordUnverified
 )
 
 // PolicyError describes a refusal. It never contains a credential.

@@ -193,6 +193,7 @@ func TestCredentialsFollowAddressOnlyHosts(t *testing.T) {
 	isolateEnv(t)
 	t.Setenv("SECUREPG_DRIVER", "pq")
 	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+	t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", "true") // lib/pq under require: see TestPasswordProtection
 	var mu sync.Mutex
 	var asked []string
 	provider := hooks.CredentialFunc(func(_ context.Context, a hooks.Attempt) (hooks.Credentials, error) {

@@ -183,6 +183,14 @@ func WithCredentials(p hooks.CredentialProvider) Option {
 // (SECUREPG_PASSWORD_FILE).
 func WithPasswordFile(path string) Option { return set(core.EnvPasswordFile, path, "WithPasswordFile") }
 
+// WithAllowUnverifiedPassword turns off the password protection
+// (SECUREPG_ALLOW_UNVERIFIED_PASSWORD): under a policy below verify-full, a
+// man in the middle can then collect the password (cleartext, MD5) or relay
+// the login (SCRAM without channel binding).
+func WithAllowUnverifiedPassword(allow bool) Option {
+	return set(core.EnvAllowUnverPass, strconv.FormatBool(allow), "WithAllowUnverifiedPassword")
+}
+
 // WithForbidDSNPassword refuses a DSN that carries a password, with reason
 // password_in_dsn (SECUREPG_FORBID_DSN_PASSWORD).
 func WithForbidDSNPassword(forbid bool) Option {

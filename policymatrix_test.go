@@ -95,7 +95,12 @@ func labCases() []labCase {
 		both("min disable: disable", at("sslmode=disable"), min("disable"), okPlain()),
 		both("min allow: allow", at("sslmode=allow"), min("allow"), okPlain()),
 		both("min prefer: prefer", at("sslmode=prefer"), min("prefer"), okTLS(tls13, core.VerifyNone)),
-		both("min require: require", at("sslmode=require"), min("require"), okTLS(tls13, core.VerifyNone)),
+		// Under require, the password goes only through SCRAM with channel
+		// binding: pgx binds, lib/pq cannot and is refused.
+		{name: "min require: require", dsn: at("sslmode=require"), env: min("require"),
+			pgx: okTLS(tls13, core.VerifyNone), pq: refused(securepg.ReasonPasswordUnverifiedServer)},
+		both("min require: require, password protection off", at("sslmode=require"),
+			setenv("SECUREPG_MIN_SSLMODE", "require", "SECUREPG_ALLOW_UNVERIFIED_PASSWORD", "true"), okTLS(tls13, core.VerifyNone)),
 		both("min verify-ca: verify-ca", atCA("sslmode=verify-ca"), min("verify-ca"), okTLS(tls13, core.VerifyCA)),
 		both("min require: prefer", at("sslmode=prefer"), min("require"), refused(securepg.ReasonPlaintextFallback)),
 		both("min verify-ca: require", at("sslmode=require"), min("verify-ca"), refused(securepg.ReasonUnverifiedCertificate)),
@@ -223,7 +228,8 @@ func labCases() []labCase {
 		both("DSN ssl_min_protocol_version=TLSv1.3 against a TLS 1.2-only peer", via(func(l *lab) *pglab.Proxy { return l.tls12 }, "sslmode=verify-full", "ssl_min_protocol_version=TLSv1.3"),
 			nil, failed(securepg.ReasonTLSVersionTooLow)),
 		both("stripping proxy", via(func(l *lab) *pglab.Proxy { return l.strip }, "sslmode=verify-full"), nil, failed(securepg.ReasonTLSNotEstablished)),
-		both("stripping proxy under require", func(l *lab) string { return l.at(l.strip, "sslmode=require") }, min("require"), failed(securepg.ReasonTLSNotEstablished)),
+		both("stripping proxy under require", func(l *lab) string { return l.at(l.strip, "sslmode=require") },
+			setenv("SECUREPG_MIN_SSLMODE", "require", "SECUREPG_ALLOW_UNVERIFIED_PASSWORD", "true"), failed(securepg.ReasonTLSNotEstablished)),
 		both("self-signed impostor", via(func(l *lab) *pglab.Proxy { return l.selfSigned }, "sslmode=verify-full"), nil, failed(securepg.ReasonCertificateUntrusted)),
 		both("self-signed impostor under verify-ca", via(func(l *lab) *pglab.Proxy { return l.selfSigned }, "sslmode=verify-ca"), min("verify-ca"), failed(securepg.ReasonCertificateUntrusted)),
 		both("wrong-host impostor", via(func(l *lab) *pglab.Proxy { return l.wrongHost }, "sslmode=verify-full"), nil, failed(securepg.ReasonHostnameMismatch)),

@@ -366,6 +366,7 @@ func TestPQRootFileAppearingLater(t *testing.T) {
 	isolateEnv(t)
 	t.Setenv("SECUREPG_DRIVER", "pq")
 	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+	t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", "true") // lib/pq under require: see TestPasswordProtection
 	imp, err := pglab.NewTLSImpostor(l.Addr(), l.Certs.SelfSigned.TLS, 0)
 	if err != nil {
 		t.Fatal(err)

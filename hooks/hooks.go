@@ -69,6 +69,8 @@ type ConnInfo struct {
 	Verification     string              // "none", "verify-ca" or "verify-full": what the handshake proved
 	PeerCertificates []*x509.Certificate // the server's chain, leaf first (pgx; lib/pq hides it)
 	ServerSSL        *bool               // lib/pq: pg_stat_ssl's view of this connection, when known
+	AuthMethod       string              // "scram-sha-256-plus", "scram-sha-256", "md5", "password", "cert", "trust", ...
+	ChannelBinding   bool                // SCRAM was bound to the TLS channel (tls-server-end-point)
 }
 
 // Violation is a policy violation: refused, or let through by audit mode.

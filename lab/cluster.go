@@ -43,7 +43,7 @@ type Cluster struct {
 	Certs     *Certs
 
 	User     string // a role that logs in with a SCRAM password
-	Password string
+	Password string // also MD5User's
 	Database string
 	Version  string // server_version
 
@@ -171,8 +171,9 @@ log_min_messages = warning
 	}
 	hba := fmt.Sprintf(`local all all trust
 hostssl all %s 127.0.0.1/32 cert
+host all %s 127.0.0.1/32 md5
 host all all 127.0.0.1/32 scram-sha-256
-`, ClientCN)
+`, ClientCN, MD5User)
 	if err := os.WriteFile(filepath.Join(c.data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
 		return nil, err
 	}
@@ -191,7 +192,7 @@ host all all 127.0.0.1/32 scram-sha-256
 		log, _ := os.ReadFile(logFile)
 		return nil, fmt.Errorf("lab: pg_ctl start: %w\n%s\n%s", err, out, log)
 	}
-	progress("creating roles " + c.User + " (SCRAM password) and " + ClientCN + " (client certificate)")
+	progress("creating roles " + c.User + " (SCRAM password), " + MD5User + " (MD5 password) and " + ClientCN + " (client certificate)")
 	if err := c.setup(ctx); err != nil {
 		return nil, err
 	}
@@ -209,6 +210,9 @@ func (c *Cluster) setup(ctx context.Context) error {
 		fmt.Sprintf("CREATE DATABASE %s OWNER %s", c.Database, c.User),
 		fmt.Sprintf("CREATE ROLE %s LOGIN", ClientCN),
 		fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", c.Database, ClientCN),
+		"SET password_encryption = 'md5'",
+		fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", MD5User, c.Password),
+		fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", c.Database, MD5User),
 	}
 	for _, s := range stmts {
 		if _, err := admin.Exec(ctx, s).ReadAll(); err != nil {
@@ -221,6 +225,11 @@ func (c *Cluster) setup(ctx context.Context) error {
 	}
 	return nil
 }
+
+// MD5User is a role whose password is stored as MD5 (Password, as
+// User's) and which pg_hba.conf lets log in with md5: what servers
+// upgraded from before PostgreSQL 14 still have.
+const MD5User = "securepg_md5"
 
 // Admin connects as the superuser through the unix socket (trust auth).
 // The test lab's own plumbing: it does not go through securepg.

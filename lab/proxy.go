@@ -26,6 +26,7 @@ type Proxy struct {
 	// fromClient counts the bytes an impostor read from clients after the
 	// TLS handshake: a startup message, a password.
 	fromClient atomic.Int64
+	sessions   atomic.Int64 // authenticated sessions an impostor obtained
 	marks      chan int64
 	wg         sync.WaitGroup
 

@@ -28,6 +28,7 @@ const (
 	ReasonCertificateExpired    = "certificate_expired"
 	ReasonHostnameMismatch      = "hostname_mismatch"
 	ReasonPasswordInDSN         = "password_in_dsn"
+	ReasonPasswordUnverified    = "password_unverified_server"
 )
 
 // Violation is one way a connection falls short of the policy. It is an
@@ -104,6 +105,9 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 		case t.NoName:
 			out = append(out, noHostName(t.Addr()))
 		}
+		if v := passwordRisk(plan, t, p); v != nil {
+			out = append(out, v)
+		}
 		if t.MaxTLS != 0 && t.MaxTLS < p.MinTLSVersion {
 			out = append(out, &Violation{
 				Reason: ReasonTLSVersionTooLow, Host: t.Addr(),
@@ -114,6 +118,43 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 		}
 	}
 	return out
+}
+
+// PasswordProtected reports whether the password protection covers the
+// TLS attempts of t under p: a policy that requires TLS, and a server
+// whose identity those attempts do not verify (sslmode=require, or
+// verify-ca against the system roots). A password then goes only through
+// SCRAM with channel binding, which a man in the middle can neither read
+// nor relay. Below require the policy accepts plaintext, which a
+// stripping proxy turns into the password; at verify-full nothing is
+// needed.
+func PasswordProtected(p Policy, t Target) bool {
+	if p.AllowUnverifiedPassword || !p.MinSSLMode.NeedsTLS() || t.Network == "unix" || t.Custom {
+		return false
+	}
+	for _, a := range t.Attempts {
+		if a.TLS {
+			return !t.IdentityVerified()
+		}
+	}
+	return false
+}
+
+// passwordRisk is the configuration's violation of the password
+// protection for t: a password securepg knows of, and a driver that
+// cannot honour the protection (lib/pq), or a configuration that weakens
+// it (pgx).
+func passwordRisk(plan Plan, t Target, p Policy) *Violation {
+	if !plan.Password && p.PasswordFile == "" || !PasswordProtected(p, t) {
+		return nil
+	}
+	switch {
+	case plan.Driver == DriverPQ:
+		return pqCannotBind(t.Addr(), t)
+	case plan.WeakAuth != "":
+		return weakAuth(t.Addr(), t, plan.WeakAuth)
+	}
+	return nil
 }
 
 // JudgePlan evaluates plan against p and applies the mode: the refusal
@@ -142,6 +183,9 @@ type Facts struct {
 	Verify           Verification        // what the handshake proved
 	VerifyErr        error               // the verification the configuration demanded failed
 	PeerCertificates []*x509.Certificate // client-side view, leaf first
+
+	Auth           string // the authentication method used: AuthSCRAMPlus, AuthSCRAM, AuthCert, ...; "" unknown
+	ChannelBinding bool   // SCRAM was bound to the TLS channel
 
 	// Server is PostgreSQL's own view from pg_stat_ssl, when queried.
 	Server *ServerSSL
@@ -234,6 +278,36 @@ func noHostName(host string) *Violation {
 func tlsNotEstablished(host string, p Policy, detail string) *Violation {
 	return &Violation{Reason: ReasonTLSNotEstablished, Host: host, Got: "plaintext", Want: p.MinSSLMode.String(), Detail: detail,
 		Fix: "enable ssl on the server, and check for a proxy that strips TLS"}
+}
+
+// identityGap says why t's attempts leave the server's identity unverified.
+func identityGap(t Target) string {
+	if t.Verify() == VerifyCA {
+		return "(verify-ca against the system roots: any public CA vouches for a name it issued to anyone)"
+	}
+	return "(sslmode=" + t.Mode.String() + " encrypts to whoever answers)"
+}
+
+const verifyOrCert = "verify the server (sslmode=verify-full and sslrootcert), or authenticate with a client certificate and no password"
+
+func passwordUnverified(host, detail string) *Violation {
+	return &Violation{Reason: ReasonPasswordUnverified, Host: host, Got: "password to an unverified server",
+		Want: "SCRAM with channel binding, or a verified server", Detail: detail,
+		Fix: verifyOrCert + ", or accept the risk with " + EnvAllowUnverPass + "=true"}
+}
+
+func pqCannotBind(host string, t Target) *Violation {
+	v := passwordUnverified(host, "the password would go to a server whose identity is not verified "+identityGap(t)+
+		", and lib/pq can neither bind SCRAM to the TLS channel nor refuse a cleartext or MD5 request")
+	v.Fix = verifyOrCert + ", or use pgx (" + EnvDriver + "=pgx), which securepg restricts to SCRAM with channel binding; " +
+		EnvAllowUnverPass + "=true accepts the risk"
+	return v
+}
+
+func weakAuth(host string, t Target, setting string) *Violation {
+	v := passwordUnverified(host, "the configuration sets "+SafeText(setting)+", and the password would go without SCRAM channel binding to a server whose identity is not verified "+identityGap(t))
+	v.Fix = "remove " + SafeText(setting) + " (securepg then requires channel binding), or " + verifyOrCert
+	return v
 }
 
 // tlsVersionTooLow: the server could not agree on min or newer.

@@ -35,6 +35,10 @@ type PgxConfig struct {
 	// own entry, as libpq does.
 	passfile *pgpassfile.Passfile
 
+	// weakAuth names the setting that weakens authentication below the
+	// password protection, or "".
+	weakAuth string
+
 	// Options for the database/sql connector, set before the first
 	// Connect: how a conn is reset before reuse.
 	ResetSession func(context.Context, *pgx.Conn) error
@@ -113,6 +117,9 @@ func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
 		pc.passfile = pgxPassfile(dsn, cc)
 	}
 	plan.User, plan.Database, plan.DSNPassword = cc.User, cc.Database, DSNHasPassword(DriverPgx, dsn)
+	plan.Password = cc.Password != ""
+	pc.weakAuth = weakAuthSetting(cc, Sources(DriverPgx, dsn, os.LookupEnv)["channel_binding"])
+	plan.WeakAuth = pc.weakAuth
 	return pc, plan, nil
 }
 
@@ -280,6 +287,22 @@ func joinKeys(keys []string) string {
 		s += k
 	}
 	return s
+}
+
+// weakAuthSetting names the setting by which the configuration asks pgx
+// for less than the password protection: require_auth allowing anything
+// but SCRAM, channel_binding=disable, or an explicit channel_binding=prefer
+// (prefer is also pgx's default, which securepg raises to require).
+func weakAuthSetting(cc *pgx.ConnConfig, cb Source) string {
+	switch {
+	case cc.RequireAuth != "" && cc.RequireAuth != "scram-sha-256":
+		return "require_auth=" + cc.RequireAuth
+	case cc.ChannelBinding == "disable":
+		return "channel_binding=disable"
+	case cc.ChannelBinding == "prefer" && cb.Origin != "default":
+		return "channel_binding=prefer (" + cb.Origin + ")"
+	}
+	return ""
 }
 
 func sameHost(a, b *pgconn.FallbackConfig) bool { return a.Host == b.Host && a.Port == b.Port }

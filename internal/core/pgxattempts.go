@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -36,7 +38,8 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 	if st.Rec == nil {
 		st.Rec = NewRecorder()
 	}
-	a := &pgxAttempts{c: c, st: st, user: cc.User, password: cc.Password}
+	a := &pgxAttempts{c: c, st: st, user: cc.User, password: cc.Password,
+		channelBinding: cc.ChannelBinding, requireAuth: cc.RequireAuth}
 	st.Rec.mu.Lock()
 	st.Rec.pgx = a
 	st.Rec.mu.Unlock()
@@ -49,7 +52,14 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 	cc.Fallbacks = fbs
 	a.hosts = append([]*pgconn.FallbackConfig{{Host: cc.Host, Port: cc.Port}}, fbs...)
 
-	lookup, dial, after, validate := cc.LookupFunc, cc.DialFunc, cc.AfterNetConnect, cc.ValidateConnect
+	lookup, dial, after, validate, build := cc.LookupFunc, cc.DialFunc, cc.AfterNetConnect, cc.ValidateConnect, cc.BuildFrontend
+	cc.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		if cur := a.cur; cur != nil && cur.watch != nil && !cur.watching {
+			cur.watching = true
+			return build(authReader{r, cur.watch}, authWriter{w, cur.watch})
+		}
+		return build(r, w)
+	}
 	cc.LookupFunc = func(ctx context.Context, host string) ([]string, error) {
 		addrs, err := lookup(ctx, host)
 		a.lookups = append(a.lookups, lookupResult{host: host, addrs: addrs})
@@ -111,6 +121,10 @@ type pgxAttempts struct {
 	st             *ConnectState
 	user, password string // the configured credentials
 
+	// The configured channel_binding and require_auth, which each attempt
+	// starts from (pgx shares one configuration between attempts).
+	channelBinding, requireAuth string
+
 	hosts    []*pgconn.FallbackConfig
 	lookups  []lookupResult
 	slots    []slot
@@ -141,6 +155,9 @@ type pgxAttempt struct {
 	conn     net.Conn // the connection pgx uses, once accepted
 	rejected bool
 	creds    *Creds // the host's, resolved before the dial
+
+	watch    *authWatch // follows the authentication
+	watching bool       // the watch is on pgx's frontend
 }
 
 var errOutOfSequence = errors.New("securepg: pgx connected in an order securepg did not expect; refusing rather than guessing which host this is")
@@ -268,7 +285,6 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 		a.reject(cur, refusal)
 		return conn, refusal
 	}
-	cur.facts, cur.audited, cur.conn = f, audited, conn
 	cfg.User, cfg.Password = a.user, a.password
 	if pf := a.c.passfile; pf != nil {
 		host := f.Host
@@ -283,6 +299,30 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 		}
 		cfg.Password = cr.Password
 	}
+	// The password protection: with a password, and a server whose
+	// identity the attempt does not verify, only SCRAM with channel
+	// binding (pgx's own checks, and securepg's watch, which refuses
+	// before pgx can answer).
+	cfg.ChannelBinding, cfg.RequireAuth = a.channelBinding, a.requireAuth
+	t := cur.entry.target
+	w := &authWatch{clientCert: t.ClientCert != "", host: f.Addr(), refuse: func(v *Violation) { a.reject(cur, v) }}
+	if cfg.Password != "" && cur.entry.auth != nil && PasswordProtected(a.c.policy, t) {
+		switch {
+		case a.c.weakAuth != "":
+			refusal, aud := Decide(a.c.policy, []*Violation{weakAuth(f.Addr(), t, a.c.weakAuth)})
+			if refusal != nil {
+				a.reject(cur, refusal)
+				return conn, refusal
+			}
+			audited = append(audited, aud...)
+		case a.c.policy.Audit:
+			w.audit = a.st.Rec.audit
+		default:
+			cfg.ChannelBinding, cfg.RequireAuth, w.protect = "require", "scram-sha-256", true
+		}
+	}
+	cur.watch = w
+	cur.facts, cur.audited, cur.conn = f, audited, conn
 	a.accepted = append(a.accepted, cur)
 	return conn, nil
 }
@@ -325,7 +365,9 @@ func (c *PgxConfig) Finish(sc *stdlib.Conn, rec *Recorder) (Facts, []*Violation,
 	if a != nil {
 		for _, at := range a.accepted {
 			if at.conn == live {
-				return at.facts, at.audited, nil
+				f := at.facts
+				f.Auth, f.ChannelBinding = at.watch.result()
+				return f, at.audited, nil
 			}
 		}
 	}

@@ -15,6 +15,16 @@ type Plan struct {
 	// password (not the environment or a passfile).
 	User, Database string
 	DSNPassword    bool
+
+	// Password: a password is configured where securepg can see it before
+	// connecting (DSN, PGPASSWORD, service file, pgx's passfile entry,
+	// SECUREPG_PASSWORD_FILE, a credential provider). A BeforeConnect hook
+	// or lib/pq's passfile can add one per connection.
+	Password bool
+	// WeakAuth names a setting that weakens pgx's authentication below
+	// what the password protection demands ("channel_binding=disable"),
+	// or "".
+	WeakAuth string
 }
 
 // Target is one host of a (possibly multi-host) DSN.
@@ -59,6 +69,19 @@ func (t Target) Addr() string {
 		h = t.Hostaddr
 	}
 	return net.JoinHostPort(h, strconv.Itoa(int(t.Port)))
+}
+
+// IdentityVerified reports whether t's TLS attempts prove who the server
+// is: verify-full, or verify-ca against roots that are not the public
+// system store (any public CA signs an attacker's own name).
+func (t Target) IdentityVerified() bool {
+	switch t.Verify() {
+	case VerifyFull:
+		return true
+	case VerifyCA:
+		return t.RootCA != "system"
+	}
+	return false
 }
 
 // Verify is the verification of the target's TLS attempts.

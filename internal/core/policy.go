@@ -22,13 +22,14 @@ const (
 	EnvAllowUnixSocket = "SECUREPG_ALLOW_UNIX_SOCKET"
 	EnvPasswordFile    = "SECUREPG_PASSWORD_FILE"
 	EnvForbidDSNPass   = "SECUREPG_FORBID_DSN_PASSWORD"
+	EnvAllowUnverPass  = "SECUREPG_ALLOW_UNVERIFIED_PASSWORD"
 )
 
 // EnvVars lists the policy variables in documentation order.
 var EnvVars = []string{
 	EnvDriver, EnvMinSSLMode, EnvMinTLSVersion, EnvSSLRootCert,
 	EnvSSLCert, EnvSSLKey, EnvMode, EnvAllowUnixSocket,
-	EnvPasswordFile, EnvForbidDSNPass,
+	EnvPasswordFile, EnvForbidDSNPass, EnvAllowUnverPass,
 }
 
 // The underlying drivers.
@@ -53,6 +54,11 @@ type Policy struct {
 
 	PasswordFile      string // read for every new connection, "" = none
 	ForbidDSNPassword bool   // refuse a DSN that carries a password
+
+	// AllowUnverifiedPassword turns off the password protection: under a
+	// policy that requires TLS, a password goes to a server whose identity
+	// is unverified only through SCRAM with channel binding.
+	AllowUnverifiedPassword bool
 
 	// Sources maps each policy variable name (EnvMinSSLMode, ...) to where
 	// its value came from: SourceDefault, the variable's own name, or the
@@ -143,7 +149,7 @@ func (p *Policy) Set(variable, value, source string) error {
 		default:
 			return bad(`"enforce" or "audit"`)
 		}
-	case EnvAllowUnixSocket, EnvForbidDSNPass:
+	case EnvAllowUnixSocket, EnvForbidDSNPass, EnvAllowUnverPass:
 		var b bool
 		switch strings.ToLower(value) {
 		case "true", "1", "yes", "on":
@@ -153,10 +159,13 @@ func (p *Policy) Set(variable, value, source string) error {
 		default:
 			return bad(`"true" or "false"`)
 		}
-		if variable == EnvAllowUnixSocket {
+		switch variable {
+		case EnvAllowUnixSocket:
 			p.AllowUnixSocket = b
-		} else {
+		case EnvForbidDSNPass:
 			p.ForbidDSNPassword = b
+		default:
+			p.AllowUnverifiedPassword = b
 		}
 	case EnvPasswordFile:
 		p.PasswordFile = value

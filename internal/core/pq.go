@@ -72,6 +72,7 @@ func PreparePQ(dsn string, p Policy) (*PQConfig, Plan, error) {
 		return nil, Plan{}, settingError(dsn, err)
 	}
 	plan.User, plan.Database, plan.DSNPassword = cfg.User, cfg.Database, DSNHasPassword(DriverPQ, dsn)
+	plan.Password = cfg.Password != ""
 	return pc, plan, nil
 }
 

@@ -88,6 +88,18 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 		cfg.Password = pw
 	}
 	cfg.Passfile = noPassfile
+	// The password protection: lib/pq can neither bind SCRAM to the TLS
+	// channel nor refuse a cleartext request, so a password does not go
+	// to a server whose identity is not verified (a hook's, a passfile's:
+	// the configuration's was judged at sql.Open).
+	if useTLS && cfg.Password != "" && PasswordProtected(c.policy, t.Target) {
+		v := pqCannotBind(t.Addr(), t.Target)
+		if !c.policy.Audit {
+			rec.reject(v)
+			return nil, nil, v
+		}
+		rec.audit(v)
+	}
 	conn, err := pq.NewConnectorConfig(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -114,6 +126,7 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 		return nil, nil, ctxError(ctx, errors.New("the context ended while connecting"))
 	}
 	s.raw.SetDeadline(time.Time{})
+	s.facts.Auth, s.facts.ChannelBinding = s.watch.result()
 	if s.facts.Network == "tcp" {
 		server, err := queryServerSSL(ctx, dc)
 		if err != nil {

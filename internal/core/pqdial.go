@@ -225,7 +225,9 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 		audited = aud
 	}
 	if !d.done.Load() {
-		d.rec.addSocket(&pqSocket{raw: raw, facts: f, audited: audited, stop: stop})
+		w := &authWatch{clientCert: d.t.ClientCert != "", host: f.Addr()}
+		d.rec.addSocket(&pqSocket{raw: raw, facts: f, audited: audited, stop: stop, watch: w})
+		conn = &authConn{Conn: conn, w: w}
 	}
 	return conn, nil
 }

@@ -26,7 +26,8 @@ type CredsFunc func(ctx context.Context, t Target) (*Creds, error)
 type Recorder struct {
 	mu       sync.Mutex
 	rejected []*Violation
-	last     Target // the target of the last attempt
+	audited  []*Violation // let through by audit mode during an attempt
+	last     Target       // the target of the last attempt
 
 	// lib/pq: the sockets securepg dialed and validated.
 	sockets []*pqSocket
@@ -44,6 +45,21 @@ func (r *Recorder) reject(v *Violation) {
 	r.mu.Lock()
 	r.rejected = append(r.rejected, v)
 	r.mu.Unlock()
+}
+
+func (r *Recorder) audit(v *Violation) {
+	r.mu.Lock()
+	r.audited = append(r.audited, v)
+	r.mu.Unlock()
+}
+
+// Audited returns the violations audit mode let through while connecting
+// (a password that went without channel binding), whether or not the
+// connection was then made.
+func (r *Recorder) Audited() []*Violation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*Violation(nil), r.audited...)
 }
 
 // Rejected returns the attempts the policy refused, in order.
@@ -72,6 +88,7 @@ type pqSocket struct {
 	facts   Facts
 	audited []*Violation
 	stop    func() bool // stops bounding the socket by the connect's context
+	watch   *authWatch  // follows the authentication
 }
 
 func (r *Recorder) addSocket(s *pqSocket) {

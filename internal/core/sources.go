@@ -21,7 +21,7 @@ type Source struct {
 var sourceKeys = map[string]string{
 	"host": "PGHOST", "port": "PGPORT", "dbname": "PGDATABASE", "user": "PGUSER",
 	"sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",
-	"sslnegotiation": "PGSSLNEGOTIATION", "service": "PGSERVICE",
+	"sslnegotiation": "PGSSLNEGOTIATION", "service": "PGSERVICE", "channel_binding": "PGCHANNELBINDING",
 }
 
 // Sources tells, for each connection setting that decides security, where

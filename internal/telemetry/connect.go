@@ -161,6 +161,9 @@ func FactsAttrs(f core.Facts) []attribute.KeyValue {
 	if f.Network == "unix" {
 		attrs = append(attrs, semconv.NetworkTransportUnix)
 	}
+	if f.Auth != "" {
+		attrs = append(attrs, KeyAuthMethod.String(f.Auth), KeyChannelBinding.Bool(f.ChannelBinding))
+	}
 	if f.TLS {
 		attrs = append(attrs,
 			semconv.TLSProtocolNameTLS,

@@ -43,6 +43,8 @@ const (
 	KeyServerCipher    = attribute.Key("securepg.server.tls.cipher")
 	KeyDriver          = attribute.Key("securepg.driver")
 	KeyRefusedAttempts = attribute.Key("securepg.policy.refused_attempts")
+	KeyAuthMethod      = attribute.Key("securepg.auth.method")
+	KeyChannelBinding  = attribute.Key("securepg.auth.channel_binding")
 )
 
 // Outcomes of the policy for a connection.

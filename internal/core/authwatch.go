@@ -1,0 +1,305 @@
+package core
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// The authentication methods securepg names (securepg.auth.method).
+const (
+	AuthSCRAMPlus = "scram-sha-256-plus" // SCRAM with tls-server-end-point channel binding
+	AuthSCRAM     = "scram-sha-256"
+	AuthMD5       = "md5"
+	AuthPassword  = "password" // the password in cleartext
+	AuthTrust     = "trust"    // accepted with no exchange, no client certificate configured
+	AuthCert      = "cert"     // accepted with no exchange, a client certificate configured
+	AuthGSS       = "gss"
+	AuthSSPI      = "sspi"
+	AuthOAuth     = "oauth"
+	AuthOther     = "other"
+)
+
+// maxAuthBody bounds what authWatch keeps of one message: a SASL
+// mechanism list is a few dozen bytes.
+const maxAuthBody = 1 << 10
+
+// authWatch follows the authentication exchange of one connection on the
+// bytes the driver reads (and, for the SASL mechanism, writes), until the
+// server accepts or refuses. It records which method was used and whether
+// the client bound SCRAM to the TLS channel. With protect set, it ends the
+// connection before the driver can answer when the server asks for
+// anything but SCRAM with channel binding, or accepts without any
+// exchange: the password then never leaves for a server whose identity
+// is not verified. After authentication it only passes bytes through.
+type authWatch struct {
+	protect    bool
+	clientCert bool
+	host       string
+	refuse     func(*Violation) // records a refusal (may be nil)
+	audit      func(*Violation) // audit mode: reports, once, what protect would refuse (may be nil)
+
+	done atomic.Bool // authentication over: pass through
+
+	mu      sync.Mutex
+	in      frameReader
+	out     frameReader // the client's side, after a SASL offer
+	offered bool        // the server offered SASL; the client's next message names its choice
+	plus    bool        // the server offered SCRAM-SHA-256-PLUS
+	method  string
+	bound   bool
+	err     error
+}
+
+// frameReader parses PostgreSQL messages (type byte, int32 length,
+// body) from a byte stream fed in pieces, keeping at most maxAuthBody
+// bytes of each body.
+type frameReader struct {
+	hdr  [5]byte
+	nhdr int
+	left int // body bytes still to come
+	body []byte
+}
+
+// feed consumes p and calls msg for every message completed in it; msg's
+// error stops the parse.
+func (fr *frameReader) feed(p []byte, msg func(typ byte, body []byte) error) error {
+	for len(p) > 0 {
+		if fr.nhdr < 5 {
+			n := copy(fr.hdr[fr.nhdr:], p)
+			fr.nhdr += n
+			p = p[n:]
+			if fr.nhdr < 5 {
+				return nil
+			}
+			l := int(int32(binary.BigEndian.Uint32(fr.hdr[1:])))
+			if l < 4 {
+				return errMalformedAuth
+			}
+			fr.left = l - 4
+			fr.body = fr.body[:0]
+		}
+		n := min(fr.left, len(p))
+		if keep := min(n, maxAuthBody-len(fr.body)); keep > 0 {
+			fr.body = append(fr.body, p[:keep]...)
+		}
+		fr.left -= n
+		p = p[n:]
+		if fr.left == 0 {
+			fr.nhdr = 0
+			if err := msg(fr.hdr[0], fr.body); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+var (
+	errMalformedAuth = errors.New("malformed message")
+	errAuthOver      = errors.New("authentication over") // stops the parse
+)
+
+// read inspects bytes the driver read from the server.
+func (w *authWatch) read(p []byte) error {
+	if w.done.Load() {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	err := w.in.feed(p, w.serverMessage)
+	if err == errMalformedAuth || err == errAuthOver {
+		w.done.Store(true)
+		return nil // a malformed message: the driver's own parser will say what is wrong
+	}
+	if err != nil {
+		w.err = err
+		w.done.Store(true)
+		if v, ok := err.(*Violation); ok && w.refuse != nil {
+			w.refuse(v)
+		}
+	}
+	return err
+}
+
+func (w *authWatch) serverMessage(typ byte, body []byte) error {
+	if typ == 'E' {
+		return errAuthOver
+	}
+	if typ != 'R' || len(body) < 4 {
+		return nil
+	}
+	switch code := binary.BigEndian.Uint32(body); code {
+	case 0: // AuthenticationOk
+		defer w.done.Store(true)
+		if w.method == "" {
+			w.method = AuthTrust
+			if w.clientCert {
+				w.method = AuthCert
+			}
+		}
+	case 3:
+		w.method = AuthPassword
+	case 5:
+		w.method = AuthMD5
+	case 7, 8:
+		w.method = AuthGSS
+	case 9:
+		w.method = AuthSSPI
+	case 10: // AuthenticationSASL: a list of mechanism names
+		w.method, w.offered = AuthOAuth, true
+		for _, m := range bytes.Split(bytes.TrimRight(body[4:], "\x00"), []byte{0}) {
+			switch string(m) {
+			case "SCRAM-SHA-256-PLUS":
+				w.plus = true
+				w.method = AuthSCRAM
+			case "SCRAM-SHA-256":
+				w.method = AuthSCRAM
+			}
+		}
+		if w.plus {
+			return nil // the client's choice decides; pgx, required to, binds
+		}
+	case 11, 12: // SASLContinue, SASLFinal
+		return nil
+	default:
+		w.method = AuthOther
+	}
+	if w.method == AuthSCRAMPlus || !w.protect && w.audit == nil {
+		return nil
+	}
+	if w.protect {
+		return w.risk()
+	}
+	w.audit(w.risk())
+	w.audit = nil
+	return nil
+}
+
+// risk is the violation of the password protection by the method used
+// (or asked for), or nil when it was SCRAM with channel binding.
+func (w *authWatch) risk() *Violation {
+	var detail, fix string
+	switch w.method {
+	case AuthSCRAMPlus:
+		return nil
+	case AuthPassword:
+		detail = "the server asked for the password in cleartext"
+		fix = "if this is the real server, set its pg_hba.conf method to scram-sha-256"
+	case AuthMD5:
+		detail = "the server asked for an MD5 response to a salt it chose, which a man in the middle can replay or crack"
+		fix = "if this is the real server, its role still has an MD5 password: set password_encryption = scram-sha-256 on the server, set the role's password again (ALTER ROLE ... PASSWORD) and use scram-sha-256 in pg_hba.conf"
+	case AuthSCRAM:
+		detail = "the server does not offer SCRAM with channel binding (SCRAM-SHA-256-PLUS), so a man in the middle could relay the login"
+		if !w.plus {
+			fix = "if this is the real server, make sure it runs PostgreSQL 11 or newer with ssl = on, and nothing between terminates TLS"
+		}
+	case AuthTrust, AuthCert:
+		detail = "the server accepted the login without asking for the password, which a man in the middle can do to have the client talk to it"
+		fix = "if this is the real server, make it ask with scram-sha-256 in pg_hba.conf (or configure no password, for certificate authentication)"
+	default:
+		detail = "the server asked for an authentication method (" + w.method + ") that is not bound to this TLS channel"
+	}
+	if !w.protect {
+		detail = "the password went to a server whose identity is not verified: " + detail
+	} else {
+		detail += "; securepg did not send the password"
+	}
+	v := passwordUnverified(w.host, detail)
+	if fix != "" {
+		v.Fix = fix + "; or " + verifyOrCert
+	}
+	return v
+}
+
+// write inspects bytes the driver writes: after a SASL offer, the
+// mechanism the client chose.
+func (w *authWatch) write(p []byte) {
+	if w.done.Load() {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.offered {
+		return
+	}
+	w.out.feed(p, func(typ byte, body []byte) error {
+		if !w.offered || typ != 'p' {
+			return nil
+		}
+		w.offered = false
+		if i := bytes.IndexByte(body, 0); i >= 0 {
+			switch string(body[:i]) {
+			case "SCRAM-SHA-256-PLUS":
+				w.method, w.bound = AuthSCRAMPlus, true
+			case "SCRAM-SHA-256":
+				w.method = AuthSCRAM
+			case "OAUTHBEARER":
+				w.method = AuthOAuth
+			}
+		}
+		return nil
+	})
+}
+
+// result is the method used and whether it was bound to the channel;
+// meaningful once the connection is made.
+func (w *authWatch) result() (method string, bound bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.method, w.bound
+}
+
+// authReader and authWriter put a watch on pgx's frontend.
+type authReader struct {
+	r io.Reader
+	w *authWatch
+}
+
+func (a authReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if n > 0 {
+		if verr := a.w.read(p[:n]); verr != nil {
+			return 0, verr
+		}
+	}
+	return n, err
+}
+
+type authWriter struct {
+	wr io.Writer
+	w  *authWatch
+}
+
+func (a authWriter) Write(p []byte) (int, error) {
+	a.w.write(p)
+	return a.wr.Write(p)
+}
+
+// authConn puts a watch on the connection lib/pq uses.
+type authConn struct {
+	net.Conn
+	w *authWatch
+}
+
+func (c *authConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		if verr := c.w.read(p[:n]); verr != nil {
+			return 0, verr
+		}
+	}
+	return n, err
+}
+
+func (c *authConn) Write(p []byte) (int, error) {
+	c.w.write(p)
+	return c.Conn.Write(p)
+}

@@ -1,0 +1,195 @@
+package core
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+func authMsg(code uint32, extra ...byte) []byte {
+	b := []byte{'R', 0, 0, 0, 0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[1:], uint32(8+len(extra)))
+	binary.BigEndian.PutUint32(b[5:], code)
+	return append(b, extra...)
+}
+
+var (
+	msgOK        = authMsg(0)
+	msgCleartext = authMsg(3)
+	msgMD5       = authMsg(5, 1, 2, 3, 4)
+	msgSASLPlus  = authMsg(10, []byte("SCRAM-SHA-256-PLUS\x00SCRAM-SHA-256\x00\x00")...)
+	msgSASL      = authMsg(10, []byte("SCRAM-SHA-256\x00\x00")...)
+	msgParam     = []byte{'S', 0, 0, 0, 9, 'a', 0, 'b', 'c', 0}
+)
+
+// watchStream feeds stream to a protecting watch in chunks of size n (0:
+// whole) and returns the method it saw and its refusal.
+func watchStream(stream []byte, n int) (string, error) {
+	w := &authWatch{protect: true, host: "h:5432"}
+	if n <= 0 {
+		n = len(stream) + 1
+	}
+	for len(stream) > 0 {
+		k := min(n, len(stream))
+		if err := w.read(stream[:k]); err != nil {
+			m, _ := w.result()
+			return m, err
+		}
+		stream = stream[k:]
+	}
+	m, _ := w.result()
+	return m, nil
+}
+
+func TestAuthWatch(t *testing.T) {
+	cat := func(ms ...[]byte) []byte { return bytes.Join(ms, nil) }
+	for _, tc := range []struct {
+		name    string
+		stream  []byte
+		method  string
+		refused bool
+	}{
+		{"cleartext", msgCleartext, AuthPassword, true},
+		{"md5", msgMD5, AuthMD5, true},
+		{"ok at once", cat(msgOK, msgParam), AuthTrust, true},
+		{"SCRAM without PLUS", msgSASL, AuthSCRAM, true},
+		{"SCRAM with PLUS, the client's choice pending", msgSASLPlus, AuthSCRAM, false},
+		{"SCRAM with PLUS, then ok without a bound choice", cat(msgSASLPlus, authMsg(11, 'x'), authMsg(12, 'y'), msgOK), AuthSCRAM, true},
+		{"an error ends the watch", cat([]byte{'E', 0, 0, 0, 5, 0}, msgCleartext), "", false},
+		{"unknown method", authMsg(42), AuthOther, true},
+		{"a parameter first, then cleartext", cat(msgParam, msgCleartext), AuthPassword, true},
+	} {
+		for _, n := range []int{0, 1, 2, 5, 7} {
+			m, err := watchStream(tc.stream, n)
+			var v *Violation
+			if (err != nil) != tc.refused || m != tc.method || err != nil && (!errors.As(err, &v) || v.Reason != ReasonPasswordUnverified) {
+				t.Errorf("%s, chunks of %d: method %q, err %v; want %q, refused %v", tc.name, n, m, err, tc.method, tc.refused)
+			}
+		}
+	}
+
+	// The client's choice of PLUS, seen on the bytes it writes, makes the
+	// login pass.
+	w := &authWatch{protect: true}
+	if err := w.read(msgSASLPlus); err != nil {
+		t.Fatal(err)
+	}
+	initial := []byte{'p', 0, 0, 0, 0}
+	initial = append(initial, "SCRAM-SHA-256-PLUS\x00\x00\x00\x00\x04abcd"...)
+	binary.BigEndian.PutUint32(initial[1:], uint32(len(initial)-1))
+	for _, b := range initial {
+		w.write([]byte{b})
+	}
+	if err := w.read(cat(authMsg(11, 'x'), authMsg(12, 'y'), msgOK)); err != nil {
+		t.Fatal(err)
+	}
+	if m, bound := w.result(); m != AuthSCRAMPlus || !bound {
+		t.Fatalf("method %q, bound %v", m, bound)
+	}
+	// And after authentication, bytes pass without a look.
+	if err := w.read(msgCleartext); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAuthWatchBoundedMemory: a peer that announces a huge message costs
+// the watch at most maxAuthBody bytes.
+func TestAuthWatchBoundedMemory(t *testing.T) {
+	w := &authWatch{}
+	huge := []byte{'R', 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 10}
+	if err := w.read(huge); err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for range 64 {
+		if err := w.read(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := cap(w.in.body); n > 2*maxAuthBody {
+		t.Fatalf("the watch kept %d bytes", n)
+	}
+}
+
+// FuzzAuthWatch: whatever a server sends, the watch does not panic, its
+// verdict does not depend on how the bytes are split, and the first
+// method it refuses is the one pgx's own protocol parser reads.
+func FuzzAuthWatch(f *testing.F) {
+	for _, s := range [][]byte{msgCleartext, msgMD5, msgOK, msgSASL, msgSASLPlus, append(append([]byte(nil), msgParam...), msgOK...),
+		authMsg(7), authMsg(9), authMsg(11, 1), {'E', 0, 0, 0, 4}, {'R', 0, 0, 0, 3}} {
+		f.Add(s, uint8(1))
+	}
+	f.Fuzz(func(t *testing.T, stream []byte, n uint8) {
+		whole, werr := watchStream(stream, 0)
+		split, serr := watchStream(stream, int(n))
+		if whole != split || (werr == nil) != (serr == nil) {
+			t.Fatalf("whole: %q %v; in chunks of %d: %q %v", whole, werr, n, split, serr)
+		}
+		want, ok := referenceRefusal(stream)
+		if !ok {
+			return // pgproto3 stopped on a message it rejects before anything decisive
+		}
+		if want == "" {
+			if werr != nil {
+				t.Fatalf("refused (%q, %v); pgproto3 reads nothing decisive", whole, werr)
+			}
+			return
+		}
+		if werr == nil || whole != want {
+			t.Fatalf("watch: %q %v; pgproto3 reads %q first", whole, werr, want)
+		}
+	})
+}
+
+// referenceRefusal reads stream with pgx's own frontend parser and returns
+// the method of the first message the protection must refuse ("" for
+// none), and false when pgproto3 rejects the stream before that.
+func referenceRefusal(stream []byte) (string, bool) {
+	fe := pgproto3.NewFrontend(bytes.NewReader(stream), io.Discard)
+	method := ""
+	for off := 0; ; {
+		// Where this message ends, to tell the stream's end from a
+		// message pgproto3 rejects (it says EOF for some of those too).
+		end := len(stream) + 1
+		if off+5 <= len(stream) {
+			end = off + 1 + int(binary.BigEndian.Uint32(stream[off+1:]))
+		}
+		msg, err := fe.Receive()
+		if err != nil {
+			return "", end > len(stream) && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF))
+		}
+		off = end
+		switch m := msg.(type) {
+		case *pgproto3.ErrorResponse:
+			return "", true
+		case *pgproto3.AuthenticationOk:
+			if method == "" {
+				return AuthTrust, true
+			}
+			return method, true
+		case *pgproto3.AuthenticationCleartextPassword:
+			return AuthPassword, true
+		case *pgproto3.AuthenticationMD5Password:
+			return AuthMD5, true
+		case *pgproto3.AuthenticationGSS, *pgproto3.AuthenticationGSSContinue:
+			return AuthGSS, true
+		case *pgproto3.AuthenticationSASL:
+			plus, scram := false, false
+			for _, mech := range m.AuthMechanisms {
+				plus = plus || mech == "SCRAM-SHA-256-PLUS"
+				scram = scram || mech == "SCRAM-SHA-256" || mech == "SCRAM-SHA-256-PLUS"
+			}
+			switch {
+			case !scram:
+				return AuthOAuth, true
+			case !plus:
+				return AuthSCRAM, true
+			}
+			method = AuthSCRAM // PLUS offered, no client choice in this stream
+		}
+	}
+}
