@@ -37,6 +37,7 @@ type targetJSON struct {
 	ClientCert    string        `json:"client_cert"`
 	MinTLS        string        `json:"min_tls"`
 	MinTLSSource  string        `json:"min_tls_source"`
+	Password      string        `json:"password"` // what a password may go through: "SCRAM-SHA-256-PLUS only", "any (...)", "none (...)"
 }
 
 type attemptJSON struct {
@@ -75,7 +76,9 @@ func (e *env) check(_ context.Context, args []string) int {
 	r := checkReport{DSN: core.RedactDSN(p.Driver, dsn), Driver: p.Driver, Policy: newPolicyReport(p), Verdict: "allowed", Violations: []violationJS{}}
 	sources := core.Sources(p.Driver, dsn, os.LookupEnv)
 	for _, t := range plan.Targets {
-		r.Targets = append(r.Targets, targetReport(t, sources, p))
+		tj := targetReport(t, sources, p)
+		tj.Password = core.PasswordRule(plan, p, t)
+		r.Targets = append(r.Targets, tj)
 	}
 	for _, v := range vs {
 		r.Violations = append(r.Violations, violationJS{v.Reason, safe(v.Host), safe(v.Got), safe(v.Want), v.Detail, v.Fix})
@@ -180,12 +183,13 @@ func (e *env) printCheck(r checkReport) {
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "%s\t%s\n", e.bold("DSN"), r.DSN)
 	fmt.Fprintf(w, "driver\t%s\n", r.Driver)
-	fmt.Fprintf(w, "policy\tmin sslmode %s, min TLS %s, mode %s, unix sockets %s\n", r.Policy.MinSSLMode, r.Policy.MinTLSVersion,
-		r.Policy.Mode, map[bool]string{true: "allowed", false: "refused"}[r.Policy.AllowUnixSocket])
+	fmt.Fprintf(w, "policy\tmin sslmode %s, min TLS %s, mode %s, unix sockets %s, password protection %s\n", r.Policy.MinSSLMode, r.Policy.MinTLSVersion,
+		r.Policy.Mode, map[bool]string{true: "allowed", false: "refused"}[r.Policy.AllowUnixSocket],
+		map[bool]string{true: "off", false: "on"}[r.Policy.AllowUnverifiedPw])
 	w.Flush()
 	fmt.Fprintln(e.stdout)
 	w = tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "#\tHOST\tSSLMODE\tATTEMPTS\tROOT CA\tCLIENT CERT\tMIN TLS")
+	fmt.Fprintln(w, "#\tHOST\tSSLMODE\tATTEMPTS\tROOT CA\tCLIENT CERT\tMIN TLS\tPASSWORD")
 	for i, t := range r.Targets {
 		addr := t.Host
 		if addr == "" {
@@ -202,8 +206,8 @@ func (e *env) printCheck(r checkReport) {
 		if root == "" {
 			root = "none"
 		}
-		fmt.Fprintf(w, "%d\t%s (%s)\t%s (%s)\t%s\t%s (%s)\t%s\t%s (%s)\n", i+1, addr, t.HostSource, t.SSLMode, t.SSLModeSource,
-			describeAttempts(t.Attempts), root, t.RootCASource, cert, t.MinTLS, t.MinTLSSource)
+		fmt.Fprintf(w, "%d\t%s (%s)\t%s (%s)\t%s\t%s (%s)\t%s\t%s (%s)\t%s\n", i+1, addr, t.HostSource, t.SSLMode, t.SSLModeSource,
+			describeAttempts(t.Attempts), root, t.RootCASource, cert, t.MinTLS, t.MinTLSSource, t.Password)
 	}
 	w.Flush()
 	fmt.Fprintln(e.stdout)

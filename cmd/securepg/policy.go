@@ -21,13 +21,15 @@ type policyReport struct {
 	AllowUnixSocket   bool              `json:"allow_unix_socket"`
 	PasswordFile      string            `json:"password_file"`
 	ForbidDSNPassword bool              `json:"forbid_dsn_password"`
+	AllowUnverifiedPw bool              `json:"allow_unverified_password"`
 	Sources           map[string]string `json:"sources"`
 }
 
 func newPolicyReport(p core.Policy) policyReport {
 	return policyReport{Driver: p.Driver, MinSSLMode: p.MinSSLMode.String(), MinTLSVersion: tlsShort(p.MinTLSVersion),
 		RootCert: safe(p.RootCert), ClientCert: safe(p.ClientCert), ClientKey: safe(p.ClientKey), Mode: p.ModeName(),
-		AllowUnixSocket: p.AllowUnixSocket, PasswordFile: safe(p.PasswordFile), ForbidDSNPassword: p.ForbidDSNPassword, Sources: p.Sources}
+		AllowUnixSocket: p.AllowUnixSocket, PasswordFile: safe(p.PasswordFile), ForbidDSNPassword: p.ForbidDSNPassword,
+		AllowUnverifiedPw: p.AllowUnverifiedPassword, Sources: p.Sources}
 }
 
 // policy prints the effective org policy and where each value comes from,
@@ -60,7 +62,7 @@ func (e *env) policy(args []string) int {
 		core.EnvDriver: r.Driver, core.EnvMinSSLMode: r.MinSSLMode, core.EnvMinTLSVersion: r.MinTLSVersion,
 		core.EnvSSLRootCert: show(r.RootCert), core.EnvSSLCert: show(r.ClientCert), core.EnvSSLKey: show(r.ClientKey),
 		core.EnvMode: r.Mode, core.EnvAllowUnixSocket: fmt.Sprint(r.AllowUnixSocket), core.EnvPasswordFile: show(r.PasswordFile),
-		core.EnvForbidDSNPass: fmt.Sprint(r.ForbidDSNPassword),
+		core.EnvForbidDSNPass: fmt.Sprint(r.ForbidDSNPassword), core.EnvAllowUnverPass: fmt.Sprint(r.AllowUnverifiedPw),
 	}
 	for _, v := range core.EnvVars {
 		src := r.Sources[v]

@@ -60,6 +60,8 @@ type policyResult struct {
 	Verification string `json:"verification,omitempty"`
 	Version      string `json:"tls_version,omitempty"`
 	Cipher       string `json:"cipher,omitempty"`
+	AuthMethod   string `json:"auth_method,omitempty"` // scram-sha-256-plus, scram-sha-256, md5, password, cert, trust, ...
+	Bound        bool   `json:"channel_binding"`       // the login was bound to the TLS channel
 }
 
 type serverView struct {
@@ -75,6 +77,10 @@ type authReport struct {
 	Mechanisms     []string `json:"sasl_mechanisms,omitempty"`
 	ChannelBinding bool     `json:"channel_binding_offered"`
 	Skipped        string   `json:"skipped,omitempty"`
+	// Protection: what the password protection makes of this server:
+	// "holds ...", "refuses the login ...", or what a password may go
+	// through when it does not apply.
+	Protection string `json:"password_protection,omitempty"`
 }
 
 type downgrade struct {
@@ -151,6 +157,7 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 			achieved := map[string]core.Verification{"verify-full": core.VerifyFull, "verify-ca": core.VerifyCA}[r.TLS.Verification]
 			if achieved >= max(p.MinSSLMode.Required(), target.Verify()) {
 				r.Auth = authMethods(conn, plan.User, plan.Database)
+				r.Auth.Protection = protection(core.PasswordRule(plan, p, *target), r.Auth)
 			} else {
 				r.Auth = &authReport{Skipped: "the server's certificate fails the verification the DSN or the policy asks for: the user and database names are not sent"}
 			}
@@ -196,7 +203,8 @@ func (e *env) policyConnect(ctx context.Context, dsn string) (policyResult, *ser
 		return policyResult{Outcome: "error", Error: safe(err.Error())}, nil
 	}
 	defer conn.Close()
-	res := policyResult{Outcome: "allowed", SSLMode: info.SSLMode, Verification: info.Verification}
+	res := policyResult{Outcome: "allowed", SSLMode: info.SSLMode, Verification: info.Verification,
+		AuthMethod: info.AuthMethod, Bound: info.ChannelBinding}
 	if len(audited) > 0 {
 		res.Outcome, res.Reason = "audited", audited[0]
 	}
@@ -212,6 +220,18 @@ func (e *env) policyConnect(ctx context.Context, dsn string) (policyResult, *ser
 	conn.QueryRowContext(ctx, "SHOW server_version").Scan(&v.ServerVersion)
 	v.ServerVersion = safe(v.ServerVersion)
 	return res, v
+}
+
+// protection says whether the password protection (rule) holds against
+// the authentication the server asked for.
+func protection(rule string, a *authReport) string {
+	switch {
+	case a.Skipped != "" || rule != "SCRAM-SHA-256-PLUS only":
+		return rule
+	case a.ChannelBinding:
+		return "holds: the server offers SCRAM-SHA-256-PLUS, and a password goes only through it"
+	}
+	return "refuses the login: the server asks for " + a.Method + ", not SCRAM-SHA-256-PLUS; the password is not sent"
 }
 
 func policyError(err error) (policyResult, bool) {

@@ -192,3 +192,63 @@ func TestDemoCleansUpWhenInterrupted(t *testing.T) {
 	}
 	assertRemoved(t, w.buf.String())
 }
+
+// TestPasswordProtectionInTheCLI: check shows what a password may go
+// through on each host; probe says whether the protection holds against
+// the server that answers, and how the policy connection logged in.
+func TestPasswordProtectionInTheCLI(t *testing.T) {
+	c := lab.Shared(t)
+	dsn := c.DSN("sslmode=require")
+	for _, tc := range []struct {
+		drv, optOut string
+		code        int
+		rule        string
+	}{
+		{"pgx", "", exitOK, "SCRAM-SHA-256-PLUS only"},
+		{"pq", "", exitRefused, "none (lib/pq cannot bind SCRAM to TLS)"},
+		{"pq", "true", exitOK, "any (SECUREPG_ALLOW_UNVERIFIED_PASSWORD)"},
+	} {
+		lab.IsolateEnv(t)
+		t.Setenv("SECUREPG_DRIVER", tc.drv)
+		t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+		t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", tc.optOut)
+		r := cli(t, dsn, "check", "--json")
+		var rep checkReport
+		if err := json.Unmarshal([]byte(r.out), &rep); err != nil {
+			t.Fatal(err, r.out)
+		}
+		if r.code != tc.code || len(rep.Targets) != 1 || rep.Targets[0].Password != tc.rule {
+			t.Fatalf("%s opt-out=%q: exit %d, %+v", tc.drv, tc.optOut, r.code, rep.Targets)
+		}
+		if tc.code == exitRefused && (len(rep.Violations) == 0 || rep.Violations[0].Reason != "password_unverified_server") {
+			t.Fatalf("violations %+v", rep.Violations)
+		}
+		if tr := cli(t, dsn, "check"); !strings.Contains(tr.out, "PASSWORD") || !strings.Contains(tr.out, tc.rule) {
+			t.Fatalf("text check:\n%s", tr.out)
+		}
+	}
+
+	lab.IsolateEnv(t)
+	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+	rep, r := probeJSON(t, dsn)
+	if r.code != exitOK || rep.Auth == nil || !strings.HasPrefix(rep.Auth.Protection, "holds") ||
+		rep.Policy.AuthMethod != "scram-sha-256-plus" || !rep.Policy.Bound {
+		t.Fatalf("exit %d: auth %+v, policy %+v", r.code, rep.Auth, rep.Policy)
+	}
+	imp, err := lab.NewAuthImpostor(lab.AskCleartext, c.Addr(), c.Certs.SelfSigned.TLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer imp.Close()
+	rep, r = probeJSON(t, "host=localhost port="+imp.PortString()+" user="+c.User+" password="+c.Password+" dbname="+c.Database+" sslmode=require")
+	if r.code != exitRefused || rep.Auth == nil || !strings.HasPrefix(rep.Auth.Protection, "refuses the login: the server asks for cleartext password") ||
+		rep.Policy.Reason != "password_unverified_server" {
+		t.Fatalf("exit %d: auth %+v, policy %+v", r.code, rep.Auth, rep.Policy)
+	}
+	imp.Close()
+	for _, m := range imp.Received() {
+		if strings.Contains(string(m), c.Password) {
+			t.Fatal("probe sent the password to the impostor")
+		}
+	}
+}

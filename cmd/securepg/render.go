@@ -53,6 +53,9 @@ func (e *env) printProbe(r probeReport) {
 				cb = "SCRAM channel binding offered (SCRAM-SHA-256-PLUS)"
 			}
 			fmt.Fprintf(w, "\t%s\n", cb)
+			if a.Protection != "" {
+				fmt.Fprintf(w, "password\t%s\n", a.Protection)
+			}
 		}
 	}
 	if d := r.Downgrade; d != nil {
@@ -66,6 +69,9 @@ func (e *env) printProbe(r probeReport) {
 	case "allowed", "audited":
 		fmt.Fprintf(w, "policy\t%s: sslmode %s, verification %s, %s %s\n", e.green(strings.ToUpper(r.Policy.Outcome)),
 			r.Policy.SSLMode, r.Policy.Verification, r.Policy.Version, r.Policy.Cipher)
+		if m := r.Policy.AuthMethod; m != "" {
+			fmt.Fprintf(w, "\tlogged in with %s, channel binding %s\n", m, map[bool]string{true: "yes", false: "no"}[r.Policy.Bound])
+		}
 		if r.Policy.Reason != "" {
 			fmt.Fprintf(w, "\taudited violation: %s\n", r.Policy.Reason)
 		}

@@ -140,6 +140,27 @@ func PasswordProtected(p Policy, t Target) bool {
 	return false
 }
 
+// PasswordRule says what the password protection allows on t's TLS
+// attempts under p, for check and probe: "any" and why when it does not
+// apply, else what a password may go through.
+func PasswordRule(plan Plan, p Policy, t Target) string {
+	switch {
+	case t.Network == "unix" || t.Custom:
+		return "any"
+	case p.AllowUnverifiedPassword:
+		return "any (" + p.Sources[EnvAllowUnverPass] + ")"
+	case !p.MinSSLMode.NeedsTLS():
+		return "any (the policy allows plaintext)"
+	case !PasswordProtected(p, t):
+		return "any (the server is verified)"
+	case plan.Driver == DriverPQ:
+		return "none (lib/pq cannot bind SCRAM to TLS)"
+	case plan.WeakAuth != "":
+		return "none (" + SafeText(plan.WeakAuth) + ")"
+	}
+	return "SCRAM-SHA-256-PLUS only"
+}
+
 // passwordRisk is the configuration's violation of the password
 // protection for t: a password securepg knows of, and a driver that
 // cannot honour the protection (lib/pq), or a configuration that weakens
