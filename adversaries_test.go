@@ -164,3 +164,40 @@ func TestImpostorsNeverHearTheStartupMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestErrorDuringNegotiation is CVE-2024-10977: a man in the middle
+// answers the SSLRequest with an error message of its own writing. It is
+// not the server's word, so it never reaches the caller, and nothing
+// follows it on that socket.
+func TestErrorDuringNegotiation(t *testing.T) {
+	l := getLab(t)
+	const forged = "Zq7 your password has expired, log in at evil.example"
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_DRIVER", drv)
+			p, err := pglab.NewNegotiationErrorProxy(forged)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			db, err := sql.Open("securepg", l.at(p, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err = db.PingContext(ctx)
+			requireReason(t, err, securepg.ReasonTLSNotEstablished)
+			if bytes.Contains([]byte(err.Error()), []byte("Zq7")) || bytes.Contains([]byte(err.Error()), []byte("evil")) {
+				t.Fatalf("the peer's text reached the caller: %v", err)
+			}
+			db.Close()
+			p.Close()
+			if got := p.Received(); len(got) > 0 {
+				t.Fatalf("the client went on after the forged error: %q", got)
+			}
+		})
+	}
+}

@@ -221,8 +221,8 @@ func TestPasswordProtectionOnTheRealServer(t *testing.T) {
 			if drv == "pgx" {
 				want = "scram-sha-256-plus" // pgx's default channel_binding=prefer
 			}
-			if info.AuthMethod != want {
-				t.Fatalf("auth %q, want %q", info.AuthMethod, want)
+			if info.AuthMethod != want || len(info.PeerCertificates) == 0 {
+				t.Fatalf("auth %q, want %q; %d certificates", info.AuthMethod, want, len(info.PeerCertificates))
 			}
 		})
 		t.Run(drv+"/client certificate without a password is not affected", func(t *testing.T) {

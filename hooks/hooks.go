@@ -67,7 +67,7 @@ type ConnInfo struct {
 	Version          uint16              // tls.VersionTLS12, tls.VersionTLS13
 	CipherSuite      uint16              // a tls.TLS_* value
 	Verification     string              // "none", "verify-ca" or "verify-full": what the handshake proved
-	PeerCertificates []*x509.Certificate // the server's chain, leaf first (pgx; lib/pq hides it)
+	PeerCertificates []*x509.Certificate // the server's chain, leaf first
 	ServerSSL        *bool               // lib/pq: pg_stat_ssl's view of this connection, when known
 	AuthMethod       string              // "scram-sha-256-plus", "scram-sha-256", "md5", "password", "cert", "trust", ...
 	ChannelBinding   bool                // SCRAM was bound to the TLS channel (tls-server-end-point)

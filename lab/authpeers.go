@@ -143,3 +143,24 @@ func (w *okWatcher) Read(b []byte) (int, error) {
 	}
 	return n, err
 }
+
+// NewNegotiationErrorProxy answers the SSLRequest with an ErrorResponse
+// carrying message, as CVE-2024-10977's man in the middle does: a client
+// that shows it lets an unauthenticated peer write to the user. It
+// records whatever the client sends next.
+func NewNegotiationErrorProxy(message string) (*Proxy, error) {
+	var p *Proxy
+	p, err := newProxy(func(c net.Conn) {
+		if !readSSLRequest(c) {
+			return
+		}
+		if _, err := c.Write(errorResponse("28000", message)); err != nil {
+			return
+		}
+		b := make([]byte, 4096)
+		if n, _ := c.Read(b); n > 0 {
+			p.record(b[:n])
+		}
+	})
+	return p, err
+}
