@@ -24,6 +24,7 @@
 //	SECUREPG_ALLOW_UNIX_SOCKET  true | false                                          (false)
 //	SECUREPG_PASSWORD_FILE      a file holding the password, read per connection      (none)
 //	SECUREPG_FORBID_DSN_PASSWORD  true | false                                        (false)
+//	SECUREPG_ALLOW_UNVERIFIED_PASSWORD  true | false (turns the password protection off)  (false)
 //
 // An invalid value is an error naming the variable; nothing falls back
 // silently.
@@ -57,6 +58,15 @@
 //
 // A connection that fails validation is closed and its error returned. It
 // never leads to a weaker fallback.
+//
+// Under a policy that requires TLS, a password goes to a server whose
+// identity is not verified (sslmode=require, or verify-ca against the
+// system roots) only through SCRAM with channel binding: with pgx,
+// securepg sets channel_binding=require and require_auth=scram-sha-256
+// and refuses a request for a cleartext password, an MD5 response,
+// unbound SCRAM or no login at all before pgx can answer; lib/pq can bind
+// nothing, and is refused (password_unverified_server). SECURITY.md has
+// the threat model.
 //
 // Where securepg differs from libpq and the drivers:
 //
