@@ -51,7 +51,8 @@ type authWatch struct {
 	offered bool        // the server offered SASL; the client's next message names its choice
 	plus    bool        // the server offered SCRAM-SHA-256-PLUS
 	method  string
-	bound   bool
+	bound   bool // the client chose SCRAM-SHA-256-PLUS
+	final   bool // and the server answered with its final message
 	err     error
 }
 
@@ -136,7 +137,8 @@ func (w *authWatch) serverMessage(typ byte, body []byte) error {
 	if typ != 'R' || len(body) < 4 {
 		return nil
 	}
-	switch code := binary.BigEndian.Uint32(body); code {
+	code := binary.BigEndian.Uint32(body)
+	switch code {
 	case 0: // AuthenticationOk
 		defer w.done.Store(true)
 		if w.method == "" {
@@ -167,12 +169,15 @@ func (w *authWatch) serverMessage(typ byte, body []byte) error {
 		if w.plus {
 			return nil // the client's choice decides; pgx, required to, binds
 		}
-	case 11, 12: // SASLContinue, SASLFinal
+	case 11: // SASLContinue
+		return nil
+	case 12: // SASLFinal: the server's proof, which pgx verifies
+		w.final = w.method == AuthSCRAMPlus
 		return nil
 	default:
 		w.method = AuthOther
 	}
-	if w.method == AuthSCRAMPlus || !w.protect && w.audit == nil {
+	if w.method == AuthSCRAMPlus && (w.final || code != 0) || !w.protect && w.audit == nil {
 		return nil
 	}
 	if w.protect {
@@ -189,7 +194,10 @@ func (w *authWatch) risk() *Violation {
 	var detail, fix string
 	switch w.method {
 	case AuthSCRAMPlus:
-		return nil
+		if w.final {
+			return nil
+		}
+		detail = "the server ended the SCRAM login without its final message, which proves it knows the password"
 	case AuthPassword:
 		detail = "the server asked for the password in cleartext"
 		fix = "if this is the real server, set its pg_hba.conf method to scram-sha-256"
@@ -254,7 +262,7 @@ func (w *authWatch) write(p []byte) {
 func (w *authWatch) result() (method string, bound bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.method, w.bound
+	return w.method, w.bound && w.final
 }
 
 // authReader and authWriter put a watch on pgx's frontend.

@@ -193,3 +193,24 @@ func referenceRefusal(stream []byte) (string, bool) {
 		}
 	}
 }
+
+// TestAuthWatchNeedsTheServersProof: a peer that answers the client's
+// SCRAM-SHA-256-PLUS choice with AuthenticationOk, skipping the exchange,
+// is refused.
+func TestAuthWatchNeedsTheServersProof(t *testing.T) {
+	w := &authWatch{protect: true}
+	if err := w.read(msgSASLPlus); err != nil {
+		t.Fatal(err)
+	}
+	initial := []byte{'p', 0, 0, 0, 0}
+	initial = append(initial, "SCRAM-SHA-256-PLUS\x00\x00\x00\x00\x04abcd"...)
+	binary.BigEndian.PutUint32(initial[1:], uint32(len(initial)-1))
+	w.write(initial)
+	var v *Violation
+	if err := w.read(msgOK); !errors.As(err, &v) || v.Reason != ReasonPasswordUnverified {
+		t.Fatalf("AuthenticationOk without the server's proof: %v", err)
+	}
+	if _, bound := w.result(); bound {
+		t.Fatal("reported as bound")
+	}
+}
