@@ -20,6 +20,7 @@ func (b *mockBackend) Connect(ctx context.Context, creds core.CredsFunc, rec *co
 	if _, err := creds(ctx, b.target); err != nil {
 		return nil, core.Facts{}, nil, err
 	}
+	rec.Asked() // the stand-in plays a server that asks for the credentials
 	dc, facts, err := b.mock.Connect(ctx, b.target)
 	if err != nil {
 		return nil, facts, nil, err

@@ -95,10 +95,12 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	ctx, op := c.tel.ConnectStart(ctx, host, port)
 	used := &usedCreds{}
 	conn, facts, audited, err := c.backend.Connect(ctx, c.credsFunc(used), rec)
-	if err != nil && isAuthFailure(err) {
+	if err != nil && isAuthFailure(err) && rec.CredentialsAsked() {
 		// The server rejected credentials from a source that rotates: tell
 		// caching providers, resolve again, and if that gives new
-		// credentials, try them once.
+		// credentials, try them once. Only when it asked for them: a peer
+		// that fails a login it never asked for must not make a provider
+		// drop its cache (a Vault lease, a new database role).
 		last := rec.Last()
 		if old, ok := used.get(last); ok && old != nil {
 			a := c.attempt(last)

@@ -32,14 +32,22 @@ var authTraps = []struct {
 
 // violations collects what OnViolation saw, as outcome:reason.
 type violations struct {
-	mu  sync.Mutex
-	got []string
+	mu     sync.Mutex
+	got    []string
+	detail []string
+}
+
+func (v *violations) details() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return strings.Join(v.detail, " | ")
 }
 
 func (v *violations) option() securepg.Option {
 	return securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, hv hooks.Violation) {
 		v.mu.Lock()
 		v.got = append(v.got, hv.Outcome+":"+hv.Reason)
+		v.detail = append(v.detail, hv.Detail)
 		v.mu.Unlock()
 	}})
 }

@@ -164,3 +164,56 @@ func NewNegotiationErrorProxy(message string) (*Proxy, error) {
 	})
 	return p, err
 }
+
+// NewReplyImpostor completes TLS with cert, reads the startup message,
+// writes reply (any bytes: a forged authentication exchange, a header
+// announcing a huge message) and records every message the client sends
+// after it, until the client closes.
+func NewReplyImpostor(cert tls.Certificate, reply []byte) (*Proxy, error) {
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	var p *Proxy
+	p, err := newProxy(func(c net.Conn) {
+		if !readSSLRequest(c) {
+			return
+		}
+		if _, err := c.Write([]byte{'S'}); err != nil {
+			return
+		}
+		tc := tls.Server(c, cfg)
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		if _, err := readStartup(tc); err != nil {
+			return
+		}
+		if _, err := tc.Write(reply); err != nil {
+			return
+		}
+		for {
+			msg, err := readMessage(tc)
+			if err != nil {
+				return
+			}
+			p.record(msg)
+		}
+	})
+	return p, err
+}
+
+// NewDirectTLSProxy speaks sslnegotiation=direct: TLS from the first byte
+// (ALPN "postgresql"), with cert, relaying the session to upstream in
+// plaintext, as a TLS-terminating pooler would.
+func NewDirectTLSProxy(upstream string, cert tls.Certificate) (*Proxy, error) {
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"postgresql"}, MinVersion: tls.VersionTLS12}
+	return newProxy(func(c net.Conn) {
+		tc := tls.Server(c, cfg)
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", upstream)
+		if err != nil {
+			return
+		}
+		relay(tc, up)
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -28,6 +29,12 @@ const (
 // mechanism list is a few dozen bytes.
 const maxAuthBody = 1 << 10
 
+// MaxAuthMessage bounds every message the server sends before the session
+// starts. Authentication messages are at most a few kilobytes (a GSSAPI
+// token); the drivers would allocate whatever length a peer announces
+// (pgx up to 1 GiB, lib/pq 4 GiB, or read an error until a NUL byte).
+const MaxAuthMessage = 64 << 10
+
 // authWatch follows the authentication exchange of one connection on the
 // bytes the driver reads (and, for the SASL mechanism, writes), until the
 // server accepts or refuses. It records which method was used and whether
@@ -42,6 +49,7 @@ type authWatch struct {
 	host       string
 	refuse     func(*Violation) // records a refusal (may be nil)
 	audit      func(*Violation) // audit mode: reports, once, what protect would refuse (may be nil)
+	asked      func()           // the server asked for the credentials (may be nil)
 
 	done atomic.Bool // authentication over: pass through
 
@@ -60,10 +68,11 @@ type authWatch struct {
 // body) from a byte stream fed in pieces, keeping at most maxAuthBody
 // bytes of each body.
 type frameReader struct {
-	hdr  [5]byte
-	nhdr int
-	left int // body bytes still to come
-	body []byte
+	limit int // the largest body accepted, 0: any
+	hdr   [5]byte
+	nhdr  int
+	left  int // body bytes still to come
+	body  []byte
 }
 
 // feed consumes p and calls msg for every message completed in it; msg's
@@ -77,11 +86,11 @@ func (fr *frameReader) feed(p []byte, msg func(typ byte, body []byte) error) err
 			if fr.nhdr < 5 {
 				return nil
 			}
-			l := int(int32(binary.BigEndian.Uint32(fr.hdr[1:])))
-			if l < 4 {
-				return errMalformedAuth
+			l := int64(binary.BigEndian.Uint32(fr.hdr[1:]))
+			if l < 4 || fr.limit > 0 && l-4 > int64(fr.limit) {
+				return &oversizeError{typ: fr.hdr[0], size: l}
 			}
-			fr.left = l - 4
+			fr.left = int(l - 4)
 			fr.body = fr.body[:0]
 		}
 		n := min(fr.left, len(p))
@@ -100,10 +109,19 @@ func (fr *frameReader) feed(p []byte, msg func(typ byte, body []byte) error) err
 	return nil
 }
 
-var (
-	errMalformedAuth = errors.New("malformed message")
-	errAuthOver      = errors.New("authentication over") // stops the parse
-)
+var errAuthOver = errors.New("authentication over") // stops the parse
+
+// oversizeError: the server announced a message longer than
+// MaxAuthMessage (or shorter than its own length field) before the
+// session started.
+type oversizeError struct {
+	typ  byte
+	size int64
+}
+
+func (e *oversizeError) Error() string {
+	return fmt.Sprintf("securepg: the server announced a %d-byte message (type %q) before the session started; at most %d are accepted there", e.size, e.typ, MaxAuthMessage)
+}
 
 // read inspects bytes the driver read from the server.
 func (w *authWatch) read(p []byte) error {
@@ -115,10 +133,11 @@ func (w *authWatch) read(p []byte) error {
 	if w.err != nil {
 		return w.err
 	}
+	w.in.limit = MaxAuthMessage
 	err := w.in.feed(p, w.serverMessage)
-	if err == errMalformedAuth || err == errAuthOver {
+	if err == errAuthOver {
 		w.done.Store(true)
-		return nil // a malformed message: the driver's own parser will say what is wrong
+		return nil
 	}
 	if err != nil {
 		w.err = err
@@ -130,8 +149,12 @@ func (w *authWatch) read(p []byte) error {
 	return err
 }
 
+// serverMessage follows the startup until it ends, with ReadyForQuery or
+// an error: pgx keeps answering authentication requests even after
+// AuthenticationOk.
 func (w *authWatch) serverMessage(typ byte, body []byte) error {
-	if typ == 'E' {
+	if typ == 'E' || typ == 'Z' {
+		w.finish()
 		return errAuthOver
 	}
 	if typ != 'R' || len(body) < 4 {
@@ -139,8 +162,13 @@ func (w *authWatch) serverMessage(typ byte, body []byte) error {
 	}
 	code := binary.BigEndian.Uint32(body)
 	switch code {
+	case 3, 5, 10:
+		if w.asked != nil {
+			w.asked() // the client answers with its credentials
+		}
+	}
+	switch code {
 	case 0: // AuthenticationOk
-		defer w.done.Store(true)
 		if w.method == "" {
 			w.method = AuthTrust
 			if w.clientCert {
@@ -177,15 +205,32 @@ func (w *authWatch) serverMessage(typ byte, body []byte) error {
 	default:
 		w.method = AuthOther
 	}
-	if w.method == AuthSCRAMPlus && (w.final || code != 0) || !w.protect && w.audit == nil {
+	if !w.protect || w.method == AuthSCRAMPlus && (w.final || code != 0) {
 		return nil
 	}
-	if w.protect {
-		return w.risk()
+	return w.risk()
+}
+
+// finish ends the watch: audit mode reports what protect would have
+// refused, with the last method the server asked for.
+func (w *authWatch) finish() {
+	w.done.Store(true)
+	if w.audit != nil {
+		if v := w.risk(); v != nil {
+			w.audit(v)
+		}
+		w.audit = nil
 	}
-	w.audit(w.risk())
-	w.audit = nil
-	return nil
+}
+
+// end is called when the connection fails during authentication.
+func (w *authWatch) end() {
+	if w.done.Load() {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.finish()
 }
 
 // risk is the violation of the password protection by the method used
@@ -193,6 +238,8 @@ func (w *authWatch) serverMessage(typ byte, body []byte) error {
 func (w *authWatch) risk() *Violation {
 	var detail, fix string
 	switch w.method {
+	case "":
+		return nil // nothing was asked, nothing sent
 	case AuthSCRAMPlus:
 		if w.final {
 			return nil
@@ -278,6 +325,9 @@ func (a authReader) Read(p []byte) (int, error) {
 			return 0, verr
 		}
 	}
+	if err != nil {
+		a.w.end()
+	}
 	return n, err
 }
 
@@ -303,6 +353,9 @@ func (c *authConn) Read(p []byte) (int, error) {
 		if verr := c.w.read(p[:n]); verr != nil {
 			return 0, verr
 		}
+	}
+	if err != nil {
+		c.w.end()
 	}
 	return n, err
 }

@@ -74,6 +74,28 @@ func TestAuthWatch(t *testing.T) {
 
 	// The client's choice of PLUS, seen on the bytes it writes, makes the
 	// login pass.
+	w := plusLogin(t)
+	if m, bound := w.result(); m != AuthSCRAMPlus || !bound {
+		t.Fatalf("method %q, bound %v", m, bound)
+	}
+	// The watch goes on until the session starts (pgx would answer a
+	// request after AuthenticationOk), and then lets bytes pass unread.
+	if err := w.read(msgCleartext); err == nil {
+		t.Fatal("a cleartext request after AuthenticationOk passed")
+	}
+	w = plusLogin(t)
+	if err := w.read([]byte{'Z', 0, 0, 0, 5, 'I'}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.read(msgCleartext); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// plusLogin is a SCRAM-SHA-256-PLUS login up to AuthenticationOk, the
+// client's bytes fed one at a time.
+func plusLogin(t *testing.T) *authWatch {
+	t.Helper()
 	w := &authWatch{protect: true}
 	if err := w.read(msgSASLPlus); err != nil {
 		t.Fatal(err)
@@ -84,31 +106,34 @@ func TestAuthWatch(t *testing.T) {
 	for _, b := range initial {
 		w.write([]byte{b})
 	}
-	if err := w.read(cat(authMsg(11, 'x'), authMsg(12, 'y'), msgOK)); err != nil {
+	if err := w.read(bytes.Join([][]byte{authMsg(11, 'x'), authMsg(12, 'y'), msgOK}, nil)); err != nil {
 		t.Fatal(err)
 	}
-	if m, bound := w.result(); m != AuthSCRAMPlus || !bound {
-		t.Fatalf("method %q, bound %v", m, bound)
-	}
-	// And after authentication, bytes pass without a look.
-	if err := w.read(msgCleartext); err != nil {
-		t.Fatal(err)
-	}
+	return w
 }
 
-// TestAuthWatchBoundedMemory: a peer that announces a huge message costs
-// the watch at most maxAuthBody bytes.
+// TestAuthWatchBoundedMemory: a peer that announces a message longer
+// than MaxAuthMessage before the session starts is refused at its header,
+// before a driver allocates for it (whatever the length's sign as an
+// int32); one just under the limit costs the watch at most maxAuthBody.
 func TestAuthWatchBoundedMemory(t *testing.T) {
+	for _, length := range []uint32{0x7fffffff, 0xfffffff0, 0x3ffffff0, MaxAuthMessage + 5, 3} {
+		for _, typ := range []byte{'R', 'E', 'N', 'A'} {
+			w := &authWatch{}
+			head := []byte{typ, 0, 0, 0, 0}
+			binary.BigEndian.PutUint32(head[1:], length)
+			var oe *oversizeError
+			if err := w.read(head); !errors.As(err, &oe) {
+				t.Fatalf("%q of length %d: %v", typ, length, err)
+			}
+		}
+	}
 	w := &authWatch{}
-	huge := []byte{'R', 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 10}
-	if err := w.read(huge); err != nil {
+	if err := w.read([]byte{'R', 0, 1, 0, 4, 0, 0, 0, 10}); err != nil {
 		t.Fatal(err)
 	}
-	chunk := make([]byte, 64<<10)
-	for range 64 {
-		if err := w.read(chunk); err != nil {
-			t.Fatal(err)
-		}
+	if err := w.read(make([]byte, MaxAuthMessage-4)); err != nil {
+		t.Fatal(err)
 	}
 	if n := cap(w.in.body); n > 2*maxAuthBody {
 		t.Fatalf("the watch kept %d bytes", n)
@@ -128,6 +153,9 @@ func FuzzAuthWatch(f *testing.F) {
 		split, serr := watchStream(stream, int(n))
 		if whole != split || (werr == nil) != (serr == nil) {
 			t.Fatalf("whole: %q %v; in chunks of %d: %q %v", whole, werr, n, split, serr)
+		}
+		if oe := (*oversizeError)(nil); errors.As(werr, &oe) {
+			return // refused at a header, before anything a parser would read
 		}
 		want, ok := referenceRefusal(stream)
 		if !ok {
@@ -164,7 +192,7 @@ func referenceRefusal(stream []byte) (string, bool) {
 		}
 		off = end
 		switch m := msg.(type) {
-		case *pgproto3.ErrorResponse:
+		case *pgproto3.ErrorResponse, *pgproto3.ReadyForQuery:
 			return "", true
 		case *pgproto3.AuthenticationOk:
 			if method == "" {

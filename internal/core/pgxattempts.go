@@ -53,6 +53,7 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 	a.hosts = append([]*pgconn.FallbackConfig{{Host: cc.Host, Port: cc.Port}}, fbs...)
 
 	lookup, dial, after, validate, build := cc.LookupFunc, cc.DialFunc, cc.AfterNetConnect, cc.ValidateConnect, cc.BuildFrontend
+	direct := cc.SSLNegotiation == "direct"
 	cc.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		if cur := a.cur; cur != nil && cur.watch != nil && !cur.watching {
 			cur.watching = true
@@ -79,8 +80,8 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 			}
 		}
 		conn, err := dial(ctx, network, addr)
-		if err != nil || cur.entry.auth == nil {
-			return conn, err
+		if err != nil || cur.entry.auth == nil || direct {
+			return conn, err // with direct TLS, no SSLRequest is answered
 		}
 		return &replyConn{Conn: conn, a: a, cur: cur}, nil
 	}
@@ -305,7 +306,7 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 	// before pgx can answer).
 	cfg.ChannelBinding, cfg.RequireAuth = a.channelBinding, a.requireAuth
 	t := cur.entry.target
-	w := &authWatch{clientCert: t.ClientCert != "", host: f.Addr(), refuse: func(v *Violation) { a.reject(cur, v) }}
+	w := &authWatch{clientCert: t.ClientCert != "", host: f.Addr(), refuse: func(v *Violation) { a.reject(cur, v) }, asked: a.st.Rec.Asked}
 	if cfg.Password != "" && cur.entry.auth != nil && PasswordProtected(a.c.policy, t) {
 		switch {
 		case a.c.weakAuth != "":

@@ -225,7 +225,7 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 		audited = aud
 	}
 	if !d.done.Load() {
-		w := &authWatch{clientCert: d.t.ClientCert != "", host: f.Addr()}
+		w := &authWatch{clientCert: d.t.ClientCert != "", host: f.Addr(), asked: d.rec.Asked}
 		d.rec.addSocket(&pqSocket{raw: raw, facts: f, audited: audited, stop: stop, watch: w})
 		conn = &authConn{Conn: conn, w: w}
 	}

@@ -28,6 +28,7 @@ type Recorder struct {
 	rejected []*Violation
 	audited  []*Violation // let through by audit mode during an attempt
 	last     Target       // the target of the last attempt
+	asked    bool         // the last attempt's server asked for the credentials
 
 	// lib/pq: the sockets securepg dialed and validated.
 	sockets []*pqSocket
@@ -71,8 +72,26 @@ func (r *Recorder) Rejected() []*Violation {
 
 func (r *Recorder) attempt(t Target) {
 	r.mu.Lock()
-	r.last = t
+	r.last, r.asked = t, false
 	r.mu.Unlock()
+}
+
+// Asked records that the server of the current attempt asked for the
+// credentials (a password, an MD5 response, SCRAM), which the client then
+// sent.
+func (r *Recorder) Asked() {
+	r.mu.Lock()
+	r.asked = true
+	r.mu.Unlock()
+}
+
+// CredentialsAsked reports whether the last attempt's server asked for the
+// credentials: an authentication failure means something only then (a
+// server that fails a login it never asked for is not rejecting them).
+func (r *Recorder) CredentialsAsked() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.asked
 }
 
 // Last is the target of the last attempt.

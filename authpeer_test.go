@@ -1,0 +1,215 @@
+package securepg_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/securepg/securepg"
+	"github.com/securepg/securepg/hooks"
+	pglab "github.com/securepg/securepg/lab"
+)
+
+// TestHugeMessageBeforeTheSession: a peer that announces a message of
+// gigabytes before the session starts (an authentication request, an
+// error, a notice) would have the driver allocate for it: pgx up to 1 GiB,
+// lib/pq 4 GiB, or read an error until a NUL byte. securepg refuses it at
+// its header. The client needs no password for this: a client
+// certificate, under require, is enough to reach an impostor.
+func TestHugeMessageBeforeTheSession(t *testing.T) {
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		for _, reply := range [][]byte{
+			{'R', 0x3f, 0xff, 0xff, 0xf0, 0, 0, 0, 10},
+			{'R', 0xff, 0xff, 0xff, 0xf0, 0, 0, 0, 10},
+			{'E', 0x7f, 0xff, 0xff, 0xf0, 'S', 'F', 'A', 'T', 'A', 'L'},
+			{'N', 0x10, 0, 0, 0},
+		} {
+			t.Run(drv+"/"+string(reply[:1]), func(t *testing.T) {
+				isolateEnv(t)
+				t.Setenv("SECUREPG_DRIVER", drv)
+				t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+				t.Setenv("SECUREPG_SSLCERT", l.Certs.Client.CertFile)
+				t.Setenv("SECUREPG_SSLKEY", l.Certs.Client.KeyFile)
+				imp, err := pglab.NewReplyImpostor(l.Certs.SelfSigned.TLS, reply)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer imp.Close()
+				db, err := sql.Open("securepg", "host=localhost port="+imp.PortString()+" user="+pglab.ClientCN+" dbname=x sslmode=require")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				err = db.PingContext(ctx)
+				runtime.ReadMemStats(&after)
+				if err == nil || !strings.Contains(err.Error(), "before the session started") {
+					t.Fatalf("err = %v, want a refusal of the huge message", err)
+				}
+				if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
+					t.Fatalf("connecting allocated %d MiB", n>>20)
+				}
+			})
+		}
+	}
+}
+
+// TestAuthMethodIsTheLastOneAsked: a peer that answers AuthenticationOk
+// and then asks for the password in cleartext gets it from pgx when the
+// protection is off (pgx keeps answering after AuthenticationOk); what
+// securepg reports must be the cleartext password, not trust.
+func TestAuthMethodIsTheLastOneAsked(t *testing.T) {
+	l := getLab(t)
+	isolateEnv(t)
+	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+	t.Setenv("SECUREPG_MODE", "audit")
+	// AuthenticationOk, AuthenticationCleartextPassword, then a failed
+	// login, so that the connection ends without waiting for a deadline.
+	reply := []byte{'R', 0, 0, 0, 8, 0, 0, 0, 0, 'R', 0, 0, 0, 8, 0, 0, 0, 3, 'E', 0, 0, 0, 5, 0}
+	imp, err := pglab.NewReplyImpostor(l.Certs.SelfSigned.TLS, reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer imp.Close()
+	seen := &violations{}
+	c, err := securepg.NewConnector(l.at(imp, "sslmode=require"), seen.option(), securepg.WithLogger(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err == nil {
+		t.Fatal("connected to an impostor that failed the login")
+	}
+	if !strings.Contains(seen.String(), "audited:password_unverified_server") {
+		t.Fatalf("OnViolation saw %q", seen.String())
+	}
+	if got := seen.details(); !strings.Contains(got, "cleartext") || strings.Contains(got, "without asking") {
+		t.Fatalf("the audit says %q, want the cleartext request", got)
+	}
+}
+
+// issuer is a caching credential provider that counts what it issues and
+// how often it is told the server rejected its credentials.
+type issuer struct {
+	mu              sync.Mutex
+	issued, dropped int
+}
+
+func (p *issuer) Credentials(context.Context, hooks.Attempt) (hooks.Credentials, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.issued++
+	return hooks.Credentials{User: "app", Password: "Zq7-issued-" + strconv.Itoa(p.issued)}, nil
+}
+
+func (p *issuer) AuthFailed(context.Context, hooks.Attempt) {
+	p.mu.Lock()
+	p.dropped++
+	p.mu.Unlock()
+}
+
+// TestLoginFailureWithoutARequestKeepsTheCache: a peer that fails a login
+// it never asked for (an impostor answering 28P01 to the startup message)
+// has not rejected any credentials: a caching provider is not told to
+// drop them, and nothing is fetched again. Each dropped cache can mean a
+// new Vault lease and a new role on the real database.
+func TestLoginFailureWithoutARequestKeepsTheCache(t *testing.T) {
+	l := getLab(t)
+	body := []byte("SFATAL\x00C28P01\x00Mpassword authentication failed\x00\x00")
+	reply := append([]byte{'E', 0, 0, 0, 0}, body...)
+	binary.BigEndian.PutUint32(reply[1:], uint32(len(body)+4))
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_DRIVER", drv)
+			imp, err := pglab.NewReplyImpostor(l.Certs.SelfSigned.TLS, reply)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer imp.Close()
+			prov := &issuer{}
+			// verify-ca against the self-signed certificate itself: the
+			// peer passes TLS, so that only the login is in question.
+			c, err := securepg.NewConnector("host=localhost port="+imp.PortString()+" dbname=app sslmode=verify-ca sslrootcert="+l.Certs.SelfSigned.CertFile,
+				securepg.WithCredentials(prov), securepg.WithMinSSLMode("verify-ca"), securepg.WithLogger(discardLogger()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := sql.OpenDB(c)
+			defer db.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for range 3 {
+				if err := db.PingContext(ctx); err == nil || !strings.Contains(err.Error(), "28P01") {
+					t.Fatalf("err = %v, want the peer's 28P01", err)
+				}
+			}
+			prov.mu.Lock()
+			defer prov.mu.Unlock()
+			if prov.issued != 3 || prov.dropped != 0 {
+				t.Fatalf("3 connections: %d credentials issued, cache dropped %d times; want 3 and 0", prov.issued, prov.dropped)
+			}
+		})
+	}
+}
+
+// TestDirectTLSIsNotAnSSLRequest: with sslnegotiation=direct the first
+// byte from the server is a TLS record, not an answer to an SSLRequest. A
+// good connection reports no violation, and an impostor at the first host
+// is reported for what it is (its certificate), not as a refusal of TLS.
+func TestDirectTLSIsNotAnSSLRequest(t *testing.T) {
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_DRIVER", drv)
+			good, err := pglab.NewDirectTLSProxy(l.Addr(), l.Certs.Server.TLS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer good.Close()
+			bad, err := pglab.NewDirectTLSProxy(l.Addr(), l.Certs.SelfSigned.TLS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bad.Close()
+			ping := func(dsn string) string {
+				seen := &violations{}
+				c, err := securepg.NewConnector(dsn, seen.option(), securepg.WithLogger(discardLogger()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				db := sql.OpenDB(c)
+				defer db.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := db.PingContext(ctx); err != nil {
+					t.Fatal(err)
+				}
+				return seen.String()
+			}
+			tail := " " + l.auth() + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile + " sslnegotiation=direct"
+			if s := ping("host=localhost port=" + good.PortString() + tail); s != "" {
+				t.Fatalf("a good direct-TLS connection reported %q", s)
+			}
+			s := ping("host=localhost,localhost port=" + bad.PortString() + "," + good.PortString() + tail)
+			if s != "refused:certificate_untrusted" {
+				t.Fatalf("impostor first: OnViolation saw %q, want refused:certificate_untrusted", s)
+			}
+		})
+	}
+}
