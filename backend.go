@@ -13,12 +13,27 @@ import (
 type mockBackend struct {
 	mock   seam.Mock
 	policy core.Policy
+	plan   core.Plan
 	target core.Target // the DSN's first host, which the mock stands in for
 }
 
 func (b *mockBackend) Connect(ctx context.Context, creds core.CredsFunc, rec *core.Recorder) (driver.Conn, core.Facts, []*core.Violation, error) {
-	if _, err := creds(ctx, b.target); err != nil {
+	cr, err := creds(ctx, b.target)
+	if err != nil {
 		return nil, core.Facts{}, nil, err
+	}
+	// A password from a hook or provider, judged as the real backends
+	// judge it (the configuration's was judged at sql.Open).
+	var audited []*core.Violation
+	if cr != nil && cr.Password != "" {
+		if v := core.PasswordRisk(b.plan, b.policy, b.target); v != nil {
+			refusal, aud := core.Decide(b.policy, []*core.Violation{v})
+			if refusal != nil {
+				rec.Reject(refusal)
+				return nil, core.Facts{}, nil, refusal
+			}
+			audited = aud
+		}
 	}
 	rec.Asked() // the stand-in plays a server that asks for the credentials
 	dc, facts, err := b.mock.Connect(ctx, b.target)
@@ -28,11 +43,11 @@ func (b *mockBackend) Connect(ctx context.Context, creds core.CredsFunc, rec *co
 	if facts.MinTLS == 0 {
 		facts.MinTLS = b.target.MinTLS
 	}
-	refusal, audited := core.Decide(b.policy, core.Judge(b.policy, facts))
+	refusal, live := core.Decide(b.policy, core.Judge(b.policy, facts))
 	if refusal != nil {
 		dc.Close()
 		rec.Reject(refusal)
 		return nil, facts, nil, refusal
 	}
-	return dc, facts, audited, nil
+	return dc, facts, append(audited, live...), nil
 }

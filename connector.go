@@ -73,7 +73,7 @@ func (c *connector) newBackend(dsn string, o options) (core.Backend, core.Plan, 
 		m, _ = seam.LookupMock(dsn)
 	}
 	if m != nil {
-		mb := &mockBackend{mock: m, policy: c.policy}
+		mb := &mockBackend{mock: m, policy: c.policy, plan: plan}
 		if len(plan.Targets) > 0 {
 			mb.target = plan.Targets[0]
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/DATA-DOG/go-sqlmock"
 
 	"github.com/securepg/securepg"
+	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/lab"
 )
 
@@ -294,5 +295,44 @@ func TestMockPathNeverDialsUnixSockets(t *testing.T) {
 				t.Fatalf("a unix connection reached the socket before ours (%q, %v)", b, err)
 			}
 		})
+	}
+}
+
+// TestPasswordProtectionOnTheMockPath: the password protection judges the
+// mock as it judges the real backends: a DSN password under require is
+// refused at sql.Open with lib/pq, and a password a hook supplies is
+// refused when connecting.
+func TestPasswordProtectionOnTheMockPath(t *testing.T) {
+	isolate(t)
+	t.Setenv("SECUREPG_DRIVER", "pq")
+	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+	quiet := securepg.WithLogger(discard())
+	_, _, err := New(t, "host=db.internal user=app password=Zq7-pw dbname=app sslmode=require", WithSecurepg(quiet))
+	var pe *securepg.PolicyError
+	if !errors.As(err, &pe) || pe.Reason != securepg.ReasonPasswordUnverifiedServer {
+		t.Fatalf("DSN password: err = %v", err)
+	}
+	hook := securepg.WithHooks(hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) (*hooks.Credentials, error) {
+		return &hooks.Credentials{Password: "Zq7-hook-pw"}, nil
+	}})
+	db, _, err := New(t, "host=db.internal user=app dbname=app sslmode=require", WithSecurepg(quiet, hook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = db.Conn(ctx)
+	if !errors.As(err, &pe) || pe.Reason != securepg.ReasonPasswordUnverifiedServer {
+		t.Fatalf("hook password: err = %v", err)
+	}
+	// pgx binds SCRAM to the channel: allowed.
+	t.Setenv("SECUREPG_DRIVER", "pgx")
+	db, mock, err := New(t, "host=db.internal user=app dbname=app sslmode=require", WithSecurepg(quiet, hook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mock.ExpectPing()
+	if err := db.PingContext(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

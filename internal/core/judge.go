@@ -161,6 +161,13 @@ func PasswordRule(plan Plan, p Policy, t Target) string {
 	return "SCRAM-SHA-256-PLUS only"
 }
 
+// PasswordRisk is passwordRisk for a password that appeared at connect
+// time (a hook's), for backends that judge it themselves (sqlmocktest's).
+func PasswordRisk(plan Plan, p Policy, t Target) *Violation {
+	plan.Password = true
+	return passwordRisk(plan, t, p)
+}
+
 // passwordRisk is the configuration's violation of the password
 // protection for t: a password securepg knows of, and a driver that
 // cannot honour the protection (lib/pq), or a configuration that weakens
