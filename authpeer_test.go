@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
 	pglab "github.com/securepg/securepg/lab"
@@ -211,5 +214,51 @@ func TestDirectTLSIsNotAnSSLRequest(t *testing.T) {
 				t.Fatalf("impostor first: OnViolation saw %q, want refused:certificate_untrusted", s)
 			}
 		})
+	}
+}
+
+// TestPgxCancelRequest: code that reaches pgx through sql.Conn.Raw can
+// cancel a running query (PgConn.CancelRequest), which dials the server
+// again after the connection was made.
+func TestPgxCancelRequest(t *testing.T) {
+	l := getLab(t)
+	isolateEnv(t)
+	db, err := sql.Open("securepg", l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var pc *pgconn.PgConn
+	if err := conn.Raw(func(dc any) error { pc = dc.(*stdlib.Conn).Conn().PgConn(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.ExecContext(ctx, "SELECT pg_sleep(30)")
+		done <- err
+	}()
+	// Wait, on another connection, until the server runs the query: a
+	// cancel that arrives before it starts cancels nothing.
+	for {
+		var running bool
+		if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active')", pc.PID()).Scan(&running); err != nil {
+			t.Fatal(err)
+		}
+		if running {
+			break
+		}
+	}
+	if err := pc.CancelRequest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "57014") {
+		t.Fatalf("the query ended with %v, want canceled (57014)", err)
 	}
 }

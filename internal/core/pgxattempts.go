@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -67,6 +68,12 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 		return addrs, err
 	}
 	cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if a.connected.Load() {
+			// A query cancellation (PgConn.CancelRequest) of the connection
+			// made: it sends no credentials, and its TLS handshake is
+			// verified by the attempt's VerifyConnection again.
+			return dial(ctx, network, addr)
+		}
 		cur, err := a.next(network, addr)
 		if err != nil {
 			return nil, err
@@ -134,6 +141,7 @@ type pgxAttempts struct {
 	accepted []*pgxAttempt
 
 	notPreferred *pgxAttempt
+	connected    atomic.Bool // Finish found the connection: later dials are cancellations
 }
 
 type lookupResult struct {
@@ -366,6 +374,7 @@ func (c *PgxConfig) Finish(sc *stdlib.Conn, rec *Recorder) (Facts, []*Violation,
 	if a != nil {
 		for _, at := range a.accepted {
 			if at.conn == live {
+				a.connected.Store(true)
 				f := at.facts
 				f.Auth, f.ChannelBinding = at.watch.result()
 				return f, at.audited, nil
