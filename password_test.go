@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -317,4 +319,82 @@ func TestPasswordProtectionOnTheRealServer(t *testing.T) {
 			}
 		}
 	})
+}
+
+// systemBundle is the system's public root bundle, which Go's
+// SystemCertPool reads on Debian. .ci/run installs it when it is missing.
+const systemBundle = "/etc/ssl/certs/ca-certificates.crt"
+
+// TestPublicRootsByPathAreNotAnIdentity: verify-ca against a root file
+// that holds the public CAs proves no more than sslrootcert=system: any
+// public CA signs an attacker's own name. The password protection treats
+// it as require, however the file is named: the policy's root or the
+// DSN's.
+func TestPublicRootsByPathAreNotAnIdentity(t *testing.T) {
+	l := getLab(t)
+	public, err := os.ReadFile(systemBundle)
+	if err != nil {
+		t.Fatalf("the system root bundle: %v", err)
+	}
+	ca, err := os.ReadFile(l.Certs.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lab's CA stands for "a public CA that signed the attacker's
+	// certificate for another name" (the wrong-host impostor's).
+	bundle := filepath.Join(t.TempDir(), "bundle.crt")
+	if err := os.WriteFile(bundle, append(append(public, '\n'), ca...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, drv := range []string{"pgx", "pq"} {
+		for _, where := range []string{"policy", "DSN"} {
+			t.Run(drv+"/"+where, func(t *testing.T) {
+				isolateEnv(t)
+				t.Setenv("SECUREPG_DRIVER", drv)
+				t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
+				imp, err := pglab.NewAuthImpostor(pglab.AskCleartext, l.Addr(), l.Certs.WrongHost.TLS)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer imp.Close()
+				extra := []string{"sslmode=verify-ca"}
+				if where == "policy" {
+					t.Setenv("SECUREPG_SSLROOTCERT", bundle)
+				} else {
+					extra = append(extra, "sslrootcert="+bundle)
+				}
+				c, err := securepg.NewConnector(l.at(imp, extra...), securepg.WithLogger(discardLogger()))
+				if drv == "pq" {
+					requireReason(t, err, securepg.ReasonPasswordUnverifiedServer)
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				db := sql.OpenDB(c)
+				defer db.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				requireReason(t, db.PingContext(ctx), securepg.ReasonPasswordUnverifiedServer)
+				db.Close()
+				imp.Close()
+				if got := harvested(imp, l.Password); len(got) > 0 {
+					t.Fatalf("the impostor got %s", strings.Join(got, ", "))
+				}
+			})
+		}
+	}
+	// The lab's CA alone is a private CA: verify-ca against it is an
+	// identity, and the real server connects with no protection needed.
+	isolateEnv(t)
+	t.Setenv("SECUREPG_DRIVER", "pq")
+	t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
+	db, err := sql.Open("securepg", l.at(l.relay, "sslmode=verify-ca", "sslrootcert="+l.Certs.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -118,8 +118,25 @@ func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
 	}
 	plan.User, plan.Database, plan.DSNPassword = cc.User, cc.Database, DSNHasPassword(DriverPgx, dsn)
 	plan.Password = cc.Password != ""
-	pc.weakAuth = weakAuthSetting(cc, Sources(DriverPgx, dsn, os.LookupEnv)["channel_binding"])
+	src := Sources(DriverPgx, dsn, os.LookupEnv)
+	pc.weakAuth = weakAuthSetting(cc, src["channel_binding"])
 	plan.WeakAuth = pc.weakAuth
+	// verify-ca against a root file that holds a public CA proves no
+	// identity: the password protection treats it as require.
+	for i := range plan.Targets {
+		t := &plan.Targets[i]
+		switch {
+		case t.Verify() != VerifyCA:
+		case t.RootFromPolicy:
+			t.PublicRoots = p.rootsPublic
+		case t.RootCA == "sslrootcert" && src["sslrootcert"].Origin != "default":
+			pem, err := ReadRegularFile(context.Background(), src["sslrootcert"].Value, MaxKeyFileSize)
+			t.PublicRoots = err == nil && publicRoots(pem)
+		}
+	}
+	for j := range pc.entries {
+		pc.entries[j].target.PublicRoots = plan.Targets[pc.entries[j].index].PublicRoots
+	}
 	return pc, plan, nil
 }
 

@@ -49,6 +49,7 @@ type Target struct {
 	MinTLS                         uint16 // the lowest TLS version the client will accept
 	MaxTLS                         uint16 // the highest, 0 = no limit
 	Custom                         bool   // lib/pq sslmode=pqgo-*: a registered tls.Config securepg cannot inspect
+	PublicRoots                    bool   // the root file holds a root the system store trusts
 	NoName                         bool   // verify-full with no host name to check (hostaddr alone)
 }
 
@@ -73,13 +74,14 @@ func (t Target) Addr() string {
 
 // IdentityVerified reports whether t's TLS attempts prove who the server
 // is: verify-full, or verify-ca against roots that are not the public
-// system store (any public CA signs an attacker's own name).
+// system store, nor hold one of its CAs (any public CA signs an
+// attacker's own name).
 func (t Target) IdentityVerified() bool {
 	switch t.Verify() {
 	case VerifyFull:
 		return true
 	case VerifyCA:
-		return t.RootCA != "system"
+		return t.RootCA != "system" && !t.PublicRoots
 	}
 	return false
 }

@@ -65,8 +65,9 @@ type Policy struct {
 	// name of the option that set it.
 	Sources map[string]string
 
-	roots      *x509.CertPool
-	clientCert *tls.Certificate
+	roots       *x509.CertPool
+	rootsPublic bool // the root file holds a root the system store trusts
+	clientCert  *tls.Certificate
 }
 
 // DefaultPolicy is the policy with nothing set: verify-full, TLS 1.2, enforce.
@@ -192,7 +193,7 @@ func (p *Policy) ModeName() string {
 // variable or option that set the file.
 func (p *Policy) Load() error {
 	ctx := context.Background()
-	p.roots, p.clientCert = nil, nil
+	p.roots, p.rootsPublic, p.clientCert = nil, false, nil
 	if p.RootCert != "" && p.RootCert != "system" {
 		pem, err := ReadRegularFile(ctx, p.RootCert, MaxKeyFileSize)
 		if err != nil {
@@ -202,7 +203,7 @@ func (p *Policy) Load() error {
 		if !pool.AppendCertsFromPEM(pem) {
 			return fmt.Errorf("securepg: %s: %s holds no PEM certificate", p.Sources[EnvSSLRootCert], SafeText(p.RootCert))
 		}
-		p.roots = pool
+		p.roots, p.rootsPublic = pool, publicRoots(pem)
 	}
 	if p.RootCert == "system" {
 		pool, err := x509.SystemCertPool()

@@ -206,6 +206,7 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 	if level >= VerifyCA && rootDesc == "" {
 		rootDesc = "system"
 	}
+	public := level == VerifyCA && len(rootPEM) > 0 && publicRoots(rootPEM)
 
 	minTLS := max(pqTLS(cfg.SSLMinProtocolVersion), tls.VersionTLS12, p.MinTLSVersion)
 	maxTLS := pqTLS(cfg.SSLMaxProtocolVersion)
@@ -235,7 +236,7 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 	for _, h := range hosts {
 		t := pqTarget{pqHost: h.host, pqHostaddr: h.addr, hostaddr: h.ip, custom: custom,
 			Target: Target{Host: h.host, Hostaddr: h.addr, Port: h.port, Network: "tcp", Attempts: attempts,
-				RootCA: rootDesc, ClientCert: certDesc, Custom: custom, MinTLS: minTLS, MaxTLS: maxTLS,
+				RootCA: rootDesc, ClientCert: certDesc, Custom: custom, MinTLS: minTLS, MaxTLS: maxTLS, PublicRoots: public,
 				RootFromPolicy: fromOrg && rootDesc != "", CertFromPolicy: certPolicy}}
 		if !h.set && h.addr != "" {
 			t.Host = "" // hostaddr alone: lib/pq's default host name is no name

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"net"
 )
@@ -133,4 +134,32 @@ func serverName(host string) string {
 		return ""
 	}
 	return host
+}
+
+// publicRoots reports whether a root bundle holds a certificate that the
+// system's roots vouch for: a copy of the public bundle, or one of its
+// CAs. verify-ca against it proves no identity (any public CA signs an
+// attacker's own name), just as sslrootcert=system would not.
+func publicRoots(pemData []byte) bool {
+	system, err := x509.SystemCertPool()
+	if err != nil {
+		return false
+	}
+	for len(pemData) > 0 {
+		var block *pem.Block
+		if block, pemData = pem.Decode(pemData); block == nil {
+			return false
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			continue
+		}
+		if _, err := c.Verify(x509.VerifyOptions{Roots: system, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err == nil {
+			return true
+		}
+	}
+	return false
 }
