@@ -106,6 +106,8 @@ func TestSecretsManagerRotation(t *testing.T) {
 
 // TestRDSIAMNeverSendsTheTokenWeakly: under a policy that allows
 // sslmode=require, the RDS IAM provider still refuses, before dialing.
+// With lib/pq, securepg's password protection refuses first, at
+// sql.Open: a provider's password under require needs channel binding.
 func TestRDSIAMNeverSendsTheTokenWeakly(t *testing.T) {
 	c := lab.Shared(t)
 	relay, err := lab.NewRelay(c.Addr())
@@ -117,14 +119,24 @@ func TestRDSIAMNeverSendsTheTokenWeakly(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			lab.IsolateEnv(t)
 			p := rdsiam.New("eu-west-1", credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "Zq7-key", ""))
+			before := relay.Accepted()
 			conn, err := securepg.NewConnector("host=localhost port="+relay.PortString()+" user=app dbname=app sslmode=require",
 				securepg.WithDriver(drv), securepg.WithMinSSLMode("require"), quiet(), securepg.WithCredentials(p))
+			if drv == "pq" {
+				var pe *securepg.PolicyError
+				if !errors.As(err, &pe) || pe.Reason != securepg.ReasonPasswordUnverifiedServer {
+					t.Fatalf("err = %v, want %s", err, securepg.ReasonPasswordUnverifiedServer)
+				}
+				if n, _ := relay.DialsBefore(); n != before {
+					t.Fatal("the server was dialed")
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
 			db := sql.OpenDB(conn)
 			defer db.Close()
-			before := relay.Accepted()
 			err = db.Ping()
 			var he *hooks.Error
 			if !errors.As(err, &he) || he.Hook != "CredentialProvider" || !strings.Contains(err.Error(), "verify-full") {
