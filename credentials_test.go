@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/securepg/securepg"
+	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/telemetry"
 )
@@ -59,6 +61,11 @@ func (s *secretDir) write(password string) {
 var roleSeq atomic.Int64
 
 // newRole creates a login role with password on the lab server.
+func roleExists(admin *pgconn.PgConn, name string) bool {
+	res, err := admin.Exec(context.Background(), "SELECT 1 FROM pg_roles WHERE rolname = '"+name+"'").ReadAll()
+	return err == nil && len(res) == 1 && len(res[0].Rows) == 1
+}
+
 func newRole(t *testing.T, l *lab, name, password string) {
 	t.Helper()
 	admin, err := l.Admin(context.Background())
@@ -66,10 +73,17 @@ func newRole(t *testing.T, l *lab, name, password string) {
 		t.Fatal(err)
 	}
 	defer admin.Close(context.Background())
+	// The cluster is shared by the test binary's runs (go test -count=N):
+	// a role left by an earlier run is dropped first.
 	for _, q := range []string{
+		fmt.Sprintf("REVOKE ALL ON DATABASE %s FROM %s", l.Database, name),
+		fmt.Sprintf("DROP ROLE IF EXISTS %s", name),
 		fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", name, password),
 		fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", l.Database, name),
 	} {
+		if strings.HasPrefix(q, "REVOKE") && !roleExists(admin, name) {
+			continue
+		}
 		if _, err := admin.Exec(context.Background(), q).ReadAll(); err != nil {
 			t.Fatal(err)
 		}
