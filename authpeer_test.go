@@ -1,6 +1,7 @@
 package securepg_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -79,7 +80,7 @@ func TestAuthMethodIsTheLastOneAsked(t *testing.T) {
 	t.Setenv("SECUREPG_MODE", "audit")
 	// AuthenticationOk, AuthenticationCleartextPassword, then a failed
 	// login, so that the connection ends without waiting for a deadline.
-	reply := []byte{'R', 0, 0, 0, 8, 0, 0, 0, 0, 'R', 0, 0, 0, 8, 0, 0, 0, 3, 'E', 0, 0, 0, 5, 0}
+	reply := []byte{'R', 0, 0, 0, 8, 0, 0, 0, 0, 'R', 0, 0, 0, 8, 0, 0, 0, 3, 'E', 0, 0, 0, 12, 'C', '2', '8', 'P', '0', '1', 0, 0}
 	imp, err := pglab.NewReplyImpostor(l.Certs.SelfSigned.TLS, reply)
 	if err != nil {
 		t.Fatal(err)
@@ -260,5 +261,91 @@ func TestPgxCancelRequest(t *testing.T) {
 	}
 	if err := <-done; err == nil || !strings.Contains(err.Error(), "57014") {
 		t.Fatalf("the query ended with %v, want canceled (57014)", err)
+	}
+}
+
+// TestMalformedStartupMessages: lib/pq's startup panics on some malformed
+// messages (an index out of range, a missing string terminator), and
+// nothing in lib/pq recovers there; an ErrorResponse of an odd length is
+// read up to a NUL byte, however far. A peer that gets through TLS must
+// get a connect error, not a dead process or a gigabyte of memory.
+func TestMalformedStartupMessages(t *testing.T) {
+	l := getLab(t)
+	for name, reply := range map[string][]byte{
+		"error without terminator":       {'E', 0, 0, 0, 8, 'x', 'x', 'x', 'x'},
+		"empty authentication request":   {'R', 0, 0, 0, 4},
+		"short BackendKeyData":           {'R', 0, 0, 0, 8, 0, 0, 0, 0, 'K', 0, 0, 0, 5, 1},
+		"ParameterStatus w/o terminator": {'R', 0, 0, 0, 8, 0, 0, 0, 0, 'S', 0, 0, 0, 5, 'x'},
+		"short error read to a NUL":      append([]byte{'E', 0, 0, 0, 4}, bytes.Repeat([]byte{'A'}, 256<<10)...),
+	} {
+		for _, drv := range []string{"pgx", "pq"} {
+			t.Run(drv+"/"+name, func(t *testing.T) {
+				isolateEnv(t)
+				t.Setenv("SECUREPG_DRIVER", drv)
+				t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+				t.Setenv("SECUREPG_SSLCERT", l.Certs.Client.CertFile)
+				t.Setenv("SECUREPG_SSLKEY", l.Certs.Client.KeyFile)
+				imp, err := pglab.NewReplyImpostor(l.Certs.SelfSigned.TLS, reply)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer imp.Close()
+				db, err := sql.Open("securepg", "host=localhost port="+imp.PortString()+" user="+pglab.ClientCN+" dbname=x sslmode=require")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := db.PingContext(ctx); err == nil {
+					t.Fatal("connected")
+				} else if strings.Contains(err.Error(), "AAAA") {
+					t.Fatal("the peer's bytes reached the error")
+				}
+			})
+		}
+	}
+}
+
+// TestRejectionOnAnotherHostKeepsTheCache: the host whose login failed
+// without asking (28000 to the startup message) and the host that asked
+// (and was refused by the password protection before any answer) are
+// different attempts: neither rejected credentials it got.
+func TestRejectionOnAnotherHostKeepsTheCache(t *testing.T) {
+	l := getLab(t)
+	isolateEnv(t)
+	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+	body := []byte("SFATAL\x00C28000\x00Mno pg_hba.conf entry\x00\x00")
+	fail := append([]byte{'E', 0, 0, 0, 0}, body...)
+	binary.BigEndian.PutUint32(fail[1:], uint32(len(body)+4))
+	a, err := pglab.NewReplyImpostor(l.Certs.SelfSigned.TLS, fail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := pglab.NewAuthImpostor(pglab.AskMD5, l.Addr(), l.Certs.SelfSigned.TLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	prov := &issuer{}
+	c, err := securepg.NewConnector("host=localhost,localhost port="+a.PortString()+","+b.PortString()+" dbname=app sslmode=require",
+		securepg.WithCredentials(prov), securepg.WithLogger(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 3 {
+		if err := db.PingContext(ctx); err == nil {
+			t.Fatal("connected")
+		}
+	}
+	prov.mu.Lock()
+	defer prov.mu.Unlock()
+	if prov.dropped != 0 {
+		t.Fatalf("the provider was told %d times that its credentials were rejected", prov.dropped)
 	}
 }

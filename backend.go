@@ -35,9 +35,11 @@ func (b *mockBackend) Connect(ctx context.Context, creds core.CredsFunc, rec *co
 			audited = aud
 		}
 	}
-	rec.Asked() // the stand-in plays a server that asks for the credentials
 	dc, facts, err := b.mock.Connect(ctx, b.target)
 	if err != nil {
+		if isAuthFailure(err) {
+			rec.CredentialsRejected(b.target) // the stand-in plays a server that asked for them
+		}
 		return nil, facts, nil, err
 	}
 	if facts.MinTLS == 0 {

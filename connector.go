@@ -95,13 +95,13 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	ctx, op := c.tel.ConnectStart(ctx, host, port)
 	used := &usedCreds{}
 	conn, facts, audited, err := c.backend.Connect(ctx, c.credsFunc(used), rec)
-	if err != nil && isAuthFailure(err) && rec.CredentialsAsked() {
+	if last, rejected := rec.RejectedCredentials(); err != nil && rejected {
 		// The server rejected credentials from a source that rotates: tell
 		// caching providers, resolve again, and if that gives new
-		// credentials, try them once. Only when it asked for them: a peer
-		// that fails a login it never asked for must not make a provider
-		// drop its cache (a Vault lease, a new database role).
-		last := rec.Last()
+		// credentials, try them once. Only for a server that asked for
+		// them and got them: a peer that fails a login it never asked for
+		// must not make a provider drop its cache (a Vault lease, a new
+		// database role).
 		if old, ok := used.get(last); ok && old != nil {
 			a := c.attempt(last)
 			c.hooks.authFailed(ctx, a)

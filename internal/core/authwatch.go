@@ -35,6 +35,10 @@ const maxAuthBody = 1 << 10
 // (pgx up to 1 GiB, lib/pq 4 GiB, or read an error until a NUL byte).
 const MaxAuthMessage = 64 << 10
 
+// maxErrLen is libpq's MAX_ERRLEN, which lib/pq copies: an ErrorResponse
+// outside [4, maxErrLen] is read as text up to a NUL byte.
+const maxErrLen = 30000
+
 // authWatch follows the authentication exchange of one connection on the
 // bytes the driver reads (and, for the SASL mechanism, writes), until the
 // server accepts or refuses. It records which method was used and whether
@@ -49,7 +53,8 @@ type authWatch struct {
 	host       string
 	refuse     func(*Violation) // records a refusal (may be nil)
 	audit      func(*Violation) // audit mode: reports, once, what protect would refuse (may be nil)
-	asked      func()           // the server asked for the credentials (may be nil)
+	rejected   func()           // the server rejected credentials it asked for and got (may be nil)
+	answered   bool             // the client answered a request for its credentials
 
 	done atomic.Bool // authentication over: pass through
 
@@ -90,6 +95,11 @@ func (fr *frameReader) feed(p []byte, msg func(typ byte, body []byte) error) err
 			if l < 4 || fr.limit > 0 && l-4 > int64(fr.limit) {
 				return &oversizeError{typ: fr.hdr[0], size: l}
 			}
+			// lib/pq reads an ErrorResponse shorter than 4 bytes or longer
+			// than libpq's MAX_ERRLEN up to a NUL byte, however far.
+			if fr.limit > 0 && fr.hdr[0] == 'E' && (l-4 < 4 || l-4 > maxErrLen) {
+				return &oversizeError{typ: 'E', size: l}
+			}
 			fr.left = int(l - 4)
 			fr.body = fr.body[:0]
 		}
@@ -120,7 +130,8 @@ type oversizeError struct {
 }
 
 func (e *oversizeError) Error() string {
-	return fmt.Sprintf("securepg: the server announced a %d-byte message (type %q) before the session started; at most %d are accepted there", e.size, e.typ, MaxAuthMessage)
+	return fmt.Sprintf("securepg: the server announced a %d-byte message (type %q) before the session started, which is refused (at most %d bytes, and an error message of 8 to %d)",
+		e.size, e.typ, MaxAuthMessage, maxErrLen+4)
 }
 
 // read inspects bytes the driver read from the server.
@@ -141,10 +152,10 @@ func (w *authWatch) read(p []byte) error {
 	}
 	if err != nil {
 		w.err = err
-		w.done.Store(true)
 		if v, ok := err.(*Violation); ok && w.refuse != nil {
 			w.refuse(v)
 		}
+		w.finish()
 	}
 	return err
 }
@@ -154,6 +165,11 @@ func (w *authWatch) read(p []byte) error {
 // AuthenticationOk.
 func (w *authWatch) serverMessage(typ byte, body []byte) error {
 	if typ == 'E' || typ == 'Z' {
+		if typ == 'E' && w.answered && w.rejected != nil {
+			if c := sqlState(body); c == "28P01" || c == "28000" {
+				w.rejected()
+			}
+		}
 		w.finish()
 		return errAuthOver
 	}
@@ -162,10 +178,10 @@ func (w *authWatch) serverMessage(typ byte, body []byte) error {
 	}
 	code := binary.BigEndian.Uint32(body)
 	switch code {
-	case 3, 5, 10:
-		if w.asked != nil {
-			w.asked() // the client answers with its credentials
-		}
+	case 3, 5:
+		w.answered = !w.protect // the protection refuses these below
+	case 11:
+		w.answered = true // the client answers with its SCRAM proof
 	}
 	switch code {
 	case 0: // AuthenticationOk
@@ -231,6 +247,21 @@ func (w *authWatch) end() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.finish()
+}
+
+// sqlState is the SQLSTATE field of an ErrorResponse body.
+func sqlState(body []byte) string {
+	for len(body) > 1 {
+		i := bytes.IndexByte(body, 0)
+		if i < 0 {
+			return ""
+		}
+		if body[0] == 'C' {
+			return string(body[1:i])
+		}
+		body = body[i+1:]
+	}
+	return ""
 }
 
 // risk is the violation of the password protection by the method used

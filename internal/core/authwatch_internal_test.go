@@ -59,7 +59,7 @@ func TestAuthWatch(t *testing.T) {
 		{"SCRAM without PLUS", msgSASL, AuthSCRAM, true},
 		{"SCRAM with PLUS, the client's choice pending", msgSASLPlus, AuthSCRAM, false},
 		{"SCRAM with PLUS, then ok without a bound choice", cat(msgSASLPlus, authMsg(11, 'x'), authMsg(12, 'y'), msgOK), AuthSCRAM, true},
-		{"an error ends the watch", cat([]byte{'E', 0, 0, 0, 5, 0}, msgCleartext), "", false},
+		{"an error ends the watch", cat([]byte{'E', 0, 0, 0, 12, 'C', '2', '8', 'P', '0', '1', 0, 0}, msgCleartext), "", false},
 		{"unknown method", authMsg(42), AuthOther, true},
 		{"a parameter first, then cleartext", cat(msgParam, msgCleartext), AuthPassword, true},
 	} {

@@ -168,6 +168,18 @@ func PasswordRisk(plan Plan, p Policy, t Target) *Violation {
 	return passwordRisk(plan, t, p)
 }
 
+// PasswordProtectedConn is PasswordProtected for a handshake that was
+// made: under verify-ca, a server certificate that the system roots vouch
+// for proves no identity, whatever the root file holds (a cross-signed
+// or intermediate public CA that the file check cannot recognise).
+func PasswordProtectedConn(p Policy, t Target, f Facts) bool {
+	if PasswordProtected(p, t) {
+		return true
+	}
+	return f.PublicCA && f.Verify == VerifyCA && !p.AllowUnverifiedPassword && p.MinSSLMode.NeedsTLS() &&
+		t.Network != "unix" && !t.Custom
+}
+
 // passwordRisk is the configuration's violation of the password
 // protection for t: a password securepg knows of, and a driver that
 // cannot honour the protection (lib/pq), or a configuration that weakens
@@ -211,6 +223,8 @@ type Facts struct {
 	Verify           Verification        // what the handshake proved
 	VerifyErr        error               // the verification the configuration demanded failed
 	PeerCertificates []*x509.Certificate // client-side view, leaf first
+
+	PublicCA       bool   // verify-ca, and the system roots vouch for the server's certificate too
 
 	Auth           string // the authentication method used: AuthSCRAMPlus, AuthSCRAM, AuthCert, ...; "" unknown
 	ChannelBinding bool   // SCRAM was bound to the TLS channel
@@ -311,7 +325,7 @@ func tlsNotEstablished(host string, p Policy, detail string) *Violation {
 // identityGap says why t's attempts leave the server's identity unverified.
 func identityGap(t Target) string {
 	if t.Verify() == VerifyCA {
-		return "(verify-ca against the system roots: any public CA vouches for a name it issued to anyone)"
+		return "(verify-ca with a public CA: any public CA vouches for a name it issued to anyone)"
 	}
 	return "(sslmode=" + t.Mode.String() + " encrypts to whoever answers)"
 }

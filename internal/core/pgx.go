@@ -130,8 +130,10 @@ func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
 		case t.RootFromPolicy:
 			t.PublicRoots = p.rootsPublic
 		case t.RootCA == "sslrootcert" && src["sslrootcert"].Origin != "default":
+			// A file securepg cannot read (pgx reads any size) counts as
+			// public: the protection fails closed.
 			pem, err := ReadRegularFile(context.Background(), src["sslrootcert"].Value, MaxKeyFileSize)
-			t.PublicRoots = err == nil && publicRoots(pem)
+			t.PublicRoots = err != nil || publicRoots(pem)
 		}
 	}
 	for j := range pc.entries {

@@ -247,8 +247,8 @@ func (a *pgxAttempts) bind(tmpl *tls.Config, i int) *tls.Config {
 		}
 		f := a.facts(cur.entry)
 		tf := cur.entry.auth.observe(context.Background(), cs)
-		f.TLS, f.Version, f.CipherSuite, f.PeerCertificates, f.Verify, f.VerifyErr =
-			true, tf.Version, tf.CipherSuite, tf.PeerCertificates, tf.Verify, tf.VerifyErr
+		f.TLS, f.Version, f.CipherSuite, f.PeerCertificates, f.Verify, f.VerifyErr, f.PublicCA =
+			true, tf.Version, tf.CipherSuite, tf.PeerCertificates, tf.Verify, tf.VerifyErr, tf.PublicCA
 		if refusal, _ := Decide(a.c.policy, Judge(a.c.policy, f)); refusal != nil {
 			a.reject(cur, refusal)
 			return refusal
@@ -314,8 +314,9 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 	// before pgx can answer).
 	cfg.ChannelBinding, cfg.RequireAuth = a.channelBinding, a.requireAuth
 	t := cur.entry.target
-	w := &authWatch{clientCert: t.ClientCert != "", host: f.Addr(), refuse: func(v *Violation) { a.reject(cur, v) }, asked: a.st.Rec.Asked}
-	if cfg.Password != "" && cur.entry.auth != nil && PasswordProtected(a.c.policy, t) {
+	w := &authWatch{clientCert: t.ClientCert != "", host: f.Addr(), refuse: func(v *Violation) { a.reject(cur, v) },
+		rejected: func() { a.st.Rec.CredentialsRejected(t) }}
+	if cfg.Password != "" && cur.entry.auth != nil && PasswordProtectedConn(a.c.policy, t, f) {
 		switch {
 		case a.c.weakAuth != "":
 			refusal, aud := Decide(a.c.policy, []*Violation{weakAuth(f.Addr(), t, a.c.weakAuth)})

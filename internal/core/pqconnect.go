@@ -104,15 +104,16 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 	if err != nil {
 		return nil, nil, err
 	}
-	dialer := &pqDialer{c: c, t: t, tls: useTLS, rec: rec, outer: ctx}
+	dialer := &pqDialer{c: c, t: t, tls: useTLS, rec: rec, outer: ctx, password: cfg.Password != ""}
 	conn.Dialer(dialer)
 	mark := rec.mark()
-	dc, err := conn.Connect(ctx)
+	dc, err := pqConnect(ctx, conn)
 	dialer.done.Store(true)
 	socks := rec.since(mark)
 	if err != nil {
 		for _, s := range socks {
 			s.stop()
+			s.raw.Close() // lib/pq closes on its errors, not after a panic
 		}
 		return nil, nil, err
 	}
@@ -137,6 +138,21 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 	}
 	return dc, s, nil
 }
+
+// pqConnect is conn.Connect, recovering what lib/pq's startup does with a
+// malformed message from the server: it panics (an index out of range, a
+// missing string terminator), and nothing in lib/pq recovers there. The
+// connection is discarded; the process lives.
+func pqConnect(ctx context.Context, conn *pq.Connector) (dc driver.Conn, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			dc, err = nil, errMalformedStartup
+		}
+	}()
+	return conn.Connect(ctx)
+}
+
+var errMalformedStartup = errors.New("securepg: the server sent a malformed message before the session started (lib/pq could not read it)")
 
 // noPassfile is a passfile path that cannot exist (a path under a file),
 // so that lib/pq never opens one itself.

@@ -22,6 +22,8 @@ type pqDialer struct {
 	rec   *Recorder
 	outer context.Context // the connect's context, which bounds the connection until it is made
 	done  atomic.Bool     // connected: later dials are lib/pq's query cancellations
+
+	password bool // lib/pq will send a password on this connection
 }
 
 // watch bounds raw by the connect's context for as long as it connects
@@ -190,6 +192,16 @@ func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 		if refusal != nil {
 			return refusal
 		}
+		// A password, and a verify-ca server whose certificate a public CA
+		// issued: lib/pq cannot protect it (the configuration itself was
+		// judged before dialing).
+		if d.password && !PasswordProtected(d.c.policy, t.Target) && PasswordProtectedConn(d.c.policy, t.Target, f) {
+			v := pqCannotBind(t.Addr(), t.Target)
+			if !d.c.policy.Audit {
+				return v
+			}
+			d.rec.audit(v)
+		}
 		facts, audited = f, aud
 		return nil
 	}
@@ -225,7 +237,7 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 		audited = aud
 	}
 	if !d.done.Load() {
-		w := &authWatch{clientCert: d.t.ClientCert != "", host: f.Addr(), asked: d.rec.Asked}
+		w := &authWatch{clientCert: d.t.ClientCert != "", host: f.Addr(), rejected: func() { d.rec.CredentialsRejected(d.t.Target) }}
 		d.rec.addSocket(&pqSocket{raw: raw, facts: f, audited: audited, stop: stop, watch: w})
 		conn = &authConn{Conn: conn, w: w}
 	}

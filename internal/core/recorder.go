@@ -28,7 +28,7 @@ type Recorder struct {
 	rejected []*Violation
 	audited  []*Violation // let through by audit mode during an attempt
 	last     Target       // the target of the last attempt
-	asked    bool         // the last attempt's server asked for the credentials
+	rejectedCreds *Target // the host whose server rejected credentials it had asked for
 
 	// lib/pq: the sockets securepg dialed and validated.
 	sockets []*pqSocket
@@ -72,26 +72,31 @@ func (r *Recorder) Rejected() []*Violation {
 
 func (r *Recorder) attempt(t Target) {
 	r.mu.Lock()
-	r.last, r.asked = t, false
+	r.last = t
 	r.mu.Unlock()
 }
 
-// Asked records that the server of the current attempt asked for the
-// credentials (a password, an MD5 response, SCRAM), which the client then
-// sent.
-func (r *Recorder) Asked() {
+// CredentialsRejected records that the server at t asked for the
+// credentials, got the client's answer, and rejected them (28P01, 28000).
+func (r *Recorder) CredentialsRejected(t Target) {
 	r.mu.Lock()
-	r.asked = true
+	if r.rejectedCreds == nil {
+		r.rejectedCreds = &t
+	}
 	r.mu.Unlock()
 }
 
-// CredentialsAsked reports whether the last attempt's server asked for the
-// credentials: an authentication failure means something only then (a
-// server that fails a login it never asked for is not rejecting them).
-func (r *Recorder) CredentialsAsked() bool {
+// RejectedCredentials returns the host whose server rejected credentials
+// it had asked for and been answered with. A server that fails a login it
+// never asked for has rejected nothing: a caching provider must not drop
+// its cache for it (a Vault lease, a new database role).
+func (r *Recorder) RejectedCredentials() (Target, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.asked
+	if r.rejectedCreds == nil {
+		return Target{}, false
+	}
+	return *r.rejectedCreds, true
 }
 
 // Last is the target of the last attempt.

@@ -72,6 +72,11 @@ func (a *serverAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts 
 		return f
 	}
 	f.Verify = level
+	if level == VerifyCA {
+		// A certificate the system roots vouch for, whatever the root
+		// file: a public CA, which signs an attacker's own name.
+		f.PublicCA = verifyChain(cs.PeerCertificates, nil, "") == nil
+	}
 	return f
 }
 
@@ -145,19 +150,27 @@ func publicRoots(pemData []byte) bool {
 	if err != nil {
 		return false
 	}
+	var certs []*x509.Certificate
 	for len(pemData) > 0 {
 		var block *pem.Block
 		if block, pemData = pem.Decode(pemData); block == nil {
-			return false
+			break
 		}
 		if block.Type != "CERTIFICATE" {
 			continue
 		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			continue
+		if c, err := x509.ParseCertificate(block.Bytes); err == nil {
+			certs = append(certs, c)
 		}
-		if _, err := c.Verify(x509.VerifyOptions{Roots: system, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err == nil {
+	}
+	// The file's own certificates are intermediates too: a public
+	// intermediate whose parent the file also holds chains to the store.
+	inter := x509.NewCertPool()
+	for _, c := range certs {
+		inter.AddCert(c)
+	}
+	for _, c := range certs {
+		if _, err := c.Verify(x509.VerifyOptions{Roots: system, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err == nil {
 			return true
 		}
 	}
