@@ -224,7 +224,7 @@ type Facts struct {
 	VerifyErr        error               // the verification the configuration demanded failed
 	PeerCertificates []*x509.Certificate // client-side view, leaf first
 
-	PublicCA       bool   // verify-ca, and the system roots vouch for the server's certificate too
+	PublicCA bool // verify-ca, and the system roots vouch for the server's certificate too
 
 	Auth           string // the authentication method used: AuthSCRAMPlus, AuthSCRAM, AuthCert, ...; "" unknown
 	ChannelBinding bool   // SCRAM was bound to the TLS channel

@@ -24,11 +24,11 @@ type CredsFunc func(ctx context.Context, t Target) (*Creds, error)
 // succeeds), the facts and audited violations of the connection that was
 // made, and the last host tried, for errors that do not say which.
 type Recorder struct {
-	mu       sync.Mutex
-	rejected []*Violation
-	audited  []*Violation // let through by audit mode during an attempt
-	last     Target       // the target of the last attempt
-	rejectedCreds *Target // the host whose server rejected credentials it had asked for
+	mu            sync.Mutex
+	rejected      []*Violation
+	audited       []*Violation // let through by audit mode during an attempt
+	last          Target       // the target of the last attempt
+	rejectedCreds *Target      // the host whose server rejected credentials it had asked for
 
 	// lib/pq: the sockets securepg dialed and validated.
 	sockets []*pqSocket
