@@ -8,6 +8,10 @@ import (
 	"strings"
 )
 
+// This file is longer than the others (about 440 lines) because every
+// violation, with its fix, is built here, next to the decisions that
+// raise them; splitting them would put a decision and its wording apart.
+//
 // This file holds the only two places where securepg decides anything:
 // Evaluate judges a configuration before anything is dialed, Judge a
 // connection (or one TLS handshake) that was made. Both are pure
