@@ -16,6 +16,9 @@ import (
 // Evaluate judges a configuration before anything is dialed, Judge a
 // connection (or one TLS handshake) that was made. Both are pure
 // functions; the backends only gather the Plan and the Facts they judge.
+// Which attempts the password protection covers is decided here too
+// (PasswordProtected); the authentication watch (authwatch.go) applies it
+// to the messages the server sends, which no configuration can foresee.
 
 // Reason codes: short, stable, and the same in errors, logs and telemetry.
 const (
