@@ -76,7 +76,9 @@ func NewAuthImpostor(trap AuthTrap, upstream string, cert tls.Certificate) (*Pro
 			if err != nil {
 				return
 			}
-			p.sessions.Add(1)
+			if msg[0] != 'X' { // a Terminate is a client leaving, not talking
+				p.sessions.Add(1)
+			}
 			p.record(msg)
 		case RelaySCRAM:
 			up, err := net.Dial("tcp", upstream)
