@@ -36,27 +36,13 @@ func TestHugeMessageBeforeTheSession(t *testing.T) {
 			{'N', 0x10, 0, 0, 0},
 		} {
 			t.Run(drv+"/"+string(reply[:1]), func(t *testing.T) {
-				isolateEnv(t)
-				t.Setenv("SECUREPG_DRIVER", drv)
-				t.Setenv("SECUREPG_MIN_SSLMODE", "require")
-				t.Setenv("SECUREPG_SSLCERT", l.Certs.Client.CertFile)
-				t.Setenv("SECUREPG_SSLKEY", l.Certs.Client.KeyFile)
-				imp, err := pglab.NewReplyImpostor(l.Certs.SelfSigned.TLS, reply)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer imp.Close()
-				db, err := sql.Open("securepg", "host=localhost port="+imp.PortString()+" user="+pglab.ClientCN+" dbname=x sslmode=require")
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
+				db := openAtReplyImpostor(t, l, drv, reply)
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
 				var before, after runtime.MemStats
 				runtime.GC()
 				runtime.ReadMemStats(&before)
-				err = db.PingContext(ctx)
+				err := db.PingContext(ctx)
 				runtime.ReadMemStats(&after)
 				if err == nil || !strings.Contains(err.Error(), "before the session started") {
 					t.Fatalf("err = %v, want a refusal of the huge message", err)
@@ -67,6 +53,30 @@ func TestHugeMessageBeforeTheSession(t *testing.T) {
 			})
 		}
 	}
+}
+
+// openAtReplyImpostor opens drv, under require, at an impostor that
+// answers the startup message with reply. The client authenticates with
+// a client certificate and no password: the protection does not apply,
+// and any client that gets through TLS meets reply.
+func openAtReplyImpostor(t *testing.T, l *lab, drv string, reply []byte) *sql.DB {
+	t.Helper()
+	isolateEnv(t)
+	t.Setenv("SECUREPG_DRIVER", drv)
+	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+	t.Setenv("SECUREPG_SSLCERT", l.Certs.Client.CertFile)
+	t.Setenv("SECUREPG_SSLKEY", l.Certs.Client.KeyFile)
+	imp, err := pglab.NewReplyImpostor(l.Certs.SelfSigned.TLS, reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { imp.Close() })
+	db, err := sql.Open("securepg", "host=localhost port="+imp.PortString()+" user="+pglab.ClientCN+" dbname=x sslmode=require")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // TestAuthMethodIsTheLastOneAsked: a peer that answers AuthenticationOk
@@ -280,21 +290,7 @@ func TestMalformedStartupMessages(t *testing.T) {
 	} {
 		for _, drv := range []string{"pgx", "pq"} {
 			t.Run(drv+"/"+name, func(t *testing.T) {
-				isolateEnv(t)
-				t.Setenv("SECUREPG_DRIVER", drv)
-				t.Setenv("SECUREPG_MIN_SSLMODE", "require")
-				t.Setenv("SECUREPG_SSLCERT", l.Certs.Client.CertFile)
-				t.Setenv("SECUREPG_SSLKEY", l.Certs.Client.KeyFile)
-				imp, err := pglab.NewReplyImpostor(l.Certs.SelfSigned.TLS, reply)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer imp.Close()
-				db, err := sql.Open("securepg", "host=localhost port="+imp.PortString()+" user="+pglab.ClientCN+" dbname=x sslmode=require")
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
+				db := openAtReplyImpostor(t, l, drv, reply)
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				if err := db.PingContext(ctx); err == nil {

@@ -287,11 +287,16 @@ func TestPasswordProtectionOnTheRealServer(t *testing.T) {
 				t.Errorf("%s: the error does not name the setting: %v", setting, err)
 			}
 		}
-		// PGCHANNELBINDING is the configuration too.
+		// So are a service file and PGCHANNELBINDING.
+		isolateEnv(t)
+		t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+		writeService(t, "[weak]\nchannel_binding=disable\n")
+		_, err := connect(t, "service=weak "+l.at(l.relay, "sslmode=require"))
+		requireReason(t, err, securepg.ReasonPasswordUnverifiedServer)
 		isolateEnv(t)
 		t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 		t.Setenv("PGCHANNELBINDING", "disable")
-		_, err := connect(t, l.at(l.relay, "sslmode=require"))
+		_, err = connect(t, l.at(l.relay, "sslmode=require"))
 		requireReason(t, err, securepg.ReasonPasswordUnverifiedServer)
 		// channel_binding=require and require_auth=scram-sha-256 are what
 		// the protection sets anyway.
@@ -302,23 +307,38 @@ func TestPasswordProtectionOnTheRealServer(t *testing.T) {
 		}
 	})
 
-	t.Run("a password from a hook is protected too", func(t *testing.T) {
+	// Passwords that appear only at connect time: a hook's, and the
+	// passfile's (which lib/pq would read itself, securepg reads for it).
+	t.Run("a password from a hook or the passfile is protected too", func(t *testing.T) {
+		hook := securepg.WithHooks(hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) (*hooks.Credentials, error) {
+			return &hooks.Credentials{Password: l.Password}, nil
+		}})
 		for _, drv := range []string{"pgx", "pq"} {
-			isolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
-			t.Setenv("SECUREPG_MIN_SSLMODE", "require")
-			imp, err := pglab.NewAuthImpostor(pglab.AskCleartext, l.Addr(), l.Certs.SelfSigned.TLS)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dsn := "host=localhost port=" + imp.PortString() + " user=" + l.User + " dbname=" + l.Database + " sslmode=require"
-			_, err = connect(t, dsn, securepg.WithHooks(hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) (*hooks.Credentials, error) {
-				return &hooks.Credentials{Password: l.Password}, nil
-			}}))
-			requireReason(t, err, securepg.ReasonPasswordUnverifiedServer)
-			imp.Close()
-			if got := harvested(imp, l.Password); len(got) > 0 {
-				t.Fatalf("%s: the impostor got %s", drv, strings.Join(got, ", "))
+			for _, source := range []string{"hook", "passfile"} {
+				isolateEnv(t)
+				t.Setenv("SECUREPG_DRIVER", drv)
+				t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+				imp, err := pglab.NewAuthImpostor(pglab.AskCleartext, l.Addr(), l.Certs.SelfSigned.TLS)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dsn := "host=localhost port=" + imp.PortString() + " user=" + l.User + " dbname=" + l.Database + " sslmode=require"
+				var opts []securepg.Option
+				if source == "hook" {
+					opts = append(opts, hook)
+				} else {
+					pass := filepath.Join(t.TempDir(), "pgpass")
+					if err := os.WriteFile(pass, []byte("*:*:*:*:"+l.Password+"\n"), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					t.Setenv("PGPASSFILE", pass)
+				}
+				_, err = connect(t, dsn, opts...)
+				requireReason(t, err, securepg.ReasonPasswordUnverifiedServer)
+				imp.Close()
+				if got := harvested(imp, l.Password); len(got) > 0 {
+					t.Fatalf("%s, %s: the impostor got %s", drv, source, strings.Join(got, ", "))
+				}
 			}
 		}
 	})

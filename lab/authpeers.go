@@ -38,14 +38,8 @@ func NewAuthImpostor(trap AuthTrap, upstream string, cert tls.Certificate) (*Pro
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	var p *Proxy
 	p, err := newProxy(func(c net.Conn) {
-		if !readSSLRequest(c) {
-			return
-		}
-		if _, err := c.Write([]byte{'S'}); err != nil {
-			return
-		}
-		tc := tls.Server(c, cfg)
-		if err := tc.Handshake(); err != nil {
+		tc, ok := startTLS(c, cfg)
+		if !ok {
 			return
 		}
 		startup, err := readStartup(tc)
@@ -175,14 +169,8 @@ func NewReplyImpostor(cert tls.Certificate, reply []byte) (*Proxy, error) {
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	var p *Proxy
 	p, err := newProxy(func(c net.Conn) {
-		if !readSSLRequest(c) {
-			return
-		}
-		if _, err := c.Write([]byte{'S'}); err != nil {
-			return
-		}
-		tc := tls.Server(c, cfg)
-		if err := tc.Handshake(); err != nil {
+		tc, ok := startTLS(c, cfg)
+		if !ok {
 			return
 		}
 		if _, err := readStartup(tc); err != nil {

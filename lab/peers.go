@@ -43,14 +43,8 @@ func NewTLSImpostorOn(addr, upstream string, cert tls.Certificate, maxVersion ui
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: maxVersion, MinVersion: tls.VersionTLS12}
 	var p *Proxy
 	p, err := newProxyOn(addr, func(c net.Conn) {
-		if !readSSLRequest(c) {
-			return
-		}
-		if _, err := c.Write([]byte{'S'}); err != nil {
-			return
-		}
-		tc := tls.Server(c, cfg)
-		if err := tc.Handshake(); err != nil {
+		tc, ok := startTLS(c, cfg)
+		if !ok {
 			return
 		}
 		up, err := net.Dial("tcp", upstream)
@@ -226,14 +220,8 @@ func NewCertRequestImpostor(upstream string, cert tls.Certificate) (*Proxy, erro
 			return nil
 		}}
 	p, err := newProxy(func(c net.Conn) {
-		if !readSSLRequest(c) {
-			return
-		}
-		if _, err := c.Write([]byte{'S'}); err != nil {
-			return
-		}
-		tc := tls.Server(c, cfg)
-		if err := tc.Handshake(); err != nil {
+		tc, ok := startTLS(c, cfg)
+		if !ok {
 			return
 		}
 		up, err := net.Dial("tcp", upstream)

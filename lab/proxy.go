@@ -6,6 +6,7 @@ package lab
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"strconv"
@@ -157,6 +158,19 @@ func readSSLRequest(c net.Conn) bool {
 		return false
 	}
 	return bytes.Equal(b, sslRequest)
+}
+
+// startTLS plays a server that accepts TLS: it reads the SSLRequest,
+// answers 'S' and completes the handshake with cfg.
+func startTLS(c net.Conn, cfg *tls.Config) (*tls.Conn, bool) {
+	if !readSSLRequest(c) {
+		return nil, false
+	}
+	if _, err := c.Write([]byte{'S'}); err != nil {
+		return nil, false
+	}
+	tc := tls.Server(c, cfg)
+	return tc, tc.Handshake() == nil
 }
 
 func relay(a, b net.Conn) {

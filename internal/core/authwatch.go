@@ -69,11 +69,16 @@ type authWatch struct {
 	err     error
 }
 
+// newAuthWatch watches the authentication of one connection to host.
+func newAuthWatch(host string, clientCert bool) *authWatch {
+	return &authWatch{host: host, clientCert: clientCert, in: frameReader{limit: MaxAuthMessage}}
+}
+
 // frameReader parses PostgreSQL messages (type byte, int32 length,
 // body) from a byte stream fed in pieces, keeping at most maxAuthBody
 // bytes of each body.
 type frameReader struct {
-	limit int // the largest body accepted, 0: any
+	limit int // the server's side: the largest body accepted, and lib/pq's error lengths; 0: the client's side, any
 	hdr   [5]byte
 	nhdr  int
 	left  int // body bytes still to come
@@ -144,7 +149,6 @@ func (w *authWatch) read(p []byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	w.in.limit = MaxAuthMessage
 	err := w.in.feed(p, w.serverMessage)
 	if err == errAuthOver {
 		w.done.Store(true)

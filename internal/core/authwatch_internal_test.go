@@ -29,7 +29,8 @@ var (
 // watchStream feeds stream to a protecting watch in chunks of size n (0:
 // whole) and returns the method it saw and its refusal.
 func watchStream(stream []byte, n int) (string, error) {
-	w := &authWatch{protect: true, host: "h:5432"}
+	w := newAuthWatch("h:5432", false)
+	w.protect = true
 	if n <= 0 {
 		n = len(stream) + 1
 	}
@@ -96,7 +97,8 @@ func TestAuthWatch(t *testing.T) {
 // client's bytes fed one at a time.
 func plusLogin(t *testing.T) *authWatch {
 	t.Helper()
-	w := &authWatch{protect: true}
+	w := newAuthWatch("", false)
+	w.protect = true
 	if err := w.read(msgSASLPlus); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +121,7 @@ func plusLogin(t *testing.T) *authWatch {
 func TestAuthWatchBoundedMemory(t *testing.T) {
 	for _, length := range []uint32{0x7fffffff, 0xfffffff0, 0x3ffffff0, MaxAuthMessage + 5, 3} {
 		for _, typ := range []byte{'R', 'E', 'N', 'A'} {
-			w := &authWatch{}
+			w := newAuthWatch("", false)
 			head := []byte{typ, 0, 0, 0, 0}
 			binary.BigEndian.PutUint32(head[1:], length)
 			var oe *oversizeError
@@ -128,7 +130,7 @@ func TestAuthWatchBoundedMemory(t *testing.T) {
 			}
 		}
 	}
-	w := &authWatch{}
+	w := newAuthWatch("", false)
 	if err := w.read([]byte{'R', 0, 1, 0, 4, 0, 0, 0, 10}); err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +228,8 @@ func referenceRefusal(stream []byte) (string, bool) {
 // SCRAM-SHA-256-PLUS choice with AuthenticationOk, skipping the exchange,
 // is refused.
 func TestAuthWatchNeedsTheServersProof(t *testing.T) {
-	w := &authWatch{protect: true}
+	w := newAuthWatch("", false)
+	w.protect = true
 	if err := w.read(msgSASLPlus); err != nil {
 		t.Fatal(err)
 	}

@@ -314,8 +314,9 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 	// before pgx can answer).
 	cfg.ChannelBinding, cfg.RequireAuth = a.channelBinding, a.requireAuth
 	t := cur.entry.target
-	w := &authWatch{clientCert: t.ClientCert != "", host: f.Addr(), refuse: func(v *Violation) { a.reject(cur, v) },
-		rejected: func() { a.st.Rec.CredentialsRejected(t) }}
+	w := newAuthWatch(f.Addr(), t.ClientCert != "")
+	w.refuse = func(v *Violation) { a.reject(cur, v) }
+	w.rejected = func() { a.st.Rec.CredentialsRejected(t) }
 	if cfg.Password != "" && cur.entry.auth != nil && PasswordProtectedConn(a.c.policy, t, f) {
 		switch {
 		case a.c.weakAuth != "":

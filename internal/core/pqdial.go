@@ -237,7 +237,8 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 		audited = aud
 	}
 	if !d.done.Load() {
-		w := &authWatch{clientCert: d.t.ClientCert != "", host: f.Addr(), rejected: func() { d.rec.CredentialsRejected(d.t.Target) }}
+		w := newAuthWatch(f.Addr(), d.t.ClientCert != "")
+		w.rejected = func() { d.rec.CredentialsRejected(d.t.Target) }
 		d.rec.addSocket(&pqSocket{raw: raw, facts: f, audited: audited, stop: stop, watch: w})
 		conn = &authConn{Conn: conn, w: w}
 	}
