@@ -13,9 +13,10 @@ import (
 	pglab "github.com/securepg/securepg/lab"
 )
 
-// lab is the shared server plus the adversarial peers in front of it.
+// lab is a shared server plus the adversarial peers in front of it.
 type lab struct {
 	*pglab.Cluster
+	name       string       // "pg15", "pg18": the server's major version
 	relay      *pglab.Proxy // a plain TCP relay: the server, with a dial counter
 	strip      *pglab.Proxy // answers 'N' and relays plaintext
 	selfSigned *pglab.Proxy
@@ -25,20 +26,78 @@ type lab struct {
 	proxies    []*pglab.Proxy
 }
 
+// labSlot is one server's lab, made on first use.
+type labSlot struct {
+	once sync.Once
+	l    *lab
+	err  error
+}
+
 var (
-	labOnce sync.Once
-	theLab  *lab
-	labErr  error
+	systemLab labSlot              // the system's server (Debian's PostgreSQL 15)
+	labsMu    sync.Mutex           // guards majorLabs
+	majorLabs = map[int]*labSlot{} // other versions, by major
 )
 
+// newestMajor is the PostgreSQL that the lab runs beside the system's.
+const newestMajor = 18
+
+// getLab is the lab around the system's server (pglab.Shared).
 func getLab(t *testing.T) *lab {
 	t.Helper()
-	c := pglab.Shared(t)
-	labOnce.Do(func() {
-		l := &lab{Cluster: c}
+	return systemLab.get(t, pglab.Shared(t))
+}
+
+// getLabVersion is the lab around the shared server of a major version
+// (pglab.SharedVersion): under CI=true a missing server fails t.
+func getLabVersion(t *testing.T, major int) *lab {
+	t.Helper()
+	c := pglab.SharedVersion(t, major)
+	labsMu.Lock()
+	s := majorLabs[major]
+	if s == nil {
+		s = &labSlot{}
+		majorLabs[major] = s
+	}
+	labsMu.Unlock()
+	return s.get(t, c)
+}
+
+// eachServer runs f as a subtest per server, named after its major
+// version: the system's server ("pg15" on Debian 12), then the newest
+// ("pg18"). The system's server starts first: where it cannot, t fails
+// (CI=true) or is skipped as a whole.
+func eachServer(t *testing.T, f func(t *testing.T, l *lab)) {
+	t.Helper()
+	sys := getLab(t)
+	t.Run(sys.name, func(t *testing.T) { f(t, sys) })
+	t.Run("pg"+itoa(newestMajor), func(t *testing.T) { f(t, getLabVersion(t, newestMajor)) })
+}
+
+// labPasswords are the passwords of every lab that started, for the
+// telemetry leak check.
+func labPasswords() []string {
+	var out []string
+	if systemLab.l != nil {
+		out = append(out, systemLab.l.Password)
+	}
+	labsMu.Lock()
+	defer labsMu.Unlock()
+	for _, s := range majorLabs {
+		if s.l != nil {
+			out = append(out, s.l.Password)
+		}
+	}
+	return out
+}
+
+func (s *labSlot) get(t *testing.T, c *pglab.Cluster) *lab {
+	t.Helper()
+	s.once.Do(func() {
+		l := &lab{Cluster: c, name: "pg" + itoa(c.Major)}
 		mk := func(p *pglab.Proxy, err error) *pglab.Proxy {
-			if err != nil && labErr == nil {
-				labErr = err
+			if err != nil && s.err == nil {
+				s.err = err
 			}
 			if p != nil {
 				l.proxies = append(l.proxies, p)
@@ -52,12 +111,12 @@ func getLab(t *testing.T) *lab {
 		l.wrongHost = mk(pglab.NewTLSImpostor(up, c.Certs.WrongHost.TLS, 0))
 		l.expired = mk(pglab.NewTLSImpostor(up, c.Certs.Expired.TLS, 0))
 		l.tls12 = mk(pglab.NewTLSImpostor(up, c.Certs.Server.TLS, tls.VersionTLS12))
-		theLab = l
+		s.l = l
 	})
-	if labErr != nil {
-		t.Fatal(labErr)
+	if s.err != nil {
+		t.Fatal(s.err)
 	}
-	return theLab
+	return s.l
 }
 
 // auth is the password role's credentials and database.

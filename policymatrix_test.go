@@ -243,28 +243,31 @@ func labCases() []labCase {
 	}
 }
 
+// TestPolicyAgainstRealServer runs every case of labCases on both
+// backends against each server: pg15/pgx/<case>, pg18/pq/<case>, ...
 func TestPolicyAgainstRealServer(t *testing.T) {
-	l := getLab(t)
 	cases := labCases()
 	if n := len(cases); n < 40 {
 		t.Fatalf("only %d cases; the table must keep at least 40", n)
 	}
-	for _, drv := range []string{"pgx", "pq"} {
-		for _, tc := range cases {
-			want := tc.pgx
-			if drv == "pq" {
-				want = tc.pq
-			}
-			t.Run(drv+"/"+tc.name, func(t *testing.T) {
-				isolateEnv(t)
-				t.Setenv("SECUREPG_DRIVER", drv)
-				if tc.env != nil {
-					tc.env(t, l)
+	eachServer(t, func(t *testing.T, l *lab) {
+		for _, drv := range []string{"pgx", "pq"} {
+			for _, tc := range cases {
+				want := tc.pgx
+				if drv == "pq" {
+					want = tc.pq
 				}
-				runCase(t, l, tc.dsn(l), want)
-			})
+				t.Run(drv+"/"+tc.name, func(t *testing.T) {
+					isolateEnv(t)
+					t.Setenv("SECUREPG_DRIVER", drv)
+					if tc.env != nil {
+						tc.env(t, l)
+					}
+					runCase(t, l, tc.dsn(l), want)
+				})
+			}
 		}
-	}
+	})
 }
 
 func runCase(t *testing.T, l *lab, dsn string, want outcome) {
