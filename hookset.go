@@ -141,7 +141,7 @@ func connInfo(f core.Facts, a hooks.Attempt) hooks.ConnInfo {
 	}
 	if f.Server != nil {
 		ssl := f.Server.SSL
-		info.ServerSSL = &ssl
+		info.ServerSSL, info.ServerViaPooler = &ssl, f.Server.ViaPooler
 	}
 	return info
 }

@@ -59,7 +59,11 @@ type AuthFailureHandler interface {
 	AuthFailed(ctx context.Context, a Attempt)
 }
 
-// ConnInfo describes a new connection that securepg validated.
+// ConnInfo describes a new connection that securepg validated. The TLS
+// fields are the handshake securepg made and verified itself, with the
+// peer it dialed: behind a connection pooler, that is the pooler, and the
+// pooler's own connection to the server is not securepg's to see (with
+// lib/pq, ServerSSL then describes it, and ServerViaPooler says so).
 type ConnInfo struct {
 	Attempt                              // the host that answered; SSLMode is its effective sslmode
 	Network          string              // "tcp" or "unix"
@@ -68,7 +72,8 @@ type ConnInfo struct {
 	CipherSuite      uint16              // a tls.TLS_* value
 	Verification     string              // "none", "verify-ca" or "verify-full": what the handshake proved
 	PeerCertificates []*x509.Certificate // the server's chain, leaf first
-	ServerSSL        *bool               // lib/pq: pg_stat_ssl's view of this connection, when known
+	ServerSSL        *bool               // lib/pq: pg_stat_ssl's view of the backend that answered the validation query, when known
+	ServerViaPooler  bool                // lib/pq: that backend is not the one the peer named at startup: a pooler sits between, and ServerSSL is the pooler's own connection to the server
 	AuthMethod       string              // "scram-sha-256-plus", "scram-sha-256", "md5", "password", "cert", "trust", ...
 	ChannelBinding   bool                // SCRAM was bound to the TLS channel (tls-server-end-point)
 }

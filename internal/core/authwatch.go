@@ -67,6 +67,9 @@ type authWatch struct {
 	bound   bool // the client chose SCRAM-SHA-256-PLUS
 	final   bool // and the server answered with its final message
 	err     error
+
+	keyPID uint32 // the process ID in the peer's BackendKeyData
+	keyed  bool   // the peer sent BackendKeyData
 }
 
 // newAuthWatch watches the authentication of one connection to host.
@@ -176,6 +179,12 @@ func (w *authWatch) serverMessage(typ byte, body []byte) error {
 		}
 		w.finish()
 		return errAuthOver
+	}
+	if typ == 'K' && len(body) >= 4 {
+		// BackendKeyData: the process ID the peer says serves this
+		// session (a pooler sends its own), and the cancellation key.
+		w.keyPID, w.keyed = binary.BigEndian.Uint32(body), true
+		return nil
 	}
 	if typ != 'R' || len(body) < 4 {
 		return nil
@@ -345,6 +354,14 @@ func (w *authWatch) result() (method string, bound bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.method, w.bound && w.final
+}
+
+// backendKey is the process ID the peer sent in BackendKeyData during the
+// startup, and whether it sent one; meaningful once the connection is made.
+func (w *authWatch) backendKey() (pid uint32, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.keyPID, w.keyed
 }
 
 // authReader and authWriter put a watch on pgx's frontend.

@@ -240,12 +240,23 @@ type Facts struct {
 	Server *ServerSSL
 }
 
-// ServerSSL is a row of pg_stat_ssl for the connection's backend.
+// ServerSSL is a row of pg_stat_ssl for the backend that answered the
+// validation query: the server's view of the TLS of that backend's
+// client connection.
 type ServerSSL struct {
 	SSL     bool
 	Version string
 	Cipher  string
 	Bits    int
+	PID     uint32 // the backend's pg_backend_pid()
+
+	// ViaPooler: the backend is not the process the peer named in its
+	// BackendKeyData at startup (or the peer named none), so something
+	// that speaks the protocol itself, a pooler such as PgBouncer or a
+	// proxy, sits between: the row describes that pooler's connection to
+	// the server, not securepg's. It never changes a judgement; the
+	// client side's handshake is what securepg verified.
+	ViaPooler bool
 }
 
 // Addr is host:port, or the socket directory.

@@ -134,6 +134,12 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 			dc.Close()
 			return nil, nil, err
 		}
+		if server != nil {
+			// Behind a pooler, the backend that answers is the pooler's,
+			// not the process the peer named at startup.
+			pid, ok := s.watch.backendKey()
+			server.ViaPooler = !ok || pid != server.PID
+		}
 		s.facts.Server = server
 	}
 	return dc, s, nil
@@ -216,8 +222,10 @@ func passfileFields(s string) []string {
 }
 
 // pgStatSSL asks the server for its view of this backend's TLS. SHOW ssl
-// would report the server's setting, not this connection.
-const pgStatSSL = "SELECT ssl, version, cipher, bits FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+// would report the server's setting, not this connection. Behind a pooler
+// the backend is the pooler's, and so is the view: pg_backend_pid() tells
+// (it is not the process ID the peer sent in BackendKeyData).
+const pgStatSSL = "SELECT ssl, version, cipher, bits, pg_backend_pid() FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
 
 func queryServerSSL(ctx context.Context, conn driver.Conn) (*ServerSSL, error) {
 	q, ok := conn.(driver.QueryerContext)
@@ -229,7 +237,7 @@ func queryServerSSL(ctx context.Context, conn driver.Conn) (*ServerSSL, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	dest := make([]driver.Value, 4)
+	dest := make([]driver.Value, 5)
 	if err := rows.Next(dest); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, nil
@@ -242,6 +250,9 @@ func queryServerSSL(ctx context.Context, conn driver.Conn) (*ServerSSL, error) {
 	s.Cipher = asString(dest[2])
 	if n, ok := dest[3].(int64); ok {
 		s.Bits = int(n)
+	}
+	if n, ok := dest[4].(int64); ok {
+		s.PID = uint32(n)
 	}
 	return s, nil
 }

@@ -183,7 +183,7 @@ func FactsAttrs(f core.Facts) []attribute.KeyValue {
 		)
 	}
 	if f.Server != nil {
-		attrs = append(attrs, KeyServerSSL.Bool(f.Server.SSL))
+		attrs = append(attrs, KeyServerSSL.Bool(f.Server.SSL), KeyServerViaPooler.Bool(f.Server.ViaPooler))
 		if f.Server.Version != "" {
 			attrs = append(attrs, KeyServerVersion.String(strings.TrimPrefix(f.Server.Version, "TLSv")))
 		}

@@ -41,6 +41,7 @@ const (
 	KeyServerSSL       = attribute.Key("securepg.server.ssl")
 	KeyServerVersion   = attribute.Key("securepg.server.tls.protocol.version")
 	KeyServerCipher    = attribute.Key("securepg.server.tls.cipher")
+	KeyServerViaPooler = attribute.Key("securepg.server.via_pooler") // the securepg.server.* view is a pooler's connection to the server
 	KeyDriver          = attribute.Key("securepg.driver")
 	KeyRefusedAttempts = attribute.Key("securepg.policy.refused_attempts")
 	KeyAuthMethod      = attribute.Key("securepg.auth.method")
