@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/core"
@@ -64,12 +66,16 @@ type policyResult struct {
 	Bound        bool   `json:"channel_binding"`       // the login was bound to the TLS channel
 }
 
+// serverView is pg_stat_ssl's row for the backend that answered. Behind a
+// pooler (ViaPooler) that backend is the pooler's, and the row describes
+// the pooler's connection to the server, not this client's.
 type serverView struct {
 	SSL           bool   `json:"ssl"`
 	Version       string `json:"tls_version"`
 	Cipher        string `json:"cipher"`
 	Bits          int    `json:"bits"`
 	ServerVersion string `json:"server_version"`
+	ViaPooler     bool   `json:"via_pooler"`
 }
 
 type authReport struct {
@@ -211,11 +217,19 @@ func (e *env) policyConnect(ctx context.Context, dsn string) (policyResult, *ser
 	if info.TLS {
 		res.Version, res.Cipher = core.TLSVersionName(info.Version), tls.CipherSuiteName(info.CipherSuite)
 	}
-	v := &serverView{}
+	v := &serverView{ViaPooler: info.ServerViaPooler}
 	var version, cipher sql.NullString
-	var bits sql.NullInt64
-	if err := conn.QueryRowContext(ctx, "SELECT ssl, version, cipher, bits FROM pg_stat_ssl WHERE pid = pg_backend_pid()").Scan(&v.SSL, &version, &cipher, &bits); err == nil {
+	var bits, pid sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT ssl, version, cipher, bits, pg_backend_pid() FROM pg_stat_ssl WHERE pid = pg_backend_pid()").Scan(&v.SSL, &version, &cipher, &bits, &pid); err == nil {
 		v.Version, v.Cipher, v.Bits = safe(version.String), safe(cipher.String), int(bits.Int64)
+		// pgx: the process ID the peer sent at startup. lib/pq's
+		// connection was compared by securepg itself (info.ServerViaPooler).
+		conn.Raw(func(dc any) error {
+			if sc, ok := dc.(*stdlib.Conn); ok {
+				v.ViaPooler = int64(sc.Conn().PgConn().PID()) != pid.Int64
+			}
+			return nil
+		})
 	}
 	conn.QueryRowContext(ctx, "SHOW server_version").Scan(&v.ServerVersion)
 	v.ServerVersion = safe(v.ServerVersion)

@@ -83,6 +83,10 @@ func (e *env) printProbe(r probeReport) {
 	}
 	if v := r.View; v != nil {
 		fmt.Fprintf(w, "server view\tpg_stat_ssl: ssl=%v %s %s %d bits; PostgreSQL %s\n", v.SSL, v.Version, v.Cipher, v.Bits, v.ServerVersion)
+		if v.ViaPooler {
+			fmt.Fprintf(w, "\t%s\n", e.bold("behind a pooler: this is the pooler's own connection to the server, not this client's"))
+			fmt.Fprintf(w, "\tsecurepg verified the client's connection to the pooler (above); the pooler's to the server is its configuration\n")
+		}
 	}
 	w.Flush()
 }
