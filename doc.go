@@ -51,7 +51,8 @@
 //     hosts; lib/pq gets one host at a time, with sslmode=disable, over a
 //     connection securepg has already verified and judged, and never
 //     reads a certificate file itself. After connecting, pg_stat_ssl gives
-//     the server's view.
+//     the server's view (behind a pooler, of the pooler's own connection:
+//     hooks.ConnInfo.ServerViaPooler says so).
 //
 // Each host of a multi-host DSN gets its own credentials, and an attempt
 // the policy refused is reported even when another host then answers.
