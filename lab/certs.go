@@ -59,6 +59,46 @@ func (c *Certs) Issue(cn string, dns []string, ips []net.IP) (KeyPair, error) {
 	return KeyPair{TLS: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, Leaf: leaf}, nil
 }
 
+// IssueClient makes a new client certificate for the role cn, signed by
+// the test CA, and writes it and its key to files in the certificate
+// directory: a rotated client certificate.
+func (c *Certs) IssueClient(cn string) (KeyPair, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return KeyPair{}, err
+	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		return KeyPair{}, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn, Organization: []string{"securepg tests"}},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.CA, &key.PublicKey, c.caKey)
+	if err != nil {
+		return KeyPair{}, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return KeyPair{}, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return KeyPair{}, err
+	}
+	base := filepath.Join(c.Dir, "client-"+serial.Text(16))
+	kp := KeyPair{CertFile: base + ".crt", KeyFile: base + ".key", Leaf: leaf,
+		TLS: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}}
+	if err := writePEM(kp.CertFile, "CERTIFICATE", der, 0o644); err != nil {
+		return KeyPair{}, err
+	}
+	if err := writePEM(kp.KeyFile, "EC PRIVATE KEY", keyDER, 0o600); err != nil {
+		return KeyPair{}, err
+	}
+	return kp, nil
+}
+
 // KeyPair is a certificate and key, as files and as a tls.Certificate.
 type KeyPair struct {
 	CertFile, KeyFile string

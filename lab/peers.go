@@ -56,6 +56,28 @@ func NewTLSImpostorOn(addr, upstream string, cert tls.Certificate, maxVersion ui
 	return p, err
 }
 
+// NewTLSFront terminates TLS with whatever certificate cert returns at
+// each handshake and relays to upstream: a server whose certificate
+// rotates, for testing that clients follow a rotation (of the server's
+// certificate, or of its CA and the client's root file).
+func NewTLSFront(upstream string, cert func() *tls.Certificate) (*Proxy, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert(), nil }}
+	var p *Proxy
+	p, err := newProxy(func(c net.Conn) {
+		tc, ok := startTLS(c, cfg)
+		if !ok {
+			return
+		}
+		up, err := net.Dial("tcp", upstream)
+		if err != nil {
+			return
+		}
+		relay(&countingConn{Conn: tc, n: &p.fromClient}, up)
+	})
+	return p, err
+}
+
 // FromClient is how many bytes an impostor received from clients once TLS
 // was established. Call it after Close, which waits for the connections.
 func (p *Proxy) FromClient() int64 { return p.fromClient.Load() }

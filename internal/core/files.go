@@ -127,10 +127,21 @@ type Material[T any] struct {
 	// unreadable and the last good version is being used.
 	OnStale func(path string, err error)
 	stale   bool
+	now     func() time.Time // time.Now; tests move it
 }
 
 func newMaterial[T any](what string, parse func([][]byte) (T, error), paths ...string) *Material[T] {
 	return &Material[T]{paths: paths, parse: parse, what: what, stamps: make([]stamp, len(paths))}
+}
+
+// watched makes m tell the policy's OnStale when it keeps a last good
+// version.
+func watched[T any](p Policy, m *Material[T]) *Material[T] {
+	if f := p.OnStale; f != nil {
+		what := m.what
+		m.OnStale = func(path string, err error) { f(what, path, err) }
+	}
+	return m
 }
 
 // staticMaterial holds material that never changes (inline PEM, the
@@ -167,18 +178,42 @@ func (m *Material[T]) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s in %s: %w", m.what, m.paths[0], err)
 	}
-	m.val, m.stamps, m.checked = v, stamps, time.Now()
+	m.val, m.stamps, m.checked = v, stamps, m.clock()
 	return nil
 }
 
-// Get returns the current material.
+// Get returns the current material, looking at the files again when the
+// last look is more than a second old.
 func (m *Material[T]) Get(ctx context.Context) (T, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := time.Now()
+	now := m.clock()
 	if now.Sub(m.checked) < recheckEvery {
 		return m.val, m.err
 	}
+	return m.check(ctx, now)
+}
+
+// Refresh looks at the files now, whenever they were last looked at, and
+// returns the current material: after a verification failed, a rotated CA
+// bundle is used at once rather than up to a second later.
+func (m *Material[T]) Refresh(ctx context.Context) (T, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.checked.Equal(farFuture) { // static
+		return m.val, m.err
+	}
+	return m.check(ctx, m.clock())
+}
+
+func (m *Material[T]) clock() time.Time {
+	if m.now != nil {
+		return m.now()
+	}
+	return time.Now()
+}
+
+func (m *Material[T]) check(ctx context.Context, now time.Time) (T, error) {
 	m.checked = now
 	stamps := make([]stamp, len(m.paths))
 	changed := false

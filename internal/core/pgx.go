@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"database/sql/driver"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -109,7 +111,8 @@ func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
 	if err != nil {
 		return nil, Plan{}, ParseError(DriverPgx, dsn, err)
 	}
-	pc, plan, err := hardenPgx(cc, p)
+	src := Sources(DriverPgx, dsn, os.LookupEnv)
+	pc, plan, err := hardenPgx(cc, p, pgxFiles(cc, p, src))
 	if err != nil {
 		return nil, Plan{}, settingError(dsn, err)
 	}
@@ -118,7 +121,6 @@ func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
 	}
 	plan.User, plan.Database, plan.DSNPassword = cc.User, cc.Database, DSNHasPassword(DriverPgx, dsn)
 	plan.Password = cc.Password != ""
-	src := Sources(DriverPgx, dsn, os.LookupEnv)
 	pc.weakAuth = weakAuthSetting(cc, src["channel_binding"])
 	plan.WeakAuth = pc.weakAuth
 	// verify-ca against a root file that holds a public CA proves no
@@ -142,7 +144,93 @@ func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
 	return pc, plan, nil
 }
 
-func hardenPgx(cc *pgx.ConnConfig, p Policy) (*PgxConfig, Plan, error) {
+// keyFiles is the key material pgx read from files at parse time, as
+// material that follows the files: pgx itself reads them again only when
+// it parses the DSN again, which securepg does not do per connection.
+// Nil fields: nothing from a file (inline, the system roots, or none).
+type keyFiles struct {
+	roots *Material[*x509.CertPool]
+	cert  *Material[*tls.Certificate]
+}
+
+// pgxFiles finds the files behind the key material pgx parsed into cc's
+// TLS configuration, and reads them again as material that follows them.
+// A file whose content is not what pgx parsed (changed in between, or
+// named by a setting securepg read differently) stays what pgx parsed:
+// rotation follows only a file securepg knows pgx read.
+func pgxFiles(cc *pgx.ConnConfig, p Policy, src map[string]Source) keyFiles {
+	var kf keyFiles
+	tc := cc.TLSConfig
+	if tc == nil {
+		for _, fb := range cc.Fallbacks {
+			if fb.TLSConfig != nil {
+				tc = fb.TLSConfig
+				break
+			}
+		}
+	}
+	if tc == nil {
+		return kf
+	}
+	ctx := context.Background()
+	if path := src["sslrootcert"].Value; tc.RootCAs != nil && path != "" && path != "system" {
+		m := watched(p, newMaterial("root certificates", parseRoots, path))
+		if m.load(ctx) == nil && m.val.Equal(tc.RootCAs) {
+			kf.roots = m
+		}
+	}
+	cert, key := src["sslcert"].Value, src["sslkey"].Value
+	if len(tc.Certificates) == 1 && cert != "" && key != "" {
+		m := watched(p, newMaterial("client certificate", parsePgxKeyPair, cert, key))
+		if m.load(ctx) == nil && sameCertificate(m.val, &tc.Certificates[0]) {
+			kf.cert = m
+		}
+	}
+	return kf
+}
+
+func sameCertificate(a, b *tls.Certificate) bool {
+	if len(a.Certificate) != len(b.Certificate) {
+		return false
+	}
+	for i := range a.Certificate {
+		if !bytes.Equal(a.Certificate[i], b.Certificate[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// parsePgxKeyPair reads a certificate and key file as pgx does: the key is
+// the key file's first PEM block, unencrypted (securepg refuses
+// sslpassword).
+func parsePgxKeyPair(data [][]byte) (*tls.Certificate, error) {
+	block, _ := pem.Decode(data[1])
+	//lint:ignore SA1019 detecting an encrypted key, not decrypting it
+	if block == nil || x509.IsEncryptedPEMBlock(block) {
+		return nil, errors.New("the key is not an unencrypted PEM key")
+	}
+	return parseKeyPair([][]byte{data[0], pem.EncodeToMemory(block)})
+}
+
+// clientCertificate sends m's current certificate when the server asks for
+// one it accepts, as crypto/tls does with Config.Certificates. It runs
+// after the server's certificate is verified (VerifyConnection), so a
+// client certificate never reaches an unverified server.
+func clientCertificate(m *Material[*tls.Certificate]) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	return func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		c, err := m.Get(cri.Context())
+		if err != nil {
+			return nil, err
+		}
+		if c == nil || cri.SupportsCertificate(c) != nil {
+			return &tls.Certificate{}, nil // no acceptable certificate: send none
+		}
+		return c, nil
+	}
+}
+
+func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles) (*PgxConfig, Plan, error) {
 	// pgx does not know ssl_min/max_protocol_version: it would send them to
 	// the server as run-time settings, which fail there. Honour them as libpq
 	// does, on the client.
@@ -190,11 +278,22 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy) (*PgxConfig, Plan, error) {
 				tc := fb.TLSConfig.Clone()
 				upgrade := n == 1 && p.Roots() != nil && p.RootCert != "system" && tc.RootCAs == nil
 				t.RootCA, t.RootFromPolicy, t.ClientCert, t.CertFromPolicy = describeTLS(tc, p)
-				if tc.RootCAs == nil && p.Roots() != nil {
-					tc.RootCAs = p.Roots()
+				// The roots and the client certificate follow their files
+				// (a rotation needs no restart) where securepg knows them.
+				var roots *Material[*x509.CertPool]
+				switch {
+				case tc.RootCAs != nil && kf.roots != nil:
+					roots = kf.roots
+				case tc.RootCAs != nil:
+					roots = staticMaterial("root certificates", tc.RootCAs)
+				case p.Roots() != nil:
+					roots = p.Roots()
 				}
-				if len(tc.Certificates) == 0 && tc.GetClientCertificate == nil && p.ClientCertificate() != nil {
-					tc.Certificates = []tls.Certificate{*p.ClientCertificate()}
+				switch {
+				case len(tc.Certificates) == 1 && kf.cert != nil:
+					tc.Certificates, tc.GetClientCertificate = nil, clientCertificate(kf.cert)
+				case len(tc.Certificates) == 0 && tc.GetClientCertificate == nil && p.ClientCertificate() != nil:
+					tc.GetClientCertificate = clientCertificate(p.ClientCertificate())
 				}
 				tc.MinVersion = minTLS
 				if dsnMax != 0 {
@@ -216,9 +315,8 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy) (*PgxConfig, Plan, error) {
 				case tc.VerifyPeerCertificate != nil || upgrade:
 					auth.level = VerifyCA
 				}
-				if tc.RootCAs != nil {
-					auth.roots = staticMaterial("root certificates", tc.RootCAs)
-				}
+				auth.roots = roots
+				tc.RootCAs = nil // verification is VerifyConnection's, with auth.roots
 				tc.InsecureSkipVerify = true
 				tc.VerifyPeerCertificate = nil
 				fb.TLSConfig = tc

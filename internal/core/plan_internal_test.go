@@ -329,8 +329,11 @@ func TestHardening(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, tc := range append([]*tls.Config{pc.Conn.TLSConfig}, pc.Conn.Fallbacks[0].TLSConfig) {
-		if tc.MinVersion != tls.VersionTLS13 || tc.RootCAs == nil || len(tc.Certificates) != 1 {
-			t.Fatalf("pgx attempt %d: min %x roots %v certs %d", i, tc.MinVersion, tc.RootCAs != nil, len(tc.Certificates))
+		// The org's files, as material that follows them: the roots
+		// verify in VerifyConnection, the certificate is sent by
+		// GetClientCertificate.
+		if tc.MinVersion != tls.VersionTLS13 || pc.entries[i].auth.roots != p.Roots() || tc.GetClientCertificate == nil {
+			t.Fatalf("pgx attempt %d: min %x roots %v client certificate %v", i, tc.MinVersion, pc.entries[i].auth.roots != nil, tc.GetClientCertificate != nil)
 		}
 	}
 	if plan.Targets[0].Mode != ModeVerifyCA {

@@ -65,9 +65,14 @@ type Policy struct {
 	// name of the option that set it.
 	Sources map[string]string
 
-	roots       *x509.CertPool
-	rootsPublic bool // the root file holds a root the system store trusts
-	clientCert  *tls.Certificate
+	// OnStale, when set before Load or Prepare, hears once per episode
+	// that a key file securepg reads is missing or unreadable and the last
+	// good version is being used (a rotation in progress).
+	OnStale func(what, path string, err error)
+
+	roots       *Material[*x509.CertPool] // loaded by Load, or nil
+	rootsPublic bool                      // the root file holds a root the system store trusts
+	clientCert  *Material[*tls.Certificate]
 }
 
 // DefaultPolicy is the policy with nothing set: verify-full, TLS 1.2, enforce.
@@ -199,18 +204,23 @@ func (p *Policy) Load() error {
 		if err != nil {
 			return fmt.Errorf("securepg: %s: cannot read root certificates: %w", p.Sources[EnvSSLRootCert], err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
+		if _, err := parseRoots([][]byte{pem}); err != nil {
 			return fmt.Errorf("securepg: %s: %s holds no PEM certificate", p.Sources[EnvSSLRootCert], SafeText(p.RootCert))
 		}
-		p.roots, p.rootsPublic = pool, publicRoots(pem)
+		// Read again as material that follows the file: a rotated CA
+		// bundle is used by new connections without a restart.
+		m := watched(*p, newMaterial("root certificates", parseRoots, p.RootCert))
+		if err := m.load(ctx); err != nil {
+			return fmt.Errorf("securepg: %s: %w", p.Sources[EnvSSLRootCert], err)
+		}
+		p.roots, p.rootsPublic = m, publicRoots(pem)
 	}
 	if p.RootCert == "system" {
 		pool, err := x509.SystemCertPool()
 		if err != nil {
 			return fmt.Errorf("securepg: %s=system: %w", p.Sources[EnvSSLRootCert], err)
 		}
-		p.roots = pool
+		p.roots = staticMaterial("root certificates", pool)
 	}
 	if (p.ClientCert == "") != (p.ClientKey == "") {
 		return fmt.Errorf("securepg: %s and %s must be set together", EnvSSLCert, EnvSSLKey)
@@ -221,20 +231,25 @@ func (p *Policy) Load() error {
 		if err := errors.Join(err1, err2); err != nil {
 			return fmt.Errorf("securepg: %s/%s: cannot load client certificate: %w", p.Sources[EnvSSLCert], p.Sources[EnvSSLKey], err)
 		}
-		pair, err := tls.X509KeyPair(cert, key)
-		if err != nil {
+		if _, err := tls.X509KeyPair(cert, key); err != nil {
 			return fmt.Errorf("securepg: %s/%s: cannot load client certificate: the certificate and key do not form a pair, or are not PEM", p.Sources[EnvSSLCert], p.Sources[EnvSSLKey])
 		}
-		p.clientCert = &pair
+		m := watched(*p, newMaterial("client certificate", parseKeyPair, p.ClientCert, p.ClientKey))
+		if err := m.load(ctx); err != nil {
+			return fmt.Errorf("securepg: %s/%s: %w", p.Sources[EnvSSLCert], p.Sources[EnvSSLKey], err)
+		}
+		p.clientCert = m
 	}
 	return nil
 }
 
-// Roots returns the org root pool loaded by Load, or nil.
-func (p *Policy) Roots() *x509.CertPool { return p.roots }
+// Roots returns the org root certificates loaded by Load, or nil. They
+// follow the file: see Material.
+func (p *Policy) Roots() *Material[*x509.CertPool] { return p.roots }
 
-// ClientCertificate returns the org client certificate loaded by Load, or nil.
-func (p *Policy) ClientCertificate() *tls.Certificate { return p.clientCert }
+// ClientCertificate returns the org client certificate loaded by Load, or
+// nil. It follows the files: see Material.
+func (p *Policy) ClientCertificate() *Material[*tls.Certificate] { return p.clientCert }
 
 // TLSVersionName spells a TLS version as PostgreSQL does (TLSv1.3).
 func TLSVersionName(v uint16) string {

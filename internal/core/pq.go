@@ -139,14 +139,14 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 		}
 		roots, rootPEM, rootUsable = staticMaterial("root certificates", pool), []byte(rootPath), true
 	case fromOrg:
-		roots = newMaterial("root certificates", parseRoots, rootPath)
+		roots = watched(p, newMaterial("root certificates", parseRoots, rootPath))
 		if err := roots.load(ctx); err != nil {
 			return nil, Plan{}, fmt.Errorf("securepg: %s: %w", p.Sources[EnvSSLRootCert], err)
 		}
 		rootPEM, _ = ReadRegularFile(ctx, rootPath, MaxKeyFileSize)
 		rootUsable = true
 	case fileExists(rootPath):
-		roots = newMaterial("root certificates", parseRoots, rootPath)
+		roots = watched(p, newMaterial("root certificates", parseRoots, rootPath))
 		if err := roots.load(ctx); err != nil {
 			return nil, Plan{}, fmt.Errorf("securepg: sslrootcert: %w", err)
 		}
@@ -164,9 +164,9 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 	switch {
 	case roots != nil || cfg.SSLInline || rootPath == "system":
 	case rootPath != "":
-		later = newMaterial("root certificates", parseRoots, rootPath)
+		later = watched(p, newMaterial("root certificates", parseRoots, rootPath))
 	case home != "" && useSSL(tlsMode):
-		later = newMaterial("root certificates", parseRoots, filepath.Join(home, "root.crt"))
+		later = watched(p, newMaterial("root certificates", parseRoots, filepath.Join(home, "root.crt")))
 	}
 
 	// The client certificate, as lib/pq finds it: sslcert/sslkey, else
@@ -325,7 +325,7 @@ func pqClientCert(ctx context.Context, cfg pq.Config, home string, p Policy) (*M
 	if err := keyPermissions(keyPath); err != nil {
 		return nil, "", false, fmt.Errorf("securepg: sslkey %s: %w", keyPath, err)
 	}
-	m := newMaterial("client certificate", parseKeyPair, certPath, keyPath)
+	m := watched(p, newMaterial("client certificate", parseKeyPair, certPath, keyPath))
 	if err := m.load(ctx); err != nil {
 		return nil, "", false, fmt.Errorf("securepg: sslcert/sslkey: %w", err)
 	}
@@ -336,7 +336,7 @@ func orgClientCert(ctx context.Context, p Policy) (*Material[*tls.Certificate], 
 	if p.ClientCert == "" {
 		return nil, "", false, nil
 	}
-	m := newMaterial("client certificate", parseKeyPair, p.ClientCert, p.ClientKey)
+	m := watched(p, newMaterial("client certificate", parseKeyPair, p.ClientCert, p.ClientKey))
 	if err := m.load(ctx); err != nil {
 		return nil, "", false, fmt.Errorf("securepg: %s/%s: %w", p.Sources[EnvSSLCert], p.Sources[EnvSSLKey], err)
 	}

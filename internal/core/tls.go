@@ -27,6 +27,27 @@ type serverAuth struct {
 	later *Material[*x509.CertPool]
 }
 
+// files is the file-backed root material verification used, or nil.
+func (a *serverAuth) files() *Material[*x509.CertPool] {
+	switch {
+	case a.roots != nil:
+		return a.roots
+	case a.later != nil:
+		return a.later
+	}
+	return nil
+}
+
+// retry verifies again with m's current version, when it is not the pool
+// that failed.
+func (a *serverAuth) retry(ctx context.Context, m *Material[*x509.CertPool], failed *x509.CertPool, chain []*x509.Certificate, name string) bool {
+	roots, err := m.Refresh(ctx)
+	if err != nil || roots == nil || roots == failed {
+		return false
+	}
+	return verifyChain(chain, roots, name) == nil
+}
+
 var errNoCertificate = errors.New("the server sent no certificate")
 
 // observe verifies a completed handshake as the configuration demands and
@@ -68,8 +89,12 @@ func (a *serverAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts 
 		}
 	}
 	if err := verifyChain(cs.PeerCertificates, roots, name); err != nil {
-		f.VerifyErr = err
-		return f
+		// The CA bundle may have been rotated since it was last looked
+		// at: look again now, and verify once more if it changed.
+		if m := a.files(); m == nil || !a.retry(ctx, m, roots, cs.PeerCertificates, name) {
+			f.VerifyErr = err
+			return f
+		}
 	}
 	f.Verify = level
 	if level == VerifyCA {
