@@ -248,3 +248,66 @@ func TestRotationGoneWrong(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanStaysWhatOpenJudged: a rotation changes key material, never the
+// plan. After sql.Open, the PG* environment and the service file are
+// edited to point at a TLS-stripping proxy with sslmode=disable and
+// another root file; the open *sql.DB keeps connecting where and as it
+// was judged, verify-full to the real server, on both backends.
+func TestPlanStaysWhatOpenJudged(t *testing.T) {
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			svc := writeService(t, "[app]\nhost=localhost\nport="+l.relay.PortString()+"\nsslrootcert="+l.Certs.CAFile+"\n")
+			t.Setenv("PGSSLMODE", "verify-full")
+			t.Setenv("PGUSER", l.User)
+			t.Setenv("PGPASSWORD", l.Password)
+			t.Setenv("PGDATABASE", l.Database)
+			var modes []string
+			c, err := securepg.NewConnector("service=app", securepg.WithDriver(drv), securepg.WithLogger(discardLogger()),
+				securepg.WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error {
+					modes = append(modes, ci.Verification+"@"+itoa(ci.Attempt.Port))
+					return nil
+				}}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := sql.OpenDB(c)
+			defer db.Close()
+			db.SetMaxIdleConns(0)
+			if err := db.Ping(); err != nil {
+				t.Fatal(err)
+			}
+			stripped := l.strip.Accepted()
+			// Everything a driver would read again, made weaker.
+			weak := "[app]\nhost=localhost\nport=" + l.strip.PortString() + "\nsslmode=disable\nsslrootcert=" + l.Certs.OtherCAFile + "\n"
+			if err := os.WriteFile(svc, []byte(weak), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("PGSERVICEFILE", writeService(t, weak))
+			t.Setenv("PGSSLMODE", "disable")
+			t.Setenv("PGHOST", "localhost")
+			t.Setenv("PGPORT", l.strip.PortString())
+			t.Setenv("PGSSLROOTCERT", l.Certs.OtherCAFile)
+			t.Setenv("PGSSLNEGOTIATION", "direct")
+			for range 3 {
+				if err := db.Ping(); err != nil {
+					t.Fatalf("a new connection after the environment changed: %v", err)
+				}
+			}
+			want := "verify-full@" + l.relay.PortString()
+			if len(modes) != 4 {
+				t.Fatalf("%d validated connections, want 4", len(modes))
+			}
+			for _, m := range modes {
+				if m != want {
+					t.Fatalf("connections %v, want each %s", modes, want)
+				}
+			}
+			if n := l.strip.Accepted() - stripped; n != 0 {
+				t.Fatalf("%d connection(s) reached the stripping proxy", n)
+			}
+		})
+	}
+}
