@@ -277,6 +277,10 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 	f := a.facts(cur.entry)
 	if tc, ok := conn.(*tls.Conn); ok {
 		if err := tc.HandshakeContext(ctx); err != nil {
+			if v := directNotSpoken(f.Addr(), a.c.policy, err); v != nil && cfg.SSLNegotiation == "direct" {
+				a.reject(cur, v)
+				return conn, v
+			}
 			return conn, err
 		}
 		cs := tc.ConnectionState()

@@ -207,6 +207,9 @@ func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 	}
 	tc := tls.Client(raw, t.tls.config(ctx, judge))
 	if err := tc.HandshakeContext(ctx); err != nil {
+		if v := directNotSpoken(t.Addr(), d.c.policy, err); v != nil && t.tls.direct {
+			return nil, Facts{}, nil, v
+		}
 		return nil, Facts{}, nil, err
 	}
 	return tc, facts, audited, nil
