@@ -95,8 +95,10 @@ func BenchmarkConnect(b *testing.B) {
 	c := pglab.Shared(b)
 	dsn := c.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile)
 	bare := map[string]func() (driver.Connector, error){
-		"pgx": func() (driver.Connector, error) { return stdlib.GetDefaultDriver().(driver.DriverContext).OpenConnector(dsn) },
-		"pq":  func() (driver.Connector, error) { return pq.NewConnector(dsn) },
+		"pgx": func() (driver.Connector, error) {
+			return stdlib.GetDefaultDriver().(driver.DriverContext).OpenConnector(dsn)
+		},
+		"pq": func() (driver.Connector, error) { return pq.NewConnector(dsn) },
 	}
 	for _, drv := range []string{"pgx", "pq"} {
 		sp, err := securepg.NewConnector(dsn, securepg.WithDriver(drv), securepg.WithLogger(discardLogger()))
