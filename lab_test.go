@@ -65,13 +65,18 @@ func getLabVersion(t *testing.T, major int) *lab {
 
 // eachServer runs f as a subtest per server, named after its major
 // version: the system's server ("pg15" on Debian 12), then the newest
-// ("pg18"). The system's server starts first: where it cannot, t fails
-// (CI=true) or is skipped as a whole.
+// ("pg18"; skipped by go test -short). The system's server starts
+// first: where it cannot, t fails (CI=true) or is skipped as a whole.
 func eachServer(t *testing.T, f func(t *testing.T, l *lab)) {
 	t.Helper()
 	sys := getLab(t)
 	t.Run(sys.name, func(t *testing.T) { f(t, sys) })
-	t.Run("pg"+itoa(newestMajor), func(t *testing.T) { f(t, getLabVersion(t, newestMajor)) })
+	t.Run("pg"+itoa(newestMajor), func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("slow: a second server (go test without -short runs it)")
+		}
+		f(t, getLabVersion(t, newestMajor))
+	})
 }
 
 // labPasswords are the passwords of every lab that started, for the
