@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -195,4 +197,42 @@ func WithAllowUnverifiedPassword(allow bool) Option {
 // password_in_dsn (SECUREPG_FORBID_DSN_PASSWORD).
 func WithForbidDSNPassword(forbid bool) Option {
 	return set(core.EnvForbidDSNPass, strconv.FormatBool(forbid), "WithForbidDSNPassword")
+}
+
+// WithAllowedNetworks restricts the addresses securepg connects to: the
+// peer address of every connection, as dialed (never a name resolved
+// again), must be in one of the ranges — CIDR ranges, single addresses,
+// "private" (RFC 1918, RFC 4193, loopback) or "loopback" — else the
+// attempt is refused with reason network_not_allowed before any byte is
+// sent (SECUREPG_ALLOWED_NETWORKS).
+func WithAllowedNetworks(ranges ...string) Option {
+	return set(core.EnvAllowedNetworks, strings.Join(ranges, ","), "WithAllowedNetworks")
+}
+
+// WithAllowedHosts restricts the host names a configuration may name:
+// exact names and "*.suffix" patterns. A DSN (with its environment and
+// service file) that names any other host is refused at sql.Open with
+// reason host_not_allowed (SECUREPG_ALLOWED_HOSTS).
+func WithAllowedHosts(patterns ...string) Option {
+	return set(core.EnvAllowedHosts, strings.Join(patterns, ","), "WithAllowedHosts")
+}
+
+// WithForbidSuperuser refuses a session whose role is a superuser, with
+// reason superuser_session (SECUREPG_FORBID_SUPERUSER).
+func WithForbidSuperuser(forbid bool) Option {
+	return set(core.EnvForbidSuperuser, strconv.FormatBool(forbid), "WithForbidSuperuser")
+}
+
+// WithConnectTimeout bounds each connect (TCP, TLS and startup) when the
+// configuration sets no connect_timeout; the default is 10 seconds, and 0
+// waits forever (SECUREPG_CONNECT_TIMEOUT).
+func WithConnectTimeout(d time.Duration) Option {
+	return set(core.EnvConnectTimeout, d.String(), "WithConnectTimeout")
+}
+
+// WithApplicationName is the application_name sent when the configuration
+// sets none; the default is the executable's base name
+// (SECUREPG_APPLICATION_NAME).
+func WithApplicationName(name string) Option {
+	return set(core.EnvAppName, name, "WithApplicationName")
 }

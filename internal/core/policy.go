@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // The environment variables that carry the org-wide policy.
@@ -23,6 +25,11 @@ const (
 	EnvPasswordFile    = "SECUREPG_PASSWORD_FILE"
 	EnvForbidDSNPass   = "SECUREPG_FORBID_DSN_PASSWORD"
 	EnvAllowUnverPass  = "SECUREPG_ALLOW_UNVERIFIED_PASSWORD"
+	EnvAllowedNetworks = "SECUREPG_ALLOWED_NETWORKS"
+	EnvAllowedHosts    = "SECUREPG_ALLOWED_HOSTS"
+	EnvForbidSuperuser = "SECUREPG_FORBID_SUPERUSER"
+	EnvConnectTimeout  = "SECUREPG_CONNECT_TIMEOUT"
+	EnvAppName         = "SECUREPG_APPLICATION_NAME"
 )
 
 // EnvVars lists the policy variables in documentation order.
@@ -30,7 +37,14 @@ var EnvVars = []string{
 	EnvDriver, EnvMinSSLMode, EnvMinTLSVersion, EnvSSLRootCert,
 	EnvSSLCert, EnvSSLKey, EnvMode, EnvAllowUnixSocket,
 	EnvPasswordFile, EnvForbidDSNPass, EnvAllowUnverPass,
+	EnvAllowedNetworks, EnvAllowedHosts, EnvForbidSuperuser,
+	EnvConnectTimeout, EnvAppName,
 }
+
+// DefaultConnectTimeout bounds a connect whose configuration sets no
+// connect_timeout, as the guide does: a server that does not answer fails
+// fast instead of holding the caller.
+const DefaultConnectTimeout = 10 * time.Second
 
 // The underlying drivers.
 const (
@@ -60,6 +74,23 @@ type Policy struct {
 	// is unverified only through SCRAM with channel binding.
 	AllowUnverifiedPassword bool
 
+	// AllowedNetworks: the address a connection is made to must be in
+	// one of these ranges. AllowedHosts: every host the configuration
+	// names must match one of these names or patterns.
+	AllowedNetworks Networks
+	AllowedHosts    Hosts
+
+	// ForbidSuperuser refuses a session whose role is a superuser.
+	ForbidSuperuser bool
+
+	// ConnectTimeout bounds a connect when neither the DSN nor
+	// PGCONNECT_TIMEOUT sets connect_timeout; 0 waits forever.
+	ConnectTimeout time.Duration
+
+	// ApplicationName is sent when neither the DSN nor PGAPPNAME sets
+	// application_name; "" sends the executable's base name.
+	ApplicationName string
+
 	// Sources maps each policy variable name (EnvMinSSLMode, ...) to where
 	// its value came from: SourceDefault, the variable's own name, or the
 	// name of the option that set it.
@@ -78,10 +109,11 @@ type Policy struct {
 // DefaultPolicy is the policy with nothing set: verify-full, TLS 1.2, enforce.
 func DefaultPolicy() Policy {
 	p := Policy{
-		Driver:        DriverPgx,
-		MinSSLMode:    ModeVerifyFull,
-		MinTLSVersion: tls.VersionTLS12,
-		Sources:       make(map[string]string, len(EnvVars)),
+		Driver:         DriverPgx,
+		MinSSLMode:     ModeVerifyFull,
+		MinTLSVersion:  tls.VersionTLS12,
+		ConnectTimeout: DefaultConnectTimeout,
+		Sources:        make(map[string]string, len(EnvVars)),
 	}
 	for _, v := range EnvVars {
 		p.Sources[v] = SourceDefault
@@ -155,7 +187,27 @@ func (p *Policy) Set(variable, value, source string) error {
 		default:
 			return bad(`"enforce" or "audit"`)
 		}
-	case EnvAllowUnixSocket, EnvForbidDSNPass, EnvAllowUnverPass:
+	case EnvAllowedNetworks:
+		n, err := ParseNetworks(value)
+		if err != nil {
+			return fmt.Errorf("securepg: %s: %w", source, err)
+		}
+		p.AllowedNetworks = n
+	case EnvAllowedHosts:
+		h, err := ParseHosts(value)
+		if err != nil {
+			return fmt.Errorf("securepg: %s: %w", source, err)
+		}
+		p.AllowedHosts = h
+	case EnvConnectTimeout:
+		d, ok := parseTimeout(value)
+		if !ok {
+			return bad(`a duration ("10s", or seconds as an integer); "0" waits forever`)
+		}
+		p.ConnectTimeout = d
+	case EnvAppName:
+		p.ApplicationName = value
+	case EnvAllowUnixSocket, EnvForbidDSNPass, EnvAllowUnverPass, EnvForbidSuperuser:
 		var b bool
 		switch strings.ToLower(value) {
 		case "true", "1", "yes", "on":
@@ -170,6 +222,8 @@ func (p *Policy) Set(variable, value, source string) error {
 			p.AllowUnixSocket = b
 		case EnvForbidDSNPass:
 			p.ForbidDSNPassword = b
+		case EnvForbidSuperuser:
+			p.ForbidSuperuser = b
 		default:
 			p.AllowUnverifiedPassword = b
 		}
@@ -183,6 +237,15 @@ func (p *Policy) Set(variable, value, source string) error {
 	}
 	p.Sources[variable] = source
 	return nil
+}
+
+// parseTimeout reads a Go duration or, as connect_timeout, whole seconds.
+func parseTimeout(s string) (time.Duration, bool) {
+	if n, err := strconv.Atoi(s); err == nil {
+		return time.Duration(n) * time.Second, n >= 0 && n < 1<<31
+	}
+	d, err := time.ParseDuration(s)
+	return d, err == nil && d >= 0
 }
 
 // ModeName is "audit" or "enforce".

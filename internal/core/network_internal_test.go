@@ -1,0 +1,87 @@
+package core
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestNetworks(t *testing.T) {
+	n, err := ParseNetworks(" 10.0.0.0/8, fd00::/8 ,192.0.2.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]bool{
+		"10.1.2.3": true, "::ffff:10.1.2.3": true, "fd00::1": true, "192.0.2.7": true, "::ffff:192.0.2.7": true,
+		"11.0.0.1": false, "127.0.0.1": false, "::1": false, "fe80::1%eth0": false, "192.0.2.8": false,
+		"fc00::1": false, "::ffff:11.0.0.1": false, "0.0.0.0": false, "::": false,
+	} {
+		if got := n.Allows(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("%s: allowed %v, want %v", addr, got, want)
+		}
+	}
+	private, err := ParseNetworks("private")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]bool{
+		"10.0.0.1": true, "172.16.0.1": true, "172.31.255.255": true, "172.32.0.1": false, "192.168.1.1": true,
+		"127.0.0.1": true, "::1": true, "fd12::1": true, "fc00::1": true, "8.8.8.8": false, "2001:db8::1": false,
+		"169.254.169.254": false, // link-local (cloud metadata) is not private
+	} {
+		if got := private.Allows(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("private %s: allowed %v, want %v", addr, got, want)
+		}
+	}
+	loop, _ := ParseNetworks("LOOPBACK")
+	if !loop.Allows(netip.MustParseAddr("127.8.9.10")) || loop.Allows(netip.MustParseAddr("10.0.0.1")) {
+		t.Error("loopback")
+	}
+	if (Networks{}).Allows(netip.MustParseAddr("8.8.8.8")) != true {
+		t.Error("the zero value must allow everything")
+	}
+	for _, bad := range []string{"", ",", "10.0.0.0/33", "example.com", "10.0.0.1/8/8", "fe80::1%eth0/64", "*", "10.0.0.0/8,nope"} {
+		if _, err := ParseNetworks(bad); err == nil {
+			t.Errorf("ParseNetworks(%q) accepted", bad)
+		}
+	}
+}
+
+func TestHosts(t *testing.T) {
+	h, err := ParseHosts("*.db.internal, Primary.Example.COM.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]bool{
+		"a.db.internal": true, "a.b.db.internal": true, "A.DB.INTERNAL.": true, "db.internal": false,
+		"xdb.internal": false, "a.db.internal.evil.com": false, "primary.example.com": true,
+		"replica.example.com": false, "": false, "10.0.0.1": false,
+	} {
+		if got := h.Allows(host); got != want {
+			t.Errorf("%q: allowed %v, want %v", host, got, want)
+		}
+	}
+	for _, bad := range []string{"", "*", "*.", "a.*.b", "**.x", "*..x", "/tmp", "a b"} {
+		if _, err := ParseHosts(bad); err == nil {
+			t.Errorf("ParseHosts(%q) accepted", bad)
+		}
+	}
+}
+
+func TestConnectTimeoutSetting(t *testing.T) {
+	for in, want := range map[string]time.Duration{"10": 10 * time.Second, "0": 0, "2.5s": 2500 * time.Millisecond, "1m": time.Minute} {
+		p := DefaultPolicy()
+		if err := p.Set(EnvConnectTimeout, in, EnvConnectTimeout); err != nil || p.ConnectTimeout != want {
+			t.Errorf("%q: %v, %v; want %v", in, p.ConnectTimeout, err, want)
+		}
+	}
+	for _, bad := range []string{"-1", "-1s", "soon", "99999999999999"} {
+		p := DefaultPolicy()
+		if err := p.Set(EnvConnectTimeout, bad, EnvConnectTimeout); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if DefaultPolicy().ConnectTimeout != 10*time.Second {
+		t.Error("the default is 10 s")
+	}
+}
