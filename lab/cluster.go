@@ -1,7 +1,9 @@
 // Package lab starts throwaway PostgreSQL servers with TLS on 127.0.0.1,
 // from the system's binaries (initdb and pg_ctl of PostgreSQL 15 or
-// newer), with a CA and certificates generated in Go: what securepg's
-// demo, its examples and its tests run against, and what yours can too.
+// newer) or a given version's (StartWith, SharedVersion: PostgreSQL 18
+// from .ci/install-pg18), with a CA and certificates generated in Go:
+// what securepg's demo, its examples and its tests run against, and what
+// yours can too.
 // Beside the server, the lab runs the peers that attack a client: a proxy
 // that strips TLS, impostors with bad certificates, a byte injector after
 // the SSLRequest's answer, peers that stall, and a fake server that asks
