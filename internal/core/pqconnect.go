@@ -50,7 +50,7 @@ func (c *PQConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder) 
 					return dc, s.facts, s.audited, nil
 				}
 				errs = append(errs, fmt.Errorf("%s: %w", t.Addr(), err))
-				if ctx.Err() != nil {
+				if ctxEnded(ctx) != nil {
 					return nil, Facts{}, nil, ctxError(ctx, err)
 				}
 				// allow retries with TLS only when the plaintext session
@@ -269,10 +269,24 @@ func asString(v driver.Value) string {
 
 // ctxError makes err report the context's end, as database/sql expects.
 func ctxError(ctx context.Context, err error) error {
-	if ctx.Err() == nil || errors.Is(err, ctx.Err()) {
+	cerr := ctxEnded(ctx)
+	if cerr == nil || errors.Is(err, cerr) {
 		return err
 	}
-	return fmt.Errorf("securepg: connect: %w (%v)", ctx.Err(), err)
+	return fmt.Errorf("securepg: connect: %w (%v)", cerr, err)
+}
+
+// ctxEnded is ctx.Err(), or context.DeadlineExceeded once ctx's deadline
+// has passed: the socket carries the same deadline, and its read can time
+// out a moment before the context's own timer marks it done.
+func ctxEnded(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // pqHome is lib/pq's ~/.postgresql.
