@@ -117,7 +117,7 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	// must not go unnoticed.
 	var final *core.Violation
 	if err != nil {
-		final = core.ClassifyConnectError(err, rec.Last(), c.policy)
+		final = recorded(core.ClassifyConnectError(err, rec.Last(), c.policy), rec.Rejected())
 	}
 	var rejected []*core.Violation
 	for _, v := range rec.Rejected() {
@@ -171,6 +171,33 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		hs = c.hooks
 	}
 	return wrapConn(conn, obs, hs, recycle), nil
+}
+
+// recorded returns the refusal that was recorded when it happened for the
+// violation v found in a failed connection's error: pgx joins every
+// host's error into one, so the text that says a server refused TLS may
+// come from any host, while ClassifyConnectError names the host tried
+// last (a server that was merely down, after a TLS-stripping host). The
+// recorded refusal of the same host is preferred, then the latest one of
+// the same reason; v itself when none was recorded.
+func recorded(v *core.Violation, rejected []*core.Violation) *core.Violation {
+	if v == nil || slices.Contains(rejected, v) {
+		return v
+	}
+	var same *core.Violation
+	for _, r := range rejected {
+		if r.Reason != v.Reason {
+			continue
+		}
+		if r.Host == v.Host {
+			return r
+		}
+		same = r
+	}
+	if same != nil {
+		return same
+	}
+	return v
 }
 
 // auditedConfig reports whether audit mode let the configuration through
