@@ -54,3 +54,31 @@ func Example_openDB() {
 	// Output:
 	// configured; nothing is dialed until the first query
 }
+
+// Build a DSN from its parts instead of with fmt.Sprintf: every value is
+// escaped as both pgx and lib/pq read it, sslmode is verify-full unless
+// set, and printing the DSN never shows the password.
+func ExampleDSN() {
+	dsn := securepg.DSN{
+		Host:     "db.example.com",
+		Database: "orders",
+		User:     "api",
+		Password: `p@ss/w:rd?#&=%' \`, // from a secret store, not from code
+		RootCert: "system",
+		Params:   map[string]string{"application_name": "orders-api"},
+	}
+	url, err := dsn.URL()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	db, err := sql.Open("securepg", url)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer db.Close()
+	fmt.Println(dsn)
+	// Output:
+	// postgres://api:xxxxx@db.example.com/orders?sslmode=verify-full&sslrootcert=system&application_name=orders-api
+}
