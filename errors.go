@@ -41,6 +41,16 @@ const (
 	// for a cleartext password, an MD5 response, SCRAM without channel
 	// binding, or nothing at all.
 	ReasonPasswordUnverifiedServer = core.ReasonPasswordUnverified
+
+	// ReasonHostNotAllowed: the configuration names a host outside
+	// SECUREPG_ALLOWED_HOSTS (refused at sql.Open, the DSN as a whole).
+	ReasonHostNotAllowed = core.ReasonHostNotAllowed
+	// ReasonNetworkNotAllowed: the address connected to is outside
+	// SECUREPG_ALLOWED_NETWORKS (refused before any byte is sent).
+	ReasonNetworkNotAllowed = core.ReasonNetworkNotAllowed
+	// ReasonSuperuserSession: the session's role is a superuser, and
+	// SECUREPG_FORBID_SUPERUSER is set.
+	ReasonSuperuserSession = core.ReasonSuperuserSession
 )
 
 // PolicyError describes a refusal. It never contains a credential.

@@ -36,8 +36,7 @@ const (
 // what clients answered; Sessions counts the sessions it obtained.
 func NewAuthImpostor(trap AuthTrap, upstream string, cert tls.Certificate) (*Proxy, error) {
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	var p *Proxy
-	p, err := newProxy(func(c net.Conn) {
+	return newSelfProxyOn("127.0.0.1:0", func(p *Proxy, c net.Conn) {
 		tc, ok := startTLS(c, cfg)
 		if !ok {
 			return
@@ -86,7 +85,6 @@ func NewAuthImpostor(trap AuthTrap, upstream string, cert tls.Certificate) (*Pro
 			relay(tc, &okWatcher{Conn: up, sessions: &p.sessions})
 		}
 	})
-	return p, err
 }
 
 // Sessions is how many authenticated sessions an impostor obtained: a
@@ -145,8 +143,7 @@ func (w *okWatcher) Read(b []byte) (int, error) {
 // that shows it lets an unauthenticated peer write to the user. It
 // records whatever the client sends next.
 func NewNegotiationErrorProxy(message string) (*Proxy, error) {
-	var p *Proxy
-	p, err := newProxy(func(c net.Conn) {
+	return newSelfProxyOn("127.0.0.1:0", func(p *Proxy, c net.Conn) {
 		if !readSSLRequest(c) {
 			return
 		}
@@ -158,7 +155,6 @@ func NewNegotiationErrorProxy(message string) (*Proxy, error) {
 			p.record(b[:n])
 		}
 	})
-	return p, err
 }
 
 // NewReplyImpostor completes TLS with cert, reads the startup message,
@@ -167,8 +163,7 @@ func NewNegotiationErrorProxy(message string) (*Proxy, error) {
 // after it, until the client closes.
 func NewReplyImpostor(cert tls.Certificate, reply []byte) (*Proxy, error) {
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	var p *Proxy
-	p, err := newProxy(func(c net.Conn) {
+	return newSelfProxyOn("127.0.0.1:0", func(p *Proxy, c net.Conn) {
 		tc, ok := startTLS(c, cfg)
 		if !ok {
 			return
@@ -187,7 +182,6 @@ func NewReplyImpostor(cert tls.Certificate, reply []byte) (*Proxy, error) {
 			p.record(msg)
 		}
 	})
-	return p, err
 }
 
 // NewDirectTLSProxy speaks sslnegotiation=direct: TLS from the first byte

@@ -41,8 +41,7 @@ func NewTLSImpostor(upstream string, cert tls.Certificate, maxVersion uint16) (*
 // address: 127.0.0.2:5432, say, to stand beside a server on 127.0.0.1).
 func NewTLSImpostorOn(addr, upstream string, cert tls.Certificate, maxVersion uint16) (*Proxy, error) {
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: maxVersion, MinVersion: tls.VersionTLS12}
-	var p *Proxy
-	p, err := newProxyOn(addr, func(c net.Conn) {
+	return newSelfProxyOn(addr, func(p *Proxy, c net.Conn) {
 		tc, ok := startTLS(c, cfg)
 		if !ok {
 			return
@@ -53,7 +52,6 @@ func NewTLSImpostorOn(addr, upstream string, cert tls.Certificate, maxVersion ui
 		}
 		relay(&countingConn{Conn: tc, n: &p.fromClient}, up)
 	})
-	return p, err
 }
 
 // NewTLSFront terminates TLS with whatever certificate cert returns at
@@ -63,8 +61,7 @@ func NewTLSImpostorOn(addr, upstream string, cert tls.Certificate, maxVersion ui
 func NewTLSFront(upstream string, cert func() *tls.Certificate) (*Proxy, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert(), nil }}
-	var p *Proxy
-	p, err := newProxy(func(c net.Conn) {
+	return newSelfProxyOn("127.0.0.1:0", func(p *Proxy, c net.Conn) {
 		tc, ok := startTLS(c, cfg)
 		if !ok {
 			return
@@ -75,7 +72,6 @@ func NewTLSFront(upstream string, cert func() *tls.Certificate) (*Proxy, error) 
 		}
 		relay(&countingConn{Conn: tc, n: &p.fromClient}, up)
 	})
-	return p, err
 }
 
 // FromClient is how many bytes an impostor received from clients once TLS
@@ -98,8 +94,7 @@ func (c *countingConn) Read(b []byte) (int, error) {
 // handshake would take inject as the server's plaintext answer. It records
 // whatever the client sends next.
 func NewInjectProxy(inject []byte) (*Proxy, error) {
-	var p *Proxy
-	p, err := newProxy(func(c net.Conn) {
+	return newSelfProxyOn("127.0.0.1:0", func(p *Proxy, c net.Conn) {
 		if !readSSLRequest(c) {
 			return
 		}
@@ -110,7 +105,6 @@ func NewInjectProxy(inject []byte) (*Proxy, error) {
 		n, _ := c.Read(b)
 		p.record(b[:n])
 	})
-	return p, err
 }
 
 // NewCleartextServer is a fake PostgreSQL server without TLS that asks for
@@ -122,8 +116,7 @@ func NewCleartextServer() (*Proxy, error) { return NewCleartextServerCode("28P01
 // SQLSTATE code instead (53300, too many connections, makes pgx try its
 // next host; 28P01 makes it stop).
 func NewCleartextServerCode(code string) (*Proxy, error) {
-	var p *Proxy
-	p, err := newProxy(func(c net.Conn) {
+	return newSelfProxyOn("127.0.0.1:0", func(p *Proxy, c net.Conn) {
 		br := c
 		head := make([]byte, 8)
 		if _, err := io.ReadFull(br, head); err != nil {
@@ -156,7 +149,6 @@ func NewCleartextServerCode(code string) (*Proxy, error) {
 		p.record(msg)
 		c.Write(errorResponse(code, "fake server"))
 	})
-	return p, err
 }
 
 func readMessage(r io.Reader) ([]byte, error) {
@@ -233,15 +225,14 @@ func NewStallProxy(stage Stall, cert tls.Certificate) (*Proxy, error) {
 // certificate and records every certificate a client sends (as DER), then
 // relays to upstream like NewTLSImpostor.
 func NewCertRequestImpostor(upstream string, cert tls.Certificate) (*Proxy, error) {
-	var p *Proxy
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert,
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			for _, c := range raw {
-				p.record(c)
-			}
-			return nil
-		}}
-	p, err := newProxy(func(c net.Conn) {
+	return newSelfProxyOn("127.0.0.1:0", func(p *Proxy, c net.Conn) {
+		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert,
+			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+				for _, c := range raw {
+					p.record(c)
+				}
+				return nil
+			}}
 		tc, ok := startTLS(c, cfg)
 		if !ok {
 			return
@@ -252,5 +243,4 @@ func NewCertRequestImpostor(upstream string, cert tls.Certificate) (*Proxy, erro
 		}
 		relay(&countingConn{Conn: tc, n: &p.fromClient}, up)
 	})
-	return p, err
 }

@@ -80,6 +80,21 @@ func newProxyOn(addr string, handle func(net.Conn)) (*Proxy, error) {
 	return p, nil
 }
 
+// newSelfProxyOn is newProxyOn for a handler that needs its proxy (to
+// count or record): it gets it as an argument, never through a variable
+// assigned after the proxy started serving.
+func newSelfProxyOn(addr string, handle func(*Proxy, net.Conn)) (*Proxy, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{ln: ln, marks: make(chan int64, 1)}
+	p.handle = func(c net.Conn) { handle(p, c) }
+	p.wg.Add(1)
+	go p.serve()
+	return p, nil
+}
+
 func (p *Proxy) serve() {
 	defer p.wg.Done()
 	for {

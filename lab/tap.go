@@ -8,8 +8,13 @@ import "net"
 // TLS record (0x16: sslnegotiation=direct) from an SSLRequest, and show
 // whether anything in plaintext followed.
 func NewTapRelay(upstream string, limit int) (*Proxy, error) {
-	var p *Proxy
-	p, err := newProxy(func(c net.Conn) {
+	return NewTapRelayOn("127.0.0.1:0", upstream, limit)
+}
+
+// NewTapRelayOn is NewTapRelay listening on addr (a loopback address:
+// 127.0.0.2:0, say, for a second host).
+func NewTapRelayOn(addr, upstream string, limit int) (*Proxy, error) {
+	return newSelfProxyOn(addr, func(p *Proxy, c net.Conn) {
 		up, err := net.Dial("tcp", upstream)
 		if err != nil {
 			return
@@ -18,7 +23,6 @@ func NewTapRelay(upstream string, limit int) (*Proxy, error) {
 		relay(tc, up)
 		p.record(tc.head)
 	})
-	return p, err
 }
 
 // tapConn keeps the first bytes read from the client.

@@ -36,6 +36,9 @@ const (
 	ReasonHostnameMismatch      = "hostname_mismatch"
 	ReasonPasswordInDSN         = "password_in_dsn"
 	ReasonPasswordUnverified    = "password_unverified_server"
+	ReasonHostNotAllowed        = "host_not_allowed"
+	ReasonNetworkNotAllowed     = "network_not_allowed"
+	ReasonSuperuserSession      = "superuser_session"
 )
 
 // Violation is one way a connection falls short of the policy. It is an
@@ -101,6 +104,9 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 				out = append(out, unixSocket(t.Addr(), "connections through a unix socket are not allowed (TLS is never used on them)"))
 			}
 			continue
+		}
+		if !p.AllowedHosts.Allows(t.Host) {
+			out = append(out, hostNotAllowed(t.Addr(), t.Host, p))
 		}
 		switch {
 		case t.Custom:
@@ -315,6 +321,27 @@ func passwordInDSN(host string) *Violation {
 	return &Violation{Reason: ReasonPasswordInDSN, Host: host, Got: "password in DSN", Want: "no password in DSN",
 		Detail: "the DSN carries a password, which " + EnvForbidDSNPass + " forbids",
 		Fix:    "remove the password from the DSN and supply it through " + EnvPasswordFile + ", PGPASSFILE or a credential provider"}
+}
+
+func hostNotAllowed(addr, host string, p Policy) *Violation {
+	return &Violation{Reason: ReasonHostNotAllowed, Host: addr, Got: SafeText(host), Want: p.AllowedHosts.String(),
+		Detail: "the configuration names the host " + SafeText(host) + ", outside " + EnvAllowedHosts + "; a multi-host DSN is refused as a whole",
+		Fix:    "connect to an allowed host, or add it to " + EnvAllowedHosts}
+}
+
+// NetworkNotAllowed is the refusal of a connection whose peer address is
+// outside SECUREPG_ALLOWED_NETWORKS, before any byte was sent on it.
+func NetworkNotAllowed(host, addr string, p Policy) *Violation {
+	return &Violation{Reason: ReasonNetworkNotAllowed, Host: host, Got: SafeText(addr), Want: p.AllowedNetworks.String(),
+		Detail: "the address connected to, " + SafeText(addr) + ", is outside " + EnvAllowedNetworks + "; nothing was sent to it",
+		Fix:    "connect through a private endpoint, or add its range to " + EnvAllowedNetworks}
+}
+
+// SuperuserSession is the refusal of a session whose role is a superuser.
+func SuperuserSession(host, user string) *Violation {
+	return &Violation{Reason: ReasonSuperuserSession, Host: host, Got: "superuser", Want: "a role without superuser",
+		Detail: "the session's role " + SafeText(user) + " is a superuser, which " + EnvForbidSuperuser + " forbids",
+		Fix:    "connect as a role with only the privileges the service needs"}
 }
 
 func unixSocket(host, detail string) *Violation {

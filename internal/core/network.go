@@ -151,3 +151,18 @@ func (h Hosts) Allows(host string) bool {
 func normalHost(h string) string {
 	return strings.ToLower(strings.TrimSuffix(h, "."))
 }
+
+// checkPeer judges the peer of a connection just made, before anything is
+// sent on it, against the allowed networks: the refusal, or what audit
+// mode lets through.
+func checkPeer(p Policy, host string, c net.Conn) (refusal *Violation, audited []*Violation) {
+	addr, ok := p.AllowedNetworks.AllowsConn(c)
+	if ok {
+		return nil, nil
+	}
+	got := c.RemoteAddr().String()
+	if addr.IsValid() {
+		got = addr.String()
+	}
+	return Decide(p, []*Violation{NetworkNotAllowed(host, got, p)})
+}

@@ -71,8 +71,16 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 		if a.connected.Load() {
 			// A query cancellation (PgConn.CancelRequest) of the connection
 			// made: it sends no credentials, and its TLS handshake is
-			// verified by the attempt's VerifyConnection again.
-			return dial(ctx, network, addr)
+			// verified by the attempt's VerifyConnection again. Its address
+			// is held to the allowed networks too.
+			conn, err := dial(ctx, network, addr)
+			if err == nil {
+				if refusal, _ := checkPeer(a.c.policy, addr, conn); refusal != nil {
+					conn.Close()
+					return nil, refusal
+				}
+			}
+			return conn, err
 		}
 		cur, err := a.next(network, addr)
 		if err != nil {
@@ -87,7 +95,18 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 			}
 		}
 		conn, err := dial(ctx, network, addr)
-		if err != nil || cur.entry.auth == nil || direct {
+		if err != nil {
+			return conn, err
+		}
+		// The address connected to, before a byte is sent on it.
+		refusal, audited := checkPeer(a.c.policy, a.facts(cur.entry).Addr(), conn)
+		if refusal != nil {
+			conn.Close()
+			a.reject(cur, refusal)
+			return nil, refusal
+		}
+		cur.netAudited = audited
+		if cur.entry.auth == nil || direct {
 			return conn, err // with direct TLS, no SSLRequest is answered
 		}
 		return &replyConn{Conn: conn, a: a, cur: cur}, nil
@@ -164,6 +183,8 @@ type pgxAttempt struct {
 	conn     net.Conn // the connection pgx uses, once accepted
 	rejected bool
 	creds    *Creds // the host's, resolved before the dial
+
+	netAudited []*Violation // the dialed address's, let through by audit mode
 
 	watch    *authWatch // follows the authentication
 	watching bool       // the watch is on pgx's frontend
@@ -337,7 +358,7 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 		}
 	}
 	cur.watch = w
-	cur.facts, cur.audited, cur.conn = f, audited, conn
+	cur.facts, cur.audited, cur.conn = f, append(cur.netAudited, audited...), conn
 	a.accepted = append(a.accepted, cur)
 	return conn, nil
 }

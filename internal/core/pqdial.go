@@ -23,6 +23,8 @@ type pqDialer struct {
 	outer context.Context // the connect's context, which bounds the connection until it is made
 	done  atomic.Bool     // connected: later dials are lib/pq's query cancellations
 
+	netAudited []*Violation // the last dialed address's, let through by audit mode
+
 	password bool // lib/pq will send a password on this connection
 }
 
@@ -71,7 +73,7 @@ func (d *pqDialer) DialContext(ctx context.Context, network, address string) (ne
 		}
 	}()
 	if network == "unix" || t.custom {
-		raw, err := d.c.dialer.DialContext(ctx, network, address)
+		raw, err := d.dial(ctx, network, address)
 		if err != nil {
 			return nil, err
 		}
@@ -111,12 +113,31 @@ func (d *pqDialer) DialContext(ctx context.Context, network, address string) (ne
 	return nil, errors.Join(errs...)
 }
 
+// dial connects and holds the address connected to to the allowed
+// networks, before a byte is sent on it.
+func (d *pqDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	raw, err := d.c.dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	refusal, audited := checkPeer(d.c.policy, d.t.Addr(), raw)
+	if refusal != nil {
+		raw.Close()
+		d.reject(refusal)
+		return nil, refusal
+	}
+	if !d.done.Load() {
+		d.netAudited = audited
+	}
+	return raw, nil
+}
+
 // errRefusedTLS: the server answered the SSLRequest with 'N'.
 var errRefusedTLS = errors.New("the server refused TLS")
 
 func (d *pqDialer) try(ctx context.Context, addr string, release *[]func() bool) (net.Conn, error) {
 	t := d.t
-	raw, err := d.c.dialer.DialContext(ctx, "tcp", addr)
+	raw, err := d.dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +169,7 @@ func (d *pqDialer) try(ctx context.Context, addr string, release *[]func() bool)
 	if t.prefer && ctx.Err() == nil {
 		// A failed handshake under sslmode=prefer: libpq retries without
 		// TLS on a new socket (the first one is closed, not left to the GC).
-		raw, err := d.c.dialer.DialContext(ctx, "tcp", addr)
+		raw, err := d.dial(ctx, "tcp", addr)
 		if err != nil {
 			return nil, err
 		}
@@ -242,6 +263,7 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 	if !d.done.Load() {
 		w := newAuthWatch(f.Addr(), d.t.ClientCert != "")
 		w.rejected = func() { d.rec.CredentialsRejected(d.t.Target) }
+		audited = append(d.netAudited, audited...)
 		d.rec.addSocket(&pqSocket{raw: raw, facts: f, audited: audited, stop: stop, watch: w})
 		conn = &authConn{Conn: conn, w: w}
 	}
