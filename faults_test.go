@@ -25,6 +25,7 @@ import (
 
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
+	"github.com/securepg/securepg/internal/core"
 	pglab "github.com/securepg/securepg/lab"
 )
 
@@ -535,6 +536,15 @@ func TestBlackholedServer(t *testing.T) {
 			t.Logf("context deadline 2s: %v after %v", err, took.Round(time.Millisecond))
 			if err == nil || took > bound || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, securepg.ErrPolicyViolation) {
 				t.Errorf("a context deadline through a blackhole: err=%v after %v, want context.DeadlineExceeded within %v", err, took, bound)
+			}
+			// Neither connect_timeout nor a context deadline: securepg's
+			// default connect timeout (10 s) bounds the connect.
+			ctx, cancel = context.WithTimeout(context.Background(), watchdog)
+			took, err = ping(noTimeout, ctx)
+			cancel()
+			t.Logf("the default connect timeout: %v after %v", err, took.Round(time.Millisecond))
+			if err == nil || took < core.DefaultConnectTimeout-time.Second || took > bound || !timeoutError(err) || errors.Is(err, securepg.ErrPolicyViolation) {
+				t.Errorf("no timeout set, through a blackhole: err=%v after %v, want a timeout after the default %v", err, took, core.DefaultConnectTimeout)
 			}
 			if g.Accepted() <= accepted {
 				t.Fatal("the gate accepted no connection while blackholed: the attempts never reached it")

@@ -19,8 +19,19 @@ type checkReport struct {
 	Driver     string        `json:"driver"`
 	Policy     policyReport  `json:"policy"`
 	Targets    []targetJSON  `json:"targets"`
+	Connect    connectJSON   `json:"connect"`
 	Verdict    string        `json:"verdict"` // "allowed", "refused", "audited"
 	Violations []violationJS `json:"violations"`
+}
+
+// connectJSON is what every connection of the DSN gets: the bound on each
+// connect and the name the server shows, and who set each.
+type connectJSON struct {
+	Timeout         string `json:"timeout"` // "0s": wait forever
+	TimeoutSource   string `json:"timeout_source"`
+	AppName         string `json:"application_name"`
+	AppNameSource   string `json:"application_name_source"`
+	NetworksAllowed string `json:"allowed_networks,omitempty"`
 }
 
 type targetJSON struct {
@@ -74,6 +85,8 @@ func (e *env) check(_ context.Context, args []string) int {
 	}
 	refusal, _, vs := core.JudgePlan(plan, p)
 	r := checkReport{DSN: core.RedactDSN(p.Driver, dsn), Driver: p.Driver, Policy: newPolicyReport(p), Verdict: "allowed", Violations: []violationJS{}}
+	r.Connect = connectJSON{Timeout: plan.ConnectTimeout.String(), TimeoutSource: safe(plan.ConnectTimeoutSource),
+		AppName: safe(plan.AppName), AppNameSource: safe(plan.AppNameSource), NetworksAllowed: safe(p.AllowedNetworks.String())}
 	sources := core.Sources(p.Driver, dsn, os.LookupEnv)
 	for _, t := range plan.Targets {
 		tj := targetReport(t, sources, p)
@@ -186,6 +199,15 @@ func (e *env) printCheck(r checkReport) {
 	fmt.Fprintf(w, "policy\tmin sslmode %s, min TLS %s, mode %s, unix sockets %s, password protection %s\n", r.Policy.MinSSLMode, r.Policy.MinTLSVersion,
 		r.Policy.Mode, map[bool]string{true: "allowed", false: "refused"}[r.Policy.AllowUnixSocket],
 		map[bool]string{true: "off", false: "on"}[r.Policy.AllowUnverifiedPw])
+	timeout := r.Connect.Timeout
+	if timeout == "0s" {
+		timeout = "none (waits forever)"
+	}
+	fmt.Fprintf(w, "connect timeout\t%s (%s)\n", timeout, r.Connect.TimeoutSource)
+	fmt.Fprintf(w, "application_name\t%s (%s)\n", r.Connect.AppName, r.Connect.AppNameSource)
+	if r.Connect.NetworksAllowed != "" {
+		fmt.Fprintf(w, "allowed networks\t%s (checked on each address dialed)\n", r.Connect.NetworksAllowed)
+	}
 	w.Flush()
 	fmt.Fprintln(e.stdout)
 	w = tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)

@@ -22,6 +22,11 @@ type policyReport struct {
 	PasswordFile      string            `json:"password_file"`
 	ForbidDSNPassword bool              `json:"forbid_dsn_password"`
 	AllowUnverifiedPw bool              `json:"allow_unverified_password"`
+	AllowedNetworks   string            `json:"allowed_networks,omitempty"`
+	AllowedHosts      string            `json:"allowed_hosts,omitempty"`
+	ForbidSuperuser   bool              `json:"forbid_superuser"`
+	ConnectTimeout    string            `json:"connect_timeout"` // "0s": wait forever
+	ApplicationName   string            `json:"application_name,omitempty"`
 	Sources           map[string]string `json:"sources"`
 }
 
@@ -29,7 +34,9 @@ func newPolicyReport(p core.Policy) policyReport {
 	return policyReport{Driver: p.Driver, MinSSLMode: p.MinSSLMode.String(), MinTLSVersion: tlsShort(p.MinTLSVersion),
 		RootCert: safe(p.RootCert), ClientCert: safe(p.ClientCert), ClientKey: safe(p.ClientKey), Mode: p.ModeName(),
 		AllowUnixSocket: p.AllowUnixSocket, PasswordFile: safe(p.PasswordFile), ForbidDSNPassword: p.ForbidDSNPassword,
-		AllowUnverifiedPw: p.AllowUnverifiedPassword, Sources: p.Sources}
+		AllowUnverifiedPw: p.AllowUnverifiedPassword, AllowedNetworks: safe(p.AllowedNetworks.String()),
+		AllowedHosts: safe(p.AllowedHosts.String()), ForbidSuperuser: p.ForbidSuperuser,
+		ConnectTimeout: p.ConnectTimeout.String(), ApplicationName: safe(p.ApplicationName), Sources: p.Sources}
 }
 
 // policy prints the effective org policy and where each value comes from,
@@ -63,6 +70,15 @@ func (e *env) policy(args []string) int {
 		core.EnvSSLRootCert: show(r.RootCert), core.EnvSSLCert: show(r.ClientCert), core.EnvSSLKey: show(r.ClientKey),
 		core.EnvMode: r.Mode, core.EnvAllowUnixSocket: fmt.Sprint(r.AllowUnixSocket), core.EnvPasswordFile: show(r.PasswordFile),
 		core.EnvForbidDSNPass: fmt.Sprint(r.ForbidDSNPassword), core.EnvAllowUnverPass: fmt.Sprint(r.AllowUnverifiedPw),
+		core.EnvAllowedNetworks: show(r.AllowedNetworks), core.EnvAllowedHosts: show(r.AllowedHosts),
+		core.EnvForbidSuperuser: fmt.Sprint(r.ForbidSuperuser), core.EnvConnectTimeout: r.ConnectTimeout,
+		core.EnvAppName: show(r.ApplicationName),
+	}
+	if r.ConnectTimeout == "0s" {
+		values[core.EnvConnectTimeout] = "0 (waits forever)"
+	}
+	if r.ApplicationName == "" {
+		values[core.EnvAppName] = "(the executable's name)"
 	}
 	for _, v := range core.EnvVars {
 		src := r.Sources[v]

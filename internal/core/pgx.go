@@ -8,10 +8,12 @@ import (
 	"database/sql/driver"
 	"encoding/pem"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgpassfile"
 	"github.com/jackc/pgservicefile"
@@ -118,6 +120,18 @@ func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
 	}
 	if len(plan.Targets) > 1 {
 		pc.passfile = pgxPassfile(dsn, cc)
+	}
+	// Fail fast, and say who is connecting: the policy's connect timeout
+	// and application_name where the configuration sets none.
+	plan.ConnectTimeout, plan.ConnectTimeoutSource = connectTimeout(p, src, cc.ConnectTimeout)
+	if plan.ConnectTimeout != cc.ConnectTimeout {
+		cc.ConnectTimeout = plan.ConnectTimeout
+		// pgx's own dialer, with the timeout its parser would have set.
+		cc.DialFunc = (&net.Dialer{KeepAlive: 5 * time.Minute, Timeout: plan.ConnectTimeout}).DialContext
+	}
+	plan.AppName, plan.AppNameSource = appName(p, src, cc.RuntimeParams["application_name"])
+	if plan.AppName != "" {
+		cc.RuntimeParams["application_name"] = plan.AppName
 	}
 	plan.User, plan.Database, plan.DSNPassword = cc.User, cc.Database, DSNHasPassword(DriverPgx, dsn)
 	plan.Password = cc.Password != ""

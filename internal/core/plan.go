@@ -3,6 +3,7 @@ package core
 import (
 	"net"
 	"strconv"
+	"time"
 )
 
 // A Plan is everything an underlying driver will try for one DSN, judged
@@ -25,6 +26,16 @@ type Plan struct {
 	// what the password protection demands ("channel_binding=disable"),
 	// or "".
 	WeakAuth string
+
+	// ConnectTimeout bounds each connect (0: none), and
+	// ConnectTimeoutSource says who set it: the DSN, the service file,
+	// PGCONNECT_TIMEOUT, or the policy (SECUREPG_CONNECT_TIMEOUT, an
+	// option, or securepg's default).
+	ConnectTimeout       time.Duration
+	ConnectTimeoutSource string
+	// AppName is the application_name the server sees, and AppNameSource
+	// who set it.
+	AppName, AppNameSource string
 }
 
 // Target is one host of a (possibly multi-host) DSN.

@@ -281,6 +281,11 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 	if !custom {
 		base.SSLMode = pq.SSLModeDisable
 	}
+	// Fail fast, and say who is connecting: the policy's connect timeout
+	// and application_name where the configuration sets none.
+	plan.ConnectTimeout, plan.ConnectTimeoutSource = connectTimeout(p, src, cfg.ConnectTimeout)
+	plan.AppName, plan.AppNameSource = appName(p, src, cfg.ApplicationName)
+	base.ConnectTimeout, base.ApplicationName = plan.ConnectTimeout, plan.AppName
 	pc.base = base
 	return pc, plan, nil
 }

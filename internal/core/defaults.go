@@ -1,0 +1,57 @@
+package core
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// connectTimeout is the bound on each connect: the configuration's
+// connect_timeout when it sets one (0 there means wait forever, as in
+// libpq), else the policy's (10 s unless SECUREPG_CONNECT_TIMEOUT or an
+// option says otherwise). It returns the duration and who set it.
+func connectTimeout(p Policy, src map[string]Source, configured time.Duration) (time.Duration, string) {
+	if o := src["connect_timeout"].Origin; o != "" && o != "default" {
+		return configured, o
+	}
+	return p.ConnectTimeout, p.Sources[EnvConnectTimeout]
+}
+
+// appName is the application_name the server sees: the configuration's
+// (application_name, PGAPPNAME, the service file, or
+// fallback_application_name), else the policy's, else the executable's
+// base name, so that pg_stat_activity and the server's logs say which
+// service holds each connection. It returns the name and who set it.
+func appName(p Policy, src map[string]Source, configured string) (string, string) {
+	if configured != "" {
+		if o := src["application_name"].Origin; o != "" && o != "default" {
+			return configured, o
+		}
+		return configured, "fallback_application_name"
+	}
+	if p.ApplicationName != "" {
+		return serverName63(p.ApplicationName), p.Sources[EnvAppName]
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", ""
+	}
+	return serverName63(filepath.Base(exe)), "the executable's name"
+}
+
+// serverName63 is name as the server keeps it: printable ASCII (the
+// server turns anything else into '?'), at most 63 bytes.
+func serverName63(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		if b.Len() >= 63 {
+			break
+		}
+		if r < 0x20 || r > 0x7e {
+			r = '?'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
