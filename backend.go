@@ -45,7 +45,7 @@ func (b *mockBackend) Connect(ctx context.Context, creds core.CredsFunc, rec *co
 	if facts.MinTLS == 0 {
 		facts.MinTLS = b.target.MinTLS
 	}
-	refusal, live := core.Decide(b.policy, core.Judge(b.policy, facts))
+	refusal, live := core.Decide(b.policy, append(core.Judge(b.policy, facts), core.JudgeSession(b.policy, facts)...))
 	if refusal != nil {
 		dc.Close()
 		rec.Reject(refusal)

@@ -76,6 +76,7 @@ type ConnInfo struct {
 	ServerViaPooler  bool                // lib/pq: that backend is not the one the peer named at startup: a pooler sits between, and ServerSSL is the pooler's own connection to the server
 	AuthMethod       string              // "scram-sha-256-plus", "scram-sha-256", "md5", "password", "cert", "trust", ...
 	ChannelBinding   bool                // SCRAM was bound to the TLS channel (tls-server-end-point)
+	Superuser        bool                // the session's role is a superuser (the server's is_superuser)
 }
 
 // Violation is a policy violation: refused, or let through by audit mode.

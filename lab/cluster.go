@@ -275,7 +275,7 @@ host all all 127.0.0.1/32 scram-sha-256
 		log, _ := os.ReadFile(logFile)
 		return nil, fmt.Errorf("lab: pg_ctl start: %w\n%s\n%s", err, out, log)
 	}
-	progress("creating roles " + c.User + " (SCRAM password), " + MD5User + " (MD5 password) and " + ClientCN + " (client certificate)")
+	progress("creating roles " + c.User + " (SCRAM password), " + MD5User + " (MD5 password), " + ClientCN + " (client certificate) and " + SuperUser + " (a superuser)")
 	if err := c.setup(ctx); err != nil {
 		return nil, err
 	}
@@ -296,6 +296,8 @@ func (c *Cluster) setup(ctx context.Context) error {
 		"SET password_encryption = 'md5'",
 		fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", MD5User, c.Password),
 		fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", c.Database, MD5User),
+		"SET password_encryption = 'scram-sha-256'",
+		fmt.Sprintf("CREATE ROLE %s LOGIN SUPERUSER PASSWORD '%s'", SuperUser, c.Password),
 	}
 	for _, s := range stmts {
 		if _, err := admin.Exec(ctx, s).ReadAll(); err != nil {
@@ -314,6 +316,10 @@ func (c *Cluster) setup(ctx context.Context) error {
 	c.Major = num / 10000
 	return nil
 }
+
+// SuperUser is a superuser role that logs in over TCP with a SCRAM
+// password (Password, as User's): what a service should not connect as.
+const SuperUser = "securepg_super"
 
 // MD5User is a role whose password is stored as MD5 (Password, as
 // User's) and which pg_hba.conf lets log in with md5: what servers

@@ -50,11 +50,17 @@ type optionFunc func(*config)
 
 func (f optionFunc) apply(c *config) { f(c) }
 
+// WithSuperuser simulates a session whose role is a superuser (the
+// server's is_superuser=on), which SECUREPG_FORBID_SUPERUSER refuses. By
+// default the simulated role is not one.
+func WithSuperuser(on bool) Option { return optionFunc(func(c *config) { c.superuser = on }) }
+
 type config struct {
-	tls      TLS
-	sqlmock  []reflect.Value
-	securepg []securepg.Option
-	err      error
+	superuser bool
+	tls       TLS
+	sqlmock   []reflect.Value
+	securepg  []securepg.Option
+	err       error
 }
 
 // WithTLS sets the simulated TLS state.
@@ -121,7 +127,7 @@ func OpenDB(t TB, dsn string, inner driver.Connector, opts ...Option) (*sql.DB, 
 	if len(c.sqlmock) > 0 {
 		return nil, fmt.Errorf("sqlmocktest.OpenDB: WithSqlmock does not apply to a connector of your own")
 	}
-	return open(t, dsn, c, &mock{inner: inner, tls: c.tls})
+	return open(t, dsn, c, &mock{inner: inner, tls: c.tls, superuser: c.superuser})
 }
 
 func open(t TB, dsn string, c *config, m *mock) (*sql.DB, error) {
@@ -217,7 +223,7 @@ func newMock(t TB, opts []Option) (*config, *mock, error) {
 	}
 	mockDB := out[0].Interface().(*sql.DB)
 	t.Cleanup(func() { mockDB.Close() })
-	return c, &mock{name: name, db: mockDB, mock: out[1].Interface().(sqlmock.Sqlmock), tls: c.tls}, nil
+	return c, &mock{name: name, db: mockDB, mock: out[1].Interface().(sqlmock.Sqlmock), tls: c.tls, superuser: c.superuser}, nil
 }
 
 // mock implements seam.Mock: go-sqlmock's conn (or inner's), and the
@@ -228,6 +234,8 @@ type mock struct {
 	mock  sqlmock.Sqlmock
 	inner driver.Connector
 	tls   TLS
+
+	superuser bool
 }
 
 func (m *mock) Connect(ctx context.Context, t core.Target) (driver.Conn, core.Facts, error) {
@@ -245,7 +253,10 @@ func (m *mock) Connect(ctx context.Context, t core.Target) (driver.Conn, core.Fa
 }
 
 func (m *mock) facts(t core.Target) core.Facts {
-	f := core.Facts{Network: t.Network, Host: t.Host, Port: t.Port, Mode: t.Mode}
+	f := core.Facts{Network: t.Network, Host: t.Host, Port: t.Port, Mode: t.Mode, Superuser: "off"}
+	if m.superuser {
+		f.Superuser = "on"
+	}
 	if t.Network == "unix" || m.tls.Disabled {
 		if m.tls.Disabled {
 			f.Mode = core.ModeDisable

@@ -69,7 +69,9 @@ type authWatch struct {
 	err     error
 
 	keyPID uint32 // the process ID in the peer's BackendKeyData
-	keyed  bool   // the peer sent BackendKeyData
+
+	isSuperuser string // the is_superuser ParameterStatus, or ""
+	keyed       bool   // the peer sent BackendKeyData
 }
 
 // newAuthWatch watches the authentication of one connection to host.
@@ -179,6 +181,13 @@ func (w *authWatch) serverMessage(typ byte, body []byte) error {
 		}
 		w.finish()
 		return errAuthOver
+	}
+	if typ == 'S' {
+		// ParameterStatus: the session role's is_superuser.
+		if name, value, ok := bytes.Cut(body, []byte{0}); ok && string(name) == "is_superuser" {
+			w.isSuperuser = string(bytes.TrimRight(value, "\x00"))
+		}
+		return nil
 	}
 	if typ == 'K' && len(body) >= 4 {
 		// BackendKeyData: the process ID the peer says serves this
@@ -354,6 +363,14 @@ func (w *authWatch) result() (method string, bound bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.method, w.bound && w.final
+}
+
+// superuser is the is_superuser the server reported during the startup,
+// or ""; meaningful once the connection is made.
+func (w *authWatch) superuser() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.isSuperuser
 }
 
 // backendKey is the process ID the peer sent in BackendKeyData during the

@@ -242,6 +242,10 @@ type Facts struct {
 	Auth           string // the authentication method used: AuthSCRAMPlus, AuthSCRAM, AuthCert, ...; "" unknown
 	ChannelBinding bool   // SCRAM was bound to the TLS channel
 
+	// Superuser is the server's is_superuser for the session's role, as
+	// it reported at startup: "on", "off", or "" when it did not say.
+	Superuser string
+
 	// Server is PostgreSQL's own view from pg_stat_ssl, when queried.
 	Server *ServerSSL
 }
@@ -337,11 +341,20 @@ func NetworkNotAllowed(host, addr string, p Policy) *Violation {
 		Fix:    "connect through a private endpoint, or add its range to " + EnvAllowedNetworks}
 }
 
-// SuperuserSession is the refusal of a session whose role is a superuser.
-func SuperuserSession(host, user string) *Violation {
-	return &Violation{Reason: ReasonSuperuserSession, Host: host, Got: "superuser", Want: "a role without superuser",
-		Detail: "the session's role " + SafeText(user) + " is a superuser, which " + EnvForbidSuperuser + " forbids",
-		Fix:    "connect as a role with only the privileges the service needs"}
+// JudgeSession judges what the server reported about a session that has
+// started (no extra round trip: its ParameterStatus messages): a role
+// that is a superuser, under SECUREPG_FORBID_SUPERUSER. A server that did
+// not say counts as a superuser: the policy fails closed.
+func JudgeSession(p Policy, f Facts) []*Violation {
+	if !p.ForbidSuperuser || f.Superuser == "off" {
+		return nil
+	}
+	detail := "the session's role is a superuser (is_superuser=on), which " + EnvForbidSuperuser + " forbids"
+	if f.Superuser != "on" {
+		detail = "the server did not report is_superuser for the session, so it cannot be shown not to be a superuser, which " + EnvForbidSuperuser + " forbids"
+	}
+	return []*Violation{{Reason: ReasonSuperuserSession, Host: f.Addr(), Got: "superuser", Want: "a role without superuser",
+		Detail: detail, Fix: "connect as a role with only the privileges the service needs"}}
 }
 
 func unixSocket(host, detail string) *Violation {

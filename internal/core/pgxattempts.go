@@ -404,7 +404,13 @@ func (c *PgxConfig) Finish(sc *stdlib.Conn, rec *Recorder) (Facts, []*Violation,
 				a.connected.Store(true)
 				f := at.facts
 				f.Auth, f.ChannelBinding = at.watch.result()
-				return f, at.audited, nil
+				f.Superuser = sc.Conn().PgConn().ParameterStatus("is_superuser")
+				refusal, audited := Decide(c.policy, JudgeSession(c.policy, f))
+				if refusal != nil {
+					rec.reject(refusal)
+					return f, nil, refusal
+				}
+				return f, append(at.audited, audited...), nil
 			}
 		}
 	}

@@ -142,6 +142,14 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 		}
 		s.facts.Server = server
 	}
+	s.facts.Superuser = s.watch.superuser()
+	refusal, audited := Decide(c.policy, JudgeSession(c.policy, s.facts))
+	if refusal != nil {
+		rec.reject(refusal)
+		dc.Close()
+		return nil, nil, refusal
+	}
+	s.audited = append(s.audited, audited...)
 	return dc, s, nil
 }
 

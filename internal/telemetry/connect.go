@@ -164,6 +164,9 @@ func FactsAttrs(f core.Facts) []attribute.KeyValue {
 	if f.Auth != "" {
 		attrs = append(attrs, KeyAuthMethod.String(f.Auth), KeyChannelBinding.Bool(f.ChannelBinding))
 	}
+	if f.Superuser != "" {
+		attrs = append(attrs, KeySuperuser.Bool(f.Superuser == "on"))
+	}
 	if f.TLS {
 		attrs = append(attrs,
 			semconv.TLSProtocolNameTLS,

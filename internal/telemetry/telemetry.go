@@ -46,6 +46,7 @@ const (
 	KeyRefusedAttempts = attribute.Key("securepg.policy.refused_attempts")
 	KeyAuthMethod      = attribute.Key("securepg.auth.method")
 	KeyChannelBinding  = attribute.Key("securepg.auth.channel_binding")
+	KeySuperuser       = attribute.Key("securepg.session.superuser") // the session's role is a superuser (is_superuser)
 )
 
 // Outcomes of the policy for a connection.
