@@ -297,7 +297,7 @@ func (c *Cluster) setup(ctx context.Context) error {
 		fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", MD5User, c.Password),
 		fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", c.Database, MD5User),
 		"SET password_encryption = 'scram-sha-256'",
-		fmt.Sprintf("CREATE ROLE %s LOGIN SUPERUSER PASSWORD '%s'", SuperUser, c.Password),
+		fmt.Sprintf("CREATE ROLE %s LOGIN SUPERUSER CREATEROLE CREATEDB BYPASSRLS REPLICATION PASSWORD '%s'", SuperUser, c.Password),
 	}
 	for _, s := range stmts {
 		if _, err := admin.Exec(ctx, s).ReadAll(); err != nil {
@@ -319,7 +319,7 @@ func (c *Cluster) setup(ctx context.Context) error {
 
 // SuperUser is a superuser role that logs in over TCP with a SCRAM
 // password (Password, as User's): what a service should not connect as.
-const SuperUser = "securepg_super"
+const SuperUser = "securepg_super" // SUPERUSER CREATEROLE CREATEDB BYPASSRLS REPLICATION
 
 // MD5User is a role whose password is stored as MD5 (Password, as
 // User's) and which pg_hba.conf lets log in with md5: what servers

@@ -29,6 +29,7 @@ type probeReport struct {
 	TLS       *tlsReport   `json:"tls"` // the client's own look at the server, nil if TLS was refused
 	Policy    policyResult `json:"policy"`
 	View      *serverView  `json:"server_view,omitempty"`
+	Role      *roleReport  `json:"role,omitempty"`
 	Auth      *authReport  `json:"auth,omitempty"`
 	Downgrade *downgrade   `json:"downgrade,omitempty"`
 }
@@ -64,6 +65,45 @@ type policyResult struct {
 	Cipher       string `json:"cipher,omitempty"`
 	AuthMethod   string `json:"auth_method,omitempty"` // scram-sha-256-plus, scram-sha-256, md5, password, cert, trust, ...
 	Bound        bool   `json:"channel_binding"`       // the login was bound to the TLS channel
+}
+
+// roleReport is what the session's role may do beyond its own objects:
+// each attribute a service rarely needs, and a warning for each it has.
+type roleReport struct {
+	Name        string   `json:"name"`
+	Superuser   bool     `json:"superuser"`
+	CreateRole  bool     `json:"createrole"`
+	CreateDB    bool     `json:"createdb"`
+	BypassRLS   bool     `json:"bypassrls"`
+	Replication bool     `json:"replication"`
+	Warnings    []string `json:"warnings"`
+}
+
+// roleAttributes reads the session role's attributes (one query on the
+// probe's own connection).
+func roleAttributes(ctx context.Context, conn *sql.Conn) *roleReport {
+	r := &roleReport{Warnings: []string{}}
+	err := conn.QueryRowContext(ctx, "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication FROM pg_roles WHERE rolname = current_user").
+		Scan(&r.Name, &r.Superuser, &r.CreateRole, &r.CreateDB, &r.BypassRLS, &r.Replication)
+	if err != nil {
+		return nil
+	}
+	r.Name = safe(r.Name)
+	for _, a := range []struct {
+		has  bool
+		warn string
+	}{
+		{r.Superuser, "SUPERUSER: bypasses every permission check; " + core.EnvForbidSuperuser + "=true refuses such sessions"},
+		{r.CreateRole, "CREATEROLE: can create roles and grant itself their membership"},
+		{r.CreateDB, "CREATEDB: can create databases"},
+		{r.BypassRLS, "BYPASSRLS: row-level security does not apply to it"},
+		{r.Replication, "REPLICATION: can stream every table's changes"},
+	} {
+		if a.has {
+			r.Warnings = append(r.Warnings, a.warn)
+		}
+	}
+	return r
 }
 
 // serverView is pg_stat_ssl's row for the backend that answered. Behind a
@@ -174,13 +214,13 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 			r.Downgrade = plaintextTest(ctx, dial, plan.User, plan.Database)
 		}
 	}
-	r.Policy, r.View = e.policyConnect(ctx, dsn)
+	r.Policy, r.View, r.Role = e.policyConnect(ctx, dsn)
 	return r
 }
 
 // policyConnect opens one connection through securepg, as an application
 // would, and reads the server's own view of it.
-func (e *env) policyConnect(ctx context.Context, dsn string) (policyResult, *serverView) {
+func (e *env) policyConnect(ctx context.Context, dsn string) (policyResult, *serverView, *roleReport) {
 	var info hooks.ConnInfo
 	var audited []string
 	c, err := securepg.NewConnector(dsn, securepg.WithLogger(slog.New(slog.DiscardHandler)), securepg.WithHooks(hooks.Hooks{
@@ -192,10 +232,10 @@ func (e *env) policyConnect(ctx context.Context, dsn string) (policyResult, *ser
 		},
 	}))
 	if res, refused := policyError(err); refused {
-		return res, nil
+		return res, nil, nil
 	}
 	if err != nil {
-		return policyResult{Outcome: "error", Error: safe(err.Error())}, nil
+		return policyResult{Outcome: "error", Error: safe(err.Error())}, nil, nil
 	}
 	db := sql.OpenDB(c)
 	defer db.Close()
@@ -203,10 +243,10 @@ func (e *env) policyConnect(ctx context.Context, dsn string) (policyResult, *ser
 	defer cancel()
 	conn, err := db.Conn(ctx)
 	if res, refused := policyError(err); refused {
-		return res, nil
+		return res, nil, nil
 	}
 	if err != nil {
-		return policyResult{Outcome: "error", Error: safe(err.Error())}, nil
+		return policyResult{Outcome: "error", Error: safe(err.Error())}, nil, nil
 	}
 	defer conn.Close()
 	res := policyResult{Outcome: "allowed", SSLMode: info.SSLMode, Verification: info.Verification,
@@ -233,7 +273,7 @@ func (e *env) policyConnect(ctx context.Context, dsn string) (policyResult, *ser
 	}
 	conn.QueryRowContext(ctx, "SHOW server_version").Scan(&v.ServerVersion)
 	v.ServerVersion = safe(v.ServerVersion)
-	return res, v
+	return res, v, roleAttributes(ctx, conn)
 }
 
 // protection says whether the password protection (rule) holds against

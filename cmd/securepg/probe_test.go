@@ -252,3 +252,31 @@ func TestPasswordProtectionInTheCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeRoleAttributes: probe reports the session role's attributes
+// that matter for least privilege, and warns on each it has.
+func TestProbeRoleAttributes(t *testing.T) {
+	c := lab.Shared(t)
+	lab.IsolateEnv(t)
+	plain, _ := probeJSON(t, c.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile))
+	if ro := plain.Role; ro == nil || ro.Name != c.User || ro.Superuser || len(ro.Warnings) != 0 {
+		t.Fatalf("plain role %+v", ro)
+	}
+	superDSN := "host=localhost port=" + strconv.Itoa(c.Port) + " user=" + lab.SuperUser + " password=" + c.Password +
+		" dbname=" + c.Database + " sslmode=verify-full sslrootcert=" + c.Certs.CAFile
+	super, _ := probeJSON(t, superDSN)
+	ro := super.Role
+	if ro == nil || !ro.Superuser || !ro.CreateRole || !ro.CreateDB || !ro.BypassRLS || !ro.Replication || len(ro.Warnings) != 5 {
+		t.Fatalf("superuser role %+v", ro)
+	}
+	t.Setenv("DATABASE_URL", superDSN)
+	tr := cli(t, "", "probe")
+	for _, want := range []string{"SUPERUSER", "BYPASSRLS", "REPLICATION", "SECUREPG_FORBID_SUPERUSER"} {
+		if !strings.Contains(tr.out, want) {
+			t.Errorf("text probe lacks %q:\n%s", want, tr.out)
+		}
+	}
+	if strings.Contains(tr.out, c.Password) {
+		t.Fatal("the password in probe's output")
+	}
+}

@@ -81,6 +81,19 @@ func (e *env) printProbe(r probeReport) {
 	default:
 		fmt.Fprintf(w, "policy\t%s\n", e.red("connection failed: "+r.Policy.Error))
 	}
+	if ro := r.Role; ro != nil {
+		if len(ro.Warnings) == 0 {
+			fmt.Fprintf(w, "role\t%s: no superuser, CREATEROLE, CREATEDB, BYPASSRLS or REPLICATION\n", ro.Name)
+		}
+		for i, warn := range ro.Warnings {
+			label := ""
+			if i == 0 {
+				label = "role"
+				fmt.Fprintf(w, "%s\t%s has privileges a service rarely needs:\n", label, ro.Name)
+			}
+			fmt.Fprintf(w, "\t%s %s\n", e.red("warning:"), warn)
+		}
+	}
 	if v := r.View; v != nil {
 		fmt.Fprintf(w, "server view\tpg_stat_ssl: ssl=%v %s %s %d bits; PostgreSQL %s\n", v.SSL, v.Version, v.Cipher, v.Bits, v.ServerVersion)
 		if v.ViaPooler {
