@@ -36,7 +36,7 @@ func (e *env) demo(ctx context.Context, args []string) int {
 	defer stop()
 	start := time.Now()
 	out := e.stdout
-	step := func(n int, title string) { fmt.Fprintf(out, "\n%s %s\n", e.bold(fmt.Sprintf("[%d/6]", n)), title) }
+	step := func(n int, title string) { fmt.Fprintf(out, "\n%s %s\n", e.bold(fmt.Sprintf("[%d/8]", n)), title) }
 	say := func(format string, a ...any) { fmt.Fprintf(out, "      "+format+"\n", a...) }
 
 	fmt.Fprintln(out, e.bold("securepg demo")+": a throwaway PostgreSQL with TLS on 127.0.0.1, and what securepg does with it")
@@ -132,7 +132,41 @@ func (e *env) demo(ctx context.Context, args []string) int {
 		say("  %s", line)
 	}
 
-	step(6, "metrics recorded (OpenTelemetry)")
+	// connectAs tries one connection with extra options, and says what
+	// happened.
+	connectAs := func(dsn string, opts ...securepg.Option) {
+		c, err := securepg.NewConnector(dsn, append(append([]securepg.Option(nil), common...), opts...)...)
+		if err == nil {
+			db := sql.OpenDB(c)
+			err = db.PingContext(ctx)
+			db.Close()
+		}
+		if errors.As(err, &pe) {
+			say("%s: reason %s", e.red("refused"), pe.Reason)
+			say("%s", pe.Error())
+			return
+		}
+		if err != nil {
+			say("%s: %s", e.red("failed"), core.SafeText(err.Error()))
+			return
+		}
+		say("%s", e.green("connected"))
+	}
+
+	step(6, "private endpoints only (SECUREPG_ALLOWED_NETWORKS): checked on the address actually dialed")
+	say("SECUREPG_ALLOWED_NETWORKS=10.0.0.0/8, and localhost is 127.0.0.1:")
+	connectAs(strong, securepg.WithAllowedNetworks("10.0.0.0/8"))
+	say("SECUREPG_ALLOWED_NETWORKS=private (RFC 1918, RFC 4193, loopback):")
+	connectAs(strong, securepg.WithAllowedNetworks("private"))
+
+	step(7, "least privilege (SECUREPG_FORBID_SUPERUSER=true): from is_superuser at startup, no extra query")
+	super := strings.Replace(strong, "user="+cluster.User, "user="+lab.SuperUser, 1)
+	say("as %s, a superuser:", lab.SuperUser)
+	connectAs(super, securepg.WithForbidSuperuser(true))
+	say("as %s, a plain role:", cluster.User)
+	connectAs(strong, securepg.WithForbidSuperuser(true))
+
+	step(8, "metrics recorded (OpenTelemetry)")
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(ctx, &rm); err != nil {
 		return e.fail(exitError, "demo: %v", err)

@@ -135,11 +135,14 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("exit %d: %s\n%s", r.code, r.errOut, r.out)
 	}
 	for _, want := range []string{
-		"[1/6] starting PostgreSQL", "ready on 127.0.0.1:",
+		"[1/8] starting PostgreSQL", "ready on 127.0.0.1:",
+		"refused: reason network_not_allowed", "refused: reason superuser_session",
 		"refused before anything was dialed: reason plaintext_fallback",
 		"connected: TLSv1.3, certificate verified verify-full",
 		"SCRAM channel binding offered", "policy violation allowed by audit mode",
 		"securepg.policy.violations{securepg.policy.outcome=refused,securepg.policy.reason=plaintext_fallback} 1",
+		"securepg.policy.violations{securepg.policy.outcome=refused,securepg.policy.reason=network_not_allowed} 1",
+		"securepg.policy.violations{securepg.policy.outcome=refused,securepg.policy.reason=superuser_session} 1",
 		"securepg.tls.server.certificate.time_to_expiry", "cleaned up: stopped PostgreSQL",
 	} {
 		if !strings.Contains(r.out, want) {
@@ -184,7 +187,7 @@ func TestDemoCleansUpWhenInterrupted(t *testing.T) {
 	lab.IsolateEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := &interruptAt{marker: "[3/6]", cancel: cancel}
+	w := &interruptAt{marker: "[3/8]", cancel: cancel}
 	var errb bytes.Buffer
 	code := run(ctx, []string{"demo"}, strings.NewReader(""), w, &errb)
 	if code == exitOK {
