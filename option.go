@@ -162,6 +162,15 @@ func WithSpanFilter(filter func(ctx context.Context, op, query string) bool) Opt
 	})
 }
 
+// WithOperationSpans turns off (false) or on (true, the default) the spans
+// of operations: queries, execs, prepares, transactions, batches, pings and
+// session resets. Connect spans and every metric stay. Off avoids double
+// spans under a database/sql wrapper that makes its own, such as
+// XSAM/otelsql (SECUREPG_OPERATION_SPANS).
+func WithOperationSpans(on bool) Option {
+	return optionFunc(func(o *options) { o.telemetry.OperationSpans = &on })
+}
+
 // WithHooks installs a set of lifecycle and query hooks. Sets run in the
 // order they are installed (see package hooks).
 func WithHooks(h hooks.Hooks) Option {

@@ -27,6 +27,9 @@ func resolvePolicy(opts []Option) (core.Policy, options, error) {
 			o.errs = append(o.errs, err)
 		}
 	}
+	if err := o.telemetry.ReadEnv(); err != nil {
+		o.errs = append(o.errs, err)
+	}
 	if err := errors.Join(o.errs...); err != nil {
 		return core.Policy{}, o, err
 	}

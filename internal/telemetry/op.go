@@ -35,7 +35,7 @@ func (c *Conn) Start(ctx context.Context, kind, query string) (context.Context, 
 	if kind == KindReset && !t.s.ResetSpans || kind == KindPing && !t.s.PingSpans {
 		return ctx, Op{}
 	}
-	tracing := t.tracing()
+	tracing := t.opSpans && t.tracing()
 	if !tracing && !t.metering(ctx) {
 		return ctx, Op{}
 	}

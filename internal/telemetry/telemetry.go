@@ -7,9 +7,12 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"os"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -66,6 +69,37 @@ type Settings struct {
 	ResetSpans     bool
 	// Filter, when set, decides per operation whether it gets a span.
 	Filter func(ctx context.Context, op, query string) bool
+	// OperationSpans, when it points to false, gives no operation a span
+	// (connect spans and all metrics stay). nil: EnvOperationSpans decides
+	// (ReadEnv), and the default is on.
+	OperationSpans *bool
+}
+
+// EnvOperationSpans turns operation spans off without code ("false"): for
+// an application whose database/sql wrapper (XSAM/otelsql) already makes
+// one span per query. Connect spans and metrics stay.
+const EnvOperationSpans = "SECUREPG_OPERATION_SPANS"
+
+// ReadEnv fills in from the environment what no option set. An invalid
+// value is an error that names the variable (never its value).
+func (s *Settings) ReadEnv() error {
+	if s.OperationSpans != nil {
+		return nil
+	}
+	v := strings.TrimSpace(os.Getenv(EnvOperationSpans))
+	if v == "" {
+		return nil
+	}
+	var on bool
+	switch strings.ToLower(v) {
+	case "true", "1", "yes", "on":
+		on = true
+	case "false", "0", "no", "off":
+	default:
+		return fmt.Errorf(`securepg: invalid %s: want "true" or "false"`, EnvOperationSpans)
+	}
+	s.OperationSpans = &on
+	return nil
 }
 
 // T is the instrumentation of one connector.
@@ -74,6 +108,7 @@ type T struct {
 	tracer   trace.Tracer
 	globalTP trace.TracerProvider // the global delegate, when no provider was given
 	tracesOn bool                 // false for an explicit no-op provider
+	opSpans  bool                 // operations get spans (Settings.OperationSpans)
 
 	opDuration  metric.Float64Histogram
 	createTime  metric.Float64Histogram
@@ -94,6 +129,7 @@ type T struct {
 // New builds the instrumentation for a connector.
 func New(s Settings, driver, minSSLMode, database string) *T {
 	t := &T{s: s, driver: driver, minSSLMode: minSSLMode, database: database, tracesOn: true}
+	t.opSpans = s.OperationSpans == nil || *s.OperationSpans
 	tp := s.TracerProvider
 	if tp == nil {
 		tp = otel.GetTracerProvider()
