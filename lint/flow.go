@@ -1,0 +1,279 @@
+package lint
+
+import (
+	"go/ast"
+	"go/token"
+	"go/types"
+
+	"golang.org/x/tools/go/types/typeutil"
+)
+
+// A deliberately simple dataflow, within one top-level declaration: a
+// value is securepg's when it is the result of a call into securepg, of a
+// type securepg defines, or a variable assigned such a result; a
+// configuration is configured by securepg when it (or a field of it, or
+// the value it is a field of) was an argument of a call into securepg
+// earlier in the declaration.
+
+// path is an expression as a variable and a chain of field selections:
+// cfg, cfg.ConnConfig, s.pool.cfg.
+type path struct {
+	root types.Object
+	sel  []string
+}
+
+// pathOf strips parentheses, & and * and reads the selector chain; ok is
+// false for anything else (a call, an index, a literal).
+func (s *scope) pathOf(e ast.Expr) (path, bool) {
+	var sel []string
+	for {
+		switch x := e.(type) {
+		case *ast.ParenExpr:
+			e = x.X
+		case *ast.StarExpr:
+			e = x.X
+		case *ast.UnaryExpr:
+			if x.Op != token.AND {
+				return path{}, false
+			}
+			e = x.X
+		case *ast.SelectorExpr:
+			if _, isVar := s.pass.TypesInfo.ObjectOf(x.Sel).(*types.Var); !isVar {
+				return path{}, false
+			}
+			if id, ok := x.X.(*ast.Ident); ok {
+				if _, isPkgName := s.pass.TypesInfo.ObjectOf(id).(*types.PkgName); isPkgName {
+					// A package-level variable: pkg.Var.
+					return path{root: s.pass.TypesInfo.ObjectOf(x.Sel), sel: reverse(sel)}, true
+				}
+			}
+			sel = append(sel, x.Sel.Name)
+			e = x.X
+		case *ast.Ident:
+			obj := s.pass.TypesInfo.ObjectOf(x)
+			if _, ok := obj.(*types.Var); !ok {
+				return path{}, false
+			}
+			return path{root: obj, sel: reverse(sel)}, true
+		default:
+			return path{}, false
+		}
+	}
+}
+
+func reverse(s []string) []string {
+	for i, j := 0, len(s)-1; i < j; i, j = i+1, j-1 {
+		s[i], s[j] = s[j], s[i]
+	}
+	return s
+}
+
+// related: one path is the other or a field of it.
+func related(a, b path) bool {
+	if a.root != b.root {
+		return false
+	}
+	n := min(len(a.sel), len(b.sel))
+	for i := range n {
+		if a.sel[i] != b.sel[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// callee is the function a call calls, interface methods included.
+func (s *scope) callee(c *ast.CallExpr) *types.Func {
+	fn, _ := typeutil.Callee(s.pass.TypesInfo, c).(*types.Func)
+	return fn
+}
+
+// configured reports whether the configuration e was configured by
+// securepg before the position at.
+func (s *scope) configured(e ast.Expr, at token.Pos) bool {
+	if s.fromSecurepg(e) {
+		return true
+	}
+	p, ok := s.pathOf(e)
+	if !ok {
+		return false
+	}
+	found := false
+	s.calls(func(c *ast.CallExpr) {
+		if found || c.Pos() >= at || !isSecurepg(s.callee(c)) {
+			return
+		}
+		for _, a := range c.Args {
+			if q, ok := s.pathOf(a); ok && related(p, q) {
+				found = true
+				return
+			}
+		}
+	})
+	return found
+}
+
+// fromSecurepg reports whether e is securepg's: the result of a call into
+// securepg, a value of a type securepg defines, or a variable (or a field
+// of one) that was assigned such a result.
+func (s *scope) fromSecurepg(e ast.Expr) bool {
+	if e == nil {
+		return false
+	}
+	if s.securepgType(s.pass.TypesInfo.TypeOf(e)) {
+		return true
+	}
+	for {
+		switch x := e.(type) {
+		case *ast.ParenExpr:
+			e = x.X
+			continue
+		case *ast.StarExpr:
+			e = x.X
+			continue
+		case *ast.UnaryExpr:
+			if x.Op == token.AND {
+				e = x.X
+				continue
+			}
+		case *ast.CallExpr:
+			if isSecurepg(s.callee(x)) {
+				return true
+			}
+			// A helper over a securepg result: must(securepg.ParsePool(dsn)).
+			if len(x.Args) == 1 {
+				c, ok := ast.Unparen(x.Args[0]).(*ast.CallExpr)
+				return ok && isSecurepg(s.callee(c))
+			}
+			return false
+		}
+		break
+	}
+	p, ok := s.pathOf(e)
+	if !ok {
+		return false
+	}
+	if s.securepgType(p.root.Type()) {
+		return true
+	}
+	return s.assignedFromSecurepg(p.root)
+}
+
+// securepgType: a type securepg defines, or a pointer to one.
+func (s *scope) securepgType(t types.Type) bool {
+	if t == nil {
+		return false
+	}
+	if ptr, ok := t.(*types.Pointer); ok {
+		t = ptr.Elem()
+	}
+	switch n := types.Unalias(t).(type) {
+	case *types.Named:
+		return n.Obj().Pkg() != nil && inSecurepg(n.Obj().Pkg())
+	}
+	return false
+}
+
+// assignedFromSecurepg reports whether v is assigned, anywhere in the
+// declaration, the result of a call into securepg.
+func (s *scope) assignedFromSecurepg(v types.Object) bool {
+	isCall := func(e ast.Expr) bool {
+		c, ok := ast.Unparen(e).(*ast.CallExpr)
+		return ok && isSecurepg(s.callee(c))
+	}
+	found := false
+	check := func(lhs []ast.Expr, rhs []ast.Expr) {
+		for i, l := range lhs {
+			id, ok := ast.Unparen(l).(*ast.Ident)
+			if !ok || s.pass.TypesInfo.ObjectOf(id) != v {
+				continue
+			}
+			switch {
+			case len(rhs) == 1 && isCall(rhs[0]):
+				found = true
+			case len(rhs) == len(lhs) && isCall(rhs[i]):
+				found = true
+			}
+		}
+	}
+	ast.Inspect(s.decl, func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.AssignStmt:
+			check(x.Lhs, x.Rhs)
+		case *ast.ValueSpec:
+			lhs := make([]ast.Expr, len(x.Names))
+			for i, n := range x.Names {
+				lhs[i] = n
+			}
+			check(lhs, x.Values)
+		}
+		return !found
+	})
+	return found
+}
+
+// connectorConfigured reports whether the lib/pq connector a call returns
+// is assigned to a variable that is then handed to securepg, or given a
+// dialer from securepg with its Dialer method.
+func (s *scope) connectorConfigured(call *ast.CallExpr) bool {
+	v := s.assignedTo(call)
+	if v == nil {
+		return false
+	}
+	found := false
+	s.calls(func(c *ast.CallExpr) {
+		if found || c.Pos() <= call.Pos() {
+			return
+		}
+		if isSecurepg(s.callee(c)) {
+			for _, a := range c.Args {
+				if p, ok := s.pathOf(a); ok && p.root == v {
+					found = true
+					return
+				}
+			}
+		}
+		if sel, ok := ast.Unparen(c.Fun).(*ast.SelectorExpr); ok && sel.Sel.Name == "Dialer" && len(c.Args) == 1 {
+			if p, ok := s.pathOf(sel.X); ok && p.root == v && len(p.sel) == 0 && s.fromSecurepg(c.Args[0]) {
+				found = true
+			}
+		}
+	})
+	return found
+}
+
+// assignedTo is the variable a call's (first) result is assigned to, or
+// nil.
+func (s *scope) assignedTo(call *ast.CallExpr) types.Object {
+	var v types.Object
+	first := func(lhs []ast.Expr, rhs []ast.Expr) {
+		for i, r := range rhs {
+			if ast.Unparen(r) != call {
+				continue
+			}
+			j := i
+			if len(rhs) == 1 {
+				j = 0
+			}
+			if j < len(lhs) {
+				if id, ok := ast.Unparen(lhs[j]).(*ast.Ident); ok && id.Name != "_" {
+					v = s.pass.TypesInfo.ObjectOf(id)
+				}
+			}
+		}
+	}
+	ast.Inspect(s.decl, func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.AssignStmt:
+			first(x.Lhs, x.Rhs)
+		case *ast.ValueSpec:
+			lhs := make([]ast.Expr, len(x.Names))
+			for i, n := range x.Names {
+				lhs[i] = n
+			}
+			first(lhs, x.Values)
+		}
+		return v == nil
+	})
+	return v
+}

@@ -1,0 +1,34 @@
+// Package securepg is a stub of securepg's public API for the fixtures:
+// the analyzer takes any call into this package as securepg configuring a
+// connection, whatever the function's name.
+package securepg
+
+import (
+	"database/sql"
+	"database/sql/driver"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/lib/pq"
+)
+
+type Option func()
+
+func NewConnector(dsn string, opts ...Option) (driver.Connector, error) { return nil, nil }
+
+func ConfigurePgx(cfg *pgx.ConnConfig, opts ...Option) error { return nil }
+
+func ConfigurePool(cfg *pgxpool.Config, opts ...Option) error { return nil }
+
+func OpenDB(cfg *pgx.ConnConfig, opts ...Option) (*sql.DB, error) { return nil, nil }
+
+// ParsePool stands for any securepg function that returns a configuration
+// it has configured.
+func ParsePool(dsn string, opts ...Option) (*pgxpool.Config, error) { return nil, nil }
+
+func NewListenerDialer(dsn string, opts ...Option) (pq.Dialer, error) { return nil, nil }
+
+// Dialer stands for a dialer type securepg defines.
+type Dialer struct{ pq.Dialer }
+
+func NewDialer(opts ...Option) *Dialer { return &Dialer{} }
