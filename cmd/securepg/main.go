@@ -7,6 +7,8 @@
 //	securepg probe [--json] [--downgrade-test]
 //	                              connect through the policy and report the connection's security
 //	securepg policy [--json]      print the effective policy and where each value comes from
+//	securepg lint [-C dir] [packages]
+//	                              report calls that open PostgreSQL connections without securepg
 //	securepg version
 //
 // DSNs are never taken from the command line: shells keep history.

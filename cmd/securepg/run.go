@@ -30,6 +30,7 @@ usage:
   securepg probe [--json] [--downgrade-test]
                                          connect through the policy and report the connection's security
   securepg policy [--json]               print the effective policy and where each value comes from
+  securepg lint [-C dir] [packages]      report calls that open PostgreSQL connections without securepg
   securepg version
 
 The DSN is read from DATABASE_URL, or from standard input when DATABASE_URL
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.probe(ctx, rest)
 	case "policy":
 		return e.policy(rest)
+	case "lint":
+		return e.lint(ctx, rest)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "securepg", version())
 		return exitOK

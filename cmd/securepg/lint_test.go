@@ -1,0 +1,139 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// writeModule writes a throwaway module that needs nothing but the
+// standard library (driver names are strings).
+func writeModule(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	files["go.mod"] = "module example.com/svc\n\ngo 1.26\n"
+	for name, body := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// reported is the file:line of each reported line, in order.
+func reported(t *testing.T, out string) []string {
+	t.Helper()
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		m := regexp.MustCompile(`^(.+):(\d+):\d+: (.+)$`).FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("not file:line:col: message: %q", line)
+		}
+		if !strings.Contains(m[3], "bypasses the securepg policy") {
+			t.Fatalf("unexpected message: %q", line)
+		}
+		got = append(got, filepath.Base(m[1])+":"+m[2])
+	}
+	return got
+}
+
+func TestLintSubcommand(t *testing.T) {
+	dir := writeModule(t, map[string]string{
+		"svc.go": `package svc
+
+import "database/sql"
+
+func open(dsn string) {
+	sql.Open("postgres", dsn)
+	sql.Open("securepg", dsn)
+	//securepg:allow a local tool
+	sql.Open("pgx", dsn)
+}
+`,
+		"svc_test.go": `package svc
+
+import (
+	"database/sql"
+	"testing"
+)
+
+func TestOpen(t *testing.T) { sql.Open("pgx/v5", "") }
+`,
+		"clean/clean.go": `package clean
+
+import "database/sql"
+
+func open(dsn string) { sql.Open("securepg-pq", dsn) }
+`,
+		"broken/broken.go": "package broken\n\nfunc f() { undefined() }\n",
+	})
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"tests included by default", []string{"-C", dir, ".", "./clean"}, exitRefused, []string{"svc.go:6", "svc_test.go:8"}},
+		{"without tests", []string{"-C", dir, "-test=false", "."}, exitRefused, []string{"svc.go:6"}},
+		{"nothing found", []string{"-C", dir, "./clean"}, exitOK, nil},
+		{"a package that does not type-check", []string{"-C", dir, "./broken"}, exitError, nil},
+		{"no such package", []string{"-C", dir, "./nowhere"}, exitError, nil},
+		{"bad flag", []string{"-frobnicate"}, exitUsage, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := cli(t, "", append([]string{"lint"}, tc.args...)...)
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tc.code, r.out, r.errOut)
+			}
+			if got := reported(t, r.out); !slices.Equal(got, tc.want) {
+				t.Fatalf("reported %q, want %q", got, tc.want)
+			}
+			if tc.code == exitRefused && !strings.Contains(r.errOut, "bypass") {
+				t.Fatalf("no summary on stderr: %q", r.errOut)
+			}
+			if tc.code == exitError && !strings.HasPrefix(r.errOut, "securepg: lint: ") {
+				t.Fatalf("stderr: %q", r.errOut)
+			}
+		})
+	}
+}
+
+// TestLintRepositoryReportsNothing: the analyzer finds no bypass in the
+// root package's code (its tests open plain connections on purpose, to
+// compare) nor in any example module, tests included.
+func TestLintRepositoryReportsNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: loads the example modules and their dependencies")
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := [][]string{{"-C", root, "-test=false", "."}}
+	mods, err := filepath.Glob(filepath.Join(root, "examples", "*", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mods) == 0 {
+		t.Fatal("no example module under examples/")
+	}
+	for _, m := range mods {
+		runs = append(runs, []string{"-C", filepath.Dir(m), "./..."})
+	}
+	for _, args := range runs {
+		r := cli(t, "", append([]string{"lint"}, args...)...)
+		if r.code != exitOK || r.out != "" {
+			t.Errorf("securepg lint %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.out, r.errOut)
+		}
+	}
+}
