@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"testing"
+)
+
+// TestGoVetVettool builds securepg-vet and runs it under go vet, and by
+// itself, on a fixture module that uses the real pgx and lib/pq
+// (testdata/mod): the package that bypasses the policy is reported line by
+// line and fails the run; the one that goes through securepg (or accepts
+// a call with securepg:allow) passes.
+func TestGoVetVettool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: builds the vet tool and vets a module that uses pgx and lib/pq")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tool := filepath.Join(t.TempDir(), "securepg-vet")
+	if out, err := exec.CommandContext(t.Context(), gobin, "build", "-o", tool, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	mod, err := filepath.Abs(filepath.Join("testdata", "mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runIn := func(name string, args ...string) (string, int) {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), name, args...)
+		cmd.Dir = mod
+		cmd.Env = append(os.Environ(), "GOWORK=off")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		var exit *exec.ExitError
+		switch {
+		case err == nil:
+			return out.String(), 0
+		case errors.As(err, &exit):
+			return out.String(), exit.ExitCode()
+		}
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out.String())
+		return "", 0
+	}
+	lines := func(out string) []string {
+		var got []string
+		for _, m := range regexp.MustCompile(`(?m)^\S*bad\.go:(\d+):\d+: (.*bypasses the securepg policy.*)$`).FindAllStringSubmatch(out, -1) {
+			got = append(got, m[1])
+		}
+		return got
+	}
+	want := []string{"16", "17", "18", "19"}
+
+	out, code := runIn(gobin, "vet", "-vettool="+tool, "./bad")
+	if code == 0 || !slices.Equal(lines(out), want) {
+		t.Errorf("go vet -vettool ./bad: exit %d, reported lines %q, want a failure and %q\n%s", code, lines(out), want, out)
+	}
+	if out, code := runIn(gobin, "vet", "-vettool="+tool, "./good"); code != 0 {
+		t.Errorf("go vet -vettool ./good: exit %d\n%s", code, out)
+	}
+
+	// By itself (singlechecker): exit 3 when something is found.
+	out, code = runIn(tool, "./...")
+	if code != 3 || !slices.Equal(lines(out), want) {
+		t.Errorf("securepg-vet ./...: exit %d, reported lines %q, want 3 and %q\n%s", code, lines(out), want, out)
+	}
+}
