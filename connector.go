@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/securepg/securepg/hooks"
@@ -41,13 +43,29 @@ type connector struct {
 var _ driver.Connector = (*connector)(nil)
 
 func newConnector(dsn string, opts []Option) (*connector, error) {
+	return buildConnector(opts, dsn, func(p core.Policy) (core.Backend, core.Plan, error) { return core.Prepare(dsn, p) })
+}
+
+// newPgxConnector is newConnector for a pgx configuration built in code.
+func newPgxConnector(cc *pgx.ConnConfig, opts []Option) (*connector, error) {
+	return buildConnector(opts, "", func(p core.Policy) (core.Backend, core.Plan, error) {
+		if p.Driver != core.DriverPgx {
+			return nil, core.Plan{}, fmt.Errorf("securepg: a *pgx.ConnConfig needs the pgx backend, and %s is %q", p.Sources[core.EnvDriver], p.Driver)
+		}
+		return core.PreparePgxConfig(cc, p)
+	})
+}
+
+// buildConnector resolves the policy, prepares the backend (from a DSN,
+// or from a pgx configuration) and judges its plan.
+func buildConnector(opts []Option, dsn string, prepare func(core.Policy) (core.Backend, core.Plan, error)) (*connector, error) {
 	policy, o, err := resolvePolicy(opts)
 	if err != nil {
 		return nil, err
 	}
 	c := &connector{policy: policy, logger: o.logger, hooks: newHookSet(o.hooks, o.providers, policy.PasswordFile)}
 	c.hooks.log = o.logger
-	if c.backend, c.plan, err = c.newBackend(dsn, o); err != nil {
+	if c.backend, c.plan, err = c.newBackend(dsn, prepare, o); err != nil {
 		return nil, err
 	}
 	c.db = c.plan.Database
@@ -63,13 +81,13 @@ func newConnector(dsn string, opts []Option) (*connector, error) {
 
 // newBackend parses and judges dsn with the policy's driver and picks
 // what connects: that driver, or a mock that sqlmocktest handed over.
-func (c *connector) newBackend(dsn string, o options) (core.Backend, core.Plan, error) {
-	b, plan, err := core.Prepare(dsn, c.policy)
+func (c *connector) newBackend(dsn string, prepare func(core.Policy) (core.Backend, core.Plan, error), o options) (core.Backend, core.Plan, error) {
+	b, plan, err := prepare(c.policy)
 	if err != nil {
 		return nil, plan, err
 	}
 	m := o.mock
-	if m == nil && seam.LookupMock != nil {
+	if m == nil && seam.LookupMock != nil && dsn != "" {
 		m, _ = seam.LookupMock(dsn)
 	}
 	if m != nil {
@@ -80,7 +98,13 @@ func (c *connector) newBackend(dsn string, o options) (core.Backend, core.Plan, 
 		return mb, plan, nil
 	}
 	if pc, ok := b.(*core.PgxConfig); ok {
-		pc.Conn.Tracer = c.pgxTracer()
+		// securepg's query tracing, and the configuration's own tracer
+		// (a pgx configuration built in code may have one).
+		if inner := pc.Conn.Tracer; inner != nil {
+			pc.Conn.Tracer = multitracer.New(c.pgxTracer(), inner)
+		} else {
+			pc.Conn.Tracer = c.pgxTracer()
+		}
 		pc.ResetSession = pgxResetSession
 	}
 	return b, plan, nil
@@ -112,51 +136,15 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 			}
 		}
 	}
-	// Attempts the policy refused are reported even when another host or
-	// address then succeeded: an active man in the middle on one address
-	// must not go unnoticed.
-	var final *core.Violation
+	final, rejected, live, err := c.report(ctx, rec, audited, err)
 	if err != nil {
-		final = recorded(core.ClassifyConnectError(err, rec.Last(), c.policy), rec.Rejected())
-	}
-	var rejected []*core.Violation
-	for _, v := range rec.Rejected() {
-		if v != final {
-			rejected = append(rejected, v)
-		}
-		c.reportRefusal(ctx, v)
-	}
-	// Live violations that audit mode let through; those of the
-	// configuration itself were reported when the connector was made.
-	var live []*core.Violation
-	for _, v := range append(rec.Audited(), audited...) {
-		if !c.auditedConfig(v.Reason) {
-			c.reportAudit(ctx, v)
-			live = append(live, v)
-		}
-	}
-	if err != nil {
-		err = c.connectError(ctx, err, final, rec)
 		op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Violation: final, Rejected: rejected, Audited: live})
 		return nil, err
 	}
-	// The host that answered is the one tried last.
-	creds, _ := used.get(rec.Last())
-	a := c.attempt(rec.Last())
-	if creds != nil && creds.User != "" {
-		a.User = creds.User
-	}
-	if err := c.hooks.afterConnect(ctx, connInfo(facts, a)); err != nil {
+	obs, recycle, err := c.accept(ctx, op, rec, used, facts, rejected, live)
+	if err != nil {
 		conn.Close()
-		op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Rejected: rejected, Audited: live})
 		return nil, err
-	}
-	// The configuration's audited violations apply to every connection.
-	op.End(ctx, telemetry.ConnectResult{Facts: facts, Rejected: rejected, Audited: append(c.audited[:len(c.audited):len(c.audited)], live...)})
-	obs := c.tel.NewConn(facts.Host, int(facts.Port))
-	var recycle time.Time
-	if creds != nil {
-		recycle = recycleAt(creds.Expires, time.Now())
 	}
 	if sc, ok := conn.(*stdlib.Conn); ok {
 		custom := sc.Conn().PgConn().CustomData()
@@ -171,6 +159,60 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		hs = c.hooks
 	}
 	return wrapConn(conn, obs, hs, recycle), nil
+}
+
+// report reports what one connect did: the attempts the policy refused,
+// even when another host or address then succeeded (an active man in the
+// middle on one address must not go unnoticed), and the live violations
+// audit mode let through. It returns the refusal that failed the connect,
+// the others, the live violations, and the error for the caller: a
+// *PolicyError when the policy caused it.
+func (c *connector) report(ctx context.Context, rec *core.Recorder, audited []*core.Violation, err error) (final *core.Violation, rejected, live []*core.Violation, _ error) {
+	if err != nil {
+		final = recorded(core.ClassifyConnectError(err, rec.Last(), c.policy), rec.Rejected())
+	}
+	for _, v := range rec.Rejected() {
+		if v != final {
+			rejected = append(rejected, v)
+		}
+		c.reportRefusal(ctx, v)
+	}
+	// Live violations that audit mode let through; those of the
+	// configuration itself were reported when the connector was made.
+	for _, v := range append(rec.Audited(), audited...) {
+		if !c.auditedConfig(v.Reason) {
+			c.reportAudit(ctx, v)
+			live = append(live, v)
+		}
+	}
+	if err != nil {
+		return final, rejected, live, c.connectError(ctx, err, final, rec)
+	}
+	return nil, rejected, live, nil
+}
+
+// accept runs the AfterConnect hooks on a validated connection, ends the
+// connect span, and returns the connection's observer and when to recycle
+// it (zero: never).
+func (c *connector) accept(ctx context.Context, op telemetry.ConnectOp, rec *core.Recorder, used *usedCreds,
+	facts core.Facts, rejected, live []*core.Violation) (*telemetry.Conn, time.Time, error) {
+	// The host that answered is the one tried last.
+	creds, _ := used.get(rec.Last())
+	a := c.attempt(rec.Last())
+	if creds != nil && creds.User != "" {
+		a.User = creds.User
+	}
+	if err := c.hooks.afterConnect(ctx, connInfo(facts, a)); err != nil {
+		op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Rejected: rejected, Audited: live})
+		return nil, time.Time{}, err
+	}
+	// The configuration's audited violations apply to every connection.
+	op.End(ctx, telemetry.ConnectResult{Facts: facts, Rejected: rejected, Audited: append(c.audited[:len(c.audited):len(c.audited)], live...)})
+	var recycle time.Time
+	if creds != nil {
+		recycle = recycleAt(creds.Expires, time.Now())
+	}
+	return c.tel.NewConn(facts.Host, int(facts.Port)), recycle, nil
 }
 
 // recorded returns the refusal that was recorded when it happened for the

@@ -85,3 +85,17 @@ func (e *PolicyError) Is(target error) bool { return target == ErrPolicyViolatio
 
 // Unwrap returns the underlying cause, if any.
 func (e *PolicyError) Unwrap() error { return e.Err }
+
+func init() {
+	// A refusal that reaches the caller inside another error (pgx used
+	// directly wraps what securepg's hooks returned) is still a
+	// *PolicyError and ErrPolicyViolation.
+	core.Public.As = func(v *core.Violation, target any) bool {
+		if pe, ok := target.(**PolicyError); ok {
+			*pe = newPolicyError(v, 0)
+			return true
+		}
+		return false
+	}
+	core.Public.Is = func(target error) bool { return target == ErrPolicyViolation }
+}

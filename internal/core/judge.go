@@ -87,6 +87,21 @@ func (v *Violation) Message() string {
 
 func (v *Violation) Unwrap() error { return v.Err }
 
+// Public, set by package securepg, makes a *Violation found in an error
+// chain also be a *securepg.PolicyError (errors.As) and
+// securepg.ErrPolicyViolation (errors.Is): pgx used directly returns its
+// own errors, which wrap the refusals securepg's hooks returned.
+var Public struct {
+	As func(v *Violation, target any) bool
+	Is func(target error) bool
+}
+
+// As lets errors.As find the public error type.
+func (v *Violation) As(target any) bool { return Public.As != nil && Public.As(v, target) }
+
+// Is lets errors.Is match the public sentinel.
+func (v *Violation) Is(target error) bool { return Public.Is != nil && Public.Is(target) }
+
 // Evaluate judges a plan against a policy. It is a pure function: no I/O.
 // It returns every violation, in target order.
 func Evaluate(plan Plan, p Policy) []*Violation {
@@ -420,6 +435,11 @@ func tlsVersionTooLow(host, min string) *Violation {
 // notValidated: a connection or handshake reached the driver without
 // securepg's judgement, which can only be a bug or a driver change; it is
 // refused whatever the mode.
+// Unvalidated is the refusal of a connection securepg did not validate.
+func Unvalidated(p Policy, detail string) *Violation {
+	return notValidated("", p, "unvalidated connection", detail)
+}
+
 func notValidated(host string, p Policy, got, detail string) *Violation {
 	return &Violation{Reason: ReasonTLSNotEstablished, Host: host, Got: got, Want: p.MinSSLMode.String(), Detail: detail, Hard: true}
 }

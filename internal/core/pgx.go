@@ -8,12 +8,10 @@ import (
 	"database/sql/driver"
 	"encoding/pem"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgpassfile"
 	"github.com/jackc/pgservicefile"
@@ -42,6 +40,8 @@ type PgxConfig struct {
 	// weakAuth names the setting that weakens authentication below the
 	// password protection, or "".
 	weakAuth string
+
+	files keyFiles // the key material securepg follows on disk
 
 	// Options for the database/sql connector, set before the first
 	// Connect: how a conn is reset before reuse.
@@ -113,8 +113,26 @@ func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
 	if err != nil {
 		return nil, Plan{}, ParseError(DriverPgx, dsn, err)
 	}
+	return preparePgx(cc, dsn, p, false)
+}
+
+// PreparePgxConfig hardens a pgx configuration that code built or changed
+// (pgx.ParseConfig, then a DialFunc, a Tracer, TLS settings...), as
+// PreparePgx does one parsed from a DSN: the plan is what the
+// configuration will do. cc is not changed; the result holds a copy.
+func PreparePgxConfig(cc *pgx.ConnConfig, p Policy) (*PgxConfig, Plan, error) {
+	if cc == nil {
+		return nil, Plan{}, errors.New("securepg: a nil *pgx.ConnConfig")
+	}
+	return preparePgx(cc.Copy(), cc.ConnString(), p, true)
+}
+
+// preparePgx hardens cc, which pgx parsed from dsn; inCode: code may have
+// changed it since.
+func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConfig, Plan, error) {
 	src := Sources(DriverPgx, dsn, os.LookupEnv)
-	pc, plan, err := hardenPgx(cc, p, pgxFiles(cc, p, src))
+	kf := pgxFiles(cc, p, src)
+	pc, plan, err := hardenPgx(cc, p, kf)
 	if err != nil {
 		return nil, Plan{}, settingError(dsn, err)
 	}
@@ -123,12 +141,13 @@ func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
 	}
 	// Fail fast, and say who is connecting: the policy's connect timeout
 	// and application_name where the configuration sets none.
+	// pgx bounds each connect attempt (dial, TLS, startup) with its
+	// ConnectTimeout.
 	plan.ConnectTimeout, plan.ConnectTimeoutSource = connectTimeout(p, src, cc.ConnectTimeout)
-	if plan.ConnectTimeout != cc.ConnectTimeout {
-		cc.ConnectTimeout = plan.ConnectTimeout
-		// pgx's own dialer, with the timeout its parser would have set.
-		cc.DialFunc = (&net.Dialer{KeepAlive: 5 * time.Minute, Timeout: plan.ConnectTimeout}).DialContext
+	if inCode && cc.ConnectTimeout != 0 {
+		plan.ConnectTimeout, plan.ConnectTimeoutSource = cc.ConnectTimeout, "the pgx configuration"
 	}
+	cc.ConnectTimeout = plan.ConnectTimeout
 	plan.AppName, plan.AppNameSource = appName(p, src, cc.RuntimeParams["application_name"])
 	if plan.AppName != "" {
 		cc.RuntimeParams["application_name"] = plan.AppName
@@ -145,6 +164,10 @@ func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
 		case t.Verify() != VerifyCA:
 		case t.RootFromPolicy:
 			t.PublicRoots = p.rootsPublic
+		case t.RootCA == "sslrootcert" && inCode && pc.files.roots == nil:
+			// Roots set in code: securepg cannot tell whether they hold a
+			// public CA, so the protection assumes they do.
+			t.PublicRoots = true
 		case t.RootCA == "sslrootcert" && src["sslrootcert"].Origin != "default":
 			// A file securepg cannot read (pgx reads any size) counts as
 			// public: the protection fails closed.
@@ -349,7 +372,7 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles) (*PgxConfig, Plan, err
 
 	cc.Host, cc.Port, cc.TLSConfig = fbs[0].Host, fbs[0].Port, fbs[0].TLSConfig
 	cc.Fallbacks = fbs[1:]
-	return &PgxConfig{Conn: cc, entries: entries, policy: p}, plan, nil
+	return &PgxConfig{Conn: cc, entries: entries, policy: p, files: kf}, plan, nil
 }
 
 // pgxPassfile returns the passfile pgx took the password from: none in the

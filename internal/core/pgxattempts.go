@@ -394,17 +394,22 @@ func (r *replyConn) Read(b []byte) (int, error) {
 // Finish identifies the attempt whose connection pgx handed back, and
 // returns its facts and the violations audit mode let through.
 func (c *PgxConfig) Finish(sc *stdlib.Conn, rec *Recorder) (Facts, []*Violation, error) {
+	return c.FinishPgConn(sc.Conn().PgConn(), rec)
+}
+
+// FinishPgConn is Finish for a connection pgx made without database/sql.
+func (c *PgxConfig) FinishPgConn(pc *pgconn.PgConn, rec *Recorder) (Facts, []*Violation, error) {
 	rec.mu.Lock()
 	a := rec.pgx
 	rec.mu.Unlock()
-	live := sc.Conn().PgConn().Conn()
+	live := pc.Conn()
 	if a != nil {
 		for _, at := range a.accepted {
 			if at.conn == live {
 				a.connected.Store(true)
 				f := at.facts
 				f.Auth, f.ChannelBinding = at.watch.result()
-				f.Superuser = sc.Conn().PgConn().ParameterStatus("is_superuser")
+				f.Superuser = pc.ParameterStatus("is_superuser")
 				refusal, audited := Decide(c.policy, JudgeSession(c.policy, f))
 				if refusal != nil {
 					rec.reject(refusal)

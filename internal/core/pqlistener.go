@@ -1,0 +1,123 @@
+package core
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// ListenerDialer is a pq.Dialer for lib/pq's Listener (pq.NewDialListener)
+// and ListenerConn: each dial is one connection to a planned host at the
+// address lib/pq asks for, with TLS negotiated and the server verified and
+// judged by securepg exactly as for the connector's connections; lib/pq
+// then speaks PostgreSQL over it. Name is the DSN to give lib/pq with it:
+// the planned hosts, sslmode=disable (the dialer does TLS), and the
+// configuration's own password (providers and hooks are not asked: lib/pq
+// reconnects with Name alone).
+type ListenerDialer struct {
+	c    *PQConfig
+	Name string
+
+	// Report hears what each dial did: the attempts refused, and the error.
+	Report func(ctx context.Context, rec *Recorder, f Facts, err error)
+}
+
+// Listener returns the dialer for lib/pq's Listener on this configuration.
+func (c *PQConfig) Listener(ctx context.Context) (*ListenerDialer, error) {
+	cfg := c.base.Clone()
+	if cfg.Password == "" && len(c.targets) > 0 {
+		t := c.targets[0]
+		cfg.Host, cfg.Port = t.pqHost, t.Port
+		pw, err := pqPassfile(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Password = pw
+	}
+	return &ListenerDialer{c: c, Name: c.listenerName(cfg)}, nil
+}
+
+// listenerName renders the keyword/value DSN lib/pq connects with.
+func (c *PQConfig) listenerName(cfg pq.Config) string {
+	var hosts, addrs, ports []string
+	for _, t := range c.targets {
+		hosts = append(hosts, t.pqHost)
+		addrs = append(addrs, t.pqHostaddr)
+		ports = append(ports, strconv.Itoa(int(t.Port)))
+	}
+	kv := [][2]string{
+		{"host", strings.Join(hosts, ",")}, {"port", strings.Join(ports, ",")},
+		{"user", cfg.User}, {"password", cfg.Password}, {"dbname", cfg.Database},
+		{"sslmode", "disable"}, {"passfile", noPassfile},
+		{"application_name", cfg.ApplicationName},
+		{"target_session_attrs", string(c.tsa)},
+	}
+	if strings.Join(addrs, "") != "" {
+		kv = append(kv, [2]string{"hostaddr", strings.Join(addrs, ",")})
+	}
+	if cfg.ConnectTimeout > 0 {
+		kv = append(kv, [2]string{"connect_timeout", strconv.Itoa(int((cfg.ConnectTimeout + time.Second - 1) / time.Second))})
+	}
+	for k, v := range cfg.Runtime {
+		kv = append(kv, [2]string{k, v})
+	}
+	var b strings.Builder
+	for _, p := range kv {
+		if p[1] == "" {
+			continue
+		}
+		b.WriteString(p[0])
+		b.WriteString("='")
+		b.WriteString(strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(p[1]))
+		b.WriteString("' ")
+	}
+	return strings.TrimSuffix(b.String(), " ")
+}
+
+// Dial is DialContext without a context.
+func (d *ListenerDialer) Dial(network, address string) (net.Conn, error) {
+	return d.DialContext(context.Background(), network, address)
+}
+
+// DialTimeout is DialContext with a timeout.
+func (d *ListenerDialer) DialTimeout(network, address string, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return d.DialContext(ctx, network, address)
+}
+
+// DialContext connects to the planned host at address, validated.
+func (d *ListenerDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	rec := NewRecorder()
+	var t *pqTarget
+	for i := range d.c.targets {
+		if d.c.targets[i].dialNet == network && d.c.targets[i].dialAddr == address {
+			t = &d.c.targets[i]
+			break
+		}
+	}
+	if t == nil {
+		d.report(ctx, rec, Facts{}, errUnexpectedAddress)
+		return nil, errUnexpectedAddress
+	}
+	rec.attempt(t.Target)
+	pd := &pqDialer{c: d.c, t: t, tls: t.tls != nil && !t.allow, rec: rec, outer: ctx}
+	conn, err := pd.DialContext(ctx, network, address)
+	var f Facts
+	for _, s := range rec.since(0) {
+		s.stop() // lib/pq bounds the rest of its connect itself
+		f = s.facts
+	}
+	d.report(ctx, rec, f, err)
+	return conn, err
+}
+
+func (d *ListenerDialer) report(ctx context.Context, rec *Recorder, f Facts, err error) {
+	if d.Report != nil {
+		d.Report(ctx, rec, f, err)
+	}
+}

@@ -1,0 +1,106 @@
+package securepg_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/securepg/securepg"
+	pglab "github.com/securepg/securepg/lab"
+)
+
+// TestListener: lib/pq's LISTEN/NOTIFY path under the policy. A weak DSN
+// is refused when the listener is made (pq.NewListener would connect it in
+// plaintext); a verify-full listener receives notifications over a
+// connection the server sees as TLS; an impostor is refused on every
+// (re)connection attempt, reported through the listener's event callback
+// as a *PolicyError, and hears nothing.
+func TestListener(t *testing.T) {
+	l := getLab(t)
+	isolateEnv(t)
+	ctx := context.Background()
+
+	_, err := securepg.NewListener(l.at(l.relay, "sslmode=disable"), 10*time.Millisecond, time.Second, nil)
+	requireReason(t, err, securepg.ReasonTLSDisabled)
+
+	events := make(chan error, 16)
+	cb := func(ev pq.ListenerEventType, err error) {
+		if ev == pq.ListenerEventConnected || ev == pq.ListenerEventConnectionAttemptFailed {
+			events <- err
+		}
+	}
+	lis, err := securepg.NewListener(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), 10*time.Millisecond, time.Second, cb,
+		securepg.WithLogger(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	if err := lis.Listen("securepg_test"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-events:
+		if err != nil {
+			t.Fatalf("the listener did not connect: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no listener event within 30 s")
+	}
+	admin, err := l.Admin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	res, err := admin.Exec(ctx, `SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.query LIKE 'LISTEN%securepg_test%'`).ReadAll()
+	if err != nil || len(res) != 1 || len(res[0].Rows) != 1 || string(res[0].Rows[0][0]) != "t" {
+		t.Fatalf("the listener's session in pg_stat_ssl: %v %v", res, err)
+	}
+	// NOTIFY reaches listeners of the same database.
+	db, err := sql.Open("securepg", l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("NOTIFY securepg_test, 'hello'"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-lis.Notify:
+		if n == nil || n.Extra != "hello" {
+			t.Fatalf("notification %+v", n)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no notification within 30 s")
+	}
+
+	imp, err := pglab.NewTLSImpostor(l.Addr(), l.Certs.SelfSigned.TLS, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events = make(chan error, 16)
+	bad, err := securepg.NewListener(l.at(imp, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), 10*time.Millisecond, 20*time.Millisecond, cb,
+		securepg.WithLogger(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the first attempt and a reconnection
+		select {
+		case err := <-events:
+			var pe *securepg.PolicyError
+			if !errors.As(err, &pe) || pe.Reason != securepg.ReasonCertificateUntrusted {
+				t.Fatalf("listener event: %v, want a certificate_untrusted refusal", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("no listener event within 30 s")
+		}
+	}
+	bad.Close()
+	imp.Close()
+	if n := imp.FromClient(); n != 0 {
+		t.Fatalf("the impostor heard %d bytes", n)
+	}
+}

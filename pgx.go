@@ -1,0 +1,299 @@
+package securepg
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/telemetry"
+)
+
+// OpenDB opens a *sql.DB on a pgx configuration built in code
+// (pgx.ParseConfig, then a DialFunc, a Tracer, OnNotice, TLS settings...),
+// with the same policy, validation, credentials, hooks and telemetry as
+// sql.Open("securepg", dsn). The configuration is judged now: a
+// *PolicyError is returned before anything is dialed. cc is not changed;
+// its DialFunc, LookupFunc, AfterNetConnect, ValidateConnect, AfterConnect,
+// OnNotice and Tracer run as they would with pgx alone. The backend is
+// pgx, whatever SECUREPG_DRIVER says.
+func OpenDB(cc *pgx.ConnConfig, opts ...Option) (*sql.DB, error) {
+	c, err := newPgxConnector(cc, pinPgx(opts))
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(c), nil
+}
+
+// ConfigurePgx applies securepg to a pgx configuration that code connects
+// with directly (pgx.ConnectConfig): the configuration is judged now, and
+// a *PolicyError is returned before anything is dialed; then every
+// connection made with cc is validated as database/sql's are, on the same
+// handshake (no extra round trip), with credentials, hooks and telemetry.
+// It composes with what cc already has: its Tracer, AfterConnect,
+// DialFunc, LookupFunc and OnNotice keep running. A refusal while
+// connecting is pgx's error wrapping a *PolicyError (errors.As finds it).
+// Change cc's hosts or TLS settings after ConfigurePgx and its
+// connections fail closed: the plan is what ConfigurePgx judged.
+func ConfigurePgx(cc *pgx.ConnConfig, opts ...Option) error {
+	if cc == nil {
+		return errors.New("securepg: a nil *pgx.ConnConfig")
+	}
+	c, err := newPgxConnector(cc, pinPgx(opts))
+	if err != nil {
+		return err
+	}
+	pc := c.backend.(*core.PgxConfig)
+	h := pc.Conn
+	// The hardened settings, then securepg's per-connection hooks.
+	cc.Host, cc.Port, cc.TLSConfig, cc.Fallbacks = h.Host, h.Port, h.TLSConfig, h.Fallbacks
+	cc.ConnectTimeout, cc.RuntimeParams = h.ConnectTimeout, h.RuntimeParams
+	n := &native{c: c, pc: pc, query: h.Tracer, after: cc.AfterConnect}
+	cc.Tracer, cc.AfterConnect = n, n.afterConnect
+	return nil
+}
+
+// ConfigurePool is ConfigurePgx for a pgxpool configuration: every
+// connection the pool makes is judged and validated, with credentials
+// resolved for each (pgxpool's BeforeConnect and AfterConnect keep
+// running). Pool metrics: otel.RegisterPoolStats.
+func ConfigurePool(pc *pgxpool.Config, opts ...Option) error {
+	if pc == nil {
+		return errors.New("securepg: a nil *pgxpool.Config")
+	}
+	return ConfigurePgx(pc.ConnConfig, opts...)
+}
+
+// pinPgx makes the pgx backend the one used, whatever SECUREPG_DRIVER says:
+// the caller handed a pgx configuration.
+func pinPgx(opts []Option) []Option {
+	return append([]Option{set(core.EnvDriver, core.DriverPgx, "a *pgx.ConnConfig")}, opts...)
+}
+
+// native is securepg on a pgx configuration that pgx connects with
+// itself. pgx calls TraceConnectStart with its own copy of the
+// configuration before anything is dialed: securepg installs its hooks on
+// that copy, as its database/sql connector does in BeforeConnect. It
+// judges the connection in AfterConnect, which can fail it, and reports
+// in TraceConnectEnd.
+type native struct {
+	c     *connector
+	pc    *core.PgxConfig
+	query pgx.QueryTracer // securepg's query tracing and the configuration's own tracer
+	after func(context.Context, *pgconn.PgConn) error
+}
+
+type nativeKey struct{}
+
+// nativeConnect is the state of one connect.
+type nativeConnect struct {
+	rec  *core.Recorder
+	op   telemetry.ConnectOp
+	used *usedCreds
+	done bool // AfterConnect ended the span
+	err  error
+}
+
+func (n *native) TraceConnectStart(ctx context.Context, data pgx.TraceConnectStartData) context.Context {
+	if t, ok := n.query.(pgx.ConnectTracer); ok {
+		ctx = t.TraceConnectStart(ctx, data)
+	}
+	st := &nativeConnect{rec: core.NewRecorder(), used: &usedCreds{}}
+	host, port := n.c.firstTarget()
+	ctx, st.op = n.c.tel.ConnectStart(ctx, host, port)
+	ctx = core.WithConnectState(ctx, &core.ConnectState{Rec: st.rec, Creds: n.c.credsFunc(st.used)})
+	if !samePlan(data.ConnConfig, n.pc.Conn) {
+		st.err = core.Unvalidated(n.c.policy, "the configuration's hosts or TLS settings changed after ConfigurePgx judged them; call ConfigurePgx again")
+		failDial(data.ConnConfig, st.err)
+	} else if err := n.pc.BeforeConnect(ctx, data.ConnConfig); err != nil {
+		st.err = err
+		failDial(data.ConnConfig, err)
+	}
+	return context.WithValue(ctx, nativeKey{}, st)
+}
+
+// samePlan reports whether cc still has the hosts, ports and TLS attempts
+// that were judged (h): nothing is dialed otherwise.
+func samePlan(cc, h *pgx.ConnConfig) bool {
+	if cc.Host != h.Host || cc.Port != h.Port || (cc.TLSConfig == nil) != (h.TLSConfig == nil) || len(cc.Fallbacks) != len(h.Fallbacks) {
+		return false
+	}
+	for i, fb := range cc.Fallbacks {
+		hf := h.Fallbacks[i]
+		if fb.Host != hf.Host || fb.Port != hf.Port || (fb.TLSConfig == nil) != (hf.TLSConfig == nil) {
+			return false
+		}
+	}
+	return true
+}
+
+// failDial makes every dial of cc fail with err.
+func failDial(cc *pgx.ConnConfig, err error) {
+	cc.DialFunc = func(context.Context, string, string) (net.Conn, error) { return nil, err }
+}
+
+func (n *native) afterConnect(ctx context.Context, pgc *pgconn.PgConn) error {
+	st, _ := ctx.Value(nativeKey{}).(*nativeConnect)
+	if st == nil {
+		return newPolicyError(core.Unvalidated(n.c.policy, "pgx connected without securepg's connect hooks"), 0)
+	}
+	facts, audited, err := n.pc.FinishPgConn(pgc, st.rec)
+	final, rejected, live, err := n.c.report(ctx, st.rec, audited, err)
+	if err != nil {
+		st.done = true
+		st.op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Violation: final, Rejected: rejected, Audited: live})
+		return err
+	}
+	obs, recycle, err := n.c.accept(ctx, st.op, st.rec, st.used, facts, rejected, live)
+	st.done = true
+	if err != nil {
+		return err
+	}
+	custom := pgc.CustomData()
+	custom[telemetry.ConnKey] = obs
+	if !recycle.IsZero() {
+		custom[expiresKey] = recycle
+	}
+	if n.after != nil {
+		return n.after(ctx, pgc)
+	}
+	return nil
+}
+
+func (n *native) TraceConnectEnd(ctx context.Context, data pgx.TraceConnectEndData) {
+	if st, _ := ctx.Value(nativeKey{}).(*nativeConnect); st != nil && !st.done {
+		// Failed before securepg could judge the connection: a refusal
+		// while dialing or verifying, or the server's error.
+		err := data.Err
+		if st.err != nil {
+			err = st.err
+		}
+		if err == nil {
+			err = core.Unvalidated(n.c.policy, "the connection was not validated by securepg")
+		}
+		if last, rejected := st.rec.RejectedCredentials(); rejected {
+			if old, ok := st.used.get(last); ok && old != nil {
+				n.c.hooks.authFailed(ctx, n.c.attempt(last))
+			}
+		}
+		final, rejected, live, err := n.c.report(ctx, st.rec, nil, err)
+		st.op.End(ctx, telemetry.ConnectResult{Err: err, Violation: final, Rejected: rejected, Audited: live})
+	}
+	if t, ok := n.query.(pgx.ConnectTracer); ok {
+		t.TraceConnectEnd(ctx, data)
+	}
+}
+
+func (n *native) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	return n.query.TraceQueryStart(ctx, conn, data)
+}
+
+func (n *native) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
+	n.query.TraceQueryEnd(ctx, conn, data)
+}
+
+// The other tracers pgx looks for go to the configuration's tracer.
+
+func (n *native) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	if t, ok := n.query.(pgx.BatchTracer); ok {
+		return t.TraceBatchStart(ctx, conn, data)
+	}
+	return ctx
+}
+
+func (n *native) TraceBatchQuery(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchQueryData) {
+	if t, ok := n.query.(pgx.BatchTracer); ok {
+		t.TraceBatchQuery(ctx, conn, data)
+	}
+}
+
+func (n *native) TraceBatchEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchEndData) {
+	if t, ok := n.query.(pgx.BatchTracer); ok {
+		t.TraceBatchEnd(ctx, conn, data)
+	}
+}
+
+func (n *native) TraceCopyFromStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceCopyFromStartData) context.Context {
+	if t, ok := n.query.(pgx.CopyFromTracer); ok {
+		return t.TraceCopyFromStart(ctx, conn, data)
+	}
+	return ctx
+}
+
+func (n *native) TraceCopyFromEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceCopyFromEndData) {
+	if t, ok := n.query.(pgx.CopyFromTracer); ok {
+		t.TraceCopyFromEnd(ctx, conn, data)
+	}
+}
+
+func (n *native) TracePrepareStart(ctx context.Context, conn *pgx.Conn, data pgx.TracePrepareStartData) context.Context {
+	if t, ok := n.query.(pgx.PrepareTracer); ok {
+		return t.TracePrepareStart(ctx, conn, data)
+	}
+	return ctx
+}
+
+func (n *native) TracePrepareEnd(ctx context.Context, conn *pgx.Conn, data pgx.TracePrepareEndData) {
+	if t, ok := n.query.(pgx.PrepareTracer); ok {
+		t.TracePrepareEnd(ctx, conn, data)
+	}
+}
+
+// The registry of pgx configurations for sql.Open("securepg", name), as
+// pgx's stdlib.RegisterConnConfig is for sql.Open("pgx", name).
+var registry struct {
+	sync.Mutex
+	seq     int
+	configs map[string]*pgx.ConnConfig
+}
+
+const registeredPrefix = "securepg-registered-connconfig-"
+
+// RegisterConnConfig registers a pgx configuration built in code and
+// returns a name that sql.Open("securepg", name) opens it by, judged like
+// OpenDB's. pgx's own stdlib.RegisterConnConfig names are in pgx's
+// registry, which securepg cannot read: sql.Open("securepg", such a name)
+// says to use this instead. Unregister with UnregisterConnConfig.
+func RegisterConnConfig(cc *pgx.ConnConfig) string {
+	registry.Lock()
+	defer registry.Unlock()
+	if registry.configs == nil {
+		registry.configs = map[string]*pgx.ConnConfig{}
+	}
+	registry.seq++
+	name := registeredPrefix + strconv.Itoa(registry.seq)
+	registry.configs[name] = cc.Copy()
+	return name
+}
+
+// UnregisterConnConfig removes a configuration RegisterConnConfig added.
+func UnregisterConnConfig(name string) {
+	registry.Lock()
+	defer registry.Unlock()
+	delete(registry.configs, name)
+}
+
+// registered returns the configuration registered under name, or nil;
+// a name from pgx's own registry is an error that says what to do.
+func registered(name string) (*pgx.ConnConfig, error) {
+	if strings.HasPrefix(name, "registeredConnConfig") {
+		return nil, errors.New("securepg: " + core.SafeText(name) + " is a name from pgx's stdlib.RegisterConnConfig, whose registry securepg cannot read; register the configuration with securepg.RegisterConnConfig instead, or open it with securepg.OpenDB")
+	}
+	if !strings.HasPrefix(name, registeredPrefix) {
+		return nil, nil
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	if cc := registry.configs[name]; cc != nil {
+		return cc, nil
+	}
+	return nil, errors.New("securepg: no configuration registered as " + core.SafeText(name))
+}

@@ -1,0 +1,298 @@
+package securepg_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/lib/pq"
+
+	"github.com/securepg/securepg"
+	"github.com/securepg/securepg/hooks"
+	pglab "github.com/securepg/securepg/lab"
+)
+
+// userTracer is a pgx tracer an application already has.
+type userTracer struct{ queries, connects atomic.Int32 }
+
+func (u *userTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	u.queries.Add(1)
+	return ctx
+}
+func (u *userTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (u *userTracer) TraceConnectStart(ctx context.Context, _ pgx.TraceConnectStartData) context.Context {
+	u.connects.Add(1)
+	return ctx
+}
+func (u *userTracer) TraceConnectEnd(context.Context, pgx.TraceConnectEndData) {}
+
+// userConfig is a pgx configuration as application code builds one: parsed,
+// then given its own dialer, tracer and AfterConnect.
+type userConfig struct {
+	cc                 *pgx.ConnConfig
+	tracer             *userTracer
+	dials, afterCalled atomic.Int32
+}
+
+func newUserConfig(t *testing.T, dsn string) *userConfig {
+	t.Helper()
+	cc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &userConfig{cc: cc, tracer: &userTracer{}}
+	dial := cc.DialFunc
+	cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		u.dials.Add(1)
+		return dial(ctx, network, addr)
+	}
+	cc.Tracer = u.tracer
+	cc.AfterConnect = func(context.Context, *pgconn.PgConn) error {
+		u.afterCalled.Add(1)
+		return nil
+	}
+	return u
+}
+
+// TestConfigurePgx: code that connects with pgx.ConnectConfig gets the
+// policy: a weak configuration is refused before anything is dialed, an
+// impostor while connecting (pgx's error wraps a *PolicyError), a
+// superuser under the policy after the startup; a good one connects
+// validated, and the configuration's own dialer, tracer and AfterConnect
+// keep running.
+func TestConfigurePgx(t *testing.T) {
+	l := getLab(t)
+	ctx := context.Background()
+	t.Run("validated, composing", func(t *testing.T) {
+		isolateEnv(t)
+		u := newUserConfig(t, l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
+		var info *hooks.ConnInfo
+		if err := securepg.ConfigurePgx(u.cc, securepg.WithLogger(discardLogger()), securepg.WithHooks(hooks.Hooks{
+			AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = &ci; return nil }})); err != nil {
+			t.Fatal(err)
+		}
+		conn, err := pgx.ConnectConfig(ctx, u.cc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var ssl bool
+		if err := conn.QueryRow(ctx, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").Scan(&ssl); err != nil || !ssl {
+			t.Fatalf("ssl %v, %v", ssl, err)
+		}
+		if info == nil || info.Verification != "verify-full" {
+			t.Fatalf("AfterConnect hook: %+v", info)
+		}
+		if u.dials.Load() != 1 || u.afterCalled.Load() != 1 || u.tracer.connects.Load() != 1 || u.tracer.queries.Load() != 1 {
+			t.Fatalf("the configuration's own hooks: dials %d, AfterConnect %d, connects %d, queries %d",
+				u.dials.Load(), u.afterCalled.Load(), u.tracer.connects.Load(), u.tracer.queries.Load())
+		}
+	})
+	t.Run("weak configuration refused before dialing", func(t *testing.T) {
+		isolateEnv(t)
+		u := newUserConfig(t, l.at(l.relay, "sslmode=prefer"))
+		requireReason(t, securepg.ConfigurePgx(u.cc, securepg.WithLogger(discardLogger())), securepg.ReasonPlaintextFallback)
+		if u.dials.Load() != 0 {
+			t.Fatal("dialed")
+		}
+	})
+	t.Run("impostor refused while connecting", func(t *testing.T) {
+		isolateEnv(t)
+		imp, err := pglab.NewTLSImpostor(l.Addr(), l.Certs.SelfSigned.TLS, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := newUserConfig(t, l.at(imp, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
+		if err := securepg.ConfigurePgx(u.cc, securepg.WithLogger(discardLogger())); err != nil {
+			t.Fatal(err)
+		}
+		_, err = pgx.ConnectConfig(ctx, u.cc)
+		requireReason(t, err, securepg.ReasonCertificateUntrusted)
+		imp.Close()
+		if n := imp.FromClient(); n != 0 {
+			t.Fatalf("the impostor heard %d bytes", n)
+		}
+	})
+	t.Run("superuser refused after the startup", func(t *testing.T) {
+		isolateEnv(t)
+		cc, err := pgx.ParseConfig("host=localhost port=" + l.relay.PortString() + " user=" + pglab.SuperUser + " password=" + l.Password +
+			" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := securepg.ConfigurePgx(cc, securepg.WithForbidSuperuser(true), securepg.WithLogger(discardLogger())); err != nil {
+			t.Fatal(err)
+		}
+		_, err = pgx.ConnectConfig(ctx, cc)
+		requireReason(t, err, securepg.ReasonSuperuserSession)
+	})
+	t.Run("hosts changed after ConfigurePgx fail closed", func(t *testing.T) {
+		isolateEnv(t)
+		u := newUserConfig(t, l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
+		if err := securepg.ConfigurePgx(u.cc, securepg.WithLogger(discardLogger())); err != nil {
+			t.Fatal(err)
+		}
+		before := l.strip.Accepted()
+		u.cc.Port = uint16(l.strip.Port())
+		u.cc.TLSConfig = nil
+		if _, err := pgx.ConnectConfig(ctx, u.cc); !errors.Is(err, securepg.ErrPolicyViolation) {
+			t.Fatalf("connected to a host the plan does not have: %v", err)
+		}
+		if n := l.strip.Accepted() - before; n != 0 {
+			t.Fatalf("%d connection(s) reached the host set after ConfigurePgx", n)
+		}
+	})
+}
+
+// TestConfigurePool: a pgxpool gets the policy, credentials from a
+// provider and SECUREPG_PASSWORD_FILE for every connection it makes, and
+// the same connect spans as database/sql.
+func TestConfigurePool(t *testing.T) {
+	l := getLab(t)
+	ctx := context.Background()
+	noPassword := "host=localhost port=" + l.relay.PortString() + " user=" + l.User + " dbname=" + l.Database +
+		" sslmode=verify-full sslrootcert=" + l.Certs.CAFile
+	for _, from := range []string{"provider", "SECUREPG_PASSWORD_FILE"} {
+		t.Run(from, func(t *testing.T) {
+			isolateEnv(t)
+			s := newSDK(t)
+			opts := s.opts
+			var asked atomic.Int32
+			if from == "provider" {
+				opts = append(opts, securepg.WithCredentials(hooks.CredentialFunc(func(context.Context, hooks.Attempt) (hooks.Credentials, error) {
+					asked.Add(1)
+					return hooks.Credentials{Password: l.Password}, nil
+				})))
+			} else {
+				pw := filepath.Join(t.TempDir(), "pw")
+				if err := os.WriteFile(pw, []byte(l.Password), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				t.Setenv("SECUREPG_PASSWORD_FILE", pw)
+			}
+			pc, err := pgxpool.ParseConfig(noPassword)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pc.MinConns, pc.MaxConns = 0, 3
+			if err := securepg.ConfigurePool(pc, opts...); err != nil {
+				t.Fatal(err)
+			}
+			pool, err := pgxpool.NewWithConfig(ctx, pc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Close()
+			// Three connections at once.
+			var conns []*pgxpool.Conn
+			for range 3 {
+				c, err := pool.Acquire(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				conns = append(conns, c)
+			}
+			for _, c := range conns {
+				var ssl bool
+				if err := c.QueryRow(ctx, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").Scan(&ssl); err != nil || !ssl {
+					t.Fatalf("ssl %v, %v", ssl, err)
+				}
+				c.Release()
+			}
+			if from == "provider" && asked.Load() != 3 {
+				t.Fatalf("the provider was asked %d times, want once per connection (3)", asked.Load())
+			}
+			spans := s.ended("securepg.connect")
+			if len(spans) != 3 {
+				t.Fatalf("%d connect spans, want 3", len(spans))
+			}
+			wantAttrs(t, spanAttrs(spans[0]), map[string]any{"securepg.tls.verification": "verify-full"})
+		})
+	}
+}
+
+// TestOpenDBAndRegisteredConnConfig: a pgx configuration built in code
+// reaches database/sql through securepg.OpenDB, or through
+// sql.Open("securepg", securepg.RegisterConnConfig(cc)); a name from pgx's
+// own registry is an error that says what to use.
+func TestOpenDBAndRegisteredConnConfig(t *testing.T) {
+	l := getLab(t)
+	isolateEnv(t)
+	t.Setenv("SECUREPG_DRIVER", "pq") // a pgx configuration is pgx's whatever the variable says
+	u := newUserConfig(t, l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
+	db, err := securepg.OpenDB(u.cc, securepg.WithLogger(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	if u.dials.Load() != 1 || u.afterCalled.Load() != 1 {
+		t.Fatalf("the configuration's own dialer %d, AfterConnect %d", u.dials.Load(), u.afterCalled.Load())
+	}
+	name := securepg.RegisterConnConfig(u.cc)
+	defer securepg.UnregisterConnConfig(name)
+	rdb, err := sql.Open("securepg", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	if err := rdb.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	weak := newUserConfig(t, l.at(l.relay, "sslmode=disable"))
+	if _, err := securepg.OpenDB(weak.cc); !errors.Is(err, securepg.ErrPolicyViolation) {
+		t.Fatalf("a weak configuration: %v", err)
+	}
+	pgxName := stdlib.RegisterConnConfig(u.cc)
+	defer stdlib.UnregisterConnConfig(pgxName)
+	if _, err := sql.Open("securepg", pgxName); err == nil || !strings.Contains(err.Error(), "securepg.RegisterConnConfig") {
+		t.Fatalf("a pgx registry name: %v", err)
+	}
+}
+
+// TestPinnedDriverNames: securepg-pgx and securepg-pq keep the backend,
+// and so the error and connection types application code sees, whatever
+// SECUREPG_DRIVER says.
+func TestPinnedDriverNames(t *testing.T) {
+	l := getLab(t)
+	dsn := l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile)
+	for _, tc := range []struct{ name, env string }{{"securepg-pgx", "pq"}, {"securepg-pq", "pgx"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_DRIVER", tc.env)
+			db, err := sql.Open(tc.name, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			_, err = db.Exec("SELECT * FROM no_such_table")
+			var pgErr *pgconn.PgError
+			var pqErr *pq.Error
+			if tc.name == "securepg-pgx" && !errors.As(err, &pgErr) || tc.name == "securepg-pq" && !errors.As(err, &pqErr) {
+				t.Fatalf("error %T %v", err, err)
+			}
+			conn, err := db.Conn(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			var isPgx bool
+			conn.Raw(func(dc any) error { _, isPgx = dc.(*stdlib.Conn); return nil })
+			if isPgx != (tc.name == "securepg-pgx") {
+				t.Fatalf("%s: a *stdlib.Conn: %v", tc.name, isPgx)
+			}
+		})
+	}
+}
