@@ -1,0 +1,1 @@
+ALTER TABLE migrate_items DROP COLUMN qty;

@@ -1,0 +1,1 @@
+ALTER TABLE migrate_items ADD COLUMN qty int NOT NULL DEFAULT 0;
