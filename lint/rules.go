@@ -57,8 +57,8 @@ const (
 	usePgconn       = `use pgx with securepg.ConfigurePgx, or sql.Open("securepg", dsn)`
 	useV5           = `securepg works with pgx v5: move to pgx v5 and securepg.ConfigurePgx / securepg.ConfigurePool, or use sql.Open("securepg", dsn)`
 	usePQConnector  = `use securepg.NewConnector(dsn) with sql.OpenDB, or sql.Open("securepg-pq", dsn)`
-	usePQListener   = "use pq.NewDialListener with securepg's listener dialer"
-	usePQDialer     = "give it securepg's dialer"
+	usePQListener   = "use securepg.NewListener(dsn, ...), or pq.NewDialListener with securepg.NewListenerDialer(dsn)"
+	usePQDialer     = "give it securepg.NewListenerDialer(dsn)"
 	useGORM         = `use postgres.New(postgres.Config{DriverName: "securepg", DSN: dsn})`
 	useBun          = `use sql.Open("securepg", dsn) with bun's pgdialect`
 )

@@ -61,6 +61,7 @@ func builtInCode(dsn string) (*sql.DB, error) {
 	if _, err := securepg.OpenDB(cfg); err != nil {
 		return nil, err
 	}
+	_, _ = sql.Open("securepg", securepg.RegisterConnConfig(cfg))
 	return sql.Open("securepg", stdlib.RegisterConnConfig(cfg))
 }
 
@@ -69,7 +70,11 @@ func listener(dsn string) (*pq.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pq.NewDialListener(d, dsn, time.Second, time.Minute, nil), nil
+	return pq.NewDialListener(d, d.DSN(), time.Second, time.Minute, nil), nil
+}
+
+func listenerDirect(dsn string) (*pq.Listener, error) {
+	return securepg.NewListener(dsn, time.Second, time.Minute, nil)
 }
 
 func orm(dsn string, db *sql.DB) {

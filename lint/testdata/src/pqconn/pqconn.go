@@ -19,10 +19,10 @@ func (netDialer) DialTimeout(network, address string, timeout time.Duration) (ne
 }
 
 func bypasses(dsn string) {
-	pq.NewListener(dsn, time.Second, time.Minute, nil)                  // want `pq.NewListener bypasses the securepg policy: use pq.NewDialListener with securepg's listener dialer`
+	pq.NewListener(dsn, time.Second, time.Minute, nil)                  // want `pq.NewListener bypasses the securepg policy: use securepg.NewListener\(dsn, ...\), or pq.NewDialListener with securepg.NewListenerDialer\(dsn\)`
 	pq.NewListenerConn(dsn, nil)                                        // want `pq.NewListenerConn bypasses the securepg policy`
 	pq.Open(dsn)                                                        // want `pq.Open bypasses the securepg policy: use securepg.NewConnector\(dsn\)`
-	pq.DialOpen(netDialer{}, dsn)                                       // want `pq.DialOpen with a dialer that is not securepg's bypasses the securepg policy: give it securepg's dialer`
+	pq.DialOpen(netDialer{}, dsn)                                       // want `pq.DialOpen with a dialer that is not securepg's bypasses the securepg policy: give it securepg.NewListenerDialer`
 	pq.NewDialListener(netDialer{}, dsn, time.Second, time.Minute, nil) // want `pq.NewDialListener with a dialer that is not securepg's bypasses`
 
 	c, _ := pq.NewConnector(dsn) // want `pq.NewConnector bypasses the securepg policy: use securepg.NewConnector\(dsn\) with sql.OpenDB, or sql.Open\("securepg-pq", dsn\)`
@@ -43,9 +43,10 @@ func throughSecurepg(dsn string) error {
 	}
 	l := pq.NewDialListener(d, dsn, time.Second, time.Minute, nil)
 	_ = l
-	pq.NewDialListener(securepg.NewDialer(), dsn, time.Second, time.Minute, nil)
-	var typed *securepg.Dialer
-	pq.DialOpen(typed, dsn)
+	pq.NewDialListener(must(securepg.NewListenerDialer(dsn)), dsn, time.Second, time.Minute, nil)
+	var typed *securepg.ListenerDialer
+	pq.DialOpen(typed, typed.DSN())
+	securepg.NewListener(dsn, time.Second, time.Minute, nil)
 
 	// A lib/pq connector that dials through securepg.
 	c, err := pq.NewConnector(dsn)

@@ -6,6 +6,7 @@ package securepg
 import (
 	"database/sql"
 	"database/sql/driver"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -26,9 +27,17 @@ func OpenDB(cfg *pgx.ConnConfig, opts ...Option) (*sql.DB, error) { return nil, 
 // it has configured.
 func ParsePool(dsn string, opts ...Option) (*pgxpool.Config, error) { return nil, nil }
 
-func NewListenerDialer(dsn string, opts ...Option) (pq.Dialer, error) { return nil, nil }
+func RegisterConnConfig(cfg *pgx.ConnConfig) string { return "" }
 
-// Dialer stands for a dialer type securepg defines.
-type Dialer struct{ pq.Dialer }
+func NewListener(dsn string, minReconnect, maxReconnect time.Duration, cb pq.EventCallbackType, opts ...Option) (*pq.Listener, error) {
+	return nil, nil
+}
 
-func NewDialer(opts ...Option) *Dialer { return &Dialer{} }
+// ListenerDialer is a dialer type securepg defines.
+type ListenerDialer struct{ pq.Dialer }
+
+func (d *ListenerDialer) DSN() string { return "" }
+
+func NewListenerDialer(dsn string, opts ...Option) (*ListenerDialer, error) {
+	return &ListenerDialer{}, nil
+}
