@@ -10,16 +10,19 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/integrations/sqlc/sqlcdb"
 	"github.com/securepg/securepg/integrations/sqlc/sqlcpgx"
 )
 
 // TestSQLC: sqlc-shaped code (see sqlc/sqlc.yaml) on a *sql.DB from
 // securepg: unprepared (New), prepared (Prepare), in a transaction
-// (WithTx); and, with the pgx backend, the pgx/v5 variant on the *pgx.Conn
-// that sql.Conn.Raw hands over.
+// (WithTx); and the pgx/v5 variant on the *pgx.Conn that sql.Conn.Raw
+// hands over with the pgx backend, and on a pgxpool.Pool configured by
+// securepg.ConfigurePool.
 func TestSQLC(t *testing.T) {
 	schema, err := os.ReadFile("sqlc/schema.sql")
 	if err != nil {
@@ -71,7 +74,7 @@ func TestSQLC(t *testing.T) {
 			}
 		})
 		if os.Getenv("SECUREPG_DRIVER") != "pgx" {
-			return // the pgx/v5 variant needs pgx's conn: Raw hands over lib/pq's with the pq backend
+			return // the pgx/v5 variant needs pgx: Raw hands over lib/pq's conn with the pq backend, and ConfigurePool is pgx whatever SECUREPG_DRIVER says
 		}
 		t.Run("pgx/v5 through sql.Conn.Raw", func(t *testing.T) {
 			reset(t)
@@ -88,6 +91,24 @@ func TestSQLC(t *testing.T) {
 				return sqlcpgxRoundTrip(ctx, sqlcpgx.New(sc.Conn()), sc.Conn().Begin)
 			})
 			if err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Run("pgx/v5 on a pool configured by securepg", func(t *testing.T) {
+			reset(t)
+			pc, err := pgxpool.ParseConfig(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := securepg.ConfigurePool(pc); err != nil {
+				t.Fatal(err)
+			}
+			pool, err := pgxpool.NewWithConfig(ctx, pc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Close()
+			if err := sqlcpgxRoundTrip(ctx, sqlcpgx.New(pool), pool.Begin); err != nil {
 				t.Fatal(err)
 			}
 		})
