@@ -110,7 +110,8 @@ func open(dsn string) { sql.Open("securepg-pq", dsn) }
 
 // TestLintRepositoryReportsNothing: the analyzer finds no bypass in the
 // root package's code (its tests open plain connections on purpose, to
-// compare) nor in any example module, tests included.
+// compare) nor in any example module or the ORM integrations module,
+// tests included.
 func TestLintRepositoryReportsNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: loads the example modules and their dependencies")
@@ -126,6 +127,9 @@ func TestLintRepositoryReportsNothing(t *testing.T) {
 	}
 	if len(mods) == 0 {
 		t.Fatal("no example module under examples/")
+	}
+	if _, err := os.Stat(filepath.Join(root, "integrations", "go.mod")); err == nil {
+		mods = append(mods, filepath.Join(root, "integrations", "go.mod"))
 	}
 	for _, m := range mods {
 		runs = append(runs, []string{"-C", filepath.Dir(m), "./..."})
