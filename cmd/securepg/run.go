@@ -129,10 +129,14 @@ func (e *env) readDSN() (dsn string, fromStdin bool, err error) {
 	return string(b), true, nil
 }
 
-// policyFromEnv reads the SECUREPG_* policy and loads its files.
+// policyFromEnv reads the SECUREPG_* policy and loads its files. Like
+// sql.Open, it also rejects an invalid SECUREPG_OPERATION_SPANS.
 func (e *env) policyFromEnv() (core.Policy, error) {
 	p, err := core.PolicyFromEnv()
 	if err != nil {
+		return p, err
+	}
+	if err := (&telemetry.Settings{}).ReadEnv(); err != nil {
 		return p, err
 	}
 	return p, p.Load()
