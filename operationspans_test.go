@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/securepg/securepg"
@@ -83,6 +84,46 @@ func TestOperationSpansOff(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestOperationSpansOffPgxPool: the variable applies to pools configured
+// by ConfigurePool too.
+func TestOperationSpansOffPgxPool(t *testing.T) {
+	l := getLab(t)
+	isolateEnv(t)
+	t.Setenv("SECUREPG_OPERATION_SPANS", "false")
+	s := newSDK(t)
+	pc, err := pgxpool.ParseConfig(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := securepg.ConfigurePool(pc, s.opts...); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var n int
+	if err := pool.QueryRow(ctx, "SELECT $1::int + 1", 41).Scan(&n); err != nil || n != 42 {
+		t.Fatalf("query: %d, %v", n, err)
+	}
+	if _, err := pool.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	var connects int
+	for _, sp := range s.spans.Ended() {
+		if sp.Name() == "securepg.connect" {
+			connects++
+		} else {
+			t.Errorf("operation spans are off, yet got %q", sp.Name())
+		}
+	}
+	if connects == 0 {
+		t.Error("no securepg.connect span: connect spans must stay")
 	}
 }
 
