@@ -104,13 +104,33 @@ func (s *scope) configured(e ast.Expr, at token.Pos) bool {
 			return
 		}
 		for _, a := range c.Args {
-			if q, ok := s.pathOf(a); ok && related(p, q) {
-				found = true
-				return
+			q, ok := s.pathOf(a)
+			if !ok || !related(p, q) {
+				continue
 			}
+			// A field of the configuration counts when it is itself a
+			// configuration (cfg.ConnConfig), not a plain value such as
+			// cfg.Host.
+			if len(q.sel) > len(p.sel) && !composite(s.pass.TypesInfo.TypeOf(a)) {
+				continue
+			}
+			found = true
+			return
 		}
 	})
 	return found
+}
+
+// composite: a pointer, struct or interface, which a configuration is.
+func composite(t types.Type) bool {
+	if t == nil {
+		return false
+	}
+	switch t.Underlying().(type) {
+	case *types.Pointer, *types.Struct, *types.Interface:
+		return true
+	}
+	return false
 }
 
 // fromSecurepg reports whether e is securepg's: the result of a call into

@@ -34,6 +34,11 @@ func bypasses(ctx context.Context, dsn string, param *pgx.ConnConfig) {
 
 	pgx.ConnectConfig(ctx, must(pgx.ParseConfig(dsn))) // want `pgx.ConnectConfig with a configuration`
 
+	// A plain field handed to securepg does not configure the configuration.
+	host, _ := pgx.ParseConfig(dsn)
+	securepg.CheckHost(host.Host)
+	pgx.ConnectConfig(ctx, host) // want `pgx.ConnectConfig with a configuration`
+
 	pgconn.Connect(ctx, dsn)                                         // want `pgconn.Connect bypasses the securepg policy: use pgx with securepg.ConfigurePgx`
 	pgconn.ConnectWithOptions(ctx, dsn, pgconn.ParseConfigOptions{}) // want `pgconn.ConnectWithOptions bypasses`
 	pc, _ := pgconn.ParseConfig(dsn)
