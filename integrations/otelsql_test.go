@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/XSAM/otelsql"
+	"github.com/jackc/pgx/v5/stdlib"
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -96,6 +97,20 @@ func TestOtelsqlOperationSpans(t *testing.T) {
 					if len(securepgSpans) != tc.securepgOps {
 						t.Errorf("securepg's spans: %v, want %d", securepgSpans, tc.securepgOps)
 					}
+
+					// What the README says: under otelsql, Raw hands over
+					// otelsql's conn, not pgx's *stdlib.Conn.
+					conn, err := db.Conn(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer conn.Close()
+					conn.Raw(func(dc any) error {
+						if _, ok := dc.(*stdlib.Conn); ok {
+							t.Error("Raw handed over *stdlib.Conn under otelsql: update the README")
+						}
+						return nil
+					})
 				})
 			}
 		}
