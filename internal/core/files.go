@@ -79,6 +79,7 @@ func firstLine(s string) string {
 type stamp struct {
 	size  int64
 	mtime time.Time
+	ctime syscall.Timespec // changes with every write, rename or chmod; no tool sets it back
 	ino   uint64
 	ok    bool
 }
@@ -90,18 +91,30 @@ func statStamp(path string) (stamp, error) {
 	}
 	s := stamp{size: st.Size(), mtime: st.ModTime(), ok: true}
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		s.ino = sys.Ino
+		s.ino, s.ctime = sys.Ino, sys.Ctim
 	}
 	return s, nil
 }
+
+// changed is when the file last changed, as far as its stamp tells.
+func (s stamp) changed() time.Time {
+	if c := time.Unix(s.ctime.Unix()); c.After(s.mtime) {
+		return c
+	}
+	return s.mtime
+}
+
+// recentlyChanged: a file whose stamp is this recent is read again at
+// each look, whatever its stamp.
+const recentlyChanged = 2 * time.Second
 
 // recheckEvery is how often a key file is looked at again: at most one
 // stat per file per second, whatever the connection rate.
 const recheckEvery = time.Second
 
-// garbageGrace is how long a file that is present but cannot be parsed may
-// be a rotation in progress (half written) before it counts as replaced by
-// garbage and connections fail closed.
+// garbageGrace is how long a file may be missing, unreadable or
+// unparseable — a rotation in progress — before it counts as withdrawn or
+// replaced by garbage and connections fail closed.
 const garbageGrace = 10 * time.Second
 
 // Material is key material that securepg reads from files itself, for
@@ -220,40 +233,49 @@ func (m *Material[T]) check(ctx context.Context, now time.Time) (T, error) {
 	for i, p := range m.paths {
 		s, err := statStamp(p)
 		if err != nil {
-			m.noteStale(p, err)
-			return m.val, m.err // missing for a moment: the last good version
+			return m.bad(now, p, err) // missing for a moment: the last good version
 		}
 		stamps[i] = s
-		changed = changed || s != m.stamps[i]
+		// A file changed in the last moments is read again even when its
+		// stamp looks the same: a rewrite in place within one timestamp
+		// tick keeps size, mtime and ctime.
+		changed = changed || s != m.stamps[i] || now.Sub(s.changed()) < recentlyChanged
 	}
-	if !changed {
+	if !changed && m.badSince.IsZero() {
 		return m.val, m.err
 	}
 	data := make([][]byte, len(m.paths))
 	for i, p := range m.paths {
 		b, err := ReadRegularFile(ctx, p, MaxKeyFileSize)
 		if err != nil {
-			m.noteStale(p, err)
-			return m.val, m.err
+			return m.bad(now, p, err)
 		}
 		data[i] = b
 	}
 	v, err := m.parse(data)
 	if err != nil {
-		if m.badSince.IsZero() {
-			m.badSince = now
-		}
-		if now.Sub(m.badSince) >= garbageGrace {
-			var zero T
-			m.val = zero
-			m.err = fmt.Errorf("securepg: %s in %s cannot be used: %w", m.what, m.paths[0], err)
-			return m.val, m.err
-		}
-		m.noteStale(m.paths[0], err)
-		return m.val, m.err
+		return m.bad(now, m.paths[0], err)
 	}
 	m.val, m.stamps, m.err, m.badSince, m.stale = v, stamps, nil, time.Time{}, false
 	return m.val, nil
+}
+
+// bad handles a file that is missing, unreadable or unparseable: the last
+// good version for garbageGrace (a rotation in progress, reported once),
+// then nothing: it was withdrawn, or replaced by garbage, and connections
+// fail closed with an error naming the file.
+func (m *Material[T]) bad(now time.Time, path string, err error) (T, error) {
+	if m.badSince.IsZero() {
+		m.badSince = now
+	}
+	if now.Sub(m.badSince) >= garbageGrace {
+		var zero T
+		m.val = zero
+		m.err = fmt.Errorf("securepg: %s in %s cannot be used: %w", m.what, path, pathError(err))
+		return m.val, m.err
+	}
+	m.noteStale(path, err)
+	return m.val, m.err
 }
 
 func (m *Material[T]) noteStale(path string, err error) {
@@ -263,13 +285,23 @@ func (m *Material[T]) noteStale(path string, err error) {
 	m.stale = true
 }
 
+// Roots is one version of a CA bundle as securepg verifies with it.
+type Roots struct {
+	Pool *x509.CertPool
+	// Public: the bundle holds a certificate the system roots vouch for
+	// (a public CA, or a public intermediate), so verify-ca against it
+	// proves no identity. Judged for each version: a rotation that brings
+	// a public CA in weakens nothing the password protection holds.
+	Public bool
+}
+
 // parseRoots reads a PEM bundle of trusted roots.
-func parseRoots(data [][]byte) (*x509.CertPool, error) {
+func parseRoots(data [][]byte) (*Roots, error) {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(data[0]) {
 		return nil, errors.New("no PEM certificate")
 	}
-	return pool, nil
+	return &Roots{Pool: pool, Public: publicRoots(data[0])}, nil
 }
 
 // ClientCert is a client certificate with the intermediates to send.

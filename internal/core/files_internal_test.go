@@ -1,9 +1,11 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -56,8 +58,8 @@ func genCerts(t *testing.T) *lab.Certs {
 }
 
 // verifies tells whether pool verifies c's server certificate.
-func verifies(pool *x509.CertPool, c *lab.Certs) bool {
-	return verifyChain([]*x509.Certificate{c.Server.Leaf}, pool, "localhost") == nil
+func verifies(r *Roots, c *lab.Certs) bool {
+	return r != nil && verifyChain([]*x509.Certificate{c.Server.Leaf}, r.Pool, "localhost") == nil
 }
 
 // TestMaterialFollowsRotation: a CA bundle rotated by a symlink swap is
@@ -75,7 +77,7 @@ func TestMaterialFollowsRotation(t *testing.T) {
 	m.OnStale = func(path string, err error) { stale = append(stale, path+": "+err.Error()) }
 	ctx := context.Background()
 	must(t, m.load(ctx))
-	get := func() *x509.CertPool {
+	get := func() *Roots {
 		t.Helper()
 		p, err := m.Get(ctx)
 		must(t, err)
@@ -170,5 +172,69 @@ func TestClientCertificateMaterial(t *testing.T) {
 	clk.advance(2 * time.Second)
 	if string(leaf()) != string(b.Client.Leaf.Raw) {
 		t.Fatal("the rotated pair is not used")
+	}
+}
+
+// TestMaterialWithdrawn: a bundle that is deleted, replaced by a file too
+// large to read, or by garbage, and stays so beyond the grace period fails
+// closed with an error naming the file: a withdrawn CA is not trusted
+// forever.
+func TestMaterialWithdrawn(t *testing.T) {
+	a := genCerts(t)
+	for _, tc := range []struct {
+		name   string
+		change func(path string)
+	}{
+		{"deleted", func(p string) { must(t, os.Remove(p)) }},
+		{"too large", func(p string) { must(t, os.WriteFile(p, bytes.Repeat([]byte("x"), MaxKeyFileSize+1), 0o644)) }},
+		{"garbage", func(p string) { must(t, os.WriteFile(p, []byte("garbage"), 0o644)) }},
+		{"a directory", func(p string) { must(t, os.Remove(p)); must(t, os.Mkdir(p, 0o755)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "ca.crt")
+			must(t, os.WriteFile(p, pemOf(t, a.CAFile), 0o644))
+			clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+			m := newMaterial("root certificates", parseRoots, p)
+			m.now = clk.now
+			ctx := context.Background()
+			must(t, m.load(ctx))
+			tc.change(p)
+			clk.advance(2 * time.Second)
+			if pool, err := m.Get(ctx); err != nil || !verifies(pool, a) {
+				t.Fatalf("within the grace period: %v", err)
+			}
+			clk.advance(garbageGrace)
+			pool, err := m.Get(ctx)
+			if err == nil || pool != nil || !strings.Contains(err.Error(), p) {
+				t.Fatalf("after the grace period: pool %v, err %v; want none and an error naming the file", pool != nil, err)
+			}
+		})
+	}
+}
+
+// TestMaterialRewrittenInPlace: a bundle rewritten in place with its size
+// and modification time kept (cp -p, rsync -t, tar x) is read again.
+func TestMaterialRewrittenInPlace(t *testing.T) {
+	a, b := genCerts(t), genCerts(t)
+	pa, pb := pemOf(t, a.CAFile), pemOf(t, b.CAFile)
+	for len(pa) < len(pb) {
+		pa = append(pa, '\n') // the same size: text outside PEM blocks is ignored
+	}
+	for len(pb) < len(pa) {
+		pb = append(pb, '\n')
+	}
+	p := filepath.Join(t.TempDir(), "ca.crt")
+	must(t, os.WriteFile(p, pa, 0o644))
+	st, err := os.Stat(p)
+	must(t, err)
+	m := newMaterial("root certificates", parseRoots, p)
+	ctx := context.Background()
+	must(t, m.load(ctx))
+	must(t, os.WriteFile(p, pb, 0o644))
+	must(t, os.Chtimes(p, st.ModTime(), st.ModTime()))
+	pool, err := m.Refresh(ctx)
+	must(t, err)
+	if verifies(pool, a) || !verifies(pool, b) {
+		t.Fatal("a bundle rewritten in place with its mtime kept was not read again")
 	}
 }

@@ -186,7 +186,7 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 // it parses the DSN again, which securepg does not do per connection.
 // Nil fields: nothing from a file (inline, the system roots, or none).
 type keyFiles struct {
-	roots *Material[*x509.CertPool]
+	roots *Material[*Roots]
 	cert  *Material[*tls.Certificate]
 }
 
@@ -212,7 +212,7 @@ func pgxFiles(cc *pgx.ConnConfig, p Policy, src map[string]Source) keyFiles {
 	ctx := context.Background()
 	if path := src["sslrootcert"].Value; tc.RootCAs != nil && path != "" && path != "system" {
 		m := watched(p, newMaterial("root certificates", parseRoots, path))
-		if m.load(ctx) == nil && m.val.Equal(tc.RootCAs) {
+		if m.load(ctx) == nil && m.val.Pool.Equal(tc.RootCAs) {
 			kf.roots = m
 		}
 	}
@@ -317,12 +317,13 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles) (*PgxConfig, Plan, err
 				t.RootCA, t.RootFromPolicy, t.ClientCert, t.CertFromPolicy = describeTLS(tc, p)
 				// The roots and the client certificate follow their files
 				// (a rotation needs no restart) where securepg knows them.
-				var roots *Material[*x509.CertPool]
+				var roots *Material[*Roots]
 				switch {
 				case tc.RootCAs != nil && kf.roots != nil:
 					roots = kf.roots
 				case tc.RootCAs != nil:
-					roots = staticMaterial("root certificates", tc.RootCAs)
+					// Whether they hold a public CA is the plan's PublicRoots.
+					roots = staticMaterial("root certificates", &Roots{Pool: tc.RootCAs})
 				case p.Roots() != nil:
 					roots = p.Roots()
 				}

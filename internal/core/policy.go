@@ -101,8 +101,8 @@ type Policy struct {
 	// good version is being used (a rotation in progress).
 	OnStale func(what, path string, err error)
 
-	roots       *Material[*x509.CertPool] // loaded by Load, or nil
-	rootsPublic bool                      // the root file holds a root the system store trusts
+	roots       *Material[*Roots] // loaded by Load, or nil
+	rootsPublic bool              // the root file holds a root the system store trusts
 	clientCert  *Material[*tls.Certificate]
 }
 
@@ -283,7 +283,7 @@ func (p *Policy) Load() error {
 		if err != nil {
 			return fmt.Errorf("securepg: %s=system: %w", p.Sources[EnvSSLRootCert], err)
 		}
-		p.roots = staticMaterial("root certificates", pool)
+		p.roots = staticMaterial("root certificates", &Roots{Pool: pool, Public: true})
 	}
 	if (p.ClientCert == "") != (p.ClientKey == "") {
 		return fmt.Errorf("securepg: %s and %s must be set together", EnvSSLCert, EnvSSLKey)
@@ -308,7 +308,7 @@ func (p *Policy) Load() error {
 
 // Roots returns the org root certificates loaded by Load, or nil. They
 // follow the file: see Material.
-func (p *Policy) Roots() *Material[*x509.CertPool] { return p.roots }
+func (p *Policy) Roots() *Material[*Roots] { return p.roots }
 
 // ClientCertificate returns the org client certificate loaded by Load, or
 // nil. It follows the files: see Material.

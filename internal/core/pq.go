@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -127,17 +126,17 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 	// A root file turns require into verify-ca, as in libpq; lib/pq
 	// ignores a root file that does not exist (but verify-ca and
 	// verify-full cannot do without it).
-	var roots *Material[*x509.CertPool]
+	var roots *Material[*Roots]
 	var rootPEM []byte
 	rootUsable := false
 	switch {
 	case rootPath == "" || rootPath == "system":
 	case cfg.SSLInline && !fromOrg:
-		pool, err := parseRoots([][]byte{[]byte(rootPath)})
+		r, err := parseRoots([][]byte{[]byte(rootPath)})
 		if err != nil {
 			return nil, Plan{}, errors.New("securepg: sslrootcert (inline): no PEM certificate")
 		}
-		roots, rootPEM, rootUsable = staticMaterial("root certificates", pool), []byte(rootPath), true
+		roots, rootPEM, rootUsable = staticMaterial("root certificates", r), []byte(rootPath), true
 	case fromOrg:
 		roots = watched(p, newMaterial("root certificates", parseRoots, rootPath))
 		if err := roots.load(ctx); err != nil {
@@ -160,7 +159,7 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 	// A root file that does not exist yet, which lib/pq looks for at every
 	// connect: the configured one, or ~/.postgresql/root.crt. If it
 	// appears, securepg verifies with it too (never weaker than judged).
-	var later *Material[*x509.CertPool]
+	var later *Material[*Roots]
 	switch {
 	case roots != nil || cfg.SSLInline || rootPath == "system":
 	case rootPath != "":

@@ -54,11 +54,12 @@ func ServerAuth(b Backend, i int) (roots *x509.CertPool, name string, level Veri
 		return nil, "", VerifyNone, nil
 	}
 	ctx := context.Background()
+	var r *Roots
 	switch {
 	case a.roots != nil:
-		roots, err = a.roots.Get(ctx)
+		r, err = a.roots.Get(ctx)
 	case a.later != nil:
-		roots, err = a.later.Get(ctx)
+		r, err = a.later.Get(ctx)
 	}
-	return roots, a.name, a.level, err
+	return r.pool(), a.name, a.level, err
 }

@@ -16,19 +16,19 @@ import (
 // certificate) is sent.
 type serverAuth struct {
 	level  Verification
-	roots  *Material[*x509.CertPool] // nil: the system roots (or later's)
-	name   string                    // the name verify-full checks
-	minTLS uint16                    // the lowest version the configuration accepts
+	roots  *Material[*Roots] // nil: the system roots (or later's)
+	name   string            // the name verify-full checks
+	minTLS uint16            // the lowest version the configuration accepts
 
 	// later is a root file that did not exist at sql.Open, which lib/pq
 	// would use from the connection on which it appears: it can only
 	// make verification stronger than what was judged (require becomes
 	// verify-ca; the system roots give way to it).
-	later *Material[*x509.CertPool]
+	later *Material[*Roots]
 }
 
 // files is the file-backed root material verification used, or nil.
-func (a *serverAuth) files() *Material[*x509.CertPool] {
+func (a *serverAuth) files() *Material[*Roots] {
 	switch {
 	case a.roots != nil:
 		return a.roots
@@ -38,14 +38,14 @@ func (a *serverAuth) files() *Material[*x509.CertPool] {
 	return nil
 }
 
-// retry verifies again with m's current version, when it is not the pool
-// that failed.
-func (a *serverAuth) retry(ctx context.Context, m *Material[*x509.CertPool], failed *x509.CertPool, chain []*x509.Certificate, name string) bool {
+// retry verifies again with m's current version, when it is not the one
+// that failed, and returns it if it verifies the chain.
+func (a *serverAuth) retry(ctx context.Context, m *Material[*Roots], failed *Roots, chain []*x509.Certificate, name string) *Roots {
 	roots, err := m.Refresh(ctx)
-	if err != nil || roots == nil || roots == failed {
-		return false
+	if err != nil || roots == nil || roots == failed || verifyChain(chain, roots.Pool, name) != nil {
+		return nil
 	}
-	return verifyChain(chain, roots, name) == nil
+	return roots
 }
 
 var errNoCertificate = errors.New("the server sent no certificate")
@@ -60,7 +60,7 @@ func (a *serverAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts 
 		return f
 	}
 	level := a.level
-	var roots *x509.CertPool
+	var roots *Roots
 	switch {
 	case a.roots != nil:
 		var err error
@@ -88,10 +88,15 @@ func (a *serverAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts 
 			return f
 		}
 	}
-	if err := verifyChain(cs.PeerCertificates, roots, name); err != nil {
+	if err := verifyChain(cs.PeerCertificates, roots.pool(), name); err != nil {
 		// The CA bundle may have been rotated since it was last looked
 		// at: look again now, and verify once more if it changed.
-		if m := a.files(); m == nil || !a.retry(ctx, m, roots, cs.PeerCertificates, name) {
+		m := a.files()
+		if m == nil {
+			f.VerifyErr = err
+			return f
+		}
+		if roots = a.retry(ctx, m, roots, cs.PeerCertificates, name); roots == nil {
 			f.VerifyErr = err
 			return f
 		}
@@ -99,10 +104,19 @@ func (a *serverAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts 
 	f.Verify = level
 	if level == VerifyCA {
 		// A certificate the system roots vouch for, whatever the root
-		// file: a public CA, which signs an attacker's own name.
-		f.PublicCA = verifyChain(cs.PeerCertificates, nil, "") == nil
+		// file, or a root file (this version of it) that holds a public
+		// CA: a public CA signs an attacker's own name.
+		f.PublicCA = roots != nil && roots.Public || verifyChain(cs.PeerCertificates, nil, "") == nil
 	}
 	return f
+}
+
+// pool is the pool to verify with: nil, the system roots, for nil.
+func (r *Roots) pool() *x509.CertPool {
+	if r == nil {
+		return nil
+	}
+	return r.Pool
 }
 
 // verifyChain checks certs (leaf first) against roots (nil = system) and,
