@@ -29,7 +29,7 @@ func NewListener(dsn string, minReconnect, maxReconnect time.Duration, cb pq.Eve
 }
 
 // ListenerDialer is a pq.Dialer that applies the policy, for
-// pq.NewDialListener and pq.NewListenerConn: pass it with its DSN.
+// pq.NewDialListener (and pq.DialOpen): pass it with its DSN.
 type ListenerDialer struct {
 	d *core.ListenerDialer
 }

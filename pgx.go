@@ -145,7 +145,7 @@ func (n *native) afterConnect(ctx context.Context, pgc *pgconn.PgConn) error {
 	if st == nil {
 		return newPolicyError(core.Unvalidated(n.c.policy, "pgx connected without securepg's connect hooks"), 0)
 	}
-	facts, audited, err := n.pc.FinishPgConn(pgc, st.rec)
+	facts, audited, err := n.pc.FinishPgConn(ctx, pgc, st.rec)
 	final, rejected, live, err := n.c.report(ctx, st.rec, audited, err)
 	if err != nil {
 		st.done = true

@@ -3,6 +3,7 @@ package securepg_test
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"sync"
 	"testing"
 
@@ -109,5 +110,46 @@ func TestForbidSuperuserWithSqlmock(t *testing.T) {
 	mock.ExpectPing()
 	if err := db.Ping(); err != nil {
 		t.Fatalf("a simulated plain role: %v", err)
+	}
+}
+
+// TestForbidSuperuserByMembership: a role that is not a superuser itself
+// but a member of one can SET ROLE to it at any time; under the policy it
+// is refused too (one query after the startup, only under the policy),
+// on both backends.
+func TestForbidSuperuserByMembership(t *testing.T) {
+	l := getLab(t)
+	ctx := context.Background()
+	admin, err := l.Admin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	for _, stmt := range []string{
+		"DROP ROLE IF EXISTS securepg_member",
+		"CREATE ROLE securepg_member LOGIN NOSUPERUSER PASSWORD '" + l.Password + "'",
+		"GRANT " + pglab.SuperUser + " TO securepg_member",
+	} {
+		if _, err := admin.Exec(ctx, stmt).ReadAll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_FORBID_SUPERUSER", "true")
+			db, err := sql.Open("securepg", "host=localhost port="+l.relay.PortString()+" user=securepg_member password="+l.Password+
+				" dbname="+l.Database+" sslmode=verify-full sslrootcert="+l.Certs.CAFile+" ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			db.SetMaxIdleConns(0)
+			err = db.Ping()
+			requireReason(t, err, securepg.ReasonSuperuserSession)
+			if !strings.Contains(err.Error(), "SET ROLE") {
+				t.Fatalf("the refusal does not say why: %v", err)
+			}
+		})
 	}
 }

@@ -76,6 +76,7 @@ type roleReport struct {
 	CreateDB    bool     `json:"createdb"`
 	BypassRLS   bool     `json:"bypassrls"`
 	Replication bool     `json:"replication"`
+	MemberOfSU  bool     `json:"member_of_superuser"` // can SET ROLE to a superuser
 	Warnings    []string `json:"warnings"`
 }
 
@@ -83,8 +84,10 @@ type roleReport struct {
 // probe's own connection).
 func roleAttributes(ctx context.Context, conn *sql.Conn) *roleReport {
 	r := &roleReport{Warnings: []string{}}
-	err := conn.QueryRowContext(ctx, "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication FROM pg_roles WHERE rolname = current_user").
-		Scan(&r.Name, &r.Superuser, &r.CreateRole, &r.CreateDB, &r.BypassRLS, &r.Replication)
+	err := conn.QueryRowContext(ctx, "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication, "+
+		"NOT r.rolsuper AND (SELECT pg_catalog.bool_or(s.rolsuper AND pg_catalog.pg_has_role(r.oid, s.oid, 'MEMBER')) FROM pg_catalog.pg_roles s) "+
+		"FROM pg_catalog.pg_roles r WHERE rolname = current_user").
+		Scan(&r.Name, &r.Superuser, &r.CreateRole, &r.CreateDB, &r.BypassRLS, &r.Replication, &r.MemberOfSU)
 	if err != nil {
 		return nil
 	}
@@ -98,6 +101,7 @@ func roleAttributes(ctx context.Context, conn *sql.Conn) *roleReport {
 		{r.CreateDB, "CREATEDB: can create databases"},
 		{r.BypassRLS, "BYPASSRLS: row-level security does not apply to it"},
 		{r.Replication, "REPLICATION: can stream every table's changes"},
+		{r.MemberOfSU, "member of a superuser role: can SET ROLE to it; " + core.EnvForbidSuperuser + "=true refuses such sessions"},
 	} {
 		if a.has {
 			r.Warnings = append(r.Warnings, a.warn)

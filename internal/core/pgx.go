@@ -67,7 +67,7 @@ func (c *PgxConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder)
 		return nil, Facts{}, nil, pgxError(err)
 	}
 	sc := dc.(*stdlib.Conn)
-	facts, audited, err := c.Finish(sc, rec)
+	facts, audited, err := c.Finish(ctx, sc, rec)
 	if err != nil {
 		sc.Close()
 		return nil, facts, nil, err

@@ -393,12 +393,12 @@ func (r *replyConn) Read(b []byte) (int, error) {
 
 // Finish identifies the attempt whose connection pgx handed back, and
 // returns its facts and the violations audit mode let through.
-func (c *PgxConfig) Finish(sc *stdlib.Conn, rec *Recorder) (Facts, []*Violation, error) {
-	return c.FinishPgConn(sc.Conn().PgConn(), rec)
+func (c *PgxConfig) Finish(ctx context.Context, sc *stdlib.Conn, rec *Recorder) (Facts, []*Violation, error) {
+	return c.FinishPgConn(ctx, sc.Conn().PgConn(), rec)
 }
 
 // FinishPgConn is Finish for a connection pgx made without database/sql.
-func (c *PgxConfig) FinishPgConn(pc *pgconn.PgConn, rec *Recorder) (Facts, []*Violation, error) {
+func (c *PgxConfig) FinishPgConn(ctx context.Context, pc *pgconn.PgConn, rec *Recorder) (Facts, []*Violation, error) {
 	rec.mu.Lock()
 	a := rec.pgx
 	rec.mu.Unlock()
@@ -410,6 +410,13 @@ func (c *PgxConfig) FinishPgConn(pc *pgconn.PgConn, rec *Recorder) (Facts, []*Vi
 				f := at.facts
 				f.Auth, f.ChannelBinding = at.watch.result()
 				f.Superuser = pc.ParameterStatus("is_superuser")
+				if c.policy.ForbidSuperuser && f.Superuser == "off" {
+					res, err := pc.Exec(ctx, superuserMembersSQL).ReadAll()
+					if err != nil {
+						return f, nil, err
+					}
+					f.SuperuserMember = len(res) != 1 || len(res[0].Rows) != 1 || string(res[0].Rows[0][0]) != "f"
+				}
 				refusal, audited := Decide(c.policy, JudgeSession(c.policy, f))
 				if refusal != nil {
 					rec.reject(refusal)
