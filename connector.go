@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/lib/pq"
 
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/core"
@@ -38,6 +41,8 @@ type connector struct {
 	db      string            // the database name, for telemetry
 	audited []*core.Violation // the configuration's violations, let through by audit mode
 	limit   logLimiter        // one log line per violation per minute
+
+	notice atomic.Pointer[func(*pq.Error)] // ConnectorWithNoticeHandler's
 }
 
 var _ driver.Connector = (*connector)(nil)
@@ -106,6 +111,16 @@ func (c *connector) newBackend(dsn string, prepare func(core.Policy) (core.Backe
 			pc.Conn.Tracer = c.pgxTracer()
 		}
 		pc.ResetSession = pgxResetSession
+		// ConnectorWithNoticeHandler's handler, beside the configuration's.
+		inner := pc.Conn.OnNotice
+		pc.Conn.OnNotice = func(pgc *pgconn.PgConn, n *pgconn.Notice) {
+			if inner != nil {
+				inner(pgc, n)
+			}
+			if h := c.notice.Load(); h != nil {
+				(*h)(pqNotice(n))
+			}
+		}
 	}
 	return b, plan, nil
 }
@@ -145,6 +160,9 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		conn.Close()
 		return nil, err
+	}
+	if h := c.notice.Load(); h != nil && c.policy.Driver == core.DriverPQ {
+		setPQNoticeHandler(conn, *h)
 	}
 	if sc, ok := conn.(*stdlib.Conn); ok {
 		custom := sc.Conn().PgConn().CustomData()

@@ -1,0 +1,49 @@
+package securepg_test
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"testing"
+
+	"github.com/lib/pq"
+
+	"github.com/securepg/securepg"
+)
+
+// TestNoticeHandler: securepg.ConnectorWithNoticeHandler is lib/pq's
+// pq.ConnectorWithNoticeHandler for a securepg connector (lib/pq's own
+// panics on one), on both backends: RAISE NOTICE reaches the handler.
+func TestNoticeHandler(t *testing.T) {
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
+				securepg.WithDriver(drv), securepg.WithLogger(discardLogger()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			var heard []string
+			c = securepg.ConnectorWithNoticeHandler(c, func(e *pq.Error) {
+				mu.Lock()
+				heard = append(heard, e.Severity+" "+string(e.Code)+" "+e.Message)
+				mu.Unlock()
+			})
+			if securepg.ConnectorNoticeHandler(c) == nil {
+				t.Fatal("ConnectorNoticeHandler: nil")
+			}
+			db := sql.OpenDB(c)
+			defer db.Close()
+			if _, err := db.ExecContext(context.Background(), "DO $$ BEGIN RAISE NOTICE 'hello %', 42; END $$"); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(heard) != 1 || heard[0] != "NOTICE 00000 hello 42" {
+				t.Fatalf("notices heard: %q", heard)
+			}
+		})
+	}
+}
