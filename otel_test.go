@@ -25,6 +25,7 @@ import (
 type sdk struct {
 	spans  *tracetest.SpanRecorder
 	reader *sdkmetric.ManualReader
+	mp     *sdkmetric.MeterProvider
 	opts   []securepg.Option
 }
 
@@ -34,6 +35,7 @@ func newSDK(t *testing.T) *sdk {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(s.spans))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(s.reader))
 	t.Cleanup(func() { tp.Shutdown(context.Background()); mp.Shutdown(context.Background()) })
+	s.mp = mp
 	s.opts = []securepg.Option{securepg.WithTracerProvider(tp), securepg.WithMeterProvider(mp), securepg.WithLogger(discardLogger())}
 	return s
 }

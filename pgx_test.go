@@ -16,10 +16,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/lib/pq"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
 	pglab "github.com/securepg/securepg/lab"
+	spotel "github.com/securepg/securepg/otel"
 )
 
 // userTracer is a pgx tracer an application already has.
@@ -211,6 +213,25 @@ func TestConfigurePool(t *testing.T) {
 			}
 			if from == "provider" && asked.Load() != 3 {
 				t.Fatalf("the provider was asked %d times, want once per connection (3)", asked.Load())
+			}
+			// Pool metrics from pgxpool.Stat.
+			reg, err := spotel.RegisterPoolStats(pool, spotel.WithMeterProvider(s.mp), spotel.WithPoolName("orders"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer reg.Unregister()
+			count, ok := s.metrics(t)["db.client.connection.count"].Data.(metricdata.Sum[int64])
+			if !ok {
+				t.Fatal("no db.client.connection.count")
+			}
+			idle := 0
+			for _, dp := range count.DataPoints {
+				if matches(dp.Attributes, map[string]string{"db.client.connection.pool.name": "orders", "db.client.connection.state": "idle"}) {
+					idle = int(dp.Value)
+				}
+			}
+			if idle != 3 {
+				t.Fatalf("idle connections %d, want 3 (%+v)", idle, count.DataPoints)
 			}
 			spans := s.ended("securepg.connect")
 			if len(spans) != 3 {

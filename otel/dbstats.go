@@ -11,6 +11,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/dbconv"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
@@ -109,6 +110,64 @@ func RegisterDBStats(db *sql.DB, opts ...Option) (metric.Registration, error) {
 		o.ObserveInt64(closed, s.MaxIdleClosed, maxIdle)
 		o.ObserveInt64(closed, s.MaxIdleTimeClosed, maxIdleTime)
 		o.ObserveInt64(closed, s.MaxLifetimeClosed, maxLifetime)
+		return nil
+	}, count.Inst(), maxConns.Inst(), waits, waited, closed)
+}
+
+// RegisterPoolStats reports a pgxpool's state from pgxpool.Stat, read at
+// each collection, with the same instruments as RegisterDBStats:
+//
+//	db.client.connection.count{db.client.connection.state=idle|used}
+//	db.client.connection.max
+//	securepg.pool.wait.count                    acquires that waited for a connection
+//	securepg.pool.wait.duration                 total time waited, in seconds
+//	securepg.pool.closed{reason=max_idle_time|max_lifetime}
+//
+// all with db.client.connection.pool.name (default "pgxpool"; set it with
+// WithPoolName). Unregister the returned registration when the pool is
+// closed.
+func RegisterPoolStats(pool *pgxpool.Pool, opts ...Option) (metric.Registration, error) {
+	if pool == nil {
+		return nil, errors.New("securepg/otel: RegisterPoolStats: nil *pgxpool.Pool")
+	}
+	c := config{pool: "pgxpool"}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
+	if c.mp == nil {
+		c.mp = gotel.GetMeterProvider()
+	}
+	m := c.mp.Meter(ScopeName, metric.WithInstrumentationVersion(telemetry.Version), metric.WithSchemaURL(semconv.SchemaURL))
+	count, err1 := dbconv.NewClientConnectionCountObservable(m)
+	maxConns, err2 := dbconv.NewClientConnectionMaxObservable(m)
+	waits, err3 := m.Int64ObservableCounter("securepg.pool.wait.count", metric.WithUnit("{request}"),
+		metric.WithDescription("Acquires that had to wait for a connection (pgxpool.Stat.EmptyAcquireCount)."))
+	waited, err4 := m.Float64ObservableCounter("securepg.pool.wait.duration", metric.WithUnit("s"),
+		metric.WithDescription("Total time spent waiting for a connection (pgxpool.Stat.EmptyAcquireWaitTime)."))
+	closed, err5 := m.Int64ObservableCounter("securepg.pool.closed", metric.WithUnit("{connection}"),
+		metric.WithDescription("Connections closed by the pool's limits (pgxpool.Stat.MaxIdleDestroyCount, MaxLifetimeDestroyCount)."))
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		return nil, err
+	}
+	name := semconv.DBClientConnectionPoolName(c.pool)
+	poolSet := metric.WithAttributeSet(attribute.NewSet(name))
+	idle := metric.WithAttributeSet(attribute.NewSet(name, semconv.DBClientConnectionStateIdle))
+	used := metric.WithAttributeSet(attribute.NewSet(name, semconv.DBClientConnectionStateUsed))
+	closedBy := func(reason string) metric.ObserveOption {
+		return metric.WithAttributeSet(attribute.NewSet(name, attribute.String("securepg.pool.close_reason", reason)))
+	}
+	maxIdleTime, maxLifetime := closedBy("max_idle_time"), closedBy("max_lifetime")
+	return m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		s := pool.Stat()
+		o.ObserveInt64(count.Inst(), int64(s.IdleConns()), idle)
+		o.ObserveInt64(count.Inst(), int64(s.AcquiredConns()), used)
+		o.ObserveInt64(maxConns.Inst(), int64(s.MaxConns()), poolSet)
+		o.ObserveInt64(waits, s.EmptyAcquireCount(), poolSet)
+		o.ObserveFloat64(waited, s.EmptyAcquireWaitTime().Seconds(), poolSet)
+		o.ObserveInt64(closed, s.MaxIdleDestroyCount(), maxIdleTime)
+		o.ObserveInt64(closed, s.MaxLifetimeDestroyCount(), maxLifetime)
 		return nil
 	}, count.Inst(), maxConns.Inst(), waits, waited, closed)
 }
