@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 )
 
 // ConnectorWithNoticeHandler sets handler to hear the notices (RAISE
@@ -51,7 +52,7 @@ func setPQNoticeHandler(conn driver.Conn, h func(*pq.Error)) {
 
 // pqNotice is a pgx notice as lib/pq describes one.
 func pqNotice(n *pgconn.Notice) *pq.Error {
-	return &pq.Error{Severity: n.Severity, Code: pq.ErrorCode(n.Code), Message: n.Message, Detail: n.Detail, Hint: n.Hint,
+	return &pq.Error{Severity: n.Severity, Code: pqerror.Code(n.Code), Message: n.Message, Detail: n.Detail, Hint: n.Hint,
 		Position: itoaNonZero(n.Position), InternalPosition: itoaNonZero(n.InternalPosition), InternalQuery: n.InternalQuery,
 		Where: n.Where, Schema: n.SchemaName, Table: n.TableName, Column: n.ColumnName, DataTypeName: n.DataTypeName,
 		Constraint: n.ConstraintName, File: n.File, Line: itoaNonZero(n.Line), Routine: n.Routine}
