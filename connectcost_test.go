@@ -9,8 +9,10 @@ import (
 
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/lib/pq"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/securepg/securepg"
+	"github.com/securepg/securepg/hooks"
 	pglab "github.com/securepg/securepg/lab"
 )
 
@@ -36,15 +38,27 @@ func frontendMessages(t *testing.T, b []byte) []byte {
 
 // TestConnectRoundTrips: what a new connection costs on the wire beyond
 // the driver's own startup. securepg with pgx sends no query at all; with
-// lib/pq it sends exactly one, the validation query (pg_stat_ssl). Counted
-// on the plaintext side of a TLS front, on the real server.
+// lib/pq at most one, the server's view of its TLS (pg_stat_ssl), and only
+// when something reads it: a recording connect span (the suite installs
+// an SDK globally), an AfterConnect hook, or WithServerView. Counted on the
+// plaintext side of a TLS front, on the real server.
 func TestConnectRoundTrips(t *testing.T) {
 	l := getLab(t)
+	quiet := securepg.WithTracerProvider(tracenoop.NewTracerProvider())
+	hook := securepg.WithHooks(hooks.Hooks{AfterConnect: func(context.Context, hooks.ConnInfo) error { return nil }})
 	for _, tc := range []struct {
-		drv     string
-		queries int
-	}{{"pgx", 0}, {"pq", 1}} {
-		t.Run(tc.drv, func(t *testing.T) {
+		name, drv string
+		opts      []securepg.Option
+		queries   int
+	}{
+		{"pgx", "pgx", nil, 0},
+		{"pgx, hook", "pgx", []securepg.Option{hook}, 0},
+		{"pq, recording span", "pq", nil, 1},
+		{"pq, nothing reads it", "pq", []securepg.Option{quiet}, 0},
+		{"pq, AfterConnect hook", "pq", []securepg.Option{quiet, hook}, 1},
+		{"pq, WithServerView", "pq", []securepg.Option{quiet, securepg.WithServerView(true)}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			isolateEnv(t)
 			tap, err := pglab.NewTapRelay(l.Addr(), 1<<16)
 			if err != nil {
@@ -57,7 +71,7 @@ func TestConnectRoundTrips(t *testing.T) {
 			}
 			defer front.Close()
 			dsn := l.at(front, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile)
-			c, err := securepg.NewConnector(dsn, securepg.WithDriver(tc.drv), securepg.WithLogger(discardLogger()))
+			c, err := securepg.NewConnector(dsn, append([]securepg.Option{securepg.WithDriver(tc.drv), securepg.WithLogger(discardLogger())}, tc.opts...)...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/lib/pq"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/core"
@@ -101,6 +102,15 @@ func (c *connector) newBackend(dsn string, prepare func(core.Policy) (core.Backe
 			mb.target = plan.Targets[0]
 		}
 		return mb, plan, nil
+	}
+	if pc, ok := b.(*core.PQConfig); ok {
+		// lib/pq: the server's view of each new connection (one query) only
+		// when something reads it: a recording connect span, an
+		// AfterConnect hook, or WithServerView.
+		always, after := o.serverView, c.hooks.after
+		pc.ServerView = func(ctx context.Context) bool {
+			return always || after || trace.SpanFromContext(ctx).IsRecording()
+		}
 	}
 	if pc, ok := b.(*core.PgxConfig); ok {
 		// securepg's query tracing, and the configuration's own tracer

@@ -52,7 +52,8 @@
 //     connection securepg has already verified and judged, and never
 //     reads a certificate file itself. After connecting, pg_stat_ssl gives
 //     the server's view (behind a pooler, of the pooler's own connection:
-//     hooks.ConnInfo.ServerViaPooler says so).
+//     hooks.ConnInfo.ServerViaPooler says so), asked only when a recording
+//     span, an AfterConnect hook or WithServerView reads it.
 //
 // Each host of a multi-host DSN gets its own credentials, and an attempt
 // the policy refused is reported even when another host then answers.

@@ -17,6 +17,7 @@ type hookSet struct {
 	builtin   int  // providers of securepg's own before the user's (the password file)
 	query     bool // some set observes queries
 	args      bool // some set wants argument values
+	after     bool // some set has an AfterConnect hook
 	log       *slog.Logger
 }
 
@@ -28,6 +29,7 @@ func newHookSet(sets []hooks.Hooks, providers []hooks.CredentialProvider, passwo
 	h.providers = append(h.providers, providers...)
 	for _, s := range sets {
 		h.query = h.query || s.BeforeQuery != nil || s.AfterQuery != nil
+		h.after = h.after || s.AfterConnect != nil
 		h.args = h.args || s.QueryArgs
 	}
 	return h

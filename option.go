@@ -31,13 +31,14 @@ func (f optionFunc) apply(o *options) { f(o) }
 type setting struct{ variable, value, source string }
 
 type options struct {
-	settings  []setting
-	logger    *slog.Logger
-	telemetry telemetry.Settings
-	hooks     []hooks.Hooks
-	providers []hooks.CredentialProvider
-	mock      seam.Mock // sqlmocktest's stand-in for the network
-	errs      []error
+	serverView bool // WithServerView
+	settings   []setting
+	logger     *slog.Logger
+	telemetry  telemetry.Settings
+	hooks      []hooks.Hooks
+	providers  []hooks.CredentialProvider
+	mock       seam.Mock // sqlmocktest's stand-in for the network
+	errs       []error
 }
 
 // withMock serves the connector's conns from m (sqlmocktest.New, through
@@ -245,3 +246,10 @@ func WithConnectTimeout(d time.Duration) Option {
 func WithApplicationName(name string) Option {
 	return set(core.EnvAppName, name, "WithApplicationName")
 }
+
+// WithServerView makes securepg ask the server for its view of the TLS of
+// every new lib/pq connection (pg_stat_ssl: one query after the startup)
+// even when nothing records it. By default it is asked only when the
+// connect span is recording or an AfterConnect hook is installed: no
+// validation decision depends on it. pgx never asks.
+func WithServerView(on bool) Option { return optionFunc(func(o *options) { o.serverView = on }) }

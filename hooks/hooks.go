@@ -72,7 +72,7 @@ type ConnInfo struct {
 	CipherSuite      uint16              // a tls.TLS_* value
 	Verification     string              // "none", "verify-ca" or "verify-full": what the handshake proved
 	PeerCertificates []*x509.Certificate // the server's chain, leaf first
-	ServerSSL        *bool               // lib/pq: pg_stat_ssl's view of the backend that answered the validation query, when known
+	ServerSSL        *bool               // lib/pq: pg_stat_ssl's view of the backend that answered the validation query (asked when an AfterConnect hook is installed)
 	ServerViaPooler  bool                // lib/pq: that backend is not the one the peer named at startup: a pooler sits between, and ServerSSL is the pooler's own connection to the server
 	AuthMethod       string              // "scram-sha-256-plus", "scram-sha-256", "md5", "password", "cert", "trust", ...
 	ChannelBinding   bool                // SCRAM was bound to the TLS channel (tls-server-end-point)

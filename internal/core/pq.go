@@ -32,6 +32,12 @@ type PQConfig struct {
 	tsa     pq.TargetSessionAttrs
 	random  bool // load_balance_hosts=random
 
+	// ServerView, when set, says whether a new connection's caller uses
+	// the server's view of its TLS (pg_stat_ssl): the one query securepg
+	// would send after the startup. No validation decision depends on it.
+	// Nil: always asked.
+	ServerView func(ctx context.Context) bool
+
 	dialer net.Dialer
 	// lookup resolves a host name (a package-private seam for tests).
 	lookup func(ctx context.Context, host string) ([]string, error)

@@ -128,7 +128,7 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 	}
 	s.raw.SetDeadline(time.Time{})
 	s.facts.Auth, s.facts.ChannelBinding = s.watch.result()
-	if s.facts.Network == "tcp" {
+	if s.facts.Network == "tcp" && (c.ServerView == nil || c.ServerView(ctx)) {
 		server, err := queryServerSSL(ctx, dc)
 		if err != nil {
 			dc.Close()
