@@ -42,6 +42,10 @@ type wconn struct {
 	// validated was rolled back because its context ended; database/sql
 	// would have closed such a conn.
 	discard atomic.Bool
+
+	// rows is the conn's spare rows wrapper, in use while rowsBusy.
+	rows     wrows
+	rowsBusy atomic.Bool
 }
 
 var (
@@ -230,7 +234,7 @@ func (q wconnQuery) QueryContext(ctx context.Context, query string, args []drive
 			rows, err = w.queryer.Query(query, vals)
 		}
 	}
-	return observeRows(ctx, c, rows, err) // driver.ErrSkip passes through untouched
+	return observeRows(ctx, w, c, rows, err) // driver.ErrSkip passes through untouched
 }
 
 // ExecContext observes the statement. Without ExecerContext it uses the
@@ -300,3 +304,6 @@ func UnwrapConn(dc any) any {
 	}
 	return dc
 }
+
+// wrapped is the wrapper itself, whichever variant embeds it.
+func (w *wconn) wrapped() *wconn { return w }

@@ -9,14 +9,20 @@ import (
 )
 
 // observeRows ends c on error, and otherwise wraps rows so that c ends
-// when they are closed. Rows that nothing observes are not wrapped.
-func observeRows(ctx context.Context, c call, rows driver.Rows, err error) (driver.Rows, error) {
+// when they are closed. Rows that nothing observes are not wrapped. The
+// wrapper is the conn's own while no other result set of it is open:
+// no allocation per query.
+func observeRows(ctx context.Context, w *wconn, c call, rows driver.Rows, err error) (driver.Rows, error) {
 	if err != nil {
 		c.end(ctx, err)
 		return nil, err
 	}
 	if !c.active() {
 		return rows, nil
+	}
+	if w.rowsBusy.CompareAndSwap(false, true) {
+		w.rows = wrows{inner: rows, ctx: ctx, call: c, owner: w}
+		return &w.rows, nil
 	}
 	return &wrows{inner: rows, ctx: ctx, call: c}, nil
 }
@@ -30,7 +36,8 @@ type wrows struct {
 	ctx   context.Context
 	call  call
 	done  bool
-	err   error // the first error Next returned, other than io.EOF
+	err   error  // the first error Next returned, other than io.EOF
+	owner *wconn // the conn whose spare wrapper this is, or nil
 }
 
 var (
@@ -57,6 +64,12 @@ func (r *wrows) Close() error {
 			end = nil
 		}
 		r.call.end(r.ctx, end)
+		if w := r.owner; w != nil {
+			// database/sql never uses closed rows again: the conn's next
+			// query may have the wrapper.
+			*r = wrows{done: true}
+			w.rowsBusy.Store(false)
+		}
 	}
 	return err
 }

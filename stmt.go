@@ -106,5 +106,5 @@ func (s *wstmt) QueryContext(ctx context.Context, args []driver.NamedValue) (dri
 			rows, err = s.inner.Query(vals)
 		}
 	}
-	return observeRows(ctx, c, rows, err)
+	return observeRows(ctx, s.conn, c, rows, err)
 }
