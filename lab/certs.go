@@ -36,50 +36,17 @@ type Certs struct {
 // names given (which may hold anything, control characters included: the
 // tests show what securepg makes of a hostile certificate).
 func (c *Certs) Issue(cn string, dns []string, ips []net.IP) (KeyPair, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return KeyPair{}, err
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		return KeyPair{}, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn, Organization: []string{"securepg tests"}},
-		DNSNames: dns, IPAddresses: ips, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.CA, &key.PublicKey, c.caKey)
-	if err != nil {
-		return KeyPair{}, err
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return KeyPair{}, err
-	}
-	return KeyPair{TLS: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, Leaf: leaf}, nil
+	kp, _, err := c.sign(&x509.Certificate{Subject: pkix.Name{CommonName: cn, Organization: []string{"securepg tests"}},
+		DNSNames: dns, IPAddresses: ips, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	return kp, err
 }
 
 // IssueClient makes a new client certificate for the role cn, signed by
 // the test CA, and writes it and its key to files in the certificate
 // directory: a rotated client certificate.
 func (c *Certs) IssueClient(cn string) (KeyPair, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return KeyPair{}, err
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		return KeyPair{}, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn, Organization: []string{"securepg tests"}},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.CA, &key.PublicKey, c.caKey)
-	if err != nil {
-		return KeyPair{}, err
-	}
-	leaf, err := x509.ParseCertificate(der)
+	kp, key, err := c.sign(&x509.Certificate{Subject: pkix.Name{CommonName: cn, Organization: []string{"securepg tests"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	if err != nil {
 		return KeyPair{}, err
 	}
@@ -87,16 +54,38 @@ func (c *Certs) IssueClient(cn string) (KeyPair, error) {
 	if err != nil {
 		return KeyPair{}, err
 	}
-	base := filepath.Join(c.Dir, "client-"+serial.Text(16))
-	kp := KeyPair{CertFile: base + ".crt", KeyFile: base + ".key", Leaf: leaf,
-		TLS: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}}
-	if err := writePEM(kp.CertFile, "CERTIFICATE", der, 0o644); err != nil {
+	base := filepath.Join(c.Dir, "client-"+kp.Leaf.SerialNumber.Text(16))
+	kp.CertFile, kp.KeyFile = base+".crt", base+".key"
+	if err := writePEM(kp.CertFile, "CERTIFICATE", kp.Leaf.Raw, 0o644); err != nil {
 		return KeyPair{}, err
 	}
 	if err := writePEM(kp.KeyFile, "EC PRIVATE KEY", keyDER, 0o600); err != nil {
 		return KeyPair{}, err
 	}
 	return kp, nil
+}
+
+// sign completes tmpl (a new key, a random serial, valid for a year from
+// an hour ago) and signs it with the test CA.
+func (c *Certs) sign(tmpl *x509.Certificate) (KeyPair, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return KeyPair{}, nil, err
+	}
+	if tmpl.SerialNumber, err = rand.Int(rand.Reader, big.NewInt(1<<62)); err != nil {
+		return KeyPair{}, nil, err
+	}
+	now := time.Now()
+	tmpl.NotBefore, tmpl.NotAfter, tmpl.KeyUsage = now.Add(-time.Hour), now.Add(365*24*time.Hour), x509.KeyUsageDigitalSignature
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.CA, &key.PublicKey, c.caKey)
+	if err != nil {
+		return KeyPair{}, nil, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return KeyPair{}, nil, err
+	}
+	return KeyPair{TLS: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, Leaf: leaf}, key, nil
 }
 
 // KeyPair is a certificate and key, as files and as a tls.Certificate.

@@ -40,18 +40,7 @@ func NewTLSImpostor(upstream string, cert tls.Certificate, maxVersion uint16) (*
 // NewTLSImpostorOn is NewTLSImpostor listening on addr (a loopback
 // address: 127.0.0.2:5432, say, to stand beside a server on 127.0.0.1).
 func NewTLSImpostorOn(addr, upstream string, cert tls.Certificate, maxVersion uint16) (*Proxy, error) {
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: maxVersion, MinVersion: tls.VersionTLS12}
-	return newSelfProxyOn(addr, func(p *Proxy, c net.Conn) {
-		tc, ok := startTLS(c, cfg)
-		if !ok {
-			return
-		}
-		up, err := net.Dial("tcp", upstream)
-		if err != nil {
-			return
-		}
-		relay(&countingConn{Conn: tc, n: &p.fromClient}, up)
-	})
+	return tlsTerminator(addr, upstream, &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: maxVersion, MinVersion: tls.VersionTLS12})
 }
 
 // NewTLSFront terminates TLS with whatever certificate cert returns at
@@ -59,9 +48,14 @@ func NewTLSImpostorOn(addr, upstream string, cert tls.Certificate, maxVersion ui
 // rotates, for testing that clients follow a rotation (of the server's
 // certificate, or of its CA and the client's root file).
 func NewTLSFront(upstream string, cert func() *tls.Certificate) (*Proxy, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert(), nil }}
-	return newSelfProxyOn("127.0.0.1:0", func(p *Proxy, c net.Conn) {
+	return tlsTerminator("127.0.0.1:0", upstream, &tls.Config{MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert(), nil }})
+}
+
+// tlsTerminator answers the SSLRequest, terminates TLS with cfg and relays
+// the plaintext to upstream, counting what the client sent.
+func tlsTerminator(addr, upstream string, cfg *tls.Config) (*Proxy, error) {
+	return newSelfProxyOn(addr, func(p *Proxy, c net.Conn) {
 		tc, ok := startTLS(c, cfg)
 		if !ok {
 			return

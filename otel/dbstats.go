@@ -75,43 +75,74 @@ func RegisterDBStats(db *sql.DB, opts ...Option) (metric.Registration, error) {
 			o.apply(&c)
 		}
 	}
+	in, err := newPoolInstruments(c)
+	if err != nil {
+		return nil, err
+	}
+	maxIdle, maxIdleTime, maxLifetime := in.closedBy("max_idle"), in.closedBy("max_idle_time"), in.closedBy("max_lifetime")
+	return in.register(func(o metric.Observer) {
+		s := db.Stats()
+		o.ObserveInt64(in.count.Inst(), int64(s.Idle), in.idle)
+		o.ObserveInt64(in.count.Inst(), int64(s.InUse), in.used)
+		if s.MaxOpenConnections > 0 {
+			o.ObserveInt64(in.maxConns.Inst(), int64(s.MaxOpenConnections), in.pool)
+		}
+		o.ObserveInt64(in.waits, s.WaitCount, in.pool)
+		o.ObserveFloat64(in.waited, s.WaitDuration.Seconds(), in.pool)
+		o.ObserveInt64(in.closed, s.MaxIdleClosed, maxIdle)
+		o.ObserveInt64(in.closed, s.MaxIdleTimeClosed, maxIdleTime)
+		o.ObserveInt64(in.closed, s.MaxLifetimeClosed, maxLifetime)
+	})
+}
+
+// poolInstruments are the pool metrics RegisterDBStats and
+// RegisterPoolStats report, with the pool's attribute sets.
+type poolInstruments struct {
+	m                metric.Meter
+	count            dbconv.ClientConnectionCountObservable
+	maxConns         dbconv.ClientConnectionMaxObservable
+	waits            metric.Int64ObservableCounter
+	waited           metric.Float64ObservableCounter
+	closed           metric.Int64ObservableCounter
+	name             attribute.KeyValue
+	pool, idle, used metric.ObserveOption
+}
+
+// newPoolInstruments makes the instruments, described alike for both
+// kinds of pool (an SDK warns of one name with two descriptions).
+func newPoolInstruments(c config) (*poolInstruments, error) {
 	if c.mp == nil {
 		c.mp = gotel.GetMeterProvider()
 	}
-	m := c.mp.Meter(ScopeName, metric.WithInstrumentationVersion(telemetry.Version), metric.WithSchemaURL(semconv.SchemaURL))
-	count, err1 := dbconv.NewClientConnectionCountObservable(m)
-	maxConns, err2 := dbconv.NewClientConnectionMaxObservable(m)
-	waits, err3 := m.Int64ObservableCounter("securepg.pool.wait.count", metric.WithUnit("{request}"),
-		metric.WithDescription("Requests for a connection that had to wait (sql.DBStats.WaitCount)."))
-	waited, err4 := m.Float64ObservableCounter("securepg.pool.wait.duration", metric.WithUnit("s"),
-		metric.WithDescription("Total time spent waiting for a connection (sql.DBStats.WaitDuration)."))
-	closed, err5 := m.Int64ObservableCounter("securepg.pool.closed", metric.WithUnit("{connection}"),
-		metric.WithDescription("Connections closed by the pool's limits (sql.DBStats.MaxIdleClosed, MaxIdleTimeClosed, MaxLifetimeClosed)."))
+	in := &poolInstruments{m: c.mp.Meter(ScopeName, metric.WithInstrumentationVersion(telemetry.Version), metric.WithSchemaURL(semconv.SchemaURL))}
+	var err1, err2, err3, err4, err5 error
+	in.count, err1 = dbconv.NewClientConnectionCountObservable(in.m)
+	in.maxConns, err2 = dbconv.NewClientConnectionMaxObservable(in.m)
+	in.waits, err3 = in.m.Int64ObservableCounter("securepg.pool.wait.count", metric.WithUnit("{request}"),
+		metric.WithDescription("Requests for a connection that had to wait."))
+	in.waited, err4 = in.m.Float64ObservableCounter("securepg.pool.wait.duration", metric.WithUnit("s"),
+		metric.WithDescription("Total time spent waiting for a connection."))
+	in.closed, err5 = in.m.Int64ObservableCounter("securepg.pool.closed", metric.WithUnit("{connection}"),
+		metric.WithDescription("Connections closed by the pool's limits (idle count, idle time, lifetime)."))
 	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		return nil, err
 	}
-	pool := semconv.DBClientConnectionPoolName(c.pool)
-	poolSet := metric.WithAttributeSet(attribute.NewSet(pool))
-	idle := metric.WithAttributeSet(attribute.NewSet(pool, semconv.DBClientConnectionStateIdle))
-	used := metric.WithAttributeSet(attribute.NewSet(pool, semconv.DBClientConnectionStateUsed))
-	closedBy := func(reason string) metric.ObserveOption {
-		return metric.WithAttributeSet(attribute.NewSet(pool, attribute.String("securepg.pool.close_reason", reason)))
-	}
-	maxIdle, maxIdleTime, maxLifetime := closedBy("max_idle"), closedBy("max_idle_time"), closedBy("max_lifetime")
-	return m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		s := db.Stats()
-		o.ObserveInt64(count.Inst(), int64(s.Idle), idle)
-		o.ObserveInt64(count.Inst(), int64(s.InUse), used)
-		if s.MaxOpenConnections > 0 {
-			o.ObserveInt64(maxConns.Inst(), int64(s.MaxOpenConnections), poolSet)
-		}
-		o.ObserveInt64(waits, s.WaitCount, poolSet)
-		o.ObserveFloat64(waited, s.WaitDuration.Seconds(), poolSet)
-		o.ObserveInt64(closed, s.MaxIdleClosed, maxIdle)
-		o.ObserveInt64(closed, s.MaxIdleTimeClosed, maxIdleTime)
-		o.ObserveInt64(closed, s.MaxLifetimeClosed, maxLifetime)
+	in.name = semconv.DBClientConnectionPoolName(c.pool)
+	in.pool = metric.WithAttributeSet(attribute.NewSet(in.name))
+	in.idle = metric.WithAttributeSet(attribute.NewSet(in.name, semconv.DBClientConnectionStateIdle))
+	in.used = metric.WithAttributeSet(attribute.NewSet(in.name, semconv.DBClientConnectionStateUsed))
+	return in, nil
+}
+
+func (in *poolInstruments) closedBy(reason string) metric.ObserveOption {
+	return metric.WithAttributeSet(attribute.NewSet(in.name, attribute.String("securepg.pool.close_reason", reason)))
+}
+
+func (in *poolInstruments) register(observe func(metric.Observer)) (metric.Registration, error) {
+	return in.m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		observe(o)
 		return nil
-	}, count.Inst(), maxConns.Inst(), waits, waited, closed)
+	}, in.count.Inst(), in.maxConns.Inst(), in.waits, in.waited, in.closed)
 }
 
 // RegisterPoolStats reports a pgxpool's state from pgxpool.Stat, read at
@@ -136,38 +167,19 @@ func RegisterPoolStats(pool *pgxpool.Pool, opts ...Option) (metric.Registration,
 			o.apply(&c)
 		}
 	}
-	if c.mp == nil {
-		c.mp = gotel.GetMeterProvider()
-	}
-	m := c.mp.Meter(ScopeName, metric.WithInstrumentationVersion(telemetry.Version), metric.WithSchemaURL(semconv.SchemaURL))
-	count, err1 := dbconv.NewClientConnectionCountObservable(m)
-	maxConns, err2 := dbconv.NewClientConnectionMaxObservable(m)
-	waits, err3 := m.Int64ObservableCounter("securepg.pool.wait.count", metric.WithUnit("{request}"),
-		metric.WithDescription("Acquires that had to wait for a connection (pgxpool.Stat.EmptyAcquireCount)."))
-	waited, err4 := m.Float64ObservableCounter("securepg.pool.wait.duration", metric.WithUnit("s"),
-		metric.WithDescription("Total time spent waiting for a connection (pgxpool.Stat.EmptyAcquireWaitTime)."))
-	closed, err5 := m.Int64ObservableCounter("securepg.pool.closed", metric.WithUnit("{connection}"),
-		metric.WithDescription("Connections closed by the pool's limits (pgxpool.Stat.MaxIdleDestroyCount, MaxLifetimeDestroyCount)."))
-	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+	in, err := newPoolInstruments(c)
+	if err != nil {
 		return nil, err
 	}
-	name := semconv.DBClientConnectionPoolName(c.pool)
-	poolSet := metric.WithAttributeSet(attribute.NewSet(name))
-	idle := metric.WithAttributeSet(attribute.NewSet(name, semconv.DBClientConnectionStateIdle))
-	used := metric.WithAttributeSet(attribute.NewSet(name, semconv.DBClientConnectionStateUsed))
-	closedBy := func(reason string) metric.ObserveOption {
-		return metric.WithAttributeSet(attribute.NewSet(name, attribute.String("securepg.pool.close_reason", reason)))
-	}
-	maxIdleTime, maxLifetime := closedBy("max_idle_time"), closedBy("max_lifetime")
-	return m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	maxIdleTime, maxLifetime := in.closedBy("max_idle_time"), in.closedBy("max_lifetime")
+	return in.register(func(o metric.Observer) {
 		s := pool.Stat()
-		o.ObserveInt64(count.Inst(), int64(s.IdleConns()), idle)
-		o.ObserveInt64(count.Inst(), int64(s.AcquiredConns()), used)
-		o.ObserveInt64(maxConns.Inst(), int64(s.MaxConns()), poolSet)
-		o.ObserveInt64(waits, s.EmptyAcquireCount(), poolSet)
-		o.ObserveFloat64(waited, s.EmptyAcquireWaitTime().Seconds(), poolSet)
-		o.ObserveInt64(closed, s.MaxIdleDestroyCount(), maxIdleTime)
-		o.ObserveInt64(closed, s.MaxLifetimeDestroyCount(), maxLifetime)
-		return nil
-	}, count.Inst(), maxConns.Inst(), waits, waited, closed)
+		o.ObserveInt64(in.count.Inst(), int64(s.IdleConns()), in.idle)
+		o.ObserveInt64(in.count.Inst(), int64(s.AcquiredConns()), in.used)
+		o.ObserveInt64(in.maxConns.Inst(), int64(s.MaxConns()), in.pool)
+		o.ObserveInt64(in.waits, s.EmptyAcquireCount(), in.pool)
+		o.ObserveFloat64(in.waited, s.EmptyAcquireWaitTime().Seconds(), in.pool)
+		o.ObserveInt64(in.closed, s.MaxIdleDestroyCount(), maxIdleTime)
+		o.ObserveInt64(in.closed, s.MaxLifetimeDestroyCount(), maxLifetime)
+	})
 }
