@@ -41,11 +41,16 @@ func OpenDB(cc *pgx.ConnConfig, opts ...Option) (*sql.DB, error) {
 // It composes with what cc already has: its Tracer, AfterConnect,
 // DialFunc, LookupFunc and OnNotice keep running. A refusal while
 // connecting is pgx's error wrapping a *PolicyError (errors.As finds it).
+// Set cc's Tracer before ConfigurePgx: pgx hands securepg each connect
+// through it, and one set afterwards makes every connect fail closed.
 // Change cc's hosts or TLS settings after ConfigurePgx and its
-// connections fail closed: the plan is what ConfigurePgx judged.
+// connections fail closed too: the plan is what ConfigurePgx judged.
 func ConfigurePgx(cc *pgx.ConnConfig, opts ...Option) error {
 	if cc == nil {
 		return errors.New("securepg: a nil *pgx.ConnConfig")
+	}
+	if _, ok := cc.Tracer.(*native); ok {
+		return errors.New("securepg: the configuration was already configured by securepg; configure one parsed anew (pgx.ParseConfig, pgxpool.ParseConfig)")
 	}
 	c, err := newPgxConnector(cc, pinPgx(opts))
 	if err != nil {
@@ -56,8 +61,13 @@ func ConfigurePgx(cc *pgx.ConnConfig, opts ...Option) error {
 	// The hardened settings, then securepg's per-connection hooks.
 	cc.Host, cc.Port, cc.TLSConfig, cc.Fallbacks = h.Host, h.Port, h.TLSConfig, h.Fallbacks
 	cc.ConnectTimeout, cc.RuntimeParams = h.ConnectTimeout, h.RuntimeParams
-	n := &native{c: c, pc: pc, query: h.Tracer, after: cc.AfterConnect}
-	cc.Tracer, cc.AfterConnect = n, n.afterConnect
+	// pgx hands securepg each connect through the Tracer. Should it be
+	// replaced later, the connect fails closed: nothing is dialed (the
+	// dialer refuses what securepg's hooks did not dial), and no TLS
+	// handshake completes (the configuration's own TLS settings verify
+	// nothing and refuse every server).
+	cc.DialFunc = core.GuardDial(cc.DialFunc)
+	cc.Tracer = &native{c: c, pc: pc, query: h.Tracer}
 	return nil
 }
 
@@ -88,7 +98,6 @@ type native struct {
 	c     *connector
 	pc    *core.PgxConfig
 	query pgx.QueryTracer // securepg's query tracing and the configuration's own tracer
-	after func(context.Context, *pgconn.PgConn) error
 }
 
 type nativeKey struct{}
@@ -100,6 +109,8 @@ type nativeConnect struct {
 	used *usedCreds
 	done bool // AfterConnect ended the span
 	err  error
+
+	after func(context.Context, *pgconn.PgConn) error // the configuration's own AfterConnect
 }
 
 func (n *native) TraceConnectStart(ctx context.Context, data pgx.TraceConnectStartData) context.Context {
@@ -117,6 +128,11 @@ func (n *native) TraceConnectStart(ctx context.Context, data pgx.TraceConnectSta
 		st.err = err
 		failDial(data.ConnConfig, err)
 	}
+	// securepg judges the connection first, whatever AfterConnect the
+	// configuration has by now (pgxpool's BeforeConnect may change it on
+	// its copy); then that one runs.
+	st.after = data.ConnConfig.AfterConnect
+	data.ConnConfig.AfterConnect = n.afterConnect
 	return context.WithValue(ctx, nativeKey{}, st)
 }
 
@@ -162,8 +178,8 @@ func (n *native) afterConnect(ctx context.Context, pgc *pgconn.PgConn) error {
 	if !recycle.IsZero() {
 		custom[expiresKey] = recycle
 	}
-	if n.after != nil {
-		return n.after(ctx, pgc)
+	if st.after != nil {
+		return st.after(ctx, pgc)
 	}
 	return nil
 }

@@ -317,3 +317,107 @@ func TestPinnedDriverNames(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigurePgxChangedAfterwards: what application code commonly does
+// after ConfigurePgx or ConfigurePool never weakens a connection. A
+// Tracer set afterwards (otelpgx's line) takes away the seam through
+// which pgx hands securepg each connect: the connect then fails closed
+// before anything is dialed, and an impostor hears nothing. An
+// AfterConnect set afterwards, or removed on pgxpool's copy by its
+// BeforeConnect, runs after securepg's judgement, which still refuses a
+// superuser session under the policy. Configuring the same configuration
+// twice is an error that says to parse it anew.
+func TestConfigurePgxChangedAfterwards(t *testing.T) {
+	l := getLab(t)
+	ctx := context.Background()
+	super := "host=localhost port=" + l.relay.PortString() + " user=" + pglab.SuperUser + " password=" + l.Password +
+		" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile
+	t.Run("Tracer replaced", func(t *testing.T) {
+		for _, pool := range []bool{false, true} {
+			isolateEnv(t)
+			imp, err := pglab.NewAuthImpostor(pglab.AskCleartext, l.Addr(), l.Certs.SelfSigned.TLS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dsn := l.at(imp, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile)
+			if pool {
+				pc, err := pgxpool.ParseConfig(dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := securepg.ConfigurePool(pc, securepg.WithLogger(discardLogger())); err != nil {
+					t.Fatal(err)
+				}
+				pc.ConnConfig.Tracer = &userTracer{}
+				p, err := pgxpool.NewWithConfig(ctx, pc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = p.Ping(ctx)
+				p.Close()
+				requireReason(t, err, securepg.ReasonTLSNotEstablished)
+			} else {
+				cc, err := pgx.ParseConfig(dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := securepg.ConfigurePgx(cc, securepg.WithLogger(discardLogger())); err != nil {
+					t.Fatal(err)
+				}
+				cc.Tracer = &userTracer{}
+				_, err = pgx.ConnectConfig(ctx, cc)
+				requireReason(t, err, securepg.ReasonTLSNotEstablished)
+			}
+			imp.Close()
+			if h := harvested(imp, l.Password); len(h) > 0 || imp.Accepted() != 0 {
+				t.Fatalf("pool %v: the impostor was dialed (%d) or heard %v", pool, imp.Accepted(), h)
+			}
+		}
+	})
+	t.Run("AfterConnect set afterwards", func(t *testing.T) {
+		isolateEnv(t)
+		cc, err := pgx.ParseConfig(super)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := securepg.ConfigurePgx(cc, securepg.WithForbidSuperuser(true), securepg.WithLogger(discardLogger())); err != nil {
+			t.Fatal(err)
+		}
+		cc.AfterConnect = func(ctx context.Context, pc *pgconn.PgConn) error { return pc.Exec(ctx, "SET search_path TO public").Close() }
+		_, err = pgx.ConnectConfig(ctx, cc)
+		requireReason(t, err, securepg.ReasonSuperuserSession)
+	})
+	t.Run("AfterConnect removed by pgxpool's BeforeConnect", func(t *testing.T) {
+		isolateEnv(t)
+		pc, err := pgxpool.ParseConfig(super)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := securepg.ConfigurePool(pc, securepg.WithForbidSuperuser(true), securepg.WithLogger(discardLogger())); err != nil {
+			t.Fatal(err)
+		}
+		pc.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+			cc.AfterConnect = nil
+			return nil
+		}
+		pool, err := pgxpool.NewWithConfig(ctx, pc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pool.Close()
+		requireReason(t, pool.Ping(ctx), securepg.ReasonSuperuserSession)
+	})
+	t.Run("configured twice", func(t *testing.T) {
+		isolateEnv(t)
+		cc, err := pgx.ParseConfig(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := securepg.ConfigurePgx(cc, securepg.WithLogger(discardLogger())); err != nil {
+			t.Fatal(err)
+		}
+		if err := securepg.ConfigurePgx(cc); err == nil || !strings.Contains(err.Error(), "parsed anew") {
+			t.Fatalf("configured twice: %v", err)
+		}
+	})
+}

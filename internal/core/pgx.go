@@ -355,6 +355,9 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles) (*PgxConfig, Plan, err
 				}
 				auth.roots = roots
 				tc.RootCAs = nil // verification is VerifyConnection's, with auth.roots
+				// Each connect's clone verifies (bind); a handshake on the
+				// template itself never completes.
+				tc.VerifyConnection = func(tls.ConnectionState) error { return ErrUnbound }
 				tc.InsecureSkipVerify = true
 				tc.VerifyPeerCertificate = nil
 				fb.TLSConfig = tc

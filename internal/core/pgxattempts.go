@@ -73,7 +73,7 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 			// made: it sends no credentials, and its TLS handshake is
 			// verified by the attempt's VerifyConnection again. Its address
 			// is held to the allowed networks too.
-			conn, err := dial(ctx, network, addr)
+			conn, err := dial(boundDial(ctx), network, addr)
 			if err == nil {
 				if refusal, _ := checkPeer(a.c.policy, addr, conn); refusal != nil {
 					conn.Close()
@@ -94,7 +94,7 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 				return nil, err
 			}
 		}
-		conn, err := dial(ctx, network, addr)
+		conn, err := dial(boundDial(ctx), network, addr)
 		if err != nil {
 			return conn, err
 		}
@@ -427,4 +427,29 @@ func (c *PgxConfig) FinishPgConn(ctx context.Context, pc *pgconn.PgConn, rec *Re
 		}
 	}
 	return Facts{}, nil, notValidated("", c.policy, "unvalidated connection", "the connection was not validated by securepg")
+}
+
+type boundKey struct{}
+
+// boundDial marks a dial made through securepg's per-connection hooks.
+func boundDial(ctx context.Context) context.Context { return context.WithValue(ctx, boundKey{}, true) }
+
+// ErrUnbound refuses a connect made with a hardened pgx configuration on
+// which securepg's per-connection hooks did not run (its Tracer, through
+// which pgx hands securepg each connect, was replaced): nothing is dialed,
+// and no TLS handshake completes.
+var ErrUnbound = &Violation{Reason: ReasonTLSNotEstablished, Got: "unvalidated connection", Want: "securepg's connect hooks",
+	Detail: "securepg's connect hooks did not run on this connect: the configuration's Tracer was replaced after ConfigurePgx or ConfigurePool",
+	Fix:    "set your tracer before calling ConfigurePgx or ConfigurePool (securepg composes with it), or configure a configuration parsed anew", Hard: true}
+
+// GuardDial refuses dials that securepg's per-connection hooks did not
+// make: a configuration whose Tracer was replaced after it was hardened
+// fails closed before anything is dialed.
+func GuardDial(dial pgconn.DialFunc) pgconn.DialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if ctx.Value(boundKey{}) == nil {
+			return nil, ErrUnbound
+		}
+		return dial(ctx, network, addr)
+	}
 }
