@@ -383,7 +383,9 @@ func TestConfigurePgxChangedAfterwards(t *testing.T) {
 		if err := securepg.ConfigurePgx(cc, securepg.WithForbidSuperuser(true), securepg.WithLogger(discardLogger())); err != nil {
 			t.Fatal(err)
 		}
-		cc.AfterConnect = func(ctx context.Context, pc *pgconn.PgConn) error { return pc.Exec(ctx, "SET search_path TO public").Close() }
+		cc.AfterConnect = func(ctx context.Context, pc *pgconn.PgConn) error {
+			return pc.Exec(ctx, "SET search_path TO public").Close()
+		}
 		_, err = pgx.ConnectConfig(ctx, cc)
 		requireReason(t, err, securepg.ReasonSuperuserSession)
 	})
