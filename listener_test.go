@@ -4,6 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,5 +106,62 @@ func TestListener(t *testing.T) {
 	imp.Close()
 	if n := imp.FromClient(); n != 0 {
 		t.Fatalf("the impostor heard %d bytes", n)
+	}
+}
+
+// TestListenerHoldsNoPasswordItWasNotGiven: a *pq.Listener prints its DSN
+// with %v; the one securepg.NewListener makes holds a password only where
+// the DSN wrote one. A password from the passfile or PGPASSWORD is read by
+// lib/pq itself at each connect, and the listener still connects.
+func TestListenerHoldsNoPasswordItWasNotGiven(t *testing.T) {
+	l := getLab(t)
+	for _, from := range []string{"passfile", "PGPASSWORD"} {
+		t.Run(from, func(t *testing.T) {
+			isolateEnv(t)
+			if from == "passfile" {
+				pass := filepath.Join(t.TempDir(), "pgpass")
+				if err := os.WriteFile(pass, []byte("*:*:*:*:"+l.Password+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				t.Setenv("PGPASSFILE", pass)
+			} else {
+				t.Setenv("PGPASSWORD", l.Password)
+			}
+			dsn := "host=localhost port=" + l.relay.PortString() + " user=" + l.User + " dbname=" + l.Database +
+				" sslmode=verify-full sslrootcert=" + l.Certs.CAFile
+			events := make(chan error, 4)
+			lis, err := securepg.NewListener(dsn, 10*time.Millisecond, time.Second, func(ev pq.ListenerEventType, err error) {
+				if ev == pq.ListenerEventConnected || ev == pq.ListenerEventConnectionAttemptFailed {
+					events <- err
+				}
+			}, securepg.WithLogger(discardLogger()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lis.Close()
+			// What fmt's %v prints of the listener (read by reflection: fmt
+			// would race with the listener's goroutine on its mutex).
+			if s := reflect.ValueOf(lis).Elem().FieldByName("dsn").String(); strings.Contains(s, l.Password) {
+				t.Fatal("the listener's DSN holds a password the DSN did not")
+			}
+			d, err := securepg.NewListenerDialer(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(d.DSN(), l.Password) {
+				t.Fatal("the dialer's DSN holds a password the DSN did not")
+			}
+			if err := lis.Listen("securepg_pw"); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-events:
+				if err != nil {
+					t.Fatalf("the listener did not connect: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("no listener event within 30 s")
+			}
+		})
 	}
 }

@@ -26,6 +26,8 @@ import (
 // file that is missing later cannot silently mean an unverified
 // connection, and the context bounds the whole negotiation.
 type PQConfig struct {
+	dsnPassword bool   // the DSN itself carries the password
+	passfile    string // the configuration's passfile setting, "" for lib/pq's default
 	base    pq.Config // one host's configuration, without lib/pq's TLS
 	policy  Policy
 	targets []pqTarget
@@ -77,6 +79,7 @@ func PreparePQ(dsn string, p Policy) (*PQConfig, Plan, error) {
 		return nil, Plan{}, settingError(dsn, err)
 	}
 	plan.User, plan.Database, plan.DSNPassword = cfg.User, cfg.Database, DSNHasPassword(DriverPQ, dsn)
+	pc.dsnPassword, pc.passfile = plan.DSNPassword, cfg.Passfile
 	plan.Password = cfg.Password != ""
 	return pc, plan, nil
 }

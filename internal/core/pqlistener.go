@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -27,16 +28,21 @@ type ListenerDialer struct {
 }
 
 // Listener returns the dialer for lib/pq's Listener on this configuration.
+// Name holds a password only where the configuration wrote one (the DSN,
+// the service file): lib/pq reads PGPASSWORD and the passfile itself at
+// each connect, and a *pq.Listener prints its DSN with %v.
 func (c *PQConfig) Listener(ctx context.Context) (*ListenerDialer, error) {
 	cfg := c.base.Clone()
-	if cfg.Password == "" && len(c.targets) > 0 {
-		t := c.targets[0]
-		cfg.Host, cfg.Port = t.pqHost, t.Port
-		pw, err := pqPassfile(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Password = pw
+	cfg.Passfile = c.passfile
+	switch {
+	case cfg.Password == "":
+		// The passfile's, which lib/pq reads (securepg checked at
+		// sql.Open that it is a regular file).
+	case !c.dsnPassword && os.Getenv("PGPASSWORD") == cfg.Password:
+		cfg.Password = ""
+		cfg.Passfile = noPassfile
+	default:
+		cfg.Passfile = noPassfile
 	}
 	return &ListenerDialer{c: c, Name: c.listenerName(cfg)}, nil
 }
@@ -52,7 +58,7 @@ func (c *PQConfig) listenerName(cfg pq.Config) string {
 	kv := [][2]string{
 		{"host", strings.Join(hosts, ",")}, {"port", strings.Join(ports, ",")},
 		{"user", cfg.User}, {"password", cfg.Password}, {"dbname", cfg.Database},
-		{"sslmode", "disable"}, {"passfile", noPassfile},
+		{"sslmode", "disable"}, {"passfile", cfg.Passfile},
 		{"application_name", cfg.ApplicationName},
 		{"target_session_attrs", string(c.tsa)},
 	}
