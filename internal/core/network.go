@@ -148,8 +148,16 @@ func (h Hosts) Allows(host string) bool {
 	return false
 }
 
+// normalHost folds ASCII letters only: DNS names compare without ASCII
+// case, and Unicode folding would make a non-ASCII name (the Kelvin sign
+// K) equal to an ASCII one that resolves elsewhere.
 func normalHost(h string) string {
-	return strings.ToLower(strings.TrimSuffix(h, "."))
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, strings.TrimSuffix(h, "."))
 }
 
 // checkPeer judges the peer of a connection just made, before anything is

@@ -56,6 +56,7 @@ func TestHosts(t *testing.T) {
 		"a.db.internal": true, "a.b.db.internal": true, "A.DB.INTERNAL.": true, "db.internal": false,
 		"xdb.internal": false, "a.db.internal.evil.com": false, "primary.example.com": true,
 		"replica.example.com": false, "": false, "10.0.0.1": false,
+		"\u212Aa.db.internal": true, "primary.example.\u212Aom": false, // the Kelvin sign is not k
 	} {
 		if got := h.Allows(host); got != want {
 			t.Errorf("%q: allowed %v, want %v", host, got, want)
