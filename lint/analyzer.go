@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"go/ast"
 	"go/constant"
+	"go/token"
 	"go/types"
 	"strconv"
 
@@ -19,29 +20,32 @@ var Analyzer = &analysis.Analyzer{
 	Doc: "report PostgreSQL connections that bypass the securepg policy\n\n" +
 		"Reports calls that open PostgreSQL connections with pgx, pgxpool, lib/pq, " +
 		"GORM's postgres driver or bun's pgdriver without securepg, and says what to use instead. " +
-		"A call preceded by a //securepg:allow comment (with a reason) is accepted.",
+		"A call is accepted by a //securepg:allow <reason> comment alone on the line above it, " +
+		"or after code on the line where it starts; a directive without a reason is reported.",
 	URL: "https://pkg.go.dev/github.com/securepg/securepg/lint",
 	Run: run,
 }
 
 func run(pass *analysis.Pass) (any, error) {
 	for _, f := range pass.Files {
-		allowed := allowedLines(pass.Fset, f)
+		allowed, malformed := allowances(pass.Fset, f)
+		for _, c := range malformed {
+			pass.Report(analysis.Diagnostic{Pos: c.Pos(), End: c.End(), Message: malformedAllow})
+		}
 		for _, decl := range f.Decls {
 			s := &scope{pass: pass, decl: decl}
 			ast.Inspect(decl, func(n ast.Node) bool {
-				call, ok := n.(*ast.CallExpr)
-				if !ok {
+				var msg string
+				switch x := n.(type) {
+				case *ast.CallExpr:
+					msg = s.judge(x)
+				case *ast.CompositeLit:
+					msg = s.judgeLit(x)
+				}
+				if msg == "" || allowed[pass.Fset.Position(n.Pos()).Line] {
 					return true
 				}
-				msg := s.judge(call)
-				if msg == "" {
-					return true
-				}
-				if allowed[pass.Fset.Position(call.Pos()).Line] {
-					return true
-				}
-				pass.Report(analysis.Diagnostic{Pos: call.Pos(), End: call.End(), Message: msg})
+				pass.Report(analysis.Diagnostic{Pos: n.Pos(), End: n.End(), Message: msg})
 				return true
 			})
 		}
@@ -51,6 +55,9 @@ func run(pass *analysis.Pass) (any, error) {
 
 // judge returns the message for a call that bypasses the policy, or "".
 func (s *scope) judge(call *ast.CallExpr) string {
+	if msg := s.driverOpen(call); msg != "" {
+		return msg
+	}
 	fn := typeutil.StaticCallee(s.pass.TypesInfo, call)
 	if fn == nil || fn.Pkg() == nil {
 		return ""
@@ -75,7 +82,14 @@ func (s *scope) judge(call *ast.CallExpr) string {
 			return "" // not a constant: cannot tell
 		}
 		if advice, ok := driverNames[d]; ok {
+			if r.instead != "" {
+				advice = r.instead
+			}
 			return bypass(fmt.Sprintf("%s with driver %s", name, strconv.Quote(d)), advice)
+		}
+	case driverValue:
+		if who := s.pgDriver(arg()); who != "" {
+			return bypass(name+" with "+who+"'s driver", r.instead)
 		}
 	case config:
 		if e := arg(); e == nil || !s.configured(e, call.Pos()) {
@@ -120,7 +134,7 @@ func (s *scope) constString(e ast.Expr) (string, bool) {
 // is not a composite literal at the call cannot be told and is not
 // reported.
 func (s *scope) gormConfig(e ast.Expr) string {
-	lit, ok := ast.Unparen(e).(*ast.CompositeLit)
+	lit, ok := strip(e).(*ast.CompositeLit)
 	if !ok {
 		return ""
 	}
@@ -154,6 +168,115 @@ func (s *scope) gormConfig(e ast.Expr) string {
 		return "with DriverName " + strconv.Quote(d)
 	}
 	return ""
+}
+
+// judgeLit returns the message for a composite literal that bypasses the
+// policy, or "": a GORM postgres.Dialector built by hand, whose Config is
+// judged as postgres.New's is. (GORM's own package builds them: not
+// reported there.)
+func (s *scope) judgeLit(lit *ast.CompositeLit) string {
+	if !isNamed(s.pass.TypesInfo.TypeOf(lit), gormPG, "Dialector") || s.pass.Pkg.Path() == gormPG {
+		return ""
+	}
+	var cfg ast.Expr
+	for i, elt := range lit.Elts {
+		if kv, ok := elt.(*ast.KeyValueExpr); ok {
+			if key, ok := kv.Key.(*ast.Ident); ok && key.Name == "Config" {
+				cfg = kv.Value
+			}
+		} else if i == 0 {
+			cfg = elt // Dialector{&postgres.Config{...}}: its one field
+		}
+	}
+	if cfg == nil {
+		return "" // no Config: GORM opens nothing with it
+	}
+	if msg := s.gormConfig(cfg); msg != "" {
+		return bypass("postgres.Dialector "+msg, useGORM)
+	}
+	return ""
+}
+
+// driverOpen returns the message for a call of Open or OpenConnector on
+// pgx's or lib/pq's database/sql driver (stdlib.GetDefaultDriver().Open(dsn),
+// pq.Driver{}.Open(dsn)), or "".
+func (s *scope) driverOpen(call *ast.CallExpr) string {
+	sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr)
+	if !ok || sel.Sel.Name != "Open" && sel.Sel.Name != "OpenConnector" {
+		return ""
+	}
+	if _, isMethod := s.pass.TypesInfo.Selections[sel]; !isMethod {
+		return "" // a package's function: sql.Open, pq.Open
+	}
+	if who := s.pgDriver(sel.X); who != "" {
+		return bypass(sel.Sel.Name+" on "+who+"'s database/sql driver", useSQLOpen)
+	}
+	return ""
+}
+
+// pgDriver names whose database/sql driver e is ("pgx", "lib/pq"), or "":
+// a call of stdlib.GetDefaultDriver, a value of type stdlib.Driver or
+// pq.Driver (or a pointer to one), or a variable of the declaration
+// assigned a call of stdlib.GetDefaultDriver.
+func (s *scope) pgDriver(e ast.Expr) string {
+	if e == nil {
+		return ""
+	}
+	e = strip(e)
+	if c, ok := e.(*ast.CallExpr); ok {
+		if fn := typeutil.StaticCallee(s.pass.TypesInfo, c); fn != nil {
+			return defaultDrivers[fn.FullName()]
+		}
+	}
+	t := s.pass.TypesInfo.TypeOf(e)
+	for path, who := range driverTypes {
+		if isNamed(t, path, "Driver") {
+			return who
+		}
+	}
+	if id, ok := e.(*ast.Ident); ok {
+		if v, ok := s.pass.TypesInfo.ObjectOf(id).(*types.Var); ok {
+			for _, r := range s.assigned(v) {
+				if c, ok := ast.Unparen(r).(*ast.CallExpr); ok {
+					if fn := typeutil.StaticCallee(s.pass.TypesInfo, c); fn != nil && defaultDrivers[fn.FullName()] != "" {
+						return defaultDrivers[fn.FullName()]
+					}
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// isNamed: t is the named type pkg.name, or a pointer to it.
+func isNamed(t types.Type, pkg, name string) bool {
+	if t == nil {
+		return false
+	}
+	if ptr, ok := types.Unalias(t).(*types.Pointer); ok {
+		t = ptr.Elem()
+	}
+	n, ok := types.Unalias(t).(*types.Named)
+	return ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == pkg && n.Obj().Name() == name
+}
+
+// strip removes parentheses, & and * around an expression.
+func strip(e ast.Expr) ast.Expr {
+	for {
+		switch x := e.(type) {
+		case *ast.ParenExpr:
+			e = x.X
+		case *ast.StarExpr:
+			e = x.X
+		case *ast.UnaryExpr:
+			if x.Op != token.AND {
+				return e
+			}
+			e = x.X
+		default:
+			return e
+		}
+	}
 }
 
 // isSecurepg reports whether a function belongs to securepg.

@@ -36,3 +36,45 @@ func TestAnalyzerFixtures(t *testing.T) {
 		t.Fatal("the good fixture was not analyzed")
 	}
 }
+
+// TestAnalyzerConfigCopies: securepg.OpenDB and securepg.RegisterConnConfig
+// copy the configuration they are given, so a pgx.ConnectConfig,
+// pgxpool.NewWithConfig or stdlib.OpenDB on it afterwards is reported;
+// only securepg.ConfigurePgx and securepg.ConfigurePool configure it. A
+// lib/pq connector handed to securepg.ConnectorWithNoticeHandler is
+// reported too.
+func TestAnalyzerConfigCopies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: type-checks the fixture and the standard library it imports")
+	}
+	analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "configcopy")
+}
+
+// TestAnalyzerAllowScope: a trailing securepg:allow comment accepts its
+// own line only, one alone on its line the line below; a directive with
+// no reason is reported and accepts nothing.
+func TestAnalyzerAllowScope(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: type-checks the fixture and the standard library it imports")
+	}
+	analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "allowscope")
+}
+
+// TestAnalyzerGormDialector: a postgres.Dialector literal is judged like
+// postgres.New's Config.
+func TestAnalyzerGormDialector(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: type-checks the fixture and the standard library it imports")
+	}
+	analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "gormdialector")
+}
+
+// TestAnalyzerDriverRegister: pgx's and lib/pq's database/sql drivers
+// registered under another name (sql.Register, otelsql.Register,
+// otelsql.WrapDriver) or opened directly are reported.
+func TestAnalyzerDriverRegister(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: type-checks the fixture and the standard library it imports")
+	}
+	analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "driverregister")
+}

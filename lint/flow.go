@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/token"
 	"go/types"
+	"slices"
 
 	"golang.org/x/tools/go/types/typeutil"
 )
@@ -11,9 +12,9 @@ import (
 // A deliberately simple dataflow, within one top-level declaration: a
 // value is securepg's when it is the result of a call into securepg, of a
 // type securepg defines, or a variable assigned such a result; a
-// configuration is configured by securepg when it (or a field of it, or
-// the value it is a field of) was an argument of a call into securepg
-// earlier in the declaration.
+// configuration is configured by securepg when it (or the value it is a
+// field of, or its ConnConfig) was handed to securepg.ConfigurePgx or
+// securepg.ConfigurePool earlier in the declaration.
 
 // path is an expression as a variable and a chain of field selections:
 // cfg, cfg.ConnConfig, s.pool.cfg.
@@ -68,18 +69,18 @@ func reverse(s []string) []string {
 	return s
 }
 
-// related: one path is the other or a field of it.
-func related(a, b path) bool {
-	if a.root != b.root {
+// covers: configuring q configures p. p is q or a field of it (the
+// ConnConfig of a configured pool, the pgconn.Config of a configured
+// ConnConfig), or q is p's ConnConfig (securepg.ConfigurePool is
+// securepg.ConfigurePgx on the pool's ConnConfig).
+func covers(q, p path) bool {
+	if q.root != p.root {
 		return false
 	}
-	n := min(len(a.sel), len(b.sel))
-	for i := range n {
-		if a.sel[i] != b.sel[i] {
-			return false
-		}
+	if len(q.sel) <= len(p.sel) {
+		return slices.Equal(q.sel, p.sel[:len(q.sel)])
 	}
-	return true
+	return len(q.sel) == len(p.sel)+1 && q.sel[len(p.sel)] == "ConnConfig" && slices.Equal(q.sel[:len(p.sel)], p.sel)
 }
 
 // callee is the function a call calls, interface methods included.
@@ -89,7 +90,11 @@ func (s *scope) callee(c *ast.CallExpr) *types.Func {
 }
 
 // configured reports whether the configuration e was configured by
-// securepg before the position at.
+// securepg before the position at: it is securepg's (see fromSecurepg),
+// or securepg.ConfigurePgx or securepg.ConfigurePool was given it (see
+// covers) earlier in the declaration. Other securepg functions that take a
+// configuration (OpenDB, RegisterConnConfig) copy it and leave it
+// unconfigured.
 func (s *scope) configured(e ast.Expr, at token.Pos) bool {
 	if s.fromSecurepg(e) {
 		return true
@@ -100,37 +105,16 @@ func (s *scope) configured(e ast.Expr, at token.Pos) bool {
 	}
 	found := false
 	s.calls(func(c *ast.CallExpr) {
-		if found || c.Pos() >= at || !isSecurepg(s.callee(c)) {
+		if found || c.Pos() >= at || len(c.Args) == 0 {
 			return
 		}
-		for _, a := range c.Args {
-			q, ok := s.pathOf(a)
-			if !ok || !related(p, q) {
-				continue
-			}
-			// A field of the configuration counts when it is itself a
-			// configuration (cfg.ConnConfig), not a plain value such as
-			// cfg.Host.
-			if len(q.sel) > len(p.sel) && !composite(s.pass.TypesInfo.TypeOf(a)) {
-				continue
-			}
-			found = true
+		if fn := s.callee(c); fn == nil || !configurers[fn.FullName()] {
 			return
 		}
+		q, ok := s.pathOf(c.Args[0])
+		found = ok && covers(q, p)
 	})
 	return found
-}
-
-// composite: a pointer, struct or interface, which a configuration is.
-func composite(t types.Type) bool {
-	if t == nil {
-		return false
-	}
-	switch t.Underlying().(type) {
-	case *types.Pointer, *types.Struct, *types.Interface:
-		return true
-	}
-	return false
 }
 
 // fromSecurepg reports whether e is securepg's: the result of a call into
@@ -197,11 +181,18 @@ func (s *scope) securepgType(t types.Type) bool {
 // assignedFromSecurepg reports whether v is assigned, anywhere in the
 // declaration, the result of a call into securepg.
 func (s *scope) assignedFromSecurepg(v types.Object) bool {
-	isCall := func(e ast.Expr) bool {
-		c, ok := ast.Unparen(e).(*ast.CallExpr)
-		return ok && isSecurepg(s.callee(c))
+	for _, r := range s.assigned(v) {
+		if c, ok := ast.Unparen(r).(*ast.CallExpr); ok && isSecurepg(s.callee(c)) {
+			return true
+		}
 	}
-	found := false
+	return false
+}
+
+// assigned are the expressions v is assigned in the declaration (:=, =,
+// var): for x, err := f(), the call f().
+func (s *scope) assigned(v types.Object) []ast.Expr {
+	var values []ast.Expr
 	check := func(lhs []ast.Expr, rhs []ast.Expr) {
 		for i, l := range lhs {
 			id, ok := ast.Unparen(l).(*ast.Ident)
@@ -209,10 +200,10 @@ func (s *scope) assignedFromSecurepg(v types.Object) bool {
 				continue
 			}
 			switch {
-			case len(rhs) == 1 && isCall(rhs[0]):
-				found = true
-			case len(rhs) == len(lhs) && isCall(rhs[i]):
-				found = true
+			case len(rhs) == 1:
+				values = append(values, rhs[0])
+			case len(rhs) == len(lhs):
+				values = append(values, rhs[i])
 			}
 		}
 	}
@@ -227,14 +218,16 @@ func (s *scope) assignedFromSecurepg(v types.Object) bool {
 			}
 			check(lhs, x.Values)
 		}
-		return !found
+		return true
 	})
-	return found
+	return values
 }
 
 // connectorConfigured reports whether the lib/pq connector a call returns
-// is assigned to a variable that is then handed to securepg, or given a
-// dialer from securepg with its Dialer method.
+// is assigned to a variable that is later given a dialer from securepg
+// with its Dialer method. Handing the connector to securepg does not
+// count: no securepg function secures a lib/pq connector
+// (securepg.ConnectorWithNoticeHandler hands one back to lib/pq).
 func (s *scope) connectorConfigured(call *ast.CallExpr) bool {
 	v := s.assignedTo(call)
 	if v == nil {
@@ -244,14 +237,6 @@ func (s *scope) connectorConfigured(call *ast.CallExpr) bool {
 	s.calls(func(c *ast.CallExpr) {
 		if found || c.Pos() <= call.Pos() {
 			return
-		}
-		if isSecurepg(s.callee(c)) {
-			for _, a := range c.Args {
-				if p, ok := s.pathOf(a); ok && p.root == v {
-					found = true
-					return
-				}
-			}
 		}
 		if sel, ok := ast.Unparen(c.Fun).(*ast.SelectorExpr); ok && sel.Sel.Name == "Dialer" && len(c.Args) == 1 {
 			if p, ok := s.pathOf(sel.X); ok && p.root == v && len(p.sel) == 0 && s.fromSecurepg(c.Args[0]) {

@@ -19,6 +19,9 @@ const (
 	connector
 	// gormConfig: argument arg is a GORM postgres.Config.
 	gormConfig
+	// driverValue: argument arg is a database/sql driver; a bypass when it
+	// is pgx's or lib/pq's.
+	driverValue
 )
 
 // rule is how one function is judged and what to use instead.
@@ -61,6 +64,8 @@ const (
 	usePQDialer     = "give it securepg.NewListenerDialer(dsn)"
 	useGORM         = `use postgres.New(postgres.Config{DriverName: "securepg", DSN: dsn})`
 	useBun          = `use sql.Open("securepg", dsn) with bun's pgdialect`
+	useRegister     = `use securepg's drivers, registered as "securepg", "securepg-pgx" and "securepg-pq": sql.Open("securepg", dsn)`
+	useOtelsql      = `use otelsql.Open("securepg", dsn), or otelsql.OpenDB with securepg.NewConnector(dsn)`
 )
 
 // rules maps a function's types.Func.FullName to how it is judged.
@@ -73,6 +78,10 @@ var rules = map[string]rule{
 	sqlx + ".MustConnect":    {driverName, 0, ""},
 	sqlx + ".ConnectContext": {driverName, 1, ""},
 	otelsql + ".Open":        {driverName, 0, ""},
+	otelsql + ".Register":    {driverName, 0, useOtelsql},
+
+	"database/sql.Register": {driverValue, 1, useRegister},
+	otelsql + ".WrapDriver": {driverValue, 0, useOtelsql},
 
 	pgx5 + ".Connect":            {opens, 0, useConfigurePgx},
 	pgx5 + ".ConnectWithOptions": {opens, 0, useConfigurePgx},
@@ -106,6 +115,29 @@ var rules = map[string]rule{
 	pq + ".NewConnectorConfig":  {connector, 0, usePQConnector},
 	gormPG + ".Open":            {opens, 0, useGORM},
 	gormPG + ".New":             {gormConfig, 0, useGORM},
+}
+
+// configurers are the securepg functions that configure, in place, the
+// configuration that is their first argument. securepg.OpenDB and
+// securepg.RegisterConnConfig are not among them: they copy the
+// configuration and leave it as pgx alone would connect with it.
+var configurers = map[string]bool{
+	securepgPath + ".ConfigurePgx":  true,
+	securepgPath + ".ConfigurePool": true,
+}
+
+// defaultDrivers are the functions that return pgx's database/sql driver.
+var defaultDrivers = map[string]string{
+	stdlib5 + ".GetDefaultDriver": "pgx",
+	stdlib4 + ".GetDefaultDriver": "pgx",
+}
+
+// driverTypes are the packages whose Driver type is a PostgreSQL
+// database/sql driver that opens connections without securepg.
+var driverTypes = map[string]string{
+	stdlib5: "pgx",
+	stdlib4: "pgx",
+	pq:      "lib/pq",
 }
 
 // driverNames are the database/sql driver names that pgx, lib/pq and bun

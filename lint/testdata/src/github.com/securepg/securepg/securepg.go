@@ -1,6 +1,7 @@
-// Package securepg is a stub of securepg's public API for the fixtures:
-// the analyzer takes any call into this package as securepg configuring a
-// connection, whatever the function's name.
+// Package securepg is a stub of securepg's public API for the fixtures.
+// The analyzer takes the result of any call into this package as
+// securepg's; only ConfigurePgx and ConfigurePool configure the
+// configuration they are given.
 package securepg
 
 import (
@@ -31,6 +32,10 @@ func ParsePool(dsn string, opts ...Option) (*pgxpool.Config, error) { return nil
 func CheckHost(host string) error { return nil }
 
 func RegisterConnConfig(cfg *pgx.ConnConfig) string { return "" }
+
+func ConnectorWithNoticeHandler(c driver.Connector, handler func(*pq.Error)) driver.Connector {
+	return c
+}
 
 func NewListener(dsn string, minReconnect, maxReconnect time.Duration, cb pq.EventCallbackType, opts ...Option) (*pq.Listener, error) {
 	return nil, nil

@@ -14,3 +14,9 @@ type OptionOpenDB func()
 func GetConnector(config pgx.ConnConfig, opts ...OptionOpenDB) driver.Connector { return nil }
 
 func OpenDB(config pgx.ConnConfig, opts ...OptionOpenDB) *sql.DB { return nil }
+
+type Driver struct{}
+
+func (d *Driver) Open(name string) (driver.Conn, error) { return nil, nil }
+
+func GetDefaultDriver() driver.Driver { return &Driver{} }

@@ -21,3 +21,11 @@ func OpenDB(config pgx.ConnConfig, opts ...OptionOpenDB) *sql.DB { return nil }
 func OpenDBFromPool(pool *pgxpool.Pool, opts ...OptionOpenDB) *sql.DB { return nil }
 
 func RegisterConnConfig(c *pgx.ConnConfig) string { return "" }
+
+type Driver struct{}
+
+func (d *Driver) Open(name string) (driver.Conn, error) { return nil, nil }
+
+func (d *Driver) OpenConnector(name string) (driver.Connector, error) { return nil, nil }
+
+func GetDefaultDriver() driver.Driver { return &Driver{} }
