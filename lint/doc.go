@@ -15,9 +15,14 @@
 // bun's pgdriver:
 //
 //   - sql.Open, and the wrappers sqlx.Open, sqlx.MustOpen, sqlx.Connect,
-//     sqlx.MustConnect, sqlx.ConnectContext and otelsql.Open, with a
-//     constant driver name that pgx ("pgx", "pgx/v5"), lib/pq ("postgres")
-//     or bun ("pg") registers;
+//     sqlx.MustConnect, sqlx.ConnectContext, otelsql.Open and
+//     otelsql.Register, with a constant driver name that pgx ("pgx",
+//     "pgx/v5"), lib/pq ("postgres") or bun ("pg") registers;
+//   - pgx's or lib/pq's database/sql driver (stdlib.GetDefaultDriver(),
+//     a stdlib.Driver or pq.Driver value, or a variable assigned
+//     stdlib.GetDefaultDriver() in the same function) given to
+//     sql.Register or otelsql.WrapDriver, or whose Open or OpenConnector
+//     method is called;
 //   - pgx.Connect, pgx.ConnectWithOptions, pgconn.Connect,
 //     pgconn.ConnectWithOptions and pgxpool.New, which parse and dial by
 //     themselves;
@@ -26,11 +31,14 @@
 //     configuration they are given (see below);
 //   - pq.Open, pq.NewListener, pq.NewListenerConn, and pq.DialOpen and
 //     pq.NewDialListener unless their dialer comes from securepg;
-//     pq.NewConnector and pq.NewConnectorConfig unless the connector is
-//     handed to securepg or its Dialer set from securepg;
-//   - GORM's postgres.Open, and postgres.New whose postgres.Config has
-//     neither a securepg DriverName ("securepg", "securepg-pgx",
-//     "securepg-pq") nor a Conn;
+//     pq.NewConnector and pq.NewConnectorConfig unless the connector's
+//     Dialer is set, later in the same function, to a dialer from
+//     securepg (handing the connector to securepg does not count:
+//     securepg.ConnectorWithNoticeHandler gives it back to lib/pq);
+//   - GORM's postgres.Open, and a postgres.Config, given to postgres.New
+//     or in a postgres.Dialector literal (&postgres.Dialector{Config:
+//     &postgres.Config{...}}), that has neither a securepg DriverName
+//     ("securepg", "securepg-pgx", "securepg-pq") nor a Conn;
 //   - every function of pgx v4, pgconn v1 and their pgxpool and stdlib
 //     that connects (securepg works with pgx v5), and bun's
 //     pgdriver.NewConnector.
@@ -39,19 +47,28 @@
 //
 // # What counts as securepg
 //
-// Any call into github.com/securepg/securepg or one of its packages. A
-// configuration (a *pgx.ConnConfig, *pgxpool.Config, *pgconn.Config) is
-// taken as configured by securepg when, earlier in the same top-level
-// function (closures included, in source order), it, a field of it, or the
-// value it is a field of, was an argument of such a call, as in:
+// A configuration (a *pgx.ConnConfig, *pgxpool.Config, *pgconn.Config)
+// is taken as configured by securepg when, earlier in the same top-level
+// function (closures included, in source order), it was given to
+// securepg.ConfigurePgx or securepg.ConfigurePool, as in:
 //
 //	cfg, err := pgxpool.ParseConfig(dsn)
 //	...
 //	if err := securepg.ConfigurePool(cfg); err != nil { ... }
 //	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 //
-// or when it is the result of such a call, or of a type securepg defines.
-// A dialer comes from securepg in the same ways.
+// Configuring a pool's configuration configures its ConnConfig (and the
+// pgconn.Config in it), and securepg.ConfigurePgx(pc.ConnConfig)
+// configures the pool pc, as securepg.ConfigurePool(pc) does. Other
+// securepg functions that take a configuration do not configure it:
+// securepg.OpenDB and securepg.RegisterConnConfig copy it and leave it as
+// pgx alone connects with it, so a pgx.ConnectConfig or
+// pgxpool.NewWithConfig on it afterwards is reported.
+//
+// A value (a configuration, a dialer, a connection pool) is securepg's
+// when it is the result of a call into github.com/securepg/securepg or
+// one of its packages, a variable assigned such a result in the same
+// function, or of a type securepg defines.
 //
 // # Limits
 //
@@ -61,7 +78,9 @@
 //   - A driver name, or a GORM DriverName, that is not a constant is not
 //     reported: the analyzer cannot tell what it will be (it reports what it
 //     knows, rather than every sql.Open of a multi-database program). Nor
-//     is a postgres.Config that is not a composite literal at the call.
+//     is a postgres.Config that is not a composite literal at the call or
+//     in the Dialector literal, nor a driver.Driver the analyzer cannot
+//     trace to pgx or lib/pq (a parameter, a type assertion).
 //   - Dataflow does not cross functions: a configuration configured by the
 //     caller and passed as a parameter is reported (mark the call, see
 //     below); one configured after the call, or reassigned after being
@@ -78,11 +97,19 @@
 //
 // A call that is meant to bypass the policy (a test against a throwaway
 // local server, a tool that is never deployed) is accepted with a comment
-// on its line or the line above that starts with securepg:allow and says
-// why:
+// that starts with securepg:allow and says why, after a space. A comment
+// alone on its line accepts the calls that start on the next line:
 //
 //	//securepg:allow the test cluster listens on a unix socket only
 //	conn, err := pgconn.Connect(ctx, socketDSN)
 //
-// A reviewer can find every such exception with grep.
+// A comment after code accepts the calls that start on its own line, and
+// no other:
+//
+//	db, err := sql.Open("pgx", dsn) //securepg:allow a local tool, never deployed
+//
+// The reason ends at a following // comment. A directive without a
+// reason (//securepg:allow alone, or followed by another comment) accepts
+// nothing and is itself reported. A reviewer can find every exception
+// with grep.
 package lint
