@@ -26,13 +26,13 @@ import (
 // file that is missing later cannot silently mean an unverified
 // connection, and the context bounds the whole negotiation.
 type PQConfig struct {
-	dsnPassword bool   // the DSN itself carries the password
-	passfile    string // the configuration's passfile setting, "" for lib/pq's default
-	base    pq.Config // one host's configuration, without lib/pq's TLS
-	policy  Policy
-	targets []pqTarget
-	tsa     pq.TargetSessionAttrs
-	random  bool // load_balance_hosts=random
+	dsnPassword bool      // the DSN itself carries the password
+	passfile    string    // the configuration's passfile setting, "" for lib/pq's default
+	base        pq.Config // one host's configuration, without lib/pq's TLS
+	policy      Policy
+	targets     []pqTarget
+	tsa         pq.TargetSessionAttrs
+	random      bool // load_balance_hosts=random
 
 	// ServerView, when set, says whether a new connection's caller uses
 	// the server's view of its TLS (pg_stat_ssl): the one query securepg
