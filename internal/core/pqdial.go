@@ -34,7 +34,14 @@ type pqDialer struct {
 // dial returns; release ends that).
 func (d *pqDialer) watch(ctx context.Context, raw net.Conn, release *[]func() bool) (stop func() bool) {
 	outer := d.outer
-	if d.done.Load() || outer == nil {
+	switch {
+	case d.done.Load():
+		// A query cancellation: bounded by its dial's context until the
+		// dial returns (released below); then lib/pq bounds the rest. lib/pq
+		// cancels that context as soon as the dial returns (with
+		// connect_timeout), before it writes the CancelRequest.
+		outer = context.Background()
+	case outer == nil:
 		outer = ctx
 	}
 	stop = bound(outer, raw)
