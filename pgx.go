@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -49,7 +50,7 @@ func ConfigurePgx(cc *pgx.ConnConfig, opts ...Option) error {
 	if cc == nil {
 		return errors.New("securepg: a nil *pgx.ConnConfig")
 	}
-	if _, ok := cc.Tracer.(*native); ok {
+	if configured(cc.Tracer) {
 		return errors.New("securepg: the configuration was already configured by securepg; configure one parsed anew (pgx.ParseConfig, pgxpool.ParseConfig)")
 	}
 	c, err := newPgxConnector(cc, pinPgx(opts))
@@ -80,6 +81,22 @@ func ConfigurePool(pc *pgxpool.Config, opts ...Option) error {
 		return errors.New("securepg: a nil *pgxpool.Config")
 	}
 	return ConfigurePgx(pc.ConnConfig, opts...)
+}
+
+// configured reports whether t is securepg's tracer, or a multitracer
+// holding it.
+func configured(t pgx.QueryTracer) bool {
+	switch t := t.(type) {
+	case *native:
+		return true
+	case *multitracer.Tracer:
+		for _, q := range t.QueryTracers {
+			if configured(q) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // pinPgx makes the pgx backend the one used, whatever SECUREPG_DRIVER says:

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -420,6 +421,10 @@ func TestConfigurePgxChangedAfterwards(t *testing.T) {
 		}
 		if err := securepg.ConfigurePgx(cc); err == nil || !strings.Contains(err.Error(), "parsed anew") {
 			t.Fatalf("configured twice: %v", err)
+		}
+		cc.Tracer = multitracer.New(cc.Tracer, &userTracer{})
+		if err := securepg.ConfigurePgx(cc); err == nil || !strings.Contains(err.Error(), "parsed anew") {
+			t.Fatalf("configured twice, through a multitracer: %v", err)
 		}
 	})
 }
