@@ -165,3 +165,42 @@ func TestListenerHoldsNoPasswordItWasNotGiven(t *testing.T) {
 		})
 	}
 }
+
+// TestListenerForbidSuperuser: under SECUREPG_FORBID_SUPERUSER a listener
+// session whose role is a superuser is refused when it starts (from the
+// is_superuser the server reports, before lib/pq hands the session over);
+// a plain role listens.
+func TestListenerForbidSuperuser(t *testing.T) {
+	l := getLab(t)
+	for _, tc := range []struct {
+		user    string
+		refused bool
+	}{{pglab.SuperUser, true}, {l.User, false}} {
+		t.Run(tc.user, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_FORBID_SUPERUSER", "true")
+			events := make(chan error, 4)
+			lis, err := securepg.NewListener("host=localhost port="+l.relay.PortString()+" user="+tc.user+" password="+l.Password+
+				" dbname="+l.Database+" sslmode=verify-full sslrootcert="+l.Certs.CAFile, 10*time.Millisecond, time.Second,
+				func(ev pq.ListenerEventType, err error) {
+					if ev == pq.ListenerEventConnected || ev == pq.ListenerEventConnectionAttemptFailed {
+						events <- err
+					}
+				}, securepg.WithLogger(discardLogger()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lis.Close()
+			select {
+			case err := <-events:
+				if tc.refused {
+					requireReason(t, err, securepg.ReasonSuperuserSession)
+				} else if err != nil {
+					t.Fatalf("a plain role: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("no listener event within 30 s")
+			}
+		})
+	}
+}

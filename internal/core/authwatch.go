@@ -52,6 +52,11 @@ type authWatch struct {
 	clientCert bool
 	host       string
 	refuse     func(*Violation) // records a refusal (may be nil)
+	// session, when set, judges the session when it starts, from the
+	// is_superuser the server reported: a refusal fails the read that
+	// brought ReadyForQuery (lib/pq's listeners, which securepg cannot
+	// judge after the startup). May be nil.
+	session func(superuser string) *Violation
 	audit      func(*Violation) // audit mode: reports, once, what protect would refuse (may be nil)
 	rejected   func()           // the server rejected credentials it asked for and got (may be nil)
 	answered   bool             // the client answered a request for its credentials
@@ -180,6 +185,13 @@ func (w *authWatch) serverMessage(typ byte, body []byte) error {
 			}
 		}
 		w.finish()
+		if typ == 'Z' && w.session != nil {
+			// The session started: judged on what the server reported,
+			// before the driver hands it over.
+			if v := w.session(w.isSuperuser); v != nil {
+				return v
+			}
+		}
 		return errAuthOver
 	}
 	if typ == 'S' {

@@ -26,6 +26,7 @@ type pqDialer struct {
 	netAudited []*Violation // the last dialed address's, let through by audit mode
 
 	password bool // lib/pq will send a password on this connection
+	listener bool // lib/pq's listener: the session is judged when it starts
 }
 
 // watch bounds raw by the connect's context for as long as it connects
@@ -270,6 +271,18 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 	if !d.done.Load() {
 		w := newAuthWatch(f.Addr(), d.t.ClientCert != "")
 		w.rejected = func() { d.rec.CredentialsRejected(d.t.Target) }
+		if d.listener && d.c.policy.ForbidSuperuser {
+			sf := f
+			w.refuse = d.reject
+			w.session = func(superuser string) *Violation {
+				sf.Superuser = superuser
+				refusal, audited := Decide(d.c.policy, JudgeSession(d.c.policy, sf))
+				for _, v := range audited {
+					d.rec.audit(v)
+				}
+				return refusal
+			}
+		}
 		audited = append(d.netAudited, audited...)
 		d.rec.addSocket(&pqSocket{raw: raw, facts: f, audited: audited, stop: stop, watch: w})
 		conn = &authConn{Conn: conn, w: w}

@@ -111,7 +111,7 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 		return nil, errUnexpectedAddress
 	}
 	rec.attempt(t.Target)
-	pd := &pqDialer{c: d.c, t: t, tls: t.tls != nil && !t.allow, rec: rec, outer: ctx}
+	pd := &pqDialer{c: d.c, t: t, tls: t.tls != nil && !t.allow, rec: rec, outer: ctx, listener: true}
 	conn, err := pd.DialContext(ctx, network, address)
 	var f Facts
 	for _, s := range rec.since(0) {
