@@ -56,10 +56,10 @@ type authWatch struct {
 	// is_superuser the server reported: a refusal fails the read that
 	// brought ReadyForQuery (lib/pq's listeners, which securepg cannot
 	// judge after the startup). May be nil.
-	session func(superuser string) *Violation
-	audit      func(*Violation) // audit mode: reports, once, what protect would refuse (may be nil)
-	rejected   func()           // the server rejected credentials it asked for and got (may be nil)
-	answered   bool             // the client answered a request for its credentials
+	session  func(superuser string) *Violation
+	audit    func(*Violation) // audit mode: reports, once, what protect would refuse (may be nil)
+	rejected func()           // the server rejected credentials it asked for and got (may be nil)
+	answered bool             // the client answered a request for its credentials
 
 	done atomic.Bool // authentication over: pass through
 
