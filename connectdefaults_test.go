@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/internal/core"
 )
 
@@ -95,5 +96,33 @@ func TestConnectTimeoutPlan(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestConnectSpanSaysHowItConnects: the connect span carries the bound on
+// each connect and the application_name the server sees.
+func TestConnectSpanSaysHowItConnects(t *testing.T) {
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_APPLICATION_NAME", "billing-api")
+			s := newSDK(t)
+			c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
+				append(s.opts, securepg.WithDriver(drv))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := sql.OpenDB(c)
+			defer db.Close()
+			if err := db.Ping(); err != nil {
+				t.Fatal(err)
+			}
+			spans := s.ended("securepg.connect")
+			if len(spans) != 1 {
+				t.Fatalf("%d connect spans", len(spans))
+			}
+			wantAttrs(t, spanAttrs(spans[0]), map[string]any{"securepg.connect.timeout": 10.0, "securepg.application_name": "billing-api"})
+		})
 	}
 }

@@ -79,6 +79,7 @@ func buildConnector(opts []Option, dsn string, prepare func(core.Policy) (core.B
 	// judges the configuration as if it were in the DSN.
 	c.plan.Password = c.plan.Password || len(o.providers) > 0
 	c.tel = telemetry.New(o.telemetry, policy.Driver, policy.MinSSLMode.String(), c.db)
+	c.tel.SetConnect(c.plan.ConnectTimeout, c.plan.AppName)
 	if err := c.judge(); err != nil {
 		return nil, err
 	}

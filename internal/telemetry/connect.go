@@ -49,10 +49,26 @@ type ConnectResult struct {
 func (t *T) ConnectStart(ctx context.Context, host string, port int) (context.Context, ConnectOp) {
 	o := ConnectOp{t: t, start: time.Now(), host: host, port: port}
 	if t.tracing() {
-		ctx, o.span = t.tracer.Start(ctx, ConnectSpanName, trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(semconv.DBSystemNamePostgreSQL))
+		opts := t.connect
+		if opts == nil {
+			opts = defaultConnectOpts
+		}
+		ctx, o.span = t.tracer.Start(ctx, ConnectSpanName, opts...)
 	}
 	return ctx, o
+}
+
+var defaultConnectOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(semconv.DBSystemNamePostgreSQL)}
+
+// SetConnect gives every connect span what the configuration says about
+// connecting: the bound on each connect and the application_name the
+// server sees. Call it once, before the first connect.
+func (t *T) SetConnect(timeout time.Duration, appName string) {
+	attrs := []attribute.KeyValue{semconv.DBSystemNamePostgreSQL, KeyConnectTimeout.Float64(timeout.Seconds())}
+	if appName != "" {
+		attrs = append(attrs, KeyAppName.String(appName))
+	}
+	t.connect = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}
 }
 
 // End records the attempt's span and metrics.

@@ -50,6 +50,8 @@ const (
 	KeyAuthMethod      = attribute.Key("securepg.auth.method")
 	KeyChannelBinding  = attribute.Key("securepg.auth.channel_binding")
 	KeySuperuser       = attribute.Key("securepg.session.superuser") // the session's role is a superuser (is_superuser)
+	KeyConnectTimeout  = attribute.Key("securepg.connect.timeout")   // seconds each connect may take; 0: no bound
+	KeyAppName         = attribute.Key("securepg.application_name")  // the application_name the server sees
 )
 
 // Outcomes of the policy for a connection.
@@ -105,6 +107,7 @@ func (s *Settings) ReadEnv() error {
 // T is the instrumentation of one connector.
 type T struct {
 	s        Settings
+	connect  []trace.SpanStartOption // the connect span's start options
 	tracer   trace.Tracer
 	globalTP trace.TracerProvider // the global delegate, when no provider was given
 	tracesOn bool                 // false for an explicit no-op provider
