@@ -140,6 +140,9 @@ func (c *connector) newBackend(dsn string, prepare func(core.Policy) (core.Backe
 // to database/sql. With pgx it returns pgx's own *stdlib.Conn, so code that
 // reaches pgx through sql.Conn.Raw keeps working.
 func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
+	if calledByPQNoticeConnector() {
+		return nil, errPQNoticeConnector
+	}
 	rec := core.NewRecorder()
 	host, port := c.firstTarget()
 	ctx, op := c.tel.ConnectStart(ctx, host, port)

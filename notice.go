@@ -2,6 +2,8 @@ package securepg
 
 import (
 	"database/sql/driver"
+	"errors"
+	"runtime"
 	"strconv"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -63,4 +65,26 @@ func itoaNonZero(n int32) string {
 		return ""
 	}
 	return strconv.Itoa(int(n))
+}
+
+// errPQNoticeConnector replaces the panic lib/pq's NoticeHandlerConnector
+// would cause on a securepg connection (it asserts lib/pq's own conn type).
+var errPQNoticeConnector = errors.New("securepg: pq.ConnectorWithNoticeHandler cannot reach securepg's connections (lib/pq would panic); use securepg.ConnectorWithNoticeHandler, which takes the same handler")
+
+// calledByPQNoticeConnector reports whether lib/pq's NoticeHandlerConnector
+// is the caller: it would set its handler on the connection by a type
+// assertion that panics on anything but lib/pq's own conn.
+func calledByPQNoticeConnector() bool {
+	var pcs [4]uintptr
+	n := runtime.Callers(3, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		if f.Function == "github.com/lib/pq.(*NoticeHandlerConnector).Connect" {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
 }

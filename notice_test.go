@@ -3,6 +3,7 @@ package securepg_test
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"sync"
 	"testing"
 
@@ -45,5 +46,23 @@ func TestNoticeHandler(t *testing.T) {
 				t.Fatalf("notices heard: %q", heard)
 			}
 		})
+	}
+}
+
+// TestPQNoticeHandlerConnectorIsAnError: lib/pq's own
+// pq.ConnectorWithNoticeHandler around a securepg connector would panic on
+// connect; it gets an error that says what to use instead.
+func TestPQNoticeHandlerConnectorIsAnError(t *testing.T) {
+	l := getLab(t)
+	isolateEnv(t)
+	c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
+		securepg.WithDriver("pq"), securepg.WithLogger(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(pq.ConnectorWithNoticeHandler(c, func(*pq.Error) {}))
+	defer db.Close()
+	if err := db.Ping(); err == nil || !strings.Contains(err.Error(), "securepg.ConnectorWithNoticeHandler") {
+		t.Fatalf("Ping: %v", err)
 	}
 }
