@@ -1,7 +1,9 @@
 package core
 
 import (
+	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -85,4 +87,56 @@ func TestConnectTimeoutSetting(t *testing.T) {
 	if DefaultPolicy().ConnectTimeout != 10*time.Second {
 		t.Error("the default is 10 s")
 	}
+}
+
+// FuzzNetworks holds the allow-list to the standard library's older CIDR
+// parser (net.ParseCIDR, net.IPNet.Contains) as an oracle: a list both
+// read decides every address alike. IPv4-mapped IPv6 ranges are left
+// out: securepg compares the address connected to as IPv4, where net
+// folds the range too.
+func FuzzNetworks(f *testing.F) {
+	for _, s := range []string{"10.0.0.0/8", "fd00::/8,192.168.1.7", "private", "127.0.0.1/32, ::1/128", "10.1.2.3/8"} {
+		f.Add(s, []byte{10, 1, 2, 3})
+		f.Add(s, []byte{0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
+	}
+	f.Fuzz(func(t *testing.T, list string, raw []byte) {
+		addr, ok := netip.AddrFromSlice(raw)
+		if !ok || len(list) > 1<<10 {
+			return
+		}
+		n, err := ParseNetworks(list)
+		if err != nil {
+			return
+		}
+		want := false
+		for _, item := range strings.Split(list, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			if named, ok := namedNetworks[strings.ToLower(item)]; ok {
+				item = strings.Join(named, ",")
+			}
+			for _, one := range strings.Split(item, ",") {
+				if strings.Contains(one, ":") && strings.Contains(one, ".") {
+					return // an IPv4-mapped form
+				}
+				if !strings.Contains(one, "/") {
+					if strings.Contains(one, ":") {
+						one += "/128"
+					} else {
+						one += "/32"
+					}
+				}
+				_, ipnet, err := net.ParseCIDR(one)
+				if err != nil {
+					t.Fatalf("securepg read %q, net cannot: %v", one, err)
+				}
+				want = want || ipnet.Contains(net.IP(addr.Unmap().AsSlice()))
+			}
+		}
+		if got := n.Allows(addr); got != want {
+			t.Fatalf("%q allows %s: %v, net says %v", list, addr, got, want)
+		}
+	})
 }
