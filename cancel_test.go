@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/securepg/securepg/internal/testenv"
 )
 
 // TestQueryCancellation: a query whose context ends is cancelled on the
@@ -14,9 +16,7 @@ import (
 // dialer, with the default connect timeout in force). Repeated, as the
 // failure it guards against was a race.
 func TestQueryCancellation(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow: waits for cancelled queries")
-	}
+	testenv.Slow(t, "waits for cancelled queries")
 	l := getLab(t)
 	for _, drv := range []string{"securepg-pgx", "securepg-pq"} {
 		t.Run(drv, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/securepg/securepg/internal/testenv"
 	pglab "github.com/securepg/securepg/lab"
 )
 
@@ -72,9 +73,7 @@ func eachServer(t *testing.T, f func(t *testing.T, l *lab)) {
 	sys := getLab(t)
 	t.Run(sys.name, func(t *testing.T) { f(t, sys) })
 	t.Run("pg"+itoa(newestMajor), func(t *testing.T) {
-		if testing.Short() {
-			t.Skip("slow: a second server (go test without -short runs it)")
-		}
+		testenv.Slow(t, "a second server")
 		f(t, getLabVersion(t, newestMajor))
 	})
 }

@@ -3,7 +3,6 @@ package securepg_test
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -31,12 +30,7 @@ func TestListener(t *testing.T) {
 	_, err := securepg.NewListener(l.at(l.relay, "sslmode=disable"), 10*time.Millisecond, time.Second, nil)
 	requireReason(t, err, securepg.ReasonTLSDisabled)
 
-	events := make(chan error, 16)
-	cb := func(ev pq.ListenerEventType, err error) {
-		if ev == pq.ListenerEventConnected || ev == pq.ListenerEventConnectionAttemptFailed {
-			events <- err
-		}
-	}
+	cb, next := connectEvents(t)
 	lis, err := securepg.NewListener(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), 10*time.Millisecond, time.Second, cb,
 		securepg.WithLogger(discardLogger()))
 	if err != nil {
@@ -46,13 +40,8 @@ func TestListener(t *testing.T) {
 	if err := lis.Listen("securepg_test"); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-events:
-		if err != nil {
-			t.Fatalf("the listener did not connect: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no listener event within 30 s")
+	if err := next(); err != nil {
+		t.Fatalf("the listener did not connect: %v", err)
 	}
 	admin, err := l.Admin(ctx)
 	if err != nil {
@@ -85,22 +74,14 @@ func TestListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events = make(chan error, 16)
+	cb, next = connectEvents(t)
 	bad, err := securepg.NewListener(l.at(imp, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), 10*time.Millisecond, 20*time.Millisecond, cb,
 		securepg.WithLogger(discardLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 2 { // the first attempt and a reconnection
-		select {
-		case err := <-events:
-			var pe *securepg.PolicyError
-			if !errors.As(err, &pe) || pe.Reason != securepg.ReasonCertificateUntrusted {
-				t.Fatalf("listener event: %v, want a certificate_untrusted refusal", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("no listener event within 30 s")
-		}
+		requireReason(t, next(), securepg.ReasonCertificateUntrusted)
 	}
 	bad.Close()
 	imp.Close()
@@ -129,12 +110,8 @@ func TestListenerHoldsNoPasswordItWasNotGiven(t *testing.T) {
 			}
 			dsn := "host=localhost port=" + l.relay.PortString() + " user=" + l.User + " dbname=" + l.Database +
 				" sslmode=verify-full sslrootcert=" + l.Certs.CAFile
-			events := make(chan error, 4)
-			lis, err := securepg.NewListener(dsn, 10*time.Millisecond, time.Second, func(ev pq.ListenerEventType, err error) {
-				if ev == pq.ListenerEventConnected || ev == pq.ListenerEventConnectionAttemptFailed {
-					events <- err
-				}
-			}, securepg.WithLogger(discardLogger()))
+			cb, next := connectEvents(t)
+			lis, err := securepg.NewListener(dsn, 10*time.Millisecond, time.Second, cb, securepg.WithLogger(discardLogger()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,13 +131,8 @@ func TestListenerHoldsNoPasswordItWasNotGiven(t *testing.T) {
 			if err := lis.Listen("securepg_pw"); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case err := <-events:
-				if err != nil {
-					t.Fatalf("the listener did not connect: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("no listener event within 30 s")
+			if err := next(); err != nil {
+				t.Fatalf("the listener did not connect: %v", err)
 			}
 		})
 	}
@@ -179,28 +151,41 @@ func TestListenerForbidSuperuser(t *testing.T) {
 		t.Run(tc.user, func(t *testing.T) {
 			isolateEnv(t)
 			t.Setenv("SECUREPG_FORBID_SUPERUSER", "true")
-			events := make(chan error, 4)
+			cb, next := connectEvents(t)
 			lis, err := securepg.NewListener("host=localhost port="+l.relay.PortString()+" user="+tc.user+" password="+l.Password+
 				" dbname="+l.Database+" sslmode=verify-full sslrootcert="+l.Certs.CAFile, 10*time.Millisecond, time.Second,
-				func(ev pq.ListenerEventType, err error) {
-					if ev == pq.ListenerEventConnected || ev == pq.ListenerEventConnectionAttemptFailed {
-						events <- err
-					}
-				}, securepg.WithLogger(discardLogger()))
+				cb, securepg.WithLogger(discardLogger()))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer lis.Close()
-			select {
-			case err := <-events:
-				if tc.refused {
-					requireReason(t, err, securepg.ReasonSuperuserSession)
-				} else if err != nil {
-					t.Fatalf("a plain role: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("no listener event within 30 s")
+			err = next()
+			if tc.refused {
+				requireReason(t, err, securepg.ReasonSuperuserSession)
+			} else if err != nil {
+				t.Fatalf("a plain role: %v", err)
 			}
 		})
+	}
+}
+
+// connectEvents hears a listener's connection attempts: the callback for
+// securepg.NewListener, and the wait for the next attempt's result.
+func connectEvents(t *testing.T) (pq.EventCallbackType, func() error) {
+	events := make(chan error, 16)
+	cb := func(ev pq.ListenerEventType, err error) {
+		if ev == pq.ListenerEventConnected || ev == pq.ListenerEventConnectionAttemptFailed {
+			events <- err
+		}
+	}
+	return cb, func() error {
+		t.Helper()
+		select {
+		case err := <-events:
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatal("no listener event within 30 s")
+			return nil
+		}
 	}
 }

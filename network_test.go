@@ -1,14 +1,11 @@
 package securepg_test
 
 import (
-	"context"
 	"database/sql"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/securepg/securepg"
-	"github.com/securepg/securepg/hooks"
 	pglab "github.com/securepg/securepg/lab"
 )
 
@@ -64,15 +61,9 @@ func TestAllowedNetworks(t *testing.T) {
 					t.Setenv("SECUREPG_MODE", "audit")
 				}
 				tap := newTap(t, "127.0.0.1:0", l.Addr())
-				var mu sync.Mutex
-				var heard []hooks.Violation
+				heard := &violations{}
 				c, err := securepg.NewConnector(l.at(tap, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile, tc.extra),
-					securepg.WithDriver(drv), securepg.WithLogger(discardLogger()),
-					securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v hooks.Violation) {
-						mu.Lock()
-						heard = append(heard, v)
-						mu.Unlock()
-					}}))
+					securepg.WithDriver(drv), securepg.WithLogger(discardLogger()), heard.option())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -93,8 +84,8 @@ func TestAllowedNetworks(t *testing.T) {
 				case err != nil:
 					t.Fatalf("connect: %v", err)
 				case tc.audit:
-					if len(heard) != 1 || heard[0].Reason != securepg.ReasonNetworkNotAllowed || heard[0].Outcome != "audited" {
-						t.Fatalf("violations heard %+v, want one audited network_not_allowed", heard)
+					if heard.String() != "audited:"+securepg.ReasonNetworkNotAllowed {
+						t.Fatalf("violations heard %s, want one audited network_not_allowed", heard)
 					}
 				}
 			})
@@ -114,16 +105,10 @@ func TestAllowedNetworksMultiHost(t *testing.T) {
 			t.Setenv("SECUREPG_ALLOWED_NETWORKS", "127.0.0.1/32")
 			other := newTap(t, "127.0.0.2:0", l.Addr())
 			good := newTap(t, "127.0.0.1:0", l.Addr())
-			var mu sync.Mutex
-			var heard []string
+			heard := &violations{}
 			dsn := "host=127.0.0.2,127.0.0.1 port=" + other.PortString() + "," + good.PortString() + " " + l.auth() +
 				" sslmode=verify-full sslrootcert=" + l.Certs.CAFile
-			c, err := securepg.NewConnector(dsn, securepg.WithDriver(drv), securepg.WithLogger(discardLogger()),
-				securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v hooks.Violation) {
-					mu.Lock()
-					heard = append(heard, v.Reason+" "+v.Host)
-					mu.Unlock()
-				}}))
+			c, err := securepg.NewConnector(dsn, securepg.WithDriver(drv), securepg.WithLogger(discardLogger()), heard.option())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,9 +120,8 @@ func TestAllowedNetworksMultiHost(t *testing.T) {
 			if n := sent(other); n != 0 {
 				t.Fatalf("%d bytes sent to the host outside the allowed networks", n)
 			}
-			want := securepg.ReasonNetworkNotAllowed + " 127.0.0.2:" + other.PortString()
-			if len(heard) != 1 || heard[0] != want {
-				t.Fatalf("violations heard %q, want [%s]", heard, want)
+			if heard.String() != "refused:"+securepg.ReasonNetworkNotAllowed || heard.hosts[0] != "127.0.0.2:"+other.PortString() {
+				t.Fatalf("violations heard %s at %q, want one refused network_not_allowed at 127.0.0.2:%s", heard, heard.hosts, other.PortString())
 			}
 		})
 	}

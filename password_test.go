@@ -35,8 +35,9 @@ var authTraps = []struct {
 // violations collects what OnViolation saw, as outcome:reason.
 type violations struct {
 	mu     sync.Mutex
-	got    []string
+	got    []string // outcome:reason
 	detail []string
+	hosts  []string
 }
 
 func (v *violations) details() string {
@@ -50,6 +51,7 @@ func (v *violations) option() securepg.Option {
 		v.mu.Lock()
 		v.got = append(v.got, hv.Outcome+":"+hv.Reason)
 		v.detail = append(v.detail, hv.Detail)
+		v.hosts = append(v.hosts, hv.Host)
 		v.mu.Unlock()
 	}})
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
@@ -373,6 +374,30 @@ func TestConfigurePgxChangedAfterwards(t *testing.T) {
 			if h := harvested(imp, l.Password); len(h) > 0 || imp.Accepted() != 0 {
 				t.Fatalf("pool %v: the impostor was dialed (%d) or heard %v", pool, imp.Accepted(), h)
 			}
+		}
+	})
+	t.Run("Tracer and DialFunc replaced", func(t *testing.T) {
+		// The dialer's guard is gone too: the TLS settings left on the
+		// configuration refuse every handshake, before the startup message.
+		isolateEnv(t)
+		imp, err := pglab.NewAuthImpostor(pglab.AskCleartext, l.Addr(), l.Certs.SelfSigned.TLS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, err := pgx.ParseConfig(l.at(imp, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := securepg.ConfigurePgx(cc, securepg.WithLogger(discardLogger())); err != nil {
+			t.Fatal(err)
+		}
+		cc.Tracer = &userTracer{}
+		cc.DialFunc = (&net.Dialer{KeepAlive: time.Minute}).DialContext
+		_, err = pgx.ConnectConfig(ctx, cc)
+		requireReason(t, err, securepg.ReasonTLSNotEstablished)
+		imp.Close()
+		if h := harvested(imp, l.Password); len(h) > 0 || imp.Sessions() != 0 {
+			t.Fatalf("the impostor heard %v (%d sessions)", h, imp.Sessions())
 		}
 	})
 	t.Run("AfterConnect set afterwards", func(t *testing.T) {

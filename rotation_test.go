@@ -13,6 +13,7 @@ import (
 
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
+	"github.com/securepg/securepg/internal/testenv"
 	pglab "github.com/securepg/securepg/lab"
 )
 
@@ -134,9 +135,7 @@ func TestCABundleRotation(t *testing.T) {
 // shows its serial) within a couple of seconds, and no connection fails
 // meanwhile. Both backends, from the DSN and from SECUREPG_SSLCERT/KEY.
 func TestClientCertificateRotation(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow: waits for the once-a-second look at the files")
-	}
+	testenv.Slow(t, "waits for the once-a-second look at the files")
 	l := getLab(t)
 	next, err := l.Certs.IssueClient(pglab.ClientCN)
 	if err != nil {

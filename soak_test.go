@@ -21,6 +21,7 @@ import (
 
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
+	"github.com/securepg/securepg/internal/testenv"
 )
 
 type failedSpan struct {
@@ -84,9 +85,7 @@ func (w *spanWatch) ForceFlush(context.Context) error { return nil }
 // end of the run is within a generous factor of what it was halfway
 // (both measured after a collection, with the workers still running).
 func TestSoak(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow: 20,000 queries per backend")
-	}
+	testenv.Slow(t, "20,000 queries per backend")
 	l := getLab(t)
 	const (
 		workers  = 64
@@ -223,8 +222,13 @@ func TestSoak(t *testing.T) {
 					t.Errorf("a connect failed during the load: %s", f.status)
 				}
 			}
-			if int64(connectSpans-len(failedConnects)) != validated.Load() {
-				t.Errorf("%d connect spans (%d failed) for %d connections", connectSpans, len(failedConnects), validated.Load())
+			// Every validated connection has its successful connect span,
+			// except one whose AfterConnect hook ran just as db.Close
+			// cancelled its context: it is then closed, and its span (a
+			// failed one, after the load) says so.
+			made := int64(connectSpans - len(failedConnects))
+			if v := validated.Load(); made > v || v > made+int64(len(failedConnects)) {
+				t.Errorf("%d connect spans (%d failed) for %d validated connections", connectSpans, len(failedConnects), v)
 			}
 			var attempts int64
 			for _, sm := range rm.ScopeMetrics {
@@ -234,8 +238,8 @@ func TestSoak(t *testing.T) {
 					}
 				}
 			}
-			if attempts != validated.Load() {
-				t.Errorf("securepg.connection.attempts{allowed} = %d for %d connections", attempts, validated.Load())
+			if attempts != made {
+				t.Errorf("securepg.connection.attempts{allowed} = %d for %d connections made", attempts, made)
 			}
 			mj, err := json.Marshal(rm.ScopeMetrics)
 			if err != nil {

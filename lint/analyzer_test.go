@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/tools/go/analysis/analysistest"
 
+	"github.com/securepg/securepg/internal/testenv"
 	"github.com/securepg/securepg/lint"
 )
 
@@ -17,9 +18,7 @@ import (
 // its listener and dialer, GORM with DriverName "securepg") report
 // nothing; each fixture also has calls that must not be reported.
 func TestAnalyzerFixtures(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow: type-checks the fixtures and the standard library they import")
-	}
+	testenv.Slow(t, "type-checks the fixtures and the standard library they import")
 	res := analysistest.Run(t, analysistest.TestData(), lint.Analyzer,
 		"sqlopen", "pgxnative", "pool", "stdlibconn", "pqconn", "gormpg", "pgxv4", "bunpg", "allow", "good")
 	analyzed := false
@@ -44,9 +43,7 @@ func TestAnalyzerFixtures(t *testing.T) {
 // lib/pq connector handed to securepg.ConnectorWithNoticeHandler is
 // reported too.
 func TestAnalyzerConfigCopies(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow: type-checks the fixture and the standard library it imports")
-	}
+	testenv.Slow(t, "type-checks the fixture and the standard library it imports")
 	analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "configcopy")
 }
 
@@ -54,18 +51,14 @@ func TestAnalyzerConfigCopies(t *testing.T) {
 // own line only, one alone on its line the line below; a directive with
 // no reason is reported and accepts nothing.
 func TestAnalyzerAllowScope(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow: type-checks the fixture and the standard library it imports")
-	}
+	testenv.Slow(t, "type-checks the fixture and the standard library it imports")
 	analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "allowscope")
 }
 
 // TestAnalyzerGormDialector: a postgres.Dialector literal is judged like
 // postgres.New's Config.
 func TestAnalyzerGormDialector(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow: type-checks the fixture and the standard library it imports")
-	}
+	testenv.Slow(t, "type-checks the fixture and the standard library it imports")
 	analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "gormdialector")
 }
 
@@ -73,8 +66,6 @@ func TestAnalyzerGormDialector(t *testing.T) {
 // registered under another name (sql.Register, otelsql.Register,
 // otelsql.WrapDriver) or opened directly are reported.
 func TestAnalyzerDriverRegister(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow: type-checks the fixture and the standard library it imports")
-	}
+	testenv.Slow(t, "type-checks the fixture and the standard library it imports")
 	analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "driverregister")
 }

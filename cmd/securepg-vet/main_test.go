@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"testing"
+
+	"github.com/securepg/securepg/internal/testenv"
 )
 
 // TestGoVetVettool builds securepg-vet and runs it under go vet, and by
@@ -17,9 +19,7 @@ import (
 // line and fails the run; the one that goes through securepg (or accepts
 // a call with securepg:allow) passes.
 func TestGoVetVettool(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow: builds the vet tool and vets a module that uses pgx and lib/pq")
-	}
+	testenv.Slow(t, "builds the vet tool and vets a module that uses pgx and lib/pq")
 	gobin, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatal(err)

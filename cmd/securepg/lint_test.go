@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/securepg/securepg/internal/testenv"
 )
 
 // writeModule writes a throwaway module that needs nothing but the
@@ -113,9 +115,7 @@ func open(dsn string) { sql.Open("securepg-pq", dsn) }
 // compare) nor in any example module or the ORM integrations module,
 // tests included.
 func TestLintRepositoryReportsNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow: loads the example modules and their dependencies")
-	}
+	testenv.Slow(t, "loads the example modules and their dependencies")
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)

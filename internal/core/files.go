@@ -189,7 +189,7 @@ func (m *Material[T]) load(ctx context.Context) error {
 	}
 	v, err := m.parse(data)
 	if err != nil {
-		return fmt.Errorf("%s in %s: %w", m.what, m.paths[0], err)
+		return fmt.Errorf("%s in %s: %w", m.what, SafeText(m.paths[0]), err)
 	}
 	m.val, m.stamps, m.checked = v, stamps, m.clock()
 	return nil
@@ -271,7 +271,7 @@ func (m *Material[T]) bad(now time.Time, path string, err error) (T, error) {
 	if now.Sub(m.badSince) >= garbageGrace {
 		var zero T
 		m.val = zero
-		m.err = fmt.Errorf("securepg: %s in %s cannot be used: %w", m.what, path, pathError(err))
+		m.err = fmt.Errorf("securepg: %s in %s cannot be used: %w", m.what, SafeText(path), pathError(err))
 		return m.val, m.err
 	}
 	m.noteStale(path, err)

@@ -163,8 +163,10 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 		switch {
 		case t.Verify() != VerifyCA:
 		case t.RootFromPolicy:
-			t.PublicRoots = p.rootsPublic
-		case t.RootCA == "sslrootcert" && inCode && pc.files.roots == nil:
+			t.PublicRoots = p.RootCert != "system" && p.roots != nil && p.roots.val.Public // system: the plan knows
+		case t.RootCA == "sslrootcert" && pc.files.roots != nil:
+			t.PublicRoots = pc.files.roots.val.Public // the file securepg follows, as it read it
+		case t.RootCA == "sslrootcert" && inCode:
 			// Roots set in code: securepg cannot tell whether they hold a
 			// public CA, so the protection assumes they do.
 			t.PublicRoots = true
@@ -357,7 +359,7 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles) (*PgxConfig, Plan, err
 				tc.RootCAs = nil // verification is VerifyConnection's, with auth.roots
 				// Each connect's clone verifies (bind); a handshake on the
 				// template itself never completes.
-				tc.VerifyConnection = func(tls.ConnectionState) error { return ErrUnbound }
+				tc.VerifyConnection = func(tls.ConnectionState) error { return unbound() }
 				tc.InsecureSkipVerify = true
 				tc.VerifyPeerCertificate = nil
 				fb.TLSConfig = tc

@@ -434,13 +434,15 @@ type boundKey struct{}
 // boundDial marks a dial made through securepg's per-connection hooks.
 func boundDial(ctx context.Context) context.Context { return context.WithValue(ctx, boundKey{}, true) }
 
-// ErrUnbound refuses a connect made with a hardened pgx configuration on
+// unbound refuses a connect made with a hardened pgx configuration on
 // which securepg's per-connection hooks did not run (its Tracer, through
 // which pgx hands securepg each connect, was replaced): nothing is dialed,
 // and no TLS handshake completes.
-var ErrUnbound = &Violation{Reason: ReasonTLSNotEstablished, Got: "unvalidated connection", Want: "securepg's connect hooks",
-	Detail: "securepg's connect hooks did not run on this connect: the configuration's Tracer was replaced after ConfigurePgx or ConfigurePool",
-	Fix:    "set your tracer before calling ConfigurePgx or ConfigurePool (securepg composes with it), or configure a configuration parsed anew", Hard: true}
+func unbound() *Violation {
+	return &Violation{Reason: ReasonTLSNotEstablished, Got: "unvalidated connection", Want: "securepg's connect hooks", Hard: true,
+		Detail: "securepg's connect hooks did not run on this connect: the configuration's Tracer was replaced after ConfigurePgx or ConfigurePool",
+		Fix:    "set your tracer before calling ConfigurePgx or ConfigurePool (securepg composes with it), or configure a configuration parsed anew"}
+}
 
 // GuardDial refuses dials that securepg's per-connection hooks did not
 // make: a configuration whose Tracer was replaced after it was hardened
@@ -448,7 +450,7 @@ var ErrUnbound = &Violation{Reason: ReasonTLSNotEstablished, Got: "unvalidated c
 func GuardDial(dial pgconn.DialFunc) pgconn.DialFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if ctx.Value(boundKey{}) == nil {
-			return nil, ErrUnbound
+			return nil, unbound()
 		}
 		return dial(ctx, network, addr)
 	}

@@ -101,9 +101,8 @@ type Policy struct {
 	// good version is being used (a rotation in progress).
 	OnStale func(what, path string, err error)
 
-	roots       *Material[*Roots] // loaded by Load, or nil
-	rootsPublic bool              // the root file holds a root the system store trusts
-	clientCert  *Material[*tls.Certificate]
+	roots      *Material[*Roots] // loaded by Load, or nil
+	clientCert *Material[*tls.Certificate]
 }
 
 // DefaultPolicy is the policy with nothing set: verify-full, TLS 1.2, enforce.
@@ -261,22 +260,15 @@ func (p *Policy) ModeName() string {
 // variable or option that set the file.
 func (p *Policy) Load() error {
 	ctx := context.Background()
-	p.roots, p.rootsPublic, p.clientCert = nil, false, nil
+	p.roots, p.clientCert = nil, nil
 	if p.RootCert != "" && p.RootCert != "system" {
-		pem, err := ReadRegularFile(ctx, p.RootCert, MaxKeyFileSize)
-		if err != nil {
-			return fmt.Errorf("securepg: %s: cannot read root certificates: %w", p.Sources[EnvSSLRootCert], err)
-		}
-		if _, err := parseRoots([][]byte{pem}); err != nil {
-			return fmt.Errorf("securepg: %s: %s holds no PEM certificate", p.Sources[EnvSSLRootCert], SafeText(p.RootCert))
-		}
-		// Read again as material that follows the file: a rotated CA
-		// bundle is used by new connections without a restart.
+		// Material that follows the file: a rotated CA bundle is used by
+		// new connections without a restart.
 		m := watched(*p, newMaterial("root certificates", parseRoots, p.RootCert))
 		if err := m.load(ctx); err != nil {
 			return fmt.Errorf("securepg: %s: %w", p.Sources[EnvSSLRootCert], err)
 		}
-		p.roots, p.rootsPublic = m, publicRoots(pem)
+		p.roots = m
 	}
 	if p.RootCert == "system" {
 		pool, err := x509.SystemCertPool()
@@ -289,14 +281,6 @@ func (p *Policy) Load() error {
 		return fmt.Errorf("securepg: %s and %s must be set together", EnvSSLCert, EnvSSLKey)
 	}
 	if p.ClientCert != "" {
-		cert, err1 := ReadRegularFile(ctx, p.ClientCert, MaxKeyFileSize)
-		key, err2 := ReadRegularFile(ctx, p.ClientKey, MaxKeyFileSize)
-		if err := errors.Join(err1, err2); err != nil {
-			return fmt.Errorf("securepg: %s/%s: cannot load client certificate: %w", p.Sources[EnvSSLCert], p.Sources[EnvSSLKey], err)
-		}
-		if _, err := tls.X509KeyPair(cert, key); err != nil {
-			return fmt.Errorf("securepg: %s/%s: cannot load client certificate: the certificate and key do not form a pair, or are not PEM", p.Sources[EnvSSLCert], p.Sources[EnvSSLKey])
-		}
 		m := watched(*p, newMaterial("client certificate", parseKeyPair, p.ClientCert, p.ClientKey))
 		if err := m.load(ctx); err != nil {
 			return fmt.Errorf("securepg: %s/%s: %w", p.Sources[EnvSSLCert], p.Sources[EnvSSLKey], err)
