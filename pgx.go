@@ -2,6 +2,7 @@ package securepg
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"net"
@@ -46,6 +47,9 @@ func OpenDB(cc *pgx.ConnConfig, opts ...Option) (*sql.DB, error) {
 // through it, and one set afterwards makes every connect fail closed.
 // Change cc's hosts or TLS settings after ConfigurePgx and its
 // connections fail closed too: the plan is what ConfigurePgx judged.
+// A refusal fails closed as well: cc is left unable to connect, and
+// every connect with it returns the refusal, so code that only logs the
+// error cannot go on in plaintext.
 func ConfigurePgx(cc *pgx.ConnConfig, opts ...Option) error {
 	if cc == nil {
 		return errors.New("securepg: a nil *pgx.ConnConfig")
@@ -55,6 +59,7 @@ func ConfigurePgx(cc *pgx.ConnConfig, opts ...Option) error {
 	}
 	c, err := newPgxConnector(cc, pinPgx(opts))
 	if err != nil {
+		refuse(cc, err)
 		return err
 	}
 	pc := c.backend.(*core.PgxConfig)
@@ -80,7 +85,30 @@ func ConfigurePool(pc *pgxpool.Config, opts ...Option) error {
 	if pc == nil {
 		return errors.New("securepg: a nil *pgxpool.Config")
 	}
-	return ConfigurePgx(pc.ConnConfig, opts...)
+	err := ConfigurePgx(pc.ConnConfig, opts...)
+	if err != nil && pc.ConnConfig != nil && !configured(pc.ConnConfig.Tracer) {
+		pc.BeforeConnect = func(context.Context, *pgx.ConnConfig) error { return err }
+	}
+	return err
+}
+
+// refuse leaves cc unable to connect after ConfigurePgx refused it, so
+// that code which logs the error and goes on gets the same error from
+// every connect instead of an unchecked connection: no name is looked up,
+// nothing is dialed, no fallback is left, and should code put its own
+// dialer back, no TLS handshake completes and nothing follows the
+// network connect.
+func refuse(cc *pgx.ConnConfig, err error) {
+	cc.LookupFunc = func(context.Context, string) ([]string, error) { return nil, err }
+	failDial(cc, err)
+	cc.Fallbacks = nil
+	cc.TLSConfig = &tls.Config{
+		MinVersion:       tls.VersionTLS13,
+		VerifyConnection: func(tls.ConnectionState) error { return err },
+	}
+	cc.AfterNetConnect = func(_ context.Context, _ *pgconn.Config, c net.Conn) (net.Conn, error) { return c, err } // pgx closes it
+	cc.ValidateConnect = func(context.Context, *pgconn.PgConn) error { return err }
+	cc.AfterConnect = func(context.Context, *pgconn.PgConn) error { return err }
 }
 
 // configured reports whether t is securepg's tracer, or a multitracer

@@ -453,3 +453,55 @@ func TestConfigurePgxChangedAfterwards(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusedConfigurationFailsClosed: a ConfigurePgx or ConfigurePool
+// that refused leaves a configuration that cannot connect, so code that
+// only logs the error and goes on gets the refusal from every connect,
+// not a plaintext session; even with its own dialer put back.
+func TestRefusedConfigurationFailsClosed(t *testing.T) {
+	l := getLab(t)
+	ctx := context.Background()
+	for _, mode := range []string{"sslmode=disable", "sslmode=prefer", "sslmode=require"} {
+		t.Run(mode, func(t *testing.T) {
+			isolateEnv(t)
+			u := newUserConfig(t, l.at(l.relay, mode))
+			err := securepg.ConfigurePgx(u.cc, securepg.WithLogger(discardLogger()))
+			if !errors.Is(err, securepg.ErrPolicyViolation) {
+				t.Fatalf("ConfigurePgx: %v", err)
+			}
+			before := l.relay.Accepted()
+			if _, cerr := pgx.ConnectConfig(ctx, u.cc); !errors.Is(cerr, securepg.ErrPolicyViolation) {
+				t.Fatalf("connect after a refusal: %v", cerr)
+			}
+			// Code that puts a dialer of its own back still gets no session.
+			u.cc.DialFunc = (&net.Dialer{}).DialContext
+			u.cc.LookupFunc = net.DefaultResolver.LookupHost
+			if _, cerr := pgx.ConnectConfig(ctx, u.cc); cerr == nil {
+				t.Fatal("connected with a refused configuration and a dialer put back")
+			}
+			if n := l.relay.Accepted() - before; n > 1 {
+				t.Fatalf("%d connections reached the server", n)
+			}
+
+			pc, perr := pgxpool.ParseConfig(l.at(l.relay, mode))
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			if err := securepg.ConfigurePool(pc, securepg.WithLogger(discardLogger())); !errors.Is(err, securepg.ErrPolicyViolation) {
+				t.Fatalf("ConfigurePool: %v", err)
+			}
+			pool, perr := pgxpool.NewWithConfig(ctx, pc)
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			defer pool.Close()
+			before = l.relay.Accepted()
+			if perr := pool.Ping(ctx); !errors.Is(perr, securepg.ErrPolicyViolation) {
+				t.Fatalf("pool after a refusal: %v", perr)
+			}
+			if n := l.relay.Accepted() - before; n != 0 {
+				t.Fatalf("%d connections reached the server", n)
+			}
+		})
+	}
+}
