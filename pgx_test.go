@@ -505,3 +505,75 @@ func TestRefusedConfigurationFailsClosed(t *testing.T) {
 		})
 	}
 }
+
+// TestOAuthTokenProtected: a pgx configuration with an OAuth token
+// provider and no password (PostgreSQL 18's OAUTHBEARER) is a credential
+// like a password: under a policy that requires TLS, an impostor whose
+// identity is unverified never gets the token, through ConfigurePgx or
+// OpenDB. The control proves the trap: with the protection off, it does.
+func TestOAuthTokenProtected(t *testing.T) {
+	l := getLab(t)
+	const token = "eyJ-bearer-token-SECRET"
+	for _, path := range []string{"ConfigurePgx", "OpenDB"} {
+		for _, optOut := range []bool{false, true} {
+			t.Run(path+map[bool]string{false: "/protected", true: "/opt-out"}[optOut], func(t *testing.T) {
+				isolateEnv(t)
+				t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+				if optOut {
+					t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", "true")
+				}
+				imp, err := pglab.NewAuthImpostor(pglab.AskOAuth, "", l.Certs.SelfSigned.TLS)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { imp.Close() })
+				cc, err := pgx.ParseConfig("host=127.0.0.1 port=" + imp.PortString() + " user=app dbname=app sslmode=require")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var asked atomic.Int32
+				cc.OAuthTokenProvider = func(context.Context) (string, error) { asked.Add(1); return token, nil }
+				seen := &violations{}
+				opts := []securepg.Option{seen.option(), securepg.WithLogger(discardLogger())}
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				var connErr error
+				switch path {
+				case "ConfigurePgx":
+					if err := securepg.ConfigurePgx(cc, opts...); err != nil {
+						t.Fatal(err)
+					}
+					var conn *pgx.Conn
+					if conn, connErr = pgx.ConnectConfig(ctx, cc); connErr == nil {
+						conn.Close(ctx)
+					}
+				case "OpenDB":
+					db, err := securepg.OpenDB(cc, opts...)
+					if err != nil {
+						t.Fatal(err)
+					}
+					connErr = db.PingContext(ctx)
+					db.Close()
+				}
+				imp.Close()
+				got := false
+				for _, m := range imp.Received() {
+					got = got || strings.Contains(string(m), token)
+				}
+				if optOut {
+					if !got {
+						t.Fatalf("with the protection off the impostor did not get the token (received %q): the trap does not work", imp.Received())
+					}
+					return
+				}
+				requireReason(t, connErr, securepg.ReasonPasswordUnverifiedServer)
+				if got || asked.Load() != 0 {
+					t.Fatalf("the impostor got the token (provider asked %d times)", asked.Load())
+				}
+				if s := seen.String(); s != "refused:password_unverified_server" {
+					t.Fatalf("OnViolation saw %q", s)
+				}
+			})
+		}
+	}
+}

@@ -29,6 +29,9 @@ const (
 	// sessions the server then authenticates: a man in the middle that
 	// needs no password at all.
 	RelaySCRAM
+	// AskOAuth offers only OAUTHBEARER (PostgreSQL 18's OAuth) and
+	// records the client's SASLInitialResponse: the bearer token.
+	AskOAuth
 )
 
 // NewAuthImpostor completes TLS with cert, reads the startup message and
@@ -46,10 +49,15 @@ func NewAuthImpostor(trap AuthTrap, upstream string, cert tls.Certificate) (*Pro
 			return
 		}
 		switch trap {
-		case AskCleartext, AskMD5:
+		case AskCleartext, AskMD5, AskOAuth:
 			ask := []byte{'R', 0, 0, 0, 8, 0, 0, 0, 3}
-			if trap == AskMD5 {
+			switch trap {
+			case AskMD5:
 				ask = []byte{'R', 0, 0, 0, 12, 0, 0, 0, 5, 0x5a, 0x71, 0x37, 0x21}
+			case AskOAuth:
+				mech := "OAUTHBEARER\x00\x00"
+				ask = binary.BigEndian.AppendUint32([]byte{'R'}, uint32(8+len(mech)))
+				ask = append(binary.BigEndian.AppendUint32(ask, 10), mech...)
 			}
 			if _, err := tc.Write(ask); err != nil {
 				return

@@ -153,7 +153,7 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 		cc.RuntimeParams["application_name"] = plan.AppName
 	}
 	plan.User, plan.Database, plan.DSNPassword = cc.User, cc.Database, DSNHasPassword(DriverPgx, dsn)
-	plan.Password = cc.Password != ""
+	plan.Password = HasCredential(&cc.Config)
 	pc.weakAuth = weakAuthSetting(cc, src["channel_binding"])
 	plan.WeakAuth = pc.weakAuth
 	// verify-ca against a root file that holds a public CA proves no

@@ -342,7 +342,7 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 	w := newAuthWatch(f.Addr(), t.ClientCert != "")
 	w.refuse = func(v *Violation) { a.reject(cur, v) }
 	w.rejected = func() { a.st.Rec.CredentialsRejected(t) }
-	if cfg.Password != "" && cur.entry.auth != nil && PasswordProtectedConn(a.c.policy, t, f) {
+	if HasCredential(cfg) && cur.entry.auth != nil && PasswordProtectedConn(a.c.policy, t, f) {
 		switch {
 		case a.c.weakAuth != "":
 			refusal, aud := Decide(a.c.policy, []*Violation{weakAuth(f.Addr(), t, a.c.weakAuth)})
@@ -442,6 +442,14 @@ func unbound() *Violation {
 	return &Violation{Reason: ReasonTLSNotEstablished, Got: "unvalidated connection", Want: "securepg's connect hooks", Hard: true,
 		Detail: "securepg's connect hooks did not run on this connect: the configuration's Tracer was replaced after ConfigurePgx or ConfigurePool",
 		Fix:    "set your tracer before calling ConfigurePgx or ConfigurePool (securepg composes with it), or configure a configuration parsed anew"}
+}
+
+// HasCredential reports whether pgx would send a credential that a man
+// in the middle could use: a password (the DSN's, PGPASSWORD, a
+// passfile's, a provider's) or an OAuth bearer token
+// (OAuthTokenProvider, for PostgreSQL 18's OAUTHBEARER).
+func HasCredential(cfg *pgconn.Config) bool {
+	return cfg.Password != "" || cfg.OAuthTokenProvider != nil
 }
 
 // GuardDial refuses dials that securepg's per-connection hooks did not
