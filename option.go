@@ -195,12 +195,20 @@ func WithCredentials(p hooks.CredentialProvider) Option {
 // (SECUREPG_PASSWORD_FILE).
 func WithPasswordFile(path string) Option { return set(core.EnvPasswordFile, path, "WithPasswordFile") }
 
-// WithAllowUnverifiedPassword turns off the password protection
-// (SECUREPG_ALLOW_UNVERIFIED_PASSWORD): under a policy below verify-full, a
-// man in the middle can then collect the password (cleartext, MD5) or relay
-// the login (SCRAM without channel binding).
-func WithAllowUnverifiedPassword(allow bool) Option {
-	return set(core.EnvAllowUnverPass, strconv.FormatBool(allow), "WithAllowUnverifiedPassword")
+// WithAllowUnverifiedPassword grades the password protection
+// (SECUREPG_ALLOW_UNVERIFIED_PASSWORD), which governs every credential
+// (a password from any source, an OAuth token) sent to a server whose
+// identity is not verified under a policy that requires TLS:
+//
+//   - "false" (the default): SCRAM with channel binding only, which a man
+//     in the middle can neither read nor relay;
+//   - "scram": SCRAM-SHA-256 without channel binding too, for poolers
+//     such as PgBouncer and for lib/pq: the password never leaves the
+//     client, but a man in the middle can relay the login and keep the
+//     session; cleartext, MD5 and other methods stay refused;
+//   - "true": anything, cleartext included.
+func WithAllowUnverifiedPassword(grade string) Option {
+	return set(core.EnvAllowUnverPass, grade, "WithAllowUnverifiedPassword")
 }
 
 // WithForbidDSNPassword refuses a DSN that carries a password, with reason

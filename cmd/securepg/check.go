@@ -198,7 +198,7 @@ func (e *env) printCheck(r checkReport) {
 	fmt.Fprintf(w, "driver\t%s\n", r.Driver)
 	fmt.Fprintf(w, "policy\tmin sslmode %s, min TLS %s, mode %s, unix sockets %s, password protection %s\n", r.Policy.MinSSLMode, r.Policy.MinTLSVersion,
 		r.Policy.Mode, map[bool]string{true: "allowed", false: "refused"}[r.Policy.AllowUnixSocket],
-		map[bool]string{true: "off", false: "on"}[r.Policy.AllowUnverifiedPw])
+		map[string]string{"false": "on (channel binding)", "scram": "scram (SCRAM without channel binding accepted)", "true": "off"}[r.Policy.AllowUnverifiedPw])
 	timeout := r.Connect.Timeout
 	if timeout == "0s" {
 		timeout = "none (waits forever)"

@@ -21,7 +21,7 @@ type policyReport struct {
 	AllowUnixSocket   bool              `json:"allow_unix_socket"`
 	PasswordFile      string            `json:"password_file"`
 	ForbidDSNPassword bool              `json:"forbid_dsn_password"`
-	AllowUnverifiedPw bool              `json:"allow_unverified_password"`
+	AllowUnverifiedPw string            `json:"allow_unverified_password"`
 	AllowedNetworks   string            `json:"allowed_networks,omitempty"`
 	AllowedHosts      string            `json:"allowed_hosts,omitempty"`
 	ForbidSuperuser   bool              `json:"forbid_superuser"`
@@ -34,7 +34,7 @@ func newPolicyReport(p core.Policy) policyReport {
 	return policyReport{Driver: p.Driver, MinSSLMode: p.MinSSLMode.String(), MinTLSVersion: tlsShort(p.MinTLSVersion),
 		RootCert: safe(p.RootCert), ClientCert: safe(p.ClientCert), ClientKey: safe(p.ClientKey), Mode: p.ModeName(),
 		AllowUnixSocket: p.AllowUnixSocket, PasswordFile: safe(p.PasswordFile), ForbidDSNPassword: p.ForbidDSNPassword,
-		AllowUnverifiedPw: p.AllowUnverifiedPassword, AllowedNetworks: safe(p.AllowedNetworks.String()),
+		AllowUnverifiedPw: p.UnverifiedPassword.String(), AllowedNetworks: safe(p.AllowedNetworks.String()),
 		AllowedHosts: safe(p.AllowedHosts.String()), ForbidSuperuser: p.ForbidSuperuser,
 		ConnectTimeout: p.ConnectTimeout.String(), ApplicationName: safe(p.ApplicationName), Sources: p.Sources}
 }
@@ -69,7 +69,7 @@ func (e *env) policy(args []string) int {
 		core.EnvDriver: r.Driver, core.EnvMinSSLMode: r.MinSSLMode, core.EnvMinTLSVersion: r.MinTLSVersion,
 		core.EnvSSLRootCert: show(r.RootCert), core.EnvSSLCert: show(r.ClientCert), core.EnvSSLKey: show(r.ClientKey),
 		core.EnvMode: r.Mode, core.EnvAllowUnixSocket: fmt.Sprint(r.AllowUnixSocket), core.EnvPasswordFile: show(r.PasswordFile),
-		core.EnvForbidDSNPass: fmt.Sprint(r.ForbidDSNPassword), core.EnvAllowUnverPass: fmt.Sprint(r.AllowUnverifiedPw),
+		core.EnvForbidDSNPass: fmt.Sprint(r.ForbidDSNPassword), core.EnvAllowUnverPass: r.AllowUnverifiedPw,
 		core.EnvAllowedNetworks: show(r.AllowedNetworks), core.EnvAllowedHosts: show(r.AllowedHosts),
 		core.EnvForbidSuperuser: fmt.Sprint(r.ForbidSuperuser), core.EnvConnectTimeout: r.ConnectTimeout,
 		core.EnvAppName: show(r.ApplicationName),

@@ -49,6 +49,9 @@ const maxErrLen = 30000
 // is not verified. After authentication it only passes bytes through.
 type authWatch struct {
 	protect    bool
+	grade      PasswordGrade // what protect accepts: PasswordBound or PasswordSCRAM
+	canBind    bool          // the driver binds SCRAM to TLS when the server offers it (pgx)
+	credential bool          // the driver would send a credential (a login without an exchange is then a risk)
 	clientCert bool
 	host       string
 	refuse     func(*Violation) // records a refusal (may be nil)
@@ -244,21 +247,37 @@ func (w *authWatch) serverMessage(typ byte, body []byte) error {
 				w.method = AuthSCRAM
 			}
 		}
-		if w.plus {
+		if w.plus && w.canBind {
 			return nil // the client's choice decides; pgx, required to, binds
 		}
 	case 11: // SASLContinue
 		return nil
-	case 12: // SASLFinal: the server's proof, which pgx verifies
-		w.final = w.method == AuthSCRAMPlus
+	case 12: // SASLFinal: the server's proof, which the driver verifies
+		w.final = w.method == AuthSCRAMPlus || w.method == AuthSCRAM
 		return nil
 	default:
 		w.method = AuthOther
 	}
-	if !w.protect || w.method == AuthSCRAMPlus && (w.final || code != 0) {
+	if !w.protect || w.allowed(code) {
 		return nil
 	}
 	return w.risk()
+}
+
+// allowed reports whether the protection lets the login go on after the
+// server's request with code, the method being recorded: SCRAM with
+// channel binding, SCRAM alone under PasswordSCRAM, a login without an
+// exchange when the driver has no credential to lose.
+func (w *authWatch) allowed(code uint32) bool {
+	switch w.method {
+	case AuthSCRAMPlus:
+		return w.final || code != 0
+	case AuthSCRAM:
+		return w.grade == PasswordSCRAM && (w.final || code != 0)
+	case AuthTrust, AuthCert:
+		return !w.credential
+	}
+	return false
 }
 
 // finish ends the watch: audit mode reports what protect would have
@@ -317,11 +336,21 @@ func (w *authWatch) risk() *Violation {
 		detail = "the server asked for an MD5 response to a salt it chose, which a man in the middle can replay or crack"
 		fix = "if this is the real server, its role still has an MD5 password: set password_encryption = scram-sha-256 on the server, set the role's password again (ALTER ROLE ... PASSWORD) and use scram-sha-256 in pg_hba.conf"
 	case AuthSCRAM:
+		if w.grade == PasswordSCRAM && w.final {
+			return nil
+		}
 		detail = "the server does not offer SCRAM with channel binding (SCRAM-SHA-256-PLUS), so a man in the middle could relay the login"
-		if !w.plus {
-			fix = "if this is the real server, make sure it runs PostgreSQL 11 or newer with ssl = on, and nothing between terminates TLS"
+		switch {
+		case w.plus:
+			detail = "the driver cannot bind SCRAM to the TLS channel (lib/pq), so a man in the middle could relay the login"
+			fix = "use the pgx backend (the driver name \"securepg\")"
+		default:
+			fix = "if this is the real server, make sure it runs PostgreSQL 11 or newer with ssl = on, and nothing between terminates TLS (a pooler such as PgBouncer cannot bind: " + EnvAllowUnverPass + "=scram accepts SCRAM without binding)"
 		}
 	case AuthTrust, AuthCert:
+		if !w.credential {
+			return nil
+		}
 		detail = "the server accepted the login without asking for the password, which a man in the middle can do to have the client talk to it"
 		fix = "if this is the real server, make it ask with scram-sha-256 in pg_hba.conf (or configure no password, for certificate authentication)"
 	default:

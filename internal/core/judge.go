@@ -157,7 +157,7 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 // stripping proxy turns into the password; at verify-full nothing is
 // needed.
 func PasswordProtected(p Policy, t Target) bool {
-	if p.AllowUnverifiedPassword || !p.MinSSLMode.NeedsTLS() || t.Network == "unix" || t.Custom {
+	if p.UnverifiedPassword == PasswordAny || !p.MinSSLMode.NeedsTLS() || t.Network == "unix" || t.Custom {
 		return false
 	}
 	for _, a := range t.Attempts {
@@ -175,12 +175,16 @@ func PasswordRule(plan Plan, p Policy, t Target) string {
 	switch {
 	case t.Network == "unix" || t.Custom:
 		return "any"
-	case p.AllowUnverifiedPassword:
+	case p.UnverifiedPassword == PasswordAny:
 		return "any (" + p.Sources[EnvAllowUnverPass] + ")"
 	case !p.MinSSLMode.NeedsTLS():
 		return "any (the policy allows plaintext)"
 	case !PasswordProtected(p, t):
 		return "any (the server is verified)"
+	case p.UnverifiedPassword == PasswordSCRAM && weakForSCRAM(plan.WeakAuth):
+		return "none (" + SafeText(plan.WeakAuth) + ")"
+	case p.UnverifiedPassword == PasswordSCRAM:
+		return "SCRAM-SHA-256 only, bound to TLS where the server offers it (" + p.Sources[EnvAllowUnverPass] + "=scram: a relayed login remains possible)"
 	case plan.Driver == DriverPQ:
 		return "none (lib/pq cannot bind SCRAM to TLS)"
 	case plan.WeakAuth != "":
@@ -204,7 +208,7 @@ func PasswordProtectedConn(p Policy, t Target, f Facts) bool {
 	if PasswordProtected(p, t) {
 		return true
 	}
-	return f.PublicCA && f.Verify == VerifyCA && !p.AllowUnverifiedPassword && p.MinSSLMode.NeedsTLS() &&
+	return f.PublicCA && f.Verify == VerifyCA && p.UnverifiedPassword != PasswordAny && p.MinSSLMode.NeedsTLS() &&
 		t.Network != "unix" && !t.Custom
 }
 
@@ -217,12 +221,25 @@ func passwordRisk(plan Plan, t Target, p Policy) *Violation {
 		return nil
 	}
 	switch {
+	case p.UnverifiedPassword == PasswordSCRAM:
+		// Both drivers speak SCRAM-SHA-256; the authentication watch
+		// refuses anything else before the driver answers.
+		if weakForSCRAM(plan.WeakAuth) {
+			return weakAuth(t.Addr(), t, plan.WeakAuth)
+		}
 	case plan.Driver == DriverPQ:
 		return pqCannotBind(t.Addr(), t)
 	case plan.WeakAuth != "":
 		return weakAuth(t.Addr(), t, plan.WeakAuth)
 	}
 	return nil
+}
+
+// weakForSCRAM reports whether a weakening setting of pgx's
+// authentication goes below what PasswordSCRAM accepts: a require_auth
+// that lets other methods in (channel binding settings do not).
+func weakForSCRAM(setting string) bool {
+	return strings.HasPrefix(setting, "require_auth=")
 }
 
 // JudgePlan evaluates plan against p and applies the mode: the refusal
@@ -414,14 +431,14 @@ const verifyOrCert = "verify the server (sslmode=verify-full and sslrootcert), o
 func passwordUnverified(host, detail string) *Violation {
 	return &Violation{Reason: ReasonPasswordUnverified, Host: host, Got: "password to an unverified server",
 		Want: "SCRAM with channel binding, or a verified server", Detail: detail,
-		Fix: verifyOrCert + ", or accept the risk with " + EnvAllowUnverPass + "=true"}
+		Fix: verifyOrCert + ", or accept SCRAM without channel binding with " + EnvAllowUnverPass + "=scram"}
 }
 
 func pqCannotBind(host string, t Target) *Violation {
 	v := passwordUnverified(host, "the password would go to a server whose identity is not verified "+identityGap(t)+
 		", and lib/pq can neither bind SCRAM to the TLS channel nor refuse a cleartext or MD5 request")
-	v.Fix = verifyOrCert + ", or use pgx (" + EnvDriver + "=pgx), which securepg restricts to SCRAM with channel binding; " +
-		EnvAllowUnverPass + "=true accepts the risk"
+	v.Fix = verifyOrCert + ", or use pgx (the driver name \"securepg\"), which securepg restricts to SCRAM with channel binding; " +
+		EnvAllowUnverPass + "=scram accepts SCRAM without channel binding (a relayed login remains possible)"
 	return v
 }
 

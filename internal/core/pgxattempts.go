@@ -342,9 +342,11 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 	w := newAuthWatch(f.Addr(), t.ClientCert != "")
 	w.refuse = func(v *Violation) { a.reject(cur, v) }
 	w.rejected = func() { a.st.Rec.CredentialsRejected(t) }
-	if HasCredential(cfg) && cur.entry.auth != nil && PasswordProtectedConn(a.c.policy, t, f) {
+	w.canBind, w.credential, w.grade = true, HasCredential(cfg), a.c.policy.UnverifiedPassword
+	if w.credential && cur.entry.auth != nil && PasswordProtectedConn(a.c.policy, t, f) {
+		weak := a.c.weakAuth != "" && (w.grade == PasswordBound || weakForSCRAM(a.c.weakAuth))
 		switch {
-		case a.c.weakAuth != "":
+		case weak:
 			refusal, aud := Decide(a.c.policy, []*Violation{weakAuth(f.Addr(), t, a.c.weakAuth)})
 			if refusal != nil {
 				a.reject(cur, refusal)
@@ -354,7 +356,10 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 		case a.c.policy.Audit:
 			w.audit = a.st.Rec.audit
 		default:
-			cfg.ChannelBinding, cfg.RequireAuth, w.protect = "require", "scram-sha-256", true
+			cfg.RequireAuth, w.protect = "scram-sha-256", true
+			if w.grade == PasswordBound {
+				cfg.ChannelBinding = "require"
+			}
 		}
 	}
 	cur.watch = w

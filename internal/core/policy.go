@@ -69,10 +69,11 @@ type Policy struct {
 	PasswordFile      string // read for every new connection, "" = none
 	ForbidDSNPassword bool   // refuse a DSN that carries a password
 
-	// AllowUnverifiedPassword turns off the password protection: under a
-	// policy that requires TLS, a password goes to a server whose identity
-	// is unverified only through SCRAM with channel binding.
-	AllowUnverifiedPassword bool
+	// UnverifiedPassword grades the password protection: under a policy
+	// that requires TLS, what a credential may go through to a server
+	// whose identity is unverified (PasswordBound by default: SCRAM with
+	// channel binding only).
+	UnverifiedPassword PasswordGrade
 
 	// AllowedNetworks: the address a connection is made to must be in
 	// one of these ranges. AllowedHosts: every host the configuration
@@ -206,7 +207,13 @@ func (p *Policy) Set(variable, value, source string) error {
 		p.ConnectTimeout = d
 	case EnvAppName:
 		p.ApplicationName = value
-	case EnvAllowUnixSocket, EnvForbidDSNPass, EnvAllowUnverPass, EnvForbidSuperuser:
+	case EnvAllowUnverPass:
+		g, ok := parsePasswordGrade(value)
+		if !ok {
+			return bad(`"false", "scram" or "true"`)
+		}
+		p.UnverifiedPassword = g
+	case EnvAllowUnixSocket, EnvForbidDSNPass, EnvForbidSuperuser:
 		var b bool
 		switch strings.ToLower(value) {
 		case "true", "1", "yes", "on":
@@ -221,10 +228,8 @@ func (p *Policy) Set(variable, value, source string) error {
 			p.AllowUnixSocket = b
 		case EnvForbidDSNPass:
 			p.ForbidDSNPassword = b
-		case EnvForbidSuperuser:
-			p.ForbidSuperuser = b
 		default:
-			p.AllowUnverifiedPassword = b
+			p.ForbidSuperuser = b
 		}
 	case EnvPasswordFile:
 		p.PasswordFile = value
@@ -236,6 +241,47 @@ func (p *Policy) Set(variable, value, source string) error {
 	}
 	p.Sources[variable] = source
 	return nil
+}
+
+// PasswordGrade is what a credential may go through to a server whose
+// identity is unverified, under a policy that requires TLS
+// (SECUREPG_ALLOW_UNVERIFIED_PASSWORD).
+type PasswordGrade uint8
+
+// The grades, strictest first.
+const (
+	// PasswordBound: SCRAM with channel binding (SCRAM-SHA-256-PLUS)
+	// only, which a man in the middle can neither read nor relay ("false").
+	PasswordBound PasswordGrade = iota
+	// PasswordSCRAM: SCRAM-SHA-256 with or without channel binding
+	// ("scram"). The password never leaves the client, but a man in the
+	// middle can relay the login and keep the session; for poolers such
+	// as PgBouncer, which cannot bind.
+	PasswordSCRAM
+	// PasswordAny: anything the server asks for, cleartext included ("true").
+	PasswordAny
+)
+
+func (g PasswordGrade) String() string {
+	switch g {
+	case PasswordSCRAM:
+		return "scram"
+	case PasswordAny:
+		return "true"
+	}
+	return "false"
+}
+
+func parsePasswordGrade(s string) (PasswordGrade, bool) {
+	switch strings.ToLower(s) {
+	case "false", "0", "no", "off":
+		return PasswordBound, true
+	case "scram":
+		return PasswordSCRAM, true
+	case "true", "1", "yes", "on":
+		return PasswordAny, true
+	}
+	return 0, false
 }
 
 // parseTimeout reads a Go duration or, as connect_timeout, whole seconds.

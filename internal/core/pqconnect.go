@@ -92,7 +92,7 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 	// channel nor refuse a cleartext request, so a password does not go
 	// to a server whose identity is not verified (a hook's, a passfile's:
 	// the configuration's was judged at sql.Open).
-	if useTLS && cfg.Password != "" && PasswordProtected(c.policy, t.Target) {
+	if useTLS && cfg.Password != "" && c.policy.UnverifiedPassword == PasswordBound && PasswordProtected(c.policy, t.Target) {
 		v := pqCannotBind(t.Addr(), t.Target)
 		if !c.policy.Audit {
 			rec.reject(v)

@@ -27,6 +27,10 @@ type pqDialer struct {
 
 	password bool // lib/pq will send a password on this connection
 	listener bool // lib/pq's listener: the session is judged when it starts
+
+	// late, for a listener, reports a refusal the authentication watch
+	// makes after the dial returned (and its report was made).
+	late func(f Facts, v *Violation)
 }
 
 // watch bounds raw by the connect's context for as long as it connects
@@ -224,7 +228,7 @@ func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 		// A password, and a verify-ca server whose certificate a public CA
 		// issued: lib/pq cannot protect it (the configuration itself was
 		// judged before dialing).
-		if d.password && !PasswordProtected(d.c.policy, t.Target) && PasswordProtectedConn(d.c.policy, t.Target, f) {
+		if d.password && d.c.policy.UnverifiedPassword == PasswordBound && !PasswordProtected(d.c.policy, t.Target) && PasswordProtectedConn(d.c.policy, t.Target, f) {
 			v := pqCannotBind(t.Addr(), t.Target)
 			if !d.c.policy.Audit {
 				return v
@@ -271,9 +275,27 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 	if !d.done.Load() {
 		w := newAuthWatch(f.Addr(), d.t.ClientCert != "")
 		w.rejected = func() { d.rec.CredentialsRejected(d.t.Target) }
+		w.refuse = d.reject
+		if d.late != nil {
+			w.refuse = func(v *Violation) { d.late(f, v) }
+		}
+		// The password protection at the authentication: whatever lib/pq
+		// would send (a password from the DSN, PGPASSWORD, a passfile or a
+		// service file, read by lib/pq itself at a listener's reconnect),
+		// the server's request for it is refused before lib/pq can answer
+		// unless the grade accepts the method (lib/pq cannot bind SCRAM).
+		w.grade, w.credential = d.c.policy.UnverifiedPassword, d.password
+		if f.TLS && PasswordProtectedConn(d.c.policy, d.t.Target, f) {
+			if d.c.policy.Audit {
+				if !d.password || w.grade != PasswordBound {
+					w.audit = d.rec.audit // else audited before dialing
+				}
+			} else {
+				w.protect = true
+			}
+		}
 		if d.listener && d.c.policy.ForbidSuperuser {
 			sf := f
-			w.refuse = d.reject
 			w.session = func(superuser string) *Violation {
 				sf.Superuser = superuser
 				refusal, audited := Decide(d.c.policy, JudgeSession(d.c.policy, sf))

@@ -23,6 +23,8 @@ type ListenerDialer struct {
 	c    *PQConfig
 	Name string
 
+	password bool // a password lib/pq would send, when the dialer was made
+
 	// Report hears what each dial did: the attempts refused, and the error.
 	Report func(ctx context.Context, rec *Recorder, f Facts, err error)
 }
@@ -34,6 +36,27 @@ type ListenerDialer struct {
 func (c *PQConfig) Listener(ctx context.Context) (*ListenerDialer, error) {
 	cfg := c.base.Clone()
 	cfg.Passfile = c.passfile
+	// The password protection, as a connector's connect applies it: the
+	// password lib/pq would send now (the configuration's, PGPASSWORD's,
+	// the passfile's). Whatever lib/pq reads at a later reconnect, each
+	// dial's authentication watch refuses a request for it that the grade
+	// does not accept.
+	pw := cfg.Password
+	if pw == "" {
+		var err error
+		if pw, err = pqPassfile(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	if pw != "" && c.policy.UnverifiedPassword == PasswordBound {
+		for _, t := range c.targets {
+			if t.tls != nil && PasswordProtected(c.policy, t.Target) {
+				if v := pqCannotBind(t.Addr(), t.Target); !c.policy.Audit {
+					return nil, v
+				}
+			}
+		}
+	}
 	switch {
 	case cfg.Password == "":
 		// The passfile's, which lib/pq reads (securepg checked at
@@ -44,7 +67,7 @@ func (c *PQConfig) Listener(ctx context.Context) (*ListenerDialer, error) {
 	default:
 		cfg.Passfile = noPassfile
 	}
-	return &ListenerDialer{c: c, Name: c.listenerName(cfg)}, nil
+	return &ListenerDialer{c: c, Name: c.listenerName(cfg), password: pw != ""}, nil
 }
 
 // listenerName renders the keyword/value DSN lib/pq connects with.
@@ -111,7 +134,15 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 		return nil, errUnexpectedAddress
 	}
 	rec.attempt(t.Target)
-	pd := &pqDialer{c: d.c, t: t, tls: t.tls != nil && !t.allow, rec: rec, outer: ctx, listener: true}
+	pd := &pqDialer{c: d.c, t: t, tls: t.tls != nil && !t.allow, rec: rec, outer: ctx, listener: true, password: d.password}
+	pd.late = func(f Facts, v *Violation) {
+		// Refused during the authentication or at the session's start,
+		// after this dial returned: reported on its own.
+		r := NewRecorder()
+		r.attempt(t.Target)
+		r.reject(v)
+		d.report(context.WithoutCancel(ctx), r, f, v)
+	}
 	conn, err := pd.DialContext(ctx, network, address)
 	var f Facts
 	for _, s := range rec.since(0) {
