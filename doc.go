@@ -24,7 +24,7 @@
 //	SECUREPG_ALLOW_UNIX_SOCKET  true | false                                          (false)
 //	SECUREPG_PASSWORD_FILE      a file holding the password, read per connection      (none)
 //	SECUREPG_FORBID_DSN_PASSWORD  true | false                                        (false)
-//	SECUREPG_ALLOW_UNVERIFIED_PASSWORD  true | false (turns the password protection off)  (false)
+//	SECUREPG_ALLOW_UNVERIFIED_PASSWORD  false | scram | true (channel binding; SCRAM; anything)  (false)
 //
 // An invalid value is an error naming the variable; nothing falls back
 // silently.

@@ -30,7 +30,7 @@ var (
 // whole) and returns the method it saw and its refusal.
 func watchStream(stream []byte, n int) (string, error) {
 	w := newAuthWatch("h:5432", false)
-	w.protect = true
+	w.protect, w.canBind, w.credential = true, true, true // pgx with a credential
 	if n <= 0 {
 		n = len(stream) + 1
 	}
@@ -98,7 +98,7 @@ func TestAuthWatch(t *testing.T) {
 func plusLogin(t *testing.T) *authWatch {
 	t.Helper()
 	w := newAuthWatch("", false)
-	w.protect = true
+	w.protect, w.canBind, w.credential = true, true, true // pgx with a credential
 	if err := w.read(msgSASLPlus); err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func referenceRefusal(stream []byte) (string, bool) {
 // is refused.
 func TestAuthWatchNeedsTheServersProof(t *testing.T) {
 	w := newAuthWatch("", false)
-	w.protect = true
+	w.protect, w.canBind, w.credential = true, true, true // pgx with a credential
 	if err := w.read(msgSASLPlus); err != nil {
 		t.Fatal(err)
 	}
@@ -243,5 +243,42 @@ func TestAuthWatchNeedsTheServersProof(t *testing.T) {
 	}
 	if _, bound := w.result(); bound {
 		t.Fatal("reported as bound")
+	}
+}
+
+// TestAuthWatchGrades: what each grade of the password protection lets
+// the server ask for, for a driver that binds SCRAM (pgx) and one that
+// cannot (lib/pq), with and without a credential to lose.
+func TestAuthWatchGrades(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		grade         PasswordGrade
+		canBind, cred bool
+		stream        []byte
+		refused       bool
+	}{
+		{"bound/pq/SCRAM offered with PLUS", PasswordBound, false, true, msgSASLPlus, true},
+		{"bound/pq/SCRAM", PasswordBound, false, true, msgSASL, true},
+		{"bound/pgx/SCRAM without PLUS", PasswordBound, true, true, msgSASL, true},
+		{"bound/pgx/PLUS offered", PasswordBound, true, true, msgSASLPlus, false},
+		{"scram/pq/SCRAM", PasswordSCRAM, false, true, msgSASL, false},
+		{"scram/pq/SCRAM offered with PLUS", PasswordSCRAM, false, true, msgSASLPlus, false},
+		{"scram/pgx/SCRAM", PasswordSCRAM, true, true, msgSASL, false},
+		{"scram/pq/cleartext", PasswordSCRAM, false, true, msgCleartext, true},
+		{"scram/pgx/md5", PasswordSCRAM, true, true, msgMD5, true},
+		{"scram/pq/OAUTHBEARER", PasswordSCRAM, false, true, authMsg(10, []byte("OAUTHBEARER\x00\x00")...), true},
+		{"bound/pq/cleartext without a credential", PasswordBound, false, false, msgCleartext, true},
+		{"bound/pq/ok at once without a credential", PasswordBound, false, false, msgOK, false},
+		{"bound/pq/ok at once with a credential", PasswordBound, false, true, msgOK, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newAuthWatch("h:5432", false)
+			w.protect, w.grade, w.canBind, w.credential = true, tc.grade, tc.canBind, tc.cred
+			err := w.read(tc.stream)
+			var v *Violation
+			if got := errors.As(err, &v) && v.Reason == ReasonPasswordUnverified; got != tc.refused {
+				t.Fatalf("refused %v (%v), want %v", got, err, tc.refused)
+			}
+		})
 	}
 }
