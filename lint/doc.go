@@ -1,12 +1,20 @@
 // Package lint finds the places in a Go codebase where a PostgreSQL
 // connection is opened without securepg, so that the organisation's policy
 // is not quietly bypassed by one untouched sql.Open("pgx", ...) or
-// pgxpool.New. Its [Analyzer] runs under go vet:
+// pgxpool.New. In CI, run its [Analyzer] with the securepg tool:
 //
+//	securepg lint ./...
+//
+// which exits 3 when it finds a bypass and 2 when the packages do not load
+// (a type error, a missing package, a bad pattern). It also runs under go
+// vet, with go vet's standard analyzers (securepg-vet runs both). Guard the
+// tool's lookup: go vet -vettool=$(which securepg-vet) runs go vet's own
+// tool, and passes, when securepg-vet is not installed:
+//
+//	set -e
 //	go install github.com/securepg/securepg/cmd/securepg-vet@latest
-//	go vet -vettool=$(which securepg-vet) ./...
-//
-// and as a subcommand of the securepg tool: securepg lint ./...
+//	tool=$(command -v securepg-vet) # fails here when it is not on PATH
+//	go vet -vettool="$tool" ./...
 //
 // # What is reported
 //
