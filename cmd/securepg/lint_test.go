@@ -80,7 +80,7 @@ import "database/sql"
 
 func open(dsn string) { sql.Open("securepg-pq", dsn) }
 `,
-		"broken/broken.go": "package broken\n\nfunc f() { undefined() }\n",
+		"broken/broken.go":   "package broken\n\nfunc f() { undefined() }\n",
 		"missing/missing.go": "package missing\n\nimport _ \"example.com/nowhere/pkg\"\n",
 	})
 	for _, tc := range []struct {
