@@ -3,7 +3,6 @@ package lint
 import (
 	"fmt"
 	"go/ast"
-	"go/constant"
 	"go/token"
 	"go/types"
 	"strconv"
@@ -27,27 +26,44 @@ var Analyzer = &analysis.Analyzer{
 }
 
 func run(pass *analysis.Pass) (any, error) {
+	pkg := newPackage(pass)
 	for _, f := range pass.Files {
 		allowed, malformed := allowances(pass.Fset, f)
 		for _, c := range malformed {
 			pass.Report(analysis.Diagnostic{Pos: c.Pos(), End: c.End(), Message: malformedAllow})
 		}
+		report := func(n ast.Node, msg string) {
+			if msg != "" && !allowed[pass.Fset.Position(n.Pos()).Line] {
+				pass.Report(analysis.Diagnostic{Pos: n.Pos(), End: n.End(), Message: msg})
+			}
+		}
 		for _, decl := range f.Decls {
-			s := &scope{pass: pass, decl: decl}
+			s := pkg.scope(decl)
+			callees := make(map[ast.Expr]bool)
+			sels := make(map[*ast.Ident]bool)
 			ast.Inspect(decl, func(n ast.Node) bool {
-				var msg string
 				switch x := n.(type) {
 				case *ast.CallExpr:
-					msg = s.judge(x)
+					callees[ast.Unparen(x.Fun)] = true
+					report(x, s.judge(x))
+					report(x, s.pqErrorCheck(x))
 				case *ast.CompositeLit:
-					msg = s.judgeLit(x)
+					report(x, s.judgeLit(x))
+				case *ast.SelectorExpr:
+					sels[x.Sel] = true
+					report(x, s.funcValue(x, x.Sel, callees))
+				case *ast.Ident:
+					if !sels[x] {
+						report(x, s.funcValue(x, x, callees))
+					}
+				case *ast.TypeAssertExpr, *ast.TypeSwitchStmt:
+					report(x, s.pqErrorCheck(x))
 				}
-				if msg == "" || allowed[pass.Fset.Position(n.Pos()).Line] {
-					return true
-				}
-				pass.Report(analysis.Diagnostic{Pos: n.Pos(), End: n.End(), Message: msg})
 				return true
 			})
+			for _, c := range s.ignoredConfigures() {
+				report(c, ignoredError(s.callee(c)))
+			}
 		}
 	}
 	return nil, nil
@@ -77,7 +93,7 @@ func (s *scope) judge(call *ast.CallExpr) string {
 	case opens:
 		return bypass(name, r.instead)
 	case driverName:
-		d, ok := s.constString(arg())
+		d, ok := s.driverString(arg())
 		if !ok {
 			return "" // not a constant: cannot tell
 		}
@@ -92,8 +108,12 @@ func (s *scope) judge(call *ast.CallExpr) string {
 			return bypass(name+" with "+who+"'s driver", r.instead)
 		}
 	case config:
-		if e := arg(); e == nil || !s.configured(e, call.Pos()) {
-			return bypass(name+" with a configuration securepg has not configured", r.instead)
+		switch msg := s.configuration(arg(), call); msg {
+		case "":
+		case notConfigured:
+			return bypass(name+" "+msg, r.instead)
+		default:
+			return bypass(name+" "+msg, useChecked)
 		}
 	case dialer:
 		if e := arg(); e == nil || !s.fromSecurepg(e) {
@@ -113,18 +133,6 @@ func (s *scope) judge(call *ast.CallExpr) string {
 
 func bypass(what, instead string) string {
 	return what + " bypasses the securepg policy: " + instead
-}
-
-// constString is the value of a constant string expression.
-func (s *scope) constString(e ast.Expr) (string, bool) {
-	if e == nil {
-		return "", false
-	}
-	tv, ok := s.pass.TypesInfo.Types[e]
-	if !ok || tv.Value == nil || tv.Value.Kind() != constant.String {
-		return "", false
-	}
-	return constant.StringVal(tv.Value), true
 }
 
 // gormConfig judges the postgres.Config given to GORM's postgres.New: ""
@@ -158,7 +166,7 @@ func (s *scope) gormConfig(e ast.Expr) string {
 	if driver == nil {
 		return "without a DriverName (GORM then uses pgx's driver)"
 	}
-	d, ok := s.constString(driver)
+	d, ok := s.driverString(driver)
 	switch {
 	case !ok || isSecurepgDriverName(d):
 		return ""
@@ -291,8 +299,15 @@ func inSecurepg(p *types.Package) bool {
 
 // scope is one top-level declaration, the extent of the dataflow.
 type scope struct {
+	pkg  *pkgState
 	pass *analysis.Pass
 	decl ast.Decl
+	// parents maps each node of the declaration to its parent; built on
+	// first use.
+	parents map[ast.Node]ast.Node
+	// blamed are the configure calls whose unchecked error a connect was
+	// reported for: not reported again on their own.
+	blamed map[*ast.CallExpr]bool
 }
 
 // calls visits every call of the declaration.
@@ -303,4 +318,24 @@ func (s *scope) calls(visit func(*ast.CallExpr)) {
 		}
 		return true
 	})
+}
+
+// parent is n's parent in the declaration, or nil.
+func (s *scope) parent(n ast.Node) ast.Node {
+	if s.parents == nil {
+		s.parents = make(map[ast.Node]ast.Node)
+		var stack []ast.Node
+		ast.Inspect(s.decl, func(n ast.Node) bool {
+			if n == nil {
+				stack = stack[:len(stack)-1]
+				return true
+			}
+			if len(stack) > 0 {
+				s.parents[n] = stack[len(stack)-1]
+			}
+			stack = append(stack, n)
+			return true
+		})
+	}
+	return s.parents[n]
 }

@@ -69,3 +69,37 @@ func TestAnalyzerDriverRegister(t *testing.T) {
 	testenv.Slow(t, "type-checks the fixture and the standard library it imports")
 	analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "driverregister")
 }
+
+// TestAnalyzerBypassForms: each bypass form of issue 22 is reported: a
+// function that connects used as a value (funcvalue), a driver name in a
+// variable or constant (drivervar), a ConfigurePgx / ConfigurePool error
+// ignored, only logged or checked on one branch (configerr), the
+// configuration reassigned or its guarded fields set after configuring
+// (spoil), helpers that do not configure on every path (helpers, whose
+// good helpers are accepted), and *pq.Error checks in packages that open
+// the pgx backend (pqerr; pqbackend keeps lib/pq and is silent).
+func TestAnalyzerBypassForms(t *testing.T) {
+	testenv.Slow(t, "type-checks the fixtures and the standard library they import")
+	analysistest.Run(t, analysistest.TestData(), lint.Analyzer,
+		"funcvalue", "drivervar", "configerr", "spoil", "helpers", "pqerr", "pqbackend")
+}
+
+// TestAnalyzerCorpus: realistic correct programs (helpers that configure,
+// pools in structs and maps, ConfigurePool in a constructor, errors
+// wrapped and returned, a lib/pq application on "securepg-pq") report
+// nothing.
+func TestAnalyzerCorpus(t *testing.T) {
+	testenv.Slow(t, "type-checks the corpus and the standard library it imports")
+	res := analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "corpus/...")
+	if len(res) < 5 {
+		t.Fatalf("analyzed %d corpus packages, want 5", len(res))
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Errorf("%s: %v", r.Action.Package.PkgPath, r.Err)
+		}
+		for _, d := range r.Diagnostics {
+			t.Errorf("%s: a false positive: %s", r.Action.Package.Fset.Position(d.Pos), d.Message)
+		}
+	}
+}

@@ -1,12 +1,20 @@
 // Package lint finds the places in a Go codebase where a PostgreSQL
 // connection is opened without securepg, so that the organisation's policy
 // is not quietly bypassed by one untouched sql.Open("pgx", ...) or
-// pgxpool.New. Its [Analyzer] runs under go vet:
+// pgxpool.New. In CI, run its [Analyzer] with the securepg tool:
 //
+//	securepg lint ./...
+//
+// which exits 3 when it finds a bypass and 2 when the packages do not load
+// (a type error, a missing package, a bad pattern). It also runs under go
+// vet, with go vet's standard analyzers (securepg-vet runs both). Guard the
+// tool's lookup: go vet -vettool=$(which securepg-vet) runs go vet's own
+// tool, and passes, when securepg-vet is not installed:
+//
+//	set -e
 //	go install github.com/securepg/securepg/cmd/securepg-vet@latest
-//	go vet -vettool=$(which securepg-vet) ./...
-//
-// and as a subcommand of the securepg tool: securepg lint ./...
+//	tool=$(command -v securepg-vet) # fails here when it is not on PATH
+//	go vet -vettool="$tool" ./...
 //
 // # What is reported
 //
@@ -75,19 +83,29 @@
 // The analysis is syntactic and local, so it can be fooled and it can be
 // wrong in both directions:
 //
-//   - A driver name, or a GORM DriverName, that is not a constant is not
-//     reported: the analyzer cannot tell what it will be (it reports what it
-//     knows, rather than every sql.Open of a multi-database program). Nor
-//     is a postgres.Config that is not a composite literal at the call or
-//     in the Dialector literal, nor a driver.Driver the analyzer cannot
-//     trace to pgx or lib/pq (a parameter, a type assertion).
-//   - Dataflow does not cross functions: a configuration configured by the
-//     caller and passed as a parameter is reported (mark the call, see
-//     below); one configured after the call, or reassigned after being
-//     configured, is judged by source order only.
-//   - A function value (f := pgx.Connect; f(ctx, dsn)) and wrappers other
-//     than those listed (a company's own OpenDB(driverName, dsn), ent's
-//     generated Open, goose.OpenDBWithDriver) are not followed.
+//   - A driver name is followed through constants and variables (local or
+//     package-level) assigned constants; one read at run time (os.Getenv,
+//     a struct field, a flag) is not reported.
+//   - A function that connects (sql.Open, pgx.Connect, pgxpool.New,
+//     pgxpool.NewWithConfig, stdlib.OpenDB, ...) used as a value rather
+//     than called is reported: what it will connect with cannot be checked.
+//   - A configuration counts as configured only when the last
+//     securepg.ConfigurePgx / ConfigurePool before the connect lies on
+//     every path to it, its error is checked (if err != nil ending in
+//     return, a branch, panic, or a Fatal/Exit-like call; or the connect
+//     sits in the else branch or under err == nil), and neither the
+//     configuration, its ConnConfig nor its TLSConfig, DialFunc,
+//     LookupFunc, Tracer, Fallbacks, ValidateConnect or AfterNetConnect is
+//     set afterwards (a value that wraps the old one is accepted). An
+//     ignored error is reported where it is ignored.
+//   - Helpers are followed within the package only: a function that
+//     returns a configuration it configured, or configures a parameter,
+//     on every successful return. A helper in another package is not (the
+//     analyzer exchanges no facts): its caller is reported; accept it with
+//     a directive. Order is source order; loops are not unrolled.
+//   - *pq.Error checks (type assertion, type switch, errors.As) are
+//     reported in a package that opens securepg's pgx backend
+//     (sql.Open("securepg"), securepg.NewConnector, securepg.OpenDB).
 //   - sql.OpenDB is not itself reported: the connector it is given is
 //     judged where it was made. stdlib.OpenDBFromPool and
 //     stdlib.GetPoolConnector likewise: the pool is judged where it was

@@ -89,34 +89,6 @@ func (s *scope) callee(c *ast.CallExpr) *types.Func {
 	return fn
 }
 
-// configured reports whether the configuration e was configured by
-// securepg before the position at: it is securepg's (see fromSecurepg),
-// or securepg.ConfigurePgx or securepg.ConfigurePool was given it (see
-// covers) earlier in the declaration. Other securepg functions that take a
-// configuration (OpenDB, RegisterConnConfig) copy it and leave it
-// unconfigured.
-func (s *scope) configured(e ast.Expr, at token.Pos) bool {
-	if s.fromSecurepg(e) {
-		return true
-	}
-	p, ok := s.pathOf(e)
-	if !ok {
-		return false
-	}
-	found := false
-	s.calls(func(c *ast.CallExpr) {
-		if found || c.Pos() >= at || len(c.Args) == 0 {
-			return
-		}
-		if fn := s.callee(c); fn == nil || !configurers[fn.FullName()] {
-			return
-		}
-		q, ok := s.pathOf(c.Args[0])
-		found = ok && covers(q, p)
-	})
-	return found
-}
-
 // fromSecurepg reports whether e is securepg's: the result of a call into
 // securepg, a value of a type securepg defines, or a variable (or a field
 // of one) that was assigned such a result.
@@ -141,15 +113,7 @@ func (s *scope) fromSecurepg(e ast.Expr) bool {
 				continue
 			}
 		case *ast.CallExpr:
-			if isSecurepg(s.callee(x)) {
-				return true
-			}
-			// A helper over a securepg result: must(securepg.ParsePool(dsn)).
-			if len(x.Args) == 1 {
-				c, ok := ast.Unparen(x.Args[0]).(*ast.CallExpr)
-				return ok && isSecurepg(s.callee(c))
-			}
-			return false
+			return s.returnsConfigured(x)
 		}
 		break
 	}
@@ -179,48 +143,36 @@ func (s *scope) securepgType(t types.Type) bool {
 }
 
 // assignedFromSecurepg reports whether v is assigned, anywhere in the
-// declaration, the result of a call into securepg.
+// package, the result of a call into securepg or of a helper that returns
+// what it configured.
 func (s *scope) assignedFromSecurepg(v types.Object) bool {
 	for _, r := range s.assigned(v) {
-		if c, ok := ast.Unparen(r).(*ast.CallExpr); ok && isSecurepg(s.callee(c)) {
+		if c, ok := ast.Unparen(r).(*ast.CallExpr); ok && s.returnsConfigured(c) {
 			return true
 		}
 	}
 	return false
 }
 
-// assigned are the expressions v is assigned in the declaration (:=, =,
-// var): for x, err := f(), the call f().
-func (s *scope) assigned(v types.Object) []ast.Expr {
-	var values []ast.Expr
-	check := func(lhs []ast.Expr, rhs []ast.Expr) {
-		for i, l := range lhs {
-			id, ok := ast.Unparen(l).(*ast.Ident)
-			if !ok || s.pass.TypesInfo.ObjectOf(id) != v {
-				continue
-			}
-			switch {
-			case len(rhs) == 1:
-				values = append(values, rhs[0])
-			case len(rhs) == len(lhs):
-				values = append(values, rhs[i])
-			}
+// returnsConfigured: c is a call into securepg, of a helper of the
+// package that returns a configuration it configured (see summary), or a
+// one-argument wrapper over either: must(securepg.ParsePool(dsn)).
+func (s *scope) returnsConfigured(c *ast.CallExpr) bool {
+	fn := s.callee(c)
+	if isSecurepg(fn) {
+		return true
+	}
+	if sm := s.pkg.summary(fn); sm != nil && sm.result {
+		return true
+	}
+	if len(c.Args) == 1 {
+		if inner, ok := ast.Unparen(c.Args[0]).(*ast.CallExpr); ok {
+			fn := s.callee(inner)
+			sm := s.pkg.summary(fn)
+			return isSecurepg(fn) || sm != nil && sm.result
 		}
 	}
-	ast.Inspect(s.decl, func(n ast.Node) bool {
-		switch x := n.(type) {
-		case *ast.AssignStmt:
-			check(x.Lhs, x.Rhs)
-		case *ast.ValueSpec:
-			lhs := make([]ast.Expr, len(x.Names))
-			for i, n := range x.Names {
-				lhs[i] = n
-			}
-			check(lhs, x.Values)
-		}
-		return true
-	})
-	return values
+	return false
 }
 
 // connectorConfigured reports whether the lib/pq connector a call returns

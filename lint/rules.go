@@ -53,7 +53,7 @@ const (
 
 // The advice each message ends with.
 const (
-	useSQLOpen      = `use sql.Open("securepg", dsn) (or "securepg-pgx" / "securepg-pq" to pin the backend)`
+	useSQLOpen      = `use sql.Open("securepg", dsn) (pgx behind securepg) or sql.Open("securepg-pq", dsn) (lib/pq behind securepg)`
 	useConfigurePgx = "call securepg.ConfigurePgx(cfg) on the *pgx.ConnConfig first (pgx.ParseConfig, then securepg.ConfigurePgx, then pgx.ConnectConfig)"
 	useConfigPool   = "call securepg.ConfigurePool(cfg) on the *pgxpool.Config first (pgxpool.ParseConfig, then securepg.ConfigurePool, then pgxpool.NewWithConfig)"
 	useOpenDB       = "use securepg.OpenDB(cfg), or call securepg.ConfigurePgx(cfg) first"
@@ -64,8 +64,9 @@ const (
 	usePQDialer     = "give it securepg.NewListenerDialer(dsn)"
 	useGORM         = `use postgres.New(postgres.Config{DriverName: "securepg", DSN: dsn})`
 	useBun          = `use sql.Open("securepg", dsn) with bun's pgdialect`
-	useRegister     = `use securepg's drivers, registered as "securepg", "securepg-pgx" and "securepg-pq": sql.Open("securepg", dsn)`
+	useRegister     = `use securepg's drivers, registered as "securepg" (pgx) and "securepg-pq" (lib/pq): sql.Open("securepg", dsn)`
 	useOtelsql      = `use otelsql.Open("securepg", dsn), or otelsql.OpenDB with securepg.NewConnector(dsn)`
+	useChecked      = "connect only after securepg.ConfigurePgx / securepg.ConfigurePool returned nil (if err != nil { return ... } before the connect), and change none of the TLSConfig, DialFunc, LookupFunc, Tracer, Fallbacks, ValidateConnect or AfterNetConnect it set (wrap them: cfg.Tracer = multi(cfg.Tracer, mine))"
 )
 
 // rules maps a function's types.Func.FullName to how it is judged.
@@ -143,9 +144,9 @@ var driverTypes = map[string]string{
 // driverNames are the database/sql driver names that pgx, lib/pq and bun
 // register, with the advice for each.
 var driverNames = map[string]string{
-	"pgx":      `use sql.Open("securepg", dsn) (or "securepg-pgx" to keep pgx whatever SECUREPG_DRIVER says)`,
-	"pgx/v5":   `use sql.Open("securepg", dsn) (or "securepg-pgx" to keep pgx whatever SECUREPG_DRIVER says)`,
-	"postgres": `use sql.Open("securepg-pq", dsn) to keep lib/pq behind securepg, or "securepg"`,
+	"pgx":      `use sql.Open("securepg", dsn) (its backend is pgx)`,
+	"pgx/v5":   `use sql.Open("securepg", dsn) (its backend is pgx)`,
+	"postgres": `use sql.Open("securepg-pq", dsn) to keep lib/pq (and its *pq.Error) behind securepg, or "securepg" to move to pgx`,
 	"pg":       useBun,
 }
 

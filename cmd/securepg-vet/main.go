@@ -1,20 +1,27 @@
-// Command securepg-vet reports PostgreSQL connections that bypass the
-// securepg policy (see package github.com/securepg/securepg/lint). It runs
-// under go vet:
+// Command securepg-vet is go vet with one more analyzer: it runs go vet's
+// standard analyzers and the securepg analyzer, which reports PostgreSQL
+// connections that bypass the securepg policy (see package
+// github.com/securepg/securepg/lint). It replaces go vet's own tool
+// without losing its checks:
 //
 //	go install github.com/securepg/securepg/cmd/securepg-vet@latest
-//	go vet -vettool=$(which securepg-vet) ./...
+//	set -e
+//	tool=$(command -v securepg-vet) # fails the script when it is not installed
+//	go vet -vettool="$tool" ./...
 //
-// or by itself, on package patterns: securepg-vet ./...
+// (go vet -vettool=$(which securepg-vet) passes when the tool is not on
+// PATH: which prints nothing and go vet runs its own tool.) For CI,
+// securepg lint ./... is simpler: it exits 3 on a bypass and 2 when the
+// packages do not load.
 //
-// go vet exits non-zero when a bypass is found and prints each as
-// file:line:col: message.
+// Run by itself, on package patterns (securepg-vet ./...), it exits 3 when
+// something is reported and 1 when the packages do not load.
 package main
 
 import (
-	"golang.org/x/tools/go/analysis/singlechecker"
+	"golang.org/x/tools/go/analysis/multichecker"
 
 	"github.com/securepg/securepg/lint"
 )
 
-func main() { singlechecker.Main(lint.Analyzer) }
+func main() { multichecker.Main(append(vetSuite(), lint.Analyzer)...) }

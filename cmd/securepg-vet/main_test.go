@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/securepg/securepg/internal/testenv"
@@ -66,10 +67,55 @@ func TestGoVetVettool(t *testing.T) {
 	if out, code := runIn(gobin, "vet", "-vettool="+tool, "./good"); code != 0 {
 		t.Errorf("go vet -vettool ./good: exit %d\n%s", code, out)
 	}
+	// go vet's own analyzers run too: a -vettool replaces go vet's tool.
+	if out, code := runIn(gobin, "vet", "-vettool="+tool, "./std"); code == 0 || !regexp.MustCompile(`std\.go:8:\d+: fmt\.Printf format %d has arg name of wrong type string`).MatchString(out) {
+		t.Errorf("go vet -vettool ./std: exit %d, want the printf check's report\n%s", code, out)
+	}
 
 	// By itself (singlechecker): exit 3 when something is found.
-	out, code = runIn(tool, "./...")
+	out, code = runIn(tool, "./bad", "./good")
 	if code != 3 || !slices.Equal(lines(out), want) {
 		t.Errorf("securepg-vet ./...: exit %d, reported lines %q, want 3 and %q\n%s", code, lines(out), want, out)
+	}
+}
+
+// TestREADMERecipeFailsWithoutTool: the README's vet recipe fails when
+// securepg-vet is not installed (go vet -vettool=$(which securepg-vet)
+// would run go vet's own tool and pass).
+func TestREADMERecipeFailsWithoutTool(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```sh\n(set -e\n[^`]*go vet -vettool[^`]*)```").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README has no sh block with set -e and go vet -vettool")
+	}
+	if regexp.MustCompile(`\$\(which `).Match(m[1]) {
+		t.Fatalf("the recipe uses $(which ...), which passes when the tool is missing:\n%s", m[1])
+	}
+	var script []string
+	for _, line := range strings.Split(string(m[1]), "\n") {
+		if !strings.HasPrefix(line, "go install") { // no network: the tool stays missing
+			script = append(script, strings.ReplaceAll(line, "./...", "./good"))
+		}
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := func(script string) ([]byte, error) {
+		cmd := exec.CommandContext(t.Context(), "/bin/sh", "-c", script)
+		cmd.Dir = filepath.Join("testdata", "mod")
+		// go on PATH, securepg-vet not.
+		cmd.Env = append(os.Environ(), "GOWORK=off", "PATH="+filepath.Dir(gobin)+":/usr/bin:/bin")
+		return cmd.CombinedOutput()
+	}
+	// The old recipe passes without the tool; the README's must not.
+	if out, err := sh("go vet -vettool=$(which securepg-vet) ./good"); err != nil {
+		t.Fatalf("the unguarded recipe failed, so this test proves nothing: %v\n%s", err, out)
+	}
+	if out, err := sh(strings.Join(script, "\n")); err == nil {
+		t.Fatalf("the recipe passed without securepg-vet:\n%s\n%s", strings.Join(script, "\n"), out)
 	}
 }

@@ -24,9 +24,12 @@ Reports every call that opens a PostgreSQL connection without securepg
 GORM's postgres.Open, ...), as file:line:col: message, with what to use
 instead. The packages are go list patterns (default ./...); a module nested
 in the tree is linted by running in it (-C dir). The same analyzer runs
-under go vet: go vet -vettool=$(which securepg-vet) ./...
+under go vet with go vet's own: go vet -vettool="$(command -v securepg-vet)"
+(after checking that it is installed; see go doc ./cmd/securepg-vet).
 
-exit codes: 0 nothing found, 3 bypasses found, 2 usage error, 1 the packages did not load
+exit codes: 0 nothing found, 3 bypasses found, 2 the packages did not load
+(a type error, a missing package, a bad pattern) or a usage error,
+1 any other error
 `
 
 // lint runs the bypass analyzer over packages loaded with go/packages:
@@ -49,7 +52,11 @@ func (e *env) lint(ctx context.Context, args []string) int {
 		patterns = []string{"./..."}
 	}
 	found, err := runLint(ctx, *dir, *tests, patterns)
-	if err != nil {
+	var load *loadError
+	switch {
+	case errors.As(err, &load):
+		return e.fail(exitUsage, "lint: %v", err)
+	case err != nil:
 		return e.fail(exitError, "lint: %v", err)
 	}
 	wd, _ := os.Getwd()
@@ -73,6 +80,13 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
+
+// loadError: the packages could not be loaded (exit 2, not 1: nothing
+// was analyzed).
+type loadError struct{ err error }
+
+func (e *loadError) Error() string { return e.err.Error() }
+func (e *loadError) Unwrap() error { return e.err }
 
 // finding is one report.
 type finding struct {
@@ -99,10 +113,10 @@ func runLint(ctx context.Context, dir string, tests bool, patterns []string) ([]
 	}
 	pkgs, err := packages.Load(cfg, patterns...)
 	if err != nil {
-		return nil, err
+		return nil, &loadError{err}
 	}
 	if len(pkgs) == 0 {
-		return nil, fmt.Errorf("%s matched no packages", strings.Join(patterns, " "))
+		return nil, &loadError{fmt.Errorf("%s matched no packages", strings.Join(patterns, " "))}
 	}
 	var errs []string
 	for _, p := range pkgs {
@@ -111,7 +125,7 @@ func runLint(ctx context.Context, dir string, tests bool, patterns []string) ([]
 		}
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("the packages did not load: %s", strings.Join(errs, "; "))
+		return nil, &loadError{fmt.Errorf("the packages did not load: %s", strings.Join(errs, "; "))}
 	}
 	seen := make(map[finding]bool)
 	var found []finding

@@ -49,6 +49,9 @@ func reported(t *testing.T, out string) []string {
 	return got
 }
 
+// TestLintSubcommand: findings exit 3, a clean run 0, and packages that
+// cannot be loaded (a type error, a missing package or import, a bad
+// pattern, no such directory) exit 2, never 0 or 3.
 func TestLintSubcommand(t *testing.T) {
 	dir := writeModule(t, map[string]string{
 		"svc.go": `package svc
@@ -77,7 +80,8 @@ import "database/sql"
 
 func open(dsn string) { sql.Open("securepg-pq", dsn) }
 `,
-		"broken/broken.go": "package broken\n\nfunc f() { undefined() }\n",
+		"broken/broken.go":   "package broken\n\nfunc f() { undefined() }\n",
+		"missing/missing.go": "package missing\n\nimport _ \"example.com/nowhere/pkg\"\n",
 	})
 	for _, tc := range []struct {
 		name string
@@ -88,8 +92,11 @@ func open(dsn string) { sql.Open("securepg-pq", dsn) }
 		{"tests included by default", []string{"-C", dir, ".", "./clean"}, exitRefused, []string{"svc.go:6", "svc_test.go:8"}},
 		{"without tests", []string{"-C", dir, "-test=false", "."}, exitRefused, []string{"svc.go:6"}},
 		{"nothing found", []string{"-C", dir, "./clean"}, exitOK, nil},
-		{"a package that does not type-check", []string{"-C", dir, "./broken"}, exitError, nil},
-		{"no such package", []string{"-C", dir, "./nowhere"}, exitError, nil},
+		{"a package that does not type-check", []string{"-C", dir, "./broken"}, exitUsage, nil},
+		{"no such package", []string{"-C", dir, "./nowhere"}, exitUsage, nil},
+		{"a missing import", []string{"-C", dir, "./missing"}, exitUsage, nil},
+		{"a bad pattern", []string{"-C", dir, "example.com/svc/[bad"}, exitUsage, nil},
+		{"no such directory", []string{"-C", filepath.Join(dir, "nowhere"), "./..."}, exitUsage, nil},
 		{"bad flag", []string{"-frobnicate"}, exitUsage, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,7 +110,7 @@ func open(dsn string) { sql.Open("securepg-pq", dsn) }
 			if tc.code == exitRefused && !strings.Contains(r.errOut, "bypass") {
 				t.Fatalf("no summary on stderr: %q", r.errOut)
 			}
-			if tc.code == exitError && !strings.HasPrefix(r.errOut, "securepg: lint: ") {
+			if tc.code == exitUsage && len(tc.args) > 1 && !strings.HasPrefix(r.errOut, "securepg: lint: ") {
 				t.Fatalf("stderr: %q", r.errOut)
 			}
 		})

@@ -55,7 +55,9 @@ type pair struct {
 }
 
 func (p *pair) connect(ctx context.Context) {
-	_ = securepg.ConfigurePgx(p.a)
+	if err := securepg.ConfigurePgx(p.a); err != nil {
+		return
+	}
 	pgx.ConnectConfig(ctx, p.a)
 	pgx.ConnectConfig(ctx, p.b) // want `pgx.ConnectConfig with a configuration securepg has not configured`
 }
@@ -72,17 +74,23 @@ func pqConnectorToSecurepg(dsn string, h func(*pq.Error)) {
 // ConfigurePool.
 func configured(ctx context.Context, dsn string) {
 	pc, _ := pgxpool.ParseConfig(dsn)
-	_ = securepg.ConfigurePool(pc)
+	if err := securepg.ConfigurePool(pc); err != nil {
+		return
+	}
 	pgx.ConnectConfig(ctx, pc.ConnConfig)
 	stdlib.OpenDB(*pc.ConnConfig)
 	pgxpool.NewWithConfig(ctx, pc)
 
 	pc2, _ := pgxpool.ParseConfig(dsn)
-	_ = securepg.ConfigurePgx(pc2.ConnConfig)
+	if err := securepg.ConfigurePgx(pc2.ConnConfig); err != nil {
+		return
+	}
 	pgxpool.NewWithConfig(ctx, pc2)
 
 	cfg, _ := pgx.ParseConfig(dsn)
-	_ = securepg.ConfigurePgx(cfg)
+	if err := securepg.ConfigurePgx(cfg); err != nil {
+		return
+	}
 	_, _ = securepg.OpenDB(cfg)
 	pgx.ConnectConfig(ctx, cfg)
 }

@@ -24,12 +24,16 @@ func bypasses(ctx context.Context, dsn string, param *pgx.ConnConfig) {
 	// Configured after the call: source order counts.
 	late, _ := pgx.ParseConfig(dsn)
 	pgx.ConnectConfig(ctx, late) // want `pgx.ConnectConfig with a configuration`
-	securepg.ConfigurePgx(late)
+	if err := securepg.ConfigurePgx(late); err != nil {
+		return
+	}
 
 	// Another configuration was configured, not this one.
 	one, _ := pgx.ParseConfig(dsn)
 	other, _ := pgx.ParseConfig(dsn)
-	securepg.ConfigurePgx(one)
+	if err := securepg.ConfigurePgx(one); err != nil {
+		return
+	}
 	pgx.ConnectConfig(ctx, other) // want `pgx.ConnectConfig with a configuration`
 
 	pgx.ConnectConfig(ctx, must(pgx.ParseConfig(dsn))) // want `pgx.ConnectConfig with a configuration`
@@ -56,10 +60,15 @@ func configured(ctx context.Context, dsn string) error {
 	pgx.ConnectConfig(ctx, cfg)
 	pgx.ConnectConfig(ctx, &*cfg)
 
-	// Configured in a closure, used later: same top-level function.
+	// Configured in a closure, used later: same top-level function, but
+	// a check inside the closure is not seen to stop what follows it.
 	inner, _ := pgx.ParseConfig(dsn)
-	func() { _ = securepg.ConfigurePgx(inner) }()
-	go func() { pgx.ConnectConfig(ctx, inner) }()
+	func() {
+		if err := securepg.ConfigurePgx(inner); err != nil {
+			panic(err)
+		}
+	}()
+	go func() { pgx.ConnectConfig(ctx, inner) }() // want `pgx.ConnectConfig with a configuration securepg configures on another branch only`
 
 	// The embedded pgconn.Config of a configured pgx config.
 	pgconn.ConnectConfig(ctx, &cfg.Config)
@@ -72,7 +81,9 @@ type service struct {
 }
 
 func (s *service) connect(ctx context.Context) {
-	securepg.ConfigurePgx(s.cfg)
+	if err := securepg.ConfigurePgx(s.cfg); err != nil {
+		return
+	}
 	pgx.ConnectConfig(ctx, s.cfg)
 	pgx.ConnectConfig(ctx, s.other) // want `pgx.ConnectConfig with a configuration`
 }

@@ -37,7 +37,9 @@ func configuredByParse(ctx context.Context, dsn string) {
 
 func connConfigOfPool(ctx context.Context, dsn string) {
 	cfg, _ := pgxpool.ParseConfig(dsn)
-	securepg.ConfigurePgx(cfg.ConnConfig)
+	if err := securepg.ConfigurePgx(cfg.ConnConfig); err != nil {
+		return
+	}
 	pgxpool.NewWithConfig(ctx, cfg)
 }
 

@@ -20,14 +20,18 @@ func bypasses(dsn string) {
 
 func configured(ctx context.Context, dsn string) {
 	cfg, _ := pgx.ParseConfig(dsn)
-	_ = securepg.ConfigurePgx(cfg)
+	if err := securepg.ConfigurePgx(cfg); err != nil {
+		return
+	}
 	stdlib.OpenDB(*cfg)
 	sql.OpenDB(stdlib.GetConnector(*cfg))
 	sql.Open("securepg", stdlib.RegisterConnConfig(cfg))
 
 	// A pool is judged where it is made, not where database/sql wraps it.
 	pcfg, _ := pgxpool.ParseConfig(dsn)
-	_ = securepg.ConfigurePool(pcfg)
+	if err := securepg.ConfigurePool(pcfg); err != nil {
+		return
+	}
 	pool, _ := pgxpool.NewWithConfig(ctx, pcfg)
 	stdlib.OpenDBFromPool(pool)
 	sql.OpenDB(stdlib.GetPoolConnector(pool))

@@ -34,7 +34,11 @@ func Open(dsn string) (driver.Conn, error) { return nil, nil }
 
 func DialOpen(d Dialer, dsn string) (driver.Conn, error) { return nil, nil }
 
-type Error struct{}
+type ErrorCode string
+
+type Error struct{ Code ErrorCode }
+
+func (e *Error) Error() string { return string(e.Code) }
 
 type NoticeHandlerConnector struct{ driver.Connector }
 

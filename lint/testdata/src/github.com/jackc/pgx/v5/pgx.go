@@ -8,8 +8,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
+type QueryTracer interface{ TraceQueryStart() }
+
 type ConnConfig struct {
 	pgconn.Config
+	Tracer QueryTracer
 }
 
 type ParseConfigOptions struct{}

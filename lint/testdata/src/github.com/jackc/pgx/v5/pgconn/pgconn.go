@@ -2,9 +2,35 @@
 // matches, with their signatures.
 package pgconn
 
-import "context"
+import (
+	"context"
+	"crypto/tls"
+	"net"
+)
 
-type Config struct{ Host string }
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+type LookupFunc func(ctx context.Context, host string) (addrs []string, err error)
+
+type FallbackConfig struct {
+	Host      string
+	TLSConfig *tls.Config
+}
+
+type Config struct {
+	Host       string
+	TLSConfig  *tls.Config
+	DialFunc   DialFunc
+	LookupFunc LookupFunc
+	Fallbacks  []*FallbackConfig
+
+	RuntimeParams map[string]string
+}
+
+// PgError is what the server reports.
+type PgError struct{ Code string }
+
+func (e *PgError) Error() string { return e.Code }
 
 type ParseConfigOptions struct{}
 
