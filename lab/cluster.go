@@ -1,20 +1,3 @@
-// Package lab starts throwaway PostgreSQL servers with TLS on 127.0.0.1,
-// from the system's binaries (initdb and pg_ctl of PostgreSQL 15 or
-// newer) or a given version's (StartWith, SharedVersion: PostgreSQL 18
-// from .ci/install-pg18), with a CA and certificates generated in Go:
-// what securepg's demo, its examples and its tests run against, and what
-// yours can too.
-// Beside the server, the lab runs the peers that attack a client: a proxy
-// that strips TLS, impostors with bad certificates, a byte injector after
-// the SSLRequest's answer, peers that stall, and a fake server that asks
-// for a cleartext password, so that a client's refusals can be tested
-// against something real. Everything listens on loopback only, and Stop
-// removes everything.
-//
-//	c, err := lab.Start(ctx, nil)
-//	if err != nil { ... }
-//	defer c.Stop()
-//	db, err := sql.Open("securepg", c.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile))
 package lab
 
 import (
@@ -84,7 +67,7 @@ func DefaultInstallDir(major int) string {
 
 // BinDirEnv names the variable that points at the bin directory of a
 // major version's server, e.g. SECUREPG_LAB_PG18_BIN. securepg itself
-// never reads it, and IsolateEnv leaves it alone.
+// never reads it, and labtest.IsolateEnv leaves it alone.
 func BinDirEnv(major int) string { return fmt.Sprintf("SECUREPG_LAB_PG%d_BIN", major) }
 
 // FindVersionBinDir locates the binaries of a major version's server:
