@@ -5,13 +5,13 @@ import (
 	"testing"
 
 	"github.com/securepg/securepg"
-	pglab "github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // BenchmarkLoopback runs a real query on the test lab's server over TLS,
 // with each driver bare and through securepg, no provider installed.
 func BenchmarkLoopback(b *testing.B) {
-	c := pglab.Shared(b)
+	c := labtest.Shared(b)
 	dsn := c.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile)
 	for _, drv := range []struct{ name, bare string }{{"pgx", "pgx/v5"}, {"pq", "postgres"}} {
 		bare, err := sql.Open(drv.bare, dsn)

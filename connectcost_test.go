@@ -14,6 +14,7 @@ import (
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
 	pglab "github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // frontendMessages splits what a client sent after its startup message
@@ -106,7 +107,7 @@ func TestConnectRoundTrips(t *testing.T) {
 // server, through securepg and through the same driver bare, in the same
 // run. No provider is installed.
 func BenchmarkConnect(b *testing.B) {
-	c := pglab.Shared(b)
+	c := labtest.Shared(b)
 	dsn := c.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile)
 	bare := map[string]func() (driver.Connector, error){
 		"pgx": func() (driver.Connector, error) {

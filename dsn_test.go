@@ -22,6 +22,7 @@ import (
 	"github.com/securepg/securepg"
 	pgdsn "github.com/securepg/securepg/internal/dsn"
 	pglab "github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // breakers are the characters that break a DSN built with fmt.Sprintf,
@@ -535,7 +536,7 @@ func TestDSNBuilderConnects(t *testing.T) {
 // fields name real files (pgx reads them while parsing) whose names come
 // from the fuzzer.
 func FuzzDSNBuilderRoundTrip(f *testing.F) {
-	pglab.IsolateEnv(f)
+	labtest.IsolateEnv(f)
 	files := newCertFiles(f)
 	caPEM := files.caPEM
 	certPEM, err := os.ReadFile(files.cert)

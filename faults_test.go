@@ -28,6 +28,7 @@ import (
 	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/testenv"
 	pglab "github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // The fault tests put a server through what production servers go
@@ -49,7 +50,7 @@ func startCluster(t *testing.T) *pglab.Cluster {
 	defer cancel()
 	c, err := pglab.Start(ctx, nil)
 	if err != nil {
-		pglab.Unavailable(t, err)
+		labtest.Unavailable(t, err)
 	}
 	t.Cleanup(func() {
 		if err := c.Stop(); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/securepg/securepg/internal/testenv"
 	pglab "github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // lab is a shared server plus the adversarial peers in front of it.
@@ -43,17 +44,17 @@ var (
 // newestMajor is the PostgreSQL that the lab runs beside the system's.
 const newestMajor = 18
 
-// getLab is the lab around the system's server (pglab.Shared).
+// getLab is the lab around the system's server (labtest.Shared).
 func getLab(t *testing.T) *lab {
 	t.Helper()
-	return systemLab.get(t, pglab.Shared(t))
+	return systemLab.get(t, labtest.Shared(t))
 }
 
 // getLabVersion is the lab around the shared server of a major version
-// (pglab.SharedVersion): under CI=true a missing server fails t.
+// (labtest.SharedVersion): under CI=true a missing server fails t.
 func getLabVersion(t *testing.T, major int) *lab {
 	t.Helper()
-	c := pglab.SharedVersion(t, major)
+	c := labtest.SharedVersion(t, major)
 	labsMu.Lock()
 	s := majorLabs[major]
 	if s == nil {
@@ -139,7 +140,7 @@ func (l *lab) url(p *pglab.Proxy, query string) string {
 }
 
 // isolateEnv clears the PG* and SECUREPG_* environment for the test.
-func isolateEnv(t *testing.T) { pglab.IsolateEnv(t) }
+func isolateEnv(t *testing.T) { labtest.IsolateEnv(t) }
 
 // writeService writes a pg_service.conf and points PGSERVICEFILE at it.
 func writeService(t *testing.T, content string) string {

@@ -19,7 +19,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	pglab "github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // TestMain runs the suite with a real OpenTelemetry SDK installed globally
@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
 		col = installCollector()
 	}
-	code := pglab.RunMain(m)
+	code := labtest.RunMain(m)
 	if col != nil && code == 0 {
 		if err := col.check(); err != nil {
 			fmt.Fprintln(os.Stderr, "FAIL: telemetry leak check:", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
 	pglab "github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // startPooler starts a PgBouncer in front of the shared cluster for the
@@ -20,7 +21,7 @@ func startPooler(t *testing.T, l *lab, cfg pglab.PgBouncerConfig) *pglab.PgBounc
 	defer cancel()
 	b, err := pglab.StartPgBouncer(ctx, l.Cluster, cfg)
 	if errors.Is(err, pglab.ErrNoPgBouncer) {
-		pglab.Unavailable(t, err)
+		labtest.Unavailable(t, err)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -25,9 +25,10 @@ import (
 	"github.com/securepg/securepg/credentials/vault"
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(lab.RunMain(m)) }
+func TestMain(m *testing.M) { os.Exit(labtest.RunMain(m)) }
 
 type fakeAPI struct {
 	mu     sync.Mutex
@@ -71,10 +72,10 @@ func admin(t *testing.T, c *lab.Cluster, q string) {
 // and the connection succeeds with the new one: no error reaches the
 // application, no restart.
 func TestSecretsManagerRotation(t *testing.T) {
-	c := lab.Shared(t)
+	c := labtest.Shared(t)
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
-			lab.IsolateEnv(t)
+			labtest.IsolateEnv(t)
 			role := "sm_" + drv
 			admin(t, c, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD 'Zq7-sm-old'", role))
 			admin(t, c, fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", c.Database, role))
@@ -109,7 +110,7 @@ func TestSecretsManagerRotation(t *testing.T) {
 // With lib/pq, securepg's password protection refuses first, at
 // sql.Open: a provider's password under require needs channel binding.
 func TestRDSIAMNeverSendsTheTokenWeakly(t *testing.T) {
-	c := lab.Shared(t)
+	c := labtest.Shared(t)
 	relay, err := lab.NewRelay(c.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +118,7 @@ func TestRDSIAMNeverSendsTheTokenWeakly(t *testing.T) {
 	defer relay.Close()
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
-			lab.IsolateEnv(t)
+			labtest.IsolateEnv(t)
 			p := rdsiam.New("eu-west-1", credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "Zq7-key", ""))
 			before := relay.Accepted()
 			conn, err := securepg.NewConnector("host=localhost port="+relay.PortString()+" user=app dbname=app sslmode=require",
@@ -152,10 +153,10 @@ func TestRDSIAMNeverSendsTheTokenWeakly(t *testing.T) {
 // TestVaultDynamicCredentials: a role issued by the database secrets
 // engine (an in-process Vault) logs in to the real server.
 func TestVaultDynamicCredentials(t *testing.T) {
-	c := lab.Shared(t)
+	c := labtest.Shared(t)
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
-			lab.IsolateEnv(t)
+			labtest.IsolateEnv(t)
 			role := "v_app_" + drv
 			admin(t, c, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD 'Zq7-vault-pw'", role))
 			admin(t, c, fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", c.Database, role))

@@ -12,7 +12,7 @@ import (
 
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
-	"github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 	"github.com/securepg/securepg/sqlmocktest"
 )
 
@@ -25,7 +25,7 @@ func quiet() securepg.Option { return securepg.WithLogger(slog.New(slog.DiscardH
 func TestQueryEventsOnTheWrapperPath(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} { // the mock path is the same whichever driver is configured
 		t.Run(drv, func(t *testing.T) {
-			lab.IsolateEnv(t)
+			labtest.IsolateEnv(t)
 			t.Setenv("SECUREPG_DRIVER", drv)
 			var log []string
 			note := func(name string) func(context.Context, *hooks.QueryEvent) {
@@ -65,7 +65,7 @@ func TestQueryEventsOnTheWrapperPath(t *testing.T) {
 }
 
 func TestAfterConnectRejectsSimulatedTLS12(t *testing.T) {
-	lab.IsolateEnv(t)
+	labtest.IsolateEnv(t)
 	mustBe13 := hooks.Hooks{AfterConnect: func(_ context.Context, c hooks.ConnInfo) error {
 		if c.Version < 0x0304 {
 			return errors.New("this service requires TLS 1.3")

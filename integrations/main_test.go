@@ -9,14 +9,14 @@ import (
 	"testing"
 
 	"github.com/securepg/securepg"
-	"github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // TestMain stops the shared lab cluster at the end. securepg's refusal
 // logs (some tests provoke one on purpose) are discarded.
 func TestMain(m *testing.M) {
 	slog.SetDefault(slog.New(slog.DiscardHandler))
-	os.Exit(lab.RunMain(m))
+	os.Exit(labtest.RunMain(m))
 }
 
 // backends runs f once per securepg backend (SECUREPG_DRIVER=pgx, then
@@ -24,10 +24,10 @@ func TestMain(m *testing.M) {
 // and a DSN the default policy refuses.
 func backends(t *testing.T, f func(t *testing.T, dsn, weak string)) {
 	t.Helper()
-	c := lab.Shared(t)
+	c := labtest.Shared(t)
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
-			lab.IsolateEnv(t)
+			labtest.IsolateEnv(t)
 			t.Setenv("SECUREPG_DRIVER", drv)
 			f(t, c.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile), c.DSN("sslmode=disable"))
 		})

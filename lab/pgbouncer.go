@@ -78,7 +78,7 @@ type PgBouncer struct {
 // c, and returns when it accepts connections. ctx bounds the start, not
 // the pooler's life: Stop ends it. As root, it runs as c's server user
 // (PgBouncer refuses to run as root).
-func StartPgBouncer(ctx context.Context, c *Cluster, cfg PgBouncerConfig) (b *PgBouncer, err error) {
+func StartPgBouncer(ctx context.Context, c *Cluster, cfg PgBouncerConfig) (*PgBouncer, error) {
 	bin, err := FindPgBouncer()
 	if err != nil {
 		return nil, err
@@ -106,14 +106,14 @@ func StartPgBouncer(ctx context.Context, c *Cluster, cfg PgBouncerConfig) (b *Pg
 	if err != nil {
 		return nil, err
 	}
-	b = &PgBouncer{Host: "127.0.0.1", ServerTLSMode: cfg.ServerTLSMode, Cert: cert, cluster: c, exited: make(chan struct{})}
+	b := &PgBouncer{Host: "127.0.0.1", ServerTLSMode: cfg.ServerTLSMode, Cert: cert, cluster: c, exited: make(chan struct{})}
 	if b.Dir, err = os.MkdirTemp("", "securepg-pgbouncer-"); err != nil {
 		return nil, err
 	}
+	started := false
 	defer func() {
-		if err != nil {
+		if !started {
 			b.Stop()
-			b = nil
 		}
 	}()
 	if err := os.Chmod(b.Dir, 0o755); err != nil {
@@ -189,6 +189,7 @@ server_tls_ca_file = %s
 	if err := b.ready(ctx); err != nil {
 		return nil, err
 	}
+	started = true
 	return b, nil
 }
 

@@ -19,7 +19,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/securepg/securepg"
-	"github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 	securepgotel "github.com/securepg/securepg/otel"
 	"github.com/securepg/securepg/sqlmocktest"
 )
@@ -29,7 +29,7 @@ import (
 
 const dsn = "host=db.internal port=6432 user=app dbname=orders sslmode=verify-full"
 
-func isolate(t *testing.T) { lab.IsolateEnv(t) }
+func isolate(t *testing.T) { labtest.IsolateEnv(t) }
 
 func quiet() securepg.Option { return securepg.WithLogger(slog.New(slog.DiscardHandler)) }
 

@@ -19,10 +19,11 @@ import (
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // isolate clears PG* and SECUREPG_* variables for the test.
-func isolate(t *testing.T) { lab.IsolateEnv(t) }
+func isolate(t *testing.T) { labtest.IsolateEnv(t) }
 
 const dsn = "postgres://app:Zq7-mock-pw@db.internal:5432/app?sslmode=verify-full"
 

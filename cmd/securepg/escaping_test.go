@@ -13,6 +13,7 @@ import (
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // sqlOpenCode is the exit code check must give for what sql.Open does
@@ -34,7 +35,7 @@ func sqlOpenCode(dsn string) (int, string) {
 // trailing newline (a Kubernetes secret file) is part of the DSN, and
 // input longer than securepg accepts is refused, not cut.
 func TestCheckJudgesTheExactBytes(t *testing.T) {
-	lab.IsolateEnv(t)
+	labtest.IsolateEnv(t)
 	url := "postgres://app@db.internal/app?sslmode=verify-full"
 	for _, dsn := range []string{url + "\n", url + " ", url, "host=db.internal sslmode=verify-full\n"} {
 		want, _ := sqlOpenCode(dsn)
@@ -61,7 +62,7 @@ func TestCheckJudgesTheExactBytes(t *testing.T) {
 // settings, which the server rejects, are not ALLOWED; a quoted path with
 // a space does not crash check.
 func TestCheckReportsWhatWillFail(t *testing.T) {
-	lab.IsolateEnv(t)
+	labtest.IsolateEnv(t)
 	dir := filepath.Join(t.TempDir(), "with space")
 	os.Mkdir(dir, 0o755)
 	certs, err := lab.GenerateCerts(dir)
@@ -105,14 +106,14 @@ func hostileCert(t *testing.T, c *lab.Cluster) lab.KeyPair {
 // and what a DSN puts in a host name, reaches neither the terminal (text),
 // nor JSON, nor an error message as control characters.
 func TestOutputsEscapePeersAndDSNs(t *testing.T) {
-	c := lab.Shared(t)
+	c := labtest.Shared(t)
 	imp, err := lab.NewTLSImpostor(c.Addr(), hostileCert(t, c).TLS, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer imp.Close()
 	for _, drv := range []string{"pgx", "pq"} {
-		lab.IsolateEnv(t)
+		labtest.IsolateEnv(t)
 		t.Setenv("SECUREPG_DRIVER", drv)
 		dsn := "host=localhost port=" + imp.PortString() + " user=" + c.User + " dbname=" + c.Database +
 			" sslmode=verify-full sslrootcert=" + c.Certs.CAFile
@@ -136,7 +137,7 @@ func TestOutputsEscapePeersAndDSNs(t *testing.T) {
 			t.Fatalf("%s: %q", drv, err)
 		}
 	}
-	lab.IsolateEnv(t)
+	labtest.IsolateEnv(t)
 	t.Setenv("DATABASE_URL", "host=a\x1b[2J.example sslmode=prefer")
 	for _, args := range [][]string{{"check"}, {"check", "--json"}} {
 		if r := cli(t, "", args...); strings.Contains(r.out+r.errOut, "\x1b") {
@@ -150,10 +151,10 @@ func TestOutputsEscapePeersAndDSNs(t *testing.T) {
 // that fails it hears neither user nor database name, not from probe's own
 // look nor from the policy connection.
 func TestProbeNeverSendsStartupToAPeerFailingTheDSNVerification(t *testing.T) {
-	c := lab.Shared(t)
+	c := labtest.Shared(t)
 	for _, cert := range []lab.KeyPair{c.Certs.SelfSigned, c.Certs.WrongHost} {
 		for _, drv := range []string{"pgx", "pq"} {
-			lab.IsolateEnv(t)
+			labtest.IsolateEnv(t)
 			t.Setenv("SECUREPG_DRIVER", drv)
 			t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 			imp, err := lab.NewTLSImpostor(c.Addr(), cert.TLS, 0)
@@ -176,10 +177,10 @@ func TestProbeNeverSendsStartupToAPeerFailingTheDSNVerification(t *testing.T) {
 // TestProbeHonoursTheContext: a server that stalls holds probe no longer
 // than its context.
 func TestProbeHonoursTheContext(t *testing.T) {
-	c := lab.Shared(t)
+	c := labtest.Shared(t)
 	for _, stage := range []lab.Stall{lab.StallAtOnce, lab.StallAfterS, lab.StallAfterTLS} {
 		for _, drv := range []string{"pgx", "pq"} {
-			lab.IsolateEnv(t)
+			labtest.IsolateEnv(t)
 			t.Setenv("SECUREPG_DRIVER", drv)
 			p, err := lab.NewStallProxy(stage, c.Certs.Server.TLS)
 			if err != nil {
@@ -218,7 +219,7 @@ func FuzzCheckAgreesWithSQLOpen(f *testing.F) {
 		f.Add(s, uint8(0))
 		f.Add(s+"\n", uint8(5))
 	}
-	lab.IsolateEnv(f)
+	labtest.IsolateEnv(f)
 	f.Fuzz(func(t *testing.T, dsn string, pol uint8) {
 		if dsn == "" || len(dsn) > core.MaxDSNSize || strings.ContainsAny(dsn, "\x00") || strings.Contains(dsn, "service") {
 			return
@@ -240,7 +241,7 @@ func FuzzCheckAgreesWithSQLOpen(f *testing.F) {
 // sslrootcert=system, an inline root for lib/pq), not the org's: a peer
 // that sql.Open refuses never hears the startup message from probe either.
 func TestProbeVerifiesWithTheDriversRoots(t *testing.T) {
-	c := lab.Shared(t)
+	c := labtest.Shared(t)
 	selfSigned, err := os.ReadFile(c.Certs.SelfSigned.CertFile)
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +251,7 @@ func TestProbeVerifiesWithTheDriversRoots(t *testing.T) {
 		{"pq", "sslmode=verify-full sslrootcert=system"},
 		{"pq", "sslmode=verify-full sslinline=true sslrootcert='" + string(selfSigned) + "'"},
 	} {
-		lab.IsolateEnv(t)
+		labtest.IsolateEnv(t)
 		t.Setenv("SECUREPG_DRIVER", tc.drv)
 		t.Setenv("SECUREPG_SSLROOTCERT", c.Certs.CAFile) // the org trusts the lab CA; the DSN does not
 		p, err := lab.NewTLSImpostor(c.Addr(), c.Certs.Server.TLS, 0)
@@ -271,7 +272,7 @@ func TestProbeVerifiesWithTheDriversRoots(t *testing.T) {
 // TestControlCharactersFromTheEnvironment: a policy variable naming a
 // file with control characters in its name reaches no output raw.
 func TestControlCharactersFromTheEnvironment(t *testing.T) {
-	lab.IsolateEnv(t)
+	labtest.IsolateEnv(t)
 	t.Setenv("DATABASE_URL", "host=db.example sslmode=verify-full")
 	bad := filepath.Join(t.TempDir(), "ca\x1b[31m.crt")
 	os.WriteFile(bad, []byte("junk"), 0o600)

@@ -4,14 +4,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // TestCheckInvalidOperationSpans: sql.Open rejects an invalid
 // SECUREPG_OPERATION_SPANS, and so does check, naming the variable and
 // not its value; a valid one changes nothing in the verdict.
 func TestCheckInvalidOperationSpans(t *testing.T) {
-	lab.IsolateEnv(t)
+	labtest.IsolateEnv(t)
 	dsn := "host=db.example.com sslmode=verify-full sslrootcert=system"
 	t.Setenv("SECUREPG_OPERATION_SPANS", "Zq7-maybe")
 	r := cli(t, dsn, "check")

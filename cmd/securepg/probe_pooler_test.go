@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/securepg/securepg/lab"
+
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // TestProbeBehindPooler: behind a PgBouncer whose connection to the server
@@ -15,12 +17,12 @@ import (
 // pg_stat_ssl's ssl=false as the pooler's connection; straight to the
 // server it claims no pooler.
 func TestProbeBehindPooler(t *testing.T) {
-	c := lab.Shared(t)
+	c := labtest.Shared(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	b, err := lab.StartPgBouncer(ctx, c, lab.PgBouncerConfig{ServerTLSMode: "disable"})
 	if errors.Is(err, lab.ErrNoPgBouncer) {
-		lab.Unavailable(t, err)
+		labtest.Unavailable(t, err)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +30,7 @@ func TestProbeBehindPooler(t *testing.T) {
 	defer b.Stop()
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
-			lab.IsolateEnv(t)
+			labtest.IsolateEnv(t)
 			t.Setenv("SECUREPG_DRIVER", drv)
 			dsn := b.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile)
 			rep, r := probeJSON(t, dsn)

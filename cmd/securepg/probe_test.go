@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/securepg/securepg/lab"
+
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 func probeJSON(t *testing.T, dsn string, args ...string) (probeReport, result) {
@@ -25,10 +27,10 @@ func probeJSON(t *testing.T, dsn string, args ...string) (probeReport, result) {
 }
 
 func TestProbeRealServer(t *testing.T) {
-	c := lab.Shared(t)
+	c := labtest.Shared(t)
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
-			lab.IsolateEnv(t)
+			labtest.IsolateEnv(t)
 			t.Setenv("SECUREPG_DRIVER", drv)
 			rep, r := probeJSON(t, c.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile), "--downgrade-test")
 			if r.code != exitOK {
@@ -71,7 +73,7 @@ func TestProbeRealServer(t *testing.T) {
 // TestProbeImpostors: probe shows the impostor's certificate and why it
 // fails, and the policy's refusal.
 func TestProbeImpostors(t *testing.T) {
-	c := lab.Shared(t)
+	c := labtest.Shared(t)
 	for _, tc := range []struct {
 		name, reason, subject string
 		cert                  lab.KeyPair
@@ -81,7 +83,7 @@ func TestProbeImpostors(t *testing.T) {
 		{"expired", "certificate_expired", "expired.securepg.test", c.Certs.Expired},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			lab.IsolateEnv(t)
+			labtest.IsolateEnv(t)
 			p, err := lab.NewTLSImpostor(c.Addr(), tc.cert.TLS, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -111,7 +113,7 @@ func TestProbeImpostors(t *testing.T) {
 		})
 	}
 	t.Run("stripping proxy", func(t *testing.T) {
-		lab.IsolateEnv(t)
+		labtest.IsolateEnv(t)
 		p, err := lab.NewStripProxy(c.Addr())
 		if err != nil {
 			t.Fatal(err)
@@ -127,9 +129,9 @@ func TestProbeImpostors(t *testing.T) {
 // TestDemo runs the README's quick start against the system's PostgreSQL.
 func TestDemo(t *testing.T) {
 	if _, err := lab.FindBinDir(); err != nil {
-		lab.Unavailable(t, err)
+		labtest.Unavailable(t, err)
 	}
-	lab.IsolateEnv(t)
+	labtest.IsolateEnv(t)
 	r := cli(t, "", "demo")
 	if r.code != exitOK {
 		t.Fatalf("exit %d: %s\n%s", r.code, r.errOut, r.out)
@@ -182,9 +184,9 @@ func (w *interruptAt) Write(p []byte) (int, error) {
 
 func TestDemoCleansUpWhenInterrupted(t *testing.T) {
 	if _, err := lab.FindBinDir(); err != nil {
-		lab.Unavailable(t, err)
+		labtest.Unavailable(t, err)
 	}
-	lab.IsolateEnv(t)
+	labtest.IsolateEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w := &interruptAt{marker: "[3/8]", cancel: cancel}
@@ -200,7 +202,7 @@ func TestDemoCleansUpWhenInterrupted(t *testing.T) {
 // through on each host; probe says whether the protection holds against
 // the server that answers, and how the policy connection logged in.
 func TestPasswordProtectionInTheCLI(t *testing.T) {
-	c := lab.Shared(t)
+	c := labtest.Shared(t)
 	dsn := c.DSN("sslmode=require")
 	for _, tc := range []struct {
 		drv, optOut string
@@ -211,7 +213,7 @@ func TestPasswordProtectionInTheCLI(t *testing.T) {
 		{"pq", "", exitRefused, "none (lib/pq cannot bind SCRAM to TLS)"},
 		{"pq", "true", exitOK, "any (SECUREPG_ALLOW_UNVERIFIED_PASSWORD)"},
 	} {
-		lab.IsolateEnv(t)
+		labtest.IsolateEnv(t)
 		t.Setenv("SECUREPG_DRIVER", tc.drv)
 		t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 		t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", tc.optOut)
@@ -231,7 +233,7 @@ func TestPasswordProtectionInTheCLI(t *testing.T) {
 		}
 	}
 
-	lab.IsolateEnv(t)
+	labtest.IsolateEnv(t)
 	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 	rep, r := probeJSON(t, dsn)
 	if r.code != exitOK || rep.Auth == nil || !strings.HasPrefix(rep.Auth.Protection, "holds") ||
@@ -259,8 +261,8 @@ func TestPasswordProtectionInTheCLI(t *testing.T) {
 // TestProbeRoleAttributes: probe reports the session role's attributes
 // that matter for least privilege, and warns on each it has.
 func TestProbeRoleAttributes(t *testing.T) {
-	c := lab.Shared(t)
-	lab.IsolateEnv(t)
+	c := labtest.Shared(t)
+	labtest.IsolateEnv(t)
 	plain, _ := probeJSON(t, c.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile))
 	if ro := plain.Role; ro == nil || ro.Name != c.User || ro.Superuser || len(ro.Warnings) != 0 {
 		t.Fatalf("plain role %+v", ro)

@@ -15,9 +15,10 @@ import (
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(lab.RunMain(m)) }
+func TestMain(m *testing.M) { os.Exit(labtest.RunMain(m)) }
 
 type result struct {
 	code        int
@@ -47,7 +48,7 @@ func cli(t *testing.T, stdin string, args ...string) result {
 }
 
 func TestUsageAndVersion(t *testing.T) {
-	lab.IsolateEnv(t)
+	labtest.IsolateEnv(t)
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -127,7 +128,7 @@ func TestCheckAgreesWithSQLOpen(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		for _, tc := range checkCases(t) {
 			t.Run(drv+"/"+tc.name, func(t *testing.T) {
-				lab.IsolateEnv(t)
+				labtest.IsolateEnv(t)
 				t.Setenv("SECUREPG_DRIVER", drv)
 				t.Setenv("SECUREPG_MODE", "")
 				for k, v := range tc.env {
@@ -158,7 +159,7 @@ func TestCheckAgreesWithSQLOpen(t *testing.T) {
 }
 
 func TestCheckJSONAndSources(t *testing.T) {
-	lab.IsolateEnv(t)
+	labtest.IsolateEnv(t)
 	certs, err := lab.GenerateCerts(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +202,7 @@ func TestCheckJSONAndSources(t *testing.T) {
 }
 
 func TestPolicyCommand(t *testing.T) {
-	lab.IsolateEnv(t)
+	labtest.IsolateEnv(t)
 	t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
 	t.Setenv("SECUREPG_MODE", "audit")
 	r := cli(t, "", "policy")
@@ -240,7 +241,7 @@ func TestColourOnlyOnATerminal(t *testing.T) {
 		{tty, []string{"TERM", "dumb"}, false},
 		{&bytes.Buffer{}, nil, false},
 	} {
-		lab.IsolateEnv(t)
+		labtest.IsolateEnv(t)
 		t.Setenv("NO_COLOR", "")
 		t.Setenv("TERM", "xterm")
 		for i := 0; i+1 < len(tc.env); i += 2 {

@@ -10,11 +10,13 @@ import (
 	"testing"
 
 	"github.com/securepg/securepg/lab"
+
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 func TestScrapeShowsViolationsAndExpiry(t *testing.T) {
 	if _, err := lab.FindBinDir(); errors.Is(err, lab.ErrNoPostgres) {
-		lab.Unavailable(t, err)
+		labtest.Unavailable(t, err)
 	}
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), &out, &errb); code != 0 {

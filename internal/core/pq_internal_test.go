@@ -8,16 +8,18 @@ import (
 	"testing"
 
 	"github.com/securepg/securepg/lab"
+
+	"github.com/securepg/securepg/lab/labtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(lab.RunMain(m)) }
+func TestMain(m *testing.M) { os.Exit(labtest.RunMain(m)) }
 
 // TestPQTriesEveryAddress: a host name that resolves to an impostor first
 // and the real server second. Like libpq, securepg's lib/pq dialer tries
 // each address; the impostor is refused before it hears anything, recorded
 // for the caller to report, and the connection is made to the server.
 func TestPQTriesEveryAddress(t *testing.T) {
-	c := lab.Shared(t)
+	c := labtest.Shared(t)
 	clearPG(t)
 	relay, err := lab.NewRelay(c.Addr())
 	if err != nil {

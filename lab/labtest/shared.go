@@ -1,4 +1,4 @@
-package lab
+package labtest
 
 import (
 	"context"
@@ -7,16 +7,18 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/securepg/securepg/lab"
 )
 
 // sharedCluster is one cluster started on first use and stopped by RunMain.
 type sharedCluster struct {
 	once sync.Once
-	c    *Cluster
+	c    *lab.Cluster
 	err  error
 }
 
-func (s *sharedCluster) get(t testing.TB, start func(context.Context) (*Cluster, error)) *Cluster {
+func (s *sharedCluster) get(t testing.TB, start func(context.Context) (*lab.Cluster, error)) *lab.Cluster {
 	t.Helper()
 	s.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -36,20 +38,20 @@ var (
 )
 
 // Shared returns the cluster shared by every test of this test binary,
-// started from the system's binaries (FindBinDir) on first use. Under
+// started from the system's binaries (lab.FindBinDir) on first use. Under
 // CI=true a cluster that cannot start fails the test; elsewhere the test
 // is skipped. Call RunMain from TestMain so the cluster is stopped at the
 // end.
-func Shared(t testing.TB) *Cluster {
+func Shared(t testing.TB) *lab.Cluster {
 	t.Helper()
-	return shared.get(t, func(ctx context.Context) (*Cluster, error) { return Start(ctx, nil) })
+	return shared.get(t, func(ctx context.Context) (*lab.Cluster, error) { return lab.Start(ctx, nil) })
 }
 
 // SharedVersion is Shared for a given major version of the server, found
-// by FindVersionBinDir (e.g. SharedVersion(t, 18) for the PostgreSQL 18
+// by lab.FindVersionBinDir (e.g. SharedVersion(t, 18) for the PostgreSQL 18
 // that .ci/install-pg installs): one cluster per version, beside Shared's.
 // Under CI=true missing binaries fail the test; elsewhere it is skipped.
-func SharedVersion(t testing.TB, major int) *Cluster {
+func SharedVersion(t testing.TB, major int) *lab.Cluster {
 	t.Helper()
 	sharedMu.Lock()
 	s := versions[major]
@@ -58,12 +60,12 @@ func SharedVersion(t testing.TB, major int) *Cluster {
 		versions[major] = s
 	}
 	sharedMu.Unlock()
-	return s.get(t, func(ctx context.Context) (*Cluster, error) {
-		bin, err := FindVersionBinDir(ctx, major)
+	return s.get(t, func(ctx context.Context) (*lab.Cluster, error) {
+		bin, err := lab.FindVersionBinDir(ctx, major)
 		if err != nil {
 			return nil, err
 		}
-		c, err := StartWith(ctx, Options{BinDir: bin})
+		c, err := lab.StartWith(ctx, lab.Options{BinDir: bin})
 		if err == nil && c.Major != major {
 			c.Stop()
 			return nil, fmt.Errorf("lab: the server in %s is PostgreSQL %d, not %d", bin, c.Major, major)

@@ -1,4 +1,4 @@
-package lab
+package lab_test
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // TestServersHaveTheSameConfig: the system's server and PostgreSQL 18
@@ -20,9 +22,9 @@ func TestServersHaveTheSameConfig(t *testing.T) {
 		major int // 0: the system's (Shared)
 	}{{"system", 0}, {"pg18", 18}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := Shared(t)
+			c := labtest.Shared(t)
 			if tc.major != 0 {
-				c = SharedVersion(t, tc.major)
+				c = labtest.SharedVersion(t, tc.major)
 				if c.Major != tc.major {
 					t.Fatalf("Major = %d, want %d", c.Major, tc.major)
 				}
@@ -36,8 +38,8 @@ func TestServersHaveTheSameConfig(t *testing.T) {
 				" sslmode=verify-full sslrootcert=" + c.Certs.CAFile + " "
 			for _, role := range []struct{ dsn, method string }{
 				{"user=" + c.User + " password=" + c.Password, "scram"},
-				{"user=" + MD5User + " password=" + c.Password, "md5"},
-				{"user=" + ClientCN + " sslcert=" + c.Certs.Client.CertFile + " sslkey=" + c.Certs.Client.KeyFile, "cert"},
+				{"user=" + lab.MD5User + " password=" + c.Password, "md5"},
+				{"user=" + lab.ClientCN + " sslcert=" + c.Certs.Client.CertFile + " sslkey=" + c.Certs.Client.KeyFile, "cert"},
 			} {
 				conn, err := pgconn.Connect(ctx, base+role.dsn)
 				if err != nil {
@@ -59,7 +61,7 @@ func TestServersHaveTheSameConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer admin.Close(context.Background())
-			res, err := admin.Exec(ctx, "SELECT rolname, left(rolpassword, 3) FROM pg_authid WHERE rolname IN ('"+c.User+"', '"+MD5User+"') ORDER BY rolname").ReadAll()
+			res, err := admin.Exec(ctx, "SELECT rolname, left(rolpassword, 3) FROM pg_authid WHERE rolname IN ('"+c.User+"', '"+lab.MD5User+"') ORDER BY rolname").ReadAll()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,8 +69,8 @@ func TestServersHaveTheSameConfig(t *testing.T) {
 			for _, r := range res[0].Rows {
 				got[string(r[0])] = string(r[1])
 			}
-			if got[c.User] != "SCR" || got[MD5User] != "md5" {
-				t.Fatalf("stored passwords: %v, want SCRAM for %s and md5 for %s", got, c.User, MD5User)
+			if got[c.User] != "SCR" || got[lab.MD5User] != "md5" {
+				t.Fatalf("stored passwords: %v, want SCRAM for %s and md5 for %s", got, c.User, lab.MD5User)
 			}
 		})
 	}

@@ -1,15 +1,17 @@
-package lab
+package lab_test
 
 import (
 	"context"
 	"os"
 	"testing"
+
+	"github.com/securepg/securepg/lab/labtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(RunMain(m)) }
+func TestMain(m *testing.M) { os.Exit(labtest.RunMain(m)) }
 
 func TestClusterServesTLS(t *testing.T) {
-	c := Shared(t)
+	c := labtest.Shared(t)
 	admin, err := c.Admin(context.Background())
 	if err != nil {
 		t.Fatal(err)
