@@ -217,3 +217,44 @@ func TestExecuteServerProgramIsARoadToTheOS(t *testing.T) {
 	err = pingSQL(t, dsn("securepg_lp_program"), "pgx")
 	requireReason(t, err, securepg.ReasonPrivilegedRole)
 }
+
+// TestLeastPrivilegeThroughPooler: behind PgBouncer the role facts come
+// from the query, which the pooler passes to the server: the lab's role
+// connects on every way in until it is granted pg_execute_server_program,
+// and is refused after.
+func TestLeastPrivilegeThroughPooler(t *testing.T) {
+	l := getLab(t)
+	b := startPooler(t, l, pglab.PgBouncerConfig{})
+	ctx := context.Background()
+	admin, err := l.Admin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(ctx) })
+	dsn := b.DSN("sslmode=verify-full", "sslrootcert="+l.Certs.CAFile)
+	run := func(t *testing.T, reason string) {
+		t.Helper()
+		for _, path := range privilegePaths {
+			t.Run(path.name, func(t *testing.T) {
+				isolateEnv(t)
+				err := path.connect(t, dsn)
+				if reason == "" {
+					if err != nil {
+						t.Fatalf("refused: %v", err)
+					}
+					return
+				}
+				requireReason(t, err, reason)
+			})
+		}
+	}
+	t.Run("plain role", func(t *testing.T) { run(t, "") })
+	grant := func(stmt string) {
+		if _, err := admin.Exec(ctx, stmt).ReadAll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grant("GRANT pg_execute_server_program TO " + l.User)
+	t.Cleanup(func() { grant("REVOKE pg_execute_server_program FROM " + l.User) })
+	t.Run("pg_execute_server_program", func(t *testing.T) { run(t, securepg.ReasonPrivilegedRole) })
+}
