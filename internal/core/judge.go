@@ -19,6 +19,8 @@ import (
 // Which attempts the password protection covers is decided here too
 // (PasswordProtected); the authentication watch (authwatch.go) applies it
 // to the messages the server sends, which no configuration can foresee.
+// The session's role (SECUREPG_FORBID_SUPERUSER) is judged by
+// JudgeSession, beside the facts it reads, in privilege.go.
 
 // Reason codes: short, stable, and the same in errors, logs and telemetry.
 const (
