@@ -41,12 +41,15 @@ func frontendMessages(t *testing.T, b []byte) []byte {
 // the driver's own startup. securepg with pgx sends no query at all; with
 // lib/pq at most one, the server's view of its TLS (pg_stat_ssl), and only
 // when something reads it: a recording connect span (the suite installs
-// an SDK globally), an AfterConnect hook, or WithServerView. Counted on the
+// an SDK globally), an AfterConnect hook, or WithServerView.
+// SECUREPG_FORBID_SUPERUSER adds one on both (the role's facts, one
+// query), and nothing when it is off. Counted on the
 // plaintext side of a TLS front, on the real server.
 func TestConnectRoundTrips(t *testing.T) {
 	l := getLab(t)
 	quiet := securepg.WithTracerProvider(tracenoop.NewTracerProvider())
 	hook := securepg.WithHooks(hooks.Hooks{AfterConnect: func(context.Context, hooks.ConnInfo) error { return nil }})
+	forbid := securepg.WithForbidSuperuser(true)
 	for _, tc := range []struct {
 		name, drv string
 		opts      []securepg.Option
@@ -58,6 +61,10 @@ func TestConnectRoundTrips(t *testing.T) {
 		{"pq, nothing reads it", "pq", []securepg.Option{quiet}, 0},
 		{"pq, AfterConnect hook", "pq", []securepg.Option{quiet, hook}, 1},
 		{"pq, WithServerView", "pq", []securepg.Option{quiet, securepg.WithServerView(true)}, 1},
+		// SECUREPG_FORBID_SUPERUSER: one query more (the role's facts).
+		{"pgx, forbid superuser", "pgx", []securepg.Option{forbid}, 1},
+		{"pq, forbid superuser, nothing reads it", "pq", []securepg.Option{quiet, forbid}, 1},
+		{"pq, forbid superuser, recording span", "pq", []securepg.Option{forbid}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			isolateEnv(t)

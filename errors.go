@@ -48,9 +48,16 @@ const (
 	// ReasonNetworkNotAllowed: the address connected to is outside
 	// SECUREPG_ALLOWED_NETWORKS (refused before any byte is sent).
 	ReasonNetworkNotAllowed = core.ReasonNetworkNotAllowed
-	// ReasonSuperuserSession: the session's role is a superuser, and
+	// ReasonSuperuserSession: the session's role is a superuser or a
+	// member (through any chain of roles, NOINHERIT included) of one, and
 	// SECUREPG_FORBID_SUPERUSER is set.
 	ReasonSuperuserSession = core.ReasonSuperuserSession
+	// ReasonPrivilegedRole: the session's role can reach the server's
+	// operating system: a member of pg_execute_server_program (COPY ... TO
+	// PROGRAM), pg_read_server_files or pg_write_server_files, or, before
+	// PostgreSQL 16, a CREATEROLE role (which can grant itself those), and
+	// SECUREPG_FORBID_SUPERUSER is set. The Detail says which.
+	ReasonPrivilegedRole = core.ReasonPrivilegedRole
 )
 
 // PolicyError describes a refusal. It never contains a credential.

@@ -235,8 +235,12 @@ func WithAllowedHosts(patterns ...string) Option {
 	return set(core.EnvAllowedHosts, strings.Join(patterns, ","), "WithAllowedHosts")
 }
 
-// WithForbidSuperuser refuses a session whose role is a superuser, with
-// reason superuser_session (SECUREPG_FORBID_SUPERUSER).
+// WithForbidSuperuser refuses a session whose role is a superuser or a
+// member of one (reason superuser_session), or a member of
+// pg_execute_server_program, pg_read_server_files or
+// pg_write_server_files, or a CREATEROLE role before PostgreSQL 16
+// (privileged_role) (SECUREPG_FORBID_SUPERUSER). Under it, each connect
+// asks the server one query after the startup; without it, none.
 func WithForbidSuperuser(forbid bool) Option {
 	return set(core.EnvForbidSuperuser, strconv.FormatBool(forbid), "WithForbidSuperuser")
 }

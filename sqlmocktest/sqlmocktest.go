@@ -253,9 +253,12 @@ func (m *mock) Connect(ctx context.Context, t core.Target) (driver.Conn, core.Fa
 }
 
 func (m *mock) facts(t core.Target) core.Facts {
-	f := core.Facts{Network: t.Network, Host: t.Host, Port: t.Port, Mode: t.Mode, Superuser: "off"}
+	// A plain role on a current server, unless WithSuperuser.
+	f := core.Facts{Network: t.Network, Host: t.Host, Port: t.Port, Mode: t.Mode, Superuser: "off",
+		Role: &core.RoleFacts{ServerVersion: 170000}}
 	if m.superuser {
 		f.Superuser = "on"
+		f.Role.Superuser = true
 	}
 	if t.Network == "unix" || m.tls.Disabled {
 		if m.tls.Disabled {

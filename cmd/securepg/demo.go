@@ -159,7 +159,7 @@ func (e *env) demo(ctx context.Context, args []string) int {
 	say("SECUREPG_ALLOWED_NETWORKS=private (RFC 1918, RFC 4193, loopback):")
 	connectAs(strong, securepg.WithAllowedNetworks("private"))
 
-	step(7, "least privilege (SECUREPG_FORBID_SUPERUSER=true): from is_superuser at startup, no extra query")
+	step(7, "least privilege (SECUREPG_FORBID_SUPERUSER=true): is_superuser at startup, else one query about the role")
 	super := strings.Replace(strong, "user="+cluster.User, "user="+lab.SuperUser, 1)
 	say("as %s, a superuser:", lab.SuperUser)
 	connectAs(super, securepg.WithForbidSuperuser(true))

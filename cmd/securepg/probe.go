@@ -69,39 +69,62 @@ type policyResult struct {
 
 // roleReport is what the session's role may do beyond its own objects:
 // each attribute a service rarely needs, and a warning for each it has.
+// Findings are what SECUREPG_FORBID_SUPERUSER refuses (whether or not it
+// is set), each named by its reason code.
 type roleReport struct {
-	Name        string   `json:"name"`
-	Superuser   bool     `json:"superuser"`
-	CreateRole  bool     `json:"createrole"`
-	CreateDB    bool     `json:"createdb"`
-	BypassRLS   bool     `json:"bypassrls"`
-	Replication bool     `json:"replication"`
-	MemberOfSU  bool     `json:"member_of_superuser"` // can SET ROLE to a superuser
-	Warnings    []string `json:"warnings"`
+	Name           string        `json:"name"`
+	Superuser      bool          `json:"superuser"`
+	CreateRole     bool          `json:"createrole"`
+	CreateDB       bool          `json:"createdb"`
+	BypassRLS      bool          `json:"bypassrls"`
+	Replication    bool          `json:"replication"`
+	MemberOfSU     bool          `json:"member_of_superuser"` // can SET ROLE to a superuser
+	ExecuteProgram bool          `json:"pg_execute_server_program"`
+	ReadFiles      bool          `json:"pg_read_server_files"`
+	WriteFiles     bool          `json:"pg_write_server_files"`
+	Findings       []roleFinding `json:"least_privilege"`
+	Warnings       []string      `json:"warnings"`
 }
 
-// roleAttributes reads the session role's attributes (one query on the
-// probe's own connection).
+// roleFinding is one thing SECUREPG_FORBID_SUPERUSER refuses in the role.
+type roleFinding struct {
+	Reason string `json:"reason"`
+	Detail string `json:"detail"`
+}
+
+// roleAttributes reads the session role's attributes and, with the
+// query the policy itself asks (core.RoleFactsSQL), judges them as
+// SECUREPG_FORBID_SUPERUSER would: two queries on the probe's own
+// connection.
 func roleAttributes(ctx context.Context, conn *sql.Conn) *roleReport {
-	r := &roleReport{Warnings: []string{}}
-	err := conn.QueryRowContext(ctx, "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication, "+
-		"NOT r.rolsuper AND (SELECT pg_catalog.bool_or(s.rolsuper AND pg_catalog.pg_has_role(r.oid, s.oid, 'MEMBER')) FROM pg_catalog.pg_roles s) "+
-		"FROM pg_catalog.pg_roles r WHERE rolname = current_user").
-		Scan(&r.Name, &r.Superuser, &r.CreateRole, &r.CreateDB, &r.BypassRLS, &r.Replication, &r.MemberOfSU)
+	r := &roleReport{Warnings: []string{}, Findings: []roleFinding{}}
+	err := conn.QueryRowContext(ctx, "SELECT rolname, rolcreatedb, rolbypassrls, rolreplication "+
+		"FROM pg_catalog.pg_roles WHERE rolname = session_user").Scan(&r.Name, &r.CreateDB, &r.BypassRLS, &r.Replication)
 	if err != nil {
 		return nil
 	}
+	var rf core.RoleFacts
+	if err := conn.QueryRowContext(ctx, core.RoleFactsSQL).Scan(&rf.Superuser, &rf.CreateRole, &rf.ExecuteServerProgram,
+		&rf.ReadServerFiles, &rf.WriteServerFiles, &rf.SuperuserMember, &rf.ServerVersion); err != nil {
+		return nil
+	}
 	r.Name = safe(r.Name)
+	r.Superuser, r.CreateRole, r.MemberOfSU = rf.Superuser, rf.CreateRole, rf.SuperuserMember && !rf.Superuser
+	r.ExecuteProgram, r.ReadFiles, r.WriteFiles = rf.ExecuteServerProgram, rf.ReadServerFiles, rf.WriteServerFiles
+	p := core.DefaultPolicy()
+	p.ForbidSuperuser = true
+	for _, v := range core.JudgeSession(p, core.Facts{Superuser: "off", Role: &rf}) {
+		r.Findings = append(r.Findings, roleFinding{Reason: v.Reason, Detail: v.Detail})
+		r.Warnings = append(r.Warnings, v.Reason+": "+v.Detail)
+	}
 	for _, a := range []struct {
 		has  bool
 		warn string
 	}{
-		{r.Superuser, "SUPERUSER: bypasses every permission check; " + core.EnvForbidSuperuser + "=true refuses such sessions"},
 		{r.CreateRole, "CREATEROLE: can create roles and grant itself their membership"},
 		{r.CreateDB, "CREATEDB: can create databases"},
 		{r.BypassRLS, "BYPASSRLS: row-level security does not apply to it"},
 		{r.Replication, "REPLICATION: can stream every table's changes"},
-		{r.MemberOfSU, "member of a superuser role: can SET ROLE to it; " + core.EnvForbidSuperuser + "=true refuses such sessions"},
 	} {
 		if a.has {
 			r.Warnings = append(r.Warnings, a.warn)

@@ -285,3 +285,68 @@ func TestProbeRoleAttributes(t *testing.T) {
 		t.Fatal("the password in probe's output")
 	}
 }
+
+// TestProbeLeastPrivilege: probe names each road to superuser or the
+// server's operating system that SECUREPG_FORBID_SUPERUSER refuses, by
+// reason code and why, in JSON and in text, whether or not the policy is
+// set.
+func TestProbeLeastPrivilege(t *testing.T) {
+	c := labtest.Shared(t)
+	ctx := context.Background()
+	admin, err := c.Admin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	for _, s := range []string{
+		"DROP ROLE IF EXISTS securepg_probe_program", "DROP ROLE IF EXISTS securepg_probe_member",
+		"DROP ROLE IF EXISTS securepg_probe_createrole",
+		"CREATE ROLE securepg_probe_program LOGIN PASSWORD '" + c.Password + "'",
+		"GRANT pg_execute_server_program, pg_read_server_files, pg_write_server_files TO securepg_probe_program",
+		"CREATE ROLE securepg_probe_member LOGIN NOINHERIT PASSWORD '" + c.Password + "'",
+		"GRANT " + lab.SuperUser + " TO securepg_probe_member",
+		"CREATE ROLE securepg_probe_createrole LOGIN CREATEROLE PASSWORD '" + c.Password + "'",
+	} {
+		if _, err := admin.Exec(ctx, s).ReadAll(); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	createRole := []string{"privileged_role:CREATEROLE on PostgreSQL " + strconv.Itoa(c.Major)}
+	if c.Major >= 16 {
+		createRole = nil
+	}
+	for _, tc := range []struct {
+		user     string
+		findings []string // reason:what the detail says
+	}{
+		{c.User, nil},
+		{lab.SuperUser, []string{"superuser_session:is_superuser=on"}},
+		{"securepg_probe_member", []string{"superuser_session:SET ROLE"}},
+		{"securepg_probe_program", []string{"privileged_role:COPY ... TO/FROM PROGRAM", "privileged_role:pg_read_server_files", "privileged_role:pg_write_server_files"}},
+		{"securepg_probe_createrole", createRole},
+	} {
+		t.Run(tc.user, func(t *testing.T) {
+			labtest.IsolateEnv(t)
+			dsn := "host=localhost port=" + strconv.Itoa(c.Port) + " user=" + tc.user + " password=" + c.Password +
+				" dbname=" + c.Database + " sslmode=verify-full sslrootcert=" + c.Certs.CAFile
+			rep, _ := probeJSON(t, dsn)
+			if rep.Role == nil || len(rep.Role.Findings) != len(tc.findings) {
+				t.Fatalf("role %+v, want findings %q", rep.Role, tc.findings)
+			}
+			for i, want := range tc.findings {
+				reason, detail, _ := strings.Cut(want, ":")
+				if f := rep.Role.Findings[i]; f.Reason != reason || !strings.Contains(f.Detail, detail) {
+					t.Errorf("finding %d %+v, want %s", i, f, want)
+				}
+			}
+			t.Setenv("DATABASE_URL", dsn)
+			tr := cli(t, "", "probe")
+			for _, want := range tc.findings {
+				reason, detail, _ := strings.Cut(want, ":")
+				if !strings.Contains(tr.out, reason+": ") || !strings.Contains(tr.out, detail) {
+					t.Errorf("text probe does not name %s:\n%s", want, tr.out)
+				}
+			}
+		})
+	}
+}

@@ -83,7 +83,7 @@ func (e *env) printProbe(r probeReport) {
 	}
 	if ro := r.Role; ro != nil {
 		if len(ro.Warnings) == 0 {
-			fmt.Fprintf(w, "role\t%s: no superuser, CREATEROLE, CREATEDB, BYPASSRLS or REPLICATION\n", ro.Name)
+			fmt.Fprintf(w, "role\t%s: no superuser, no road to one or to the server's operating system, no CREATEROLE, CREATEDB, BYPASSRLS or REPLICATION\n", ro.Name)
 		}
 		for i, warn := range ro.Warnings {
 			label := ""

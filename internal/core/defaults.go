@@ -55,8 +55,3 @@ func serverName63(name string) string {
 	}
 	return b.String()
 }
-
-// superuserMembersSQL asks whether the session's role can become a
-// superuser: is one, or is a member (directly or not) of one, and so can
-// SET ROLE to it. is_superuser at startup tells only the first.
-const superuserMembersSQL = "SELECT pg_catalog.bool_or(r.rolsuper AND pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')) FROM pg_catalog.pg_roles r"

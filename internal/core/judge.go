@@ -19,6 +19,8 @@ import (
 // Which attempts the password protection covers is decided here too
 // (PasswordProtected); the authentication watch (authwatch.go) applies it
 // to the messages the server sends, which no configuration can foresee.
+// The session's role (SECUREPG_FORBID_SUPERUSER) is judged by
+// JudgeSession, beside the facts it reads, in privilege.go.
 
 // Reason codes: short, stable, and the same in errors, logs and telemetry.
 const (
@@ -277,9 +279,9 @@ type Facts struct {
 	// Superuser is the server's is_superuser for the session's role, as
 	// it reported at startup: "on", "off", or "" when it did not say.
 	Superuser string
-	// SuperuserMember: the session's role is a member of a superuser role
-	// and can SET ROLE to it (asked only under SECUREPG_FORBID_SUPERUSER).
-	SuperuserMember bool
+	// Role is what the session's role can become (RoleFactsSQL), asked
+	// only under SECUREPG_FORBID_SUPERUSER; nil when not asked.
+	Role *RoleFacts
 
 	// Server is PostgreSQL's own view from pg_stat_ssl, when queried.
 	Server *ServerSSL
@@ -374,25 +376,6 @@ func NetworkNotAllowed(host, addr string, p Policy) *Violation {
 	return &Violation{Reason: ReasonNetworkNotAllowed, Host: host, Got: SafeText(addr), Want: p.AllowedNetworks.String(),
 		Detail: "the address connected to, " + SafeText(addr) + ", is outside " + EnvAllowedNetworks + "; nothing was sent to it",
 		Fix:    "connect through a private endpoint, or add its range to " + EnvAllowedNetworks}
-}
-
-// JudgeSession judges what the server reported about a session that has
-// started (no extra round trip: its ParameterStatus messages): a role
-// that is a superuser, under SECUREPG_FORBID_SUPERUSER. A server that did
-// not say counts as a superuser: the policy fails closed.
-func JudgeSession(p Policy, f Facts) []*Violation {
-	if !p.ForbidSuperuser || f.Superuser == "off" && !f.SuperuserMember {
-		return nil
-	}
-	detail := "the session's role is a superuser (is_superuser=on), which " + EnvForbidSuperuser + " forbids"
-	switch {
-	case f.Superuser == "off":
-		detail = "the session's role is a member of a superuser role and can SET ROLE to it, which " + EnvForbidSuperuser + " forbids"
-	case f.Superuser != "on":
-		detail = "the server did not report is_superuser for the session, so it cannot be shown not to be a superuser, which " + EnvForbidSuperuser + " forbids"
-	}
-	return []*Violation{{Reason: ReasonSuperuserSession, Host: f.Addr(), Got: "superuser", Want: "a role without superuser",
-		Detail: detail, Fix: "connect as a role with only the privileges the service needs"}}
 }
 
 func unixSocket(host, detail string) *Violation {

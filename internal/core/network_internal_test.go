@@ -140,29 +140,3 @@ func FuzzNetworks(f *testing.F) {
 		}
 	})
 }
-
-// TestJudgeSession: under SECUREPG_FORBID_SUPERUSER a session passes only
-// when the server said is_superuser=off and the role is no member of a
-// superuser role; a server that said nothing counts as a superuser.
-func TestJudgeSession(t *testing.T) {
-	p := DefaultPolicy()
-	p.ForbidSuperuser = true
-	for _, tc := range []struct {
-		f       Facts
-		refused bool
-		detail  string
-	}{
-		{Facts{Superuser: "off"}, false, ""},
-		{Facts{Superuser: "on"}, true, "is_superuser=on"},
-		{Facts{Superuser: ""}, true, "did not report is_superuser"},
-		{Facts{Superuser: "off", SuperuserMember: true}, true, "SET ROLE"},
-	} {
-		vs := JudgeSession(p, tc.f)
-		if (len(vs) == 1) != tc.refused || tc.refused && (vs[0].Reason != ReasonSuperuserSession || !strings.Contains(vs[0].Detail, tc.detail)) {
-			t.Errorf("%+v: %v", tc.f, vs)
-		}
-	}
-	if vs := JudgeSession(DefaultPolicy(), Facts{Superuser: "on"}); vs != nil {
-		t.Errorf("without the policy: %v", vs)
-	}
-}

@@ -415,12 +415,12 @@ func (c *PgxConfig) FinishPgConn(ctx context.Context, pc *pgconn.PgConn, rec *Re
 				f := at.facts
 				f.Auth, f.ChannelBinding = at.watch.result()
 				f.Superuser = pc.ParameterStatus("is_superuser")
-				if c.policy.ForbidSuperuser && f.Superuser == "off" {
-					res, err := pc.Exec(ctx, superuserMembersSQL).ReadAll()
+				if AskRole(c.policy, f) {
+					role, err := askRolePgConn(ctx, pc)
 					if err != nil {
 						return f, nil, err
 					}
-					f.SuperuserMember = len(res) != 1 || len(res[0].Rows) != 1 || string(res[0].Rows[0][0]) != "f"
+					f.Role = role
 				}
 				refusal, audited := Decide(c.policy, JudgeSession(c.policy, f))
 				if refusal != nil {

@@ -143,13 +143,13 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 		s.facts.Server = server
 	}
 	s.facts.Superuser = s.watch.superuser()
-	if c.policy.ForbidSuperuser && s.facts.Superuser == "off" {
-		member, err := superuserMember(ctx, dc)
+	if AskRole(c.policy, s.facts) {
+		role, err := askRoleDriver(ctx, dc)
 		if err != nil {
 			dc.Close()
 			return nil, nil, err
 		}
-		s.facts.SuperuserMember = member
+		s.facts.Role = role
 	}
 	refusal, audited := Decide(c.policy, JudgeSession(c.policy, s.facts))
 	if refusal != nil {
@@ -271,26 +271,6 @@ func queryServerSSL(ctx context.Context, conn driver.Conn) (*ServerSSL, error) {
 		s.PID = uint32(n)
 	}
 	return s, nil
-}
-
-// superuserMember asks whether the session's role can SET ROLE to a
-// superuser; anything but a clear no counts as yes.
-func superuserMember(ctx context.Context, conn driver.Conn) (bool, error) {
-	q, ok := conn.(driver.QueryerContext)
-	if !ok {
-		return true, nil
-	}
-	rows, err := q.QueryContext(ctx, superuserMembersSQL, nil)
-	if err != nil {
-		return true, err
-	}
-	defer rows.Close()
-	dest := make([]driver.Value, 1)
-	if err := rows.Next(dest); err != nil {
-		return true, err
-	}
-	member, ok := dest[0].(bool)
-	return !ok || member, nil
 }
 
 func asString(v driver.Value) string {

@@ -295,9 +295,16 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 			}
 		}
 		if d.listener && d.c.policy.ForbidSuperuser {
-			sf := f
+			sf, server := f, conn // the connection below the watch
 			w.session = func(superuser string) *Violation {
 				sf.Superuser = superuser
+				if AskRole(d.c.policy, sf) {
+					role, err := askRoleWire(server)
+					if err != nil {
+						return roleUnread(sf.Addr(), err)
+					}
+					sf.Role = role
+				}
 				refusal, audited := Decide(d.c.policy, JudgeSession(d.c.policy, sf))
 				for _, v := range audited {
 					d.rec.audit(v)

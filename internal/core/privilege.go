@@ -1,0 +1,157 @@
+package core
+
+import (
+	"errors"
+	"strconv"
+)
+
+// Least privilege (SECUREPG_FORBID_SUPERUSER): the facts about what the
+// session's role can become, the one query that gathers them, and the pure
+// judgement over them. The backends run the query (only under the policy,
+// and not when the server already said is_superuser=on) and hand the row
+// to ParseRoleFacts; JudgeSession decides.
+
+// ReasonPrivilegedRole: the session's role can reach the server's
+// operating system (a member of pg_execute_server_program,
+// pg_read_server_files or pg_write_server_files) or grant itself such a
+// role (CREATEROLE before PostgreSQL 16), under SECUREPG_FORBID_SUPERUSER.
+const ReasonPrivilegedRole = "privileged_role"
+
+// RoleFacts is what the session's role can become, as the server answered
+// RoleFactsSQL.
+type RoleFacts struct {
+	Superuser bool // rolsuper
+	// SuperuserMember: a member, directly or through any chain of roles
+	// (NOINHERIT ones included: SET ROLE still works), of a superuser role.
+	SuperuserMember bool
+	// ExecuteServerProgram, ReadServerFiles, WriteServerFiles: a member
+	// of pg_execute_server_program, pg_read_server_files,
+	// pg_write_server_files, through any chain of roles.
+	ExecuteServerProgram bool
+	ReadServerFiles      bool
+	WriteServerFiles     bool
+	CreateRole           bool // rolcreaterole
+	ServerVersion        int  // server_version_num, e.g. 150014
+}
+
+// RoleFactsSQL asks, in one round trip, everything JudgeSession needs
+// about the session's role. pg_has_role(..., 'MEMBER') follows every
+// chain of memberships, NOINHERIT ones included. The session user, not
+// the current one: a session can always RESET ROLE to it. A predefined
+// role that the server does not have is no membership.
+const RoleFactsSQL = "SELECT r.rolsuper, r.rolcreaterole, " +
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = 'pg_execute_server_program' AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')), " +
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = 'pg_read_server_files' AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')), " +
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = 'pg_write_server_files' AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')), " +
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles s WHERE s.rolsuper AND s.oid <> r.oid AND pg_catalog.pg_has_role(r.oid, s.oid, 'MEMBER')), " +
+	"pg_catalog.current_setting('server_version_num')::int " +
+	"FROM pg_catalog.pg_roles r WHERE r.rolname = session_user"
+
+// roleFactsColumns is the number of columns RoleFactsSQL returns.
+const roleFactsColumns = 7
+
+var errRoleFacts = errors.New("securepg: the server's answer about the session's role could not be read")
+
+// ParseRoleFacts reads one row of RoleFactsSQL in PostgreSQL's text
+// format ("t"/"f", digits); rows is every row the server sent. Anything
+// but exactly one well-formed row is an error: the judgement fails closed.
+func ParseRoleFacts(rows [][]string) (*RoleFacts, error) {
+	if len(rows) != 1 || len(rows[0]) != roleFactsColumns {
+		return nil, errRoleFacts
+	}
+	row := rows[0]
+	var flags [6]bool
+	for i := range flags {
+		switch row[i] {
+		case "t":
+			flags[i] = true
+		case "f":
+		default:
+			return nil, errRoleFacts
+		}
+	}
+	v, err := strconv.Atoi(row[6])
+	if err != nil || v <= 0 {
+		return nil, errRoleFacts
+	}
+	return &RoleFacts{Superuser: flags[0], CreateRole: flags[1], ExecuteServerProgram: flags[2],
+		ReadServerFiles: flags[3], WriteServerFiles: flags[4], SuperuserMember: flags[5], ServerVersion: v}, nil
+}
+
+// AskRole reports whether a backend must ask RoleFactsSQL for a session
+// with facts f: only under the policy, and not when the server already
+// said that the role is a superuser.
+func AskRole(p Policy, f Facts) bool { return p.ForbidSuperuser && f.Superuser != "on" }
+
+// JudgeSession judges what the session's role can become, under
+// SECUREPG_FORBID_SUPERUSER: a superuser (is_superuser=on at startup, or
+// rolsuper), a member of a superuser role (superuser_session), and a role
+// with a road to the server's operating system (privileged_role). A
+// session whose role facts were not gathered fails closed. It is a pure
+// function and returns every finding, superuser ones first.
+func JudgeSession(p Policy, f Facts) []*Violation {
+	if !p.ForbidSuperuser {
+		return nil
+	}
+	host, r := f.Addr(), f.Role
+	switch {
+	case f.Superuser == "on" || r != nil && r.Superuser:
+		return []*Violation{superuserSession(host, "the session's role is a superuser (is_superuser=on)")}
+	case r == nil:
+		detail := "the role's memberships were not read, so it cannot be shown not to be a superuser"
+		if f.Superuser == "" {
+			detail = "the server did not report is_superuser for the session, so it cannot be shown not to be a superuser"
+		}
+		return []*Violation{superuserSession(host, detail)}
+	}
+	var vs []*Violation
+	if r.SuperuserMember {
+		vs = append(vs, superuserSession(host, "the session's role is a member of a superuser role and can SET ROLE to it"))
+	}
+	for _, c := range []struct {
+		has        bool
+		role, does string
+	}{
+		{r.ExecuteServerProgram, "pg_execute_server_program", "COPY ... TO/FROM PROGRAM runs any shell command as the server's operating-system user"},
+		{r.ReadServerFiles, "pg_read_server_files", "COPY ... FROM and pg_read_file read any file the server's operating-system user can (its keys, its configuration, every database's files)"},
+		{r.WriteServerFiles, "pg_write_server_files", "COPY ... TO writes any file the server's operating-system user can (its configuration, and so code it runs)"},
+	} {
+		if c.has {
+			vs = append(vs, privilegedRole(host, "member of "+c.role, "the session's role is a member of "+c.role+": "+c.does))
+		}
+	}
+	if r.CreateRole && r.ServerVersion < 160000 {
+		vs = append(vs, privilegedRole(host, "CREATEROLE before PostgreSQL 16",
+			"the session's role has CREATEROLE on PostgreSQL "+majorVersion(r.ServerVersion)+
+				", where it can grant itself any role but superuser, pg_execute_server_program among them (PostgreSQL 16 requires ADMIN OPTION)"))
+	}
+	return vs
+}
+
+func superuserSession(host, detail string) *Violation {
+	return &Violation{Reason: ReasonSuperuserSession, Host: host, Got: "superuser", Want: "a role without superuser",
+		Detail: detail + ", which " + EnvForbidSuperuser + " forbids",
+		Fix:    "connect as a role with only the privileges the service needs"}
+}
+
+// roleUnread is the refusal of a session whose role facts could not be
+// asked for (the policy fails closed).
+func roleUnread(host string, err error) *Violation {
+	v := superuserSession(host, "the role's memberships could not be read, so it cannot be shown not to be a superuser")
+	v.Err = err
+	return v
+}
+
+func privilegedRole(host, got, detail string) *Violation {
+	return &Violation{Reason: ReasonPrivilegedRole, Host: host, Got: got, Want: "a role without access to the server's operating system",
+		Detail: detail + ", which " + EnvForbidSuperuser + " forbids",
+		Fix:    "connect as a role with only the privileges the service needs (REVOKE the role, or ALTER ROLE ... NOCREATEROLE)"}
+}
+
+// majorVersion renders a server_version_num's major version: 150014 is "15".
+func majorVersion(num int) string {
+	if num < 100000 {
+		return strconv.Itoa(num/10000) + "." + strconv.Itoa(num/100%100)
+	}
+	return strconv.Itoa(num / 10000)
+}
