@@ -151,3 +151,41 @@ func TestHostileCertificateSubjectInSpans(t *testing.T) {
 		})
 	}
 }
+
+// TestPasswordBehindAUnicodeSpace: lib/pq splits key/value settings at
+// any Unicode space, pgx only at ASCII ones, so pgx reads
+// user=app<NBSP>password<NBSP>=<NBSP>secret as one user name and would
+// print it in its connect error. securepg refuses the DSN on pgx (with or
+// without SECUREPG_FORBID_DSN_PASSWORD), lib/pq refuses it under
+// SECUREPG_FORBID_DSN_PASSWORD, and no error shows the secret.
+func TestPasswordBehindAUnicodeSpace(t *testing.T) {
+	const secret = "Zq7-unicode-space"
+	for _, sp := range []string{"\u00a0", "\u0085", "\u1680", "\u2000", "\u2007", "\u200a", "\u2028", "\u202f", "\u205f", "\u3000"} {
+		for _, forbid := range []string{"", "true"} {
+			for _, name := range []string{securepg.DriverName, securepg.DriverNamePQ} {
+				isolateEnv(t)
+				t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+				t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", "true")
+				if forbid != "" {
+					t.Setenv("SECUREPG_FORBID_DSN_PASSWORD", forbid)
+				}
+				dsn := "host=127.0.0.1 port=1 user=app" + sp + "password" + sp + "=" + sp + secret + " sslmode=require connect_timeout=5"
+				db, err := sql.Open(name, dsn)
+				if err == nil {
+					err = db.Ping()
+					db.Close()
+				}
+				switch {
+				case err == nil:
+					t.Fatalf("%U %s forbid=%q: connected", []rune(sp)[0], name, forbid)
+				case strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "Zq7"):
+					t.Fatalf("%U %s forbid=%q: the error shows the password: %v", []rune(sp)[0], name, forbid, err)
+				case name == securepg.DriverName && !strings.Contains(err.Error(), "non-ASCII space"):
+					t.Fatalf("%U pgx forbid=%q: not refused as a DSN the drivers read differently: %v", []rune(sp)[0], forbid, err)
+				case name == securepg.DriverNamePQ && forbid != "" && !errors.Is(err, securepg.ErrPolicyViolation):
+					t.Fatalf("%U lib/pq: not refused under SECUREPG_FORBID_DSN_PASSWORD: %v", []rune(sp)[0], err)
+				}
+			}
+		}
+	}
+}
