@@ -205,8 +205,8 @@ func checkCrossReadings(t *testing.T, s string) {
 		secret[v] = true
 	}
 	shown := func(drv string, password string, values ...string) {
-		if password == "" {
-			return
+		if len(password) < 3 || strings.Count(s, password) != 1 {
+			return // a password that occurs elsewhere in s by chance
 		}
 		trap := Trap(Read(drv, s)) != ""
 		for _, v := range values {
