@@ -136,7 +136,7 @@ func TestHostileCertificateSubjectInSpans(t *testing.T) {
 			seen := false
 			for _, sp := range s.spans.Ended() {
 				for _, kv := range sp.Attributes() {
-					v := kv.Value.Emit()
+					v := kv.Value.String()
 					if r := controlBytes(v); r >= 0 {
 						t.Fatalf("span %s: %s has %U: %q", sp.Name(), kv.Key, r, v)
 					}
