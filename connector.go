@@ -42,6 +42,7 @@ type connector struct {
 	db      string            // the database name, for telemetry
 	audited []*core.Violation // the configuration's violations, let through by audit mode
 	limit   logLimiter        // one log line per violation per minute
+	secrets []string          // the DSN's secrets, redacted from connect errors
 
 	notice atomic.Pointer[func(*pq.Error)] // ConnectorWithNoticeHandler's
 }
@@ -49,17 +50,25 @@ type connector struct {
 var _ driver.Connector = (*connector)(nil)
 
 func newConnector(dsn string, opts []Option) (*connector, error) {
-	return buildConnector(opts, dsn, func(p core.Policy) (core.Backend, core.Plan, error) { return core.Prepare(dsn, p) })
+	c, err := buildConnector(opts, dsn, func(p core.Policy) (core.Backend, core.Plan, error) { return core.Prepare(dsn, p) })
+	if c != nil {
+		c.secrets = core.ErrorSecrets(dsn, "")
+	}
+	return c, err
 }
 
 // newPgxConnector is newConnector for a pgx configuration built in code.
 func newPgxConnector(cc *pgx.ConnConfig, opts []Option) (*connector, error) {
-	return buildConnector(opts, "", func(p core.Policy) (core.Backend, core.Plan, error) {
+	c, err := buildConnector(opts, "", func(p core.Policy) (core.Backend, core.Plan, error) {
 		if p.Driver != core.DriverPgx {
 			return nil, core.Plan{}, fmt.Errorf("securepg: a *pgx.ConnConfig needs the pgx backend, and %s is %q", p.Sources[core.EnvDriver], p.Driver)
 		}
 		return core.PreparePgxConfig(cc, p)
 	})
+	if c != nil {
+		c.secrets = core.ErrorSecrets(cc.ConnString(), cc.Password)
+	}
+	return c, err
 }
 
 // buildConnector resolves the policy, prepares the backend (from a DSN,
@@ -306,6 +315,9 @@ func (c *connector) firstTarget() (string, int) {
 
 // connectError turns a failed attempt into a *PolicyError when the policy
 // caused it, and never returns driver.ErrBadConn (database/sql would retry).
+// Any other error's text, which holds what the server and its certificate
+// said, is escaped and redacted (core.EscapeError); errors.As still finds
+// the driver's own error (*pgconn.PgError, *pq.Error) with its raw fields.
 func (c *connector) connectError(ctx context.Context, err error, v *core.Violation, rec *core.Recorder) error {
 	if v != nil {
 		if !slices.Contains(rec.Rejected(), v) {
@@ -313,8 +325,9 @@ func (c *connector) connectError(ctx context.Context, err error, v *core.Violati
 		}
 		return newPolicyError(v, 0)
 	}
+	err = core.EscapeError(err, c.secrets)
 	if errors.Is(err, driver.ErrBadConn) {
-		return fmt.Errorf("securepg: connect failed: %s", err.Error())
+		return errors.New("securepg: connect failed: " + err.Error())
 	}
 	return err
 }

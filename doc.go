@@ -101,6 +101,14 @@
 // and pgx's *pgconn.ConnectError (whose Config holds the password) never
 // reaches the caller.
 //
+// A failed connect's error is escaped: what the server or its certificate
+// wrote (a FATAL message, a name) shows no control character or
+// bidirectional override, while errors.As still finds the driver's own
+// *pgconn.PgError or *pq.Error with its raw fields. Errors of queries are
+// the driver's own values, as the driver returns them (with pgx,
+// database/sql holds pgx's own *stdlib.Conn): escape their text before a
+// terminal shows it.
+//
 // # Audit mode
 //
 // SECUREPG_MODE=audit connects anyway and reports every violation at warn

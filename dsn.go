@@ -72,8 +72,10 @@ type DSN struct {
 	// A key is made of ASCII letters, digits, '_' and '.', does not start
 	// with a digit, and is not one of the settings the fields above write
 	// (host, port, dbname, database, user, password, sslmode, ssl,
-	// requiressl, sslrootcert, sslcert, sslkey), in any case. A value is
-	// not empty: leave the key out instead.
+	// requiressl, sslrootcert, sslcert, sslkey), in any case, nor one that
+	// takes the connection elsewhere than the fields say (service,
+	// servicefile, hostaddr, passfile, sslinline). A value is not empty:
+	// leave the key out instead.
 	Params map[string]string
 }
 
@@ -341,6 +343,17 @@ var fieldKeys = map[string]bool{
 	"sslmode": true, "ssl": true, "requiressl": true, "sslrootcert": true, "sslcert": true, "sslkey": true,
 }
 
+// redirectKeys are settings that Params may not carry, each with why: they
+// would take the connection, or what it sends, elsewhere than the fields
+// say, by rules that differ between the drivers.
+var redirectKeys = map[string]string{
+	"service":     "reads a service file, whose settings lib/pq lets override the DSN's host and sslmode",
+	"servicefile": "names a service file, whose settings lib/pq lets override the DSN's host and sslmode",
+	"hostaddr":    "is the address dialed instead of Host's (lib/pq then verifies the certificate against localhost)",
+	"passfile":    "reads a password file the fields do not name",
+	"sslinline":   "makes lib/pq read RootCert, ClientCert and ClientKey as PEM text instead of paths",
+}
+
 var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 
 func dsnError(msg string) error { return errors.New("securepg: DSN." + msg) }
@@ -379,6 +392,9 @@ func (d DSN) settings() (map[string]string, error) {
 		}
 		if fieldKeys[strings.ToLower(k)] {
 			return nil, dsnError("Params[" + strconv.Quote(k) + "] repeats a setting that a field of DSN writes; set the field")
+		}
+		if why, ok := redirectKeys[strings.ToLower(k)]; ok {
+			return nil, dsnError("Params[" + strconv.Quote(k) + "] is refused: it " + why + "; set Host, Port and the other fields instead")
 		}
 		v := d.Params[k]
 		if v == "" {

@@ -105,7 +105,8 @@ func (h *hookSet) afterConnect(ctx context.Context, info hooks.ConnInfo) error {
 // onViolation tells every OnViolation hook; a panic is logged, as nothing
 // waits for an error.
 func (h *hookSet) onViolation(ctx context.Context, v *core.Violation, outcome string) {
-	hv := hooks.Violation{Reason: v.Reason, Host: core.SafeText(v.Host), Got: v.Got, Want: v.Want, Detail: v.Detail, Outcome: outcome}
+	hv := hooks.Violation{Reason: v.Reason, Host: core.SafeText(v.Host), Got: core.SafeText(v.Got), Want: core.SafeText(v.Want),
+		Detail: core.SafeText(v.Detail), Outcome: outcome}
 	for i, s := range h.sets {
 		if s.OnViolation == nil {
 			continue
@@ -114,7 +115,7 @@ func (h *hookSet) onViolation(ctx context.Context, v *core.Violation, outcome st
 			return callHook("OnViolation", i, func() (struct{}, error) { s.OnViolation(ctx, hv); return struct{}{}, nil })
 		})
 		if err != nil {
-			h.logger().LogAttrs(ctx, slog.LevelError, "securepg: hook failed", slog.String("error", err.Error()))
+			h.logger().LogAttrs(ctx, slog.LevelError, "securepg: hook failed", slog.String("error", core.SafeText(err.Error())))
 		}
 	}
 }

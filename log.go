@@ -87,14 +87,14 @@ func (l *logLimiter) allow(level slog.Level, v *core.Violation, now time.Time) (
 func violationAttrs(v *core.Violation, p core.Policy) []slog.Attr {
 	attrs := []slog.Attr{
 		slog.String("reason", v.Reason),
-		slog.String("host", v.Host),
-		slog.String("got", v.Got),
-		slog.String("want", v.Want),
+		slog.String("host", core.SafeText(v.Host)),
+		slog.String("got", core.SafeText(v.Got)),
+		slog.String("want", core.SafeText(v.Want)),
 		slog.String("mode", p.ModeName()),
 		slog.String("driver", p.Driver),
 	}
 	if v.Err != nil {
-		attrs = append(attrs, slog.String("cause", v.Err.Error()))
+		attrs = append(attrs, slog.String("cause", core.SafeText(v.Err.Error())))
 	}
 	return attrs
 }

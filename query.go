@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/multitracer"
 
 	"github.com/securepg/securepg/hooks"
+	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
@@ -76,7 +77,7 @@ func (h *hookSet) runQueryHook(ctx context.Context, name string, i int, wantArgs
 	}
 	defer func() { q.Args = args }()
 	if _, err := callHook(name, i, func() (struct{}, error) { f(); return struct{}{}, nil }); err != nil {
-		h.logger().LogAttrs(ctx, slog.LevelError, "securepg: query hook failed", slog.String("error", err.Error()))
+		h.logger().LogAttrs(ctx, slog.LevelError, "securepg: query hook failed", slog.String("error", core.SafeText(err.Error())))
 	}
 }
 

@@ -50,6 +50,8 @@ func checkDSN(driver, s string) error {
 	if trap := dsn.Trap(r); trap != "" {
 		msg := "the value of " + SafeText(trap) + " holds another setting: an empty value swallows the next key; write an empty value as ''"
 		switch {
+		case strings.Contains(trap, "non-ASCII space"):
+			msg = "the value of " + SafeText(trap) + ": lib/pq splits settings at any Unicode space (U+00A0, U+2000-U+200A, U+3000...), pgx only at ASCII spaces, so the drivers read different settings; separate settings with ASCII spaces, or quote the value"
 		case strings.Contains(trap, "no key") || strings.Contains(trap, "identifier"):
 			msg = "the DSN has " + trap + "; the driver would send it to the server"
 		case !strings.Contains(trap, "="):

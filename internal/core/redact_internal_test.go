@@ -1,10 +1,12 @@
 package core
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/lib/pq"
@@ -40,6 +42,16 @@ var redactSeeds = []string{
 	// lib/pq splits on any Unicode space, pgx on ASCII ones.
 	"host=db password=" + marker + "\u00a0sslmode=disable",
 	"host=db password=" + marker + "\u2003port=x",
+	// pgx keeps a non-ASCII space in a value, where lib/pq splits: the
+	// password is folded into pgx's user name, database or host.
+	"user=app\u00a0password\u00a0=\u00a0" + marker,
+	"user=app\u2003password=" + marker + " host=db",
+	"dbname=app\u3000password=" + marker,
+	"host=db\u0085password=" + marker,
+	"user=app\u00a0sslpassword=" + marker,
+	"user=app \u00a0password=" + marker,
+	"password\u00a0=" + marker,
+	"password=\u00a0" + marker,
 	// URL query keys, escaped.
 	"postgres://db/app?pass%77ord=" + marker + "&port=x",
 	"postgres://db/app?password%20=" + marker + "&port=x",
@@ -81,6 +93,11 @@ func shows(dsn string) string {
 			}
 			continue
 		}
+		if drv == DriverPgx {
+			if where := pgxConnectErrorShows(dsn); where != "" {
+				return where
+			}
+		}
 		fields := []string{plan.User, plan.Database}
 		for _, t := range plan.Targets {
 			fields = append(fields, t.Host, t.Hostaddr, t.RootCA, t.ClientCert, t.Addr())
@@ -90,6 +107,21 @@ func shows(dsn string) string {
 				return drv + " plan: " + f
 			}
 		}
+	}
+	return ""
+}
+
+// pgxConnectErrorShows reports the marker in pgx's connect error for dsn
+// (which prints the user and database it parsed) as securepg returns it:
+// escaped and redacted with the DSN's secrets.
+func pgxConnectErrorShows(dsn string) string {
+	cc, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return ""
+	}
+	raw := errors.New("failed to connect to `user=" + cc.User + " database=" + cc.Database + "`: " + cc.Host + ": dial error")
+	if s := EscapeError(raw, ErrorSecrets(dsn, "")).Error(); strings.Contains(s, marker) || strings.Contains(s, marker[1:]) {
+		return "pgx connect error: " + s
 	}
 	return ""
 }
@@ -172,12 +204,15 @@ func FuzzRedaction(f *testing.F) {
 	f.Add(" port=x")
 	f.Add("' host=a")
 	f.Add("\u00a0sslmode=disable")
+	for _, r := range []rune{0x85, 0xa0, 0x1680, 0x2000, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, '\v', '\f'} {
+		f.Add(string(r))
+	}
 	clearPG(f)
 	f.Fuzz(func(t *testing.T, s string) {
 		if strings.Contains(s, "Zq7") || strings.Contains(s, "q7S") || strings.Contains(s, "ecret") {
 			return
 		}
-		for _, dsn := range []string{
+		dsns := []string{
 			"password=" + marker + s,
 			s + " password=" + marker,
 			"host=" + s + " password=" + marker,
@@ -185,7 +220,13 @@ func FuzzRedaction(f *testing.F) {
 			"postgres://u:" + marker + "@" + s,
 			"postgres://" + s + "?password=" + marker,
 			"password='" + marker + s,
-		} {
+		}
+		if s != "" && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsSpace(r) && r != 0x200b && r != 0xfeff }) {
+			// s is blanks: where a parser splits and the other does not.
+			dsns = append(dsns, "user=app"+s+"password"+s+"="+s+marker, "host=db user="+s+"password="+marker,
+				"user=app "+s+"password="+marker)
+		}
+		for _, dsn := range dsns {
 			// Only where a driver reads the marker as (part of) a secret, or
 			// fails: elsewhere the fuzzer moved it into another setting.
 			if c, err := pgconn.ParseConfig(dsn); err == nil && !strings.Contains(c.Password, marker) {

@@ -270,7 +270,7 @@ func (r *Reading) readPgxURL(conn string) {
 	if hosts.Len() > 0 {
 		v, err := uriDecode(hosts.String())
 		if err != nil {
-			r.fail(err, p)
+			r.fail(err, hosts.String()+":"+ports.String()+p) // the tail: what was not read
 			return
 		}
 		r.Pairs = append(r.Pairs, Pair{Key: "host", Value: v, Raw: hosts.String()})
@@ -278,7 +278,7 @@ func (r *Reading) readPgxURL(conn string) {
 	if ports.Len() > 0 {
 		v, err := uriDecode(ports.String())
 		if err != nil {
-			r.fail(err, p)
+			r.fail(err, ports.String()+p)
 			return
 		}
 		r.Pairs = append(r.Pairs, Pair{Key: "port", Value: v, Raw: ports.String()})
@@ -292,7 +292,7 @@ func (r *Reading) readPgxURL(conn string) {
 		if db != "" {
 			v, err := uriDecode(db)
 			if err != nil {
-				r.fail(err, p)
+				r.fail(err, db+p)
 				return
 			}
 			r.Pairs = append(r.Pairs, Pair{Key: "dbname", Value: v, Raw: db})

@@ -58,7 +58,32 @@ var seeds = []string{
 	"=x",
 	"key",
 	"",
+	// Blanks that lib/pq splits on and pgx keeps in a value.
+	"user=app\u00a0password\u00a0=\u00a0Zq7-nb",
+	"user=app\u0085password=Zq7-nel",
+	"user=app\u1680password=Zq7-ogham",
+	"user=app\u2000password=Zq7-2000",
+	"user=app\u200apassword=Zq7-200a",
+	"user=app\u2028password=Zq7-ls",
+	"user=app\u202fpassword=Zq7-nnbsp",
+	"user=app\u205fpassword=Zq7-mmsp",
+	"user=app\u3000password=Zq7-ideo",
+	"dbname=app\u00a0sslpassword=Zq7-ssl",
+	"host=db\u00a0oauth_client_secret=Zq7-oauth",
+	"user=app\vpassword=Zq7-vt",
+	"user=app\fpassword=Zq7-ff",
+	"user=app \u00a0password=Zq7-key",
+	"password\u00a0=Zq7-keysp",
+	"password=\u00a0Zq7-valsp",
+	"user=app\u200bpassword=Zq7-zwsp",
+	"user=app\ufeffpassword=Zq7-bom",
+	"user=app\xa0password=Zq7-badutf8",
 }
+
+// pqBlanks are the runes lib/pq's key/value reader splits on
+// (unicode.IsSpace) beyond the ASCII spaces pgx splits on.
+var pqBlanks = []rune{0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007,
+	0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000}
 
 // FuzzReadersAgreeWithTheDrivers holds the readers to the drivers'
 // parsers: whatever a driver accepts, the reader reads without error and
@@ -93,6 +118,7 @@ func FuzzReadersAgreeWithTheDrivers(f *testing.F) {
 				t.Fatalf("pgx reads host=%q in %q; the reader %q", cfg.Host, s, h)
 			}
 		}
+		checkCrossReadings(t, s)
 		pqr := Read(PQ, s)
 		pc, err := pq.NewConfig(s)
 		if pqr.Err != nil && err == nil {
@@ -162,4 +188,90 @@ func TestSecretsCoverEveryReading(t *testing.T) {
 			t.Errorf("Secrets(%q) = %q misses %q", tc.dsn, Secrets(tc.dsn), tc.secret)
 		}
 	}
+}
+
+// checkCrossReadings: what one driver reads as a password, the other may
+// read as (part of) a user, database, host or setting; that value is then a
+// secret too, or the DSN is a trap that securepg refuses.
+func checkCrossReadings(t *testing.T, s string) {
+	t.Helper()
+	cfg, err1 := pgconn.ParseConfig(s)
+	pc, err2 := pq.NewConfig(s)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	secret := map[string]bool{}
+	for _, v := range Secrets(s) {
+		secret[v] = true
+	}
+	shown := func(drv string, password string, values ...string) {
+		if len(password) < 3 || strings.Count(s, password) != 1 {
+			return // a password that occurs elsewhere in s by chance
+		}
+		trap := Trap(Read(drv, s)) != ""
+		for _, v := range values {
+			if strings.Contains(v, password) && v != password && !secret[v] && !trap {
+				t.Fatalf("%q: %s keeps the other driver's password in %q, which is no secret and no trap", s, drv, v)
+			}
+		}
+	}
+	pgxValues := []string{cfg.User, cfg.Database, cfg.Host}
+	for _, v := range cfg.RuntimeParams {
+		pgxValues = append(pgxValues, v)
+	}
+	shown(Pgx, pc.Password, pgxValues...)
+	pqValues := []string{pc.User, pc.Database, pc.Host}
+	for _, v := range pc.Runtime {
+		pqValues = append(pqValues, v)
+	}
+	shown(PQ, cfg.Password, pqValues...)
+}
+
+// TestEveryBlankOfEitherParser: for every rune r, a DSN that hides
+// password= behind r is read alike by both drivers, or the reading that
+// keeps the password out of the password field is a trap (securepg refuses
+// the DSN) and its value a secret. The class is found by asking the
+// drivers, not from a list.
+func TestEveryBlankOfEitherParser(t *testing.T) {
+	isolate(t)
+	var found []rune
+	for r := rune(1); r <= 0x10ffff; r++ {
+		if r >= 0xd800 && r <= 0xdfff || r > 0x3100 && r < 0xfe00 || r > 0xffff && r%0x100 != 0 {
+			continue // surrogates; blocks with no space, sampled above the BMP
+		}
+		s := "user=app" + string(r) + "password" + string(r) + "=" + string(r) + "Zq7-x"
+		cfg, err1 := pgconn.ParseConfig(s)
+		pc, err2 := pq.NewConfig(s)
+		pgxPW := err1 == nil && cfg.Password == "Zq7-x"
+		pqPW := err2 == nil && pc.Password == "Zq7-x"
+		if pgxPW == pqPW {
+			continue
+		}
+		found = append(found, r)
+		if pqPW && Trap(Read(Pgx, s)) == "" {
+			t.Errorf("%U: lib/pq reads the password, pgx reads user=%q, and the pgx reading is no trap", r, cfg.User)
+		}
+		if !secretsHold(s, "Zq7-x") {
+			t.Errorf("%U: Secrets(%q) = %q", r, s, Secrets(s))
+		}
+		checkCrossReadings(t, s)
+	}
+	if len(found) < len(pqBlanks) {
+		t.Errorf("the drivers differ on %U, expected at least %U", found, pqBlanks)
+	}
+	for _, r := range pqBlanks {
+		s := "host=db\u00a0x=1 user=app" + string(r) + "sslmode=disable"
+		if Trap(Read(Pgx, s)) == "" {
+			t.Errorf("%U: a setting hidden in a pgx value is no trap", r)
+		}
+	}
+}
+
+func secretsHold(s, want string) bool {
+	for _, v := range Secrets(s) {
+		if strings.Contains(v, want) {
+			return true
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"unicode"
 )
 
 func isIP(h string) bool {
@@ -44,16 +45,25 @@ func init() {
 // keyword. Keywords are safe to show.
 func IsKeyword(k string) bool { return keywords[k] }
 
+// blank reports a rune that some parser of a DSN skips or splits on: the
+// ASCII spaces (all three parsers) and every other Unicode space, which
+// lib/pq's key/value reader (unicode.IsSpace) treats as a separator while
+// pgx's keeps it in the value: U+0085, U+00A0, U+1680, U+2000-U+200A,
+// U+2028, U+2029, U+202F, U+205F, U+3000.
+func blank(r rune) bool { return unicode.IsSpace(r) }
+
+func isQuote(r rune) bool { return r == '\'' || r == '"' }
+
 // swallowed reports whether v looks like another setting: a keyword, then
-// '=' (spaces allowed before it).
+// '=' (blanks of any parser allowed before and after the keyword).
 func swallowed(v string) (string, bool) {
-	v = strings.TrimLeft(v, " \t\n\r\v\f'\"")
+	v = strings.TrimLeftFunc(v, func(r rune) bool { return blank(r) || isQuote(r) })
 	i := 0
 	for i < len(v) && (v[i] >= 'a' && v[i] <= 'z' || v[i] >= 'A' && v[i] <= 'Z' || v[i] == '_' || v[i] >= '0' && v[i] <= '9') {
 		i++
 	}
 	k := strings.ToLower(v[:i])
-	rest := strings.TrimLeft(v[i:], " \t")
+	rest := strings.TrimLeftFunc(v[i:], blank)
 	if i > 0 && strings.HasPrefix(rest, "=") && keywords[k] {
 		return k, true
 	}
@@ -61,8 +71,8 @@ func swallowed(v string) (string, bool) {
 }
 
 // assignsSecret reports whether v holds "password=" (or another secret
-// keyword and '=') anywhere: the rest of a DSN that ended up inside a
-// value.
+// keyword and '=', with blanks of any parser between them) anywhere: the
+// rest of a DSN that ended up inside a value.
 func assignsSecret(v string) bool {
 	low := strings.ToLower(v)
 	for k := range secretKeys {
@@ -72,12 +82,27 @@ func assignsSecret(v string) bool {
 				break
 			}
 			i += j + len(k)
-			if strings.HasPrefix(strings.TrimLeft(low[i:], " \t"), "=") {
+			if strings.HasPrefix(strings.TrimLeftFunc(low[i:], blank), "=") {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// hidesSetting reports a keyword and '=' after a blank that pgx keeps in
+// a value and lib/pq splits on (user=app<U+00A0>sslmode=disable): the
+// parsers disagree on what the DSN sets. It returns the keyword.
+func hidesSetting(v string) (string, bool) {
+	for i, r := range v {
+		if r < 0x80 || !blank(r) {
+			continue
+		}
+		if k, ok := swallowed(v[i:]); ok {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 // HasKeyMaterial reports whether v holds PEM key material.
@@ -88,7 +113,12 @@ func secretValue(key, v string) bool {
 	if key == "" || secretKeys[key] || HasKeyMaterial(v) || strings.Contains(strings.ToLower(key), "pass") {
 		return true
 	}
-	_, ok := swallowed(v)
+	if _, ok := swallowed(v); ok || assignsSecret(v) {
+		return true
+	}
+	// A value that holds a setting for another parser (pgx's reading of
+	// user=app<U+00A0>sslpassword=...): its text is the rest of the DSN.
+	_, ok := hidesSetting(v)
 	return ok || strings.Contains(strings.ToLower(v), "password")
 }
 
@@ -174,6 +204,9 @@ func Trap(r Reading) string {
 		}
 		if secretKeys[canonical(p.Key)] {
 			continue
+		}
+		if k, ok := hidesSetting(p.Value); ok {
+			return p.Key + " (whose value holds " + k + "= after a non-ASCII space)"
 		}
 		if k, ok := swallowed(p.Value); ok {
 			return p.Key + " (whose value starts with " + k + "=)"

@@ -195,8 +195,8 @@ func FactsAttrs(f core.Facts) []attribute.KeyValue {
 		leaf := f.PeerCertificates[0]
 		sum := sha256.Sum256(leaf.Raw)
 		attrs = append(attrs,
-			semconv.TLSServerSubject(leaf.Subject.String()),
-			semconv.TLSServerIssuer(leaf.Issuer.String()),
+			semconv.TLSServerSubject(core.SafeText(leaf.Subject.String())),
+			semconv.TLSServerIssuer(core.SafeText(leaf.Issuer.String())),
 			semconv.TLSServerNotAfter(leaf.NotAfter.UTC().Format("2006-01-02T15:04:05.000Z")),
 			semconv.TLSServerHashSha256(strings.ToUpper(hex.EncodeToString(sum[:]))),
 		)
@@ -204,10 +204,10 @@ func FactsAttrs(f core.Facts) []attribute.KeyValue {
 	if f.Server != nil {
 		attrs = append(attrs, KeyServerSSL.Bool(f.Server.SSL), KeyServerViaPooler.Bool(f.Server.ViaPooler))
 		if f.Server.Version != "" {
-			attrs = append(attrs, KeyServerVersion.String(strings.TrimPrefix(f.Server.Version, "TLSv")))
+			attrs = append(attrs, KeyServerVersion.String(core.SafeText(strings.TrimPrefix(f.Server.Version, "TLSv"))))
 		}
 		if f.Server.Cipher != "" {
-			attrs = append(attrs, KeyServerCipher.String(f.Server.Cipher))
+			attrs = append(attrs, KeyServerCipher.String(core.SafeText(f.Server.Cipher)))
 		}
 	}
 	return attrs

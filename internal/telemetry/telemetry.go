@@ -327,11 +327,12 @@ func ErrorAttrs(err error) []attribute.KeyValue {
 	return []attribute.KeyValue{semconv.ErrorType(err)}
 }
 
-// SQLState returns the SQLSTATE of a server error from pgx or lib/pq.
+// SQLState returns the SQLSTATE of a server error from pgx or lib/pq,
+// escaped: the server wrote it, and it becomes an attribute.
 func SQLState(err error) string {
 	var s interface{ SQLState() string }
 	if errors.As(err, &s) {
-		return s.SQLState()
+		return core.SafeText(s.SQLState())
 	}
 	return ""
 }
