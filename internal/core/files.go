@@ -294,13 +294,16 @@ type Roots struct {
 	Public bool
 }
 
-// parseRoots reads a PEM bundle of trusted roots.
+// parseRoots reads a PEM bundle of trusted roots, once per content
+// (cachedRoots): the result is shared, and never changed.
 func parseRoots(data [][]byte) (*Roots, error) {
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data[0]) {
-		return nil, errors.New("no PEM certificate")
-	}
-	return &Roots{Pool: pool, Public: publicRoots(data[0])}, nil
+	return cachedRoots(data[0], func(pem []byte) (*Roots, error) {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("no PEM certificate")
+		}
+		return &Roots{Pool: pool, Public: publicRoots(pem)}, nil
+	})
 }
 
 // ClientCert is a client certificate with the intermediates to send.

@@ -158,6 +158,10 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 	plan.WeakAuth = pc.weakAuth
 	// verify-ca against a root file that holds a public CA proves no
 	// identity: the password protection treats it as require.
+	filePublic := sync.OnceValue(func() bool {
+		pem, err := ReadRegularFile(context.Background(), src["sslrootcert"].Value, MaxKeyFileSize)
+		return err != nil || publicRoots(pem)
+	})
 	for i := range plan.Targets {
 		t := &plan.Targets[i]
 		switch {
@@ -173,8 +177,7 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 		case t.RootCA == "sslrootcert" && src["sslrootcert"].Origin != "default":
 			// A file securepg cannot read (pgx reads any size) counts as
 			// public: the protection fails closed.
-			pem, err := ReadRegularFile(context.Background(), src["sslrootcert"].Value, MaxKeyFileSize)
-			t.PublicRoots = err != nil || publicRoots(pem)
+			t.PublicRoots = filePublic() // read once, not per host
 		}
 	}
 	for j := range pc.entries {
@@ -299,6 +302,7 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles) (*PgxConfig, Plan, err
 	fbs := append([]*pgconn.FallbackConfig{{Host: cc.Host, Port: cc.Port, TLSConfig: cc.TLSConfig}}, cc.Fallbacks...)
 	entries := make([]pgxEntry, len(fbs))
 	plan := Plan{Driver: DriverPgx}
+	var shared *Material[*Roots] // the roots pgx parsed, as one host's
 
 	// Group the attempts per host the way pgx lays them out: prefer is
 	// [tls, plain], allow is [plain, tls], anything else one attempt.
@@ -325,7 +329,11 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles) (*PgxConfig, Plan, err
 					roots = kf.roots
 				case tc.RootCAs != nil:
 					// Whether they hold a public CA is the plan's PublicRoots.
-					roots = staticMaterial("root certificates", &Roots{Pool: tc.RootCAs})
+					// pgx made a copy per host: one is kept for them all.
+					if shared == nil || !shared.val.Pool.Equal(tc.RootCAs) {
+						shared = staticMaterial("root certificates", &Roots{Pool: tc.RootCAs})
+					}
+					roots = shared
 				case p.Roots() != nil:
 					roots = p.Roots()
 				}
