@@ -139,6 +139,9 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 	if len(plan.Targets) > 1 {
 		pc.passfile = pgxPassfile(dsn, cc)
 	}
+	if v := src["sslsni"].Value; v != "" && v != "1" {
+		dropSNI(cc)
+	}
 	// Fail fast, and say who is connecting: the policy's connect timeout
 	// and application_name where the configuration sets none.
 	// pgx bounds each connect attempt (dial, TLS, startup) with its
@@ -184,6 +187,21 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 		pc.entries[j].target.PublicRoots = plan.Targets[pc.entries[j].index].PublicRoots
 	}
 	return pc, plan, nil
+}
+
+// dropSNI honours sslsni=0 (pgx sends SNI only for "1", its default),
+// which pgx v5.12 ignores under verify-full: it sets ServerName, and so
+// SNI, to verify the host name. securepg verifies the name itself
+// (serverAuth.name, in VerifyConnection), so none need be sent.
+func dropSNI(cc *pgx.ConnConfig) {
+	if cc.TLSConfig != nil {
+		cc.TLSConfig.ServerName = ""
+	}
+	for _, fb := range cc.Fallbacks {
+		if fb.TLSConfig != nil {
+			fb.TLSConfig.ServerName = ""
+		}
+	}
 }
 
 // keyFiles is the key material pgx read from files at parse time, as
