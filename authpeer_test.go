@@ -345,3 +345,42 @@ func TestRejectionOnAnotherHostKeepsTheCache(t *testing.T) {
 		t.Fatalf("the provider was told %d times that its credentials were rejected", prov.dropped)
 	}
 }
+
+// TestParameterStatusFlood: a peer that accepts the login and then sends
+// distinct ParameterStatus messages without end would have the driver
+// keep every one of them until its deadline (pgx allocated 1.7 GB).
+// securepg cuts it off once the startup passes MaxStartupBytes, on both
+// backends, with an error that says so.
+func TestParameterStatusFlood(t *testing.T) {
+	l := getLab(t)
+	flood := []byte{'R', 0, 0, 0, 8, 0, 0, 0, 0} // AuthenticationOk
+	for i := 0; len(flood) < 8<<20; i++ {
+		name := "p" + strconv.Itoa(i)
+		value := strings.Repeat("v", 64)
+		msg := []byte{'S', 0, 0, 0, 0}
+		msg = append(append(append(append(msg, name...), 0), value...), 0)
+		binary.BigEndian.PutUint32(msg[1:], uint32(len(msg)-1))
+		flood = append(flood, msg...)
+	}
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			db := openAtReplyImpostor(t, l, drv, flood)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			err := db.PingContext(ctx)
+			runtime.ReadMemStats(&after)
+			if err == nil || !strings.Contains(err.Error(), "bytes before the session started") {
+				t.Fatalf("err = %v, want the flood cut off", err)
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("cut off only by the deadline: %v", err)
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 32<<20 {
+				t.Fatalf("connecting allocated %d MiB", n>>20)
+			}
+		})
+	}
+}

@@ -52,6 +52,28 @@ func NewTLSFront(upstream string, cert func() *tls.Certificate) (*Proxy, error) 
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert(), nil }})
 }
 
+// NewSNIFront terminates TLS with cert and relays to upstream, as
+// NewTLSImpostor does, and records the server name (SNI) of each
+// ClientHello in Received: an empty record when the client sent none.
+func NewSNIFront(upstream string, cert tls.Certificate) (*Proxy, error) {
+	return newSelfProxyOn("127.0.0.1:0", func(p *Proxy, c net.Conn) {
+		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+				p.record([]byte(hello.ServerName))
+				return nil, nil
+			}}
+		tc, ok := startTLS(c, cfg)
+		if !ok {
+			return
+		}
+		up, err := net.Dial("tcp", upstream)
+		if err != nil {
+			return
+		}
+		relay(&countingConn{Conn: tc, n: &p.fromClient}, up)
+	})
+}
+
 // tlsTerminator answers the SSLRequest, terminates TLS with cfg and relays
 // the plaintext to upstream, counting what the client sent.
 func tlsTerminator(addr, upstream string, cfg *tls.Config) (*Proxy, error) {

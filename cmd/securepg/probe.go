@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"database/sql"
@@ -161,6 +162,10 @@ type downgrade struct {
 	Detail           string `json:"detail"`
 }
 
+// probeBound is the documented bound of a whole probe (README: bounded by
+// its context and 30 s), whatever the server does.
+const probeBound = 30 * time.Second
+
 // probe connects through the policy and reports what the connection is.
 func (e *env) probe(ctx context.Context, args []string) int {
 	var asJSON, downgradeTest bool
@@ -174,7 +179,16 @@ func (e *env) probe(ctx context.Context, args []string) int {
 	if code != exitOK {
 		return code
 	}
+	// One deadline for the whole probe: the TLS look, the authentication
+	// question, the downgrade test and the connection through the policy
+	// share it, so the probe keeps its documented bound.
+	bound := cmp.Or(e.bound, probeBound)
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
 	r := e.probeReport(ctx, dsn, p, b, plan, downgradeTest)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		fmt.Fprintf(e.stderr, "securepg probe: stopped at its bound of %v; what did not finish is reported as a timeout\n", bound)
+	}
 	switch r.Policy.Outcome {
 	case "refused":
 		code = exitRefused

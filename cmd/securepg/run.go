@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/telemetry"
@@ -45,6 +46,7 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	color          bool
+	bound          time.Duration // a command's overall bound; 0: its documented one (tests shorten it)
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -24,20 +23,6 @@ const (
 	AuthOAuth     = "oauth"
 	AuthOther     = "other"
 )
-
-// maxAuthBody bounds what authWatch keeps of one message: a SASL
-// mechanism list is a few dozen bytes.
-const maxAuthBody = 1 << 10
-
-// MaxAuthMessage bounds every message the server sends before the session
-// starts. Authentication messages are at most a few kilobytes (a GSSAPI
-// token); the drivers would allocate whatever length a peer announces
-// (pgx up to 1 GiB, lib/pq 4 GiB, or read an error until a NUL byte).
-const MaxAuthMessage = 64 << 10
-
-// maxErrLen is libpq's MAX_ERRLEN, which lib/pq copies: an ErrorResponse
-// outside [4, maxErrLen] is read as text up to a NUL byte.
-const maxErrLen = 30000
 
 // authWatch follows the authentication exchange of one connection on the
 // bytes the driver reads (and, for the SASL mechanism, writes), until the
@@ -84,73 +69,10 @@ type authWatch struct {
 
 // newAuthWatch watches the authentication of one connection to host.
 func newAuthWatch(host string, clientCert bool) *authWatch {
-	return &authWatch{host: host, clientCert: clientCert, in: frameReader{limit: MaxAuthMessage}}
-}
-
-// frameReader parses PostgreSQL messages (type byte, int32 length,
-// body) from a byte stream fed in pieces, keeping at most maxAuthBody
-// bytes of each body.
-type frameReader struct {
-	limit int // the server's side: the largest body accepted, and lib/pq's error lengths; 0: the client's side, any
-	hdr   [5]byte
-	nhdr  int
-	left  int // body bytes still to come
-	body  []byte
-}
-
-// feed consumes p and calls msg for every message completed in it; msg's
-// error stops the parse.
-func (fr *frameReader) feed(p []byte, msg func(typ byte, body []byte) error) error {
-	for len(p) > 0 {
-		if fr.nhdr < 5 {
-			n := copy(fr.hdr[fr.nhdr:], p)
-			fr.nhdr += n
-			p = p[n:]
-			if fr.nhdr < 5 {
-				return nil
-			}
-			l := int64(binary.BigEndian.Uint32(fr.hdr[1:]))
-			if l < 4 || fr.limit > 0 && l-4 > int64(fr.limit) {
-				return &oversizeError{typ: fr.hdr[0], size: l}
-			}
-			// lib/pq reads an ErrorResponse shorter than 4 bytes or longer
-			// than libpq's MAX_ERRLEN up to a NUL byte, however far.
-			if fr.limit > 0 && fr.hdr[0] == 'E' && (l-4 < 4 || l-4 > maxErrLen) {
-				return &oversizeError{typ: 'E', size: l}
-			}
-			fr.left = int(l - 4)
-			fr.body = fr.body[:0]
-		}
-		n := min(fr.left, len(p))
-		if keep := min(n, maxAuthBody-len(fr.body)); keep > 0 {
-			fr.body = append(fr.body, p[:keep]...)
-		}
-		fr.left -= n
-		p = p[n:]
-		if fr.left == 0 {
-			fr.nhdr = 0
-			if err := msg(fr.hdr[0], fr.body); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return &authWatch{host: host, clientCert: clientCert, in: frameReader{limit: MaxAuthMessage, budget: MaxStartupBytes}}
 }
 
 var errAuthOver = errors.New("authentication over") // stops the parse
-
-// oversizeError: the server announced a message longer than
-// MaxAuthMessage (or shorter than its own length field) before the
-// session started.
-type oversizeError struct {
-	typ  byte
-	size int64
-}
-
-func (e *oversizeError) Error() string {
-	return fmt.Sprintf("securepg: the server announced a %d-byte message (type %q) before the session started, which is refused (at most %d bytes, and an error message of 8 to %d)",
-		e.size, e.typ, MaxAuthMessage, maxErrLen+4)
-}
 
 // read inspects bytes the driver read from the server.
 func (w *authWatch) read(p []byte) error {

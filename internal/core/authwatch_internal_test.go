@@ -282,3 +282,33 @@ func TestAuthWatchGrades(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthWatchStartupBudget: small messages that add up to more than
+// MaxStartupBytes before ReadyForQuery are cut off at the header of the
+// one that crosses it; after ReadyForQuery nothing is counted.
+func TestAuthWatchStartupBudget(t *testing.T) {
+	param := []byte{'S', 0, 0, 0, 12, 'n', 'a', 'm', 'e', 0, 'v', 'a', 0}
+	w := newAuthWatch("", false)
+	if err := w.read(msgOK); err != nil {
+		t.Fatal(err)
+	}
+	sent := len(msgOK)
+	var err error
+	for err == nil && sent <= 2*MaxStartupBytes {
+		err = w.read(param)
+		sent += len(param)
+	}
+	var fe *floodError
+	if !errors.As(err, &fe) || sent <= MaxStartupBytes || sent > MaxStartupBytes+len(param) {
+		t.Fatalf("after %d bytes: %v", sent, err)
+	}
+	w = newAuthWatch("", false)
+	if err := w.read(append(append([]byte(nil), msgOK...), 'Z', 0, 0, 0, 5, 'I')); err != nil {
+		t.Fatal(err)
+	}
+	for range MaxStartupBytes/len(param) + 1 {
+		if err := w.read(param); err != nil {
+			t.Fatalf("after the session started: %v", err)
+		}
+	}
+}

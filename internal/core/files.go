@@ -11,7 +11,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -295,13 +294,16 @@ type Roots struct {
 	Public bool
 }
 
-// parseRoots reads a PEM bundle of trusted roots.
+// parseRoots reads a PEM bundle of trusted roots, once per content
+// (cachedRoots): the result is shared, and never changed.
 func parseRoots(data [][]byte) (*Roots, error) {
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data[0]) {
-		return nil, errors.New("no PEM certificate")
-	}
-	return &Roots{Pool: pool, Public: publicRoots(data[0])}, nil
+	return cachedRoots(data[0], func(pem []byte) (*Roots, error) {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("no PEM certificate")
+		}
+		return &Roots{Pool: pool, Public: publicRoots(pem)}, nil
+	})
 }
 
 // ClientCert is a client certificate with the intermediates to send.
@@ -334,65 +336,4 @@ func intermediates(bundle []byte) [][]byte {
 			out = append(out, block.Bytes)
 		}
 	}
-}
-
-// fileKeys are the settings that name a file a driver's parser (or lib/pq
-// at connect) reads.
-var fileKeys = []struct{ key, env string }{
-	{"sslrootcert", "PGSSLROOTCERT"}, {"sslcert", "PGSSLCERT"}, {"sslkey", "PGSSLKEY"},
-	{"passfile", "PGPASSFILE"}, {"servicefile", "PGSERVICEFILE"},
-}
-
-// checkFiles refuses, before a driver's parser reads them, the files that
-// the configuration names (in the DSN, the environment, the service file,
-// or by default in the home directory) when one exists and is not a
-// regular file: a FIFO would block the parser, outside any context, and
-// /dev/zero would never end.
-func checkFiles(driver string, set map[string]string) error {
-	home, _ := os.UserHomeDir()
-	type candidate struct{ what, path string }
-	var cands []candidate
-	add := func(what, path string) {
-		if path != "" && path != "system" {
-			cands = append(cands, candidate{what, path})
-		}
-	}
-	for _, k := range fileKeys {
-		if driver == DriverPQ && k.key == "servicefile" {
-			add("PGSERVICEFILE", os.Getenv(k.env))
-			continue
-		}
-		add(k.key+" (DSN)", set[k.key])
-		add(k.env, os.Getenv(k.env))
-	}
-	if home != "" {
-		for _, f := range []string{".pgpass", ".pg_service.conf", ".postgresql/root.crt", ".postgresql/postgresql.crt", ".postgresql/postgresql.key"} {
-			add("~/"+f, filepath.Join(home, f))
-		}
-	}
-	for _, c := range cands {
-		st, err := os.Stat(c.path)
-		if err == nil && !st.Mode().IsRegular() {
-			return fmt.Errorf("securepg: %s names a file that is not a regular file; refusing before the driver reads it (a FIFO would block it, a device never end)", c.what)
-		}
-	}
-	// The files a service names, too, once the service file is known to be
-	// a regular one.
-	name := firstOf(set["service"], os.Getenv("PGSERVICE"))
-	if name == "" {
-		return nil
-	}
-	path := firstOf(os.Getenv("PGSERVICEFILE"), filepath.Join(home, ".pg_service.conf"))
-	if driver == DriverPgx {
-		path = firstOf(set["servicefile"], path)
-	}
-	svc := serviceSettings(path, name)
-	for _, k := range fileKeys {
-		if p := svc[k.key]; p != "" && p != "system" {
-			if st, err := os.Stat(p); err == nil && !st.Mode().IsRegular() {
-				return fmt.Errorf("securepg: %s of service %s names a file that is not a regular file; refusing before the driver reads it", k.key, SafeText(name))
-			}
-		}
-	}
-	return nil
 }

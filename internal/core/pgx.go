@@ -139,6 +139,9 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 	if len(plan.Targets) > 1 {
 		pc.passfile = pgxPassfile(dsn, cc)
 	}
+	if v := src["sslsni"].Value; v != "" && v != "1" {
+		dropSNI(cc)
+	}
 	// Fail fast, and say who is connecting: the policy's connect timeout
 	// and application_name where the configuration sets none.
 	// pgx bounds each connect attempt (dial, TLS, startup) with its
@@ -158,6 +161,10 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 	plan.WeakAuth = pc.weakAuth
 	// verify-ca against a root file that holds a public CA proves no
 	// identity: the password protection treats it as require.
+	filePublic := sync.OnceValue(func() bool {
+		pem, err := ReadRegularFile(context.Background(), src["sslrootcert"].Value, MaxKeyFileSize)
+		return err != nil || publicRoots(pem)
+	})
 	for i := range plan.Targets {
 		t := &plan.Targets[i]
 		switch {
@@ -173,14 +180,28 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 		case t.RootCA == "sslrootcert" && src["sslrootcert"].Origin != "default":
 			// A file securepg cannot read (pgx reads any size) counts as
 			// public: the protection fails closed.
-			pem, err := ReadRegularFile(context.Background(), src["sslrootcert"].Value, MaxKeyFileSize)
-			t.PublicRoots = err != nil || publicRoots(pem)
+			t.PublicRoots = filePublic() // read once, not per host
 		}
 	}
 	for j := range pc.entries {
 		pc.entries[j].target.PublicRoots = plan.Targets[pc.entries[j].index].PublicRoots
 	}
 	return pc, plan, nil
+}
+
+// dropSNI honours sslsni=0 (pgx sends SNI only for "1", its default),
+// which pgx v5.12 ignores under verify-full: it sets ServerName, and so
+// SNI, to verify the host name. securepg verifies the name itself
+// (serverAuth.name, in VerifyConnection), so none need be sent.
+func dropSNI(cc *pgx.ConnConfig) {
+	if cc.TLSConfig != nil {
+		cc.TLSConfig.ServerName = ""
+	}
+	for _, fb := range cc.Fallbacks {
+		if fb.TLSConfig != nil {
+			fb.TLSConfig.ServerName = ""
+		}
+	}
 }
 
 // keyFiles is the key material pgx read from files at parse time, as
@@ -299,6 +320,7 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles) (*PgxConfig, Plan, err
 	fbs := append([]*pgconn.FallbackConfig{{Host: cc.Host, Port: cc.Port, TLSConfig: cc.TLSConfig}}, cc.Fallbacks...)
 	entries := make([]pgxEntry, len(fbs))
 	plan := Plan{Driver: DriverPgx}
+	var shared *Material[*Roots] // the roots pgx parsed, as one host's
 
 	// Group the attempts per host the way pgx lays them out: prefer is
 	// [tls, plain], allow is [plain, tls], anything else one attempt.
@@ -325,7 +347,11 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles) (*PgxConfig, Plan, err
 					roots = kf.roots
 				case tc.RootCAs != nil:
 					// Whether they hold a public CA is the plan's PublicRoots.
-					roots = staticMaterial("root certificates", &Roots{Pool: tc.RootCAs})
+					// pgx made a copy per host: one is kept for them all.
+					if shared == nil || !shared.val.Pool.Equal(tc.RootCAs) {
+						shared = staticMaterial("root certificates", &Roots{Pool: tc.RootCAs})
+					}
+					roots = shared
 				case p.Roots() != nil:
 					roots = p.Roots()
 				}

@@ -31,7 +31,8 @@ func (e *DSNError) Error() string {
 // certificates, and a bound on what a hostile DSN can cost.
 const MaxDSNSize = 64 << 10
 
-// checkDSN refuses, before any parser runs, a DSN that is too long, and
+// checkDSN refuses, before any parser runs, a DSN, a PG* variable, a
+// file or a host list that is too long (bounds.go), and
 // one whose reading by the driver swallowed a setting into another
 // setting's value (an empty value in a template: host= password=...) or
 // put part of a URL's password into its host or database: the driver
@@ -39,6 +40,9 @@ const MaxDSNSize = 64 << 10
 func checkDSN(driver, s string) error {
 	if len(s) > MaxDSNSize {
 		return &DSNError{Driver: "securepg", Msg: "the DSN is " + strconv.Itoa(len(s)) + " bytes; securepg accepts at most " + strconv.Itoa(MaxDSNSize)}
+	}
+	if err := checkEnv(); err != nil {
+		return err
 	}
 	r := dsn.Read(driver, s)
 	if r.Err != nil {

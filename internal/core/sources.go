@@ -22,7 +22,7 @@ var sourceKeys = map[string]string{
 	"host": "PGHOST", "port": "PGPORT", "dbname": "PGDATABASE", "user": "PGUSER",
 	"sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",
 	"sslnegotiation": "PGSSLNEGOTIATION", "service": "PGSERVICE", "channel_binding": "PGCHANNELBINDING",
-	"connect_timeout": "PGCONNECT_TIMEOUT", "application_name": "PGAPPNAME",
+	"connect_timeout": "PGCONNECT_TIMEOUT", "application_name": "PGAPPNAME", "sslsni": "PGSSLSNI",
 }
 
 // Sources tells, for each connection setting that decides security, where

@@ -185,7 +185,7 @@ func serverName(host string) string {
 // CAs. verify-ca against it proves no identity (any public CA signs an
 // attacker's own name), just as sslrootcert=system would not.
 func publicRoots(pemData []byte) bool {
-	system, err := x509.SystemCertPool()
+	system, err := systemRoots()
 	if err != nil {
 		return false
 	}

@@ -1,0 +1,118 @@
+package core
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// hostList is n distinct host names, each holding marker.
+func hostList(n int) string {
+	hs := make([]string, n)
+	for i := range hs {
+		hs[i] = "h" + strconv.Itoa(i) + marker[1:] + ".example"
+	}
+	return strings.Join(hs, ",")
+}
+
+// shortHosts is n distinct short host names (under MaxDSNSize for 5,000).
+func shortHosts(n int) string {
+	hs := make([]string, n)
+	for i := range hs {
+		hs[i] = "h" + strconv.Itoa(i)
+	}
+	return strings.Join(hs, ",")
+}
+
+// allocated is what f allocated, in bytes.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestInputCaps: every input the gate reads is capped before a driver's
+// parser runs, on both backends: each PG* variable as the DSN, passfiles
+// and service files, host lists wherever they are written. The error
+// names the variable or the file and never shows its content.
+func TestInputCaps(t *testing.T) {
+	big := strings.Repeat("x"+marker[1:], MaxDSNSize/len(marker)+1)
+	bigFile := func(t *testing.T, name, content string) string {
+		p := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name, dsn, want string
+		env             func(t *testing.T)
+	}{
+		{"PGHOST hosts", "", "PGHOST lists 5000 hosts", func(t *testing.T) { t.Setenv("PGHOST", shortHosts(5000)) }},
+		{"PGHOST size", "", "PGHOST is", func(t *testing.T) { t.Setenv("PGHOST", hostList(5000)) }},
+		{"PGHOSTADDR hosts", "", "PGHOSTADDR lists", func(t *testing.T) { t.Setenv("PGHOSTADDR", strings.Repeat("127.0.0.1,", MaxHosts)+"127.0.0.1") }},
+		{"DSN hosts", "host=" + hostList(MaxHosts+1), "host (DSN) lists 101 hosts", nil},
+		{"URL hosts", "postgres://" + hostList(MaxHosts+1) + "/db", "lists 101 hosts", nil},
+		{"PGOPTIONS size", "", "PGOPTIONS is", func(t *testing.T) { t.Setenv("PGOPTIONS", big) }},
+		{"PGAPPNAME size", "", "PGAPPNAME is", func(t *testing.T) { t.Setenv("PGAPPNAME", big) }},
+		{"PGPASSFILE size", "", "PGPASSFILE names a file of", func(t *testing.T) { t.Setenv("PGPASSFILE", bigFile(t, "pgpass", big)) }},
+		{"passfile size", "passfile=PF", "passfile (DSN) names a file of", nil},
+		{"home pgpass size", "", "~/.pgpass names a file of", func(t *testing.T) {
+			if err := os.WriteFile(filepath.Join(os.Getenv("HOME"), ".pgpass"), []byte(big), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"PGSERVICEFILE size", "service=s", "PGSERVICEFILE names a file of", func(t *testing.T) {
+			t.Setenv("PGSERVICEFILE", bigFile(t, "svc", "[s]\n#"+big))
+		}},
+		{"service hosts", "service=s", "host (service file) lists 5000 hosts", func(t *testing.T) {
+			t.Setenv("PGSERVICEFILE", bigFile(t, "svc", "[s]\nhost="+shortHosts(5000)+"\n"))
+		}},
+	} {
+		for _, drv := range []string{DriverPgx, DriverPQ} {
+			t.Run(tc.name+"/"+drv, func(t *testing.T) {
+				clearPG(t)
+				if tc.env != nil {
+					tc.env(t)
+				}
+				dsn := strings.ReplaceAll(tc.dsn, "PF", bigFile(t, "pf", big))
+				_, err := prepare(drv, dsn)
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("err = %v, want %q", err, tc.want)
+				}
+				if strings.Contains(err.Error(), marker[1:]) {
+					t.Fatalf("the error shows the content: %.200s", err)
+				}
+			})
+		}
+	}
+}
+
+// TestHostCapCost: refusing a 5,000-host PGHOST costs little (pgx took
+// 6 s and 1.5 GB to connect to one), and the longest list accepted,
+// with sslrootcert=system, costs pgx's parser and securepg a bounded
+// amount (pgx copies the system roots per host).
+func TestHostCapCost(t *testing.T) {
+	for _, drv := range []string{DriverPgx, DriverPQ} {
+		clearPG(t)
+		t.Setenv("PGHOST", shortHosts(5000))
+		n := allocated(func() { prepare(drv, "sslrootcert=system") })
+		t.Logf("%s: refusing 5000 hosts: %d KiB", drv, n>>10)
+		if n > 4<<20 {
+			t.Errorf("%s: refusing 5000 hosts allocated %d KiB", drv, n>>10)
+		}
+		t.Setenv("PGHOST", hostList(MaxHosts))
+		var err error
+		n = allocated(func() { _, err = prepare(drv, "sslrootcert=system") })
+		t.Logf("%s: %d hosts with the system roots: %d KiB", drv, MaxHosts, n>>10)
+		if err != nil || n > 32<<20 {
+			t.Errorf("%s: %d hosts with the system roots: %v, %d KiB", drv, MaxHosts, err, n>>10)
+		}
+	}
+}
