@@ -138,6 +138,12 @@ func targetReport(t core.Target, sources map[string]core.Source, p core.Policy) 
 		SSLModeSource: safe(sources["sslmode"].Origin), HostSource: safe(sources["host"].Origin), RootCA: safe(t.RootCA),
 		ClientCert: safe(t.ClientCert), MinTLS: tlsShort(t.MinTLS), MinTLSSource: p.Sources[core.EnvMinTLSVersion],
 		Attempts: []attemptJSON{}}
+	switch t.ModeFrom {
+	case core.ModeFromPolicy:
+		tj.SSLModeSource = "the policy's minimum: the configuration set none"
+	case core.ModeFromDriver:
+		tj.SSLModeSource = "the driver's default: no roots named to apply the policy's with"
+	}
 	if t.Custom {
 		tj.SSLMode = "custom (pqgo-*)"
 	}

@@ -61,6 +61,7 @@ type policyResult struct {
 	Reason       string `json:"reason,omitempty"`
 	Error        string `json:"error,omitempty"`
 	SSLMode      string `json:"sslmode,omitempty"`
+	SSLModeFrom  string `json:"sslmode_from,omitempty"` // "policy": the configuration set none, the policy's minimum applied
 	Verification string `json:"verification,omitempty"`
 	Version      string `json:"tls_version,omitempty"`
 	Cipher       string `json:"cipher,omitempty"`
@@ -256,6 +257,9 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 		}
 	}
 	r.Policy, r.View, r.Role = e.policyConnect(ctx, dsn)
+	if target != nil && r.Policy.SSLMode != "" {
+		r.Policy.SSLModeFrom = target.ModeFrom
+	}
 	return r
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/securepg/securepg/internal/core"
 	"strings"
 	"text/tabwriter"
 )
@@ -67,8 +68,12 @@ func (e *env) printProbe(r probeReport) {
 	}
 	switch r.Policy.Outcome {
 	case "allowed", "audited":
+		mode := r.Policy.SSLMode
+		if r.Policy.SSLModeFrom == core.ModeFromPolicy {
+			mode += " (the policy's: the configuration set none)"
+		}
 		fmt.Fprintf(w, "policy\t%s: sslmode %s, verification %s, %s %s\n", e.green(strings.ToUpper(r.Policy.Outcome)),
-			r.Policy.SSLMode, r.Policy.Verification, r.Policy.Version, r.Policy.Cipher)
+			mode, r.Policy.Verification, r.Policy.Version, r.Policy.Cipher)
 		if m := r.Policy.AuthMethod; m != "" {
 			fmt.Fprintf(w, "\tlogged in with %s, channel binding %s\n", m, map[bool]string{true: "yes", false: "no"}[r.Policy.Bound])
 		}

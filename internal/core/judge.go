@@ -262,7 +262,10 @@ type Facts struct {
 	Host    string  // the DSN's host name for this connection (never an address with credentials)
 	Port    uint16  //
 	Mode    SSLMode // the effective sslmode of the host that answered
-	MinTLS  uint16  // the lowest TLS version this host's configuration accepts (the DSN's and the policy's)
+	// ModeFrom: who chose Mode when the configuration set no sslmode
+	// (Target.ModeFrom).
+	ModeFrom string
+	MinTLS   uint16 // the lowest TLS version this host's configuration accepts (the DSN's and the policy's)
 
 	TLS              bool
 	Version          uint16
@@ -487,8 +490,16 @@ func modeViolation(t Target, p Policy) *Violation {
 		v.Reason = ReasonTLSDisabled
 		v.Detail = "the sslmode is not recognised"
 	}
+	if t.ModeFrom == ModeFromDriver {
+		// The one thing missing: roots. With them, securepg applies the
+		// minimum itself to a configuration that sets no sslmode.
+		v.Detail = "the configuration sets no sslmode, and no root certificates are named to verify " + want +
+			" with, so the driver's default (" + got + ") stays"
+		v.Fix = "set " + EnvSSLRootCert + " to the CA bundle that signs your servers (or to system): a configuration that sets no sslmode then gets " + want
+		return v
+	}
 	fix := "set sslmode=" + want
-	if p.MinSSLMode >= ModeVerifyCA {
+	if p.MinSSLMode >= ModeVerifyCA && t.RootCA == "" {
 		fix += " and sslrootcert (or " + EnvSSLRootCert + ")"
 	}
 	v.Fix = fix + ", or lower " + EnvMinSSLMode + " to " + got

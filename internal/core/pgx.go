@@ -132,7 +132,7 @@ func PreparePgxConfig(cc *pgx.ConnConfig, p Policy) (*PgxConfig, Plan, error) {
 func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConfig, Plan, error) {
 	src := Sources(DriverPgx, dsn, os.LookupEnv)
 	kf := pgxFiles(cc, p, src)
-	pc, plan, err := hardenPgx(cc, p, kf)
+	pc, plan, err := hardenPgx(cc, p, kf, ImplicitSSLMode(src))
 	if err != nil {
 		return nil, Plan{}, settingError(dsn, err)
 	}
@@ -290,7 +290,7 @@ func clientCertificate(m *Material[*tls.Certificate]) func(*tls.CertificateReque
 	}
 }
 
-func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles) (*PgxConfig, Plan, error) {
+func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxConfig, Plan, error) {
 	// pgx does not know ssl_min/max_protocol_version: it would send them to
 	// the server as run-time settings, which fail there. Honour them as libpq
 	// does, on the client.
@@ -318,6 +318,10 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles) (*PgxConfig, Plan, err
 	minTLS := max(p.MinTLSVersion, dsnMin)
 
 	fbs := append([]*pgconn.FallbackConfig{{Host: cc.Host, Port: cc.Port, TLSConfig: cc.TLSConfig}}, cc.Fallbacks...)
+	var from map[*pgconn.FallbackConfig]string
+	if implicit {
+		fbs, from = liftPgx(fbs, p)
+	}
 	entries := make([]pgxEntry, len(fbs))
 	plan := Plan{Driver: DriverPgx}
 	var shared *Material[*Roots] // the roots pgx parsed, as one host's
@@ -338,6 +342,7 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles) (*PgxConfig, Plan, err
 			if fb.TLSConfig != nil {
 				tc := fb.TLSConfig.Clone()
 				upgrade := n == 1 && p.Roots() != nil && p.RootCert != "system" && tc.RootCAs == nil
+				lifted := from[fb] == ModeFromPolicy
 				t.RootCA, t.RootFromPolicy, t.ClientCert, t.CertFromPolicy = describeTLS(tc, p)
 				// The roots and the client certificate follow their files
 				// (a rotation needs no restart) where securepg knows them.
@@ -372,13 +377,13 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles) (*PgxConfig, Plan, err
 				// host it was.
 				auth := &serverAuth{minTLS: minTLS}
 				switch {
-				case !tc.InsecureSkipVerify:
+				case !tc.InsecureSkipVerify || lifted && p.MinSSLMode >= ModeVerifyFull:
 					auth.level = VerifyFull
 					auth.name = tc.ServerName
 					if auth.name == "" {
 						auth.name = fb.Host
 					}
-				case tc.VerifyPeerCertificate != nil || upgrade:
+				case tc.VerifyPeerCertificate != nil || upgrade || lifted && p.MinSSLMode == ModeVerifyCA:
 					auth.level = VerifyCA
 				}
 				auth.roots = roots
@@ -394,7 +399,7 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles) (*PgxConfig, Plan, err
 			}
 			t.Attempts = append(t.Attempts, a)
 		}
-		t.Mode = ModeFromAttempts(t.Attempts)
+		t.Mode, t.ModeFrom = ModeFromAttempts(t.Attempts), from[group[0]]
 		for j := range group {
 			entries[i+j] = pgxEntry{target: t, index: len(plan.Targets), network: network, auth: auths[j]}
 		}
@@ -405,6 +410,38 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles) (*PgxConfig, Plan, err
 	cc.Host, cc.Port, cc.TLSConfig = fbs[0].Host, fbs[0].Port, fbs[0].TLSConfig
 	cc.Fallbacks = fbs[1:]
 	return &PgxConfig{Conn: cc, entries: entries, policy: p, files: kf}, plan, nil
+}
+
+// liftPgx applies the policy's minimum to the hosts of a configuration
+// that sets no sslmode, where pgx's default (prefer) lays out a TLS
+// attempt and a plaintext one: the plaintext one goes, and the TLS one
+// verifies as the minimum demands, with the configuration's roots or the
+// policy's. Where the minimum verifies and nothing names roots, the host
+// keeps pgx's default, to be judged (and refused) as such. from tells,
+// per kept attempt, who chose its mode.
+func liftPgx(fbs []*pgconn.FallbackConfig, p Policy) ([]*pgconn.FallbackConfig, map[*pgconn.FallbackConfig]string) {
+	from := make(map[*pgconn.FallbackConfig]string, len(fbs))
+	if p.MinSSLMode <= ModePrefer {
+		return fbs, from
+	}
+	out := make([]*pgconn.FallbackConfig, 0, len(fbs))
+	for i := 0; i < len(fbs); i++ {
+		fb := fbs[i]
+		prefer := i+1 < len(fbs) && sameHost(fb, fbs[i+1]) && fb.TLSConfig != nil && fbs[i+1].TLSConfig == nil &&
+			fb.TLSConfig.InsecureSkipVerify
+		out = append(out, fb)
+		if !prefer {
+			continue
+		}
+		if p.MinSSLMode >= ModeVerifyCA && fb.TLSConfig.RootCAs == nil && p.Roots() == nil {
+			from[fb] = ModeFromDriver
+			out = append(out, fbs[i+1])
+		} else {
+			from[fb] = ModeFromPolicy
+		}
+		i++
+	}
+	return out, from
 }
 
 // pgxPassfile returns the passfile pgx took the password from: none in the

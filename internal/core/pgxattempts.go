@@ -282,7 +282,7 @@ func (a *pgxAttempts) bind(tmpl *tls.Config, i int) *tls.Config {
 
 func (a *pgxAttempts) facts(e *pgxEntry) Facts {
 	t := e.target
-	return Facts{Network: e.network, Host: t.Host, Port: t.Port, Mode: t.Mode, MinTLS: t.MinTLS}
+	return Facts{Network: e.network, Host: t.Host, Port: t.Port, Mode: t.Mode, ModeFrom: t.ModeFrom, MinTLS: t.MinTLS}
 }
 
 // afterNetConnect completes the TLS handshake (crypto/tls would do it

@@ -45,6 +45,12 @@ type Target struct {
 	Port     uint16
 	Network  string  // "tcp" or "unix"
 	Mode     SSLMode // the effective sslmode of this host's attempts
+	// ModeFrom says who chose Mode when the configuration (DSN, PGSSLMODE,
+	// service file) sets no sslmode: ModeFromPolicy, the policy's minimum
+	// applied with its roots; ModeFromDriver, the driver's default, kept
+	// because nothing names roots the minimum could verify with. "" when
+	// the configuration set it.
+	ModeFrom string
 
 	// Attempts is what is tried for this host, in order: for
 	// sslmode=prefer a TLS attempt then a plaintext one.
@@ -63,6 +69,12 @@ type Target struct {
 	PublicRoots                    bool   // the root file holds a root the system store trusts
 	NoName                         bool   // verify-full with no host name to check (hostaddr alone)
 }
+
+// Who chose a Target's sslmode when the configuration set none.
+const (
+	ModeFromPolicy = "policy"
+	ModeFromDriver = "driver default"
+)
 
 // Attempt is one connection attempt to a Target.
 type Attempt struct {

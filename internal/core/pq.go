@@ -108,6 +108,17 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 	}
 	custom := strings.HasPrefix(string(mode), "pqgo-")
 	home := pqHome()
+	// Implicit is upgraded: a configuration that sets no sslmode (lib/pq's
+	// default is require) gets the policy's minimum where it is stronger,
+	// with the configuration's roots or the policy's. Where nothing names
+	// roots, it keeps lib/pq's default, to be judged as such.
+	modeFrom := ""
+	if ImplicitSSLMode(src) && !custom && p.MinSSLMode > ModeRequire {
+		modeFrom = ModeFromDriver
+		if cfg.SSLRootCert != "" || p.RootCert != "" || home != "" && !cfg.SSLInline && fileExists(filepath.Join(home, "root.crt")) {
+			mode, modeFrom = pq.SSLMode(p.MinSSLMode.String()), ModeFromPolicy
+		}
+	}
 
 	// The roots, as lib/pq finds them: the configured sslrootcert, else
 	// ~/.postgresql/root.crt in the modes that look for it (for allow, the
@@ -261,6 +272,9 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 			t.dialNet, t.dialAddr = "tcp", net.JoinHostPort(h.host, port)
 		}
 		t.Mode = ModeFromAttempts(t.Attempts)
+		if t.Network == "tcp" {
+			t.ModeFrom = modeFrom
+		}
 		if custom {
 			t.Mode = ModeRequire
 		}

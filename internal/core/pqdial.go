@@ -89,7 +89,7 @@ func (d *pqDialer) DialContext(ctx context.Context, network, address string) (ne
 		if err != nil {
 			return nil, err
 		}
-		f := Facts{Network: network, Host: t.Host, Port: t.Port, Mode: t.Mode, MinTLS: t.MinTLS}
+		f := Facts{Network: network, Host: t.Host, Port: t.Port, Mode: t.Mode, ModeFrom: t.ModeFrom, MinTLS: t.MinTLS}
 		if network == "unix" {
 			f.Mode = ModeDisable
 		}
@@ -220,7 +220,7 @@ func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 	var facts Facts
 	var audited []*Violation
 	judge := func(f Facts) error {
-		f.Network, f.Host, f.Port, f.Mode = "tcp", t.Host, t.Port, t.Mode
+		f.Network, f.Host, f.Port, f.Mode, f.ModeFrom = "tcp", t.Host, t.Port, t.Mode, t.ModeFrom
 		refusal, aud := Decide(d.c.policy, Judge(d.c.policy, f))
 		if refusal != nil {
 			return refusal

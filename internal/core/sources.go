@@ -70,6 +70,14 @@ func Sources(driver, s string, lookup func(string) (string, bool)) map[string]So
 	return out
 }
 
+// ImplicitSSLMode reports whether the effective configuration sets no
+// sslmode: not in the DSN, PGSSLMODE or a service file (an empty value
+// counts as none). securepg then applies the policy's minimum.
+func ImplicitSSLMode(src map[string]Source) bool {
+	s := src["sslmode"]
+	return s.Origin == "default" || s.Value == ""
+}
+
 // dsnSettings reads the DSN's own keys exactly as driver does.
 func dsnSettings(driver, s string) map[string]string {
 	out := map[string]string{}

@@ -173,6 +173,9 @@ func FactsAttrs(f core.Facts) []attribute.KeyValue {
 	attrs := []attribute.KeyValue{semconv.TLSEstablished(f.TLS)}
 	if f.Mode != core.ModeUnknown {
 		attrs = append(attrs, KeySSLMode.String(f.Mode.String()))
+		if f.ModeFrom != "" {
+			attrs = append(attrs, KeySSLModeFrom.String(f.ModeFrom))
+		}
 	}
 	if f.Network == "unix" {
 		attrs = append(attrs, semconv.NetworkTransportUnix)

@@ -37,6 +37,7 @@ const Version = "0.1.0"
 // Attribute keys of securepg's own.
 const (
 	KeySSLMode         = attribute.Key("securepg.sslmode")
+	KeySSLModeFrom     = attribute.Key("securepg.sslmode.from") // "policy": the configuration set none
 	KeyMinSSLMode      = attribute.Key("securepg.policy.min_sslmode")
 	KeyOutcome         = attribute.Key("securepg.policy.outcome")
 	KeyReason          = attribute.Key("securepg.policy.reason")
