@@ -25,14 +25,13 @@ func TestInjectionAfterSSLResponse(t *testing.T) {
 			for _, mode := range []string{"require", "verify-full"} {
 				t.Run(drv+"/"+mode, func(t *testing.T) {
 					isolateEnv(t)
-					t.Setenv("SECUREPG_DRIVER", drv)
 					t.Setenv("SECUREPG_MIN_SSLMODE", mode)
 					p, err := pglab.NewInjectProxy(inject)
 					if err != nil {
 						t.Fatal(err)
 					}
 					defer p.Close()
-					db, err := sql.Open("securepg", l.at(p, "sslmode="+mode, "sslrootcert="+l.Certs.CAFile))
+					db, err := sql.Open(driverName(drv), l.at(p, "sslmode="+mode, "sslrootcert="+l.Certs.CAFile))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -66,14 +65,13 @@ func TestCleartextPasswordNeverSent(t *testing.T) {
 			for _, mode := range []string{"require", "verify-ca", "verify-full"} {
 				t.Run(drv+"/"+mode, func(t *testing.T) {
 					isolateEnv(t)
-					t.Setenv("SECUREPG_DRIVER", drv)
 					t.Setenv("SECUREPG_MIN_SSLMODE", mode)
 					srv, err := pglab.NewCleartextServer()
 					if err != nil {
 						t.Fatal(err)
 					}
 					defer srv.Close()
-					db, err := sql.Open("securepg", l.at(srv, "sslmode="+mode, "sslrootcert="+l.Certs.CAFile))
+					db, err := sql.Open(driverName(drv), l.at(srv, "sslmode="+mode, "sslrootcert="+l.Certs.CAFile))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -118,7 +116,6 @@ func TestImpostorsNeverHearTheStartupMessage(t *testing.T) {
 				for _, policyMode := range []string{"enforce", "audit"} {
 					t.Run(drv+"/"+tc.name+"/"+policyMode, func(t *testing.T) {
 						isolateEnv(t)
-						t.Setenv("SECUREPG_DRIVER", drv)
 						t.Setenv("SECUREPG_MIN_SSLMODE", tc.mode)
 						t.Setenv("SECUREPG_MODE", policyMode)
 						p, err := pglab.NewTLSImpostor(l.Addr(), tc.cert.TLS, 0)
@@ -126,7 +123,7 @@ func TestImpostorsNeverHearTheStartupMessage(t *testing.T) {
 							t.Fatal(err)
 						}
 						defer p.Close()
-						db, err := sql.Open("securepg", l.at(p, "sslmode="+tc.mode, "sslrootcert="+l.Certs.CAFile))
+						db, err := sql.Open(driverName(drv), l.at(p, "sslmode="+tc.mode, "sslrootcert="+l.Certs.CAFile))
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -145,13 +142,12 @@ func TestImpostorsNeverHearTheStartupMessage(t *testing.T) {
 			// the host name) does hear the startup message, so the counter counts.
 			t.Run(drv+"/control", func(t *testing.T) {
 				isolateEnv(t)
-				t.Setenv("SECUREPG_DRIVER", drv)
 				t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
 				p, err := pglab.NewTLSImpostor(l.Addr(), l.Certs.WrongHost.TLS, 0)
 				if err != nil {
 					t.Fatal(err)
 				}
-				db, err := sql.Open("securepg", l.at(p, "sslmode=verify-ca", "sslrootcert="+l.Certs.CAFile))
+				db, err := sql.Open(driverName(drv), l.at(p, "sslmode=verify-ca", "sslrootcert="+l.Certs.CAFile))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -178,13 +174,12 @@ func TestErrorDuringNegotiation(t *testing.T) {
 		for _, drv := range []string{"pgx", "pq"} {
 			t.Run(drv, func(t *testing.T) {
 				isolateEnv(t)
-				t.Setenv("SECUREPG_DRIVER", drv)
 				p, err := pglab.NewNegotiationErrorProxy(forged)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer p.Close()
-				db, err := sql.Open("securepg", l.at(p, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
+				db, err := sql.Open(driverName(drv), l.at(p, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
 				if err != nil {
 					t.Fatal(err)
 				}

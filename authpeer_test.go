@@ -62,7 +62,6 @@ func TestHugeMessageBeforeTheSession(t *testing.T) {
 func openAtReplyImpostor(t *testing.T, l *lab, drv string, reply []byte) *sql.DB {
 	t.Helper()
 	isolateEnv(t)
-	t.Setenv("SECUREPG_DRIVER", drv)
 	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 	t.Setenv("SECUREPG_SSLCERT", l.Certs.Client.CertFile)
 	t.Setenv("SECUREPG_SSLKEY", l.Certs.Client.KeyFile)
@@ -71,7 +70,7 @@ func openAtReplyImpostor(t *testing.T, l *lab, drv string, reply []byte) *sql.DB
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { imp.Close() })
-	db, err := sql.Open("securepg", "host=localhost port="+imp.PortString()+" user="+pglab.ClientCN+" dbname=x sslmode=require")
+	db, err := sql.Open(driverName(drv), "host=localhost port="+imp.PortString()+" user="+pglab.ClientCN+" dbname=x sslmode=require")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +148,6 @@ func TestLoginFailureWithoutARequestKeepsTheCache(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
 			imp, err := pglab.NewReplyImpostor(l.Certs.SelfSigned.TLS, reply)
 			if err != nil {
 				t.Fatal(err)
@@ -158,7 +156,7 @@ func TestLoginFailureWithoutARequestKeepsTheCache(t *testing.T) {
 			prov := &issuer{}
 			// verify-ca against the self-signed certificate itself: the
 			// peer passes TLS, so that only the login is in question.
-			c, err := securepg.NewConnector("host=localhost port="+imp.PortString()+" dbname=app sslmode=verify-ca sslrootcert="+l.Certs.SelfSigned.CertFile,
+			c, err := connectorFor(drv, "host=localhost port="+imp.PortString()+" dbname=app sslmode=verify-ca sslrootcert="+l.Certs.SelfSigned.CertFile,
 				securepg.WithCredentials(prov), securepg.WithMinSSLMode("verify-ca"), securepg.WithLogger(discardLogger()))
 			if err != nil {
 				t.Fatal(err)
@@ -190,7 +188,6 @@ func TestDirectTLSIsNotAnSSLRequest(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
 			good, err := pglab.NewDirectTLSProxy(l.Addr(), l.Certs.Server.TLS)
 			if err != nil {
 				t.Fatal(err)
@@ -203,7 +200,7 @@ func TestDirectTLSIsNotAnSSLRequest(t *testing.T) {
 			defer bad.Close()
 			ping := func(dsn string) string {
 				seen := &violations{}
-				c, err := securepg.NewConnector(dsn, seen.option(), securepg.WithLogger(discardLogger()))
+				c, err := connectorFor(drv, dsn, seen.option(), securepg.WithLogger(discardLogger()))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -18,7 +18,7 @@ import (
 func TestQueryCancellation(t *testing.T) {
 	testenv.Slow(t, "waits for cancelled queries")
 	l := getLab(t)
-	for _, drv := range []string{"securepg-pgx", "securepg-pq"} {
+	for _, drv := range []string{"securepg", "securepg-pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			db, err := sql.Open(drv, l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile, "application_name=cancel_test"))

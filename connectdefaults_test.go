@@ -38,11 +38,10 @@ func TestDefaultApplicationName(t *testing.T) {
 			}
 			t.Run(drv+"/"+tc.name, func(t *testing.T) {
 				isolateEnv(t)
-				t.Setenv("SECUREPG_DRIVER", drv)
 				for k, v := range tc.env {
 					t.Setenv(k, v)
 				}
-				db, err := sql.Open("securepg", l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile, tc.extra))
+				db, err := sql.Open(driverName(drv), l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile, tc.extra))
 				if err != nil {
 					t.Fatal(err)
 				}

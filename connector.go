@@ -61,7 +61,7 @@ func newConnector(dsn string, opts []Option) (*connector, error) {
 func newPgxConnector(cc *pgx.ConnConfig, opts []Option) (*connector, error) {
 	c, err := buildConnector(opts, "", func(p core.Policy) (core.Backend, core.Plan, error) {
 		if p.Driver != core.DriverPgx {
-			return nil, core.Plan{}, fmt.Errorf("securepg: a *pgx.ConnConfig needs the pgx backend, and %s is %q", p.Sources[core.EnvDriver], p.Driver)
+			return nil, core.Plan{}, fmt.Errorf("securepg: a *pgx.ConnConfig needs the pgx backend, and %s is %q", p.Sources[core.SettingDriver], p.Driver)
 		}
 		return core.PreparePgxConfig(cc, p)
 	})

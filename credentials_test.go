@@ -295,19 +295,18 @@ func TestForbidDSNPassword(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
 			t.Setenv("SECUREPG_FORBID_DSN_PASSWORD", "true")
 			for _, dsn := range []string{
 				l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
 				l.url(l.relay, "sslmode=verify-full&sslrootcert="+l.Certs.CAFile),
 				"postgres://localhost:" + l.relay.PortString() + "/" + l.Database + "?user=" + l.User + "&password=" + l.Password + "&sslmode=verify-full&sslrootcert=" + l.Certs.CAFile,
 			} {
-				_, err := sql.Open("securepg", dsn)
+				_, err := sql.Open(driverName(drv), dsn)
 				requireReason(t, err, securepg.ReasonPasswordInDSN)
 			}
 			// The password from the environment is not in the DSN.
 			t.Setenv("PGPASSWORD", l.Password)
-			db, err := sql.Open("securepg", l.noPassword())
+			db, err := sql.Open(driverName(drv), l.noPassword())
 			if err != nil {
 				t.Fatal(err)
 			}

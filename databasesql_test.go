@@ -23,8 +23,7 @@ func TestDatabaseSQLContract(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
-			db, err := sql.Open("securepg", dsn)
+			db, err := sql.Open(driverName(drv), dsn)
 			if err != nil {
 				t.Fatal(err)
 			}

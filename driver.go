@@ -10,21 +10,17 @@ import (
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
-// DriverName is the name securepg registers with database/sql. Its
-// backend is SECUREPG_DRIVER's (pgx by default).
-const DriverName = "securepg"
-
-// Driver names that pin the backend whatever SECUREPG_DRIVER says, for
-// code written against one backend's types (*pgconn.PgError and
-// *stdlib.Conn, or *pq.Error): a deployment variable cannot change them.
+// The names securepg registers with database/sql. The name chooses the
+// backend, and with it the types code sees: DriverName is pgx
+// (*pgconn.PgError, *stdlib.Conn), DriverNamePQ lib/pq (*pq.Error). No
+// variable changes it under existing code.
 const (
-	DriverNamePgx = "securepg-pgx"
-	DriverNamePQ  = "securepg-pq"
+	DriverName   = "securepg"
+	DriverNamePQ = "securepg-pq"
 )
 
 func init() {
-	sql.Register(DriverName, &drv{})
-	sql.Register(DriverNamePgx, &drv{pin: core.DriverPgx})
+	sql.Register(DriverName, &drv{pin: core.DriverPgx})
 	sql.Register(DriverNamePQ, &drv{pin: core.DriverPQ})
 	// sqlmocktest's way in (package-private: internal/seam).
 	seam.WithMock = func(m seam.Mock) any { return withMock(m) }
@@ -36,7 +32,7 @@ func init() {
 // back to the connector (for pool metrics).
 type drv struct {
 	c   *connector
-	pin string // the backend a pinned name forces, or ""
+	pin string // the backend the name chooses
 }
 
 var (
@@ -58,7 +54,7 @@ func (d *drv) Open(dsn string) (driver.Conn, error) {
 func (d *drv) OpenConnector(dsn string) (driver.Connector, error) {
 	var opts []Option
 	if d.pin != "" {
-		opts = append(opts, set(core.EnvDriver, d.pin, "the driver name "+DriverName+"-"+d.pin))
+		opts = append(opts, set(core.SettingDriver, d.pin, "the driver name "+d.name()))
 	}
 	cc, err := registered(dsn)
 	if err != nil {
@@ -68,6 +64,14 @@ func (d *drv) OpenConnector(dsn string) (driver.Connector, error) {
 		return newPgxConnector(cc, append(pinPgx(nil), opts...)) // securepg-pq refuses it
 	}
 	return newConnector(dsn, opts)
+}
+
+// name is the name d is registered under.
+func (d *drv) name() string {
+	if d.pin == core.DriverPQ {
+		return DriverNamePQ
+	}
+	return DriverName
 }
 
 // PoolName is the connector's default db.client.connection.pool.name

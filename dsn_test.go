@@ -511,12 +511,11 @@ func TestDSNBuilderConnects(t *testing.T) {
 			for form, render := range map[string]func() (string, error){"url": tc.d.URL, "kv": tc.d.KeywordValue} {
 				t.Run(drv+"/"+tc.name+"/"+form, func(t *testing.T) {
 					isolateEnv(t)
-					t.Setenv("SECUREPG_DRIVER", drv)
 					s, err := render()
 					if err != nil {
 						t.Fatal(err)
 					}
-					sdb, err := sql.Open("securepg", s)
+					sdb, err := sql.Open(driverName(drv), s)
 					if err != nil {
 						t.Fatal(err)
 					}

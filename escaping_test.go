@@ -122,9 +122,8 @@ func TestHostileCertificateSubjectInSpans(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
 			s := newSDK(t)
-			c, err := securepg.NewConnector(l.at(imp, "sslmode=verify-full sslrootcert="+l.Certs.CAFile), s.opts...)
+			c, err := connectorFor(drv, l.at(imp, "sslmode=verify-full sslrootcert="+l.Certs.CAFile), s.opts...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -194,7 +194,7 @@ func ExampleWithCredentials() {
 
 // Reach the underlying driver's connection: pgx's *stdlib.Conn, or lib/pq's.
 func ExampleUnwrapConn() {
-	db, err := sql.Open("securepg-pgx", "host=db.example.com user=app dbname=app sslmode=verify-full sslrootcert=system")
+	db, err := sql.Open("securepg", "host=db.example.com user=app dbname=app sslmode=verify-full sslrootcert=system")
 	if err != nil {
 		log.Fatal(err)
 	}

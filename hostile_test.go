@@ -45,9 +45,8 @@ func TestPasswordFileMustBeARegularFile(t *testing.T) {
 		for _, drv := range []string{"pgx", "pq"} {
 			t.Run(drv+"/"+tc.name, func(t *testing.T) {
 				isolateEnv(t)
-				t.Setenv("SECUREPG_DRIVER", drv)
 				t.Setenv("SECUREPG_PASSWORD_FILE", tc.path)
-				db, err := sql.Open("securepg", l.noPassword())
+				db, err := sql.Open(driverName(drv), l.noPassword())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -110,8 +109,7 @@ func TestEffectiveTLSMinimumIsReported(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
-			db, err := sql.Open("securepg", l.at(l.tls12, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile, "ssl_min_protocol_version=TLSv1.3"))
+			db, err := sql.Open(driverName(drv), l.at(l.tls12, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile, "ssl_min_protocol_version=TLSv1.3"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,7 +154,6 @@ func TestNamedFilesMustBeRegularFiles(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			isolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", tc.drv)
 			fifo := filepath.Join(t.TempDir(), "fifo")
 			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 				t.Fatal(err)
@@ -166,7 +163,7 @@ func TestNamedFilesMustBeRegularFiles(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() {
-				db, err := sql.Open("securepg", tc.dsn(fifo))
+				db, err := sql.Open(driverName(tc.drv), tc.dsn(fifo))
 				if err == nil {
 					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 					err = db.PingContext(ctx)

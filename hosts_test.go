@@ -32,7 +32,6 @@ func TestCredentialsFollowTheHost(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
 			t.Setenv("SECUREPG_MIN_SSLMODE", "disable")
 			fake, err := pglab.NewCleartextServerCode("53300")
 			if err != nil {
@@ -48,7 +47,7 @@ func TestCredentialsFollowTheHost(t *testing.T) {
 				return hooks.Credentials{Password: "Zq7-for-" + a.Host}, nil
 			})
 			var info hooks.ConnInfo
-			c, err := securepg.NewConnector("host=localhost,127.0.0.1 port="+fake.PortString()+","+l.relay.PortString()+
+			c, err := connectorFor(drv, "host=localhost,127.0.0.1 port="+fake.PortString()+","+l.relay.PortString()+
 				" user=hostcreds dbname="+l.Database+" sslmode=disable", securepg.WithCredentials(provider), securepg.WithLogger(discardLogger()),
 				securepg.WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; return nil }}))
 			if err != nil {
@@ -95,14 +94,13 @@ func TestRefusedAttemptsAreReported(t *testing.T) {
 		} {
 			t.Run(drv+"/"+tc.name, func(t *testing.T) {
 				isolateEnv(t)
-				t.Setenv("SECUREPG_DRIVER", drv)
 				sdk := newSDK(t)
 				logs := &recordHandler{}
 				var mu sync.Mutex
 				var seen []hooks.Violation
 				dsn := "host=localhost,localhost port=" + tc.peer.PortString() + "," + l.relay.PortString() + " " + l.auth() +
 					" sslmode=verify-full sslrootcert=" + l.Certs.CAFile
-				c, err := securepg.NewConnector(dsn, append(sdk.opts, securepg.WithLogger(slog.New(logs)),
+				c, err := connectorFor(drv, dsn, append(sdk.opts, securepg.WithLogger(slog.New(logs)),
 					securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v hooks.Violation) {
 						mu.Lock()
 						seen = append(seen, v)
@@ -154,7 +152,6 @@ func TestPassfileFollowsTheHost(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
 			t.Setenv("SECUREPG_MIN_SSLMODE", "disable")
 			fake, err := pglab.NewCleartextServerCode("53300")
 			if err != nil {
@@ -166,7 +163,7 @@ func TestPassfileFollowsTheHost(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Setenv("PGPASSFILE", pf)
-			db, err := sql.Open("securepg", "host=localhost,127.0.0.1 port="+fake.PortString()+","+l.relay.PortString()+
+			db, err := sql.Open(driverName(drv), "host=localhost,127.0.0.1 port="+fake.PortString()+","+l.relay.PortString()+
 				" user=passfilehost dbname="+l.Database+" sslmode=disable")
 			if err != nil {
 				t.Fatal(err)
@@ -191,7 +188,6 @@ func TestPassfileFollowsTheHost(t *testing.T) {
 func TestCredentialsFollowAddressOnlyHosts(t *testing.T) {
 	l := getLab(t)
 	isolateEnv(t)
-	t.Setenv("SECUREPG_DRIVER", "pq")
 	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 	t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", "true") // lib/pq under require: see TestPasswordProtection
 	var mu sync.Mutex
@@ -206,7 +202,7 @@ func TestCredentialsFollowAddressOnlyHosts(t *testing.T) {
 		return hooks.Credentials{User: l.User, Password: "Zq7-for-" + a.Host}, nil
 	})
 	// Nothing listens on 127.0.0.2 at the relay's port; 127.0.0.1 is the server.
-	c, err := securepg.NewConnector("hostaddr=127.0.0.2,127.0.0.1 port="+l.relay.PortString()+" user="+l.User+" dbname="+l.Database+
+	c, err := connectorFor("pq", "hostaddr=127.0.0.2,127.0.0.1 port="+l.relay.PortString()+" user="+l.User+" dbname="+l.Database+
 		" sslmode=require", securepg.WithCredentials(provider), securepg.WithLogger(discardLogger()))
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package securepg_test
 
 import (
 	"crypto/tls"
+	"database/sql/driver"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/internal/testenv"
 	pglab "github.com/securepg/securepg/lab"
 	"github.com/securepg/securepg/lab/labtest"
@@ -156,3 +158,16 @@ func writeService(t *testing.T, content string) string {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func sprintf(format string, v any) string { return fmt.Sprintf(format, v) }
+
+// driverName is the driver name that chooses backend ("pgx" or "pq").
+func driverName(backend string) string {
+	if backend == "pq" {
+		return securepg.DriverNamePQ
+	}
+	return securepg.DriverName
+}
+
+// connectorFor is securepg.NewConnector on backend ("pgx" or "pq").
+func connectorFor(backend, dsn string, opts ...securepg.Option) (driver.Connector, error) {
+	return securepg.NewConnector(dsn, append([]securepg.Option{securepg.WithDriver(backend)}, opts...)...)
+}

@@ -16,8 +16,7 @@ import (
 // listener makes, reconnections included, is dialed, negotiated and
 // verified by securepg as sql.Open("securepg", dsn)'s are, then handed
 // to lib/pq. lib/pq's own pq.NewListener dials by itself and would connect
-// a sslmode=disable DSN in plaintext. The backend is lib/pq, whatever
-// SECUREPG_DRIVER says. Credential providers and BeforeConnect hooks are
+// a sslmode=disable DSN in plaintext. The backend is lib/pq. Credential providers and BeforeConnect hooks are
 // not asked: lib/pq reconnects with the DSN's (or PGPASSWORD's, or the
 // passfile's) password.
 func NewListener(dsn string, minReconnect, maxReconnect time.Duration, cb pq.EventCallbackType, opts ...Option) (*pq.Listener, error) {
@@ -39,7 +38,7 @@ var _ pq.Dialer = (*ListenerDialer)(nil)
 // NewListenerDialer judges dsn and returns the dialer for lib/pq's
 // listeners on it.
 func NewListenerDialer(dsn string, opts ...Option) (*ListenerDialer, error) {
-	c, err := newConnector(dsn, append([]Option{set(core.EnvDriver, core.DriverPQ, "a lib/pq listener")}, opts...))
+	c, err := newConnector(dsn, append([]Option{set(core.SettingDriver, core.DriverPQ, "a lib/pq listener")}, opts...))
 	if err != nil {
 		return nil, err
 	}

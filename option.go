@@ -55,9 +55,11 @@ func set(variable, value, source string) Option {
 // prefer, require, verify-ca or verify-full (SECUREPG_MIN_SSLMODE).
 func WithMinSSLMode(mode string) Option { return set(core.EnvMinSSLMode, mode, "WithMinSSLMode") }
 
-// WithDriver chooses the underlying driver: "pgx" (the default) or "pq"
-// (SECUREPG_DRIVER).
-func WithDriver(name string) Option { return set(core.EnvDriver, name, "WithDriver") }
+// WithDriver chooses the underlying driver of NewConnector: "pgx" (the
+// default) or "pq", as the driver names "securepg" and "securepg-pq" do
+// for sql.Open. It is a choice made in code: error types differ between
+// the backends.
+func WithDriver(name string) Option { return set(core.SettingDriver, name, "WithDriver") }
 
 // WithRootCert sets the CA bundle that verifies servers whose effective
 // configuration names no sslrootcert; "system" means the system roots

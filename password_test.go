@@ -87,7 +87,6 @@ func TestPasswordProtection(t *testing.T) {
 			run := func(t *testing.T, mode string, optOut bool) (*pglab.Proxy, *violations, error, error) {
 				t.Helper()
 				isolateEnv(t)
-				t.Setenv("SECUREPG_DRIVER", drv)
 				t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 				t.Setenv("SECUREPG_MODE", mode)
 				if optOut {
@@ -99,7 +98,7 @@ func TestPasswordProtection(t *testing.T) {
 				}
 				t.Cleanup(func() { imp.Close() })
 				seen := &violations{}
-				c, openErr := securepg.NewConnector(l.at(imp, "sslmode=require"), seen.option(), securepg.WithLogger(discardLogger()))
+				c, openErr := connectorFor(drv, l.at(imp, "sslmode=require"), seen.option(), securepg.WithLogger(discardLogger()))
 				if openErr != nil {
 					return imp, seen, openErr, nil
 				}
@@ -190,14 +189,14 @@ func TestPasswordProtectionOnTheRealServer(t *testing.T) {
 	l := getLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	connect := func(t *testing.T, dsn string, opts ...securepg.Option) (hooks.ConnInfo, error) {
+	connect := func(t *testing.T, drv, dsn string, opts ...securepg.Option) (hooks.ConnInfo, error) {
 		t.Helper()
 		var info hooks.ConnInfo
 		opts = append(opts, securepg.WithLogger(discardLogger()), securepg.WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error {
 			info = ci
 			return nil
 		}}))
-		c, err := securepg.NewConnector(dsn, opts...)
+		c, err := connectorFor(drv, dsn, opts...)
 		if err != nil {
 			return info, err
 		}
@@ -210,7 +209,7 @@ func TestPasswordProtectionOnTheRealServer(t *testing.T) {
 		isolateEnv(t)
 		t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 		s := newSDK(t)
-		info, err := connect(t, l.at(l.relay, "sslmode=require"), s.opts...)
+		info, err := connect(t, "pgx", l.at(l.relay, "sslmode=require"), s.opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,8 +226,7 @@ func TestPasswordProtectionOnTheRealServer(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv+"/verify-full needs no protection", func(t *testing.T) {
 			isolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
-			info, err := connect(t, l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
+			info, err := connect(t, drv, l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -242,11 +240,10 @@ func TestPasswordProtectionOnTheRealServer(t *testing.T) {
 		})
 		t.Run(drv+"/client certificate without a password is not affected", func(t *testing.T) {
 			isolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
 			t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 			t.Setenv("SECUREPG_SSLCERT", l.Certs.Client.CertFile)
 			t.Setenv("SECUREPG_SSLKEY", l.Certs.Client.KeyFile)
-			info, err := connect(t, "host=localhost port="+l.relay.PortString()+" user="+pglab.ClientCN+" dbname="+l.Database+" sslmode=require")
+			info, err := connect(t, drv, "host=localhost port="+l.relay.PortString()+" user="+pglab.ClientCN+" dbname="+l.Database+" sslmode=require")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -260,7 +257,7 @@ func TestPasswordProtectionOnTheRealServer(t *testing.T) {
 		isolateEnv(t)
 		t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 		dsn := "host=localhost port=" + l.relay.PortString() + " user=" + pglab.MD5User + " password=" + l.Password + " dbname=" + l.Database + " sslmode=require"
-		_, err := connect(t, dsn)
+		_, err := connect(t, "pgx", dsn)
 		requireReason(t, err, securepg.ReasonPasswordUnverifiedServer)
 		for _, want := range []string{"MD5", "password_encryption = scram-sha-256"} {
 			if !strings.Contains(err.Error(), want) {
@@ -270,7 +267,7 @@ func TestPasswordProtectionOnTheRealServer(t *testing.T) {
 		// With the protection off, the MD5 role logs in: the error was
 		// the protection's, not the server's.
 		t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", "true")
-		info, err := connect(t, dsn)
+		info, err := connect(t, "pgx", dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,7 +280,7 @@ func TestPasswordProtectionOnTheRealServer(t *testing.T) {
 		for _, setting := range []string{"channel_binding=disable", "channel_binding=prefer", "require_auth=md5,scram-sha-256", "require_auth=!password"} {
 			isolateEnv(t)
 			t.Setenv("SECUREPG_MIN_SSLMODE", "require")
-			_, err := connect(t, l.at(l.relay, "sslmode=require", setting))
+			_, err := connect(t, "pgx", l.at(l.relay, "sslmode=require", setting))
 			requireReason(t, err, securepg.ReasonPasswordUnverifiedServer)
 			if !strings.Contains(err.Error(), strings.SplitN(setting, "=", 2)[0]) {
 				t.Errorf("%s: the error does not name the setting: %v", setting, err)
@@ -293,18 +290,18 @@ func TestPasswordProtectionOnTheRealServer(t *testing.T) {
 		isolateEnv(t)
 		t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 		writeService(t, "[weak]\nchannel_binding=disable\n")
-		_, err := connect(t, "service=weak "+l.at(l.relay, "sslmode=require"))
+		_, err := connect(t, "pgx", "service=weak "+l.at(l.relay, "sslmode=require"))
 		requireReason(t, err, securepg.ReasonPasswordUnverifiedServer)
 		isolateEnv(t)
 		t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 		t.Setenv("PGCHANNELBINDING", "disable")
-		_, err = connect(t, l.at(l.relay, "sslmode=require"))
+		_, err = connect(t, "pgx", l.at(l.relay, "sslmode=require"))
 		requireReason(t, err, securepg.ReasonPasswordUnverifiedServer)
 		// channel_binding=require and require_auth=scram-sha-256 are what
 		// the protection sets anyway.
 		isolateEnv(t)
 		t.Setenv("SECUREPG_MIN_SSLMODE", "require")
-		if _, err := connect(t, l.at(l.relay, "sslmode=require", "channel_binding=require", "require_auth=scram-sha-256")); err != nil {
+		if _, err := connect(t, "pgx", l.at(l.relay, "sslmode=require", "channel_binding=require", "require_auth=scram-sha-256")); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -318,7 +315,6 @@ func TestPasswordProtectionOnTheRealServer(t *testing.T) {
 		for _, drv := range []string{"pgx", "pq"} {
 			for _, source := range []string{"hook", "passfile"} {
 				isolateEnv(t)
-				t.Setenv("SECUREPG_DRIVER", drv)
 				t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 				imp, err := pglab.NewAuthImpostor(pglab.AskCleartext, l.Addr(), l.Certs.SelfSigned.TLS)
 				if err != nil {
@@ -335,7 +331,7 @@ func TestPasswordProtectionOnTheRealServer(t *testing.T) {
 					}
 					t.Setenv("PGPASSFILE", pass)
 				}
-				_, err = connect(t, dsn, opts...)
+				_, err = connect(t, "pgx", dsn, opts...)
 				requireReason(t, err, securepg.ReasonPasswordUnverifiedServer)
 				imp.Close()
 				if got := harvested(imp, l.Password); len(got) > 0 {
@@ -375,7 +371,6 @@ func TestPublicRootsByPathAreNotAnIdentity(t *testing.T) {
 		for _, where := range []string{"policy", "DSN"} {
 			t.Run(drv+"/"+where, func(t *testing.T) {
 				isolateEnv(t)
-				t.Setenv("SECUREPG_DRIVER", drv)
 				t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
 				imp, err := pglab.NewAuthImpostor(pglab.AskCleartext, l.Addr(), l.Certs.WrongHost.TLS)
 				if err != nil {
@@ -388,7 +383,7 @@ func TestPublicRootsByPathAreNotAnIdentity(t *testing.T) {
 				} else {
 					extra = append(extra, "sslrootcert="+bundle)
 				}
-				c, err := securepg.NewConnector(l.at(imp, extra...), securepg.WithLogger(discardLogger()))
+				c, err := connectorFor(drv, l.at(imp, extra...), securepg.WithLogger(discardLogger()))
 				if drv == "pq" {
 					requireReason(t, err, securepg.ReasonPasswordUnverifiedServer)
 					return
@@ -412,9 +407,8 @@ func TestPublicRootsByPathAreNotAnIdentity(t *testing.T) {
 	// The lab's CA alone is a private CA: verify-ca against it is an
 	// identity, and the real server connects with no protection needed.
 	isolateEnv(t)
-	t.Setenv("SECUREPG_DRIVER", "pq")
 	t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
-	db, err := sql.Open("securepg", l.at(l.relay, "sslmode=verify-ca", "sslrootcert="+l.Certs.CAFile))
+	db, err := sql.Open("securepg-pq", l.at(l.relay, "sslmode=verify-ca", "sslrootcert="+l.Certs.CAFile))
 	if err != nil {
 		t.Fatal(err)
 	}

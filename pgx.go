@@ -26,7 +26,7 @@ import (
 // *PolicyError is returned before anything is dialed. cc is not changed;
 // its DialFunc, LookupFunc, AfterNetConnect, ValidateConnect, AfterConnect,
 // OnNotice and Tracer run as they would with pgx alone. The backend is
-// pgx, whatever SECUREPG_DRIVER says.
+// pgx.
 func OpenDB(cc *pgx.ConnConfig, opts ...Option) (*sql.DB, error) {
 	c, err := newPgxConnector(cc, pinPgx(opts))
 	if err != nil {
@@ -127,10 +127,10 @@ func configured(t pgx.QueryTracer) bool {
 	return false
 }
 
-// pinPgx makes the pgx backend the one used, whatever SECUREPG_DRIVER says:
-// the caller handed a pgx configuration.
+// pinPgx makes the pgx backend the one used: the caller handed a pgx
+// configuration.
 func pinPgx(opts []Option) []Option {
-	return append([]Option{set(core.EnvDriver, core.DriverPgx, "a *pgx.ConnConfig")}, opts...)
+	return append([]Option{set(core.SettingDriver, core.DriverPgx, "a *pgx.ConnConfig")}, opts...)
 }
 
 // native is securepg on a pgx configuration that pgx connects with

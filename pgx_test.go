@@ -251,7 +251,6 @@ func TestConfigurePool(t *testing.T) {
 func TestOpenDBAndRegisteredConnConfig(t *testing.T) {
 	l := getLab(t)
 	isolateEnv(t)
-	t.Setenv("SECUREPG_DRIVER", "pq") // a pgx configuration is pgx's whatever the variable says
 	u := newUserConfig(t, l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
 	db, err := securepg.OpenDB(u.cc, securepg.WithLogger(discardLogger()))
 	if err != nil {
@@ -266,7 +265,7 @@ func TestOpenDBAndRegisteredConnConfig(t *testing.T) {
 	}
 	name := securepg.RegisterConnConfig(u.cc)
 	defer securepg.UnregisterConnConfig(name)
-	rdb, err := sql.Open("securepg", name)
+	rdb, err := sql.Open(securepg.DriverName, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,22 +279,22 @@ func TestOpenDBAndRegisteredConnConfig(t *testing.T) {
 	}
 	pgxName := stdlib.RegisterConnConfig(u.cc)
 	defer stdlib.UnregisterConnConfig(pgxName)
-	if _, err := sql.Open("securepg", pgxName); err == nil || !strings.Contains(err.Error(), "securepg.RegisterConnConfig") {
+	if _, err := sql.Open(securepg.DriverName, pgxName); err == nil || !strings.Contains(err.Error(), "securepg.RegisterConnConfig") {
 		t.Fatalf("a pgx registry name: %v", err)
 	}
 }
 
-// TestPinnedDriverNames: securepg-pgx and securepg-pq keep the backend,
-// and so the error and connection types application code sees, whatever
-// SECUREPG_DRIVER says.
-func TestPinnedDriverNames(t *testing.T) {
+// TestDriverNamesChooseTheBackend: the driver name chooses the backend,
+// and so the error and connection types application code sees: securepg
+// is pgx, securepg-pq lib/pq. SECUREPG_DRIVER is not a setting: a process
+// that sets it gets an error naming the driver names, whatever the name.
+func TestDriverNamesChooseTheBackend(t *testing.T) {
 	l := getLab(t)
 	dsn := l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile)
-	for _, tc := range []struct{ name, env string }{{"securepg-pgx", "pq"}, {"securepg-pq", "pgx"}} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, name := range []string{securepg.DriverName, securepg.DriverNamePQ} {
+		t.Run(name, func(t *testing.T) {
 			isolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", tc.env)
-			db, err := sql.Open(tc.name, dsn)
+			db, err := sql.Open(name, dsn)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -303,7 +302,7 @@ func TestPinnedDriverNames(t *testing.T) {
 			_, err = db.Exec("SELECT * FROM no_such_table")
 			var pgErr *pgconn.PgError
 			var pqErr *pq.Error
-			if tc.name == "securepg-pgx" && !errors.As(err, &pgErr) || tc.name == "securepg-pq" && !errors.As(err, &pqErr) {
+			if name == securepg.DriverName && !errors.As(err, &pgErr) || name == securepg.DriverNamePQ && !errors.As(err, &pqErr) {
 				t.Fatalf("error %T %v", err, err)
 			}
 			conn, err := db.Conn(context.Background())
@@ -313,8 +312,16 @@ func TestPinnedDriverNames(t *testing.T) {
 			defer conn.Close()
 			var isPgx bool
 			conn.Raw(func(dc any) error { _, isPgx = dc.(*stdlib.Conn); return nil })
-			if isPgx != (tc.name == "securepg-pgx") {
-				t.Fatalf("%s: a *stdlib.Conn: %v", tc.name, isPgx)
+			if isPgx != (name == securepg.DriverName) {
+				t.Fatalf("%s: a *stdlib.Conn: %v", name, isPgx)
+			}
+		})
+		t.Run(name+"/SECUREPG_DRIVER", func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_DRIVER", "pq")
+			_, err := sql.Open(name, dsn)
+			if err == nil || !strings.Contains(err.Error(), `sql.Open("securepg-pq", dsn)`) || !strings.Contains(err.Error(), `sql.Open("securepg", dsn)`) {
+				t.Fatalf("SECUREPG_DRIVER set: %v", err)
 			}
 		})
 	}

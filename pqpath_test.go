@@ -55,35 +55,35 @@ func pingWithin(t *testing.T, db *sql.DB, ctx context.Context, bound time.Durati
 }
 
 // TestPQDefaultRootFileWithoutSSLMode: lib/pq loads ~/.postgresql/root.crt
-// only when its sslmode itself verifies; with no sslmode it connects
-// unverified. securepg judges exactly that (require: refused under a
-// verify-ca policy), and with sslmode=require, where the root file does
-// count, an impostor is refused before it hears anything.
+// only when its sslmode itself verifies; with no sslmode it would connect
+// unverified. securepg applies the policy's minimum (verify-ca) to a DSN
+// that sets no sslmode, with that root file, and with sslmode=require the
+// root file counts too: either way an impostor is refused before it hears
+// anything.
 func TestPQDefaultRootFileWithoutSSLMode(t *testing.T) {
 	l := getLab(t)
-	isolateEnv(t)
-	homeRoot(t, l)
-	t.Setenv("SECUREPG_DRIVER", "pq")
-	t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
-	p, err := pglab.NewTLSImpostor(l.Addr(), l.Certs.SelfSigned.TLS, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-
-	_, err = sql.Open("securepg", l.at(p))
-	requireReason(t, err, securepg.ReasonUnverifiedCertificate)
-
-	db, err := sql.Open("securepg", l.at(p, "sslmode=require"))
-	if err != nil {
-		t.Fatalf("require + ~/.postgresql/root.crt is verify-ca: %v", err)
-	}
-	defer db.Close()
-	requireReason(t, db.Ping(), securepg.ReasonCertificateUntrusted)
-	db.Close()
-	p.Close()
-	if n := p.FromClient(); n != 0 {
-		t.Fatalf("the impostor heard %d bytes", n)
+	for _, extra := range []string{"", "sslmode=require"} {
+		t.Run("DSN "+extra, func(t *testing.T) {
+			isolateEnv(t)
+			homeRoot(t, l)
+			t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
+			p, err := pglab.NewTLSImpostor(l.Addr(), l.Certs.SelfSigned.TLS, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			db, err := sql.Open("securepg-pq", l.at(p, extra))
+			if err != nil {
+				t.Fatalf("~/.postgresql/root.crt makes it verify-ca: %v", err)
+			}
+			defer db.Close()
+			requireReason(t, db.Ping(), securepg.ReasonCertificateUntrusted)
+			db.Close()
+			p.Close()
+			if n := p.FromClient(); n != 0 {
+				t.Fatalf("the impostor heard %d bytes", n)
+			}
+		})
 	}
 }
 
@@ -116,7 +116,6 @@ func TestPQRootFileChangesAfterOpen(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			isolateEnv(t)
 			homeRoot(t, l)
-			t.Setenv("SECUREPG_DRIVER", "pq")
 			t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
 			ca := filepath.Join(t.TempDir(), "ca.crt")
 			b, _ := os.ReadFile(l.Certs.CAFile)
@@ -129,12 +128,12 @@ func TestPQRootFileChangesAfterOpen(t *testing.T) {
 			}
 			defer imp.Close()
 			// One connector for the impostor, one for the real server.
-			bad, err := sql.Open("securepg", tc.dsn(l, imp, ca))
+			bad, err := sql.Open(driverName("pq"), tc.dsn(l, imp, ca))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer bad.Close()
-			good, err := sql.Open("securepg", tc.dsn(l, l.relay, ca))
+			good, err := sql.Open(driverName("pq"), tc.dsn(l, l.relay, ca))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -160,23 +159,22 @@ func TestPQRootFileChangesAfterOpen(t *testing.T) {
 func TestPQHostaddrWithoutHost(t *testing.T) {
 	l := getLab(t)
 	isolateEnv(t)
-	t.Setenv("SECUREPG_DRIVER", "pq")
 	ca := "sslrootcert=" + l.Certs.CAFile
 	auth := l.auth()
-	_, err := sql.Open("securepg", "hostaddr=127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
+	_, err := sql.Open(driverName("pq"), "hostaddr=127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
 	requireReason(t, err, securepg.ReasonNoHostName)
-	_, err = sql.Open("securepg", "host=db1.invalid,db2.invalid hostaddr=127.0.0.1,127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
+	_, err = sql.Open(driverName("pq"), "host=db1.invalid,db2.invalid hostaddr=127.0.0.1,127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
 	if err != nil {
 		t.Fatalf("host names with their addresses: %v", err)
 	}
-	_, err = sql.Open("securepg", "host=,db2.invalid hostaddr=127.0.0.1,127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
+	_, err = sql.Open(driverName("pq"), "host=,db2.invalid hostaddr=127.0.0.1,127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
 	requireReason(t, err, securepg.ReasonNoHostName)
 	// lib/pq fills an empty element of a host list with "localhost": no
 	// name, wherever it stands.
-	_, err = sql.Open("securepg", "host=db1.invalid, hostaddr=127.0.0.2,127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
+	_, err = sql.Open(driverName("pq"), "host=db1.invalid, hostaddr=127.0.0.2,127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
 	requireReason(t, err, securepg.ReasonNoHostName)
 
-	db, err := sql.Open("securepg", "host=localhost hostaddr=127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
+	db, err := sql.Open(driverName("pq"), "host=localhost hostaddr=127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +183,7 @@ func TestPQHostaddrWithoutHost(t *testing.T) {
 		t.Fatalf("host=localhost hostaddr=127.0.0.1: %v", err)
 	}
 	// A name the certificate does not carry is refused, at that address.
-	db2, err := sql.Open("securepg", "host=db.invalid hostaddr=127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
+	db2, err := sql.Open(driverName("pq"), "host=db.invalid hostaddr=127.0.0.1 port="+l.relay.PortString()+" "+auth+" sslmode=verify-full "+ca)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,13 +201,12 @@ func TestNegotiationHonoursTheContext(t *testing.T) {
 		for _, stage := range []pglab.Stall{pglab.StallAtOnce, pglab.StallAfterS, pglab.StallAfterTLS} {
 			t.Run(drv+"/"+[]string{"at once", "after S", "after TLS"}[stage], func(t *testing.T) {
 				isolateEnv(t)
-				t.Setenv("SECUREPG_DRIVER", drv)
 				p, err := pglab.NewStallProxy(stage, l.Certs.Server.TLS)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer p.Close()
-				db, err := sql.Open("securepg", l.at(p, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
+				db, err := sql.Open(driverName(drv), l.at(p, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -248,9 +245,8 @@ func TestNegotiationHonoursTheContext(t *testing.T) {
 func TestPQFallbackClosesSockets(t *testing.T) {
 	l := getLab(t)
 	isolateEnv(t)
-	t.Setenv("SECUREPG_DRIVER", "pq")
 	t.Setenv("SECUREPG_MIN_SSLMODE", "prefer")
-	db, err := sql.Open("securepg", l.at(l.strip, "sslmode=prefer"))
+	db, err := sql.Open(driverName("pq"), l.at(l.strip, "sslmode=prefer"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +286,6 @@ func TestClientCertificateNeverReachesAnImpostor(t *testing.T) {
 		for _, mode := range []string{"verify-ca", "verify-full"} {
 			t.Run(drv+"/"+mode, func(t *testing.T) {
 				isolateEnv(t)
-				t.Setenv("SECUREPG_DRIVER", drv)
 				t.Setenv("SECUREPG_MIN_SSLMODE", mode)
 				p, err := pglab.NewCertRequestImpostor(l.Addr(), l.Certs.SelfSigned.TLS)
 				if err != nil {
@@ -299,7 +294,7 @@ func TestClientCertificateNeverReachesAnImpostor(t *testing.T) {
 				defer p.Close()
 				dsn := "host=localhost port=" + p.PortString() + " user=" + pglab.ClientCN + " dbname=" + l.Database +
 					" sslmode=" + mode + " sslrootcert=" + l.Certs.CAFile + " sslcert=" + l.Certs.Client.CertFile + " sslkey=" + l.Certs.Client.KeyFile
-				db, err := sql.Open("securepg", dsn)
+				db, err := sql.Open(driverName(drv), dsn)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -315,12 +310,11 @@ func TestClientCertificateNeverReachesAnImpostor(t *testing.T) {
 	}
 	// The control: the same impostor with the real certificate does get it.
 	isolateEnv(t)
-	t.Setenv("SECUREPG_DRIVER", "pq")
 	p, err := pglab.NewCertRequestImpostor(l.Addr(), l.Certs.Server.TLS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("securepg", "host=localhost port="+p.PortString()+" user="+pglab.ClientCN+" dbname="+l.Database+
+	db, err := sql.Open("securepg-pq", "host=localhost port="+p.PortString()+" user="+pglab.ClientCN+" dbname="+l.Database+
 		" sslmode=verify-full sslrootcert="+l.Certs.CAFile+" sslcert="+l.Certs.Client.CertFile+" sslkey="+l.Certs.Client.KeyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -340,14 +334,13 @@ func TestClientCertificateNeverReachesAnImpostor(t *testing.T) {
 func TestPQRefusesWhatItCannotHonour(t *testing.T) {
 	l := getLab(t)
 	isolateEnv(t)
-	t.Setenv("SECUREPG_DRIVER", "pq")
 	t.Setenv("SECUREPG_MIN_SSLMODE", "disable")
 	for _, kv := range []string{"sslpassword=Zq7-passphrase", "channel_binding=require", "require_auth=scram-sha-256", "sslcrl=/x"} {
 		before, err := l.relay.DialsBefore()
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = sql.Open("securepg", l.at(l.relay, "sslmode=disable", kv))
+		_, err = sql.Open(driverName("pq"), l.at(l.relay, "sslmode=disable", kv))
 		if err == nil || !strings.Contains(err.Error(), strings.SplitN(kv, "=", 2)[0]) || strings.Contains(err.Error(), "Zq7") {
 			t.Fatalf("%s: err = %v", kv, err)
 		}
@@ -364,7 +357,6 @@ func TestPQRefusesWhatItCannotHonour(t *testing.T) {
 func TestPQRootFileAppearingLater(t *testing.T) {
 	l := getLab(t)
 	isolateEnv(t)
-	t.Setenv("SECUREPG_DRIVER", "pq")
 	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 	t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", "true") // lib/pq under require: see TestPasswordProtection
 	imp, err := pglab.NewTLSImpostor(l.Addr(), l.Certs.SelfSigned.TLS, 0)
@@ -373,7 +365,7 @@ func TestPQRootFileAppearingLater(t *testing.T) {
 	}
 	defer imp.Close()
 	ca := filepath.Join(t.TempDir(), "ca.crt")
-	db, err := sql.Open("securepg", l.at(imp, "sslmode=require", "sslrootcert="+ca))
+	db, err := sql.Open(driverName("pq"), l.at(imp, "sslmode=require", "sslrootcert="+ca))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,8 +398,7 @@ func TestPQRootFileAppearingLater(t *testing.T) {
 func TestPQConnectTimeout(t *testing.T) {
 	l := getLab(t)
 	isolateEnv(t)
-	t.Setenv("SECUREPG_DRIVER", "pq")
-	db, err := sql.Open("securepg", l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile, "connect_timeout=10"))
+	db, err := sql.Open(driverName("pq"), l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile, "connect_timeout=10"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +415,7 @@ func TestPQConnectTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	stall, err := sql.Open("securepg", l.at(p, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile, "connect_timeout=1"))
+	stall, err := sql.Open(driverName("pq"), l.at(p, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile, "connect_timeout=1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,11 +432,10 @@ func TestPQUnixSocketFirstKeepsTLSForTCPHosts(t *testing.T) {
 	l := getLab(t)
 	for _, mode := range []string{"enforce", "audit"} {
 		isolateEnv(t)
-		t.Setenv("SECUREPG_DRIVER", "pq")
 		t.Setenv("SECUREPG_MODE", mode)
 		t.Setenv("SECUREPG_ALLOW_UNIX_SOCKET", "true")
 		var info hooks.ConnInfo
-		c, err := securepg.NewConnector("host="+filepath.Join(t.TempDir(), "nosocket")+",localhost port="+l.relay.PortString()+" "+l.auth()+
+		c, err := connectorFor("pq", "host="+filepath.Join(t.TempDir(), "nosocket")+",localhost port="+l.relay.PortString()+" "+l.auth()+
 			" sslmode=verify-full sslrootcert="+l.Certs.CAFile, securepg.WithLogger(discardLogger()),
 			securepg.WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; return nil }}))
 		if err != nil {

@@ -171,7 +171,6 @@ func rotatedPublicChild(t *testing.T, dir string) {
 		drv, org := strings.CutSuffix(run, "-org-root")
 		t.Run(run, func(t *testing.T) {
 			isolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
 			t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
 			vol := newVolume(t, map[string][]byte{"ca.crt": readFile(t, filepath.Join(dir, "private.pem"))})
 			imp, err := pglab.NewAuthImpostor(pglab.AskCleartext, "", cert)
@@ -185,7 +184,7 @@ func rotatedPublicChild(t *testing.T, dir string) {
 			} else {
 				dsn += " sslrootcert=" + vol.Path("ca.crt")
 			}
-			c, err := securepg.NewConnector(dsn, securepg.WithLogger(discardLogger()))
+			c, err := connectorFor(drv, dsn, securepg.WithLogger(discardLogger()))
 			if err != nil {
 				t.Fatalf("a private root at sql.Open: %v", err)
 			}
@@ -210,7 +209,6 @@ func publicCAChild(t *testing.T, dir string) {
 	for _, drv := range []string{"pgx", "pq"} {
 		for _, optOut := range []bool{false, true} {
 			isolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
 			t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
 			if optOut {
 				t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", "true")
@@ -219,7 +217,7 @@ func publicCAChild(t *testing.T, dir string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := securepg.NewConnector("host=localhost port="+imp.PortString()+" user=app password="+password+" dbname=app sslmode=verify-ca sslrootcert="+filepath.Join(dir, "rootfile.pem"),
+			c, err := connectorFor(drv, "host=localhost port="+imp.PortString()+" user=app password="+password+" dbname=app sslmode=verify-ca sslrootcert="+filepath.Join(dir, "rootfile.pem"),
 				securepg.WithLogger(discardLogger()))
 			if err != nil {
 				t.Fatalf("%s: the file check took the cross-signed root for public, so this test proves nothing: %v", drv, err)

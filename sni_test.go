@@ -15,7 +15,7 @@ import (
 // the certificate's host name; by default the name is sent.
 func TestSSLSNIZero(t *testing.T) {
 	l := getLab(t)
-	for _, drv := range []string{"securepg-pgx", "securepg-pq"} {
+	for _, drv := range []string{"securepg", "securepg-pq"} {
 		for _, tc := range []struct {
 			name, dsn, want string
 			env             func(t *testing.T)

@@ -26,14 +26,13 @@ func TestQueryEventsOnTheWrapperPath(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} { // the mock path is the same whichever driver is configured
 		t.Run(drv, func(t *testing.T) {
 			labtest.IsolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
 			var log []string
 			note := func(name string) func(context.Context, *hooks.QueryEvent) {
 				return func(_ context.Context, q *hooks.QueryEvent) {
 					log = append(log, fmt.Sprintf("%s %s %q args=%d err=%v", name, q.Op, q.SQL, len(q.Args), q.Err != nil))
 				}
 			}
-			db, mock, err := sqlmocktest.New(t, dsn, sqlmocktest.WithSecurepg(quiet(),
+			db, mock, err := sqlmocktest.New(t, dsn, sqlmocktest.WithSecurepg(quiet(), securepg.WithDriver(drv),
 				securepg.WithHooks(hooks.Hooks{BeforeQuery: func(ctx context.Context, q *hooks.QueryEvent) context.Context {
 					note("before#0")(ctx, q)
 					return ctx

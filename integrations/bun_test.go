@@ -18,9 +18,9 @@ type bunItem struct {
 
 // TestBun: bun's PostgreSQL dialect over a *sql.DB from securepg.
 func TestBun(t *testing.T) {
-	backends(t, func(t *testing.T, dsn, _ string) {
+	backends(t, func(t *testing.T, name, dsn, _ string) {
 		ctx := context.Background()
-		db := bun.NewDB(openDB(t, dsn), pgdialect.New())
+		db := bun.NewDB(openDB(t, name, dsn), pgdialect.New())
 
 		var ssl bool
 		err := db.NewRaw(sslQuery).Scan(ctx, &ssl)

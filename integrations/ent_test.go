@@ -15,9 +15,9 @@ import (
 // would give a driver whose dialect is "securepg".) No code generation:
 // the dialect driver and ent's SQL builder are used directly.
 func TestEnt(t *testing.T) {
-	backends(t, func(t *testing.T, dsn, _ string) {
+	backends(t, func(t *testing.T, name, dsn, _ string) {
 		ctx := context.Background()
-		drv := entsql.OpenDB(dialect.Postgres, openDB(t, dsn))
+		drv := entsql.OpenDB(dialect.Postgres, openDB(t, name, dsn))
 		if drv.Dialect() != dialect.Postgres {
 			t.Fatalf("dialect %q", drv.Dialect())
 		}

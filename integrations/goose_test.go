@@ -28,9 +28,9 @@ func TestGoose(t *testing.T) {
 	if err := goose.SetDialect("postgres"); err != nil {
 		t.Fatal(err)
 	}
-	backends(t, func(t *testing.T, dsn, _ string) {
+	backends(t, func(t *testing.T, name, dsn, _ string) {
 		ctx := context.Background()
-		db := openDB(t, dsn)
+		db := openDB(t, name, dsn)
 		dropGoose := func() {
 			db.Exec("DROP TABLE IF EXISTS goose_items")
 			db.Exec("DROP TABLE IF EXISTS goose_db_version")

@@ -21,9 +21,9 @@ func (gormItem) TableName() string { return "gorm_items" }
 // and bypasses securepg; the DriverName form refuses a weak DSN.
 func TestGORM(t *testing.T) {
 	cfg := &gorm.Config{Logger: logger.Discard}
-	backends(t, func(t *testing.T, dsn, weak string) {
+	backends(t, func(t *testing.T, name, dsn, weak string) {
 		t.Run("DriverName", func(t *testing.T) {
-			gdb, err := gorm.Open(postgres.New(postgres.Config{DriverName: "securepg", DSN: dsn}), cfg)
+			gdb, err := gorm.Open(postgres.New(postgres.Config{DriverName: name, DSN: dsn}), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -35,7 +35,7 @@ func TestGORM(t *testing.T) {
 			gormRoundTrip(t, gdb)
 		})
 		t.Run("Conn", func(t *testing.T) {
-			sqlDB := openDB(t, dsn)
+			sqlDB := openDB(t, name, dsn)
 			gdb, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -43,7 +43,7 @@ func TestGORM(t *testing.T) {
 			gormRoundTrip(t, gdb)
 		})
 		t.Run("DriverName refuses a weak DSN", func(t *testing.T) {
-			_, err := gorm.Open(postgres.New(postgres.Config{DriverName: "securepg", DSN: weak}), cfg)
+			_, err := gorm.Open(postgres.New(postgres.Config{DriverName: name, DSN: weak}), cfg)
 			wantRefused(t, err)
 		})
 	})

@@ -19,25 +19,24 @@ func TestMain(m *testing.M) {
 	os.Exit(labtest.RunMain(m))
 }
 
-// backends runs f once per securepg backend (SECUREPG_DRIVER=pgx, then
-// pq) in a clean environment, with a verify-full DSN for the lab's server
-// and a DSN the default policy refuses.
-func backends(t *testing.T, f func(t *testing.T, dsn, weak string)) {
+// backends runs f once per securepg driver name ("securepg" is pgx,
+// "securepg-pq" lib/pq) in a clean environment, with a verify-full DSN for
+// the lab's server and a DSN the default policy refuses.
+func backends(t *testing.T, f func(t *testing.T, name, dsn, weak string)) {
 	t.Helper()
 	c := labtest.Shared(t)
-	for _, drv := range []string{"pgx", "pq"} {
-		t.Run(drv, func(t *testing.T) {
+	for _, name := range []string{"securepg", "securepg-pq"} {
+		t.Run(name, func(t *testing.T) {
 			labtest.IsolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
-			f(t, c.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile), c.DSN("sslmode=disable"))
+			f(t, name, c.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile), c.DSN("sslmode=disable"))
 		})
 	}
 }
 
-// openDB is sql.Open("securepg", dsn), pinged, closed at the end of t.
-func openDB(t *testing.T, dsn string) *sql.DB {
+// openDB is sql.Open(name, dsn), pinged, closed at the end of t.
+func openDB(t *testing.T, name, dsn string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("securepg", dsn)
+	db, err := sql.Open(name, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,8 @@ func TestGolangMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backends(t, func(t *testing.T, dsn, _ string) {
-		db := openDB(t, dsn)
+	backends(t, func(t *testing.T, name, dsn, _ string) {
+		db := openDB(t, name, dsn)
 		dropMigrate := func() {
 			db.Exec("DROP TABLE IF EXISTS migrate_items")
 			db.Exec("DROP TABLE IF EXISTS schema_migrations")

@@ -49,7 +49,7 @@ func TestOtelsqlOperationSpans(t *testing.T) {
 		{"double spans by default", "", 2},
 		{"SECUREPG_OPERATION_SPANS=false", "false", 0},
 	}
-	backends(t, func(t *testing.T, dsn, _ string) {
+	backends(t, func(t *testing.T, name, dsn, _ string) {
 		for _, o := range opens {
 			for _, tc := range cases {
 				t.Run(o.name+"/"+tc.name, func(t *testing.T) {

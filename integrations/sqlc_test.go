@@ -28,9 +28,9 @@ func TestSQLC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backends(t, func(t *testing.T, dsn, _ string) {
+	backends(t, func(t *testing.T, name, dsn, _ string) {
 		ctx := context.Background()
-		db := openDB(t, dsn)
+		db := openDB(t, name, dsn)
 		reset := func(t *testing.T) {
 			t.Helper()
 			if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS sqlc_authors"); err != nil {
@@ -73,8 +73,8 @@ func TestSQLC(t *testing.T) {
 				t.Fatalf("a rolled back author: %v", err)
 			}
 		})
-		if os.Getenv("SECUREPG_DRIVER") != "pgx" {
-			return // the pgx/v5 variant needs pgx: Raw hands over lib/pq's conn with the pq backend, and ConfigurePool is pgx whatever SECUREPG_DRIVER says
+		if name != "securepg" {
+			return // the pgx/v5 variant needs pgx: Raw hands over lib/pq's conn with the pq backend, and ConfigurePool is pgx
 		}
 		t.Run("pgx/v5 through sql.Conn.Raw", func(t *testing.T) {
 			reset(t)

@@ -21,10 +21,10 @@ func TestSQLX(t *testing.T) {
 	if sqlx.BindType("securepg") != sqlx.UNKNOWN {
 		t.Fatal(`sqlx already binds "securepg": the failure cannot be shown`)
 	}
-	backends(t, func(t *testing.T, dsn, weak string) {
+	backends(t, func(t *testing.T, name, dsn, weak string) {
 		ctx := context.Background()
 		t.Run("unknown name emits ?", func(t *testing.T) {
-			db, err := sqlx.Open("securepg", dsn)
+			db, err := sqlx.Open(name, dsn)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -39,19 +39,19 @@ func TestSQLX(t *testing.T) {
 			}
 		})
 		t.Run("NewDb postgres", func(t *testing.T) {
-			db := sqlx.NewDb(openDB(t, dsn), "postgres")
+			db := sqlx.NewDb(openDB(t, name, dsn), "postgres")
 			sqlxRoundTrip(t, db)
 		})
 		t.Run("BindDriver", func(t *testing.T) {
-			sqlx.BindDriver("securepg", sqlx.DOLLAR)
-			t.Cleanup(func() { sqlx.BindDriver("securepg", sqlx.UNKNOWN) })
-			db, err := sqlx.Open("securepg", dsn)
+			sqlx.BindDriver(name, sqlx.DOLLAR)
+			t.Cleanup(func() { sqlx.BindDriver(name, sqlx.UNKNOWN) })
+			db, err := sqlx.Open(name, dsn)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { db.Close() })
 			sqlxRoundTrip(t, db)
-			if _, err := sqlx.Open("securepg", weak); err == nil {
+			if _, err := sqlx.Open(name, weak); err == nil {
 				t.Fatal("sqlx.Open accepted a DSN that the policy refuses")
 			} else {
 				wantRefused(t, err)

@@ -46,7 +46,7 @@
 //   - GORM's postgres.Open, and a postgres.Config, given to postgres.New
 //     or in a postgres.Dialector literal (&postgres.Dialector{Config:
 //     &postgres.Config{...}}), that has neither a securepg DriverName
-//     ("securepg", "securepg-pgx", "securepg-pq") nor a Conn;
+//     ("securepg", "securepg-pq") nor a Conn;
 //   - every function of pgx v4, pgconn v1 and their pgxpool and stdlib
 //     that connects (securepg works with pgx v5), and bun's
 //     pgdriver.NewConnector.

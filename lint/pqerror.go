@@ -49,7 +49,7 @@ func (s *scope) pqErrorCheck(n ast.Node) string {
 
 // opensPgx reports whether the package opens securepg's pgx backend:
 // sql.Open (or a wrapper) with the driver name "securepg" or
-// "securepg-pgx", securepg.NewConnector or securepg.OpenDB. securepg's
+// securepg.NewConnector or securepg.OpenDB. securepg's
 // own packages are not judged.
 func (p *pkgState) opensPgx() bool {
 	if p.pgxBackend != nil {
@@ -83,7 +83,7 @@ func (s *scope) opensPgx(c *ast.CallExpr) bool {
 		return false
 	}
 	for _, d := range s.consts(c.Args[r.arg], 0) {
-		if d == "securepg" || d == "securepg-pgx" {
+		if d == "securepg" {
 			return true
 		}
 	}

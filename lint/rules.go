@@ -150,8 +150,8 @@ var driverNames = map[string]string{
 	"pg":       useBun,
 }
 
-// isSecurepgDriverName: the names securepg registers ("securepg",
-// "securepg-pgx", "securepg-pq", and any later "securepg-…").
+// isSecurepgDriverName: the names securepg registers: "securepg" (pgx)
+// and "securepg-pq" (lib/pq).
 func isSecurepgDriverName(s string) bool {
-	return s == "securepg" || len(s) > len("securepg-") && s[:len("securepg-")] == "securepg-"
+	return s == "securepg" || s == "securepg-pq"
 }

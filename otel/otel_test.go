@@ -71,12 +71,11 @@ func TestSpanDetails(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolate(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
 			rec := tracetest.NewSpanRecorder()
 			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 			var filtered []string
 			db, mock, err := sqlmocktest.New(t, dsn, sqlmocktest.WithSqlmock(sqlmock.MonitorPingsOption(true)),
-				sqlmocktest.WithSecurepg(quiet(), securepg.WithTracerProvider(tp), securepg.WithQueryText(true), securepg.WithPingSpans(true),
+				sqlmocktest.WithSecurepg(quiet(), securepg.WithDriver(drv), securepg.WithTracerProvider(tp), securepg.WithQueryText(true), securepg.WithPingSpans(true),
 					securepg.WithSpanFilter(func(_ context.Context, op, query string) bool {
 						if strings.Contains(query, "noisy") {
 							filtered = append(filtered, op)

@@ -31,8 +31,7 @@ func TestSqlmockFeaturesKeepWorking(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolate(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
-			db, mock, err := New(t, dsn, WithSqlmock(
+			db, mock, err := newOn(drv, t, dsn, WithSqlmock(
 				sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual),
 				sqlmock.MonitorPingsOption(true),
 				sqlmock.ValueConverterOption(upperConverter{}),
@@ -112,7 +111,6 @@ func TestPolicyStillJudgesTheDSN(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolate(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
 			quiet := WithSecurepg(securepg.WithLogger(discard()))
 			for _, tc := range []struct {
 				dsn, reason string
@@ -126,7 +124,7 @@ func TestPolicyStillJudgesTheDSN(t *testing.T) {
 				for k, v := range tc.env {
 					t.Setenv(k, v)
 				}
-				_, _, err := New(t, tc.dsn, quiet)
+				_, _, err := newOn(drv, t, tc.dsn, quiet)
 				var pe *securepg.PolicyError
 				if tc.reason == "" && err != nil || tc.reason != "" && (!errors.As(err, &pe) || pe.Reason != tc.reason) {
 					t.Errorf("%s %v: err = %v, want %q", tc.dsn, tc.env, err, tc.reason)
@@ -143,7 +141,6 @@ func TestSimulatedTLSIsValidated(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolate(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
 			quiet := WithSecurepg(securepg.WithLogger(discard()))
 			for _, tc := range []struct {
 				name   string
@@ -165,7 +162,7 @@ func TestSimulatedTLSIsValidated(t *testing.T) {
 					if tc.env != "" {
 						t.Setenv("SECUREPG_MIN_TLS_VERSION", tc.env)
 					}
-					db, _, err := New(t, tc.dsn, WithTLS(tc.tls), quiet)
+					db, _, err := newOn(drv, t, tc.dsn, WithTLS(tc.tls), quiet)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -181,7 +178,7 @@ func TestSimulatedTLSIsValidated(t *testing.T) {
 }
 
 // TestRegisterReachesCodeThatOpensItself: the code under test calls
-// sql.Open("securepg", dsn) itself.
+// sql.Open(driverName(drv), dsn) itself.
 func TestRegisterReachesCodeThatOpensItself(t *testing.T) {
 	isolate(t)
 	mock, err := Register(t, dsn)
@@ -223,11 +220,10 @@ func TestMockPathNeverDials(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolate(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
 			t.Setenv("PGHOST", "127.0.0.1")
 			t.Setenv("PGPORT", ln.PortString())
 			before := ln.Accepted()
-			db, mock, err := New(t, "user=app dbname=app sslmode=verify-full sslrootcert=system")
+			db, mock, err := newOn(drv, t, "user=app dbname=app sslmode=verify-full sslrootcert=system")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -265,9 +261,8 @@ func TestMockPathNeverDialsUnixSockets(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ln.Close()
-			t.Setenv("SECUREPG_DRIVER", drv)
 			t.Setenv("SECUREPG_ALLOW_UNIX_SOCKET", "true")
-			db, mock, err := New(t, "host="+dir+" port=5432 user=app dbname=app")
+			db, mock, err := newOn(drv, t, "host="+dir+" port=5432 user=app dbname=app")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -305,10 +300,9 @@ func TestMockPathNeverDialsUnixSockets(t *testing.T) {
 // refused when connecting.
 func TestPasswordProtectionOnTheMockPath(t *testing.T) {
 	isolate(t)
-	t.Setenv("SECUREPG_DRIVER", "pq")
 	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 	quiet := securepg.WithLogger(discard())
-	_, _, err := New(t, "host=db.internal user=app password=Zq7-pw dbname=app sslmode=require", WithSecurepg(quiet))
+	_, _, err := newOn("pq", t, "host=db.internal user=app password=Zq7-pw dbname=app sslmode=require", WithSecurepg(quiet))
 	var pe *securepg.PolicyError
 	if !errors.As(err, &pe) || pe.Reason != securepg.ReasonPasswordUnverifiedServer {
 		t.Fatalf("DSN password: err = %v", err)
@@ -316,7 +310,7 @@ func TestPasswordProtectionOnTheMockPath(t *testing.T) {
 	hook := securepg.WithHooks(hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) (*hooks.Credentials, error) {
 		return &hooks.Credentials{Password: "Zq7-hook-pw"}, nil
 	}})
-	db, _, err := New(t, "host=db.internal user=app dbname=app sslmode=require", WithSecurepg(quiet, hook))
+	db, _, err := newOn("pq", t, "host=db.internal user=app dbname=app sslmode=require", WithSecurepg(quiet, hook))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,8 +321,7 @@ func TestPasswordProtectionOnTheMockPath(t *testing.T) {
 		t.Fatalf("hook password: err = %v", err)
 	}
 	// pgx binds SCRAM to the channel: allowed.
-	t.Setenv("SECUREPG_DRIVER", "pgx")
-	db, mock, err := New(t, "host=db.internal user=app dbname=app sslmode=require", WithSecurepg(quiet, hook))
+	db, mock, err := newOn("pgx", t, "host=db.internal user=app dbname=app sslmode=require", WithSecurepg(quiet, hook))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,4 +329,17 @@ func TestPasswordProtectionOnTheMockPath(t *testing.T) {
 	if err := db.PingContext(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// newOn is New on backend ("pgx" or "pq").
+func newOn(backend string, t TB, dsn string, opts ...Option) (*sql.DB, sqlmock.Sqlmock, error) {
+	return New(t, dsn, append(opts, WithSecurepg(securepg.WithDriver(backend)))...)
+}
+
+// driverName is the driver name that chooses backend.
+func driverName(backend string) string {
+	if backend == "pq" {
+		return securepg.DriverNamePQ
+	}
+	return securepg.DriverName
 }

@@ -76,6 +76,7 @@ func (e *env) check(_ context.Context, args []string) int {
 	var asJSON bool
 	if ok, code := e.flags("check", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print a JSON report")
+		e.driverFlag(fs)
 	}); !ok {
 		return code
 	}
@@ -122,6 +123,11 @@ func (e *env) inputs(cmd string) (string, core.Policy, core.Backend, core.Plan, 
 	if err != nil {
 		return "", core.Policy{}, nil, core.Plan{}, e.fail(exitUsage, "%v", strings.TrimPrefix(err.Error(), "securepg: "))
 	}
+	backend, err := e.backend()
+	if err != nil {
+		return "", core.Policy{}, nil, core.Plan{}, e.fail(exitUsage, "%s: %v", cmd, err)
+	}
+	p.Driver = backend
 	b, plan, err := core.Prepare(dsn, p)
 	if err != nil {
 		code := e.fail(exitError, "%v", strings.TrimPrefix(err.Error(), "securepg: "))
@@ -245,7 +251,7 @@ func (e *env) printCheck(r checkReport) {
 	case "audited":
 		fmt.Fprintln(e.stdout, e.bold("AUDITED")+": violations are reported, and the connection is made (SECUREPG_MODE=audit)")
 	default:
-		fmt.Fprintln(e.stdout, e.red("REFUSED")+": sql.Open(\"securepg\", ...) returns a *securepg.PolicyError; nothing is dialed")
+		fmt.Fprintln(e.stdout, e.red("REFUSED")+": sql.Open(\""+e.driverName+"\", ...) returns a *securepg.PolicyError; nothing is dialed")
 	}
 	for _, v := range r.Violations {
 		fmt.Fprintf(e.stdout, "  - [%s] %s: %s\n    fix: %s\n", v.Reason, v.Host, v.Detail, v.Fix)

@@ -19,7 +19,7 @@ import (
 // sqlOpenCode is the exit code check must give for what sql.Open does
 // with dsn, and the reason of a refusal.
 func sqlOpenCode(dsn string) (int, string) {
-	db, err := sql.Open("securepg", dsn)
+	db, err := sql.Open(testDriverName(), dsn)
 	var pe *securepg.PolicyError
 	switch {
 	case errors.As(err, &pe):
@@ -77,7 +77,7 @@ func TestCheckReportsWhatWillFail(t *testing.T) {
 		{"pgx", "host=db.internal sslmode=verify-full sslrootcert='" + certs.CAFile + "'"},
 		{"pq", "host=db.internal sslmode=require sslrootcert='" + certs.CAFile + "'"},
 	} {
-		t.Setenv("SECUREPG_DRIVER", tc.drv)
+		useDriver(t, tc.drv)
 		t.Setenv("DATABASE_URL", tc.dsn)
 		want, reason := sqlOpenCode(tc.dsn)
 		r := cli(t, "", "check")
@@ -114,7 +114,7 @@ func TestOutputsEscapePeersAndDSNs(t *testing.T) {
 	defer imp.Close()
 	for _, drv := range []string{"pgx", "pq"} {
 		labtest.IsolateEnv(t)
-		t.Setenv("SECUREPG_DRIVER", drv)
+		useDriver(t, drv)
 		dsn := "host=localhost port=" + imp.PortString() + " user=" + c.User + " dbname=" + c.Database +
 			" sslmode=verify-full sslrootcert=" + c.Certs.CAFile
 		for _, args := range [][]string{{"probe"}, {"probe", "--json"}} {
@@ -127,7 +127,7 @@ func TestOutputsEscapePeersAndDSNs(t *testing.T) {
 				t.Fatalf("%s %v: the hostile names are not shown escaped:\n%s", drv, args, r.out)
 			}
 		}
-		db, err := sql.Open("securepg", dsn)
+		db, err := sql.Open(testDriverName(), dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +155,7 @@ func TestProbeNeverSendsStartupToAPeerFailingTheDSNVerification(t *testing.T) {
 	for _, cert := range []lab.KeyPair{c.Certs.SelfSigned, c.Certs.WrongHost} {
 		for _, drv := range []string{"pgx", "pq"} {
 			labtest.IsolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
+			useDriver(t, drv)
 			t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 			imp, err := lab.NewTLSImpostor(c.Addr(), cert.TLS, 0)
 			if err != nil {
@@ -181,7 +181,7 @@ func TestProbeHonoursTheContext(t *testing.T) {
 	for _, stage := range []lab.Stall{lab.StallAtOnce, lab.StallAfterS, lab.StallAfterTLS} {
 		for _, drv := range []string{"pgx", "pq"} {
 			labtest.IsolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
+			useDriver(t, drv)
 			p, err := lab.NewStallProxy(stage, c.Certs.Server.TLS)
 			if err != nil {
 				t.Fatal(err)
@@ -224,12 +224,12 @@ func FuzzCheckAgreesWithSQLOpen(f *testing.F) {
 		if dsn == "" || len(dsn) > core.MaxDSNSize || strings.ContainsAny(dsn, "\x00") || strings.Contains(dsn, "service") {
 			return
 		}
-		t.Setenv("SECUREPG_DRIVER", []string{"pgx", "pq"}[pol%2])
+		useDriver(t, []string{"pgx", "pq"}[pol%2])
 		t.Setenv("SECUREPG_MIN_SSLMODE", []string{"verify-full", "require", "prefer"}[pol/2%3])
 		t.Setenv("SECUREPG_MODE", []string{"enforce", "audit"}[pol/6%2])
 		want, reason := sqlOpenCode(dsn)
 		var out, errb strings.Builder
-		got := run(context.Background(), []string{"check"}, strings.NewReader(dsn), &out, &errb)
+		got := run(context.Background(), []string{"check", "--driver", testDriverName()}, strings.NewReader(dsn), &out, &errb)
 		if got != want || reason != "" && !strings.Contains(out.String(), "["+reason+"]") {
 			t.Fatalf("%q: check exit %d, sql.Open %d %s\n%s%s", dsn, got, want, reason, out.String(), errb.String())
 		}
@@ -252,7 +252,7 @@ func TestProbeVerifiesWithTheDriversRoots(t *testing.T) {
 		{"pq", "sslmode=verify-full sslinline=true sslrootcert='" + string(selfSigned) + "'"},
 	} {
 		labtest.IsolateEnv(t)
-		t.Setenv("SECUREPG_DRIVER", tc.drv)
+		useDriver(t, tc.drv)
 		t.Setenv("SECUREPG_SSLROOTCERT", c.Certs.CAFile) // the org trusts the lab CA; the DSN does not
 		p, err := lab.NewTLSImpostor(c.Addr(), c.Certs.Server.TLS, 0)
 		if err != nil {

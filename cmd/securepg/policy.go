@@ -11,7 +11,6 @@ import (
 
 // policyReport is the effective policy, as JSON. Its shape is stable.
 type policyReport struct {
-	Driver            string            `json:"driver"`
 	MinSSLMode        string            `json:"min_sslmode"`
 	MinTLSVersion     string            `json:"min_tls_version"`
 	RootCert          string            `json:"sslrootcert"`
@@ -31,12 +30,16 @@ type policyReport struct {
 }
 
 func newPolicyReport(p core.Policy) policyReport {
-	return policyReport{Driver: p.Driver, MinSSLMode: p.MinSSLMode.String(), MinTLSVersion: tlsShort(p.MinTLSVersion),
+	sources := make(map[string]string, len(core.EnvVars))
+	for _, v := range core.EnvVars {
+		sources[v] = p.Sources[v]
+	}
+	return policyReport{MinSSLMode: p.MinSSLMode.String(), MinTLSVersion: tlsShort(p.MinTLSVersion),
 		RootCert: safe(p.RootCert), ClientCert: safe(p.ClientCert), ClientKey: safe(p.ClientKey), Mode: p.ModeName(),
 		AllowUnixSocket: p.AllowUnixSocket, PasswordFile: safe(p.PasswordFile), ForbidDSNPassword: p.ForbidDSNPassword,
 		AllowUnverifiedPw: p.UnverifiedPassword.String(), AllowedNetworks: safe(p.AllowedNetworks.String()),
 		AllowedHosts: safe(p.AllowedHosts.String()), ForbidSuperuser: p.ForbidSuperuser,
-		ConnectTimeout: p.ConnectTimeout.String(), ApplicationName: safe(p.ApplicationName), Sources: p.Sources}
+		ConnectTimeout: p.ConnectTimeout.String(), ApplicationName: safe(p.ApplicationName), Sources: sources}
 }
 
 // policy prints the effective org policy and where each value comes from,
@@ -66,7 +69,7 @@ func (e *env) policy(args []string) int {
 		return s
 	}
 	values := map[string]string{
-		core.EnvDriver: r.Driver, core.EnvMinSSLMode: r.MinSSLMode, core.EnvMinTLSVersion: r.MinTLSVersion,
+		core.EnvMinSSLMode: r.MinSSLMode, core.EnvMinTLSVersion: r.MinTLSVersion,
 		core.EnvSSLRootCert: show(r.RootCert), core.EnvSSLCert: show(r.ClientCert), core.EnvSSLKey: show(r.ClientKey),
 		core.EnvMode: r.Mode, core.EnvAllowUnixSocket: fmt.Sprint(r.AllowUnixSocket), core.EnvPasswordFile: show(r.PasswordFile),
 		core.EnvForbidDSNPass: fmt.Sprint(r.ForbidDSNPassword), core.EnvAllowUnverPass: r.AllowUnverifiedPw,

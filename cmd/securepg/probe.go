@@ -173,6 +173,7 @@ func (e *env) probe(ctx context.Context, args []string) int {
 	if ok, code := e.flags("probe", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print a JSON report")
 		fs.BoolVar(&downgradeTest, "downgrade-test", false, "also test whether the server accepts a plaintext session (sends a startup packet in plaintext)")
+		e.driverFlag(fs)
 	}); !ok {
 		return code
 	}
@@ -268,7 +269,7 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 func (e *env) policyConnect(ctx context.Context, dsn string) (policyResult, *serverView, *roleReport) {
 	var info hooks.ConnInfo
 	var audited []string
-	c, err := securepg.NewConnector(dsn, securepg.WithLogger(slog.New(slog.DiscardHandler)), securepg.WithHooks(hooks.Hooks{
+	c, err := securepg.NewConnector(dsn, securepg.WithDriver(e.driver()), securepg.WithLogger(slog.New(slog.DiscardHandler)), securepg.WithHooks(hooks.Hooks{
 		AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; return nil },
 		OnViolation: func(_ context.Context, v hooks.Violation) {
 			if v.Outcome == "audited" {

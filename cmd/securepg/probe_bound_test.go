@@ -30,7 +30,7 @@ func TestProbeKeepsItsBound(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			labtest.IsolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
+			useDriver(t, drv)
 			t.Setenv("DATABASE_URL", "host=localhost port="+silent.PortString()+" user=u dbname=d sslmode=verify-full sslrootcert="+certs.CAFile)
 			var out, errb bytes.Buffer
 			e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, bound: bound}

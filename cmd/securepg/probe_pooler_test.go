@@ -31,7 +31,7 @@ func TestProbeBehindPooler(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			labtest.IsolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
+			useDriver(t, drv)
 			dsn := b.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile)
 			rep, r := probeJSON(t, dsn)
 			if r.code != exitOK {

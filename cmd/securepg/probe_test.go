@@ -31,7 +31,7 @@ func TestProbeRealServer(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			labtest.IsolateEnv(t)
-			t.Setenv("SECUREPG_DRIVER", drv)
+			useDriver(t, drv)
 			rep, r := probeJSON(t, c.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile), "--downgrade-test")
 			if r.code != exitOK {
 				t.Fatalf("exit %d: %s", r.code, r.errOut)
@@ -214,7 +214,7 @@ func TestPasswordProtectionInTheCLI(t *testing.T) {
 		{"pq", "true", exitOK, "any (SECUREPG_ALLOW_UNVERIFIED_PASSWORD)"},
 	} {
 		labtest.IsolateEnv(t)
-		t.Setenv("SECUREPG_DRIVER", tc.drv)
+		useDriver(t, tc.drv)
 		t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 		t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", tc.optOut)
 		r := cli(t, dsn, "check", "--json")
@@ -234,6 +234,7 @@ func TestPasswordProtectionInTheCLI(t *testing.T) {
 	}
 
 	labtest.IsolateEnv(t)
+	useDriver(t, "pgx")
 	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 	rep, r := probeJSON(t, dsn)
 	if r.code != exitOK || rep.Auth == nil || !strings.HasPrefix(rep.Auth.Protection, "holds") ||

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/telemetry"
 )
@@ -47,6 +48,35 @@ type env struct {
 	stdout, stderr io.Writer
 	color          bool
 	bound          time.Duration // a command's overall bound; 0: its documented one (tests shorten it)
+	driverName     string        // check's and probe's --driver: the name the program opens
+}
+
+// driverFlag is check's and probe's --driver: the driver name the
+// program passes to sql.Open, which chooses the backend (and its parser).
+func (e *env) driverFlag(fs *flag.FlagSet) {
+	fs.StringVar(&e.driverName, "driver", securepg.DriverName,
+		"the driver name the program opens: "+securepg.DriverName+" (pgx) or "+securepg.DriverNamePQ+" (lib/pq)")
+}
+
+// driver is the backend --driver chooses (pgx for a name backend refuses:
+// check and probe refuse it first).
+func (e *env) driver() string {
+	b, _ := e.backend()
+	if b == "" {
+		b = core.DriverPgx
+	}
+	return b
+}
+
+// backend is the backend the --driver name chooses.
+func (e *env) backend() (string, error) {
+	switch e.driverName {
+	case securepg.DriverName, "":
+		return core.DriverPgx, nil
+	case securepg.DriverNamePQ:
+		return core.DriverPQ, nil
+	}
+	return "", fmt.Errorf("--driver %s: want %s (pgx) or %s (lib/pq)", core.SafeText(e.driverName), securepg.DriverName, securepg.DriverNamePQ)
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {

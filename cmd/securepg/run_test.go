@@ -18,6 +18,26 @@ import (
 	"github.com/securepg/securepg/lab/labtest"
 )
 
+// testDriver is the --driver cli passes to check and probe ("" passes
+// none: the default, securepg), set by useDriver for one test.
+var testDriver string
+
+// useDriver makes cli's check and probe, and sqlOpenCode, use backend's
+// driver name ("pgx" or "pq") until t ends.
+func useDriver(t testing.TB, backend string) {
+	old := testDriver
+	testDriver = map[string]string{"pgx": securepg.DriverName, "pq": securepg.DriverNamePQ}[backend]
+	t.Cleanup(func() { testDriver = old })
+}
+
+// testDriverName is the driver name useDriver chose, securepg by default.
+func testDriverName() string {
+	if testDriver == "" {
+		return securepg.DriverName
+	}
+	return testDriver
+}
+
 func TestMain(m *testing.M) { os.Exit(labtest.RunMain(m)) }
 
 type result struct {
@@ -28,6 +48,9 @@ type result struct {
 // cli runs the command with the process environment (set with t.Setenv).
 func cli(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
+	if testDriver != "" && len(args) > 0 && (args[0] == "check" || args[0] == "probe") {
+		args = append([]string{args[0], "--driver", testDriver}, args[1:]...)
+	}
 	var out, errb bytes.Buffer
 	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
 	r := result{code, out.String(), errb.String()}
@@ -129,14 +152,14 @@ func TestCheckAgreesWithSQLOpen(t *testing.T) {
 		for _, tc := range checkCases(t) {
 			t.Run(drv+"/"+tc.name, func(t *testing.T) {
 				labtest.IsolateEnv(t)
-				t.Setenv("SECUREPG_DRIVER", drv)
+				useDriver(t, drv)
 				t.Setenv("SECUREPG_MODE", "")
 				for k, v := range tc.env {
 					t.Setenv(k, v)
 				}
 				t.Setenv("DATABASE_URL", tc.dsn)
 				r := cli(t, "", "check")
-				db, err := sql.Open("securepg", tc.dsn)
+				db, err := sql.Open(testDriverName(), tc.dsn)
 				want := exitOK
 				switch {
 				case errors.Is(err, securepg.ErrPolicyViolation):
@@ -207,13 +230,34 @@ func TestPolicyCommand(t *testing.T) {
 	t.Setenv("SECUREPG_MODE", "audit")
 	r := cli(t, "", "policy")
 	if r.code != exitOK || !regexp.MustCompile(`SECUREPG_MIN_SSLMODE\s+verify-ca\s+environment`).MatchString(r.out) ||
-		!regexp.MustCompile(`SECUREPG_DRIVER\s+pgx\s+default`).MatchString(r.out) {
+		strings.Contains(r.out, "SECUREPG_DRIVER") {
 		t.Fatalf("exit %d:\n%s", r.code, r.out)
 	}
 	r = cli(t, "", "policy", "--json")
 	var rep policyReport
 	if err := json.Unmarshal([]byte(r.out), &rep); err != nil || rep.MinSSLMode != "verify-ca" || rep.Mode != "audit" || rep.Sources["SECUREPG_MODE"] != "SECUREPG_MODE" {
 		t.Fatalf("%v %+v", err, rep)
+	}
+	// SECUREPG_DRIVER is gone: setting it is an error that names the
+	// driver names; a misspelt variable is an error naming the closest.
+	for _, tc := range []struct{ name, value, want string }{
+		{"SECUREPG_DRIVER", "pq", `sql.Open("securepg-pq", dsn)`},
+		{"SECUREPG_MIN_SSL_MODE", "disable", "did you mean SECUREPG_MIN_SSLMODE?"},
+		{"SECUREPG_ALLOW_UNIX_SOCKETS", "Zq7-secret", "did you mean SECUREPG_ALLOW_UNIX_SOCKET?"},
+	} {
+		t.Setenv(tc.name, tc.value)
+		for _, cmd := range []string{"policy", "check", "probe"} {
+			t.Setenv("DATABASE_URL", "host=db sslmode=verify-full")
+			r = cli(t, "", cmd)
+			if r.code != exitUsage || !strings.Contains(r.errOut, tc.want) {
+				t.Fatalf("%s with %s set: exit %d, %q", cmd, tc.name, r.code, r.errOut)
+			}
+		}
+		os.Unsetenv(tc.name)
+	}
+	r = cli(t, "", "check", "--driver", "pq")
+	if r.code != exitUsage || !strings.Contains(r.errOut, "securepg-pq (lib/pq)") {
+		t.Fatalf("check --driver pq: exit %d, %q", r.code, r.errOut)
 	}
 	t.Setenv("SECUREPG_MIN_TLS_VERSION", "Zq7-not-a-version")
 	for _, cmd := range []string{"policy", "check"} {

@@ -34,19 +34,19 @@ func TestPolicyFromEnv(t *testing.T) {
 		t.Fatalf("source %q", p.Sources[EnvMinSSLMode])
 	}
 	env(t, map[string]string{
-		EnvDriver: "pq", EnvMinSSLMode: "require", EnvMinTLSVersion: "1.3", EnvMode: "audit", EnvAllowUnixSocket: "true",
+		EnvMinSSLMode: "require", EnvMinTLSVersion: "1.3", EnvMode: "audit", EnvAllowUnixSocket: "true",
 	})
 	p, err = PolicyFromEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Driver != DriverPQ || p.MinSSLMode != ModeRequire || p.MinTLSVersion != tls.VersionTLS13 || !p.Audit || !p.AllowUnixSocket {
+	if p.Driver != DriverPgx || p.MinSSLMode != ModeRequire || p.MinTLSVersion != tls.VersionTLS13 || !p.Audit || !p.AllowUnixSocket {
 		t.Fatalf("set: %+v", p)
 	}
 	if p.Sources[EnvMinSSLMode] != EnvMinSSLMode {
 		t.Fatalf("source %q", p.Sources[EnvMinSSLMode])
 	}
-	for _, name := range []string{EnvDriver, EnvMinSSLMode, EnvMinTLSVersion, EnvMode, EnvAllowUnixSocket} {
+	for _, name := range []string{EnvMinSSLMode, EnvMinTLSVersion, EnvMode, EnvAllowUnixSocket} {
 		env(t, map[string]string{name: "bogus-value"})
 		_, err := PolicyFromEnv()
 		if err == nil || !strings.Contains(err.Error(), name) || strings.Contains(err.Error(), "bogus-value") {
@@ -54,9 +54,9 @@ func TestPolicyFromEnv(t *testing.T) {
 		}
 	}
 	// Several bad values are all reported.
-	env(t, map[string]string{EnvDriver: "x", EnvMode: "y"})
+	env(t, map[string]string{EnvMinTLSVersion: "x", EnvMode: "y"})
 	_, err = PolicyFromEnv()
-	if err == nil || !strings.Contains(err.Error(), EnvDriver) || !strings.Contains(err.Error(), EnvMode) {
+	if err == nil || !strings.Contains(err.Error(), EnvMinTLSVersion) || !strings.Contains(err.Error(), EnvMode) {
 		t.Fatalf("err = %v", err)
 	}
 }

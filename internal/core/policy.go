@@ -14,7 +14,6 @@ import (
 
 // The environment variables that carry the org-wide policy.
 const (
-	EnvDriver          = "SECUREPG_DRIVER"
 	EnvMinSSLMode      = "SECUREPG_MIN_SSLMODE"
 	EnvMinTLSVersion   = "SECUREPG_MIN_TLS_VERSION"
 	EnvSSLRootCert     = "SECUREPG_SSLROOTCERT"
@@ -32,9 +31,19 @@ const (
 	EnvAppName         = "SECUREPG_APPLICATION_NAME"
 )
 
+// EnvOperationSpans turns database/sql's operation spans on or off
+// (package telemetry reads it; it is listed here so that it is known).
+const EnvOperationSpans = "SECUREPG_OPERATION_SPANS"
+
+// SettingDriver is the backend a connector uses: not a variable, as error
+// types differ between backends and a deployment must not switch them
+// under existing code. The driver name sets it ("securepg" is pgx,
+// "securepg-pq" lib/pq), as do a pgx configuration and a listener.
+const SettingDriver = "driver"
+
 // EnvVars lists the policy variables in documentation order.
 var EnvVars = []string{
-	EnvDriver, EnvMinSSLMode, EnvMinTLSVersion, EnvSSLRootCert,
+	EnvMinSSLMode, EnvMinTLSVersion, EnvSSLRootCert,
 	EnvSSLCert, EnvSSLKey, EnvMode, EnvAllowUnixSocket,
 	EnvPasswordFile, EnvForbidDSNPass, EnvAllowUnverPass,
 	EnvAllowedNetworks, EnvAllowedHosts, EnvForbidSuperuser,
@@ -125,7 +134,7 @@ func DefaultPolicy() Policy {
 // variable counts as unset. An invalid value is an error naming the variable.
 func PolicyFromEnv() (Policy, error) {
 	p := DefaultPolicy()
-	var errs []error
+	errs := []error{unknownVariables(os.Environ())}
 	for _, name := range EnvVars {
 		v := strings.TrimSpace(os.Getenv(name))
 		if v == "" {
@@ -150,7 +159,7 @@ func (p *Policy) Set(variable, value, source string) error {
 		return fmt.Errorf("securepg: invalid %s: want %s", source, want)
 	}
 	switch variable {
-	case EnvDriver:
+	case SettingDriver:
 		switch value {
 		case DriverPgx, DriverPQ:
 			p.Driver = value

@@ -81,7 +81,7 @@ type Settings struct {
 // EnvOperationSpans turns operation spans off without code ("false"): for
 // an application whose database/sql wrapper (XSAM/otelsql) already makes
 // one span per query. Connect spans and metrics stay.
-const EnvOperationSpans = "SECUREPG_OPERATION_SPANS"
+const EnvOperationSpans = core.EnvOperationSpans
 
 // ReadEnv fills in from the environment what no option set. An invalid
 // value is an error that names the variable (never its value).

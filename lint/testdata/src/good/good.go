@@ -20,7 +20,7 @@ func databaseSQL(dsn string) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, _ = sql.Open("securepg-pgx", dsn)
+	_, _ = sql.Open("securepg", dsn)
 	_, _ = sql.Open("securepg-pq", dsn)
 	c, err := securepg.NewConnector(dsn)
 	if err != nil {

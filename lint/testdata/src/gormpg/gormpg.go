@@ -19,7 +19,7 @@ func bypasses(dsn string) {
 
 func notReported(dsn, name string, cfg postgres.Config, db *sql.DB) {
 	gorm.Open(postgres.New(postgres.Config{DriverName: "securepg", DSN: dsn}))
-	gorm.Open(postgres.New(postgres.Config{DriverName: "securepg-pgx", DSN: dsn}))
+	gorm.Open(postgres.New(postgres.Config{DriverName: "securepg", DSN: dsn}))
 	gorm.Open(postgres.New(postgres.Config{Conn: db}))
 	gorm.Open(postgres.New(postgres.Config{DriverName: name, DSN: dsn})) // not a constant: cannot tell
 	gorm.Open(postgres.New(cfg))                                         // not a literal: cannot tell

@@ -32,7 +32,7 @@ func bypasses(ctx context.Context, dsn string) {
 
 func notReported(ctx context.Context, name, dsn string) {
 	sql.Open("securepg", dsn)
-	sql.Open("securepg-pgx", dsn)
+	sql.Open("securepg", dsn)
 	sql.Open("securepg-pq", dsn)
 	sql.Open("sqlite3", dsn)
 	sql.Open(name, dsn) // not a constant: cannot tell, not reported

@@ -1,0 +1,73 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// labPrefix marks the variables of package lab (SECUREPG_LAB_PG18_BIN):
+// they configure the test servers, not the policy.
+const labPrefix = "SECUREPG_LAB_"
+
+// unknownVariables fails closed on a SECUREPG_ variable securepg does not
+// know (set to a value that is not blank, which counts as unset): a misspelt SECUREPG_MIN_SSL_MODE would otherwise leave the policy
+// at its default without a word. The error names the closest known
+// setting, never the value. SECUREPG_DRIVER has its own message: the
+// backend is chosen in code.
+func unknownVariables(environ []string) error {
+	var errs []error
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		if strings.TrimSpace(value) == "" || !strings.HasPrefix(name, "SECUREPG_") || strings.HasPrefix(name, labPrefix) ||
+			name == EnvOperationSpans || slices.Contains(EnvVars, name) {
+			continue
+		}
+		if name == "SECUREPG_DRIVER" {
+			errs = append(errs, errors.New(`securepg: SECUREPG_DRIVER is not a setting: the backend is chosen in code, by driver name: sql.Open("securepg", dsn) is pgx, sql.Open("securepg-pq", dsn) is lib/pq; unset SECUREPG_DRIVER`))
+			continue
+		}
+		errs = append(errs, fmt.Errorf("securepg: unknown variable %s: did you mean %s? (unset it; securepg refuses settings it does not know)", SafeText(truncate(name, 64)), closestVariable(name)))
+	}
+	return errors.Join(errs...)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// closestVariable is the known variable nearest to name by edit distance.
+func closestVariable(name string) string {
+	name = truncate(name, 64) // edit distance is quadratic: bound it
+	best, bestD := "", -1
+	for _, v := range append(slices.Clone(EnvVars), EnvOperationSpans) {
+		if d := editDistance(name, v); bestD < 0 || d < bestD {
+			best, bestD = v, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

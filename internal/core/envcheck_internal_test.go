@@ -1,0 +1,40 @@
+package core
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestUnknownVariables: a SECUREPG_ variable securepg does not know is an
+// error naming the closest known one, never its value; SECUREPG_DRIVER
+// names the driver names; lab's variables, known ones and blank values
+// pass.
+func TestUnknownVariables(t *testing.T) {
+	for _, tc := range []struct {
+		environ []string
+		want    string // "" = no error
+	}{
+		{[]string{"SECUREPG_MIN_SSLMODE=require", "SECUREPG_LAB_PG18_BIN=/x", "SECUREPG_OPERATION_SPANS=false", "PATH=/bin"}, ""},
+		{[]string{"SECUREPG_MIN_SSL_MODE=Zq7-disable"}, "did you mean SECUREPG_MIN_SSLMODE?"},
+		{[]string{"SECUREPG_SSL_ROOT_CERT=Zq7"}, "did you mean SECUREPG_SSLROOTCERT?"},
+		{[]string{"SECUREPG_FORBID_SUPERUSERS=Zq7"}, "did you mean SECUREPG_FORBID_SUPERUSER?"},
+		{[]string{"SECUREPG_DRIVER=pq"}, `sql.Open("securepg-pq", dsn) is lib/pq`},
+		{[]string{"SECUREPG_DRIVER=", "SECUREPG_TYPO= "}, ""},
+		{[]string{"SECUREPG_\x1b[2J" + strings.Repeat("A", 1<<16) + "=Zq7"}, "unknown variable SECUREPG_"},
+	} {
+		err := unknownVariables(tc.environ)
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%q: %v", tc.environ, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%.40q: %v, want %q", tc.environ, err, tc.want)
+			continue
+		}
+		if msg := err.Error(); strings.Contains(msg, "Zq7") || strings.Contains(msg, "\x1b") || len(msg) > 512 {
+			t.Errorf("the error shows the value, raw control bytes or too much: %.200q", msg)
+		}
+	}
+}
