@@ -99,6 +99,16 @@ func WithAllowUnixSocket(allow bool) Option {
 	return set(core.EnvAllowUnixSocket, strconv.FormatBool(allow), "WithAllowUnixSocket")
 }
 
+// WithAllowLoopbackPlaintext permits an sslmode weaker than the minimum
+// only where the address dialed is loopback (127.0.0.0/8, ::1): a sidecar
+// on the same host, such as the Cloud SQL Auth Proxy or PgBouncer. The
+// address is judged before the dial; a host name that resolves elsewhere,
+// or an address outside loopback, is refused as the sslmode would be
+// (SECUREPG_ALLOW_LOOPBACK_PLAINTEXT). See docs/sidecars.md.
+func WithAllowLoopbackPlaintext(allow bool) Option {
+	return set(core.EnvAllowLoopPlain, strconv.FormatBool(allow), "WithAllowLoopbackPlaintext")
+}
+
 // WithLogger sets where refusals (error level) and audited violations (warn
 // level) are reported. The default is slog.Default() at the time of
 // logging. A nil logger is ignored.
@@ -228,7 +238,8 @@ func WithAllowedNetworks(ranges ...string) Option {
 }
 
 // WithAllowedHosts restricts the host names a configuration may name:
-// exact names and "*.suffix" patterns. A DSN (with its environment and
+// exact names and "*.suffix" patterns, and unix socket directories as
+// written in host= (an absolute path). A DSN (with its environment and
 // service file) that names any other host is refused at sql.Open with
 // reason host_not_allowed (SECUREPG_ALLOWED_HOSTS).
 func WithAllowedHosts(patterns ...string) Option {

@@ -119,6 +119,9 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 		if t.Network == "unix" {
 			if !p.AllowUnixSocket {
 				out = append(out, unixSocket(t.Addr(), "connections through a unix socket are not allowed (TLS is never used on them)"))
+			} else if !p.AllowedHosts.Allows(t.Host) {
+				// The socket's "host" is its directory, as host= names it.
+				out = append(out, hostNotAllowed(t.Addr(), t.Host, p))
 			}
 			continue
 		}
@@ -130,6 +133,9 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 			if p.MinSSLMode.NeedsTLS() {
 				out = append(out, customTLS(t.Addr(), p))
 			}
+		case t.Mode < p.MinSSLMode && loopbackPermit(p, t):
+			// A loopback address or a name: the address stage
+			// (JudgeAddress) holds every address dialed to loopback.
 		case t.Mode < p.MinSSLMode:
 			out = append(out, modeViolation(t, p))
 		case t.NoName:
@@ -162,6 +168,11 @@ func PasswordProtected(p Policy, t Target) bool {
 	if p.UnverifiedPassword == PasswordAny || !p.MinSSLMode.NeedsTLS() || t.Network == "unix" || t.Custom {
 		return false
 	}
+	if loopbackPermit(p, t) {
+		// Below the minimum on loopback: the server is no more verified
+		// than under sslmode=require, and a plaintext attempt cannot bind.
+		return true
+	}
 	for _, a := range t.Attempts {
 		if a.TLS {
 			return !t.IdentityVerified()
@@ -183,6 +194,8 @@ func PasswordRule(plan Plan, p Policy, t Target) string {
 		return "any (the policy allows plaintext)"
 	case !PasswordProtected(p, t):
 		return "any (the server is verified)"
+	case loopbackPermit(p, t) && p.UnverifiedPassword == PasswordBound && t.HasPlaintext():
+		return "none (plaintext to loopback cannot bind SCRAM to TLS; " + EnvAllowUnverPass + "=scram accepts SCRAM-SHA-256)"
 	case p.UnverifiedPassword == PasswordSCRAM && weakForSCRAM(plan.WeakAuth):
 		return "none (" + SafeText(plan.WeakAuth) + ")"
 	case p.UnverifiedPassword == PasswordSCRAM:
@@ -210,6 +223,9 @@ func PasswordProtectedConn(p Policy, t Target, f Facts) bool {
 	if PasswordProtected(p, t) {
 		return true
 	}
+	if LoopbackPlaintext(p, f) && p.UnverifiedPassword != PasswordAny {
+		return true
+	}
 	return f.PublicCA && f.Verify == VerifyCA && p.UnverifiedPassword != PasswordAny && p.MinSSLMode.NeedsTLS() &&
 		t.Network != "unix" && !t.Custom
 }
@@ -223,6 +239,8 @@ func passwordRisk(plan Plan, t Target, p Policy) *Violation {
 		return nil
 	}
 	switch {
+	case loopbackPermit(p, t) && p.UnverifiedPassword == PasswordBound && t.HasPlaintext():
+		return plaintextPassword(t.Addr())
 	case p.UnverifiedPassword == PasswordSCRAM:
 		// Both drivers speak SCRAM-SHA-256; the authentication watch
 		// refuses anything else before the driver answers.
@@ -272,6 +290,10 @@ type Facts struct {
 	PeerCertificates []*x509.Certificate // client-side view, leaf first
 
 	PublicCA bool // verify-ca, and the system roots vouch for the server's certificate too
+
+	// Loopback: the address connected to is loopback (127.0.0.0/8, ::1),
+	// judged before the dial and again on the connection made.
+	Loopback bool
 
 	Auth           string // the authentication method used: AuthSCRAMPlus, AuthSCRAM, AuthCert, ...; "" unknown
 	ChannelBinding bool   // SCRAM was bound to the TLS channel
@@ -324,8 +346,9 @@ func Judge(p Policy, f Facts) []*Violation {
 		}
 		return []*Violation{unixSocket(host, "the connection went through a unix socket")}
 	}
+	lp := LoopbackPlaintext(p, f)
 	if !f.TLS {
-		if !p.MinSSLMode.NeedsTLS() {
+		if !p.MinSSLMode.NeedsTLS() || lp {
 			return nil
 		}
 		return []*Violation{tlsNotEstablished(host, p, "the connection is not encrypted")}
@@ -338,10 +361,17 @@ func Judge(p Policy, f Facts) []*Violation {
 			Detail: "the connection uses " + TLSVersionName(f.Version), Hard: true,
 			Fix: "enable " + TLSVersionName(min) + " on the server, or lower the minimum"}}
 	}
-	if f.Verify < p.MinSSLMode.Required() {
+	if f.Verify < p.MinSSLMode.Required() && !lp {
 		return []*Violation{unverified(host, f.Verify, p)}
 	}
 	return nil
+}
+
+// LoopbackPlaintext reports whether SECUREPG_ALLOW_LOOPBACK_PLAINTEXT
+// lets f through below the minimum: a TCP connection to a loopback
+// address. Telemetry, check and probe mark such connections.
+func LoopbackPlaintext(p Policy, f Facts) bool {
+	return p.AllowLoopbackPlaintext && f.Loopback && f.Network == "tcp" && f.Mode < p.MinSSLMode
 }
 
 // Decide applies the policy's mode to violations: the refusal (the first
@@ -376,6 +406,24 @@ func NetworkNotAllowed(host, addr string, p Policy) *Violation {
 	return &Violation{Reason: ReasonNetworkNotAllowed, Host: host, Got: SafeText(addr), Want: p.AllowedNetworks.String(),
 		Detail: "the address connected to, " + SafeText(addr) + ", is outside " + EnvAllowedNetworks + "; nothing was sent to it",
 		Fix:    "connect through a private endpoint, or add its range to " + EnvAllowedNetworks}
+}
+
+// notLoopback: t's sslmode is below the minimum, which only loopback
+// addresses may have (SECUREPG_ALLOW_LOOPBACK_PLAINTEXT), and the address
+// to dial is not loopback. Nothing was sent to it.
+func notLoopback(t Target, addr string, p Policy) *Violation {
+	v := modeViolation(t, p)
+	v.Detail += "; " + EnvAllowLoopPlain + " permits it only to a loopback address, and the address to dial, " +
+		SafeText(addr) + ", is not one; nothing was sent to it"
+	return v
+}
+
+// plaintextPassword: a password would go to a loopback server over
+// plaintext, where SCRAM cannot be bound to TLS.
+func plaintextPassword(host string) *Violation {
+	v := passwordUnverified(host, "the password would go over plaintext to loopback ("+EnvAllowLoopPlain+"), where SCRAM cannot be bound to a TLS channel")
+	v.Fix = "accept SCRAM-SHA-256 without channel binding with " + EnvAllowUnverPass + "=scram (a cleartext or MD5 request stays refused), or connect without a password (trust or peer on the sidecar), or use TLS"
+	return v
 }
 
 func unixSocket(host, detail string) *Violation {
