@@ -191,3 +191,48 @@ func TestLoopbackPlaintextListener(t *testing.T) {
 		t.Fatalf("notification %+v", n)
 	}
 }
+
+// TestLoopbackPlaintextSpan: the connect span of a connection that only
+// SECUREPG_ALLOW_LOOPBACK_PLAINTEXT lets through says so
+// (securepg.loopback_plaintext=true, with tls.established=false); one at
+// the minimum, to the same loopback server, carries no such mark.
+func TestLoopbackPlaintextSpan(t *testing.T) {
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		for _, tc := range []struct {
+			name, dsn string
+			marked    bool
+		}{
+			{name: "plaintext", dsn: "host=127.0.0.1 port=" + itoa(l.Port) + " " + l.auth() + " sslmode=disable", marked: true},
+			{name: "verified", dsn: l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile)},
+		} {
+			t.Run(drv+"/"+tc.name, func(t *testing.T) {
+				isolateEnv(t)
+				t.Setenv("SECUREPG_ALLOW_LOOPBACK_PLAINTEXT", "true")
+				t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", "scram")
+				s := newSDK(t)
+				c, err := securepg.NewConnector(tc.dsn, append(s.opts, securepg.WithDriver(drv))...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				db := sql.OpenDB(c)
+				defer db.Close()
+				if err := db.Ping(); err != nil {
+					t.Fatal(err)
+				}
+				spans := s.ended("securepg.connect")
+				if len(spans) != 1 {
+					t.Fatalf("%d connect spans", len(spans))
+				}
+				attrs := spanAttrs(spans[0])
+				if !tc.marked {
+					if v, ok := attrs["securepg.loopback_plaintext"]; ok {
+						t.Fatalf("securepg.loopback_plaintext=%v on a verified connection", v.AsInterface())
+					}
+					return
+				}
+				wantAttrs(t, attrs, map[string]any{"securepg.loopback_plaintext": true, "tls.established": false})
+			})
+		}
+	}
+}

@@ -294,6 +294,10 @@ type Facts struct {
 	// Loopback: the address connected to is loopback (127.0.0.0/8, ::1),
 	// judged before the dial and again on the connection made.
 	Loopback bool
+	// LoopbackPlaintext: the connection is below the minimum sslmode,
+	// let through by SECUREPG_ALLOW_LOOPBACK_PLAINTEXT (set where the
+	// backend accepts it; telemetry marks it).
+	LoopbackPlaintext bool
 
 	Auth           string // the authentication method used: AuthSCRAMPlus, AuthSCRAM, AuthCert, ...; "" unknown
 	ChannelBinding bool   // SCRAM was bound to the TLS channel

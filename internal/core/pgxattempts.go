@@ -332,6 +332,7 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 		a.reject(cur, refusal)
 		return conn, refusal
 	}
+	f.LoopbackPlaintext = LoopbackPlaintext(a.c.policy, f)
 	cfg.User, cfg.Password = a.user, a.password
 	if pf := a.c.passfile; pf != nil {
 		host := f.Host

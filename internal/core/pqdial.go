@@ -306,6 +306,7 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 		}
 		audited = aud
 	}
+	f.LoopbackPlaintext = LoopbackPlaintext(d.c.policy, f)
 	if !d.done.Load() {
 		w := newAuthWatch(f.Addr(), d.t.ClientCert != "")
 		w.rejected = func() { d.rec.CredentialsRejected(d.t.Target) }
