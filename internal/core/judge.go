@@ -133,7 +133,7 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 			if p.MinSSLMode.NeedsTLS() {
 				out = append(out, customTLS(t.Addr(), p))
 			}
-		case t.Mode < p.MinSSLMode && loopbackPermit(p, t):
+		case t.Mode < p.MinSSLMode && LoopbackPermit(p, t):
 			// A loopback address or a name: the address stage
 			// (JudgeAddress) holds every address dialed to loopback.
 		case t.Mode < p.MinSSLMode:
@@ -168,7 +168,7 @@ func PasswordProtected(p Policy, t Target) bool {
 	if p.UnverifiedPassword == PasswordAny || !p.MinSSLMode.NeedsTLS() || t.Network == "unix" || t.Custom {
 		return false
 	}
-	if loopbackPermit(p, t) {
+	if LoopbackPermit(p, t) {
 		// Below the minimum on loopback: the server is no more verified
 		// than under sslmode=require, and a plaintext attempt cannot bind.
 		return true
@@ -194,10 +194,12 @@ func PasswordRule(plan Plan, p Policy, t Target) string {
 		return "any (the policy allows plaintext)"
 	case !PasswordProtected(p, t):
 		return "any (the server is verified)"
-	case loopbackPermit(p, t) && p.UnverifiedPassword == PasswordBound && t.HasPlaintext():
+	case LoopbackPermit(p, t) && p.UnverifiedPassword == PasswordBound && t.HasPlaintext():
 		return "none (plaintext to loopback cannot bind SCRAM to TLS; " + EnvAllowUnverPass + "=scram accepts SCRAM-SHA-256)"
 	case p.UnverifiedPassword == PasswordSCRAM && weakForSCRAM(plan.WeakAuth):
 		return "none (" + SafeText(plan.WeakAuth) + ")"
+	case p.UnverifiedPassword == PasswordSCRAM && LoopbackPermit(p, t) && !t.IdentityVerified():
+		return "SCRAM-SHA-256 only (" + EnvAllowLoopPlain + ": loopback, unverified)"
 	case p.UnverifiedPassword == PasswordSCRAM:
 		return "SCRAM-SHA-256 only, bound to TLS where the server offers it (" + p.Sources[EnvAllowUnverPass] + "=scram: a relayed login remains possible)"
 	case plan.Driver == DriverPQ:
@@ -239,7 +241,7 @@ func passwordRisk(plan Plan, t Target, p Policy) *Violation {
 		return nil
 	}
 	switch {
-	case loopbackPermit(p, t) && p.UnverifiedPassword == PasswordBound && t.HasPlaintext():
+	case LoopbackPermit(p, t) && p.UnverifiedPassword == PasswordBound && t.HasPlaintext():
 		return plaintextPassword(t.Addr())
 	case p.UnverifiedPassword == PasswordSCRAM:
 		// Both drivers speak SCRAM-SHA-256; the authentication watch

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 )
 
 // Networks is an allow-list of IP ranges: the address a connection is
@@ -203,12 +204,12 @@ func dialedAddr(address string) netip.Addr {
 // address written as IPv6 is the IPv4 address).
 func isLoopback(a netip.Addr) bool { return a.IsValid() && a.Unmap().IsLoopback() }
 
-// loopbackPermit reports whether t's sslmode is below the minimum and
+// LoopbackPermit reports whether t's sslmode is below the minimum and
 // only SECUREPG_ALLOW_LOOPBACK_PLAINTEXT lets it through: the address it
 // dials must then be loopback. At the plan stage the host (or lib/pq's
 // hostaddr) is an address in loopback or a name, resolved and judged at
 // the address stage; an address outside loopback is refused at once.
-func loopbackPermit(p Policy, t Target) bool {
+func LoopbackPermit(p Policy, t Target) bool {
 	if !p.AllowLoopbackPlaintext || t.Network != "tcp" || t.Custom || t.Mode >= p.MinSSLMode {
 		return false
 	}
@@ -239,7 +240,7 @@ func JudgeAddress(p Policy, t Target, addr netip.Addr, text string) []*Violation
 	if p.AllowedNetworks.Set() && !(addr.IsValid() && p.AllowedNetworks.Allows(addr)) {
 		out = append(out, NetworkNotAllowed(t.Addr(), got, p))
 	}
-	if loopbackPermit(p, t) && !isLoopback(addr) {
+	if LoopbackPermit(p, t) && !isLoopback(addr) {
 		out = append(out, notLoopback(t, got, p))
 	}
 	return out
@@ -254,6 +255,20 @@ func checkAddress(p Policy, t Target, network, address string) (refusal *Violati
 	a := dialedAddr(address)
 	refusal, audited = Decide(p, JudgeAddress(p, t, a, address))
 	return refusal, audited, isLoopback(a)
+}
+
+// DialControl is a net.Dialer Control for a dial that securepg does not
+// make through a driver (securepg probe's own look at the server): it
+// judges each address the dialer is about to connect to, after
+// resolution, with JudgeAddress, and refuses what the policy refuses
+// before the SYN leaves.
+func DialControl(p Policy, t Target) func(network, address string, _ syscall.RawConn) error {
+	return func(network, address string, _ syscall.RawConn) error {
+		if refusal, _, _ := checkAddress(p, t, network, address); refusal != nil {
+			return refusal
+		}
+		return nil
+	}
 }
 
 // checkPeer judges the peer of a connection just made, before anything is
