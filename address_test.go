@@ -65,8 +65,7 @@ func (w *synWatch) requireNone(t *testing.T) {
 // connection at all (not merely no byte) on every way in: sql.Open on
 // both backends, ConfigurePgx, ConfigurePool, OpenDB, RegisterConnConfig,
 // NewListener at its (re)connect and NewListenerDialer with pq.DialOpen.
-// Each refusal is
-// the *PolicyError network_not_allowed.
+// Each refusal is the *PolicyError network_not_allowed.
 func TestNetworkJudgedBeforeDial(t *testing.T) {
 	isolateEnv(t)
 	t.Setenv("SECUREPG_ALLOWED_NETWORKS", "127.0.0.1/32")
