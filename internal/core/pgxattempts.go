@@ -448,38 +448,3 @@ func (c *PgxConfig) FinishPgConn(ctx context.Context, pc *pgconn.PgConn, rec *Re
 	}
 	return Facts{}, nil, notValidated("", c.policy, "unvalidated connection", "the connection was not validated by securepg")
 }
-
-type boundKey struct{}
-
-// boundDial marks a dial made through securepg's per-connection hooks.
-func boundDial(ctx context.Context) context.Context { return context.WithValue(ctx, boundKey{}, true) }
-
-// unbound refuses a connect made with a hardened pgx configuration on
-// which securepg's per-connection hooks did not run (its Tracer, through
-// which pgx hands securepg each connect, was replaced): nothing is dialed,
-// and no TLS handshake completes.
-func unbound() *Violation {
-	return &Violation{Reason: ReasonTLSNotEstablished, Got: "unvalidated connection", Want: "securepg's connect hooks", Hard: true,
-		Detail: "securepg's connect hooks did not run on this connect: the configuration's Tracer was replaced after ConfigurePgx or ConfigurePool",
-		Fix:    "set your tracer before calling ConfigurePgx or ConfigurePool (securepg composes with it), or configure a configuration parsed anew"}
-}
-
-// HasCredential reports whether pgx would send a credential that a man
-// in the middle could use: a password (the DSN's, PGPASSWORD, a
-// passfile's, a provider's) or an OAuth bearer token
-// (OAuthTokenProvider, for PostgreSQL 18's OAUTHBEARER).
-func HasCredential(cfg *pgconn.Config) bool {
-	return cfg.Password != "" || cfg.OAuthTokenProvider != nil
-}
-
-// GuardDial refuses dials that securepg's per-connection hooks did not
-// make: a configuration whose Tracer was replaced after it was hardened
-// fails closed before anything is dialed.
-func GuardDial(dial pgconn.DialFunc) pgconn.DialFunc {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if ctx.Value(boundKey{}) == nil {
-			return nil, unbound()
-		}
-		return dial(ctx, network, addr)
-	}
-}
