@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -232,6 +234,39 @@ func TestLoopbackPlaintextSpan(t *testing.T) {
 					return
 				}
 				wantAttrs(t, attrs, map[string]any{"securepg.loopback_plaintext": true, "tls.established": false})
+			})
+		}
+	}
+}
+
+// TestLoopbackPlaintextPassfile: a password that only the passfile holds
+// (lib/pq reads it at connect time, pgx at sql.Open) is held to the
+// password protection on loopback plaintext too: under the default grade
+// pgx's is refused at sql.Open, lib/pq's at the connect (the watch refuses
+// the server's SCRAM request before lib/pq answers); accepted with
+// SECUREPG_ALLOW_UNVERIFIED_PASSWORD=scram.
+func TestLoopbackPlaintextPassfile(t *testing.T) {
+	l := getLab(t)
+	dsn := "host=127.0.0.1 port=" + itoa(l.Port) + " user=" + l.User + " dbname=" + l.Database + " sslmode=disable"
+	for _, drv := range []string{"securepg", "securepg-pq"} {
+		for _, grade := range []string{"false", "scram"} {
+			t.Run(drv+"/"+grade, func(t *testing.T) {
+				isolateEnv(t)
+				pass := filepath.Join(t.TempDir(), "pgpass")
+				if err := os.WriteFile(pass, []byte("127.0.0.1:"+itoa(l.Port)+":*:"+l.User+":"+l.Password+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				t.Setenv("PGPASSFILE", pass)
+				t.Setenv("SECUREPG_ALLOW_LOOPBACK_PLAINTEXT", "true")
+				t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", grade)
+				err := openPing(drv, dsn)
+				if grade == "scram" {
+					if err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				requireReason(t, err, securepg.ReasonPasswordUnverifiedServer)
 			})
 		}
 	}
