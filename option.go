@@ -228,11 +228,12 @@ func WithForbidDSNPassword(forbid bool) Option {
 }
 
 // WithAllowedNetworks restricts the addresses securepg connects to: the
-// peer address of every connection, as dialed (never a name resolved
-// again), must be in one of the ranges — CIDR ranges, single addresses,
-// "private" (RFC 1918, RFC 4193, loopback) or "loopback" — else the
-// attempt is refused with reason network_not_allowed before any byte is
-// sent (SECUREPG_ALLOWED_NETWORKS).
+// exact address each attempt is about to dial (after the driver's own
+// name resolution, never a name resolved again), and the peer of the
+// connection made, must be in one of the ranges — CIDR ranges, single
+// addresses, "private" (RFC 1918, RFC 4193, loopback) or "loopback" —
+// else the attempt is refused with reason network_not_allowed before the
+// dial: no packet leaves for it (SECUREPG_ALLOWED_NETWORKS).
 func WithAllowedNetworks(ranges ...string) Option {
 	return set(core.EnvAllowedNetworks, strings.Join(ranges, ","), "WithAllowedNetworks")
 }

@@ -299,11 +299,12 @@ func hostNotAllowed(addr, host string, p Policy) *Violation {
 		Fix:    "connect to an allowed host, or add it to " + EnvAllowedHosts}
 }
 
-// NetworkNotAllowed is the refusal of a connection whose peer address is
-// outside SECUREPG_ALLOWED_NETWORKS, before any byte was sent on it.
+// NetworkNotAllowed is the refusal of an address outside
+// SECUREPG_ALLOWED_NETWORKS: the address about to be dialed (before the
+// dial), or the peer of a connection made (before any byte is sent).
 func NetworkNotAllowed(host, addr string, p Policy) *Violation {
 	return &Violation{Reason: ReasonNetworkNotAllowed, Host: host, Got: SafeText(addr), Want: p.AllowedNetworks.String(),
-		Detail: "the address connected to, " + SafeText(addr) + ", is outside " + EnvAllowedNetworks + "; nothing was sent to it",
+		Detail: "the address " + SafeText(addr) + " is outside " + EnvAllowedNetworks + "; nothing was sent to it",
 		Fix:    "connect through a private endpoint, or add its range to " + EnvAllowedNetworks}
 }
 
