@@ -3,6 +3,7 @@ package securepg
 import (
 	"context"
 	"database/sql/driver"
+	"net/netip"
 
 	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/seam"
@@ -35,6 +36,19 @@ func (b *mockBackend) Connect(ctx context.Context, creds core.CredsFunc, rec *co
 			audited = aud
 		}
 	}
+	// The address stage, on the address the stand-in plays: the host (or
+	// hostaddr) when it is an IP address. A name has no address here: it
+	// is judged only where a weaker sslmode depends on it being loopback,
+	// and then refused, as a way in that cannot supply the fact.
+	addr, text := mockAddr(b.target)
+	if addr.IsValid() || core.LoopbackPermit(b.policy, b.target) {
+		refusal, aud := core.Decide(b.policy, core.JudgeAddress(b.policy, b.target, addr, text))
+		if refusal != nil {
+			rec.Reject(refusal)
+			return nil, core.Facts{}, nil, refusal
+		}
+		audited = append(audited, aud...)
+	}
 	dc, facts, err := b.mock.Connect(ctx, b.target)
 	if err != nil {
 		if isAuthFailure(err) {
@@ -45,11 +59,24 @@ func (b *mockBackend) Connect(ctx context.Context, creds core.CredsFunc, rec *co
 	if facts.MinTLS == 0 {
 		facts.MinTLS = b.target.MinTLS
 	}
+	facts.Loopback = addr.IsValid() && addr.Unmap().IsLoopback()
 	refusal, live := core.Decide(b.policy, append(core.Judge(b.policy, facts), core.JudgeSession(b.policy, facts)...))
 	if refusal != nil {
 		dc.Close()
 		rec.Reject(refusal)
 		return nil, facts, nil, refusal
 	}
+	facts.LoopbackPlaintext = core.LoopbackPlaintext(b.policy, facts)
 	return dc, facts, append(audited, live...), nil
+}
+
+// mockAddr is the address a stand-in plays for t: its hostaddr or host
+// when that is an IP address, else the zero Addr; and t's address text.
+func mockAddr(t core.Target) (netip.Addr, string) {
+	h := t.Hostaddr
+	if h == "" {
+		h = t.Host
+	}
+	a, _ := netip.ParseAddr(h)
+	return a, t.Addr()
 }

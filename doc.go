@@ -25,6 +25,7 @@
 //	SECUREPG_PASSWORD_FILE      a file holding the password, read per connection      (none)
 //	SECUREPG_FORBID_DSN_PASSWORD  true | false                                        (false)
 //	SECUREPG_ALLOW_UNVERIFIED_PASSWORD  false | scram | true (channel binding; SCRAM; anything)  (false)
+//	SECUREPG_ALLOW_LOOPBACK_PLAINTEXT  true | false: a weaker sslmode to loopback only    (false)
 //
 // An invalid value is an error naming the variable; nothing falls back
 // silently.

@@ -45,8 +45,9 @@ const (
 	// ReasonHostNotAllowed: the configuration names a host outside
 	// SECUREPG_ALLOWED_HOSTS (refused at sql.Open, the DSN as a whole).
 	ReasonHostNotAllowed = core.ReasonHostNotAllowed
-	// ReasonNetworkNotAllowed: the address connected to is outside
-	// SECUREPG_ALLOWED_NETWORKS (refused before any byte is sent).
+	// ReasonNetworkNotAllowed: the address about to be dialed is outside
+	// SECUREPG_ALLOWED_NETWORKS (refused before the dial; a peer that
+	// differs from it, through a DialFunc's proxy, before any byte is sent).
 	ReasonNetworkNotAllowed = core.ReasonNetworkNotAllowed
 	// ReasonSuperuserSession: the session's role is a superuser or a
 	// member (through any chain of roles, NOINHERIT included) of one, and

@@ -101,6 +101,16 @@ func WithAllowUnixSocket(allow bool) Option {
 	return set(core.EnvAllowUnixSocket, strconv.FormatBool(allow), "WithAllowUnixSocket")
 }
 
+// WithAllowLoopbackPlaintext permits an sslmode weaker than the minimum
+// only where the address dialed is loopback (127.0.0.0/8, ::1): a sidecar
+// on the same host, such as the Cloud SQL Auth Proxy or PgBouncer. The
+// address is judged before the dial; a host name that resolves elsewhere,
+// or an address outside loopback, is refused as the sslmode would be
+// (SECUREPG_ALLOW_LOOPBACK_PLAINTEXT). See docs/sidecars.md.
+func WithAllowLoopbackPlaintext(allow bool) Option {
+	return set(core.EnvAllowLoopPlain, strconv.FormatBool(allow), "WithAllowLoopbackPlaintext")
+}
+
 // WithLogger sets where refusals (error level) and audited violations (warn
 // level) are reported. The default is slog.Default() at the time of
 // logging. A nil logger is ignored.
@@ -220,17 +230,19 @@ func WithForbidDSNPassword(forbid bool) Option {
 }
 
 // WithAllowedNetworks restricts the addresses securepg connects to: the
-// peer address of every connection, as dialed (never a name resolved
-// again), must be in one of the ranges — CIDR ranges, single addresses,
-// "private" (RFC 1918, RFC 4193, loopback) or "loopback" — else the
-// attempt is refused with reason network_not_allowed before any byte is
-// sent (SECUREPG_ALLOWED_NETWORKS).
+// exact address each attempt is about to dial (after the driver's own
+// name resolution, never a name resolved again), and the peer of the
+// connection made, must be in one of the ranges — CIDR ranges, single
+// addresses, "private" (RFC 1918, RFC 4193, loopback) or "loopback" —
+// else the attempt is refused with reason network_not_allowed before the
+// dial: no packet leaves for it (SECUREPG_ALLOWED_NETWORKS).
 func WithAllowedNetworks(ranges ...string) Option {
 	return set(core.EnvAllowedNetworks, strings.Join(ranges, ","), "WithAllowedNetworks")
 }
 
 // WithAllowedHosts restricts the host names a configuration may name:
-// exact names and "*.suffix" patterns. A DSN (with its environment and
+// exact names and "*.suffix" patterns, and unix socket directories as
+// written in host= (an absolute path). A DSN (with its environment and
 // service file) that names any other host is refused at sql.Open with
 // reason host_not_allowed (SECUREPG_ALLOWED_HOSTS).
 func WithAllowedHosts(patterns ...string) Option {

@@ -65,18 +65,19 @@ type AuthFailureHandler interface {
 // pooler's own connection to the server is not securepg's to see (with
 // lib/pq, ServerSSL then describes it, and ServerViaPooler says so).
 type ConnInfo struct {
-	Attempt                              // the host that answered; SSLMode is its effective sslmode
-	Network          string              // "tcp" or "unix"
-	TLS              bool                // encrypted
-	Version          uint16              // tls.VersionTLS12, tls.VersionTLS13
-	CipherSuite      uint16              // a tls.TLS_* value
-	Verification     string              // "none", "verify-ca" or "verify-full": what the handshake proved
-	PeerCertificates []*x509.Certificate // the server's chain, leaf first
-	ServerSSL        *bool               // lib/pq: pg_stat_ssl's view of the backend that answered the validation query (asked when an AfterConnect hook is installed)
-	ServerViaPooler  bool                // lib/pq: that backend is not the one the peer named at startup: a pooler sits between, and ServerSSL is the pooler's own connection to the server
-	AuthMethod       string              // "scram-sha-256-plus", "scram-sha-256", "md5", "password", "cert", "trust", ...
-	ChannelBinding   bool                // SCRAM was bound to the TLS channel (tls-server-end-point)
-	Superuser        bool                // the session's role is a superuser (the server's is_superuser)
+	Attempt                               // the host that answered; SSLMode is its effective sslmode
+	Network           string              // "tcp" or "unix"
+	TLS               bool                // encrypted
+	Version           uint16              // tls.VersionTLS12, tls.VersionTLS13
+	CipherSuite       uint16              // a tls.TLS_* value
+	Verification      string              // "none", "verify-ca" or "verify-full": what the handshake proved
+	PeerCertificates  []*x509.Certificate // the server's chain, leaf first
+	ServerSSL         *bool               // lib/pq: pg_stat_ssl's view of the backend that answered the validation query (asked when an AfterConnect hook is installed)
+	ServerViaPooler   bool                // lib/pq: that backend is not the one the peer named at startup: a pooler sits between, and ServerSSL is the pooler's own connection to the server
+	AuthMethod        string              // "scram-sha-256-plus", "scram-sha-256", "md5", "password", "cert", "trust", ...
+	ChannelBinding    bool                // SCRAM was bound to the TLS channel (tls-server-end-point)
+	Superuser         bool                // the session's role is a superuser (the server's is_superuser)
+	LoopbackPlaintext bool                // below the minimum sslmode, to a loopback address: let through by SECUREPG_ALLOW_LOOPBACK_PLAINTEXT
 }
 
 // Violation is a policy violation: refused, or let through by audit mode.

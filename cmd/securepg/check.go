@@ -49,6 +49,10 @@ type targetJSON struct {
 	MinTLS        string        `json:"min_tls"`
 	MinTLSSource  string        `json:"min_tls_source"`
 	Password      string        `json:"password"` // what a password may go through: "SCRAM-SHA-256-PLUS only", "any (...)", "none (...)"
+	// LoopbackPlaintext: the sslmode is below the minimum, permitted by
+	// SECUREPG_ALLOW_LOOPBACK_PLAINTEXT only to loopback addresses
+	// (judged on each address dialed).
+	LoopbackPlaintext bool `json:"loopback_plaintext,omitempty"`
 }
 
 type attemptJSON struct {
@@ -92,6 +96,7 @@ func (e *env) check(_ context.Context, args []string) int {
 	for _, t := range plan.Targets {
 		tj := targetReport(t, sources, p)
 		tj.Password = core.PasswordRule(plan, p, t)
+		tj.LoopbackPlaintext = core.LoopbackPermit(p, t)
 		r.Targets = append(r.Targets, tj)
 	}
 	for _, v := range vs {
@@ -239,6 +244,9 @@ func (e *env) printCheck(r checkReport) {
 		root := t.RootCA
 		if root == "" {
 			root = "none"
+		}
+		if t.LoopbackPlaintext {
+			t.SSLMode += ", loopback addresses only"
 		}
 		fmt.Fprintf(w, "%d\t%s (%s)\t%s (%s)\t%s\t%s (%s)\t%s\t%s (%s)\t%s\n", i+1, addr, t.HostSource, t.SSLMode, t.SSLModeSource,
 			describeAttempts(t.Attempts), root, t.RootCASource, cert, t.MinTLS, t.MinTLSSource, t.Password)

@@ -26,6 +26,7 @@ type policyReport struct {
 	ForbidSuperuser   bool              `json:"forbid_superuser"`
 	ConnectTimeout    string            `json:"connect_timeout"` // "0s": wait forever
 	ApplicationName   string            `json:"application_name,omitempty"`
+	LoopbackPlaintext bool              `json:"allow_loopback_plaintext"`
 	Sources           map[string]string `json:"sources"`
 }
 
@@ -39,7 +40,8 @@ func newPolicyReport(p core.Policy) policyReport {
 		AllowUnixSocket: p.AllowUnixSocket, PasswordFile: safe(p.PasswordFile), ForbidDSNPassword: p.ForbidDSNPassword,
 		AllowUnverifiedPw: p.UnverifiedPassword.String(), AllowedNetworks: safe(p.AllowedNetworks.String()),
 		AllowedHosts: safe(p.AllowedHosts.String()), ForbidSuperuser: p.ForbidSuperuser,
-		ConnectTimeout: p.ConnectTimeout.String(), ApplicationName: safe(p.ApplicationName), Sources: sources}
+		ConnectTimeout: p.ConnectTimeout.String(), ApplicationName: safe(p.ApplicationName), Sources: sources,
+		LoopbackPlaintext: p.AllowLoopbackPlaintext}
 }
 
 // policy prints the effective org policy and where each value comes from,
@@ -75,7 +77,7 @@ func (e *env) policy(args []string) int {
 		core.EnvForbidDSNPass: fmt.Sprint(r.ForbidDSNPassword), core.EnvAllowUnverPass: r.AllowUnverifiedPw,
 		core.EnvAllowedNetworks: show(r.AllowedNetworks), core.EnvAllowedHosts: show(r.AllowedHosts),
 		core.EnvForbidSuperuser: fmt.Sprint(r.ForbidSuperuser), core.EnvConnectTimeout: r.ConnectTimeout,
-		core.EnvAppName: show(r.ApplicationName),
+		core.EnvAppName: show(r.ApplicationName), core.EnvAllowLoopPlain: fmt.Sprint(r.LoopbackPlaintext),
 	}
 	if r.ConnectTimeout == "0s" {
 		values[core.EnvConnectTimeout] = "0 (waits forever)"

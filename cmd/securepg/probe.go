@@ -67,6 +67,9 @@ type policyResult struct {
 	Cipher       string `json:"cipher,omitempty"`
 	AuthMethod   string `json:"auth_method,omitempty"` // scram-sha-256-plus, scram-sha-256, md5, password, cert, trust, ...
 	Bound        bool   `json:"channel_binding"`       // the login was bound to the TLS channel
+	// LoopbackPlaintext: below the minimum sslmode, to a loopback
+	// address, let through by SECUREPG_ALLOW_LOOPBACK_PLAINTEXT.
+	LoopbackPlaintext bool `json:"loopback_plaintext,omitempty"`
 }
 
 // roleReport is what the session's role may do beyond its own objects:
@@ -236,7 +239,7 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 		}
 		var conn net.Conn
 		if r.TLS == nil {
-			r.TLS, conn = rawTLS(ctx, dial, name, roots, rootsDesc)
+			r.TLS, conn = rawTLS(ctx, dial, name, roots, rootsDesc, core.DialControl(p, *target))
 		}
 		if conn != nil {
 			// Ask for the authentication method only from a server that
@@ -254,7 +257,7 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 		}
 		if downgradeTest {
 			fmt.Fprintln(e.stderr, "securepg probe: WARNING: the downgrade test sends a startup packet (user and database names) to the server in plaintext")
-			r.Downgrade = plaintextTest(ctx, dial, plan.User, plan.Database)
+			r.Downgrade = plaintextTest(ctx, dial, plan.User, plan.Database, core.DialControl(p, *target))
 		}
 	}
 	r.Policy, r.View, r.Role = e.policyConnect(ctx, dsn)
@@ -296,7 +299,7 @@ func (e *env) policyConnect(ctx context.Context, dsn string) (policyResult, *ser
 	}
 	defer conn.Close()
 	res := policyResult{Outcome: "allowed", SSLMode: info.SSLMode, Verification: info.Verification,
-		AuthMethod: info.AuthMethod, Bound: info.ChannelBinding}
+		AuthMethod: info.AuthMethod, Bound: info.ChannelBinding, LoopbackPlaintext: info.LoopbackPlaintext}
 	if len(audited) > 0 {
 		res.Outcome, res.Reason = "audited", audited[0]
 	}

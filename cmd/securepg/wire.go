@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/securepg/securepg/internal/core"
@@ -25,9 +26,11 @@ var sslRequest = []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}
 
 // dialBounded dials addr and bounds every read and write on the
 // connection by ctx (its deadline and its cancellation) and by limit.
-func dialBounded(ctx context.Context, addr string, limit time.Duration) (net.Conn, func(), error) {
+// control, when not nil, judges each address before the dial
+// (core.DialControl).
+func dialBounded(ctx context.Context, addr string, limit time.Duration, control func(string, string, syscall.RawConn) error) (net.Conn, func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
-	var d net.Dialer
+	d := net.Dialer{Control: control}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		cancel()
@@ -43,9 +46,9 @@ func dialBounded(ctx context.Context, addr string, limit time.Duration) (net.Con
 // any certificate, to show what the server presents; it then verifies the
 // chain and the host name itself. On success the TLS connection is
 // returned for the authentication check.
-func rawTLS(ctx context.Context, addr, host string, roots *x509.CertPool, rootsDesc string) (*tlsReport, net.Conn) {
+func rawTLS(ctx context.Context, addr, host string, roots *x509.CertPool, rootsDesc string, control func(string, string, syscall.RawConn) error) (*tlsReport, net.Conn) {
 	r := &tlsReport{Chain: []certJSON{}, Verification: "none", Roots: rootsDesc}
-	c, release, err := dialBounded(ctx, addr, 15*time.Second)
+	c, release, err := dialBounded(ctx, addr, 15*time.Second, control)
 	if err != nil {
 		r.Error = safe(err.Error())
 		return r, nil
@@ -199,8 +202,8 @@ func errorMessage(body []byte) string {
 }
 
 // plaintextTest sends a StartupMessage without asking for TLS.
-func plaintextTest(ctx context.Context, addr, user, database string) *downgrade {
-	c, release, err := dialBounded(ctx, addr, 15*time.Second)
+func plaintextTest(ctx context.Context, addr, user, database string, control func(string, string, syscall.RawConn) error) *downgrade {
+	c, release, err := dialBounded(ctx, addr, 15*time.Second, control)
 	if err != nil {
 		return &downgrade{Detail: "could not connect: " + safe(err.Error())}
 	}

@@ -8,16 +8,17 @@ import (
 	"strings"
 )
 
-// This file is longer than the others (about 440 lines) because every
-// violation, with its fix, is built here, next to the decisions that
-// raise them; splitting them would put a decision and its wording apart.
+// Every violation, with its fix, is built next to the decision that
+// raises it: here, in protection.go (the password protection) and in
+// network.go (the address stage, JudgeAddress).
 //
-// This file holds the only two places where securepg decides anything:
-// Evaluate judges a configuration before anything is dialed, Judge a
-// connection (or one TLS handshake) that was made. Both are pure
-// functions; the backends only gather the Plan and the Facts they judge.
-// Which attempts the password protection covers is decided here too
-// (PasswordProtected); the authentication watch (authwatch.go) applies it
+// This file holds the two places where securepg decides on a
+// configuration and a connection: Evaluate judges a configuration before
+// anything is dialed, Judge a connection (or one TLS handshake) that was
+// made; JudgeAddress (network.go) judges the address about to be dialed
+// between the two. All are pure functions; the backends only gather the
+// Plan and the Facts they judge. Which attempts the password protection
+// covers is decided in protection.go (PasswordProtected); the authentication watch (authwatch.go) applies it
 // to the messages the server sends, which no configuration can foresee.
 // The session's role (SECUREPG_FORBID_SUPERUSER) is judged by
 // JudgeSession, beside the facts it reads, in privilege.go.
@@ -119,6 +120,9 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 		if t.Network == "unix" {
 			if !p.AllowUnixSocket {
 				out = append(out, unixSocket(t.Addr(), "connections through a unix socket are not allowed (TLS is never used on them)"))
+			} else if !p.AllowedHosts.Allows(t.Host) {
+				// The socket's "host" is its directory, as host= names it.
+				out = append(out, hostNotAllowed(t.Addr(), t.Host, p))
 			}
 			continue
 		}
@@ -130,6 +134,9 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 			if p.MinSSLMode.NeedsTLS() {
 				out = append(out, customTLS(t.Addr(), p))
 			}
+		case t.Mode < p.MinSSLMode && LoopbackPermit(p, t):
+			// A loopback address or a name: the address stage
+			// (JudgeAddress) holds every address dialed to loopback.
 		case t.Mode < p.MinSSLMode:
 			out = append(out, modeViolation(t, p))
 		case t.NoName:
@@ -148,100 +155,6 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 		}
 	}
 	return out
-}
-
-// PasswordProtected reports whether the password protection covers the
-// TLS attempts of t under p: a policy that requires TLS, and a server
-// whose identity those attempts do not verify (sslmode=require, or
-// verify-ca against the system roots). A password then goes only through
-// SCRAM with channel binding, which a man in the middle can neither read
-// nor relay. Below require the policy accepts plaintext, which a
-// stripping proxy turns into the password; at verify-full nothing is
-// needed.
-func PasswordProtected(p Policy, t Target) bool {
-	if p.UnverifiedPassword == PasswordAny || !p.MinSSLMode.NeedsTLS() || t.Network == "unix" || t.Custom {
-		return false
-	}
-	for _, a := range t.Attempts {
-		if a.TLS {
-			return !t.IdentityVerified()
-		}
-	}
-	return false
-}
-
-// PasswordRule says what the password protection allows on t's TLS
-// attempts under p, for check and probe: "any" and why when it does not
-// apply, else what a password may go through.
-func PasswordRule(plan Plan, p Policy, t Target) string {
-	switch {
-	case t.Network == "unix" || t.Custom:
-		return "any"
-	case p.UnverifiedPassword == PasswordAny:
-		return "any (" + p.Sources[EnvAllowUnverPass] + ")"
-	case !p.MinSSLMode.NeedsTLS():
-		return "any (the policy allows plaintext)"
-	case !PasswordProtected(p, t):
-		return "any (the server is verified)"
-	case p.UnverifiedPassword == PasswordSCRAM && weakForSCRAM(plan.WeakAuth):
-		return "none (" + SafeText(plan.WeakAuth) + ")"
-	case p.UnverifiedPassword == PasswordSCRAM:
-		return "SCRAM-SHA-256 only, bound to TLS where the server offers it (" + p.Sources[EnvAllowUnverPass] + "=scram: a relayed login remains possible)"
-	case plan.Driver == DriverPQ:
-		return "none (lib/pq cannot bind SCRAM to TLS)"
-	case plan.WeakAuth != "":
-		return "none (" + SafeText(plan.WeakAuth) + ")"
-	}
-	return "SCRAM-SHA-256-PLUS only"
-}
-
-// PasswordRisk is passwordRisk for a password that appeared at connect
-// time (a hook's), for backends that judge it themselves (sqlmocktest's).
-func PasswordRisk(plan Plan, p Policy, t Target) *Violation {
-	plan.Password = true
-	return passwordRisk(plan, t, p)
-}
-
-// PasswordProtectedConn is PasswordProtected for a handshake that was
-// made: under verify-ca, a server certificate that the system roots vouch
-// for proves no identity, whatever the root file holds (a cross-signed
-// or intermediate public CA that the file check cannot recognise).
-func PasswordProtectedConn(p Policy, t Target, f Facts) bool {
-	if PasswordProtected(p, t) {
-		return true
-	}
-	return f.PublicCA && f.Verify == VerifyCA && p.UnverifiedPassword != PasswordAny && p.MinSSLMode.NeedsTLS() &&
-		t.Network != "unix" && !t.Custom
-}
-
-// passwordRisk is the configuration's violation of the password
-// protection for t: a password securepg knows of, and a driver that
-// cannot honour the protection (lib/pq), or a configuration that weakens
-// it (pgx).
-func passwordRisk(plan Plan, t Target, p Policy) *Violation {
-	if !plan.Password && p.PasswordFile == "" || !PasswordProtected(p, t) {
-		return nil
-	}
-	switch {
-	case p.UnverifiedPassword == PasswordSCRAM:
-		// Both drivers speak SCRAM-SHA-256; the authentication watch
-		// refuses anything else before the driver answers.
-		if weakForSCRAM(plan.WeakAuth) {
-			return weakAuth(t.Addr(), t, plan.WeakAuth)
-		}
-	case plan.Driver == DriverPQ:
-		return pqCannotBind(t.Addr(), t)
-	case plan.WeakAuth != "":
-		return weakAuth(t.Addr(), t, plan.WeakAuth)
-	}
-	return nil
-}
-
-// weakForSCRAM reports whether a weakening setting of pgx's
-// authentication goes below what PasswordSCRAM accepts: a require_auth
-// that lets other methods in (channel binding settings do not).
-func weakForSCRAM(setting string) bool {
-	return strings.HasPrefix(setting, "require_auth=")
 }
 
 // JudgePlan evaluates plan against p and applies the mode: the refusal
@@ -275,6 +188,14 @@ type Facts struct {
 	PeerCertificates []*x509.Certificate // client-side view, leaf first
 
 	PublicCA bool // verify-ca, and the system roots vouch for the server's certificate too
+
+	// Loopback: the address connected to is loopback (127.0.0.0/8, ::1),
+	// judged before the dial and again on the connection made.
+	Loopback bool
+	// LoopbackPlaintext: the connection is below the minimum sslmode,
+	// let through by SECUREPG_ALLOW_LOOPBACK_PLAINTEXT (set where the
+	// backend accepts it; telemetry marks it).
+	LoopbackPlaintext bool
 
 	Auth           string // the authentication method used: AuthSCRAMPlus, AuthSCRAM, AuthCert, ...; "" unknown
 	ChannelBinding bool   // SCRAM was bound to the TLS channel
@@ -327,8 +248,9 @@ func Judge(p Policy, f Facts) []*Violation {
 		}
 		return []*Violation{unixSocket(host, "the connection went through a unix socket")}
 	}
+	lp := LoopbackPlaintext(p, f)
 	if !f.TLS {
-		if !p.MinSSLMode.NeedsTLS() {
+		if !p.MinSSLMode.NeedsTLS() || lp {
 			return nil
 		}
 		return []*Violation{tlsNotEstablished(host, p, "the connection is not encrypted")}
@@ -341,10 +263,17 @@ func Judge(p Policy, f Facts) []*Violation {
 			Detail: "the connection uses " + TLSVersionName(f.Version), Hard: true,
 			Fix: "enable " + TLSVersionName(min) + " on the server, or lower the minimum"}}
 	}
-	if f.Verify < p.MinSSLMode.Required() {
+	if f.Verify < p.MinSSLMode.Required() && !lp {
 		return []*Violation{unverified(host, f.Verify, p)}
 	}
 	return nil
+}
+
+// LoopbackPlaintext reports whether SECUREPG_ALLOW_LOOPBACK_PLAINTEXT
+// lets f through below the minimum: a TCP connection to a loopback
+// address. Telemetry, check and probe mark such connections.
+func LoopbackPlaintext(p Policy, f Facts) bool {
+	return p.AllowLoopbackPlaintext && f.Loopback && f.Network == "tcp" && f.Mode < p.MinSSLMode
 }
 
 // Decide applies the policy's mode to violations: the refusal (the first
@@ -373,12 +302,23 @@ func hostNotAllowed(addr, host string, p Policy) *Violation {
 		Fix:    "connect to an allowed host, or add it to " + EnvAllowedHosts}
 }
 
-// NetworkNotAllowed is the refusal of a connection whose peer address is
-// outside SECUREPG_ALLOWED_NETWORKS, before any byte was sent on it.
+// NetworkNotAllowed is the refusal of an address outside
+// SECUREPG_ALLOWED_NETWORKS: the address about to be dialed (before the
+// dial), or the peer of a connection made (before any byte is sent).
 func NetworkNotAllowed(host, addr string, p Policy) *Violation {
 	return &Violation{Reason: ReasonNetworkNotAllowed, Host: host, Got: SafeText(addr), Want: p.AllowedNetworks.String(),
-		Detail: "the address connected to, " + SafeText(addr) + ", is outside " + EnvAllowedNetworks + "; nothing was sent to it",
+		Detail: "the address " + SafeText(addr) + " is outside " + EnvAllowedNetworks + "; nothing was sent to it",
 		Fix:    "connect through a private endpoint, or add its range to " + EnvAllowedNetworks}
+}
+
+// notLoopback: t's sslmode is below the minimum, which only loopback
+// addresses may have (SECUREPG_ALLOW_LOOPBACK_PLAINTEXT), and the address
+// to dial is not loopback. Nothing was sent to it.
+func notLoopback(t Target, addr string, p Policy) *Violation {
+	v := modeViolation(t, p)
+	v.Detail += "; " + EnvAllowLoopPlain + " permits it only to a loopback address, and the address to dial, " +
+		SafeText(addr) + ", is not one; nothing was sent to it"
+	return v
 }
 
 func unixSocket(host, detail string) *Violation {
@@ -402,36 +342,6 @@ func noHostName(host string) *Violation {
 func tlsNotEstablished(host string, p Policy, detail string) *Violation {
 	return &Violation{Reason: ReasonTLSNotEstablished, Host: host, Got: "plaintext", Want: p.MinSSLMode.String(), Detail: detail,
 		Fix: "enable ssl on the server, and check for a proxy that strips TLS"}
-}
-
-// identityGap says why t's attempts leave the server's identity unverified.
-func identityGap(t Target) string {
-	if t.Verify() == VerifyCA {
-		return "(verify-ca with a public CA: any public CA vouches for a name it issued to anyone)"
-	}
-	return "(sslmode=" + t.Mode.String() + " encrypts to whoever answers)"
-}
-
-const verifyOrCert = "verify the server (sslmode=verify-full and sslrootcert), or authenticate with a client certificate and no password"
-
-func passwordUnverified(host, detail string) *Violation {
-	return &Violation{Reason: ReasonPasswordUnverified, Host: host, Got: "password to an unverified server",
-		Want: "SCRAM with channel binding, or a verified server", Detail: detail,
-		Fix: verifyOrCert + ", or accept SCRAM without channel binding with " + EnvAllowUnverPass + "=scram"}
-}
-
-func pqCannotBind(host string, t Target) *Violation {
-	v := passwordUnverified(host, "the password would go to a server whose identity is not verified "+identityGap(t)+
-		", and lib/pq can neither bind SCRAM to the TLS channel nor refuse a cleartext or MD5 request")
-	v.Fix = verifyOrCert + ", or use pgx (the driver name \"securepg\"), which securepg restricts to SCRAM with channel binding; " +
-		EnvAllowUnverPass + "=scram accepts SCRAM without channel binding (a relayed login remains possible)"
-	return v
-}
-
-func weakAuth(host string, t Target, setting string) *Violation {
-	v := passwordUnverified(host, "the configuration sets "+SafeText(setting)+", and the password would go without SCRAM channel binding to a server whose identity is not verified "+identityGap(t))
-	v.Fix = "remove " + SafeText(setting) + " (securepg then requires channel binding), or " + verifyOrCert
-	return v
 }
 
 // tlsVersionTooLow: the server could not agree on min or newer.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 )
 
 // Networks is an allow-list of IP ranges: the address a connection is
@@ -76,39 +77,33 @@ func (n Networks) Allows(addr netip.Addr) bool {
 	return false
 }
 
-// AllowsConn checks the peer of a connection just made: the address
-// actually connected to, not a name resolved again. A unix socket has no
-// address and is governed by SECUREPG_ALLOW_UNIX_SOCKET instead.
-func (n Networks) AllowsConn(c net.Conn) (netip.Addr, bool) {
-	if !n.Set() {
-		return netip.Addr{}, true
-	}
-	switch ra := c.RemoteAddr().(type) {
-	case *net.UnixAddr:
-		return netip.Addr{}, true
-	case *net.TCPAddr:
-		a, ok := netip.AddrFromSlice(ra.IP)
-		return a, ok && n.Allows(a)
-	default:
-		ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
-		return ap.Addr(), err == nil && n.Allows(ap.Addr())
-	}
-}
-
 // Hosts is an allow-list of host names: exact names, and patterns
 // "*.suffix" that match any name below suffix (one or more labels), never
-// suffix itself. Names compare without case and without a final dot. The
-// zero value allows every name.
+// suffix itself. Names compare without case and without a final dot. A
+// unix socket's host is its directory as host= names it (an absolute
+// path, or lib/pq's @abstract name): it matches only a listed directory,
+// exactly but for a final slash. The zero value allows every name.
 type Hosts struct {
 	patterns []string
 	text     string
 }
 
-// ParseHosts reads a comma-separated list of names and *.patterns.
+// ParseHosts reads a comma-separated list of names, *.patterns and
+// socket directories (absolute paths).
 func ParseHosts(s string) (Hosts, error) {
 	h := Hosts{text: strings.TrimSpace(s)}
 	for _, item := range strings.Split(s, ",") {
-		item = normalHost(strings.TrimSpace(item))
+		item = strings.TrimSpace(item)
+		if isSocketDir(item) {
+			// A unix socket directory, as host= writes it: compared
+			// exactly (paths have case), never as a pattern.
+			if strings.ContainsAny(item, "*") {
+				return Hosts{}, errors.New("a socket directory with a pattern: " + SafeText(item))
+			}
+			h.patterns = append(h.patterns, socketDir(item))
+			continue
+		}
+		item = normalHost(item)
 		if item == "" {
 			continue
 		}
@@ -135,8 +130,20 @@ func (h Hosts) Allows(host string) bool {
 	if !h.Set() {
 		return true
 	}
+	if isSocketDir(host) {
+		host = socketDir(host)
+		for _, p := range h.patterns {
+			if p == host {
+				return true
+			}
+		}
+		return false
+	}
 	host = normalHost(host)
 	for _, p := range h.patterns {
+		if isSocketDir(p) {
+			continue
+		}
 		if suffix, ok := strings.CutPrefix(p, "*"); ok {
 			if len(host) > len(suffix) && strings.HasSuffix(host, suffix) {
 				return true
@@ -146,6 +153,19 @@ func (h Hosts) Allows(host string) bool {
 		}
 	}
 	return false
+}
+
+// isSocketDir reports whether a host is a unix socket directory: an
+// absolute path, or lib/pq's abstract namespace (@name).
+func isSocketDir(h string) bool { return strings.HasPrefix(h, "/") || strings.HasPrefix(h, "@") }
+
+// socketDir is a socket directory without a final slash ("/tmp/" is
+// "/tmp"); nothing else is changed, so a path matches only as written.
+func socketDir(h string) string {
+	if len(h) > 1 && strings.HasPrefix(h, "/") {
+		return strings.TrimRight(h, "/")
+	}
+	return h
 }
 
 // normalHost folds ASCII letters only: DNS names compare without ASCII
@@ -160,17 +180,112 @@ func normalHost(h string) string {
 	}, strings.TrimSuffix(h, "."))
 }
 
-// checkPeer judges the peer of a connection just made, before anything is
-// sent on it, against the allowed networks: the refusal, or what audit
-// mode lets through.
-func checkPeer(p Policy, host string, c net.Conn) (refusal *Violation, audited []*Violation) {
-	addr, ok := p.AllowedNetworks.AllowsConn(c)
-	if ok {
-		return nil, nil
+// The address stage: the exact address about to be dialed is judged
+// before the dial (nothing leaves for a refused address), by JudgeAddress,
+// which every dialer calls, and the peer of the connection made is judged
+// again by the same function (a DialFunc of the caller's may dial
+// elsewhere, through a proxy).
+
+// dialedAddr is the IP address of a dial address ("10.0.0.1:5432",
+// "[::1]:5432", or a bare address), or the zero Addr for a host name.
+func dialedAddr(address string) netip.Addr {
+	host := address
+	if h, _, err := net.SplitHostPort(address); err == nil {
+		host = h
 	}
-	got := c.RemoteAddr().String()
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+// isLoopback reports whether a is in 127.0.0.0/8 or is ::1 (an IPv4
+// address written as IPv6 is the IPv4 address).
+func isLoopback(a netip.Addr) bool { return a.IsValid() && a.Unmap().IsLoopback() }
+
+// LoopbackPermit reports whether t's sslmode is below the minimum and
+// only SECUREPG_ALLOW_LOOPBACK_PLAINTEXT lets it through: the address it
+// dials must then be loopback. At the plan stage the host (or lib/pq's
+// hostaddr) is an address in loopback or a name, resolved and judged at
+// the address stage; an address outside loopback is refused at once.
+func LoopbackPermit(p Policy, t Target) bool {
+	if !p.AllowLoopbackPlaintext || t.Network != "tcp" || t.Custom || t.Mode >= p.MinSSLMode {
+		return false
+	}
+	h := t.Hostaddr
+	if h == "" {
+		h = t.Host
+	}
+	a, err := netip.ParseAddr(h)
+	return err != nil || isLoopback(a)
+}
+
+// JudgeAddress judges addr, the exact address t is about to be dialed at
+// (or was connected to), before anything is sent to it:
+// SECUREPG_ALLOWED_NETWORKS, and loopback where only
+// SECUREPG_ALLOW_LOOPBACK_PLAINTEXT permits t's sslmode. text is the
+// address as the dialer has it, for messages when addr is not an IP
+// address (a name, which cannot be judged, is refused where a rule
+// applies). It is a pure function.
+func JudgeAddress(p Policy, t Target, addr netip.Addr, text string) []*Violation {
+	if t.Network == "unix" {
+		return nil
+	}
+	got := text
 	if addr.IsValid() {
 		got = addr.String()
 	}
-	return Decide(p, []*Violation{NetworkNotAllowed(host, got, p)})
+	var out []*Violation
+	if p.AllowedNetworks.Set() && !(addr.IsValid() && p.AllowedNetworks.Allows(addr)) {
+		out = append(out, NetworkNotAllowed(t.Addr(), got, p))
+	}
+	if LoopbackPermit(p, t) && !isLoopback(addr) {
+		out = append(out, notLoopback(t, got, p))
+	}
+	return out
+}
+
+// checkAddress judges the address a dial is about to connect to: the
+// refusal, what audit mode lets through, and whether it is loopback.
+func checkAddress(p Policy, t Target, network, address string) (refusal *Violation, audited []*Violation, loopback bool) {
+	if network == "unix" {
+		return nil, nil, false
+	}
+	a := dialedAddr(address)
+	refusal, audited = Decide(p, JudgeAddress(p, t, a, address))
+	return refusal, audited, isLoopback(a)
+}
+
+// DialControl is a net.Dialer Control for a dial that securepg does not
+// make through a driver (securepg probe's own look at the server): it
+// judges each address the dialer is about to connect to, after
+// resolution, with JudgeAddress, and refuses what the policy refuses
+// before the SYN leaves.
+func DialControl(p Policy, t Target) func(network, address string, _ syscall.RawConn) error {
+	return func(network, address string, _ syscall.RawConn) error {
+		if refusal, _, _ := checkAddress(p, t, network, address); refusal != nil {
+			return refusal
+		}
+		return nil
+	}
+}
+
+// checkPeer judges the peer of a connection just made, before anything is
+// sent on it, with JudgeAddress: the refusal (what audit mode lets
+// through was reported at the dial), and whether the peer is loopback.
+func checkPeer(p Policy, t Target, c net.Conn) (refusal *Violation, loopback bool) {
+	ra := c.RemoteAddr()
+	if _, ok := ra.(*net.UnixAddr); ok || t.Network == "unix" {
+		return nil, false
+	}
+	var a netip.Addr
+	if ta, ok := ra.(*net.TCPAddr); ok {
+		a, _ = netip.AddrFromSlice(ta.IP)
+		a = a.Unmap()
+	} else {
+		a = dialedAddr(ra.String())
+	}
+	refusal, _ = Decide(p, JudgeAddress(p, t, a, ra.String()))
+	return refusal, isLoopback(a)
 }

@@ -64,9 +64,29 @@ func TestHosts(t *testing.T) {
 			t.Errorf("%q: allowed %v, want %v", host, got, want)
 		}
 	}
-	for _, bad := range []string{"", "*", "*.", "a.*.b", "**.x", "*..x", "/tmp", "a b"} {
+	for _, bad := range []string{"", "*", "*.", "a.*.b", "**.x", "*..x", "/tmp/*", "a b"} {
 		if _, err := ParseHosts(bad); err == nil {
 			t.Errorf("ParseHosts(%q) accepted", bad)
+		}
+	}
+}
+
+// TestHostsSocketDirectories: a unix socket's host is its directory as
+// host= writes it; it matches a listed directory exactly (paths have
+// case; a final slash aside), never a name or a pattern, and a listed
+// directory never matches a name.
+func TestHostsSocketDirectories(t *testing.T) {
+	h, err := ParseHosts("/var/run/postgresql/, *.db.internal, @pg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]bool{
+		"/var/run/postgresql": true, "/var/run/postgresql/": true, "@pg": true,
+		"/var/run/PostgreSQL": false, "/var/run": false, "/var/run/postgresql/x": false, "/tmp": false,
+		"/a.db.internal": false, "a.db.internal": true, "var/run/postgresql": false,
+	} {
+		if got := h.Allows(host); got != want {
+			t.Errorf("%q: allowed %v, want %v", host, got, want)
 		}
 	}
 }

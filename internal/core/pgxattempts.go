@@ -72,10 +72,14 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 			// A query cancellation (PgConn.CancelRequest) of the connection
 			// made: it sends no credentials, and its TLS handshake is
 			// verified by the attempt's VerifyConnection again. Its address
-			// is held to the allowed networks too.
+			// is judged as the connection's was, before the dial.
+			t := a.live.entry.target
+			if refusal, _, _ := checkAddress(a.c.policy, t, network, addr); refusal != nil {
+				return nil, refusal
+			}
 			conn, err := dial(boundDial(ctx), network, addr)
 			if err == nil {
-				if refusal, _ := checkPeer(a.c.policy, addr, conn); refusal != nil {
+				if refusal, _ := checkPeer(a.c.policy, t, conn); refusal != nil {
 					conn.Close()
 					return nil, refusal
 				}
@@ -85,6 +89,12 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 		cur, err := a.next(network, addr)
 		if err != nil {
 			return nil, err
+		}
+		// The exact address about to be dialed, before the packet leaves.
+		refusal, audited, loopback := checkAddress(a.c.policy, cur.entry.target, network, addr)
+		if refusal != nil {
+			a.reject(cur, refusal)
+			return nil, refusal
 		}
 		// The host's credentials, before anything is dialed: a provider
 		// that refuses (RDS IAM under a weak sslmode) keeps the network
@@ -98,14 +108,15 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 		if err != nil {
 			return conn, err
 		}
-		// The address connected to, before a byte is sent on it.
-		refusal, audited := checkPeer(a.c.policy, a.facts(cur.entry).Addr(), conn)
+		// The peer connected to (a DialFunc may dial through a proxy),
+		// before a byte is sent on it.
+		refusal, peerLoopback := checkPeer(a.c.policy, cur.entry.target, conn)
 		if refusal != nil {
 			conn.Close()
 			a.reject(cur, refusal)
 			return nil, refusal
 		}
-		cur.netAudited = audited
+		cur.netAudited, cur.loopback = audited, loopback && peerLoopback
 		if cur.entry.auth == nil || direct {
 			return conn, err // with direct TLS, no SSLRequest is answered
 		}
@@ -161,6 +172,7 @@ type pgxAttempts struct {
 
 	notPreferred *pgxAttempt
 	connected    atomic.Bool // Finish found the connection: later dials are cancellations
+	live         *pgxAttempt // the attempt Finish found, set before connected
 }
 
 type lookupResult struct {
@@ -185,6 +197,7 @@ type pgxAttempt struct {
 	creds    *Creds // the host's, resolved before the dial
 
 	netAudited []*Violation // the dialed address's, let through by audit mode
+	loopback   bool         // the address dialed and the peer are loopback
 
 	watch    *authWatch // follows the authentication
 	watching bool       // the watch is on pgx's frontend
@@ -266,7 +279,7 @@ func (a *pgxAttempts) bind(tmpl *tls.Config, i int) *tls.Config {
 		if cur == nil || cur.fallback != i || cur.entry.auth == nil {
 			return errOutOfSequence
 		}
-		f := a.facts(cur.entry)
+		f := a.facts(cur)
 		tf := cur.entry.auth.observe(context.Background(), cs)
 		f.TLS, f.Version, f.CipherSuite, f.PeerCertificates, f.Verify, f.VerifyErr, f.PublicCA =
 			true, tf.Version, tf.CipherSuite, tf.PeerCertificates, tf.Verify, tf.VerifyErr, tf.PublicCA
@@ -280,9 +293,9 @@ func (a *pgxAttempts) bind(tmpl *tls.Config, i int) *tls.Config {
 	return tc
 }
 
-func (a *pgxAttempts) facts(e *pgxEntry) Facts {
-	t := e.target
-	return Facts{Network: e.network, Host: t.Host, Port: t.Port, Mode: t.Mode, ModeFrom: t.ModeFrom, MinTLS: t.MinTLS}
+func (a *pgxAttempts) facts(cur *pgxAttempt) Facts {
+	t := cur.entry.target
+	return Facts{Network: cur.entry.network, Host: t.Host, Port: t.Port, Mode: t.Mode, ModeFrom: t.ModeFrom, MinTLS: t.MinTLS, Loopback: cur.loopback}
 }
 
 // afterNetConnect completes the TLS handshake (crypto/tls would do it
@@ -295,7 +308,7 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 	if cur == nil {
 		return conn, errOutOfSequence
 	}
-	f := a.facts(cur.entry)
+	f := a.facts(cur)
 	if tc, ok := conn.(*tls.Conn); ok {
 		if err := tc.HandshakeContext(ctx); err != nil {
 			if v := directNotSpoken(f.Addr(), a.c.policy, err); v != nil && cfg.SSLNegotiation == "direct" {
@@ -319,6 +332,7 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 		a.reject(cur, refusal)
 		return conn, refusal
 	}
+	f.LoopbackPlaintext = LoopbackPlaintext(a.c.policy, f)
 	cfg.User, cfg.Password = a.user, a.password
 	if pf := a.c.passfile; pf != nil {
 		host := f.Host
@@ -343,7 +357,7 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 	w.refuse = func(v *Violation) { a.reject(cur, v) }
 	w.rejected = func() { a.st.Rec.CredentialsRejected(t) }
 	w.canBind, w.credential, w.grade = true, HasCredential(cfg), a.c.policy.UnverifiedPassword
-	if w.credential && cur.entry.auth != nil && PasswordProtectedConn(a.c.policy, t, f) {
+	if w.credential && (cur.entry.auth != nil || LoopbackPlaintext(a.c.policy, f)) && PasswordProtectedConn(a.c.policy, t, f) {
 		weak := a.c.weakAuth != "" && (w.grade == PasswordBound || weakForSCRAM(a.c.weakAuth))
 		switch {
 		case weak:
@@ -382,7 +396,7 @@ func (r *replyConn) Read(b []byte) (int, error) {
 	if !r.seen && n > 0 {
 		r.seen = true
 		if b[0] != 'S' {
-			f := r.a.facts(r.cur.entry)
+			f := r.a.facts(r.cur)
 			f.Mode = ModeDisable
 			detail := "the server (or something in between) refused TLS"
 			if b[0] != 'N' {
@@ -411,6 +425,7 @@ func (c *PgxConfig) FinishPgConn(ctx context.Context, pc *pgconn.PgConn, rec *Re
 	if a != nil {
 		for _, at := range a.accepted {
 			if at.conn == live {
+				a.live = at
 				a.connected.Store(true)
 				f := at.facts
 				f.Auth, f.ChannelBinding = at.watch.result()
@@ -432,39 +447,4 @@ func (c *PgxConfig) FinishPgConn(ctx context.Context, pc *pgconn.PgConn, rec *Re
 		}
 	}
 	return Facts{}, nil, notValidated("", c.policy, "unvalidated connection", "the connection was not validated by securepg")
-}
-
-type boundKey struct{}
-
-// boundDial marks a dial made through securepg's per-connection hooks.
-func boundDial(ctx context.Context) context.Context { return context.WithValue(ctx, boundKey{}, true) }
-
-// unbound refuses a connect made with a hardened pgx configuration on
-// which securepg's per-connection hooks did not run (its Tracer, through
-// which pgx hands securepg each connect, was replaced): nothing is dialed,
-// and no TLS handshake completes.
-func unbound() *Violation {
-	return &Violation{Reason: ReasonTLSNotEstablished, Got: "unvalidated connection", Want: "securepg's connect hooks", Hard: true,
-		Detail: "securepg's connect hooks did not run on this connect: the configuration's Tracer was replaced after ConfigurePgx or ConfigurePool",
-		Fix:    "set your tracer before calling ConfigurePgx or ConfigurePool (securepg composes with it), or configure a configuration parsed anew"}
-}
-
-// HasCredential reports whether pgx would send a credential that a man
-// in the middle could use: a password (the DSN's, PGPASSWORD, a
-// passfile's, a provider's) or an OAuth bearer token
-// (OAuthTokenProvider, for PostgreSQL 18's OAUTHBEARER).
-func HasCredential(cfg *pgconn.Config) bool {
-	return cfg.Password != "" || cfg.OAuthTokenProvider != nil
-}
-
-// GuardDial refuses dials that securepg's per-connection hooks did not
-// make: a configuration whose Tracer was replaced after it was hardened
-// fails closed before anything is dialed.
-func GuardDial(dial pgconn.DialFunc) pgconn.DialFunc {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if ctx.Value(boundKey{}) == nil {
-			return nil, unbound()
-		}
-		return dial(ctx, network, addr)
-	}
 }

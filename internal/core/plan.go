@@ -109,6 +109,16 @@ func (t Target) IdentityVerified() bool {
 	return false
 }
 
+// HasPlaintext reports whether one of t's attempts is plaintext.
+func (t Target) HasPlaintext() bool {
+	for _, a := range t.Attempts {
+		if !a.TLS {
+			return true
+		}
+	}
+	return false
+}
+
 // Verify is the verification of the target's TLS attempts.
 func (t Target) Verify() Verification {
 	for _, a := range t.Attempts {

@@ -29,6 +29,7 @@ const (
 	EnvForbidSuperuser = "SECUREPG_FORBID_SUPERUSER"
 	EnvConnectTimeout  = "SECUREPG_CONNECT_TIMEOUT"
 	EnvAppName         = "SECUREPG_APPLICATION_NAME"
+	EnvAllowLoopPlain  = "SECUREPG_ALLOW_LOOPBACK_PLAINTEXT"
 )
 
 // EnvOperationSpans turns database/sql's operation spans on or off
@@ -47,7 +48,7 @@ var EnvVars = []string{
 	EnvSSLCert, EnvSSLKey, EnvMode, EnvAllowUnixSocket,
 	EnvPasswordFile, EnvForbidDSNPass, EnvAllowUnverPass,
 	EnvAllowedNetworks, EnvAllowedHosts, EnvForbidSuperuser,
-	EnvConnectTimeout, EnvAppName,
+	EnvConnectTimeout, EnvAppName, EnvAllowLoopPlain,
 }
 
 // DefaultConnectTimeout bounds a connect whose configuration sets no
@@ -89,6 +90,11 @@ type Policy struct {
 	// names must match one of these names or patterns.
 	AllowedNetworks Networks
 	AllowedHosts    Hosts
+
+	// AllowLoopbackPlaintext permits an sslmode weaker than MinSSLMode
+	// where the address dialed is loopback (127.0.0.0/8, ::1): a sidecar
+	// such as the Cloud SQL Auth Proxy or PgBouncer on the same host.
+	AllowLoopbackPlaintext bool
 
 	// ForbidSuperuser refuses a session whose role is a superuser.
 	ForbidSuperuser bool
@@ -222,7 +228,7 @@ func (p *Policy) Set(variable, value, source string) error {
 			return bad(`"false", "scram" or "true"`)
 		}
 		p.UnverifiedPassword = g
-	case EnvAllowUnixSocket, EnvForbidDSNPass, EnvForbidSuperuser:
+	case EnvAllowUnixSocket, EnvForbidDSNPass, EnvForbidSuperuser, EnvAllowLoopPlain:
 		var b bool
 		switch strings.ToLower(value) {
 		case "true", "1", "yes", "on":
@@ -237,6 +243,8 @@ func (p *Policy) Set(variable, value, source string) error {
 			p.AllowUnixSocket = b
 		case EnvForbidDSNPass:
 			p.ForbidDSNPassword = b
+		case EnvAllowLoopPlain:
+			p.AllowLoopbackPlaintext = b
 		default:
 			p.ForbidSuperuser = b
 		}

@@ -24,6 +24,7 @@ type pqDialer struct {
 	done  atomic.Bool     // connected: later dials are lib/pq's query cancellations
 
 	netAudited []*Violation // the last dialed address's, let through by audit mode
+	loopback   bool         // the last address dialed, and its peer, are loopback
 
 	password bool // lib/pq will send a password on this connection
 	listener bool // lib/pq's listener: the session is judged when it starts
@@ -89,7 +90,7 @@ func (d *pqDialer) DialContext(ctx context.Context, network, address string) (ne
 		if err != nil {
 			return nil, err
 		}
-		f := Facts{Network: network, Host: t.Host, Port: t.Port, Mode: t.Mode, ModeFrom: t.ModeFrom, MinTLS: t.MinTLS}
+		f := Facts{Network: network, Host: t.Host, Port: t.Port, Mode: t.Mode, ModeFrom: t.ModeFrom, MinTLS: t.MinTLS, Loopback: d.loopback}
 		if network == "unix" {
 			f.Mode = ModeDisable
 		}
@@ -125,19 +126,52 @@ func (d *pqDialer) DialContext(ctx context.Context, network, address string) (ne
 	return nil, errors.Join(errs...)
 }
 
-// dial connects and holds the address connected to to the allowed
-// networks, before a byte is sent on it.
+// dial judges the exact address about to be dialed (a host name is
+// resolved first, and each of its addresses judged), connects, and judges
+// the peer connected to, before a byte is sent on it.
 func (d *pqDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if network == "tcp" && !dialedAddr(addr).IsValid() {
+		// lib/pq's sslmode=pqgo-*: the name, resolved here.
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		ips, err := d.c.lookup(ctx, host)
+		if err != nil {
+			return nil, err
+		}
+		var errs []error
+		for _, ip := range ips {
+			conn, err := d.dial(ctx, network, net.JoinHostPort(ip, port))
+			if err == nil {
+				return conn, nil
+			}
+			errs = append(errs, err)
+		}
+		var v *Violation
+		for _, err := range errs {
+			if errors.As(err, &v) {
+				return nil, v
+			}
+		}
+		return nil, errors.Join(errs...)
+	}
+	refusal, audited, loopback := checkAddress(d.c.policy, d.t.Target, network, addr)
+	if refusal != nil {
+		d.reject(refusal)
+		return nil, refusal
+	}
 	raw, err := d.c.dialer.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
-	refusal, audited := checkPeer(d.c.policy, d.t.Addr(), raw)
+	refusal, peerLoopback := checkPeer(d.c.policy, d.t.Target, raw)
 	if refusal != nil {
 		raw.Close()
 		d.reject(refusal)
 		return nil, refusal
 	}
+	d.loopback = loopback && peerLoopback
 	if !d.done.Load() {
 		d.netAudited = audited
 	}
@@ -154,7 +188,7 @@ func (d *pqDialer) try(ctx context.Context, addr string, release *[]func() bool)
 		return nil, err
 	}
 	stop := d.watch(ctx, raw, release)
-	plain := Facts{Network: "tcp", Host: t.Host, Port: t.Port, Mode: ModeDisable, MinTLS: t.MinTLS}
+	plain := Facts{Network: "tcp", Host: t.Host, Port: t.Port, Mode: ModeDisable, MinTLS: t.MinTLS, Loopback: d.loopback}
 	if !d.tls {
 		return d.accept(raw, raw, plain, stop, nil)
 	}
@@ -220,7 +254,7 @@ func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 	var facts Facts
 	var audited []*Violation
 	judge := func(f Facts) error {
-		f.Network, f.Host, f.Port, f.Mode, f.ModeFrom = "tcp", t.Host, t.Port, t.Mode, t.ModeFrom
+		f.Network, f.Host, f.Port, f.Mode, f.ModeFrom, f.Loopback = "tcp", t.Host, t.Port, t.Mode, t.ModeFrom, d.loopback
 		refusal, aud := Decide(d.c.policy, Judge(d.c.policy, f))
 		if refusal != nil {
 			return refusal
@@ -272,6 +306,7 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 		}
 		audited = aud
 	}
+	f.LoopbackPlaintext = LoopbackPlaintext(d.c.policy, f)
 	if !d.done.Load() {
 		w := newAuthWatch(f.Addr(), d.t.ClientCert != "")
 		w.rejected = func() { d.rec.CredentialsRejected(d.t.Target) }
@@ -285,7 +320,7 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 		// the server's request for it is refused before lib/pq can answer
 		// unless the grade accepts the method (lib/pq cannot bind SCRAM).
 		w.grade, w.credential = d.c.policy.UnverifiedPassword, d.password
-		if f.TLS && PasswordProtectedConn(d.c.policy, d.t.Target, f) {
+		if (f.TLS || LoopbackPlaintext(d.c.policy, f)) && PasswordProtectedConn(d.c.policy, d.t.Target, f) {
 			if d.c.policy.Audit {
 				if !d.password || w.grade != PasswordBound {
 					w.audit = d.rec.audit // else audited before dialing

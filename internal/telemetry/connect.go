@@ -186,6 +186,9 @@ func FactsAttrs(f core.Facts) []attribute.KeyValue {
 	if f.Superuser != "" {
 		attrs = append(attrs, KeySuperuser.Bool(f.Superuser == "on"))
 	}
+	if f.LoopbackPlaintext {
+		attrs = append(attrs, KeyLoopbackPlain.Bool(true))
+	}
 	if f.TLS {
 		attrs = append(attrs,
 			semconv.TLSProtocolNameTLS,

@@ -50,9 +50,10 @@ const (
 	KeyRefusedAttempts = attribute.Key("securepg.policy.refused_attempts")
 	KeyAuthMethod      = attribute.Key("securepg.auth.method")
 	KeyChannelBinding  = attribute.Key("securepg.auth.channel_binding")
-	KeySuperuser       = attribute.Key("securepg.session.superuser") // the session's role is a superuser (is_superuser)
-	KeyConnectTimeout  = attribute.Key("securepg.connect.timeout")   // seconds each connect may take; 0: no bound
-	KeyAppName         = attribute.Key("securepg.application_name")  // the application_name the server sees
+	KeySuperuser       = attribute.Key("securepg.session.superuser")  // the session's role is a superuser (is_superuser)
+	KeyConnectTimeout  = attribute.Key("securepg.connect.timeout")    // seconds each connect may take; 0: no bound
+	KeyAppName         = attribute.Key("securepg.application_name")   // the application_name the server sees
+	KeyLoopbackPlain   = attribute.Key("securepg.loopback_plaintext") // below the minimum sslmode, to a loopback address (SECUREPG_ALLOW_LOOPBACK_PLAINTEXT)
 )
 
 // Outcomes of the policy for a connection.

@@ -1,0 +1,154 @@
+package core
+
+import "strings"
+
+// The password protection (SECUREPG_ALLOW_UNVERIFIED_PASSWORD): which
+// attempts it covers and what a credential may go through there, decided
+// here for Evaluate and for the backends' authentication watch, with the
+// violations it raises.
+
+// PasswordProtected reports whether the password protection covers the
+// TLS attempts of t under p: a policy that requires TLS, and a server
+// whose identity those attempts do not verify (sslmode=require, or
+// verify-ca against the system roots). A password then goes only through
+// SCRAM with channel binding, which a man in the middle can neither read
+// nor relay. Below require the policy accepts plaintext, which a
+// stripping proxy turns into the password; at verify-full nothing is
+// needed.
+func PasswordProtected(p Policy, t Target) bool {
+	if p.UnverifiedPassword == PasswordAny || !p.MinSSLMode.NeedsTLS() || t.Network == "unix" || t.Custom {
+		return false
+	}
+	if LoopbackPermit(p, t) {
+		// Below the minimum on loopback: the server is no more verified
+		// than under sslmode=require, and a plaintext attempt cannot bind.
+		return true
+	}
+	for _, a := range t.Attempts {
+		if a.TLS {
+			return !t.IdentityVerified()
+		}
+	}
+	return false
+}
+
+// PasswordRule says what the password protection allows on t's TLS
+// attempts under p, for check and probe: "any" and why when it does not
+// apply, else what a password may go through.
+func PasswordRule(plan Plan, p Policy, t Target) string {
+	switch {
+	case t.Network == "unix" || t.Custom:
+		return "any"
+	case p.UnverifiedPassword == PasswordAny:
+		return "any (" + p.Sources[EnvAllowUnverPass] + ")"
+	case !p.MinSSLMode.NeedsTLS():
+		return "any (the policy allows plaintext)"
+	case !PasswordProtected(p, t):
+		return "any (the server is verified)"
+	case LoopbackPermit(p, t) && p.UnverifiedPassword == PasswordBound && t.HasPlaintext():
+		return "none (plaintext to loopback cannot bind SCRAM to TLS; " + EnvAllowUnverPass + "=scram accepts SCRAM-SHA-256)"
+	case p.UnverifiedPassword == PasswordSCRAM && weakForSCRAM(plan.WeakAuth):
+		return "none (" + SafeText(plan.WeakAuth) + ")"
+	case p.UnverifiedPassword == PasswordSCRAM && LoopbackPermit(p, t) && !t.IdentityVerified():
+		return "SCRAM-SHA-256 only (" + EnvAllowLoopPlain + ": loopback, unverified)"
+	case p.UnverifiedPassword == PasswordSCRAM:
+		return "SCRAM-SHA-256 only, bound to TLS where the server offers it (" + p.Sources[EnvAllowUnverPass] + "=scram: a relayed login remains possible)"
+	case plan.Driver == DriverPQ:
+		return "none (lib/pq cannot bind SCRAM to TLS)"
+	case plan.WeakAuth != "":
+		return "none (" + SafeText(plan.WeakAuth) + ")"
+	}
+	return "SCRAM-SHA-256-PLUS only"
+}
+
+// PasswordRisk is passwordRisk for a password that appeared at connect
+// time (a hook's), for backends that judge it themselves (sqlmocktest's).
+func PasswordRisk(plan Plan, p Policy, t Target) *Violation {
+	plan.Password = true
+	return passwordRisk(plan, t, p)
+}
+
+// PasswordProtectedConn is PasswordProtected for a handshake that was
+// made: under verify-ca, a server certificate that the system roots vouch
+// for proves no identity, whatever the root file holds (a cross-signed
+// or intermediate public CA that the file check cannot recognise).
+func PasswordProtectedConn(p Policy, t Target, f Facts) bool {
+	if PasswordProtected(p, t) {
+		return true
+	}
+	if LoopbackPlaintext(p, f) && p.UnverifiedPassword != PasswordAny {
+		return true
+	}
+	return f.PublicCA && f.Verify == VerifyCA && p.UnverifiedPassword != PasswordAny && p.MinSSLMode.NeedsTLS() &&
+		t.Network != "unix" && !t.Custom
+}
+
+// passwordRisk is the configuration's violation of the password
+// protection for t: a password securepg knows of, and a driver that
+// cannot honour the protection (lib/pq), or a configuration that weakens
+// it (pgx).
+func passwordRisk(plan Plan, t Target, p Policy) *Violation {
+	if !plan.Password && p.PasswordFile == "" || !PasswordProtected(p, t) {
+		return nil
+	}
+	switch {
+	case LoopbackPermit(p, t) && p.UnverifiedPassword == PasswordBound && t.HasPlaintext():
+		return plaintextPassword(t.Addr())
+	case p.UnverifiedPassword == PasswordSCRAM:
+		// Both drivers speak SCRAM-SHA-256; the authentication watch
+		// refuses anything else before the driver answers.
+		if weakForSCRAM(plan.WeakAuth) {
+			return weakAuth(t.Addr(), t, plan.WeakAuth)
+		}
+	case plan.Driver == DriverPQ:
+		return pqCannotBind(t.Addr(), t)
+	case plan.WeakAuth != "":
+		return weakAuth(t.Addr(), t, plan.WeakAuth)
+	}
+	return nil
+}
+
+// weakForSCRAM reports whether a weakening setting of pgx's
+// authentication goes below what PasswordSCRAM accepts: a require_auth
+// that lets other methods in (channel binding settings do not).
+func weakForSCRAM(setting string) bool {
+	return strings.HasPrefix(setting, "require_auth=")
+}
+
+// identityGap says why t's attempts leave the server's identity unverified.
+func identityGap(t Target) string {
+	if t.Verify() == VerifyCA {
+		return "(verify-ca with a public CA: any public CA vouches for a name it issued to anyone)"
+	}
+	return "(sslmode=" + t.Mode.String() + " encrypts to whoever answers)"
+}
+
+const verifyOrCert = "verify the server (sslmode=verify-full and sslrootcert), or authenticate with a client certificate and no password"
+
+func passwordUnverified(host, detail string) *Violation {
+	return &Violation{Reason: ReasonPasswordUnverified, Host: host, Got: "password to an unverified server",
+		Want: "SCRAM with channel binding, or a verified server", Detail: detail,
+		Fix: verifyOrCert + ", or accept SCRAM without channel binding with " + EnvAllowUnverPass + "=scram"}
+}
+
+func pqCannotBind(host string, t Target) *Violation {
+	v := passwordUnverified(host, "the password would go to a server whose identity is not verified "+identityGap(t)+
+		", and lib/pq can neither bind SCRAM to the TLS channel nor refuse a cleartext or MD5 request")
+	v.Fix = verifyOrCert + ", or use pgx (the driver name \"securepg\"), which securepg restricts to SCRAM with channel binding; " +
+		EnvAllowUnverPass + "=scram accepts SCRAM without channel binding (a relayed login remains possible)"
+	return v
+}
+
+func weakAuth(host string, t Target, setting string) *Violation {
+	v := passwordUnverified(host, "the configuration sets "+SafeText(setting)+", and the password would go without SCRAM channel binding to a server whose identity is not verified "+identityGap(t))
+	v.Fix = "remove " + SafeText(setting) + " (securepg then requires channel binding), or " + verifyOrCert
+	return v
+}
+
+// plaintextPassword: a password would go to a loopback server over
+// plaintext, where SCRAM cannot be bound to TLS.
+func plaintextPassword(host string) *Violation {
+	v := passwordUnverified(host, "the password would go over plaintext to loopback ("+EnvAllowLoopPlain+"), where SCRAM cannot be bound to a TLS channel")
+	v.Fix = "accept SCRAM-SHA-256 without channel binding with " + EnvAllowUnverPass + "=scram (a cleartext or MD5 request stays refused), or connect without a password (trust or peer on the sidecar), or use TLS"
+	return v
+}
