@@ -25,13 +25,13 @@ const demoChildEnv = "GO_TEST_SECUREPG_DEMO_CHILD"
 type demoRun struct {
 	status         syscall.WaitStatus
 	stdout, stderr string
-	signalled      bool // the trigger line was seen and SIGINT sent
+	signalled      bool // the trigger line was seen and the signal sent
 }
 
 // runDemo runs the demo in a child process with the test's environment
-// (TMPDIR included) plus env, and sends it SIGINT when it prints a line
+// (TMPDIR included) plus env, and sends it sig when it prints a line
 // that contains trigger ("" never does).
-func runDemo(t *testing.T, trigger string, env ...string) demoRun {
+func runDemo(t *testing.T, trigger string, sig os.Signal, env ...string) demoRun {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), demoChildEnv+"=1", "NO_COLOR=1"), env...)
@@ -51,7 +51,7 @@ func runDemo(t *testing.T, trigger string, env ...string) demoRun {
 		line := sc.Text()
 		stdout.WriteString(line + "\n")
 		if trigger != "" && !r.signalled && strings.Contains(line, trigger) {
-			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			if err := cmd.Process.Signal(sig); err != nil {
 				t.Error(err)
 			}
 			r.signalled = true
@@ -89,10 +89,10 @@ func assertNothingLeft(t *testing.T, tmp string) {
 	}
 }
 
-// TestDemoInterrupted sends the demo SIGINT (as Ctrl-C does) at points
-// of its run, each when it prints the line that starts that point:
-// before initdb runs, while the server starts (pg_ctl start -w), and in
-// later steps with the server up. Each time the demo exits with status 1
+// TestDemoInterrupted sends the demo SIGINT (as Ctrl-C does), or SIGTERM,
+// at points of its run, each when it prints the line that starts that
+// point: as initdb runs, while the server starts (pg_ctl start -w), and
+// in later steps with the server up. Each time the demo exits with status 1
 // and "demo: interrupted", does not panic, and leaves no directory in
 // its TMPDIR and no process naming it (the server's -D names its data
 // directory).
@@ -103,16 +103,19 @@ func TestDemoInterrupted(t *testing.T) {
 	testenv.Slow(t, "starts servers")
 	for _, tc := range []struct {
 		name, trigger string
+		sig           os.Signal
 		started       bool // the server was up: the demo says it cleaned up
 	}{
-		{"initdb", "      initdb ", false},
-		{"server starting", "      starting postgres on 127.0.0.1", false},
-		{"step 3", "[3/8]", true},
-		{"step 5", "[5/8]", true},
+		{"initdb", "      initdb ", syscall.SIGINT, false},
+		{"server starting", "      starting postgres on 127.0.0.1", syscall.SIGINT, false},
+		{"server starting/SIGTERM", "      starting postgres on 127.0.0.1", syscall.SIGTERM, false},
+		{"step 3", "[3/8]", syscall.SIGINT, true},
+		{"step 5", "[5/8]", syscall.SIGINT, true},
+		{"step 5/SIGTERM", "[5/8]", syscall.SIGTERM, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tmp := testenv.ServerTempDir(t)
-			r := runDemo(t, tc.trigger)
+			r := runDemo(t, tc.trigger, tc.sig)
 			if !r.signalled {
 				t.Fatalf("the demo never printed %q; stdout:\n%s\nstderr:\n%s", tc.trigger, r.stdout, r.stderr)
 			}
@@ -150,7 +153,7 @@ func TestDemoFailedStart(t *testing.T) {
 		}
 	}
 	tmp := testenv.ServerTempDir(t)
-	r := runDemo(t, "", "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	r := runDemo(t, "", nil, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	r.assertFailedCleanly(t)
 	if !strings.Contains(r.stderr, "initdb: error: could not create directory: the disk is on fire") {
 		t.Fatalf("stderr does not carry initdb's message:\n%s", r.stderr)
