@@ -52,18 +52,25 @@ type PgBouncerConfig struct {
 	// PoolMode is pool_mode: "session" (the default), "transaction" or
 	// "statement".
 	PoolMode string
+	// AuthType is auth_type, how the pooler logs its clients in:
+	// "scram-sha-256" (the default; SCRAM without channel binding, as
+	// PgBouncer offers no SCRAM-SHA-256-PLUS), "md5" or "plain" (the
+	// password in cleartext). Under md5 and plain its auth_file holds the
+	// password itself, which it also uses to log in to the server.
+	AuthType string
 }
 
 // PgBouncer is a running PgBouncer on 127.0.0.1 in front of a Cluster. It
-// requires TLS from its clients (client_tls_sslmode=require) and logs them
-// in with SCRAM-SHA-256 against the cluster's own secret for its User,
-// which it then uses to log in to the server: the password is the
-// cluster's. Only the cluster's Database is served.
+// requires TLS from its clients (client_tls_sslmode=require) and, by
+// default, logs them in with SCRAM-SHA-256 against the cluster's own
+// secret for its User, which it then uses to log in to the server: the
+// password is the cluster's. Only the cluster's Database is served.
 type PgBouncer struct {
 	Dir           string // its configuration, certificate and log; removed by Stop
 	Host          string // 127.0.0.1
 	Port          int
 	ServerTLSMode string  // server_tls_sslmode, as configured
+	AuthType      string  // auth_type, as configured
 	Cert          KeyPair // what it shows its clients
 
 	cluster *Cluster
@@ -89,6 +96,13 @@ func StartPgBouncer(ctx context.Context, c *Cluster, cfg PgBouncerConfig) (*PgBo
 	if cfg.PoolMode == "" {
 		cfg.PoolMode = "session"
 	}
+	switch cfg.AuthType {
+	case "":
+		cfg.AuthType = "scram-sha-256"
+	case "scram-sha-256", "md5", "plain":
+	default:
+		return nil, fmt.Errorf("lab: pgbouncer auth_type %q: want scram-sha-256, md5 or plain", cfg.AuthType)
+	}
 	var cert KeyPair
 	if cfg.Cert != nil {
 		cert = *cfg.Cert
@@ -102,11 +116,16 @@ func StartPgBouncer(ctx context.Context, c *Cluster, cfg PgBouncerConfig) (*PgBo
 	if err != nil {
 		return nil, err
 	}
-	secret, err := c.scramSecret(ctx, c.User)
-	if err != nil {
-		return nil, err
+	// Under md5 and plain the pooler needs the password itself: with a
+	// SCRAM secret in auth_file it would log its clients in with SCRAM
+	// whatever auth_type says.
+	secret := c.Password
+	if cfg.AuthType == "scram-sha-256" {
+		if secret, err = c.scramSecret(ctx, c.User); err != nil {
+			return nil, err
+		}
 	}
-	b := &PgBouncer{Host: "127.0.0.1", ServerTLSMode: cfg.ServerTLSMode, Cert: cert, cluster: c, exited: make(chan struct{})}
+	b := &PgBouncer{Host: "127.0.0.1", ServerTLSMode: cfg.ServerTLSMode, AuthType: cfg.AuthType, Cert: cert, cluster: c, exited: make(chan struct{})}
 	if b.Dir, err = os.MkdirTemp("", "securepg-pgbouncer-"); err != nil {
 		return nil, err
 	}
@@ -126,9 +145,10 @@ func StartPgBouncer(ctx context.Context, c *Cluster, cfg PgBouncerConfig) (*PgBo
 	if files["ca.crt"], err = os.ReadFile(c.Certs.CAFile); err != nil {
 		return nil, err
 	}
-	// userlist.txt holds the SCRAM secret, not the password: PgBouncer
-	// verifies the client's proof with it, and logs in to the server with
-	// the keys the client's proof reveals (it can, as the secrets match).
+	// Under scram-sha-256, userlist.txt holds the SCRAM secret, not the
+	// password: PgBouncer verifies the client's proof with it, and logs in
+	// to the server with the keys the client's proof reveals (it can, as
+	// the secrets match).
 	files["userlist.txt"] = []byte(fmt.Sprintf("%q %q\n", c.User, secret))
 	path := func(name string) string { return filepath.Join(b.Dir, name) }
 	files["pgbouncer.ini"] = []byte(fmt.Sprintf(`[databases]
@@ -138,7 +158,7 @@ func StartPgBouncer(ctx context.Context, c *Cluster, cfg PgBouncerConfig) (*PgBo
 listen_addr = 127.0.0.1
 listen_port = %d
 unix_socket_dir =
-auth_type = scram-sha-256
+auth_type = %s
 auth_file = %s
 pool_mode = %s
 max_client_conn = 100
@@ -149,7 +169,7 @@ client_tls_cert_file = %s
 client_tls_key_file = %s
 server_tls_sslmode = %s
 server_tls_ca_file = %s
-`, c.Database, c.Port, c.Database, b.Port, path("userlist.txt"), cfg.PoolMode,
+`, c.Database, c.Port, c.Database, b.Port, cfg.AuthType, path("userlist.txt"), cfg.PoolMode,
 		path("client.crt"), path("client.key"), cfg.ServerTLSMode, path("ca.crt")))
 	for name, data := range files {
 		if err := os.WriteFile(path(name), data, 0o600); err != nil {
@@ -275,8 +295,10 @@ func (b *PgBouncer) DSN(extra ...string) string {
 	return strings.Join(append(parts, extra...), " ")
 }
 
-// Log is what PgBouncer logged so far (its secrets are not in it: the
-// password never reaches it, only SCRAM proofs).
+// Log is what PgBouncer logged so far (its secrets are not in it: under
+// scram-sha-256 the password never reaches it, only SCRAM proofs, and it
+// does not log the password md5 and plain give it). Each client it logged
+// in has a "login attempt" line.
 func (b *PgBouncer) Log() string {
 	data, _ := os.ReadFile(filepath.Join(b.Dir, "pgbouncer.log"))
 	return string(data)

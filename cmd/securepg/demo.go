@@ -27,7 +27,9 @@ import (
 
 // demo starts a throwaway PostgreSQL with TLS on 127.0.0.1 and shows what
 // securepg does with it. Everything it starts is removed at the end, also
-// on Ctrl-C.
+// on Ctrl-C or SIGTERM at any step (lab.Start honours the context while
+// initdb and the server start): it then stops, says it was interrupted
+// and exits with exitError. Its directories are made under $TMPDIR.
 func (e *env) demo(ctx context.Context, args []string) int {
 	if ok, code := e.flags("demo", args, func(*flag.FlagSet) {}); !ok {
 		return code
@@ -36,20 +38,34 @@ func (e *env) demo(ctx context.Context, args []string) int {
 	defer stop()
 	start := time.Now()
 	out := e.stdout
-	step := func(n int, title string) { fmt.Fprintf(out, "\n%s %s\n", e.bold(fmt.Sprintf("[%d/8]", n)), title) }
-	say := func(format string, a ...any) { fmt.Fprintf(out, "      "+format+"\n", a...) }
-
-	fmt.Fprintln(out, e.bold("securepg demo")+": a throwaway PostgreSQL with TLS on 127.0.0.1, and what securepg does with it")
-	step(1, "starting PostgreSQL")
-	if _, err := lab.FindBinDir(); err != nil {
-		return e.fail(exitError, "demo: %v", err)
-	}
-	cluster, err := lab.Start(ctx, func(s string) { say("%s", s) })
-	if err != nil {
+	// failed ends the demo on err, or says it was interrupted when the
+	// context is done (err is then the context's, or what it caused).
+	failed := func(err error) int {
 		if ctx.Err() != nil {
 			return e.fail(exitError, "demo: interrupted")
 		}
 		return e.fail(exitError, "demo: %v", err)
+	}
+	// step starts step n, unless the demo was interrupted.
+	step := func(n int, title string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\n%s %s\n", e.bold(fmt.Sprintf("[%d/8]", n)), title)
+		return nil
+	}
+	say := func(format string, a ...any) { fmt.Fprintf(out, "      "+format+"\n", a...) }
+
+	fmt.Fprintln(out, e.bold("securepg demo")+": a throwaway PostgreSQL with TLS on 127.0.0.1, and what securepg does with it")
+	if err := step(1, "starting PostgreSQL"); err != nil {
+		return failed(err)
+	}
+	if _, err := lab.FindBinDir(); err != nil {
+		return failed(err)
+	}
+	cluster, err := lab.Start(ctx, func(s string) { say("%s", s) })
+	if err != nil {
+		return failed(err) // lab.Start removed what it made
 	}
 	defer func() {
 		err := cluster.Stop()
@@ -68,7 +84,9 @@ func (e *env) demo(ctx context.Context, args []string) int {
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{ReplaceAttr: dropTime}))
 	common := []securepg.Option{securepg.WithMeterProvider(mp), securepg.WithLogger(logger), securepg.WithMinSSLMode("verify-full")}
 
-	step(2, "a weak DSN: sslmode=prefer (TLS if the server offers it, plaintext otherwise)")
+	if err := step(2, "a weak DSN: sslmode=prefer (TLS if the server offers it, plaintext otherwise)"); err != nil {
+		return failed(err)
+	}
 	weak := cluster.DSN("sslmode=prefer")
 	say("sql.Open(\"securepg\", %q)", core.RedactDSN(core.DriverPgx, weak))
 	_, err = securepg.NewConnector(weak, common...)
@@ -79,32 +97,36 @@ func (e *env) demo(ctx context.Context, args []string) int {
 	say("%s before anything was dialed: reason %s (got %s, want %s)", e.red("refused"), pe.Reason, pe.Got, pe.Want)
 	say("%s", pe.Error())
 
-	step(3, "a verify-full DSN with the demo's CA")
+	if err := step(3, "a verify-full DSN with the demo's CA"); err != nil {
+		return failed(err)
+	}
 	strong := cluster.DSN("sslmode=verify-full", "sslrootcert="+cluster.Certs.CAFile)
 	say("sql.Open(\"securepg\", %q)", core.RedactDSN(core.DriverPgx, strong))
 	var info hooks.ConnInfo
 	c, err := securepg.NewConnector(strong, append(common, securepg.WithHooks(hooks.Hooks{
 		AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; return nil }}))...)
 	if err != nil {
-		return e.fail(exitError, "demo: %v", err)
+		return failed(err)
 	}
 	db := sql.OpenDB(c)
 	defer db.Close()
 	var who string
 	if err := db.QueryRowContext(ctx, "SELECT current_user").Scan(&who); err != nil {
-		return e.fail(exitError, "demo: %v", err)
+		return failed(err)
 	}
 	say("%s: %s, certificate verified %s; SELECT current_user = %s", e.green("connected"),
 		core.TLSVersionName(info.Version), info.Verification, who)
 
-	step(4, "securepg probe of that server")
+	if err := step(4, "securepg probe of that server"); err != nil {
+		return failed(err)
+	}
 	p := core.DefaultPolicy()
 	if err := p.Load(); err != nil {
-		return e.fail(exitError, "demo: %v", err)
+		return failed(err)
 	}
 	backend, plan, err := core.Prepare(strong, p)
 	if err != nil {
-		return e.fail(exitError, "demo: %v", err)
+		return failed(err)
 	}
 	r := e.probeReport(ctx, strong, p, backend, plan, false)
 	var buf bytes.Buffer
@@ -115,17 +137,19 @@ func (e *env) demo(ctx context.Context, args []string) int {
 		say("%s", line)
 	}
 
-	step(5, "audit mode (SECUREPG_MODE=audit): sslmode=require connects, and is reported")
+	if err := step(5, "audit mode (SECUREPG_MODE=audit): sslmode=require connects, and is reported"); err != nil {
+		return failed(err)
+	}
 	lax := cluster.DSN("sslmode=require")
 	logs.Reset()
 	c, err = securepg.NewConnector(lax, append(common, securepg.WithMode("audit"))...)
 	if err != nil {
-		return e.fail(exitError, "demo: %v", err)
+		return failed(err)
 	}
 	adb := sql.OpenDB(c)
 	defer adb.Close()
 	if err := adb.PingContext(ctx); err != nil {
-		return e.fail(exitError, "demo: %v", err)
+		return failed(err)
 	}
 	say("%s; the log says:", e.green("connected"))
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
@@ -153,23 +177,29 @@ func (e *env) demo(ctx context.Context, args []string) int {
 		say("%s", e.green("connected"))
 	}
 
-	step(6, "private endpoints only (SECUREPG_ALLOWED_NETWORKS): checked on the address actually dialed")
+	if err := step(6, "private endpoints only (SECUREPG_ALLOWED_NETWORKS): checked on the address actually dialed"); err != nil {
+		return failed(err)
+	}
 	say("SECUREPG_ALLOWED_NETWORKS=10.0.0.0/8, and localhost is 127.0.0.1:")
 	connectAs(strong, securepg.WithAllowedNetworks("10.0.0.0/8"))
 	say("SECUREPG_ALLOWED_NETWORKS=private (RFC 1918, RFC 4193, loopback):")
 	connectAs(strong, securepg.WithAllowedNetworks("private"))
 
-	step(7, "least privilege (SECUREPG_FORBID_SUPERUSER=true): is_superuser at startup, else one query about the role")
+	if err := step(7, "least privilege (SECUREPG_FORBID_SUPERUSER=true): is_superuser at startup, else one query about the role"); err != nil {
+		return failed(err)
+	}
 	super := strings.Replace(strong, "user="+cluster.User, "user="+lab.SuperUser, 1)
 	say("as %s, a superuser:", lab.SuperUser)
 	connectAs(super, securepg.WithForbidSuperuser(true))
 	say("as %s, a plain role:", cluster.User)
 	connectAs(strong, securepg.WithForbidSuperuser(true))
 
-	step(8, "metrics recorded (OpenTelemetry)")
+	if err := step(8, "metrics recorded (OpenTelemetry)"); err != nil {
+		return failed(err)
+	}
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(ctx, &rm); err != nil {
-		return e.fail(exitError, "demo: %v", err)
+		return failed(err)
 	}
 	for _, line := range metricLines(rm) {
 		say("%s", line)

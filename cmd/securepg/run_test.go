@@ -38,7 +38,14 @@ func testDriverName() string {
 	return testDriver
 }
 
-func TestMain(m *testing.M) { os.Exit(labtest.RunMain(m)) }
+func TestMain(m *testing.M) {
+	if os.Getenv(demoChildEnv) == "1" {
+		// The demo as its own process, for TestDemoInterrupted and
+		// TestDemoFailedStart: signals reach it as they reach securepg.
+		os.Exit(run(context.Background(), []string{"demo"}, os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(labtest.RunMain(m))
+}
 
 type result struct {
 	code        int
