@@ -9,13 +9,15 @@
 //
 //	db, err := sql.Open("securepg", os.Getenv("DATABASE_URL"))
 //
+// The backend is chosen by the driver name: "securepg" is pgx (errors are
+// *pgconn.PgError), "securepg-pq" is lib/pq (errors are *pq.Error).
+//
 // # The policy
 //
 // The policy comes from environment variables that a platform team sets
 // once for every service, read when a connector is created (sql.Open or
 // NewConnector). Options of NewConnector override them.
 //
-//	SECUREPG_DRIVER             pgx | pq                                              (pgx)
 //	SECUREPG_MIN_SSLMODE        disable < allow < prefer < require < verify-ca < verify-full  (verify-full)
 //	SECUREPG_MIN_TLS_VERSION    1.2 | 1.3                                             (1.2)
 //	SECUREPG_SSLROOTCERT        CA bundle path, or "system"                           (none)
@@ -28,7 +30,8 @@
 //	SECUREPG_ALLOW_LOOPBACK_PLAINTEXT  true | false: a weaker sslmode to loopback only    (false)
 //
 // An invalid value is an error naming the variable; nothing falls back
-// silently.
+// silently. Every variable, with its option, is in docs/policy.md of the
+// repository.
 //
 // # Connecting securely
 //

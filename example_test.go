@@ -230,3 +230,22 @@ func ExampleNewListener() {
 		}
 	}
 }
+
+// Rolling out the policy: in audit mode a weak DSN is not refused; each
+// violation is reported (log, OnViolation hooks, the violation counter),
+// so a service can run with the policy before it is enforced.
+func ExampleWithMode() {
+	connector, err := securepg.NewConnector(
+		"host=db.example.com user=app sslmode=prefer",
+		securepg.WithMode("audit"),
+		securepg.WithMinSSLMode("verify-full"),
+		securepg.WithLogger(slog.New(slog.DiscardHandler)),
+		securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v hooks.Violation) {
+			fmt.Println(v.Outcome, v.Reason, v.Host)
+		}}),
+	)
+	fmt.Println(connector != nil, err)
+	// Output:
+	// audited plaintext_fallback db.example.com:5432
+	// true <nil>
+}

@@ -79,17 +79,17 @@ func TestGoVetVettool(t *testing.T) {
 	}
 }
 
-// TestREADMERecipeFailsWithoutTool: the README's vet recipe fails when
+// TestDocsRecipeFailsWithoutTool: the vet recipe in docs/lint.md fails when
 // securepg-vet is not installed (go vet -vettool=$(which securepg-vet)
 // would run go vet's own tool and pass).
-func TestREADMERecipeFailsWithoutTool(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+func TestDocsRecipeFailsWithoutTool(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "docs", "lint.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := regexp.MustCompile("(?s)```sh\n(set -e\n[^`]*go vet -vettool[^`]*)```").FindSubmatch(readme)
 	if m == nil {
-		t.Fatal("README has no sh block with set -e and go vet -vettool")
+		t.Fatal("docs/lint.md has no sh block with set -e and go vet -vettool")
 	}
 	if regexp.MustCompile(`\$\(which `).Match(m[1]) {
 		t.Fatalf("the recipe uses $(which ...), which passes when the tool is missing:\n%s", m[1])
@@ -111,7 +111,7 @@ func TestREADMERecipeFailsWithoutTool(t *testing.T) {
 		cmd.Env = append(os.Environ(), "GOWORK=off", "PATH="+filepath.Dir(gobin)+":/usr/bin:/bin")
 		return cmd.CombinedOutput()
 	}
-	// The old recipe passes without the tool; the README's must not.
+	// The old recipe passes without the tool; the documented one must not.
 	if out, err := sh("go vet -vettool=$(which securepg-vet) ./good"); err != nil {
 		t.Fatalf("the unguarded recipe failed, so this test proves nothing: %v\n%s", err, out)
 	}

@@ -29,7 +29,7 @@ type checkReport struct {
 type connectJSON struct {
 	Timeout         string `json:"timeout"` // "0s": wait forever
 	TimeoutSource   string `json:"timeout_source"`
-	AppName         string `json:"application_name"`
+	AppName         string `json:"application_name"` // "": none set, the service's executable name is sent
 	AppNameSource   string `json:"application_name_source"`
 	NetworksAllowed string `json:"allowed_networks,omitempty"`
 }
@@ -92,6 +92,11 @@ func (e *env) check(_ context.Context, args []string) int {
 	r := checkReport{DSN: core.RedactDSN(p.Driver, dsn), Driver: p.Driver, Policy: newPolicyReport(p), Verdict: "allowed", Violations: []violationJS{}}
 	r.Connect = connectJSON{Timeout: plan.ConnectTimeout.String(), TimeoutSource: safe(plan.ConnectTimeoutSource),
 		AppName: safe(plan.AppName), AppNameSource: safe(plan.AppNameSource), NetworksAllowed: safe(p.AllowedNetworks.String())}
+	if plan.AppNameSource == core.SourceExecutable {
+		// What the service will send is its own executable's name, which
+		// check (another executable) cannot know: show the rule, not "securepg".
+		r.Connect.AppName = ""
+	}
 	sources := core.Sources(p.Driver, dsn, os.LookupEnv)
 	for _, t := range plan.Targets {
 		tj := targetReport(t, sources, p)
@@ -221,7 +226,11 @@ func (e *env) printCheck(r checkReport) {
 		timeout = "none (waits forever)"
 	}
 	fmt.Fprintf(w, "connect timeout\t%s (%s)\n", timeout, r.Connect.TimeoutSource)
-	fmt.Fprintf(w, "application_name\t%s (%s)\n", r.Connect.AppName, r.Connect.AppNameSource)
+	if r.Connect.AppNameSource == core.SourceExecutable {
+		fmt.Fprintf(w, "application_name\tnone set: the service's executable name (or set application_name, PGAPPNAME or %s)\n", core.EnvAppName)
+	} else {
+		fmt.Fprintf(w, "application_name\t%s (%s)\n", r.Connect.AppName, r.Connect.AppNameSource)
+	}
 	if r.Connect.NetworksAllowed != "" {
 		fmt.Fprintf(w, "allowed networks\t%s (checked on each address dialed)\n", r.Connect.NetworksAllowed)
 	}

@@ -166,7 +166,7 @@ type downgrade struct {
 	Detail           string `json:"detail"`
 }
 
-// probeBound is the documented bound of a whole probe (README: bounded by
+// probeBound is the documented bound of a whole probe (docs/cli.md: bounded by
 // its context and 30 s), whatever the server does.
 const probeBound = 30 * time.Second
 

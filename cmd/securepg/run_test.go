@@ -303,3 +303,43 @@ func TestColourOnlyOnATerminal(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckShowsTheServiceAppName: check judges another service's DSN, so
+// where nothing sets application_name it shows the rule (the service's
+// executable name), never its own name; what the DSN, PGAPPNAME or the
+// policy set is shown with its source.
+func TestCheckShowsTheServiceAppName(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := filepath.Base(exe)
+	for _, tc := range []struct {
+		name, dsn string
+		env       map[string]string
+		text      string // in the text output
+		json      string // application_name in --json
+	}{
+		{name: "none", dsn: "host=db.internal sslmode=verify-full sslrootcert=system", text: "none set: the service's executable name", json: ""},
+		{name: "DSN", dsn: "host=db.internal sslmode=verify-full sslrootcert=system application_name=orders-api", text: "orders-api (DSN)", json: "orders-api"},
+		{name: "PGAPPNAME", dsn: "host=db.internal sslmode=verify-full sslrootcert=system", env: map[string]string{"PGAPPNAME": "from-env"}, text: "from-env (PGAPPNAME)", json: "from-env"},
+		{name: "policy", dsn: "host=db.internal sslmode=verify-full sslrootcert=system", env: map[string]string{"SECUREPG_APPLICATION_NAME": "billing"}, text: "billing (SECUREPG_APPLICATION_NAME)", json: "billing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			labtest.IsolateEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			t.Setenv("DATABASE_URL", tc.dsn)
+			r := cli(t, "", "check")
+			if r.code != exitOK || !regexp.MustCompile(`application_name\s+`+regexp.QuoteMeta(tc.text)).MatchString(r.out) || strings.Contains(r.out, own) {
+				t.Fatalf("exit %d, want application_name %q and not %q:\n%s%s", r.code, tc.text, own, r.out, r.errOut)
+			}
+			r = cli(t, "", "check", "--json")
+			var rep checkReport
+			if err := json.Unmarshal([]byte(r.out), &rep); err != nil || rep.Connect.AppName != tc.json {
+				t.Fatalf("%v: application_name %q, want %q", err, rep.Connect.AppName, tc.json)
+			}
+		})
+	}
+}

@@ -37,8 +37,14 @@ func appName(p Policy, src map[string]Source, configured string) (string, string
 	if err != nil {
 		return "", ""
 	}
-	return serverName63(filepath.Base(exe)), "the executable's name"
+	return serverName63(filepath.Base(exe)), SourceExecutable
 }
+
+// SourceExecutable is the AppNameSource of a plan whose application_name
+// nobody set: the running executable's base name is sent. A tool that
+// judges another service's DSN (securepg check) shows that rule, not its
+// own name.
+const SourceExecutable = "the executable's name"
 
 // serverName63 is name as the server keeps it: printable ASCII (the
 // server turns anything else into '?'), at most 63 bytes.
