@@ -260,9 +260,6 @@ func TestREADMECommands(t *testing.T) {
 	}
 }
 
-// pendingPages are linked from the README and written on other branches;
-// remove each from this list when its page is in the tree.
-var pendingPages = map[string]bool{"docs/sidecars.md": true, "docs/poolers.md": true}
 
 // TestDocsLinks: every relative link in the Markdown names a file that
 // exists and, with a #fragment, a heading of that file.
@@ -283,9 +280,7 @@ func TestDocsLinks(t *testing.T) {
 			}
 			b, err := os.ReadFile(filepath.Join(root, file))
 			if err != nil {
-				if !pendingPages[file] {
-					t.Errorf("%s: link %s: %v", name, target, err)
-				}
+				t.Errorf("%s: link %s: %v", name, target, err)
 				continue
 			}
 			if frag != "" && !slices.Contains(anchors(string(b)), frag) {
