@@ -260,7 +260,6 @@ func TestREADMECommands(t *testing.T) {
 	}
 }
 
-
 // TestDocsLinks: every relative link in the Markdown names a file that
 // exists and, with a #fragment, a heading of that file.
 func TestDocsLinks(t *testing.T) {
