@@ -72,6 +72,10 @@ func TestLoopbackPlaintext(t *testing.T) {
 			want      string // the refusal's reason, "" connects
 		}{
 			{name: "allowed", dsn: at("127.0.0.1"), env: map[string]string{"SECUREPG_ALLOW_LOOPBACK_PLAINTEXT": "true", "SECUREPG_ALLOW_UNVERIFIED_PASSWORD": "scram"}},
+			// The sidecar recipe: a local proxy (an auth proxy, a pooler
+			// sidecar) on loopback that carries the session onwards.
+			{name: "through a loopback proxy", dsn: "host=127.0.0.1 port=" + l.relay.PortString() + " " + l.auth() + " sslmode=disable",
+				env: map[string]string{"SECUREPG_ALLOW_LOOPBACK_PLAINTEXT": "true", "SECUREPG_ALLOW_UNVERIFIED_PASSWORD": "scram"}},
 			{name: "without the setting", dsn: at("127.0.0.1"), env: map[string]string{"SECUREPG_ALLOW_UNVERIFIED_PASSWORD": "scram"}, want: securepg.ReasonTLSDisabled},
 			{name: "password protection", dsn: at("127.0.0.1"), env: map[string]string{"SECUREPG_ALLOW_LOOPBACK_PLAINTEXT": "true"}, want: securepg.ReasonPasswordUnverifiedServer},
 			{name: "address outside loopback", dsn: at("10.0.0.1"), env: map[string]string{"SECUREPG_ALLOW_LOOPBACK_PLAINTEXT": "true", "SECUREPG_ALLOW_UNVERIFIED_PASSWORD": "scram"}, want: securepg.ReasonTLSDisabled},
