@@ -335,11 +335,3 @@ func TestPasswordProtectionOnTheMockPath(t *testing.T) {
 func newOn(backend string, t TB, dsn string, opts ...Option) (*sql.DB, sqlmock.Sqlmock, error) {
 	return New(t, dsn, append(opts, WithSecurepg(securepg.WithDriver(backend)))...)
 }
-
-// driverName is the driver name that chooses backend.
-func driverName(backend string) string {
-	if backend == "pq" {
-		return securepg.DriverNamePQ
-	}
-	return securepg.DriverName
-}

@@ -189,66 +189,6 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 	return pc, plan, nil
 }
 
-// dropSNI honours sslsni=0 (pgx sends SNI only for "1", its default),
-// which pgx v5.12 ignores under verify-full: it sets ServerName, and so
-// SNI, to verify the host name. securepg verifies the name itself
-// (serverAuth.name, in VerifyConnection), so none need be sent.
-func dropSNI(cc *pgx.ConnConfig) {
-	if cc.TLSConfig != nil {
-		cc.TLSConfig.ServerName = ""
-	}
-	for _, fb := range cc.Fallbacks {
-		if fb.TLSConfig != nil {
-			fb.TLSConfig.ServerName = ""
-		}
-	}
-}
-
-// keyFiles is the key material pgx read from files at parse time, as
-// material that follows the files: pgx itself reads them again only when
-// it parses the DSN again, which securepg does not do per connection.
-// Nil fields: nothing from a file (inline, the system roots, or none).
-type keyFiles struct {
-	roots *Material[*Roots]
-	cert  *Material[*tls.Certificate]
-}
-
-// pgxFiles finds the files behind the key material pgx parsed into cc's
-// TLS configuration, and reads them again as material that follows them.
-// A file whose content is not what pgx parsed (changed in between, or
-// named by a setting securepg read differently) stays what pgx parsed:
-// rotation follows only a file securepg knows pgx read.
-func pgxFiles(cc *pgx.ConnConfig, p Policy, src map[string]Source) keyFiles {
-	var kf keyFiles
-	tc := cc.TLSConfig
-	if tc == nil {
-		for _, fb := range cc.Fallbacks {
-			if fb.TLSConfig != nil {
-				tc = fb.TLSConfig
-				break
-			}
-		}
-	}
-	if tc == nil {
-		return kf
-	}
-	ctx := context.Background()
-	if path := src["sslrootcert"].Value; tc.RootCAs != nil && path != "" && path != "system" {
-		m := watched(p, newMaterial("root certificates", parseRoots, path))
-		if m.load(ctx) == nil && m.val.Pool.Equal(tc.RootCAs) {
-			kf.roots = m
-		}
-	}
-	cert, key := src["sslcert"].Value, src["sslkey"].Value
-	if len(tc.Certificates) == 1 && cert != "" && key != "" {
-		m := watched(p, newMaterial("client certificate", parsePgxKeyPair, cert, key))
-		if m.load(ctx) == nil && sameCertificate(m.val, &tc.Certificates[0]) {
-			kf.cert = m
-		}
-	}
-	return kf
-}
-
 func sameCertificate(a, b *tls.Certificate) bool {
 	if len(a.Certificate) != len(b.Certificate) {
 		return false
@@ -271,23 +211,6 @@ func parsePgxKeyPair(data [][]byte) (*tls.Certificate, error) {
 		return nil, errors.New("the key is not an unencrypted PEM key")
 	}
 	return parseKeyPair([][]byte{data[0], pem.EncodeToMemory(block)})
-}
-
-// clientCertificate sends m's current certificate when the server asks for
-// one it accepts, as crypto/tls does with Config.Certificates. It runs
-// after the server's certificate is verified (VerifyConnection), so a
-// client certificate never reaches an unverified server.
-func clientCertificate(m *Material[*tls.Certificate]) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-	return func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
-		c, err := m.Get(cri.Context())
-		if err != nil {
-			return nil, err
-		}
-		if c == nil || cri.SupportsCertificate(c) != nil {
-			return &tls.Certificate{}, nil // no acceptable certificate: send none
-		}
-		return c, nil
-	}
 }
 
 func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxConfig, Plan, error) {
@@ -412,38 +335,6 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxCo
 	return &PgxConfig{Conn: cc, entries: entries, policy: p, files: kf}, plan, nil
 }
 
-// liftPgx applies the policy's minimum to the hosts of a configuration
-// that sets no sslmode, where pgx's default (prefer) lays out a TLS
-// attempt and a plaintext one: the plaintext one goes, and the TLS one
-// verifies as the minimum demands, with the configuration's roots or the
-// policy's. Where the minimum verifies and nothing names roots, the host
-// keeps pgx's default, to be judged (and refused) as such. from tells,
-// per kept attempt, who chose its mode.
-func liftPgx(fbs []*pgconn.FallbackConfig, p Policy) ([]*pgconn.FallbackConfig, map[*pgconn.FallbackConfig]string) {
-	from := make(map[*pgconn.FallbackConfig]string, len(fbs))
-	if p.MinSSLMode <= ModePrefer {
-		return fbs, from
-	}
-	out := make([]*pgconn.FallbackConfig, 0, len(fbs))
-	for i := 0; i < len(fbs); i++ {
-		fb := fbs[i]
-		prefer := i+1 < len(fbs) && sameHost(fb, fbs[i+1]) && fb.TLSConfig != nil && fbs[i+1].TLSConfig == nil &&
-			fb.TLSConfig.InsecureSkipVerify
-		out = append(out, fb)
-		if !prefer {
-			continue
-		}
-		if p.MinSSLMode >= ModeVerifyCA && fb.TLSConfig.RootCAs == nil && p.Roots() == nil {
-			from[fb] = ModeFromDriver
-			out = append(out, fbs[i+1])
-		} else {
-			from[fb] = ModeFromPolicy
-		}
-		i++
-	}
-	return out, from
-}
-
 // pgxPassfile returns the passfile pgx took the password from: none in the
 // DSN, PGPASSWORD or the service file, and the passfile's entry for the
 // first host is the password pgx has. Otherwise nil.
@@ -529,21 +420,3 @@ func weakAuthSetting(cc *pgx.ConnConfig, cb Source) string {
 }
 
 func sameHost(a, b *pgconn.FallbackConfig) bool { return a.Host == b.Host && a.Port == b.Port }
-
-func describeTLS(tc *tls.Config, p Policy) (root string, rootPolicy bool, cert string, certPolicy bool) {
-	switch {
-	case tc.RootCAs != nil:
-		root = "sslrootcert"
-	case p.RootCert != "":
-		root, rootPolicy = p.RootCert, true
-	case !tc.InsecureSkipVerify || tc.VerifyPeerCertificate != nil:
-		root = "system"
-	}
-	switch {
-	case len(tc.Certificates) > 0 || tc.GetClientCertificate != nil:
-		cert = "sslcert"
-	case p.ClientCert != "":
-		cert, certPolicy = p.ClientCert, true
-	}
-	return root, rootPolicy, cert, certPolicy
-}
