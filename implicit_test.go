@@ -92,6 +92,9 @@ func TestImplicitSSLModeIsUpgraded(t *testing.T) {
 				if !errors.As(err, &pe) {
 					t.Fatalf("an explicit weaker sslmode was not refused: %v", err)
 				}
+				if strings.Contains(err.Error(), "SECUREPG_SSLROOTCERT") {
+					t.Errorf("the fix suggests SECUREPG_SSLROOTCERT, which is set: %v", err)
+				}
 			})
 		}
 		t.Run(drv+"/no roots", func(t *testing.T) {

@@ -371,7 +371,7 @@ func unverified(host string, got Verification, p Policy) *Violation {
 	want := p.MinSSLMode.String()
 	fix := "set sslmode=" + want
 	if p.MinSSLMode >= ModeVerifyCA {
-		fix += " and sslrootcert (or " + EnvSSLRootCert + ")"
+		fix += " and " + rootsFix(p)
 	}
 	return &Violation{Reason: reason, Host: host, Got: got.String(), Want: want,
 		Detail: "the handshake verified " + got.String() + " only", Fix: fix}
@@ -410,7 +410,7 @@ func modeViolation(t Target, p Policy) *Violation {
 	}
 	fix := "set sslmode=" + want
 	if p.MinSSLMode >= ModeVerifyCA && t.RootCA == "" {
-		fix += " and sslrootcert (or " + EnvSSLRootCert + ")"
+		fix += " and " + rootsFix(p)
 	}
 	v.Fix = fix + ", or lower " + EnvMinSSLMode + " to " + got
 	return v
@@ -438,4 +438,14 @@ func CertificateViolation(host string, err error) *Violation {
 		v.Fix = "set sslrootcert (or " + EnvSSLRootCert + ") to the CA that issued the server certificate"
 	}
 	return v
+}
+
+// rootsFix names where roots can be set, leaving out the policy's
+// variable when it is set already (the fix never suggests a setting that
+// is there).
+func rootsFix(p Policy) string {
+	if p.RootCert != "" {
+		return "sslrootcert"
+	}
+	return "sslrootcert (or " + EnvSSLRootCert + ")"
 }
