@@ -113,7 +113,13 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 	// with the configuration's roots or the policy's. Where nothing names
 	// roots, it keeps lib/pq's default, to be judged as such.
 	modeFrom := ""
-	if ImplicitSSLMode(src) && !custom && p.MinSSLMode > ModeRequire {
+	// Never lower what lib/pq itself reads (a service section securepg read
+	// differently, sslrootcert=system): lift only a weaker mode.
+	pqMode, perr := ParseSSLMode(string(mode))
+	if mode == "" {
+		pqMode, perr = ModeRequire, nil
+	}
+	if ImplicitSSLMode(src) && !custom && p.MinSSLMode > ModeRequire && (perr != nil || pqMode < p.MinSSLMode) {
 		modeFrom = ModeFromDriver
 		if cfg.SSLRootCert != "" || p.RootCert != "" || home != "" && !cfg.SSLInline && fileExists(filepath.Join(home, "root.crt")) {
 			mode, modeFrom = pq.SSLMode(p.MinSSLMode.String()), ModeFromPolicy
