@@ -20,7 +20,9 @@ func unknownVariables(environ []string) error {
 	var errs []error
 	for _, kv := range environ {
 		name, value, _ := strings.Cut(kv, "=")
-		if strings.TrimSpace(value) == "" || !strings.HasPrefix(name, "SECUREPG_") || strings.HasPrefix(name, labPrefix) ||
+		// Any case: securepg_forbid_superuser is not silently ignored.
+		upper := strings.ToUpper(name)
+		if strings.TrimSpace(value) == "" || !strings.HasPrefix(upper, "SECUREPG_") || strings.HasPrefix(upper, labPrefix) ||
 			name == EnvOperationSpans || slices.Contains(EnvVars, name) {
 			continue
 		}
@@ -28,7 +30,7 @@ func unknownVariables(environ []string) error {
 			errs = append(errs, errors.New(`securepg: SECUREPG_DRIVER is not a setting: the backend is chosen in code, by driver name: sql.Open("securepg", dsn) is pgx, sql.Open("securepg-pq", dsn) is lib/pq; unset SECUREPG_DRIVER`))
 			continue
 		}
-		errs = append(errs, fmt.Errorf("securepg: unknown variable %s: did you mean %s? (unset it; securepg refuses settings it does not know)", SafeText(truncate(name, 64)), closestVariable(name)))
+		errs = append(errs, fmt.Errorf("securepg: unknown variable %s: did you mean %s? (rename or unset it; securepg refuses settings it does not know)", SafeText(truncate(name, 64)), closestVariable(name)))
 	}
 	return errors.Join(errs...)
 }
@@ -42,7 +44,7 @@ func truncate(s string, n int) string {
 
 // closestVariable is the known variable nearest to name by edit distance.
 func closestVariable(name string) string {
-	name = truncate(name, 64) // edit distance is quadratic: bound it
+	name = strings.ToUpper(truncate(name, 64)) // edit distance is quadratic: bound it
 	best, bestD := "", -1
 	for _, v := range append(slices.Clone(EnvVars), EnvOperationSpans) {
 		if d := editDistance(name, v); bestD < 0 || d < bestD {

@@ -19,6 +19,8 @@ func TestUnknownVariables(t *testing.T) {
 		{[]string{"SECUREPG_SSL_ROOT_CERT=Zq7"}, "did you mean SECUREPG_SSLROOTCERT?"},
 		{[]string{"SECUREPG_FORBID_SUPERUSERS=Zq7"}, "did you mean SECUREPG_FORBID_SUPERUSER?"},
 		{[]string{"SECUREPG_DRIVER=pq"}, `sql.Open("securepg-pq", dsn) is lib/pq`},
+		{[]string{"securepg_forbid_superuser=Zq7"}, "did you mean SECUREPG_FORBID_SUPERUSER?"},
+		{[]string{"Securepg_MIN_SSLMODE=Zq7"}, "did you mean SECUREPG_MIN_SSLMODE?"},
 		{[]string{"SECUREPG_DRIVER=", "SECUREPG_TYPO= "}, ""},
 		{[]string{"SECUREPG_\x1b[2J" + strings.Repeat("A", 1<<16) + "=Zq7"}, "unknown variable SECUREPG_"},
 	} {

@@ -439,13 +439,3 @@ func CertificateViolation(host string, err error) *Violation {
 	}
 	return v
 }
-
-// rootsFix names where roots can be set, leaving out the policy's
-// variable when it is set already (the fix never suggests a setting that
-// is there).
-func rootsFix(p Policy) string {
-	if p.RootCert != "" {
-		return "sslrootcert"
-	}
-	return "sslrootcert (or " + EnvSSLRootCert + ")"
-}

@@ -80,3 +80,13 @@ func (m SSLMode) Required() Verification {
 
 // NeedsTLS reports whether a minimum of m forbids plaintext attempts.
 func (m SSLMode) NeedsTLS() bool { return m >= ModeRequire }
+
+// rootsFix names where roots can be set, leaving out the policy's
+// variable when it is set already (the fix never suggests a setting that
+// is there).
+func rootsFix(p Policy) string {
+	if p.RootCert != "" {
+		return "sslrootcert"
+	}
+	return "sslrootcert (or " + EnvSSLRootCert + ")"
+}
