@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
@@ -191,7 +192,7 @@ func (e *env) probe(ctx context.Context, args []string) int {
 	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	r := e.probeReport(ctx, dsn, p, b, plan, downgradeTest)
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if expired(ctx) {
 		fmt.Fprintf(e.stderr, "securepg probe: stopped at its bound of %v; what did not finish is reported as a timeout\n", bound)
 	}
 	switch r.Policy.Outcome {
@@ -267,6 +268,25 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 	return r
 }
 
+// errorText is err as the report shows it. When the probe's bound ran
+// out, it says so even where the error does not: a dial cut short by the
+// deadline reports only "i/o timeout".
+func errorText(ctx context.Context, err error) string {
+	text := err.Error()
+	if expired(ctx) && !strings.Contains(text, context.DeadlineExceeded.Error()) {
+		text += " (" + context.DeadlineExceeded.Error() + ")"
+	}
+	return safe(text)
+}
+
+// expired says whether ctx's deadline has passed. A dial's own deadline
+// can fire before the context's timer does: judge by the clock too, not
+// only by ctx.Err.
+func expired(ctx context.Context) bool {
+	deadline, ok := ctx.Deadline()
+	return errors.Is(ctx.Err(), context.DeadlineExceeded) || ok && !time.Now().Before(deadline)
+}
+
 // policyConnect opens one connection through securepg, as an application
 // would, and reads the server's own view of it.
 func (e *env) policyConnect(ctx context.Context, dsn string) (policyResult, *serverView, *roleReport) {
@@ -284,7 +304,7 @@ func (e *env) policyConnect(ctx context.Context, dsn string) (policyResult, *ser
 		return res, nil, nil
 	}
 	if err != nil {
-		return policyResult{Outcome: "error", Error: safe(err.Error())}, nil, nil
+		return policyResult{Outcome: "error", Error: errorText(ctx, err)}, nil, nil
 	}
 	db := sql.OpenDB(c)
 	defer db.Close()
@@ -295,7 +315,7 @@ func (e *env) policyConnect(ctx context.Context, dsn string) (policyResult, *ser
 		return res, nil, nil
 	}
 	if err != nil {
-		return policyResult{Outcome: "error", Error: safe(err.Error())}, nil, nil
+		return policyResult{Outcome: "error", Error: errorText(ctx, err)}, nil, nil
 	}
 	defer conn.Close()
 	res := policyResult{Outcome: "allowed", SSLMode: info.SSLMode, Verification: info.Verification,

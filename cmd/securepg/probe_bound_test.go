@@ -35,7 +35,7 @@ func TestProbeKeepsItsBound(t *testing.T) {
 			var out, errb bytes.Buffer
 			e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, bound: bound}
 			start := time.Now()
-			code := e.probe(context.Background(), []string{"--json", "--downgrade-test"})
+			code := e.probe(context.Background(), []string{"--driver", testDriverName(), "--json", "--downgrade-test"})
 			if d := time.Since(start); d > 15*time.Second { // a sanity check only: the stages alone took 40 s
 				t.Fatalf("the probe took %v", d)
 			}
