@@ -27,14 +27,12 @@ func (b *mockBackend) Connect(ctx context.Context, creds core.CredsFunc, rec *co
 	// judge it (the configuration's was judged at sql.Open).
 	var audited []*core.Violation
 	if cr != nil && cr.Password != "" {
-		if v := core.PasswordRisk(b.plan, b.policy, b.target); v != nil {
-			refusal, aud := core.Decide(b.policy, []*core.Violation{v})
-			if refusal != nil {
-				rec.Reject(refusal)
-				return nil, core.Facts{}, nil, refusal
-			}
-			audited = aud
+		refusal, aud := core.Pass(b.policy, core.Check{Stage: core.StageCredential, Credential: core.CredentialSupplied, Plan: b.plan, Target: b.target})
+		if refusal != nil {
+			rec.Reject(refusal)
+			return nil, core.Facts{}, nil, refusal
 		}
+		audited = aud
 	}
 	// The address stage, on the address the stand-in plays: the host (or
 	// hostaddr) when it is an IP address. A name has no address here: it
@@ -42,7 +40,7 @@ func (b *mockBackend) Connect(ctx context.Context, creds core.CredsFunc, rec *co
 	// and then refused, as a way in that cannot supply the fact.
 	addr, text := mockAddr(b.target)
 	if addr.IsValid() || core.LoopbackPermit(b.policy, b.target) {
-		refusal, aud := core.Decide(b.policy, core.JudgeAddress(b.policy, b.target, addr, text))
+		refusal, aud := core.Pass(b.policy, core.Check{Stage: core.StageAddress, Target: b.target, Addr: addr, AddrText: text})
 		if refusal != nil {
 			rec.Reject(refusal)
 			return nil, core.Facts{}, nil, refusal
@@ -60,11 +58,15 @@ func (b *mockBackend) Connect(ctx context.Context, creds core.CredsFunc, rec *co
 		facts.MinTLS = b.target.MinTLS
 	}
 	facts.Loopback = addr.IsValid() && addr.Unmap().IsLoopback()
-	refusal, live := core.Decide(b.policy, append(core.Judge(b.policy, facts), core.JudgeSession(b.policy, facts)...))
-	if refusal != nil {
-		dc.Close()
-		rec.Reject(refusal)
-		return nil, facts, nil, refusal
+	var live []*core.Violation
+	for _, stage := range []core.Stage{core.StageHandshake, core.StageSession} {
+		refusal, aud := core.Pass(b.policy, core.Check{Stage: stage, Facts: facts})
+		if refusal != nil {
+			dc.Close()
+			rec.Reject(refusal)
+			return nil, facts, nil, refusal
+		}
+		live = append(live, aud...)
 	}
 	facts.LoopbackPlaintext = core.LoopbackPlaintext(b.policy, facts)
 	return dc, facts, append(audited, live...), nil

@@ -33,6 +33,7 @@ const (
 // exchange: the password then never leaves for a server whose identity
 // is not verified. After authentication it only passes bytes through.
 type authWatch struct {
+	policy     Policy // the gate's policy, which decides what the watch sees
 	protect    bool
 	grade      PasswordGrade // what protect accepts: PasswordBound or PasswordSCRAM
 	canBind    bool          // the driver binds SCRAM to TLS when the server offers it (pgx)
@@ -68,8 +69,8 @@ type authWatch struct {
 }
 
 // newAuthWatch watches the authentication of one connection to host.
-func newAuthWatch(host string, clientCert bool) *authWatch {
-	return &authWatch{host: host, clientCert: clientCert, in: frameReader{limit: MaxAuthMessage, budget: MaxStartupBytes}}
+func newAuthWatch(p Policy, host string, clientCert bool) *authWatch {
+	return &authWatch{policy: p, host: host, clientCert: clientCert, in: frameReader{limit: MaxAuthMessage, budget: MaxStartupBytes}}
 }
 
 var errAuthOver = errors.New("authentication over") // stops the parse
@@ -183,7 +184,10 @@ func (w *authWatch) serverMessage(typ byte, body []byte) error {
 	if !w.protect || w.allowed(code) {
 		return nil
 	}
-	return w.risk()
+	if refusal, _ := Pass(w.policy, Check{Stage: StageAuth, Auth: w.state()}); refusal != nil {
+		return refusal
+	}
+	return nil
 }
 
 // allowed reports whether the protection lets the login go on after the
@@ -207,8 +211,8 @@ func (w *authWatch) allowed(code uint32) bool {
 func (w *authWatch) finish() {
 	w.done.Store(true)
 	if w.audit != nil {
-		if v := w.risk(); v != nil {
-			w.audit(v)
+		if _, audited := Pass(w.policy, Check{Stage: StageAuth, Auth: w.state()}); len(audited) > 0 {
+			w.audit(audited[0])
 		}
 		w.audit = nil
 	}
@@ -239,15 +243,31 @@ func sqlState(body []byte) string {
 	return ""
 }
 
+// authState is the login as the watch saw it: StageAuth's facts.
+type authState struct {
+	host       string
+	method     string
+	grade      PasswordGrade
+	protect    bool // the watch stops the login before the driver answers
+	final      bool
+	plus       bool
+	credential bool
+}
+
+// state is the watch's StageAuth facts.
+func (w *authWatch) state() authState {
+	return authState{host: w.host, method: w.method, grade: w.grade, protect: w.protect, final: w.final, plus: w.plus, credential: w.credential}
+}
+
 // risk is the violation of the password protection by the method used
 // (or asked for), or nil when it was SCRAM with channel binding.
-func (w *authWatch) risk() *Violation {
+func (s authState) risk() *Violation {
 	var detail, fix string
-	switch w.method {
+	switch s.method {
 	case "":
 		return nil // nothing was asked, nothing sent
 	case AuthSCRAMPlus:
-		if w.final {
+		if s.final {
 			return nil
 		}
 		detail = "the server ended the SCRAM login without its final message, which proves it knows the password"
@@ -258,32 +278,32 @@ func (w *authWatch) risk() *Violation {
 		detail = "the server asked for an MD5 response to a salt it chose, which a man in the middle can replay or crack"
 		fix = "if this is the real server, its role still has an MD5 password: set password_encryption = scram-sha-256 on the server, set the role's password again (ALTER ROLE ... PASSWORD) and use scram-sha-256 in pg_hba.conf"
 	case AuthSCRAM:
-		if w.grade == PasswordSCRAM && w.final {
+		if s.grade == PasswordSCRAM && s.final {
 			return nil
 		}
 		detail = "the server does not offer SCRAM with channel binding (SCRAM-SHA-256-PLUS), so a man in the middle could relay the login"
 		switch {
-		case w.plus:
+		case s.plus:
 			detail = "the driver cannot bind SCRAM to the TLS channel (lib/pq), so a man in the middle could relay the login"
 			fix = "use the pgx backend (the driver name \"securepg\")"
 		default:
 			fix = "if this is the real server, make sure it runs PostgreSQL 11 or newer with ssl = on, and nothing between terminates TLS (a pooler such as PgBouncer cannot bind: " + EnvAllowUnverPass + "=scram accepts SCRAM without binding)"
 		}
 	case AuthTrust, AuthCert:
-		if !w.credential {
+		if !s.credential {
 			return nil
 		}
 		detail = "the server accepted the login without asking for the password, which a man in the middle can do to have the client talk to it"
 		fix = "if this is the real server, make it ask with scram-sha-256 in pg_hba.conf (or configure no password, for certificate authentication)"
 	default:
-		detail = "the server asked for an authentication method (" + w.method + ") that is not bound to this TLS channel"
+		detail = "the server asked for an authentication method (" + s.method + ") that is not bound to this TLS channel"
 	}
-	if !w.protect {
+	if !s.protect {
 		detail = "the password went to a server whose identity is not verified: " + detail
 	} else {
 		detail += "; securepg did not send the password"
 	}
-	v := passwordUnverified(w.host, detail)
+	v := passwordUnverified(s.host, detail)
 	if fix != "" {
 		v.Fix = fix + "; or " + verifyOrCert
 	}

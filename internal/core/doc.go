@@ -3,13 +3,16 @@
 // evaluation of those attempts against the policy, the hardening of the
 // drivers' configurations, and the validation of live connections.
 //
-// The stages, each judged by one pure function: the plan (Evaluate, at
-// sql.Open), the address (JudgeAddress, on the exact address each dialer
-// is about to connect to, before the dial, and on the peer connected to),
-// the handshake and the connection (Judge), the authentication
-// (PasswordProtected and the authentication watch) and the session
-// (JudgeSession). Decide applies the mode to what they return.
+// Every way in passes the gate (gate.go): the stages plan (before any
+// dial), address (the exact address each dialer is about to connect to,
+// before the dial, and the peer connected to), handshake (the TLS facts),
+// credential (what the driver would send, against what the peer proved),
+// auth (what the server asks for at login, seen by the authentication
+// watch) and session (the role). Each is judged by a pure function and
+// decided by Pass, the one place where the mode is applied.
 //
-// The root package securepg is a thin facade over this package; the command
-// in cmd/securepg uses it directly to explain its verdicts.
+// The root package securepg holds the database/sql and pgx surfaces, the
+// hooks and the telemetry, and calls this package to plan, connect and
+// judge; the command in cmd/securepg uses it directly to explain its
+// verdicts.
 package core

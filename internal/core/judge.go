@@ -162,9 +162,8 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 // through, and all of them. The connector and securepg check both decide
 // with it.
 func JudgePlan(plan Plan, p Policy) (refusal *Violation, audited, all []*Violation) {
-	all = Evaluate(plan, p)
-	refusal, audited = Decide(p, all)
-	return refusal, audited, all
+	refusal, audited = Pass(p, Check{Stage: StagePlan, Plan: plan})
+	return refusal, audited, Evaluate(plan, p)
 }
 
 // Facts describe one connection attempt, or a live connection, as securepg
@@ -274,18 +273,6 @@ func Judge(p Policy, f Facts) []*Violation {
 // address. Telemetry, check and probe mark such connections.
 func LoopbackPlaintext(p Policy, f Facts) bool {
 	return p.AllowLoopbackPlaintext && f.Loopback && f.Network == "tcp" && f.Mode < p.MinSSLMode
-}
-
-// Decide applies the policy's mode to violations: the refusal (the first
-// hard one, or in enforce mode the first), and those audit mode lets
-// through.
-func Decide(p Policy, vs []*Violation) (refusal *Violation, audited []*Violation) {
-	for _, v := range vs {
-		if v.Hard || !p.Audit {
-			return v, nil
-		}
-	}
-	return nil, vs
 }
 
 // The violations, each with its fix, in one place.

@@ -253,7 +253,7 @@ func checkAddress(p Policy, t Target, network, address string) (refusal *Violati
 		return nil, nil, false
 	}
 	a := dialedAddr(address)
-	refusal, audited = Decide(p, JudgeAddress(p, t, a, address))
+	refusal, audited = Pass(p, Check{Stage: StageAddress, Target: t, Addr: a, AddrText: address})
 	return refusal, audited, isLoopback(a)
 }
 
@@ -286,6 +286,6 @@ func checkPeer(p Policy, t Target, c net.Conn) (refusal *Violation, loopback boo
 	} else {
 		a = dialedAddr(ra.String())
 	}
-	refusal, _ = Decide(p, JudgeAddress(p, t, a, ra.String()))
+	refusal, _ = Pass(p, Check{Stage: StageAddress, Target: t, Addr: a, AddrText: ra.String()})
 	return refusal, isLoopback(a)
 }

@@ -283,7 +283,7 @@ func (a *pgxAttempts) bind(tmpl *tls.Config, i int) *tls.Config {
 		tf := cur.entry.auth.observe(context.Background(), cs)
 		f.TLS, f.Version, f.CipherSuite, f.PeerCertificates, f.Verify, f.VerifyErr, f.PublicCA =
 			true, tf.Version, tf.CipherSuite, tf.PeerCertificates, tf.Verify, tf.VerifyErr, tf.PublicCA
-		if refusal, _ := Decide(a.c.policy, Judge(a.c.policy, f)); refusal != nil {
+		if refusal, _ := Pass(a.c.policy, Check{Stage: StageHandshake, Facts: f}); refusal != nil {
 			a.reject(cur, refusal)
 			return refusal
 		}
@@ -327,7 +327,7 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 	} else if f.Network == "tcp" {
 		f.Mode = ModeDisable
 	}
-	refusal, audited := Decide(a.c.policy, Judge(a.c.policy, f))
+	refusal, audited := Pass(a.c.policy, Check{Stage: StageHandshake, Facts: f})
 	if refusal != nil {
 		a.reject(cur, refusal)
 		return conn, refusal
@@ -353,7 +353,7 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 	// before pgx can answer).
 	cfg.ChannelBinding, cfg.RequireAuth = a.channelBinding, a.requireAuth
 	t := cur.entry.target
-	w := newAuthWatch(f.Addr(), t.ClientCert != "")
+	w := newAuthWatch(a.c.policy, f.Addr(), t.ClientCert != "")
 	w.refuse = func(v *Violation) { a.reject(cur, v) }
 	w.rejected = func() { a.st.Rec.CredentialsRejected(t) }
 	w.canBind, w.credential, w.grade = true, HasCredential(cfg), a.c.policy.UnverifiedPassword
@@ -361,7 +361,7 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 		weak := a.c.weakAuth != "" && (w.grade == PasswordBound || weakForSCRAM(a.c.weakAuth))
 		switch {
 		case weak:
-			refusal, aud := Decide(a.c.policy, []*Violation{weakAuth(f.Addr(), t, a.c.weakAuth)})
+			refusal, aud := Pass(a.c.policy, Check{Stage: StageCredential, Credential: CredentialWeakSetting, Target: t, Facts: f, Setting: a.c.weakAuth})
 			if refusal != nil {
 				a.reject(cur, refusal)
 				return conn, refusal
@@ -402,7 +402,7 @@ func (r *replyConn) Read(b []byte) (int, error) {
 			if b[0] != 'N' {
 				detail = "the server answered the SSLRequest with neither S nor N"
 			}
-			if refusal, _ := Decide(r.a.c.policy, Judge(r.a.c.policy, f)); refusal != nil {
+			if refusal, _ := Pass(r.a.c.policy, Check{Stage: StageHandshake, Facts: f}); refusal != nil {
 				r.a.reject(r.cur, tlsNotEstablished(f.Addr(), r.a.c.policy, detail))
 			}
 		}
@@ -437,7 +437,7 @@ func (c *PgxConfig) FinishPgConn(ctx context.Context, pc *pgconn.PgConn, rec *Re
 					}
 					f.Role = role
 				}
-				refusal, audited := Decide(c.policy, JudgeSession(c.policy, f))
+				refusal, audited := Pass(c.policy, Check{Stage: StageSession, Facts: f})
 				if refusal != nil {
 					rec.reject(refusal)
 					return f, nil, refusal

@@ -92,13 +92,15 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 	// channel nor refuse a cleartext request, so a password does not go
 	// to a server whose identity is not verified (a hook's, a passfile's:
 	// the configuration's was judged at sql.Open).
-	if useTLS && cfg.Password != "" && c.policy.UnverifiedPassword == PasswordBound && PasswordProtected(c.policy, t.Target) {
-		v := pqCannotBind(t.Addr(), t.Target)
-		if !c.policy.Audit {
-			rec.reject(v)
-			return nil, nil, v
+	if useTLS && cfg.Password != "" {
+		refusal, unbound := Pass(c.policy, Check{Stage: StageCredential, Credential: CredentialUnbound, Target: t.Target})
+		if refusal != nil {
+			rec.reject(refusal)
+			return nil, nil, refusal
 		}
-		rec.audit(v)
+		for _, v := range unbound {
+			rec.audit(v)
+		}
 	}
 	conn, err := pq.NewConnectorConfig(cfg)
 	if err != nil {
@@ -151,7 +153,7 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 		}
 		s.facts.Role = role
 	}
-	refusal, audited := Decide(c.policy, JudgeSession(c.policy, s.facts))
+	refusal, audited := Pass(c.policy, Check{Stage: StageSession, Facts: s.facts})
 	if refusal != nil {
 		rec.reject(refusal)
 		dc.Close()

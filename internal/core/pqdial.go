@@ -255,19 +255,21 @@ func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 	var audited []*Violation
 	judge := func(f Facts) error {
 		f.Network, f.Host, f.Port, f.Mode, f.ModeFrom, f.Loopback = "tcp", t.Host, t.Port, t.Mode, t.ModeFrom, d.loopback
-		refusal, aud := Decide(d.c.policy, Judge(d.c.policy, f))
+		refusal, aud := Pass(d.c.policy, Check{Stage: StageHandshake, Facts: f})
 		if refusal != nil {
 			return refusal
 		}
 		// A password, and a verify-ca server whose certificate a public CA
 		// issued: lib/pq cannot protect it (the configuration itself was
 		// judged before dialing).
-		if d.password && d.c.policy.UnverifiedPassword == PasswordBound && !PasswordProtected(d.c.policy, t.Target) && PasswordProtectedConn(d.c.policy, t.Target, f) {
-			v := pqCannotBind(t.Addr(), t.Target)
-			if !d.c.policy.Audit {
-				return v
+		if d.password && !PasswordProtected(d.c.policy, t.Target) {
+			refusal, unbound := Pass(d.c.policy, Check{Stage: StageCredential, Credential: CredentialUnbound, Target: t.Target, Facts: f})
+			if refusal != nil {
+				return refusal
 			}
-			d.rec.audit(v)
+			for _, v := range unbound {
+				d.rec.audit(v)
+			}
 		}
 		facts, audited = f, aud
 		return nil
@@ -297,7 +299,7 @@ func (d *pqDialer) classify(err error) *Violation {
 // were judged during the handshake) and hands it to lib/pq.
 func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited []*Violation) (net.Conn, error) {
 	if !f.TLS {
-		refusal, aud := Decide(d.c.policy, Judge(d.c.policy, f))
+		refusal, aud := Pass(d.c.policy, Check{Stage: StageHandshake, Facts: f})
 		if refusal != nil {
 			stop()
 			raw.Close()
@@ -308,7 +310,7 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 	}
 	f.LoopbackPlaintext = LoopbackPlaintext(d.c.policy, f)
 	if !d.done.Load() {
-		w := newAuthWatch(f.Addr(), d.t.ClientCert != "")
+		w := newAuthWatch(d.c.policy, f.Addr(), d.t.ClientCert != "")
 		w.rejected = func() { d.rec.CredentialsRejected(d.t.Target) }
 		w.refuse = d.reject
 		if d.late != nil {
@@ -340,7 +342,7 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 					}
 					sf.Role = role
 				}
-				refusal, audited := Decide(d.c.policy, JudgeSession(d.c.policy, sf))
+				refusal, audited := Pass(d.c.policy, Check{Stage: StageSession, Facts: sf})
 				for _, v := range audited {
 					d.rec.audit(v)
 				}

@@ -48,12 +48,13 @@ func (c *PQConfig) Listener(ctx context.Context) (*ListenerDialer, error) {
 			return nil, err
 		}
 	}
-	if pw != "" && c.policy.UnverifiedPassword == PasswordBound {
+	if pw != "" {
 		for _, t := range c.targets {
-			if t.tls != nil && PasswordProtected(c.policy, t.Target) {
-				if v := pqCannotBind(t.Addr(), t.Target); !c.policy.Audit {
-					return nil, v
-				}
+			if t.tls == nil {
+				continue
+			}
+			if refusal, _ := Pass(c.policy, Check{Stage: StageCredential, Credential: CredentialUnbound, Target: t.Target}); refusal != nil {
+				return nil, refusal
 			}
 		}
 	}

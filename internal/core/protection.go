@@ -61,9 +61,9 @@ func PasswordRule(plan Plan, p Policy, t Target) string {
 	return "SCRAM-SHA-256-PLUS only"
 }
 
-// PasswordRisk is passwordRisk for a password that appeared at connect
+// suppliedPasswordRisk is passwordRisk for a password that appeared at connect
 // time (a hook's), for backends that judge it themselves (sqlmocktest's).
-func PasswordRisk(plan Plan, p Policy, t Target) *Violation {
+func suppliedPasswordRisk(plan Plan, p Policy, t Target) *Violation {
 	plan.Password = true
 	return passwordRisk(plan, t, p)
 }

@@ -1,0 +1,136 @@
+package core
+
+import "net/netip"
+
+// The gate. Every way to a PostgreSQL session (sql.Open on both backends,
+// NewConnector, pgx's ConfigurePgx, ConfigurePool, OpenDB and
+// RegisterConnConfig, lib/pq listeners at every reconnect, securepg check
+// and probe, sqlmocktest) passes the same stages, and each is decided by
+// Pass, the one place where violations become a refusal or an audit
+// record:
+//
+//	StagePlan        the configuration, before any dial      Evaluate
+//	StageAddress     the exact address about to be dialed   JudgeAddress
+//	StageHandshake   the TLS facts (or their absence)       Judge
+//	StageCredential  a credential against the peer's proof  credentialRisk
+//	StageAuth        what the server asks for, at login     authState.risk
+//	StageSession     the role the session runs as           JudgeSession
+//
+// Judging is pure: facts in, violations out, no I/O. The callers gather
+// the facts (resolve, dial, handshake, read the role) and act on the
+// verdict; none applies the mode itself.
+
+// Stage is a point of a connect at which the gate judges.
+type Stage uint8
+
+const (
+	StagePlan Stage = iota
+	StageAddress
+	StageHandshake
+	StageCredential
+	StageAuth
+	StageSession
+)
+
+// Check is what one stage judges. Each stage reads only its own fields.
+type Check struct {
+	Stage Stage
+	// Plan: StagePlan; StageCredential for a password a hook or provider
+	// supplies (CredentialSupplied).
+	Plan Plan
+	// Target: StageAddress and StageCredential.
+	Target Target
+	// Addr and AddrText: StageAddress, the address about to be dialed
+	// (Addr zero when it is not an IP address) and as the dialer names it.
+	Addr     netip.Addr
+	AddrText string
+	// Facts: StageHandshake and StageSession; StageCredential, the
+	// handshake made (Facts.TLS), if any.
+	Facts Facts
+	// Credential: StageCredential, which question it asks.
+	Credential CredentialCheck
+	// Setting: StageCredential with CredentialWeakSetting, the setting
+	// that weakens authentication (pgx's channel_binding=disable, ...).
+	Setting string
+	// Auth: StageAuth, the login as the watch saw it.
+	Auth authState
+}
+
+// CredentialCheck names the question StageCredential asks of a credential
+// the driver would send.
+type CredentialCheck uint8
+
+const (
+	// CredentialSupplied: a password a hook or provider supplies at this
+	// connect (the configuration's was judged at StagePlan).
+	CredentialSupplied CredentialCheck = iota
+	// CredentialWeakSetting: the configuration weakens authentication
+	// (Check.Setting) toward a server whose identity is not verified.
+	CredentialWeakSetting
+	// CredentialUnbound: a driver that cannot bind SCRAM to the channel
+	// (lib/pq) would send a password: before the dial (Facts.TLS unset),
+	// or after a handshake whose certificate proves less than the
+	// configuration promised.
+	CredentialUnbound
+)
+
+// Pass judges c against p and applies the policy's mode: the refusal (the
+// first hard violation, or in enforce mode the first), or the violations
+// audit mode lets through. It is the gate's one decision.
+func Pass(p Policy, c Check) (refusal *Violation, audited []*Violation) {
+	return decide(p, c.judge(p))
+}
+
+// judge is the stage's pure judging.
+func (c Check) judge(p Policy) []*Violation {
+	switch c.Stage {
+	case StagePlan:
+		return Evaluate(c.Plan, p)
+	case StageAddress:
+		return JudgeAddress(p, c.Target, c.Addr, c.AddrText)
+	case StageHandshake:
+		return Judge(p, c.Facts)
+	case StageCredential:
+		if v := credentialRisk(p, c); v != nil {
+			return []*Violation{v}
+		}
+	case StageAuth:
+		if v := c.Auth.risk(); v != nil {
+			return []*Violation{v}
+		}
+	case StageSession:
+		return JudgeSession(p, c.Facts)
+	}
+	return nil
+}
+
+// credentialRisk is StageCredential's judging.
+func credentialRisk(p Policy, c Check) *Violation {
+	t := c.Target
+	switch c.Credential {
+	case CredentialSupplied:
+		return suppliedPasswordRisk(c.Plan, p, t)
+	case CredentialWeakSetting:
+		return weakAuth(c.Facts.Addr(), t, c.Setting)
+	case CredentialUnbound:
+		if p.UnverifiedPassword != PasswordBound {
+			return nil
+		}
+		if c.Facts.TLS && PasswordProtectedConn(p, t, c.Facts) || !c.Facts.TLS && PasswordProtected(p, t) {
+			return pqCannotBind(t.Addr(), t)
+		}
+	}
+	return nil
+}
+
+// decide applies the policy's mode to violations: the refusal (the first
+// hard one, or in enforce mode the first), and those audit mode lets
+// through. Only Pass calls it.
+func decide(p Policy, vs []*Violation) (refusal *Violation, audited []*Violation) {
+	for _, v := range vs {
+		if v.Hard || !p.Audit {
+			return v, nil
+		}
+	}
+	return nil, vs
+}
