@@ -174,9 +174,8 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 			}
 		}
 	}
-	final, rejected, live, err := c.report(ctx, rec, audited, err)
+	rejected, live, err := c.outcome(ctx, op, rec, facts, audited, err)
 	if err != nil {
-		op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Violation: final, Rejected: rejected, Audited: live})
 		return nil, err
 	}
 	obs, recycle, err := c.accept(ctx, op, rec, used, facts, rejected, live)
@@ -202,13 +201,17 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	return wrapConn(conn, obs, hs, recycle), nil
 }
 
-// report reports what one connect did: the attempts the policy refused,
-// even when another host or address then succeeded (an active man in the
-// middle on one address must not go unnoticed), and the live violations
-// audit mode let through. It returns the refusal that failed the connect,
-// the others, the live violations, and the error for the caller: a
-// *PolicyError when the policy caused it.
-func (c *connector) report(ctx context.Context, rec *core.Recorder, audited []*core.Violation, err error) (final *core.Violation, rejected, live []*core.Violation, _ error) {
+// outcome reports what one connect did, on every way in, to the logs and
+// the OnViolation hooks: the attempts the policy refused, even when
+// another host or address then succeeded (an active man in the middle on
+// one address must not go unnoticed), and the live violations audit mode
+// let through; a failed connect also ends op (the connect span and
+// metrics), a successful one ends it in accept, after the AfterConnect
+// hooks. It returns the refusals that did not fail the connect, the live
+// violations, and the error for the caller: a *PolicyError when the
+// policy caused it.
+func (c *connector) outcome(ctx context.Context, op telemetry.ConnectOp, rec *core.Recorder, facts core.Facts, audited []*core.Violation, err error) (rejected, live []*core.Violation, _ error) {
+	var final *core.Violation
 	if err != nil {
 		final = recorded(core.ClassifyConnectError(err, rec.Last(), c.policy), rec.Rejected())
 	}
@@ -227,9 +230,11 @@ func (c *connector) report(ctx context.Context, rec *core.Recorder, audited []*c
 		}
 	}
 	if err != nil {
-		return final, rejected, live, c.connectError(ctx, err, final, rec)
+		err = c.connectError(ctx, err, final, rec)
+		op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Violation: final, Rejected: rejected, Audited: live})
+		return rejected, live, err
 	}
-	return nil, rejected, live, nil
+	return rejected, live, nil
 }
 
 // accept runs the AfterConnect hooks on a validated connection, ends the

@@ -51,16 +51,17 @@ func NewListenerDialer(dsn string, opts ...Option) (*ListenerDialer, error) {
 		return nil, err
 	}
 	d.Report = func(ctx context.Context, rec *core.Recorder, f core.Facts, err error) {
-		final, rejected, live, err := c.report(ctx, rec, nil, err)
-		if err == nil && len(rejected) == 0 && len(live) == 0 {
-			return
+		if err == nil && len(rec.Rejected()) == 0 && len(rec.Audited()) == 0 {
+			return // a listener's connect has a span when it has something to say
 		}
 		host, port := f.Host, int(f.Port)
 		if last := rec.Last(); host == "" {
 			host, port = last.Host, int(last.Port)
 		}
-		_, op := c.tel.ConnectStart(ctx, host, port)
-		op.End(ctx, telemetry.ConnectResult{Facts: f, Err: err, Violation: final, Rejected: rejected, Audited: live})
+		ctx, op := c.tel.ConnectStart(ctx, host, port)
+		if rejected, live, err := c.outcome(ctx, op, rec, f, nil, err); err == nil {
+			op.End(ctx, telemetry.ConnectResult{Facts: f, Rejected: rejected, Audited: live})
+		}
 	}
 	return &ListenerDialer{d: d}, nil
 }

@@ -207,10 +207,9 @@ func (n *native) afterConnect(ctx context.Context, pgc *pgconn.PgConn) error {
 		return newPolicyError(core.Unvalidated(n.c.policy, "pgx connected without securepg's connect hooks"), 0)
 	}
 	facts, audited, err := n.pc.FinishPgConn(ctx, pgc, st.rec)
-	final, rejected, live, err := n.c.report(ctx, st.rec, audited, err)
+	rejected, live, err := n.c.outcome(ctx, st.op, st.rec, facts, audited, err)
 	if err != nil {
 		st.done = true
-		st.op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Violation: final, Rejected: rejected, Audited: live})
 		return err
 	}
 	obs, recycle, err := n.c.accept(ctx, st.op, st.rec, st.used, facts, rejected, live)
@@ -245,8 +244,7 @@ func (n *native) TraceConnectEnd(ctx context.Context, data pgx.TraceConnectEndDa
 				n.c.hooks.authFailed(ctx, n.c.attempt(last))
 			}
 		}
-		final, rejected, live, err := n.c.report(ctx, st.rec, nil, err)
-		st.op.End(ctx, telemetry.ConnectResult{Err: err, Violation: final, Rejected: rejected, Audited: live})
+		n.c.outcome(ctx, st.op, st.rec, core.Facts{}, nil, err)
 	}
 	if t, ok := n.query.(pgx.ConnectTracer); ok {
 		t.TraceConnectEnd(ctx, data)
