@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -22,6 +24,9 @@ type checkReport struct {
 	Connect    connectJSON   `json:"connect"`
 	Verdict    string        `json:"verdict"` // "allowed", "refused", "audited"
 	Violations []violationJS `json:"violations"`
+	// Problems: what will fail every connection without being a policy
+	// violation (a SECUREPG_PASSWORD_FILE no connection can read).
+	Problems []string `json:"problems,omitempty"`
 }
 
 // connectJSON is what every connection of the DSN gets: the bound on each
@@ -112,6 +117,12 @@ func (e *env) check(_ context.Context, args []string) int {
 		r.Verdict, code = "refused", exitRefused
 	case len(vs) > 0:
 		r.Verdict = "audited"
+	}
+	if msg := passwordFileProblem(p); msg != "" {
+		r.Problems = append(r.Problems, msg)
+		if code == exitOK {
+			code = exitError
+		}
 	}
 	if asJSON {
 		e.writeJSON(r)
@@ -273,4 +284,29 @@ func (e *env) printCheck(r checkReport) {
 	for _, v := range r.Violations {
 		fmt.Fprintf(e.stdout, "  - [%s] %s: %s\n    fix: %s\n", v.Reason, v.Host, v.Detail, v.Fix)
 	}
+	for _, msg := range r.Problems {
+		fmt.Fprintf(e.stdout, "%s: %s\n", e.red("CANNOT CONNECT"), msg)
+	}
+}
+
+// passwordFileProblem is why no connection could read the password from
+// SECUREPG_PASSWORD_FILE (missing, not a regular file, too large, empty,
+// unreadable), or "". Connections read it again each time: this says what
+// a connection made now would meet.
+func passwordFileProblem(p core.Policy) string {
+	if p.PasswordFile == "" {
+		return ""
+	}
+	b, err := core.ReadRegularFile(context.Background(), p.PasswordFile, core.MaxPasswordFileSize)
+	if err == nil && strings.TrimRight(string(b), "\r\n") == "" {
+		err = errors.New("the file is empty")
+	}
+	if err == nil {
+		return ""
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return core.EnvPasswordFile + "=" + safe(p.PasswordFile) + ": cannot read the password: " + safe(err.Error())
 }

@@ -343,3 +343,45 @@ func TestCheckShowsTheServiceAppName(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckReadsThePasswordFile: a SECUREPG_PASSWORD_FILE that no
+// connection could read (missing, a directory, empty) makes check fail
+// with exit 1 and say why, without showing the file's content; a readable
+// one passes. The DSN itself is allowed in every case.
+func TestCheckReadsThePasswordFile(t *testing.T) {
+	dir := t.TempDir()
+	good, empty := filepath.Join(dir, "pw"), filepath.Join(dir, "empty")
+	if err := os.WriteFile(good, []byte("s3cret-value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path, why string
+		code            int
+	}{
+		{"readable", good, "", exitOK},
+		{"missing", filepath.Join(dir, "nope"), "no such file", exitError},
+		{"directory", dir, "regular file", exitError},
+		{"empty", empty, "empty", exitError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			labtest.IsolateEnv(t)
+			t.Setenv("SECUREPG_PASSWORD_FILE", tc.path)
+			t.Setenv("DATABASE_URL", "host=db.internal sslmode=verify-full sslrootcert=system")
+			r := cli(t, "", "check")
+			if r.code != tc.code || strings.Contains(r.out, "s3cret") {
+				t.Fatalf("exit %d, want %d:\n%s%s", r.code, tc.code, r.out, r.errOut)
+			}
+			if tc.why != "" && !strings.Contains(r.out, "CANNOT CONNECT") || !strings.Contains(r.out, tc.why) {
+				t.Fatalf("want CANNOT CONNECT and %q:\n%s", tc.why, r.out)
+			}
+			r = cli(t, "", "check", "--json")
+			var rep checkReport
+			if err := json.Unmarshal([]byte(r.out), &rep); err != nil || (len(rep.Problems) > 0) != (tc.why != "") {
+				t.Fatalf("%v: problems %q", err, rep.Problems)
+			}
+		})
+	}
+}

@@ -51,6 +51,8 @@ func PasswordRule(plan Plan, p Policy, t Target) string {
 		return "none (" + SafeText(plan.WeakAuth) + ")"
 	case p.UnverifiedPassword == PasswordSCRAM && LoopbackPermit(p, t) && !t.IdentityVerified():
 		return "SCRAM-SHA-256 only (" + EnvAllowLoopPlain + ": loopback, unverified)"
+	case p.UnverifiedPassword == PasswordSCRAM && plan.Driver == DriverPQ:
+		return "SCRAM-SHA-256 only, never bound to TLS (lib/pq cannot bind; " + p.Sources[EnvAllowUnverPass] + "=scram: a relayed login remains possible)"
 	case p.UnverifiedPassword == PasswordSCRAM:
 		return "SCRAM-SHA-256 only, bound to TLS where the server offers it (" + p.Sources[EnvAllowUnverPass] + "=scram: a relayed login remains possible)"
 	case plan.Driver == DriverPQ:
