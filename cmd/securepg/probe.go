@@ -174,12 +174,21 @@ const probeBound = 30 * time.Second
 // probe connects through the policy and reports what the connection is.
 func (e *env) probe(ctx context.Context, args []string) int {
 	var asJSON, downgradeTest bool
+	var targets string
+	var parallel int
+	var timeout time.Duration
 	if ok, code := e.flags("probe", args, func(fs *flag.FlagSet) {
-		fs.BoolVar(&asJSON, "json", false, "print a JSON report")
+		fs.BoolVar(&asJSON, "json", false, "print a JSON report (with --targets: one JSON object per line)")
+		fs.StringVar(&targets, "targets", "", "probe many targets: a file (or - for standard input) with one DSN or host:port per line")
+		fs.IntVar(&parallel, "parallel", fleetParallel, "with --targets: how many targets are probed at once (at most 64)")
+		fs.DurationVar(&timeout, "timeout", probeBound, "with --targets: the bound on each target's probe")
 		fs.BoolVar(&downgradeTest, "downgrade-test", false, "also test whether the server accepts a plaintext session (sends a startup packet in plaintext)")
 		e.driverFlag(fs)
 	}); !ok {
 		return code
+	}
+	if targets != "" {
+		return e.fleet(ctx, targets, parallel, min(max(timeout, time.Millisecond), probeBound), asJSON, downgradeTest)
 	}
 	dsn, p, b, plan, code := e.inputs("probe")
 	if code != exitOK {
@@ -248,7 +257,9 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 			// DSN itself demands: the startup message names the user and
 			// the database.
 			achieved := map[string]core.Verification{"verify-full": core.VerifyFull, "verify-ca": core.VerifyCA}[r.TLS.Verification]
-			if achieved >= max(p.MinSSLMode.Required(), target.Verify()) {
+			// probe --targets asks only a server verified in full,
+			// whatever the policy and the DSN accept.
+			if achieved >= max(p.MinSSLMode.Required(), target.Verify()) && (!e.verifiedOnly || achieved == core.VerifyFull) {
 				r.Auth = authMethods(conn, plan.User, plan.Database)
 				r.Auth.Protection = protection(core.PasswordRule(plan, p, *target), r.Auth)
 			} else {
@@ -260,6 +271,13 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 			fmt.Fprintln(e.stderr, "securepg probe: WARNING: the downgrade test sends a startup packet (user and database names) to the server in plaintext")
 			r.Downgrade = plaintextTest(ctx, dial, plan.User, plan.Database, core.DialControl(p, *target))
 		}
+	}
+	if e.verifiedOnly && (target == nil || r.Auth == nil || r.Auth.Skipped != "") {
+		// probe --targets sends no user name to a server whose
+		// certificate fails the verification the DSN or the policy asks
+		// for (nor to one it could not look at).
+		r.Policy = policyResult{Outcome: "not_attempted", Error: "the server's certificate was not verified (chain and host name): no user name was sent"}
+		return r
 	}
 	r.Policy, r.View, r.Role = e.policyConnect(ctx, dsn)
 	if target != nil && r.Policy.SSLMode != "" {

@@ -49,6 +49,7 @@ type env struct {
 	color          bool
 	bound          time.Duration // a command's overall bound; 0: its documented one (tests shorten it)
 	driverName     string        // check's and probe's --driver: the name the program opens
+	verifiedOnly   bool          // probe --targets: no startup message to a server not verified as asked
 }
 
 // driverFlag is check's and probe's --driver: the driver name the

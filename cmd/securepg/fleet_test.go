@@ -1,0 +1,102 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
+)
+
+// TestProbeFleet: probe --targets probes every line (a DSN or host:port),
+// a few at a time, each within its bound, on both backends: the real
+// server passes; a self-signed impostor fails without receiving a single
+// byte after its handshake (no user name, no password); a silent server
+// fails within the per-target bound; a DSN the policy refuses is refused
+// without a dial; the exit status says not every target passes, and 0
+// when they all do.
+func TestProbeFleet(t *testing.T) {
+	c := labtest.Shared(t)
+	silent, err := lab.NewStallProxy(lab.StallAtOnce, c.Certs.Server.TLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			labtest.IsolateEnv(t)
+			useDriver(t, drv)
+			imp, err := lab.NewTLSImpostor(c.Addr(), c.Certs.SelfSigned.TLS, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("PGUSER", c.User)
+			t.Setenv("PGPASSWORD", c.Password)
+			t.Setenv("PGDATABASE", c.Database)
+			t.Setenv("SECUREPG_SSLROOTCERT", c.Certs.CAFile)
+			// A policy that accepts an unverified server: the fleet probe
+			// still sends no user name to one.
+			t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+			good := c.DSN("sslmode=verify-full", "sslrootcert="+c.Certs.CAFile)
+			targets := strings.Join([]string{
+				"# the fleet",
+				good,
+				"localhost:" + imp.PortString(),
+				"",
+				"localhost:" + silent.PortString(),
+				"host=localhost port=5432 sslmode=disable",
+			}, "\n")
+			file := filepath.Join(t.TempDir(), "targets")
+			if err := os.WriteFile(file, []byte(targets), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := cli(t, "", "probe", "--targets", file, "--json", "--timeout", "2s", "--parallel", "3")
+			imp.Close()
+			if r.code != exitRefused {
+				t.Fatalf("exit %d: %s %s", r.code, r.out, r.errOut)
+			}
+			var got []fleetEntry
+			dec := json.NewDecoder(strings.NewReader(r.out))
+			for dec.More() {
+				var en fleetEntry
+				if err := dec.Decode(&en); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, en)
+			}
+			if len(got) != 4 {
+				t.Fatalf("%d entries: %s", len(got), r.out)
+			}
+			real, impostor, stalled, plain := got[0], got[1], got[2], got[3]
+			if real.Line != 2 || real.Verdict != "pass" || real.Policy.Outcome != "allowed" || real.DaysLeft == nil || *real.DaysLeft < 3000 ||
+				!strings.Contains(strings.Join(real.TLSVersions, ","), "TLSv1.3") || real.Auth == nil || !real.Auth.ChannelBinding {
+				t.Fatalf("the real server: %+v", real)
+			}
+			if impostor.Line != 3 || impostor.Verdict != "fail" || impostor.Policy.Outcome != "not_attempted" || impostor.TLS == nil ||
+				!strings.HasPrefix(impostor.TLS.Error, "certificate_untrusted") {
+				t.Fatalf("the impostor: %+v %+v", impostor, impostor.TLS)
+			}
+			if n := imp.FromClient(); n != 0 {
+				t.Fatalf("the impostor received %d bytes after its handshake: a startup message went to an unverified server", n)
+			}
+			if stalled.Line != 5 || stalled.Verdict == "pass" {
+				t.Fatalf("the silent server: %+v", stalled)
+			}
+			if plain.Line != 6 || plain.Verdict != "fail" || plain.Policy.Outcome != "refused" || plain.Policy.Reason != "tls_disabled" || plain.TLS != nil {
+				t.Fatalf("the plaintext DSN: %+v", plain)
+			}
+			if !strings.Contains(r.errOut, "1 of 4 targets pass the policy") || strings.Contains(r.out+r.errOut, c.Password) {
+				t.Fatalf("summary: %s", r.errOut)
+			}
+			// Every target passing: exit 0; the table on standard output.
+			t.Setenv("DATABASE_URL", "")
+			r = cli(t, good+"\n", "probe", "--targets", "-")
+			if r.code != exitOK || !strings.Contains(r.out, "1 of 1 targets pass the policy") {
+				t.Fatalf("exit %d: %s %s", r.code, r.out, r.errOut)
+			}
+		})
+	}
+}
