@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/internal/testenv"
 	"github.com/securepg/securepg/lab/labtest"
 )
 
@@ -96,6 +100,57 @@ func TestProbeFleet(t *testing.T) {
 			r = cli(t, good+"\n", "probe", "--targets", "-")
 			if r.code != exitOK || !strings.Contains(r.out, "1 of 1 targets pass the policy") {
 				t.Fatalf("exit %d: %s %s", r.code, r.out, r.errOut)
+			}
+		})
+	}
+}
+
+// TestProbeFleetServers: a fleet of PostgreSQL 15, PostgreSQL 18 and a
+// PgBouncer in front of 15 passes on both backends, the pooler is
+// detected, and each server's chain and versions are reported.
+func TestProbeFleetServers(t *testing.T) {
+	testenv.Slow(t, "a second server and a pooler")
+	c15, c18 := labtest.Shared(t), labtest.SharedVersion(t, 18)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := lab.StartPgBouncer(ctx, c15, lab.PgBouncerConfig{ServerTLSMode: "disable"})
+	if errors.Is(err, lab.ErrNoPgBouncer) {
+		labtest.Unavailable(t, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop()
+	targets := strings.Join([]string{
+		c15.DSN("sslmode=verify-full", "sslrootcert="+c15.Certs.CAFile),
+		c18.DSN("sslmode=verify-full", "sslrootcert="+c18.Certs.CAFile),
+		b.DSN("sslmode=verify-full", "sslrootcert="+c15.Certs.CAFile),
+	}, "\n")
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			labtest.IsolateEnv(t)
+			useDriver(t, drv)
+			r := cli(t, targets, "probe", "--targets", "-", "--json")
+			if r.code != exitOK || !strings.Contains(r.errOut, "3 of 3 targets pass the policy") {
+				t.Fatalf("exit %d: %s %s", r.code, r.out, r.errOut)
+			}
+			dec := json.NewDecoder(strings.NewReader(r.out))
+			var got []fleetEntry
+			for dec.More() {
+				var en fleetEntry
+				if err := dec.Decode(&en); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, en)
+			}
+			for i, en := range got {
+				pooler := i == 2
+				if en.Verdict != "pass" || en.ViaPooler != pooler || en.DaysLeft == nil || len(en.TLSVersions) == 0 || en.TLS == nil || en.TLS.Verification != "verify-full" {
+					t.Fatalf("target %d: %+v", i+1, en)
+				}
+			}
+			if v := got[1].View; v == nil || !strings.HasPrefix(v.ServerVersion, "18") {
+				t.Fatalf("the PostgreSQL 18 target: %+v", v)
 			}
 		})
 	}
