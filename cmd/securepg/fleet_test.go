@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/securepg/securepg/lab"
 	"github.com/securepg/securepg/internal/testenv"
+	"github.com/securepg/securepg/lab"
 	"github.com/securepg/securepg/lab/labtest"
 )
 
