@@ -164,9 +164,6 @@ func staticMaterial[T any](what string, v T) *Material[T] {
 
 var farFuture = time.Unix(1<<62, 0)
 
-// Paths names the files the material comes from.
-func (m *Material[T]) Paths() []string { return m.paths }
-
 // load reads the material the first time, at sql.Open: there is no last
 // good version, so any failure is an error.
 func (m *Material[T]) load(ctx context.Context) error {
@@ -305,9 +302,6 @@ func parseRoots(data [][]byte) (*Roots, error) {
 		return &Roots{Pool: pool, Public: publicRoots(pem)}, nil
 	})
 }
-
-// ClientCert is a client certificate with the intermediates to send.
-type ClientCert = tls.Certificate
 
 // parseKeyPair reads a certificate file and a key file.
 func parseKeyPair(data [][]byte) (*tls.Certificate, error) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgpassfile"
@@ -235,7 +236,7 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxCo
 		delete(cc.RuntimeParams, k)
 	}
 	if keys := unsupportedKeys(unsupportedPgx, cc.RuntimeParams); len(keys) > 0 {
-		return nil, Plan{}, &DSNError{Driver: DriverPgx, Msg: "pgx does not support " + joinKeys(keys) +
+		return nil, Plan{}, &DSNError{Driver: DriverPgx, Msg: "pgx does not support " + strings.Join(keys, ", ") +
 			": it would send the value to the server as a setting, which fails there; remove it"}
 	}
 	minTLS := max(p.MinTLSVersion, dsnMin)
@@ -390,17 +391,6 @@ func firstOf(vs ...string) string {
 		}
 	}
 	return ""
-}
-
-func joinKeys(keys []string) string {
-	s := ""
-	for i, k := range keys {
-		if i > 0 {
-			s += ", "
-		}
-		s += k
-	}
-	return s
 }
 
 // weakAuthSetting names the setting by which the configuration asks pgx

@@ -379,3 +379,6 @@ func TestHardening(t *testing.T) {
 		t.Fatalf("org root replaced the DSN's: %v", got)
 	}
 }
+
+// Paths names the files the material comes from (for the tests).
+func (m *Material[T]) Paths() []string { return m.paths }
