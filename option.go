@@ -151,22 +151,13 @@ func WithQueryText(on bool) Option {
 	return optionFunc(func(o *options) { o.telemetry.QueryText = on })
 }
 
-// WithPingSpans gives Ping its own spans (lib/pq; pgx pings are not
-// observable without wrapping its conn). Off by default.
-func WithPingSpans(on bool) Option {
-	return optionFunc(func(o *options) { o.telemetry.PingSpans = on })
-}
-
-// WithResetSessionSpans gives database/sql's session resets their own
-// spans (lib/pq). Off by default.
-func WithResetSessionSpans(on bool) Option {
-	return optionFunc(func(o *options) { o.telemetry.ResetSpans = on })
-}
-
 // WithSpanFilter decides per operation whether it gets a span; metrics are
 // recorded either way. op is "query", "exec", "prepare", "begin",
-// "commit", "rollback", "ping", "reset_session" or "batch"; query is the
-// statement text (never arguments). A nil filter is ignored.
+// "commit", "rollback", "batch", "ping" or "reset_session"; query is the
+// statement text (never arguments). database/sql pings and resets
+// sessions all the time: those are observed (span and metrics) only when
+// a filter accepts them (lib/pq; pgx's are not observable without
+// wrapping its conn). A nil filter is ignored.
 func WithSpanFilter(filter func(ctx context.Context, op, query string) bool) Option {
 	return optionFunc(func(o *options) {
 		if filter != nil {

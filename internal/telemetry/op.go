@@ -31,8 +31,8 @@ func (c *Conn) Start(ctx context.Context, kind, query string) (context.Context, 
 	}
 	t := c.t
 	// database/sql pings and resets sessions all the time: observed only
-	// when asked for.
-	if kind == KindReset && !t.s.ResetSpans || kind == KindPing && !t.s.PingSpans {
+	// when the span filter asks for them.
+	if (kind == KindReset || kind == KindPing) && (t.s.Filter == nil || !t.s.Filter(ctx, kind, query)) {
 		return ctx, Op{}
 	}
 	tracing := t.opSpans && t.tracing()

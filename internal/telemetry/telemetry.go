@@ -69,9 +69,8 @@ type Settings struct {
 	TracerProvider trace.TracerProvider // nil: the global provider, looked up as it changes
 	MeterProvider  metric.MeterProvider // nil: the global provider
 	QueryText      bool                 // record db.query.text, literals replaced
-	PingSpans      bool
-	ResetSpans     bool
-	// Filter, when set, decides per operation whether it gets a span.
+	// Filter, when set, decides per operation whether it gets a span;
+	// pings and session resets are observed only when it accepts them.
 	Filter func(ctx context.Context, op, query string) bool
 	// OperationSpans, when it points to false, gives no operation a span
 	// (connect spans and all metrics stay). nil: EnvOperationSpans decides
