@@ -12,6 +12,16 @@ import (
 // it was weaker than the policy.
 var ErrPolicyViolation = errors.New("securepg: policy violation")
 
+// DSNError is the error for a DSN (or a PG* variable, a service file, a
+// passfile) that securepg or the driver cannot read as the driver would:
+// malformed, longer than securepg accepts, or read by the driver in a way
+// that would send part of a setting somewhere else (a password swallowed
+// into a host name). Driver names the parser that read it ("pgx", "pq",
+// or "securepg" for securepg's own bounds); Msg never holds a secret
+// (docs/policy.md, "Errors"). It is not a refusal: errors.Is(err,
+// ErrPolicyViolation) is false.
+type DSNError = core.DSNError
+
 // Reason codes of a PolicyError. They are stable, and the same value is the
 // securepg.policy.reason attribute in telemetry.
 const (

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -248,4 +249,13 @@ func ExampleWithMode() {
 	// Output:
 	// audited plaintext_fallback db.example.com:5432
 	// true <nil>
+}
+
+// A DSN the driver cannot read is a *DSNError, which names keys, never
+// values.
+func ExampleDSNError() {
+	_, err := securepg.NewConnector("host=db.internal password='s3cret sslmode=verify-full")
+	var de *securepg.DSNError
+	fmt.Println(errors.As(err, &de), errors.Is(err, securepg.ErrPolicyViolation), strings.Contains(err.Error(), "s3cret"))
+	// Output: true false false
 }
