@@ -58,14 +58,14 @@ type Peer int
 // The peers. Impostors hold a self-signed certificate (sslmode=require
 // accepts it) and play a lab.AuthTrap.
 const (
-	Real             Peer = iota // the lab's server, verified (verify-full against the lab's CA)
-	AskCleartext                 // impostor: AuthenticationCleartextPassword
-	AskMD5                       // impostor: an MD5 response to its salt
-	RelaySCRAM                   // impostor: relays the login to the real server, which offers SCRAM without PLUS
-	AskOAuth                     // impostor: offers only OAUTHBEARER
-	SkipAuth                     // impostor: AuthenticationOk at once
-	PlaintextServer              // no TLS at all ('N' to the SSLRequest), asks for the password in cleartext
-	HostileError                 // a verified peer (the lab CA's certificate) that answers with an ErrorResponse full of escape sequences
+	Real            Peer = iota // the lab's server, verified (verify-full against the lab's CA)
+	AskCleartext                // impostor: AuthenticationCleartextPassword
+	AskMD5                      // impostor: an MD5 response to its salt
+	RelaySCRAM                  // impostor: relays the login to the real server, which offers SCRAM without PLUS
+	AskOAuth                    // impostor: offers only OAUTHBEARER
+	SkipAuth                    // impostor: AuthenticationOk at once
+	PlaintextServer             // no TLS at all ('N' to the SSLRequest), asks for the password in cleartext
+	HostileError                // a verified peer (the lab CA's certificate) that answers with an ErrorResponse full of escape sequences
 )
 
 // Source is where the credential comes from.
@@ -73,15 +73,15 @@ type Source int
 
 // The sources.
 const (
-	DSNPassword  Source = iota // password= in the DSN
-	PGPASSWORD                 // the environment
-	PassfileKey                // passfile= in the DSN
-	PGPASSFILE                 // the environment names the passfile
-	HomePgpass                 // ~/.pgpass (HOME)
-	ServiceFile                // password= in the service file the DSN names (service=)
-	Provider                   // a securepg credential provider (WithCredentials)
-	OAuthToken                 // pgx's ConnConfig.OAuthTokenProvider, no password
-	NoPassword                 // none: the peer refuses before any credential matters
+	DSNPassword Source = iota // password= in the DSN
+	PGPASSWORD                // the environment
+	PassfileKey               // passfile= in the DSN
+	PGPASSFILE                // the environment names the passfile
+	HomePgpass                // ~/.pgpass (HOME)
+	ServiceFile               // password= in the service file the DSN names (service=)
+	Provider                  // a securepg credential provider (WithCredentials)
+	OAuthToken                // pgx's ConnConfig.OAuthTokenProvider, no password
+	NoPassword                // none: the peer refuses before any credential matters
 )
 
 func (s Source) String() string {
