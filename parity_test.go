@@ -53,7 +53,7 @@ func TestParity(t *testing.T) {
 					}
 					for i, err := range errs {
 						if got := verdict(err); got != k.Want {
-							t.Errorf("connect %d: verdict %q, want %q (the other ways say %q): %v", i+1, got, k.Want, k.Want, err)
+							t.Errorf("DIVERGENCE (a security finding, issue 21 point 8): through %s, connect %d gives %q where the table and the other ways give %q: %v", w, i+1, got, k.Want, err)
 						}
 					}
 					s.Close()

@@ -85,7 +85,7 @@ const (
 )
 
 func (s Source) String() string {
-	return [...]string{"DSN password=", "PGPASSWORD", "passfile=", "PGPASSFILE", "~/.pgpass", "service file password=",
+	return [...]string{"DSN password=", "PGPASSWORD", "passfile=", "PGPASSFILE", "HOME .pgpass", "service file password=",
 		"credential provider", "OAuthTokenProvider", "no password"}[s]
 }
 
