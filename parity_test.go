@@ -57,7 +57,11 @@ func TestParity(t *testing.T) {
 						}
 					}
 					s.Close()
-					if k.Want != parity.Allowed {
+					if k.Harvest {
+						if s.Harvested() == "" {
+							t.Error("with the protection off the peer got nothing: the trap does not work")
+						}
+					} else if k.Want != parity.Allowed {
 						if got := s.Harvested(); got != "" {
 							t.Errorf("the peer got %s", got)
 						}

@@ -112,6 +112,9 @@ type Case struct {
 	Plan bool
 	// Superuser: sqlmocktest can simulate the row (WithSuperuser).
 	Superuser bool
+	// Harvest: a control with the protection off; the peer must get the
+	// credential, which proves the trap of the rows it mirrors.
+	Harvest bool
 }
 
 // Roles that SECUREPG_FORBID_SUPERUSER refuses (CreateRoles makes them).
@@ -160,6 +163,10 @@ func Cases() []Case {
 		{Name: "member of pg_read_server_files", Peer: Real, Source: DSNPassword, Role: RoleRead, Env: forbid, Want: reasonPrivilege},
 		{Name: "member of pg_write_server_files", Peer: Real, Source: DSNPassword, Role: RoleWrite, Env: forbid, Want: reasonPrivilege},
 		{Name: "plain role under SECUREPG_FORBID_SUPERUSER (control)", Peer: Real, Source: DSNPassword, Env: forbid, Want: Allowed, Superuser: true},
+		{Name: "protection off: impostor asks cleartext (control)", Peer: AskCleartext, Source: DSNPassword,
+			Env: map[string]string{"SECUREPG_MIN_SSLMODE": "require", "SECUREPG_ALLOW_UNVERIFIED_PASSWORD": "true"}, Want: Escaped, Harvest: true},
+		{Name: "protection off: impostor offers OAUTHBEARER (control)", Peer: AskOAuth, Source: OAuthToken,
+			Env: map[string]string{"SECUREPG_MIN_SSLMODE": "require", "SECUREPG_ALLOW_UNVERIFIED_PASSWORD": "true"}, Want: Escaped, Harvest: true},
 		{Name: "hostile ErrorResponse", Peer: HostileError, Source: NoPassword, Want: Escaped},
 	}
 	// Every source of a password, to an impostor that asks for it in
