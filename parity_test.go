@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -255,5 +256,43 @@ func terminateListeners(t *testing.T) {
 	}
 	if len(rs) == 0 || len(rs[0].Rows) != 1 {
 		t.Fatalf("ended %v listening sessions, want 1", rs)
+	}
+}
+
+// TestParityTableStatesItsCoverage: every row of the parity table runs
+// through at least two ways in (a verdict no other way is held to proves
+// no parity), both backends, and every way runs a row; what a way
+// cannot express it says why.
+func TestParityTableStatesItsCoverage(t *testing.T) {
+	ways := append(append([]parity.Way{}, parity.LibraryWays...), parity.CLIWays...)
+	runs := map[parity.Way]int{}
+	names := map[string]bool{}
+	for _, k := range parity.Cases() {
+		if names[k.Name] || strings.Contains(k.Name, "/") {
+			t.Errorf("row %q: a duplicate, or a / that splits its subtest name", k.Name)
+		}
+		names[k.Name] = true
+		var applies []parity.Way
+		pgx, pq := false, false
+		for _, w := range ways {
+			if parity.NotApplicable(k, w) == "" {
+				applies = append(applies, w)
+				runs[w]++
+				switch w {
+				case parity.SQLOpenPgx, parity.ConnectorPgx, parity.ConfigurePgx, parity.ConfigurePool, parity.OpenDB, parity.RegisterConnConf, parity.CheckPgx, parity.ProbePgx:
+					pgx = true
+				case parity.SQLOpenPQ, parity.ConnectorPQ, parity.Listener, parity.ListenerDialer, parity.CheckPQ, parity.ProbePQ:
+					pq = true
+				}
+			}
+		}
+		if len(applies) < 2 || !pgx || !pq && k.Source != parity.OAuthToken {
+			t.Errorf("row %q runs through %v only", k.Name, applies)
+		}
+	}
+	for _, w := range ways {
+		if runs[w] == 0 {
+			t.Errorf("no row runs through %s", w)
+		}
 	}
 }
