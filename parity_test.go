@@ -23,12 +23,16 @@ import (
 // (sql.Open and NewConnector, pgx and lib/pq), pgx native (ConfigurePgx,
 // ConfigurePool, OpenDB, RegisterConnConfig), lib/pq's listeners
 // (NewListener and NewListenerDialer: the first connect and a reconnect)
-// and sqlmocktest, and asserts the same verdict everywhere: the
-// PolicyError's reason, or allowed. A way that cannot express a row says
-// why, in the table. The impostors must get neither the password nor a
+// and sqlmocktest, on PostgreSQL 15 and 18, and asserts the same verdict
+// everywhere: the PolicyError's reason, or allowed. A way that cannot
+// express a row says why, in the table. The impostors must get neither the password nor a
 // session. TestParityCLI runs the same rows through check and probe.
 func TestParity(t *testing.T) {
-	l := getLab(t)
+	eachServer(t, func(t *testing.T, l *lab) { parityTable(t, l) })
+}
+
+// parityTable runs the table against l's server.
+func parityTable(t *testing.T, l *lab) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := parity.CreateRoles(ctx, l.Cluster); err != nil {
@@ -48,7 +52,7 @@ func TestParity(t *testing.T) {
 						t.Fatal(err)
 					}
 					defer s.Close()
-					errs := parityConnect(t, w, k, s)
+					errs := parityConnect(t, l, w, k, s)
 					if len(errs) == 0 {
 						t.Fatal("the way gave no verdict")
 					}
@@ -96,7 +100,7 @@ func verdict(err error) string {
 // parityConnect connects through way w as the case says and returns the
 // verdict of each connect: one, or for a listener the first connect and
 // a reconnect.
-func parityConnect(t *testing.T, w parity.Way, k parity.Case, s *parity.Setup) []error {
+func parityConnect(t *testing.T, l *lab, w parity.Way, k parity.Case, s *parity.Setup) []error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -174,7 +178,7 @@ func parityConnect(t *testing.T, w parity.Way, k parity.Case, s *parity.Setup) [
 		defer securepg.UnregisterConnConfig(name)
 		return ping(sql.Open(securepg.DriverName, name))
 	case parity.Listener, parity.ListenerDialer:
-		return listenerConnects(t, w, s, opts)
+		return listenerConnects(t, l, w, s, opts)
 	case parity.SQLMock:
 		var mo []sqlmocktest.Option
 		if k.Superuser && k.Role == "" {
@@ -195,7 +199,7 @@ func parityConnect(t *testing.T, w parity.Way, k parity.Case, s *parity.Setup) [
 // listenerConnects makes a lib/pq listener through w and returns the
 // verdict of its first connect and of a reconnect: after a refusal lib/pq
 // tries again by itself; after a session, the server ends it.
-func listenerConnects(t *testing.T, w parity.Way, s *parity.Setup, opts []securepg.Option) []error {
+func listenerConnects(t *testing.T, l *lab, w parity.Way, s *parity.Setup, opts []securepg.Option) []error {
 	t.Helper()
 	events := make(chan error, 16)
 	cb := func(ev pq.ListenerEventType, err error) {
@@ -234,18 +238,18 @@ func listenerConnects(t *testing.T, w parity.Way, s *parity.Setup, opts []secure
 		if err := lis.Listen("securepg_parity"); err != nil {
 			t.Fatal(err)
 		}
-		terminateListeners(t)
+		terminateListeners(t, l)
 	}
 	return []error{first, next()}
 }
 
 // terminateListeners ends, on the lab's server, every session listening
 // on securepg_parity.
-func terminateListeners(t *testing.T) {
+func terminateListeners(t *testing.T, l *lab) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admin, err := getLab(t).Admin(ctx)
+	admin, err := l.Admin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
