@@ -205,7 +205,10 @@ func listenerConnects(t *testing.T, l *lab, w parity.Way, s *parity.Setup, opts 
 	cb := func(ev pq.ListenerEventType, err error) {
 		switch ev {
 		case pq.ListenerEventConnected, pq.ListenerEventReconnected, pq.ListenerEventConnectionAttemptFailed:
-			events <- err
+			select {
+			case events <- err:
+			default: // lib/pq retrying a refusal: two were enough
+			}
 		}
 	}
 	next := func() error {
