@@ -403,7 +403,13 @@ func (r *replyConn) Read(b []byte) (int, error) {
 				detail = "the server answered the SSLRequest with neither S nor N"
 			}
 			if refusal, _ := Pass(r.a.c.policy, Check{Stage: StageHandshake, Facts: f}); refusal != nil {
-				r.a.reject(r.cur, tlsNotEstablished(f.Addr(), r.a.c.policy, detail))
+				// The refusal is the read's error, so that pgx's
+				// connect error wraps it: code that connects with pgx
+				// itself (ConfigurePgx, ConfigurePool) finds the
+				// *PolicyError, as database/sql's callers do.
+				v := tlsNotEstablished(f.Addr(), r.a.c.policy, detail)
+				r.a.reject(r.cur, v)
+				return 0, v
 			}
 		}
 	}
