@@ -111,6 +111,13 @@ func (w *authWatch) serverMessage(typ byte, body []byte) error {
 			}
 		}
 		w.finish()
+		if typ == 'E' {
+			// Text no one should read raw fails the read, escaped, with
+			// the driver's own error value inside.
+			if err := hostileServerError(w.policy.Driver, body); err != nil {
+				return err
+			}
+		}
 		if typ == 'Z' && w.session != nil {
 			// The session started: judged on what the server reported,
 			// before the driver hands it over.

@@ -1,9 +1,13 @@
 package core
 
 import (
+	"bytes"
 	"sort"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/lib/pq"
 	"github.com/securepg/securepg/internal/dsn"
 )
 
@@ -69,4 +73,56 @@ func ErrorSecrets(s, password string) []string {
 		out = append(out, password)
 	}
 	return out
+}
+
+// hostileServerError is the error for a server's ErrorResponse (body,
+// after the length) during the startup whose text a terminal or a log
+// would not show as written (control bytes, invalid UTF-8, bidirectional
+// overrides), or nil when every field is safe. Its text is the driver's
+// rendering escaped; Unwrap returns the driver's own error value with the
+// raw fields, as the driver would have built it (*pgconn.PgError for pgx,
+// *pq.Error for lib/pq). The authentication watch fails the driver's read
+// with it, so that no way in (pgx's own connect, a lib/pq listener's
+// callback) sees the raw text, and errors.As still finds the fields.
+func hostileServerError(driver string, body []byte) error {
+	fields, ok := errorFields(body)
+	if !ok {
+		return nil
+	}
+	safe := true
+	for _, v := range fields {
+		safe = safe && isSafe(v)
+	}
+	if safe {
+		return nil
+	}
+	var raw error
+	if driver == DriverPQ {
+		raw = &pq.Error{Severity: fields['S'], Code: pq.ErrorCode(fields['C']), Message: fields['M'], Detail: fields['D'],
+			Hint: fields['H'], Position: fields['P'], InternalPosition: fields['p'], InternalQuery: fields['q'], Where: fields['W'],
+			Schema: fields['s'], Table: fields['t'], Column: fields['c'], DataTypeName: fields['d'], Constraint: fields['n'],
+			File: fields['F'], Line: fields['L'], Routine: fields['R']}
+	} else {
+		var er pgproto3.ErrorResponse
+		if er.Decode(body) != nil {
+			return nil
+		}
+		raw = pgconn.ErrorResponseToPgError(&er)
+	}
+	return &SafeError{msg: SafeText(raw.Error()), err: raw}
+}
+
+// errorFields reads an ErrorResponse body: a field type byte and a
+// NUL-terminated value each, then a NUL.
+func errorFields(body []byte) (map[byte]string, bool) {
+	fields := map[byte]string{}
+	for len(body) > 0 && body[0] != 0 {
+		i := bytes.IndexByte(body[1:], 0)
+		if i < 0 {
+			return nil, false
+		}
+		fields[body[0]] = string(body[1 : 1+i])
+		body = body[2+i:]
+	}
+	return fields, len(body) > 0
 }

@@ -1,0 +1,39 @@
+package core
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/lib/pq"
+)
+
+// TestHostileServerError: a startup ErrorResponse whose text could drive
+// a terminal becomes an error whose text is escaped and which unwraps to
+// the driver's own value with the raw fields; a plain one is left to the
+// driver.
+func TestHostileServerError(t *testing.T) {
+	evil := "\x1b[2J\x1b[HOK: connection verified"
+	body := []byte("SFATAL\x00VFATAL\x00C28000\x00M" + evil + "\x00Dd\u202e\x00\x00")
+	for _, driver := range []string{DriverPgx, DriverPQ} {
+		err := hostileServerError(driver, body)
+		if err == nil || strings.ContainsAny(err.Error(), "\x1b\u202e") || !strings.Contains(err.Error(), `\x1b[2J`) {
+			t.Fatalf("%s: %v", driver, err)
+		}
+		var pgErr *pgconn.PgError
+		var pqErr *pq.Error
+		switch {
+		case driver == DriverPgx && (!errors.As(err, &pgErr) || pgErr.Message != evil || pgErr.Code != "28000" || pgErr.Detail != "d\u202e"):
+			t.Fatalf("pgx: %#v", pgErr)
+		case driver == DriverPQ && (!errors.As(err, &pqErr) || pqErr.Message != evil || pqErr.Code != "28000" || pqErr.Severity != "FATAL"):
+			t.Fatalf("pq: %#v", pqErr)
+		}
+	}
+	if err := hostileServerError(DriverPgx, []byte("SFATAL\x00C28P01\x00Mpassword authentication failed\x00\x00")); err != nil {
+		t.Fatalf("a plain error: %v", err)
+	}
+	if err := hostileServerError(DriverPgx, []byte("SFATAL\x00M\x1bunterminated")); err != nil {
+		t.Fatalf("a malformed body: %v", err)
+	}
+}
