@@ -18,7 +18,7 @@ func BenchmarkLoopback(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		sp, err := securepg.NewConnector(dsn, securepg.WithDriver(drv.name), securepg.WithLogger(discardLogger()))
+		sp, err := securepg.NewConnector(dsn, withBackend(drv.name), securepg.WithLogger(discardLogger()))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -79,7 +79,7 @@ func TestConnectRoundTrips(t *testing.T) {
 			}
 			defer front.Close()
 			dsn := l.at(front, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile)
-			c, err := securepg.NewConnector(dsn, append([]securepg.Option{securepg.WithDriver(tc.drv), securepg.WithLogger(discardLogger())}, tc.opts...)...)
+			c, err := securepg.NewConnector(dsn, append([]securepg.Option{withBackend(tc.drv), securepg.WithLogger(discardLogger())}, tc.opts...)...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,7 +123,7 @@ func BenchmarkConnect(b *testing.B) {
 		"pq": func() (driver.Connector, error) { return pq.NewConnector(dsn) },
 	}
 	for _, drv := range []string{"pgx", "pq"} {
-		sp, err := securepg.NewConnector(dsn, securepg.WithDriver(drv), securepg.WithLogger(discardLogger()))
+		sp, err := securepg.NewConnector(dsn, withBackend(drv), securepg.WithLogger(discardLogger()))
 		if err != nil {
 			b.Fatal(err)
 		}

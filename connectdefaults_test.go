@@ -108,7 +108,7 @@ func TestConnectSpanSaysHowItConnects(t *testing.T) {
 			t.Setenv("SECUREPG_APPLICATION_NAME", "billing-api")
 			s := newSDK(t)
 			c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
-				append(s.opts, securepg.WithDriver(drv))...)
+				append(s.opts, withBackend(drv))...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -205,7 +205,7 @@ func TestProviderRefreshOnAuthFailure(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			p := &cachingProvider{stale: "Zq7-stale", fresh: l.Password}
-			c, err := securepg.NewConnector(l.noPassword(), securepg.WithDriver(drv), securepg.WithLogger(discardLogger()), securepg.WithCredentials(p))
+			c, err := securepg.NewConnector(l.noPassword(), withBackend(drv), securepg.WithLogger(discardLogger()), securepg.WithCredentials(p))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -253,7 +253,7 @@ func TestExpiringCredentialsRecycleConnections(t *testing.T) {
 				calls.Add(1)
 				return hooks.Credentials{Password: l.Password, Expires: time.Now()}, nil // expired once issued
 			})
-			c, err := securepg.NewConnector(l.noPassword(), securepg.WithDriver(drv), securepg.WithLogger(discardLogger()), securepg.WithCredentials(p))
+			c, err := securepg.NewConnector(l.noPassword(), withBackend(drv), securepg.WithLogger(discardLogger()), securepg.WithCredentials(p))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -270,7 +270,7 @@ func TestExpiringCredentialsRecycleConnections(t *testing.T) {
 			}
 			// Credentials without expiry: the connection is reused.
 			calls.Store(0)
-			c2, _ := securepg.NewConnector(l.noPassword(), securepg.WithDriver(drv), securepg.WithLogger(discardLogger()), securepg.WithCredentials(hooks.CredentialFunc(
+			c2, _ := securepg.NewConnector(l.noPassword(), withBackend(drv), securepg.WithLogger(discardLogger()), securepg.WithCredentials(hooks.CredentialFunc(
 				func(context.Context, hooks.Attempt) (hooks.Credentials, error) {
 					calls.Add(1)
 					return hooks.Credentials{Password: l.Password}, nil

@@ -43,7 +43,7 @@ func TestDirectTLSToPostgres18(t *testing.T) {
 				infos := 0
 				c, err := securepg.NewConnector(
 					l.at(tap, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile, "sslnegotiation="+negotiation),
-					append(s.opts, securepg.WithDriver(drv), securepg.WithHooks(hooks.Hooks{
+					append(s.opts, withBackend(drv), securepg.WithHooks(hooks.Hooks{
 						AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; infos++; return nil },
 					}))...)
 				if err != nil {
@@ -147,7 +147,7 @@ func TestDirectTLSToPostgres15Fails(t *testing.T) {
 				var violations []hooks.Violation
 				c, err := securepg.NewConnector(
 					l.at(tap, "sslmode="+mode, "sslrootcert="+l.Certs.CAFile, "sslnegotiation=direct"),
-					securepg.WithDriver(drv), securepg.WithLogger(discardLogger()),
+					withBackend(drv), securepg.WithLogger(discardLogger()),
 					securepg.WithHooks(hooks.Hooks{
 						AfterConnect: func(context.Context, hooks.ConnInfo) error {
 							t.Error("AfterConnect: a connection was made")

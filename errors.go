@@ -81,7 +81,8 @@ type PolicyError struct {
 	Fix    string // what to change
 	Err    error  // the safe underlying cause (an x509 error, for instance), or nil
 
-	more int // further violations of the same connector
+	more  int    // further violations of the same connector
+	check string // the command that lists them
 }
 
 func newPolicyError(v *core.Violation, more int) *PolicyError {
@@ -93,7 +94,7 @@ func (e *PolicyError) Error() string {
 	v := core.Violation{Reason: e.Reason, Host: e.Host, Detail: e.Detail, Fix: e.Fix, Err: e.Err}
 	s := "securepg: refused: " + v.Message()
 	if e.more > 0 {
-		s += " (and " + strconv.Itoa(e.more) + " more; `securepg check` lists them)"
+		s += " (and " + strconv.Itoa(e.more) + " more; `" + e.check + "` lists them)"
 	}
 	return s
 }

@@ -50,7 +50,7 @@ func ExamplePolicyError() {
 func Example_openDB() {
 	connector, err := securepg.NewConnector(
 		"host=db.example.com user=app dbname=app sslmode=verify-full sslrootcert=system",
-		securepg.WithDriver("pq"),
+		securepg.WithDriver(securepg.DriverNamePQ),
 		securepg.WithMinTLSVersion(0x0304), // tls.VersionTLS13
 	)
 	if err != nil {

@@ -298,7 +298,7 @@ func TestServerRestartUnderLoad(t *testing.T) {
 			logFrom := serverLogSize(t, c)
 			var cl connLog
 			logs := &secretWatch{secret: []byte(c.Password)}
-			sc, err := securepg.NewConnector(verifiedDSN(c, "connect_timeout=5"), securepg.WithDriver(drv),
+			sc, err := securepg.NewConnector(verifiedDSN(c, "connect_timeout=5"), withBackend(drv),
 				securepg.WithHooks(cl.hooks()), securepg.WithLogger(logs.logger()))
 			if err != nil {
 				t.Fatal(err)
@@ -491,7 +491,7 @@ func TestBlackholedServer(t *testing.T) {
 			open := func(extra string) *sql.DB {
 				t.Helper()
 				c, err := securepg.NewConnector("host=localhost port="+g.PortString()+" "+l.auth()+" sslmode=verify-full sslrootcert="+
-					l.Certs.CAFile+" "+extra, securepg.WithDriver(drv), securepg.WithLogger(discardLogger()))
+					l.Certs.CAFile+" "+extra, withBackend(drv), securepg.WithLogger(discardLogger()))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -593,7 +593,7 @@ func TestServerCertificateRotation(t *testing.T) {
 			isolateEnv(t)
 			s := newSDK(t)
 			var cl connLog
-			sc, err := securepg.NewConnector(verifiedDSN(c), append(s.opts, securepg.WithDriver(drv), securepg.WithHooks(cl.hooks()))...)
+			sc, err := securepg.NewConnector(verifiedDSN(c), append(s.opts, withBackend(drv), securepg.WithHooks(cl.hooks()))...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -729,7 +729,7 @@ func TestFailoverToPromotedStandby(t *testing.T) {
 			mu.Unlock()
 		}
 		logs := &secretWatch{secret: []byte(primary.Password)}
-		sc, err := securepg.NewConnector(dsn, securepg.WithDriver(drv), securepg.WithHooks(h), securepg.WithLogger(logs.logger()))
+		sc, err := securepg.NewConnector(dsn, withBackend(drv), securepg.WithHooks(h), securepg.WithLogger(logs.logger()))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,7 +28,7 @@ func TestBeforeConnectSuppliesCredentials(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			var seen []hooks.Attempt
-			c, err := securepg.NewConnector(l.noPassword(), securepg.WithDriver(drv), securepg.WithLogger(discardLogger()), securepg.WithHooks(hooks.Hooks{
+			c, err := securepg.NewConnector(l.noPassword(), withBackend(drv), securepg.WithLogger(discardLogger()), securepg.WithHooks(hooks.Hooks{
 				BeforeConnect: func(_ context.Context, a hooks.Attempt) (*hooks.Credentials, error) {
 					seen = append(seen, a)
 					return &hooks.Credentials{Password: l.Password}, nil
@@ -67,7 +67,7 @@ func TestHookErrorsAndPanics(t *testing.T) {
 		} {
 			t.Run(drv+"/"+tc.name, func(t *testing.T) {
 				isolateEnv(t)
-				c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), securepg.WithDriver(drv), securepg.WithLogger(discardLogger()),
+				c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), withBackend(drv), securepg.WithLogger(discardLogger()),
 					securepg.WithHooks(hooks.Hooks{}), securepg.WithHooks(tc.h))
 				if err != nil {
 					t.Fatal(err)
@@ -103,7 +103,7 @@ func TestAfterConnectSeesTLSAndRejectionNeverFallsBack(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			var info hooks.ConnInfo
-			c, err := securepg.NewConnector(l.at(l.relay, "sslmode=prefer", "sslrootcert="+l.Certs.CAFile), securepg.WithDriver(drv), securepg.WithMinSSLMode("prefer"),
+			c, err := securepg.NewConnector(l.at(l.relay, "sslmode=prefer", "sslrootcert="+l.Certs.CAFile), withBackend(drv), securepg.WithMinSSLMode("prefer"),
 				securepg.WithLogger(discardLogger()), securepg.WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error {
 					info = ci
 					return errors.New("not on my watch")
@@ -151,16 +151,16 @@ func TestOnViolation(t *testing.T) {
 				mu.Unlock()
 			}})
 			quiet := securepg.WithLogger(discardLogger())
-			_, err := securepg.NewConnector(l.at(l.relay, "sslmode=prefer"), securepg.WithDriver(drv), quiet, h)
+			_, err := securepg.NewConnector(l.at(l.relay, "sslmode=prefer"), withBackend(drv), quiet, h)
 			requireReason(t, err, securepg.ReasonPlaintextFallback)
-			c, err := securepg.NewConnector(l.at(l.wrongHost, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), securepg.WithDriver(drv), quiet, h)
+			c, err := securepg.NewConnector(l.at(l.wrongHost, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), withBackend(drv), quiet, h)
 			if err != nil {
 				t.Fatal(err)
 			}
 			db := sql.OpenDB(c)
 			requireReason(t, db.Ping(), securepg.ReasonHostnameMismatch)
 			db.Close()
-			c, err = securepg.NewConnector(l.at(l.relay, "sslmode=require"), securepg.WithDriver(drv), quiet, h, securepg.WithMode("audit"),
+			c, err = securepg.NewConnector(l.at(l.relay, "sslmode=require"), withBackend(drv), quiet, h, securepg.WithMode("audit"),
 				securepg.WithHooks(hooks.Hooks{OnViolation: func(context.Context, hooks.Violation) { panic("alerting is down") }}))
 			if err != nil {
 				t.Fatal(err)
@@ -207,7 +207,7 @@ func TestQueryHooks(t *testing.T) {
 			type ctxKey struct{}
 			var passedOn bool
 			logs := &recordHandler{}
-			c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), securepg.WithDriver(drv),
+			c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), withBackend(drv),
 				securepg.WithLogger(slog.New(logs)),
 				securepg.WithHooks(hooks.Hooks{ // observes without arguments
 					BeforeQuery: func(ctx context.Context, q *hooks.QueryEvent) context.Context {

@@ -85,7 +85,7 @@ func TestSlowHooksAreBoundedByTheContext(t *testing.T) {
 		} {
 			t.Run(drv+"/"+tc.name, func(t *testing.T) {
 				isolateEnv(t)
-				c, err := securepg.NewConnector(tc.dsn, securepg.WithDriver(drv), securepg.WithLogger(discardLogger()), securepg.WithHooks(tc.h))
+				c, err := securepg.NewConnector(tc.dsn, withBackend(drv), securepg.WithLogger(discardLogger()), securepg.WithHooks(tc.h))
 				if err != nil {
 					t.Fatal(err)
 				}

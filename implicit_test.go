@@ -176,9 +176,9 @@ func TestImplicitSSLModeIsUpgraded(t *testing.T) {
 // pinBackend is the option that picks the backend a driver name picks.
 func pinBackend(drv string) securepg.Option {
 	if drv == "securepg-pq" {
-		return securepg.WithDriver("pq")
+		return withBackend("pq")
 	}
-	return securepg.WithDriver("pgx")
+	return withBackend("pgx")
 }
 
 func pingFor(db *sql.DB, d time.Duration) error {

@@ -167,7 +167,10 @@ func driverName(backend string) string {
 	return securepg.DriverName
 }
 
+// withBackend is WithDriver for backend ("pgx" or "pq").
+func withBackend(backend string) securepg.Option { return securepg.WithDriver(driverName(backend)) }
+
 // connectorFor is securepg.NewConnector on backend ("pgx" or "pq").
 func connectorFor(backend, dsn string, opts ...securepg.Option) (driver.Connector, error) {
-	return securepg.NewConnector(dsn, append([]securepg.Option{securepg.WithDriver(backend)}, opts...)...)
+	return securepg.NewConnector(dsn, append([]securepg.Option{withBackend(backend)}, opts...)...)
 }

@@ -81,7 +81,7 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 			for i, dsn := range dsns {
 				isolateEnv(t)
 				t.Setenv("PGSERVICEFILE", svc)
-				c, err := securepg.NewConnector(dsn, securepg.WithDriver(drv), securepg.WithMode(mode), securepg.WithLogger(slog.New(h)))
+				c, err := securepg.NewConnector(dsn, withBackend(drv), securepg.WithMode(mode), securepg.WithLogger(slog.New(h)))
 				render(fmt.Sprintf("%s/%s/%d open", drv, mode, i), err)
 				walk(t, err, secret)
 				if err != nil {
@@ -120,7 +120,7 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 			securepg.WithPasswordFile(pwFile),
 		} {
 			isolateEnv(t)
-			c, err := securepg.NewConnector(noPW, securepg.WithDriver(drv), securepg.WithLogger(slog.New(h)), opt)
+			c, err := securepg.NewConnector(noPW, withBackend(drv), securepg.WithLogger(slog.New(h)), opt)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -62,7 +62,7 @@ func TestAuditModeLogsEveryViolationAtWarn(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			h := &recordHandler{}
-			conn, err := securepg.NewConnector(l.at(l.relay, "sslmode=require"), securepg.WithDriver(drv), securepg.WithMode("audit"), securepg.WithLogger(slog.New(h)))
+			conn, err := securepg.NewConnector(l.at(l.relay, "sslmode=require"), withBackend(drv), securepg.WithMode("audit"), securepg.WithLogger(slog.New(h)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,10 +99,10 @@ func TestEnforceModeLogsRefusalAtError(t *testing.T) {
 			isolateEnv(t)
 			h := &recordHandler{}
 			// Refused at open.
-			_, err := securepg.NewConnector(l.at(l.relay, "sslmode=prefer"), securepg.WithDriver(drv), securepg.WithLogger(slog.New(h)))
+			_, err := securepg.NewConnector(l.at(l.relay, "sslmode=prefer"), withBackend(drv), securepg.WithLogger(slog.New(h)))
 			requireReason(t, err, securepg.ReasonPlaintextFallback)
 			// Refused when connecting.
-			c, err := securepg.NewConnector(l.at(l.wrongHost, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), securepg.WithDriver(drv), securepg.WithLogger(slog.New(h)))
+			c, err := securepg.NewConnector(l.at(l.wrongHost, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), withBackend(drv), securepg.WithLogger(slog.New(h)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,7 +138,7 @@ func TestLogsAreRateLimited(t *testing.T) {
 			isolateEnv(t)
 			h := &recordHandler{}
 			var heard atomic.Int32
-			c, err := securepg.NewConnector(l.at(l.wrongHost, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), securepg.WithDriver(drv),
+			c, err := securepg.NewConnector(l.at(l.wrongHost, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), withBackend(drv),
 				securepg.WithLogger(slog.New(h)), securepg.WithHooks(hooks.Hooks{OnViolation: func(context.Context, hooks.Violation) { heard.Add(1) }}))
 			if err != nil {
 				t.Fatal(err)

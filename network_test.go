@@ -63,7 +63,7 @@ func TestAllowedNetworks(t *testing.T) {
 				tap := newTap(t, "127.0.0.1:0", l.Addr())
 				heard := &violations{}
 				c, err := securepg.NewConnector(l.at(tap, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile, tc.extra),
-					securepg.WithDriver(drv), securepg.WithLogger(discardLogger()), heard.option())
+					withBackend(drv), securepg.WithLogger(discardLogger()), heard.option())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -108,7 +108,7 @@ func TestAllowedNetworksMultiHost(t *testing.T) {
 			heard := &violations{}
 			dsn := "host=127.0.0.2,127.0.0.1 port=" + other.PortString() + "," + good.PortString() + " " + l.auth() +
 				" sslmode=verify-full sslrootcert=" + l.Certs.CAFile
-			c, err := securepg.NewConnector(dsn, securepg.WithDriver(drv), securepg.WithLogger(discardLogger()), heard.option())
+			c, err := securepg.NewConnector(dsn, withBackend(drv), securepg.WithLogger(discardLogger()), heard.option())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,7 +21,7 @@ func TestNoticeHandler(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
-				securepg.WithDriver(drv), securepg.WithLogger(discardLogger()))
+				withBackend(drv), securepg.WithLogger(discardLogger()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,7 +56,7 @@ func TestPQNoticeHandlerConnectorIsAnError(t *testing.T) {
 	l := getLab(t)
 	isolateEnv(t)
 	c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
-		securepg.WithDriver("pq"), securepg.WithLogger(discardLogger()))
+		withBackend("pq"), securepg.WithLogger(discardLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}

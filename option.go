@@ -55,11 +55,17 @@ func set(variable, value, source string) Option {
 // prefer, require, verify-ca or verify-full (SECUREPG_MIN_SSLMODE).
 func WithMinSSLMode(mode string) Option { return set(core.EnvMinSSLMode, mode, "WithMinSSLMode") }
 
-// WithDriver chooses the underlying driver of NewConnector: "pgx" (the
-// default) or "pq", as the driver names "securepg" and "securepg-pq" do
-// for sql.Open. It is a choice made in code: error types differ between
-// the backends.
-func WithDriver(name string) Option { return set(core.SettingDriver, name, "WithDriver") }
+// WithDriver chooses the backend of NewConnector (and of sqlmocktest) by
+// the driver name a program would give sql.Open: DriverName ("securepg",
+// pgx, the default) or DriverNamePQ ("securepg-pq", lib/pq). It is a
+// choice made in code: error types differ between the backends.
+func WithDriver(name string) Option {
+	backend, ok := map[string]string{DriverName: core.DriverPgx, DriverNamePQ: core.DriverPQ}[name]
+	if !ok {
+		backend = "?" // refused, with what it wants
+	}
+	return set(core.SettingDriver, backend, "WithDriver")
+}
 
 // WithRootCert sets the CA bundle that verifies servers whose effective
 // configuration names no sslrootcert; "system" means the system roots

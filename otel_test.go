@@ -119,7 +119,7 @@ func matches(set attribute.Set, match map[string]string) bool {
 // providers and the driver, and pings it.
 func (s *sdk) openVerified(t *testing.T, l *lab, drv string, opts ...securepg.Option) *sql.DB {
 	t.Helper()
-	c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), append(append(s.opts, securepg.WithDriver(drv)), opts...)...)
+	c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), append(append(s.opts, withBackend(drv)), opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestTelemetryRefusedAndAudited(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			s := newSDK(t)
-			_, err := securepg.NewConnector(l.at(l.relay, "sslmode=prefer"), append(s.opts, securepg.WithDriver(drv))...)
+			_, err := securepg.NewConnector(l.at(l.relay, "sslmode=prefer"), append(s.opts, withBackend(drv))...)
 			requireReason(t, err, securepg.ReasonPlaintextFallback)
 			spans := s.ended("securepg.connect")
 			if len(spans) != 1 {
@@ -234,7 +234,7 @@ func TestTelemetryRefusedAndAudited(t *testing.T) {
 			}
 
 			// Audit mode: the same DSN connects, and says so.
-			c, err := securepg.NewConnector(l.at(l.relay, "sslmode=prefer"), append(s.opts, securepg.WithDriver(drv), securepg.WithMode("audit"))...)
+			c, err := securepg.NewConnector(l.at(l.relay, "sslmode=prefer"), append(s.opts, withBackend(drv), securepg.WithMode("audit"))...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -269,7 +269,7 @@ func TestTelemetryLiveRefusal(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			s := newSDK(t)
-			c, err := securepg.NewConnector(l.at(l.wrongHost, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), append(s.opts, securepg.WithDriver(drv))...)
+			c, err := securepg.NewConnector(l.at(l.wrongHost, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), append(s.opts, withBackend(drv))...)
 			if err != nil {
 				t.Fatal(err)
 			}

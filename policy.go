@@ -48,7 +48,12 @@ func (c *connector) judge() error {
 	if refusal != nil {
 		c.reportRefusal(context.Background(), refusal)
 		c.tel.Refused(context.Background(), refusal)
-		return newPolicyError(refusal, len(all)-1)
+		pe := newPolicyError(refusal, len(all)-1)
+		pe.check = "securepg check"
+		if c.policy.Driver == core.DriverPQ {
+			pe.check += " --driver " + DriverNamePQ
+		}
+		return pe
 	}
 	for _, v := range audited {
 		c.reportAudit(context.Background(), v)

@@ -42,7 +42,7 @@ func pooledConn(t *testing.T, dsn, drv string) (hooks.ConnInfo, *sql.Conn, map[s
 	s := newSDK(t)
 	var info hooks.ConnInfo
 	heard := false
-	c, err := securepg.NewConnector(dsn, append(s.opts, securepg.WithDriver(drv), securepg.WithHooks(hooks.Hooks{
+	c, err := securepg.NewConnector(dsn, append(s.opts, withBackend(drv), securepg.WithHooks(hooks.Hooks{
 		AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info, heard = ci, true; return nil },
 	}))...)
 	if err != nil {
@@ -142,7 +142,7 @@ func TestPoolerImpostor(t *testing.T) {
 		for _, drv := range []string{"pgx", "pq"} {
 			t.Run(tc.name+"/"+drv, func(t *testing.T) {
 				isolateEnv(t)
-				c, err := securepg.NewConnector(b.DSN("sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), securepg.WithDriver(drv), securepg.WithLogger(discardLogger()))
+				c, err := securepg.NewConnector(b.DSN("sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), withBackend(drv), securepg.WithLogger(discardLogger()))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -193,7 +193,7 @@ func TestPoolerPasswordProtection(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			t.Setenv("SECUREPG_MIN_SSLMODE", "require")
-			c, err := securepg.NewConnector(b.DSN("sslmode=require"), securepg.WithDriver(drv), securepg.WithLogger(discardLogger()))
+			c, err := securepg.NewConnector(b.DSN("sslmode=require"), withBackend(drv), securepg.WithLogger(discardLogger()))
 			if drv == "pq" {
 				requireReason(t, err, securepg.ReasonPasswordUnverifiedServer)
 				return

@@ -122,7 +122,7 @@ var privilegePaths = []struct {
 }
 
 func pingSQL(t *testing.T, dsn, drv string) error {
-	c, err := securepg.NewConnector(dsn, securepg.WithDriver(drv), securepg.WithForbidSuperuser(true), securepg.WithLogger(discardLogger()))
+	c, err := securepg.NewConnector(dsn, withBackend(drv), securepg.WithForbidSuperuser(true), securepg.WithLogger(discardLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,7 @@ func TestCABundleRotation(t *testing.T) {
 					t.Setenv("SECUREPG_SSLROOTCERT", vol.Path("ca.crt"))
 				}
 				var verified atomic.Int32
-				c, err := securepg.NewConnector(dsn, securepg.WithDriver(drv), securepg.WithLogger(discardLogger()),
+				c, err := securepg.NewConnector(dsn, withBackend(drv), securepg.WithLogger(discardLogger()),
 					securepg.WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error {
 						if ci.Verification == "verify-full" {
 							verified.Add(1)
@@ -200,7 +200,7 @@ func TestRotationGoneWrong(t *testing.T) {
 				vol := newVolume(t, map[string][]byte{"ca.crt": readFile(t, l.Certs.CAFile)})
 				open := func(p *pglab.Proxy, h *recordHandler) *sql.DB {
 					c, err := securepg.NewConnector(l.at(p, "sslmode=verify-full", "sslrootcert="+vol.Path("ca.crt")),
-						securepg.WithDriver(drv), securepg.WithLogger(slog.New(h)))
+						withBackend(drv), securepg.WithLogger(slog.New(h)))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -264,7 +264,7 @@ func TestPlanStaysWhatOpenJudged(t *testing.T) {
 			t.Setenv("PGPASSWORD", l.Password)
 			t.Setenv("PGDATABASE", l.Database)
 			var modes []string
-			c, err := securepg.NewConnector("service=app", securepg.WithDriver(drv), securepg.WithLogger(discardLogger()),
+			c, err := securepg.NewConnector("service=app", withBackend(drv), securepg.WithLogger(discardLogger()),
 				securepg.WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error {
 					modes = append(modes, ci.Verification+"@"+itoa(ci.Attempt.Port))
 					return nil

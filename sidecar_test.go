@@ -217,7 +217,7 @@ func TestLoopbackPlaintextSpan(t *testing.T) {
 				t.Setenv("SECUREPG_ALLOW_LOOPBACK_PLAINTEXT", "true")
 				t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", "scram")
 				s := newSDK(t)
-				c, err := securepg.NewConnector(tc.dsn, append(s.opts, securepg.WithDriver(drv))...)
+				c, err := securepg.NewConnector(tc.dsn, append(s.opts, withBackend(drv))...)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -110,7 +110,7 @@ func TestSoak(t *testing.T) {
 				}
 				return nil
 			}}
-			sc, err := securepg.NewConnector(verifiedDSN(l.Cluster), securepg.WithDriver(drv), securepg.WithHooks(check),
+			sc, err := securepg.NewConnector(verifiedDSN(l.Cluster), withBackend(drv), securepg.WithHooks(check),
 				securepg.WithTracerProvider(tp), securepg.WithMeterProvider(mp), securepg.WithLogger(logs.logger()))
 			if err != nil {
 				t.Fatal(err)

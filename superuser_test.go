@@ -47,7 +47,7 @@ func TestForbidSuperuser(t *testing.T) {
 				s := newSDK(t)
 				heard := &violations{}
 				var info *hooks.ConnInfo
-				c, err := securepg.NewConnector(dsn(tc.user), append(s.opts, securepg.WithDriver(drv), heard.option(),
+				c, err := securepg.NewConnector(dsn(tc.user), append(s.opts, withBackend(drv), heard.option(),
 					securepg.WithHooks(hooks.Hooks{AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error {
 						info = &ci
 						return nil

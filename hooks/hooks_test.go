@@ -32,7 +32,7 @@ func TestQueryEventsOnTheWrapperPath(t *testing.T) {
 					log = append(log, fmt.Sprintf("%s %s %q args=%d err=%v", name, q.Op, q.SQL, len(q.Args), q.Err != nil))
 				}
 			}
-			db, mock, err := sqlmocktest.New(t, dsn, sqlmocktest.WithSecurepg(quiet(), securepg.WithDriver(drv),
+			db, mock, err := sqlmocktest.New(t, dsn, sqlmocktest.WithSecurepg(quiet(), securepg.WithDriver(map[string]string{"pgx": securepg.DriverName, "pq": securepg.DriverNamePQ}[drv]),
 				securepg.WithHooks(hooks.Hooks{BeforeQuery: func(ctx context.Context, q *hooks.QueryEvent) context.Context {
 					note("before#0")(ctx, q)
 					return ctx

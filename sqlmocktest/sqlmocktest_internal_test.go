@@ -333,5 +333,5 @@ func TestPasswordProtectionOnTheMockPath(t *testing.T) {
 
 // newOn is New on backend ("pgx" or "pq").
 func newOn(backend string, t TB, dsn string, opts ...Option) (*sql.DB, sqlmock.Sqlmock, error) {
-	return New(t, dsn, append(opts, WithSecurepg(securepg.WithDriver(backend)))...)
+	return New(t, dsn, append(opts, WithSecurepg(securepg.WithDriver(map[string]string{"pgx": securepg.DriverName, "pq": securepg.DriverNamePQ}[backend])))...)
 }

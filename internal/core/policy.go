@@ -170,7 +170,7 @@ func (p *Policy) Set(variable, value, source string) error {
 		case DriverPgx, DriverPQ:
 			p.Driver = value
 		default:
-			return bad(`"pgx" or "pq"`)
+			return bad(`the driver name "securepg" (pgx) or "securepg-pq" (lib/pq)`)
 		}
 	case EnvMinSSLMode:
 		m, err := ParseSSLMode(value)
