@@ -111,6 +111,16 @@ func WithAllowLoopbackPlaintext(allow bool) Option {
 	return set(core.EnvAllowLoopPlain, strconv.FormatBool(allow), "WithAllowLoopbackPlaintext")
 }
 
+// WithTLSKeyExchange sets what a handshake's key exchange must be: "any"
+// (the default) or "hybrid-pq", a hybrid post-quantum group
+// (X25519MLKEM768, SecP256r1MLKEM768, SecP384r1MLKEM1024), which the
+// client then offers alone, over TLS 1.3; a classical handshake is refused
+// with ReasonKeyExchangeClassical (SECUREPG_TLS_KEY_EXCHANGE). libpq has
+// no such setting. See docs/tls.md.
+func WithTLSKeyExchange(kex string) Option {
+	return set(core.EnvTLSKeyExchange, kex, "WithTLSKeyExchange")
+}
+
 // WithLogger sets where refusals (error level) and audited violations (warn
 // level) are reported. The default is slog.Default() at the time of
 // logging. A nil logger is ignored.

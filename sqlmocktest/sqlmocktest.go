@@ -35,6 +35,10 @@ type TLS struct {
 	Version uint16
 	// CipherSuite; 0 means TLS_AES_128_GCM_SHA256.
 	CipherSuite uint16
+	// CurveID is the negotiated key-exchange group; 0 means
+	// tls.X25519MLKEM768 (what crypto/tls offers first), judged under
+	// SECUREPG_TLS_KEY_EXCHANGE like a real handshake's.
+	CurveID tls.CurveID
 	// Verification is "none", "verify-ca" or "verify-full"; "" means what
 	// the DSN's sslmode verifies (verify-full for sslmode=verify-full).
 	Verification string
@@ -274,6 +278,10 @@ func (m *mock) facts(t core.Target) core.Facts {
 	f.CipherSuite = m.tls.CipherSuite
 	if f.CipherSuite == 0 {
 		f.CipherSuite = tls.TLS_AES_128_GCM_SHA256
+	}
+	f.CurveID = m.tls.CurveID
+	if f.CurveID == 0 {
+		f.CurveID = tls.X25519MLKEM768
 	}
 	f.PeerCertificates = m.tls.PeerCertificates
 	switch strings.ToLower(m.tls.Verification) {

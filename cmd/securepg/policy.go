@@ -27,6 +27,7 @@ type policyReport struct {
 	ConnectTimeout    string            `json:"connect_timeout"` // "0s": wait forever
 	ApplicationName   string            `json:"application_name,omitempty"`
 	LoopbackPlaintext bool              `json:"allow_loopback_plaintext"`
+	TLSKeyExchange    string            `json:"tls_key_exchange"`
 	Sources           map[string]string `json:"sources"`
 }
 
@@ -41,7 +42,7 @@ func newPolicyReport(p core.Policy) policyReport {
 		AllowUnverifiedPw: p.UnverifiedPassword.String(), AllowedNetworks: safe(p.AllowedNetworks.String()),
 		AllowedHosts: safe(p.AllowedHosts.String()), ForbidSuperuser: p.ForbidSuperuser,
 		ConnectTimeout: p.ConnectTimeout.String(), ApplicationName: safe(p.ApplicationName), Sources: sources,
-		LoopbackPlaintext: p.AllowLoopbackPlaintext}
+		LoopbackPlaintext: p.AllowLoopbackPlaintext, TLSKeyExchange: p.KeyExchange.String()}
 }
 
 // policy prints the effective org policy and where each value comes from,
@@ -78,6 +79,7 @@ func (e *env) policy(args []string) int {
 		core.EnvAllowedNetworks: show(r.AllowedNetworks), core.EnvAllowedHosts: show(r.AllowedHosts),
 		core.EnvForbidSuperuser: fmt.Sprint(r.ForbidSuperuser), core.EnvConnectTimeout: r.ConnectTimeout,
 		core.EnvAppName: show(r.ApplicationName), core.EnvAllowLoopPlain: fmt.Sprint(r.LoopbackPlaintext),
+		core.EnvTLSKeyExchange: r.TLSKeyExchange,
 	}
 	if r.ConnectTimeout == "0s" {
 		values[core.EnvConnectTimeout] = "0 (waits forever)"

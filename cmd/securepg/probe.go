@@ -37,9 +37,14 @@ type probeReport struct {
 }
 
 type tlsReport struct {
-	Offered      bool       `json:"offered"`
-	Version      string     `json:"version,omitempty"`
-	Cipher       string     `json:"cipher,omitempty"`
+	Offered bool   `json:"offered"`
+	Version string `json:"version,omitempty"`
+	Cipher  string `json:"cipher,omitempty"`
+	Group   string `json:"group,omitempty"` // the key-exchange group the server chose from crypto/tls's default offer
+	// HybridPQ: the server negotiated a hybrid post-quantum group
+	// (HybridGroup) when offered only those, over TLS 1.3.
+	HybridPQ     bool       `json:"hybrid_pq"`
+	HybridGroup  string     `json:"hybrid_group,omitempty"`
 	Chain        []certJSON `json:"chain"`
 	ChainOK      bool       `json:"chain_verified"`
 	HostOK       bool       `json:"hostname_verified"`
@@ -66,6 +71,8 @@ type policyResult struct {
 	Verification string `json:"verification,omitempty"`
 	Version      string `json:"tls_version,omitempty"`
 	Cipher       string `json:"cipher,omitempty"`
+	Group        string `json:"group,omitempty"`       // the key-exchange group of the connection made
+	HybridPQ     bool   `json:"hybrid_pq"`             // Group is a hybrid post-quantum one
 	AuthMethod   string `json:"auth_method,omitempty"` // scram-sha-256-plus, scram-sha-256, md5, password, cert, trust, ...
 	Bound        bool   `json:"channel_binding"`       // the login was bound to the TLS channel
 	// LoopbackPlaintext: below the minimum sslmode, to a loopback
@@ -241,6 +248,9 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 		var conn net.Conn
 		if r.TLS == nil {
 			r.TLS, conn = rawTLS(ctx, dial, name, roots, rootsDesc, core.DialControl(p, *target))
+			if r.TLS.Offered && r.TLS.Version != "" {
+				hybridTLS(ctx, r.TLS, dial, name, core.DialControl(p, *target))
+			}
 		}
 		if conn != nil {
 			// Ask for the authentication method only from a server that
@@ -325,6 +335,7 @@ func (e *env) policyConnect(ctx context.Context, dsn string) (policyResult, *ser
 	}
 	if info.TLS {
 		res.Version, res.Cipher = core.TLSVersionName(info.Version), tls.CipherSuiteName(info.CipherSuite)
+		res.Group, res.HybridPQ = core.GroupName(info.CurveID), info.HybridPQ
 	}
 	v := &serverView{ViaPooler: info.ServerViaPooler}
 	var version, cipher sql.NullString

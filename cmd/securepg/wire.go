@@ -79,7 +79,7 @@ func rawTLS(ctx context.Context, addr, host string, roots *x509.CertPool, rootsD
 		return fail("TLS handshake: " + err.Error())
 	}
 	cs := tc.ConnectionState()
-	r.Version, r.Cipher = core.TLSVersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite)
+	r.Version, r.Cipher, r.Group = core.TLSVersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite), core.GroupName(cs.CurveID)
 	for _, cert := range cs.PeerCertificates {
 		sum := sha256.Sum256(cert.Raw)
 		sans := []string{}
@@ -111,6 +111,52 @@ func rawTLS(ctx context.Context, addr, host string, roots *x509.CertPool, rootsD
 		}
 	}
 	return r, &releasingConn{Conn: tc, release: release}
+}
+
+// hybridTLS asks whether the server can negotiate a hybrid post-quantum
+// group: a second handshake that offers only those, over TLS 1.3, and
+// sends nothing after it. A server whose default choice was hybrid
+// already answered.
+func hybridTLS(ctx context.Context, r *tlsReport, addr, host string, control func(string, string, syscall.RawConn) error) {
+	if r.Group != "" && core.IsHybridPQ(groupID(r.Group)) {
+		r.HybridPQ, r.HybridGroup = true, r.Group
+		return
+	}
+	c, release, err := dialBounded(ctx, addr, 15*time.Second, control)
+	if err != nil {
+		return
+	}
+	defer release()
+	defer c.Close()
+	b := make([]byte, 1)
+	if _, err := c.Write(sslRequest); err != nil {
+		return
+	}
+	if _, err := io.ReadFull(c, b); err != nil || b[0] != 'S' {
+		return
+	}
+	cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13, CurvePreferences: core.HybridGroups} // nothing is sent on it
+	if net.ParseIP(host) == nil {
+		cfg.ServerName = host
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return
+	}
+	if id := tc.ConnectionState().CurveID; core.IsHybridPQ(id) {
+		r.HybridPQ, r.HybridGroup = true, core.GroupName(id)
+	}
+	tc.Close()
+}
+
+// groupID is the hybrid group named name, or 0.
+func groupID(name string) tls.CurveID {
+	for _, id := range core.HybridGroups {
+		if id.String() == name {
+			return id
+		}
+	}
+	return 0
 }
 
 type releasingConn struct {

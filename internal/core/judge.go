@@ -1,6 +1,7 @@
 package core
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"net"
@@ -42,6 +43,7 @@ const (
 	ReasonHostNotAllowed        = "host_not_allowed"
 	ReasonNetworkNotAllowed     = "network_not_allowed"
 	ReasonSuperuserSession      = "superuser_session"
+	ReasonKeyExchangeClassical  = "key_exchange_classical"
 )
 
 // Violation is one way a connection falls short of the policy. It is an
@@ -183,6 +185,7 @@ type Facts struct {
 	TLS              bool
 	Version          uint16
 	CipherSuite      uint16
+	CurveID          tls.CurveID         // the negotiated key-exchange group; 0 when not known
 	Verify           Verification        // what the handshake proved
 	VerifyErr        error               // the verification the configuration demanded failed
 	PeerCertificates []*x509.Certificate // client-side view, leaf first
@@ -265,6 +268,9 @@ func Judge(p Policy, f Facts) []*Violation {
 	}
 	if f.Verify < p.MinSSLMode.Required() && !lp {
 		return []*Violation{unverified(host, f.Verify, p)}
+	}
+	if p.KeyExchange == KeyExchangeHybridPQ && !IsHybridPQ(f.CurveID) {
+		return []*Violation{classicalKeyExchange(host, f.CurveID)}
 	}
 	return nil
 }

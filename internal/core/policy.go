@@ -30,6 +30,7 @@ const (
 	EnvConnectTimeout  = "SECUREPG_CONNECT_TIMEOUT"
 	EnvAppName         = "SECUREPG_APPLICATION_NAME"
 	EnvAllowLoopPlain  = "SECUREPG_ALLOW_LOOPBACK_PLAINTEXT"
+	EnvTLSKeyExchange  = "SECUREPG_TLS_KEY_EXCHANGE"
 )
 
 // EnvOperationSpans turns database/sql's operation spans on or off
@@ -49,6 +50,7 @@ var EnvVars = []string{
 	EnvPasswordFile, EnvForbidDSNPass, EnvAllowUnverPass,
 	EnvAllowedNetworks, EnvAllowedHosts, EnvForbidSuperuser,
 	EnvConnectTimeout, EnvAppName, EnvAllowLoopPlain,
+	EnvTLSKeyExchange,
 }
 
 // DefaultConnectTimeout bounds a connect whose configuration sets no
@@ -95,6 +97,10 @@ type Policy struct {
 	// where the address dialed is loopback (127.0.0.0/8, ::1): a sidecar
 	// such as the Cloud SQL Auth Proxy or PgBouncer on the same host.
 	AllowLoopbackPlaintext bool
+
+	// KeyExchange is what a handshake's key exchange must be: any group,
+	// or a hybrid post-quantum one (KeyExchangeHybridPQ).
+	KeyExchange KeyExchange
 
 	// ForbidSuperuser refuses a session whose role is a superuser.
 	ForbidSuperuser bool
@@ -222,6 +228,12 @@ func (p *Policy) Set(variable, value, source string) error {
 		p.ConnectTimeout = d
 	case EnvAppName:
 		p.ApplicationName = value
+	case EnvTLSKeyExchange:
+		k, ok := parseKeyExchange(value)
+		if !ok {
+			return bad(`"any" or "hybrid-pq"`)
+		}
+		p.KeyExchange = k
 	case EnvAllowUnverPass:
 		g, ok := parsePasswordGrade(value)
 		if !ok {

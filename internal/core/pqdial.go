@@ -279,11 +279,15 @@ func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 		}
 		return nil, Facts{}, nil, err
 	}
+	facts.CurveID = tc.ConnectionState().CurveID // a TLS 1.2 handshake names its group after the certificate
 	return tc, facts, audited, nil
 }
 
 // classify names the policy meaning of a failed handshake, or nil.
 func (d *pqDialer) classify(err error) *Violation {
+	if d.c.policy.OffersOnlyHybrid() && handshakeRefused(err) {
+		return noHybridKeyExchange(d.t.Addr(), err)
+	}
 	var alert tls.AlertError
 	msg := err.Error()
 	if errors.As(err, &alert) && (alert == 70 || alert == 71) || strings.Contains(msg, "protocol version") {

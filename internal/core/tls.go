@@ -53,7 +53,7 @@ var errNoCertificate = errors.New("the server sent no certificate")
 // observe verifies a completed handshake as the configuration demands and
 // returns what it proved. A failed verification is in VerifyErr.
 func (a *serverAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts {
-	f := Facts{TLS: true, Version: cs.Version, CipherSuite: cs.CipherSuite, PeerCertificates: cs.PeerCertificates,
+	f := Facts{TLS: true, Version: cs.Version, CipherSuite: cs.CipherSuite, CurveID: cs.CurveID, PeerCertificates: cs.PeerCertificates,
 		MinTLS: a.minTLS, Verify: VerifyNone}
 	if len(cs.PeerCertificates) == 0 {
 		f.VerifyErr = errNoCertificate
@@ -139,6 +139,8 @@ type clientTLS struct {
 	maxTLS uint16
 	cert   *Material[*tls.Certificate] // nil: no client certificate
 	chain  [][]byte                    // intermediates sent after the client certificate
+
+	hybridOnly bool // offer only the hybrid post-quantum groups, over TLS 1.3 (Policy.OffersOnlyHybrid)
 }
 
 // config is the tls.Config of one handshake: Go's own verification is off
@@ -155,6 +157,7 @@ func (c *clientTLS) config(ctx context.Context, judge func(Facts) error) *tls.Co
 			return judge(c.auth.observe(ctx, cs))
 		},
 	}
+	restrictGroups(cfg, c.hybridOnly)
 	if c.direct {
 		cfg.NextProtos = []string{"postgresql"}
 	}

@@ -1,0 +1,112 @@
+package securepg_test
+
+import (
+	"context"
+	"crypto/tls"
+	"database/sql"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/securepg/securepg"
+	"github.com/securepg/securepg/hooks"
+	pglab "github.com/securepg/securepg/lab"
+)
+
+// kexConnect opens one connection on backend with the options given and
+// returns the ConnInfo of the connection made, the violations reported
+// to OnViolation, and the error of the connect.
+func kexConnect(t *testing.T, backend, dsn string, opts ...securepg.Option) (hooks.ConnInfo, []hooks.Violation, error) {
+	t.Helper()
+	var mu sync.Mutex
+	var info hooks.ConnInfo
+	var vs []hooks.Violation
+	opts = append(opts, securepg.WithHooks(hooks.Hooks{
+		AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { mu.Lock(); info = ci; mu.Unlock(); return nil },
+		OnViolation:  func(_ context.Context, v hooks.Violation) { mu.Lock(); vs = append(vs, v); mu.Unlock() },
+	}))
+	c, err := connectorFor(backend, dsn, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = db.PingContext(ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	return info, vs, err
+}
+
+// TestKeyExchangeHybridPQ: every connection records its key-exchange
+// group on both backends; under SECUREPG_TLS_KEY_EXCHANGE=hybrid-pq a
+// TLS front that speaks X25519MLKEM768 (Go's crypto/tls, before the lab's
+// PostgreSQL) is allowed with that group, and the lab's PostgreSQL alone
+// (OpenSSL older than 3.5: classical groups only) is refused with
+// key_exchange_classical; audit mode connects to it and reports.
+func TestKeyExchangeHybridPQ(t *testing.T) {
+	l := getLab(t)
+	front, err := pglab.NewHybridFront(l.Addr(), l.Certs.Server.TLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { front.Close() })
+	roots := "sslrootcert=" + l.Certs.CAFile
+	direct := "host=localhost port=" + itoa(l.Port) + " " + l.auth() + " sslmode=verify-full " + roots
+	for _, backend := range []string{"pgx", "pq"} {
+		t.Run(backend+"/front", func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_TLS_KEY_EXCHANGE", "hybrid-pq")
+			info, _, err := kexConnect(t, backend, l.at(front, "sslmode=verify-full", roots))
+			if err != nil {
+				t.Fatalf("hybrid-pq through the front: %v", err)
+			}
+			if info.CurveID != tls.X25519MLKEM768 || !info.HybridPQ || info.Version != tls.VersionTLS13 {
+				t.Fatalf("ConnInfo: group %v hybrid %v version %x, want X25519MLKEM768, hybrid, TLS 1.3", info.CurveID, info.HybridPQ, info.Version)
+			}
+		})
+		t.Run(backend+"/server-alone", func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_TLS_KEY_EXCHANGE", "hybrid-pq")
+			_, _, err := kexConnect(t, backend, direct)
+			var pe *securepg.PolicyError
+			if !errors.As(err, &pe) || pe.Reason != securepg.ReasonKeyExchangeClassical || !errors.Is(err, securepg.ErrPolicyViolation) {
+				t.Fatalf("hybrid-pq against a classical-only server: %v, want %s", err, securepg.ReasonKeyExchangeClassical)
+			}
+			if want := "ssl_groups"; !strings.Contains(pe.Fix, want) {
+				t.Fatalf("the fix %q does not name %s", pe.Fix, want)
+			}
+		})
+		t.Run(backend+"/any", func(t *testing.T) {
+			isolateEnv(t)
+			info, vs, err := kexConnect(t, backend, direct)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.CurveID == 0 || info.HybridPQ || len(vs) != 0 {
+				t.Fatalf("default policy against the lab's server: group %v hybrid %v violations %v, want a classical group and none", info.CurveID, info.HybridPQ, vs)
+			}
+		})
+		t.Run(backend+"/audit", func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_TLS_KEY_EXCHANGE", "hybrid-pq")
+			t.Setenv("SECUREPG_MODE", "audit")
+			info, vs, err := kexConnect(t, backend, direct)
+			if err != nil {
+				t.Fatalf("audit mode refused: %v", err)
+			}
+			if len(vs) != 1 || vs[0].Reason != securepg.ReasonKeyExchangeClassical || vs[0].Outcome != "audited" || vs[0].Got != info.CurveID.String() {
+				t.Fatalf("audit mode reported %+v for group %v, want one audited %s naming the group", vs, info.CurveID, securepg.ReasonKeyExchangeClassical)
+			}
+		})
+	}
+	front.Close()
+	for _, g := range front.Received() {
+		if string(g) != tls.X25519MLKEM768.String() {
+			t.Fatalf("the front negotiated %s, want X25519MLKEM768 only", g)
+		}
+	}
+}
