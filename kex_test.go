@@ -110,3 +110,50 @@ func TestKeyExchangeHybridPQ(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyExchangeTelemetry: the connect span carries tls.curve and
+// securepg.tls.key_exchange, and securepg.tls.connections has tls.curve,
+// on both backends: X25519MLKEM768 (hybrid-pq) through the front, a
+// classical group from the lab's PostgreSQL.
+func TestKeyExchangeTelemetry(t *testing.T) {
+	l := getLab(t)
+	front, err := pglab.NewHybridFront(l.Addr(), l.Certs.Server.TLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { front.Close() })
+	for _, backend := range []string{"pgx", "pq"} {
+		for _, tc := range []struct {
+			name  string
+			peer  *pglab.Proxy
+			group string
+			kind  string
+		}{{"front", front, "X25519MLKEM768", "hybrid-pq"}, {"server", l.relay, "", "classical"}} {
+			t.Run(backend+"/"+tc.name, func(t *testing.T) {
+				isolateEnv(t)
+				s := newSDK(t)
+				c, err := securepg.NewConnector(l.at(tc.peer, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), append(s.opts, securepg.WithDriver(backend))...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				db := sql.OpenDB(c)
+				defer db.Close()
+				if err := db.Ping(); err != nil {
+					t.Fatal(err)
+				}
+				spans := s.ended("securepg.connect")
+				if len(spans) != 1 {
+					t.Fatalf("%d connect spans", len(spans))
+				}
+				a := spanAttrs(spans[0])
+				group := a["tls.curve"].AsString()
+				if group == "" || tc.group != "" && group != tc.group || a["securepg.tls.key_exchange"].AsString() != tc.kind {
+					t.Fatalf("tls.curve %q, securepg.tls.key_exchange %q; want %q, %s", group, a["securepg.tls.key_exchange"].AsString(), tc.group, tc.kind)
+				}
+				if n := sumInt(t, s.metrics(t)["securepg.tls.connections"], map[string]string{"tls.curve": group}); n != 1 {
+					t.Fatalf("securepg.tls.connections{tls.curve=%s} = %d", group, n)
+				}
+			})
+		}
+	}
+}
