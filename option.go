@@ -121,6 +121,17 @@ func WithTLSKeyExchange(kex string) Option {
 	return set(core.EnvTLSKeyExchange, kex, "WithTLSKeyExchange")
 }
 
+// WithPinSHA256 pins the server's keys: a certificate of the verified
+// chain (leaf, intermediate or root) must have a SubjectPublicKeyInfo
+// whose SHA-256, in base64, is one of pins; otherwise the connection is
+// refused with ReasonPinMismatch. Pins are checked beside the chain and
+// host-name verification, never instead of it: a connection that verifies
+// no chain does not pass them (SECUREPG_PIN_SHA256). libpq has no such
+// setting. See docs/tls.md.
+func WithPinSHA256(pins ...string) Option {
+	return set(core.EnvPinSHA256, strings.Join(pins, ","), "WithPinSHA256")
+}
+
 // WithLogger sets where refusals (error level) and audited violations (warn
 // level) are reported. The default is slog.Default() at the time of
 // logging. A nil logger is ignored.

@@ -43,7 +43,8 @@ type TLS struct {
 	// the DSN's sslmode verifies (verify-full for sslmode=verify-full).
 	Verification string
 	// PeerCertificates is the server's chain, leaf first, as telemetry and
-	// hooks see it.
+	// hooks see it, and as SECUREPG_PIN_SHA256 is matched against where
+	// the simulated connection verifies.
 	PeerCertificates []*x509.Certificate
 }
 
@@ -298,6 +299,11 @@ func (m *mock) facts(t core.Target) core.Facts {
 				break
 			}
 		}
+	}
+	if f.Verify != core.VerifyNone && len(f.PeerCertificates) > 0 {
+		// The simulated verification vouches for the chain given, which
+		// SECUREPG_PIN_SHA256's pins are matched against.
+		f.VerifiedChains = [][]*x509.Certificate{f.PeerCertificates}
 	}
 	return f
 }

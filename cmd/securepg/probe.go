@@ -60,6 +60,7 @@ type certJSON struct {
 	NotAfter string   `json:"not_after"`
 	DaysLeft int      `json:"days_left"`
 	SHA256   string   `json:"sha256"`
+	SPKI     string   `json:"spki_sha256"` // the key's pin: base64 SHA-256 of the SubjectPublicKeyInfo (SECUREPG_PIN_SHA256)
 }
 
 type policyResult struct {

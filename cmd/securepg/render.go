@@ -41,6 +41,7 @@ func (e *env) printProbe(r probeReport) {
 				}
 				fmt.Fprintf(w, "\tnot after %s (%s)\n", c.NotAfter, left)
 				fmt.Fprintf(w, "\tsha256 %s\n", c.SHA256)
+				fmt.Fprintf(w, "\tpin (SPKI sha256) %s\n", c.SPKI)
 			}
 			verdict := e.green(t.Verification)
 			if t.Verification != "verify-full" {

@@ -91,7 +91,7 @@ func rawTLS(ctx context.Context, addr, host string, roots *x509.CertPool, rootsD
 		}
 		r.Chain = append(r.Chain, certJSON{Subject: safe(cert.Subject.String()), Issuer: safe(cert.Issuer.String()), SANs: sans,
 			NotAfter: cert.NotAfter.UTC().Format(time.RFC3339), DaysLeft: int(time.Until(cert.NotAfter).Hours() / 24),
-			SHA256: strings.ToUpper(hex.EncodeToString(sum[:]))})
+			SHA256: strings.ToUpper(hex.EncodeToString(sum[:])), SPKI: core.SPKIHash(cert)})
 	}
 	if len(cs.PeerCertificates) > 0 {
 		opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool()}

@@ -44,6 +44,7 @@ const (
 	ReasonNetworkNotAllowed     = "network_not_allowed"
 	ReasonSuperuserSession      = "superuser_session"
 	ReasonKeyExchangeClassical  = "key_exchange_classical"
+	ReasonPinMismatch           = "certificate_pin_mismatch"
 )
 
 // Violation is one way a connection falls short of the policy. It is an
@@ -189,6 +190,9 @@ type Facts struct {
 	Verify           Verification        // what the handshake proved
 	VerifyErr        error               // the verification the configuration demanded failed
 	PeerCertificates []*x509.Certificate // client-side view, leaf first
+	// VerifiedChains are the chains (leaf to root) the verification the
+	// configuration demanded built; nil when it verified no chain.
+	VerifiedChains [][]*x509.Certificate
 
 	PublicCA bool // verify-ca, and the system roots vouch for the server's certificate too
 
@@ -268,6 +272,9 @@ func Judge(p Policy, f Facts) []*Violation {
 	}
 	if f.Verify < p.MinSSLMode.Required() && !lp {
 		return []*Violation{unverified(host, f.Verify, p)}
+	}
+	if len(p.Pins) > 0 && !p.Pins.Match(f.VerifiedChains) {
+		return []*Violation{pinMismatch(host, f)}
 	}
 	if p.KeyExchange == KeyExchangeHybridPQ && !IsHybridPQ(f.CurveID) {
 		return []*Violation{classicalKeyExchange(host, f.CurveID)}

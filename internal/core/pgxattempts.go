@@ -281,8 +281,8 @@ func (a *pgxAttempts) bind(tmpl *tls.Config, i int) *tls.Config {
 		}
 		f := a.facts(cur)
 		tf := cur.entry.auth.observe(context.Background(), cs)
-		f.TLS, f.Version, f.CipherSuite, f.CurveID, f.PeerCertificates, f.Verify, f.VerifyErr, f.PublicCA =
-			true, tf.Version, tf.CipherSuite, tf.CurveID, tf.PeerCertificates, tf.Verify, tf.VerifyErr, tf.PublicCA
+		f.TLS, f.Version, f.CipherSuite, f.CurveID, f.PeerCertificates, f.Verify, f.VerifyErr, f.PublicCA, f.VerifiedChains =
+			true, tf.Version, tf.CipherSuite, tf.CurveID, tf.PeerCertificates, tf.Verify, tf.VerifyErr, tf.PublicCA, tf.VerifiedChains
 		if refusal, _ := Decide(a.c.policy, Judge(a.c.policy, f)); refusal != nil {
 			a.reject(cur, refusal)
 			return refusal

@@ -31,6 +31,7 @@ const (
 	EnvAppName         = "SECUREPG_APPLICATION_NAME"
 	EnvAllowLoopPlain  = "SECUREPG_ALLOW_LOOPBACK_PLAINTEXT"
 	EnvTLSKeyExchange  = "SECUREPG_TLS_KEY_EXCHANGE"
+	EnvPinSHA256       = "SECUREPG_PIN_SHA256"
 )
 
 // EnvOperationSpans turns database/sql's operation spans on or off
@@ -50,7 +51,7 @@ var EnvVars = []string{
 	EnvPasswordFile, EnvForbidDSNPass, EnvAllowUnverPass,
 	EnvAllowedNetworks, EnvAllowedHosts, EnvForbidSuperuser,
 	EnvConnectTimeout, EnvAppName, EnvAllowLoopPlain,
-	EnvTLSKeyExchange,
+	EnvTLSKeyExchange, EnvPinSHA256,
 }
 
 // DefaultConnectTimeout bounds a connect whose configuration sets no
@@ -101,6 +102,10 @@ type Policy struct {
 	// KeyExchange is what a handshake's key exchange must be: any group,
 	// or a hybrid post-quantum one (KeyExchangeHybridPQ).
 	KeyExchange KeyExchange
+
+	// Pins: a certificate of the verified chain must have one of these
+	// keys (SPKI SHA-256), beside the verification, never instead of it.
+	Pins Pins
 
 	// ForbidSuperuser refuses a session whose role is a superuser.
 	ForbidSuperuser bool
@@ -228,6 +233,12 @@ func (p *Policy) Set(variable, value, source string) error {
 		p.ConnectTimeout = d
 	case EnvAppName:
 		p.ApplicationName = value
+	case EnvPinSHA256:
+		pins, err := ParsePins(value)
+		if err != nil {
+			return fmt.Errorf("securepg: invalid %s: %w", source, err)
+		}
+		p.Pins = pins
 	case EnvTLSKeyExchange:
 		k, ok := parseKeyExchange(value)
 		if !ok {
