@@ -148,7 +148,7 @@ func TestCertificatePinning(t *testing.T) {
 				dsn := l.at(tc.peer, tc.sslDSN, roots, "connect_timeout=10")
 				if tc.min == "require" {
 					t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", "true") // the pins, not the password protection, are under test
-					dsn = l.at(tc.peer, tc.sslDSN, "connect_timeout=10") // a root file would make require verify-ca
+					dsn = l.at(tc.peer, tc.sslDSN, "connect_timeout=10")   // a root file would make require verify-ca
 				}
 				err := way.connect(t, dsn)
 				if tc.reason == "" {
