@@ -104,9 +104,15 @@ func TestKeyExchangeHybridPQ(t *testing.T) {
 		})
 	}
 	front.Close()
-	for _, g := range front.Received() {
-		if string(g) != tls.X25519MLKEM768.String() {
-			t.Fatalf("the front negotiated %s, want X25519MLKEM768 only", g)
+	// Every connection through the front was made under hybrid-pq: the
+	// client offered the hybrid groups alone.
+	got := front.Received()
+	if len(got) < 2 {
+		t.Fatalf("the front saw %d handshakes", len(got))
+	}
+	for _, g := range got {
+		if string(g) != "X25519MLKEM768 offered X25519MLKEM768,SecP256r1MLKEM768,SecP384r1MLKEM1024" {
+			t.Fatalf("the front saw %q, want X25519MLKEM768 negotiated and only the hybrid groups offered", g)
 		}
 	}
 }
@@ -155,5 +161,34 @@ func TestKeyExchangeTelemetry(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestKeyExchangeTLS12: a TLS 1.2 server (which names its group only after
+// its certificate) is judged with the group it negotiated: under hybrid-pq
+// it is refused with key_exchange_classical (the client offers TLS 1.3
+// alone), and audit mode reports the classical group by name, on both
+// backends.
+func TestKeyExchangeTLS12(t *testing.T) {
+	l := getLab(t)
+	dsn := l.at(l.tls12, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile)
+	for _, backend := range []string{"pgx", "pq"} {
+		t.Run(backend, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_TLS_KEY_EXCHANGE", "hybrid-pq")
+			_, _, err := kexConnect(t, backend, dsn)
+			requireReason(t, err, securepg.ReasonKeyExchangeClassical)
+			t.Setenv("SECUREPG_MODE", "audit")
+			info, vs, err := kexConnect(t, backend, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Version != tls.VersionTLS12 || info.CurveID == 0 || info.HybridPQ {
+				t.Fatalf("ConnInfo: version %x group %v", info.Version, info.CurveID)
+			}
+			if len(vs) != 1 || vs[0].Reason != securepg.ReasonKeyExchangeClassical || vs[0].Got != info.CurveID.String() {
+				t.Fatalf("audited %+v, want one naming %v", vs, info.CurveID)
+			}
+		})
 	}
 }

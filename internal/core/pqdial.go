@@ -279,7 +279,18 @@ func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 		}
 		return nil, Facts{}, nil, err
 	}
-	facts.CurveID = tc.ConnectionState().CurveID // a TLS 1.2 handshake names its group after the certificate
+	if cs := tc.ConnectionState(); cs.CurveID != facts.CurveID {
+		// A TLS 1.2 handshake names its group after the certificate, when
+		// VerifyConnection has run: judge it again with the group (audit
+		// mode only gets here with a violation the group decides).
+		facts.CurveID = cs.CurveID
+		refusal, aud := Decide(d.c.policy, Judge(d.c.policy, facts))
+		if refusal != nil {
+			tc.Close()
+			return nil, Facts{}, nil, refusal
+		}
+		audited = aud
+	}
 	return tc, facts, audited, nil
 }
 
