@@ -192,3 +192,31 @@ func TestKeyExchangeTLS12(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyExchangeNativePgx: pgx used directly (ConfigurePgx,
+// ConfigurePool) and a lib/pq listener's dialer refuse a classical-only
+// server under hybrid-pq with key_exchange_classical, and connect
+// through the hybrid front.
+func TestKeyExchangeNativePgx(t *testing.T) {
+	l := getLab(t)
+	front, err := pglab.NewHybridFront(l.Addr(), l.Certs.Server.TLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { front.Close() })
+	roots := "sslrootcert=" + l.Certs.CAFile
+	direct := "host=localhost port=" + itoa(l.Port) + " " + l.auth() + " sslmode=verify-full " + roots
+	for _, way := range pinWays() {
+		if strings.HasPrefix(way.name, "sql.Open") {
+			continue // TestKeyExchangeHybridPQ
+		}
+		t.Run(way.name, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_TLS_KEY_EXCHANGE", "hybrid-pq")
+			requireReason(t, way.connect(t, direct), securepg.ReasonKeyExchangeClassical)
+			if err := way.connect(t, l.at(front, "sslmode=verify-full", roots)); err != nil {
+				t.Fatalf("through the front: %v", err)
+			}
+		})
+	}
+}

@@ -315,6 +315,14 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 				a.reject(cur, v)
 				return conn, v
 			}
+			if a.c.policy.OffersOnlyHybrid() && handshakeRefused(err) {
+				// Offered only hybrid groups over TLS 1.3, the server
+				// agreed on none: the policy's refusal on every way in
+				// (pgx used directly included), not a bare TLS alert.
+				v := noHybridKeyExchange(f.Addr(), err)
+				a.reject(cur, v)
+				return conn, v
+			}
 			return conn, err
 		}
 		cs := tc.ConnectionState()
