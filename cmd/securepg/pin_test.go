@@ -27,13 +27,18 @@ func TestProbePins(t *testing.T) {
 			if r.code != exitOK || rep.Policy.Outcome != "allowed" {
 				t.Fatalf("exit %d: %+v %s", r.code, rep.Policy, r.errOut)
 			}
-			if rep.TLS == nil || len(rep.TLS.Chain) == 0 || rep.TLS.Chain[0].SPKI != core.SPKIHash(c.Certs.Server.Leaf) {
+			if rep.TLS == nil || len(rep.TLS.Chain) == 0 || rep.TLS.Chain[0].SPKI != core.SPKIHash(c.Certs.Server.Leaf) ||
+				rep.TLS.PinMatched == nil || !*rep.TLS.PinMatched {
 				t.Fatalf("tls %+v", rep.TLS)
 			}
 			t.Setenv("SECUREPG_PIN_SHA256", core.SPKIHash(c.Certs.WrongHost.Leaf))
 			rep, r = probeJSON(t, dsn)
-			if r.code != exitRefused || rep.Policy.Reason != core.ReasonPinMismatch {
-				t.Fatalf("exit %d: %+v", r.code, rep.Policy)
+			if r.code != exitRefused || rep.Policy.Reason != core.ReasonPinMismatch || rep.TLS.PinMatched == nil || *rep.TLS.PinMatched {
+				t.Fatalf("exit %d: %+v %+v", r.code, rep.Policy, rep.TLS)
+			}
+			t.Setenv("DATABASE_URL", dsn)
+			if tr := cli(t, "", "probe"); !strings.Contains(tr.out, "no certificate of a verified chain has a pinned key") || !strings.Contains(tr.out, "pin (SPKI sha256) "+core.SPKIHash(c.Certs.Server.Leaf)) {
+				t.Fatalf("text probe:\n%s", tr.out)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"flag"
@@ -43,14 +44,19 @@ type tlsReport struct {
 	Group   string `json:"group,omitempty"` // the key-exchange group the server chose from crypto/tls's default offer
 	// HybridPQ: the server negotiated a hybrid post-quantum group
 	// (HybridGroup) when offered only those, over TLS 1.3.
-	HybridPQ     bool       `json:"hybrid_pq"`
-	HybridGroup  string     `json:"hybrid_group,omitempty"`
-	Chain        []certJSON `json:"chain"`
-	ChainOK      bool       `json:"chain_verified"`
-	HostOK       bool       `json:"hostname_verified"`
-	Verification string     `json:"verification"` // what the certificate supports: "none", "verify-ca", "verify-full"
-	Error        string     `json:"error,omitempty"`
-	Roots        string     `json:"roots"`
+	HybridPQ    bool       `json:"hybrid_pq"`
+	HybridGroup string     `json:"hybrid_group,omitempty"`
+	Chain       []certJSON `json:"chain"`
+	// PinMatched, under SECUREPG_PIN_SHA256: a certificate of the chain
+	// this look verified has a pinned key.
+	PinMatched   *bool  `json:"pin_matched,omitempty"`
+	ChainOK      bool   `json:"chain_verified"`
+	HostOK       bool   `json:"hostname_verified"`
+	Verification string `json:"verification"` // what the certificate supports: "none", "verify-ca", "verify-full"
+	Error        string `json:"error,omitempty"`
+	Roots        string `json:"roots"`
+
+	verified [][]*x509.Certificate // the chains the look verified
 }
 
 type certJSON struct {
@@ -249,6 +255,9 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 		var conn net.Conn
 		if r.TLS == nil {
 			r.TLS, conn = rawTLS(ctx, dial, name, roots, rootsDesc, core.DialControl(p, *target))
+			if len(p.Pins) > 0 {
+				r.TLS.PinMatched = new(len(r.TLS.verified) > 0 && p.Pins.Match(r.TLS.verified))
+			}
 			if r.TLS.Offered && r.TLS.Version != "" {
 				hybridTLS(ctx, r.TLS, dial, name, core.DialControl(p, *target))
 			}

@@ -48,6 +48,13 @@ func (e *env) printProbe(r probeReport) {
 				verdict = e.red(t.Verification)
 			}
 			fmt.Fprintf(w, "verification\t%s against %s\n", verdict, t.Roots)
+			if t.PinMatched != nil {
+				if *t.PinMatched {
+					fmt.Fprintf(w, "pins\t%s\n", e.green("a certificate of the verified chain has a pinned key"))
+				} else {
+					fmt.Fprintf(w, "pins\t%s\n", e.red("no certificate of a verified chain has a pinned key (SECUREPG_PIN_SHA256)"))
+				}
+			}
 			if t.Error != "" {
 				fmt.Fprintf(w, "\t%s\n", e.red(t.Error))
 			}

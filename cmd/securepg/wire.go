@@ -98,11 +98,11 @@ func rawTLS(ctx context.Context, addr, host string, roots *x509.CertPool, rootsD
 		for _, ic := range cs.PeerCertificates[1:] {
 			opts.Intermediates.AddCert(ic)
 		}
-		if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
+		if chains, err := cs.PeerCertificates[0].Verify(opts); err != nil {
 			v := core.CertificateViolation(addr, err)
 			r.Error = v.Reason + ": " + safe(err.Error())
 		} else {
-			r.ChainOK, r.Verification = true, "verify-ca"
+			r.ChainOK, r.Verification, r.verified = true, "verify-ca", chains
 			if err := cs.PeerCertificates[0].VerifyHostname(host); err != nil {
 				r.Error = core.ReasonHostnameMismatch + ": " + safe(err.Error())
 			} else {
