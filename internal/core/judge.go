@@ -156,6 +156,9 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 				Fix:    "remove ssl_max_protocol_version, or lower " + EnvMinTLSVersion,
 			})
 		}
+		if t.MaxTLS != 0 && t.MaxTLS < tls.VersionTLS13 && p.KeyExchange == KeyExchangeHybridPQ {
+			out = append(out, maxBelowTLS13(t.Addr(), t.MaxTLS))
+		}
 	}
 	return out
 }

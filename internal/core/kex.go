@@ -84,9 +84,14 @@ func restrictGroups(tc *tls.Config, only bool) {
 	}
 	tc.CurvePreferences = slices.Clone(HybridGroups)
 	tc.MinVersion = max(tc.MinVersion, tls.VersionTLS13)
-	if tc.MaxVersion != 0 && tc.MaxVersion < tls.VersionTLS13 {
-		tc.MaxVersion = tls.VersionTLS13
-	}
+}
+
+// maxBelowTLS13: the configuration caps TLS below 1.3
+// (ssl_max_protocol_version), where no hybrid group exists.
+func maxBelowTLS13(host string, max uint16) *Violation {
+	return &Violation{Reason: ReasonKeyExchangeClassical, Host: host, Got: TLSVersionName(max), Want: KeyExchangeHybridPQ.String(),
+		Detail: "ssl_max_protocol_version=" + TLSVersionName(max) + " rules out the hybrid post-quantum groups, which need TLS 1.3 (" + EnvTLSKeyExchange + "=hybrid-pq)",
+		Fix:    "remove ssl_max_protocol_version, or set " + EnvTLSKeyExchange + "=any"}
 }
 
 // keyExchangeFix names the server side: hybrid groups need OpenSSL 3.5 or

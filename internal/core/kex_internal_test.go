@@ -61,9 +61,9 @@ func TestKeyExchangeSetting(t *testing.T) {
 	if err := p.Set(EnvTLSKeyExchange, "hybrid-pq", EnvTLSKeyExchange); err != nil || !p.OffersOnlyHybrid() {
 		t.Fatal(err)
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	restrictGroups(tc, p.OffersOnlyHybrid())
-	if len(tc.CurvePreferences) != 3 || tc.MinVersion != tls.VersionTLS13 || tc.MaxVersion != tls.VersionTLS13 {
+	if len(tc.CurvePreferences) != 3 || tc.MinVersion != tls.VersionTLS13 {
 		t.Fatalf("%+v", tc)
 	}
 	for _, g := range tc.CurvePreferences {
@@ -82,5 +82,21 @@ func TestKeyExchangeSetting(t *testing.T) {
 		if v := ClassifyConnectError(errors.New("failed to connect: "+msg), Target{Host: "db", Port: 5432, Network: "tcp"}, p); v == nil || v.Reason != ReasonKeyExchangeClassical {
 			t.Fatalf("%s: %v", msg, v)
 		}
+	}
+}
+
+// TestKeyExchangeCappedBelowTLS13: a configuration capped below TLS 1.3
+// (ssl_max_protocol_version) is refused under hybrid-pq before dialing.
+func TestKeyExchangeCappedBelowTLS13(t *testing.T) {
+	p := DefaultPolicy()
+	p.KeyExchange = KeyExchangeHybridPQ
+	plan := Plan{Targets: []Target{{Network: "tcp", Host: "db", Port: 5432, Mode: ModeVerifyFull, MaxTLS: tls.VersionTLS12}}}
+	refusal, _, _ := JudgePlan(plan, p)
+	if refusal == nil || refusal.Reason != ReasonKeyExchangeClassical || !strings.Contains(refusal.Detail, "ssl_max_protocol_version") {
+		t.Fatalf("%v", refusal)
+	}
+	p.KeyExchange = KeyExchangeAny
+	if refusal, _, _ := JudgePlan(plan, p); refusal != nil {
+		t.Fatal(refusal)
 	}
 }
