@@ -28,6 +28,8 @@
 //	SECUREPG_FORBID_DSN_PASSWORD  true | false                                        (false)
 //	SECUREPG_ALLOW_UNVERIFIED_PASSWORD  false | scram | true (channel binding; SCRAM; anything)  (false)
 //	SECUREPG_ALLOW_LOOPBACK_PLAINTEXT  true | false: a weaker sslmode to loopback only    (false)
+//	SECUREPG_TLS_KEY_EXCHANGE   any | hybrid-pq: only hybrid post-quantum groups, TLS 1.3  (any)
+//	SECUREPG_PIN_SHA256         base64 SHA-256 SPKI hashes; one must be in the verified chain  (none)
 //
 // An invalid value is an error naming the variable; nothing falls back
 // silently. Every variable, with its option, is in docs/policy.md of the

@@ -69,6 +69,14 @@ const (
 	// PostgreSQL 16, a CREATEROLE role (which can grant itself those), and
 	// SECUREPG_FORBID_SUPERUSER is set. The Detail says which.
 	ReasonPrivilegedRole = core.ReasonPrivilegedRole
+	// ReasonKeyExchangeClassical: SECUREPG_TLS_KEY_EXCHANGE=hybrid-pq, and
+	// the handshake negotiated a classical key-exchange group (or the
+	// server agreed on none of the hybrid post-quantum ones offered).
+	ReasonKeyExchangeClassical = core.ReasonKeyExchangeClassical
+	// ReasonPinMismatch: SECUREPG_PIN_SHA256 is set, and no certificate of
+	// the server's verified chain has a pinned key (or the connection
+	// verified no chain to match the pins against).
+	ReasonPinMismatch = core.ReasonPinMismatch
 )
 
 // PolicyError describes a refusal. It never contains a credential.

@@ -138,7 +138,7 @@ func connInfo(f core.Facts, a hooks.Attempt) hooks.ConnInfo {
 	}
 	a.Port, a.SSLMode = int(f.Port), f.Mode.String()
 	info := hooks.ConnInfo{Attempt: a, Network: f.Network, TLS: f.TLS, Version: f.Version, CipherSuite: f.CipherSuite,
-		PeerCertificates: f.PeerCertificates, AuthMethod: f.Auth, ChannelBinding: f.ChannelBinding, Superuser: f.Superuser == "on",
+		CurveID: f.CurveID, HybridPQ: core.IsHybridPQ(f.CurveID), PeerCertificates: f.PeerCertificates, AuthMethod: f.Auth, ChannelBinding: f.ChannelBinding, Superuser: f.Superuser == "on",
 		LoopbackPlaintext: f.LoopbackPlaintext}
 	if f.TLS {
 		info.Verification = f.Verify.String()

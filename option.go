@@ -117,6 +117,27 @@ func WithAllowLoopbackPlaintext(allow bool) Option {
 	return set(core.EnvAllowLoopPlain, strconv.FormatBool(allow), "WithAllowLoopbackPlaintext")
 }
 
+// WithTLSKeyExchange sets what a handshake's key exchange must be: "any"
+// (the default) or "hybrid-pq", a hybrid post-quantum group
+// (X25519MLKEM768, SecP256r1MLKEM768, SecP384r1MLKEM1024), which the
+// client then offers alone, over TLS 1.3; a classical handshake is refused
+// with ReasonKeyExchangeClassical (SECUREPG_TLS_KEY_EXCHANGE). libpq has
+// no such setting. See docs/tls.md.
+func WithTLSKeyExchange(kex string) Option {
+	return set(core.EnvTLSKeyExchange, kex, "WithTLSKeyExchange")
+}
+
+// WithPinSHA256 pins the server's keys: a certificate of the verified
+// chain (leaf, intermediate or root) must have a SubjectPublicKeyInfo
+// whose SHA-256, in base64, is one of pins; otherwise the connection is
+// refused with ReasonPinMismatch. Pins are checked beside the chain and
+// host-name verification, never instead of it: a connection that verifies
+// no chain does not pass them (SECUREPG_PIN_SHA256). libpq has no such
+// setting. See docs/tls.md.
+func WithPinSHA256(pins ...string) Option {
+	return set(core.EnvPinSHA256, strings.Join(pins, ","), "WithPinSHA256")
+}
+
 // WithLogger sets where refusals (error level) and audited violations (warn
 // level) are reported. The default is slog.Default() at the time of
 // logging. A nil logger is ignored.

@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"database/sql/driver"
 	"fmt"
@@ -70,6 +71,8 @@ type ConnInfo struct {
 	TLS               bool                // encrypted
 	Version           uint16              // tls.VersionTLS12, tls.VersionTLS13
 	CipherSuite       uint16              // a tls.TLS_* value
+	CurveID           tls.CurveID         // the negotiated key-exchange group (tls.X25519MLKEM768, tls.X25519, ...); 0 when not known
+	HybridPQ          bool                // CurveID is a hybrid post-quantum group (X25519MLKEM768, SecP256r1MLKEM768, SecP384r1MLKEM1024)
 	Verification      string              // "none", "verify-ca" or "verify-full": what the handshake proved
 	PeerCertificates  []*x509.Certificate // the server's chain, leaf first
 	ServerSSL         *bool               // lib/pq: pg_stat_ssl's view of the backend that answered the validation query (asked when an AfterConnect hook is installed)

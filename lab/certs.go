@@ -219,3 +219,53 @@ func writePEM(path, typ string, der []byte, mode os.FileMode) error {
 	}
 	return os.Chmod(path, mode)
 }
+
+// IssueViaIntermediate makes an intermediate CA signed by the test CA and
+// a server certificate for localhost, 127.0.0.1 and ::1 signed by that
+// intermediate. The KeyPair's TLS certificate holds the chain (leaf, then
+// intermediate), which a TLS front sends whole; the intermediate is
+// returned too, for pinning tests.
+func (c *Certs) IssueViaIntermediate() (KeyPair, *x509.Certificate, error) {
+	interKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return KeyPair{}, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		return KeyPair{}, nil, err
+	}
+	now := time.Now()
+	interDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: "securepg test intermediate CA", Organization: []string{"securepg tests"}},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(5 * 365 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, MaxPathLenZero: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}, c.CA, &interKey.PublicKey, c.caKey)
+	if err != nil {
+		return KeyPair{}, nil, err
+	}
+	inter, err := x509.ParseCertificate(interDER)
+	if err != nil {
+		return KeyPair{}, nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return KeyPair{}, nil, err
+	}
+	if serial, err = rand.Int(rand.Reader, big.NewInt(1<<62)); err != nil {
+		return KeyPair{}, nil, err
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: "intermediate-server.securepg.test", Organization: []string{"securepg tests"}},
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, inter, &key.PublicKey, interKey)
+	if err != nil {
+		return KeyPair{}, nil, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return KeyPair{}, nil, err
+	}
+	return KeyPair{TLS: tls.Certificate{Certificate: [][]byte{der, interDER}, PrivateKey: key, Leaf: leaf}, Leaf: leaf}, inter, nil
+}

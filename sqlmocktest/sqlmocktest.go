@@ -35,11 +35,16 @@ type TLS struct {
 	Version uint16
 	// CipherSuite; 0 means TLS_AES_128_GCM_SHA256.
 	CipherSuite uint16
+	// CurveID is the negotiated key-exchange group; 0 means
+	// tls.X25519MLKEM768 (what crypto/tls offers first), judged under
+	// SECUREPG_TLS_KEY_EXCHANGE like a real handshake's.
+	CurveID tls.CurveID
 	// Verification is "none", "verify-ca" or "verify-full"; "" means what
 	// the DSN's sslmode verifies (verify-full for sslmode=verify-full).
 	Verification string
 	// PeerCertificates is the server's chain, leaf first, as telemetry and
-	// hooks see it.
+	// hooks see it, and as SECUREPG_PIN_SHA256 is matched against where
+	// the simulated connection verifies.
 	PeerCertificates []*x509.Certificate
 }
 
@@ -275,6 +280,10 @@ func (m *mock) facts(t core.Target) core.Facts {
 	if f.CipherSuite == 0 {
 		f.CipherSuite = tls.TLS_AES_128_GCM_SHA256
 	}
+	f.CurveID = m.tls.CurveID
+	if f.CurveID == 0 {
+		f.CurveID = tls.X25519MLKEM768
+	}
 	f.PeerCertificates = m.tls.PeerCertificates
 	switch strings.ToLower(m.tls.Verification) {
 	case "verify-full":
@@ -290,6 +299,11 @@ func (m *mock) facts(t core.Target) core.Facts {
 				break
 			}
 		}
+	}
+	if f.Verify != core.VerifyNone && len(f.PeerCertificates) > 0 {
+		// The simulated verification vouches for the chain given, which
+		// SECUREPG_PIN_SHA256's pins are matched against.
+		f.VerifiedChains = [][]*x509.Certificate{f.PeerCertificates}
 	}
 	return f
 }

@@ -3,6 +3,7 @@ package sqlmocktest
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
+	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/lab"
 	"github.com/securepg/securepg/lab/labtest"
 )
@@ -142,6 +144,11 @@ func TestSimulatedTLSIsValidated(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolate(t)
 			quiet := WithSecurepg(securepg.WithLogger(discard()))
+			certs, err := lab.GenerateCerts(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			chain := []*x509.Certificate{certs.Server.Leaf}
 			for _, tc := range []struct {
 				name   string
 				tls    TLS
@@ -163,6 +170,30 @@ func TestSimulatedTLSIsValidated(t *testing.T) {
 						t.Setenv("SECUREPG_MIN_TLS_VERSION", tc.env)
 					}
 					db, _, err := newOn(drv, t, tc.dsn, WithTLS(tc.tls), quiet)
+					if err != nil {
+						t.Fatal(err)
+					}
+					err = db.Ping()
+					var pe *securepg.PolicyError
+					if tc.reason == "" && err != nil || tc.reason != "" && (!errors.As(err, &pe) || pe.Reason != tc.reason) {
+						t.Fatalf("Ping: %v, want %q", err, tc.reason)
+					}
+				})
+			}
+			// SECUREPG_TLS_KEY_EXCHANGE and SECUREPG_PIN_SHA256 judge the
+			// simulated group and chain as a handshake's.
+			for _, tc := range []struct {
+				name, variable, value, reason string
+				tls                           TLS
+			}{
+				{"classical group under hybrid-pq", "SECUREPG_TLS_KEY_EXCHANGE", "hybrid-pq", securepg.ReasonKeyExchangeClassical, TLS{CurveID: tls.X25519}},
+				{"hybrid group under hybrid-pq", "SECUREPG_TLS_KEY_EXCHANGE", "hybrid-pq", "", TLS{}},
+				{"pinned key", "SECUREPG_PIN_SHA256", core.SPKIHash(certs.Server.Leaf), "", TLS{PeerCertificates: chain}},
+				{"another pinned key", "SECUREPG_PIN_SHA256", core.SPKIHash(certs.WrongHost.Leaf), securepg.ReasonPinMismatch, TLS{PeerCertificates: chain}},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					t.Setenv(tc.variable, tc.value)
+					db, _, err := newOn(drv, t, dsn, WithTLS(tc.tls), quiet)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -27,6 +27,8 @@ type policyReport struct {
 	ConnectTimeout    string            `json:"connect_timeout"` // "0s": wait forever
 	ApplicationName   string            `json:"application_name,omitempty"`
 	LoopbackPlaintext bool              `json:"allow_loopback_plaintext"`
+	TLSKeyExchange    string            `json:"tls_key_exchange"`
+	PinSHA256         []string          `json:"pin_sha256,omitempty"`
 	Sources           map[string]string `json:"sources"`
 }
 
@@ -41,7 +43,8 @@ func newPolicyReport(p core.Policy) policyReport {
 		AllowUnverifiedPw: p.UnverifiedPassword.String(), AllowedNetworks: safe(p.AllowedNetworks.String()),
 		AllowedHosts: safe(p.AllowedHosts.String()), ForbidSuperuser: p.ForbidSuperuser,
 		ConnectTimeout: p.ConnectTimeout.String(), ApplicationName: safe(p.ApplicationName), Sources: sources,
-		LoopbackPlaintext: p.AllowLoopbackPlaintext}
+		LoopbackPlaintext: p.AllowLoopbackPlaintext, TLSKeyExchange: p.KeyExchange.String(),
+		PinSHA256: pinList(p.Pins)}
 }
 
 // policy prints the effective org policy and where each value comes from,
@@ -78,6 +81,7 @@ func (e *env) policy(args []string) int {
 		core.EnvAllowedNetworks: show(r.AllowedNetworks), core.EnvAllowedHosts: show(r.AllowedHosts),
 		core.EnvForbidSuperuser: fmt.Sprint(r.ForbidSuperuser), core.EnvConnectTimeout: r.ConnectTimeout,
 		core.EnvAppName: show(r.ApplicationName), core.EnvAllowLoopPlain: fmt.Sprint(r.LoopbackPlaintext),
+		core.EnvTLSKeyExchange: r.TLSKeyExchange, core.EnvPinSHA256: show(strings.Join(r.PinSHA256, ",")),
 	}
 	if r.ConnectTimeout == "0s" {
 		values[core.EnvConnectTimeout] = "0 (waits forever)"
@@ -94,4 +98,12 @@ func (e *env) policy(args []string) int {
 	}
 	w.Flush()
 	return exitOK
+}
+
+// pinList is the pins as securepg reads them, or nil.
+func pinList(ps core.Pins) []string {
+	if len(ps) == 0 {
+		return nil
+	}
+	return strings.Split(ps.String(), ",")
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"flag"
@@ -37,15 +38,25 @@ type probeReport struct {
 }
 
 type tlsReport struct {
-	Offered      bool       `json:"offered"`
-	Version      string     `json:"version,omitempty"`
-	Cipher       string     `json:"cipher,omitempty"`
-	Chain        []certJSON `json:"chain"`
-	ChainOK      bool       `json:"chain_verified"`
-	HostOK       bool       `json:"hostname_verified"`
-	Verification string     `json:"verification"` // what the certificate supports: "none", "verify-ca", "verify-full"
-	Error        string     `json:"error,omitempty"`
-	Roots        string     `json:"roots"`
+	Offered bool   `json:"offered"`
+	Version string `json:"version,omitempty"`
+	Cipher  string `json:"cipher,omitempty"`
+	Group   string `json:"group,omitempty"` // the key-exchange group the server chose from crypto/tls's default offer
+	// HybridPQ: the server negotiated a hybrid post-quantum group
+	// (HybridGroup) when offered only those, over TLS 1.3.
+	HybridPQ    bool       `json:"hybrid_pq"`
+	HybridGroup string     `json:"hybrid_group,omitempty"`
+	Chain       []certJSON `json:"chain"`
+	// PinMatched, under SECUREPG_PIN_SHA256: a certificate of the chain
+	// this look verified has a pinned key.
+	PinMatched   *bool  `json:"pin_matched,omitempty"`
+	ChainOK      bool   `json:"chain_verified"`
+	HostOK       bool   `json:"hostname_verified"`
+	Verification string `json:"verification"` // what the certificate supports: "none", "verify-ca", "verify-full"
+	Error        string `json:"error,omitempty"`
+	Roots        string `json:"roots"`
+
+	verified [][]*x509.Certificate // the chains the look verified
 }
 
 type certJSON struct {
@@ -55,6 +66,7 @@ type certJSON struct {
 	NotAfter string   `json:"not_after"`
 	DaysLeft int      `json:"days_left"`
 	SHA256   string   `json:"sha256"`
+	SPKI     string   `json:"spki_sha256"` // the key's pin: base64 SHA-256 of the SubjectPublicKeyInfo (SECUREPG_PIN_SHA256)
 }
 
 type policyResult struct {
@@ -66,6 +78,8 @@ type policyResult struct {
 	Verification string `json:"verification,omitempty"`
 	Version      string `json:"tls_version,omitempty"`
 	Cipher       string `json:"cipher,omitempty"`
+	Group        string `json:"group,omitempty"`       // the key-exchange group of the connection made
+	HybridPQ     bool   `json:"hybrid_pq"`             // Group is a hybrid post-quantum one
 	AuthMethod   string `json:"auth_method,omitempty"` // scram-sha-256-plus, scram-sha-256, md5, password, cert, trust, ...
 	Bound        bool   `json:"channel_binding"`       // the login was bound to the TLS channel
 	// LoopbackPlaintext: below the minimum sslmode, to a loopback
@@ -250,6 +264,12 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 		var conn net.Conn
 		if r.TLS == nil {
 			r.TLS, conn = rawTLS(ctx, dial, name, roots, rootsDesc, core.DialControl(p, *target))
+			if len(p.Pins) > 0 {
+				r.TLS.PinMatched = new(len(r.TLS.verified) > 0 && p.Pins.Match(r.TLS.verified))
+			}
+			if r.TLS.Offered && r.TLS.Version != "" {
+				hybridTLS(ctx, r.TLS, dial, name, core.DialControl(p, *target))
+			}
 		}
 		if conn != nil {
 			// Ask for the authentication method only from a server that
@@ -343,6 +363,7 @@ func (e *env) policyConnect(ctx context.Context, dsn string) (policyResult, *ser
 	}
 	if info.TLS {
 		res.Version, res.Cipher = core.TLSVersionName(info.Version), tls.CipherSuiteName(info.CipherSuite)
+		res.Group, res.HybridPQ = core.GroupName(info.CurveID), info.HybridPQ
 	}
 	v := &serverView{ViaPooler: info.ServerViaPooler}
 	var version, cipher sql.NullString

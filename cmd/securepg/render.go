@@ -19,6 +19,14 @@ func (e *env) printProbe(r probeReport) {
 			fmt.Fprintf(w, "TLS\t%s\n", e.red("not offered: "+t.Error))
 		default:
 			fmt.Fprintf(w, "TLS\t%s %s (what the client negotiated)\n", t.Version, t.Cipher)
+			if t.Group != "" {
+				fmt.Fprintf(w, "key exchange\t%s by default (%s)\n", t.Group, groupKind(t.Group))
+			}
+			if t.HybridPQ {
+				fmt.Fprintf(w, "\t%s\n", e.green("hybrid post-quantum: yes ("+t.HybridGroup+" when offered only hybrid groups)"))
+			} else {
+				fmt.Fprintf(w, "\t%s\n", e.red("hybrid post-quantum: no (offered only hybrid groups, the server agreed on none)"))
+			}
 			for i, c := range t.Chain {
 				fmt.Fprintf(w, "certificate [%d]\t%s\n", i, c.Subject)
 				fmt.Fprintf(w, "\tissuer %s\n", c.Issuer)
@@ -33,12 +41,20 @@ func (e *env) printProbe(r probeReport) {
 				}
 				fmt.Fprintf(w, "\tnot after %s (%s)\n", c.NotAfter, left)
 				fmt.Fprintf(w, "\tsha256 %s\n", c.SHA256)
+				fmt.Fprintf(w, "\tpin (SPKI sha256) %s\n", c.SPKI)
 			}
 			verdict := e.green(t.Verification)
 			if t.Verification != "verify-full" {
 				verdict = e.red(t.Verification)
 			}
 			fmt.Fprintf(w, "verification\t%s against %s\n", verdict, t.Roots)
+			if t.PinMatched != nil {
+				if *t.PinMatched {
+					fmt.Fprintf(w, "pins\t%s\n", e.green("a certificate of the verified chain has a pinned key"))
+				} else {
+					fmt.Fprintf(w, "pins\t%s\n", e.red("no certificate of a verified chain has a pinned key (SECUREPG_PIN_SHA256)"))
+				}
+			}
 			if t.Error != "" {
 				fmt.Fprintf(w, "\t%s\n", e.red(t.Error))
 			}
@@ -74,6 +90,9 @@ func (e *env) printProbe(r probeReport) {
 		}
 		fmt.Fprintf(w, "policy\t%s: sslmode %s, verification %s, %s %s\n", e.green(strings.ToUpper(r.Policy.Outcome)),
 			mode, r.Policy.Verification, r.Policy.Version, r.Policy.Cipher)
+		if g := r.Policy.Group; g != "" {
+			fmt.Fprintf(w, "\tkey exchange %s (%s)\n", g, groupKind(g))
+		}
 		if m := r.Policy.AuthMethod; m != "" {
 			fmt.Fprintf(w, "\tlogged in with %s, channel binding %s\n", m, map[bool]string{true: "yes", false: "no"}[r.Policy.Bound])
 		}
@@ -107,4 +126,12 @@ func (e *env) printProbe(r probeReport) {
 		}
 	}
 	w.Flush()
+}
+
+// groupKind says what a key-exchange group named by crypto/tls is.
+func groupKind(name string) string {
+	if groupID(name) != 0 {
+		return "hybrid post-quantum"
+	}
+	return "classical"
 }

@@ -79,7 +79,7 @@ func rawTLS(ctx context.Context, addr, host string, roots *x509.CertPool, rootsD
 		return fail("TLS handshake: " + err.Error())
 	}
 	cs := tc.ConnectionState()
-	r.Version, r.Cipher = core.TLSVersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite)
+	r.Version, r.Cipher, r.Group = core.TLSVersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite), core.GroupName(cs.CurveID)
 	for _, cert := range cs.PeerCertificates {
 		sum := sha256.Sum256(cert.Raw)
 		sans := []string{}
@@ -91,18 +91,18 @@ func rawTLS(ctx context.Context, addr, host string, roots *x509.CertPool, rootsD
 		}
 		r.Chain = append(r.Chain, certJSON{Subject: safe(cert.Subject.String()), Issuer: safe(cert.Issuer.String()), SANs: sans,
 			NotAfter: cert.NotAfter.UTC().Format(time.RFC3339), DaysLeft: int(time.Until(cert.NotAfter).Hours() / 24),
-			SHA256: strings.ToUpper(hex.EncodeToString(sum[:]))})
+			SHA256: strings.ToUpper(hex.EncodeToString(sum[:])), SPKI: core.SPKIHash(cert)})
 	}
 	if len(cs.PeerCertificates) > 0 {
 		opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool()}
 		for _, ic := range cs.PeerCertificates[1:] {
 			opts.Intermediates.AddCert(ic)
 		}
-		if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
+		if chains, err := cs.PeerCertificates[0].Verify(opts); err != nil {
 			v := core.CertificateViolation(addr, err)
 			r.Error = v.Reason + ": " + safe(err.Error())
 		} else {
-			r.ChainOK, r.Verification = true, "verify-ca"
+			r.ChainOK, r.Verification, r.verified = true, "verify-ca", chains
 			if err := cs.PeerCertificates[0].VerifyHostname(host); err != nil {
 				r.Error = core.ReasonHostnameMismatch + ": " + safe(err.Error())
 			} else {
@@ -111,6 +111,52 @@ func rawTLS(ctx context.Context, addr, host string, roots *x509.CertPool, rootsD
 		}
 	}
 	return r, &releasingConn{Conn: tc, release: release}
+}
+
+// hybridTLS asks whether the server can negotiate a hybrid post-quantum
+// group: a second handshake that offers only those, over TLS 1.3, and
+// sends nothing after it. A server whose default choice was hybrid
+// already answered.
+func hybridTLS(ctx context.Context, r *tlsReport, addr, host string, control func(string, string, syscall.RawConn) error) {
+	if r.Group != "" && core.IsHybridPQ(groupID(r.Group)) {
+		r.HybridPQ, r.HybridGroup = true, r.Group
+		return
+	}
+	c, release, err := dialBounded(ctx, addr, 15*time.Second, control)
+	if err != nil {
+		return
+	}
+	defer release()
+	defer c.Close()
+	b := make([]byte, 1)
+	if _, err := c.Write(sslRequest); err != nil {
+		return
+	}
+	if _, err := io.ReadFull(c, b); err != nil || b[0] != 'S' {
+		return
+	}
+	cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13, CurvePreferences: core.HybridGroups} // nothing is sent on it
+	if net.ParseIP(host) == nil {
+		cfg.ServerName = host
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return
+	}
+	if id := tc.ConnectionState().CurveID; core.IsHybridPQ(id) {
+		r.HybridPQ, r.HybridGroup = true, core.GroupName(id)
+	}
+	tc.Close()
+}
+
+// groupID is the hybrid group named name, or 0.
+func groupID(name string) tls.CurveID {
+	for _, id := range core.HybridGroups {
+		if id.String() == name {
+			return id
+		}
+	}
+	return 0
 }
 
 type releasingConn struct {

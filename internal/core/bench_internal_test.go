@@ -1,6 +1,9 @@
 package core
 
 import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"strings"
 	"testing"
@@ -25,5 +28,38 @@ func BenchmarkHostileDSN(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkJudgeHandshake: what judging one verified TLS 1.3 handshake
+// costs with neither SECUREPG_TLS_KEY_EXCHANGE nor SECUREPG_PIN_SHA256
+// set, with hybrid-pq, and with two pins (the match is against a
+// three-certificate chain, the pin on its root: the longest walk); see
+// BENCHMARKS.md.
+func BenchmarkJudgeHandshake(b *testing.B) {
+	chain := []*x509.Certificate{{RawSubjectPublicKeyInfo: []byte("leaf key")}, {RawSubjectPublicKeyInfo: []byte("intermediate key")},
+		{RawSubjectPublicKeyInfo: []byte("root key")}}
+	f := Facts{Network: "tcp", Host: "db", Port: 5432, Mode: ModeVerifyFull, TLS: true, Version: tls.VersionTLS13,
+		CurveID: tls.X25519MLKEM768, Verify: VerifyFull, PeerCertificates: chain[:2], VerifiedChains: [][]*x509.Certificate{chain}}
+	for _, tc := range []struct {
+		name string
+		set  func(p *Policy)
+	}{
+		{"default", func(*Policy) {}},
+		{"hybrid-pq", func(p *Policy) { p.KeyExchange = KeyExchangeHybridPQ }},
+		{"pins=2", func(p *Policy) {
+			p.Pins = Pins{sha256.Sum256([]byte("other key")), sha256.Sum256([]byte("root key"))}
+		}},
+	} {
+		p := DefaultPolicy()
+		tc.set(&p)
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if vs := Judge(p, f); len(vs) != 0 {
+					b.Fatal(vs[0])
+				}
+			}
+		})
 	}
 }

@@ -28,6 +28,8 @@ func ClassifyConnectError(err error, last Target, p Policy) *Violation {
 	}
 	msg := err.Error()
 	switch {
+	case p.OffersOnlyHybrid() && handshakeRefused(err):
+		return noHybridKeyExchange(host, err)
 	case strings.Contains(msg, "server refused TLS connection"):
 		return tlsNotEstablished(host, p, "the server (or something in between) refused TLS")
 	case strings.Contains(msg, "protocol version") && strings.Contains(msg, "tls"):

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"net"
@@ -42,6 +43,8 @@ const (
 	ReasonHostNotAllowed        = "host_not_allowed"
 	ReasonNetworkNotAllowed     = "network_not_allowed"
 	ReasonSuperuserSession      = "superuser_session"
+	ReasonKeyExchangeClassical  = "key_exchange_classical"
+	ReasonPinMismatch           = "certificate_pin_mismatch"
 )
 
 // Violation is one way a connection falls short of the policy. It is an
@@ -153,6 +156,9 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 				Fix:    "remove ssl_max_protocol_version, or lower " + EnvMinTLSVersion,
 			})
 		}
+		if t.MaxTLS != 0 && t.MaxTLS < tls.VersionTLS13 && p.KeyExchange == KeyExchangeHybridPQ {
+			out = append(out, maxBelowTLS13(t.Addr(), t.MaxTLS))
+		}
 	}
 	return out
 }
@@ -182,9 +188,13 @@ type Facts struct {
 	TLS              bool
 	Version          uint16
 	CipherSuite      uint16
+	CurveID          tls.CurveID         // the negotiated key-exchange group; 0 when not known
 	Verify           Verification        // what the handshake proved
 	VerifyErr        error               // the verification the configuration demanded failed
 	PeerCertificates []*x509.Certificate // client-side view, leaf first
+	// VerifiedChains are the chains (leaf to root) the verification the
+	// configuration demanded built; nil when it verified no chain.
+	VerifiedChains [][]*x509.Certificate
 
 	PublicCA bool // verify-ca, and the system roots vouch for the server's certificate too
 
@@ -264,6 +274,12 @@ func Judge(p Policy, f Facts) []*Violation {
 	}
 	if f.Verify < p.MinSSLMode.Required() && !lp {
 		return []*Violation{unverified(host, f.Verify, p)}
+	}
+	if len(p.Pins) > 0 && !p.Pins.Match(f.VerifiedChains) {
+		return []*Violation{pinMismatch(host, f)}
+	}
+	if p.KeyExchange == KeyExchangeHybridPQ && !IsHybridPQ(f.CurveID) {
+		return []*Violation{classicalKeyExchange(host, f.CurveID)}
 	}
 	return nil
 }

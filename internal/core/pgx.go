@@ -294,6 +294,7 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxCo
 				if dsnMax != 0 {
 					tc.MaxVersion = dsnMax
 				}
+				restrictGroups(tc, p.OffersOnlyHybrid())
 				// securepg verifies the chain (and, for verify-full, the host
 				// name) itself in VerifyConnection, with the hardened roots:
 				// pgx's verify-ca callback would use the roots it captured at

@@ -281,8 +281,8 @@ func (a *pgxAttempts) bind(tmpl *tls.Config, i int) *tls.Config {
 		}
 		f := a.facts(cur)
 		tf := cur.entry.auth.observe(context.Background(), cs)
-		f.TLS, f.Version, f.CipherSuite, f.PeerCertificates, f.Verify, f.VerifyErr, f.PublicCA =
-			true, tf.Version, tf.CipherSuite, tf.PeerCertificates, tf.Verify, tf.VerifyErr, tf.PublicCA
+		f.TLS, f.Version, f.CipherSuite, f.CurveID, f.PeerCertificates, f.Verify, f.VerifyErr, f.PublicCA, f.VerifiedChains =
+			true, tf.Version, tf.CipherSuite, tf.CurveID, tf.PeerCertificates, tf.Verify, tf.VerifyErr, tf.PublicCA, tf.VerifiedChains
 		if refusal, _ := Pass(a.c.policy, Check{Stage: StageHandshake, Facts: f}); refusal != nil {
 			a.reject(cur, refusal)
 			return refusal
@@ -315,6 +315,14 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 				a.reject(cur, v)
 				return conn, v
 			}
+			if a.c.policy.OffersOnlyHybrid() && handshakeRefused(err) {
+				// Offered only hybrid groups over TLS 1.3, the server
+				// agreed on none: the policy's refusal on every way in
+				// (pgx used directly included), not a bare TLS alert.
+				v := noHybridKeyExchange(f.Addr(), err)
+				a.reject(cur, v)
+				return conn, v
+			}
 			return conn, err
 		}
 		cs := tc.ConnectionState()
@@ -322,6 +330,7 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 			return conn, notValidated(f.Addr(), a.c.policy, "unvalidated handshake", "the TLS handshake was not validated by securepg")
 		}
 		f = cur.facts
+		f.CurveID = cs.CurveID // a TLS 1.2 handshake names its group after the certificate
 	} else if cur.entry.auth != nil {
 		return conn, notValidated(f.Addr(), a.c.policy, "plaintext", "a TLS attempt reached the server without TLS")
 	} else if f.Network == "tcp" {

@@ -30,6 +30,8 @@ const (
 	EnvConnectTimeout  = "SECUREPG_CONNECT_TIMEOUT"
 	EnvAppName         = "SECUREPG_APPLICATION_NAME"
 	EnvAllowLoopPlain  = "SECUREPG_ALLOW_LOOPBACK_PLAINTEXT"
+	EnvTLSKeyExchange  = "SECUREPG_TLS_KEY_EXCHANGE"
+	EnvPinSHA256       = "SECUREPG_PIN_SHA256"
 )
 
 // EnvOperationSpans turns database/sql's operation spans on or off
@@ -49,6 +51,7 @@ var EnvVars = []string{
 	EnvPasswordFile, EnvForbidDSNPass, EnvAllowUnverPass,
 	EnvAllowedNetworks, EnvAllowedHosts, EnvForbidSuperuser,
 	EnvConnectTimeout, EnvAppName, EnvAllowLoopPlain,
+	EnvTLSKeyExchange, EnvPinSHA256,
 }
 
 // DefaultConnectTimeout bounds a connect whose configuration sets no
@@ -95,6 +98,14 @@ type Policy struct {
 	// where the address dialed is loopback (127.0.0.0/8, ::1): a sidecar
 	// such as the Cloud SQL Auth Proxy or PgBouncer on the same host.
 	AllowLoopbackPlaintext bool
+
+	// KeyExchange is what a handshake's key exchange must be: any group,
+	// or a hybrid post-quantum one (KeyExchangeHybridPQ).
+	KeyExchange KeyExchange
+
+	// Pins: a certificate of the verified chain must have one of these
+	// keys (SPKI SHA-256), beside the verification, never instead of it.
+	Pins Pins
 
 	// ForbidSuperuser refuses a session whose role is a superuser.
 	ForbidSuperuser bool
@@ -222,6 +233,18 @@ func (p *Policy) Set(variable, value, source string) error {
 		p.ConnectTimeout = d
 	case EnvAppName:
 		p.ApplicationName = value
+	case EnvPinSHA256:
+		pins, err := ParsePins(value)
+		if err != nil {
+			return fmt.Errorf("securepg: invalid %s: %w", source, err)
+		}
+		p.Pins = pins
+	case EnvTLSKeyExchange:
+		k, ok := parseKeyExchange(value)
+		if !ok {
+			return bad(`"any" or "hybrid-pq"`)
+		}
+		p.KeyExchange = k
 	case EnvAllowUnverPass:
 		g, ok := parsePasswordGrade(value)
 		if !ok {

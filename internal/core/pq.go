@@ -290,6 +290,7 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 				auth:   serverAuth{level: level, roots: roots, later: later, name: t.Host, minTLS: minTLS},
 				direct: cfg.SSLNegotiation == pq.SSLNegotiationDirect,
 				maxTLS: maxTLS, cert: cert, chain: chain,
+				hybridOnly: p.OffersOnlyHybrid(),
 			}
 			if cfg.SSLSNI {
 				t.tls.sni = serverName(t.Host)

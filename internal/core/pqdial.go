@@ -281,11 +281,26 @@ func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 		}
 		return nil, Facts{}, nil, err
 	}
+	if cs := tc.ConnectionState(); cs.CurveID != facts.CurveID {
+		// A TLS 1.2 handshake names its group after the certificate, when
+		// VerifyConnection has run: judge it again with the group (audit
+		// mode only gets here with a violation the group decides).
+		facts.CurveID = cs.CurveID
+		refusal, aud := Pass(d.c.policy, Check{Stage: StageHandshake, Facts: facts})
+		if refusal != nil {
+			tc.Close()
+			return nil, Facts{}, nil, refusal
+		}
+		audited = aud
+	}
 	return tc, facts, audited, nil
 }
 
 // classify names the policy meaning of a failed handshake, or nil.
 func (d *pqDialer) classify(err error) *Violation {
+	if d.c.policy.OffersOnlyHybrid() && handshakeRefused(err) {
+		return noHybridKeyExchange(d.t.Addr(), err)
+	}
 	var alert tls.AlertError
 	msg := err.Error()
 	if errors.As(err, &alert) && (alert == 70 || alert == 71) || strings.Contains(msg, "protocol version") {

@@ -42,7 +42,10 @@ func (a *serverAuth) files() *Material[*Roots] {
 // that failed, and returns it if it verifies the chain.
 func (a *serverAuth) retry(ctx context.Context, m *Material[*Roots], failed *Roots, chain []*x509.Certificate, name string) *Roots {
 	roots, err := m.Refresh(ctx)
-	if err != nil || roots == nil || roots == failed || verifyChain(chain, roots.Pool, name) != nil {
+	if err != nil || roots == nil || roots == failed {
+		return nil
+	}
+	if _, err := verifyChain(chain, roots.Pool, name); err != nil {
 		return nil
 	}
 	return roots
@@ -53,7 +56,7 @@ var errNoCertificate = errors.New("the server sent no certificate")
 // observe verifies a completed handshake as the configuration demands and
 // returns what it proved. A failed verification is in VerifyErr.
 func (a *serverAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts {
-	f := Facts{TLS: true, Version: cs.Version, CipherSuite: cs.CipherSuite, PeerCertificates: cs.PeerCertificates,
+	f := Facts{TLS: true, Version: cs.Version, CipherSuite: cs.CipherSuite, CurveID: cs.CurveID, PeerCertificates: cs.PeerCertificates,
 		MinTLS: a.minTLS, Verify: VerifyNone}
 	if len(cs.PeerCertificates) == 0 {
 		f.VerifyErr = errNoCertificate
@@ -88,7 +91,8 @@ func (a *serverAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts 
 			return f
 		}
 	}
-	if err := verifyChain(cs.PeerCertificates, roots.pool(), name); err != nil {
+	chains, err := verifyChain(cs.PeerCertificates, roots.pool(), name)
+	if err != nil {
 		// The CA bundle may have been rotated since it was last looked
 		// at: look again now, and verify once more if it changed.
 		m := a.files()
@@ -100,13 +104,15 @@ func (a *serverAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts 
 			f.VerifyErr = err
 			return f
 		}
+		chains, _ = verifyChain(cs.PeerCertificates, roots.pool(), name)
 	}
-	f.Verify = level
+	f.Verify, f.VerifiedChains = level, chains
 	if level == VerifyCA {
 		// A certificate the system roots vouch for, whatever the root
 		// file, or a root file (this version of it) that holds a public
 		// CA: a public CA signs an attacker's own name.
-		f.PublicCA = roots != nil && roots.Public || verifyChain(cs.PeerCertificates, nil, "") == nil
+		_, err := verifyChain(cs.PeerCertificates, nil, "")
+		f.PublicCA = roots != nil && roots.Public || err == nil
 	}
 	return f
 }
@@ -120,14 +126,14 @@ func (r *Roots) pool() *x509.CertPool {
 }
 
 // verifyChain checks certs (leaf first) against roots (nil = system) and,
-// when dnsName is set, the leaf's host name (or IP address).
-func verifyChain(certs []*x509.Certificate, roots *x509.CertPool, dnsName string) error {
+// when dnsName is set, the leaf's host name (or IP address), and returns
+// the verified chains (leaf to root).
+func verifyChain(certs []*x509.Certificate, roots *x509.CertPool, dnsName string) ([][]*x509.Certificate, error) {
 	opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool(), DNSName: dnsName}
 	for _, c := range certs[1:] {
 		opts.Intermediates.AddCert(c)
 	}
-	_, err := certs[0].Verify(opts)
-	return err
+	return certs[0].Verify(opts)
 }
 
 // clientTLS is everything securepg needs to make the TLS handshakes of one
@@ -139,6 +145,8 @@ type clientTLS struct {
 	maxTLS uint16
 	cert   *Material[*tls.Certificate] // nil: no client certificate
 	chain  [][]byte                    // intermediates sent after the client certificate
+
+	hybridOnly bool // offer only the hybrid post-quantum groups, over TLS 1.3 (Policy.OffersOnlyHybrid)
 }
 
 // config is the tls.Config of one handshake: Go's own verification is off
@@ -155,6 +163,7 @@ func (c *clientTLS) config(ctx context.Context, judge func(Facts) error) *tls.Co
 			return judge(c.auth.observe(ctx, cs))
 		},
 	}
+	restrictGroups(cfg, c.hybridOnly)
 	if c.direct {
 		cfg.NextProtos = []string{"postgresql"}
 	}

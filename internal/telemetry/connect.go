@@ -138,7 +138,7 @@ func (o ConnectOp) End(ctx context.Context, r ConnectResult) {
 	pool := PoolName(host, port, t.database)
 	t.createTime.Record(ctx, time.Since(o.start).Seconds(), metric.WithAttributes(semconv.DBClientConnectionPoolName(pool)))
 	if r.Facts.TLS {
-		t.tlsConns.Add(ctx, 1, metric.WithAttributes(semconv.TLSProtocolVersion(tlsVersion(r.Facts.Version))))
+		t.tlsConns.Add(ctx, 1, metric.WithAttributes(semconv.TLSProtocolVersion(tlsVersion(r.Facts.Version)), tlsCurve(r.Facts.CurveID)))
 		if len(r.Facts.PeerCertificates) > 0 {
 			noteExpiry(host, port, r.Facts.PeerCertificates[0].NotAfter)
 		}
@@ -196,6 +196,9 @@ func FactsAttrs(f core.Facts) []attribute.KeyValue {
 			semconv.TLSCipher(tls.CipherSuiteName(f.CipherSuite)),
 			KeyVerification.String(f.Verify.String()),
 		)
+		if g := core.GroupName(f.CurveID); g != "" {
+			attrs = append(attrs, semconv.TLSCurve(g), KeyKeyExchange.String(core.GroupKind(f.CurveID)))
+		}
 	}
 	if len(f.PeerCertificates) > 0 {
 		leaf := f.PeerCertificates[0]
@@ -218,6 +221,9 @@ func FactsAttrs(f core.Facts) []attribute.KeyValue {
 	}
 	return attrs
 }
+
+// tlsCurve is the tls.curve dimension: the group's name, "" when not known.
+func tlsCurve(id tls.CurveID) attribute.KeyValue { return semconv.TLSCurve(core.GroupName(id)) }
 
 // tlsVersion spells a TLS version as semconv does: "1.3".
 func tlsVersion(v uint16) string {

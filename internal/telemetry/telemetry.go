@@ -53,6 +53,7 @@ const (
 	KeySuperuser       = attribute.Key("securepg.session.superuser")  // the session's role is a superuser (is_superuser)
 	KeyConnectTimeout  = attribute.Key("securepg.connect.timeout")    // seconds each connect may take; 0: no bound
 	KeyAppName         = attribute.Key("securepg.application_name")   // the application_name the server sees
+	KeyKeyExchange     = attribute.Key("securepg.tls.key_exchange")   // "hybrid-pq" or "classical": the kind of tls.curve
 	KeyLoopbackPlain   = attribute.Key("securepg.loopback_plaintext") // below the minimum sslmode, to a loopback address (SECUREPG_ALLOW_LOOPBACK_PLAINTEXT)
 )
 

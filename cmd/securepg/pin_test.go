@@ -1,0 +1,54 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/lab/labtest"
+)
+
+// TestProbePins: probe shows each certificate's pin (the SPKI SHA-256 that
+// SECUREPG_PIN_SHA256 takes), and its connection through the policy honours
+// the pins on both backends: the leaf's pin is allowed, another refused
+// with certificate_pin_mismatch. check and policy name a malformed pin's
+// variable.
+func TestProbePins(t *testing.T) {
+	c := labtest.Shared(t)
+	dsn := "host=localhost port=" + strconv.Itoa(c.Port) + " user=" + c.User + " password=" + c.Password + " dbname=" + c.Database +
+		" sslmode=verify-full sslrootcert=" + c.Certs.CAFile
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			labtest.IsolateEnv(t)
+			useDriver(t, drv)
+			t.Setenv("SECUREPG_PIN_SHA256", core.SPKIHash(c.Certs.Server.Leaf))
+			rep, r := probeJSON(t, dsn)
+			if r.code != exitOK || rep.Policy.Outcome != "allowed" {
+				t.Fatalf("exit %d: %+v %s", r.code, rep.Policy, r.errOut)
+			}
+			if rep.TLS == nil || len(rep.TLS.Chain) == 0 || rep.TLS.Chain[0].SPKI != core.SPKIHash(c.Certs.Server.Leaf) ||
+				rep.TLS.PinMatched == nil || !*rep.TLS.PinMatched {
+				t.Fatalf("tls %+v", rep.TLS)
+			}
+			t.Setenv("SECUREPG_PIN_SHA256", core.SPKIHash(c.Certs.WrongHost.Leaf))
+			rep, r = probeJSON(t, dsn)
+			if r.code != exitRefused || rep.Policy.Reason != core.ReasonPinMismatch || rep.TLS.PinMatched == nil || *rep.TLS.PinMatched {
+				t.Fatalf("exit %d: %+v %+v", r.code, rep.Policy, rep.TLS)
+			}
+			t.Setenv("DATABASE_URL", dsn)
+			if tr := cli(t, "", "probe"); !strings.Contains(tr.out, "no certificate of a verified chain has a pinned key") || !strings.Contains(tr.out, "pin (SPKI sha256) "+core.SPKIHash(c.Certs.Server.Leaf)) {
+				t.Fatalf("text probe:\n%s", tr.out)
+			}
+		})
+	}
+	labtest.IsolateEnv(t)
+	t.Setenv("SECUREPG_PIN_SHA256", "not a pin")
+	t.Setenv("DATABASE_URL", dsn)
+	for _, cmd := range []string{"check", "policy"} {
+		r := cli(t, "", cmd)
+		if r.code != exitUsage || !strings.Contains(r.errOut, "SECUREPG_PIN_SHA256") || strings.Contains(r.errOut, "not a pin") {
+			t.Fatalf("%s: exit %d: %s", cmd, r.code, r.errOut)
+		}
+	}
+}

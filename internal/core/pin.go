@@ -1,0 +1,92 @@
+package core
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Certificate pinning (SECUREPG_PIN_SHA256): the SHA-256 of the
+// SubjectPublicKeyInfo of a certificate the verified chain must hold
+// (leaf, intermediate or root), beside the chain and host-name
+// verification, never instead of it. Two pins, the current key and the
+// next, let a key rotate under the same CA without an outage.
+
+// Pins is a set of SPKI SHA-256 hashes; empty pins nothing.
+type Pins [][sha256.Size]byte
+
+// ParsePins reads a comma-separated list of base64 SHA-256 hashes of
+// SubjectPublicKeyInfo (as `openssl x509 -pubkey | openssl pkey -pubin
+// -outform der | openssl dgst -sha256 -binary | base64` prints them), each
+// optionally prefixed "sha256/". An entry that is not one is an error
+// that says which entry (by position, never its text).
+func ParsePins(s string) (Pins, error) {
+	var pins Pins
+	for i, e := range strings.Split(s, ",") {
+		e = strings.TrimPrefix(strings.TrimSpace(e), "sha256/")
+		if e == "" {
+			continue
+		}
+		b, err := base64.StdEncoding.DecodeString(e)
+		if err != nil || len(b) != sha256.Size {
+			return nil, fmt.Errorf("entry %d is not a base64 SHA-256 hash (44 characters) of a SubjectPublicKeyInfo", i+1)
+		}
+		pins = append(pins, [sha256.Size]byte(b))
+	}
+	if len(pins) == 0 {
+		return nil, errors.New("no pin")
+	}
+	return pins, nil
+}
+
+// SPKIHash is the pin of a certificate: the base64 SHA-256 of its
+// SubjectPublicKeyInfo.
+func SPKIHash(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func (ps Pins) String() string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = base64.StdEncoding.EncodeToString(p[:])
+	}
+	return strings.Join(out, ",")
+}
+
+// Match reports whether a certificate of one of chains (as x509.Verify
+// returns them) has one of the pinned keys.
+func (ps Pins) Match(chains [][]*x509.Certificate) bool {
+	for _, chain := range chains {
+		for _, c := range chain {
+			if slices.Contains(ps, sha256.Sum256(c.RawSubjectPublicKeyInfo)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// pinMismatch: no certificate of the verified chains has a pinned key, or
+// nothing was verified to match the pins against.
+func pinMismatch(host string, f Facts) *Violation {
+	v := &Violation{Reason: ReasonPinMismatch, Host: host, Want: "a pinned key (" + EnvPinSHA256 + ")"}
+	if len(f.VerifiedChains) == 0 {
+		v.Got = "no verified chain"
+		v.Detail = "the pins of " + EnvPinSHA256 + " are matched only against a verified certificate chain, and this connection verified none"
+		v.Fix = "set sslmode=verify-full (or verify-ca) with the roots that issued the server certificate"
+		return v
+	}
+	got := "no pinned key"
+	if len(f.PeerCertificates) > 0 {
+		got = "leaf key " + SPKIHash(f.PeerCertificates[0])
+	}
+	v.Got = got
+	v.Detail = "no certificate of the server's verified chain has a key pinned by " + EnvPinSHA256
+	v.Fix = "if the server's key changed on purpose, add its pin (sha256 of the SubjectPublicKeyInfo, as securepg probe shows) to " + EnvPinSHA256 + " beside the old one"
+	return v
+}
