@@ -241,3 +241,92 @@ func publicCAChild(t *testing.T, dir string) {
 		}
 	}
 }
+
+// TestPublicCAWhereverTheRootFileComesFrom: the same root file holding a
+// public intermediate (whose leaf the impostor sends alone) is judged
+// public wherever the driver found it: the DSN's sslrootcert, PGSSLROOTCERT,
+// or the driver's own default ~/.postgresql/root.crt (with the DSN's
+// sslmode, or none: the policy's minimum), and a service file that names
+// it after another section of the same name. The password goes nowhere,
+// on both backends.
+func TestPublicCAWhereverTheRootFileComesFrom(t *testing.T) {
+	if dir := os.Getenv("SECUREPG_TEST_ROOT_ORIGIN"); dir != "" {
+		rootOriginChild(t, dir)
+		return
+	}
+	k := newPKI(t)
+	pk, ik, ok := k.key(), k.key(), k.key()
+	public := k.issue(caTemplate("Public Root"), nil, &pk.PublicKey, pk)
+	inter := k.issue(caTemplate("Public Intermediate"), public, &ik.PublicKey, pk)
+	k.write("system.pem", public)
+	k.write("bundle.pem", inter)
+	k.write("private.pem", k.issue(caTemplate("Org Private Root"), nil, &ok.PublicKey, ok))
+	k.leaf("evil.example", inter, ik)
+	k.runChild("TestPublicCAWhereverTheRootFileComesFrom", "SECUREPG_TEST_ROOT_ORIGIN")
+}
+
+func rootOriginChild(t *testing.T, dir string) {
+	cert := leafCert(t, dir)
+	const password = "Zq7-root-origin"
+	bundle := filepath.Join(dir, "bundle.pem")
+	for _, drv := range []string{"pgx", "pq"} {
+		for _, origin := range []string{"DSN", "PGSSLROOTCERT", "home", "home-no-sslmode", "service"} {
+			t.Run(drv+"/"+origin, func(t *testing.T) {
+				isolateEnv(t)
+				t.Setenv("SECUREPG_MIN_SSLMODE", "verify-ca")
+				imp, err := pglab.NewAuthImpostor(pglab.AskCleartext, "", cert)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer imp.Close()
+				dsn := "host=localhost port=" + imp.PortString() + " user=app password=" + password + " dbname=app"
+				if origin != "home-no-sslmode" {
+					dsn += " sslmode=verify-ca"
+				}
+				switch origin {
+				case "DSN":
+					dsn += " sslrootcert=" + bundle
+				case "PGSSLROOTCERT":
+					t.Setenv("PGSSLROOTCERT", bundle)
+				case "home", "home-no-sslmode":
+					home := os.Getenv("HOME")
+					if err := os.MkdirAll(filepath.Join(home, ".postgresql"), 0o700); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(filepath.Join(home, ".postgresql", "root.crt"), readFile(t, bundle), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				case "service":
+					// pgx reads the last section of a name, lib/pq the
+					// first: the one each reads names no root file, so
+					// PGSSLROOTCERT's public bundle is used; the other
+					// section names a private root.
+					t.Setenv("PGSSLROOTCERT", bundle)
+					file := filepath.Join(t.TempDir(), "pg_service.conf")
+					read, other := "sslmode=verify-ca", "sslrootcert="+filepath.Join(dir, "private.pem")
+					text := "[s]\n" + other + "\n[s]\n" + read + "\n"
+					if drv == "pq" {
+						text = "[s]\n" + read + "\n[s]\n" + other + "\n"
+					}
+					if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					t.Setenv("PGSERVICEFILE", file)
+					dsn += " service=s"
+				}
+				c, err := connectorFor(drv, dsn, securepg.WithLogger(discardLogger()))
+				if err == nil {
+					db := sql.OpenDB(c)
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					err = db.PingContext(ctx)
+					cancel()
+					db.Close()
+				}
+				requireReason(t, err, securepg.ReasonPasswordUnverifiedServer)
+				if got := harvested(imp, password); len(got) > 0 {
+					t.Fatalf("the impostor got %s", strings.Join(got, ", "))
+				}
+			})
+		}
+	}
+}

@@ -163,7 +163,16 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 	// verify-ca against a root file that holds a public CA proves no
 	// identity: the password protection treats it as require.
 	filePublic := sync.OnceValue(func() bool {
-		pem, err := ReadRegularFile(context.Background(), src["sslrootcert"].Value, MaxKeyFileSize)
+		path := src["sslrootcert"].Value
+		if path == "" {
+			// pgx's own default, which it loads when the file exists.
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return true
+			}
+			path = filepath.Join(home, ".postgresql", "root.crt")
+		}
+		pem, err := ReadRegularFile(context.Background(), path, MaxKeyFileSize)
 		return err != nil || publicRoots(pem)
 	})
 	for i := range plan.Targets {
@@ -178,9 +187,10 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 			// Roots set in code: securepg cannot tell whether they hold a
 			// public CA, so the protection assumes they do.
 			t.PublicRoots = true
-		case t.RootCA == "sslrootcert" && src["sslrootcert"].Origin != "default":
-			// A file securepg cannot read (pgx reads any size) counts as
-			// public: the protection fails closed.
+		case t.RootCA == "sslrootcert":
+			// The file pgx read (the configuration's, or pgx's default
+			// ~/.postgresql/root.crt). One securepg cannot read (pgx reads
+			// any size) counts as public: the protection fails closed.
 			t.PublicRoots = filePublic() // read once, not per host
 		}
 	}
