@@ -138,7 +138,7 @@ func TestKeyExchangeTelemetry(t *testing.T) {
 			t.Run(backend+"/"+tc.name, func(t *testing.T) {
 				isolateEnv(t)
 				s := newSDK(t)
-				c, err := securepg.NewConnector(l.at(tc.peer, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), append(s.opts, securepg.WithDriver(backend))...)
+				c, err := securepg.NewConnector(l.at(tc.peer, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), append(s.opts, withBackend(backend))...)
 				if err != nil {
 					t.Fatal(err)
 				}
