@@ -88,8 +88,16 @@ func (e *env) printProbe(r probeReport) {
 		if r.Policy.SSLModeFrom == core.ModeFromPolicy {
 			mode += " (the policy's: the configuration set none)"
 		}
-		fmt.Fprintf(w, "policy\t%s: sslmode %s, verification %s, %s %s\n", e.green(strings.ToUpper(r.Policy.Outcome)),
-			mode, r.Policy.Verification, r.Policy.Version, r.Policy.Cipher)
+		switch {
+		case r.Policy.LoopbackPlaintext:
+			fmt.Fprintf(w, "policy\t%s: sslmode %s to a loopback address, below the minimum (%s): plaintext, nothing verified\n",
+				e.green(strings.ToUpper(r.Policy.Outcome)), mode, core.EnvAllowLoopPlain)
+		case r.Policy.Version == "":
+			fmt.Fprintf(w, "policy\t%s: sslmode %s, no TLS\n", e.green(strings.ToUpper(r.Policy.Outcome)), mode)
+		default:
+			fmt.Fprintf(w, "policy\t%s: sslmode %s, verification %s, %s %s\n", e.green(strings.ToUpper(r.Policy.Outcome)),
+				mode, r.Policy.Verification, r.Policy.Version, r.Policy.Cipher)
+		}
 		if g := r.Policy.Group; g != "" {
 			fmt.Fprintf(w, "\tkey exchange %s (%s)\n", g, groupKind(g))
 		}

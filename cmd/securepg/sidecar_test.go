@@ -96,6 +96,11 @@ func TestProbeLoopbackPlaintext(t *testing.T) {
 			if v := rep.View; v == nil || v.SSL {
 				t.Fatalf("server view %+v", v)
 			}
+			tr := cli(t, "", "probe")
+			if !strings.Contains(tr.out, "sslmode disable to a loopback address, below the minimum (SECUREPG_ALLOW_LOOPBACK_PLAINTEXT)") ||
+				strings.Contains(tr.out, "verification ,") {
+				t.Fatalf("the text does not mark the loopback connection:\n%s", tr.out)
+			}
 		})
 	}
 }
