@@ -25,7 +25,7 @@ func TestOperationSpansOff(t *testing.T) {
 		spans bool // operations get spans
 	}{
 		{"variable false", "false", nil, false},
-		{"variable 0", "0", nil, false},
+		{"variable FALSE", "FALSE", nil, false},
 		{"option false", "", []securepg.Option{securepg.WithOperationSpans(false)}, false},
 		{"option true over variable false", "false", []securepg.Option{securepg.WithOperationSpans(true)}, true},
 		{"variable true", "true", nil, true},

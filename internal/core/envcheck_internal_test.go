@@ -40,3 +40,18 @@ func TestUnknownVariables(t *testing.T) {
 		}
 	}
 }
+
+// TestBooleansAreTrueOrFalse: a boolean setting is "true" or "false" (in
+// any case), as documented; "yes", "1", "on" are errors naming the
+// variable, not a guess at what was meant.
+func TestBooleansAreTrueOrFalse(t *testing.T) {
+	for _, v := range []string{EnvAllowUnixSocket, EnvForbidDSNPass, EnvForbidSuperuser, EnvAllowLoopPlain, EnvAllowUnverPass} {
+		for value, ok := range map[string]bool{"true": true, "FALSE": true, "yes": false, "1": false, "on": false, "0": false} {
+			p := DefaultPolicy()
+			err := p.Set(v, value, v)
+			if (err == nil) != ok || err != nil && !strings.Contains(err.Error(), v) {
+				t.Errorf("%s=%s: %v", v, value, err)
+			}
+		}
+	}
+}

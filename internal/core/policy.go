@@ -254,9 +254,9 @@ func (p *Policy) Set(variable, value, source string) error {
 	case EnvAllowUnixSocket, EnvForbidDSNPass, EnvForbidSuperuser, EnvAllowLoopPlain:
 		var b bool
 		switch strings.ToLower(value) {
-		case "true", "1", "yes", "on":
+		case "true":
 			b = true
-		case "false", "0", "no", "off":
+		case "false":
 			b = false
 		default:
 			return bad(`"true" or "false"`)
@@ -314,11 +314,11 @@ func (g PasswordGrade) String() string {
 
 func parsePasswordGrade(s string) (PasswordGrade, bool) {
 	switch strings.ToLower(s) {
-	case "false", "0", "no", "off":
+	case "false":
 		return PasswordBound, true
 	case "scram":
 		return PasswordSCRAM, true
-	case "true", "1", "yes", "on":
+	case "true":
 		return PasswordAny, true
 	}
 	return 0, false

@@ -96,9 +96,9 @@ func (s *Settings) ReadEnv() error {
 	}
 	var on bool
 	switch strings.ToLower(v) {
-	case "true", "1", "yes", "on":
+	case "true":
 		on = true
-	case "false", "0", "no", "off":
+	case "false":
 	default:
 		return fmt.Errorf(`securepg: invalid %s: want "true" or "false"`, EnvOperationSpans)
 	}
