@@ -18,18 +18,25 @@
 // once for every service, read when a connector is created (sql.Open or
 // NewConnector). Options of NewConnector override them.
 //
-//	SECUREPG_MIN_SSLMODE        disable < allow < prefer < require < verify-ca < verify-full  (verify-full)
-//	SECUREPG_MIN_TLS_VERSION    1.2 | 1.3                                             (1.2)
-//	SECUREPG_SSLROOTCERT        CA bundle path, or "system"                           (none)
-//	SECUREPG_SSLCERT, _SSLKEY   client certificate and key for mutual TLS            (none)
-//	SECUREPG_MODE               enforce | audit                                       (enforce)
-//	SECUREPG_ALLOW_UNIX_SOCKET  true | false                                          (false)
-//	SECUREPG_PASSWORD_FILE      a file holding the password, read per connection      (none)
-//	SECUREPG_FORBID_DSN_PASSWORD  true | false                                        (false)
-//	SECUREPG_ALLOW_UNVERIFIED_PASSWORD  false | scram | true (channel binding; SCRAM; anything)  (false)
-//	SECUREPG_ALLOW_LOOPBACK_PLAINTEXT  true | false: a weaker sslmode to loopback only    (false)
-//	SECUREPG_TLS_KEY_EXCHANGE   any | hybrid-pq: only hybrid post-quantum groups, TLS 1.3  (any)
-//	SECUREPG_PIN_SHA256         base64 SHA-256 SPKI hashes; one must be in the verified chain  (none)
+//	SECUREPG_MIN_SSLMODE                the weakest sslmode: disable < allow < prefer < require < verify-ca < verify-full       (verify-full)
+//	SECUREPG_MIN_TLS_VERSION            the oldest TLS version: 1.2 or 1.3                                                      (1.2)
+//	SECUREPG_SSLROOTCERT                a CA bundle path, or system: the roots where the configuration names none               (none)
+//	SECUREPG_SSLCERT                    a client certificate (PEM) for mutual TLS where the configuration names none            (none)
+//	SECUREPG_SSLKEY                     its key (PEM)                                                                           (none)
+//	SECUREPG_MODE                       enforce (refuse), or audit (connect and report)                                         (enforce)
+//	SECUREPG_ALLOW_UNIX_SOCKET          true: unix sockets (never TLS) are allowed                                              (false)
+//	SECUREPG_ALLOW_LOOPBACK_PLAINTEXT   true: a weaker sslmode, only where the dialed address is loopback                       (false)
+//	SECUREPG_PASSWORD_FILE              a file holding the password, read for every new connection                              (none)
+//	SECUREPG_FORBID_DSN_PASSWORD        true: a DSN that carries a password is refused                                          (false)
+//	SECUREPG_ALLOW_UNVERIFIED_PASSWORD  to an unverified server: false (SCRAM with channel binding), scram, or true (anything)  (false)
+//	SECUREPG_ALLOWED_NETWORKS           CIDR ranges, private, loopback: where a connection may be made                          (any)
+//	SECUREPG_ALLOWED_HOSTS              names and *.suffix patterns a configuration may name                                    (any)
+//	SECUREPG_FORBID_SUPERUSER           true: a role that can reach superuser or the server's OS is refused                     (false)
+//	SECUREPG_CONNECT_TIMEOUT            a duration, or seconds: a connect's bound where the configuration sets none             (10s)
+//	SECUREPG_APPLICATION_NAME           the application_name where the configuration sets none                                  (the executable's name)
+//	SECUREPG_TLS_KEY_EXCHANGE           any, or hybrid-pq: only hybrid post-quantum groups, TLS 1.3                             (any)
+//	SECUREPG_PIN_SHA256                 base64 SHA-256 SPKI hashes; one must be in the verified chain                           (none)
+//	SECUREPG_OPERATION_SPANS            false: operations get no span (connect spans and metrics stay)                          (true)
 //
 // An invalid value is an error naming the variable; nothing falls back
 // silently. Every variable, with its option, is in docs/policy.md of the

@@ -29,6 +29,7 @@ type policyReport struct {
 	LoopbackPlaintext bool              `json:"allow_loopback_plaintext"`
 	TLSKeyExchange    string            `json:"tls_key_exchange"`
 	PinSHA256         []string          `json:"pin_sha256,omitempty"`
+	OperationSpans    bool              `json:"operation_spans"`
 	Sources           map[string]string `json:"sources"`
 }
 
@@ -44,7 +45,7 @@ func newPolicyReport(p core.Policy) policyReport {
 		AllowedHosts: safe(p.AllowedHosts.String()), ForbidSuperuser: p.ForbidSuperuser,
 		ConnectTimeout: p.ConnectTimeout.String(), ApplicationName: safe(p.ApplicationName), Sources: sources,
 		LoopbackPlaintext: p.AllowLoopbackPlaintext, TLSKeyExchange: p.KeyExchange.String(),
-		PinSHA256: pinList(p.Pins)}
+		PinSHA256: pinList(p.Pins), OperationSpans: p.OperationSpans}
 }
 
 // policy prints the effective org policy and where each value comes from,
@@ -65,36 +66,15 @@ func (e *env) policy(args []string) int {
 		e.writeJSON(r)
 		return exitOK
 	}
+	// One row per setting of core.Settings, the one declaration of each.
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "VARIABLE\tVALUE\tSOURCE")
-	show := func(s string) string {
-		if s == "" {
-			return "(none)"
-		}
-		return s
-	}
-	values := map[string]string{
-		core.EnvMinSSLMode: r.MinSSLMode, core.EnvMinTLSVersion: r.MinTLSVersion,
-		core.EnvSSLRootCert: show(r.RootCert), core.EnvSSLCert: show(r.ClientCert), core.EnvSSLKey: show(r.ClientKey),
-		core.EnvMode: r.Mode, core.EnvAllowUnixSocket: fmt.Sprint(r.AllowUnixSocket), core.EnvPasswordFile: show(r.PasswordFile),
-		core.EnvForbidDSNPass: fmt.Sprint(r.ForbidDSNPassword), core.EnvAllowUnverPass: r.AllowUnverifiedPw,
-		core.EnvAllowedNetworks: show(r.AllowedNetworks), core.EnvAllowedHosts: show(r.AllowedHosts),
-		core.EnvForbidSuperuser: fmt.Sprint(r.ForbidSuperuser), core.EnvConnectTimeout: r.ConnectTimeout,
-		core.EnvAppName: show(r.ApplicationName), core.EnvAllowLoopPlain: fmt.Sprint(r.LoopbackPlaintext),
-		core.EnvTLSKeyExchange: r.TLSKeyExchange, core.EnvPinSHA256: show(strings.Join(r.PinSHA256, ",")),
-	}
-	if r.ConnectTimeout == "0s" {
-		values[core.EnvConnectTimeout] = "0 (waits forever)"
-	}
-	if r.ApplicationName == "" {
-		values[core.EnvAppName] = "(the executable's name)"
-	}
-	for _, v := range core.EnvVars {
-		src := r.Sources[v]
-		if src == v {
+	for _, st := range core.Settings {
+		src := r.Sources[st.Env]
+		if src == st.Env {
 			src = "environment"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", v, core.SafeText(values[v]), src)
+		fmt.Fprintf(w, "%s\t%s\t%s\n", st.Env, core.SafeText(st.Show(p)), src)
 	}
 	w.Flush()
 	return exitOK

@@ -240,9 +240,19 @@ func TestPolicyCommand(t *testing.T) {
 		strings.Contains(r.out, "SECUREPG_DRIVER") {
 		t.Fatalf("exit %d:\n%s", r.code, r.out)
 	}
+	// One row per setting of the table, each with its value and source.
+	for _, st := range core.Settings {
+		if !regexp.MustCompile(`(?m)^` + st.Env + `\s+\S`).MatchString(r.out) {
+			t.Errorf("securepg policy has no row for %s:\n%s", st.Env, r.out)
+		}
+	}
+	t.Setenv("SECUREPG_OPERATION_SPANS", "false")
+	if r = cli(t, "", "policy"); !regexp.MustCompile(`SECUREPG_OPERATION_SPANS\s+false\s+environment`).MatchString(r.out) {
+		t.Fatalf("SECUREPG_OPERATION_SPANS=false:\n%s", r.out)
+	}
 	r = cli(t, "", "policy", "--json")
 	var rep policyReport
-	if err := json.Unmarshal([]byte(r.out), &rep); err != nil || rep.MinSSLMode != "verify-ca" || rep.Mode != "audit" || rep.Sources["SECUREPG_MODE"] != "SECUREPG_MODE" {
+	if err := json.Unmarshal([]byte(r.out), &rep); err != nil || rep.MinSSLMode != "verify-ca" || rep.Mode != "audit" || rep.Sources["SECUREPG_MODE"] != "SECUREPG_MODE" || rep.OperationSpans {
 		t.Fatalf("%v %+v", err, rep)
 	}
 	// SECUREPG_DRIVER is gone: setting it is an error that names the

@@ -23,7 +23,7 @@ func unknownVariables(environ []string) error {
 		// Any case: securepg_forbid_superuser is not silently ignored.
 		upper := strings.ToUpper(name)
 		if strings.TrimSpace(value) == "" || !strings.HasPrefix(upper, "SECUREPG_") || strings.HasPrefix(upper, labPrefix) ||
-			name == EnvOperationSpans || slices.Contains(EnvVars, name) {
+			slices.Contains(EnvVars, name) {
 			continue
 		}
 		if name == "SECUREPG_DRIVER" {
@@ -46,7 +46,7 @@ func truncate(s string, n int) string {
 func closestVariable(name string) string {
 	name = strings.ToUpper(truncate(name, 64)) // edit distance is quadratic: bound it
 	best, bestD := "", -1
-	for _, v := range append(slices.Clone(EnvVars), EnvOperationSpans) {
+	for _, v := range EnvVars {
 		if d := editDistance(name, v); bestD < 0 || d < bestD {
 			best, bestD = v, d
 		}

@@ -44,16 +44,6 @@ const EnvOperationSpans = "SECUREPG_OPERATION_SPANS"
 // "securepg-pq" lib/pq), as do a pgx configuration and a listener.
 const SettingDriver = "driver"
 
-// EnvVars lists the policy variables in documentation order.
-var EnvVars = []string{
-	EnvMinSSLMode, EnvMinTLSVersion, EnvSSLRootCert,
-	EnvSSLCert, EnvSSLKey, EnvMode, EnvAllowUnixSocket,
-	EnvPasswordFile, EnvForbidDSNPass, EnvAllowUnverPass,
-	EnvAllowedNetworks, EnvAllowedHosts, EnvForbidSuperuser,
-	EnvConnectTimeout, EnvAppName, EnvAllowLoopPlain,
-	EnvTLSKeyExchange, EnvPinSHA256,
-}
-
 // DefaultConnectTimeout bounds a connect whose configuration sets no
 // connect_timeout, as the guide does: a server that does not answer fails
 // fast instead of holding the caller.
@@ -118,6 +108,11 @@ type Policy struct {
 	// application_name; "" sends the executable's base name.
 	ApplicationName string
 
+	// OperationSpans is SECUREPG_OPERATION_SPANS as the environment sets
+	// it (telemetry, not policy: package telemetry applies it; an option
+	// may override it per connector).
+	OperationSpans bool
+
 	// Sources maps each policy variable name (EnvMinSSLMode, ...) to where
 	// its value came from: SourceDefault, the variable's own name, or the
 	// name of the option that set it.
@@ -139,6 +134,7 @@ func DefaultPolicy() Policy {
 		MinSSLMode:     ModeVerifyFull,
 		MinTLSVersion:  tls.VersionTLS12,
 		ConnectTimeout: DefaultConnectTimeout,
+		OperationSpans: true,
 		Sources:        make(map[string]string, len(EnvVars)),
 	}
 	for _, v := range EnvVars {
@@ -175,106 +171,25 @@ func (p *Policy) Set(variable, value, source string) error {
 	bad := func(want string) error {
 		return fmt.Errorf("securepg: invalid %s: want %s", source, want)
 	}
-	switch variable {
-	case SettingDriver:
+	if variable == SettingDriver {
 		switch value {
 		case DriverPgx, DriverPQ:
 			p.Driver = value
 		default:
 			return bad(`the driver name "securepg" (pgx) or "securepg-pq" (lib/pq)`)
 		}
-	case EnvMinSSLMode:
-		m, err := ParseSSLMode(value)
-		if err != nil {
-			return bad("disable, allow, prefer, require, verify-ca or verify-full")
+	} else {
+		st := setting(variable)
+		if st == nil {
+			return fmt.Errorf("securepg: unknown policy variable %s", variable)
 		}
-		p.MinSSLMode = m
-	case EnvMinTLSVersion:
-		switch value {
-		case "1.2", "TLSv1.2":
-			p.MinTLSVersion = tls.VersionTLS12
-		case "1.3", "TLSv1.3":
-			p.MinTLSVersion = tls.VersionTLS13
-		default:
-			return bad(`"1.2" or "1.3"`)
-		}
-	case EnvSSLRootCert:
-		p.RootCert = value
-	case EnvSSLCert:
-		p.ClientCert = value
-	case EnvSSLKey:
-		p.ClientKey = value
-	case EnvMode:
-		switch value {
-		case "enforce":
-			p.Audit = false
-		case "audit":
-			p.Audit = true
-		default:
-			return bad(`"enforce" or "audit"`)
-		}
-	case EnvAllowedNetworks:
-		n, err := ParseNetworks(value)
-		if err != nil {
-			return fmt.Errorf("securepg: %s: %w", source, err)
-		}
-		p.AllowedNetworks = n
-	case EnvAllowedHosts:
-		h, err := ParseHosts(value)
-		if err != nil {
-			return fmt.Errorf("securepg: %s: %w", source, err)
-		}
-		p.AllowedHosts = h
-	case EnvConnectTimeout:
-		d, ok := parseTimeout(value)
-		if !ok {
-			return bad(`a duration ("10s", or seconds as an integer); "0" waits forever`)
-		}
-		p.ConnectTimeout = d
-	case EnvAppName:
-		p.ApplicationName = value
-	case EnvPinSHA256:
-		pins, err := ParsePins(value)
-		if err != nil {
+		want, err := st.parse(p, value)
+		switch {
+		case err == errInvalid:
+			return bad(want)
+		case err != nil:
 			return fmt.Errorf("securepg: invalid %s: %w", source, err)
 		}
-		p.Pins = pins
-	case EnvTLSKeyExchange:
-		k, ok := parseKeyExchange(value)
-		if !ok {
-			return bad(`"any" or "hybrid-pq"`)
-		}
-		p.KeyExchange = k
-	case EnvAllowUnverPass:
-		g, ok := parsePasswordGrade(value)
-		if !ok {
-			return bad(`"false", "scram" or "true"`)
-		}
-		p.UnverifiedPassword = g
-	case EnvAllowUnixSocket, EnvForbidDSNPass, EnvForbidSuperuser, EnvAllowLoopPlain:
-		var b bool
-		switch strings.ToLower(value) {
-		case "true":
-			b = true
-		case "false":
-			b = false
-		default:
-			return bad(`"true" or "false"`)
-		}
-		switch variable {
-		case EnvAllowUnixSocket:
-			p.AllowUnixSocket = b
-		case EnvForbidDSNPass:
-			p.ForbidDSNPassword = b
-		case EnvAllowLoopPlain:
-			p.AllowLoopbackPlaintext = b
-		default:
-			p.ForbidSuperuser = b
-		}
-	case EnvPasswordFile:
-		p.PasswordFile = value
-	default:
-		return fmt.Errorf("securepg: unknown policy variable %s", variable)
 	}
 	if p.Sources == nil {
 		p.Sources = make(map[string]string)

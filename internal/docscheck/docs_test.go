@@ -320,13 +320,19 @@ func anchors(text string) []string {
 // SECUREPG_DRIVER (the backend is chosen by the driver name).
 func TestPolicyDocListsEverySetting(t *testing.T) {
 	policy := read(t, filepath.Join("docs", "policy.md"))
-	for _, v := range append(slices.Clone(core.EnvVars), telemetry.EnvOperationSpans) {
-		if v == "SECUREPG_DRIVER" {
+	for _, st := range core.Settings {
+		v := st.Env
+		row := regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(v) + "`.*$").FindString(policy)
+		if v == core.EnvSSLKey {
+			row = regexp.MustCompile("(?m)^\\| `SECUREPG_SSLCERT`, `SECUREPG_SSLKEY` \\|.*$").FindString(policy)
+		}
+		if row == "" {
+			t.Errorf("docs/policy.md has no table row for %s", v)
 			continue
 		}
-		if !regexp.MustCompile("(?m)^\\| `"+regexp.QuoteMeta(v)+"`").MatchString(policy) &&
-			!(v == core.EnvSSLKey && strings.Contains(policy, "| `SECUREPG_SSLCERT`, `SECUREPG_SSLKEY` |")) {
-			t.Errorf("docs/policy.md has no table row for %s", v)
+		// The row names the option the settings table declares.
+		if !strings.Contains(row, "`"+st.Option+"`") {
+			t.Errorf("docs/policy.md's row for %s does not name its option %s", v, st.Option)
 		}
 	}
 	for _, name := range docs(t) {
@@ -338,5 +344,62 @@ func TestPolicyDocListsEverySetting(t *testing.T) {
 			strings.Contains(text, "SECUREPG_DRIVER") && !strings.Contains(text, "`SECUREPG_DRIVER` is refused") {
 			t.Errorf("%s documents SECUREPG_DRIVER: the backend is chosen by the driver name", name)
 		}
+	}
+}
+
+// TestSettingsTableIsTheSource: every setting of core.Settings has its
+// option in the root package (an exported func of that name), is named in
+// the package docs (doc.go) and in the README; and every SECUREPG_
+// variable the code names is in the table.
+func TestSettingsTableIsTheSource(t *testing.T) {
+	fset := token.NewFileSet()
+	funcs := map[string]bool{}
+	var docText string
+	files, err := filepath.Glob(filepath.Join(root, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil {
+				funcs[fd.Name.Name] = true
+			}
+		}
+		if filepath.Base(name) == "doc.go" {
+			docText = read(t, "doc.go")
+		}
+	}
+	// doc.go's block is the table's rendering, line for line.
+	var want strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(core.SettingsDoc(), "\n"), "\n") {
+		want.WriteString("//\t" + strings.TrimRight(l, " ") + "\n")
+	}
+	if !strings.Contains(docText, want.String()) {
+		t.Errorf("doc.go's list of settings is not core.SettingsDoc(); replace it with:\n%s", want.String())
+	}
+	readme := read(t, "README.md")
+	for _, st := range core.Settings {
+		if !funcs[st.Option] {
+			t.Errorf("%s: no option %s in package securepg", st.Env, st.Option)
+		}
+		if !strings.Contains(docText, st.Env) {
+			t.Errorf("doc.go does not name %s", st.Env)
+		}
+		if !strings.Contains(readme, st.Env) {
+			t.Errorf("README.md does not name %s", st.Env)
+		}
+		if st.Doc == "" || st.Default == "" || st.Show == nil {
+			t.Errorf("%s: an incomplete declaration", st.Env)
+		}
+	}
+	if !slices.Contains(core.EnvVars, telemetry.EnvOperationSpans) {
+		t.Errorf("%s is not in the settings table", telemetry.EnvOperationSpans)
 	}
 }
