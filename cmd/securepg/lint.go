@@ -68,7 +68,7 @@ func (e *env) lint(ctx context.Context, args []string) int {
 		fmt.Fprintf(e.stdout, "%s:%d:%d: %s\n", name, f.pos.Line, f.pos.Column, f.message)
 	}
 	if len(found) > 0 {
-		fmt.Fprintf(e.stderr, "securepg lint: %d %s the securepg policy\n", len(found), plural(len(found), "call bypasses", "calls bypass"))
+		fmt.Fprintf(e.stderr, "securepg lint: %d %s\n", len(found), plural(len(found), "finding", "findings"))
 		return exitRefused
 	}
 	return exitOK
