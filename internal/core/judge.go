@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -140,6 +141,9 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 		case t.Mode < p.MinSSLMode && LoopbackPermit(p, t):
 			// A loopback address or a name: the address stage
 			// (JudgeAddress) holds every address dialed to loopback.
+		case t.Mode < p.MinSSLMode && p.AllowLoopbackPlaintext && t.Network == "tcp" && !t.Custom:
+			// An address literal outside loopback: refused at once.
+			out = append(out, notLoopback(t, cmp.Or(t.Hostaddr, t.Host), p))
 		case t.Mode < p.MinSSLMode:
 			out = append(out, modeViolation(t, p))
 		case t.NoName:
@@ -321,6 +325,8 @@ func notLoopback(t Target, addr string, p Policy) *Violation {
 	v := modeViolation(t, p)
 	v.Detail += "; " + EnvAllowLoopPlain + " permits it only to a loopback address, and the address to dial, " +
 		SafeText(addr) + ", is not one; nothing was sent to it"
+	v.Fix = "a server that is not on loopback needs sslmode=" + p.MinSSLMode.String() + " or stronger (with sslrootcert, or " + EnvSSLRootCert +
+		"); for a sidecar, connect to it on 127.0.0.1 or ::1"
 	return v
 }
 
