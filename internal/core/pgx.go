@@ -243,7 +243,7 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxCo
 	fbs := append([]*pgconn.FallbackConfig{{Host: cc.Host, Port: cc.Port, TLSConfig: cc.TLSConfig}}, cc.Fallbacks...)
 	var from map[*pgconn.FallbackConfig]string
 	if implicit {
-		fbs, from = liftPgx(fbs, p)
+		fbs, from = liftPgx(fbs, p, cc.SSLNegotiation == "direct")
 	}
 	entries := make([]pgxEntry, len(fbs))
 	plan := Plan{Driver: DriverPgx}
