@@ -14,7 +14,6 @@ import (
 	"sync"
 
 	"github.com/jackc/pgpassfile"
-	"github.com/jackc/pgservicefile"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -350,19 +349,10 @@ func pgxPassfile(s string, cc *pgx.ConnConfig) *pgpassfile.Passfile {
 	var svc map[string]string
 	if name := firstOf(set["service"], os.Getenv("PGSERVICE")); name != "" {
 		path := firstOf(set["servicefile"], os.Getenv("PGSERVICEFILE"), filepath.Join(home, ".pg_service.conf"))
-		b, err := ReadRegularFile(context.Background(), path, MaxKeyFileSize)
-		if err != nil {
+		svc = serviceSettings(DriverPgx, path, name)
+		if svc == nil || svc["password"] != "" {
 			return nil
 		}
-		sf, err := pgservicefile.ParseServicefile(bytes.NewReader(b))
-		if err != nil {
-			return nil
-		}
-		service, err := sf.GetService(name)
-		if err != nil || service.Settings["password"] != "" {
-			return nil
-		}
-		svc = service.Settings
 	}
 	path := firstOf(set["passfile"], svc["passfile"], os.Getenv("PGPASSFILE"), filepath.Join(home, ".pgpass"))
 	b, err := ReadRegularFile(context.Background(), path, MaxPasswordFileSize)
