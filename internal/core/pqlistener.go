@@ -23,8 +23,6 @@ type ListenerDialer struct {
 	c    *PQConfig
 	Name string
 
-	password bool // a password lib/pq would send, when the dialer was made
-
 	// Report hears what each dial did: the attempts refused, and the error.
 	Report func(ctx context.Context, rec *Recorder, f Facts, err error)
 }
@@ -38,9 +36,10 @@ func (c *PQConfig) Listener(ctx context.Context) (*ListenerDialer, error) {
 	cfg.Passfile = c.passfile
 	// The password protection, as a connector's connect applies it: the
 	// password lib/pq would send now (the configuration's, PGPASSWORD's,
-	// the passfile's). Whatever lib/pq reads at a later reconnect, each
-	// dial's authentication watch refuses a request for it that the grade
-	// does not accept.
+	// the passfile's) refuses the listener (audit mode reports it at each
+	// dial). Each dial judges again what lib/pq reads for it (credential),
+	// and its authentication watch refuses a request for a password that
+	// the grade does not accept.
 	pw := cfg.Password
 	if pw == "" {
 		var err error
@@ -48,12 +47,10 @@ func (c *PQConfig) Listener(ctx context.Context) (*ListenerDialer, error) {
 			return nil, err
 		}
 	}
-	if pw != "" && c.policy.UnverifiedPassword == PasswordBound {
-		for _, t := range c.targets {
-			if t.tls != nil && PasswordProtected(c.policy, t.Target) {
-				if v := pqCannotBind(t.Addr(), t.Target); !c.policy.Audit {
-					return nil, v
-				}
+	if pw != "" && c.policy.UnverifiedPassword == PasswordBound && !c.policy.Audit {
+		for i := range c.targets {
+			if v := c.cannotBind(&c.targets[i]); v != nil {
+				return nil, v
 			}
 		}
 	}
@@ -67,10 +64,25 @@ func (c *PQConfig) Listener(ctx context.Context) (*ListenerDialer, error) {
 	default:
 		cfg.Passfile = noPassfile
 	}
-	return &ListenerDialer{c: c, Name: c.listenerName(cfg), password: pw != ""}, nil
+	return &ListenerDialer{c: c, Name: c.listenerName(cfg)}, nil
 }
 
-// listenerName renders the keyword/value DSN lib/pq connects with.
+// cannotBind is the password protection's verdict on sending a password
+// to t before dialing, as a connector's connect gives it: nil when the
+// password may go.
+func (c *PQConfig) cannotBind(t *pqTarget) *Violation {
+	if t.tls == nil || c.policy.UnverifiedPassword != PasswordBound || !PasswordProtected(c.policy, t.Target) {
+		return nil
+	}
+	return pqCannotBind(t.Addr(), t.Target)
+}
+
+// listenerName renders the keyword/value DSN lib/pq connects with, at
+// every reconnect, beside the environment as it is then. It reads no
+// service file (an empty service: lib/pq would let one override the planned
+// hosts and sslmode=disable) and leaves lib/pq's TLS settings no say
+// (sslnegotiation, sslrootcert: PGSSLNEGOTIATION=direct or
+// PGSSLROOTCERT=system would make lib/pq refuse sslmode=disable).
 func (c *PQConfig) listenerName(cfg pq.Config) string {
 	var hosts, addrs, ports []string
 	for _, t := range c.targets {
@@ -84,6 +96,7 @@ func (c *PQConfig) listenerName(cfg pq.Config) string {
 		{"sslmode", "disable"}, {"passfile", cfg.Passfile},
 		{"application_name", cfg.ApplicationName},
 		{"target_session_attrs", string(c.tsa)},
+		{"service", ""}, {"sslnegotiation", "postgres"}, {"sslrootcert", ""},
 	}
 	if strings.Join(addrs, "") != "" {
 		kv = append(kv, [2]string{"hostaddr", strings.Join(addrs, ",")})
@@ -96,7 +109,7 @@ func (c *PQConfig) listenerName(cfg pq.Config) string {
 	}
 	var b strings.Builder
 	for _, p := range kv {
-		if p[1] == "" {
+		if p[1] == "" && p[0] != "service" && p[0] != "sslrootcert" {
 			continue
 		}
 		b.WriteString(p[0])
@@ -134,7 +147,24 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 		return nil, errUnexpectedAddress
 	}
 	rec.attempt(t.Target)
-	pd := &pqDialer{c: d.c, t: t, tls: t.tls != nil && !t.allow, rec: rec, outer: ctx, listener: true, password: d.password}
+	// The credential lib/pq reads for this connect (it read it before
+	// dialing: the listener's DSN, PGPASSWORD, the passfile as they are
+	// now), judged as a connector's connect judges its own.
+	password, err := d.credential(ctx, t)
+	if err != nil {
+		d.report(ctx, rec, Facts{}, err)
+		return nil, err
+	}
+	useTLS := t.tls != nil && !t.allow
+	if v := d.c.cannotBind(t); v != nil && password && useTLS {
+		if !d.c.policy.Audit {
+			rec.reject(v)
+			d.report(ctx, rec, Facts{}, v)
+			return nil, v
+		}
+		rec.audit(v)
+	}
+	pd := &pqDialer{c: d.c, t: t, tls: useTLS, rec: rec, outer: ctx, listener: true, password: password}
 	pd.late = func(f Facts, v *Violation) {
 		// Refused during the authentication or at the session's start,
 		// after this dial returned: reported on its own.
@@ -151,6 +181,22 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 	}
 	d.report(ctx, rec, f, err)
 	return conn, err
+}
+
+// credential reports whether lib/pq sends a password at this connect to
+// t: the one its DSN (Name) or PGPASSWORD gives, else the passfile's entry
+// for t, read now as lib/pq has just read it.
+func (d *ListenerDialer) credential(ctx context.Context, t *pqTarget) (bool, error) {
+	cfg, err := pq.NewConfig(d.Name)
+	if err != nil {
+		return false, err
+	}
+	if cfg.Password != "" {
+		return true, nil
+	}
+	cfg.Host, cfg.Port = t.pqHost, t.Port
+	pw, err := pqPassfile(ctx, cfg)
+	return pw != "", err
 }
 
 func (d *ListenerDialer) report(ctx context.Context, rec *Recorder, f Facts, err error) {
