@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -333,6 +334,42 @@ func TestListenerRereadsThePassfile(t *testing.T) {
 				imp.Close()
 				if got := harvested(imp, secret); len(got) > 0 {
 					t.Fatalf("the impostor got %s", strings.Join(got, ", "))
+				}
+			})
+		}
+	}
+}
+
+// TestListenerRefusesHostileServiceFiles: PGSERVICE naming a service in a
+// service file that is a FIFO (lib/pq would block opening it), /dev/zero
+// (never ends), or one over the cap, with NUL bytes and control bytes in
+// its section names: the listener is refused promptly, as sql.Open is,
+// with an error that shows none of the file.
+func TestListenerRefusesHostileServiceFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	huge := filepath.Join(dir, "huge")
+	content := "[s\x00\x1b[31m]\nhost=evil\n[s]\nsslmode=disable\n" + strings.Repeat("# padding\n", 10000)
+	if err := os.WriteFile(huge, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fifo, "/dev/zero", huge} {
+		for _, way := range listenerWays {
+			t.Run(way.name+"/"+filepath.Base(path), func(t *testing.T) {
+				isolateEnv(t)
+				t.Setenv("PGSERVICEFILE", path)
+				t.Setenv("PGSERVICE", "s")
+				dsn := "host=127.0.0.1 port=1 user=app dbname=app sslmode=verify-full password=never-SECRET"
+				_, openErr := sql.Open(securepg.DriverNamePQ, dsn)
+				_, err := way.make(dsn, nil, securepg.WithLogger(discardLogger()))
+				if err == nil || openErr == nil || err.Error() != openErr.Error() {
+					t.Fatalf("the listener's verdict: %v; sql.Open's: %v", err, openErr)
+				}
+				if msg := err.Error(); strings.Contains(msg, "evil") || strings.Contains(msg, "never-SECRET") || strings.ContainsAny(msg, "\x00\x1b") {
+					t.Fatalf("the error shows the file or the password: %q", msg)
 				}
 			})
 		}
