@@ -28,7 +28,8 @@ var ErrServiceNotFound = errors.New("the service file has no such service")
 //     section, or without '=' in any section, is an error. The name is
 //     what is between the brackets, untrimmed; of two sections with one
 //     name the last wins. Keys are canonical for pgx (database for
-//     dbname).
+//     dbname; with both in one section, pgx keeps either, by map order,
+//     and the reader the later line).
 //   - lib/pq reads up to the first section whose name, trimmed, is name,
 //     and then that section only (up to the next one): lines elsewhere are
 //     never looked at. A line of it without '=', or with nothing before

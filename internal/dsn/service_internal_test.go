@@ -88,7 +88,20 @@ func checkService(t *testing.T, file, name string) {
 				}
 				want[k] = v
 			}
+			if _, ok := svc.Settings["database"]; ok {
+				if _, ok := svc.Settings["dbname"]; ok {
+					want["dbname"] = "" // marks the case pgx leaves to map order
+				}
+			}
 		}
+	}
+	if _, both := want["dbname"]; both && got != nil {
+		// dbname and database both: pgx keeps either (it copies a map),
+		// the reader the later line.
+		got, want = maps.Clone(got), maps.Clone(want)
+		delete(got, "database")
+		delete(want, "database")
+		delete(want, "dbname")
 	}
 	if (err == nil) != (werr == nil) || !maps.Equal(got, want) {
 		t.Fatalf("pgx reads service %q of %q as %v (%v); the reader %v (%v)", name, file, want, werr, got, err)
