@@ -3,6 +3,7 @@ package securepg_test
 import (
 	"database/sql"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/securepg/securepg"
@@ -37,6 +38,32 @@ func TestServiceFileReadAsTheDriverReadsIt(t *testing.T) {
 			var pe *securepg.PolicyError
 			if refused := errors.As(err, &pe); refused != c.refused {
 				t.Fatalf("refused=%v, want %v: %v", refused, c.refused, err)
+			}
+		})
+	}
+}
+
+// TestServiceNameIsEscaped: a service name with control bytes (PGSERVICE,
+// and the section that matches it) reaches no error raw: where an error
+// names the service file a setting came from, the name is escaped.
+func TestServiceNameIsEscaped(t *testing.T) {
+	const name = "s\x1b]0;OK: connection verified\a\x1b[31m"
+	for _, drv := range []string{securepg.DriverName, securepg.DriverNamePQ} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_SSLROOTCERT", "system")
+			writeService(t, "["+name+"]\nhost=localhost\nchannel_binding=prefer\nsslmode=require\nconnect_timeout=1\n")
+			t.Setenv("PGSERVICE", name)
+			db, err := sql.Open(drv, "port=1 user=app dbname=app")
+			if err == nil {
+				err = db.Ping()
+				db.Close()
+			}
+			if err == nil {
+				t.Fatal("connected")
+			}
+			if strings.ContainsAny(err.Error(), "\x1b\a") {
+				t.Fatalf("the error holds the service name's control bytes raw: %q", err.Error())
 			}
 		})
 	}
