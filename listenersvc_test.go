@@ -375,3 +375,35 @@ func TestListenerRefusesHostileServiceFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestListenerUnderPGSSLNegotiationDirect: PGSSLNEGOTIATION=direct in the
+// environment, which lib/pq reads again at every reconnect: the listener
+// connects to PostgreSQL 18 as sql.Open does (lib/pq would refuse the
+// listener's own sslmode=disable beside it, and never connect).
+func TestListenerUnderPGSSLNegotiationDirect(t *testing.T) {
+	l := getLabVersion(t, newestMajor)
+	for _, way := range listenerWays {
+		t.Run(way.name, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("PGSSLNEGOTIATION", "direct")
+			dsn := l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile)
+			db, err := sql.Open(securepg.DriverNamePQ, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if err := pingFor(db, 20*time.Second); err != nil {
+				t.Fatalf("sql.Open's connection: %v", err)
+			}
+			cb, next := listenerEvents(t)
+			lis, err := way.make(dsn, cb, securepg.WithLogger(discardLogger()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lis.Close()
+			if err := next(); err != nil {
+				t.Fatalf("the listener did not connect: %v", err)
+			}
+		})
+	}
+}
