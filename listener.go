@@ -18,7 +18,10 @@ import (
 // to lib/pq. lib/pq's own pq.NewListener dials by itself and would connect
 // a sslmode=disable DSN in plaintext. The backend is lib/pq. Credential providers and BeforeConnect hooks are
 // not asked: lib/pq reconnects with the DSN's (or PGPASSWORD's, or the
-// passfile's) password.
+// passfile's) password. A service file is read when the listener is made,
+// as sql.Open reads it, never again by lib/pq; PGPASSWORD and the passfile
+// are read again at each reconnect, and the password judged before
+// anything is dialed.
 func NewListener(dsn string, minReconnect, maxReconnect time.Duration, cb pq.EventCallbackType, opts ...Option) (*pq.Listener, error) {
 	d, err := NewListenerDialer(dsn, opts...)
 	if err != nil {

@@ -18,7 +18,8 @@ import (
 // wherever the password comes from: the DSN, PGPASSWORD, ~/.pgpass,
 // passfile=, PGPASSFILE, a DSN of the caller's own handed to
 // pq.NewDialListener, or a service file that gains a password after the
-// listener was made (lib/pq reads it at its reconnect). Known when the
+// listener was made (the listener reads the service file when it is made,
+// as sql.Open does; lib/pq never reads it, so nothing it gains is sent). Known when the
 // listener is made, the password refuses it as sql.Open would; learnt by
 // lib/pq later, the request for it is refused before lib/pq can answer,
 // at every reconnect, and reported. The control proves the traps.

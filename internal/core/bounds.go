@@ -133,7 +133,7 @@ func checkFiles(driver string, set map[string]string) error {
 	if driver == DriverPgx {
 		path = firstOf(set["servicefile"], path)
 	}
-	svc := serviceSettings(path, name)
+	svc := serviceSettings(driver, path, name)
 	for _, k := range fileKeys {
 		if p := svc[k.key]; p != "" && p != "system" {
 			c := fileCandidate{k.key + " of service " + SafeText(name), p, fileLimit(k.key)}

@@ -15,7 +15,6 @@ import (
 	"sync"
 
 	"github.com/jackc/pgpassfile"
-	"github.com/jackc/pgservicefile"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -254,7 +253,7 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxCo
 	fbs := append([]*pgconn.FallbackConfig{{Host: cc.Host, Port: cc.Port, TLSConfig: cc.TLSConfig}}, cc.Fallbacks...)
 	var from map[*pgconn.FallbackConfig]string
 	if implicit {
-		fbs, from = liftPgx(fbs, p)
+		fbs, from = liftPgx(fbs, p, cc.SSLNegotiation == "direct")
 	}
 	entries := make([]pgxEntry, len(fbs))
 	plan := Plan{Driver: DriverPgx}
@@ -362,19 +361,10 @@ func pgxPassfile(s string, cc *pgx.ConnConfig) *pgpassfile.Passfile {
 	var svc map[string]string
 	if name := firstOf(set["service"], os.Getenv("PGSERVICE")); name != "" {
 		path := firstOf(set["servicefile"], os.Getenv("PGSERVICEFILE"), filepath.Join(home, ".pg_service.conf"))
-		b, err := ReadRegularFile(context.Background(), path, MaxKeyFileSize)
-		if err != nil {
+		svc = serviceSettings(DriverPgx, path, name)
+		if svc == nil || svc["password"] != "" {
 			return nil
 		}
-		sf, err := pgservicefile.ParseServicefile(bytes.NewReader(b))
-		if err != nil {
-			return nil
-		}
-		service, err := sf.GetService(name)
-		if err != nil || service.Settings["password"] != "" {
-			return nil
-		}
-		svc = service.Settings
 	}
 	path := firstOf(set["passfile"], svc["passfile"], os.Getenv("PGPASSFILE"), filepath.Join(home, ".pgpass"))
 	b, err := ReadRegularFile(context.Background(), path, MaxPasswordFileSize)

@@ -18,8 +18,10 @@ import (
 // verifies as the minimum demands, with the configuration's roots or the
 // policy's. Where the minimum verifies and nothing names roots, the host
 // keeps pgx's default, to be judged (and refused) as such. from tells,
-// per kept attempt, who chose its mode.
-func liftPgx(fbs []*pgconn.FallbackConfig, p Policy) ([]*pgconn.FallbackConfig, map[*pgconn.FallbackConfig]string) {
+// per kept attempt, who chose its mode. direct: sslnegotiation=direct,
+// under which pgx turns the default prefer into require (one TLS attempt
+// per host, no plaintext one): that attempt is lifted the same way.
+func liftPgx(fbs []*pgconn.FallbackConfig, p Policy, direct bool) ([]*pgconn.FallbackConfig, map[*pgconn.FallbackConfig]string) {
 	from := make(map[*pgconn.FallbackConfig]string, len(fbs))
 	if p.MinSSLMode <= ModePrefer {
 		return fbs, from
@@ -29,17 +31,25 @@ func liftPgx(fbs []*pgconn.FallbackConfig, p Policy) ([]*pgconn.FallbackConfig, 
 		fb := fbs[i]
 		prefer := i+1 < len(fbs) && sameHost(fb, fbs[i+1]) && fb.TLSConfig != nil && fbs[i+1].TLSConfig == nil &&
 			fb.TLSConfig.InsecureSkipVerify
+		// direct: pgx's require (or, with sslrootcert, verify-ca) in place
+		// of prefer; sslrootcert=system already verifies the host name.
+		lone := direct && !prefer && fb.TLSConfig != nil && fb.TLSConfig.InsecureSkipVerify
 		out = append(out, fb)
-		if !prefer {
+		if !prefer && !lone {
 			continue
 		}
-		if p.MinSSLMode >= ModeVerifyCA && fb.TLSConfig.RootCAs == nil && p.Roots() == nil {
+		switch {
+		case p.MinSSLMode >= ModeVerifyCA && fb.TLSConfig.RootCAs == nil && p.Roots() == nil:
 			from[fb] = ModeFromDriver
-			out = append(out, fbs[i+1])
-		} else {
+		default:
 			from[fb] = ModeFromPolicy
 		}
-		i++
+		if prefer {
+			if from[fb] == ModeFromDriver {
+				out = append(out, fbs[i+1])
+			}
+			i++
+		}
 	}
 	return out, from
 }

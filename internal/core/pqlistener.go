@@ -23,8 +23,6 @@ type ListenerDialer struct {
 	c    *PQConfig
 	Name string
 
-	password bool // a password lib/pq would send, when the dialer was made
-
 	// Report hears what each dial did: the attempts refused, and the error.
 	Report func(ctx context.Context, rec *Recorder, f Facts, err error)
 }
@@ -38,9 +36,10 @@ func (c *PQConfig) Listener(ctx context.Context) (*ListenerDialer, error) {
 	cfg.Passfile = c.passfile
 	// The password protection, as a connector's connect applies it: the
 	// password lib/pq would send now (the configuration's, PGPASSWORD's,
-	// the passfile's). Whatever lib/pq reads at a later reconnect, each
-	// dial's authentication watch refuses a request for it that the grade
-	// does not accept.
+	// the passfile's) refuses the listener (audit mode reports it at each
+	// dial). Each dial judges again what lib/pq reads for it (credential),
+	// and its authentication watch refuses a request for a password that
+	// the grade does not accept.
 	pw := cfg.Password
 	if pw == "" {
 		var err error
@@ -68,10 +67,15 @@ func (c *PQConfig) Listener(ctx context.Context) (*ListenerDialer, error) {
 	default:
 		cfg.Passfile = noPassfile
 	}
-	return &ListenerDialer{c: c, Name: c.listenerName(cfg), password: pw != ""}, nil
+	return &ListenerDialer{c: c, Name: c.listenerName(cfg)}, nil
 }
 
-// listenerName renders the keyword/value DSN lib/pq connects with.
+// listenerName renders the keyword/value DSN lib/pq connects with, at
+// every reconnect, beside the environment as it is then. It reads no
+// service file (an empty service: lib/pq would let one override the planned
+// hosts and sslmode=disable) and leaves lib/pq's TLS settings no say
+// (sslnegotiation, sslrootcert: PGSSLNEGOTIATION=direct or
+// PGSSLROOTCERT=system would make lib/pq refuse sslmode=disable).
 func (c *PQConfig) listenerName(cfg pq.Config) string {
 	var hosts, addrs, ports []string
 	for _, t := range c.targets {
@@ -85,6 +89,7 @@ func (c *PQConfig) listenerName(cfg pq.Config) string {
 		{"sslmode", "disable"}, {"passfile", cfg.Passfile},
 		{"application_name", cfg.ApplicationName},
 		{"target_session_attrs", string(c.tsa)},
+		{"service", ""}, {"sslnegotiation", "postgres"}, {"sslrootcert", ""},
 	}
 	if strings.Join(addrs, "") != "" {
 		kv = append(kv, [2]string{"hostaddr", strings.Join(addrs, ",")})
@@ -97,7 +102,7 @@ func (c *PQConfig) listenerName(cfg pq.Config) string {
 	}
 	var b strings.Builder
 	for _, p := range kv {
-		if p[1] == "" {
+		if p[1] == "" && p[0] != "service" && p[0] != "sslrootcert" {
 			continue
 		}
 		b.WriteString(p[0])
@@ -135,7 +140,27 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 		return nil, errUnexpectedAddress
 	}
 	rec.attempt(t.Target)
-	pd := &pqDialer{c: d.c, t: t, tls: t.tls != nil && !t.allow, rec: rec, outer: ctx, listener: true, password: d.password}
+	// The credential lib/pq reads for this connect (it read it before
+	// dialing: the listener's DSN, PGPASSWORD, the passfile as they are
+	// now), judged as a connector's connect judges its own.
+	password, err := d.credential(ctx, t)
+	if err != nil {
+		d.report(ctx, rec, Facts{}, err)
+		return nil, err
+	}
+	useTLS := t.tls != nil && !t.allow
+	if password && useTLS {
+		refusal, unbound := Pass(d.c.policy, Check{Stage: StageCredential, Credential: CredentialUnbound, Target: t.Target})
+		if refusal != nil {
+			rec.reject(refusal)
+			d.report(ctx, rec, Facts{}, refusal)
+			return nil, refusal
+		}
+		for _, v := range unbound {
+			rec.audit(v)
+		}
+	}
+	pd := &pqDialer{c: d.c, t: t, tls: useTLS, rec: rec, outer: ctx, listener: true, password: password}
 	pd.late = func(f Facts, v *Violation) {
 		// Refused during the authentication or at the session's start,
 		// after this dial returned: reported on its own.
@@ -152,6 +177,22 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 	}
 	d.report(ctx, rec, f, err)
 	return conn, err
+}
+
+// credential reports whether lib/pq sends a password at this connect to
+// t: the one its DSN (Name) or PGPASSWORD gives, else the passfile's entry
+// for t, read now as lib/pq has just read it.
+func (d *ListenerDialer) credential(ctx context.Context, t *pqTarget) (bool, error) {
+	cfg, err := pq.NewConfig(d.Name)
+	if err != nil {
+		return false, err
+	}
+	if cfg.Password != "" {
+		return true, nil
+	}
+	cfg.Host, cfg.Port = t.pqHost, t.Port
+	pw, err := pqPassfile(ctx, cfg)
+	return pw != "", err
 }
 
 func (d *ListenerDialer) report(ctx context.Context, rec *Recorder, f Facts, err error) {

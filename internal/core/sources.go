@@ -1,12 +1,9 @@
 package core
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/securepg/securepg/internal/dsn"
 )
@@ -44,7 +41,7 @@ func Sources(driver, s string, lookup func(string) (string, bool)) map[string]So
 	}
 	var fromService map[string]string
 	if service != "" {
-		fromService = serviceSettings(serviceFile(driver, fromDSN, lookup), service)
+		fromService = serviceSettings(driver, serviceFile(driver, fromDSN, lookup), service)
 	}
 	out := map[string]Source{}
 	for key, env := range sourceKeys {
@@ -101,31 +98,25 @@ func serviceFile(driver string, fromDSN map[string]string, lookup func(string) (
 	return filepath.Join(home, ".pg_service.conf")
 }
 
-// serviceSettings reads one section of a pg_service.conf.
-func serviceSettings(path, name string) map[string]string {
-	b, err := ReadRegularFile(context.Background(), path, MaxKeyFileSize)
+// serviceSettings reads the section name of the service file at path
+// as driver reads it (dsn.Service), with securepg's key names (dbname).
+// Nil when the file cannot be read or the driver would fail on it: the
+// driver's own parser then fails too.
+func serviceSettings(driver, path, name string) map[string]string {
+	b, err := ReadRegularFile(context.Background(), path, dsn.MaxServiceFileSize)
 	if err != nil {
 		return nil
 	}
-	out := map[string]string{}
-	in := false
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || strings.HasPrefix(line, "#"):
-		case strings.HasPrefix(line, "["):
-			in = strings.TrimSuffix(strings.TrimPrefix(line, "["), "]") == name
-		case in:
-			k, v, ok := strings.Cut(line, "=")
-			if ok {
-				k = strings.TrimSpace(k)
-				if k == "database" {
-					k = "dbname"
-				}
-				out[k] = strings.TrimSpace(v)
-			}
+	svc, err := dsn.Service(driver, b, name)
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]string, len(svc))
+	for k, v := range svc {
+		if k == "database" && driver != DriverPQ {
+			k = "dbname"
 		}
+		out[k] = v
 	}
 	return out
 }
