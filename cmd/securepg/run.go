@@ -59,16 +59,6 @@ func (e *env) driverFlag(fs *flag.FlagSet) {
 		"the driver name the program opens: "+securepg.DriverName+" (pgx) or "+securepg.DriverNamePQ+" (lib/pq)")
 }
 
-// driver is the backend --driver chooses (pgx for a name backend refuses:
-// check and probe refuse it first).
-func (e *env) driver() string {
-	b, _ := e.backend()
-	if b == "" {
-		b = core.DriverPgx
-	}
-	return b
-}
-
 // backend is the backend the --driver name chooses.
 func (e *env) backend() (string, error) {
 	switch e.driverName {

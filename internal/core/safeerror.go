@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 	"github.com/securepg/securepg/internal/dsn"
 )
 
@@ -98,7 +99,7 @@ func hostileServerError(driver string, body []byte) error {
 	}
 	var raw error
 	if driver == DriverPQ {
-		raw = &pq.Error{Severity: fields['S'], Code: pq.ErrorCode(fields['C']), Message: fields['M'], Detail: fields['D'],
+		raw = &pq.Error{Severity: fields['S'], Code: pqerror.Code(fields['C']), Message: fields['M'], Detail: fields['D'],
 			Hint: fields['H'], Position: fields['P'], InternalPosition: fields['p'], InternalQuery: fields['q'], Where: fields['W'],
 			Schema: fields['s'], Table: fields['t'], Column: fields['c'], DataTypeName: fields['d'], Constraint: fields['n'],
 			File: fields['F'], Line: fields['L'], Routine: fields['R']}
