@@ -391,40 +391,6 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 	return conn, nil
 }
 
-// replyConn sees the server's answer to pgx's SSLRequest, so that a peer
-// that refuses TLS is recorded even when pgx then succeeds at another host.
-type replyConn struct {
-	net.Conn
-	a    *pgxAttempts
-	cur  *pgxAttempt
-	seen bool
-}
-
-func (r *replyConn) Read(b []byte) (int, error) {
-	n, err := r.Conn.Read(b)
-	if !r.seen && n > 0 {
-		r.seen = true
-		if b[0] != 'S' {
-			f := r.a.facts(r.cur)
-			f.Mode = ModeDisable
-			detail := "the server (or something in between) refused TLS"
-			if b[0] != 'N' {
-				detail = "the server answered the SSLRequest with neither S nor N"
-			}
-			if refusal, _ := Pass(r.a.c.policy, Check{Stage: StageHandshake, Facts: f}); refusal != nil {
-				// The refusal is the read's error, so that pgx's
-				// connect error wraps it: code that connects with pgx
-				// itself (ConfigurePgx, ConfigurePool) finds the
-				// *PolicyError, as database/sql's callers do.
-				v := tlsNotEstablished(f.Addr(), r.a.c.policy, detail)
-				r.a.reject(r.cur, v)
-				return 0, v
-			}
-		}
-	}
-	return n, err
-}
-
 // Finish identifies the attempt whose connection pgx handed back, and
 // returns its facts and the violations audit mode let through.
 func (c *PgxConfig) Finish(ctx context.Context, sc *stdlib.Conn, rec *Recorder) (Facts, []*Violation, error) {
