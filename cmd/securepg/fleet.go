@@ -240,13 +240,16 @@ func handshakes(ctx context.Context, addr, host string, version uint16, control 
 // fleetTable is the summary: one row per target, then the count.
 func (e *env) fleetTable(out io.Writer, entries []fleetEntry) {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "LINE\tSERVER\tVERDICT\tTLS\tEXPIRY\tSCRAM-PLUS\tPOOLER\tPLAINTEXT\tPOLICY")
+	fmt.Fprintln(w, "LINE\tSERVER\tVERDICT\tTLS\tGROUP\tHYBRID-PQ\tEXPIRY\tSCRAM-PLUS\tPOOLER\tPLAINTEXT\tPOLICY")
 	pass := 0
 	for _, en := range entries {
 		if en.Verdict == "pass" {
 			pass++
 		}
-		expiry, plus, plain := "-", "-", "-"
+		expiry, plus, plain, group, pq := "-", "-", "-", "-", "-"
+		if t := en.TLS; t != nil && t.Offered {
+			group, pq = cmp.Or(t.Group, "-"), strconv.FormatBool(t.HybridPQ)
+		}
 		if en.DaysLeft != nil {
 			expiry = strconv.Itoa(*en.DaysLeft) + "d"
 		}
@@ -260,8 +263,8 @@ func (e *env) fleetTable(out io.Writer, entries []fleetEntry) {
 		if en.Policy.Reason != "" {
 			policy += " (" + en.Policy.Reason + ")"
 		}
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%t\t%s\t%s\n", en.Line, cmp.Or(en.Server, en.DSN), en.Verdict,
-			cmp.Or(strings.Join(en.TLSVersions, ","), "none"), expiry, plus, en.ViaPooler, plain, policy)
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%t\t%s\t%s\n", en.Line, cmp.Or(en.Server, en.DSN), en.Verdict,
+			cmp.Or(strings.Join(en.TLSVersions, ","), "none"), group, pq, expiry, plus, en.ViaPooler, plain, policy)
 	}
 	w.Flush()
 	fmt.Fprintf(out, "%d of %d targets pass the policy\n", pass, len(entries))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -121,17 +122,24 @@ func TestProbeFleetServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Stop()
+	front, err := lab.NewHybridFront(c15.Addr(), c15.Certs.Server.TLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer front.Close()
 	targets := strings.Join([]string{
 		c15.DSN("sslmode=verify-full", "sslrootcert="+c15.Certs.CAFile),
 		c18.DSN("sslmode=verify-full", "sslrootcert="+c18.Certs.CAFile),
 		b.DSN("sslmode=verify-full", "sslrootcert="+c15.Certs.CAFile),
+		"host=localhost port=" + front.PortString() + " user=" + c15.User + " password=" + c15.Password + " dbname=" + c15.Database +
+			" sslmode=verify-full sslrootcert=" + c15.Certs.CAFile,
 	}, "\n")
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			labtest.IsolateEnv(t)
 			useDriver(t, drv)
 			r := cli(t, targets, "probe", "--targets", "-", "--json")
-			if r.code != exitOK || !strings.Contains(r.errOut, "3 of 3 targets pass the policy") {
+			if r.code != exitOK || !strings.Contains(r.errOut, "4 of 4 targets pass the policy") {
 				t.Fatalf("exit %d: %s %s", r.code, r.out, r.errOut)
 			}
 			dec := json.NewDecoder(strings.NewReader(r.out))
@@ -151,6 +159,16 @@ func TestProbeFleetServers(t *testing.T) {
 			}
 			if v := got[1].View; v == nil || !strings.HasPrefix(v.ServerVersion, "18") {
 				t.Fatalf("the PostgreSQL 18 target: %+v", v)
+			}
+			// The lab's servers (OpenSSL before 3.5) cannot negotiate a
+			// hybrid post-quantum group; the Go front can.
+			for i, en := range got {
+				if en.TLS.HybridPQ != (i == 3) {
+					t.Fatalf("target %d: hybrid_pq %v (group %q)", i+1, en.TLS.HybridPQ, en.TLS.Group)
+				}
+			}
+			if !regexp.MustCompile(`(?m)^4\s.*X25519MLKEM768\s+true`).MatchString(r.errOut) {
+				t.Fatalf("the table does not show the front's hybrid group:\n%s", r.errOut)
 			}
 		})
 	}
