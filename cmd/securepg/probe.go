@@ -330,7 +330,7 @@ func expired(ctx context.Context) bool {
 func (e *env) policyConnect(ctx context.Context, dsn string) (policyResult, *serverView, *roleReport) {
 	var info hooks.ConnInfo
 	var audited []string
-	c, err := securepg.NewConnector(dsn, securepg.WithDriver(e.driverName), securepg.WithLogger(slog.New(slog.DiscardHandler)), securepg.WithHooks(hooks.Hooks{
+	c, err := securepg.NewConnector(dsn, securepg.WithDriver(cmp.Or(e.driverName, securepg.DriverName)), securepg.WithLogger(slog.New(slog.DiscardHandler)), securepg.WithHooks(hooks.Hooks{
 		AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; return nil },
 		OnViolation: func(_ context.Context, v hooks.Violation) {
 			if v.Outcome == "audited" {

@@ -151,6 +151,9 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
+	if strings.Contains(r.out, "connection failed") || strings.Contains(r.out, "invalid option") {
+		t.Errorf("the demo's probe step failed:\n%s", r.out)
+	}
 	assertRemoved(t, r.out)
 }
 
