@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -177,6 +178,10 @@ func targetReport(t core.Target, sources map[string]core.Source, p core.Policy) 
 	if t.MinTLS > p.MinTLSVersion {
 		tj.MinTLSSource = "DSN (ssl_min_protocol_version)"
 	}
+	if p.OffersOnlyHybrid() && t.MinTLS < tls.VersionTLS13 {
+		// Hybrid groups only: the client offers TLS 1.3 alone.
+		tj.MinTLS, tj.MinTLSSource = tlsShort(tls.VersionTLS13), core.EnvTLSKeyExchange+"=hybrid-pq"
+	}
 	switch {
 	case t.RootCA == "":
 		tj.RootCASource = "none"
@@ -232,6 +237,13 @@ func (e *env) printCheck(r checkReport) {
 	fmt.Fprintf(w, "policy\tmin sslmode %s, min TLS %s, mode %s, unix sockets %s, password protection %s\n", r.Policy.MinSSLMode, r.Policy.MinTLSVersion,
 		r.Policy.Mode, map[bool]string{true: "allowed", false: "refused"}[r.Policy.AllowUnixSocket],
 		map[string]string{"false": "on (channel binding)", "scram": "scram (SCRAM without channel binding accepted)", "true": "off"}[r.Policy.AllowUnverifiedPw])
+	if r.Policy.TLSKeyExchange != "any" || len(r.Policy.PinSHA256) > 0 {
+		pins := "none"
+		if len(r.Policy.PinSHA256) > 0 {
+			pins = strings.Join(r.Policy.PinSHA256, ", ")
+		}
+		fmt.Fprintf(w, "	key exchange %s, pinned keys %s\n", r.Policy.TLSKeyExchange, pins)
+	}
 	timeout := r.Connect.Timeout
 	if timeout == "0s" {
 		timeout = "none (waits forever)"

@@ -30,6 +30,35 @@ const (
 	fleetParallel    = 8
 )
 
+// The verdicts of probe --targets: pass (the policy lets a connection
+// through and it was made), fail (the policy refuses it, or audit mode
+// let through what it would refuse, or the server's certificate fails
+// verification), unreachable (no connection, or no answer), error (the
+// target line itself, or the probe, failed).
+const (
+	verdictPass        = "pass"
+	verdictFail        = "fail"
+	verdictUnreachable = "unreachable"
+	verdictError       = "error"
+)
+
+// fleetExit is the exit status of probe --targets: 0 when every target
+// passes, 3 when any fails the policy, else 1 when any could not be
+// judged (unreachable, or an error).
+func fleetExit(entries []fleetEntry) int {
+	code := exitOK
+	for _, en := range entries {
+		switch en.Verdict {
+		case verdictPass:
+		case verdictFail:
+			return exitRefused
+		default:
+			code = exitError
+		}
+	}
+	return code
+}
+
 // fleetEntry is one target's line of probe --targets --json.
 type fleetEntry struct {
 	Line        int      `json:"line"` // in the targets file
@@ -68,7 +97,7 @@ func (e *env) fleet(ctx context.Context, source string, parallel int, bound time
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
-			entries[i] = fleetEntry{Line: l.n, Verdict: "error", TLSVersions: []string{}, probeReport: probeReport{DSN: "", Policy: policyResult{Outcome: "error", Error: "not probed: " + ctx.Err().Error()}}}
+			entries[i] = fleetEntry{Line: l.n, Verdict: verdictError, TLSVersions: []string{}, probeReport: probeReport{DSN: "", Policy: policyResult{Outcome: "error", Error: "not probed: " + ctx.Err().Error()}}}
 			continue
 		}
 		wg.Add(1)
@@ -80,12 +109,7 @@ func (e *env) fleet(ctx context.Context, source string, parallel int, bound time
 		}()
 	}
 	wg.Wait()
-	code := exitOK
-	for _, en := range entries {
-		if en.Verdict != "pass" {
-			code = exitRefused
-		}
-	}
+	code := fleetExit(entries)
 	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		for _, en := range entries {
@@ -159,10 +183,10 @@ func quoteKV(v string) string {
 
 // fleetTarget probes one target within ctx's bound.
 func (e *env) fleetTarget(ctx context.Context, l targetLine, p core.Policy, downgradeTest bool) fleetEntry {
-	en := fleetEntry{Line: l.n, Verdict: "fail", TLSVersions: []string{}}
+	en := fleetEntry{Line: l.n, Verdict: verdictFail, TLSVersions: []string{}}
 	b, plan, err := core.Prepare(l.dsn, p)
 	if err != nil {
-		en.Verdict = "error"
+		en.Verdict = verdictError
 		en.probeReport = probeReport{DSN: core.RedactDSN(p.Driver, l.dsn), Driver: p.Driver, Policy: policyResult{Outcome: "error", Error: safe(strings.TrimPrefix(err.Error(), "securepg: "))}}
 		return en
 	}
@@ -191,11 +215,16 @@ func (e *env) fleetTarget(ctx context.Context, l targetLine, p core.Policy, down
 			break
 		}
 	}
-	if en.Policy.Outcome == "allowed" || en.Policy.Outcome == "audited" {
-		en.Verdict = "pass"
-	} else if en.Policy.Outcome == "error" {
-		en.Verdict = "error"
+	switch {
+	case en.Policy.Outcome == "allowed":
+		en.Verdict = verdictPass
+	case en.Policy.Outcome == "error":
+		en.Verdict = verdictError
+	case en.TLS != nil && en.TLS.unreachable:
+		en.Verdict = verdictUnreachable
 	}
+	// "audited": audit mode let through what the policy refuses; the
+	// target does not pass it.
 	return en
 }
 
@@ -243,7 +272,7 @@ func (e *env) fleetTable(out io.Writer, entries []fleetEntry) {
 	fmt.Fprintln(w, "LINE\tSERVER\tVERDICT\tTLS\tGROUP\tHYBRID-PQ\tEXPIRY\tSCRAM-PLUS\tPOOLER\tPLAINTEXT\tPOLICY")
 	pass := 0
 	for _, en := range entries {
-		if en.Verdict == "pass" {
+		if en.Verdict == verdictPass {
 			pass++
 		}
 		expiry, plus, plain, group, pq := "-", "-", "-", "-", "-"

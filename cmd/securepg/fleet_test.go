@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -87,7 +88,7 @@ func TestProbeFleet(t *testing.T) {
 			if n := imp.FromClient(); n != 0 {
 				t.Fatalf("the impostor received %d bytes after its handshake: a startup message went to an unverified server", n)
 			}
-			if stalled.Line != 5 || stalled.Verdict == "pass" {
+			if stalled.Line != 5 || stalled.Verdict != "unreachable" || !strings.HasPrefix(stalled.Policy.Error, "unreachable: no answer to the SSLRequest") {
 				t.Fatalf("the silent server: %+v", stalled)
 			}
 			if plain.Line != 6 || plain.Verdict != "fail" || plain.Policy.Outcome != "refused" || plain.Policy.Reason != "tls_disabled" || plain.TLS != nil {
@@ -102,7 +103,42 @@ func TestProbeFleet(t *testing.T) {
 			if r.code != exitOK || !strings.Contains(r.out, "1 of 1 targets pass the policy") {
 				t.Fatalf("exit %d: %s %s", r.code, r.out, r.errOut)
 			}
+			// A target nobody answers at is unreachable, with the dial's
+			// own error, not a failed verification; with no other
+			// failure, the exit status is 1, not 3.
+			dead := closedPort(t)
+			r = cli(t, good+"\nlocalhost:"+dead+"\n", "probe", "--targets", "-", "--json")
+			if r.code != exitError || !strings.Contains(r.out, `"verdict":"unreachable"`) || !strings.Contains(r.out, "unreachable: dial tcp") ||
+				!strings.Contains(r.out, "connection refused") || strings.Contains(r.out, "not verified") {
+				t.Fatalf("exit %d: %s %s", r.code, r.out, r.errOut)
+			}
+			// Audit mode connects to what the policy refuses: the target
+			// still fails it.
+			t.Setenv("SECUREPG_MIN_SSLMODE", "verify-full")
+			t.Setenv("SECUREPG_MODE", "audit")
+			r = cli(t, c.DSN("sslmode=verify-ca", "sslrootcert="+c.Certs.CAFile)+"\n", "probe", "--targets", "-", "--json")
+			if r.code != exitRefused || !strings.Contains(r.out, `"verdict":"fail"`) || !strings.Contains(r.out, `"outcome":"audited"`) {
+				t.Fatalf("exit %d: %s %s", r.code, r.out, r.errOut)
+			}
 		})
+	}
+}
+
+// TestProbeFleetBounds: --parallel and --timeout out of their ranges are
+// refused, not clamped; without --targets they are refused too.
+func TestProbeFleetBounds(t *testing.T) {
+	labtest.IsolateEnv(t)
+	for _, args := range [][]string{
+		{"--targets", "-", "--parallel", "0"},
+		{"--targets", "-", "--parallel", "65"},
+		{"--targets", "-", "--timeout", "0s"},
+		{"--targets", "-", "--timeout", "5m"},
+		{"--parallel", "4"},
+	} {
+		r := cli(t, "localhost:1\n", append([]string{"probe"}, args...)...)
+		if r.code != exitUsage || !strings.Contains(r.errOut, "--") {
+			t.Errorf("%v: exit %d: %s %s", args, r.code, r.out, r.errOut)
+		}
 	}
 }
 
@@ -172,4 +208,15 @@ func TestProbeFleetServers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// closedPort is a loopback port nobody listens on.
+func closedPort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	l.Close()
+	return port
 }

@@ -52,3 +52,32 @@ func TestProbePins(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckPinsAndKeyExchange: check judges the pins and the key exchange
+// as a connection would, before any dial: pins under an sslmode that
+// verifies no chain can never match and are refused on both backends;
+// under hybrid-pq the minimum TLS version shown is 1.3, and the policy
+// line names both settings.
+func TestCheckPinsAndKeyExchange(t *testing.T) {
+	pin := "YyoU5FQRDO5T1x24vRwEkxUCUk8njbVxPuztP+dtx/4="
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			labtest.IsolateEnv(t)
+			useDriver(t, drv)
+			t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+			t.Setenv("SECUREPG_PIN_SHA256", pin)
+			t.Setenv("DATABASE_URL", "host=db.example.internal user=app dbname=app sslmode=require")
+			r := cli(t, "", "check")
+			if r.code != exitRefused || !strings.Contains(r.out, core.ReasonPinMismatch) || !strings.Contains(r.out, "verifies none") {
+				t.Fatalf("pins under require: exit %d: %s %s", r.code, r.out, r.errOut)
+			}
+			t.Setenv("SECUREPG_PIN_SHA256", "")
+			t.Setenv("SECUREPG_TLS_KEY_EXCHANGE", "hybrid-pq")
+			t.Setenv("DATABASE_URL", "host=db.example.internal user=app dbname=app sslmode=verify-full sslrootcert=system")
+			r = cli(t, "", "check")
+			if r.code != exitOK || !strings.Contains(r.out, "key exchange hybrid-pq") || !strings.Contains(r.out, "1.3 (SECUREPG_TLS_KEY_EXCHANGE=hybrid-pq)") {
+				t.Fatalf("hybrid-pq: exit %d: %s %s", r.code, r.out, r.errOut)
+			}
+		})
+	}
+}

@@ -56,7 +56,8 @@ type tlsReport struct {
 	Error        string `json:"error,omitempty"`
 	Roots        string `json:"roots"`
 
-	verified [][]*x509.Certificate // the chains the look verified
+	verified    [][]*x509.Certificate // the chains the look verified
+	unreachable bool                  // no connection, or no answer to the SSLRequest
 }
 
 type certJSON struct {
@@ -201,8 +202,17 @@ func (e *env) probe(ctx context.Context, args []string) int {
 	}); !ok {
 		return code
 	}
+	if targets == "" && (parallel != fleetParallel || timeout != probeBound) {
+		return e.fail(exitUsage, "probe: --parallel and --timeout apply only with --targets")
+	}
 	if targets != "" {
-		return e.fleet(ctx, targets, parallel, min(max(timeout, time.Millisecond), probeBound), asJSON, downgradeTest)
+		if parallel < 1 || parallel > maxFleetParallel {
+			return e.fail(exitUsage, "probe: --parallel %d: must be from 1 to %d", parallel, maxFleetParallel)
+		}
+		if timeout < time.Second || timeout > probeBound {
+			return e.fail(exitUsage, "probe: --timeout %v: must be from 1s to %v", timeout, probeBound)
+		}
+		return e.fleet(ctx, targets, parallel, timeout, asJSON, downgradeTest)
 	}
 	dsn, p, b, plan, code := e.inputs("probe")
 	if code != exitOK {
@@ -296,7 +306,7 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 		// probe --targets sends no user name to a server whose
 		// certificate fails the verification the DSN or the policy asks
 		// for (nor to one it could not look at).
-		r.Policy = policyResult{Outcome: "not_attempted", Error: "the server's certificate was not verified (chain and host name): no user name was sent"}
+		r.Policy = policyResult{Outcome: "not_attempted", Error: notAttempted(r.TLS)}
 		return r
 	}
 	r.Policy, r.View, r.Role = e.policyConnect(ctx, dsn)
@@ -304,6 +314,22 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 		r.Policy.SSLModeFrom = target.ModeFrom
 	}
 	return r
+}
+
+// notAttempted says why probe --targets sent no user name: what the TLS
+// look found (the target unreachable, TLS refused, the certificate
+// failing verification), never only that it was not verified.
+func notAttempted(t *tlsReport) string {
+	const none = "no user name was sent"
+	switch {
+	case t == nil:
+		return "no TCP host to probe: " + none
+	case t.unreachable:
+		return "unreachable: " + t.Error
+	case t.Error != "":
+		return t.Error + ": " + none
+	}
+	return "the server's certificate was not verified in full (chain and host name): " + none
 }
 
 // errorText is err as the report shows it. When the probe's bound ran

@@ -51,6 +51,7 @@ func rawTLS(ctx context.Context, addr, host string, roots *x509.CertPool, rootsD
 	c, release, err := dialBounded(ctx, addr, 15*time.Second, control)
 	if err != nil {
 		r.Error = safe(err.Error())
+		r.unreachable = !errors.As(err, new(*core.Violation))
 		return r, nil
 	}
 	fail := func(msg string) (*tlsReport, net.Conn) {
@@ -64,7 +65,8 @@ func rawTLS(ctx context.Context, addr, host string, roots *x509.CertPool, rootsD
 	}
 	b := make([]byte, 1)
 	if _, err := io.ReadFull(c, b); err != nil {
-		return fail(err.Error())
+		r.unreachable = true // no answer: nothing was learnt of the server
+		return fail("no answer to the SSLRequest: " + err.Error())
 	}
 	if b[0] != 'S' {
 		return fail("the server (or something in between) refused TLS")

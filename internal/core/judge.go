@@ -149,6 +149,10 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 		case t.NoName:
 			out = append(out, noHostName(t.Addr()))
 		}
+		if len(p.Pins) > 0 && !t.Custom && t.Verify() < VerifyCA && !(t.Mode < p.MinSSLMode && LoopbackPermit(p, t)) {
+			// No chain is verified: no pin can ever match.
+			out = append(out, pinNeedsVerification(t.Addr(), t.Mode))
+		}
 		if v := passwordRisk(plan, t, p); v != nil {
 			out = append(out, v)
 		}

@@ -73,6 +73,15 @@ func (ps Pins) Match(chains [][]*x509.Certificate) bool {
 
 // pinMismatch: no certificate of the verified chains has a pinned key, or
 // nothing was verified to match the pins against.
+// pinNeedsVerification: the configuration verifies no certificate chain
+// (sslmode require or weaker), so the pins can never match; refused
+// before the dial rather than at every handshake.
+func pinNeedsVerification(host string, mode SSLMode) *Violation {
+	return &Violation{Reason: ReasonPinMismatch, Host: host, Got: "sslmode=" + mode.String(), Want: "a pinned key (" + EnvPinSHA256 + ")",
+		Detail: "the pins of " + EnvPinSHA256 + " are matched only against a verified certificate chain, and sslmode=" + mode.String() + " verifies none",
+		Fix:    "set sslmode=verify-full (or verify-ca) with the roots that issued the server certificate"}
+}
+
 func pinMismatch(host string, f Facts) *Violation {
 	v := &Violation{Reason: ReasonPinMismatch, Host: host, Want: "a pinned key (" + EnvPinSHA256 + ")"}
 	if len(f.VerifiedChains) == 0 {
