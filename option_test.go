@@ -24,6 +24,24 @@ func TestOptionsOverrideTheEnvironment(t *testing.T) {
 	}
 }
 
+// TestRefusalFixNamesTheOption: where the program set a setting with an
+// option, a refusal's fix says so (changing the variable would change
+// nothing); where the environment set it, it names only the variable.
+func TestRefusalFixNamesTheOption(t *testing.T) {
+	isolateEnv(t)
+	dsn := "host=db.example.com user=u sslmode=require"
+	_, err := securepg.NewConnector(dsn, securepg.WithMinSSLMode("verify-full"), securepg.WithLogger(discardLogger()))
+	var pe *securepg.PolicyError
+	if !errors.As(err, &pe) || !strings.Contains(pe.Error(), "SECUREPG_MIN_SSLMODE is set in this program, by its WithMinSSLMode option") {
+		t.Fatalf("%v", err)
+	}
+	t.Setenv("SECUREPG_MIN_SSLMODE", "verify-full")
+	_, err = securepg.NewConnector(dsn, securepg.WithLogger(discardLogger()))
+	if !errors.As(err, &pe) || !strings.Contains(pe.Error(), "SECUREPG_MIN_SSLMODE") || strings.Contains(pe.Error(), "option") {
+		t.Fatalf("%v", err)
+	}
+}
+
 func TestOptionErrorsNameTheOption(t *testing.T) {
 	isolateEnv(t)
 	for _, tc := range []struct {

@@ -42,12 +42,19 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// closestVariable is the known variable nearest to name by edit distance.
+// closestVariable is the known variable nearest to name: one that name
+// is the start of, or that is the start of name (SECUREPG_PIN for
+// SECUREPG_PIN_SHA256), else the nearest
+// by edit distance.
 func closestVariable(name string) string {
 	name = strings.ToUpper(truncate(name, 64)) // edit distance is quadratic: bound it
-	best, bestD := "", -1
+	best, bestD := "", 0
 	for _, v := range EnvVars {
-		if d := editDistance(name, v); bestD < 0 || d < bestD {
+		d := editDistance(name, v)
+		if strings.HasPrefix(v, name) || strings.HasPrefix(name, v) {
+			d = abs(len(v)-len(name)) - 1<<20 // before any edit distance
+		}
+		if best == "" || d < bestD {
 			best, bestD = v, d
 		}
 	}
@@ -72,4 +79,11 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }

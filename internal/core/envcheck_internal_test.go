@@ -18,6 +18,8 @@ func TestUnknownVariables(t *testing.T) {
 		{[]string{"SECUREPG_MIN_SSL_MODE=Zq7-disable"}, "did you mean SECUREPG_MIN_SSLMODE?"},
 		{[]string{"SECUREPG_SSL_ROOT_CERT=Zq7"}, "did you mean SECUREPG_SSLROOTCERT?"},
 		{[]string{"SECUREPG_FORBID_SUPERUSERS=Zq7"}, "did you mean SECUREPG_FORBID_SUPERUSER?"},
+		{[]string{"SECUREPG_PIN=Zq7"}, "did you mean SECUREPG_PIN_SHA256?"},
+		{[]string{"SECUREPG_KEY_EXCHANGE=Zq7"}, "did you mean SECUREPG_TLS_KEY_EXCHANGE?"},
 		{[]string{"SECUREPG_DRIVER=pq"}, `sql.Open("securepg-pq", dsn) is lib/pq`},
 		{[]string{"securepg_forbid_superuser=Zq7"}, "did you mean SECUREPG_FORBID_SUPERUSER?"},
 		{[]string{"Securepg_MIN_SSLMODE=Zq7"}, "did you mean SECUREPG_MIN_SSLMODE?"},

@@ -1,6 +1,9 @@
 package core
 
-import "net/netip"
+import (
+	"net/netip"
+	"strings"
+)
 
 // The gate. Every way to a PostgreSQL session (sql.Open on both backends,
 // NewConnector, pgx's ConfigurePgx, ConfigurePool, OpenDB and
@@ -78,7 +81,39 @@ const (
 // first hard violation, or in enforce mode the first), or the violations
 // audit mode lets through. It is the gate's one decision.
 func Pass(p Policy, c Check) (refusal *Violation, audited []*Violation) {
-	return decide(p, c.judge(p))
+	vs := c.judge(p)
+	for _, v := range vs {
+		p.nameSettings(v)
+	}
+	return decide(p, vs)
+}
+
+// nameSettings makes v's fix say where a setting it names was set when
+// the program set it with an option: changing the environment variable
+// would change nothing.
+func (p Policy) nameSettings(v *Violation) {
+	for _, st := range Settings {
+		src := p.Sources[st.Env]
+		if strings.HasPrefix(src, "option ") && hasName(v.Fix, st.Env) {
+			v.Fix += " (" + st.Env + " is set in this program, by its " + strings.TrimPrefix(src, "option ") + " option)"
+		}
+	}
+}
+
+// hasName says whether env is in s as a whole name (not the start of a
+// longer one: SECUREPG_PIN_SHA256 in SECUREPG_PIN_SHA256_FILE).
+func hasName(s, env string) bool {
+	for {
+		i := strings.Index(s, env)
+		if i < 0 {
+			return false
+		}
+		end := i + len(env)
+		if end == len(s) || !(s[end] == '_' || 'A' <= s[end] && s[end] <= 'Z' || '0' <= s[end] && s[end] <= '9') {
+			return true
+		}
+		s = s[end:]
+	}
 }
 
 // judge is the stage's pure judging.
