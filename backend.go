@@ -58,6 +58,9 @@ func (b *mockBackend) Connect(ctx context.Context, creds core.CredsFunc, rec *co
 		facts.MinTLS = b.target.MinTLS
 	}
 	facts.Loopback = addr.IsValid() && addr.Unmap().IsLoopback()
+	if facts.TLS {
+		facts.Pins, facts.PinsErr = b.policy.CurrentPins(ctx) // as a real handshake reads the pin file
+	}
 	var live []*core.Violation
 	for _, stage := range []core.Stage{core.StageHandshake, core.StageSession} {
 		refusal, aud := core.Pass(b.policy, core.Check{Stage: stage, Facts: facts})

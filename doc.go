@@ -36,6 +36,7 @@
 //	SECUREPG_APPLICATION_NAME           the application_name where the configuration sets none                                  (the executable's name)
 //	SECUREPG_TLS_KEY_EXCHANGE           any, or hybrid-pq: only hybrid post-quantum groups, TLS 1.3                             (any)
 //	SECUREPG_PIN_SHA256                 base64 SHA-256 SPKI hashes; one must be in the verified chain                           (none)
+//	SECUREPG_PIN_SHA256_FILE            a file of such hashes, read again when it changes (for a rotation)                      (none)
 //	SECUREPG_OPERATION_SPANS            false: operations get no span (connect spans and metrics stay)                          (true)
 //
 // An invalid value is an error naming the variable; nothing falls back

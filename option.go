@@ -138,6 +138,15 @@ func WithPinSHA256(pins ...string) Option {
 	return set(core.EnvPinSHA256, strings.Join(pins, ","), "WithPinSHA256")
 }
 
+// WithPinSHA256File reads the pins of WithPinSHA256 from a file instead:
+// one per line (or comma-separated), blank lines and lines starting with #
+// skipped (SECUREPG_PIN_SHA256_FILE). Like the root file, it is read again
+// when it changes, so a key rotation adds the next key's pin without a
+// restart; a file that stays missing or unparseable fails closed.
+func WithPinSHA256File(path string) Option {
+	return set(core.EnvPinSHA256File, path, "WithPinSHA256File")
+}
+
 // WithLogger sets where refusals (error level) and audited violations (warn
 // level) are reported. The default is slog.Default() at the time of
 // logging. A nil logger is ignored.

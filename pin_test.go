@@ -2,8 +2,11 @@ package securepg_test
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,5 +181,59 @@ func TestPinSettingErrors(t *testing.T) {
 	_, err := securepg.NewConnector("host=localhost user=u sslmode=verify-full", securepg.WithPinSHA256("c2hvcnQ="))
 	if err == nil || !strings.Contains(err.Error(), "WithPinSHA256") {
 		t.Fatalf("option: %v", err)
+	}
+}
+
+// TestPinFileRotation: SECUREPG_PIN_SHA256_FILE follows its file as the
+// root file does, on both backends, with one *sql.DB kept open: the
+// server moves to a new key (same CA) and is refused while only the old
+// key is pinned; once the file (a secret volume's ..data swap) pins both,
+// the next connection is made at once, without a restart; a pin file set
+// beside SECUREPG_PIN_SHA256 is refused at creation.
+func TestPinFileRotation(t *testing.T) {
+	l := getLab(t)
+	next, err := l.Certs.Issue("server.securepg.test", []string{"localhost"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldPin, newPin := core.SPKIHash(l.Certs.Server.Leaf), core.SPKIHash(next.Leaf)
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			var serving atomic.Pointer[tls.Certificate]
+			serving.Store(&l.Certs.Server.TLS)
+			front, err := pglab.NewTLSFront(l.Addr(), func() *tls.Certificate { return serving.Load() })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer front.Close()
+			vol := newVolume(t, map[string][]byte{"pins": []byte("# the server's key\n" + oldPin + "\n")})
+			t.Setenv("SECUREPG_PIN_SHA256_FILE", vol.Path("pins"))
+			c, err := connectorFor(drv, l.at(front, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), securepg.WithLogger(discardLogger()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := sql.OpenDB(c)
+			defer db.Close()
+			db.SetMaxIdleConns(0) // every ping a new connection
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := db.PingContext(ctx); err != nil {
+				t.Fatalf("the pinned key: %v", err)
+			}
+			serving.Store(&next.TLS)
+			requireReason(t, db.PingContext(ctx), securepg.ReasonPinMismatch)
+			publish(t, vol, map[string][]byte{"pins": []byte(oldPin + "\n" + newPin + "\n")})
+			if err := db.PingContext(ctx); err != nil {
+				t.Fatalf("after the pin file's rotation: %v", err)
+			}
+		})
+	}
+	isolateEnv(t)
+	t.Setenv("SECUREPG_PIN_SHA256", oldPin)
+	t.Setenv("SECUREPG_PIN_SHA256_FILE", filepath.Join(t.TempDir(), "pins"))
+	_, err = securepg.NewConnector("host=localhost sslmode=verify-full sslrootcert=system", securepg.WithLogger(discardLogger()))
+	if err == nil || !strings.Contains(err.Error(), "SECUREPG_PIN_SHA256 and SECUREPG_PIN_SHA256_FILE are both set") {
+		t.Fatalf("%v", err)
 	}
 }

@@ -274,8 +274,8 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 		var conn net.Conn
 		if r.TLS == nil {
 			r.TLS, conn = rawTLS(ctx, dial, name, roots, rootsDesc, core.DialControl(p, *target))
-			if len(p.Pins) > 0 {
-				r.TLS.PinMatched = new(len(r.TLS.verified) > 0 && p.Pins.Match(r.TLS.verified))
+			if pins, err := p.CurrentPins(ctx); len(pins) > 0 || err != nil {
+				r.TLS.PinMatched = new(len(r.TLS.verified) > 0 && pins.Match(r.TLS.verified))
 			}
 			if r.TLS.Offered && r.TLS.Version != "" {
 				hybridTLS(ctx, r.TLS, dial, name, core.DialControl(p, *target))

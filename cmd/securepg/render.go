@@ -91,11 +91,11 @@ func (e *env) printProbe(r probeReport) {
 		switch {
 		case r.Policy.LoopbackPlaintext:
 			fmt.Fprintf(w, "policy\t%s: sslmode %s to a loopback address, below the minimum (%s): plaintext, nothing verified\n",
-				e.green(strings.ToUpper(r.Policy.Outcome)), mode, core.EnvAllowLoopPlain)
+				e.outcome(r.Policy.Outcome), mode, core.EnvAllowLoopPlain)
 		case r.Policy.Version == "":
-			fmt.Fprintf(w, "policy\t%s: sslmode %s, no TLS\n", e.green(strings.ToUpper(r.Policy.Outcome)), mode)
+			fmt.Fprintf(w, "policy\t%s: sslmode %s, no TLS\n", e.outcome(r.Policy.Outcome), mode)
 		default:
-			fmt.Fprintf(w, "policy\t%s: sslmode %s, verification %s, %s %s\n", e.green(strings.ToUpper(r.Policy.Outcome)),
+			fmt.Fprintf(w, "policy\t%s: sslmode %s, verification %s, %s %s\n", e.outcome(r.Policy.Outcome),
 				mode, r.Policy.Verification, r.Policy.Version, r.Policy.Cipher)
 		}
 		if g := r.Policy.Group; g != "" {
@@ -142,4 +142,13 @@ func groupKind(name string) string {
 		return "hybrid post-quantum"
 	}
 	return "classical"
+}
+
+// outcome is the policy's outcome as the text report shows it: green when
+// allowed, red when audit mode let a violation through.
+func (e *env) outcome(o string) string {
+	if o == "audited" {
+		return e.red("AUDITED")
+	}
+	return e.green(strings.ToUpper(o))
 }

@@ -206,6 +206,12 @@ type Facts struct {
 
 	PublicCA bool // verify-ca, and the system roots vouch for the server's certificate too
 
+	// Pins and PinsErr: the version of the policy's pin file (PinFile) in
+	// force at this handshake, or why it cannot be used; unused without a
+	// pin file.
+	Pins    Pins
+	PinsErr error
+
 	// Loopback: the address connected to is loopback (127.0.0.0/8, ::1),
 	// judged before the dial and again on the connection made.
 	Loopback bool
@@ -283,7 +289,10 @@ func Judge(p Policy, f Facts) []*Violation {
 	if f.Verify < p.MinSSLMode.Required() && !lp {
 		return []*Violation{unverified(host, f.Verify, p)}
 	}
-	if len(p.Pins) > 0 && !p.Pins.Match(f.VerifiedChains) {
+	if p.PinFile != "" && (f.PinsErr != nil || len(f.Pins) == 0) {
+		return []*Violation{pinFileUnusable(host, f.PinsErr)}
+	}
+	if pins := p.pinsAt(f); len(pins) > 0 && !pins.Match(f.VerifiedChains) {
 		return []*Violation{pinMismatch(host, f)}
 	}
 	if p.KeyExchange == KeyExchangeHybridPQ && !IsHybridPQ(f.CurveID) {

@@ -309,7 +309,7 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxCo
 				// pgx's verify-ca callback would use the roots it captured at
 				// parse time, and crypto/tls's own failure would not say which
 				// host it was.
-				auth := &serverAuth{minTLS: minTLS}
+				auth := &serverAuth{minTLS: minTLS, pins: p.pins}
 				switch {
 				case !tc.InsecureSkipVerify || lifted && p.MinSSLMode >= ModeVerifyFull:
 					auth.level = VerifyFull

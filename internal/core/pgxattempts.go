@@ -279,10 +279,7 @@ func (a *pgxAttempts) bind(tmpl *tls.Config, i int) *tls.Config {
 		if cur == nil || cur.fallback != i || cur.entry.auth == nil {
 			return errOutOfSequence
 		}
-		f := a.facts(cur)
-		tf := cur.entry.auth.observe(context.Background(), cs)
-		f.TLS, f.Version, f.CipherSuite, f.CurveID, f.PeerCertificates, f.Verify, f.VerifyErr, f.PublicCA, f.VerifiedChains =
-			true, tf.Version, tf.CipherSuite, tf.CurveID, tf.PeerCertificates, tf.Verify, tf.VerifyErr, tf.PublicCA, tf.VerifiedChains
+		f := a.facts(cur).withHandshake(cur.entry.auth.observe(context.Background(), cs))
 		if refusal, _ := Pass(a.c.policy, Check{Stage: StageHandshake, Facts: f}); refusal != nil {
 			a.reject(cur, refusal)
 			return refusal

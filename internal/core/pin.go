@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -43,6 +44,18 @@ func ParsePins(s string) (Pins, error) {
 	return pins, nil
 }
 
+// parsePinFile reads a pin file: pins separated by commas or lines;
+// blank lines and lines starting with # are skipped.
+func parsePinFile(data [][]byte) (Pins, error) {
+	var list []string
+	for line := range strings.Lines(string(data[0])) {
+		if line = strings.TrimSpace(line); line != "" && line[0] != '#' {
+			list = append(list, line)
+		}
+	}
+	return ParsePins(strings.Join(list, ","))
+}
+
 // SPKIHash is the pin of a certificate: the base64 SHA-256 of its
 // SubjectPublicKeyInfo.
 func SPKIHash(c *x509.Certificate) string {
@@ -73,6 +86,37 @@ func (ps Pins) Match(chains [][]*x509.Certificate) bool {
 
 // pinMismatch: no certificate of the verified chains has a pinned key, or
 // nothing was verified to match the pins against.
+// CurrentPins is the pins in force now: the pin file's current version
+// (read again when it changed, as the root file is), or the policy's list.
+func (p *Policy) CurrentPins(ctx context.Context) (Pins, error) {
+	if p.pins != nil {
+		return p.pins.Get(ctx)
+	}
+	return p.Pins, nil
+}
+
+// pinsAt is the pins in force at the handshake f: the pin file's version
+// the handshake read, or the policy's own list.
+func (p Policy) pinsAt(f Facts) Pins {
+	if p.PinFile != "" {
+		return f.Pins
+	}
+	return p.Pins
+}
+
+// pinFileUnusable: the pin file has been missing, unreadable or
+// unparseable for longer than a rotation takes, or no pins were read for
+// this handshake: fail closed.
+func pinFileUnusable(host string, err error) *Violation {
+	v := &Violation{Reason: ReasonPinMismatch, Host: host, Got: "no pins", Want: "a pinned key (" + EnvPinSHA256File + ")", Err: err, Hard: true,
+		Detail: "the pin file of " + EnvPinSHA256File + " cannot be used",
+		Fix:    "restore the pin file (one base64 SHA-256 of a SubjectPublicKeyInfo per line)"}
+	if err != nil {
+		v.Detail += ": " + err.Error()
+	}
+	return v
+}
+
 // pinNeedsVerification: the configuration verifies no certificate chain
 // (sslmode require or weaker), so the pins can never match; refused
 // before the dial rather than at every handshake.

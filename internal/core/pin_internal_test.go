@@ -1,12 +1,16 @@
 package core
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestParsePins: base64 SHA-256 hashes, comma-separated, "sha256/"
@@ -71,5 +75,62 @@ func TestJudgePins(t *testing.T) {
 		if refusal != nil && (refusal.Reason != ReasonPinMismatch || !strings.Contains(refusal.Detail, EnvPinSHA256)) {
 			t.Fatalf("%s: %+v", tc.name, refusal)
 		}
+	}
+}
+
+// TestPinFile: SECUREPG_PIN_SHA256_FILE's pins are the handshake's
+// (Facts.Pins), not the list read at Load; a file withdrawn for longer
+// than a rotation takes fails closed in enforce and audit mode alike; a
+// malformed file is an error at Load naming the variable, never a pin's
+// text; the policy's own list is ignored beside a file.
+func TestPinFile(t *testing.T) {
+	leaf := &x509.Certificate{RawSubjectPublicKeyInfo: []byte("leaf")}
+	chain := [][]*x509.Certificate{{leaf}}
+	sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+	path := filepath.Join(t.TempDir(), "pins")
+	if err := os.WriteFile(path, []byte("# current\n\n"+base64.StdEncoding.EncodeToString(sum[:])+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := DefaultPolicy()
+	if err := p.Set(EnvPinSHA256File, path, EnvPinSHA256File); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Load(); err != nil || len(p.Pins) != 1 {
+		t.Fatalf("%v %v", p.Pins, err)
+	}
+	now := time.Now()
+	p.pins.now = func() time.Time { return now }
+	pins, err := p.CurrentPins(context.Background())
+	if err != nil || !pins.Match(chain) {
+		t.Fatalf("%v %v", pins, err)
+	}
+	f := Facts{Network: "tcp", Host: "db", Port: 5432, Mode: ModeVerifyFull, TLS: true, Version: tls.VersionTLS13, Verify: VerifyFull,
+		PeerCertificates: []*x509.Certificate{leaf}, VerifiedChains: chain}
+	if refusal, _ := Pass(p, Check{Stage: StageHandshake, Facts: f}); refusal == nil || refusal.Reason != ReasonPinMismatch {
+		t.Fatalf("no pins read for the handshake: %v", refusal)
+	}
+	f.Pins = pins
+	if refusal, _ := Pass(p, Check{Stage: StageHandshake, Facts: f}); refusal != nil {
+		t.Fatalf("%v", refusal)
+	}
+	os.Remove(path)
+	for _, step := range []time.Duration{2 * time.Second, 11 * time.Second} {
+		now = now.Add(step)
+		f.Pins, f.PinsErr = p.CurrentPins(context.Background())
+	}
+	if f.PinsErr == nil {
+		t.Fatal("a withdrawn pin file is still used after the grace")
+	}
+	for _, audit := range []bool{false, true} {
+		p.Audit = audit
+		if refusal, _ := Pass(p, Check{Stage: StageHandshake, Facts: f}); refusal == nil || refusal.Reason != ReasonPinMismatch || !strings.Contains(refusal.Error(), EnvPinSHA256File) {
+			t.Fatalf("audit %v: %v", audit, refusal)
+		}
+	}
+	os.WriteFile(path, []byte("pin-secret-text\n"), 0o600)
+	q := DefaultPolicy()
+	q.Set(EnvPinSHA256File, path, EnvPinSHA256File)
+	if err := q.Load(); err == nil || !strings.Contains(err.Error(), EnvPinSHA256File) || strings.Contains(err.Error(), "pin-secret-text") {
+		t.Fatalf("%v", err)
 	}
 }

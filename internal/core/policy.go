@@ -32,6 +32,7 @@ const (
 	EnvAllowLoopPlain  = "SECUREPG_ALLOW_LOOPBACK_PLAINTEXT"
 	EnvTLSKeyExchange  = "SECUREPG_TLS_KEY_EXCHANGE"
 	EnvPinSHA256       = "SECUREPG_PIN_SHA256"
+	EnvPinSHA256File   = "SECUREPG_PIN_SHA256_FILE"
 )
 
 // EnvOperationSpans turns database/sql's operation spans on or off
@@ -96,6 +97,10 @@ type Policy struct {
 	// Pins: a certificate of the verified chain must have one of these
 	// keys (SPKI SHA-256), beside the verification, never instead of it.
 	Pins Pins
+	// PinFile holds the pins instead, read again when it changes (as the
+	// root file is): a key rotation adds a pin without a restart. Load
+	// puts its first version in Pins.
+	PinFile string
 
 	// ForbidSuperuser refuses a session whose role is a superuser.
 	ForbidSuperuser bool
@@ -125,6 +130,7 @@ type Policy struct {
 
 	roots      *Material[*Roots] // loaded by Load, or nil
 	clientCert *Material[*tls.Certificate]
+	pins       *Material[Pins] // PinFile, loaded by Load, or nil
 }
 
 // DefaultPolicy is the policy with nothing set: verify-full, TLS 1.2, enforce.
@@ -261,7 +267,17 @@ func (p *Policy) ModeName() string {
 // variable or option that set the file.
 func (p *Policy) Load() error {
 	ctx := context.Background()
-	p.roots, p.clientCert = nil, nil
+	p.roots, p.clientCert, p.pins = nil, nil, nil
+	if p.PinFile != "" {
+		if len(p.Pins) > 0 && p.Sources[EnvPinSHA256] != SourceDefault {
+			return fmt.Errorf("securepg: %s and %s are both set: set one", p.Sources[EnvPinSHA256], p.Sources[EnvPinSHA256File])
+		}
+		m := watched(*p, newMaterial("pins", parsePinFile, p.PinFile))
+		if err := m.load(ctx); err != nil {
+			return fmt.Errorf("securepg: %s: %w", p.Sources[EnvPinSHA256File], err)
+		}
+		p.pins, p.Pins = m, m.val
+	}
 	if p.RootCert != "" && p.RootCert != "system" {
 		// Material that follows the file: a rotated CA bundle is used by
 		// new connections without a restart.

@@ -287,7 +287,7 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 		if t.Network == "tcp" && !custom && mode != pq.SSLModeDisable {
 			t.allow, t.prefer = mode == pq.SSLModeAllow, mode == pq.SSLModePrefer
 			t.tls = &clientTLS{
-				auth:   serverAuth{level: level, roots: roots, later: later, name: t.Host, minTLS: minTLS},
+				auth:   serverAuth{level: level, roots: roots, later: later, name: t.Host, minTLS: minTLS, pins: p.pins},
 				direct: cfg.SSLNegotiation == pq.SSLNegotiationDirect,
 				maxTLS: maxTLS, cert: cert, chain: chain,
 				hybridOnly: p.OffersOnlyHybrid(),

@@ -148,6 +148,12 @@ var Settings = []Setting{
 			return "", err
 		},
 		Show: func(p Policy) string { return orNone(p.Pins.String()) }},
+	{Env: EnvPinSHA256File, Option: "WithPinSHA256File", Default: "(none)", Doc: "a file of such hashes, read again when it changes (for a rotation)",
+		parse: func(p *Policy, v string) (string, error) {
+			p.PinFile = v
+			return "", nil
+		},
+		Show: func(p Policy) string { return orNone(SafeText(p.PinFile)) }},
 	{Env: EnvOperationSpans, Option: "WithOperationSpans", Default: "true", Doc: "false: operations get no span (connect spans and metrics stay)",
 		parse: func(p *Policy, v string) (string, error) {
 			switch strings.ToLower(v) {

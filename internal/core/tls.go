@@ -25,6 +25,10 @@ type serverAuth struct {
 	// make verification stronger than what was judged (require becomes
 	// verify-ca; the system roots give way to it).
 	later *Material[*Roots]
+
+	// pins is the policy's pin file (PinFile), or nil: each handshake
+	// reads its current version into Facts.Pins.
+	pins *Material[Pins]
 }
 
 // files is the file-backed root material verification used, or nil.
@@ -53,11 +57,22 @@ func (a *serverAuth) retry(ctx context.Context, m *Material[*Roots], failed *Roo
 
 var errNoCertificate = errors.New("the server sent no certificate")
 
+// withHandshake is f, the facts of an attempt, with what observe learnt
+// of its handshake (h).
+func (f Facts) withHandshake(h Facts) Facts {
+	f.TLS, f.Version, f.CipherSuite, f.CurveID, f.PeerCertificates = true, h.Version, h.CipherSuite, h.CurveID, h.PeerCertificates
+	f.Verify, f.VerifyErr, f.PublicCA, f.VerifiedChains, f.Pins, f.PinsErr = h.Verify, h.VerifyErr, h.PublicCA, h.VerifiedChains, h.Pins, h.PinsErr
+	return f
+}
+
 // observe verifies a completed handshake as the configuration demands and
 // returns what it proved. A failed verification is in VerifyErr.
 func (a *serverAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts {
 	f := Facts{TLS: true, Version: cs.Version, CipherSuite: cs.CipherSuite, CurveID: cs.CurveID, PeerCertificates: cs.PeerCertificates,
 		MinTLS: a.minTLS, Verify: VerifyNone}
+	if a.pins != nil {
+		f.Pins, f.PinsErr = a.pins.Get(ctx)
+	}
 	if len(cs.PeerCertificates) == 0 {
 		f.VerifyErr = errNoCertificate
 		return f
@@ -107,6 +122,11 @@ func (a *serverAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts 
 		chains, _ = verifyChain(cs.PeerCertificates, roots.pool(), name)
 	}
 	f.Verify, f.VerifiedChains = level, chains
+	if a.pins != nil && f.PinsErr == nil && !f.Pins.Match(chains) {
+		// The pin file may have been rotated since it was last looked
+		// at (a new key's pin added): look again now.
+		f.Pins, f.PinsErr = a.pins.Refresh(ctx)
+	}
 	if level == VerifyCA {
 		// A certificate the system roots vouch for, whatever the root
 		// file, or a root file (this version of it) that holds a public
