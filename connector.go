@@ -43,6 +43,7 @@ type connector struct {
 	audited []*core.Violation // the configuration's violations, let through by audit mode
 	limit   logLimiter        // one log line per violation per minute
 	secrets []string          // the DSN's secrets, redacted from connect errors
+	native  bool              // ConfigurePgx's: pgx's own API runs the statements
 
 	notice atomic.Pointer[func(*pq.Error)] // ConnectorWithNoticeHandler's
 }
@@ -78,7 +79,7 @@ func buildConnector(opts []Option, dsn string, prepare func(core.Policy) (core.B
 	if err != nil {
 		return nil, err
 	}
-	c := &connector{policy: policy, logger: o.logger, hooks: newHookSet(o.hooks, o.providers, policy.PasswordFile)}
+	c := &connector{policy: policy, logger: o.logger, hooks: newHookSet(o.hooks, o.providers, policy.PasswordFile), native: o.native}
 	c.hooks.log = o.logger
 	if c.backend, c.plan, err = c.newBackend(dsn, prepare, o); err != nil {
 		return nil, err

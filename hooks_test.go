@@ -188,7 +188,7 @@ func TestQueryHooks(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			type seen struct {
-				phase, sql string
+				phase, op, sql string
 				args       int
 				err        bool
 			}
@@ -201,7 +201,7 @@ func TestQueryHooks(t *testing.T) {
 					if phase == "after" && q.Duration <= 0 {
 						panic("no duration")
 					}
-					events = append(events, seen{phase, q.SQL, len(q.Args), q.Err != nil})
+					events = append(events, seen{phase, q.Op, q.SQL, len(q.Args), q.Err != nil})
 				}
 			}
 			type ctxKey struct{}
@@ -237,8 +237,8 @@ func TestQueryHooks(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			want := fmt.Sprint([]seen{
-				{"before", "SELECT $1::int", 0, false}, {"after-args", "SELECT $1::int", 1, false}, {"after", "SELECT $1::int", 0, false},
-				{"before", "SELECT * FROM no_such_table", 0, false}, {"after-args", "SELECT * FROM no_such_table", 0, true}, {"after", "SELECT * FROM no_such_table", 0, true},
+				{"before", "query", "SELECT $1::int", 0, false}, {"after-args", "query", "SELECT $1::int", 1, false}, {"after", "query", "SELECT $1::int", 0, false},
+				{"before", "exec", "SELECT * FROM no_such_table", 0, false}, {"after-args", "exec", "SELECT * FROM no_such_table", 0, true}, {"after", "exec", "SELECT * FROM no_such_table", 0, true},
 			})
 			if got := fmt.Sprint(events); got != want {
 				t.Fatalf("events\n got %s\nwant %s", got, want)

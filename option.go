@@ -38,6 +38,7 @@ type options struct {
 	hooks      []hooks.Hooks
 	providers  []hooks.CredentialProvider
 	mock       seam.Mock // sqlmocktest's stand-in for the network
+	native     bool      // ConfigurePgx: pgx's own API runs the statements
 	errs       []error
 }
 

@@ -57,7 +57,7 @@ func ConfigurePgx(cc *pgx.ConnConfig, opts ...Option) error {
 	if configured(cc.Tracer) {
 		return errors.New("securepg: the configuration was already configured by securepg; configure one parsed anew (pgx.ParseConfig, pgxpool.ParseConfig)")
 	}
-	c, err := newPgxConnector(cc, pinPgx(opts))
+	c, err := newPgxConnector(cc, append(pinPgx(opts), optionFunc(func(o *options) { o.native = true })))
 	if err != nil {
 		refuse(cc, err)
 		return err

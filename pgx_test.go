@@ -81,8 +81,10 @@ func TestConfigurePgx(t *testing.T) {
 		isolateEnv(t)
 		u := newUserConfig(t, l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
 		var info *hooks.ConnInfo
+		var ops []string
 		if err := securepg.ConfigurePgx(u.cc, securepg.WithLogger(discardLogger()), securepg.WithHooks(hooks.Hooks{
-			AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = &ci; return nil }})); err != nil {
+			AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = &ci; return nil },
+			AfterQuery:   func(_ context.Context, q *hooks.QueryEvent) { ops = append(ops, q.Op) }})); err != nil {
 			t.Fatal(err)
 		}
 		conn, err := pgx.ConnectConfig(ctx, u.cc)
@@ -96,6 +98,9 @@ func TestConfigurePgx(t *testing.T) {
 		}
 		if info == nil || info.Verification != "verify-full" {
 			t.Fatalf("AfterConnect hook: %+v", info)
+		}
+		if len(ops) != 1 || ops[0] != hooks.OpPgx {
+			t.Fatalf("QueryEvent.Op through pgx: %q", ops)
 		}
 		if u.dials.Load() != 1 || u.afterCalled.Load() != 1 || u.tracer.connects.Load() != 1 || u.tracer.queries.Load() != 1 {
 			t.Fatalf("the configuration's own hooks: dials %d, AfterConnect %d, connects %d, queries %d",

@@ -87,16 +87,34 @@ func (c *connector) pgxTracer() pgx.QueryTracer {
 	if !c.hooks.query {
 		return telemetry.PgxTracer{}
 	}
-	return multitracer.New(telemetry.PgxTracer{}, hookTracer{c.hooks})
+	return multitracer.New(telemetry.PgxTracer{}, hookTracer{c.hooks, c.native})
 }
 
 // hookTracer runs a connector's query hooks on its pgx connections.
-type hookTracer struct{ hs *hookSet }
+type hookTracer struct {
+	hs     *hookSet
+	native bool // pgx's own API (ConfigurePgx): Query and Exec look alike
+}
+
+// op is the QueryEvent.Op of a statement pgx traces: through database/sql,
+// pgx's adapter passes its result formats first to a query, never to an
+// exec; through pgx's own API the two cannot be told apart.
+func (t hookTracer) op(args []any) string {
+	if t.native {
+		return hooks.OpPgx
+	}
+	if len(args) > 0 {
+		if _, ok := args[0].(pgx.QueryResultFormatsByOID); ok {
+			return telemetry.KindQuery
+		}
+	}
+	return telemetry.KindExec
+}
 
 type queryEventKey struct{}
 
 func (t hookTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	q := &hooks.QueryEvent{SQL: data.SQL, Start: time.Now()}
+	q := &hooks.QueryEvent{Op: t.op(data.Args), SQL: data.SQL, Start: time.Now()}
 	if t.hs.args {
 		q.Args = pgxArgs(data.Args)
 	}

@@ -93,9 +93,16 @@ type Violation struct {
 	Outcome string // "refused" or "audited"
 }
 
+// OpPgx is QueryEvent.Op for a statement run through pgx's own API.
+const OpPgx = "pgx"
+
 // QueryEvent is one Exec or Query.
 type QueryEvent struct {
-	Op       string              // "query" or "exec" where database/sql says; "" with pgx, which does not
+	// Op is the call: "query" or "exec" through database/sql (both
+	// backends, OpenDB too); OpPgx through pgx's own API (ConfigurePgx,
+	// ConfigurePool), whose tracer does not tell them apart.
+	Op string
+
 	SQL      string              // the statement text
 	Args     []driver.NamedValue // only for hooks with QueryArgs set: values may be secrets
 	Start    time.Time

@@ -29,6 +29,7 @@ type policyReport struct {
 	LoopbackPlaintext bool              `json:"allow_loopback_plaintext"`
 	TLSKeyExchange    string            `json:"tls_key_exchange"`
 	PinSHA256         []string          `json:"pin_sha256,omitempty"`
+	PinSHA256File     string            `json:"pin_sha256_file,omitempty"`
 	OperationSpans    bool              `json:"operation_spans"`
 	Sources           map[string]string `json:"sources"`
 }
@@ -45,7 +46,7 @@ func newPolicyReport(p core.Policy) policyReport {
 		AllowedHosts: safe(p.AllowedHosts.String()), ForbidSuperuser: p.ForbidSuperuser,
 		ConnectTimeout: p.ConnectTimeout.String(), ApplicationName: safe(p.ApplicationName), Sources: sources,
 		LoopbackPlaintext: p.AllowLoopbackPlaintext, TLSKeyExchange: p.KeyExchange.String(),
-		PinSHA256: pinList(p.Pins), OperationSpans: p.OperationSpans}
+		PinSHA256: pinList(p.Pins), PinSHA256File: safe(p.PinFile), OperationSpans: p.OperationSpans}
 }
 
 // policy prints the effective org policy and where each value comes from,
