@@ -189,8 +189,8 @@ func TestQueryHooks(t *testing.T) {
 			isolateEnv(t)
 			type seen struct {
 				phase, op, sql string
-				args       int
-				err        bool
+				args           int
+				err            bool
 			}
 			var mu sync.Mutex
 			var events []seen
