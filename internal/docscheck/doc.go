@@ -27,7 +27,7 @@
 //     including `...` in place of code.
 //
 // The other guards: the README's two commands (`go run ./cmd/securepg
-// demo` and `CI=true go test -race -count=1 ./...`) are the ones CI and
+// demo` and `CI=true go test -race -count=1 ./... ./cmd/... ./lint/...`) are the ones CI and
 // the command have, the README stays under 300 lines, relative links and
 // their anchors resolve, and docs/policy.md has a row for every SECUREPG_*
 // setting. The sample CLI output in docs/cli.md is produced by

@@ -243,14 +243,14 @@ func TestDocsGoBlocksCompile(t *testing.T) {
 // command and CI have: the quick start and the test command.
 func TestREADMECommands(t *testing.T) {
 	readme := read(t, "README.md")
-	for _, cmd := range []string{"go run ./cmd/securepg demo", "CI=true go test -race -count=1 ./..."} {
+	for _, cmd := range []string{"go run ./cmd/securepg demo", "CI=true go test -race -count=1 ./... ./cmd/... ./lint/..."} {
 		if !strings.Contains(readme, "```sh\n"+cmd+"\n```\n") {
 			t.Errorf("README.md has no sh block with exactly %q", cmd)
 		}
 	}
 	ci := read(t, filepath.Join(".ci", "run"))
-	if !regexp.MustCompile(`(?m)^export CI=true$`).MatchString(ci) || !regexp.MustCompile(`(?m)^go test -race -count=1 \./\.\.\.$`).MatchString(ci) {
-		t.Error(".ci/run does not run the README's test command (export CI=true; go test -race -count=1 ./...)")
+	if !regexp.MustCompile(`(?m)^export CI=true$`).MatchString(ci) || !regexp.MustCompile(`(?m)^go test -race -count=1 \./\.\.\. \./cmd/\.\.\. \./lint/\.\.\.$`).MatchString(ci) {
+		t.Error(".ci/run does not run the README's test command (export CI=true; go test -race -count=1 ./... ./cmd/... ./lint/...)")
 	}
 	if !strings.Contains(read(t, filepath.Join("cmd", "securepg", "run.go")), `case "demo":`) {
 		t.Error("cmd/securepg has no demo command")
