@@ -57,6 +57,8 @@ type tlsReport struct {
 	Roots        string `json:"roots"`
 
 	verified [][]*x509.Certificate // the chains the look verified
+	version  uint16                // the look's negotiated TLS version
+	curve    tls.CurveID           // the look's negotiated key-exchange group
 }
 
 type certJSON struct {
@@ -279,11 +281,11 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 			achieved := map[string]core.Verification{"verify-full": core.VerifyFull, "verify-ca": core.VerifyCA}[r.TLS.Verification]
 			// probe --targets asks only a server verified in full,
 			// whatever the policy and the DSN accept.
-			if achieved >= max(p.MinSSLMode.Required(), target.Verify()) && (!e.verifiedOnly || achieved == core.VerifyFull) {
+			if achieved >= max(p.MinSSLMode.Required(), target.Verify()) && (!e.verifiedOnly || achieved == core.VerifyFull) && lookPasses(p, *target, r.TLS) {
 				r.Auth = authMethods(conn, plan.User, plan.Database)
 				r.Auth.Protection = protection(core.PasswordRule(plan, p, *target), r.Auth)
 			} else {
-				r.Auth = &authReport{Skipped: "the server's certificate fails the verification the DSN or the policy asks for: the user and database names are not sent"}
+				r.Auth = &authReport{Skipped: "the server's handshake fails the verification the DSN or the policy asks for (or its pins, key exchange or TLS version): the user and database names are not sent"}
 			}
 			conn.Close()
 		}
@@ -304,6 +306,20 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 		r.Policy.SSLModeFrom = target.ModeFrom
 	}
 	return r
+}
+
+// lookPasses: the look's own handshake meets the rest of the policy
+// before its startup message names the user and the database: a pinned
+// key in the chain it verified, a hybrid group under hybrid-pq, and the
+// minimum TLS version. In audit mode these are reported, not refused, as
+// the connection through the policy would.
+func lookPasses(p core.Policy, t core.Target, r *tlsReport) bool {
+	if p.Audit {
+		return true
+	}
+	return (len(p.Pins) == 0 || p.Pins.Match(r.verified)) &&
+		(p.KeyExchange != core.KeyExchangeHybridPQ || core.IsHybridPQ(r.curve)) &&
+		r.version >= max(p.MinTLSVersion, t.MinTLS)
 }
 
 // errorText is err as the report shows it. When the probe's bound ran
