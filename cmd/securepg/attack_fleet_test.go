@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/securepg/securepg/lab"
 	"github.com/securepg/securepg/lab/labtest"
 )
 
@@ -72,4 +74,58 @@ func rawCLI(args ...string) result {
 	var out, errb bytes.Buffer
 	code := run(context.Background(), args, strings.NewReader(""), &out, &errb)
 	return result{code, out.String(), errb.String()}
+}
+
+// TestAttackFleetBounds: hostile peers that stall at each stage (before
+// the SSLRequest answer, after it, after a verified handshake) hold a
+// target no longer than --timeout, on both backends; and the caller's
+// context (Ctrl-C) ends the whole fleet at once, whatever --timeout is.
+func TestAttackFleetBounds(t *testing.T) {
+	certs, err := lab.GenerateCerts(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, st := range []lab.Stall{lab.StallAtOnce, lab.StallAfterS, lab.StallAfterTLS} {
+		p, err := lab.NewStallProxy(st, certs.Server.TLS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		lines = append(lines, "localhost:"+p.PortString())
+	}
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			labtest.IsolateEnv(t)
+			t.Setenv("PGUSER", "attackuser")
+			t.Setenv("PGDATABASE", "attackdb")
+			t.Setenv("SECUREPG_SSLROOTCERT", certs.CAFile)
+			useDriver(t, drv)
+			file := filepath.Join(t.TempDir(), "targets")
+			if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			r := rawCLI("probe", "--driver", testDriverName(), "--targets", file, "--timeout", "1s", "--parallel", "3", "--json")
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("three stalling targets, 1s each, in parallel took %v:\n%s\n%s", d, r.out, r.errOut)
+			}
+			if r.code == exitOK {
+				t.Errorf("exit 0 with stalling targets")
+			}
+			// The caller's context: a fleet with a 30 s bound per target
+			// ends soon after its context does.
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			defer cancel()
+			start = time.Now()
+			var out, errb bytes.Buffer
+			code := run(ctx, []string{"probe", "--driver", testDriverName(), "--targets", file, "--parallel", "1", "--json"}, strings.NewReader(""), &out, &errb)
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("the fleet outlived its context by %v (exit %d):\n%s\n%s", d, code, out.String(), errb.String())
+			}
+			if code == exitOK {
+				t.Errorf("exit 0 after the context ended")
+			}
+		})
+	}
 }
