@@ -129,3 +129,40 @@ func TestAttackFleetBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackFleetDowngradeTestToImpostor: probe --targets sends no user
+// name to a server whose certificate fails verification, "whatever the
+// policy accepts"; with --downgrade-test it sent one anyway, in
+// plaintext, to a self-signed impostor that the report marks
+// not_attempted.
+func TestAttackFleetDowngradeTestToImpostor(t *testing.T) {
+	certs, err := lab.GenerateCerts(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := newHeardPeer(t, nil, certs.SelfSigned.TLS)
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			labtest.IsolateEnv(t)
+			useDriver(t, drv)
+			t.Setenv("PGUSER", "attackuser")
+			t.Setenv("PGDATABASE", "attackdb")
+			t.Setenv("SECUREPG_SSLROOTCERT", certs.CAFile)
+			file := filepath.Join(t.TempDir(), "targets")
+			if err := os.WriteFile(file, []byte("localhost:"+peer.port()+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := rawCLI("probe", "--driver", testDriverName(), "--targets", file, "--timeout", "3s", "--json", "--downgrade-test")
+			if !strings.Contains(r.out, `"not_attempted"`) {
+				t.Fatalf("the impostor was not marked not_attempted:\n%s\n%s", r.out, r.errOut)
+			}
+			peer.mu.Lock()
+			defer peer.mu.Unlock()
+			for _, m := range peer.plain {
+				if strings.Contains(m, "attackuser") {
+					t.Fatalf("the unverified impostor heard the user name in plaintext: %q", m)
+				}
+			}
+		})
+	}
+}

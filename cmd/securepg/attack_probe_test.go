@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"io"
 	"net"
@@ -30,6 +31,9 @@ type heardPeer struct {
 	// AuthenticationCleartextPassword and record what follows in secrets.
 	askPassword bool
 	secrets     []string
+	// plain: what each connection that sent no SSLRequest sent in
+	// plaintext (a startup message names the user).
+	plain []string
 
 	mu    sync.Mutex
 	conns int
@@ -75,6 +79,14 @@ func (p *heardPeer) serve(i int, c net.Conn) {
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	req := make([]byte, 8)
 	if _, err := io.ReadFull(c, req); err != nil {
+		return
+	}
+	if !bytes.Equal(req, sslRequest) {
+		b := make([]byte, 1<<16)
+		n, _ := c.Read(b)
+		p.mu.Lock()
+		p.plain = append(p.plain, string(req)+string(b[:n]))
+		p.mu.Unlock()
 		return
 	}
 	if _, err := c.Write([]byte{'S'}); err != nil {
