@@ -241,3 +241,49 @@ func TestAttackFleetCertificateSwitch(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackFleetSecondHost: probe --targets looks at (and verifies in
+// full) only the first TCP host of a multi-host DSN; its connection
+// through a require policy may end at another host that nothing
+// verified in full, which hears the user name (and the password, when
+// it asks for one).
+func TestAttackFleetSecondHost(t *testing.T) {
+	if os.Getenv("ATTACK_UNSKIP") == "" {
+		t.Skip("FINDING: probe --targets verifies in full only a multi-host DSN's first host; the connection through a require/verify-ca policy may reach a later host with a certificate for another name, which hears the user name and password")
+	}
+	certs := attackCerts(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			labtest.IsolateEnv(t)
+			useDriver(t, drv)
+			first := newHeardPeer(t, nil, certs.Server.TLS, certs.SelfSigned.TLS)
+			second := newHeardPeer(t, nil, certs.WrongHost.TLS)
+			second.askPassword = true
+			t.Setenv("PGPASSWORD", "fleetsecret")
+			t.Setenv("PGUSER", "attackuser")
+			t.Setenv("PGDATABASE", "attackdb")
+			t.Setenv("SECUREPG_SSLROOTCERT", certs.CAFile)
+			t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+			file := filepath.Join(t.TempDir(), "targets")
+			line := "host=localhost,localhost port=" + first.port() + "," + second.port() + " sslmode=require\n"
+			if err := os.WriteFile(file, []byte(line), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := cli(t, "", "probe", "--targets", file, "--json", "--timeout", "5s")
+			first.close()
+			second.close()
+			second.mu.Lock()
+			defer second.mu.Unlock()
+			for _, sec := range second.secrets {
+				if strings.Contains(sec, "fleetsecret") {
+					t.Errorf("the password reached the second host: %q", sec)
+				}
+			}
+			for i, n := range second.heard {
+				if n != 0 {
+					t.Errorf("connection %d to the second host (certificate for another name): heard %d bytes; fleet output:\n%s", i+1, n, r.out)
+				}
+			}
+		})
+	}
+}
