@@ -28,3 +28,19 @@ func TestAttackCheckPinsWithoutVerification(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackCheckShowsHandshakeDemands: check's policy line named the
+// minimum TLS version (1.2) but neither hybrid-pq, which makes it TLS 1.3
+// only, nor the pins: a reader saw a weaker policy than the enforced one.
+func TestAttackCheckShowsHandshakeDemands(t *testing.T) {
+	labtest.IsolateEnv(t)
+	t.Setenv("SECUREPG_TLS_KEY_EXCHANGE", "hybrid-pq")
+	t.Setenv("SECUREPG_PIN_SHA256", "LQ2WFQOrpoa8QzyBveyaaX83IEIL1iO7tperIocyPm0=")
+	t.Setenv("DATABASE_URL", "host=db.example port=5432 user=u dbname=d sslmode=verify-full")
+	r := rawCLI("check", "--driver", testDriverName())
+	for _, want := range []string{"key exchange hybrid-pq", "1 pinned key"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("check's policy line lacks %q:\n%s", want, r.out)
+		}
+	}
+}
