@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"net"
 	"os"
@@ -165,6 +166,25 @@ func TestAttackProbeStartupToPinMismatch(t *testing.T) {
 					t.Fatalf("connection %d: a peer whose key is not pinned heard %d bytes (the startup message) after its handshake", i+1, n)
 				}
 			}
+			// The fleet: refused for its pins (not "not verified"), and
+			// nothing heard.
+			fleetPeer := newHeardPeer(t, nil, misissued.TLS)
+			t.Setenv("PGUSER", "attackuser")
+			t.Setenv("PGDATABASE", "attackdb")
+			t.Setenv("SECUREPG_SSLROOTCERT", certs.CAFile)
+			en := fleetOne(t, "localhost:"+fleetPeer.port(), "--downgrade-test")
+			fleetPeer.close()
+			if en.Verdict != "fail" || en.Policy.Outcome != "refused" || en.Policy.Reason != core.ReasonPinMismatch {
+				t.Fatalf("fleet: %+v", en)
+			}
+			for i, n := range fleetPeer.heardAll() {
+				if n != 0 {
+					t.Fatalf("fleet connection %d: heard %d bytes", i+1, n)
+				}
+			}
+			if len(fleetPeer.plain) != 0 {
+				t.Fatalf("fleet: the downgrade test sent %q", fleetPeer.plain)
+			}
 		})
 	}
 }
@@ -191,6 +211,22 @@ func TestAttackProbeStartupOverClassical(t *testing.T) {
 			for i, n := range peer.heardAll() {
 				if n != 0 {
 					t.Fatalf("connection %d: %d bytes (the startup message) went over a classical key exchange under hybrid-pq", i+1, n)
+				}
+			}
+			fleetPeer := newHeardPeer(t, func(c *tls.Config) {
+				c.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}
+			}, certs.Server.TLS)
+			t.Setenv("PGUSER", "attackuser")
+			t.Setenv("PGDATABASE", "attackdb")
+			t.Setenv("SECUREPG_SSLROOTCERT", certs.CAFile)
+			en := fleetOne(t, "localhost:"+fleetPeer.port())
+			fleetPeer.close()
+			if en.Verdict != "fail" || en.Policy.Reason != core.ReasonKeyExchangeClassical {
+				t.Fatalf("fleet: %+v", en.Policy)
+			}
+			for i, n := range fleetPeer.heardAll() {
+				if n != 0 {
+					t.Fatalf("fleet connection %d: heard %d bytes", i+1, n)
 				}
 			}
 		})
@@ -286,4 +322,19 @@ func TestAttackFleetSecondHost(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fleetOne runs probe --targets --json on one line and returns its entry.
+func fleetOne(t *testing.T, line string, args ...string) fleetEntry {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "targets")
+	if err := os.WriteFile(file, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := cli(t, "", append([]string{"probe", "--targets", file, "--json", "--timeout", "5s"}, args...)...)
+	var en fleetEntry
+	if err := json.Unmarshal([]byte(strings.SplitN(r.out, "\n", 2)[0]), &en); err != nil {
+		t.Fatalf("%v: %s %s", err, r.out, r.errOut)
+	}
+	return en
 }

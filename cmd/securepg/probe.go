@@ -238,6 +238,7 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 	r := probeReport{DSN: core.RedactDSN(p.Driver, dsn), Driver: p.Driver}
 	var target *core.Target
 	index := 0
+	lookRefused := false // verified, but the look's handshake fails the policy's other demands
 	for i := range plan.Targets {
 		if plan.Targets[i].Network == "tcp" {
 			target, index = &plan.Targets[i], i
@@ -281,11 +282,18 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 			achieved := map[string]core.Verification{"verify-full": core.VerifyFull, "verify-ca": core.VerifyCA}[r.TLS.Verification]
 			// probe --targets asks only a server verified in full,
 			// whatever the policy and the DSN accept.
-			if achieved >= max(p.MinSSLMode.Required(), target.Verify()) && (!e.verifiedOnly || achieved == core.VerifyFull) && lookPasses(p, *target, r.TLS) {
+			verified := achieved >= max(p.MinSSLMode.Required(), target.Verify()) && (!e.verifiedOnly || achieved == core.VerifyFull)
+			switch {
+			case verified && lookPasses(p, *target, r.TLS):
 				r.Auth = authMethods(conn, plan.User, plan.Database)
 				r.Auth.Protection = protection(core.PasswordRule(plan, p, *target), r.Auth)
-			} else {
-				r.Auth = &authReport{Skipped: "the server's handshake fails the verification the DSN or the policy asks for (or its pins, key exchange or TLS version): the user and database names are not sent"}
+			case verified:
+				// The connection through the policy says which (and is
+				// refused before its startup message).
+				lookRefused = true
+				r.Auth = &authReport{Skipped: "the handshake fails the policy (its pins, key exchange or TLS version): the user and database names are not sent"}
+			default:
+				r.Auth = &authReport{Skipped: "the server's certificate fails the verification the DSN or the policy asks for: the user and database names are not sent"}
 			}
 			conn.Close()
 		}
@@ -298,7 +306,7 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 			r.Downgrade = plaintextTest(ctx, dial, plan.User, plan.Database, core.DialControl(p, *target))
 		}
 	}
-	if e.verifiedOnly && (target == nil || r.Auth == nil || r.Auth.Skipped != "") {
+	if e.verifiedOnly && (target == nil || r.Auth == nil || r.Auth.Skipped != "" && !lookRefused) {
 		// probe --targets sends no user name to a server whose
 		// certificate fails the verification the DSN or the policy asks
 		// for (nor to one it could not look at).
