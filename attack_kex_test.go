@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -138,5 +139,39 @@ func TestAttackKexTLSConfigAfterConfigure(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAttackConfigurePgxTLSReplaced: ConfigurePgx says a change to cc's
+// TLS settings afterwards makes its connections fail closed; a new
+// cc.TLSConfig (non-nil, as before) is dialed and handshaken with.
+// securepg still verifies that handshake itself (and, since
+// TestAttackKexTLSConfigAfterConfigure's fix, offers what the policy
+// demands), so this is the documentation overclaiming, not a bypass.
+func TestAttackConfigurePgxTLSReplaced(t *testing.T) {
+	if os.Getenv("ATTACK_UNSKIP") == "" {
+		t.Skip("FINDING (low, docs): a replaced non-nil cc.TLSConfig after ConfigurePgx is not detected (samePlan compares nil-ness only); the connect dials and handshakes instead of failing closed")
+	}
+	certs, err := pglab.GenerateCerts(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	isolateEnv(t)
+	peer := newHelloPeer(t, certs.Server.TLS)
+	cc, err := pgx.ParseConfig("host=localhost port=" + itoa(peer.port()) + " user=u dbname=d sslmode=verify-full sslrootcert=" + certs.CAFile + " connect_timeout=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := securepg.ConfigurePgx(cc, securepg.WithLogger(discardLogger())); err != nil {
+		t.Fatal(err)
+	}
+	cc.TLSConfig = &tls.Config{InsecureSkipVerify: true}
+	if c, err := pgx.ConnectConfig(context.Background(), cc); err == nil {
+		c.Close(context.Background())
+	}
+	peer.mu.Lock()
+	defer peer.mu.Unlock()
+	if len(peer.curves) != 0 {
+		t.Fatalf("a replaced TLS configuration was dialed and handshaken with (%d ClientHellos)", len(peer.curves))
 	}
 }
