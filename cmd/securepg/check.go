@@ -234,16 +234,18 @@ func (e *env) printCheck(r checkReport) {
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "%s\t%s\n", e.bold("DSN"), r.DSN)
 	fmt.Fprintf(w, "driver\t%s\n", r.Driver)
-	fmt.Fprintf(w, "policy\tmin sslmode %s, min TLS %s, mode %s, unix sockets %s, password protection %s\n", r.Policy.MinSSLMode, r.Policy.MinTLSVersion,
-		r.Policy.Mode, map[bool]string{true: "allowed", false: "refused"}[r.Policy.AllowUnixSocket],
-		map[string]string{"false": "on (channel binding)", "scram": "scram (SCRAM without channel binding accepted)", "true": "off"}[r.Policy.AllowUnverifiedPw])
-	if r.Policy.TLSKeyExchange != "any" || len(r.Policy.PinSHA256) > 0 {
-		pins := "none"
-		if len(r.Policy.PinSHA256) > 0 {
-			pins = strings.Join(r.Policy.PinSHA256, ", ")
-		}
-		fmt.Fprintf(w, "	key exchange %s, pinned keys %s\n", r.Policy.TLSKeyExchange, pins)
+	// The handshake's own demands, when set: a policy line without them
+	// read as a weaker policy than the one enforced.
+	var extra string
+	if r.Policy.TLSKeyExchange != core.KeyExchangeAny.String() {
+		extra += ", key exchange " + r.Policy.TLSKeyExchange + " (TLS 1.3 only)"
 	}
+	if n := len(r.Policy.PinSHA256); n > 0 {
+		extra += ", " + strconv.Itoa(n) + " pinned key(s)"
+	}
+	fmt.Fprintf(w, "policy\tmin sslmode %s, min TLS %s, mode %s, unix sockets %s, password protection %s%s\n", r.Policy.MinSSLMode, r.Policy.MinTLSVersion,
+		r.Policy.Mode, map[bool]string{true: "allowed", false: "refused"}[r.Policy.AllowUnixSocket],
+		map[string]string{"false": "on (channel binding)", "scram": "scram (SCRAM without channel binding accepted)", "true": "off"}[r.Policy.AllowUnverifiedPw], extra)
 	timeout := r.Connect.Timeout
 	if timeout == "0s" {
 		timeout = "none (waits forever)"

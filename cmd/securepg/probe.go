@@ -57,6 +57,8 @@ type tlsReport struct {
 	Roots        string `json:"roots"`
 
 	verified    [][]*x509.Certificate // the chains the look verified
+	version     uint16                // the look's negotiated TLS version
+	curve       tls.CurveID           // the look's negotiated key-exchange group
 	unreachable bool                  // no connection, or no answer to the SSLRequest
 }
 
@@ -246,6 +248,7 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 	r := probeReport{DSN: core.RedactDSN(p.Driver, dsn), Driver: p.Driver}
 	var target *core.Target
 	index := 0
+	lookRefused := false // verified, but the look's handshake fails the policy's other demands
 	for i := range plan.Targets {
 		if plan.Targets[i].Network == "tcp" {
 			target, index = &plan.Targets[i], i
@@ -289,20 +292,31 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 			achieved := map[string]core.Verification{"verify-full": core.VerifyFull, "verify-ca": core.VerifyCA}[r.TLS.Verification]
 			// probe --targets asks only a server verified in full,
 			// whatever the policy and the DSN accept.
-			if achieved >= max(p.MinSSLMode.Required(), target.Verify()) && (!e.verifiedOnly || achieved == core.VerifyFull) {
+			verified := achieved >= max(p.MinSSLMode.Required(), target.Verify()) && (!e.verifiedOnly || achieved == core.VerifyFull)
+			switch {
+			case verified && lookPasses(ctx, p, *target, r.TLS):
 				r.Auth = authMethods(conn, plan.User, plan.Database)
 				r.Auth.Protection = protection(core.PasswordRule(plan, p, *target), r.Auth)
-			} else {
+			case verified:
+				// The connection through the policy says which (and is
+				// refused before its startup message).
+				lookRefused = true
+				r.Auth = &authReport{Skipped: "the handshake fails the policy (its pins, key exchange or TLS version): the user and database names are not sent"}
+			default:
 				r.Auth = &authReport{Skipped: "the server's certificate fails the verification the DSN or the policy asks for: the user and database names are not sent"}
 			}
 			conn.Close()
 		}
-		if downgradeTest {
+		if downgradeTest && e.verifiedOnly && (r.Auth == nil || r.Auth.Skipped != "") {
+			// probe --targets names the user to no server it did not
+			// verify, not even in the downgrade test's plaintext startup.
+			r.Downgrade = &downgrade{Detail: "not tested: the server's certificate was not verified (chain and host name): no user name was sent"}
+		} else if downgradeTest {
 			fmt.Fprintln(e.stderr, "securepg probe: WARNING: the downgrade test sends a startup packet (user and database names) to the server in plaintext")
 			r.Downgrade = plaintextTest(ctx, dial, plan.User, plan.Database, core.DialControl(p, *target))
 		}
 	}
-	if e.verifiedOnly && (target == nil || r.Auth == nil || r.Auth.Skipped != "") {
+	if e.verifiedOnly && (target == nil || r.Auth == nil || r.Auth.Skipped != "" && !lookRefused) {
 		// probe --targets sends no user name to a server whose
 		// certificate fails the verification the DSN or the policy asks
 		// for (nor to one it could not look at).
@@ -330,6 +344,21 @@ func notAttempted(t *tlsReport) string {
 		return t.Error + ": " + none
 	}
 	return "the server's certificate was not verified in full (chain and host name): " + none
+}
+
+// lookPasses: the look's own handshake meets the rest of the policy
+// before its startup message names the user and the database: a pinned
+// key in the chain it verified, a hybrid group under hybrid-pq, and the
+// minimum TLS version. In audit mode these are reported, not refused, as
+// the connection through the policy would.
+func lookPasses(ctx context.Context, p core.Policy, t core.Target, r *tlsReport) bool {
+	if p.Audit {
+		return true
+	}
+	pins, err := p.CurrentPins(ctx)
+	return err == nil && (len(pins) == 0 || pins.Match(r.verified)) &&
+		(p.KeyExchange != core.KeyExchangeHybridPQ || core.IsHybridPQ(r.curve)) &&
+		r.version >= max(p.MinTLSVersion, t.MinTLS)
 }
 
 // errorText is err as the report shows it. When the probe's bound ran

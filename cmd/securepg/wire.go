@@ -82,6 +82,7 @@ func rawTLS(ctx context.Context, addr, host string, roots *x509.CertPool, rootsD
 	}
 	cs := tc.ConnectionState()
 	r.Version, r.Cipher, r.Group = core.TLSVersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite), core.GroupName(cs.CurveID)
+	r.version, r.curve = cs.Version, cs.CurveID
 	for _, cert := range cs.PeerCertificates {
 		sum := sha256.Sum256(cert.Raw)
 		sans := []string{}

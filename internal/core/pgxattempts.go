@@ -274,6 +274,15 @@ func (a *pgxAttempts) bind(tmpl *tls.Config, i int) *tls.Config {
 		return nil
 	}
 	tc := tmpl.Clone()
+	// What the client offers is securepg's again, whatever was tuned on
+	// the template since it was judged (pgx code changing cc.TLSConfig
+	// after ConfigurePgx, a pool's BeforeConnect on its copy): the
+	// policy's minimum version, and only the hybrid groups under
+	// hybrid-pq.
+	if i < len(a.c.entries) {
+		tc.MinVersion = max(tc.MinVersion, a.c.entries[i].target.MinTLS)
+	}
+	restrictGroups(tc, a.c.policy.OffersOnlyHybrid())
 	tc.VerifyConnection = func(cs tls.ConnectionState) error {
 		cur := a.cur
 		if cur == nil || cur.fallback != i || cur.entry.auth == nil {

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/securepg/securepg/lab/labtest"
+)
+
+// TestAttackCheckPinsWithoutVerification: SECUREPG_PIN_SHA256 with a DSN
+// that verifies no chain (sslmode=require without roots, under a require
+// policy) can never connect: the pins have nothing to be matched against,
+// and every connection is refused with certificate_pin_mismatch. check,
+// which says what will fail, says nothing of it.
+func TestAttackCheckPinsWithoutVerification(t *testing.T) {
+	t.Skip("FINDING: check (and sql.Open) allow a plan whose TLS attempts verify no chain under SECUREPG_PIN_SHA256; every connect is then refused (fails closed), but check says ALLOWED")
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			labtest.IsolateEnv(t)
+			useDriver(t, drv)
+			t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+			t.Setenv("SECUREPG_PIN_SHA256", "LQ2WFQOrpoa8QzyBveyaaX83IEIL1iO7tperIocyPm0=")
+			t.Setenv("DATABASE_URL", "host=db.example port=5432 user=u dbname=d sslmode=require")
+			r := rawCLI("check", "--driver", testDriverName())
+			if r.code == exitOK || !strings.Contains(r.out+r.errOut, "certificate_pin_mismatch") {
+				t.Fatalf("check: exit %d, no word of the pins that cannot match:\n%s\n%s", r.code, r.out, r.errOut)
+			}
+		})
+	}
+}
+
+// TestAttackCheckShowsHandshakeDemands: check's policy line named the
+// minimum TLS version (1.2) but neither hybrid-pq, which makes it TLS 1.3
+// only, nor the pins: a reader saw a weaker policy than the enforced one.
+func TestAttackCheckShowsHandshakeDemands(t *testing.T) {
+	labtest.IsolateEnv(t)
+	t.Setenv("SECUREPG_TLS_KEY_EXCHANGE", "hybrid-pq")
+	t.Setenv("SECUREPG_PIN_SHA256", "LQ2WFQOrpoa8QzyBveyaaX83IEIL1iO7tperIocyPm0=")
+	t.Setenv("DATABASE_URL", "host=db.example port=5432 user=u dbname=d sslmode=verify-full")
+	r := rawCLI("check", "--driver", testDriverName())
+	for _, want := range []string{"key exchange hybrid-pq", "1 pinned key"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("check's policy line lacks %q:\n%s", want, r.out)
+		}
+	}
+}
