@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"net"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -184,16 +185,27 @@ func (n *native) TraceConnectStart(ctx context.Context, data pgx.TraceConnectSta
 // samePlan reports whether cc still has the hosts, ports and TLS attempts
 // that were judged (h): nothing is dialed otherwise.
 func samePlan(cc, h *pgx.ConnConfig) bool {
-	if cc.Host != h.Host || cc.Port != h.Port || (cc.TLSConfig == nil) != (h.TLSConfig == nil) || len(cc.Fallbacks) != len(h.Fallbacks) {
+	if cc.Host != h.Host || cc.Port != h.Port || !sameTLS(cc.TLSConfig, h.TLSConfig) || len(cc.Fallbacks) != len(h.Fallbacks) {
 		return false
 	}
 	for i, fb := range cc.Fallbacks {
 		hf := h.Fallbacks[i]
-		if fb.Host != hf.Host || fb.Port != hf.Port || (fb.TLSConfig == nil) != (hf.TLSConfig == nil) {
+		if fb.Host != hf.Host || fb.Port != hf.Port || !sameTLS(fb.TLSConfig, hf.TLSConfig) {
 			return false
 		}
 	}
 	return true
+}
+
+// sameTLS says whether a is b or a copy of it (pgx clones the TLS
+// configurations it connects with): a TLS configuration securepg
+// hardened carries its own VerifyConnection, which a configuration put in
+// its place does not.
+func sameTLS(a, b *tls.Config) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.VerifyConnection != nil && reflect.ValueOf(a.VerifyConnection).Pointer() == reflect.ValueOf(b.VerifyConnection).Pointer()
 }
 
 // failDial makes every dial of cc fail with err.

@@ -240,9 +240,6 @@ func TestAttackProbeStartupOverClassical(t *testing.T) {
 // to the connection through a require policy, hears the startup message
 // of that connection.
 func TestAttackFleetCertificateSwitch(t *testing.T) {
-	if os.Getenv("ATTACK_UNSKIP") == "" {
-		t.Skip("FINDING: probe --targets verifies in full only its own look; the connection through a require/verify-ca policy is a second handshake that may present another certificate (same CA, another name) and hears the user name, and the password in cleartext when it asks")
-	}
 	certs := attackCerts(t)
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
@@ -261,6 +258,11 @@ func TestAttackFleetCertificateSwitch(t *testing.T) {
 			}
 			r := cli(t, "", "probe", "--targets", file, "--json", "--timeout", "5s")
 			peer.close()
+			// The connection through the policy is held to the key the
+			// look verified: the other certificate is refused for it.
+			if r.code != exitRefused || !strings.Contains(r.out, `"verdict":"fail"`) || !strings.Contains(r.out, core.ReasonPinMismatch) {
+				t.Fatalf("exit %d: %s %s", r.code, r.out, r.errOut)
+			}
 			heard := peer.heardAll()
 			peer.mu.Lock()
 			for _, sec := range peer.secrets {
@@ -284,9 +286,6 @@ func TestAttackFleetCertificateSwitch(t *testing.T) {
 // verified in full, which hears the user name (and the password, when
 // it asks for one).
 func TestAttackFleetSecondHost(t *testing.T) {
-	if os.Getenv("ATTACK_UNSKIP") == "" {
-		t.Skip("FINDING: probe --targets verifies in full only a multi-host DSN's first host; the connection through a require/verify-ca policy may reach a later host with a certificate for another name, which hears the user name and password")
-	}
 	certs := attackCerts(t)
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
@@ -308,6 +307,9 @@ func TestAttackFleetSecondHost(t *testing.T) {
 			r := cli(t, "", "probe", "--targets", file, "--json", "--timeout", "5s")
 			first.close()
 			second.close()
+			if r.code != exitRefused || !strings.Contains(r.out, `"verdict":"fail"`) {
+				t.Fatalf("exit %d: %s %s", r.code, r.out, r.errOut)
+			}
 			second.mu.Lock()
 			defer second.mu.Unlock()
 			for _, sec := range second.secrets {

@@ -323,7 +323,22 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 		r.Policy = policyResult{Outcome: "not_attempted", Error: notAttempted(r.TLS)}
 		return r
 	}
-	r.Policy, r.View, r.Role = e.policyConnect(ctx, dsn)
+	var held []securepg.Option
+	if e.verifiedOnly && !lookRefused {
+		// The connection through the policy is a second handshake: probe
+		// --targets holds it to the server its look verified in full, by
+		// that server's key, so that another certificate (the same CA's
+		// for another name, a later host of the list) hears nothing. (The
+		// look's key passed the policy's own pins; a look the policy
+		// refuses leaves them, and the connection is refused for them.)
+		if target.Verify() < core.VerifyCA {
+			r.Policy = policyResult{Outcome: "not_attempted", Error: "the connection through the policy (sslmode=" + target.Mode.String() +
+				") would verify no certificate, so it could reach another server than the one verified: no user name was sent"}
+			return r
+		}
+		held = append(held, securepg.WithPinSHA256File(""), securepg.WithPinSHA256(r.TLS.Chain[0].SPKI))
+	}
+	r.Policy, r.View, r.Role = e.policyConnect(ctx, dsn, held...)
 	if target != nil && r.Policy.SSLMode != "" {
 		r.Policy.SSLModeFrom = target.ModeFrom
 	}
@@ -382,17 +397,17 @@ func expired(ctx context.Context) bool {
 
 // policyConnect opens one connection through securepg, as an application
 // would, and reads the server's own view of it.
-func (e *env) policyConnect(ctx context.Context, dsn string) (policyResult, *serverView, *roleReport) {
+func (e *env) policyConnect(ctx context.Context, dsn string, extra ...securepg.Option) (policyResult, *serverView, *roleReport) {
 	var info hooks.ConnInfo
 	var audited []string
-	c, err := securepg.NewConnector(dsn, securepg.WithDriver(cmp.Or(e.driverName, securepg.DriverName)), securepg.WithLogger(slog.New(slog.DiscardHandler)), securepg.WithHooks(hooks.Hooks{
+	c, err := securepg.NewConnector(dsn, append(extra, securepg.WithDriver(cmp.Or(e.driverName, securepg.DriverName)), securepg.WithLogger(slog.New(slog.DiscardHandler)), securepg.WithHooks(hooks.Hooks{
 		AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; return nil },
 		OnViolation: func(_ context.Context, v hooks.Violation) {
 			if v.Outcome == "audited" {
 				audited = append(audited, v.Reason)
 			}
 		},
-	}))
+	}))...)
 	if res, refused := policyError(err); refused {
 		return res, nil, nil
 	}
