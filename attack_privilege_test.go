@@ -101,3 +101,64 @@ func TestAttackGrantedServerFileFunctions(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackAlterSystemGrant: PostgreSQL 15 lets a superuser grant ALTER
+// SYSTEM on one parameter to a plain role. archive_command (or
+// ssl_passphrase_command, restore_command...) is a shell command the
+// server runs as its operating-system user, so such a role has a road to
+// the server's OS as a member of pg_execute_server_program has; securepg
+// lets it connect under SECUREPG_FORBID_SUPERUSER.
+func TestAttackAlterSystemGrant(t *testing.T) {
+	t.Skip("FINDING: SECUREPG_FORBID_SUPERUSER lets in a role granted ALTER SYSTEM ON PARAMETER archive_command (PostgreSQL 15+), which sets a shell command the server runs; RoleFactsSQL asks only about role memberships")
+	l := getLab(t)
+	if l.Major < 15 {
+		t.Skip("GRANT ALTER SYSTEM ON PARAMETER is PostgreSQL 15+")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	admin, err := l.Admin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	for _, s := range []string{
+		"DROP ROLE IF EXISTS securepg_atk_altersys",
+		"CREATE ROLE securepg_atk_altersys LOGIN PASSWORD '" + l.Password + "'",
+		"GRANT ALTER SYSTEM ON PARAMETER archive_command TO securepg_atk_altersys",
+	} {
+		if _, err := admin.Exec(ctx, s).ReadAll(); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if a, err := l.Admin(ctx); err == nil {
+			a.Exec(ctx, "ALTER SYSTEM RESET archive_command; REVOKE ALTER SYSTEM ON PARAMETER archive_command FROM securepg_atk_altersys; DROP ROLE IF EXISTS securepg_atk_altersys").ReadAll()
+			a.Close(ctx)
+		}
+	})
+	dsn := "host=localhost port=" + itoa(l.Port) + " user=securepg_atk_altersys password=" + l.Password +
+		" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "ALTER SYSTEM SET archive_command = 'id > /dev/null'"); err != nil {
+		t.Fatalf("ALTER SYSTEM as the granted role: %v", err)
+	}
+	if _, err := conn.Exec(ctx, "ALTER SYSTEM RESET archive_command"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	t.Logf("securepg_atk_altersys set the server's archive_command (a shell command) without being a superuser")
+	for _, p := range privilegePaths {
+		t.Run(p.name, func(t *testing.T) {
+			isolateEnv(t)
+			err := p.connect(t, dsn)
+			if err == nil {
+				t.Fatalf("FINDING: a role granted ALTER SYSTEM ON PARAMETER archive_command connects under SECUREPG_FORBID_SUPERUSER")
+			}
+			requireReason(t, err, securepg.ReasonPrivilegedRole)
+		})
+	}
+}
