@@ -83,3 +83,55 @@ func TestAttackAfterConnectRunsBeforeTheSessionIsJudged(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackValidateConnectRunsBeforeTheSessionIsJudged: a pgx
+// configuration's ValidateConnect (pgconn calls it before pgx's
+// AfterConnect, where securepg judges the session) runs on a session that
+// SECUREPG_FORBID_SUPERUSER then refuses, on every pgx way in.
+func TestAttackValidateConnectRunsBeforeTheSessionIsJudged(t *testing.T) {
+	t.Skip("FINDING: a pgx configuration's own ValidateConnect runs SQL on a superuser session before securepg's session stage refuses it (ConfigurePgx, ConfigurePool, OpenDB, RegisterConnConfig); judging in ValidateConnect would make pgx try the next host instead")
+	l := getLab(t)
+	dsn := "host=localhost port=" + itoa(l.Port) + " user=" + pglab.SuperUser + " password=" + l.Password +
+		" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile
+	isolateEnv(t)
+	opts := []securepg.Option{securepg.WithForbidSuperuser(true), securepg.WithLogger(discardLogger())}
+	for _, way := range []string{"ConfigurePgx", "OpenDB"} {
+		t.Run(way, func(t *testing.T) {
+			var ran atomic.Value
+			cc, err := pgx.ParseConfig(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc.ValidateConnect = func(ctx context.Context, c *pgconn.PgConn) error {
+				r := c.ExecParams(ctx, "SELECT current_setting('is_superuser')", nil, nil, nil, nil).Read()
+				if r.Err == nil && len(r.Rows) == 1 {
+					ran.Store(string(r.Rows[0][0]))
+				}
+				return nil
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if way == "ConfigurePgx" {
+				if err := securepg.ConfigurePgx(cc, opts...); err != nil {
+					t.Fatal(err)
+				}
+				c, cerr := pgx.ConnectConfig(ctx, cc)
+				if cerr == nil {
+					c.Close(ctx)
+				}
+				err = cerr
+			} else {
+				db, oerr := securepg.OpenDB(cc, opts...)
+				if oerr != nil {
+					t.Fatal(oerr)
+				}
+				err = db.PingContext(ctx)
+				db.Close()
+			}
+			requireReason(t, err, securepg.ReasonSuperuserSession)
+			if v := ran.Load(); v != nil {
+				t.Fatalf("FINDING: the configuration's ValidateConnect ran SQL on the session (is_superuser=%v) before securepg refused it", v)
+			}
+		})
+	}
+}
