@@ -26,8 +26,10 @@ import (
 // sql.Open("securepg", dsn). The configuration is judged now: a
 // *PolicyError is returned before anything is dialed. cc is not changed;
 // its DialFunc, LookupFunc, AfterNetConnect, ValidateConnect, AfterConnect,
-// OnNotice and Tracer run as they would with pgx alone. The backend is
-// pgx.
+// OnNotice and Tracer run as they would with pgx alone, except that
+// AfterConnect runs only on a session securepg has judged (as with
+// ConfigurePgx): never on one SECUREPG_FORBID_SUPERUSER refuses. The
+// backend is pgx.
 func OpenDB(cc *pgx.ConnConfig, opts ...Option) (*sql.DB, error) {
 	c, err := newPgxConnector(cc, pinPgx(opts))
 	if err != nil {

@@ -226,7 +226,15 @@ func (e *env) probe(ctx context.Context, args []string) int {
 	bound := cmp.Or(e.bound, probeBound)
 	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
-	r := e.probeReport(ctx, dsn, p, b, plan, downgradeTest)
+	var r probeReport
+	if v := outsideAllowList(plan, p); v != nil {
+		// An allow-list is judged before any packet leaves, as sql.Open
+		// and probe --targets judge it: no host outside it is looked at.
+		r = probeReport{DSN: core.RedactDSN(p.Driver, dsn), Driver: p.Driver,
+			Policy: policyResult{Outcome: "refused", Reason: v.Reason, Error: safe(v.Error())}}
+	} else {
+		r = e.probeReport(ctx, dsn, p, b, plan, downgradeTest)
+	}
 	if expired(ctx) {
 		fmt.Fprintf(e.stderr, "securepg probe: stopped at its bound of %v; what did not finish is reported as a timeout\n", bound)
 	}
@@ -472,4 +480,20 @@ func policyError(err error) (policyResult, bool) {
 		return policyResult{Outcome: "refused", Reason: pe.Reason, Error: safe(pe.Error())}, true
 	}
 	return policyResult{}, false
+}
+
+// outsideAllowList is the refusal of a plan that names a host outside
+// SECUREPG_ALLOWED_HOSTS, when the policy refuses it: probe dials none of
+// its hosts.
+func outsideAllowList(plan core.Plan, p core.Policy) *core.Violation {
+	refusal, _, all := core.JudgePlan(plan, p)
+	if refusal == nil {
+		return nil // audit mode: sql.Open would connect
+	}
+	for _, v := range all {
+		if v.Reason == core.ReasonHostNotAllowed {
+			return v
+		}
+	}
+	return nil
 }

@@ -61,13 +61,20 @@ func (c *PgxConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder)
 		}
 		c.connector = stdlib.GetConnector(*c.Conn, opts...)
 	})
-	ctx = WithConnectState(ctx, &ConnectState{Rec: rec, Creds: creds})
+	fr := &finishResult{}
+	ctx = WithConnectState(ctx, &ConnectState{Rec: rec, Creds: creds, finish: fr})
 	dc, err := c.connector.Connect(ctx)
 	if err != nil {
+		if fr.done && fr.err != nil {
+			return nil, fr.facts, nil, fr.err // the refusal, judged in AfterConnect
+		}
 		return nil, Facts{}, nil, pgxError(err)
 	}
 	sc := dc.(*stdlib.Conn)
-	facts, audited, err := c.Finish(ctx, sc, rec)
+	facts, audited, err := fr.facts, fr.audited, fr.err
+	if !fr.done {
+		facts, audited, err = c.Finish(ctx, sc, rec)
+	}
 	if err != nil {
 		sc.Close()
 		return nil, facts, nil, err

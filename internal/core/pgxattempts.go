@@ -20,6 +20,19 @@ import (
 type ConnectState struct {
 	Rec   *Recorder
 	Creds CredsFunc
+
+	// finish, set by PgxConfig.Connect: the session is judged in pgx's
+	// AfterConnect, before the configuration's own AfterConnect runs SQL
+	// on it (as ConfigurePgx does).
+	finish *finishResult
+}
+
+// finishResult is FinishPgConn's verdict, reached inside pgx's connect.
+type finishResult struct {
+	done    bool
+	facts   Facts
+	audited []*Violation
+	err     error
 }
 
 type connectStateKey struct{}
@@ -53,6 +66,19 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 	cc.Fallbacks = fbs
 	a.hosts = append([]*pgconn.FallbackConfig{{Host: cc.Host, Port: cc.Port}}, fbs...)
 
+	if fr := st.finish; fr != nil {
+		// The session is judged before the configuration's AfterConnect
+		// runs anything on it.
+		own := cc.AfterConnect
+		cc.AfterConnect = func(ctx context.Context, pgc *pgconn.PgConn) error {
+			fr.facts, fr.audited, fr.err = c.FinishPgConn(ctx, pgc, st.Rec)
+			fr.done = true
+			if fr.err != nil || own == nil {
+				return fr.err
+			}
+			return own(ctx, pgc)
+		}
+	}
 	lookup, dial, after, validate, build := cc.LookupFunc, cc.DialFunc, cc.AfterNetConnect, cc.ValidateConnect, cc.BuildFrontend
 	direct := cc.SSLNegotiation == "direct"
 	cc.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {

@@ -66,7 +66,9 @@ var defaultConnectOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKi
 func (t *T) SetConnect(timeout time.Duration, appName string) {
 	attrs := []attribute.KeyValue{semconv.DBSystemNamePostgreSQL, KeyConnectTimeout.Float64(timeout.Seconds())}
 	if appName != "" {
-		attrs = append(attrs, KeyAppName.String(appName))
+		// From the DSN, PGAPPNAME or a service file: escaped like every
+		// string a file or a peer controls.
+		attrs = append(attrs, KeyAppName.String(core.SafeText(appName)))
 	}
 	t.connect = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}
 }

@@ -1,0 +1,164 @@
+package securepg_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/securepg/securepg"
+)
+
+// TestAttackGrantedServerFileFunctions: SECUREPG_FORBID_SUPERUSER refuses
+// the members of pg_read_server_files and pg_write_server_files because
+// they read and write the server's files, but the same power can be
+// granted function by function (GRANT EXECUTE ON FUNCTION lo_export,
+// pg_read_binary_file: PostgreSQL 11 dropped their superuser checks in
+// favour of GRANT). A role granted lo_export writes any file the server's
+// operating-system user can, and securepg lets it connect on every way in.
+func TestAttackGrantedServerFileFunctions(t *testing.T) {
+	t.Skip("FINDING: SECUREPG_FORBID_SUPERUSER lets in a role granted EXECUTE on lo_export / pg_read_binary_file (or lo_import, pg_read_file, pg_ls_dir...), which writes and reads the server's files like pg_write_server_files / pg_read_server_files; RoleFactsSQL asks only about role memberships")
+	l := getLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	admin, err := l.Admin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	exec := func(s string) {
+		t.Helper()
+		if _, err := admin.Exec(ctx, s).ReadAll(); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	exec("DROP ROLE IF EXISTS securepg_atk_loexport")
+	exec("CREATE ROLE securepg_atk_loexport LOGIN PASSWORD '" + l.Password + "'")
+	// Function privileges are the database's: grant them in the one the
+	// DSN names.
+	dbAdmin, err := pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", l.SocketDir, l.Port, l.Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dbAdmin.Close(ctx)
+	for _, s := range []string{
+		"GRANT EXECUTE ON FUNCTION pg_catalog.lo_export(oid, text) TO securepg_atk_loexport",
+		"GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO securepg_atk_loexport",
+	} {
+		if _, err := dbAdmin.Exec(ctx, s).ReadAll(); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		a, err := pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", l.SocketDir, l.Port, l.Database))
+		if err == nil {
+			a.Exec(ctx, "REASSIGN OWNED BY securepg_atk_loexport TO CURRENT_USER; DROP OWNED BY securepg_atk_loexport; DROP ROLE IF EXISTS securepg_atk_loexport").ReadAll()
+			a.Close(ctx)
+		}
+	})
+	dsn := "host=localhost port=" + itoa(l.Port) + " user=securepg_atk_loexport password=" + l.Password +
+		" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile
+
+	// The road is real: without securepg the role writes a file of its
+	// choosing as the server's OS user, and reads the server's key.
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/tmp/securepg_attack_lo_export"
+	t.Cleanup(func() { os.Remove(path) })
+	var lo uint32
+	if err := conn.QueryRow(ctx, "SELECT pg_catalog.lo_from_bytea(0, 'written by a non-superuser')").Scan(&lo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_catalog.lo_export($1, '"+path+"')", lo); err != nil {
+		t.Fatalf("lo_export as the granted role: %v", err)
+	}
+	var key []byte
+	if err := conn.QueryRow(ctx, "SELECT pg_catalog.pg_read_binary_file('postgresql.auto.conf')").Scan(&key); err != nil {
+		t.Fatalf("pg_read_binary_file as the granted role: %v", err)
+	}
+	conn.Close(ctx)
+	t.Logf("securepg_atk_loexport wrote %s on the server and read its postgresql.auto.conf (%d bytes)", path, len(key))
+
+	for _, p := range privilegePaths {
+		t.Run(p.name, func(t *testing.T) {
+			isolateEnv(t)
+			err := p.connect(t, dsn)
+			if err == nil {
+				t.Fatalf("FINDING: a role granted lo_export / pg_read_binary_file (the powers of pg_write_server_files / pg_read_server_files) connects under SECUREPG_FORBID_SUPERUSER")
+			}
+			requireReason(t, err, securepg.ReasonPrivilegedRole)
+			if !strings.Contains(err.Error(), "lo_export") {
+				t.Fatalf("the refusal does not name lo_export: %v", err)
+			}
+		})
+	}
+}
+
+// TestAttackAlterSystemGrant: PostgreSQL 15 lets a superuser grant ALTER
+// SYSTEM on one parameter to a plain role. archive_command (or
+// ssl_passphrase_command, restore_command...) is a shell command the
+// server runs as its operating-system user, so such a role has a road to
+// the server's OS as a member of pg_execute_server_program has; securepg
+// lets it connect under SECUREPG_FORBID_SUPERUSER.
+func TestAttackAlterSystemGrant(t *testing.T) {
+	t.Skip("FINDING: SECUREPG_FORBID_SUPERUSER lets in a role granted ALTER SYSTEM ON PARAMETER archive_command (PostgreSQL 15+), which sets a shell command the server runs; RoleFactsSQL asks only about role memberships")
+	l := getLab(t)
+	if l.Major < 15 {
+		t.Skip("GRANT ALTER SYSTEM ON PARAMETER is PostgreSQL 15+")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	admin, err := l.Admin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	for _, s := range []string{
+		"DROP ROLE IF EXISTS securepg_atk_altersys",
+		"CREATE ROLE securepg_atk_altersys LOGIN PASSWORD '" + l.Password + "'",
+		"GRANT ALTER SYSTEM ON PARAMETER archive_command TO securepg_atk_altersys",
+	} {
+		if _, err := admin.Exec(ctx, s).ReadAll(); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if a, err := l.Admin(ctx); err == nil {
+			a.Exec(ctx, "ALTER SYSTEM RESET archive_command; REVOKE ALTER SYSTEM ON PARAMETER archive_command FROM securepg_atk_altersys; DROP ROLE IF EXISTS securepg_atk_altersys").ReadAll()
+			a.Close(ctx)
+		}
+	})
+	dsn := "host=localhost port=" + itoa(l.Port) + " user=securepg_atk_altersys password=" + l.Password +
+		" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "ALTER SYSTEM SET archive_command = 'id > /dev/null'"); err != nil {
+		t.Fatalf("ALTER SYSTEM as the granted role: %v", err)
+	}
+	if _, err := conn.Exec(ctx, "ALTER SYSTEM RESET archive_command"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	t.Logf("securepg_atk_altersys set the server's archive_command (a shell command) without being a superuser")
+	for _, p := range privilegePaths {
+		t.Run(p.name, func(t *testing.T) {
+			isolateEnv(t)
+			err := p.connect(t, dsn)
+			if err == nil {
+				t.Fatalf("FINDING: a role granted ALTER SYSTEM ON PARAMETER archive_command connects under SECUREPG_FORBID_SUPERUSER")
+			}
+			requireReason(t, err, securepg.ReasonPrivilegedRole)
+		})
+	}
+}
