@@ -32,6 +32,16 @@ type RoleFacts struct {
 	WriteServerFiles     bool
 	CreateRole           bool // rolcreaterole
 	ServerVersion        int  // server_version_num, e.g. 150014
+	// FileFunctions: the functions that read or write the server's files
+	// (lo_import, lo_export, pg_read_file, pg_read_binary_file,
+	// adminpack's pg_file_write...) the role may execute, granted one by
+	// one as PostgreSQL 11 and later allow; comma-separated, "" for none.
+	FileFunctions string
+	// AlterSystem: the parameters the role may ALTER SYSTEM SET
+	// (PostgreSQL 15's GRANT ALTER SYSTEM ON PARAMETER), comma-separated,
+	// "" for none: archive_command and its kin are shell commands the
+	// server runs.
+	AlterSystem string
 }
 
 // RoleFactsSQL asks, in one round trip, everything JudgeSession needs
@@ -44,11 +54,27 @@ const RoleFactsSQL = "SELECT r.rolsuper, r.rolcreaterole, " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = 'pg_read_server_files' AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')), " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = 'pg_write_server_files' AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')), " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles s WHERE s.rolsuper AND s.oid <> r.oid AND pg_catalog.pg_has_role(r.oid, s.oid, 'MEMBER')), " +
-	"pg_catalog.current_setting('server_version_num')::int " +
+	"pg_catalog.current_setting('server_version_num')::int, " +
+	"COALESCE((SELECT pg_catalog.string_agg(DISTINCT p.proname, ',') FROM pg_catalog.pg_proc p " +
+	"WHERE p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace AND p.proname IN " + fileFunctions + " " +
+	"AND pg_catalog.has_function_privilege(r.oid, p.oid, 'EXECUTE')), ''), " +
+	// pg_parameter_acl exists from PostgreSQL 15: asked through
+	// query_to_xml, which runs its query only when CASE reaches it.
+	"CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 150000 THEN COALESCE((pg_catalog.xpath('/row/p/text()', " +
+	"pg_catalog.query_to_xml(pg_catalog.format('SELECT pg_catalog.string_agg(DISTINCT a.parname, '','') AS p " +
+	"FROM pg_catalog.pg_parameter_acl a, pg_catalog.aclexplode(a.paracl) e WHERE e.privilege_type = ''ALTER SYSTEM'' " +
+	"AND CASE WHEN e.grantee = 0 THEN true ELSE pg_catalog.pg_has_role(%s::pg_catalog.oid, e.grantee, ''MEMBER'') END', r.oid), " +
+	"false, true, '')))[1]::text, '') ELSE '' END " +
 	"FROM pg_catalog.pg_roles r WHERE r.rolname = session_user"
 
+// fileFunctions are the functions that read or write any file the
+// server's operating-system user can, which a superuser may grant one by
+// one (PostgreSQL 11 and later): a road to the OS as the pg_*_server_*
+// roles are.
+const fileFunctions = "('lo_import', 'lo_export', 'pg_read_file', 'pg_read_binary_file', 'pg_file_write', 'pg_file_rename', 'pg_file_unlink')"
+
 // roleFactsColumns is the number of columns RoleFactsSQL returns.
-const roleFactsColumns = 7
+const roleFactsColumns = 9
 
 var errRoleFacts = errors.New("securepg: the server's answer about the session's role could not be read")
 
@@ -75,7 +101,8 @@ func ParseRoleFacts(rows [][]string) (*RoleFacts, error) {
 		return nil, errRoleFacts
 	}
 	return &RoleFacts{Superuser: flags[0], CreateRole: flags[1], ExecuteServerProgram: flags[2],
-		ReadServerFiles: flags[3], WriteServerFiles: flags[4], SuperuserMember: flags[5], ServerVersion: v}, nil
+		ReadServerFiles: flags[3], WriteServerFiles: flags[4], SuperuserMember: flags[5], ServerVersion: v,
+		FileFunctions: row[7], AlterSystem: row[8]}, nil
 }
 
 // AskRole reports whether a backend must ask RoleFactsSQL for a session
@@ -119,6 +146,15 @@ func JudgeSession(p Policy, f Facts) []*Violation {
 		if c.has {
 			vs = append(vs, privilegedRole(host, "member of "+c.role, "the session's role is a member of "+c.role+": "+c.does))
 		}
+	}
+	if r.FileFunctions != "" {
+		vs = append(vs, privilegedRole(host, "EXECUTE on "+SafeText(r.FileFunctions),
+			"the session's role may execute "+SafeText(r.FileFunctions)+", which read or write any file the server's operating-system user can"))
+	}
+	if r.AlterSystem != "" {
+		vs = append(vs, privilegedRole(host, "ALTER SYSTEM on "+SafeText(truncate(r.AlterSystem, 200)),
+			"the session's role may ALTER SYSTEM SET "+SafeText(truncate(r.AlterSystem, 200))+
+				": a parameter such as archive_command is a shell command the server runs as its operating-system user, and others load code"))
 	}
 	if r.CreateRole && r.ServerVersion < 160000 {
 		vs = append(vs, privilegedRole(host, "CREATEROLE before PostgreSQL 16",

@@ -67,7 +67,7 @@ func TestJudgeSession(t *testing.T) {
 
 // TestParseRoleFacts: one well-formed row, else an error.
 func TestParseRoleFacts(t *testing.T) {
-	r, err := ParseRoleFacts([][]string{{"f", "t", "t", "f", "t", "f", "150014"}})
+	r, err := ParseRoleFacts([][]string{{"f", "t", "t", "f", "t", "f", "150014", "", ""}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +77,11 @@ func TestParseRoleFacts(t *testing.T) {
 	}
 	for _, rows := range [][][]string{
 		nil,
-		{{"f", "f", "f", "f", "f", "f", "150014"}, {"f", "f", "f", "f", "f", "f", "150014"}},
+		{{"f", "f", "f", "f", "f", "f", "150014", "", ""}, {"f", "f", "f", "f", "f", "f", "150014", "", ""}},
 		{{"f", "f", "f", "f", "f", "f"}},
-		{{"f", "f", "f", "", "f", "f", "150014"}},
-		{{"f", "f", "f", "f", "f", "f", "x"}},
-		{{"f", "f", "f", "f", "f", "true", "150014"}},
+		{{"f", "f", "f", "", "f", "f", "150014", "", ""}},
+		{{"f", "f", "f", "f", "f", "f", "x", "", ""}},
+		{{"f", "f", "f", "f", "f", "true", "150014", "", ""}},
 	} {
 		if r, err := ParseRoleFacts(rows); err == nil {
 			t.Errorf("%q: %+v, want an error", rows, r)
@@ -121,7 +121,7 @@ func dataRowMessage(cols ...string) []byte {
 // (escaped), a malformed row.
 func TestAskRoleWire(t *testing.T) {
 	ready := message('Z', []byte{'I'})
-	row := dataRowMessage("f", "f", "t", "f", "f", "f", "180004")
+	row := dataRowMessage("f", "f", "t", "f", "f", "f", "180004", "lo_export", "")
 	for _, tc := range []struct {
 		name  string
 		reply []byte
@@ -129,7 +129,7 @@ func TestAskRoleWire(t *testing.T) {
 		err   string
 	}{
 		{"row", bytes.Join([][]byte{message('T', []byte{0, 0}), message('N', []byte("Mnotice\x00\x00")), row, message('C', []byte("SELECT 1\x00")), ready}, nil),
-			&RoleFacts{ExecuteServerProgram: true, ServerVersion: 180004}, ""},
+			&RoleFacts{ExecuteServerProgram: true, ServerVersion: 180004, FileFunctions: "lo_export"}, ""},
 		{"error", bytes.Join([][]byte{message('E', []byte("SERROR\x00C42501\x00Mdenied \x1b[2J\x00\x00")), ready}, nil), nil, `denied \x1b[2J`},
 		{"malformed row", bytes.Join([][]byte{message('D', []byte{0, 7, 0, 0, 0, 9, 't'}), ready}, nil), nil, ""},
 		{"no row", ready, nil, ""},
