@@ -160,3 +160,43 @@ func TestAttackAlterSystemGrant(t *testing.T) {
 		})
 	}
 }
+
+// TestReplicationRoleRefused: a role with REPLICATION can take a base
+// backup, every file of the cluster with pg_authid's password hashes:
+// SECUREPG_FORBID_SUPERUSER refuses it on every way in, naming it.
+func TestReplicationRoleRefused(t *testing.T) {
+	l := getLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	admin, err := l.Admin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	for _, s := range []string{
+		"DROP ROLE IF EXISTS securepg_replication",
+		"CREATE ROLE securepg_replication LOGIN REPLICATION PASSWORD '" + l.Password + "'",
+	} {
+		if _, err := admin.Exec(ctx, s).ReadAll(); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	t.Cleanup(func() {
+		if a, err := l.Admin(context.Background()); err == nil {
+			a.Exec(context.Background(), "DROP ROLE IF EXISTS securepg_replication").ReadAll()
+			a.Close(context.Background())
+		}
+	})
+	dsn := "host=localhost port=" + itoa(l.Port) + " user=securepg_replication password=" + l.Password +
+		" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile
+	for _, p := range privilegePaths {
+		t.Run(p.name, func(t *testing.T) {
+			isolateEnv(t)
+			err := p.connect(t, dsn)
+			requireReason(t, err, securepg.ReasonPrivilegedRole)
+			if !strings.Contains(err.Error(), "REPLICATION") {
+				t.Fatalf("the refusal does not name REPLICATION: %v", err)
+			}
+		})
+	}
+}

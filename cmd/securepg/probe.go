@@ -128,7 +128,7 @@ func roleAttributes(ctx context.Context, conn *sql.Conn) *roleReport {
 	}
 	var rf core.RoleFacts
 	if err := conn.QueryRowContext(ctx, core.RoleFactsSQL).Scan(&rf.Superuser, &rf.CreateRole, &rf.ExecuteServerProgram,
-		&rf.ReadServerFiles, &rf.WriteServerFiles, &rf.SuperuserMember, &rf.ServerVersion, &rf.FileFunctions, &rf.AlterSystem); err != nil {
+		&rf.ReadServerFiles, &rf.WriteServerFiles, &rf.SuperuserMember, &rf.ServerVersion, &rf.FileFunctions, &rf.AlterSystem, &rf.Replication); err != nil {
 		return nil
 	}
 	r.Name = safe(r.Name)

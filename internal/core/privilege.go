@@ -42,6 +42,10 @@ type RoleFacts struct {
 	// "" for none: archive_command and its kin are shell commands the
 	// server runs.
 	AlterSystem string
+	// Replication: rolreplication. A base backup copies every file of the
+	// cluster, pg_authid's password hashes among them (an MD5 hash logs in
+	// as its superuser).
+	Replication bool
 }
 
 // RoleFactsSQL asks, in one round trip, everything JudgeSession needs
@@ -64,7 +68,7 @@ const RoleFactsSQL = "SELECT r.rolsuper, r.rolcreaterole, " +
 	"pg_catalog.query_to_xml(pg_catalog.format('SELECT pg_catalog.string_agg(DISTINCT a.parname, '','') AS p " +
 	"FROM pg_catalog.pg_parameter_acl a, pg_catalog.aclexplode(a.paracl) e WHERE e.privilege_type = ''ALTER SYSTEM'' " +
 	"AND CASE WHEN e.grantee = 0 THEN true ELSE pg_catalog.pg_has_role(%s::pg_catalog.oid, e.grantee, ''MEMBER'') END', r.oid), " +
-	"false, true, '')))[1]::text, '') ELSE '' END " +
+	"false, true, '')))[1]::text, '') ELSE '' END, r.rolreplication " +
 	"FROM pg_catalog.pg_roles r WHERE r.rolname = session_user"
 
 // fileFunctions are the functions that read or write any file the
@@ -74,7 +78,7 @@ const RoleFactsSQL = "SELECT r.rolsuper, r.rolcreaterole, " +
 const fileFunctions = "('lo_import', 'lo_export', 'pg_read_file', 'pg_read_binary_file', 'pg_file_write', 'pg_file_rename', 'pg_file_unlink')"
 
 // roleFactsColumns is the number of columns RoleFactsSQL returns.
-const roleFactsColumns = 9
+const roleFactsColumns = 10
 
 var errRoleFacts = errors.New("securepg: the server's answer about the session's role could not be read")
 
@@ -86,9 +90,13 @@ func ParseRoleFacts(rows [][]string) (*RoleFacts, error) {
 		return nil, errRoleFacts
 	}
 	row := rows[0]
-	var flags [6]bool
+	var flags [7]bool
 	for i := range flags {
-		switch row[i] {
+		col := i
+		if i == 6 {
+			col = 9 // rolreplication, after the version and the lists
+		}
+		switch row[col] {
 		case "t":
 			flags[i] = true
 		case "f":
@@ -102,7 +110,7 @@ func ParseRoleFacts(rows [][]string) (*RoleFacts, error) {
 	}
 	return &RoleFacts{Superuser: flags[0], CreateRole: flags[1], ExecuteServerProgram: flags[2],
 		ReadServerFiles: flags[3], WriteServerFiles: flags[4], SuperuserMember: flags[5], ServerVersion: v,
-		FileFunctions: row[7], AlterSystem: row[8]}, nil
+		FileFunctions: row[7], AlterSystem: row[8], Replication: flags[6]}, nil
 }
 
 // AskRole reports whether a backend must ask RoleFactsSQL for a session
@@ -155,6 +163,10 @@ func JudgeSession(p Policy, f Facts) []*Violation {
 		vs = append(vs, privilegedRole(host, "ALTER SYSTEM on "+SafeText(truncate(r.AlterSystem, 200)),
 			"the session's role may ALTER SYSTEM SET "+SafeText(truncate(r.AlterSystem, 200))+
 				": a parameter such as archive_command is a shell command the server runs as its operating-system user, and others load code"))
+	}
+	if r.Replication {
+		vs = append(vs, privilegedRole(host, "REPLICATION",
+			"the session's role has REPLICATION: a base backup copies every file of the cluster, pg_authid's password hashes among them"))
 	}
 	if r.CreateRole && r.ServerVersion < 160000 {
 		vs = append(vs, privilegedRole(host, "CREATEROLE before PostgreSQL 16",

@@ -67,7 +67,7 @@ func TestJudgeSession(t *testing.T) {
 
 // TestParseRoleFacts: one well-formed row, else an error.
 func TestParseRoleFacts(t *testing.T) {
-	r, err := ParseRoleFacts([][]string{{"f", "t", "t", "f", "t", "f", "150014", "", ""}})
+	r, err := ParseRoleFacts([][]string{{"f", "t", "t", "f", "t", "f", "150014", "", "", "f"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +77,11 @@ func TestParseRoleFacts(t *testing.T) {
 	}
 	for _, rows := range [][][]string{
 		nil,
-		{{"f", "f", "f", "f", "f", "f", "150014", "", ""}, {"f", "f", "f", "f", "f", "f", "150014", "", ""}},
+		{{"f", "f", "f", "f", "f", "f", "150014", "", "", "f"}, {"f", "f", "f", "f", "f", "f", "150014", "", "", "f"}},
 		{{"f", "f", "f", "f", "f", "f"}},
-		{{"f", "f", "f", "", "f", "f", "150014", "", ""}},
-		{{"f", "f", "f", "f", "f", "f", "x", "", ""}},
-		{{"f", "f", "f", "f", "f", "true", "150014", "", ""}},
+		{{"f", "f", "f", "", "f", "f", "150014", "", "", "f"}},
+		{{"f", "f", "f", "f", "f", "f", "x", "", "", "f"}},
+		{{"f", "f", "f", "f", "f", "true", "150014", "", "", "f"}},
 	} {
 		if r, err := ParseRoleFacts(rows); err == nil {
 			t.Errorf("%q: %+v, want an error", rows, r)
@@ -121,7 +121,7 @@ func dataRowMessage(cols ...string) []byte {
 // (escaped), a malformed row.
 func TestAskRoleWire(t *testing.T) {
 	ready := message('Z', []byte{'I'})
-	row := dataRowMessage("f", "f", "t", "f", "f", "f", "180004", "lo_export", "")
+	row := dataRowMessage("f", "f", "t", "f", "f", "f", "180004", "lo_export", "", "f")
 	for _, tc := range []struct {
 		name  string
 		reply []byte
