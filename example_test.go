@@ -27,7 +27,7 @@ func ExampleNewConnector() {
 	)
 	fmt.Println(err)
 	// Output:
-	// securepg: refused: db.example.com:5432: sslmode=prefer allows a plaintext fallback; set sslmode=verify-full and sslrootcert (or SECUREPG_SSLROOTCERT), or lower SECUREPG_MIN_SSLMODE to prefer [plaintext_fallback]
+	// securepg: refused: db.example.com:5432: sslmode=prefer allows a plaintext fallback; set sslmode=verify-full and sslrootcert (or SECUREPG_SSLROOTCERT), or lower SECUREPG_MIN_SSLMODE to prefer (this program sets SECUREPG_MIN_SSLMODE with WithMinSSLMode) [plaintext_fallback]
 }
 
 // Every refusal is an ErrPolicyViolation and a *PolicyError with a stable

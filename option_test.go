@@ -32,7 +32,7 @@ func TestRefusalFixNamesTheOption(t *testing.T) {
 	dsn := "host=db.example.com user=u sslmode=require"
 	_, err := securepg.NewConnector(dsn, securepg.WithMinSSLMode("verify-full"), securepg.WithLogger(discardLogger()))
 	var pe *securepg.PolicyError
-	if !errors.As(err, &pe) || !strings.Contains(pe.Error(), "SECUREPG_MIN_SSLMODE is set in this program, by its WithMinSSLMode option") {
+	if !errors.As(err, &pe) || !strings.Contains(pe.Error(), "(this program sets SECUREPG_MIN_SSLMODE with WithMinSSLMode)") {
 		t.Fatalf("%v", err)
 	}
 	t.Setenv("SECUREPG_MIN_SSLMODE", "verify-full")

@@ -9,8 +9,9 @@ import (
 // NewConnector, pgx's ConfigurePgx, ConfigurePool, OpenDB and
 // RegisterConnConfig, lib/pq listeners at every reconnect, securepg check
 // and probe, sqlmocktest) passes the same stages, and each is decided by
-// Pass, the one place where violations become a refusal or an audit
-// record:
+// Pass (JudgePlan for the plan, which also returns every violation, for
+// check), through pass, the one place where violations become a refusal
+// or an audit record:
 //
 //	StagePlan        the configuration, before any dial      Evaluate
 //	StageAddress     the exact address about to be dialed   JudgeAddress
@@ -81,7 +82,12 @@ const (
 // first hard violation, or in enforce mode the first), or the violations
 // audit mode lets through. It is the gate's one decision.
 func Pass(p Policy, c Check) (refusal *Violation, audited []*Violation) {
-	vs := c.judge(p)
+	return p.pass(c.judge(p))
+}
+
+// pass decides what a stage judged: Pass's and JudgePlan's one way to a
+// verdict.
+func (p Policy) pass(vs []*Violation) (refusal *Violation, audited []*Violation) {
 	for _, v := range vs {
 		p.nameSettings(v)
 	}
@@ -95,7 +101,7 @@ func (p Policy) nameSettings(v *Violation) {
 	for _, st := range Settings {
 		src := p.Sources[st.Env]
 		if strings.HasPrefix(src, "option ") && hasName(v.Fix, st.Env) {
-			v.Fix += " (" + st.Env + " is set in this program, by its " + strings.TrimPrefix(src, "option ") + " option)"
+			v.Fix += " (this program sets " + st.Env + " with " + strings.TrimPrefix(src, "option ") + ")"
 		}
 	}
 }
@@ -160,7 +166,7 @@ func credentialRisk(p Policy, c Check) *Violation {
 
 // decide applies the policy's mode to violations: the refusal (the first
 // hard one, or in enforce mode the first), and those audit mode lets
-// through. Only Pass calls it.
+// through. Only pass calls it.
 func decide(p Policy, vs []*Violation) (refusal *Violation, audited []*Violation) {
 	for _, v := range vs {
 		if v.Hard || !p.Audit {

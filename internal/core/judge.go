@@ -176,8 +176,9 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 // through, and all of them. The connector and securepg check both decide
 // with it.
 func JudgePlan(plan Plan, p Policy) (refusal *Violation, audited, all []*Violation) {
-	refusal, audited = Pass(p, Check{Stage: StagePlan, Plan: plan})
-	return refusal, audited, Evaluate(plan, p)
+	all = Evaluate(plan, p) // StagePlan's judging, once
+	refusal, audited = p.pass(all)
+	return refusal, audited, all
 }
 
 // Facts describe one connection attempt, or a live connection, as securepg
