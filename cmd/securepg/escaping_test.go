@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -285,5 +286,34 @@ func TestControlCharactersFromTheEnvironment(t *testing.T) {
 				t.Fatalf("%v: raw control characters: %q", args, out.String()+errb.String())
 			}
 		}
+	}
+}
+
+// TestProbeBoundsPeerCertificateText: what a report shows of a peer's
+// certificate is bounded (a fleet holds one report per target): a subject
+// of kilobytes is cut, hundreds of names are cut to a few dozen.
+func TestProbeBoundsPeerCertificateText(t *testing.T) {
+	c := labtest.Shared(t)
+	names := make([]string, 200)
+	for i := range names {
+		names[i] = fmt.Sprintf("n%03d.%s.example", i, strings.Repeat("x", 50))
+	}
+	kp, err := c.Certs.Issue(strings.Repeat("C", 4000), names, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := lab.NewTLSImpostor(c.Addr(), kp.TLS, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer imp.Close()
+	labtest.IsolateEnv(t)
+	rep, _ := probeJSON(t, "host=localhost port="+imp.PortString()+" user=u dbname=d sslmode=verify-full sslrootcert="+c.Certs.CAFile)
+	if rep.TLS == nil || len(rep.TLS.Chain) == 0 {
+		t.Fatalf("%+v", rep.TLS)
+	}
+	leaf := rep.TLS.Chain[0]
+	if len(leaf.Subject) > 300 || len(leaf.SANs) != maxNamesShown || !strings.HasSuffix(leaf.Subject, "...") {
+		t.Fatalf("subject %d bytes, %d names", len(leaf.Subject), len(leaf.SANs))
 	}
 }

@@ -42,6 +42,23 @@ func dialBounded(ctx context.Context, addr string, limit time.Duration, control 
 	return c, func() { stop(); cancel() }, nil
 }
 
+// What a report shows of a peer's certificates, at most: the text of a
+// peer is bounded, so that a fleet of hostile peers costs bounded memory.
+const (
+	maxChainShown = 8
+	maxNamesShown = 32
+	maxTextShown  = 256
+)
+
+// shown is peer-controlled certificate text as a report shows it:
+// escaped, and cut at maxTextShown bytes.
+func shown(s string) string {
+	if len(s) > maxTextShown {
+		s = s[:maxTextShown] + "..."
+	}
+	return safe(s)
+}
+
 // rawTLS asks the server for TLS and completes a handshake that accepts
 // any certificate, to show what the server presents; it then verifies the
 // chain and the host name itself. On success the TLS connection is
@@ -83,16 +100,20 @@ func rawTLS(ctx context.Context, addr, host string, roots *x509.CertPool, rootsD
 	cs := tc.ConnectionState()
 	r.Version, r.Cipher, r.Group = core.TLSVersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite), core.GroupName(cs.CurveID)
 	r.version, r.curve = cs.Version, cs.CurveID
-	for _, cert := range cs.PeerCertificates {
+	for i, cert := range cs.PeerCertificates {
+		if i == maxChainShown {
+			break // a peer's chain is shown bounded: a fleet holds many
+		}
 		sum := sha256.Sum256(cert.Raw)
 		sans := []string{}
 		for _, n := range cert.DNSNames {
-			sans = append(sans, safe(n))
+			sans = append(sans, shown(n))
 		}
 		for _, ip := range cert.IPAddresses {
 			sans = append(sans, ip.String())
 		}
-		r.Chain = append(r.Chain, certJSON{Subject: safe(cert.Subject.String()), Issuer: safe(cert.Issuer.String()), SANs: sans,
+		sans = sans[:min(len(sans), maxNamesShown)]
+		r.Chain = append(r.Chain, certJSON{Subject: shown(cert.Subject.String()), Issuer: shown(cert.Issuer.String()), SANs: sans,
 			NotAfter: cert.NotAfter.UTC().Format(time.RFC3339), DaysLeft: int(time.Until(cert.NotAfter).Hours() / 24),
 			SHA256: strings.ToUpper(hex.EncodeToString(sum[:])), SPKI: core.SPKIHash(cert)})
 	}
