@@ -623,3 +623,15 @@ func FuzzDSNBuilderRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// TestURLBadPortIsNotCalledAPassword: a URL whose port is not a number,
+// and that has no password, is not diagnosed as a misplaced password.
+func TestURLBadPortIsNotCalledAPassword(t *testing.T) {
+	isolateEnv(t)
+	for _, u := range []string{"postgres://app@db:54321x/app?sslmode=verify-full", "postgres://db:abc/app"} {
+		_, err := securepg.NewConnector(u, securepg.WithLogger(discardLogger()))
+		if err == nil || !strings.Contains(err.Error(), "port") || strings.Contains(err.Error(), "holds part of the password") {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+}

@@ -222,7 +222,11 @@ func TestPinFileRotation(t *testing.T) {
 				t.Fatalf("the pinned key: %v", err)
 			}
 			serving.Store(&next.TLS)
-			requireReason(t, db.PingContext(ctx), securepg.ReasonPinMismatch)
+			err = db.PingContext(ctx)
+			requireReason(t, err, securepg.ReasonPinMismatch)
+			if !strings.Contains(err.Error(), "add its pin") || !strings.Contains(err.Error(), "to SECUREPG_PIN_SHA256_FILE (") {
+				t.Fatalf("the fix does not name the pin file: %v", err)
+			}
 			publish(t, vol, map[string][]byte{"pins": []byte(oldPin + "\n" + newPin + "\n")})
 			if err := db.PingContext(ctx); err != nil {
 				t.Fatalf("after the pin file's rotation: %v", err)

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/securepg/securepg/internal/core"
 )
@@ -85,6 +86,9 @@ func (e *env) fleet(ctx context.Context, source string, parallel int, bound time
 	}
 	p.Driver = backend
 	parallel = min(max(parallel, 1), maxFleetParallel)
+	if downgradeTest {
+		fmt.Fprintln(e.stderr, "securepg probe: WARNING: the downgrade test sends a startup packet (user and database names) in plaintext to each target verified in full")
+	}
 	entries := make([]fleetEntry, len(lines))
 	// Targets run in parallel: their stderr lines are serialized.
 	shared := *e
@@ -125,6 +129,7 @@ func (e *env) fleet(ctx context.Context, source string, parallel int, bound time
 type targetLine struct {
 	n   int
 	dsn string
+	bad string // why the line is neither a DSN nor host:port
 }
 
 // readTargets reads one DSN or host:port per line; blank lines and lines
@@ -151,7 +156,8 @@ func (e *env) readTargets(source string) ([]targetLine, error) {
 		if len(out) == maxFleetTargets {
 			return nil, fmt.Errorf("more than %d targets; nothing was probed", maxFleetTargets)
 		}
-		out = append(out, targetLine{n: n, dsn: targetDSN(line)})
+		dsn, bad := targetDSN(line)
+		out = append(out, targetLine{n: n, dsn: dsn, bad: bad})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading the targets: %v (a line is at most %d bytes); nothing was probed", err, core.MaxDSNSize)
@@ -165,15 +171,18 @@ func (e *env) readTargets(source string) ([]targetLine, error) {
 // targetDSN is the DSN of a targets line: the line itself, or for
 // host:port a keyword/value DSN naming them (user, database, sslmode and
 // the rest come from the PG* variables and the policy, as for any DSN).
-func targetDSN(line string) string {
+func targetDSN(line string) (dsn, bad string) {
 	if strings.Contains(line, "=") || strings.Contains(line, "://") {
-		return line
+		return line, ""
+	}
+	if strings.ContainsFunc(line, unicode.IsSpace) {
+		return "", "neither a DSN (key=value, or a URL) nor host:port"
 	}
 	host, port, err := net.SplitHostPort(line)
 	if err != nil {
-		return "host=" + quoteKV(line)
+		return "host=" + quoteKV(line), ""
 	}
-	return "host=" + quoteKV(host) + " port=" + quoteKV(port)
+	return "host=" + quoteKV(host) + " port=" + quoteKV(port), ""
 }
 
 // quoteKV quotes a keyword/value value as both drivers read it.
@@ -184,6 +193,11 @@ func quoteKV(v string) string {
 // fleetTarget probes one target within ctx's bound.
 func (e *env) fleetTarget(ctx context.Context, l targetLine, p core.Policy, downgradeTest bool) fleetEntry {
 	en := fleetEntry{Line: l.n, Verdict: verdictFail, TLSVersions: []string{}}
+	if l.bad != "" {
+		en.Verdict = verdictError
+		en.probeReport = probeReport{Driver: p.Driver, Policy: policyResult{Outcome: "error", Error: "the line is " + l.bad}}
+		return en
+	}
 	b, plan, err := core.Prepare(l.dsn, p)
 	if err != nil {
 		en.Verdict = verdictError
@@ -194,6 +208,9 @@ func (e *env) fleetTarget(ctx context.Context, l targetLine, p core.Policy, down
 		// Refused before any dial, as sql.Open refuses it: nothing is sent.
 		en.probeReport = probeReport{DSN: core.RedactDSN(p.Driver, l.dsn), Driver: p.Driver,
 			Policy: policyResult{Outcome: "refused", Reason: refusal.Reason, Error: safe(refusal.Error())}}
+		if len(plan.Targets) > 0 {
+			en.Server = safe(plan.Targets[0].Addr())
+		}
 		return en
 	}
 	fe := *e
@@ -292,10 +309,21 @@ func (e *env) fleetTable(out io.Writer, entries []fleetEntry) {
 		if en.Policy.Reason != "" {
 			policy += " (" + en.Policy.Reason + ")"
 		}
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%t\t%s\t%s\n", en.Line, cmp.Or(en.Server, en.DSN), en.Verdict,
-			cmp.Or(strings.Join(en.TLSVersions, ","), "none"), group, pq, expiry, plus, en.ViaPooler, plain, policy)
+		pooler := "-"
+		if en.View != nil {
+			pooler = strconv.FormatBool(en.ViaPooler)
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", en.Line, cmp.Or(en.Server, en.DSN, "-"), en.Verdict,
+			cmp.Or(strings.Join(en.TLSVersions, ","), "none"), group, pq, expiry, plus, pooler, plain, policy)
 	}
 	w.Flush()
+	// Why each target that does not pass does not: the policy's words,
+	// fix included.
+	for _, en := range entries {
+		if en.Verdict != verdictPass && en.Policy.Error != "" {
+			fmt.Fprintf(out, "line %d: %s\n", en.Line, en.Policy.Error)
+		}
+	}
 	fmt.Fprintf(out, "%d of %d targets pass the policy\n", pass, len(entries))
 }
 

@@ -140,6 +140,14 @@ func TestProbeFleetBounds(t *testing.T) {
 			t.Errorf("%v: exit %d: %s %s", args, r.code, r.out, r.errOut)
 		}
 	}
+	// A line that is neither a DSN nor host:port is an error, not a host
+	// name to look up; the policy's refusal is given under the table with
+	// its reason, and the server it names.
+	r := cli(t, "this is not a dsn\nhost=db.example.internal sslmode=disable\n", "probe", "--targets", "-")
+	if r.code != exitRefused || !strings.Contains(r.out, "line 1: the line is neither a DSN") ||
+		!strings.Contains(r.out, "db.example.internal:5432") || !strings.Contains(r.out, "line 2: securepg: db.example.internal:5432: sslmode=disable") {
+		t.Errorf("exit %d: %s %s", r.code, r.out, r.errOut)
+	}
 }
 
 // TestProbeFleetServers: a fleet of PostgreSQL 15, PostgreSQL 18 and a

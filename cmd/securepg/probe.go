@@ -320,7 +320,9 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 			// verify, not even in the downgrade test's plaintext startup.
 			r.Downgrade = &downgrade{Detail: "not tested: the server's certificate was not verified (chain and host name): no user name was sent"}
 		} else if downgradeTest {
-			fmt.Fprintln(e.stderr, "securepg probe: WARNING: the downgrade test sends a startup packet (user and database names) to the server in plaintext")
+			if !e.verifiedOnly { // probe --targets warned once
+				fmt.Fprintln(e.stderr, "securepg probe: WARNING: the downgrade test sends a startup packet (user and database names) to the server in plaintext")
+			}
 			r.Downgrade = plaintextTest(ctx, dial, plan.User, plan.Database, core.DialControl(p, *target))
 		}
 	}

@@ -126,12 +126,12 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 				out = append(out, unixSocket(t.Addr(), "connections through a unix socket are not allowed (TLS is never used on them)"))
 			} else if !p.AllowedHosts.Allows(t.Host) {
 				// The socket's "host" is its directory, as host= names it.
-				out = append(out, hostNotAllowed(t.Addr(), t.Host, p))
+				out = append(out, hostNotAllowed(t.Addr(), t.Host, p, len(plan.Targets) > 1))
 			}
 			continue
 		}
 		if !p.AllowedHosts.Allows(t.Host) {
-			out = append(out, hostNotAllowed(t.Addr(), t.Host, p))
+			out = append(out, hostNotAllowed(t.Addr(), t.Host, p, len(plan.Targets) > 1))
 		}
 		switch {
 		case t.Custom:
@@ -151,7 +151,7 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 		}
 		if len(p.Pins) > 0 && !t.Custom && t.Verify() < VerifyCA && !(t.Mode < p.MinSSLMode && LoopbackPermit(p, t)) {
 			// No chain is verified: no pin can ever match.
-			out = append(out, pinNeedsVerification(t.Addr(), t.Mode))
+			out = append(out, pinNeedsVerification(t.Addr(), t.Mode, p.pinsFrom()))
 		}
 		if v := passwordRisk(plan, t, p); v != nil {
 			out = append(out, v)
@@ -294,7 +294,7 @@ func Judge(p Policy, f Facts) []*Violation {
 		return []*Violation{pinFileUnusable(host, f.PinsErr)}
 	}
 	if pins := p.pinsAt(f); len(pins) > 0 && !pins.Match(f.VerifiedChains) {
-		return []*Violation{pinMismatch(host, f)}
+		return []*Violation{pinMismatch(host, f, p.pinsFrom())}
 	}
 	if p.KeyExchange == KeyExchangeHybridPQ && !IsHybridPQ(f.CurveID) {
 		return []*Violation{classicalKeyExchange(host, f.CurveID)}
@@ -317,10 +317,13 @@ func passwordInDSN(host string) *Violation {
 		Fix:    "remove the password from the DSN and supply it through " + EnvPasswordFile + ", PGPASSFILE or a credential provider"}
 }
 
-func hostNotAllowed(addr, host string, p Policy) *Violation {
+func hostNotAllowed(addr, host string, p Policy, multi bool) *Violation {
+	detail := "the configuration names the host " + SafeText(host) + ", outside " + EnvAllowedHosts
+	if multi {
+		detail += "; a multi-host DSN is refused as a whole"
+	}
 	return &Violation{Reason: ReasonHostNotAllowed, Host: addr, Got: SafeText(host), Want: p.AllowedHosts.String(),
-		Detail: "the configuration names the host " + SafeText(host) + ", outside " + EnvAllowedHosts + "; a multi-host DSN is refused as a whole",
-		Fix:    "connect to an allowed host, or add it to " + EnvAllowedHosts}
+		Detail: detail, Fix: "connect to an allowed host, or add it to " + EnvAllowedHosts}
 }
 
 // NetworkNotAllowed is the refusal of an address outside

@@ -95,6 +95,15 @@ func (p *Policy) CurrentPins(ctx context.Context) (Pins, error) {
 	return p.Pins, nil
 }
 
+// pinsFrom names where the pins come from: the pin file's variable, or
+// the list's.
+func (p Policy) pinsFrom() string {
+	if p.PinFile != "" {
+		return EnvPinSHA256File + " (" + SafeText(p.PinFile) + ")"
+	}
+	return EnvPinSHA256
+}
+
 // pinsAt is the pins in force at the handshake f: the pin file's version
 // the handshake read, or the policy's own list.
 func (p Policy) pinsAt(f Facts) Pins {
@@ -120,17 +129,17 @@ func pinFileUnusable(host string, err error) *Violation {
 // pinNeedsVerification: the configuration verifies no certificate chain
 // (sslmode require or weaker), so the pins can never match; refused
 // before the dial rather than at every handshake.
-func pinNeedsVerification(host string, mode SSLMode) *Violation {
-	return &Violation{Reason: ReasonPinMismatch, Host: host, Got: "sslmode=" + mode.String(), Want: "a pinned key (" + EnvPinSHA256 + ")",
-		Detail: "the pins of " + EnvPinSHA256 + " are matched only against a verified certificate chain, and sslmode=" + mode.String() + " verifies none",
+func pinNeedsVerification(host string, mode SSLMode, pinsFrom string) *Violation {
+	return &Violation{Reason: ReasonPinMismatch, Host: host, Got: "sslmode=" + mode.String(), Want: "a pinned key (" + pinsFrom + ")",
+		Detail: "the pins of " + pinsFrom + " are matched only against a verified certificate chain, and sslmode=" + mode.String() + " verifies none",
 		Fix:    "set sslmode=verify-full (or verify-ca) with the roots that issued the server certificate"}
 }
 
-func pinMismatch(host string, f Facts) *Violation {
-	v := &Violation{Reason: ReasonPinMismatch, Host: host, Want: "a pinned key (" + EnvPinSHA256 + ")"}
+func pinMismatch(host string, f Facts, pinsFrom string) *Violation {
+	v := &Violation{Reason: ReasonPinMismatch, Host: host, Want: "a pinned key (" + pinsFrom + ")"}
 	if len(f.VerifiedChains) == 0 {
 		v.Got = "no verified chain"
-		v.Detail = "the pins of " + EnvPinSHA256 + " are matched only against a verified certificate chain, and this connection verified none"
+		v.Detail = "the pins of " + pinsFrom + " are matched only against a verified certificate chain, and this connection verified none"
 		v.Fix = "set sslmode=verify-full (or verify-ca) with the roots that issued the server certificate"
 		return v
 	}
@@ -139,7 +148,7 @@ func pinMismatch(host string, f Facts) *Violation {
 		got = "leaf key " + SPKIHash(f.PeerCertificates[0])
 	}
 	v.Got = got
-	v.Detail = "no certificate of the server's verified chain has a key pinned by " + EnvPinSHA256
-	v.Fix = "if the server's key changed on purpose, add its pin (sha256 of the SubjectPublicKeyInfo, as securepg probe shows) to " + EnvPinSHA256 + " beside the old one"
+	v.Detail = "no certificate of the server's verified chain has a key pinned by " + pinsFrom
+	v.Fix = "if the server's key changed on purpose, add its pin (sha256 of the SubjectPublicKeyInfo, as securepg probe shows) to " + pinsFrom + " beside the old one"
 	return v
 }

@@ -58,8 +58,10 @@ func checkDSN(driver, s string) error {
 			msg = "the value of " + SafeText(trap) + ": lib/pq splits settings at any Unicode space (U+00A0, U+2000-U+200A, U+3000...), pgx only at ASCII spaces, so the drivers read different settings; separate settings with ASCII spaces, or quote the value"
 		case strings.Contains(trap, "no key") || strings.Contains(trap, "identifier"):
 			msg = "the DSN has " + trap + "; the driver would send it to the server"
+		case trap == "host":
+			msg = "the URL's host and port are not a host name and a port number: a port that is not a number, or part of a password that holds '@', '/' or ':' (percent-encode them in the password: %40, %2F, %3A)"
 		case !strings.Contains(trap, "="):
-			msg = "the URL's " + trap + " holds part of the password: percent-encode '@' (%40), '/' (%2F) and ':' (%3A) in the password"
+			msg = "the URL's " + trap + " holds '@': part of a password? percent-encode '@' (%40), '/' (%2F) and ':' (%3A) in the password"
 		}
 		return &DSNError{Driver: driver, Msg: msg}
 	}
