@@ -243,9 +243,12 @@ func (e *env) printCheck(r checkReport) {
 	if n := len(r.Policy.PinSHA256); n > 0 {
 		extra += ", " + strconv.Itoa(n) + " pinned key(s)"
 	}
+	protection := map[string]string{"false": "on (channel binding)", "scram": "scram (SCRAM without channel binding accepted)", "true": "off"}[r.Policy.AllowUnverifiedPw]
+	if m, err := core.ParseSSLMode(r.Policy.MinSSLMode); err == nil && !m.NeedsTLS() {
+		protection = "off (the policy accepts plaintext)"
+	}
 	fmt.Fprintf(w, "policy\tmin sslmode %s, min TLS %s, mode %s, unix sockets %s, password protection %s%s\n", r.Policy.MinSSLMode, r.Policy.MinTLSVersion,
-		r.Policy.Mode, map[bool]string{true: "allowed", false: "refused"}[r.Policy.AllowUnixSocket],
-		map[string]string{"false": "on (channel binding)", "scram": "scram (SCRAM without channel binding accepted)", "true": "off"}[r.Policy.AllowUnverifiedPw], extra)
+		r.Policy.Mode, map[bool]string{true: "allowed", false: "refused"}[r.Policy.AllowUnixSocket], protection, extra)
 	timeout := r.Connect.Timeout
 	if timeout == "0s" {
 		timeout = "none (waits forever)"

@@ -28,9 +28,12 @@ const usage = `securepg: PostgreSQL connections that are secure by policy
 
 usage:
   securepg demo                          start a throwaway PostgreSQL with TLS and show securepg at work
-  securepg check [--json]                judge the DSN in DATABASE_URL (or on standard input), offline
-  securepg probe [--json] [--downgrade-test]
+  securepg check [--json] [--driver securepg|securepg-pq]
+                                         judge the DSN in DATABASE_URL (or on standard input), offline
+  securepg probe [--json] [--downgrade-test] [--driver securepg|securepg-pq]
                                          connect through the policy and report the connection's security
+  securepg probe --targets FILE|- [--parallel N] [--timeout D] [--json] [--downgrade-test]
+                                         a fleet report: every DSN or host:port of FILE, one per line
   securepg policy [--json]               print the effective policy and where each value comes from
   securepg lint [-C dir] [packages]      report calls that open PostgreSQL connections without securepg
   securepg version
@@ -39,6 +42,7 @@ The DSN is read from DATABASE_URL, or from standard input when DATABASE_URL
 is empty; never from the command line, as shells keep history.
 
 exit codes: 0 allowed, 3 refused by the policy, 2 usage or configuration error, 1 other error
+(probe --targets: 0 every target passes, 3 one fails, else 1 one is unreachable or in error)
 `
 
 // env is a command's streams. The process environment is read where the

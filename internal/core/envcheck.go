@@ -7,9 +7,14 @@ import (
 	"strings"
 )
 
-// labPrefix marks the variables of package lab (SECUREPG_LAB_PG18_BIN):
-// they configure the test servers, not the policy.
-const labPrefix = "SECUREPG_LAB_"
+// labVariable reports whether name is a variable of package lab,
+// SECUREPG_LAB_PG<major>_BIN: it configures the test servers, not the
+// policy. Any other SECUREPG_LAB_ name is unknown.
+func labVariable(name string) bool {
+	major, ok := strings.CutPrefix(name, "SECUREPG_LAB_PG")
+	major, ok2 := strings.CutSuffix(major, "_BIN")
+	return ok && ok2 && major != "" && strings.Trim(major, "0123456789") == ""
+}
 
 // unknownVariables fails closed on a SECUREPG_ variable securepg does not
 // know (set to a value that is not blank, which counts as unset): a misspelt SECUREPG_MIN_SSL_MODE would otherwise leave the policy
@@ -22,7 +27,7 @@ func unknownVariables(environ []string) error {
 		name, value, _ := strings.Cut(kv, "=")
 		// Any case: securepg_forbid_superuser is not silently ignored.
 		upper := strings.ToUpper(name)
-		if strings.TrimSpace(value) == "" || !strings.HasPrefix(upper, "SECUREPG_") || strings.HasPrefix(upper, labPrefix) ||
+		if strings.TrimSpace(value) == "" || !strings.HasPrefix(upper, "SECUREPG_") || labVariable(name) ||
 			slices.Contains(EnvVars, name) {
 			continue
 		}

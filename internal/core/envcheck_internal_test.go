@@ -19,6 +19,8 @@ func TestUnknownVariables(t *testing.T) {
 		{[]string{"SECUREPG_SSL_ROOT_CERT=Zq7"}, "did you mean SECUREPG_SSLROOTCERT?"},
 		{[]string{"SECUREPG_FORBID_SUPERUSERS=Zq7"}, "did you mean SECUREPG_FORBID_SUPERUSER?"},
 		{[]string{"SECUREPG_PIN=Zq7"}, "did you mean SECUREPG_PIN_SHA256?"},
+		{[]string{"SECUREPG_LAB_FOO=Zq7"}, "unknown variable SECUREPG_LAB_FOO"},
+		{[]string{"SECUREPG_LAB_PG19_BIN=/x", "SECUREPG_LAB_PG15_BIN=/y"}, ""},
 		{[]string{"SECUREPG_KEY_EXCHANGE=Zq7"}, "did you mean SECUREPG_TLS_KEY_EXCHANGE?"},
 		{[]string{"SECUREPG_DRIVER=pq"}, `sql.Open("securepg-pq", dsn) is lib/pq`},
 		{[]string{"securepg_forbid_superuser=Zq7"}, "did you mean SECUREPG_FORBID_SUPERUSER?"},

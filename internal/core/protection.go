@@ -43,6 +43,8 @@ func PasswordRule(plan Plan, p Policy, t Target) string {
 		return "any (" + p.Sources[EnvAllowUnverPass] + ")"
 	case !p.MinSSLMode.NeedsTLS():
 		return "any (the policy allows plaintext)"
+	case t.Mode < p.MinSSLMode && !LoopbackPermit(p, t) && !p.Audit:
+		return "none (the connection itself is refused: sslmode " + t.Mode.String() + " is below the policy)"
 	case !PasswordProtected(p, t):
 		return "any (the server is verified)"
 	case LoopbackPermit(p, t) && p.UnverifiedPassword == PasswordBound && t.HasPlaintext():
