@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/dsn"
 )
 
 // checkReport is check's --json output. Its shape is stable. Every string
@@ -28,6 +29,11 @@ type checkReport struct {
 	// Problems: what will fail every connection without being a policy
 	// violation (a SECUREPG_PASSWORD_FILE no connection can read).
 	Problems []string `json:"problems,omitempty"`
+	// Notes: keys of the DSN the driver does not know but that are one or
+	// two letters from a keyword it does (sslrootcrt): the driver sends
+	// them to the server as run-time parameters, and the setting meant is
+	// not made.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // connectJSON is what every connection of the DSN gets: the bound on each
@@ -90,12 +96,12 @@ func (e *env) check(_ context.Context, args []string) int {
 	}); !ok {
 		return code
 	}
-	dsn, p, _, plan, code := e.inputs("check")
+	dsnText, p, _, plan, code := e.inputs("check")
 	if code != exitOK {
 		return code
 	}
 	refusal, _, vs := core.JudgePlan(plan, p)
-	r := checkReport{DSN: core.RedactDSN(p.Driver, dsn), Driver: p.Driver, Policy: newPolicyReport(p), Verdict: "allowed", Violations: []violationJS{}}
+	r := checkReport{DSN: core.RedactDSN(p.Driver, dsnText), Driver: p.Driver, Policy: newPolicyReport(p), Verdict: "allowed", Violations: []violationJS{}}
 	r.Connect = connectJSON{Timeout: plan.ConnectTimeout.String(), TimeoutSource: safe(plan.ConnectTimeoutSource),
 		AppName: safe(plan.AppName), AppNameSource: safe(plan.AppNameSource), NetworksAllowed: safe(p.AllowedNetworks.String())}
 	if plan.AppNameSource == core.SourceExecutable {
@@ -103,7 +109,7 @@ func (e *env) check(_ context.Context, args []string) int {
 		// check (another executable) cannot know: show the rule, not "securepg".
 		r.Connect.AppName = ""
 	}
-	sources := core.Sources(p.Driver, dsn, os.LookupEnv)
+	sources := core.Sources(p.Driver, dsnText, os.LookupEnv)
 	for _, t := range plan.Targets {
 		tj := targetReport(t, sources, p)
 		tj.Password = core.PasswordRule(plan, p, t)
@@ -118,6 +124,11 @@ func (e *env) check(_ context.Context, args []string) int {
 		r.Verdict, code = "refused", exitRefused
 	case len(vs) > 0:
 		r.Verdict = "audited"
+	}
+	for _, pr := range dsn.Read(p.Driver, dsnText).Pairs {
+		if kw := dsn.NearKeyword(pr.Key); kw != "" {
+			r.Notes = append(r.Notes, "the key "+safe(pr.Key)+" is not one the driver knows: it is sent to the server as a run-time parameter, and "+kw+" is not set; did you mean "+kw+"?")
+		}
 	}
 	if msg := passwordFileProblem(p); msg != "" {
 		r.Problems = append(r.Problems, msg)
@@ -303,6 +314,9 @@ func (e *env) printCheck(r checkReport) {
 	}
 	for _, msg := range r.Problems {
 		fmt.Fprintf(e.stdout, "%s: %s\n", e.red("CANNOT CONNECT"), msg)
+	}
+	for _, msg := range r.Notes {
+		fmt.Fprintf(e.stdout, "%s: %s\n", e.bold("NOTE"), msg)
 	}
 }
 

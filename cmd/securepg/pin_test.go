@@ -81,3 +81,24 @@ func TestCheckPinsAndKeyExchange(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckNotesMisspeltKeys: a DSN key one or two letters from a
+// keyword (sslrootcrt, applicaton_name) is noted, with the keyword meant:
+// the driver sends it to the server, and the setting is not made. A
+// run-time parameter (search_path) is not noted, and no value is shown.
+func TestCheckNotesMisspeltKeys(t *testing.T) {
+	for _, drv := range []string{"pgx", "pq"} {
+		labtest.IsolateEnv(t)
+		useDriver(t, drv)
+		t.Setenv("DATABASE_URL", "host=db.example.com sslmode=verify-full sslrootcert=system sslrootcrt=/x/ca.pem applicaton_name=foo search_path=app pasword=Zq7secret")
+		r := cli(t, "", "check")
+		for _, want := range []string{"did you mean sslrootcert?", "did you mean application_name?", "did you mean password?"} {
+			if !strings.Contains(r.out, want) {
+				t.Errorf("%s: no %q:\n%s", drv, want, r.out)
+			}
+		}
+		if strings.Contains(r.out, "search_path is not") || strings.Contains(r.out+r.errOut, "Zq7secret") {
+			t.Errorf("%s:\n%s", drv, r.out)
+		}
+	}
+}

@@ -45,6 +45,52 @@ func init() {
 // keyword. Keywords are safe to show.
 func IsKeyword(k string) bool { return keywords[k] }
 
+// NearKeyword is the keyword k is likely a misspelling of (one or two
+// edits away: sslrootcrt, applicaton_name), or "": the drivers send a key
+// they do not know to the server as a run-time parameter.
+func NearKeyword(k string) string {
+	if keywords[k] || len(k) < 4 || len(k) > 40 {
+		return ""
+	}
+	best, bestD := "", 3
+	for kw := range keywords {
+		if len(kw) < len(k)-2 || len(kw) > len(k)+2 {
+			continue
+		}
+		if d := editDistanceAtMost2(k, kw); d < bestD || d == bestD && kw < best {
+			best, bestD = kw, d
+		}
+	}
+	return best
+}
+
+// editDistanceAtMost2 is the edit distance of a and b when it is at most
+// 2, else 3: a row whose every cell is over 2 ends the count.
+func editDistanceAtMost2(a, b string) int {
+	var rows [2][42]int
+	prev, cur := rows[0][:len(b)+1], rows[1][:len(b)+1]
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		low := i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			low = min(low, cur[j])
+		}
+		if low > 2 {
+			return 3
+		}
+		prev, cur = cur, prev
+	}
+	return min(prev[len(b)], 3)
+}
+
 // blank reports a rune that some parser of a DSN skips or splits on: the
 // ASCII spaces (all three parsers) and every other Unicode space, which
 // lib/pq's key/value reader (unicode.IsSpace) treats as a separator while
@@ -110,7 +156,7 @@ func HasKeyMaterial(v string) bool { return strings.Contains(v, "-----BEGIN") }
 
 // secretValue reports whether the value of key must never be shown.
 func secretValue(key, v string) bool {
-	if key == "" || secretKeys[key] || HasKeyMaterial(v) || strings.Contains(strings.ToLower(key), "pass") {
+	if key == "" || secretKeys[key] || HasKeyMaterial(v) || strings.Contains(strings.ToLower(key), "pass") || secretKeys[NearKeyword(key)] {
 		return true
 	}
 	if _, ok := swallowed(v); ok || assignsSecret(v) {
