@@ -163,7 +163,7 @@ func (e *env) inputs(cmd string) (string, core.Policy, core.Backend, core.Plan, 
 	p.Driver = backend
 	b, plan, err := core.Prepare(dsn, p)
 	if err != nil {
-		code := e.fail(exitError, "%v", strings.TrimPrefix(err.Error(), "securepg: "))
+		code := e.fail(exitUsage, "%v", strings.TrimPrefix(err.Error(), "securepg: ")) // an invalid DSN is a configuration error
 		if fromStdin && strings.HasSuffix(dsn, "\n") {
 			fmt.Fprintln(e.stderr, "securepg: note: the DSN on standard input ends with a newline, which was judged as part of it, as sql.Open would; pipe it without one (printf, not echo) if your program does not have it")
 		}

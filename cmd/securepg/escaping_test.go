@@ -26,7 +26,7 @@ func sqlOpenCode(dsn string) (int, string) {
 	case errors.As(err, &pe):
 		return exitRefused, pe.Reason
 	case err != nil:
-		return exitError, ""
+		return exitUsage, "" // an invalid DSN or policy: a configuration error
 	}
 	db.Close()
 	return exitOK, ""
@@ -49,7 +49,7 @@ func TestCheckJudgesTheExactBytes(t *testing.T) {
 		if r.code != want {
 			t.Fatalf("stdin %q: check exit %d, sql.Open %d", dsn, r.code, want)
 		}
-		if want == exitError && strings.HasSuffix(dsn, "\n") && !strings.Contains(r.errOut, "newline") {
+		if want == exitUsage && strings.HasSuffix(dsn, "\n") && !strings.Contains(r.errOut, "newline") {
 			t.Fatalf("no word about the newline: %s", r.errOut)
 		}
 	}

@@ -172,7 +172,7 @@ func TestCheckAgreesWithSQLOpen(t *testing.T) {
 				case errors.Is(err, securepg.ErrPolicyViolation):
 					want = exitRefused
 				case err != nil:
-					want = exitError
+					want = exitUsage
 				default:
 					db.Close()
 				}

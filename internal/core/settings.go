@@ -49,7 +49,13 @@ var Settings = []Setting{
 			}
 			return "", nil
 		},
-		Show: func(p Policy) string { return strings.TrimPrefix(TLSVersionName(p.MinTLSVersion), "TLSv") }},
+		Show: func(p Policy) string {
+			v := strings.TrimPrefix(TLSVersionName(p.MinTLSVersion), "TLSv")
+			if p.OffersOnlyHybrid() && p.MinTLSVersion < tls.VersionTLS13 {
+				v += " (1.3 in effect: " + EnvTLSKeyExchange + "=hybrid-pq)"
+			}
+			return v
+		}},
 	{Env: EnvSSLRootCert, Option: "WithRootCert", Default: "(none)", Doc: "a CA bundle path, or system: the roots where the configuration names none",
 		parse: text(func(p *Policy) *string { return &p.RootCert }),
 		Show:  func(p Policy) string { return orNone(p.RootCert) }},
