@@ -461,7 +461,7 @@ func CertificateViolation(host string, err error) *Violation {
 	default:
 		v.Reason = ReasonCertificateUntrusted
 		v.Detail = "the server certificate is not signed by a trusted root"
-		v.Fix = "set sslrootcert (or " + EnvSSLRootCert + ") to the CA that issued the server certificate"
+		v.Fix = "set sslrootcert to the CA that issued the server certificate (the DSN's sslrootcert wins over " + EnvSSLRootCert + ", which applies where the configuration names none)"
 	}
 	return v
 }
