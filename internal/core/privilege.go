@@ -53,7 +53,11 @@ type RoleFacts struct {
 // chain of memberships, NOINHERIT ones included. The session user, not
 // the current one: a session can always RESET ROLE to it. A predefined
 // role that the server does not have is no membership.
-const RoleFactsSQL = "SELECT r.rolsuper, r.rolcreaterole, " +
+// A role's attributes (CREATEROLE, REPLICATION) and its function grants
+// are also those of every role it can SET ROLE to, NOINHERIT memberships
+// included: has_function_privilege follows inherited privileges only.
+const RoleFactsSQL = "SELECT r.rolsuper, " +
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles m WHERE m.rolcreaterole AND pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER')), " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = 'pg_execute_server_program' AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')), " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = 'pg_read_server_files' AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')), " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = 'pg_write_server_files' AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')), " +
@@ -61,14 +65,16 @@ const RoleFactsSQL = "SELECT r.rolsuper, r.rolcreaterole, " +
 	"pg_catalog.current_setting('server_version_num')::int, " +
 	"COALESCE((SELECT pg_catalog.string_agg(DISTINCT p.proname, ',') FROM pg_catalog.pg_proc p " +
 	"WHERE p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace AND p.proname IN " + fileFunctions + " " +
-	"AND pg_catalog.has_function_privilege(r.oid, p.oid, 'EXECUTE')), ''), " +
+	"AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles m WHERE pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER') " +
+	"AND pg_catalog.has_function_privilege(m.oid, p.oid, 'EXECUTE'))), ''), " +
 	// pg_parameter_acl exists from PostgreSQL 15: asked through
 	// query_to_xml, which runs its query only when CASE reaches it.
 	"CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 150000 THEN COALESCE((pg_catalog.xpath('/row/p/text()', " +
 	"pg_catalog.query_to_xml(pg_catalog.format('SELECT pg_catalog.string_agg(DISTINCT a.parname, '','') AS p " +
 	"FROM pg_catalog.pg_parameter_acl a, pg_catalog.aclexplode(a.paracl) e WHERE e.privilege_type = ''ALTER SYSTEM'' " +
 	"AND CASE WHEN e.grantee = 0 THEN true ELSE pg_catalog.pg_has_role(%s::pg_catalog.oid, e.grantee, ''MEMBER'') END', r.oid), " +
-	"false, true, '')))[1]::text, '') ELSE '' END, r.rolreplication " +
+	"false, true, '')))[1]::text, '') ELSE '' END, " +
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles m WHERE m.rolreplication AND pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER')) " +
 	"FROM pg_catalog.pg_roles r WHERE r.rolname = session_user"
 
 // fileFunctions are the functions that read or write any file the
