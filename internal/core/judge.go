@@ -149,8 +149,10 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 		case t.NoName:
 			out = append(out, noHostName(t.Addr()))
 		}
-		if len(p.Pins) > 0 && !t.Custom && t.Verify() < VerifyCA && !(t.Mode < p.MinSSLMode && LoopbackPermit(p, t)) {
-			// No chain is verified: no pin can ever match.
+		if len(p.Pins) > 0 && !t.Custom && t.Verify() < VerifyCA && !(t.Mode < ModeRequire && LoopbackPermit(p, t)) {
+			// No chain is verified: no pin can ever match (on loopback
+			// below the minimum, plaintext is let through without them,
+			// but a TLS handshake, as require always makes, is not).
 			out = append(out, pinNeedsVerification(t.Addr(), t.Mode))
 		}
 		if v := passwordRisk(plan, t, p); v != nil {
