@@ -40,7 +40,8 @@ type RoleFacts struct {
 	// AlterSystem: the parameters the role may ALTER SYSTEM SET
 	// (PostgreSQL 15's GRANT ALTER SYSTEM ON PARAMETER), comma-separated,
 	// "" for none: archive_command and its kin are shell commands the
-	// server runs.
+	// server runs. "SET session_preload_libraries": the role may SET it
+	// (GRANT SET ON PARAMETER), and so load a library into its sessions.
 	AlterSystem string
 	// Replication: rolreplication. A base backup copies every file of the
 	// cluster, pg_authid's password hashes among them (an MD5 hash logs in
@@ -70,12 +71,19 @@ const RoleFactsSQL = "SELECT r.rolsuper, " +
 	// pg_parameter_acl exists from PostgreSQL 15: asked through
 	// query_to_xml, which runs its query only when CASE reaches it.
 	"CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 150000 THEN COALESCE((pg_catalog.xpath('/row/p/text()', " +
-	"pg_catalog.query_to_xml(pg_catalog.format('SELECT pg_catalog.string_agg(DISTINCT a.parname, '','') AS p " +
-	"FROM pg_catalog.pg_parameter_acl a, pg_catalog.aclexplode(a.paracl) e WHERE e.privilege_type = ''ALTER SYSTEM'' " +
+	"pg_catalog.query_to_xml(pg_catalog.format('SELECT pg_catalog.string_agg(DISTINCT CASE WHEN e.privilege_type = ''SET'' THEN ''SET '' ELSE '''' END || a.parname, '','') AS p " +
+	"FROM pg_catalog.pg_parameter_acl a, pg_catalog.aclexplode(a.paracl) e WHERE (e.privilege_type = ''ALTER SYSTEM'' " +
+	"OR e.privilege_type = ''SET'' AND a.parname IN " + loadParameters + ") " +
 	"AND CASE WHEN e.grantee = 0 THEN true ELSE pg_catalog.pg_has_role(%s::pg_catalog.oid, e.grantee, ''MEMBER'') END', r.oid), " +
 	"false, true, '')))[1]::text, '') ELSE '' END, " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles m WHERE m.rolreplication AND pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER')) " +
 	"FROM pg_catalog.pg_roles r WHERE r.rolname = session_user"
+
+// loadParameters are the superuser-only parameters whose SET privilege
+// (PostgreSQL 15's GRANT SET ON PARAMETER) loads code: ALTER ROLE ... SET
+// session_preload_libraries makes the role's sessions load a shared
+// library from any path. Quoted for the query_to_xml text.
+const loadParameters = "(''session_preload_libraries'')"
 
 // fileFunctions are the functions that read or write any file the
 // server's operating-system user can, which a superuser may grant one by
@@ -168,6 +176,7 @@ func JudgeSession(p Policy, f Facts) []*Violation {
 	if r.AlterSystem != "" {
 		vs = append(vs, privilegedRole(host, "ALTER SYSTEM on "+SafeText(truncate(r.AlterSystem, 200)),
 			"the session's role may ALTER SYSTEM SET "+SafeText(truncate(r.AlterSystem, 200))+
+				" (SET: with ALTER ROLE ... SET, for its own sessions)"+
 				": a parameter such as archive_command is a shell command the server runs as its operating-system user, and others load code"))
 	}
 	if r.Replication {
