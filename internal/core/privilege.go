@@ -57,8 +57,9 @@ type RoleFacts struct {
 // A role's attributes (CREATEROLE, REPLICATION) and its function grants
 // are also those of every role it can SET ROLE to, NOINHERIT memberships
 // included: has_function_privilege follows inherited privileges only.
+// (A superuser role among them is the superuser finding, alone.)
 const RoleFactsSQL = "SELECT r.rolsuper, " +
-	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles m WHERE m.rolcreaterole AND pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER')), " +
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles m WHERE m.rolcreaterole AND (m.oid = r.oid OR NOT m.rolsuper) AND pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER')), " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = 'pg_execute_server_program' AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')), " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = 'pg_read_server_files' AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')), " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = 'pg_write_server_files' AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')), " +
@@ -66,7 +67,7 @@ const RoleFactsSQL = "SELECT r.rolsuper, " +
 	"pg_catalog.current_setting('server_version_num')::int, " +
 	"COALESCE((SELECT pg_catalog.string_agg(DISTINCT p.proname, ',') FROM pg_catalog.pg_proc p " +
 	"WHERE p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace AND p.proname IN " + fileFunctions + " " +
-	"AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles m WHERE pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER') " +
+	"AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles m WHERE (m.oid = r.oid OR NOT m.rolsuper) AND pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER') " +
 	"AND pg_catalog.has_function_privilege(m.oid, p.oid, 'EXECUTE'))), ''), " +
 	// pg_parameter_acl exists from PostgreSQL 15: asked through
 	// query_to_xml, which runs its query only when CASE reaches it.
@@ -76,7 +77,7 @@ const RoleFactsSQL = "SELECT r.rolsuper, " +
 	"OR e.privilege_type = ''SET'' AND a.parname IN " + loadParameters + ") " +
 	"AND CASE WHEN e.grantee = 0 THEN true ELSE pg_catalog.pg_has_role(%s::pg_catalog.oid, e.grantee, ''MEMBER'') END', r.oid), " +
 	"false, true, '')))[1]::text, '') ELSE '' END, " +
-	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles m WHERE m.rolreplication AND pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER')) " +
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles m WHERE m.rolreplication AND (m.oid = r.oid OR NOT m.rolsuper) AND pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER')) " +
 	"FROM pg_catalog.pg_roles r WHERE r.rolname = session_user"
 
 // loadParameters are the superuser-only parameters whose SET privilege
