@@ -66,7 +66,7 @@ const RoleFactsSQL = "SELECT r.rolsuper, " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles s WHERE s.rolsuper AND s.oid <> r.oid AND pg_catalog.pg_has_role(r.oid, s.oid, 'MEMBER')), " +
 	"pg_catalog.current_setting('server_version_num')::int, " +
 	"COALESCE((SELECT pg_catalog.string_agg(DISTINCT p.proname, ',') FROM pg_catalog.pg_proc p " +
-	"WHERE p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace AND p.proname IN " + fileFunctions + " " +
+	"WHERE (p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace AND p.proname IN " + fileFunctions + " OR p.proname = 'dblink_connect_u') " +
 	"AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles m WHERE (m.oid = r.oid OR NOT m.rolsuper) AND pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER') " +
 	"AND pg_catalog.has_function_privilege(m.oid, p.oid, 'EXECUTE'))), ''), " +
 	// pg_parameter_acl exists from PostgreSQL 15: asked through
@@ -90,6 +90,9 @@ const loadParameters = "(''session_preload_libraries'')"
 // server's operating-system user can, which a superuser may grant one by
 // one (PostgreSQL 11 and later): a road to the OS as the pg_*_server_*
 // roles are.
+// dblink_connect_u (in the schema dblink was created in) is asked too:
+// it connects without dblink's password check, back to the server as a
+// role its operating-system user logs in as (peer or trust: postgres).
 const fileFunctions = "('lo_import', 'lo_export', 'pg_read_file', 'pg_read_binary_file', 'pg_file_write', 'pg_file_rename', 'pg_file_unlink')"
 
 // roleFactsColumns is the number of columns RoleFactsSQL returns.
@@ -171,8 +174,8 @@ func JudgeSession(p Policy, f Facts) []*Violation {
 		}
 	}
 	if r.FileFunctions != "" {
-		vs = append(vs, privilegedRole(host, "EXECUTE on "+SafeText(r.FileFunctions),
-			"the session's role may execute "+SafeText(r.FileFunctions)+", which read or write any file the server's operating-system user can"))
+		vs = append(vs, privilegedRole(host, "EXECUTE on "+SafeText(truncate(r.FileFunctions, 200)),
+			"the session's role may execute "+SafeText(truncate(r.FileFunctions, 200))+", which read or write any file the server's operating-system user can (dblink_connect_u: log in as it)"))
 	}
 	if r.AlterSystem != "" {
 		vs = append(vs, privilegedRole(host, "ALTER SYSTEM on "+SafeText(truncate(r.AlterSystem, 200)),
