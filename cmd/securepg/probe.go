@@ -344,6 +344,15 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 				") would verify no certificate, so it could reach another server than the one verified: no user name was sent"}
 			return r
 		}
+		for _, t := range plan.Targets {
+			if t.Network != "tcp" {
+				// A socket shows no certificate: the hold to the key
+				// cannot apply to it, and it is tried in its turn.
+				r.Policy = policyResult{Outcome: "not_attempted", Error: "the connection through the policy may go through the unix socket " +
+					safe(t.Addr()) + ", which shows no certificate: no user name was sent"}
+				return r
+			}
+		}
 		held = append(held, securepg.WithPinSHA256File(""), securepg.WithPinSHA256(r.TLS.Chain[0].SPKI))
 		if p.Audit {
 			// Audit mode lets a pin mismatch through: the hold would not
