@@ -31,3 +31,25 @@ func TestAttack2PinPlanLoopbackRequire(t *testing.T) {
 		}
 	}
 }
+
+// TestAttack2PinPlanCustomTLS: lib/pq's sslmode=pqgo-* (a registered
+// tls.Config securepg neither inspects nor verifies), allowed under a
+// policy that accepts plaintext, makes a handshake securepg never sees:
+// the pins are never matched against anything, and the connection is
+// made. The plan let the pins through for it.
+func TestAttack2PinPlanCustomTLS(t *testing.T) {
+	p := DefaultPolicy()
+	p.MinSSLMode = ModePrefer
+	p.Pins = Pins{sha256.Sum256([]byte("k"))}
+	tg := Target{Host: "db.example", Port: 5432, Network: "tcp", Mode: ModeRequire, Custom: true, Attempts: []Attempt{{TLS: true, Verify: VerifyNone}}}
+	// What the dialer judges for such a connection: no TLS it made.
+	if vs := Judge(p, Facts{Network: "tcp", Host: "db.example", Port: 5432, Mode: ModeRequire}); len(vs) != 0 {
+		t.Fatalf("the handshake stage refuses it after all: %v", vs)
+	}
+	for _, v := range Evaluate(Plan{Targets: []Target{tg}}, p) {
+		if v.Reason == ReasonPinMismatch {
+			return
+		}
+	}
+	t.Fatal("the plan allows pins with sslmode=pqgo-*, whose handshake they are never matched against")
+}
