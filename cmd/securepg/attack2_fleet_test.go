@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/securepg/securepg/internal/core"
 	"net"
 	"os"
 	"path/filepath"
@@ -113,5 +114,28 @@ func TestAttack2FleetUnixSocketFirst(t *testing.T) {
 			default:
 			}
 		})
+	}
+}
+
+// TestAttack2FleetHoldWithPinFile: the hold replaces the policy's pins by
+// the look's key; with SECUREPG_PIN_SHA256_FILE set, the connection through
+// the policy must still be made (not fail on "both set").
+func TestAttack2FleetHoldWithPinFile(t *testing.T) {
+	certs := attackCerts(t)
+	labtest.IsolateEnv(t)
+	peer := newHeardPeer(t, nil, certs.Server.TLS)
+	pins := filepath.Join(t.TempDir(), "pins")
+	os.WriteFile(pins, []byte(core.SPKIHash(certs.Server.Leaf)+"\n"), 0o600)
+	t.Setenv("PGUSER", "attackuser")
+	t.Setenv("SECUREPG_SSLROOTCERT", certs.CAFile)
+	t.Setenv("SECUREPG_PIN_SHA256_FILE", pins)
+	file := filepath.Join(t.TempDir(), "targets")
+	os.WriteFile(file, []byte("localhost:"+peer.port()+"\n"), 0o600)
+	r := cli(t, "", "probe", "--targets", file, "--json", "--timeout", "5s")
+	peer.close()
+	// The peer answers every startup with FATAL 28000: the connection
+	// through the policy reached it.
+	if strings.Contains(r.out, "both set") || !strings.Contains(r.out, `"policy":{"outcome":"error","error":"failed to connect`) || !strings.Contains(r.out, "28000") {
+		t.Fatalf("the connection through the policy was not made: %v\n%s\n%s", peer.heardAll(), r.out, r.errOut)
 	}
 }
