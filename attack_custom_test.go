@@ -45,6 +45,13 @@ func TestAttackCustomTLSUnderKexAndPins(t *testing.T) {
 			isolateEnv(t)
 			t.Setenv("SECUREPG_MIN_SSLMODE", "prefer")
 			t.Setenv(c.env, c.val)
+			if c.env == "SECUREPG_PIN_SHA256" {
+				// The plan refuses pins it cannot match, before any dial
+				// (TestAttack2PinPlanCustomTLS).
+				_, err := connectorFor("pq", dsn, securepg.WithLogger(discardLogger()))
+				requireReason(t, err, c.reason)
+				return
+			}
 			_, _, err := kexConnect(t, "pq", dsn)
 			if err == nil && c.reason != "" {
 				t.Fatalf("connected through lib/pq's own TLS (TLS 1.2, X25519) under %s=%s", c.env, c.val)

@@ -346,13 +346,42 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 				") would verify no certificate, so it could reach another server than the one verified: no user name was sent"}
 			return r
 		}
+		for _, t := range plan.Targets {
+			if t.Network != "tcp" {
+				// A socket shows no certificate: the hold to the key
+				// cannot apply to it, and it is tried in its turn.
+				r.Policy = policyResult{Outcome: "not_attempted", Error: "the connection through the policy may go through the unix socket " +
+					safe(t.Addr()) + ", which shows no certificate: no user name was sent"}
+				return r
+			}
+		}
 		held = append(held, securepg.WithPinSHA256File(""), securepg.WithPinSHA256(r.TLS.Chain[0].SPKI))
+		if p.Audit {
+			// Audit mode lets a pin mismatch through: the hold would not
+			// hold. The connection is made in enforce mode; a refusal
+			// audit mode would have let through is reported as audited.
+			held = append(held, securepg.WithMode("enforce"))
+		}
 	}
 	r.Policy, r.View, r.Role = e.policyConnect(ctx, dsn, held...)
+	if p.Audit && len(held) > 0 && r.Policy.Outcome == "refused" && auditable(r.Policy.Reason) {
+		r.Policy.Outcome = "audited"
+	}
 	if target != nil && r.Policy.SSLMode != "" {
 		r.Policy.SSLModeFrom = target.ModeFrom
 	}
 	return r
+}
+
+// auditable: a refusal of this reason is one audit mode lets through
+// (the failures of the verification the DSN demands, and the fleet's own
+// hold to the verified key, are refused in audit mode too).
+func auditable(reason string) bool {
+	switch reason {
+	case core.ReasonPinMismatch, core.ReasonCertificateUntrusted, core.ReasonCertificateExpired, core.ReasonHostnameMismatch, core.ReasonNoHostName:
+		return false
+	}
+	return true
 }
 
 // notAttempted says why probe --targets sent no user name: what the TLS

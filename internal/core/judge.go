@@ -149,8 +149,16 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 		case t.NoName:
 			out = append(out, noHostName(t.Addr()))
 		}
-		if len(p.Pins) > 0 && !t.Custom && t.Verify() < VerifyCA && !(t.Mode < p.MinSSLMode && LoopbackPermit(p, t)) {
-			// No chain is verified: no pin can ever match.
+		if len(p.Pins) > 0 && t.Custom {
+			// lib/pq's own TLS: securepg sees no handshake to match the
+			// pins against.
+			v := pinNeedsVerification(t.Addr(), t.Mode, p.pinsFrom())
+			v.Got, v.Detail = "sslmode=pqgo-*", "the pins of "+p.pinsFrom()+" are matched only against a chain securepg verified, and sslmode=pqgo-* makes a handshake securepg does not see"
+			out = append(out, v)
+		} else if len(p.Pins) > 0 && t.Verify() < VerifyCA && !(t.Mode < ModeRequire && LoopbackPermit(p, t)) {
+			// No chain is verified: no pin can ever match (on loopback
+			// below the minimum, plaintext is let through without them,
+			// but a TLS handshake, as require always makes, is not).
 			out = append(out, pinNeedsVerification(t.Addr(), t.Mode, p.pinsFrom()))
 		}
 		if v := passwordRisk(plan, t, p); v != nil {

@@ -40,7 +40,8 @@ type RoleFacts struct {
 	// AlterSystem: the parameters the role may ALTER SYSTEM SET
 	// (PostgreSQL 15's GRANT ALTER SYSTEM ON PARAMETER), comma-separated,
 	// "" for none: archive_command and its kin are shell commands the
-	// server runs.
+	// server runs. "SET session_preload_libraries": the role may SET it
+	// (GRANT SET ON PARAMETER), and so load a library into its sessions.
 	AlterSystem string
 	// Replication: rolreplication. A base backup copies every file of the
 	// cluster, pg_authid's password hashes among them (an MD5 hash logs in
@@ -53,28 +54,45 @@ type RoleFacts struct {
 // chain of memberships, NOINHERIT ones included. The session user, not
 // the current one: a session can always RESET ROLE to it. A predefined
 // role that the server does not have is no membership.
-const RoleFactsSQL = "SELECT r.rolsuper, r.rolcreaterole, " +
+// A role's attributes (CREATEROLE, REPLICATION) and its function grants
+// are also those of every role it can SET ROLE to, NOINHERIT memberships
+// included: has_function_privilege follows inherited privileges only.
+// (A superuser role among them is the superuser finding, alone.)
+const RoleFactsSQL = "SELECT r.rolsuper, " +
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles m WHERE m.rolcreaterole AND (m.oid = r.oid OR NOT m.rolsuper) AND pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER')), " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = 'pg_execute_server_program' AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')), " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = 'pg_read_server_files' AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')), " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = 'pg_write_server_files' AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')), " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles s WHERE s.rolsuper AND s.oid <> r.oid AND pg_catalog.pg_has_role(r.oid, s.oid, 'MEMBER')), " +
 	"pg_catalog.current_setting('server_version_num')::int, " +
 	"COALESCE((SELECT pg_catalog.string_agg(DISTINCT p.proname, ',') FROM pg_catalog.pg_proc p " +
-	"WHERE p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace AND p.proname IN " + fileFunctions + " " +
-	"AND pg_catalog.has_function_privilege(r.oid, p.oid, 'EXECUTE')), ''), " +
+	"WHERE (p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace AND p.proname IN " + fileFunctions + " OR p.proname = 'dblink_connect_u') " +
+	"AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles m WHERE (m.oid = r.oid OR NOT m.rolsuper) AND pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER') " +
+	"AND pg_catalog.has_function_privilege(m.oid, p.oid, 'EXECUTE'))), ''), " +
 	// pg_parameter_acl exists from PostgreSQL 15: asked through
 	// query_to_xml, which runs its query only when CASE reaches it.
 	"CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 150000 THEN COALESCE((pg_catalog.xpath('/row/p/text()', " +
-	"pg_catalog.query_to_xml(pg_catalog.format('SELECT pg_catalog.string_agg(DISTINCT a.parname, '','') AS p " +
-	"FROM pg_catalog.pg_parameter_acl a, pg_catalog.aclexplode(a.paracl) e WHERE e.privilege_type = ''ALTER SYSTEM'' " +
+	"pg_catalog.query_to_xml(pg_catalog.format('SELECT pg_catalog.string_agg(DISTINCT CASE WHEN e.privilege_type = ''SET'' THEN ''SET '' ELSE '''' END || a.parname, '','') AS p " +
+	"FROM pg_catalog.pg_parameter_acl a, pg_catalog.aclexplode(a.paracl) e WHERE (e.privilege_type = ''ALTER SYSTEM'' " +
+	"OR e.privilege_type = ''SET'' AND a.parname IN " + loadParameters + ") " +
 	"AND CASE WHEN e.grantee = 0 THEN true ELSE pg_catalog.pg_has_role(%s::pg_catalog.oid, e.grantee, ''MEMBER'') END', r.oid), " +
-	"false, true, '')))[1]::text, '') ELSE '' END, r.rolreplication " +
+	"false, true, '')))[1]::text, '') ELSE '' END, " +
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles m WHERE m.rolreplication AND (m.oid = r.oid OR NOT m.rolsuper) AND pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER')) " +
 	"FROM pg_catalog.pg_roles r WHERE r.rolname = session_user"
+
+// loadParameters are the superuser-only parameters whose SET privilege
+// (PostgreSQL 15's GRANT SET ON PARAMETER) loads code: ALTER ROLE ... SET
+// session_preload_libraries makes the role's sessions load a shared
+// library from any path. Quoted for the query_to_xml text.
+const loadParameters = "(''session_preload_libraries'')"
 
 // fileFunctions are the functions that read or write any file the
 // server's operating-system user can, which a superuser may grant one by
 // one (PostgreSQL 11 and later): a road to the OS as the pg_*_server_*
 // roles are.
+// dblink_connect_u (in the schema dblink was created in) is asked too:
+// it connects without dblink's password check, back to the server as a
+// role its operating-system user logs in as (peer or trust: postgres).
 const fileFunctions = "('lo_import', 'lo_export', 'pg_read_file', 'pg_read_binary_file', 'pg_file_write', 'pg_file_rename', 'pg_file_unlink')"
 
 // roleFactsColumns is the number of columns RoleFactsSQL returns.
@@ -156,12 +174,13 @@ func JudgeSession(p Policy, f Facts) []*Violation {
 		}
 	}
 	if r.FileFunctions != "" {
-		vs = append(vs, privilegedRole(host, "EXECUTE on "+SafeText(r.FileFunctions),
-			"the session's role may execute "+SafeText(r.FileFunctions)+", which read or write any file the server's operating-system user can"))
+		vs = append(vs, privilegedRole(host, "EXECUTE on "+SafeText(truncate(r.FileFunctions, 200)),
+			"the session's role may execute "+SafeText(truncate(r.FileFunctions, 200))+", which read or write any file the server's operating-system user can (dblink_connect_u: log in as it)"))
 	}
 	if r.AlterSystem != "" {
 		vs = append(vs, privilegedRole(host, "ALTER SYSTEM on "+SafeText(truncate(r.AlterSystem, 200)),
 			"the session's role may ALTER SYSTEM SET "+SafeText(truncate(r.AlterSystem, 200))+
+				" (SET: with ALTER ROLE ... SET, for its own sessions)"+
 				": a parameter such as archive_command is a shell command the server runs as its operating-system user, and others load code"))
 	}
 	if r.Replication {
