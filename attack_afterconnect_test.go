@@ -89,7 +89,6 @@ func TestAttackAfterConnectRunsBeforeTheSessionIsJudged(t *testing.T) {
 // AfterConnect, where securepg judges the session) runs on a session that
 // SECUREPG_FORBID_SUPERUSER then refuses, on every pgx way in.
 func TestAttackValidateConnectRunsBeforeTheSessionIsJudged(t *testing.T) {
-	t.Skip("FINDING: a pgx configuration's own ValidateConnect runs SQL on a superuser session before securepg's session stage refuses it (ConfigurePgx, ConfigurePool, OpenDB, RegisterConnConfig); judging in ValidateConnect would make pgx try the next host instead")
 	l := getLab(t)
 	dsn := "host=localhost port=" + itoa(l.Port) + " user=" + pglab.SuperUser + " password=" + l.Password +
 		" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile

@@ -163,6 +163,15 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 		if validate == nil {
 			return nil
 		}
+		// The configuration's own check (target_session_attrs, or code's)
+		// runs SQL on the session: the session stage comes first, so that
+		// nothing runs as a role the policy refuses. A refusal fails this
+		// host, as pgx's check would.
+		if at := a.acceptedFor(pc); at != nil && c.policy.ForbidSuperuser {
+			if _, _, err := c.judgeSession(ctx, pc, at, a.st.Rec); err != nil {
+				return err
+			}
+		}
 		err := validate(ctx, pc)
 		var np *pgconn.NotPreferredError
 		if errors.As(err, &np) {
@@ -227,6 +236,8 @@ type pgxAttempt struct {
 
 	watch    *authWatch // follows the authentication
 	watching bool       // the watch is on pgx's frontend
+
+	role *RoleFacts // asked before the configuration's ValidateConnect, reused by FinishPgConn
 }
 
 var errOutOfSequence = errors.New("securepg: pgx connected in an order securepg did not expect; refusing rather than guessing which host this is")
@@ -434,30 +445,47 @@ func (c *PgxConfig) FinishPgConn(ctx context.Context, pc *pgconn.PgConn, rec *Re
 	rec.mu.Lock()
 	a := rec.pgx
 	rec.mu.Unlock()
-	live := pc.Conn()
-	if a != nil {
-		for _, at := range a.accepted {
-			if at.conn == live {
-				a.live = at
-				a.connected.Store(true)
-				f := at.facts
-				f.Auth, f.ChannelBinding = at.watch.result()
-				f.Superuser = pc.ParameterStatus("is_superuser")
-				if AskRole(c.policy, f) {
-					role, err := askRolePgConn(ctx, pc)
-					if err != nil {
-						return f, nil, err
-					}
-					f.Role = role
-				}
-				refusal, audited := Pass(c.policy, Check{Stage: StageSession, Facts: f})
-				if refusal != nil {
-					rec.reject(refusal)
-					return f, nil, refusal
-				}
-				return f, append(at.audited, audited...), nil
-			}
-		}
+	if at := a.acceptedFor(pc); at != nil {
+		a.live = at
+		a.connected.Store(true)
+		return c.judgeSession(ctx, pc, at, rec)
 	}
 	return Facts{}, nil, notValidated("", c.policy, "unvalidated connection", "the connection was not validated by securepg")
+}
+
+// acceptedFor is the accepted attempt whose connection pc is, or nil.
+func (a *pgxAttempts) acceptedFor(pc *pgconn.PgConn) *pgxAttempt {
+	if a == nil {
+		return nil
+	}
+	live := pc.Conn()
+	for _, at := range a.accepted {
+		if at.conn == live {
+			return at
+		}
+	}
+	return nil
+}
+
+// judgeSession is the session stage of attempt at, whose connection is
+// pc: the role is asked once (before the configuration's ValidateConnect,
+// or here), and a refusal is recorded.
+func (c *PgxConfig) judgeSession(ctx context.Context, pc *pgconn.PgConn, at *pgxAttempt, rec *Recorder) (Facts, []*Violation, error) {
+	f := at.facts
+	f.Auth, f.ChannelBinding = at.watch.result()
+	f.Superuser = pc.ParameterStatus("is_superuser")
+	if at.role == nil && AskRole(c.policy, f) {
+		role, err := askRolePgConn(ctx, pc)
+		if err != nil {
+			return f, nil, err
+		}
+		at.role = role
+	}
+	f.Role = at.role
+	refusal, audited := Pass(c.policy, Check{Stage: StageSession, Facts: f})
+	if refusal != nil {
+		rec.reject(refusal)
+		return f, nil, refusal
+	}
+	return f, append(at.audited, audited...), nil
 }
