@@ -87,7 +87,7 @@ func Pass(p Policy, c Check) (refusal *Violation, audited []*Violation) {
 
 // pass decides what a stage judged: Pass's and JudgePlan's one way to a
 // verdict.
-func (p Policy) pass(vs []*Violation) (refusal *Violation, audited []*Violation) {
+func (p *Policy) pass(vs []*Violation) (refusal *Violation, audited []*Violation) {
 	for _, v := range vs {
 		p.nameSettings(v)
 	}
@@ -97,7 +97,7 @@ func (p Policy) pass(vs []*Violation) (refusal *Violation, audited []*Violation)
 // nameSettings makes v's fix say where a setting it names was set when
 // the program set it with an option: changing the environment variable
 // would change nothing.
-func (p Policy) nameSettings(v *Violation) {
+func (p *Policy) nameSettings(v *Violation) {
 	for _, st := range Settings {
 		src := p.Sources[st.Env]
 		if strings.HasPrefix(src, "option ") && hasName(v.Fix, st.Env) {
@@ -167,7 +167,7 @@ func credentialRisk(p Policy, c Check) *Violation {
 // decide applies the policy's mode to violations: the refusal (the first
 // hard one, or in enforce mode the first), and those audit mode lets
 // through. Only pass calls it.
-func decide(p Policy, vs []*Violation) (refusal *Violation, audited []*Violation) {
+func decide(p *Policy, vs []*Violation) (refusal *Violation, audited []*Violation) {
 	for _, v := range vs {
 		if v.Hard || !p.Audit {
 			return v, nil

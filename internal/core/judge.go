@@ -301,7 +301,7 @@ func Judge(p Policy, f Facts) []*Violation {
 	if p.PinFile != "" && (f.PinsErr != nil || len(f.Pins) == 0) {
 		return []*Violation{pinFileUnusable(host, f.PinsErr)}
 	}
-	if pins := p.pinsAt(f); len(pins) > 0 && !pins.Match(f.VerifiedChains) {
+	if pins := p.pinsAt(&f); len(pins) > 0 && !pins.Match(f.VerifiedChains) {
 		return []*Violation{pinMismatch(host, f, p.pinsFrom())}
 	}
 	if p.KeyExchange == KeyExchangeHybridPQ && !IsHybridPQ(f.CurveID) {

@@ -97,7 +97,7 @@ func (p *Policy) CurrentPins(ctx context.Context) (Pins, error) {
 
 // pinsFrom names where the pins come from: the pin file's variable, or
 // the list's.
-func (p Policy) pinsFrom() string {
+func (p *Policy) pinsFrom() string {
 	if p.PinFile != "" {
 		return EnvPinSHA256File + " (" + SafeText(p.PinFile) + ")"
 	}
@@ -106,7 +106,7 @@ func (p Policy) pinsFrom() string {
 
 // pinsAt is the pins in force at the handshake f: the pin file's version
 // the handshake read, or the policy's own list.
-func (p Policy) pinsAt(f Facts) Pins {
+func (p *Policy) pinsAt(f *Facts) Pins {
 	if p.PinFile != "" {
 		return f.Pins
 	}
