@@ -186,6 +186,11 @@ func targetReport(t core.Target, sources map[string]core.Source, p core.Policy) 
 	if t.Custom {
 		tj.SSLMode = "custom (pqgo-*)"
 	}
+	if written := sources["sslmode"].Value; written != "" && written != tj.SSLMode && !t.Custom && t.ModeFrom == "" {
+		// require with root certificates verifies the chain, as libpq
+		// does: say what was written, and what it amounts to.
+		tj.SSLModeSource += ": sslmode=" + safe(written) + ", with root certificates"
+	}
 	if t.MinTLS > p.MinTLSVersion {
 		tj.MinTLSSource = "DSN (ssl_min_protocol_version)"
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/lab"
 	"github.com/securepg/securepg/lab/labtest"
 )
 
@@ -100,5 +101,22 @@ func TestCheckNotesMisspeltKeys(t *testing.T) {
 		if strings.Contains(r.out, "search_path is not") || strings.Contains(r.out+r.errOut, "Zq7secret") {
 			t.Errorf("%s:\n%s", drv, r.out)
 		}
+	}
+}
+
+// TestCheckSaysWhatRequireAmountsTo: sslmode=require with root
+// certificates verifies the chain (verify-ca, as libpq): check shows
+// both what was written and what it amounts to.
+func TestCheckSaysWhatRequireAmountsTo(t *testing.T) {
+	certs, err := lab.GenerateCerts(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	labtest.IsolateEnv(t)
+	t.Setenv("SECUREPG_SSLROOTCERT", certs.CAFile)
+	t.Setenv("DATABASE_URL", "host=db.example.com sslmode=require")
+	r := cli(t, "", "check")
+	if !strings.Contains(r.out, "verify-ca (DSN: sslmode=require, with root certificates)") {
+		t.Fatalf("%s", r.out)
 	}
 }
