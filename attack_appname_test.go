@@ -62,7 +62,7 @@ func TestAttackAppNameInSpans(t *testing.T) {
 			}
 			for _, sp := range spans {
 				for _, kv := range sp.Attributes() {
-					if v := kv.Value.Emit(); strings.ContainsAny(v, "\x1b\x07") {
+					if v := kv.Value.String(); strings.ContainsAny(v, "\x1b\x07") {
 						t.Errorf("FINDING: span %q attribute %s carries the service file's escape sequences: %q", sp.Name(), kv.Key, v)
 					}
 				}
