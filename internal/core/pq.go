@@ -95,105 +95,13 @@ func useSSL(m pq.SSLMode) bool {
 
 func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, error) {
 	ctx := context.Background()
-	mode := cfg.SSLMode
-	firstUnix := !cfg.Hostaddr.IsValid() && isUnixHost(cfg.Host)
-	if firstUnix && cfg.SSLMode == pq.SSLModeDisable {
-		// lib/pq turns TLS off for every host when the first host is a unix
-		// socket. securepg does TLS itself, so the TCP hosts get what the
-		// configuration asked for, as with libpq.
-		if m := pq.SSLMode(src["sslmode"].Value); m == "" || slices.Contains([]pq.SSLMode{pq.SSLModeDisable, pq.SSLModeAllow,
-			pq.SSLModePrefer, pq.SSLModeRequire, pq.SSLModeVerifyCA, pq.SSLModeVerifyFull}, m) {
-			mode = m
-		}
-	}
-	custom := strings.HasPrefix(string(mode), "pqgo-")
 	home := pqHome()
-	// Implicit is upgraded: a configuration that sets no sslmode (lib/pq's
-	// default is require) gets the policy's minimum where it is stronger,
-	// with the configuration's roots or the policy's. Where nothing names
-	// roots, it keeps lib/pq's default, to be judged as such.
-	modeFrom := ""
-	// Never lower what lib/pq itself reads (a service section securepg read
-	// differently, sslrootcert=system): lift only a weaker mode.
-	pqMode, perr := ParseSSLMode(string(mode))
-	if mode == "" {
-		pqMode, perr = ModeRequire, nil
+	mode, modeFrom := pqMode(cfg, p, src, home)
+	custom := strings.HasPrefix(string(mode), "pqgo-")
+	r, err := pqRoots(ctx, cfg, p, home, mode)
+	if err != nil {
+		return nil, Plan{}, err
 	}
-	if ImplicitSSLMode(src) && !custom && p.MinSSLMode > ModeRequire && (perr != nil || pqMode < p.MinSSLMode) {
-		modeFrom = ModeFromDriver
-		if cfg.SSLRootCert != "" || p.RootCert != "" || home != "" && !cfg.SSLInline && fileExists(filepath.Join(home, "root.crt")) {
-			mode, modeFrom = pq.SSLMode(p.MinSSLMode.String()), ModeFromPolicy
-		}
-	}
-
-	// The roots, as lib/pq finds them: the configured sslrootcert, else
-	// ~/.postgresql/root.crt in the modes that look for it (for allow, the
-	// TLS retry is a require), else the org's.
-	tlsMode := mode
-	if mode == pq.SSLModeAllow {
-		tlsMode = pq.SSLModeRequire
-	}
-	rootPath, rootDesc := cfg.SSLRootCert, ""
-	switch {
-	case cfg.SSLRootCert == "system":
-		rootDesc = "system"
-	case cfg.SSLRootCert != "" && cfg.SSLInline:
-		rootDesc = "sslrootcert (inline)"
-	case cfg.SSLRootCert != "":
-		rootDesc = cfg.SSLRootCert
-	case home != "" && !cfg.SSLInline && useSSL(tlsMode) && fileExists(filepath.Join(home, "root.crt")):
-		rootPath = filepath.Join(home, "root.crt")
-		rootDesc = rootPath
-	case p.RootCert != "":
-		rootPath, rootDesc = p.RootCert, p.RootCert
-	}
-	fromOrg := rootPath != "" && rootPath == p.RootCert && cfg.SSLRootCert == ""
-
-	// A root file turns require into verify-ca, as in libpq; lib/pq
-	// ignores a root file that does not exist (but verify-ca and
-	// verify-full cannot do without it).
-	var roots *Material[*Roots]
-	var rootPEM []byte
-	rootUsable := false
-	switch {
-	case rootPath == "" || rootPath == "system":
-	case cfg.SSLInline && !fromOrg:
-		r, err := parseRoots([][]byte{[]byte(rootPath)})
-		if err != nil {
-			return nil, Plan{}, errors.New("securepg: sslrootcert (inline): no PEM certificate")
-		}
-		roots, rootPEM, rootUsable = staticMaterial("root certificates", r), []byte(rootPath), true
-	case fromOrg:
-		roots = watched(p, newMaterial("root certificates", parseRoots, rootPath))
-		if err := roots.load(ctx); err != nil {
-			return nil, Plan{}, fmt.Errorf("securepg: %s: %w", p.Sources[EnvSSLRootCert], err)
-		}
-		rootPEM, _ = ReadRegularFile(ctx, rootPath, MaxKeyFileSize)
-		rootUsable = true
-	case fileExists(rootPath):
-		roots = watched(p, newMaterial("root certificates", parseRoots, rootPath))
-		if err := roots.load(ctx); err != nil {
-			return nil, Plan{}, fmt.Errorf("securepg: sslrootcert: %w", err)
-		}
-		rootPEM, _ = ReadRegularFile(ctx, rootPath, MaxKeyFileSize)
-		rootUsable = true
-	case mode == pq.SSLModeVerifyCA || mode == pq.SSLModeVerifyFull:
-		return nil, Plan{}, fmt.Errorf("securepg: sslrootcert: cannot read root certificates: %w", pathError(&os.PathError{Op: "open", Path: rootPath, Err: syscall.ENOENT}))
-	default:
-		rootDesc = "" // judged without it, as lib/pq ignores a missing root file under require
-	}
-	// A root file that does not exist yet, which lib/pq looks for at every
-	// connect: the configured one, or ~/.postgresql/root.crt. If it
-	// appears, securepg verifies with it too (never weaker than judged).
-	var later *Material[*Roots]
-	switch {
-	case roots != nil || cfg.SSLInline || rootPath == "system":
-	case rootPath != "":
-		later = watched(p, newMaterial("root certificates", parseRoots, rootPath))
-	case home != "" && useSSL(tlsMode):
-		later = watched(p, newMaterial("root certificates", parseRoots, filepath.Join(home, "root.crt")))
-	}
-
 	// The client certificate, as lib/pq finds it: sslcert/sslkey, else
 	// ~/.postgresql/postgresql.crt and .key, else the org's.
 	cert, certDesc, certPolicy, err := pqClientCert(ctx, cfg, home, p)
@@ -201,68 +109,25 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 		return nil, Plan{}, err
 	}
 	var chain [][]byte
-	if cert != nil && len(rootPEM) > 0 {
-		chain = intermediates(rootPEM)
+	if cert != nil && len(r.pem) > 0 {
+		chain = intermediates(r.pem)
 	}
-
-	level := VerifyNone
-	if rootUsable {
-		level = VerifyCA
+	level, attempts := pqAttempts(mode, custom, r.usable)
+	if level >= VerifyCA && r.desc == "" {
+		r.desc = "system"
 	}
-	var attempts []Attempt
-	switch {
-	case custom:
-		attempts = []Attempt{{TLS: true, Verify: VerifyNone}}
-	case mode == pq.SSLModeDisable:
-		attempts = []Attempt{{}}
-	case mode == pq.SSLModeAllow:
-		attempts = []Attempt{{}, {TLS: true, Verify: level}}
-	case mode == pq.SSLModePrefer:
-		attempts = []Attempt{{TLS: true, Verify: level}, {}}
-	case mode == "" || mode == pq.SSLModeRequire:
-		attempts = []Attempt{{TLS: true, Verify: level}}
-	case mode == pq.SSLModeVerifyCA:
-		level = VerifyCA
-		attempts = []Attempt{{TLS: true, Verify: VerifyCA}}
-	case mode == pq.SSLModeVerifyFull:
-		level = VerifyFull
-		attempts = []Attempt{{TLS: true, Verify: VerifyFull}}
-	}
-	if level >= VerifyCA && rootDesc == "" {
-		rootDesc = "system"
-	}
-	public := level == VerifyCA && len(rootPEM) > 0 && publicRoots(rootPEM)
-
+	public := level == VerifyCA && len(r.pem) > 0 && publicRoots(r.pem)
 	minTLS := max(pqTLS(cfg.SSLMinProtocolVersion), tls.VersionTLS12, p.MinTLSVersion)
 	maxTLS := pqTLS(cfg.SSLMaxProtocolVersion)
-
-	type hostSpec struct {
-		host string
-		set  bool // the host was configured, not lib/pq's default
-		ip   netip.Addr
-		addr string
-		port uint16
-	}
-	// Which hosts were named: lib/pq fills an empty element of a host list
-	// (and a missing host) with "localhost", which is no name to verify.
-	var named []string
-	if h := src["host"]; h.Origin != "default" {
-		named = strings.Split(h.Value, ",")
-	}
-	isNamed := func(i int) bool { return i < len(named) && named[i] != "" }
-	hosts := []hostSpec{{cfg.Host, pqIsSet(cfg, "host") && isNamed(0), cfg.Hostaddr, addrString(cfg.Hostaddr), cfg.Port}}
-	for i, m := range cfg.Multi {
-		hosts = append(hosts, hostSpec{m.Host, m.Host != "" && isNamed(i+1), m.Hostaddr, addrString(m.Hostaddr), m.Port})
-	}
 
 	pc := &PQConfig{policy: p, tsa: cfg.TargetSessionAttrs, random: cfg.LoadBalanceHosts == pq.LoadBalanceHostsRandom,
 		lookup: net.DefaultResolver.LookupHost}
 	plan := Plan{Driver: DriverPQ}
-	for _, h := range hosts {
+	for _, h := range pqHosts(cfg, src) {
 		t := pqTarget{pqHost: h.host, pqHostaddr: h.addr, hostaddr: h.ip, custom: custom,
 			Target: Target{Host: h.host, Hostaddr: h.addr, Port: h.port, Network: "tcp", Attempts: attempts,
-				RootCA: rootDesc, ClientCert: certDesc, Custom: custom, MinTLS: minTLS, MaxTLS: maxTLS, PublicRoots: public,
-				RootFromPolicy: fromOrg && rootDesc != "", CertFromPolicy: certPolicy}}
+				RootCA: r.desc, ClientCert: certDesc, Custom: custom, MinTLS: minTLS, MaxTLS: maxTLS, PublicRoots: public,
+				RootFromPolicy: r.fromOrg && r.desc != "", CertFromPolicy: certPolicy}}
 		if !h.set && h.addr != "" {
 			t.Host = "" // hostaddr alone: lib/pq's default host name is no name
 		}
@@ -287,7 +152,7 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 		if t.Network == "tcp" && !custom && mode != pq.SSLModeDisable {
 			t.allow, t.prefer = mode == pq.SSLModeAllow, mode == pq.SSLModePrefer
 			t.tls = &clientTLS{
-				auth:   serverAuth{level: level, roots: roots, later: later, name: t.Host, minTLS: minTLS, pins: p.pins},
+				auth:   serverAuth{level: level, roots: r.roots, later: r.later, name: t.Host, minTLS: minTLS, pins: p.pins},
 				direct: cfg.SSLNegotiation == pq.SSLNegotiationDirect,
 				maxTLS: maxTLS, cert: cert, chain: chain,
 				hybridOnly: p.OffersOnlyHybrid(),
@@ -300,8 +165,177 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 		pc.targets = append(pc.targets, t)
 		plan.Targets = append(plan.Targets, t.Target)
 	}
+	pc.base = pqBase(cfg, p, src, custom, &plan)
+	return pc, plan, nil
+}
 
-	// lib/pq gets one host at a time, and no TLS of its own.
+// pqMode is the sslmode lib/pq's connection is judged and made with, and
+// who chose it where the configuration set none (Target.ModeFrom).
+func pqMode(cfg pq.Config, p Policy, src map[string]Source, home string) (mode pq.SSLMode, modeFrom string) {
+	mode = cfg.SSLMode
+	firstUnix := !cfg.Hostaddr.IsValid() && isUnixHost(cfg.Host)
+	if firstUnix && cfg.SSLMode == pq.SSLModeDisable {
+		// lib/pq turns TLS off for every host when the first host is a unix
+		// socket. securepg does TLS itself, so the TCP hosts get what the
+		// configuration asked for, as with libpq.
+		if m := pq.SSLMode(src["sslmode"].Value); m == "" || slices.Contains([]pq.SSLMode{pq.SSLModeDisable, pq.SSLModeAllow,
+			pq.SSLModePrefer, pq.SSLModeRequire, pq.SSLModeVerifyCA, pq.SSLModeVerifyFull}, m) {
+			mode = m
+		}
+	}
+	custom := strings.HasPrefix(string(mode), "pqgo-")
+	// Implicit is upgraded: a configuration that sets no sslmode (lib/pq's
+	// default is require) gets the policy's minimum where it is stronger,
+	// with the configuration's roots or the policy's. Where nothing names
+	// roots, it keeps lib/pq's default, to be judged as such.
+	// Never lower what lib/pq itself reads (a service section securepg read
+	// differently, sslrootcert=system): lift only a weaker mode.
+	pqm, perr := ParseSSLMode(string(mode))
+	if mode == "" {
+		pqm, perr = ModeRequire, nil
+	}
+	if ImplicitSSLMode(src) && !custom && p.MinSSLMode > ModeRequire && (perr != nil || pqm < p.MinSSLMode) {
+		modeFrom = ModeFromDriver
+		if cfg.SSLRootCert != "" || p.RootCert != "" || home != "" && !cfg.SSLInline && fileExists(filepath.Join(home, "root.crt")) {
+			mode, modeFrom = pq.SSLMode(p.MinSSLMode.String()), ModeFromPolicy
+		}
+	}
+	return mode, modeFrom
+}
+
+// pqRootSet is the roots a lib/pq configuration verifies with.
+type pqRootSet struct {
+	roots   *Material[*Roots] // nil: none, or the system's
+	later   *Material[*Roots] // a root file that does not exist yet, which lib/pq looks for at every connect
+	pem     []byte
+	usable  bool   // a root file makes require verify-ca, as in libpq
+	desc    string // how check names them; "" none
+	fromOrg bool   // the policy's (SECUREPG_SSLROOTCERT)
+}
+
+// pqRoots finds the roots as lib/pq does: the configured sslrootcert,
+// else ~/.postgresql/root.crt in the modes that look for it (for allow,
+// the TLS retry is a require), else the org's.
+func pqRoots(ctx context.Context, cfg pq.Config, p Policy, home string, mode pq.SSLMode) (pqRootSet, error) {
+	tlsMode := mode
+	if mode == pq.SSLModeAllow {
+		tlsMode = pq.SSLModeRequire
+	}
+	var r pqRootSet
+	rootPath := cfg.SSLRootCert
+	switch {
+	case cfg.SSLRootCert == "system":
+		r.desc = "system"
+	case cfg.SSLRootCert != "" && cfg.SSLInline:
+		r.desc = "sslrootcert (inline)"
+	case cfg.SSLRootCert != "":
+		r.desc = cfg.SSLRootCert
+	case home != "" && !cfg.SSLInline && useSSL(tlsMode) && fileExists(filepath.Join(home, "root.crt")):
+		rootPath = filepath.Join(home, "root.crt")
+		r.desc = rootPath
+	case p.RootCert != "":
+		rootPath, r.desc = p.RootCert, p.RootCert
+	}
+	r.fromOrg = rootPath != "" && rootPath == p.RootCert && cfg.SSLRootCert == ""
+
+	// lib/pq ignores a root file that does not exist (but verify-ca and
+	// verify-full cannot do without it).
+	switch {
+	case rootPath == "" || rootPath == "system":
+	case cfg.SSLInline && !r.fromOrg:
+		roots, err := parseRoots([][]byte{[]byte(rootPath)})
+		if err != nil {
+			return r, errors.New("securepg: sslrootcert (inline): no PEM certificate")
+		}
+		r.roots, r.pem, r.usable = staticMaterial("root certificates", roots), []byte(rootPath), true
+	case r.fromOrg:
+		r.roots = watched(p, newMaterial("root certificates", parseRoots, rootPath))
+		if err := r.roots.load(ctx); err != nil {
+			return r, fmt.Errorf("securepg: %s: %w", p.Sources[EnvSSLRootCert], err)
+		}
+		r.pem, _ = ReadRegularFile(ctx, rootPath, MaxKeyFileSize)
+		r.usable = true
+	case fileExists(rootPath):
+		r.roots = watched(p, newMaterial("root certificates", parseRoots, rootPath))
+		if err := r.roots.load(ctx); err != nil {
+			return r, fmt.Errorf("securepg: sslrootcert: %w", err)
+		}
+		r.pem, _ = ReadRegularFile(ctx, rootPath, MaxKeyFileSize)
+		r.usable = true
+	case mode == pq.SSLModeVerifyCA || mode == pq.SSLModeVerifyFull:
+		return r, fmt.Errorf("securepg: sslrootcert: cannot read root certificates: %w", pathError(&os.PathError{Op: "open", Path: rootPath, Err: syscall.ENOENT}))
+	default:
+		r.desc = "" // judged without it, as lib/pq ignores a missing root file under require
+	}
+	// A root file that does not exist yet, which lib/pq looks for at every
+	// connect: the configured one, or ~/.postgresql/root.crt. If it
+	// appears, securepg verifies with it too (never weaker than judged).
+	switch {
+	case r.roots != nil || cfg.SSLInline || rootPath == "system":
+	case rootPath != "":
+		r.later = watched(p, newMaterial("root certificates", parseRoots, rootPath))
+	case home != "" && useSSL(tlsMode):
+		r.later = watched(p, newMaterial("root certificates", parseRoots, filepath.Join(home, "root.crt")))
+	}
+	return r, nil
+}
+
+// pqAttempts lays out the attempts lib/pq makes for mode, and the
+// verification its TLS attempts get.
+func pqAttempts(mode pq.SSLMode, custom, rootUsable bool) (Verification, []Attempt) {
+	level := VerifyNone
+	if rootUsable {
+		level = VerifyCA
+	}
+	switch {
+	case custom:
+		return level, []Attempt{{TLS: true, Verify: VerifyNone}}
+	case mode == pq.SSLModeDisable:
+		return level, []Attempt{{}}
+	case mode == pq.SSLModeAllow:
+		return level, []Attempt{{}, {TLS: true, Verify: level}}
+	case mode == pq.SSLModePrefer:
+		return level, []Attempt{{TLS: true, Verify: level}, {}}
+	case mode == "" || mode == pq.SSLModeRequire:
+		return level, []Attempt{{TLS: true, Verify: level}}
+	case mode == pq.SSLModeVerifyCA:
+		return VerifyCA, []Attempt{{TLS: true, Verify: VerifyCA}}
+	case mode == pq.SSLModeVerifyFull:
+		return VerifyFull, []Attempt{{TLS: true, Verify: VerifyFull}}
+	}
+	return level, nil
+}
+
+// pqHost is one host of a lib/pq configuration.
+type pqHost struct {
+	host string
+	set  bool // the host was configured, not lib/pq's default
+	ip   netip.Addr
+	addr string
+	port uint16
+}
+
+// pqHosts lists the configuration's hosts. lib/pq fills an empty element
+// of a host list (and a missing host) with "localhost", which is no name
+// to verify.
+func pqHosts(cfg pq.Config, src map[string]Source) []pqHost {
+	var named []string
+	if h := src["host"]; h.Origin != "default" {
+		named = strings.Split(h.Value, ",")
+	}
+	isNamed := func(i int) bool { return i < len(named) && named[i] != "" }
+	hosts := []pqHost{{cfg.Host, pqIsSet(cfg, "host") && isNamed(0), cfg.Hostaddr, addrString(cfg.Hostaddr), cfg.Port}}
+	for i, m := range cfg.Multi {
+		hosts = append(hosts, pqHost{m.Host, m.Host != "" && isNamed(i+1), m.Hostaddr, addrString(m.Hostaddr), m.Port})
+	}
+	return hosts
+}
+
+// pqBase is the configuration lib/pq connects with: one host at a time,
+// no TLS of its own, and (to fail fast, and say who is connecting) the
+// policy's connect timeout and application_name where the configuration
+// sets none, which plan records.
+func pqBase(cfg pq.Config, p Policy, src map[string]Source, custom bool, plan *Plan) pq.Config {
 	base := cfg.Clone()
 	base.Multi = nil
 	base.LoadBalanceHosts = pq.LoadBalanceHostsDisable
@@ -310,13 +344,10 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 	if !custom {
 		base.SSLMode = pq.SSLModeDisable
 	}
-	// Fail fast, and say who is connecting: the policy's connect timeout
-	// and application_name where the configuration sets none.
 	plan.ConnectTimeout, plan.ConnectTimeoutSource = connectTimeout(p, src, cfg.ConnectTimeout)
 	plan.AppName, plan.AppNameSource = appName(p, src, cfg.ApplicationName)
 	base.ConnectTimeout, base.ApplicationName = plan.ConnectTimeout, plan.AppName
-	pc.base = base
-	return pc, plan, nil
+	return base
 }
 
 func addrString(a netip.Addr) string {
