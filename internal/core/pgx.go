@@ -231,31 +231,15 @@ func parsePgxKeyPair(data [][]byte) (*tls.Certificate, error) {
 }
 
 func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxConfig, Plan, error) {
-	// pgx does not know ssl_min/max_protocol_version: it would send them to
-	// the server as run-time settings, which fail there. Honour them as libpq
-	// does, on the client.
-	var dsnMin, dsnMax uint16
-	for _, k := range []string{"ssl_min_protocol_version", "ssl_max_protocol_version"} {
-		v, ok := cc.RuntimeParams[k]
-		if !ok {
-			continue
-		}
-		ver, ok := ParseTLSVersionName(v)
-		if !ok {
-			return nil, Plan{}, errors.New("securepg: invalid " + k + ": want TLSv1.2 or TLSv1.3")
-		}
-		if k == "ssl_min_protocol_version" {
-			dsnMin = ver
-		} else {
-			dsnMax = ver
-		}
-		delete(cc.RuntimeParams, k)
+	dsnMin, dsnMax, err := pgxTLSVersions(cc)
+	if err != nil {
+		return nil, Plan{}, err
 	}
 	if keys := unsupportedKeys(unsupportedPgx, cc.RuntimeParams); len(keys) > 0 {
 		return nil, Plan{}, &DSNError{Driver: DriverPgx, Msg: "pgx does not support " + strings.Join(keys, ", ") +
 			": it would send the value to the server as a setting, which fails there; remove it"}
 	}
-	minTLS := max(p.MinTLSVersion, dsnMin)
+	h := pgxHardening{p: p, kf: kf, minTLS: max(p.MinTLSVersion, dsnMin), maxTLS: dsnMax}
 
 	fbs := append([]*pgconn.FallbackConfig{{Host: cc.Host, Port: cc.Port, TLSConfig: cc.TLSConfig}}, cc.Fallbacks...)
 	var from map[*pgconn.FallbackConfig]string
@@ -264,7 +248,6 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxCo
 	}
 	entries := make([]pgxEntry, len(fbs))
 	plan := Plan{Driver: DriverPgx}
-	var shared *Material[*Roots] // the roots pgx parsed, as one host's
 
 	// Group the attempts per host the way pgx lays them out: prefer is
 	// [tls, plain], allow is [plain, tls], anything else one attempt.
@@ -275,68 +258,13 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxCo
 		}
 		group := fbs[i : i+n]
 		network, _ := pgconn.NetworkAddress(group[0].Host, group[0].Port)
-		t := Target{Host: group[0].Host, Port: group[0].Port, Network: network, MinTLS: minTLS, MaxTLS: dsnMax}
+		t := Target{Host: group[0].Host, Port: group[0].Port, Network: network, MinTLS: h.minTLS, MaxTLS: dsnMax}
 		auths := make([]*serverAuth, n)
 		for j, fb := range group {
 			a := Attempt{}
 			if fb.TLSConfig != nil {
-				tc := fb.TLSConfig.Clone()
-				upgrade := n == 1 && p.Roots() != nil && p.RootCert != "system" && tc.RootCAs == nil
-				lifted := from[fb] == ModeFromPolicy
-				t.RootCA, t.RootFromPolicy, t.ClientCert, t.CertFromPolicy = describeTLS(tc, p)
-				// The roots and the client certificate follow their files
-				// (a rotation needs no restart) where securepg knows them.
-				var roots *Material[*Roots]
-				switch {
-				case tc.RootCAs != nil && kf.roots != nil:
-					roots = kf.roots
-				case tc.RootCAs != nil:
-					// Whether they hold a public CA is the plan's PublicRoots.
-					// pgx made a copy per host: one is kept for them all.
-					if shared == nil || !shared.val.Pool.Equal(tc.RootCAs) {
-						shared = staticMaterial("root certificates", &Roots{Pool: tc.RootCAs})
-					}
-					roots = shared
-				case p.Roots() != nil:
-					roots = p.Roots()
-				}
-				switch {
-				case len(tc.Certificates) == 1 && kf.cert != nil:
-					tc.Certificates, tc.GetClientCertificate = nil, clientCertificate(kf.cert)
-				case len(tc.Certificates) == 0 && tc.GetClientCertificate == nil && p.ClientCertificate() != nil:
-					tc.GetClientCertificate = clientCertificate(p.ClientCertificate())
-				}
-				tc.MinVersion = minTLS
-				if dsnMax != 0 {
-					tc.MaxVersion = dsnMax
-				}
-				restrictGroups(tc, p.OffersOnlyHybrid())
-				// securepg verifies the chain (and, for verify-full, the host
-				// name) itself in VerifyConnection, with the hardened roots:
-				// pgx's verify-ca callback would use the roots it captured at
-				// parse time, and crypto/tls's own failure would not say which
-				// host it was.
-				auth := &serverAuth{minTLS: minTLS, pins: p.pins}
-				switch {
-				case !tc.InsecureSkipVerify || lifted && p.MinSSLMode >= ModeVerifyFull:
-					auth.level = VerifyFull
-					auth.name = tc.ServerName
-					if auth.name == "" {
-						auth.name = fb.Host
-					}
-				case tc.VerifyPeerCertificate != nil || upgrade || lifted && p.MinSSLMode == ModeVerifyCA:
-					auth.level = VerifyCA
-				}
-				auth.roots = roots
-				tc.RootCAs = nil // verification is VerifyConnection's, with auth.roots
-				// Each connect's clone verifies (bind); a handshake on the
-				// template itself never completes.
-				tc.VerifyConnection = func(tls.ConnectionState) error { return unbound() }
-				tc.InsecureSkipVerify = true
-				tc.VerifyPeerCertificate = nil
-				fb.TLSConfig = tc
-				a = Attempt{TLS: true, Verify: auth.level}
-				auths[j] = auth
+				auths[j] = h.harden(fb, &t, n == 1, from[fb] == ModeFromPolicy)
+				a = Attempt{TLS: true, Verify: auths[j].level}
 			}
 			t.Attempts = append(t.Attempts, a)
 		}
@@ -351,6 +279,98 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxCo
 	cc.Host, cc.Port, cc.TLSConfig = fbs[0].Host, fbs[0].Port, fbs[0].TLSConfig
 	cc.Fallbacks = fbs[1:]
 	return &PgxConfig{Conn: cc, entries: entries, policy: p, files: kf}, plan, nil
+}
+
+// pgxTLSVersions takes ssl_min/max_protocol_version out of pgx's run-time
+// settings: pgx does not know them and would send them to the server,
+// where they fail. securepg honours them as libpq does, on the client.
+func pgxTLSVersions(cc *pgx.ConnConfig) (dsnMin, dsnMax uint16, err error) {
+	for _, k := range []string{"ssl_min_protocol_version", "ssl_max_protocol_version"} {
+		v, ok := cc.RuntimeParams[k]
+		if !ok {
+			continue
+		}
+		ver, ok := ParseTLSVersionName(v)
+		if !ok {
+			return 0, 0, errors.New("securepg: invalid " + k + ": want TLSv1.2 or TLSv1.3")
+		}
+		if k == "ssl_min_protocol_version" {
+			dsnMin = ver
+		} else {
+			dsnMax = ver
+		}
+		delete(cc.RuntimeParams, k)
+	}
+	return dsnMin, dsnMax, nil
+}
+
+// pgxHardening hardens the TLS attempts of one pgx configuration.
+type pgxHardening struct {
+	p              Policy
+	kf             keyFiles
+	minTLS, maxTLS uint16
+	shared         *Material[*Roots] // the roots pgx parsed, as one host's
+}
+
+// harden replaces fb's TLS configuration with securepg's template for a
+// TLS attempt of t (alone: the host's only attempt; lifted: its sslmode
+// is the policy's) and returns how it verifies the server.
+func (h *pgxHardening) harden(fb *pgconn.FallbackConfig, t *Target, alone, lifted bool) *serverAuth {
+	p := h.p
+	tc := fb.TLSConfig.Clone()
+	upgrade := alone && p.Roots() != nil && p.RootCert != "system" && tc.RootCAs == nil
+	t.RootCA, t.RootFromPolicy, t.ClientCert, t.CertFromPolicy = describeTLS(tc, p)
+	// The roots and the client certificate follow their files (a rotation
+	// needs no restart) where securepg knows them.
+	var roots *Material[*Roots]
+	switch {
+	case tc.RootCAs != nil && h.kf.roots != nil:
+		roots = h.kf.roots
+	case tc.RootCAs != nil:
+		// Whether they hold a public CA is the plan's PublicRoots. pgx
+		// made a copy per host: one is kept for them all.
+		if h.shared == nil || !h.shared.val.Pool.Equal(tc.RootCAs) {
+			h.shared = staticMaterial("root certificates", &Roots{Pool: tc.RootCAs})
+		}
+		roots = h.shared
+	case p.Roots() != nil:
+		roots = p.Roots()
+	}
+	switch {
+	case len(tc.Certificates) == 1 && h.kf.cert != nil:
+		tc.Certificates, tc.GetClientCertificate = nil, clientCertificate(h.kf.cert)
+	case len(tc.Certificates) == 0 && tc.GetClientCertificate == nil && p.ClientCertificate() != nil:
+		tc.GetClientCertificate = clientCertificate(p.ClientCertificate())
+	}
+	tc.MinVersion = h.minTLS
+	if h.maxTLS != 0 {
+		tc.MaxVersion = h.maxTLS
+	}
+	restrictGroups(tc, p.OffersOnlyHybrid())
+	// securepg verifies the chain (and, for verify-full, the host name)
+	// itself in VerifyConnection, with the hardened roots: pgx's verify-ca
+	// callback would use the roots it captured at parse time, and
+	// crypto/tls's own failure would not say which host it was.
+	auth := &serverAuth{minTLS: h.minTLS, pins: p.pins}
+	switch {
+	case !tc.InsecureSkipVerify || lifted && p.MinSSLMode >= ModeVerifyFull:
+		auth.level = VerifyFull
+		auth.name = tc.ServerName
+		if auth.name == "" {
+			auth.name = fb.Host
+		}
+	case tc.VerifyPeerCertificate != nil || upgrade || lifted && p.MinSSLMode == ModeVerifyCA:
+		auth.level = VerifyCA
+	}
+	auth.roots = roots
+	tc.RootCAs = nil // verification is VerifyConnection's, with auth.roots
+	// Each connect's clone verifies (bind); a handshake on the template
+	// itself never completes.
+	tc.VerifyConnection = func(tls.ConnectionState) error { return unbound() }
+	tc.InsecureSkipVerify = true
+	tc.VerifyPeerCertificate = nil
+	fb.TLSConfig = tc
+	return auth
 }
 
 // pgxPassfile returns the passfile pgx took the password from: none in the
