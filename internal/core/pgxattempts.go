@@ -95,58 +95,9 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 	}
 	cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if a.connected.Load() {
-			// A query cancellation (PgConn.CancelRequest) of the connection
-			// made: it sends no credentials, and its TLS handshake is
-			// verified by the attempt's VerifyConnection again. Its address
-			// is judged as the connection's was, before the dial.
-			t := a.live.entry.target
-			if refusal, _, _ := checkAddress(a.c.policy, t, network, addr); refusal != nil {
-				return nil, refusal
-			}
-			conn, err := dial(boundDial(ctx), network, addr)
-			if err == nil {
-				if refusal, _ := checkPeer(a.c.policy, t, conn); refusal != nil {
-					conn.Close()
-					return nil, refusal
-				}
-			}
-			return conn, err
+			return a.dialCancel(ctx, dial, network, addr)
 		}
-		cur, err := a.next(network, addr)
-		if err != nil {
-			return nil, err
-		}
-		// The exact address about to be dialed, before the packet leaves.
-		refusal, audited, loopback := checkAddress(a.c.policy, cur.entry.target, network, addr)
-		if refusal != nil {
-			a.reject(cur, refusal)
-			return nil, refusal
-		}
-		// The host's credentials, before anything is dialed: a provider
-		// that refuses (RDS IAM under a weak sslmode) keeps the network
-		// quiet.
-		if a.st.Creds != nil {
-			if cur.creds, err = a.st.Creds(ctx, cur.entry.target); err != nil {
-				return nil, err
-			}
-		}
-		conn, err := dial(boundDial(ctx), network, addr)
-		if err != nil {
-			return conn, err
-		}
-		// The peer connected to (a DialFunc may dial through a proxy),
-		// before a byte is sent on it.
-		refusal, peerLoopback := checkPeer(a.c.policy, cur.entry.target, conn)
-		if refusal != nil {
-			conn.Close()
-			a.reject(cur, refusal)
-			return nil, refusal
-		}
-		cur.netAudited, cur.loopback = audited, loopback && peerLoopback
-		if cur.entry.auth == nil || direct {
-			return conn, err // with direct TLS, no SSLRequest is answered
-		}
-		return &replyConn{Conn: conn, a: a, cur: cur}, nil
+		return a.dial(ctx, dial, direct, network, addr)
 	}
 	cc.AfterNetConnect = func(ctx context.Context, cfg *pgconn.Config, conn net.Conn) (net.Conn, error) {
 		conn, err := a.afterNetConnect(ctx, cfg, conn)
@@ -160,24 +111,7 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 		return conn, err
 	}
 	cc.ValidateConnect = func(ctx context.Context, pc *pgconn.PgConn) error {
-		if validate == nil {
-			return nil
-		}
-		// The configuration's own check (target_session_attrs, or code's)
-		// runs SQL on the session: the session stage comes first, so that
-		// nothing runs as a role the policy refuses. A refusal fails this
-		// host, as pgx's check would.
-		if at := a.acceptedFor(pc); at != nil && c.policy.ForbidSuperuser {
-			if _, _, err := c.judgeSession(ctx, pc, at, a.st.Rec); err != nil {
-				return err
-			}
-		}
-		err := validate(ctx, pc)
-		var np *pgconn.NotPreferredError
-		if errors.As(err, &np) {
-			a.notPreferred = a.cur
-		}
-		return err
+		return a.validate(ctx, validate, pc)
 	}
 	return nil
 }
