@@ -134,3 +134,52 @@ func TestAttackValidateConnectRunsBeforeTheSessionIsJudged(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionStageBeforeTargetSessionAttrs: target_session_attrs's own
+// check (pgx's ValidateConnect) runs after the session stage; a
+// superuser on every host of a list is refused with the policy's reason
+// on both pgx ways, after each host was tried, and a plain role connects.
+func TestSessionStageBeforeTargetSessionAttrs(t *testing.T) {
+	l := getLab(t)
+	port := itoa(l.Port)
+	dsn := func(user string) string {
+		return "host=localhost,localhost port=" + port + "," + port + " user=" + user + " password=" + l.Password +
+			" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile + " target_session_attrs=read-write"
+	}
+	isolateEnv(t)
+	opts := []securepg.Option{securepg.WithForbidSuperuser(true), securepg.WithLogger(discardLogger())}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		user   string
+		reason string
+	}{{pglab.SuperUser, securepg.ReasonSuperuserSession}, {l.User, ""}} {
+		cc, err := pgx.ParseConfig(dsn(tc.user))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := securepg.ConfigurePgx(cc, opts...); err != nil {
+			t.Fatal(err)
+		}
+		c, err := pgx.ConnectConfig(ctx, cc)
+		if err == nil {
+			c.Close(ctx)
+		}
+		cc2, _ := pgx.ParseConfig(dsn(tc.user))
+		db, oerr := securepg.OpenDB(cc2, opts...)
+		if oerr != nil {
+			t.Fatal(oerr)
+		}
+		err2 := db.PingContext(ctx)
+		db.Close()
+		for _, e := range []error{err, err2} {
+			if tc.reason == "" {
+				if e != nil {
+					t.Fatalf("%s: %v", tc.user, e)
+				}
+				continue
+			}
+			requireReason(t, e, tc.reason)
+		}
+	}
+}
