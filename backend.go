@@ -23,7 +23,7 @@ func (b *mockBackend) Connect(ctx context.Context, creds core.CredsFunc, rec *co
 	if err != nil {
 		return nil, core.Facts{}, nil, err
 	}
-	// A password from a hook or provider, judged as the real backends
+	// A password from a provider, judged as the real backends
 	// judge it (the configuration's was judged at sql.Open).
 	var audited []*core.Violation
 	if cr != nil && cr.Password != "" {

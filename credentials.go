@@ -20,10 +20,11 @@ import (
 
 // credentials resolves the credentials of one new connection to one host,
 // in order of increasing precedence: the providers (SECUREPG_PASSWORD_FILE
-// first, then WithCredentials' in order) and the BeforeConnect hooks. nil
-// means the configured ones (DSN, PGPASSWORD, passfile, as the driver
-// reads them). Each is bounded by ctx: one that does not return in time
-// fails the attempt with ctx's error (and is left to finish on its own).
+// first, then WithCredentials' in order); then the BeforeConnect hooks
+// may fail the attempt. nil means the configured ones (DSN, PGPASSWORD,
+// passfile, as the driver reads them). Each is bounded by ctx: one that
+// does not return in time fails the attempt with ctx's error (and is left
+// to finish on its own).
 func (h *hookSet) credentials(ctx context.Context, a hooks.Attempt) (*hooks.Credentials, error) {
 	var creds *hooks.Credentials
 	merge := func(c hooks.Credentials) {
@@ -43,14 +44,11 @@ func (h *hookSet) credentials(ctx context.Context, a hooks.Attempt) (*hooks.Cred
 		if s.BeforeConnect == nil {
 			continue
 		}
-		c, err := bounded(ctx, func() (*hooks.Credentials, error) {
-			return callHook("BeforeConnect", i, func() (*hooks.Credentials, error) { return s.BeforeConnect(ctx, a) })
+		_, err := bounded(ctx, func() (struct{}, error) {
+			return callHook("BeforeConnect", i, func() (struct{}, error) { return struct{}{}, s.BeforeConnect(ctx, a) })
 		})
 		if err != nil {
 			return nil, err
-		}
-		if c != nil {
-			merge(*c)
 		}
 	}
 	return creds, nil

@@ -22,18 +22,22 @@ func (l *lab) noPassword(extra ...string) string {
 		"sslmode=verify-full", "sslrootcert=" + l.Certs.CAFile}, extra...), " ")
 }
 
-func TestBeforeConnectSuppliesCredentials(t *testing.T) {
+func TestProviderSuppliesCredentialsBeforeConnectSees(t *testing.T) {
 	l := getLab(t)
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			var seen []hooks.Attempt
-			c, err := securepg.NewConnector(l.noPassword(), withBackend(drv), securepg.WithLogger(discardLogger()), securepg.WithHooks(hooks.Hooks{
-				BeforeConnect: func(_ context.Context, a hooks.Attempt) (*hooks.Credentials, error) {
-					seen = append(seen, a)
-					return &hooks.Credentials{Password: l.Password}, nil
-				},
-			}))
+			c, err := securepg.NewConnector(l.noPassword(), withBackend(drv), securepg.WithLogger(discardLogger()),
+				securepg.WithCredentials(hooks.CredentialFunc(func(context.Context, hooks.Attempt) (hooks.Credentials, error) {
+					return hooks.Credentials{Password: l.Password}, nil
+				})),
+				securepg.WithHooks(hooks.Hooks{
+					BeforeConnect: func(_ context.Context, a hooks.Attempt) error {
+						seen = append(seen, a)
+						return nil
+					},
+				}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,8 +64,8 @@ func TestHookErrorsAndPanics(t *testing.T) {
 			hook  string
 			panic bool
 		}{
-			{"BeforeConnect error", hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) (*hooks.Credentials, error) { return nil, sentinel }}, "BeforeConnect", false},
-			{"BeforeConnect panic", hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) (*hooks.Credentials, error) { panic(sentinel) }}, "BeforeConnect", true},
+			{"BeforeConnect error", hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) error { return sentinel }}, "BeforeConnect", false},
+			{"BeforeConnect panic", hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) error { panic(sentinel) }}, "BeforeConnect", true},
 			{"AfterConnect error", hooks.Hooks{AfterConnect: func(context.Context, hooks.ConnInfo) error { return sentinel }}, "AfterConnect", false},
 			{"AfterConnect panic", hooks.Hooks{AfterConnect: func(context.Context, hooks.ConnInfo) error { panic("a string, shown by type only") }}, "AfterConnect", true},
 		} {

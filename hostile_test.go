@@ -79,7 +79,7 @@ func TestSlowHooksAreBoundedByTheContext(t *testing.T) {
 			{"OnViolation", l.at(l.selfSigned, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
 				hooks.Hooks{OnViolation: func(context.Context, hooks.Violation) { block() }}},
 			{"BeforeConnect", l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
-				hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) (*hooks.Credentials, error) { block(); return nil, nil }}},
+				hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) error { block(); return nil }}},
 			{"AfterConnect", l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
 				hooks.Hooks{AfterConnect: func(context.Context, hooks.ConnInfo) error { block(); return nil }}},
 		} {

@@ -114,9 +114,6 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 			securepg.WithCredentials(hooks.CredentialFunc(func(context.Context, hooks.Attempt) (hooks.Credentials, error) {
 				return hooks.Credentials{User: l.User, Password: secret}, nil
 			})),
-			securepg.WithHooks(hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) (*hooks.Credentials, error) {
-				return &hooks.Credentials{Password: secret}, nil
-			}}),
 			securepg.WithPasswordFile(pwFile),
 		} {
 			isolateEnv(t)

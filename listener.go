@@ -17,7 +17,7 @@ import (
 // verified by securepg as sql.Open("securepg", dsn)'s are, then handed
 // to lib/pq. lib/pq's own pq.NewListener dials by itself and would connect
 // a sslmode=disable DSN in plaintext. The backend is lib/pq. Credential providers and BeforeConnect hooks are
-// not asked: lib/pq reconnects with the DSN's (or PGPASSWORD's, or the
+// not run: lib/pq reconnects with the DSN's (or PGPASSWORD's, or the
 // passfile's) password. A service file is read when the listener is made,
 // as sql.Open reads it, never again by lib/pq; PGPASSWORD and the passfile
 // are read again at each reconnect, and the password judged before

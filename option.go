@@ -219,10 +219,11 @@ func WithHooks(h hooks.Hooks) Option {
 }
 
 // WithCredentials installs a credential provider, asked for every new
-// physical connection. Credentials are resolved in order of increasing
-// precedence: the DSN, PGPASSWORD and the passfile (as the driver reads
-// them); SECUREPG_PASSWORD_FILE; the providers, in installation order; the
-// BeforeConnect hooks. A nil provider is ignored.
+// physical connection: the one way to supply credentials in code
+// (hooks.CredentialFunc adapts a function). Credentials are resolved in
+// order of increasing precedence: the DSN, PGPASSWORD and the passfile (as
+// the driver reads them); SECUREPG_PASSWORD_FILE (itself a provider); the
+// providers, in installation order. A nil provider is ignored.
 func WithCredentials(p hooks.CredentialProvider) Option {
 	return optionFunc(func(o *options) {
 		if p != nil {

@@ -309,9 +309,9 @@ func TestPasswordProtectionOnTheRealServer(t *testing.T) {
 	// Passwords that appear only at connect time: a hook's, and the
 	// passfile's (which lib/pq would read itself, securepg reads for it).
 	t.Run("a password from a hook or the passfile is protected too", func(t *testing.T) {
-		hook := securepg.WithHooks(hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) (*hooks.Credentials, error) {
-			return &hooks.Credentials{Password: l.Password}, nil
-		}})
+		hook := securepg.WithCredentials(hooks.CredentialFunc(func(context.Context, hooks.Attempt) (hooks.Credentials, error) {
+			return hooks.Credentials{Password: l.Password}, nil
+		}))
 		for _, drv := range []string{"pgx", "pq"} {
 			for _, source := range []string{"hook", "passfile"} {
 				isolateEnv(t)

@@ -114,10 +114,11 @@ type QueryEvent struct {
 // installs sets in order: BeforeConnect, AfterConnect and BeforeQuery run
 // in that order, AfterQuery in the reverse order, OnViolation in order.
 type Hooks struct {
-	// BeforeConnect runs before each new physical connection. It may
-	// supply credentials (later sets override earlier ones; nil keeps them)
-	// or fail the attempt with an error.
-	BeforeConnect func(ctx context.Context, a Attempt) (*Credentials, error)
+	// BeforeConnect runs before each new physical connection, after the
+	// credentials were resolved. An error fails the attempt. Credentials
+	// come from a CredentialProvider (securepg.WithCredentials), the one
+	// way to supply them in code.
+	BeforeConnect func(ctx context.Context, a Attempt) error
 
 	// AfterConnect runs after a new connection was validated. An error
 	// rejects it: the connection is closed and the error returned. It

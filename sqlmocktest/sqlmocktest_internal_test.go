@@ -327,8 +327,8 @@ func TestMockPathNeverDialsUnixSockets(t *testing.T) {
 
 // TestPasswordProtectionOnTheMockPath: the password protection judges the
 // mock as it judges the real backends: a DSN password under require is
-// refused at sql.Open with lib/pq, and a password a hook supplies is
-// refused when connecting.
+// refused at sql.Open with lib/pq, and so is a password a provider
+// supplies.
 func TestPasswordProtectionOnTheMockPath(t *testing.T) {
 	isolate(t)
 	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
@@ -338,18 +338,19 @@ func TestPasswordProtectionOnTheMockPath(t *testing.T) {
 	if !errors.As(err, &pe) || pe.Reason != securepg.ReasonPasswordUnverifiedServer {
 		t.Fatalf("DSN password: err = %v", err)
 	}
-	hook := securepg.WithHooks(hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) (*hooks.Credentials, error) {
-		return &hooks.Credentials{Password: "Zq7-hook-pw"}, nil
-	}})
-	db, _, err := newOn("pq", t, "host=db.internal user=app dbname=app sslmode=require", WithSecurepg(quiet, hook))
-	if err != nil {
-		t.Fatal(err)
-	}
+	hook := securepg.WithCredentials(hooks.CredentialFunc(func(context.Context, hooks.Attempt) (hooks.Credentials, error) {
+		return hooks.Credentials{Password: "Zq7-hook-pw"}, nil
+	}))
+	// A provider's password: refused at creation (a provider is known to
+	// supply one), or else when connecting.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err = db.Conn(ctx)
+	db, _, err := newOn("pq", t, "host=db.internal user=app dbname=app sslmode=require", WithSecurepg(quiet, hook))
+	if err == nil {
+		_, err = db.Conn(ctx)
+	}
 	if !errors.As(err, &pe) || pe.Reason != securepg.ReasonPasswordUnverifiedServer {
-		t.Fatalf("hook password: err = %v", err)
+		t.Fatalf("provider password: err = %v", err)
 	}
 	// pgx binds SCRAM to the channel: allowed.
 	db, mock, err := newOn("pgx", t, "host=db.internal user=app dbname=app sslmode=require", WithSecurepg(quiet, hook))

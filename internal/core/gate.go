@@ -39,7 +39,7 @@ const (
 // Check is what one stage judges. Each stage reads only its own fields.
 type Check struct {
 	Stage Stage
-	// Plan: StagePlan; StageCredential for a password a hook or provider
+	// Plan: StagePlan; StageCredential for a password a provider
 	// supplies (CredentialSupplied).
 	Plan Plan
 	// Target: StageAddress and StageCredential.
@@ -65,7 +65,7 @@ type Check struct {
 type CredentialCheck uint8
 
 const (
-	// CredentialSupplied: a password a hook or provider supplies at this
+	// CredentialSupplied: a password a provider supplies at this
 	// connect (the configuration's was judged at StagePlan).
 	CredentialSupplied CredentialCheck = iota
 	// CredentialWeakSetting: the configuration weakens authentication

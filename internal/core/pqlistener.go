@@ -17,7 +17,7 @@ import (
 // judged by securepg exactly as for the connector's connections; lib/pq
 // then speaks PostgreSQL over it. Name is the DSN to give lib/pq with it:
 // the planned hosts, sslmode=disable (the dialer does TLS), and the
-// configuration's own password (providers and hooks are not asked: lib/pq
+// configuration's own password (providers are not asked: lib/pq
 // reconnects with Name alone).
 type ListenerDialer struct {
 	c    *PQConfig
