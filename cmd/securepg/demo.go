@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -37,7 +38,7 @@ func (e *env) demo(ctx context.Context, args []string) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	out := e.stdout
+	d := &demoSession{e: e, ctx: ctx, out: e.stdout}
 	// failed ends the demo on err, or says it was interrupted when the
 	// context is done (err is then the context's, or what it caused).
 	failed := func(err error) int {
@@ -46,165 +47,208 @@ func (e *env) demo(ctx context.Context, args []string) int {
 		}
 		return e.fail(exitError, "demo: %v", err)
 	}
-	// step starts step n, unless the demo was interrupted.
-	step := func(n int, title string) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "\n%s %s\n", e.bold(fmt.Sprintf("[%d/8]", n)), title)
-		return nil
-	}
-	say := func(format string, a ...any) { fmt.Fprintf(out, "      "+format+"\n", a...) }
 
-	fmt.Fprintln(out, e.bold("securepg demo")+": a throwaway PostgreSQL with TLS on 127.0.0.1, and what securepg does with it")
-	if err := step(1, "starting PostgreSQL"); err != nil {
+	fmt.Fprintln(d.out, e.bold("securepg demo")+": a throwaway PostgreSQL with TLS on 127.0.0.1, and what securepg does with it")
+	if err := d.step(1, "starting PostgreSQL"); err != nil {
 		return failed(err)
 	}
 	if _, err := lab.FindBinDir(); err != nil {
 		return failed(err)
 	}
-	cluster, err := lab.Start(ctx, func(s string) { say("%s", s) })
+	cluster, err := lab.Start(ctx, func(s string) { d.say("%s", s) })
 	if err != nil {
 		return failed(err) // lab.Start removed what it made
 	}
 	defer func() {
 		err := cluster.Stop()
-		fmt.Fprintf(out, "\ncleaned up: stopped PostgreSQL and removed %s", cluster.Dir)
+		fmt.Fprintf(d.out, "\ncleaned up: stopped PostgreSQL and removed %s", cluster.Dir)
 		if err != nil {
-			fmt.Fprintf(out, " (%v)", err)
+			fmt.Fprintf(d.out, " (%v)", err)
 		}
-		fmt.Fprintf(out, "; %.1fs in all\n", time.Since(start).Seconds())
+		fmt.Fprintf(d.out, "; %.1fs in all\n", time.Since(start).Seconds())
 	}()
-	say("PostgreSQL %s ready on %s with ssl=on, CA %s", cluster.Version, cluster.Addr(), cluster.Certs.CAFile)
+	d.cluster = cluster
+	d.say("PostgreSQL %s ready on %s with ssl=on, CA %s", cluster.Version, cluster.Addr(), cluster.Certs.CAFile)
 
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	d.reader = sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(d.reader))
 	defer mp.Shutdown(context.Background())
-	var logs bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{ReplaceAttr: dropTime}))
-	common := []securepg.Option{securepg.WithMeterProvider(mp), securepg.WithLogger(logger), securepg.WithMinSSLMode("verify-full")}
+	logger := slog.New(slog.NewTextHandler(&d.logs, &slog.HandlerOptions{ReplaceAttr: dropTime}))
+	d.common = []securepg.Option{securepg.WithMeterProvider(mp), securepg.WithLogger(logger), securepg.WithMinSSLMode("verify-full")}
+	d.strong = cluster.DSN("sslmode=verify-full", "sslrootcert="+cluster.Certs.CAFile)
 
-	if err := step(2, "a weak DSN: sslmode=prefer (TLS if the server offers it, plaintext otherwise)"); err != nil {
-		return failed(err)
+	for _, step := range []func() error{d.weak, d.verified, d.probe, d.audit, d.networks, d.privilege, d.metrics} {
+		if err := step(); err != nil {
+			return failed(err)
+		}
 	}
-	weak := cluster.DSN("sslmode=prefer")
-	say("sql.Open(\"securepg\", %q)", core.RedactDSN(core.DriverPgx, weak))
-	_, err = securepg.NewConnector(weak, common...)
+	return exitOK
+}
+
+// demoSession is one run of the demo: its server, its options, and what it
+// recorded.
+type demoSession struct {
+	e       *env
+	ctx     context.Context
+	out     io.Writer
+	cluster *lab.Cluster
+	common  []securepg.Option // every connector's: metrics, the log, verify-full
+	strong  string            // the verify-full DSN
+	logs    bytes.Buffer
+	reader  *sdkmetric.ManualReader
+}
+
+// step starts step n, unless the demo was interrupted.
+func (d *demoSession) step(n int, title string) error {
+	if err := d.ctx.Err(); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "\n%s %s\n", d.e.bold(fmt.Sprintf("[%d/8]", n)), title)
+	return nil
+}
+
+func (d *demoSession) say(format string, a ...any) { fmt.Fprintf(d.out, "      "+format+"\n", a...) }
+
+func (d *demoSession) weak() error {
+	if err := d.step(2, "a weak DSN: sslmode=prefer (TLS if the server offers it, plaintext otherwise)"); err != nil {
+		return err
+	}
+	weak := d.cluster.DSN("sslmode=prefer")
+	d.say("sql.Open(\"securepg\", %q)", core.RedactDSN(core.DriverPgx, weak))
+	_, err := securepg.NewConnector(weak, d.common...)
 	var pe *securepg.PolicyError
 	if !errors.As(err, &pe) {
-		return e.fail(exitError, "demo: the weak DSN was not refused: %v", err)
+		return fmt.Errorf("the weak DSN was not refused: %v", err)
 	}
-	say("%s before anything was dialed: reason %s (got %s, want %s)", e.red("refused"), pe.Reason, pe.Got, pe.Want)
-	say("%s", pe.Error())
+	d.say("%s before anything was dialed: reason %s (got %s, want %s)", d.e.red("refused"), pe.Reason, pe.Got, pe.Want)
+	d.say("%s", pe.Error())
+	return nil
+}
 
-	if err := step(3, "a verify-full DSN with the demo's CA"); err != nil {
-		return failed(err)
+func (d *demoSession) verified() error {
+	if err := d.step(3, "a verify-full DSN with the demo's CA"); err != nil {
+		return err
 	}
-	strong := cluster.DSN("sslmode=verify-full", "sslrootcert="+cluster.Certs.CAFile)
-	say("sql.Open(\"securepg\", %q)", core.RedactDSN(core.DriverPgx, strong))
+	d.say("sql.Open(\"securepg\", %q)", core.RedactDSN(core.DriverPgx, d.strong))
 	var info hooks.ConnInfo
-	c, err := securepg.NewConnector(strong, append(common, securepg.WithHooks(hooks.Hooks{
+	c, err := securepg.NewConnector(d.strong, append(d.common, securepg.WithHooks(hooks.Hooks{
 		AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; return nil }}))...)
 	if err != nil {
-		return failed(err)
+		return err
 	}
 	db := sql.OpenDB(c)
 	defer db.Close()
 	var who string
-	if err := db.QueryRowContext(ctx, "SELECT current_user").Scan(&who); err != nil {
-		return failed(err)
+	if err := db.QueryRowContext(d.ctx, "SELECT current_user").Scan(&who); err != nil {
+		return err
 	}
-	say("%s: %s, certificate verified %s; SELECT current_user = %s", e.green("connected"),
+	d.say("%s: %s, certificate verified %s; SELECT current_user = %s", d.e.green("connected"),
 		core.TLSVersionName(info.Version), info.Verification, who)
+	return nil
+}
 
-	if err := step(4, "securepg probe of that server"); err != nil {
-		return failed(err)
+func (d *demoSession) probe() error {
+	if err := d.step(4, "securepg probe of that server"); err != nil {
+		return err
 	}
 	p := core.DefaultPolicy()
 	if err := p.Load(); err != nil {
-		return failed(err)
+		return err
 	}
-	backend, plan, err := core.Prepare(strong, p)
+	backend, plan, err := core.Prepare(d.strong, p)
 	if err != nil {
-		return failed(err)
+		return err
 	}
-	r := e.probeReport(ctx, strong, p, backend, plan, false)
+	r := d.e.probeReport(d.ctx, d.strong, p, backend, plan, false)
 	var buf bytes.Buffer
-	sub := *e
+	sub := *d.e
 	sub.stdout = &buf
 	sub.printProbe(r)
 	for _, line := range strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") {
-		say("%s", line)
+		d.say("%s", line)
 	}
+	return nil
+}
 
-	if err := step(5, "audit mode (SECUREPG_MODE=audit): sslmode=require connects, and is reported"); err != nil {
-		return failed(err)
+func (d *demoSession) audit() error {
+	if err := d.step(5, "audit mode (SECUREPG_MODE=audit): sslmode=require connects, and is reported"); err != nil {
+		return err
 	}
-	lax := cluster.DSN("sslmode=require")
-	logs.Reset()
-	c, err = securepg.NewConnector(lax, append(common, securepg.WithMode("audit"))...)
+	lax := d.cluster.DSN("sslmode=require")
+	d.logs.Reset()
+	c, err := securepg.NewConnector(lax, append(d.common, securepg.WithMode("audit"))...)
 	if err != nil {
-		return failed(err)
+		return err
 	}
-	adb := sql.OpenDB(c)
-	defer adb.Close()
-	if err := adb.PingContext(ctx); err != nil {
-		return failed(err)
+	db := sql.OpenDB(c)
+	defer db.Close()
+	if err := db.PingContext(d.ctx); err != nil {
+		return err
 	}
-	say("%s; the log says:", e.green("connected"))
-	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-		say("  %s", line)
+	d.say("%s; the log says:", d.e.green("connected"))
+	for _, line := range strings.Split(strings.TrimSpace(d.logs.String()), "\n") {
+		d.say("  %s", line)
 	}
+	return nil
+}
 
-	// connectAs tries one connection with extra options, and says what
-	// happened.
-	connectAs := func(dsn string, opts ...securepg.Option) {
-		c, err := securepg.NewConnector(dsn, append(append([]securepg.Option(nil), common...), opts...)...)
-		if err == nil {
-			db := sql.OpenDB(c)
-			err = db.PingContext(ctx)
-			db.Close()
-		}
-		if errors.As(err, &pe) {
-			say("%s: reason %s", e.red("refused"), pe.Reason)
-			say("%s", pe.Error())
-			return
-		}
-		if err != nil {
-			say("%s: %s", e.red("failed"), core.SafeText(err.Error()))
-			return
-		}
-		say("%s", e.green("connected"))
+// connectAs tries one connection with extra options, and says what
+// happened.
+func (d *demoSession) connectAs(dsn string, opts ...securepg.Option) {
+	c, err := securepg.NewConnector(dsn, append(append([]securepg.Option(nil), d.common...), opts...)...)
+	if err == nil {
+		db := sql.OpenDB(c)
+		err = db.PingContext(d.ctx)
+		db.Close()
 	}
-
-	if err := step(6, "private endpoints only (SECUREPG_ALLOWED_NETWORKS): checked on the address actually dialed"); err != nil {
-		return failed(err)
+	var pe *securepg.PolicyError
+	if errors.As(err, &pe) {
+		d.say("%s: reason %s", d.e.red("refused"), pe.Reason)
+		d.say("%s", pe.Error())
+		return
 	}
-	say("SECUREPG_ALLOWED_NETWORKS=10.0.0.0/8, and localhost is 127.0.0.1:")
-	connectAs(strong, securepg.WithAllowedNetworks("10.0.0.0/8"))
-	say("SECUREPG_ALLOWED_NETWORKS=private (RFC 1918, RFC 4193, loopback):")
-	connectAs(strong, securepg.WithAllowedNetworks("private"))
-
-	if err := step(7, "least privilege (SECUREPG_FORBID_SUPERUSER=true): is_superuser at startup, else one query about the role"); err != nil {
-		return failed(err)
+	if err != nil {
+		d.say("%s: %s", d.e.red("failed"), core.SafeText(err.Error()))
+		return
 	}
-	super := strings.Replace(strong, "user="+cluster.User, "user="+lab.SuperUser, 1)
-	say("as %s, a superuser:", lab.SuperUser)
-	connectAs(super, securepg.WithForbidSuperuser(true))
-	say("as %s, a plain role:", cluster.User)
-	connectAs(strong, securepg.WithForbidSuperuser(true))
+	d.say("%s", d.e.green("connected"))
+}
 
-	if err := step(8, "metrics recorded (OpenTelemetry)"); err != nil {
-		return failed(err)
+func (d *demoSession) networks() error {
+	if err := d.step(6, "private endpoints only (SECUREPG_ALLOWED_NETWORKS): checked on the address actually dialed"); err != nil {
+		return err
+	}
+	d.say("SECUREPG_ALLOWED_NETWORKS=10.0.0.0/8, and localhost is 127.0.0.1:")
+	d.connectAs(d.strong, securepg.WithAllowedNetworks("10.0.0.0/8"))
+	d.say("SECUREPG_ALLOWED_NETWORKS=private (RFC 1918, RFC 4193, loopback):")
+	d.connectAs(d.strong, securepg.WithAllowedNetworks("private"))
+	return nil
+}
+
+func (d *demoSession) privilege() error {
+	if err := d.step(7, "least privilege (SECUREPG_FORBID_SUPERUSER=true): is_superuser at startup, else one query about the role"); err != nil {
+		return err
+	}
+	super := strings.Replace(d.strong, "user="+d.cluster.User, "user="+lab.SuperUser, 1)
+	d.say("as %s, a superuser:", lab.SuperUser)
+	d.connectAs(super, securepg.WithForbidSuperuser(true))
+	d.say("as %s, a plain role:", d.cluster.User)
+	d.connectAs(d.strong, securepg.WithForbidSuperuser(true))
+	return nil
+}
+
+func (d *demoSession) metrics() error {
+	if err := d.step(8, "metrics recorded (OpenTelemetry)"); err != nil {
+		return err
 	}
 	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(ctx, &rm); err != nil {
-		return failed(err)
+	if err := d.reader.Collect(d.ctx, &rm); err != nil {
+		return err
 	}
 	for _, line := range metricLines(rm) {
-		say("%s", line)
+		d.say("%s", line)
 	}
-	return exitOK
+	return nil
 }
 
 func dropTime(_ []string, a slog.Attr) slog.Attr {
