@@ -164,7 +164,10 @@ func FuzzAuthWatch(f *testing.F) {
 			return // pgproto3 stopped on a message it rejects before anything decisive
 		}
 		if want == "" {
-			if werr != nil {
+			// An ErrorResponse whose text is not safe to show fails the
+			// read, escaped (the driver ends on it anyway): not a refusal.
+			var se *SafeError
+			if werr != nil && !(whole == "" && errors.As(werr, &se)) {
 				t.Fatalf("refused (%q, %v); pgproto3 reads nothing decisive", whole, werr)
 			}
 			return
