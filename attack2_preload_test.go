@@ -2,12 +2,14 @@ package securepg_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/securepg/securepg"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // TestAttack2SetSessionPreloadLibraries: PostgreSQL 15 lets a superuser
@@ -18,7 +20,7 @@ import (
 func TestAttack2SetSessionPreloadLibraries(t *testing.T) {
 	l := getLab(t)
 	if l.Major < 15 {
-		t.Skip("GRANT SET ON PARAMETER is PostgreSQL 15+")
+		labtest.Unavailable(t, fmt.Errorf("GRANT SET ON PARAMETER needs PostgreSQL 15 or later; the lab's is %d", l.Major)) // fails under CI=true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
