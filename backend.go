@@ -18,6 +18,18 @@ type mockBackend struct {
 	target core.Target // the DSN's first host, which the mock stands in for
 }
 
+func newMockBackend(m seam.Mock, p core.Policy, plan core.Plan) *mockBackend {
+	b := &mockBackend{mock: m, policy: p, plan: plan}
+	if len(plan.Targets) > 0 {
+		b.target = plan.Targets[0]
+	}
+	return b
+}
+
+// UseMock serves c's conns from m (sqlmocktest.New and OpenDB): see
+// seam.Mockable.
+func (c *connector) UseMock(m seam.Mock) { c.backend = newMockBackend(m, c.policy, c.plan) }
+
 func (b *mockBackend) Connect(ctx context.Context, creds core.CredsFunc, rec *core.Recorder) (driver.Conn, core.Facts, []*core.Violation, error) {
 	cr, err := creds(ctx, b.target)
 	if err != nil {

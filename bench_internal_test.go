@@ -14,7 +14,7 @@ import (
 //	benchstat -col /db new.txt
 func BenchmarkOverhead(b *testing.B) {
 	const dsn = "host=db.example.com user=app sslmode=verify-full"
-	c, err := NewConnector(dsn, withMock(memMock{Rows: 1}))
+	c, err := mockConnector(dsn, memMock{Rows: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/lib/pq"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/core"
@@ -97,31 +96,23 @@ func buildConnector(opts []Option, dsn string, prepare func(core.Policy) (core.B
 }
 
 // newBackend parses and judges dsn with the policy's driver and picks
-// what connects: that driver, or a mock that sqlmocktest handed over.
+// what connects: that driver, or a mock that sqlmocktest.Register put in
+// force for dsn.
 func (c *connector) newBackend(dsn string, prepare func(core.Policy) (core.Backend, core.Plan, error), o options) (core.Backend, core.Plan, error) {
 	b, plan, err := prepare(c.policy)
 	if err != nil {
 		return nil, plan, err
 	}
-	m := o.mock
-	if m == nil && seam.LookupMock != nil && dsn != "" {
-		m, _ = seam.LookupMock(dsn)
-	}
-	if m != nil {
-		mb := &mockBackend{mock: m, policy: c.policy, plan: plan}
-		if len(plan.Targets) > 0 {
-			mb.target = plan.Targets[0]
+	if seam.LookupMock != nil && dsn != "" {
+		if m, ok := seam.LookupMock(dsn); ok {
+			return newMockBackend(m, c.policy, plan), plan, nil
 		}
-		return mb, plan, nil
 	}
 	if pc, ok := b.(*core.PQConfig); ok {
 		// lib/pq: the server's view of each new connection (one query) only
 		// when something reads it: a recording connect span, an
 		// AfterConnect hook, or WithServerView.
-		always, after := o.serverView, c.hooks.after
-		pc.ServerView = func(ctx context.Context) bool {
-			return always || after || trace.SpanFromContext(ctx).IsRecording()
-		}
+		pc.ServerView = o.serverView || c.hooks.after
 	}
 	if pc, ok := b.(*core.PgxConfig); ok {
 		// securepg's query tracing, and the configuration's own tracer
@@ -329,7 +320,7 @@ func (c *connector) connectError(ctx context.Context, err error, v *core.Violati
 		if !slices.Contains(rec.Rejected(), v) {
 			c.reportRefusal(ctx, v)
 		}
-		return newPolicyError(v, 0)
+		return core.NewPolicyError(v, 0, "")
 	}
 	err = core.EscapeError(err, c.secrets)
 	if errors.Is(err, driver.ErrBadConn) {

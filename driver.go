@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 
 	"github.com/securepg/securepg/internal/core"
-	"github.com/securepg/securepg/internal/seam"
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
@@ -22,8 +21,6 @@ const (
 func init() {
 	sql.Register(DriverName, &drv{pin: core.DriverPgx})
 	sql.Register(DriverNamePQ, &drv{pin: core.DriverPQ})
-	// sqlmocktest's way in (package-private: internal/seam).
-	seam.WithMock = func(m seam.Mock) any { return withMock(m) }
 }
 
 // drv is the registered driver. OpenConnector reads the policy from the

@@ -1,16 +1,13 @@
 package securepg
 
 import (
-	"errors"
-	"strconv"
-
 	"github.com/securepg/securepg/internal/core"
 )
 
 // ErrPolicyViolation is matched by every refusal: errors.Is(err,
 // ErrPolicyViolation) reports whether securepg refused a connection because
 // it was weaker than the policy.
-var ErrPolicyViolation = errors.New("securepg: policy violation")
+var ErrPolicyViolation = core.ErrPolicyViolation
 
 // DSNError is the error for a DSN (or a PG* variable, a service file, a
 // passfile) that securepg or the driver cannot read as the driver would:
@@ -79,50 +76,19 @@ const (
 	ReasonPinMismatch = core.ReasonPinMismatch
 )
 
-// PolicyError describes a refusal. It never contains a credential.
-type PolicyError struct {
-	Reason string // a stable code: ReasonTLSDisabled, ...
-	Host   string // host:port or unix socket directory
-	Got    string // what the connection had, e.g. "prefer"
-	Want   string // what the policy demands, e.g. "verify-full"
-	Detail string // what is wrong, in a sentence
-	Fix    string // what to change
-	Err    error  // the safe underlying cause (an x509 error, for instance), or nil
-
-	more  int    // further violations of the same connector
-	check string // the command that lists them
-}
-
-func newPolicyError(v *core.Violation, more int) *PolicyError {
-	return &PolicyError{Reason: v.Reason, Host: v.Host, Got: v.Got, Want: v.Want, Detail: v.Detail, Fix: v.Fix, Err: v.Err, more: more}
-}
-
-// Error says what was refused, why, and how to fix it.
-func (e *PolicyError) Error() string {
-	v := core.Violation{Reason: e.Reason, Host: e.Host, Detail: e.Detail, Fix: e.Fix, Err: e.Err}
-	s := "securepg: refused: " + v.Message()
-	if e.more > 0 {
-		s += " (and " + strconv.Itoa(e.more) + " more; `" + e.check + "` lists them)"
-	}
-	return s
-}
-
-// Is makes errors.Is(err, ErrPolicyViolation) true.
-func (e *PolicyError) Is(target error) bool { return target == ErrPolicyViolation }
-
-// Unwrap returns the underlying cause, if any.
-func (e *PolicyError) Unwrap() error { return e.Err }
-
-func init() {
-	// A refusal that reaches the caller inside another error (pgx used
-	// directly wraps what securepg's hooks returned) is still a
-	// *PolicyError and ErrPolicyViolation.
-	core.Public.As = func(v *core.Violation, target any) bool {
-		if pe, ok := target.(**PolicyError); ok {
-			*pe = newPolicyError(v, 0)
-			return true
-		}
-		return false
-	}
-	core.Public.Is = func(target error) bool { return target == ErrPolicyViolation }
-}
+// PolicyError describes a refusal; it never contains a credential. Its
+// fields:
+//
+//	Reason string // a stable code: ReasonTLSDisabled, ...
+//	Host   string // host:port or unix socket directory
+//	Got    string // what the connection had, e.g. "prefer"
+//	Want   string // what the policy demands, e.g. "verify-full"
+//	Detail string // what is wrong, in a sentence
+//	Fix    string // what to change
+//	Err    error  // the safe underlying cause (an x509 error, for instance), or nil
+//
+// Error says what was refused, why and how to fix it; errors.Is(err,
+// ErrPolicyViolation) is true; Unwrap returns Err. A refusal inside
+// another error (pgx used directly wraps what securepg's hooks returned)
+// is found by errors.As all the same.
+type PolicyError = core.PolicyError

@@ -49,24 +49,27 @@ func NewListenerDialer(dsn string, opts ...Option) (*ListenerDialer, error) {
 	if !ok {
 		return nil, errNotPQ
 	}
-	d, err := pc.Listener(context.Background())
+	d, err := pc.Listener(context.Background(), c.reportListenerDial)
 	if err != nil {
 		return nil, err
 	}
-	d.Report = func(ctx context.Context, rec *core.Recorder, f core.Facts, err error) {
-		if err == nil && len(rec.Rejected()) == 0 && len(rec.Audited()) == 0 {
-			return // a listener's connect has a span when it has something to say
-		}
-		host, port := f.Host, int(f.Port)
-		if last := rec.Last(); host == "" {
-			host, port = last.Host, int(last.Port)
-		}
-		ctx, op := c.tel.ConnectStart(ctx, host, port)
-		if rejected, live, err := c.outcome(ctx, op, rec, f, nil, err); err == nil {
-			op.End(ctx, telemetry.ConnectResult{Facts: f, Rejected: rejected, Audited: live})
-		}
-	}
 	return &ListenerDialer{d: d}, nil
+}
+
+// reportListenerDial gives a listener's dial the span, metrics and log
+// lines of a connect when it has something to say.
+func (c *connector) reportListenerDial(ctx context.Context, rec *core.Recorder, f core.Facts, err error) {
+	if err == nil && len(rec.Rejected()) == 0 && len(rec.Audited()) == 0 {
+		return
+	}
+	host, port := f.Host, int(f.Port)
+	if last := rec.Last(); host == "" {
+		host, port = last.Host, int(last.Port)
+	}
+	ctx, op := c.tel.ConnectStart(ctx, host, port)
+	if rejected, live, err := c.outcome(ctx, op, rec, f, nil, err); err == nil {
+		op.End(ctx, telemetry.ConnectResult{Facts: f, Rejected: rejected, Audited: live})
+	}
 }
 
 type notPQError struct{}

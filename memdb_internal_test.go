@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/seam"
 )
 
 // memConnector is an in-memory driver that answers every query with the
@@ -93,4 +94,15 @@ func (r *memRows) Next(dest []driver.Value) error {
 	r.left--
 	dest[0] = int64(1)
 	return nil
+}
+
+// mockConnector is NewConnector(dsn, opts...) serving its conns from m, as
+// sqlmocktest.New makes one.
+func mockConnector(dsn string, m seam.Mock, opts ...Option) (*connector, error) {
+	c, err := newConnector(dsn, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.UseMock(m)
+	return c, nil
 }

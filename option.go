@@ -14,7 +14,6 @@ import (
 
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/core"
-	"github.com/securepg/securepg/internal/seam"
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
@@ -37,14 +36,9 @@ type options struct {
 	telemetry  telemetry.Settings
 	hooks      []hooks.Hooks
 	providers  []hooks.CredentialProvider
-	mock       seam.Mock // sqlmocktest's stand-in for the network
-	native     bool      // ConfigurePgx: pgx's own API runs the statements
+	native     bool // ConfigurePgx: pgx's own API runs the statements
 	errs       []error
 }
-
-// withMock serves the connector's conns from m (sqlmocktest.New, through
-// internal/seam).
-func withMock(m seam.Mock) Option { return optionFunc(func(o *options) { o.mock = m }) }
 
 func set(variable, value, source string) Option {
 	return optionFunc(func(o *options) {

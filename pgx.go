@@ -218,7 +218,7 @@ func failDial(cc *pgx.ConnConfig, err error) {
 func (n *native) afterConnect(ctx context.Context, pgc *pgconn.PgConn) error {
 	st, _ := ctx.Value(nativeKey{}).(*nativeConnect)
 	if st == nil {
-		return newPolicyError(core.Unvalidated(n.c.policy, "pgx connected without securepg's connect hooks"), 0)
+		return core.NewPolicyError(core.Unvalidated(n.c.policy, "pgx connected without securepg's connect hooks"), 0, "")
 	}
 	facts, audited, err := n.pc.FinishPgConn(ctx, pgc, st.rec)
 	rejected, live, err := n.c.outcome(ctx, st.op, st.rec, facts, audited, err)

@@ -3,7 +3,6 @@ package securepg
 import (
 	"context"
 	"errors"
-	"log/slog"
 
 	"github.com/securepg/securepg/internal/core"
 )
@@ -33,7 +32,7 @@ func resolvePolicy(opts []Option) (core.Policy, options, error) {
 	if err := errors.Join(o.errs...); err != nil {
 		return core.Policy{}, o, err
 	}
-	policy.OnStale = staleLogger(o.logger)
+	policy.Logger = o.logger
 	if err := policy.Load(); err != nil {
 		return core.Policy{}, o, err
 	}
@@ -48,30 +47,15 @@ func (c *connector) judge() error {
 	if refusal != nil {
 		c.reportRefusal(context.Background(), refusal)
 		c.tel.Refused(context.Background(), refusal)
-		pe := newPolicyError(refusal, len(all)-1)
-		pe.check = "securepg check"
+		check := "securepg check"
 		if c.policy.Driver == core.DriverPQ {
-			pe.check += " --driver " + DriverNamePQ
+			check += " --driver " + DriverNamePQ
 		}
-		return pe
+		return core.NewPolicyError(refusal, len(all)-1, check)
 	}
 	for _, v := range audited {
 		c.reportAudit(context.Background(), v)
 	}
 	c.audited = audited
 	return nil
-}
-
-// staleLogger logs, once per episode and file, that a key file is missing
-// or unreadable and the last good version is used: what a rotation in
-// progress looks like, and what a rotation that never completes looks like.
-func staleLogger(l *slog.Logger) func(what, path string, err error) {
-	return func(what, path string, err error) {
-		log := l
-		if log == nil {
-			log = slog.Default()
-		}
-		log.Warn("securepg: key file unreadable; new connections use its last good version",
-			slog.String("what", what), slog.String("file", core.SafeText(path)), slog.String("error", core.SafeText(err.Error())))
-	}
 }

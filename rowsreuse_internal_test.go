@@ -16,7 +16,7 @@ func TestRowsWrapperReuse(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer tp.Shutdown(context.Background())
-	c, err := NewConnector("host=db.example.com user=app sslmode=verify-full", withMock(memMock{Rows: 3}), WithTracerProvider(tp))
+	c, err := mockConnector("host=db.example.com user=app sslmode=verify-full", memMock{Rows: 3}, WithTracerProvider(tp))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,11 +136,11 @@ func OpenDB(t TB, dsn string, inner driver.Connector, opts ...Option) (*sql.DB, 
 }
 
 func open(t TB, dsn string, c *config, m *mock) (*sql.DB, error) {
-	withMock, _ := seam.WithMock(m).(securepg.Option)
-	conn, err := securepg.NewConnector(dsn, append(c.securepg, withMock)...)
+	conn, err := securepg.NewConnector(dsn, c.securepg...)
 	if err != nil {
 		return nil, err
 	}
+	conn.(seam.Mockable).UseMock(m)
 	db := sql.OpenDB(conn)
 	t.Cleanup(func() { db.Close() })
 	return db, nil

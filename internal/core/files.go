@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"sync"
 	"syscall"
@@ -146,12 +147,17 @@ func newMaterial[T any](what string, parse func([][]byte) (T, error), paths ...s
 	return &Material[T]{paths: paths, parse: parse, what: what, stamps: make([]stamp, len(paths))}
 }
 
-// watched makes m tell the policy's OnStale when it keeps a last good
-// version.
+// watched makes m tell the policy's Logger (nil: slog.Default()) when it
+// keeps a last good version.
 func watched[T any](p Policy, m *Material[T]) *Material[T] {
-	if f := p.OnStale; f != nil {
-		what := m.what
-		m.OnStale = func(path string, err error) { f(what, path, err) }
+	what, l := m.what, p.Logger
+	m.OnStale = func(path string, err error) {
+		log := l
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("securepg: key file unreadable; new connections use its last good version",
+			slog.String("what", what), slog.String("file", SafeText(path)), slog.String("error", SafeText(err.Error())))
 	}
 	return m
 }

@@ -93,20 +93,18 @@ func (v *Violation) Message() string {
 
 func (v *Violation) Unwrap() error { return v.Err }
 
-// Public, set by package securepg, makes a *Violation found in an error
-// chain also be a *securepg.PolicyError (errors.As) and
-// securepg.ErrPolicyViolation (errors.Is): pgx used directly returns its
+// As lets errors.As find a *PolicyError: pgx used directly returns its
 // own errors, which wrap the refusals securepg's hooks returned.
-var Public struct {
-	As func(v *Violation, target any) bool
-	Is func(target error) bool
+func (v *Violation) As(target any) bool {
+	if pe, ok := target.(**PolicyError); ok {
+		*pe = NewPolicyError(v, 0, "")
+		return true
+	}
+	return false
 }
 
-// As lets errors.As find the public error type.
-func (v *Violation) As(target any) bool { return Public.As != nil && Public.As(v, target) }
-
-// Is lets errors.Is match the public sentinel.
-func (v *Violation) Is(target error) bool { return Public.Is != nil && Public.Is(target) }
+// Is makes errors.Is(err, ErrPolicyViolation) true.
+func (v *Violation) Is(target error) bool { return target == ErrPolicyViolation }
 
 // Evaluate judges a plan against a policy. It is a pure function: no I/O.
 // It returns every violation, in target order.

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -123,10 +124,12 @@ type Policy struct {
 	// name of the option that set it.
 	Sources map[string]string
 
-	// OnStale, when set before Load or Prepare, hears once per episode
+	// Logger (nil: slog.Default() at the time), set before Load or
+	// Prepare, is told once per episode
 	// that a key file securepg reads is missing or unreadable and the last
-	// good version is being used (a rotation in progress).
-	OnStale func(what, path string, err error)
+	// good version is being used: what a rotation in progress looks like,
+	// and what a rotation that never completes looks like.
+	Logger *slog.Logger
 
 	roots      *Material[*Roots] // loaded by Load, or nil
 	clientCert *Material[*tls.Certificate]

@@ -34,11 +34,12 @@ type PQConfig struct {
 	tsa         pq.TargetSessionAttrs
 	random      bool // load_balance_hosts=random
 
-	// ServerView, when set, says whether a new connection's caller uses
-	// the server's view of its TLS (pg_stat_ssl): the one query securepg
-	// would send after the startup. No validation decision depends on it.
-	// Nil: always asked.
-	ServerView func(ctx context.Context) bool
+	// ServerView: a new connection's caller always reads the server's
+	// view of its TLS (pg_stat_ssl; an AfterConnect hook, WithServerView),
+	// the one query securepg would send after the startup. Without it, the
+	// view is asked only under a recording connect span. No validation
+	// decision depends on it.
+	ServerView bool
 
 	dialer net.Dialer
 	// lookup resolves a host name (a package-private seam for tests).

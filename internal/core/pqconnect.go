@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Connect opens one lib/pq connection: the hosts in order (shuffled with
@@ -130,7 +131,7 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 	}
 	s.raw.SetDeadline(time.Time{})
 	s.facts.Auth, s.facts.ChannelBinding = s.watch.result()
-	if s.facts.Network == "tcp" && (c.ServerView == nil || c.ServerView(ctx)) {
+	if s.facts.Network == "tcp" && (c.ServerView || trace.SpanFromContext(ctx).IsRecording()) {
 		server, err := queryServerSSL(ctx, dc)
 		if err != nil {
 			dc.Close()

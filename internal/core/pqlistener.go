@@ -23,15 +23,18 @@ type ListenerDialer struct {
 	c    *PQConfig
 	Name string
 
-	// Report hears what each dial did: the attempts refused, and the error.
-	Report func(ctx context.Context, rec *Recorder, f Facts, err error)
+	// reported hears what each dial did: the attempts refused, and the
+	// error (the caller's telemetry and logs; nil: nobody).
+	reported func(ctx context.Context, rec *Recorder, f Facts, err error)
 }
 
-// Listener returns the dialer for lib/pq's Listener on this configuration.
+// Listener returns the dialer for lib/pq's Listener on this configuration;
+// report, if not nil, hears what each dial did (a dial runs in lib/pq's
+// goroutine, and a refusal during the authentication after it returned).
 // Name holds a password only where the configuration wrote one (the DSN,
 // the service file): lib/pq reads PGPASSWORD and the passfile itself at
 // each connect, and a *pq.Listener prints its DSN with %v.
-func (c *PQConfig) Listener(ctx context.Context) (*ListenerDialer, error) {
+func (c *PQConfig) Listener(ctx context.Context, report func(ctx context.Context, rec *Recorder, f Facts, err error)) (*ListenerDialer, error) {
 	cfg := c.base.Clone()
 	cfg.Passfile = c.passfile
 	// The password protection, as a connector's connect applies it: the
@@ -67,7 +70,7 @@ func (c *PQConfig) Listener(ctx context.Context) (*ListenerDialer, error) {
 	default:
 		cfg.Passfile = noPassfile
 	}
-	return &ListenerDialer{c: c, Name: c.listenerName(cfg)}, nil
+	return &ListenerDialer{c: c, Name: c.listenerName(cfg), reported: report}, nil
 }
 
 // listenerName renders the keyword/value DSN lib/pq connects with, at
@@ -196,7 +199,7 @@ func (d *ListenerDialer) credential(ctx context.Context, t *pqTarget) (bool, err
 }
 
 func (d *ListenerDialer) report(ctx context.Context, rec *Recorder, f Facts, err error) {
-	if d.Report != nil {
-		d.Report(ctx, rec, f, err)
+	if d.reported != nil {
+		d.reported(ctx, rec, f, err)
 	}
 }

@@ -18,10 +18,12 @@ type Mock interface {
 	Connect(ctx context.Context, target core.Target) (driver.Conn, core.Facts, error)
 }
 
-// WithMock returns a securepg.Option that serves a connector's conns from
-// m instead of the network. Package securepg sets it, when it registers
-// its driver.
-var WithMock func(m Mock) any
+// Mockable is implemented by the connector securepg.NewConnector returns:
+// UseMock, called before the connector is shared, makes it serve its
+// conns from m instead of the network, judged as the network's would be.
+type Mockable interface {
+	UseMock(m Mock)
+}
 
 // LookupMock finds the mock that sqlmocktest.Register put in force for a
 // DSN, for code that calls sql.Open itself. It is nil until sqlmocktest
