@@ -52,7 +52,7 @@ func TestJudgeAddress(t *testing.T) {
 			if network == "" {
 				network = "tcp"
 			}
-			refusal, _, _ := checkAddress(p, tc.t, network, tc.addr)
+			refusal, _, _ := CheckAddress(p, tc.t, network, tc.addr)
 			switch {
 			case tc.want == "" && refusal != nil:
 				t.Fatalf("refused: %v", refusal)

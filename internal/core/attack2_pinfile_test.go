@@ -45,7 +45,7 @@ func TestAttack2PinFileSwaps(t *testing.T) {
 				t.Fatal(err)
 			}
 			now := time.Now()
-			p.pins.now = func() time.Time { return now }
+			p.PinsFile.now = func() time.Time { return now }
 			tc.swap(t, path)
 			done := make(chan struct{})
 			var pins Pins
@@ -53,12 +53,12 @@ func TestAttack2PinFileSwaps(t *testing.T) {
 			go func() {
 				defer close(done)
 				now = now.Add(3 * time.Second)
-				pins, err = p.pins.Refresh(context.Background())
+				pins, err = p.PinsFile.Refresh(context.Background())
 				if err != nil || len(pins) != 1 {
 					t.Errorf("within the grace: %v %v", pins, err)
 				}
 				now = now.Add(11 * time.Second)
-				pins, err = p.pins.Refresh(context.Background())
+				pins, err = p.PinsFile.Refresh(context.Background())
 			}()
 			select {
 			case <-done:

@@ -68,8 +68,8 @@ type authWatch struct {
 	keyed       bool   // the peer sent BackendKeyData
 }
 
-// newAuthWatch watches the authentication of one connection to host.
-func newAuthWatch(p Policy, host string, clientCert bool) *authWatch {
+// NewAuthWatch watches the authentication of one connection to host.
+func NewAuthWatch(p Policy, host string, clientCert bool) *authWatch {
 	return &authWatch{policy: p, host: host, clientCert: clientCert, in: frameReader{limit: MaxAuthMessage, budget: MaxStartupBytes}}
 }
 
@@ -400,13 +400,13 @@ func (a authWriter) Write(p []byte) (int, error) {
 	return a.wr.Write(p)
 }
 
-// authConn puts a watch on the connection lib/pq uses.
-type authConn struct {
+// AuthConn puts a watch on the connection lib/pq uses.
+type AuthConn struct {
 	net.Conn
 	w *authWatch
 }
 
-func (c *authConn) Read(p []byte) (int, error) {
+func (c *AuthConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		if verr := c.w.read(p[:n]); verr != nil {
@@ -419,7 +419,7 @@ func (c *authConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *authConn) Write(p []byte) (int, error) {
+func (c *AuthConn) Write(p []byte) (int, error) {
 	c.w.write(p)
 	return c.Conn.Write(p)
 }

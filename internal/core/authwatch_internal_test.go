@@ -29,7 +29,7 @@ var (
 // watchStream feeds stream to a protecting watch in chunks of size n (0:
 // whole) and returns the method it saw and its refusal.
 func watchStream(stream []byte, n int) (string, error) {
-	w := newAuthWatch(Policy{}, "h:5432", false)
+	w := NewAuthWatch(Policy{}, "h:5432", false)
 	w.protect, w.canBind, w.credential = true, true, true // pgx with a credential
 	if n <= 0 {
 		n = len(stream) + 1
@@ -97,7 +97,7 @@ func TestAuthWatch(t *testing.T) {
 // client's bytes fed one at a time.
 func plusLogin(t *testing.T) *authWatch {
 	t.Helper()
-	w := newAuthWatch(Policy{}, "", false)
+	w := NewAuthWatch(Policy{}, "", false)
 	w.protect, w.canBind, w.credential = true, true, true // pgx with a credential
 	if err := w.read(msgSASLPlus); err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func plusLogin(t *testing.T) *authWatch {
 func TestAuthWatchBoundedMemory(t *testing.T) {
 	for _, length := range []uint32{0x7fffffff, 0xfffffff0, 0x3ffffff0, MaxAuthMessage + 5, 3} {
 		for _, typ := range []byte{'R', 'E', 'N', 'A'} {
-			w := newAuthWatch(Policy{}, "", false)
+			w := NewAuthWatch(Policy{}, "", false)
 			head := []byte{typ, 0, 0, 0, 0}
 			binary.BigEndian.PutUint32(head[1:], length)
 			var oe *oversizeError
@@ -130,7 +130,7 @@ func TestAuthWatchBoundedMemory(t *testing.T) {
 			}
 		}
 	}
-	w := newAuthWatch(Policy{}, "", false)
+	w := NewAuthWatch(Policy{}, "", false)
 	if err := w.read([]byte{'R', 0, 1, 0, 4, 0, 0, 0, 10}); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func referenceRefusal(stream []byte) (string, bool) {
 // SCRAM-SHA-256-PLUS choice with AuthenticationOk, skipping the exchange,
 // is refused.
 func TestAuthWatchNeedsTheServersProof(t *testing.T) {
-	w := newAuthWatch(Policy{}, "", false)
+	w := NewAuthWatch(Policy{}, "", false)
 	w.protect, w.canBind, w.credential = true, true, true // pgx with a credential
 	if err := w.read(msgSASLPlus); err != nil {
 		t.Fatal(err)
@@ -275,7 +275,7 @@ func TestAuthWatchGrades(t *testing.T) {
 		{"bound/pq/ok at once with a credential", PasswordBound, false, true, msgOK, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newAuthWatch(Policy{}, "h:5432", false)
+			w := NewAuthWatch(Policy{}, "h:5432", false)
 			w.protect, w.grade, w.canBind, w.credential = true, tc.grade, tc.canBind, tc.cred
 			err := w.read(tc.stream)
 			var v *Violation
@@ -291,7 +291,7 @@ func TestAuthWatchGrades(t *testing.T) {
 // one that crosses it; after ReadyForQuery nothing is counted.
 func TestAuthWatchStartupBudget(t *testing.T) {
 	param := []byte{'S', 0, 0, 0, 12, 'n', 'a', 'm', 'e', 0, 'v', 'a', 0}
-	w := newAuthWatch(Policy{}, "", false)
+	w := NewAuthWatch(Policy{}, "", false)
 	if err := w.read(msgOK); err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestAuthWatchStartupBudget(t *testing.T) {
 	if !errors.As(err, &fe) || sent <= MaxStartupBytes || sent > MaxStartupBytes+len(param) {
 		t.Fatalf("after %d bytes: %v", sent, err)
 	}
-	w = newAuthWatch(Policy{}, "", false)
+	w = NewAuthWatch(Policy{}, "", false)
 	if err := w.read(append(append([]byte(nil), msgOK...), 'Z', 0, 0, 0, 5, 'I')); err != nil {
 		t.Fatal(err)
 	}

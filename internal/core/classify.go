@@ -28,13 +28,13 @@ func ClassifyConnectError(err error, last Target, p Policy) *Violation {
 	}
 	msg := err.Error()
 	switch {
-	case p.OffersOnlyHybrid() && handshakeRefused(err):
-		return noHybridKeyExchange(host, err)
+	case p.OffersOnlyHybrid() && HandshakeRefused(err):
+		return NoHybridKeyExchange(host, err)
 	case strings.Contains(msg, "server refused TLS connection"):
-		return tlsNotEstablished(host, p, "the server (or something in between) refused TLS")
+		return TlsNotEstablished(host, p, "the server (or something in between) refused TLS")
 	case strings.Contains(msg, "protocol version") && strings.Contains(msg, "tls"):
 		min := TLSVersionName(max(p.MinTLSVersion, last.MinTLS))
-		return tlsVersionTooLow(host, min)
+		return TlsVersionTooLow(host, min)
 	}
 	return nil
 }

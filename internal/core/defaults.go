@@ -7,23 +7,23 @@ import (
 	"time"
 )
 
-// connectTimeout is the bound on each connect: the configuration's
+// ConnectTimeout is the bound on each connect: the configuration's
 // connect_timeout when it sets one (0 there means wait forever, as in
 // libpq), else the policy's (10 s unless SECUREPG_CONNECT_TIMEOUT or an
 // option says otherwise). It returns the duration and who set it.
-func connectTimeout(p Policy, src map[string]Source, configured time.Duration) (time.Duration, string) {
+func ConnectTimeout(p Policy, src map[string]Source, configured time.Duration) (time.Duration, string) {
 	if o := src["connect_timeout"].Origin; o != "" && o != "default" {
 		return configured, o
 	}
 	return p.ConnectTimeout, p.Sources[EnvConnectTimeout]
 }
 
-// appName is the application_name the server sees: the configuration's
+// AppName is the application_name the server sees: the configuration's
 // (application_name, PGAPPNAME, the service file, or
 // fallback_application_name), else the policy's, else the executable's
 // base name, so that pg_stat_activity and the server's logs say which
 // service holds each connection. It returns the name and who set it.
-func appName(p Policy, src map[string]Source, configured string) (string, string) {
+func AppName(p Policy, src map[string]Source, configured string) (string, string) {
 	if configured != "" {
 		if o := src["application_name"].Origin; o != "" && o != "default" {
 			return configured, o

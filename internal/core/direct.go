@@ -7,14 +7,14 @@ import (
 	"syscall"
 )
 
-// directNotSpoken is the Violation for a direct TLS handshake
+// DirectNotSpoken is the Violation for a direct TLS handshake
 // (sslnegotiation=direct) that the peer ended without speaking TLS: a
 // PostgreSQL older than 17 reads the ClientHello as a startup packet of
 // absurd length and hangs up, and a pooler or proxy that expects an
 // SSLRequest may answer in plaintext. Nothing but the ClientHello was
 // sent. It returns nil for any other failure of the handshake (a
 // certificate, a TLS alert, a deadline), which keeps its own meaning.
-func directNotSpoken(host string, p Policy, err error) *Violation {
+func DirectNotSpoken(host string, p Policy, err error) *Violation {
 	var v *Violation
 	var header tls.RecordHeaderError
 	switch {

@@ -28,7 +28,7 @@ func TestDirectNotSpoken(t *testing.T) {
 		{"other", errors.New("tls: handshake failure"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := directNotSpoken("db:5432", p, tc.err)
+			v := DirectNotSpoken("db:5432", p, tc.err)
 			if (v != nil) != tc.want {
 				t.Fatalf("directNotSpoken(%v) = %v, want a violation: %v", tc.err, v, tc.want)
 			}

@@ -35,12 +35,12 @@ func ReadRegularFile(ctx context.Context, path string, max int64) ([]byte, error
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, pathError(err)
+		return nil, PathError(err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, pathError(err)
+		return nil, PathError(err)
 	}
 	if !st.Mode().IsRegular() {
 		return nil, &fs.PathError{Op: "read", Path: path, Err: errors.New("not a regular file")}
@@ -50,7 +50,7 @@ func ReadRegularFile(ctx context.Context, path string, max int64) ([]byte, error
 	}
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
-		return nil, pathError(err)
+		return nil, PathError(err)
 	}
 	if int64(len(b)) > max {
 		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes", max)}
@@ -58,9 +58,9 @@ func ReadRegularFile(ctx context.Context, path string, max int64) ([]byte, error
 	return b, nil
 }
 
-// pathError keeps the path and the operation of a file error but drops any
+// PathError keeps the path and the operation of a file error but drops any
 // content that a parser might have quoted.
-func pathError(err error) error {
+func PathError(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return pe
@@ -143,13 +143,13 @@ type Material[T any] struct {
 	now     func() time.Time // time.Now; tests move it
 }
 
-func newMaterial[T any](what string, parse func([][]byte) (T, error), paths ...string) *Material[T] {
+func NewMaterial[T any](what string, parse func([][]byte) (T, error), paths ...string) *Material[T] {
 	return &Material[T]{paths: paths, parse: parse, what: what, stamps: make([]stamp, len(paths))}
 }
 
-// watched makes m tell the policy's Logger (nil: slog.Default()) when it
+// Watched makes m tell the policy's Logger (nil: slog.Default()) when it
 // keeps a last good version.
-func watched[T any](p Policy, m *Material[T]) *Material[T] {
+func Watched[T any](p Policy, m *Material[T]) *Material[T] {
 	what, l := m.what, p.Logger
 	m.OnStale = func(path string, err error) {
 		log := l
@@ -162,17 +162,17 @@ func watched[T any](p Policy, m *Material[T]) *Material[T] {
 	return m
 }
 
-// staticMaterial holds material that never changes (inline PEM, the
+// StaticMaterial holds material that never changes (inline PEM, the
 // system roots).
-func staticMaterial[T any](what string, v T) *Material[T] {
+func StaticMaterial[T any](what string, v T) *Material[T] {
 	return &Material[T]{val: v, what: what, checked: farFuture}
 }
 
 var farFuture = time.Unix(1<<62, 0)
 
-// load reads the material the first time, at sql.Open: there is no last
+// Load reads the material the first time, at sql.Open: there is no last
 // good version, so any failure is an error.
-func (m *Material[T]) load(ctx context.Context) error {
+func (m *Material[T]) Load(ctx context.Context) error {
 	if len(m.paths) == 0 {
 		return nil
 	}
@@ -181,7 +181,7 @@ func (m *Material[T]) load(ctx context.Context) error {
 	for i, p := range m.paths {
 		s, err := statStamp(p)
 		if err != nil {
-			return fmt.Errorf("cannot read %s: %w", m.what, pathError(err))
+			return fmt.Errorf("cannot read %s: %w", m.what, PathError(err))
 		}
 		b, err := ReadRegularFile(ctx, p, MaxKeyFileSize)
 		if err != nil {
@@ -273,7 +273,7 @@ func (m *Material[T]) bad(now time.Time, path string, err error) (T, error) {
 	if now.Sub(m.badSince) >= garbageGrace {
 		var zero T
 		m.val = zero
-		m.err = fmt.Errorf("securepg: %s in %s cannot be used: %w", m.what, SafeText(path), pathError(err))
+		m.err = fmt.Errorf("securepg: %s in %s cannot be used: %w", m.what, SafeText(path), PathError(err))
 		return m.val, m.err
 	}
 	m.noteStale(path, err)
@@ -282,7 +282,7 @@ func (m *Material[T]) bad(now time.Time, path string, err error) (T, error) {
 
 func (m *Material[T]) noteStale(path string, err error) {
 	if !m.stale && m.OnStale != nil && m.stamps[0].ok { // never loaded: not stale, absent
-		m.OnStale(path, pathError(err))
+		m.OnStale(path, PathError(err))
 	}
 	m.stale = true
 }
@@ -297,20 +297,20 @@ type Roots struct {
 	Public bool
 }
 
-// parseRoots reads a PEM bundle of trusted roots, once per content
+// ParseRoots reads a PEM bundle of trusted roots, once per content
 // (cachedRoots): the result is shared, and never changed.
-func parseRoots(data [][]byte) (*Roots, error) {
+func ParseRoots(data [][]byte) (*Roots, error) {
 	return cachedRoots(data[0], func(pem []byte) (*Roots, error) {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, errors.New("no PEM certificate")
 		}
-		return &Roots{Pool: pool, Public: publicRoots(pem)}, nil
+		return &Roots{Pool: pool, Public: PublicRoots(pem)}, nil
 	})
 }
 
-// parseKeyPair reads a certificate file and a key file.
-func parseKeyPair(data [][]byte) (*tls.Certificate, error) {
+// ParseKeyPair reads a certificate file and a key file.
+func ParseKeyPair(data [][]byte) (*tls.Certificate, error) {
 	c, err := tls.X509KeyPair(data[0], data[1])
 	if err != nil {
 		return nil, errors.New("the certificate and key do not form a pair, or are not PEM")
@@ -318,9 +318,9 @@ func parseKeyPair(data [][]byte) (*tls.Certificate, error) {
 	return &c, nil
 }
 
-// intermediates returns the CA certificates of a PEM bundle that are not
+// Intermediates returns the CA certificates of a PEM bundle that are not
 // self-signed, as lib/pq appends them to the client certificate chain.
-func intermediates(bundle []byte) [][]byte {
+func Intermediates(bundle []byte) [][]byte {
 	var out [][]byte
 	for {
 		var block *pem.Block

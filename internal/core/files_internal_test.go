@@ -76,11 +76,11 @@ func TestMaterialFollowsRotation(t *testing.T) {
 	r := newRotation(t, "ca.crt", pemOf(t, a.CAFile))
 	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	var stale []string
-	m := newMaterial("root certificates", parseRoots, r.path())
+	m := NewMaterial("root certificates", ParseRoots, r.path())
 	m.now = clk.now
 	m.OnStale = func(path string, err error) { stale = append(stale, path+": "+err.Error()) }
 	ctx := context.Background()
-	must(t, m.load(ctx))
+	must(t, m.Load(ctx))
 	get := func() *Roots {
 		t.Helper()
 		p, err := m.Get(ctx)
@@ -154,10 +154,10 @@ func TestClientCertificateMaterial(t *testing.T) {
 	cert := newRotation(t, "tls.crt", pemOf(t, a.Client.CertFile))
 	key := newRotation(t, "tls.key", pemOf(t, a.Client.KeyFile))
 	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	m := newMaterial("client certificate", parsePgxKeyPair, cert.path(), key.path())
+	m := NewMaterial("client certificate", parsePgxKeyPair, cert.path(), key.path())
 	m.now = clk.now
 	ctx := context.Background()
-	must(t, m.load(ctx))
+	must(t, m.Load(ctx))
 	leaf := func() []byte {
 		t.Helper()
 		c, err := m.Get(ctx)
@@ -198,10 +198,10 @@ func TestMaterialWithdrawn(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "ca.crt")
 			must(t, os.WriteFile(p, pemOf(t, a.CAFile), 0o644))
 			clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-			m := newMaterial("root certificates", parseRoots, p)
+			m := NewMaterial("root certificates", ParseRoots, p)
 			m.now = clk.now
 			ctx := context.Background()
-			must(t, m.load(ctx))
+			must(t, m.Load(ctx))
 			tc.change(p)
 			clk.advance(2 * time.Second)
 			if pool, err := m.Get(ctx); err != nil || !verifies(pool, a) {
@@ -231,9 +231,9 @@ func TestMaterialRewrittenInPlace(t *testing.T) {
 	must(t, os.WriteFile(p, pa, 0o644))
 	st, err := os.Stat(p)
 	must(t, err)
-	m := newMaterial("root certificates", parseRoots, p)
+	m := NewMaterial("root certificates", ParseRoots, p)
 	ctx := context.Background()
-	must(t, m.load(ctx))
+	must(t, m.Load(ctx))
 	must(t, os.WriteFile(p, pb, 0o644))
 	must(t, os.Chtimes(p, st.ModTime(), st.ModTime()))
 	pool, err := m.Refresh(ctx)

@@ -282,7 +282,7 @@ func Judge(p Policy, f Facts) []*Violation {
 		if !p.MinSSLMode.NeedsTLS() || lp {
 			return nil
 		}
-		return []*Violation{tlsNotEstablished(host, p, "the connection is not encrypted")}
+		return []*Violation{TlsNotEstablished(host, p, "the connection is not encrypted")}
 	}
 	if f.VerifyErr != nil {
 		return []*Violation{CertificateViolation(host, f.VerifyErr)}

@@ -111,9 +111,9 @@ func classicalKeyExchange(host string, got tls.CurveID) *Violation {
 		Fix:    keyExchangeFix}
 }
 
-// noHybridKeyExchange: offered only hybrid groups over TLS 1.3, the
+// NoHybridKeyExchange: offered only hybrid groups over TLS 1.3, the
 // server ended the handshake.
-func noHybridKeyExchange(host string, err error) *Violation {
+func NoHybridKeyExchange(host string, err error) *Violation {
 	return &Violation{Reason: ReasonKeyExchangeClassical, Host: host, Got: "no hybrid group", Want: KeyExchangeHybridPQ.String(), Err: safeTLSError(err),
 		Detail: "the server did not agree on a hybrid post-quantum key exchange over TLS 1.3, the only ones offered (" + EnvTLSKeyExchange + "=hybrid-pq)",
 		Fix:    keyExchangeFix}
@@ -131,12 +131,12 @@ func safeTLSError(err error) error {
 	return nil
 }
 
-// handshakeRefused reports whether err is the server ending the handshake
+// HandshakeRefused reports whether err is the server ending the handshake
 // as a server does when it shares no group or version with the client:
 // the alerts handshake_failure (40), protocol_version (70),
 // insufficient_security (71). crypto/tls reports a peer's alert only in
 // its text.
-func handshakeRefused(err error) bool {
+func HandshakeRefused(err error) bool {
 	var alert tls.AlertError
 	if errors.As(err, &alert) && (alert == 40 || alert == 70 || alert == 71) {
 		return true

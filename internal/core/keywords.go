@@ -2,12 +2,12 @@ package core
 
 import "sort"
 
-// unsupportedPQ are libpq connection keywords that lib/pq does not know:
+// UnsupportedPQ are libpq connection keywords that lib/pq does not know:
 // its parser would forward them to the server as run-time settings, where
 // they fail (and a secret among them, such as sslpassword, would travel to
 // the server, in cleartext where the policy allows it). securepg refuses
 // them before anything is dialed.
-var unsupportedPQ = keySet(
+var UnsupportedPQ = keySet(
 	"require_auth", "channel_binding", "keepalives", "keepalives_idle", "keepalives_interval",
 	"keepalives_count", "tcp_user_timeout", "replication", "gssencmode", "sslcompression",
 	"sslkeylogfile", "sslpassword", "sslcertmode", "sslcrl", "sslcrldir", "requirepeer", "gsslib",
@@ -35,9 +35,9 @@ func keySet(keys ...string) map[string]bool {
 	return m
 }
 
-// unsupportedKeys returns, sorted, the keys of params that the driver
+// UnsupportedKeys returns, sorted, the keys of params that the driver
 // would send to the server although they are libpq connection keywords.
-func unsupportedKeys(unsupported map[string]bool, params map[string]string) []string {
+func UnsupportedKeys(unsupported map[string]bool, params map[string]string) []string {
 	var out []string
 	for k := range params {
 		if unsupported[k] {

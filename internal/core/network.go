@@ -186,9 +186,9 @@ func normalHost(h string) string {
 // again by the same function (a DialFunc of the caller's may dial
 // elsewhere, through a proxy).
 
-// dialedAddr is the IP address of a dial address ("10.0.0.1:5432",
+// DialedAddr is the IP address of a dial address ("10.0.0.1:5432",
 // "[::1]:5432", or a bare address), or the zero Addr for a host name.
-func dialedAddr(address string) netip.Addr {
+func DialedAddr(address string) netip.Addr {
 	host := address
 	if h, _, err := net.SplitHostPort(address); err == nil {
 		host = h
@@ -246,13 +246,13 @@ func JudgeAddress(p Policy, t Target, addr netip.Addr, text string) []*Violation
 	return out
 }
 
-// checkAddress judges the address a dial is about to connect to: the
+// CheckAddress judges the address a dial is about to connect to: the
 // refusal, what audit mode lets through, and whether it is loopback.
-func checkAddress(p Policy, t Target, network, address string) (refusal *Violation, audited []*Violation, loopback bool) {
+func CheckAddress(p Policy, t Target, network, address string) (refusal *Violation, audited []*Violation, loopback bool) {
 	if network == "unix" {
 		return nil, nil, false
 	}
-	a := dialedAddr(address)
+	a := DialedAddr(address)
 	refusal, audited = Pass(p, Check{Stage: StageAddress, Target: t, Addr: a, AddrText: address})
 	return refusal, audited, isLoopback(a)
 }
@@ -264,17 +264,17 @@ func checkAddress(p Policy, t Target, network, address string) (refusal *Violati
 // before the SYN leaves.
 func DialControl(p Policy, t Target) func(network, address string, _ syscall.RawConn) error {
 	return func(network, address string, _ syscall.RawConn) error {
-		if refusal, _, _ := checkAddress(p, t, network, address); refusal != nil {
+		if refusal, _, _ := CheckAddress(p, t, network, address); refusal != nil {
 			return refusal
 		}
 		return nil
 	}
 }
 
-// checkPeer judges the peer of a connection just made, before anything is
+// CheckPeer judges the peer of a connection just made, before anything is
 // sent on it, with JudgeAddress: the refusal (what audit mode lets
 // through was reported at the dial), and whether the peer is loopback.
-func checkPeer(p Policy, t Target, c net.Conn) (refusal *Violation, loopback bool) {
+func CheckPeer(p Policy, t Target, c net.Conn) (refusal *Violation, loopback bool) {
 	ra := c.RemoteAddr()
 	if _, ok := ra.(*net.UnixAddr); ok || t.Network == "unix" {
 		return nil, false
@@ -284,7 +284,7 @@ func checkPeer(p Policy, t Target, c net.Conn) (refusal *Violation, loopback boo
 		a, _ = netip.AddrFromSlice(ta.IP)
 		a = a.Unmap()
 	} else {
-		a = dialedAddr(ra.String())
+		a = DialedAddr(ra.String())
 	}
 	refusal, _ = Pass(p, Check{Stage: StageAddress, Target: t, Addr: a, AddrText: ra.String()})
 	return refusal, isLoopback(a)

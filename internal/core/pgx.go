@@ -106,14 +106,14 @@ type pgxEntry struct {
 	target  Target
 	index   int // of target in the plan
 	network string
-	auth    *serverAuth // nil: a plaintext attempt
+	auth    *TLSAuth // nil: a plaintext attempt
 }
 
 // PreparePgx parses dsn with pgx's own parser (so PG* variables, service
 // files, defaults and fallbacks are exactly what pgx will use), hardens the
 // result for p, and returns it with the plan to evaluate.
 func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
-	if err := checkDSN(DriverPgx, dsn); err != nil {
+	if err := CheckDSN(DriverPgx, dsn); err != nil {
 		return nil, Plan{}, err
 	}
 	cc, err := pgx.ParseConfig(dsn)
@@ -141,7 +141,7 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 	kf := pgxFiles(cc, p, src)
 	pc, plan, err := hardenPgx(cc, p, kf, ImplicitSSLMode(src))
 	if err != nil {
-		return nil, Plan{}, settingError(dsn, err)
+		return nil, Plan{}, SettingError(dsn, err)
 	}
 	if len(plan.Targets) > 1 {
 		pc.passfile = pgxPassfile(dsn, cc)
@@ -153,12 +153,12 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 	// and application_name where the configuration sets none.
 	// pgx bounds each connect attempt (dial, TLS, startup) with its
 	// ConnectTimeout.
-	plan.ConnectTimeout, plan.ConnectTimeoutSource = connectTimeout(p, src, cc.ConnectTimeout)
+	plan.ConnectTimeout, plan.ConnectTimeoutSource = ConnectTimeout(p, src, cc.ConnectTimeout)
 	if inCode && cc.ConnectTimeout != 0 {
 		plan.ConnectTimeout, plan.ConnectTimeoutSource = cc.ConnectTimeout, "the pgx configuration"
 	}
 	cc.ConnectTimeout = plan.ConnectTimeout
-	plan.AppName, plan.AppNameSource = appName(p, src, cc.RuntimeParams["application_name"])
+	plan.AppName, plan.AppNameSource = AppName(p, src, cc.RuntimeParams["application_name"])
 	if plan.AppName != "" {
 		cc.RuntimeParams["application_name"] = plan.AppName
 	}
@@ -179,7 +179,7 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 			path = filepath.Join(home, ".postgresql", "root.crt")
 		}
 		pem, err := ReadRegularFile(context.Background(), path, MaxKeyFileSize)
-		return err != nil || publicRoots(pem)
+		return err != nil || PublicRoots(pem)
 	})
 	for i := range plan.Targets {
 		t := &plan.Targets[i]
@@ -227,7 +227,7 @@ func parsePgxKeyPair(data [][]byte) (*tls.Certificate, error) {
 	if block == nil || x509.IsEncryptedPEMBlock(block) {
 		return nil, errors.New("the key is not an unencrypted PEM key")
 	}
-	return parseKeyPair([][]byte{data[0], pem.EncodeToMemory(block)})
+	return ParseKeyPair([][]byte{data[0], pem.EncodeToMemory(block)})
 }
 
 func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxConfig, Plan, error) {
@@ -235,7 +235,7 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxCo
 	if err != nil {
 		return nil, Plan{}, err
 	}
-	if keys := unsupportedKeys(unsupportedPgx, cc.RuntimeParams); len(keys) > 0 {
+	if keys := UnsupportedKeys(unsupportedPgx, cc.RuntimeParams); len(keys) > 0 {
 		return nil, Plan{}, &DSNError{Driver: DriverPgx, Msg: "pgx does not support " + strings.Join(keys, ", ") +
 			": it would send the value to the server as a setting, which fails there; remove it"}
 	}
@@ -259,12 +259,12 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxCo
 		group := fbs[i : i+n]
 		network, _ := pgconn.NetworkAddress(group[0].Host, group[0].Port)
 		t := Target{Host: group[0].Host, Port: group[0].Port, Network: network, MinTLS: h.minTLS, MaxTLS: dsnMax}
-		auths := make([]*serverAuth, n)
+		auths := make([]*TLSAuth, n)
 		for j, fb := range group {
 			a := Attempt{}
 			if fb.TLSConfig != nil {
 				auths[j] = h.harden(fb, &t, n == 1, from[fb] == ModeFromPolicy)
-				a = Attempt{TLS: true, Verify: auths[j].level}
+				a = Attempt{TLS: true, Verify: auths[j].Level}
 			}
 			t.Attempts = append(t.Attempts, a)
 		}
@@ -315,7 +315,7 @@ type pgxHardening struct {
 // harden replaces fb's TLS configuration with securepg's template for a
 // TLS attempt of t (alone: the host's only attempt; lifted: its sslmode
 // is the policy's) and returns how it verifies the server.
-func (h *pgxHardening) harden(fb *pgconn.FallbackConfig, t *Target, alone, lifted bool) *serverAuth {
+func (h *pgxHardening) harden(fb *pgconn.FallbackConfig, t *Target, alone, lifted bool) *TLSAuth {
 	p := h.p
 	tc := fb.TLSConfig.Clone()
 	upgrade := alone && p.Roots() != nil && p.RootCert != "system" && tc.RootCAs == nil
@@ -330,7 +330,7 @@ func (h *pgxHardening) harden(fb *pgconn.FallbackConfig, t *Target, alone, lifte
 		// Whether they hold a public CA is the plan's PublicRoots. pgx
 		// made a copy per host: one is kept for them all.
 		if h.shared == nil || !h.shared.val.Pool.Equal(tc.RootCAs) {
-			h.shared = staticMaterial("root certificates", &Roots{Pool: tc.RootCAs})
+			h.shared = StaticMaterial("root certificates", &Roots{Pool: tc.RootCAs})
 		}
 		roots = h.shared
 	case p.Roots() != nil:
@@ -351,18 +351,18 @@ func (h *pgxHardening) harden(fb *pgconn.FallbackConfig, t *Target, alone, lifte
 	// itself in VerifyConnection, with the hardened roots: pgx's verify-ca
 	// callback would use the roots it captured at parse time, and
 	// crypto/tls's own failure would not say which host it was.
-	auth := &serverAuth{minTLS: h.minTLS, pins: p.pins}
+	auth := &TLSAuth{MinTLS: h.minTLS, Pins: p.PinsFile}
 	switch {
 	case !tc.InsecureSkipVerify || lifted && p.MinSSLMode >= ModeVerifyFull:
-		auth.level = VerifyFull
-		auth.name = tc.ServerName
-		if auth.name == "" {
-			auth.name = fb.Host
+		auth.Level = VerifyFull
+		auth.Name = tc.ServerName
+		if auth.Name == "" {
+			auth.Name = fb.Host
 		}
 	case tc.VerifyPeerCertificate != nil || upgrade || lifted && p.MinSSLMode == ModeVerifyCA:
-		auth.level = VerifyCA
+		auth.Level = VerifyCA
 	}
-	auth.roots = roots
+	auth.Roots = roots
 	tc.RootCAs = nil // verification is VerifyConnection's, with auth.roots
 	// Each connect's clone verifies (bind); a handshake on the template
 	// itself never completes.

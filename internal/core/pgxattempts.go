@@ -226,7 +226,7 @@ func (a *pgxAttempts) next(network, address string) (*pgxAttempt, error) {
 	}
 	e := &a.c.entries[s.fallback]
 	a.cur = &pgxAttempt{fallback: s.fallback, entry: e, address: address}
-	a.st.Rec.attempt(e.target)
+	a.st.Rec.Attempt(e.target)
 	return a.cur, nil
 }
 
@@ -288,15 +288,15 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 	f := a.facts(cur)
 	if tc, ok := conn.(*tls.Conn); ok {
 		if err := tc.HandshakeContext(ctx); err != nil {
-			if v := directNotSpoken(f.Addr(), a.c.policy, err); v != nil && cfg.SSLNegotiation == "direct" {
+			if v := DirectNotSpoken(f.Addr(), a.c.policy, err); v != nil && cfg.SSLNegotiation == "direct" {
 				a.reject(cur, v)
 				return conn, v
 			}
-			if a.c.policy.OffersOnlyHybrid() && handshakeRefused(err) {
+			if a.c.policy.OffersOnlyHybrid() && HandshakeRefused(err) {
 				// Offered only hybrid groups over TLS 1.3, the server
 				// agreed on none: the policy's refusal on every way in
 				// (pgx used directly included), not a bare TLS alert.
-				v := noHybridKeyExchange(f.Addr(), err)
+				v := NoHybridKeyExchange(f.Addr(), err)
 				a.reject(cur, v)
 				return conn, v
 			}
@@ -304,12 +304,12 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 		}
 		cs := tc.ConnectionState()
 		if !cur.verified || len(cs.PeerCertificates) == 0 || cs.PeerCertificates[0] != cur.facts.PeerCertificates[0] {
-			return conn, notValidated(f.Addr(), a.c.policy, "unvalidated handshake", "the TLS handshake was not validated by securepg")
+			return conn, NotValidated(f.Addr(), a.c.policy, "unvalidated handshake", "the TLS handshake was not validated by securepg")
 		}
 		f = cur.facts
 		f.CurveID = cs.CurveID // a TLS 1.2 handshake names its group after the certificate
 	} else if cur.entry.auth != nil {
-		return conn, notValidated(f.Addr(), a.c.policy, "plaintext", "a TLS attempt reached the server without TLS")
+		return conn, NotValidated(f.Addr(), a.c.policy, "plaintext", "a TLS attempt reached the server without TLS")
 	} else if f.Network == "tcp" {
 		f.Mode = ModeDisable
 	}
@@ -339,7 +339,7 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 	// before pgx can answer).
 	cfg.ChannelBinding, cfg.RequireAuth = a.channelBinding, a.requireAuth
 	t := cur.entry.target
-	w := newAuthWatch(a.c.policy, f.Addr(), t.ClientCert != "")
+	w := NewAuthWatch(a.c.policy, f.Addr(), t.ClientCert != "")
 	w.refuse = func(v *Violation) { a.reject(cur, v) }
 	w.rejected = func() { a.st.Rec.CredentialsRejected(t) }
 	w.canBind, w.credential, w.grade = true, HasCredential(cfg), a.c.policy.UnverifiedPassword
@@ -354,7 +354,7 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 			}
 			audited = append(audited, aud...)
 		case a.c.policy.Audit:
-			w.audit = a.st.Rec.audit
+			w.audit = a.st.Rec.Audit
 		default:
 			cfg.RequireAuth, w.protect = "scram-sha-256", true
 			if w.grade == PasswordBound {
@@ -384,7 +384,7 @@ func (c *PgxConfig) FinishPgConn(ctx context.Context, pc *pgconn.PgConn, rec *Re
 		a.connected.Store(true)
 		return c.judgeSession(ctx, pc, at, rec)
 	}
-	return Facts{}, nil, notValidated("", c.policy, "unvalidated connection", "the connection was not validated by securepg")
+	return Facts{}, nil, NotValidated("", c.policy, "unvalidated connection", "the connection was not validated by securepg")
 }
 
 // acceptedFor is the accepted attempt whose connection pc is, or nil.

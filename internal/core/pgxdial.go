@@ -17,12 +17,12 @@ import (
 // as the connection's was, before the dial.
 func (a *pgxAttempts) dialCancel(ctx context.Context, dial pgconn.DialFunc, network, addr string) (net.Conn, error) {
 	t := a.live.entry.target
-	if refusal, _, _ := checkAddress(a.c.policy, t, network, addr); refusal != nil {
+	if refusal, _, _ := CheckAddress(a.c.policy, t, network, addr); refusal != nil {
 		return nil, refusal
 	}
 	conn, err := dial(boundDial(ctx), network, addr)
 	if err == nil {
-		if refusal, _ := checkPeer(a.c.policy, t, conn); refusal != nil {
+		if refusal, _ := CheckPeer(a.c.policy, t, conn); refusal != nil {
 			conn.Close()
 			return nil, refusal
 		}
@@ -38,7 +38,7 @@ func (a *pgxAttempts) dial(ctx context.Context, dial pgconn.DialFunc, direct boo
 	if err != nil {
 		return nil, err
 	}
-	refusal, audited, loopback := checkAddress(a.c.policy, cur.entry.target, network, addr)
+	refusal, audited, loopback := CheckAddress(a.c.policy, cur.entry.target, network, addr)
 	if refusal != nil {
 		a.reject(cur, refusal)
 		return nil, refusal
@@ -55,7 +55,7 @@ func (a *pgxAttempts) dial(ctx context.Context, dial pgconn.DialFunc, direct boo
 		return conn, err
 	}
 	// The peer connected to (a DialFunc may dial through a proxy).
-	refusal, peerLoopback := checkPeer(a.c.policy, cur.entry.target, conn)
+	refusal, peerLoopback := CheckPeer(a.c.policy, cur.entry.target, conn)
 	if refusal != nil {
 		conn.Close()
 		a.reject(cur, refusal)

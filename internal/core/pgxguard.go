@@ -72,7 +72,7 @@ func (r *replyConn) Read(b []byte) (int, error) {
 				// connect error wraps it: code that connects with pgx
 				// itself (ConfigurePgx, ConfigurePool) finds the
 				// *PolicyError, as database/sql's callers do.
-				v := tlsNotEstablished(f.Addr(), r.a.c.policy, detail)
+				v := TlsNotEstablished(f.Addr(), r.a.c.policy, detail)
 				r.a.reject(r.cur, v)
 				return 0, v
 			}

@@ -134,15 +134,15 @@ func pgxFiles(cc *pgx.ConnConfig, p Policy, src map[string]Source) keyFiles {
 	}
 	ctx := context.Background()
 	if path := src["sslrootcert"].Value; tc.RootCAs != nil && path != "" && path != "system" {
-		m := watched(p, newMaterial("root certificates", parseRoots, path))
-		if m.load(ctx) == nil && m.val.Pool.Equal(tc.RootCAs) {
+		m := Watched(p, NewMaterial("root certificates", ParseRoots, path))
+		if m.Load(ctx) == nil && m.val.Pool.Equal(tc.RootCAs) {
 			kf.roots = m
 		}
 	}
 	cert, key := src["sslcert"].Value, src["sslkey"].Value
 	if len(tc.Certificates) == 1 && cert != "" && key != "" {
-		m := watched(p, newMaterial("client certificate", parsePgxKeyPair, cert, key))
-		if m.load(ctx) == nil && sameCertificate(m.val, &tc.Certificates[0]) {
+		m := Watched(p, NewMaterial("client certificate", parsePgxKeyPair, cert, key))
+		if m.Load(ctx) == nil && sameCertificate(m.val, &tc.Certificates[0]) {
 			kf.cert = m
 		}
 	}

@@ -89,8 +89,8 @@ func (ps Pins) Match(chains [][]*x509.Certificate) bool {
 // CurrentPins is the pins in force now: the pin file's current version
 // (read again when it changed, as the root file is), or the policy's list.
 func (p *Policy) CurrentPins(ctx context.Context) (Pins, error) {
-	if p.pins != nil {
-		return p.pins.Get(ctx)
+	if p.PinsFile != nil {
+		return p.PinsFile.Get(ctx)
 	}
 	return p.Pins, nil
 }

@@ -99,7 +99,7 @@ func TestPinFile(t *testing.T) {
 		t.Fatalf("%v %v", p.Pins, err)
 	}
 	now := time.Now()
-	p.pins.now = func() time.Time { return now }
+	p.PinsFile.now = func() time.Time { return now }
 	pins, err := p.CurrentPins(context.Background())
 	if err != nil || !pins.Match(chain) {
 		t.Fatalf("%v %v", pins, err)

@@ -332,8 +332,8 @@ func TestHardening(t *testing.T) {
 		// The org's files, as material that follows them: the roots
 		// verify in VerifyConnection, the certificate is sent by
 		// GetClientCertificate.
-		if tc.MinVersion != tls.VersionTLS13 || pc.entries[i].auth.roots != p.Roots() || tc.GetClientCertificate == nil {
-			t.Fatalf("pgx attempt %d: min %x roots %v client certificate %v", i, tc.MinVersion, pc.entries[i].auth.roots != nil, tc.GetClientCertificate != nil)
+		if tc.MinVersion != tls.VersionTLS13 || pc.entries[i].auth.Roots != p.Roots() || tc.GetClientCertificate == nil {
+			t.Fatalf("pgx attempt %d: min %x roots %v client certificate %v", i, tc.MinVersion, pc.entries[i].auth.Roots != nil, tc.GetClientCertificate != nil)
 		}
 	}
 	if plan.Targets[0].Mode != ModeVerifyCA {
@@ -357,8 +357,8 @@ func TestHardening(t *testing.T) {
 		t.Fatal(err)
 	}
 	ct := qc.targets[0].tls
-	if ct.auth.minTLS != tls.VersionTLS13 || ct.auth.level != VerifyCA || ct.auth.roots == nil ||
-		!reflect.DeepEqual(ct.auth.roots.Paths(), []string{certs.CAFile}) ||
+	if ct.auth.MinTLS != tls.VersionTLS13 || ct.auth.Level != VerifyCA || ct.auth.Roots == nil ||
+		!reflect.DeepEqual(ct.auth.Roots.Paths(), []string{certs.CAFile}) ||
 		ct.cert == nil || !reflect.DeepEqual(ct.cert.Paths(), []string{certs.Client.CertFile, certs.Client.KeyFile}) {
 		t.Fatalf("pq config not hardened: %+v", ct)
 	}
@@ -375,7 +375,7 @@ func TestHardening(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := qc.targets[0].tls.auth.roots.Paths(); !reflect.DeepEqual(got, []string{certs.OtherCAFile}) {
+	if got := qc.targets[0].tls.auth.Roots.Paths(); !reflect.DeepEqual(got, []string{certs.OtherCAFile}) {
 		t.Fatalf("org root replaced the DSN's: %v", got)
 	}
 }

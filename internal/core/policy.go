@@ -133,7 +133,7 @@ type Policy struct {
 
 	roots      *Material[*Roots] // loaded by Load, or nil
 	clientCert *Material[*tls.Certificate]
-	pins       *Material[Pins] // PinFile, loaded by Load, or nil
+	PinsFile       *Material[Pins] // PinFile, loaded by Load, or nil
 }
 
 // DefaultPolicy is the policy with nothing set: verify-full, TLS 1.2, enforce.
@@ -270,22 +270,22 @@ func (p *Policy) ModeName() string {
 // variable or option that set the file.
 func (p *Policy) Load() error {
 	ctx := context.Background()
-	p.roots, p.clientCert, p.pins = nil, nil, nil
+	p.roots, p.clientCert, p.PinsFile = nil, nil, nil
 	if p.PinFile != "" {
 		if len(p.Pins) > 0 && p.Sources[EnvPinSHA256] != SourceDefault {
 			return fmt.Errorf("securepg: %s and %s are both set: set one", p.Sources[EnvPinSHA256], p.Sources[EnvPinSHA256File])
 		}
-		m := watched(*p, newMaterial("pins", parsePinFile, p.PinFile))
-		if err := m.load(ctx); err != nil {
+		m := Watched(*p, NewMaterial("pins", parsePinFile, p.PinFile))
+		if err := m.Load(ctx); err != nil {
 			return fmt.Errorf("securepg: %s: %w", p.Sources[EnvPinSHA256File], err)
 		}
-		p.pins, p.Pins = m, m.val
+		p.PinsFile, p.Pins = m, m.val
 	}
 	if p.RootCert != "" && p.RootCert != "system" {
 		// Material that follows the file: a rotated CA bundle is used by
 		// new connections without a restart.
-		m := watched(*p, newMaterial("root certificates", parseRoots, p.RootCert))
-		if err := m.load(ctx); err != nil {
+		m := Watched(*p, NewMaterial("root certificates", ParseRoots, p.RootCert))
+		if err := m.Load(ctx); err != nil {
 			return fmt.Errorf("securepg: %s: %w", p.Sources[EnvSSLRootCert], err)
 		}
 		p.roots = m
@@ -295,14 +295,14 @@ func (p *Policy) Load() error {
 		if err != nil {
 			return fmt.Errorf("securepg: %s=system: %w", p.Sources[EnvSSLRootCert], err)
 		}
-		p.roots = staticMaterial("root certificates", &Roots{Pool: pool, Public: true})
+		p.roots = StaticMaterial("root certificates", &Roots{Pool: pool, Public: true})
 	}
 	if (p.ClientCert == "") != (p.ClientKey == "") {
 		return fmt.Errorf("securepg: %s and %s must be set together", EnvSSLCert, EnvSSLKey)
 	}
 	if p.ClientCert != "" {
-		m := watched(*p, newMaterial("client certificate", parseKeyPair, p.ClientCert, p.ClientKey))
-		if err := m.load(ctx); err != nil {
+		m := Watched(*p, NewMaterial("client certificate", ParseKeyPair, p.ClientCert, p.ClientKey))
+		if err := m.Load(ctx); err != nil {
 			return fmt.Errorf("securepg: %s/%s: %w", p.Sources[EnvSSLCert], p.Sources[EnvSSLKey], err)
 		}
 		p.clientCert = m

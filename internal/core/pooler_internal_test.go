@@ -29,7 +29,7 @@ func TestAuthWatchBackendKey(t *testing.T) {
 		{"after ReadyForQuery", cat(msgOK, ready, key(1, 4)), 0, false},
 	} {
 		for _, n := range []int{0, 1, 3} {
-			w := newAuthWatch(Policy{}, "h:5432", false)
+			w := NewAuthWatch(Policy{}, "h:5432", false)
 			s := tc.stream
 			if n == 0 {
 				n = len(s)

@@ -54,7 +54,7 @@ type pqTarget struct {
 	hostaddr   netip.Addr //
 	dialNet    string     // lib/pq's network() for this host
 	dialAddr   string     //
-	tls        *clientTLS // nil: no TLS (unix socket, sslmode=disable)
+	tls        *ClientTLS // nil: no TLS (unix socket, sslmode=disable)
 	allow      bool       // sslmode=allow: plaintext, then TLS if the server insists
 	prefer     bool       // sslmode=prefer: TLS, then plaintext if the server refuses TLS
 	custom     bool       // sslmode=pqgo-*: lib/pq's own TLS (only where plaintext is allowed)
@@ -64,20 +64,20 @@ type pqTarget struct {
 // PG* variables, service file, DSN), hardens it for p and returns the plan
 // of what securepg will try.
 func PreparePQ(dsn string, p Policy) (*PQConfig, Plan, error) {
-	if err := checkDSN(DriverPQ, dsn); err != nil {
+	if err := CheckDSN(DriverPQ, dsn); err != nil {
 		return nil, Plan{}, err
 	}
 	cfg, err := pq.NewConfig(dsn)
 	if err != nil {
 		return nil, Plan{}, ParseError(DriverPQ, dsn, err)
 	}
-	if keys := unsupportedKeys(unsupportedPQ, cfg.Runtime); len(keys) > 0 {
+	if keys := UnsupportedKeys(UnsupportedPQ, cfg.Runtime); len(keys) > 0 {
 		return nil, Plan{}, &DSNError{Driver: DriverPQ, Msg: "lib/pq does not support " + strings.Join(keys, ", ") +
 			": it would send the value to the server as a setting; remove it, or use the pgx driver"}
 	}
 	pc, plan, err := hardenPQ(cfg, p, Sources(DriverPQ, dsn, os.LookupEnv))
 	if err != nil {
-		return nil, Plan{}, settingError(dsn, err)
+		return nil, Plan{}, SettingError(dsn, err)
 	}
 	plan.User, plan.Database, plan.DSNPassword = cfg.User, cfg.Database, DSNHasPassword(DriverPQ, dsn)
 	pc.dsnPassword, pc.passfile = plan.DSNPassword, cfg.Passfile
@@ -111,13 +111,13 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 	}
 	var chain [][]byte
 	if cert != nil && len(r.pem) > 0 {
-		chain = intermediates(r.pem)
+		chain = Intermediates(r.pem)
 	}
 	level, attempts := pqAttempts(mode, custom, r.usable)
 	if level >= VerifyCA && r.desc == "" {
 		r.desc = "system"
 	}
-	public := level == VerifyCA && len(r.pem) > 0 && publicRoots(r.pem)
+	public := level == VerifyCA && len(r.pem) > 0 && PublicRoots(r.pem)
 	minTLS := max(pqTLS(cfg.SSLMinProtocolVersion), tls.VersionTLS12, p.MinTLSVersion)
 	maxTLS := pqTLS(cfg.SSLMaxProtocolVersion)
 
@@ -152,14 +152,14 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 		}
 		if t.Network == "tcp" && !custom && mode != pq.SSLModeDisable {
 			t.allow, t.prefer = mode == pq.SSLModeAllow, mode == pq.SSLModePrefer
-			t.tls = &clientTLS{
-				auth:   serverAuth{level: level, roots: r.roots, later: r.later, name: t.Host, minTLS: minTLS, pins: p.pins},
+			t.tls = &ClientTLS{
+				auth:   TLSAuth{Level: level, Roots: r.roots, Later: r.later, Name: t.Host, MinTLS: minTLS, Pins: p.PinsFile},
 				direct: cfg.SSLNegotiation == pq.SSLNegotiationDirect,
 				maxTLS: maxTLS, cert: cert, chain: chain,
 				hybridOnly: p.OffersOnlyHybrid(),
 			}
 			if cfg.SSLSNI {
-				t.tls.sni = serverName(t.Host)
+				t.tls.sni = ServerName(t.Host)
 			}
 			t.NoName = level == VerifyFull && t.Host == ""
 		}
@@ -244,27 +244,27 @@ func pqRoots(ctx context.Context, cfg pq.Config, p Policy, home string, mode pq.
 	switch {
 	case rootPath == "" || rootPath == "system":
 	case cfg.SSLInline && !r.fromOrg:
-		roots, err := parseRoots([][]byte{[]byte(rootPath)})
+		roots, err := ParseRoots([][]byte{[]byte(rootPath)})
 		if err != nil {
 			return r, errors.New("securepg: sslrootcert (inline): no PEM certificate")
 		}
-		r.roots, r.pem, r.usable = staticMaterial("root certificates", roots), []byte(rootPath), true
+		r.roots, r.pem, r.usable = StaticMaterial("root certificates", roots), []byte(rootPath), true
 	case r.fromOrg:
-		r.roots = watched(p, newMaterial("root certificates", parseRoots, rootPath))
-		if err := r.roots.load(ctx); err != nil {
+		r.roots = Watched(p, NewMaterial("root certificates", ParseRoots, rootPath))
+		if err := r.roots.Load(ctx); err != nil {
 			return r, fmt.Errorf("securepg: %s: %w", p.Sources[EnvSSLRootCert], err)
 		}
 		r.pem, _ = ReadRegularFile(ctx, rootPath, MaxKeyFileSize)
 		r.usable = true
 	case fileExists(rootPath):
-		r.roots = watched(p, newMaterial("root certificates", parseRoots, rootPath))
-		if err := r.roots.load(ctx); err != nil {
+		r.roots = Watched(p, NewMaterial("root certificates", ParseRoots, rootPath))
+		if err := r.roots.Load(ctx); err != nil {
 			return r, fmt.Errorf("securepg: sslrootcert: %w", err)
 		}
 		r.pem, _ = ReadRegularFile(ctx, rootPath, MaxKeyFileSize)
 		r.usable = true
 	case mode == pq.SSLModeVerifyCA || mode == pq.SSLModeVerifyFull:
-		return r, fmt.Errorf("securepg: sslrootcert: cannot read root certificates: %w", pathError(&os.PathError{Op: "open", Path: rootPath, Err: syscall.ENOENT}))
+		return r, fmt.Errorf("securepg: sslrootcert: cannot read root certificates: %w", PathError(&os.PathError{Op: "open", Path: rootPath, Err: syscall.ENOENT}))
 	default:
 		r.desc = "" // judged without it, as lib/pq ignores a missing root file under require
 	}
@@ -274,9 +274,9 @@ func pqRoots(ctx context.Context, cfg pq.Config, p Policy, home string, mode pq.
 	switch {
 	case r.roots != nil || cfg.SSLInline || rootPath == "system":
 	case rootPath != "":
-		r.later = watched(p, newMaterial("root certificates", parseRoots, rootPath))
+		r.later = Watched(p, NewMaterial("root certificates", ParseRoots, rootPath))
 	case home != "" && useSSL(tlsMode):
-		r.later = watched(p, newMaterial("root certificates", parseRoots, filepath.Join(home, "root.crt")))
+		r.later = Watched(p, NewMaterial("root certificates", ParseRoots, filepath.Join(home, "root.crt")))
 	}
 	return r, nil
 }
@@ -345,8 +345,8 @@ func pqBase(cfg pq.Config, p Policy, src map[string]Source, custom bool, plan *P
 	if !custom {
 		base.SSLMode = pq.SSLModeDisable
 	}
-	plan.ConnectTimeout, plan.ConnectTimeoutSource = connectTimeout(p, src, cfg.ConnectTimeout)
-	plan.AppName, plan.AppNameSource = appName(p, src, cfg.ApplicationName)
+	plan.ConnectTimeout, plan.ConnectTimeoutSource = ConnectTimeout(p, src, cfg.ConnectTimeout)
+	plan.AppName, plan.AppNameSource = AppName(p, src, cfg.ApplicationName)
 	base.ConnectTimeout, base.ApplicationName = plan.ConnectTimeout, plan.AppName
 	return base
 }
@@ -366,11 +366,11 @@ func pqClientCert(ctx context.Context, cfg pq.Config, home string, p Policy) (*M
 		if cfg.SSLCert == "" && cfg.SSLKey == "" {
 			return orgClientCert(ctx, p)
 		}
-		c, err := parseKeyPair([][]byte{[]byte(cfg.SSLCert), []byte(cfg.SSLKey)})
+		c, err := ParseKeyPair([][]byte{[]byte(cfg.SSLCert), []byte(cfg.SSLKey)})
 		if err != nil {
 			return nil, "", false, errors.New("securepg: sslcert/sslkey (inline): " + err.Error())
 		}
-		return staticMaterial("client certificate", c), "sslcert (inline)", false, nil
+		return StaticMaterial("client certificate", c), "sslcert (inline)", false, nil
 	}
 	certPath, keyPath := cfg.SSLCert, cfg.SSLKey
 	if certPath == "" && home != "" {
@@ -391,8 +391,8 @@ func pqClientCert(ctx context.Context, cfg pq.Config, home string, p Policy) (*M
 	if err := keyPermissions(keyPath); err != nil {
 		return nil, "", false, fmt.Errorf("securepg: sslkey %s: %w", keyPath, err)
 	}
-	m := watched(p, newMaterial("client certificate", parseKeyPair, certPath, keyPath))
-	if err := m.load(ctx); err != nil {
+	m := Watched(p, NewMaterial("client certificate", ParseKeyPair, certPath, keyPath))
+	if err := m.Load(ctx); err != nil {
 		return nil, "", false, fmt.Errorf("securepg: sslcert/sslkey: %w", err)
 	}
 	return m, certPath, false, nil
@@ -402,8 +402,8 @@ func orgClientCert(ctx context.Context, p Policy) (*Material[*tls.Certificate], 
 	if p.ClientCert == "" {
 		return nil, "", false, nil
 	}
-	m := watched(p, newMaterial("client certificate", parseKeyPair, p.ClientCert, p.ClientKey))
-	if err := m.load(ctx); err != nil {
+	m := Watched(p, NewMaterial("client certificate", ParseKeyPair, p.ClientCert, p.ClientKey))
+	if err := m.Load(ctx); err != nil {
 		return nil, "", false, fmt.Errorf("securepg: %s/%s: %w", p.Sources[EnvSSLCert], p.Sources[EnvSSLKey], err)
 	}
 	return m, p.ClientCert, true, nil
@@ -414,7 +414,7 @@ func orgClientCert(ctx context.Context, p Policy) (*Material[*tls.Certificate], 
 func keyPermissions(path string) error {
 	st, err := os.Stat(path)
 	if err != nil {
-		return pathError(err)
+		return PathError(err)
 	}
 	perm := st.Mode().Perm()
 	if perm&^0o600 == 0 {

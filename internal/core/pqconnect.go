@@ -45,7 +45,7 @@ func (c *PQConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder) 
 				tries = []bool{false, true}
 			}
 			for i, useTLS := range tries {
-				mark := rec.mark()
+				mark := rec.Mark()
 				dc, s, err := c.connectOnce(ctx, t, useTLS, tsa, cr, rec)
 				if err == nil {
 					return dc, s.facts, s.audited, nil
@@ -56,7 +56,7 @@ func (c *PQConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder) 
 				}
 				// allow retries with TLS only when the plaintext session
 				// was refused by the server, not when nothing answered.
-				if i == 0 && len(tries) > 1 && len(rec.since(mark)) == 0 {
+				if i == 0 && len(tries) > 1 && len(rec.Since(mark)) == 0 {
 					break
 				}
 			}
@@ -68,8 +68,8 @@ func (c *PQConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder) 
 	return nil, Facts{}, nil, fmt.Errorf("securepg: could not connect to any of the hosts: %w", errors.Join(errs...))
 }
 
-func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, tsa pq.TargetSessionAttrs, cr *Creds, rec *Recorder) (driver.Conn, *pqSocket, error) {
-	rec.attempt(t.Target)
+func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, tsa pq.TargetSessionAttrs, cr *Creds, rec *Recorder) (driver.Conn, *Socket, error) {
+	rec.Attempt(t.Target)
 	cfg := c.base.Clone()
 	cfg.Host, cfg.Hostaddr, cfg.Port, cfg.TargetSessionAttrs = t.pqHost, t.hostaddr, t.Port, tsa
 	if cr != nil {
@@ -100,7 +100,7 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 			return nil, nil, refusal
 		}
 		for _, v := range unbound {
-			rec.audit(v)
+			rec.Audit(v)
 		}
 	}
 	conn, err := pq.NewConnectorConfig(cfg)
@@ -109,10 +109,10 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 	}
 	dialer := &pqDialer{c: c, t: t, tls: useTLS, rec: rec, outer: ctx, password: cfg.Password != ""}
 	conn.Dialer(dialer)
-	mark := rec.mark()
+	mark := rec.Mark()
 	dc, err := pqConnect(ctx, conn)
 	dialer.done.Store(true)
-	socks := rec.since(mark)
+	socks := rec.Since(mark)
 	if err != nil {
 		for _, s := range socks {
 			s.stop()
@@ -122,7 +122,7 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 	}
 	if len(socks) != 1 {
 		dc.Close()
-		return nil, nil, notValidated(t.Addr(), c.policy, "unknown", "the connection did not go through securepg's dialer")
+		return nil, nil, NotValidated(t.Addr(), c.policy, "unknown", "the connection did not go through securepg's dialer")
 	}
 	s := socks[0]
 	if !s.stop() {
@@ -147,7 +147,7 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 	}
 	s.facts.Superuser = s.watch.superuser()
 	if AskRole(c.policy, s.facts) {
-		role, err := askRoleDriver(ctx, dc)
+		role, err := AskRoleDriver(ctx, dc)
 		if err != nil {
 			dc.Close()
 			return nil, nil, err

@@ -50,14 +50,14 @@ func (d *pqDialer) watch(ctx context.Context, raw net.Conn, release *[]func() bo
 	case outer == nil:
 		outer = ctx
 	}
-	stop = bound(outer, raw)
+	stop = Bound(outer, raw)
 	if ctx != outer {
 		if dl, ok := ctx.Deadline(); ok {
 			if odl, ok := outer.Deadline(); !ok || dl.Before(odl) {
 				raw.SetDeadline(dl)
 			}
 		}
-		*release = append(*release, context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) }))
+		*release = append(*release, context.AfterFunc(ctx, func() { raw.SetDeadline(ALongTimeAgo) }))
 	}
 	return stop
 }
@@ -130,7 +130,7 @@ func (d *pqDialer) DialContext(ctx context.Context, network, address string) (ne
 // resolved first, and each of its addresses judged), connects, and judges
 // the peer connected to, before a byte is sent on it.
 func (d *pqDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	if network == "tcp" && !dialedAddr(addr).IsValid() {
+	if network == "tcp" && !DialedAddr(addr).IsValid() {
 		// lib/pq's sslmode=pqgo-*: the name, resolved here.
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
@@ -156,7 +156,7 @@ func (d *pqDialer) dial(ctx context.Context, network, addr string) (net.Conn, er
 		}
 		return nil, errors.Join(errs...)
 	}
-	refusal, audited, loopback := checkAddress(d.c.policy, d.t.Target, network, addr)
+	refusal, audited, loopback := CheckAddress(d.c.policy, d.t.Target, network, addr)
 	if refusal != nil {
 		d.reject(refusal)
 		return nil, refusal
@@ -165,7 +165,7 @@ func (d *pqDialer) dial(ctx context.Context, network, addr string) (net.Conn, er
 	if err != nil {
 		return nil, err
 	}
-	refusal, peerLoopback := checkPeer(d.c.policy, d.t.Target, raw)
+	refusal, peerLoopback := CheckPeer(d.c.policy, d.t.Target, raw)
 	if refusal != nil {
 		raw.Close()
 		d.reject(refusal)
@@ -204,7 +204,7 @@ func (d *pqDialer) try(ctx context.Context, addr string, release *[]func() bool)
 	var v *Violation
 	if !errors.As(err, &v) {
 		if errors.Is(err, errRefusedTLS) {
-			v = tlsNotEstablished(t.Addr(), d.c.policy, "the server (or something in between) refused TLS")
+			v = TlsNotEstablished(t.Addr(), d.c.policy, "the server (or something in between) refused TLS")
 		} else {
 			v = d.classify(err)
 		}
@@ -248,7 +248,7 @@ func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 		case 'N':
 			return nil, Facts{}, nil, errRefusedTLS
 		default:
-			return nil, Facts{}, nil, tlsNotEstablished(t.Addr(), d.c.policy, "the server answered the SSLRequest with neither S nor N")
+			return nil, Facts{}, nil, TlsNotEstablished(t.Addr(), d.c.policy, "the server answered the SSLRequest with neither S nor N")
 		}
 	}
 	var facts Facts
@@ -268,7 +268,7 @@ func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 				return refusal
 			}
 			for _, v := range unbound {
-				d.rec.audit(v)
+				d.rec.Audit(v)
 			}
 		}
 		facts, audited = f, aud
@@ -276,7 +276,7 @@ func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 	}
 	tc := tls.Client(raw, t.tls.config(ctx, judge))
 	if err := tc.HandshakeContext(ctx); err != nil {
-		if v := directNotSpoken(t.Addr(), d.c.policy, err); v != nil && t.tls.direct {
+		if v := DirectNotSpoken(t.Addr(), d.c.policy, err); v != nil && t.tls.direct {
 			return nil, Facts{}, nil, v
 		}
 		return nil, Facts{}, nil, err
@@ -298,14 +298,14 @@ func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 
 // classify names the policy meaning of a failed handshake, or nil.
 func (d *pqDialer) classify(err error) *Violation {
-	if d.c.policy.OffersOnlyHybrid() && handshakeRefused(err) {
-		return noHybridKeyExchange(d.t.Addr(), err)
+	if d.c.policy.OffersOnlyHybrid() && HandshakeRefused(err) {
+		return NoHybridKeyExchange(d.t.Addr(), err)
 	}
 	var alert tls.AlertError
 	msg := err.Error()
 	if errors.As(err, &alert) && (alert == 70 || alert == 71) || strings.Contains(msg, "protocol version") {
 		min := TLSVersionName(d.t.MinTLS)
-		return tlsVersionTooLow(d.t.Addr(), min)
+		return TlsVersionTooLow(d.t.Addr(), min)
 	}
 	return nil
 }
@@ -325,7 +325,7 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 	}
 	f.LoopbackPlaintext = LoopbackPlaintext(d.c.policy, f)
 	if !d.done.Load() {
-		w := newAuthWatch(d.c.policy, f.Addr(), d.t.ClientCert != "")
+		w := NewAuthWatch(d.c.policy, f.Addr(), d.t.ClientCert != "")
 		w.rejected = func() { d.rec.CredentialsRejected(d.t.Target) }
 		w.refuse = d.reject
 		if d.late != nil {
@@ -340,7 +340,7 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 		if (f.TLS || LoopbackPlaintext(d.c.policy, f)) && PasswordProtectedConn(d.c.policy, d.t.Target, f) {
 			if d.c.policy.Audit {
 				if !d.password || w.grade != PasswordBound {
-					w.audit = d.rec.audit // else audited before dialing
+					w.audit = d.rec.Audit // else audited before dialing
 				}
 			} else {
 				w.protect = true
@@ -351,22 +351,22 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 			w.session = func(superuser string) *Violation {
 				sf.Superuser = superuser
 				if AskRole(d.c.policy, sf) {
-					role, err := askRoleWire(server)
+					role, err := AskRoleWire(server)
 					if err != nil {
-						return roleUnread(sf.Addr(), err)
+						return RoleUnread(sf.Addr(), err)
 					}
 					sf.Role = role
 				}
 				refusal, audited := Pass(d.c.policy, Check{Stage: StageSession, Facts: sf})
 				for _, v := range audited {
-					d.rec.audit(v)
+					d.rec.Audit(v)
 				}
 				return refusal
 			}
 		}
 		audited = append(d.netAudited, audited...)
-		d.rec.addSocket(&pqSocket{raw: raw, facts: f, audited: audited, stop: stop, watch: w})
-		conn = &authConn{Conn: conn, w: w}
+		d.rec.addSocket(&Socket{raw: raw, facts: f, audited: audited, stop: stop, watch: w})
+		conn = &AuthConn{Conn: conn, w: w}
 	}
 	return conn, nil
 }

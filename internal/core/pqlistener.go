@@ -142,7 +142,7 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 		d.report(ctx, rec, Facts{}, errUnexpectedAddress)
 		return nil, errUnexpectedAddress
 	}
-	rec.attempt(t.Target)
+	rec.Attempt(t.Target)
 	// The credential lib/pq reads for this connect (it read it before
 	// dialing: the listener's DSN, PGPASSWORD, the passfile as they are
 	// now), judged as a connector's connect judges its own.
@@ -160,7 +160,7 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 			return nil, refusal
 		}
 		for _, v := range unbound {
-			rec.audit(v)
+			rec.Audit(v)
 		}
 	}
 	pd := &pqDialer{c: d.c, t: t, tls: useTLS, rec: rec, outer: ctx, listener: true, password: password}
@@ -168,13 +168,13 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 		// Refused during the authentication or at the session's start,
 		// after this dial returned: reported on its own.
 		r := NewRecorder()
-		r.attempt(t.Target)
+		r.Attempt(t.Target)
 		r.reject(v)
 		d.report(context.WithoutCancel(ctx), r, f, v)
 	}
 	conn, err := pd.DialContext(ctx, network, address)
 	var f Facts
-	for _, s := range rec.since(0) {
+	for _, s := range rec.Since(0) {
 		s.stop() // lib/pq bounds the rest of its connect itself
 		f = s.facts
 	}

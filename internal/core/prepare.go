@@ -36,7 +36,7 @@ func Prepare(dsn string, p Policy) (Backend, Plan, error) {
 // level the configuration demands. securepg probe verifies with exactly
 // these, so that what it reports is what a connection would do.
 func ServerAuth(b Backend, i int) (roots *x509.CertPool, name string, level Verification, err error) {
-	var a *serverAuth
+	var a *TLSAuth
 	switch b := b.(type) {
 	case *PgxConfig:
 		for _, e := range b.entries {
@@ -56,10 +56,10 @@ func ServerAuth(b Backend, i int) (roots *x509.CertPool, name string, level Veri
 	ctx := context.Background()
 	var r *Roots
 	switch {
-	case a.roots != nil:
-		r, err = a.roots.Get(ctx)
-	case a.later != nil:
-		r, err = a.later.Get(ctx)
+	case a.Roots != nil:
+		r, err = a.Roots.Get(ctx)
+	case a.Later != nil:
+		r, err = a.Later.Get(ctx)
 	}
-	return r.pool(), a.name, a.level, err
+	return r.pool(), a.Name, a.Level, err
 }

@@ -201,9 +201,9 @@ func superuserSession(host, detail string) *Violation {
 		Fix:    "connect as a role with only the privileges the service needs"}
 }
 
-// roleUnread is the refusal of a session whose role facts could not be
+// RoleUnread is the refusal of a session whose role facts could not be
 // asked for (the policy fails closed).
-func roleUnread(host string, err error) *Violation {
+func RoleUnread(host string, err error) *Violation {
 	v := superuserSession(host, "the role's memberships could not be read, so it cannot be shown not to be a superuser")
 	v.Err = err
 	return v

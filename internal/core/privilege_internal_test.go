@@ -137,7 +137,7 @@ func TestAskRoleWire(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &wireServer{reply: bytes.NewReader(tc.reply)}
-			r, err := askRoleWire(s)
+			r, err := AskRoleWire(s)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err %v, want %q", err, tc.err)

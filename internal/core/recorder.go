@@ -31,7 +31,7 @@ type Recorder struct {
 	rejectedCreds *Target      // the host whose server rejected credentials it had asked for
 
 	// lib/pq: the sockets securepg dialed and validated.
-	sockets []*pqSocket
+	sockets []*Socket
 	// pgx: the attempts of this Connect.
 	pgx *pgxAttempts
 }
@@ -48,7 +48,7 @@ func (r *Recorder) reject(v *Violation) {
 	r.mu.Unlock()
 }
 
-func (r *Recorder) audit(v *Violation) {
+func (r *Recorder) Audit(v *Violation) {
 	r.mu.Lock()
 	r.audited = append(r.audited, v)
 	r.mu.Unlock()
@@ -70,7 +70,7 @@ func (r *Recorder) Rejected() []*Violation {
 	return append([]*Violation(nil), r.rejected...)
 }
 
-func (r *Recorder) attempt(t Target) {
+func (r *Recorder) Attempt(t Target) {
 	r.mu.Lock()
 	r.last = t
 	r.mu.Unlock()
@@ -106,8 +106,8 @@ func (r *Recorder) Last() Target {
 	return r.last
 }
 
-// pqSocket is a connection that securepg's lib/pq dialer validated.
-type pqSocket struct {
+// Socket is a connection that securepg's lib/pq dialer validated.
+type Socket struct {
 	raw     net.Conn // the TCP or unix socket
 	facts   Facts
 	audited []*Violation
@@ -115,34 +115,34 @@ type pqSocket struct {
 	watch   *authWatch  // follows the authentication
 }
 
-func (r *Recorder) addSocket(s *pqSocket) {
+func (r *Recorder) addSocket(s *Socket) {
 	r.mu.Lock()
 	r.sockets = append(r.sockets, s)
 	r.mu.Unlock()
 }
 
-func (r *Recorder) mark() int {
+func (r *Recorder) Mark() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.sockets)
 }
 
-// since returns the sockets added after mark.
-func (r *Recorder) since(mark int) []*pqSocket {
+// Since returns the sockets added after mark.
+func (r *Recorder) Since(mark int) []*Socket {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]*pqSocket(nil), r.sockets[mark:]...)
+	return append([]*Socket(nil), r.sockets[mark:]...)
 }
 
-// aLongTimeAgo is a deadline in the past: it makes blocked reads and
+// ALongTimeAgo is a deadline in the past: it makes blocked reads and
 // writes return at once.
-var aLongTimeAgo = time.Unix(1, 0)
+var ALongTimeAgo = time.Unix(1, 0)
 
-// bound makes every read and write on c honour ctx: its deadline, and its
+// Bound makes every read and write on c honour ctx: its deadline, and its
 // cancellation. stop ends that and reports whether ctx had already fired.
-func bound(ctx context.Context, c net.Conn) (stop func() bool) {
+func Bound(ctx context.Context, c net.Conn) (stop func() bool) {
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
-	return context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
+	return context.AfterFunc(ctx, func() { c.SetDeadline(ALongTimeAgo) })
 }

@@ -31,13 +31,13 @@ func (e *DSNError) Error() string {
 // certificates, and a bound on what a hostile DSN can cost.
 const MaxDSNSize = 64 << 10
 
-// checkDSN refuses, before any parser runs, a DSN, a PG* variable, a
+// CheckDSN refuses, before any parser runs, a DSN, a PG* variable, a
 // file or a host list that is too long (bounds.go), and
 // one whose reading by the driver swallowed a setting into another
 // setting's value (an empty value in a template: host= password=...) or
 // put part of a URL's password into its host or database: the driver
 // would send that text to DNS, to the server and to the logs.
-func checkDSN(driver, s string) error {
+func CheckDSN(driver, s string) error {
 	if len(s) > MaxDSNSize {
 		return &DSNError{Driver: "securepg", Msg: "the DSN is " + strconv.Itoa(len(s)) + " bytes; securepg accepts at most " + strconv.Itoa(MaxDSNSize)}
 	}
@@ -70,10 +70,10 @@ func checkDSN(driver, s string) error {
 
 var kvEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
 
-// settingError is an error about a setting of s (a file it names, a value
+// SettingError is an error about a setting of s (a file it names, a value
 // securepg cannot use), sanitised like a parser's: a path may be key
 // material, a value may be part of a password.
-func settingError(s string, err error) error {
+func SettingError(s string, err error) error {
 	return errors.New("securepg: " + Sanitize(strings.TrimPrefix(err.Error(), "securepg: "), s))
 }
 
@@ -211,7 +211,7 @@ func RedactDSN(driver, s string) string {
 }
 
 func parses(driver, s string) bool {
-	if checkDSN(driver, s) != nil {
+	if CheckDSN(driver, s) != nil {
 		return false
 	}
 	var err error

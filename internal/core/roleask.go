@@ -33,8 +33,8 @@ func askRolePgConn(ctx context.Context, pc *pgconn.PgConn) (*RoleFacts, error) {
 	return role, nil
 }
 
-// askRoleDriver asks on a connection lib/pq made.
-func askRoleDriver(ctx context.Context, conn driver.Conn) (*RoleFacts, error) {
+// AskRoleDriver asks on a connection lib/pq made.
+func AskRoleDriver(ctx context.Context, conn driver.Conn) (*RoleFacts, error) {
 	q, ok := conn.(driver.QueryerContext)
 	if !ok {
 		return nil, nil
@@ -86,12 +86,12 @@ func textRow(row [][]byte) []string {
 	return out
 }
 
-// askRoleWire asks on the connection of a session that has just started
+// AskRoleWire asks on the connection of a session that has just started
 // (the server sent ReadyForQuery and waits): a simple Query message,
 // and its answer read up to the next ReadyForQuery, on rw directly. The
 // driver, which owns the session, has not sent anything yet and sees
 // none of it. Deadlines are the driver's, set on the connection.
-func askRoleWire(rw io.ReadWriter) (*RoleFacts, error) {
+func AskRoleWire(rw io.ReadWriter) (*RoleFacts, error) {
 	msg := make([]byte, 5, 6+len(RoleFactsSQL))
 	msg[0] = 'Q'
 	binary.BigEndian.PutUint32(msg[1:], uint32(4+len(RoleFactsSQL)+1))

@@ -13,11 +13,11 @@ import (
 func TestRootsParsedOncePerContent(t *testing.T) {
 	c := genCerts(t)
 	ctx := context.Background()
-	a := newMaterial("root certificates", parseRoots, c.CAFile)
-	b := newMaterial("root certificates", parseRoots, c.CAFile)
-	must(t, a.load(ctx))
+	a := NewMaterial("root certificates", ParseRoots, c.CAFile)
+	b := NewMaterial("root certificates", ParseRoots, c.CAFile)
+	must(t, a.Load(ctx))
 	var err error
-	n := allocated(func() { err = b.load(ctx) })
+	n := allocated(func() { err = b.Load(ctx) })
 	must(t, err)
 	if a.val != b.val || !verifies(b.val, c) {
 		t.Fatal("the same bundle was parsed twice")
@@ -36,9 +36,9 @@ func TestRootsParsedOncePerContent(t *testing.T) {
 	for _, root := range []string{"system", c.CAFile} {
 		pc, _, err := PreparePgx("sslmode=verify-full sslrootcert="+root+" host="+hosts, DefaultPolicy())
 		must(t, err)
-		first := pc.entries[0].auth.roots
+		first := pc.entries[0].auth.Roots
 		for i, e := range pc.entries {
-			if e.auth == nil || e.auth.roots != first {
+			if e.auth == nil || e.auth.Roots != first {
 				t.Fatalf("%s: attempt %d has roots of its own", root, i)
 			}
 		}

@@ -9,42 +9,42 @@ import (
 	"net"
 )
 
-// serverAuth is how the TLS attempts to one host verify the server: the
+// TLSAuth is how the TLS attempts to one host verify the server: the
 // level the configuration demands, against which roots, for which name.
 // securepg verifies every handshake itself, in VerifyConnection, before
 // any PostgreSQL byte (and so any user name, password or client
 // certificate) is sent.
-type serverAuth struct {
-	level  Verification
-	roots  *Material[*Roots] // nil: the system roots (or later's)
-	name   string            // the name verify-full checks
-	minTLS uint16            // the lowest version the configuration accepts
+type TLSAuth struct {
+	Level  Verification
+	Roots  *Material[*Roots] // nil: the system roots (or later's)
+	Name   string            // the name verify-full checks
+	MinTLS uint16            // the lowest version the configuration accepts
 
-	// later is a root file that did not exist at sql.Open, which lib/pq
+	// Later is a root file that did not exist at sql.Open, which lib/pq
 	// would use from the connection on which it appears: it can only
 	// make verification stronger than what was judged (require becomes
 	// verify-ca; the system roots give way to it).
-	later *Material[*Roots]
+	Later *Material[*Roots]
 
-	// pins is the policy's pin file (PinFile), or nil: each handshake
+	// Pins is the policy's pin file (PinFile), or nil: each handshake
 	// reads its current version into Facts.Pins.
-	pins *Material[Pins]
+	Pins *Material[Pins]
 }
 
 // files is the file-backed root material verification used, or nil.
-func (a *serverAuth) files() *Material[*Roots] {
+func (a *TLSAuth) files() *Material[*Roots] {
 	switch {
-	case a.roots != nil:
-		return a.roots
-	case a.later != nil:
-		return a.later
+	case a.Roots != nil:
+		return a.Roots
+	case a.Later != nil:
+		return a.Later
 	}
 	return nil
 }
 
 // retry verifies again with m's current version, when it is not the one
 // that failed, and returns it if it verifies the chain.
-func (a *serverAuth) retry(ctx context.Context, m *Material[*Roots], failed *Roots, chain []*x509.Certificate, name string) *Roots {
+func (a *TLSAuth) retry(ctx context.Context, m *Material[*Roots], failed *Roots, chain []*x509.Certificate, name string) *Roots {
 	roots, err := m.Refresh(ctx)
 	if err != nil || roots == nil || roots == failed {
 		return nil
@@ -67,28 +67,28 @@ func (f Facts) withHandshake(h Facts) Facts {
 
 // observe verifies a completed handshake as the configuration demands and
 // returns what it proved. A failed verification is in VerifyErr.
-func (a *serverAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts {
+func (a *TLSAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts {
 	f := Facts{TLS: true, Version: cs.Version, CipherSuite: cs.CipherSuite, CurveID: cs.CurveID, PeerCertificates: cs.PeerCertificates,
-		MinTLS: a.minTLS, Verify: VerifyNone}
-	if a.pins != nil {
-		f.Pins, f.PinsErr = a.pins.Get(ctx)
+		MinTLS: a.MinTLS, Verify: VerifyNone}
+	if a.Pins != nil {
+		f.Pins, f.PinsErr = a.Pins.Get(ctx)
 	}
 	if len(cs.PeerCertificates) == 0 {
 		f.VerifyErr = errNoCertificate
 		return f
 	}
-	level := a.level
+	level := a.Level
 	var roots *Roots
 	switch {
-	case a.roots != nil:
+	case a.Roots != nil:
 		var err error
-		if roots, err = a.roots.Get(ctx); err != nil {
+		if roots, err = a.Roots.Get(ctx); err != nil {
 			f.VerifyErr = err
 			return f
 		}
-	case a.later != nil:
+	case a.Later != nil:
 		var err error
-		if roots, err = a.later.Get(ctx); err != nil {
+		if roots, err = a.Later.Get(ctx); err != nil {
 			f.VerifyErr = err
 			return f
 		}
@@ -101,7 +101,7 @@ func (a *serverAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts 
 	}
 	name := ""
 	if level == VerifyFull {
-		if name = a.name; name == "" {
+		if name = a.Name; name == "" {
 			f.VerifyErr = errors.New("no host name to check the certificate against")
 			return f
 		}
@@ -122,10 +122,10 @@ func (a *serverAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts 
 		chains, _ = verifyChain(cs.PeerCertificates, roots.pool(), name)
 	}
 	f.Verify, f.VerifiedChains = level, chains
-	if a.pins != nil && f.PinsErr == nil && !f.Pins.Match(chains) {
+	if a.Pins != nil && f.PinsErr == nil && !f.Pins.Match(chains) {
 		// The pin file may have been rotated since it was last looked
 		// at (a new key's pin added): look again now.
-		f.Pins, f.PinsErr = a.pins.Refresh(ctx)
+		f.Pins, f.PinsErr = a.Pins.Refresh(ctx)
 	}
 	if level == VerifyCA {
 		// A certificate the system roots vouch for, whatever the root
@@ -156,10 +156,10 @@ func verifyChain(certs []*x509.Certificate, roots *x509.CertPool, dnsName string
 	return certs[0].Verify(opts)
 }
 
-// clientTLS is everything securepg needs to make the TLS handshakes of one
+// ClientTLS is everything securepg needs to make the TLS handshakes of one
 // lib/pq host itself.
-type clientTLS struct {
-	auth   serverAuth
+type ClientTLS struct {
+	auth   TLSAuth
 	sni    string // "" sends no server name
 	direct bool   // sslnegotiation=direct: ALPN "postgresql", no SSLRequest
 	maxTLS uint16
@@ -172,11 +172,11 @@ type clientTLS struct {
 // config is the tls.Config of one handshake: Go's own verification is off
 // because securepg verifies in VerifyConnection, and judge decides there
 // whether the handshake may complete.
-func (c *clientTLS) config(ctx context.Context, judge func(Facts) error) *tls.Config {
+func (c *ClientTLS) config(ctx context.Context, judge func(Facts) error) *tls.Config {
 	cfg := &tls.Config{
 		InsecureSkipVerify: true, // verified below, as the configuration demands
 		ServerName:         c.sni,
-		MinVersion:         c.auth.minTLS,
+		MinVersion:         c.auth.MinTLS,
 		MaxVersion:         c.maxTLS,
 		Renegotiation:      tls.RenegotiateFreelyAsClient, // as lib/pq; Go refuses a changed identity
 		VerifyConnection: func(cs tls.ConnectionState) error {
@@ -201,19 +201,19 @@ func (c *clientTLS) config(ctx context.Context, judge func(Facts) error) *tls.Co
 	return cfg
 }
 
-// serverName is what SNI carries: host names, never IP addresses (RFC 6066).
-func serverName(host string) string {
+// ServerName is what SNI carries: host names, never IP addresses (RFC 6066).
+func ServerName(host string) string {
 	if host == "" || net.ParseIP(host) != nil {
 		return ""
 	}
 	return host
 }
 
-// publicRoots reports whether a root bundle holds a certificate that the
+// PublicRoots reports whether a root bundle holds a certificate that the
 // system's roots vouch for: a copy of the public bundle, or one of its
 // CAs. verify-ca against it proves no identity (any public CA signs an
 // attacker's own name), just as sslrootcert=system would not.
-func publicRoots(pemData []byte) bool {
+func PublicRoots(pemData []byte) bool {
 	system, err := systemRoots()
 	if err != nil {
 		return false

@@ -61,13 +61,13 @@ func noHostName(host string) *Violation {
 		Fix:    "set host to the name on the server certificate; hostaddr stays the address dialed"}
 }
 
-func tlsNotEstablished(host string, p Policy, detail string) *Violation {
+func TlsNotEstablished(host string, p Policy, detail string) *Violation {
 	return &Violation{Reason: ReasonTLSNotEstablished, Host: host, Got: "plaintext", Want: p.MinSSLMode.String(), Detail: detail,
 		Fix: "enable ssl on the server, and check for a proxy that strips TLS"}
 }
 
-// tlsVersionTooLow: the server could not agree on min or newer.
-func tlsVersionTooLow(host, min string) *Violation {
+// TlsVersionTooLow: the server could not agree on min or newer.
+func TlsVersionTooLow(host, min string) *Violation {
 	return &Violation{Reason: ReasonTLSVersionTooLow, Host: host, Got: "older than " + min, Want: min, Hard: true,
 		Detail: "the server does not support " + min + " or newer",
 		Fix:    "enable " + min + " on the server, or lower " + EnvMinTLSVersion + " and ssl_min_protocol_version"}
@@ -78,10 +78,10 @@ func tlsVersionTooLow(host, min string) *Violation {
 // refused whatever the mode.
 // Unvalidated is the refusal of a connection securepg did not validate.
 func Unvalidated(p Policy, detail string) *Violation {
-	return notValidated("", p, "unvalidated connection", detail)
+	return NotValidated("", p, "unvalidated connection", detail)
 }
 
-func notValidated(host string, p Policy, got, detail string) *Violation {
+func NotValidated(host string, p Policy, got, detail string) *Violation {
 	return &Violation{Reason: ReasonTLSNotEstablished, Host: host, Got: got, Want: p.MinSSLMode.String(), Detail: detail, Hard: true}
 }
 
