@@ -155,9 +155,9 @@ func TestPQLoopbackNameResolved(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pc.lookup = func(context.Context, string) ([]string, error) { return []string{"10.0.0.1"}, nil }
+			pc.Lookup = func(context.Context, string) ([]string, error) { return []string{"10.0.0.1"}, nil }
 			var dialed []string
-			pc.dialer.Control = func(network, address string, _ syscall.RawConn) error {
+			pc.Dialer.Control = func(network, address string, _ syscall.RawConn) error {
 				dialed = append(dialed, address)
 				return errors.New("test: the dial was attempted")
 			}

@@ -356,7 +356,7 @@ func TestHardening(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ct := qc.targets[0].tls
+	ct := qc.targets[0].TLS
 	if ct.auth.MinTLS != tls.VersionTLS13 || ct.auth.Level != VerifyCA || ct.auth.Roots == nil ||
 		!reflect.DeepEqual(ct.auth.Roots.Paths(), []string{certs.CAFile}) ||
 		ct.cert == nil || !reflect.DeepEqual(ct.cert.Paths(), []string{certs.Client.CertFile, certs.Client.KeyFile}) {
@@ -375,7 +375,7 @@ func TestHardening(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := qc.targets[0].tls.auth.Roots.Paths(); !reflect.DeepEqual(got, []string{certs.OtherCAFile}) {
+	if got := qc.targets[0].TLS.auth.Roots.Paths(); !reflect.DeepEqual(got, []string{certs.OtherCAFile}) {
 		t.Fatalf("org root replaced the DSN's: %v", got)
 	}
 }

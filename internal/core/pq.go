@@ -29,8 +29,8 @@ type PQConfig struct {
 	dsnPassword bool      // the DSN itself carries the password
 	passfile    string    // the configuration's passfile setting, "" for lib/pq's default
 	base        pq.Config // one host's configuration, without lib/pq's TLS
-	policy      Policy
-	targets     []pqTarget
+	Policy      Policy
+	targets     []PQTarget
 	tsa         pq.TargetSessionAttrs
 	random      bool // load_balance_hosts=random
 
@@ -41,23 +41,23 @@ type PQConfig struct {
 	// decision depends on it.
 	ServerView bool
 
-	dialer net.Dialer
-	// lookup resolves a host name (a package-private seam for tests).
-	lookup func(ctx context.Context, host string) ([]string, error)
+	Dialer net.Dialer
+	// Lookup resolves a host name (a package-private seam for tests).
+	Lookup func(ctx context.Context, host string) ([]string, error)
 }
 
-// pqTarget is one host as securepg dials it for lib/pq.
-type pqTarget struct {
+// PQTarget is one host as securepg dials it for lib/pq.
+type PQTarget struct {
 	Target
-	pqHost     string     // lib/pq's Host for this host
-	pqHostaddr string     // lib/pq's Hostaddr, as text
-	hostaddr   netip.Addr //
-	dialNet    string     // lib/pq's network() for this host
-	dialAddr   string     //
-	tls        *ClientTLS // nil: no TLS (unix socket, sslmode=disable)
-	allow      bool       // sslmode=allow: plaintext, then TLS if the server insists
-	prefer     bool       // sslmode=prefer: TLS, then plaintext if the server refuses TLS
-	custom     bool       // sslmode=pqgo-*: lib/pq's own TLS (only where plaintext is allowed)
+	PQHost     string     // lib/pq's Host for this host
+	PQHostaddr string     // lib/pq's Hostaddr, as text
+	HostIP   netip.Addr //
+	DialNet    string     // lib/pq's network() for this host
+	DialAddr   string     //
+	TLS        *ClientTLS // nil: no TLS (unix socket, sslmode=disable)
+	Allow      bool       // sslmode=allow: plaintext, then TLS if the server insists
+	Prefer     bool       // sslmode=prefer: TLS, then plaintext if the server refuses TLS
+	Custom     bool       // sslmode=pqgo-*: lib/pq's own TLS (only where plaintext is allowed)
 }
 
 // PreparePQ parses dsn with lib/pq's own parser (pq.NewConfig: defaults,
@@ -121,11 +121,11 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 	minTLS := max(pqTLS(cfg.SSLMinProtocolVersion), tls.VersionTLS12, p.MinTLSVersion)
 	maxTLS := pqTLS(cfg.SSLMaxProtocolVersion)
 
-	pc := &PQConfig{policy: p, tsa: cfg.TargetSessionAttrs, random: cfg.LoadBalanceHosts == pq.LoadBalanceHostsRandom,
-		lookup: net.DefaultResolver.LookupHost}
+	pc := &PQConfig{Policy: p, tsa: cfg.TargetSessionAttrs, random: cfg.LoadBalanceHosts == pq.LoadBalanceHostsRandom,
+		Lookup: net.DefaultResolver.LookupHost}
 	plan := Plan{Driver: DriverPQ}
 	for _, h := range pqHosts(cfg, src) {
-		t := pqTarget{pqHost: h.host, pqHostaddr: h.addr, hostaddr: h.ip, custom: custom,
+		t := PQTarget{PQHost: h.host, PQHostaddr: h.addr, HostIP: h.ip, Custom: custom,
 			Target: Target{Host: h.host, Hostaddr: h.addr, Port: h.port, Network: "tcp", Attempts: attempts,
 				RootCA: r.desc, ClientCert: certDesc, Custom: custom, MinTLS: minTLS, MaxTLS: maxTLS, PublicRoots: public,
 				RootFromPolicy: r.fromOrg && r.desc != "", CertFromPolicy: certPolicy}}
@@ -135,13 +135,13 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 		port := strconv.Itoa(int(h.port))
 		switch {
 		case h.addr != "":
-			t.dialNet, t.dialAddr = "tcp", net.JoinHostPort(h.addr, port)
+			t.DialNet, t.DialAddr = "tcp", net.JoinHostPort(h.addr, port)
 		case isUnixHost(h.host):
 			t.Network = "unix"
-			t.dialNet, t.dialAddr = "unix", filepath.Join(h.host, ".s.PGSQL."+port)
+			t.DialNet, t.DialAddr = "unix", filepath.Join(h.host, ".s.PGSQL."+port)
 			t.Attempts = []Attempt{{}}
 		default:
-			t.dialNet, t.dialAddr = "tcp", net.JoinHostPort(h.host, port)
+			t.DialNet, t.DialAddr = "tcp", net.JoinHostPort(h.host, port)
 		}
 		t.Mode = ModeFromAttempts(t.Attempts)
 		if t.Network == "tcp" {
@@ -151,15 +151,15 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 			t.Mode = ModeRequire
 		}
 		if t.Network == "tcp" && !custom && mode != pq.SSLModeDisable {
-			t.allow, t.prefer = mode == pq.SSLModeAllow, mode == pq.SSLModePrefer
-			t.tls = &ClientTLS{
+			t.Allow, t.Prefer = mode == pq.SSLModeAllow, mode == pq.SSLModePrefer
+			t.TLS = &ClientTLS{
 				auth:   TLSAuth{Level: level, Roots: r.roots, Later: r.later, Name: t.Host, MinTLS: minTLS, Pins: p.PinsFile},
 				direct: cfg.SSLNegotiation == pq.SSLNegotiationDirect,
 				maxTLS: maxTLS, cert: cert, chain: chain,
 				hybridOnly: p.OffersOnlyHybrid(),
 			}
 			if cfg.SSLSNI {
-				t.tls.sni = ServerName(t.Host)
+				t.TLS.sni = ServerName(t.Host)
 			}
 			t.NoName = level == VerifyFull && t.Host == ""
 		}

@@ -36,7 +36,7 @@ func TestPQTriesEveryAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc.lookup = func(context.Context, string) ([]string, error) { return []string{"127.0.0.2", "127.0.0.1"}, nil }
+	pc.Lookup = func(context.Context, string) ([]string, error) { return []string{"127.0.0.2", "127.0.0.1"}, nil }
 	rec := NewRecorder()
 	creds := func(context.Context, Target) (*Creds, error) { return nil, nil }
 	conn, facts, _, err := pc.Connect(context.Background(), creds, rec)

@@ -22,7 +22,7 @@ import (
 // load_balance_hosts=random), each with its own credentials, with
 // target_session_attrs=prefer-standby as two passes, as libpq does.
 func (c *PQConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder) (driver.Conn, Facts, []*Violation, error) {
-	order := make([]*pqTarget, len(c.targets))
+	order := make([]*PQTarget, len(c.targets))
 	for i := range c.targets {
 		order[i] = &c.targets[i]
 	}
@@ -40,8 +40,8 @@ func (c *PQConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder) 
 			if err != nil {
 				return nil, Facts{}, nil, err
 			}
-			tries := []bool{t.tls != nil && !t.allow} // TLS first?
-			if t.allow {
+			tries := []bool{t.TLS != nil && !t.Allow} // TLS first?
+			if t.Allow {
 				tries = []bool{false, true}
 			}
 			for i, useTLS := range tries {
@@ -68,10 +68,10 @@ func (c *PQConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder) 
 	return nil, Facts{}, nil, fmt.Errorf("securepg: could not connect to any of the hosts: %w", errors.Join(errs...))
 }
 
-func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, tsa pq.TargetSessionAttrs, cr *Creds, rec *Recorder) (driver.Conn, *Socket, error) {
+func (c *PQConfig) connectOnce(ctx context.Context, t *PQTarget, useTLS bool, tsa pq.TargetSessionAttrs, cr *Creds, rec *Recorder) (driver.Conn, *Socket, error) {
 	rec.Attempt(t.Target)
 	cfg := c.base.Clone()
-	cfg.Host, cfg.Hostaddr, cfg.Port, cfg.TargetSessionAttrs = t.pqHost, t.hostaddr, t.Port, tsa
+	cfg.Host, cfg.Hostaddr, cfg.Port, cfg.TargetSessionAttrs = t.PQHost, t.HostIP, t.Port, tsa
 	if cr != nil {
 		if cr.User != "" {
 			cfg.User = cr.User
@@ -94,7 +94,7 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 	// to a server whose identity is not verified (a hook's, a passfile's:
 	// the configuration's was judged at sql.Open).
 	if useTLS && cfg.Password != "" {
-		refusal, unbound := Pass(c.policy, Check{Stage: StageCredential, Credential: CredentialUnbound, Target: t.Target})
+		refusal, unbound := Pass(c.Policy, Check{Stage: StageCredential, Credential: CredentialUnbound, Target: t.Target})
 		if refusal != nil {
 			rec.reject(refusal)
 			return nil, nil, refusal
@@ -107,7 +107,7 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 	if err != nil {
 		return nil, nil, err
 	}
-	dialer := &pqDialer{c: c, t: t, tls: useTLS, rec: rec, outer: ctx, password: cfg.Password != ""}
+	dialer := &PQDialer{Net: c, Host: t, UseTLS: useTLS, Rec: rec, Outer: ctx, Password: cfg.Password != ""}
 	conn.Dialer(dialer)
 	mark := rec.Mark()
 	dc, err := pqConnect(ctx, conn)
@@ -122,7 +122,7 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 	}
 	if len(socks) != 1 {
 		dc.Close()
-		return nil, nil, NotValidated(t.Addr(), c.policy, "unknown", "the connection did not go through securepg's dialer")
+		return nil, nil, NotValidated(t.Addr(), c.Policy, "unknown", "the connection did not go through securepg's dialer")
 	}
 	s := socks[0]
 	if !s.stop() {
@@ -146,7 +146,7 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 		s.facts.Server = server
 	}
 	s.facts.Superuser = s.watch.superuser()
-	if AskRole(c.policy, s.facts) {
+	if AskRole(c.Policy, s.facts) {
 		role, err := AskRoleDriver(ctx, dc)
 		if err != nil {
 			dc.Close()
@@ -154,7 +154,7 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *pqTarget, useTLS bool, ts
 		}
 		s.facts.Role = role
 	}
-	refusal, audited := Pass(c.policy, Check{Stage: StageSession, Facts: s.facts})
+	refusal, audited := Pass(c.Policy, Check{Stage: StageSession, Facts: s.facts})
 	if refusal != nil {
 		rec.reject(refusal)
 		dc.Close()

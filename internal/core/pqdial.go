@@ -11,35 +11,35 @@ import (
 	"time"
 )
 
-// pqDialer is the lib/pq Dialer of one host: it dials, negotiates TLS and
+// PQDialer is the lib/pq Dialer of one host: it dials, negotiates TLS and
 // verifies the server itself, judges the result, and hands lib/pq a
 // connection only when the policy accepts it. Query cancellation dials
 // through it too, and gets the same checks.
-type pqDialer struct {
-	c     *PQConfig
-	t     *pqTarget
-	tls   bool // make a TLS attempt (with sslmode=prefer, falling back to plaintext)
-	rec   *Recorder
-	outer context.Context // the connect's context, which bounds the connection until it is made
+type PQDialer struct {
+	Net     *PQConfig
+	Host     *PQTarget
+	UseTLS   bool // make a TLS attempt (with sslmode=prefer, falling back to plaintext)
+	Rec   *Recorder
+	Outer context.Context // the connect's context, which bounds the connection until it is made
 	done  atomic.Bool     // connected: later dials are lib/pq's query cancellations
 
 	netAudited []*Violation // the last dialed address's, let through by audit mode
 	loopback   bool         // the last address dialed, and its peer, are loopback
 
-	password bool // lib/pq will send a password on this connection
-	listener bool // lib/pq's listener: the session is judged when it starts
+	Password bool // lib/pq will send a password on this connection
+	Listener bool // lib/pq's listener: the session is judged when it starts
 
-	// late, for a listener, reports a refusal the authentication watch
+	// Late, for a listener, reports a refusal the authentication watch
 	// makes after the dial returned (and its report was made).
-	late func(f Facts, v *Violation)
+	Late func(f Facts, v *Violation)
 }
 
 // watch bounds raw by the connect's context for as long as it connects
 // (stop ends that), and by ctx, the dial's, until the dial returns (lib/pq
 // cancels the context it dials with, with connect_timeout, as soon as the
 // dial returns; release ends that).
-func (d *pqDialer) watch(ctx context.Context, raw net.Conn, release *[]func() bool) (stop func() bool) {
-	outer := d.outer
+func (d *PQDialer) watch(ctx context.Context, raw net.Conn, release *[]func() bool) (stop func() bool) {
+	outer := d.Outer
 	switch {
 	case d.done.Load():
 		// A query cancellation: bounded by its dial's context until the
@@ -62,11 +62,11 @@ func (d *pqDialer) watch(ctx context.Context, raw net.Conn, release *[]func() bo
 	return stop
 }
 
-func (d *pqDialer) Dial(network, address string) (net.Conn, error) {
+func (d *PQDialer) Dial(network, address string) (net.Conn, error) {
 	return d.DialContext(context.Background(), network, address)
 }
 
-func (d *pqDialer) DialTimeout(network, address string, timeout time.Duration) (net.Conn, error) {
+func (d *PQDialer) DialTimeout(network, address string, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return d.DialContext(ctx, network, address)
@@ -74,9 +74,9 @@ func (d *pqDialer) DialTimeout(network, address string, timeout time.Duration) (
 
 var errUnexpectedAddress = errors.New("securepg: lib/pq dialed an address securepg did not plan")
 
-func (d *pqDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	t := d.t
-	if network != t.dialNet || address != t.dialAddr {
+func (d *PQDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	t := d.Host
+	if network != t.DialNet || address != t.DialAddr {
 		return nil, errUnexpectedAddress
 	}
 	var release []func() bool
@@ -85,7 +85,7 @@ func (d *pqDialer) DialContext(ctx context.Context, network, address string) (ne
 			r()
 		}
 	}()
-	if network == "unix" || t.custom {
+	if network == "unix" || t.Custom {
 		raw, err := d.dial(ctx, network, address)
 		if err != nil {
 			return nil, err
@@ -98,9 +98,9 @@ func (d *pqDialer) DialContext(ctx context.Context, network, address string) (ne
 	}
 	host, port, _ := net.SplitHostPort(address)
 	addrs := []string{host}
-	if t.pqHostaddr == "" {
+	if t.PQHostaddr == "" {
 		var err error
-		if addrs, err = d.c.lookup(ctx, host); err != nil {
+		if addrs, err = d.Net.Lookup(ctx, host); err != nil {
 			return nil, err
 		}
 	}
@@ -129,14 +129,14 @@ func (d *pqDialer) DialContext(ctx context.Context, network, address string) (ne
 // dial judges the exact address about to be dialed (a host name is
 // resolved first, and each of its addresses judged), connects, and judges
 // the peer connected to, before a byte is sent on it.
-func (d *pqDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+func (d *PQDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	if network == "tcp" && !DialedAddr(addr).IsValid() {
 		// lib/pq's sslmode=pqgo-*: the name, resolved here.
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
 			return nil, err
 		}
-		ips, err := d.c.lookup(ctx, host)
+		ips, err := d.Net.Lookup(ctx, host)
 		if err != nil {
 			return nil, err
 		}
@@ -156,16 +156,16 @@ func (d *pqDialer) dial(ctx context.Context, network, addr string) (net.Conn, er
 		}
 		return nil, errors.Join(errs...)
 	}
-	refusal, audited, loopback := CheckAddress(d.c.policy, d.t.Target, network, addr)
+	refusal, audited, loopback := CheckAddress(d.Net.Policy, d.Host.Target, network, addr)
 	if refusal != nil {
 		d.reject(refusal)
 		return nil, refusal
 	}
-	raw, err := d.c.dialer.DialContext(ctx, network, addr)
+	raw, err := d.Net.Dialer.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
-	refusal, peerLoopback := CheckPeer(d.c.policy, d.t.Target, raw)
+	refusal, peerLoopback := CheckPeer(d.Net.Policy, d.Host.Target, raw)
 	if refusal != nil {
 		raw.Close()
 		d.reject(refusal)
@@ -181,22 +181,22 @@ func (d *pqDialer) dial(ctx context.Context, network, addr string) (net.Conn, er
 // errRefusedTLS: the server answered the SSLRequest with 'N'.
 var errRefusedTLS = errors.New("the server refused TLS")
 
-func (d *pqDialer) try(ctx context.Context, addr string, release *[]func() bool) (net.Conn, error) {
-	t := d.t
+func (d *PQDialer) try(ctx context.Context, addr string, release *[]func() bool) (net.Conn, error) {
+	t := d.Host
 	raw, err := d.dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	stop := d.watch(ctx, raw, release)
 	plain := Facts{Network: "tcp", Host: t.Host, Port: t.Port, Mode: ModeDisable, MinTLS: t.MinTLS, Loopback: d.loopback}
-	if !d.tls {
+	if !d.UseTLS {
 		return d.accept(raw, raw, plain, stop, nil)
 	}
 	conn, f, audited, err := d.handshake(ctx, raw)
 	switch {
 	case err == nil:
 		return d.accept(conn, raw, f, stop, audited)
-	case t.prefer && errors.Is(err, errRefusedTLS):
+	case t.Prefer && errors.Is(err, errRefusedTLS):
 		return d.accept(raw, raw, plain, stop, nil) // libpq goes on in plaintext on the same socket
 	}
 	stop()
@@ -204,7 +204,7 @@ func (d *pqDialer) try(ctx context.Context, addr string, release *[]func() bool)
 	var v *Violation
 	if !errors.As(err, &v) {
 		if errors.Is(err, errRefusedTLS) {
-			v = TlsNotEstablished(t.Addr(), d.c.policy, "the server (or something in between) refused TLS")
+			v = TlsNotEstablished(t.Addr(), d.Net.Policy, "the server (or something in between) refused TLS")
 		} else {
 			v = d.classify(err)
 		}
@@ -212,7 +212,7 @@ func (d *pqDialer) try(ctx context.Context, addr string, release *[]func() bool)
 	if v != nil {
 		d.reject(v)
 	}
-	if t.prefer && ctx.Err() == nil {
+	if t.Prefer && ctx.Err() == nil {
 		// A failed handshake under sslmode=prefer: libpq retries without
 		// TLS on a new socket (the first one is closed, not left to the GC).
 		raw, err := d.dial(ctx, "tcp", addr)
@@ -233,9 +233,9 @@ var sslRequest = []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}
 // handshake negotiates TLS on raw and verifies the server. It reads
 // exactly one byte after the SSLRequest, so bytes a man in the middle
 // appends to 'S' land in the TLS handshake and fail it (CVE-2021-23222).
-func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts, []*Violation, error) {
-	t := d.t
-	if !t.tls.direct {
+func (d *PQDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts, []*Violation, error) {
+	t := d.Host
+	if !t.TLS.direct {
 		if _, err := raw.Write(sslRequest); err != nil {
 			return nil, Facts{}, nil, err
 		}
@@ -248,35 +248,35 @@ func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 		case 'N':
 			return nil, Facts{}, nil, errRefusedTLS
 		default:
-			return nil, Facts{}, nil, TlsNotEstablished(t.Addr(), d.c.policy, "the server answered the SSLRequest with neither S nor N")
+			return nil, Facts{}, nil, TlsNotEstablished(t.Addr(), d.Net.Policy, "the server answered the SSLRequest with neither S nor N")
 		}
 	}
 	var facts Facts
 	var audited []*Violation
 	judge := func(f Facts) error {
 		f.Network, f.Host, f.Port, f.Mode, f.ModeFrom, f.Loopback = "tcp", t.Host, t.Port, t.Mode, t.ModeFrom, d.loopback
-		refusal, aud := Pass(d.c.policy, Check{Stage: StageHandshake, Facts: f})
+		refusal, aud := Pass(d.Net.Policy, Check{Stage: StageHandshake, Facts: f})
 		if refusal != nil {
 			return refusal
 		}
 		// A password, and a verify-ca server whose certificate a public CA
 		// issued: lib/pq cannot protect it (the configuration itself was
 		// judged before dialing).
-		if d.password && !PasswordProtected(d.c.policy, t.Target) {
-			refusal, unbound := Pass(d.c.policy, Check{Stage: StageCredential, Credential: CredentialUnbound, Target: t.Target, Facts: f})
+		if d.Password && !PasswordProtected(d.Net.Policy, t.Target) {
+			refusal, unbound := Pass(d.Net.Policy, Check{Stage: StageCredential, Credential: CredentialUnbound, Target: t.Target, Facts: f})
 			if refusal != nil {
 				return refusal
 			}
 			for _, v := range unbound {
-				d.rec.Audit(v)
+				d.Rec.Audit(v)
 			}
 		}
 		facts, audited = f, aud
 		return nil
 	}
-	tc := tls.Client(raw, t.tls.config(ctx, judge))
+	tc := tls.Client(raw, t.TLS.config(ctx, judge))
 	if err := tc.HandshakeContext(ctx); err != nil {
-		if v := DirectNotSpoken(t.Addr(), d.c.policy, err); v != nil && t.tls.direct {
+		if v := DirectNotSpoken(t.Addr(), d.Net.Policy, err); v != nil && t.TLS.direct {
 			return nil, Facts{}, nil, v
 		}
 		return nil, Facts{}, nil, err
@@ -286,7 +286,7 @@ func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 		// VerifyConnection has run: judge it again with the group (audit
 		// mode only gets here with a violation the group decides).
 		facts.CurveID = cs.CurveID
-		refusal, aud := Pass(d.c.policy, Check{Stage: StageHandshake, Facts: facts})
+		refusal, aud := Pass(d.Net.Policy, Check{Stage: StageHandshake, Facts: facts})
 		if refusal != nil {
 			tc.Close()
 			return nil, Facts{}, nil, refusal
@@ -297,24 +297,24 @@ func (d *pqDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 }
 
 // classify names the policy meaning of a failed handshake, or nil.
-func (d *pqDialer) classify(err error) *Violation {
-	if d.c.policy.OffersOnlyHybrid() && HandshakeRefused(err) {
-		return NoHybridKeyExchange(d.t.Addr(), err)
+func (d *PQDialer) classify(err error) *Violation {
+	if d.Net.Policy.OffersOnlyHybrid() && HandshakeRefused(err) {
+		return NoHybridKeyExchange(d.Host.Addr(), err)
 	}
 	var alert tls.AlertError
 	msg := err.Error()
 	if errors.As(err, &alert) && (alert == 70 || alert == 71) || strings.Contains(msg, "protocol version") {
-		min := TLSVersionName(d.t.MinTLS)
-		return TlsVersionTooLow(d.t.Addr(), min)
+		min := TLSVersionName(d.Host.MinTLS)
+		return TlsVersionTooLow(d.Host.Addr(), min)
 	}
 	return nil
 }
 
 // accept judges a connection that is plaintext or a unix socket (TLS ones
 // were judged during the handshake) and hands it to lib/pq.
-func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited []*Violation) (net.Conn, error) {
+func (d *PQDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited []*Violation) (net.Conn, error) {
 	if !f.TLS {
-		refusal, aud := Pass(d.c.policy, Check{Stage: StageHandshake, Facts: f})
+		refusal, aud := Pass(d.Net.Policy, Check{Stage: StageHandshake, Facts: f})
 		if refusal != nil {
 			stop()
 			raw.Close()
@@ -323,49 +323,49 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 		}
 		audited = aud
 	}
-	f.LoopbackPlaintext = LoopbackPlaintext(d.c.policy, f)
+	f.LoopbackPlaintext = LoopbackPlaintext(d.Net.Policy, f)
 	if !d.done.Load() {
-		w := NewAuthWatch(d.c.policy, f.Addr(), d.t.ClientCert != "")
-		w.rejected = func() { d.rec.CredentialsRejected(d.t.Target) }
+		w := NewAuthWatch(d.Net.Policy, f.Addr(), d.Host.ClientCert != "")
+		w.rejected = func() { d.Rec.CredentialsRejected(d.Host.Target) }
 		w.refuse = d.reject
-		if d.late != nil {
-			w.refuse = func(v *Violation) { d.late(f, v) }
+		if d.Late != nil {
+			w.refuse = func(v *Violation) { d.Late(f, v) }
 		}
 		// The password protection at the authentication: whatever lib/pq
 		// would send (a password from the DSN, PGPASSWORD, a passfile or a
 		// service file, read by lib/pq itself at a listener's reconnect),
 		// the server's request for it is refused before lib/pq can answer
 		// unless the grade accepts the method (lib/pq cannot bind SCRAM).
-		w.grade, w.credential = d.c.policy.UnverifiedPassword, d.password
-		if (f.TLS || LoopbackPlaintext(d.c.policy, f)) && PasswordProtectedConn(d.c.policy, d.t.Target, f) {
-			if d.c.policy.Audit {
-				if !d.password || w.grade != PasswordBound {
-					w.audit = d.rec.Audit // else audited before dialing
+		w.grade, w.credential = d.Net.Policy.UnverifiedPassword, d.Password
+		if (f.TLS || LoopbackPlaintext(d.Net.Policy, f)) && PasswordProtectedConn(d.Net.Policy, d.Host.Target, f) {
+			if d.Net.Policy.Audit {
+				if !d.Password || w.grade != PasswordBound {
+					w.audit = d.Rec.Audit // else audited before dialing
 				}
 			} else {
 				w.protect = true
 			}
 		}
-		if d.listener && d.c.policy.ForbidSuperuser {
+		if d.Listener && d.Net.Policy.ForbidSuperuser {
 			sf, server := f, conn // the connection below the watch
 			w.session = func(superuser string) *Violation {
 				sf.Superuser = superuser
-				if AskRole(d.c.policy, sf) {
+				if AskRole(d.Net.Policy, sf) {
 					role, err := AskRoleWire(server)
 					if err != nil {
 						return RoleUnread(sf.Addr(), err)
 					}
 					sf.Role = role
 				}
-				refusal, audited := Pass(d.c.policy, Check{Stage: StageSession, Facts: sf})
+				refusal, audited := Pass(d.Net.Policy, Check{Stage: StageSession, Facts: sf})
 				for _, v := range audited {
-					d.rec.Audit(v)
+					d.Rec.Audit(v)
 				}
 				return refusal
 			}
 		}
 		audited = append(d.netAudited, audited...)
-		d.rec.addSocket(&Socket{raw: raw, facts: f, audited: audited, stop: stop, watch: w})
+		d.Rec.addSocket(&Socket{raw: raw, facts: f, audited: audited, stop: stop, watch: w})
 		conn = &AuthConn{Conn: conn, w: w}
 	}
 	return conn, nil
@@ -373,8 +373,8 @@ func (d *pqDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 
 // reject records an attempt the policy refused, while connecting (not on
 // the dials lib/pq makes later to cancel a query).
-func (d *pqDialer) reject(v *Violation) {
+func (d *PQDialer) reject(v *Violation) {
 	if !d.done.Load() {
-		d.rec.reject(v)
+		d.Rec.reject(v)
 	}
 }

@@ -52,10 +52,10 @@ func (c *PQConfig) Listener(ctx context.Context, report func(ctx context.Context
 	}
 	if pw != "" {
 		for _, t := range c.targets {
-			if t.tls == nil {
+			if t.TLS == nil {
 				continue
 			}
-			if refusal, _ := Pass(c.policy, Check{Stage: StageCredential, Credential: CredentialUnbound, Target: t.Target}); refusal != nil {
+			if refusal, _ := Pass(c.Policy, Check{Stage: StageCredential, Credential: CredentialUnbound, Target: t.Target}); refusal != nil {
 				return nil, refusal
 			}
 		}
@@ -82,8 +82,8 @@ func (c *PQConfig) Listener(ctx context.Context, report func(ctx context.Context
 func (c *PQConfig) listenerName(cfg pq.Config) string {
 	var hosts, addrs, ports []string
 	for _, t := range c.targets {
-		hosts = append(hosts, t.pqHost)
-		addrs = append(addrs, t.pqHostaddr)
+		hosts = append(hosts, t.PQHost)
+		addrs = append(addrs, t.PQHostaddr)
 		ports = append(ports, strconv.Itoa(int(t.Port)))
 	}
 	kv := [][2]string{
@@ -131,9 +131,9 @@ func (d *ListenerDialer) DialTimeout(network, address string, timeout time.Durat
 // DialContext connects to the planned host at address, validated.
 func (d *ListenerDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	rec := NewRecorder()
-	var t *pqTarget
+	var t *PQTarget
 	for i := range d.c.targets {
-		if d.c.targets[i].dialNet == network && d.c.targets[i].dialAddr == address {
+		if d.c.targets[i].DialNet == network && d.c.targets[i].DialAddr == address {
 			t = &d.c.targets[i]
 			break
 		}
@@ -151,9 +151,9 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 		d.report(ctx, rec, Facts{}, err)
 		return nil, err
 	}
-	useTLS := t.tls != nil && !t.allow
+	useTLS := t.TLS != nil && !t.Allow
 	if password && useTLS {
-		refusal, unbound := Pass(d.c.policy, Check{Stage: StageCredential, Credential: CredentialUnbound, Target: t.Target})
+		refusal, unbound := Pass(d.c.Policy, Check{Stage: StageCredential, Credential: CredentialUnbound, Target: t.Target})
 		if refusal != nil {
 			rec.reject(refusal)
 			d.report(ctx, rec, Facts{}, refusal)
@@ -163,8 +163,8 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 			rec.Audit(v)
 		}
 	}
-	pd := &pqDialer{c: d.c, t: t, tls: useTLS, rec: rec, outer: ctx, listener: true, password: password}
-	pd.late = func(f Facts, v *Violation) {
+	pd := &PQDialer{Net: d.c, Host: t, UseTLS: useTLS, Rec: rec, Outer: ctx, Listener: true, Password: password}
+	pd.Late = func(f Facts, v *Violation) {
 		// Refused during the authentication or at the session's start,
 		// after this dial returned: reported on its own.
 		r := NewRecorder()
@@ -185,7 +185,7 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 // credential reports whether lib/pq sends a password at this connect to
 // t: the one its DSN (Name) or PGPASSWORD gives, else the passfile's entry
 // for t, read now as lib/pq has just read it.
-func (d *ListenerDialer) credential(ctx context.Context, t *pqTarget) (bool, error) {
+func (d *ListenerDialer) credential(ctx context.Context, t *PQTarget) (bool, error) {
 	cfg, err := pq.NewConfig(d.Name)
 	if err != nil {
 		return false, err
@@ -193,7 +193,7 @@ func (d *ListenerDialer) credential(ctx context.Context, t *pqTarget) (bool, err
 	if cfg.Password != "" {
 		return true, nil
 	}
-	cfg.Host, cfg.Port = t.pqHost, t.Port
+	cfg.Host, cfg.Port = t.PQHost, t.Port
 	pw, err := pqPassfile(ctx, cfg)
 	return pw != "", err
 }

@@ -46,8 +46,8 @@ func ServerAuth(b Backend, i int) (roots *x509.CertPool, name string, level Veri
 			}
 		}
 	case *PQConfig:
-		if i < len(b.targets) && b.targets[i].tls != nil {
-			a = &b.targets[i].tls.auth
+		if i < len(b.targets) && b.targets[i].TLS != nil {
+			a = &b.targets[i].TLS.auth
 		}
 	}
 	if a == nil {
