@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/lib/pq"
@@ -132,7 +134,7 @@ func TestNetworkJudgedBeforeDial(t *testing.T) {
 		}},
 		{"NewListener", func(t *testing.T) error {
 			events := make(chan error, 1)
-			lis, err := securepg.NewListener(dsn, time.Hour, time.Hour, func(ev pq.ListenerEventType, err error) {
+			lis, err := libpq.NewListener(dsn, time.Hour, time.Hour, func(ev pq.ListenerEventType, err error) {
 				if ev == pq.ListenerEventConnectionAttemptFailed {
 					select {
 					case events <- err:
@@ -147,7 +149,7 @@ func TestNetworkJudgedBeforeDial(t *testing.T) {
 			return <-events
 		}},
 		{"NewListenerDialer", func(t *testing.T) error {
-			d, err := securepg.NewListenerDialer(dsn, quiet)
+			d, err := libpq.NewListenerDialer(dsn, quiet)
 			if err != nil {
 				t.Fatal(err)
 			}

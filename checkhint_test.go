@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/lab/labtest"
 )
@@ -15,8 +17,8 @@ func TestRefusalNamesTheCheckForItsBackend(t *testing.T) {
 	labtest.IsolateEnv(t)
 	dsn := "host=db.internal,replica.internal user=app sslmode=prefer"
 	for name, want := range map[string]string{
-		securepg.DriverName:   "`securepg check` lists them",
-		securepg.DriverNamePQ: "`securepg check --driver securepg-pq` lists them",
+		securepg.DriverName: "`securepg check` lists them",
+		libpq.DriverName:    "`securepg check --driver securepg-pq` lists them",
 	} {
 		db, err := sql.Open(name, dsn)
 		if err == nil {

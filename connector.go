@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/lib/pq"
 
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/core"
@@ -44,13 +43,21 @@ type connector struct {
 	secrets []string          // the DSN's secrets, redacted from connect errors
 	native  bool              // ConfigurePgx's: pgx's own API runs the statements
 
-	notice atomic.Pointer[func(*pq.Error)] // ConnectorWithNoticeHandler's
+	notice atomic.Pointer[seam.Notice] // libpq.ConnectorWithNoticeHandler's
 }
 
 var _ driver.Connector = (*connector)(nil)
 
 func newConnector(dsn string, opts []Option) (*connector, error) {
-	c, err := buildConnector(opts, dsn, func(p core.Policy) (core.Backend, core.Plan, error) { return core.Prepare(dsn, p) })
+	c, err := buildConnector(opts, dsn, func(p core.Policy, pq seam.Backend) (core.Backend, core.Plan, error) {
+		if p.Driver == core.DriverPQ {
+			if pq == nil {
+				return nil, core.Plan{}, errNoPQ
+			}
+			return pq.Prepare(dsn, p)
+		}
+		return core.Prepare(dsn, p)
+	})
 	if c != nil {
 		c.secrets = core.ErrorSecrets(dsn, "")
 	}
@@ -59,7 +66,7 @@ func newConnector(dsn string, opts []Option) (*connector, error) {
 
 // newPgxConnector is newConnector for a pgx configuration built in code.
 func newPgxConnector(cc *pgx.ConnConfig, opts []Option) (*connector, error) {
-	c, err := buildConnector(opts, "", func(p core.Policy) (core.Backend, core.Plan, error) {
+	c, err := buildConnector(opts, "", func(p core.Policy, _ seam.Backend) (core.Backend, core.Plan, error) {
 		if p.Driver != core.DriverPgx {
 			return nil, core.Plan{}, fmt.Errorf("securepg: a *pgx.ConnConfig needs the pgx backend, and %s is %q", p.Sources[core.SettingDriver], p.Driver)
 		}
@@ -73,7 +80,7 @@ func newPgxConnector(cc *pgx.ConnConfig, opts []Option) (*connector, error) {
 
 // buildConnector resolves the policy, prepares the backend (from a DSN,
 // or from a pgx configuration) and judges its plan.
-func buildConnector(opts []Option, dsn string, prepare func(core.Policy) (core.Backend, core.Plan, error)) (*connector, error) {
+func buildConnector(opts []Option, dsn string, prepare func(core.Policy, seam.Backend) (core.Backend, core.Plan, error)) (*connector, error) {
 	policy, o, err := resolvePolicy(opts)
 	if err != nil {
 		return nil, err
@@ -98,8 +105,8 @@ func buildConnector(opts []Option, dsn string, prepare func(core.Policy) (core.B
 // newBackend parses and judges dsn with the policy's driver and picks
 // what connects: that driver, or a mock that sqlmocktest.Register put in
 // force for dsn.
-func (c *connector) newBackend(dsn string, prepare func(core.Policy) (core.Backend, core.Plan, error), o options) (core.Backend, core.Plan, error) {
-	b, plan, err := prepare(c.policy)
+func (c *connector) newBackend(dsn string, prepare func(core.Policy, seam.Backend) (core.Backend, core.Plan, error), o options) (core.Backend, core.Plan, error) {
+	b, plan, err := prepare(c.policy, o.backend)
 	if err != nil {
 		return nil, plan, err
 	}
@@ -108,11 +115,11 @@ func (c *connector) newBackend(dsn string, prepare func(core.Policy) (core.Backe
 			return newMockBackend(m, c.policy, plan), plan, nil
 		}
 	}
-	if pc, ok := b.(*core.PQConfig); ok {
+	if pc, ok := b.(interface{ SetServerView(always bool) }); ok {
 		// lib/pq: the server's view of each new connection (one query) only
 		// when something reads it: a recording connect span, an
 		// AfterConnect hook, or WithServerView.
-		pc.ServerView = o.serverView || c.hooks.after
+		pc.SetServerView(o.serverView || c.hooks.after)
 	}
 	if pc, ok := b.(*core.PgxConfig); ok {
 		// securepg's query tracing, and the configuration's own tracer
@@ -129,8 +136,8 @@ func (c *connector) newBackend(dsn string, prepare func(core.Policy) (core.Backe
 			if inner != nil {
 				inner(pgc, n)
 			}
-			if h := c.notice.Load(); h != nil {
-				(*h)(pqNotice(n))
+			if h := c.notice.Load(); h != nil && h.Pgx != nil {
+				h.Pgx(n)
 			}
 		}
 	}
@@ -175,8 +182,8 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		conn.Close()
 		return nil, err
 	}
-	if h := c.notice.Load(); h != nil && c.policy.Driver == core.DriverPQ {
-		setPQNoticeHandler(conn, *h)
+	if h := c.notice.Load(); h != nil && h.Set != nil && c.policy.Driver == core.DriverPQ {
+		h.Set(conn)
 	}
 	if sc, ok := conn.(*stdlib.Conn); ok {
 		custom := sc.Conn().PgConn().CustomData()

@@ -10,7 +10,9 @@
 //	db, err := sql.Open("securepg", os.Getenv("DATABASE_URL"))
 //
 // The backend is chosen by the driver name: "securepg" is pgx (errors are
-// *pgconn.PgError), "securepg-pq" is lib/pq (errors are *pq.Error).
+// *pgconn.PgError); "securepg-pq", registered by package
+// github.com/securepg/securepg/libpq, is lib/pq (errors are *pq.Error). A
+// program that does not import libpq does not link lib/pq.
 //
 // # The policy
 //

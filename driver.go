@@ -9,18 +9,14 @@ import (
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
-// The names securepg registers with database/sql. The name chooses the
-// backend, and with it the types code sees: DriverName is pgx
-// (*pgconn.PgError, *stdlib.Conn), DriverNamePQ lib/pq (*pq.Error). No
-// variable changes it under existing code.
-const (
-	DriverName   = "securepg"
-	DriverNamePQ = "securepg-pq"
-)
+// DriverName is the name securepg registers with database/sql: the pgx
+// backend (errors are *pgconn.PgError, conns *stdlib.Conn). Package libpq
+// registers "securepg-pq", the lib/pq backend (*pq.Error); no variable
+// changes the backend under existing code.
+const DriverName = core.NamePgx
 
 func init() {
-	sql.Register(DriverName, &drv{pin: core.DriverPgx})
-	sql.Register(DriverNamePQ, &drv{pin: core.DriverPQ})
+	sql.Register(DriverName, &drv{})
 }
 
 // drv is the registered driver. OpenConnector reads the policy from the
@@ -28,8 +24,7 @@ func init() {
 // connector's Driver is a drv bound to it, so that *sql.DB.Driver leads
 // back to the connector (for pool metrics).
 type drv struct {
-	c   *connector
-	pin string // the backend the name chooses
+	c *connector
 }
 
 var (
@@ -49,26 +44,14 @@ func (d *drv) Open(dsn string) (driver.Conn, error) {
 // OpenConnector parses dsn, reads the SECUREPG_* policy, and refuses a DSN
 // whose effective configuration is weaker than the policy.
 func (d *drv) OpenConnector(dsn string) (driver.Connector, error) {
-	var opts []Option
-	if d.pin != "" {
-		opts = append(opts, set(core.SettingDriver, d.pin, "the driver name "+d.name()))
-	}
 	cc, err := registered(dsn)
 	if err != nil {
 		return nil, err
 	}
 	if cc != nil {
-		return newPgxConnector(cc, append(pinPgx(nil), opts...)) // securepg-pq refuses it
+		return newPgxConnector(cc, pinPgx(nil))
 	}
-	return newConnector(dsn, opts)
-}
-
-// name is the name d is registered under.
-func (d *drv) name() string {
-	if d.pin == core.DriverPQ {
-		return DriverNamePQ
-	}
-	return DriverName
+	return newConnector(dsn, nil)
 }
 
 // PoolName is the connector's default db.client.connection.pool.name

@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/lib/pq"
 
@@ -69,7 +71,7 @@ func TestServerErrorTextIsEscaped(t *testing.T) {
 	}
 	defer imp.Close()
 	dsn := "host=localhost port=" + imp.PortString() + " user=app dbname=x sslmode=verify-full sslrootcert=" + certs.CAFile
-	for _, name := range []string{securepg.DriverName, securepg.DriverNamePQ} {
+	for _, name := range []string{securepg.DriverName, libpq.DriverName} {
 		t.Run(name, func(t *testing.T) {
 			isolateEnv(t)
 			db, err := sql.Open(name, dsn)
@@ -89,7 +91,7 @@ func TestServerErrorTextIsEscaped(t *testing.T) {
 			if !strings.Contains(err.Error(), `OK: connection verified`) || !strings.Contains(err.Error(), `\x1b`) {
 				t.Fatalf("the server's text is not shown escaped: %q", err.Error())
 			}
-			if name == securepg.DriverNamePQ {
+			if name == libpq.DriverName {
 				var pe *pq.Error
 				if !errors.As(err, &pe) || pe.Message != "login refused"+forged || pe.Hint != "hint"+forged {
 					t.Fatalf("errors.As(*pq.Error) = %#v", pe)
@@ -161,7 +163,7 @@ func TestPasswordBehindAUnicodeSpace(t *testing.T) {
 	const secret = "Zq7-unicode-space"
 	for _, sp := range []string{"\u00a0", "\u0085", "\u1680", "\u2000", "\u2007", "\u200a", "\u2028", "\u202f", "\u205f", "\u3000"} {
 		for _, forbid := range []string{"", "true"} {
-			for _, name := range []string{securepg.DriverName, securepg.DriverNamePQ} {
+			for _, name := range []string{securepg.DriverName, libpq.DriverName} {
 				isolateEnv(t)
 				t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 				t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", "true")
@@ -181,7 +183,7 @@ func TestPasswordBehindAUnicodeSpace(t *testing.T) {
 					t.Fatalf("%U %s forbid=%q: the error shows the password: %v", []rune(sp)[0], name, forbid, err)
 				case name == securepg.DriverName && !strings.Contains(err.Error(), "non-ASCII space"):
 					t.Fatalf("%U pgx forbid=%q: not refused as a DSN the drivers read differently: %v", []rune(sp)[0], forbid, err)
-				case name == securepg.DriverNamePQ && forbid != "" && !errors.Is(err, securepg.ErrPolicyViolation):
+				case name == libpq.DriverName && forbid != "" && !errors.Is(err, securepg.ErrPolicyViolation):
 					t.Fatalf("%U lib/pq: not refused under SECUREPG_FORBID_DSN_PASSWORD: %v", []rune(sp)[0], err)
 				}
 			}

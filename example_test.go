@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -50,7 +52,7 @@ func ExamplePolicyError() {
 func Example_openDB() {
 	connector, err := securepg.NewConnector(
 		"host=db.example.com user=app dbname=app sslmode=verify-full sslrootcert=system",
-		securepg.WithDriver(securepg.DriverNamePQ),
+		libpq.Backend(),
 		securepg.WithMinTLSVersion(0x0304), // tls.VersionTLS13
 	)
 	if err != nil {
@@ -216,7 +218,7 @@ func ExampleUnwrapConn() {
 // LISTEN/NOTIFY with lib/pq: every connection the listener makes,
 // reconnections included, is validated by securepg.
 func ExampleNewListener() {
-	l, err := securepg.NewListener("host=db.example.com user=app dbname=app sslmode=verify-full sslrootcert=system",
+	l, err := libpq.NewListener("host=db.example.com user=app dbname=app sslmode=verify-full sslrootcert=system",
 		time.Second, time.Minute, nil)
 	if err != nil {
 		log.Fatal(err)

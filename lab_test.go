@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/internal/testenv"
 	pglab "github.com/securepg/securepg/lab"
@@ -162,13 +164,19 @@ func sprintf(format string, v any) string { return fmt.Sprintf(format, v) }
 // driverName is the driver name that chooses backend ("pgx" or "pq").
 func driverName(backend string) string {
 	if backend == "pq" {
-		return securepg.DriverNamePQ
+		return libpq.DriverName
 	}
 	return securepg.DriverName
 }
 
-// withBackend is WithDriver for backend ("pgx" or "pq").
-func withBackend(backend string) securepg.Option { return securepg.WithDriver(driverName(backend)) }
+// withBackend is the option that chooses backend ("pgx": none, the
+// default; "pq": libpq.Backend()).
+func withBackend(backend string) securepg.Option {
+	if backend == "pq" {
+		return libpq.Backend()
+	}
+	return nil
+}
 
 // connectorFor is securepg.NewConnector on backend ("pgx" or "pq").
 func connectorFor(backend, dsn string, opts ...securepg.Option) (driver.Connector, error) {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/lib/pq"
 
 	"github.com/securepg/securepg"
@@ -27,11 +29,11 @@ func TestListener(t *testing.T) {
 	isolateEnv(t)
 	ctx := context.Background()
 
-	_, err := securepg.NewListener(l.at(l.relay, "sslmode=disable"), 10*time.Millisecond, time.Second, nil)
+	_, err := libpq.NewListener(l.at(l.relay, "sslmode=disable"), 10*time.Millisecond, time.Second, nil)
 	requireReason(t, err, securepg.ReasonTLSDisabled)
 
 	cb, next := connectEvents(t)
-	lis, err := securepg.NewListener(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), 10*time.Millisecond, time.Second, cb,
+	lis, err := libpq.NewListener(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), 10*time.Millisecond, time.Second, cb,
 		securepg.WithLogger(discardLogger()))
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +77,7 @@ func TestListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	cb, next = connectEvents(t)
-	bad, err := securepg.NewListener(l.at(imp, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), 10*time.Millisecond, 20*time.Millisecond, cb,
+	bad, err := libpq.NewListener(l.at(imp, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), 10*time.Millisecond, 20*time.Millisecond, cb,
 		securepg.WithLogger(discardLogger()))
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +93,7 @@ func TestListener(t *testing.T) {
 }
 
 // TestListenerHoldsNoPasswordItWasNotGiven: a *pq.Listener prints its DSN
-// with %v; the one securepg.NewListener makes holds a password only where
+// with %v; the one libpq.NewListener makes holds a password only where
 // the DSN wrote one. A password from the passfile or PGPASSWORD is read by
 // lib/pq itself at each connect, and the listener still connects.
 func TestListenerHoldsNoPasswordItWasNotGiven(t *testing.T) {
@@ -111,7 +113,7 @@ func TestListenerHoldsNoPasswordItWasNotGiven(t *testing.T) {
 			dsn := "host=localhost port=" + l.relay.PortString() + " user=" + l.User + " dbname=" + l.Database +
 				" sslmode=verify-full sslrootcert=" + l.Certs.CAFile
 			cb, next := connectEvents(t)
-			lis, err := securepg.NewListener(dsn, 10*time.Millisecond, time.Second, cb, securepg.WithLogger(discardLogger()))
+			lis, err := libpq.NewListener(dsn, 10*time.Millisecond, time.Second, cb, securepg.WithLogger(discardLogger()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +123,7 @@ func TestListenerHoldsNoPasswordItWasNotGiven(t *testing.T) {
 			if s := reflect.ValueOf(lis).Elem().FieldByName("dsn").String(); strings.Contains(s, l.Password) {
 				t.Fatal("the listener's DSN holds a password the DSN did not")
 			}
-			d, err := securepg.NewListenerDialer(dsn)
+			d, err := libpq.NewListenerDialer(dsn)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,7 +154,7 @@ func TestListenerForbidSuperuser(t *testing.T) {
 			isolateEnv(t)
 			t.Setenv("SECUREPG_FORBID_SUPERUSER", "true")
 			cb, next := connectEvents(t)
-			lis, err := securepg.NewListener("host=localhost port="+l.relay.PortString()+" user="+tc.user+" password="+l.Password+
+			lis, err := libpq.NewListener("host=localhost port="+l.relay.PortString()+" user="+tc.user+" password="+l.Password+
 				" dbname="+l.Database+" sslmode=verify-full sslrootcert="+l.Certs.CAFile, 10*time.Millisecond, time.Second,
 				cb, securepg.WithLogger(discardLogger()))
 			if err != nil {
@@ -170,7 +172,7 @@ func TestListenerForbidSuperuser(t *testing.T) {
 }
 
 // connectEvents hears a listener's connection attempts: the callback for
-// securepg.NewListener, and the wait for the next attempt's result.
+// libpq.NewListener, and the wait for the next attempt's result.
 func connectEvents(t *testing.T) (pq.EventCallbackType, func() error) {
 	events := make(chan error, 16)
 	cb := func(ev pq.ListenerEventType, err error) {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/lib/pq"
 
 	"github.com/securepg/securepg"
@@ -97,14 +99,14 @@ func TestListenerProtectsEveryPassword(t *testing.T) {
 					opts := []securepg.Option{seen.option(), securepg.WithLogger(discardLogger())}
 					var lis *pq.Listener
 					if src.own {
-						d, err := securepg.NewListenerDialer(dsn, opts...)
+						d, err := libpq.NewListenerDialer(dsn, opts...)
 						if err != nil {
 							t.Fatal(err)
 						}
 						own := "host=127.0.0.1 port=" + imp.PortString() + " user=app dbname=app sslmode=disable password=" + secret
 						lis = pq.NewDialListener(d, own, time.Millisecond, 5*time.Millisecond, cb)
 					} else {
-						lis, err = securepg.NewListener(dsn, time.Millisecond, 5*time.Millisecond, cb, opts...)
+						lis, err = libpq.NewListener(dsn, time.Millisecond, 5*time.Millisecond, cb, opts...)
 						if err != nil {
 							if optOut {
 								t.Fatal(err)

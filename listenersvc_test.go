@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/lib/pq"
 
 	"github.com/securepg/securepg"
@@ -80,10 +82,10 @@ var listenerWays = []struct {
 	make func(dsn string, cb pq.EventCallbackType, opts ...securepg.Option) (*pq.Listener, error)
 }{
 	{"NewListener", func(dsn string, cb pq.EventCallbackType, opts ...securepg.Option) (*pq.Listener, error) {
-		return securepg.NewListener(dsn, time.Millisecond, 20*time.Millisecond, cb, opts...)
+		return libpq.NewListener(dsn, time.Millisecond, 20*time.Millisecond, cb, opts...)
 	}},
 	{"NewListenerDialer", func(dsn string, cb pq.EventCallbackType, opts ...securepg.Option) (*pq.Listener, error) {
-		d, err := securepg.NewListenerDialer(dsn, opts...)
+		d, err := libpq.NewListenerDialer(dsn, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -118,7 +120,7 @@ func TestListenerReadsTheServiceFileAsSQLOpen(t *testing.T) {
 				path := writeService(t, service("sslmode="+mode+"\n"))
 				t.Setenv("PGSERVICE", "s")
 				dsn := l.auth()
-				db, openErr := sql.Open(securepg.DriverNamePQ, dsn)
+				db, openErr := sql.Open(libpq.DriverName, dsn)
 				if openErr == nil {
 					defer db.Close()
 					if err := pingFor(db, 20*time.Second); err != nil {
@@ -363,7 +365,7 @@ func TestListenerRefusesHostileServiceFiles(t *testing.T) {
 				t.Setenv("PGSERVICEFILE", path)
 				t.Setenv("PGSERVICE", "s")
 				dsn := "host=127.0.0.1 port=1 user=app dbname=app sslmode=verify-full password=never-SECRET"
-				_, openErr := sql.Open(securepg.DriverNamePQ, dsn)
+				_, openErr := sql.Open(libpq.DriverName, dsn)
 				_, err := way.make(dsn, nil, securepg.WithLogger(discardLogger()))
 				if err == nil || openErr == nil || err.Error() != openErr.Error() {
 					t.Fatalf("the listener's verdict: %v; sql.Open's: %v", err, openErr)
@@ -387,7 +389,7 @@ func TestListenerUnderPGSSLNegotiationDirect(t *testing.T) {
 			isolateEnv(t)
 			t.Setenv("PGSSLNEGOTIATION", "direct")
 			dsn := l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile)
-			db, err := sql.Open(securepg.DriverNamePQ, dsn)
+			db, err := sql.Open(libpq.DriverName, dsn)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,75 +1,50 @@
 package securepg
 
 import (
-	"database/sql/driver"
+	"context"
 	"errors"
 	"runtime"
-	"strconv"
 
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/lib/pq"
-	"github.com/lib/pq/pqerror"
+	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/seam"
+	"github.com/securepg/securepg/internal/telemetry"
 )
 
-// ConnectorWithNoticeHandler sets handler to hear the notices (RAISE
-// NOTICE, warnings) the server sends on c's connections, and returns c: it
-// is lib/pq's pq.ConnectorWithNoticeHandler for a securepg connector,
-// whose connections lib/pq's version cannot reach (it panics on any
-// connector but lib/pq's own). It works on both backends: with pgx, the
-// notice arrives as a *pq.Error with pgx's fields. A nil handler removes
-// it. A connector that is not securepg's is returned as lib/pq's
-// pq.ConnectorWithNoticeHandler would wrap it.
-func ConnectorWithNoticeHandler(c driver.Connector, handler func(*pq.Error)) driver.Connector {
-	sc, ok := c.(*connector)
-	if !ok {
-		return pq.ConnectorWithNoticeHandler(c, handler)
+// What package libpq reaches of a connector (seam.Connector): these
+// methods are not part of securepg's API (the type is unexported).
+var _ seam.Connector = (*connector)(nil)
+
+// Backend is the connector's prepared backend.
+func (c *connector) Backend() core.Backend { return c.backend }
+
+// SetNotice sets (nil: removes) the notice handler.
+func (c *connector) SetNotice(n *seam.Notice) { c.notice.Store(n) }
+
+// Notice is the notice handler, or nil.
+func (c *connector) Notice() *seam.Notice { return c.notice.Load() }
+
+// ReportDial gives a lib/pq listener's dial the span, metrics and log
+// lines of a connect when it has something to say.
+func (c *connector) ReportDial(ctx context.Context, rec *core.Recorder, f core.Facts, err error) {
+	if err == nil && len(rec.Rejected()) == 0 && len(rec.Audited()) == 0 {
+		return
 	}
-	if handler == nil {
-		sc.notice.Store(nil)
-	} else {
-		sc.notice.Store(&handler)
+	host, port := f.Host, int(f.Port)
+	if last := rec.Last(); host == "" {
+		host, port = last.Host, int(last.Port)
 	}
-	return sc
+	ctx, op := c.tel.ConnectStart(ctx, host, port)
+	if rejected, live, err := c.outcome(ctx, op, rec, f, nil, err); err == nil {
+		op.End(ctx, telemetry.ConnectResult{Facts: f, Rejected: rejected, Audited: live})
+	}
 }
 
-// ConnectorNoticeHandler returns the handler ConnectorWithNoticeHandler
-// set on c, or nil.
-func ConnectorNoticeHandler(c driver.Connector) func(*pq.Error) {
-	sc, ok := c.(*connector)
-	if !ok {
-		return pq.ConnectorNoticeHandler(c)
-	}
-	if h := sc.notice.Load(); h != nil {
-		return *h
-	}
-	return nil
-}
-
-// setPQNoticeHandler sets h on a lib/pq connection (lib/pq's function
-// panics on anything else: a stand-in's, for instance).
-func setPQNoticeHandler(conn driver.Conn, h func(*pq.Error)) {
-	defer func() { _ = recover() }()
-	pq.SetNoticeHandler(conn, h)
-}
-
-// pqNotice is a pgx notice as lib/pq describes one.
-func pqNotice(n *pgconn.Notice) *pq.Error {
-	return &pq.Error{Severity: n.Severity, Code: pqerror.Code(n.Code), Message: n.Message, Detail: n.Detail, Hint: n.Hint,
-		Position: itoaNonZero(n.Position), InternalPosition: itoaNonZero(n.InternalPosition), InternalQuery: n.InternalQuery,
-		Where: n.Where, Schema: n.SchemaName, Table: n.TableName, Column: n.ColumnName, DataTypeName: n.DataTypeName,
-		Constraint: n.ConstraintName, File: n.File, Line: itoaNonZero(n.Line), Routine: n.Routine}
-}
-
-func itoaNonZero(n int32) string {
-	if n == 0 {
-		return ""
-	}
-	return strconv.Itoa(int(n))
-}
+// errNoPQ: the lib/pq backend was asked for without package libpq.
+var errNoPQ = errors.New("securepg: the lib/pq backend is in package github.com/securepg/securepg/libpq: use libpq.Backend() or sql.Open(\"securepg-pq\") after importing it")
 
 // errPQNoticeConnector replaces the panic lib/pq's NoticeHandlerConnector
 // would cause on a securepg connection (it asserts lib/pq's own conn type).
-var errPQNoticeConnector = errors.New("securepg: pq.ConnectorWithNoticeHandler cannot reach securepg's connections (lib/pq would panic); use securepg.ConnectorWithNoticeHandler, which takes the same handler")
+var errPQNoticeConnector = errors.New("securepg: pq.ConnectorWithNoticeHandler cannot reach securepg's connections (lib/pq would panic); use libpq.ConnectorWithNoticeHandler, which takes the same handler")
 
 // calledByPQNoticeConnector reports whether lib/pq's NoticeHandlerConnector
 // is the caller: it would set its handler on the connection by a type

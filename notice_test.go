@@ -7,12 +7,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/lib/pq"
 
 	"github.com/securepg/securepg"
 )
 
-// TestNoticeHandler: securepg.ConnectorWithNoticeHandler is lib/pq's
+// TestNoticeHandler: libpq.ConnectorWithNoticeHandler is lib/pq's
 // pq.ConnectorWithNoticeHandler for a securepg connector (lib/pq's own
 // panics on one), on both backends: RAISE NOTICE reaches the handler.
 func TestNoticeHandler(t *testing.T) {
@@ -27,12 +29,12 @@ func TestNoticeHandler(t *testing.T) {
 			}
 			var mu sync.Mutex
 			var heard []string
-			c = securepg.ConnectorWithNoticeHandler(c, func(e *pq.Error) {
+			c = libpq.ConnectorWithNoticeHandler(c, func(e *pq.Error) {
 				mu.Lock()
 				heard = append(heard, e.Severity+" "+string(e.Code)+" "+e.Message)
 				mu.Unlock()
 			})
-			if securepg.ConnectorNoticeHandler(c) == nil {
+			if libpq.ConnectorNoticeHandler(c) == nil {
 				t.Fatal("ConnectorNoticeHandler: nil")
 			}
 			db := sql.OpenDB(c)
@@ -62,7 +64,7 @@ func TestPQNoticeHandlerConnectorIsAnError(t *testing.T) {
 	}
 	db := sql.OpenDB(pq.ConnectorWithNoticeHandler(c, func(*pq.Error) {}))
 	defer db.Close()
-	if err := db.Ping(); err == nil || !strings.Contains(err.Error(), "securepg.ConnectorWithNoticeHandler") {
+	if err := db.Ping(); err == nil || !strings.Contains(err.Error(), "libpq.ConnectorWithNoticeHandler") {
 		t.Fatalf("Ping: %v", err)
 	}
 }

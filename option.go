@@ -14,6 +14,7 @@ import (
 
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/seam"
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
@@ -36,7 +37,8 @@ type options struct {
 	telemetry  telemetry.Settings
 	hooks      []hooks.Hooks
 	providers  []hooks.CredentialProvider
-	native     bool // ConfigurePgx: pgx's own API runs the statements
+	native     bool         // ConfigurePgx: pgx's own API runs the statements
+	backend    seam.Backend // libpq.Backend(): lib/pq
 	errs       []error
 }
 
@@ -49,18 +51,6 @@ func set(variable, value, source string) Option {
 // WithMinSSLMode sets the weakest acceptable sslmode: disable, allow,
 // prefer, require, verify-ca or verify-full (SECUREPG_MIN_SSLMODE).
 func WithMinSSLMode(mode string) Option { return set(core.EnvMinSSLMode, mode, "WithMinSSLMode") }
-
-// WithDriver chooses the backend of NewConnector (and of sqlmocktest) by
-// the driver name a program would give sql.Open: DriverName ("securepg",
-// pgx, the default) or DriverNamePQ ("securepg-pq", lib/pq). It is a
-// choice made in code: error types differ between the backends.
-func WithDriver(name string) Option {
-	backend, ok := map[string]string{DriverName: core.DriverPgx, DriverNamePQ: core.DriverPQ}[name]
-	if !ok {
-		backend = "?" // refused, with what it wants
-	}
-	return set(core.SettingDriver, backend, "WithDriver")
-}
 
 // WithRootCert sets the CA bundle that verifies servers whose effective
 // configuration names no sslrootcert; "system" means the system roots

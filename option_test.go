@@ -49,7 +49,6 @@ func TestOptionErrorsNameTheOption(t *testing.T) {
 		name string
 	}{
 		{securepg.WithMinSSLMode("strong"), "WithMinSSLMode"},
-		{securepg.WithDriver("mysql"), "WithDriver"},
 		{securepg.WithMode("loud"), "WithMode"},
 		{securepg.WithMinTLSVersion(tls.VersionTLS11), "WithMinTLSVersion"},
 		{securepg.WithRootCert("/nonexistent/ca.pem"), "WithRootCert"},

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/lib/pq"
@@ -139,7 +141,7 @@ func parityConnect(t *testing.T, l *lab, w parity.Way, k parity.Case, s *parity.
 	case parity.SQLOpenPgx:
 		return ping(sql.Open(securepg.DriverName, s.DSN))
 	case parity.SQLOpenPQ:
-		return ping(sql.Open(securepg.DriverNamePQ, s.DSN))
+		return ping(sql.Open(libpq.DriverName, s.DSN))
 	case parity.ConnectorPgx:
 		return connector("pgx")
 	case parity.ConnectorPQ:
@@ -223,12 +225,12 @@ func listenerConnects(t *testing.T, l *lab, w parity.Way, s *parity.Setup, opts 
 	var lis *pq.Listener
 	if w == parity.Listener {
 		var err error
-		lis, err = securepg.NewListener(s.DSN, time.Millisecond, 5*time.Millisecond, cb, opts...)
+		lis, err = libpq.NewListener(s.DSN, time.Millisecond, 5*time.Millisecond, cb, opts...)
 		if err != nil {
 			return []error{err}
 		}
 	} else {
-		d, err := securepg.NewListenerDialer(s.DSN, opts...)
+		d, err := libpq.NewListenerDialer(s.DSN, opts...)
 		if err != nil {
 			return []error{err}
 		}

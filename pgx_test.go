@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -296,7 +298,7 @@ func TestOpenDBAndRegisteredConnConfig(t *testing.T) {
 func TestDriverNamesChooseTheBackend(t *testing.T) {
 	l := getLab(t)
 	dsn := l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile)
-	for _, name := range []string{securepg.DriverName, securepg.DriverNamePQ} {
+	for _, name := range []string{securepg.DriverName, libpq.DriverName} {
 		t.Run(name, func(t *testing.T) {
 			isolateEnv(t)
 			db, err := sql.Open(name, dsn)
@@ -307,7 +309,7 @@ func TestDriverNamesChooseTheBackend(t *testing.T) {
 			_, err = db.Exec("SELECT * FROM no_such_table")
 			var pgErr *pgconn.PgError
 			var pqErr *pq.Error
-			if name == securepg.DriverName && !errors.As(err, &pgErr) || name == securepg.DriverNamePQ && !errors.As(err, &pqErr) {
+			if name == securepg.DriverName && !errors.As(err, &pgErr) || name == libpq.DriverName && !errors.As(err, &pqErr) {
 				t.Fatalf("error %T %v", err, err)
 			}
 			conn, err := db.Conn(context.Background())

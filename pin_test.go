@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/lib/pq"
@@ -76,7 +78,7 @@ func pinWays() []struct {
 			return db.Ping()
 		}},
 		{"NewListenerDialer", func(t *testing.T, dsn string) error {
-			d, err := securepg.NewListenerDialer(dsn, quiet)
+			d, err := libpq.NewListenerDialer(dsn, quiet)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/seam"
 )
 
 // resolvePolicy builds the effective policy: defaults, then the SECUREPG_*
@@ -13,7 +14,12 @@ import (
 func resolvePolicy(opts []Option) (core.Policy, options, error) {
 	var o options
 	for _, opt := range opts {
-		if opt != nil {
+		switch b := opt.(type) {
+		case nil:
+		case seam.Backend: // libpq's (it has no apply of its own)
+			o.backend = b
+			o.settings = append(o.settings, setting{core.SettingDriver, core.DriverPQ, b.Name()})
+		default:
 			opt.apply(&o)
 		}
 	}
@@ -49,7 +55,7 @@ func (c *connector) judge() error {
 		c.tel.Refused(context.Background(), refusal)
 		check := "securepg check"
 		if c.policy.Driver == core.DriverPQ {
-			check += " --driver " + DriverNamePQ
+			check += " --driver " + core.NamePQ
 		}
 		return core.NewPolicyError(refusal, len(all)-1, check)
 	}

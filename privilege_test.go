@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/securepg/securepg"
@@ -106,7 +108,7 @@ var privilegePaths = []struct {
 	}},
 	{"listener", func(t *testing.T, dsn string) error {
 		cb, next := connectEvents(t)
-		lis, err := securepg.NewListener(dsn, 10*time.Millisecond, time.Second, cb,
+		lis, err := libpq.NewListener(dsn, 10*time.Millisecond, time.Second, cb,
 			securepg.WithForbidSuperuser(true), securepg.WithLogger(discardLogger()))
 		if err != nil {
 			t.Fatal(err)

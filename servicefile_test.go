@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/securepg/securepg"
 )
 
@@ -20,9 +22,9 @@ func TestServiceFileReadAsTheDriverReadsIt(t *testing.T) {
 		name, driver, file string
 		refused            bool
 	}{
-		{"pq: blanks in the section name", securepg.DriverNamePQ, "[ s ]\nhost=localhost\nsslmode=disable\n", true},
+		{"pq: blanks in the section name", libpq.DriverName, "[ s ]\nhost=localhost\nsslmode=disable\n", true},
 		{"pgx: blanks in the section name", securepg.DriverName, "[ s ]\nsslmode=disable\n[s]\nhost=localhost\n", false},
-		{"pq: the first section of a name", securepg.DriverNamePQ, "[s]\nhost=localhost\nsslmode=require\n[s]\nhost=localhost\n", true},
+		{"pq: the first section of a name", libpq.DriverName, "[s]\nhost=localhost\nsslmode=require\n[s]\nhost=localhost\n", true},
 		{"pgx: the last section of a name", securepg.DriverName, "[s]\nsslmode=require\n[s]\nhost=localhost\n", false},
 		{"pgx: the last section of a name, weak", securepg.DriverName, "[s]\nhost=localhost\n[s]\nhost=localhost\nsslmode=require\n", true},
 	} {
@@ -48,7 +50,7 @@ func TestServiceFileReadAsTheDriverReadsIt(t *testing.T) {
 // names the service file a setting came from, the name is escaped.
 func TestServiceNameIsEscaped(t *testing.T) {
 	const name = "s\x1b]0;OK: connection verified\a\x1b[31m"
-	for _, drv := range []string{securepg.DriverName, securepg.DriverNamePQ} {
+	for _, drv := range []string{securepg.DriverName, libpq.DriverName} {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			t.Setenv("SECUREPG_SSLROOTCERT", "system")

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/lib/pq"
 
@@ -172,11 +174,11 @@ func TestLoopbackPlaintextListener(t *testing.T) {
 	isolateEnv(t)
 	t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", "scram")
 	dsn := "host=127.0.0.1 port=" + itoa(l.Port) + " " + l.auth() + " sslmode=disable"
-	_, err := securepg.NewListener(dsn, 0, 0, nil, securepg.WithLogger(discardLogger()))
+	_, err := libpq.NewListener(dsn, 0, 0, nil, securepg.WithLogger(discardLogger()))
 	requireReason(t, err, securepg.ReasonTLSDisabled)
 
 	t.Setenv("SECUREPG_ALLOW_LOOPBACK_PLAINTEXT", "true")
-	d, err := securepg.NewListenerDialer(dsn, securepg.WithLogger(discardLogger()))
+	d, err := libpq.NewListenerDialer(dsn, securepg.WithLogger(discardLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}

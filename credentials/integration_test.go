@@ -3,6 +3,7 @@
 package credentials_test
 
 import (
+	"github.com/securepg/securepg/libpq"
 	"context"
 	"database/sql"
 	"errors"
@@ -81,7 +82,7 @@ func TestSecretsManagerRotation(t *testing.T) {
 			admin(t, c, fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", c.Database, role))
 			api := &fakeAPI{}
 			api.set(fmt.Sprintf(`{"username":%q,"password":"Zq7-sm-old","host":"localhost","port":%d}`, role, c.Port))
-			conn, err := securepg.NewConnector(dsn(c, c.Port, "placeholder"), securepg.WithDriver(map[string]string{"pgx": securepg.DriverName, "pq": securepg.DriverNamePQ}[drv]), quiet(),
+			conn, err := securepg.NewConnector(dsn(c, c.Port, "placeholder"), map[string]securepg.Option{"pgx": nil, "pq": libpq.Backend()}[drv], quiet(),
 				securepg.WithCredentials(awssm.New(api, "prod/"+role)))
 			if err != nil {
 				t.Fatal(err)
@@ -122,7 +123,7 @@ func TestRDSIAMNeverSendsTheTokenWeakly(t *testing.T) {
 			p := rdsiam.New("eu-west-1", credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "Zq7-key", ""))
 			before := relay.Accepted()
 			conn, err := securepg.NewConnector("host=localhost port="+relay.PortString()+" user=app dbname=app sslmode=require",
-				securepg.WithDriver(map[string]string{"pgx": securepg.DriverName, "pq": securepg.DriverNamePQ}[drv]), securepg.WithMinSSLMode("require"), quiet(), securepg.WithCredentials(p))
+				map[string]securepg.Option{"pgx": nil, "pq": libpq.Backend()}[drv], securepg.WithMinSSLMode("require"), quiet(), securepg.WithCredentials(p))
 			if drv == "pq" {
 				var pe *securepg.PolicyError
 				if !errors.As(err, &pe) || pe.Reason != securepg.ReasonPasswordUnverifiedServer {
@@ -175,7 +176,7 @@ func TestVaultDynamicCredentials(t *testing.T) {
 				t.Fatal(err)
 			}
 			client.SetToken("Zq7-token")
-			conn, err := securepg.NewConnector(dsn(c, c.Port, "placeholder"), securepg.WithDriver(map[string]string{"pgx": securepg.DriverName, "pq": securepg.DriverNamePQ}[drv]), quiet(),
+			conn, err := securepg.NewConnector(dsn(c, c.Port, "placeholder"), map[string]securepg.Option{"pgx": nil, "pq": libpq.Backend()}[drv], quiet(),
 				securepg.WithCredentials(vault.NewDynamic(client, "database", "app")))
 			if err != nil {
 				t.Fatal(err)

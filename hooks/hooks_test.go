@@ -1,6 +1,7 @@
 package hooks_test
 
 import (
+	"github.com/securepg/securepg/libpq"
 	"context"
 	"errors"
 	"fmt"
@@ -32,7 +33,7 @@ func TestQueryEventsOnTheWrapperPath(t *testing.T) {
 					log = append(log, fmt.Sprintf("%s %s %q args=%d err=%v", name, q.Op, q.SQL, len(q.Args), q.Err != nil))
 				}
 			}
-			db, mock, err := sqlmocktest.New(t, dsn, sqlmocktest.WithSecurepg(quiet(), securepg.WithDriver(map[string]string{"pgx": securepg.DriverName, "pq": securepg.DriverNamePQ}[drv]),
+			db, mock, err := sqlmocktest.New(t, dsn, sqlmocktest.WithSecurepg(quiet(), map[string]securepg.Option{"pgx": nil, "pq": libpq.Backend()}[drv],
 				securepg.WithHooks(hooks.Hooks{BeforeQuery: func(ctx context.Context, q *hooks.QueryEvent) context.Context {
 					note("before#0")(ctx, q)
 					return ctx

@@ -40,7 +40,7 @@ func TestAnalyzerFixtures(t *testing.T) {
 // copy the configuration they are given, so a pgx.ConnectConfig,
 // pgxpool.NewWithConfig or stdlib.OpenDB on it afterwards is reported;
 // only securepg.ConfigurePgx and securepg.ConfigurePool configure it. A
-// lib/pq connector handed to securepg.ConnectorWithNoticeHandler is
+// lib/pq connector handed to libpq.ConnectorWithNoticeHandler is
 // reported too.
 func TestAnalyzerConfigCopies(t *testing.T) {
 	testenv.Slow(t, "type-checks the fixture and the standard library it imports")

@@ -42,7 +42,7 @@
 //     pq.NewConnector and pq.NewConnectorConfig unless the connector's
 //     Dialer is set, later in the same function, to a dialer from
 //     securepg (handing the connector to securepg does not count:
-//     securepg.ConnectorWithNoticeHandler gives it back to lib/pq);
+//     libpq.ConnectorWithNoticeHandler gives it back to lib/pq);
 //   - GORM's postgres.Open, and a postgres.Config, given to postgres.New
 //     or in a postgres.Dialector literal (&postgres.Dialector{Config:
 //     &postgres.Config{...}}), that has neither a securepg DriverName

@@ -179,7 +179,7 @@ func (s *scope) returnsConfigured(c *ast.CallExpr) bool {
 // is assigned to a variable that is later given a dialer from securepg
 // with its Dialer method. Handing the connector to securepg does not
 // count: no securepg function secures a lib/pq connector
-// (securepg.ConnectorWithNoticeHandler hands one back to lib/pq).
+// (libpq.ConnectorWithNoticeHandler hands one back to lib/pq).
 func (s *scope) connectorConfigured(call *ast.CallExpr) bool {
 	v := s.assignedTo(call)
 	if v == nil {

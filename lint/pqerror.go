@@ -49,7 +49,7 @@ func (s *scope) pqErrorCheck(n ast.Node) string {
 
 // opensPgx reports whether the package opens securepg's pgx backend:
 // sql.Open (or a wrapper) with the driver name "securepg" or
-// securepg.NewConnector or securepg.OpenDB. securepg's
+// securepg.NewConnector (without libpq.Backend()) or securepg.OpenDB. securepg's
 // own packages are not judged.
 func (p *pkgState) opensPgx() bool {
 	if p.pgxBackend != nil {
@@ -76,7 +76,7 @@ func (s *scope) opensPgx(c *ast.CallExpr) bool {
 		return false
 	}
 	if pgxOpeners[fn.FullName()] {
-		return true
+		return !s.choosesPQ(c)
 	}
 	r, ok := rules[fn.FullName()]
 	if !ok || r.kind != driverName || r.arg >= len(c.Args) {
@@ -85,6 +85,19 @@ func (s *scope) opensPgx(c *ast.CallExpr) bool {
 	for _, d := range s.consts(c.Args[r.arg], 0) {
 		if d == "securepg" {
 			return true
+		}
+	}
+	return false
+}
+
+// choosesPQ reports whether one of c's arguments is libpq.Backend(): the
+// connector is lib/pq's.
+func (s *scope) choosesPQ(c *ast.CallExpr) bool {
+	for _, a := range c.Args {
+		if call, ok := ast.Unparen(a).(*ast.CallExpr); ok {
+			if fn := typeutil.StaticCallee(s.pass.TypesInfo, call); fn != nil && fn.FullName() == securepgPath+"/libpq.Backend" {
+				return true
+			}
 		}
 	}
 	return false

@@ -59,9 +59,9 @@ const (
 	useOpenDB       = "use securepg.OpenDB(cfg), or call securepg.ConfigurePgx(cfg) first"
 	usePgconn       = `use pgx with securepg.ConfigurePgx, or sql.Open("securepg", dsn)`
 	useV5           = `securepg works with pgx v5: move to pgx v5 and securepg.ConfigurePgx / securepg.ConfigurePool, or use sql.Open("securepg", dsn)`
-	usePQConnector  = `use securepg.NewConnector(dsn) with sql.OpenDB, or sql.Open("securepg-pq", dsn)`
-	usePQListener   = "use securepg.NewListener(dsn, ...), or pq.NewDialListener with securepg.NewListenerDialer(dsn)"
-	usePQDialer     = "give it securepg.NewListenerDialer(dsn)"
+	usePQConnector  = `use securepg.NewConnector(dsn, libpq.Backend()) with sql.OpenDB, or sql.Open("securepg-pq", dsn)`
+	usePQListener   = "use libpq.NewListener(dsn, ...), or pq.NewDialListener with libpq.NewListenerDialer(dsn)"
+	usePQDialer     = "give it libpq.NewListenerDialer(dsn)"
 	useGORM         = `use postgres.New(postgres.Config{DriverName: "securepg", DSN: dsn})`
 	useBun          = `use sql.Open("securepg", dsn) with bun's pgdialect`
 	useRegister     = `use securepg's drivers, registered as "securepg" (pgx) and "securepg-pq" (lib/pq): sql.Open("securepg", dsn)`

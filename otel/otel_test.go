@@ -1,6 +1,7 @@
 package otel_test
 
 import (
+	"github.com/securepg/securepg/libpq"
 	"context"
 	"database/sql"
 	"log/slog"
@@ -75,7 +76,7 @@ func TestSpanDetails(t *testing.T) {
 			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 			var filtered []string
 			db, mock, err := sqlmocktest.New(t, dsn, sqlmocktest.WithSqlmock(sqlmock.MonitorPingsOption(true)),
-				sqlmocktest.WithSecurepg(quiet(), securepg.WithDriver(map[string]string{"pgx": securepg.DriverName, "pq": securepg.DriverNamePQ}[drv]), securepg.WithTracerProvider(tp), securepg.WithQueryText(true),
+				sqlmocktest.WithSecurepg(quiet(), map[string]securepg.Option{"pgx": nil, "pq": libpq.Backend()}[drv], securepg.WithTracerProvider(tp), securepg.WithQueryText(true),
 					securepg.WithSpanFilter(func(_ context.Context, op, query string) bool {
 						if strings.Contains(query, "noisy") {
 							filtered = append(filtered, op)

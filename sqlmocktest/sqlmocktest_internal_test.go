@@ -1,6 +1,7 @@
 package sqlmocktest
 
 import (
+	"github.com/securepg/securepg/libpq"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -365,5 +366,5 @@ func TestPasswordProtectionOnTheMockPath(t *testing.T) {
 
 // newOn is New on backend ("pgx" or "pq").
 func newOn(backend string, t TB, dsn string, opts ...Option) (*sql.DB, sqlmock.Sqlmock, error) {
-	return New(t, dsn, append(opts, WithSecurepg(securepg.WithDriver(map[string]string{"pgx": securepg.DriverName, "pq": securepg.DriverNamePQ}[backend])))...)
+	return New(t, dsn, append(opts, WithSecurepg(map[string]securepg.Option{"pgx": nil, "pq": libpq.Backend()}[backend]))...)
 }

@@ -1,13 +1,14 @@
 package main
 
 import (
-	"github.com/securepg/securepg/internal/core"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/securepg/securepg/internal/core"
 
 	"github.com/securepg/securepg/lab/labtest"
 )

@@ -101,7 +101,7 @@ func (e *env) check(_ context.Context, args []string) int {
 		return code
 	}
 	refusal, _, vs := core.JudgePlan(plan, p)
-	r := checkReport{DSN: core.RedactDSN(p.Driver, dsnText), Driver: p.Driver, Policy: newPolicyReport(p), Verdict: "allowed", Violations: []violationJS{}}
+	r := checkReport{DSN: redactDSN(p.Driver, dsnText), Driver: p.Driver, Policy: newPolicyReport(p), Verdict: "allowed", Violations: []violationJS{}}
 	r.Connect = connectJSON{Timeout: plan.ConnectTimeout.String(), TimeoutSource: safe(plan.ConnectTimeoutSource),
 		AppName: safe(plan.AppName), AppNameSource: safe(plan.AppNameSource), NetworksAllowed: safe(p.AllowedNetworks.String())}
 	if plan.AppNameSource == core.SourceExecutable {
@@ -161,7 +161,7 @@ func (e *env) inputs(cmd string) (string, core.Policy, core.Backend, core.Plan, 
 		return "", core.Policy{}, nil, core.Plan{}, e.fail(exitUsage, "%s: %v", cmd, err)
 	}
 	p.Driver = backend
-	b, plan, err := core.Prepare(dsn, p)
+	b, plan, err := prepare(dsn, p)
 	if err != nil {
 		code := e.fail(exitUsage, "%v", strings.TrimPrefix(err.Error(), "securepg: ")) // an invalid DSN is a configuration error
 		if fromStdin && strings.HasSuffix(dsn, "\n") {

@@ -114,7 +114,7 @@ func (d *demoSession) weak() error {
 		return err
 	}
 	weak := d.cluster.DSN("sslmode=prefer")
-	d.say("sql.Open(\"securepg\", %q)", core.RedactDSN(core.DriverPgx, weak))
+	d.say("sql.Open(\"securepg\", %q)", redactDSN(core.DriverPgx, weak))
 	_, err := securepg.NewConnector(weak, d.common...)
 	var pe *securepg.PolicyError
 	if !errors.As(err, &pe) {
@@ -129,7 +129,7 @@ func (d *demoSession) verified() error {
 	if err := d.step(3, "a verify-full DSN with the demo's CA"); err != nil {
 		return err
 	}
-	d.say("sql.Open(\"securepg\", %q)", core.RedactDSN(core.DriverPgx, d.strong))
+	d.say("sql.Open(\"securepg\", %q)", redactDSN(core.DriverPgx, d.strong))
 	var info hooks.ConnInfo
 	c, err := securepg.NewConnector(d.strong, append(d.common, securepg.WithHooks(hooks.Hooks{
 		AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; return nil }}))...)
@@ -155,7 +155,7 @@ func (d *demoSession) probe() error {
 	if err := p.Load(); err != nil {
 		return err
 	}
-	backend, plan, err := core.Prepare(d.strong, p)
+	backend, plan, err := prepare(d.strong, p)
 	if err != nil {
 		return err
 	}

@@ -198,15 +198,15 @@ func (e *env) fleetTarget(ctx context.Context, l targetLine, p core.Policy, down
 		en.probeReport = probeReport{Driver: p.Driver, Policy: policyResult{Outcome: "error", Error: "the line is " + l.bad}}
 		return en
 	}
-	b, plan, err := core.Prepare(l.dsn, p)
+	b, plan, err := prepare(l.dsn, p)
 	if err != nil {
 		en.Verdict = verdictError
-		en.probeReport = probeReport{DSN: core.RedactDSN(p.Driver, l.dsn), Driver: p.Driver, Policy: policyResult{Outcome: "error", Error: safe(strings.TrimPrefix(err.Error(), "securepg: "))}}
+		en.probeReport = probeReport{DSN: redactDSN(p.Driver, l.dsn), Driver: p.Driver, Policy: policyResult{Outcome: "error", Error: safe(strings.TrimPrefix(err.Error(), "securepg: "))}}
 		return en
 	}
 	if refusal, _, _ := core.JudgePlan(plan, p); refusal != nil {
 		// Refused before any dial, as sql.Open refuses it: nothing is sent.
-		en.probeReport = probeReport{DSN: core.RedactDSN(p.Driver, l.dsn), Driver: p.Driver,
+		en.probeReport = probeReport{DSN: redactDSN(p.Driver, l.dsn), Driver: p.Driver,
 			Policy: policyResult{Outcome: "refused", Reason: refusal.Reason, Error: safe(refusal.Error())}}
 		if len(plan.Targets) > 0 {
 			en.Server = safe(plan.Targets[0].Addr())

@@ -159,7 +159,7 @@ func (e *env) probe(ctx context.Context, args []string) int {
 	if v := outsideAllowList(plan, p); v != nil {
 		// An allow-list is judged before any packet leaves, as sql.Open
 		// and probe --targets judge it: no host outside it is looked at.
-		r = probeReport{DSN: core.RedactDSN(p.Driver, dsn), Driver: p.Driver,
+		r = probeReport{DSN: redactDSN(p.Driver, dsn), Driver: p.Driver,
 			Policy: policyResult{Outcome: "refused", Reason: v.Reason, Error: safe(v.Error())}}
 	} else {
 		r = e.probeReport(ctx, dsn, p, b, plan, downgradeTest)
@@ -182,7 +182,7 @@ func (e *env) probe(ctx context.Context, args []string) int {
 }
 
 func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core.Backend, plan core.Plan, downgradeTest bool) probeReport {
-	r := probeReport{DSN: core.RedactDSN(p.Driver, dsn), Driver: p.Driver}
+	r := probeReport{DSN: redactDSN(p.Driver, dsn), Driver: p.Driver}
 	var target *core.Target
 	index := 0
 	lookRefused := false // verified, but the look's handshake fails the policy's other demands

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/tls"
 	"database/sql"
@@ -89,7 +88,7 @@ func roleAttributes(ctx context.Context, conn *sql.Conn) *roleReport {
 func (e *env) policyConnect(ctx context.Context, dsn string, extra ...securepg.Option) (policyResult, *serverView, *roleReport) {
 	var info hooks.ConnInfo
 	var audited []string
-	c, err := securepg.NewConnector(dsn, append(extra, securepg.WithDriver(cmp.Or(e.driverName, securepg.DriverName)), securepg.WithLogger(slog.New(slog.DiscardHandler)), securepg.WithHooks(hooks.Hooks{
+	c, err := securepg.NewConnector(dsn, append(extra, e.backendOption(), securepg.WithLogger(slog.New(slog.DiscardHandler)), securepg.WithHooks(hooks.Hooks{
 		AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; return nil },
 		OnViolation: func(_ context.Context, v hooks.Violation) {
 			if v.Outcome == "audited" {

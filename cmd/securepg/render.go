@@ -2,9 +2,10 @@ package main
 
 import (
 	"fmt"
-	"github.com/securepg/securepg/internal/core"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/securepg/securepg/internal/core"
 )
 
 // printProbe renders a probe report; its strings were escaped when the

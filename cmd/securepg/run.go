@@ -11,8 +11,11 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/pqconn"
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
@@ -60,7 +63,7 @@ type env struct {
 // program passes to sql.Open, which chooses the backend (and its parser).
 func (e *env) driverFlag(fs *flag.FlagSet) {
 	fs.StringVar(&e.driverName, "driver", securepg.DriverName,
-		"the driver name the program opens: "+securepg.DriverName+" (pgx) or "+securepg.DriverNamePQ+" (lib/pq)")
+		"the driver name the program opens: "+securepg.DriverName+" (pgx) or "+libpq.DriverName+" (lib/pq)")
 }
 
 // backend is the backend the --driver name chooses.
@@ -68,10 +71,37 @@ func (e *env) backend() (string, error) {
 	switch e.driverName {
 	case securepg.DriverName, "":
 		return core.DriverPgx, nil
-	case securepg.DriverNamePQ:
+	case libpq.DriverName:
 		return core.DriverPQ, nil
 	}
-	return "", fmt.Errorf("--driver %s: want %s (pgx) or %s (lib/pq)", core.SafeText(e.driverName), securepg.DriverName, securepg.DriverNamePQ)
+	return "", fmt.Errorf("--driver %s: want %s (pgx) or %s (lib/pq)", core.SafeText(e.driverName), securepg.DriverName, libpq.DriverName)
+}
+
+// backendOption is the securepg.Option of the backend --driver chooses
+// (nil: pgx, the default).
+func (e *env) backendOption() securepg.Option {
+	if e.driverName == libpq.DriverName {
+		return libpq.Backend()
+	}
+	return nil
+}
+
+// prepare is core.Prepare with the policy's backend: pgx's, or lib/pq's
+// from package pqconn (the CLI links both).
+func prepare(dsn string, p core.Policy) (core.Backend, core.Plan, error) {
+	if p.Driver == core.DriverPQ {
+		return pqconn.Prepare(dsn, p)
+	}
+	return core.Prepare(dsn, p)
+}
+
+// redactDSN is core.RedactDSN with driver's own parser.
+func redactDSN(driver, dsn string) string {
+	parse := core.ParsePgx
+	if driver == core.DriverPQ {
+		parse = pqconn.Parse
+	}
+	return core.RedactDSN(driver, dsn, parse)
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/lab"
@@ -26,7 +28,7 @@ var testDriver string
 // driver name ("pgx" or "pq") until t ends.
 func useDriver(t testing.TB, backend string) {
 	old := testDriver
-	testDriver = map[string]string{"pgx": securepg.DriverName, "pq": securepg.DriverNamePQ}[backend]
+	testDriver = map[string]string{"pgx": securepg.DriverName, "pq": libpq.DriverName}[backend]
 	t.Cleanup(func() { testDriver = old })
 }
 

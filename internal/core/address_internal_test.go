@@ -1,11 +1,8 @@
 package core
 
 import (
-	"context"
 	"crypto/x509"
-	"errors"
 	"net/netip"
-	"syscall"
 	"testing"
 )
 
@@ -130,47 +127,6 @@ func TestJudgeLoopbackPlaintext(t *testing.T) {
 	req.VerifyErr = x509.UnknownAuthorityError{}
 	if vs := Judge(p, req); len(vs) == 0 || !vs[0].Hard {
 		t.Fatalf("a failed verification accepted: %v", vs)
-	}
-}
-
-// TestPQLoopbackNameResolved: lib/pq's dialer judges every address a name
-// resolves to before the dial: under SECUREPG_ALLOW_LOOPBACK_PLAINTEXT a
-// name that resolves to 10.0.0.1 is refused (tls_disabled) and no socket
-// connects (the dialer's Control, which runs before connect, is never
-// called). The same for the allowed networks.
-func TestPQLoopbackNameResolved(t *testing.T) {
-	clearPG(t)
-	for _, tc := range []struct {
-		name   string
-		policy func(p *Policy)
-		want   string
-	}{
-		{"loopback plaintext", func(p *Policy) { p.AllowLoopbackPlaintext, p.UnverifiedPassword = true, PasswordSCRAM }, ReasonTLSDisabled},
-		{"networks", func(p *Policy) { p.MinSSLMode, p.AllowedNetworks = ModeDisable, mustNetworks(t, "127.0.0.1/32") }, ReasonNetworkNotAllowed},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := DefaultPolicy()
-			tc.policy(&p)
-			pc, _, err := PreparePQ("host=sidecar.invalid port=5432 user=u dbname=d sslmode=disable", p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pc.Lookup = func(context.Context, string) ([]string, error) { return []string{"10.0.0.1"}, nil }
-			var dialed []string
-			pc.Dialer.Control = func(network, address string, _ syscall.RawConn) error {
-				dialed = append(dialed, address)
-				return errors.New("test: the dial was attempted")
-			}
-			creds := func(context.Context, Target) (*Creds, error) { return nil, nil }
-			_, _, _, err = pc.Connect(context.Background(), creds, NewRecorder())
-			var v *Violation
-			if !errors.As(err, &v) || v.Reason != tc.want {
-				t.Fatalf("err %v, want %s", err, tc.want)
-			}
-			if len(dialed) != 0 {
-				t.Fatalf("dialed %q", dialed)
-			}
-		})
 	}
 }
 

@@ -48,6 +48,9 @@ type authWatch struct {
 	session  func(superuser string) *Violation
 	audit    func(*Violation) // audit mode: reports, once, what protect would refuse (may be nil)
 	rejected func()           // the server rejected credentials it asked for and got (may be nil)
+	// driverError builds the driver's own error value from a hostile
+	// ErrorResponse's fields (lib/pq's *pq.Error); nil: pgx's.
+	driverError func(fields map[byte]string) error
 	answered bool             // the client answered a request for its credentials
 
 	done atomic.Bool // authentication over: pass through
@@ -114,7 +117,7 @@ func (w *authWatch) serverMessage(typ byte, body []byte) error {
 		if typ == 'E' {
 			// Text no one should read raw fails the read, escaped, with
 			// the driver's own error value inside.
-			if err := hostileServerError(w.policy.Driver, body); err != nil {
+			if err := hostileServerError(w.driverError, body); err != nil {
 				return err
 			}
 		}

@@ -162,6 +162,9 @@ func Watched[T any](p Policy, m *Material[T]) *Material[T] {
 	return m
 }
 
+// Paths names the files m comes from.
+func (m *Material[T]) Paths() []string { return m.paths }
+
 // StaticMaterial holds material that never changes (inline PEM, the
 // system roots).
 func StaticMaterial[T any](what string, v T) *Material[T] {

@@ -2,13 +2,11 @@ package core
 
 import (
 	"crypto/tls"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/lib/pq"
+	"github.com/securepg/securepg/internal/testenv"
 
 	"github.com/securepg/securepg/lab"
 )
@@ -146,169 +144,11 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
-// clearPG isolates the drivers' parsers from the machine: no PG*
-// variables, and an empty HOME.
-func clearPG(t testing.TB) string {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "PG") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	return home
-}
-
-type attempts = []Attempt
-
-var (
-	plain   = Attempt{}
-	tlsNone = Attempt{TLS: true, Verify: VerifyNone}
-	tlsCA   = Attempt{TLS: true, Verify: VerifyCA}
-	tlsFull = Attempt{TLS: true, Verify: VerifyFull}
-)
-
-// TestPlanFacts turns each fact of DESIGN.md about how pgx v5.12 and
-// lib/pq v1.12 treat sslmode into a table case: what each driver will
-// really try, per host.
-func TestPlanFacts(t *testing.T) {
-	clearPG(t)
-	certs, err := lab.GenerateCerts(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := certs.CAFile
-	svc := filepath.Join(t.TempDir(), "pg_service.conf")
-	if err := os.WriteFile(svc, []byte("[weak]\nsslmode=disable\n[strong]\nsslmode=verify-full\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	type hostPlan struct {
-		host     string
-		network  string
-		attempts attempts
-	}
-	for _, tc := range []struct {
-		name string
-		dsn  string
-		env  map[string]string
-		pgx  []hostPlan
-		pq   []hostPlan
-	}{
-		{name: "no sslmode", dsn: "host=db",
-			pgx: []hostPlan{{"db", "tcp", attempts{tlsNone, plain}}},
-			pq:  []hostPlan{{"db", "tcp", attempts{tlsNone}}}},
-		{name: "empty sslmode", dsn: "host=db sslmode=",
-			pgx: []hostPlan{{"db", "tcp", attempts{tlsNone, plain}}}},
-		{name: "allow", dsn: "host=db sslmode=allow",
-			pgx: []hostPlan{{"db", "tcp", attempts{plain, tlsNone}}},
-			pq:  []hostPlan{{"db", "tcp", attempts{plain, tlsNone}}}},
-		{name: "require", dsn: "host=db sslmode=require",
-			pgx: []hostPlan{{"db", "tcp", attempts{tlsNone}}},
-			pq:  []hostPlan{{"db", "tcp", attempts{tlsNone}}}},
-		{name: "verify-ca", dsn: "host=db sslmode=verify-ca sslrootcert=" + ca,
-			pgx: []hostPlan{{"db", "tcp", attempts{tlsCA}}},
-			pq:  []hostPlan{{"db", "tcp", attempts{tlsCA}}}},
-		{name: "verify-full", dsn: "host=db sslmode=verify-full",
-			pgx: []hostPlan{{"db", "tcp", attempts{tlsFull}}},
-			pq:  []hostPlan{{"db", "tcp", attempts{tlsFull}}}},
-		{name: "require + sslrootcert is verify-ca", dsn: "host=db sslmode=require sslrootcert=" + ca,
-			pgx: []hostPlan{{"db", "tcp", attempts{tlsCA}}},
-			pq:  []hostPlan{{"db", "tcp", attempts{tlsCA}}}},
-		{name: "sslrootcert=system forces verify-full over disable (pgx)", dsn: "host=db sslmode=disable sslrootcert=system",
-			pgx: []hostPlan{{"db", "tcp", attempts{tlsFull}}}},
-		{name: "sslrootcert=system defaults to verify-full", dsn: "host=db sslrootcert=system",
-			pgx: []hostPlan{{"db", "tcp", attempts{tlsFull}}},
-			pq:  []hostPlan{{"db", "tcp", attempts{tlsFull}}}},
-		{name: "sslnegotiation=direct with disable is plaintext (pgx)", dsn: "host=db sslmode=disable sslnegotiation=direct",
-			pgx: []hostPlan{{"db", "tcp", attempts{plain}}}},
-		{name: "sslnegotiation=direct turns prefer into require (pgx)", dsn: "host=db sslnegotiation=direct",
-			pgx: []hostPlan{{"db", "tcp", attempts{tlsNone}}}},
-		{name: "each host gets its own attempts", dsn: "host=a,b port=1,2 sslmode=prefer",
-			pgx: []hostPlan{{"a", "tcp", attempts{tlsNone, plain}}, {"b", "tcp", attempts{tlsNone, plain}}},
-			pq:  []hostPlan{{"a", "tcp", attempts{tlsNone, plain}}, {"b", "tcp", attempts{tlsNone, plain}}}},
-		{name: "the same host twice", dsn: "host=a,a sslmode=allow",
-			pgx: []hostPlan{{"a", "tcp", attempts{plain, tlsNone}}, {"a", "tcp", attempts{plain, tlsNone}}}},
-		{name: "no host: pgx uses a unix socket, lib/pq localhost", dsn: "sslmode=verify-full",
-			pgx: []hostPlan{{"", "unix", attempts{plain}}},
-			pq:  []hostPlan{{"localhost", "tcp", attempts{tlsFull}}}},
-		// lib/pq alone turns TLS off for every host when the first is a unix
-		// socket; securepg does TLS itself, as libpq does.
-		{name: "unix socket first: the TCP host keeps its sslmode", dsn: "host=/run/pg,db sslmode=verify-full",
-			pgx: []hostPlan{{"/run/pg", "unix", attempts{plain}}, {"db", "tcp", attempts{tlsFull}}},
-			pq:  []hostPlan{{"/run/pg", "unix", attempts{plain}}, {"db", "tcp", attempts{tlsFull}}}},
-		{name: "duplicate keys: last wins", dsn: "host=db sslmode=verify-full sslmode=disable",
-			pgx: []hostPlan{{"db", "tcp", attempts{plain}}},
-			pq:  []hostPlan{{"db", "tcp", attempts{plain}}}},
-		{name: "URL duplicates: pgx last, lib/pq first", dsn: "postgres://db/x?sslmode=verify-full&sslmode=disable",
-			pgx: []hostPlan{{"db", "tcp", attempts{plain}}},
-			pq:  []hostPlan{{"db", "tcp", attempts{tlsFull}}}},
-		{name: "PGSSLMODE applies when the DSN is silent", dsn: "host=db", env: map[string]string{"PGSSLMODE": "disable"},
-			pgx: []hostPlan{{"db", "tcp", attempts{plain}}},
-			pq:  []hostPlan{{"db", "tcp", attempts{plain}}}},
-		{name: "the DSN beats PGSSLMODE", dsn: "host=db sslmode=verify-full", env: map[string]string{"PGSSLMODE": "disable"},
-			pgx: []hostPlan{{"db", "tcp", attempts{tlsFull}}},
-			pq:  []hostPlan{{"db", "tcp", attempts{tlsFull}}}},
-		{name: "the service file beats the environment", dsn: "host=db service=weak",
-			env: map[string]string{"PGSERVICEFILE": svc, "PGSSLMODE": "verify-full"},
-			pgx: []hostPlan{{"db", "tcp", attempts{plain}}},
-			pq:  []hostPlan{{"db", "tcp", attempts{plain}}}},
-		{name: "the DSN beats the service file (pgx), not in lib/pq", dsn: "host=db service=weak sslmode=verify-full",
-			env: map[string]string{"PGSERVICEFILE": svc},
-			pgx: []hostPlan{{"db", "tcp", attempts{tlsFull}}},
-			pq:  []hostPlan{{"db", "tcp", attempts{plain}}}},
-		{name: "PGSERVICE", dsn: "host=db", env: map[string]string{"PGSERVICEFILE": svc, "PGSERVICE": "strong"},
-			pgx: []hostPlan{{"db", "tcp", attempts{tlsFull}}},
-			pq:  []hostPlan{{"db", "tcp", attempts{tlsFull}}}},
-		{name: "PGHOST with a unix socket", dsn: "sslmode=verify-full", env: map[string]string{"PGHOST": "/run/pg"},
-			pgx: []hostPlan{{"/run/pg", "unix", attempts{plain}}},
-			pq:  []hostPlan{{"/run/pg", "unix", attempts{plain}}}},
-	} {
-		for _, drv := range []string{DriverPgx, DriverPQ} {
-			want := tc.pgx
-			if drv == DriverPQ {
-				want = tc.pq
-			}
-			if want == nil {
-				continue
-			}
-			t.Run(drv+"/"+tc.name, func(t *testing.T) {
-				for k, v := range tc.env {
-					t.Setenv(k, v)
-				}
-				var plan Plan
-				var err error
-				if drv == DriverPgx {
-					_, plan, err = PreparePgx(tc.dsn, DefaultPolicy())
-				} else {
-					_, plan, err = PreparePQ(tc.dsn, DefaultPolicy())
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				var got []hostPlan
-				for _, tg := range plan.Targets {
-					h := tg.Host
-					if tg.Network == "unix" && tc.dsn == "sslmode=verify-full" && drv == DriverPgx && tc.env == nil {
-						h = "" // pgx's default socket directory depends on the machine
-					}
-					got = append(got, hostPlan{h, tg.Network, tg.Attempts})
-				}
-				if !reflect.DeepEqual(got, want) {
-					t.Fatalf("plan %+v\nwant %+v", got, want)
-				}
-			})
-		}
-	}
-}
-
 // TestHardening checks what securepg changes in each driver's
 // configuration: TLS minimum, org roots and client certificates, applied
 // only where the effective configuration names none.
 func TestHardening(t *testing.T) {
-	clearPG(t)
+	testenv.ClearPG(t)
 	certs, err := lab.GenerateCerts(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -352,33 +192,4 @@ func TestHardening(t *testing.T) {
 		t.Fatal("ssl_min_protocol_version would be sent to the server")
 	}
 
-	qc, plan, err := PreparePQ("host=a sslmode=require", p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ct := qc.targets[0].TLS
-	if ct.auth.MinTLS != tls.VersionTLS13 || ct.auth.Level != VerifyCA || ct.auth.Roots == nil ||
-		!reflect.DeepEqual(ct.auth.Roots.Paths(), []string{certs.CAFile}) ||
-		ct.cert == nil || !reflect.DeepEqual(ct.cert.Paths(), []string{certs.Client.CertFile, certs.Client.KeyFile}) {
-		t.Fatalf("pq config not hardened: %+v", ct)
-	}
-	// lib/pq itself never negotiates TLS nor reads a certificate file:
-	// securepg does, with what it judged.
-	if qc.base.SSLMode != pq.SSLModeDisable || qc.base.SSLRootCert != "" || qc.base.SSLCert != "" || qc.base.SSLKey != "" {
-		t.Fatalf("lib/pq keeps TLS settings of its own: %+v", qc.base)
-	}
-	if plan.Targets[0].Mode != ModeVerifyCA {
-		t.Fatalf("pq org root + require = %s, want verify-ca", plan.Targets[0].Mode)
-	}
-	// The DSN's own root wins.
-	qc, _, err = PreparePQ("host=a sslmode=verify-full sslrootcert="+certs.OtherCAFile, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := qc.targets[0].TLS.auth.Roots.Paths(); !reflect.DeepEqual(got, []string{certs.OtherCAFile}) {
-		t.Fatalf("org root replaced the DSN's: %v", got)
-	}
 }
-
-// Paths names the files the material comes from (for the tests).
-func (m *Material[T]) Paths() []string { return m.paths }

@@ -51,10 +51,13 @@ const SettingDriver = "driver"
 // fast instead of holding the caller.
 const DefaultConnectTimeout = 10 * time.Second
 
-// The underlying drivers.
+// The underlying drivers, and the names securepg registers them under
+// with database/sql (NamePQ from package libpq).
 const (
 	DriverPgx = "pgx"
 	DriverPQ  = "pq"
+	NamePgx   = "securepg"
+	NamePQ    = "securepg-pq"
 )
 
 // SourceDefault marks a policy value that nobody set.
@@ -133,7 +136,7 @@ type Policy struct {
 
 	roots      *Material[*Roots] // loaded by Load, or nil
 	clientCert *Material[*tls.Certificate]
-	PinsFile       *Material[Pins] // PinFile, loaded by Load, or nil
+	PinsFile   *Material[Pins] // PinFile, loaded by Load, or nil
 }
 
 // DefaultPolicy is the policy with nothing set: verify-full, TLS 1.2, enforce.

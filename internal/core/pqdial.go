@@ -6,22 +6,47 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
 )
+
+// PQTarget is one host as securepg dials it for lib/pq.
+type PQTarget struct {
+	Target
+	PQHost     string     // lib/pq's Host for this host
+	PQHostaddr string     // lib/pq's Hostaddr, as text
+	HostIP     netip.Addr //
+	DialNet    string     // lib/pq's network() for this host
+	DialAddr   string     //
+	TLS        *ClientTLS // nil: no TLS (unix socket, sslmode=disable)
+	Allow      bool       // sslmode=allow: plaintext, then TLS if the server insists
+	Prefer     bool       // sslmode=prefer: TLS, then plaintext if the server refuses TLS
+	Custom     bool       // sslmode=pqgo-*: lib/pq's own TLS (only where plaintext is allowed)
+}
+
+// PQNet is how a lib/pq configuration reaches the network: its policy,
+// its dialer, and the resolver of host names (tests replace it).
+type PQNet struct {
+	Policy Policy
+	Dialer net.Dialer
+	Lookup func(ctx context.Context, host string) ([]string, error)
+	// ServerError is lib/pq's error for an ErrorResponse's fields.
+	ServerError func(fields map[byte]string) error
+}
 
 // PQDialer is the lib/pq Dialer of one host: it dials, negotiates TLS and
 // verifies the server itself, judges the result, and hands lib/pq a
 // connection only when the policy accepts it. Query cancellation dials
 // through it too, and gets the same checks.
 type PQDialer struct {
-	Net     *PQConfig
-	Host     *PQTarget
-	UseTLS   bool // make a TLS attempt (with sslmode=prefer, falling back to plaintext)
-	Rec   *Recorder
-	Outer context.Context // the connect's context, which bounds the connection until it is made
-	done  atomic.Bool     // connected: later dials are lib/pq's query cancellations
+	Net    *PQNet
+	Host   *PQTarget
+	UseTLS bool // make a TLS attempt (with sslmode=prefer, falling back to plaintext)
+	Rec    *Recorder
+	Outer  context.Context // the connect's context, which bounds the connection until it is made
+	done   atomic.Bool     // connected: later dials are lib/pq's query cancellations
 
 	netAudited []*Violation // the last dialed address's, let through by audit mode
 	loopback   bool         // the last address dialed, and its peer, are loopback
@@ -72,12 +97,12 @@ func (d *PQDialer) DialTimeout(network, address string, timeout time.Duration) (
 	return d.DialContext(ctx, network, address)
 }
 
-var errUnexpectedAddress = errors.New("securepg: lib/pq dialed an address securepg did not plan")
+var ErrUnexpectedAddress = errors.New("securepg: lib/pq dialed an address securepg did not plan")
 
 func (d *PQDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	t := d.Host
 	if network != t.DialNet || address != t.DialAddr {
-		return nil, errUnexpectedAddress
+		return nil, ErrUnexpectedAddress
 	}
 	var release []func() bool
 	defer func() {
@@ -326,6 +351,7 @@ func (d *PQDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 	f.LoopbackPlaintext = LoopbackPlaintext(d.Net.Policy, f)
 	if !d.done.Load() {
 		w := NewAuthWatch(d.Net.Policy, f.Addr(), d.Host.ClientCert != "")
+		w.driverError = d.Net.ServerError
 		w.rejected = func() { d.Rec.CredentialsRejected(d.Host.Target) }
 		w.refuse = d.reject
 		if d.Late != nil {
@@ -365,7 +391,7 @@ func (d *PQDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 			}
 		}
 		audited = append(d.netAudited, audited...)
-		d.Rec.addSocket(&Socket{raw: raw, facts: f, audited: audited, stop: stop, watch: w})
+		d.Rec.addSocket(&Socket{Raw: raw, Facts: f, Audited: audited, Stop: stop, watch: w})
 		conn = &AuthConn{Conn: conn, w: w}
 	}
 	return conn, nil

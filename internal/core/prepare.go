@@ -17,13 +17,6 @@ type Backend interface {
 // configuration and returns the backend and the plan to judge. It is the
 // one entry point for the connector and for securepg check.
 func Prepare(dsn string, p Policy) (Backend, Plan, error) {
-	if p.Driver == DriverPQ {
-		c, plan, err := PreparePQ(dsn, p)
-		if err != nil {
-			return nil, plan, err
-		}
-		return c, plan, nil
-	}
 	c, plan, err := PreparePgx(dsn, p)
 	if err != nil {
 		return nil, plan, err
@@ -45,10 +38,8 @@ func ServerAuth(b Backend, i int) (roots *x509.CertPool, name string, level Veri
 				break
 			}
 		}
-	case *PQConfig:
-		if i < len(b.targets) && b.targets[i].TLS != nil {
-			a = &b.targets[i].TLS.auth
-		}
+	case interface{ TLSAuthOf(i int) *TLSAuth }:
+		a = b.TLSAuthOf(i)
 	}
 	if a == nil {
 		return nil, "", VerifyNone, nil

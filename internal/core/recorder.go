@@ -108,10 +108,10 @@ func (r *Recorder) Last() Target {
 
 // Socket is a connection that securepg's lib/pq dialer validated.
 type Socket struct {
-	raw     net.Conn // the TCP or unix socket
-	facts   Facts
-	audited []*Violation
-	stop    func() bool // stops bounding the socket by the connect's context
+	Raw     net.Conn // the TCP or unix socket
+	Facts   Facts
+	Audited []*Violation
+	Stop    func() bool // stops bounding the socket by the connect's context
 	watch   *authWatch  // follows the authentication
 }
 

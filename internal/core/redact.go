@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/lib/pq"
 
 	"github.com/securepg/securepg/internal/dsn"
 )
@@ -178,10 +177,11 @@ func init() {
 
 // RedactDSN renders dsn as driver reads it, one key=value per setting,
 // with every secret replaced by xxxxx and the rest escaped, for display.
-// A DSN the driver cannot parse is not shown at all.
-func RedactDSN(driver, s string) string {
+// A DSN the driver cannot parse (parse, the driver's own parser, fails)
+// is not shown at all.
+func RedactDSN(driver, s string, parse func(string) error) string {
 	r := dsn.Read(driver, s)
-	if r.Err != nil || !parses(driver, s) {
+	if r.Err != nil || CheckDSN(driver, s) != nil || parse(s) != nil {
 		return "(a DSN the " + driver + " parser cannot read; not shown)"
 	}
 	secrets := dsn.Secrets(s)
@@ -210,17 +210,10 @@ func RedactDSN(driver, s string) string {
 	return b.String()
 }
 
-func parses(driver, s string) bool {
-	if CheckDSN(driver, s) != nil {
-		return false
-	}
-	var err error
-	if driver == DriverPQ {
-		_, err = pq.NewConfig(s)
-	} else {
-		_, err = pgconn.ParseConfig(s)
-	}
-	return err == nil
+// ParsePgx is pgx's parser, for RedactDSN.
+func ParsePgx(s string) error {
+	_, err := pgconn.ParseConfig(s)
+	return err
 }
 
 // DSNHasPassword reports whether dsn itself, as driver reads it, carries

@@ -74,7 +74,7 @@ func textValue(v driver.Value) string {
 	case int64:
 		return strconv.FormatInt(x, 10)
 	default:
-		return asString(v)
+		return AsString(v)
 	}
 }
 
@@ -172,6 +172,18 @@ func errorMessage(body []byte) string {
 			return string(body[1:i])
 		}
 		body = body[i+1:]
+	}
+	return ""
+}
+
+// AsString is a text column's value as a driver returns it (string or
+// []byte), or "".
+func AsString(v driver.Value) string {
+	switch s := v.(type) {
+	case string:
+		return s
+	case []byte:
+		return string(s)
 	}
 	return ""
 }

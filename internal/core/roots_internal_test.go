@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/securepg/securepg/internal/testenv"
 )
 
 // TestRootsParsedOncePerContent: a root bundle is parsed once per
@@ -17,7 +19,7 @@ func TestRootsParsedOncePerContent(t *testing.T) {
 	b := NewMaterial("root certificates", ParseRoots, c.CAFile)
 	must(t, a.Load(ctx))
 	var err error
-	n := allocated(func() { err = b.Load(ctx) })
+	n := testenv.Allocated(func() { err = b.Load(ctx) })
 	must(t, err)
 	if a.val != b.val || !verifies(b.val, c) {
 		t.Fatal("the same bundle was parsed twice")
@@ -31,7 +33,7 @@ func TestRootsParsedOncePerContent(t *testing.T) {
 		}
 	}
 
-	clearPG(t)
+	testenv.ClearPG(t)
 	hosts := strings.Repeat("localhost,", MaxHosts-1) + "localhost"
 	for _, root := range []string{"system", c.CAFile} {
 		pc, _, err := PreparePgx("sslmode=verify-full sslrootcert="+root+" host="+hosts, DefaultPolicy())

@@ -7,8 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
-	"github.com/lib/pq"
-	"github.com/lib/pq/pqerror"
 	"github.com/securepg/securepg/internal/dsn"
 )
 
@@ -82,10 +80,11 @@ func ErrorSecrets(s, password string) []string {
 // overrides), or nil when every field is safe. Its text is the driver's
 // rendering escaped; Unwrap returns the driver's own error value with the
 // raw fields, as the driver would have built it (*pgconn.PgError for pgx,
-// *pq.Error for lib/pq). The authentication watch fails the driver's read
+// *pq.Error for lib/pq, which driverError builds from the fields; nil:
+// pgx's). The authentication watch fails the driver's read
 // with it, so that no way in (pgx's own connect, a lib/pq listener's
 // callback) sees the raw text, and errors.As still finds the fields.
-func hostileServerError(driver string, body []byte) error {
+func hostileServerError(driverError func(fields map[byte]string) error, body []byte) error {
 	fields, ok := errorFields(body)
 	if !ok {
 		return nil
@@ -98,11 +97,8 @@ func hostileServerError(driver string, body []byte) error {
 		return nil
 	}
 	var raw error
-	if driver == DriverPQ {
-		raw = &pq.Error{Severity: fields['S'], Code: pqerror.Code(fields['C']), Message: fields['M'], Detail: fields['D'],
-			Hint: fields['H'], Position: fields['P'], InternalPosition: fields['p'], InternalQuery: fields['q'], Where: fields['W'],
-			Schema: fields['s'], Table: fields['t'], Column: fields['c'], DataTypeName: fields['d'], Constraint: fields['n'],
-			File: fields['F'], Line: fields['L'], Routine: fields['R']}
+	if driverError != nil {
+		raw = driverError(fields)
 	} else {
 		var er pgproto3.ErrorResponse
 		if er.Decode(body) != nil {

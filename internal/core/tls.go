@@ -169,6 +169,21 @@ type ClientTLS struct {
 	hybridOnly bool // offer only the hybrid post-quantum groups, over TLS 1.3 (Policy.OffersOnlyHybrid)
 }
 
+// NewClientTLS is the TLS of the attempts to one host: auth verifies the
+// server; sni is the server name sent ("" none); direct is
+// sslnegotiation=direct; maxTLS caps the version (0: none); cert and chain
+// are the client certificate and its intermediates (nil: none);
+// hybridOnly offers only the hybrid post-quantum groups.
+func NewClientTLS(auth TLSAuth, sni string, direct bool, maxTLS uint16, cert *Material[*tls.Certificate], chain [][]byte, hybridOnly bool) *ClientTLS {
+	return &ClientTLS{auth: auth, sni: sni, direct: direct, maxTLS: maxTLS, cert: cert, chain: chain, hybridOnly: hybridOnly}
+}
+
+// Auth is how c verifies the server.
+func (c *ClientTLS) Auth() *TLSAuth { return &c.auth }
+
+// ClientCert is the client certificate c sends, or nil.
+func (c *ClientTLS) ClientCert() *Material[*tls.Certificate] { return c.cert }
+
 // config is the tls.Config of one handshake: Go's own verification is off
 // because securepg verifies in VerifyConnection, and judge decides there
 // whether the handshake may complete.

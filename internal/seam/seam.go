@@ -1,12 +1,16 @@
-// Package seam holds the package-private hooks by which sqlmocktest
-// reaches securepg's connector, as grpc-go's internal package does: no
-// test seam is part of the public API, and none is on a path a binary
-// that does not link sqlmocktest can take.
+// Package seam holds the interfaces by which sqlmocktest and libpq reach
+// securepg's connector without a public API of their own: sqlmocktest's
+// mock (Mockable, and LookupMock, the one variable, which only
+// sqlmocktest sets), libpq's backend (Backend) and listeners and notices
+// (Connector). No test seam is on a path a binary that does not link
+// sqlmocktest can take.
 package seam
 
 import (
 	"context"
 	"database/sql/driver"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/securepg/securepg/internal/core"
 )
@@ -30,3 +34,33 @@ type Mockable interface {
 // registers one: a binary that does not link sqlmocktest has no way to
 // replace the network.
 var LookupMock func(dsn string) (Mock, bool)
+
+// Backend is the securepg.Option package libpq hands securepg's
+// connector to use lib/pq: Name is the driver name it stands for (the
+// source of the setting), Prepare is core.Prepare for lib/pq. It reaches
+// the connector as an option value, not through a registry, so a program
+// that does not import libpq has no lib/pq backend to reach.
+type Backend interface {
+	Name() string
+	Prepare(dsn string, p core.Policy) (core.Backend, core.Plan, error)
+}
+
+// Connector is what package libpq reaches of the connector
+// securepg.NewConnector returns: its backend (for lib/pq's listeners),
+// the report of a listener's dial (telemetry, logs, hooks), and the
+// notice handler.
+type Connector interface {
+	Backend() core.Backend
+	ReportDial(ctx context.Context, rec *core.Recorder, f core.Facts, err error)
+	SetNotice(n *Notice)
+	Notice() *Notice
+}
+
+// Notice is a notice handler as package libpq sets it: Handler as the
+// program gave it (a func(*pq.Error)), Pgx for the notices of pgx
+// connections, Set to install it on a lib/pq connection.
+type Notice struct {
+	Handler any
+	Pgx     func(*pgconn.Notice)
+	Set     func(driver.Conn)
+}

@@ -8,6 +8,8 @@ import (
 	"context"
 	"database/sql"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -62,11 +64,11 @@ func (p *pair) connect(ctx context.Context) {
 	pgx.ConnectConfig(ctx, p.b) // want `pgx.ConnectConfig with a configuration securepg has not configured`
 }
 
-// lib/pq's connector handed to securepg.ConnectorWithNoticeHandler is
+// lib/pq's connector handed to libpq.ConnectorWithNoticeHandler is
 // lib/pq's still.
 func pqConnectorToSecurepg(dsn string, h func(*pq.Error)) {
 	c, _ := pq.NewConnector(dsn) // want `pq.NewConnector bypasses`
-	sql.OpenDB(securepg.ConnectorWithNoticeHandler(c, h))
+	sql.OpenDB(libpq.ConnectorWithNoticeHandler(c, h))
 }
 
 // What does configure a configuration: ConfigurePool configures the

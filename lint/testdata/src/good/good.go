@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"time"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -66,7 +68,7 @@ func builtInCode(dsn string) (*sql.DB, error) {
 }
 
 func listener(dsn string) (*pq.Listener, error) {
-	d, err := securepg.NewListenerDialer(dsn)
+	d, err := libpq.NewListenerDialer(dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +76,7 @@ func listener(dsn string) (*pq.Listener, error) {
 }
 
 func listenerDirect(dsn string) (*pq.Listener, error) {
-	return securepg.NewListener(dsn, time.Second, time.Minute, nil)
+	return libpq.NewListener(dsn, time.Second, time.Minute, nil)
 }
 
 func orm(dsn string, db *sql.DB) {

@@ -6,6 +6,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/lib/pq"
 	"github.com/securepg/securepg"
 )
@@ -19,13 +21,13 @@ func (netDialer) DialTimeout(network, address string, timeout time.Duration) (ne
 }
 
 func bypasses(dsn string) {
-	pq.NewListener(dsn, time.Second, time.Minute, nil)                  // want `pq.NewListener bypasses the securepg policy: use securepg.NewListener\(dsn, ...\), or pq.NewDialListener with securepg.NewListenerDialer\(dsn\)`
+	pq.NewListener(dsn, time.Second, time.Minute, nil)                  // want `pq.NewListener bypasses the securepg policy: use libpq.NewListener\(dsn, ...\), or pq.NewDialListener with libpq.NewListenerDialer\(dsn\)`
 	pq.NewListenerConn(dsn, nil)                                        // want `pq.NewListenerConn bypasses the securepg policy`
-	pq.Open(dsn)                                                        // want `pq.Open bypasses the securepg policy: use securepg.NewConnector\(dsn\)`
-	pq.DialOpen(netDialer{}, dsn)                                       // want `pq.DialOpen with a dialer that is not securepg's bypasses the securepg policy: give it securepg.NewListenerDialer`
+	pq.Open(dsn)                                                        // want `pq.Open bypasses the securepg policy: use securepg.NewConnector\(dsn, libpq.Backend\(\)\)`
+	pq.DialOpen(netDialer{}, dsn)                                       // want `pq.DialOpen with a dialer that is not securepg's bypasses the securepg policy: give it libpq.NewListenerDialer`
 	pq.NewDialListener(netDialer{}, dsn, time.Second, time.Minute, nil) // want `pq.NewDialListener with a dialer that is not securepg's bypasses`
 
-	c, _ := pq.NewConnector(dsn) // want `pq.NewConnector bypasses the securepg policy: use securepg.NewConnector\(dsn\) with sql.OpenDB, or sql.Open\("securepg-pq", dsn\)`
+	c, _ := pq.NewConnector(dsn) // want `pq.NewConnector bypasses the securepg policy: use securepg.NewConnector\(dsn, libpq.Backend\(\)\) with sql.OpenDB, or sql.Open\("securepg-pq", dsn\)`
 	sql.OpenDB(c)
 
 	cfg, _ := pq.NewConfig(dsn)
@@ -37,16 +39,16 @@ func bypasses(dsn string) {
 }
 
 func throughSecurepg(dsn string) error {
-	d, err := securepg.NewListenerDialer(dsn)
+	d, err := libpq.NewListenerDialer(dsn)
 	if err != nil {
 		return err
 	}
 	l := pq.NewDialListener(d, dsn, time.Second, time.Minute, nil)
 	_ = l
-	pq.NewDialListener(must(securepg.NewListenerDialer(dsn)), dsn, time.Second, time.Minute, nil)
-	var typed *securepg.ListenerDialer
+	pq.NewDialListener(must(libpq.NewListenerDialer(dsn)), dsn, time.Second, time.Minute, nil)
+	var typed *libpq.ListenerDialer
 	pq.DialOpen(typed, typed.DSN())
-	securepg.NewListener(dsn, time.Second, time.Minute, nil)
+	libpq.NewListener(dsn, time.Second, time.Minute, nil)
 
 	// A lib/pq connector that dials through securepg.
 	c, err := pq.NewConnector(dsn)

@@ -7,8 +7,9 @@ import (
 	"errors"
 	"time"
 
+	"github.com/securepg/securepg/libpq"
+
 	"github.com/lib/pq"
-	"github.com/securepg/securepg"
 )
 
 var driverName = "securepg-pq"
@@ -18,7 +19,7 @@ func Open(dsn string) (*sql.DB, error) { return sql.Open(driverName, dsn) }
 
 // Listen listens for notifications through securepg.
 func Listen(dsn string) (*pq.Listener, error) {
-	return securepg.NewListener(dsn, time.Second, time.Minute, nil)
+	return libpq.NewListener(dsn, time.Second, time.Minute, nil)
 }
 
 // Unique reports a unique violation.

@@ -7,11 +7,9 @@ package securepg
 import (
 	"database/sql"
 	"database/sql/driver"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/lib/pq"
 )
 
 type Option func()
@@ -32,20 +30,3 @@ func ParsePool(dsn string, opts ...Option) (*pgxpool.Config, error) { return nil
 func CheckHost(host string) error { return nil }
 
 func RegisterConnConfig(cfg *pgx.ConnConfig) string { return "" }
-
-func ConnectorWithNoticeHandler(c driver.Connector, handler func(*pq.Error)) driver.Connector {
-	return c
-}
-
-func NewListener(dsn string, minReconnect, maxReconnect time.Duration, cb pq.EventCallbackType, opts ...Option) (*pq.Listener, error) {
-	return nil, nil
-}
-
-// ListenerDialer is a dialer type securepg defines.
-type ListenerDialer struct{ pq.Dialer }
-
-func (d *ListenerDialer) DSN() string { return "" }
-
-func NewListenerDialer(dsn string, opts ...Option) (*ListenerDialer, error) {
-	return &ListenerDialer{}, nil
-}

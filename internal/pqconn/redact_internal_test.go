@@ -1,4 +1,4 @@
-package core
+package pqconn
 
 import (
 	"errors"
@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/securepg/securepg/internal/core"
+
+	"github.com/securepg/securepg/internal/testenv"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/lib/pq"
@@ -67,12 +71,12 @@ var redactSeeds = []string{
 	"password=" + marker + "\\",
 }
 
-func prepare(drv, dsn string) (Plan, error) {
-	if drv == DriverPgx {
-		_, plan, err := PreparePgx(dsn, DefaultPolicy())
+func prepare(drv, dsn string) (core.Plan, error) {
+	if drv == core.DriverPgx {
+		_, plan, err := core.PreparePgx(dsn, core.DefaultPolicy())
 		return plan, err
 	}
-	_, plan, err := PreparePQ(dsn, DefaultPolicy())
+	_, plan, err := PreparePQ(dsn, core.DefaultPolicy())
 	return plan, err
 }
 
@@ -80,8 +84,8 @@ func prepare(drv, dsn string) (Plan, error) {
 // its error (every rendering), its redacted DSN, and the plan's host,
 // user and database names.
 func shows(dsn string) string {
-	for _, drv := range []string{DriverPgx, DriverPQ} {
-		if r := RedactDSN(drv, dsn); strings.Contains(r, marker) || strings.Contains(r, marker[1:]) {
+	for _, drv := range []string{core.DriverPgx, core.DriverPQ} {
+		if r := core.RedactDSN(drv, dsn, parser(drv)); strings.Contains(r, marker) || strings.Contains(r, marker[1:]) {
 			return drv + " RedactDSN: " + r
 		}
 		plan, err := prepare(drv, dsn)
@@ -93,7 +97,7 @@ func shows(dsn string) string {
 			}
 			continue
 		}
-		if drv == DriverPgx {
+		if drv == core.DriverPgx {
 			if where := pgxConnectErrorShows(dsn); where != "" {
 				return where
 			}
@@ -120,14 +124,14 @@ func pgxConnectErrorShows(dsn string) string {
 		return ""
 	}
 	raw := errors.New("failed to connect to `user=" + cc.User + " database=" + cc.Database + "`: " + cc.Host + ": dial error")
-	if s := EscapeError(raw, ErrorSecrets(dsn, "")).Error(); strings.Contains(s, marker) || strings.Contains(s, marker[1:]) {
+	if s := core.EscapeError(raw, core.ErrorSecrets(dsn, "")).Error(); strings.Contains(s, marker) || strings.Contains(s, marker[1:]) {
 		return "pgx connect error: " + s
 	}
 	return ""
 }
 
 func TestParseErrorsCarryNoPassword(t *testing.T) {
-	clearPG(t)
+	testenv.ClearPG(t)
 	for _, dsn := range redactSeeds {
 		if where := shows(dsn); where != "" {
 			t.Errorf("%q: %s", dsn, where)
@@ -137,12 +141,12 @@ func TestParseErrorsCarryNoPassword(t *testing.T) {
 
 // TestNoOverRedaction: a value that holds no secret may be shown.
 func TestNoOverRedaction(t *testing.T) {
-	clearPG(t)
-	_, err := prepare(DriverPgx, "host=db password=Zq7-pw connect_timeout=ten")
+	testenv.ClearPG(t)
+	_, err := prepare(core.DriverPgx, "host=db password=Zq7-pw connect_timeout=ten")
 	if err == nil || !strings.Contains(err.Error(), "ten") {
 		t.Fatalf("connect_timeout=ten: %v", err)
 	}
-	_, err = prepare(DriverPQ, "host=db password=Zq7-pw sslmode=nonsense")
+	_, err = prepare(core.DriverPQ, "host=db password=Zq7-pw sslmode=nonsense")
 	if err == nil || !strings.Contains(err.Error(), "nonsense") {
 		t.Fatalf("sslmode=nonsense: %v", err)
 	}
@@ -150,17 +154,17 @@ func TestNoOverRedaction(t *testing.T) {
 
 func TestRedactDSN(t *testing.T) {
 	for _, tc := range []struct{ drv, in, want string }{
-		{DriverPgx, "host=h user=u password=secret dbname=d", "host=h user=u password=xxxxx dbname=d"},
-		{DriverPgx, "host=h password='with space' sslmode=verify-full", "host=h password=xxxxx sslmode=verify-full"},
-		{DriverPgx, "postgres://u:secret@h:5432/d?sslmode=verify-full", "user=u password=xxxxx host=h port=5432 dbname=d sslmode=verify-full"},
-		{DriverPQ, "postgres://u:secret@h:5432/d?sslmode=verify-full", "dbname=d host=h password=xxxxx port=5432 sslmode=verify-full user=u"},
-		{DriverPgx, "postgres://u@h/d?password=secret", "user=u host=h dbname=d password=xxxxx"},
-		{DriverPQ, "host=db password=secret\u00a0sslmode=disable", "host=db password=xxxxx sslmode=disable"},
-		{DriverPgx, "host=db password=secret\u00a0sslmode=disable", "host=db password=xxxxx"},
-		{DriverPgx, "host=a\x1b[2J", `host='a\\x1b[2J'`},
-		{DriverPgx, "password='unterminated", "(a DSN the pgx parser cannot read; not shown)"},
+		{core.DriverPgx, "host=h user=u password=secret dbname=d", "host=h user=u password=xxxxx dbname=d"},
+		{core.DriverPgx, "host=h password='with space' sslmode=verify-full", "host=h password=xxxxx sslmode=verify-full"},
+		{core.DriverPgx, "postgres://u:secret@h:5432/d?sslmode=verify-full", "user=u password=xxxxx host=h port=5432 dbname=d sslmode=verify-full"},
+		{core.DriverPQ, "postgres://u:secret@h:5432/d?sslmode=verify-full", "dbname=d host=h password=xxxxx port=5432 sslmode=verify-full user=u"},
+		{core.DriverPgx, "postgres://u@h/d?password=secret", "user=u host=h dbname=d password=xxxxx"},
+		{core.DriverPQ, "host=db password=secret\u00a0sslmode=disable", "host=db password=xxxxx sslmode=disable"},
+		{core.DriverPgx, "host=db password=secret\u00a0sslmode=disable", "host=db password=xxxxx"},
+		{core.DriverPgx, "host=a\x1b[2J", `host='a\\x1b[2J'`},
+		{core.DriverPgx, "password='unterminated", "(a DSN the pgx parser cannot read; not shown)"},
 	} {
-		if got := RedactDSN(tc.drv, tc.in); got != tc.want {
+		if got := core.RedactDSN(tc.drv, tc.in, parser(tc.drv)); got != tc.want {
 			t.Errorf("RedactDSN(%s, %q) = %q, want %q", tc.drv, tc.in, got, tc.want)
 		}
 	}
@@ -170,19 +174,19 @@ func TestRedactDSN(t *testing.T) {
 // quadratic time and memory in redaction. securepg refuses a DSN over
 // MaxDSNSize outright, and one just under it costs memory in proportion.
 func TestHostileDSNIsCheap(t *testing.T) {
-	clearPG(t)
+	testenv.ClearPG(t)
 	big := strings.Repeat("password=x"+marker+" ", 128<<10/20)
-	for _, drv := range []string{DriverPgx, DriverPQ} {
+	for _, drv := range []string{core.DriverPgx, core.DriverPQ} {
 		if _, err := prepare(drv, big); err == nil || !strings.Contains(err.Error(), "at most") {
 			t.Fatalf("%s: a %d-byte DSN: %v", drv, len(big), err)
 		}
 	}
 	// Just under the limit, malformed so that the parser error is redacted.
-	under := strings.Repeat("password=x"+marker+" ", (MaxDSNSize-100)/20) + "port=bad 'x"
+	under := strings.Repeat("password=x"+marker+" ", (core.MaxDSNSize-100)/20) + "port=bad 'x"
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	for _, drv := range []string{DriverPgx, DriverPQ} {
+	for _, drv := range []string{core.DriverPgx, core.DriverPQ} {
 		if _, err := prepare(drv, under); err == nil || strings.Contains(err.Error(), marker) {
 			t.Fatalf("%s: %v", drv, err)
 		}
@@ -207,7 +211,7 @@ func FuzzRedaction(f *testing.F) {
 	for _, r := range []rune{0x85, 0xa0, 0x1680, 0x2000, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, '\v', '\f'} {
 		f.Add(string(r))
 	}
-	clearPG(f)
+	testenv.ClearPG(f)
 	f.Fuzz(func(t *testing.T, s string) {
 		if strings.Contains(s, "Zq7") || strings.Contains(s, "q7S") || strings.Contains(s, "ecret") {
 			return
@@ -239,4 +243,12 @@ func FuzzRedaction(f *testing.F) {
 			}
 		}
 	})
+}
+
+// parser is drv's own parser, for core.RedactDSN.
+func parser(drv string) func(string) error {
+	if drv == core.DriverPQ {
+		return Parse
+	}
+	return core.ParsePgx
 }

@@ -1,4 +1,4 @@
-package core
+package pqconn
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/securepg/securepg/internal/core"
 
 	"github.com/lib/pq"
 )
@@ -25,7 +27,7 @@ type ListenerDialer struct {
 
 	// reported hears what each dial did: the attempts refused, and the
 	// error (the caller's telemetry and logs; nil: nobody).
-	reported func(ctx context.Context, rec *Recorder, f Facts, err error)
+	reported func(ctx context.Context, rec *core.Recorder, f core.Facts, err error)
 }
 
 // Listener returns the dialer for lib/pq's Listener on this configuration;
@@ -34,7 +36,7 @@ type ListenerDialer struct {
 // Name holds a password only where the configuration wrote one (the DSN,
 // the service file): lib/pq reads PGPASSWORD and the passfile itself at
 // each connect, and a *pq.Listener prints its DSN with %v.
-func (c *PQConfig) Listener(ctx context.Context, report func(ctx context.Context, rec *Recorder, f Facts, err error)) (*ListenerDialer, error) {
+func (c *PQConfig) Listener(ctx context.Context, report func(ctx context.Context, rec *core.Recorder, f core.Facts, err error)) (*ListenerDialer, error) {
 	cfg := c.base.Clone()
 	cfg.Passfile = c.passfile
 	// The password protection, as a connector's connect applies it: the
@@ -55,7 +57,7 @@ func (c *PQConfig) Listener(ctx context.Context, report func(ctx context.Context
 			if t.TLS == nil {
 				continue
 			}
-			if refusal, _ := Pass(c.Policy, Check{Stage: StageCredential, Credential: CredentialUnbound, Target: t.Target}); refusal != nil {
+			if refusal, _ := core.Pass(c.Policy, core.Check{Stage: core.StageCredential, Credential: core.CredentialUnbound, Target: t.Target}); refusal != nil {
 				return nil, refusal
 			}
 		}
@@ -130,8 +132,8 @@ func (d *ListenerDialer) DialTimeout(network, address string, timeout time.Durat
 
 // DialContext connects to the planned host at address, validated.
 func (d *ListenerDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	rec := NewRecorder()
-	var t *PQTarget
+	rec := core.NewRecorder()
+	var t *core.PQTarget
 	for i := range d.c.targets {
 		if d.c.targets[i].DialNet == network && d.c.targets[i].DialAddr == address {
 			t = &d.c.targets[i]
@@ -139,8 +141,8 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 		}
 	}
 	if t == nil {
-		d.report(ctx, rec, Facts{}, errUnexpectedAddress)
-		return nil, errUnexpectedAddress
+		d.report(ctx, rec, core.Facts{}, core.ErrUnexpectedAddress)
+		return nil, core.ErrUnexpectedAddress
 	}
 	rec.Attempt(t.Target)
 	// The credential lib/pq reads for this connect (it read it before
@@ -148,35 +150,35 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 	// now), judged as a connector's connect judges its own.
 	password, err := d.credential(ctx, t)
 	if err != nil {
-		d.report(ctx, rec, Facts{}, err)
+		d.report(ctx, rec, core.Facts{}, err)
 		return nil, err
 	}
 	useTLS := t.TLS != nil && !t.Allow
 	if password && useTLS {
-		refusal, unbound := Pass(d.c.Policy, Check{Stage: StageCredential, Credential: CredentialUnbound, Target: t.Target})
+		refusal, unbound := core.Pass(d.c.Policy, core.Check{Stage: core.StageCredential, Credential: core.CredentialUnbound, Target: t.Target})
 		if refusal != nil {
-			rec.reject(refusal)
-			d.report(ctx, rec, Facts{}, refusal)
+			rec.Reject(refusal)
+			d.report(ctx, rec, core.Facts{}, refusal)
 			return nil, refusal
 		}
 		for _, v := range unbound {
 			rec.Audit(v)
 		}
 	}
-	pd := &PQDialer{Net: d.c, Host: t, UseTLS: useTLS, Rec: rec, Outer: ctx, Listener: true, Password: password}
-	pd.Late = func(f Facts, v *Violation) {
+	pd := &core.PQDialer{Net: &d.c.PQNet, Host: t, UseTLS: useTLS, Rec: rec, Outer: ctx, Listener: true, Password: password}
+	pd.Late = func(f core.Facts, v *core.Violation) {
 		// Refused during the authentication or at the session's start,
 		// after this dial returned: reported on its own.
-		r := NewRecorder()
+		r := core.NewRecorder()
 		r.Attempt(t.Target)
-		r.reject(v)
+		r.Reject(v)
 		d.report(context.WithoutCancel(ctx), r, f, v)
 	}
 	conn, err := pd.DialContext(ctx, network, address)
-	var f Facts
+	var f core.Facts
 	for _, s := range rec.Since(0) {
-		s.stop() // lib/pq bounds the rest of its connect itself
-		f = s.facts
+		s.Stop() // lib/pq bounds the rest of its connect itself
+		f = s.Facts
 	}
 	d.report(ctx, rec, f, err)
 	return conn, err
@@ -185,7 +187,7 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 // credential reports whether lib/pq sends a password at this connect to
 // t: the one its DSN (Name) or PGPASSWORD gives, else the passfile's entry
 // for t, read now as lib/pq has just read it.
-func (d *ListenerDialer) credential(ctx context.Context, t *PQTarget) (bool, error) {
+func (d *ListenerDialer) credential(ctx context.Context, t *core.PQTarget) (bool, error) {
 	cfg, err := pq.NewConfig(d.Name)
 	if err != nil {
 		return false, err
@@ -198,7 +200,7 @@ func (d *ListenerDialer) credential(ctx context.Context, t *PQTarget) (bool, err
 	return pw != "", err
 }
 
-func (d *ListenerDialer) report(ctx context.Context, rec *Recorder, f Facts, err error) {
+func (d *ListenerDialer) report(ctx context.Context, rec *core.Recorder, f core.Facts, err error) {
 	if d.reported != nil {
 		d.reported(ctx, rec, f, err)
 	}

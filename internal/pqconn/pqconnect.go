@@ -1,18 +1,18 @@
-package core
+package pqconn
 
 import (
 	"context"
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/securepg/securepg/internal/core"
 
 	"github.com/lib/pq"
 	"go.opentelemetry.io/otel/trace"
@@ -21,8 +21,8 @@ import (
 // Connect opens one lib/pq connection: the hosts in order (shuffled with
 // load_balance_hosts=random), each with its own credentials, with
 // target_session_attrs=prefer-standby as two passes, as libpq does.
-func (c *PQConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder) (driver.Conn, Facts, []*Violation, error) {
-	order := make([]*PQTarget, len(c.targets))
+func (c *PQConfig) Connect(ctx context.Context, creds core.CredsFunc, rec *core.Recorder) (driver.Conn, core.Facts, []*core.Violation, error) {
+	order := make([]*core.PQTarget, len(c.targets))
 	for i := range c.targets {
 		order[i] = &c.targets[i]
 	}
@@ -38,7 +38,7 @@ func (c *PQConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder) 
 		for _, t := range order {
 			cr, err := creds(ctx, t.Target)
 			if err != nil {
-				return nil, Facts{}, nil, err
+				return nil, core.Facts{}, nil, err
 			}
 			tries := []bool{t.TLS != nil && !t.Allow} // TLS first?
 			if t.Allow {
@@ -48,11 +48,11 @@ func (c *PQConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder) 
 				mark := rec.Mark()
 				dc, s, err := c.connectOnce(ctx, t, useTLS, tsa, cr, rec)
 				if err == nil {
-					return dc, s.facts, s.audited, nil
+					return dc, s.Facts, s.Audited, nil
 				}
 				errs = append(errs, fmt.Errorf("%s: %w", t.Addr(), err))
-				if ctxEnded(ctx) != nil {
-					return nil, Facts{}, nil, ctxError(ctx, err)
+				if core.CtxEnded(ctx) != nil {
+					return nil, core.Facts{}, nil, core.CtxError(ctx, err)
 				}
 				// allow retries with TLS only when the plaintext session
 				// was refused by the server, not when nothing answered.
@@ -63,12 +63,12 @@ func (c *PQConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder) 
 		}
 	}
 	if len(errs) == 1 {
-		return nil, Facts{}, nil, errors.Unwrap(errs[0])
+		return nil, core.Facts{}, nil, errors.Unwrap(errs[0])
 	}
-	return nil, Facts{}, nil, fmt.Errorf("securepg: could not connect to any of the hosts: %w", errors.Join(errs...))
+	return nil, core.Facts{}, nil, fmt.Errorf("securepg: could not connect to any of the hosts: %w", errors.Join(errs...))
 }
 
-func (c *PQConfig) connectOnce(ctx context.Context, t *PQTarget, useTLS bool, tsa pq.TargetSessionAttrs, cr *Creds, rec *Recorder) (driver.Conn, *Socket, error) {
+func (c *PQConfig) connectOnce(ctx context.Context, t *core.PQTarget, useTLS bool, tsa pq.TargetSessionAttrs, cr *core.Creds, rec *core.Recorder) (driver.Conn, *core.Socket, error) {
 	rec.Attempt(t.Target)
 	cfg := c.base.Clone()
 	cfg.Host, cfg.Hostaddr, cfg.Port, cfg.TargetSessionAttrs = t.PQHost, t.HostIP, t.Port, tsa
@@ -94,9 +94,9 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *PQTarget, useTLS bool, ts
 	// to a server whose identity is not verified (a hook's, a passfile's:
 	// the configuration's was judged at sql.Open).
 	if useTLS && cfg.Password != "" {
-		refusal, unbound := Pass(c.Policy, Check{Stage: StageCredential, Credential: CredentialUnbound, Target: t.Target})
+		refusal, unbound := core.Pass(c.Policy, core.Check{Stage: core.StageCredential, Credential: core.CredentialUnbound, Target: t.Target})
 		if refusal != nil {
-			rec.reject(refusal)
+			rec.Reject(refusal)
 			return nil, nil, refusal
 		}
 		for _, v := range unbound {
@@ -107,60 +107,14 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *PQTarget, useTLS bool, ts
 	if err != nil {
 		return nil, nil, err
 	}
-	dialer := &PQDialer{Net: c, Host: t, UseTLS: useTLS, Rec: rec, Outer: ctx, Password: cfg.Password != ""}
+	dialer := &core.PQDialer{Net: &c.PQNet, Host: t, UseTLS: useTLS, Rec: rec, Outer: ctx, Password: cfg.Password != ""}
 	conn.Dialer(dialer)
 	mark := rec.Mark()
 	dc, err := pqConnect(ctx, conn)
-	dialer.done.Store(true)
-	socks := rec.Since(mark)
+	s, err := dialer.Connected(ctx, dc, mark, err, c.ServerView || trace.SpanFromContext(ctx).IsRecording())
 	if err != nil {
-		for _, s := range socks {
-			s.stop()
-			s.raw.Close() // lib/pq closes on its errors, not after a panic
-		}
 		return nil, nil, err
 	}
-	if len(socks) != 1 {
-		dc.Close()
-		return nil, nil, NotValidated(t.Addr(), c.Policy, "unknown", "the connection did not go through securepg's dialer")
-	}
-	s := socks[0]
-	if !s.stop() {
-		dc.Close()
-		return nil, nil, ctxError(ctx, errors.New("the context ended while connecting"))
-	}
-	s.raw.SetDeadline(time.Time{})
-	s.facts.Auth, s.facts.ChannelBinding = s.watch.result()
-	if s.facts.Network == "tcp" && (c.ServerView || trace.SpanFromContext(ctx).IsRecording()) {
-		server, err := queryServerSSL(ctx, dc)
-		if err != nil {
-			dc.Close()
-			return nil, nil, err
-		}
-		if server != nil {
-			// Behind a pooler, the backend that answers is the pooler's,
-			// not the process the peer named at startup.
-			pid, ok := s.watch.backendKey()
-			server.ViaPooler = !ok || pid != server.PID
-		}
-		s.facts.Server = server
-	}
-	s.facts.Superuser = s.watch.superuser()
-	if AskRole(c.Policy, s.facts) {
-		role, err := AskRoleDriver(ctx, dc)
-		if err != nil {
-			dc.Close()
-			return nil, nil, err
-		}
-		s.facts.Role = role
-	}
-	refusal, audited := Pass(c.Policy, Check{Stage: StageSession, Facts: s.facts})
-	if refusal != nil {
-		rec.reject(refusal)
-		dc.Close()
-		return nil, nil, refusal
-	}
-	s.audited = append(s.audited, audited...)
 	return dc, s, nil
 }
 
@@ -199,7 +153,7 @@ func pqPassfile(ctx context.Context, cfg pq.Config) (string, error) {
 	if err != nil || st.Mode().Perm()&0o077 != 0 {
 		return "", nil // absent, or ignored as lib/pq ignores an open passfile
 	}
-	b, err := ReadRegularFile(ctx, path, MaxPasswordFileSize)
+	b, err := core.ReadRegularFile(ctx, path, core.MaxPasswordFileSize)
 	if err != nil {
 		return "", fmt.Errorf("securepg: passfile: %w", err)
 	}
@@ -240,74 +194,6 @@ func passfileFields(s string) []string {
 	return append(out, string(f))
 }
 
-// pgStatSSL asks the server for its view of this backend's TLS. SHOW ssl
-// would report the server's setting, not this connection. Behind a pooler
-// the backend is the pooler's, and so is the view: pg_backend_pid() tells
-// (it is not the process ID the peer sent in BackendKeyData).
-const pgStatSSL = "SELECT ssl, version, cipher, bits, pg_backend_pid() FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-
-func queryServerSSL(ctx context.Context, conn driver.Conn) (*ServerSSL, error) {
-	q, ok := conn.(driver.QueryerContext)
-	if !ok {
-		return nil, nil
-	}
-	rows, err := q.QueryContext(ctx, pgStatSSL, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	dest := make([]driver.Value, 5)
-	if err := rows.Next(dest); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	s := &ServerSSL{}
-	s.SSL, _ = dest[0].(bool)
-	s.Version = asString(dest[1])
-	s.Cipher = asString(dest[2])
-	if n, ok := dest[3].(int64); ok {
-		s.Bits = int(n)
-	}
-	if n, ok := dest[4].(int64); ok {
-		s.PID = uint32(n)
-	}
-	return s, nil
-}
-
-func asString(v driver.Value) string {
-	switch s := v.(type) {
-	case string:
-		return s
-	case []byte:
-		return string(s)
-	}
-	return ""
-}
-
-// ctxError makes err report the context's end, as database/sql expects.
-func ctxError(ctx context.Context, err error) error {
-	cerr := ctxEnded(ctx)
-	if cerr == nil || errors.Is(err, cerr) {
-		return err
-	}
-	return fmt.Errorf("securepg: connect: %w (%v)", cerr, err)
-}
-
-// ctxEnded is ctx.Err(), or context.DeadlineExceeded once ctx's deadline
-// has passed: the socket carries the same deadline, and its read can time
-// out a moment before the context's own timer marks it done.
-func ctxEnded(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
-		return context.DeadlineExceeded
-	}
-	return nil
-}
-
 // pqHome is lib/pq's ~/.postgresql.
 func pqHome() string {
 	home, _ := os.UserHomeDir()
@@ -327,6 +213,6 @@ func fileExists(p string) bool {
 }
 
 func pqTLS(v pq.SSLProtocolVersion) uint16 {
-	n, _ := ParseTLSVersionName(string(v))
+	n, _ := core.ParseTLSVersionName(string(v))
 	return n
 }

@@ -1,9 +1,12 @@
-package core
+package pqconn
 
 import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/testenv"
 
 	"github.com/lib/pq"
 )
@@ -28,9 +31,9 @@ func FuzzListenerName(f *testing.F) {
 				return // lib/pq refuses these itself
 			}
 		}
-		clearPG(t)
-		p := DefaultPolicy()
-		p.MinSSLMode = ModeDisable
+		testenv.ClearPG(t)
+		p := core.DefaultPolicy()
+		p.MinSSLMode = core.ModeDisable
 		pc, _, err := PreparePQ("host=db.internal,localhost port=5432,5433 sslmode=disable", p)
 		if err != nil {
 			t.Fatal(err)

@@ -1,4 +1,4 @@
-package core
+package pqconn
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/securepg/securepg/internal/core"
+
 	"github.com/lib/pq"
 )
 
@@ -29,10 +31,10 @@ type PQConfig struct {
 	dsnPassword bool      // the DSN itself carries the password
 	passfile    string    // the configuration's passfile setting, "" for lib/pq's default
 	base        pq.Config // one host's configuration, without lib/pq's TLS
-	Policy      Policy
-	targets     []PQTarget
-	tsa         pq.TargetSessionAttrs
-	random      bool // load_balance_hosts=random
+	core.PQNet
+	targets []core.PQTarget
+	tsa     pq.TargetSessionAttrs
+	random  bool // load_balance_hosts=random
 
 	// ServerView: a new connection's caller always reads the server's
 	// view of its TLS (pg_stat_ssl; an AfterConnect hook, WithServerView),
@@ -40,46 +42,28 @@ type PQConfig struct {
 	// view is asked only under a recording connect span. No validation
 	// decision depends on it.
 	ServerView bool
-
-	Dialer net.Dialer
-	// Lookup resolves a host name (a package-private seam for tests).
-	Lookup func(ctx context.Context, host string) ([]string, error)
-}
-
-// PQTarget is one host as securepg dials it for lib/pq.
-type PQTarget struct {
-	Target
-	PQHost     string     // lib/pq's Host for this host
-	PQHostaddr string     // lib/pq's Hostaddr, as text
-	HostIP   netip.Addr //
-	DialNet    string     // lib/pq's network() for this host
-	DialAddr   string     //
-	TLS        *ClientTLS // nil: no TLS (unix socket, sslmode=disable)
-	Allow      bool       // sslmode=allow: plaintext, then TLS if the server insists
-	Prefer     bool       // sslmode=prefer: TLS, then plaintext if the server refuses TLS
-	Custom     bool       // sslmode=pqgo-*: lib/pq's own TLS (only where plaintext is allowed)
 }
 
 // PreparePQ parses dsn with lib/pq's own parser (pq.NewConfig: defaults,
 // PG* variables, service file, DSN), hardens it for p and returns the plan
 // of what securepg will try.
-func PreparePQ(dsn string, p Policy) (*PQConfig, Plan, error) {
-	if err := CheckDSN(DriverPQ, dsn); err != nil {
-		return nil, Plan{}, err
+func PreparePQ(dsn string, p core.Policy) (*PQConfig, core.Plan, error) {
+	if err := core.CheckDSN(core.DriverPQ, dsn); err != nil {
+		return nil, core.Plan{}, err
 	}
 	cfg, err := pq.NewConfig(dsn)
 	if err != nil {
-		return nil, Plan{}, ParseError(DriverPQ, dsn, err)
+		return nil, core.Plan{}, core.ParseError(core.DriverPQ, dsn, err)
 	}
-	if keys := UnsupportedKeys(UnsupportedPQ, cfg.Runtime); len(keys) > 0 {
-		return nil, Plan{}, &DSNError{Driver: DriverPQ, Msg: "lib/pq does not support " + strings.Join(keys, ", ") +
+	if keys := core.UnsupportedKeys(core.UnsupportedPQ, cfg.Runtime); len(keys) > 0 {
+		return nil, core.Plan{}, &core.DSNError{Driver: core.DriverPQ, Msg: "lib/pq does not support " + strings.Join(keys, ", ") +
 			": it would send the value to the server as a setting; remove it, or use the pgx driver"}
 	}
-	pc, plan, err := hardenPQ(cfg, p, Sources(DriverPQ, dsn, os.LookupEnv))
+	pc, plan, err := hardenPQ(cfg, p, core.Sources(core.DriverPQ, dsn, os.LookupEnv))
 	if err != nil {
-		return nil, Plan{}, SettingError(dsn, err)
+		return nil, core.Plan{}, core.SettingError(dsn, err)
 	}
-	plan.User, plan.Database, plan.DSNPassword = cfg.User, cfg.Database, DSNHasPassword(DriverPQ, dsn)
+	plan.User, plan.Database, plan.DSNPassword = cfg.User, cfg.Database, core.DSNHasPassword(core.DriverPQ, dsn)
 	pc.dsnPassword, pc.passfile = plan.DSNPassword, cfg.Passfile
 	plan.Password = cfg.Password != ""
 	return pc, plan, nil
@@ -94,39 +78,39 @@ func useSSL(m pq.SSLMode) bool {
 	return false
 }
 
-func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, error) {
+func hardenPQ(cfg pq.Config, p core.Policy, src map[string]core.Source) (*PQConfig, core.Plan, error) {
 	ctx := context.Background()
 	home := pqHome()
 	mode, modeFrom := pqMode(cfg, p, src, home)
 	custom := strings.HasPrefix(string(mode), "pqgo-")
 	r, err := pqRoots(ctx, cfg, p, home, mode)
 	if err != nil {
-		return nil, Plan{}, err
+		return nil, core.Plan{}, err
 	}
 	// The client certificate, as lib/pq finds it: sslcert/sslkey, else
 	// ~/.postgresql/postgresql.crt and .key, else the org's.
 	cert, certDesc, certPolicy, err := pqClientCert(ctx, cfg, home, p)
 	if err != nil {
-		return nil, Plan{}, err
+		return nil, core.Plan{}, err
 	}
 	var chain [][]byte
 	if cert != nil && len(r.pem) > 0 {
-		chain = Intermediates(r.pem)
+		chain = core.Intermediates(r.pem)
 	}
 	level, attempts := pqAttempts(mode, custom, r.usable)
-	if level >= VerifyCA && r.desc == "" {
+	if level >= core.VerifyCA && r.desc == "" {
 		r.desc = "system"
 	}
-	public := level == VerifyCA && len(r.pem) > 0 && PublicRoots(r.pem)
+	public := level == core.VerifyCA && len(r.pem) > 0 && core.PublicRoots(r.pem)
 	minTLS := max(pqTLS(cfg.SSLMinProtocolVersion), tls.VersionTLS12, p.MinTLSVersion)
 	maxTLS := pqTLS(cfg.SSLMaxProtocolVersion)
 
-	pc := &PQConfig{Policy: p, tsa: cfg.TargetSessionAttrs, random: cfg.LoadBalanceHosts == pq.LoadBalanceHostsRandom,
-		Lookup: net.DefaultResolver.LookupHost}
-	plan := Plan{Driver: DriverPQ}
+	pc := &PQConfig{PQNet: core.PQNet{Policy: p, Lookup: net.DefaultResolver.LookupHost, ServerError: serverError}, tsa: cfg.TargetSessionAttrs,
+		random: cfg.LoadBalanceHosts == pq.LoadBalanceHostsRandom}
+	plan := core.Plan{Driver: core.DriverPQ}
 	for _, h := range pqHosts(cfg, src) {
-		t := PQTarget{PQHost: h.host, PQHostaddr: h.addr, HostIP: h.ip, Custom: custom,
-			Target: Target{Host: h.host, Hostaddr: h.addr, Port: h.port, Network: "tcp", Attempts: attempts,
+		t := core.PQTarget{PQHost: h.host, PQHostaddr: h.addr, HostIP: h.ip, Custom: custom,
+			Target: core.Target{Host: h.host, Hostaddr: h.addr, Port: h.port, Network: "tcp", Attempts: attempts,
 				RootCA: r.desc, ClientCert: certDesc, Custom: custom, MinTLS: minTLS, MaxTLS: maxTLS, PublicRoots: public,
 				RootFromPolicy: r.fromOrg && r.desc != "", CertFromPolicy: certPolicy}}
 		if !h.set && h.addr != "" {
@@ -139,29 +123,26 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 		case isUnixHost(h.host):
 			t.Network = "unix"
 			t.DialNet, t.DialAddr = "unix", filepath.Join(h.host, ".s.PGSQL."+port)
-			t.Attempts = []Attempt{{}}
+			t.Attempts = []core.Attempt{{}}
 		default:
 			t.DialNet, t.DialAddr = "tcp", net.JoinHostPort(h.host, port)
 		}
-		t.Mode = ModeFromAttempts(t.Attempts)
+		t.Mode = core.ModeFromAttempts(t.Attempts)
 		if t.Network == "tcp" {
 			t.ModeFrom = modeFrom
 		}
 		if custom {
-			t.Mode = ModeRequire
+			t.Mode = core.ModeRequire
 		}
 		if t.Network == "tcp" && !custom && mode != pq.SSLModeDisable {
 			t.Allow, t.Prefer = mode == pq.SSLModeAllow, mode == pq.SSLModePrefer
-			t.TLS = &ClientTLS{
-				auth:   TLSAuth{Level: level, Roots: r.roots, Later: r.later, Name: t.Host, MinTLS: minTLS, Pins: p.PinsFile},
-				direct: cfg.SSLNegotiation == pq.SSLNegotiationDirect,
-				maxTLS: maxTLS, cert: cert, chain: chain,
-				hybridOnly: p.OffersOnlyHybrid(),
-			}
+			sni := ""
 			if cfg.SSLSNI {
-				t.TLS.sni = ServerName(t.Host)
+				sni = core.ServerName(t.Host)
 			}
-			t.NoName = level == VerifyFull && t.Host == ""
+			t.TLS = core.NewClientTLS(core.TLSAuth{Level: level, Roots: r.roots, Later: r.later, Name: t.Host, MinTLS: minTLS, Pins: p.PinsFile},
+				sni, cfg.SSLNegotiation == pq.SSLNegotiationDirect, maxTLS, cert, chain, p.OffersOnlyHybrid())
+			t.NoName = level == core.VerifyFull && t.Host == ""
 		}
 		pc.targets = append(pc.targets, t)
 		plan.Targets = append(plan.Targets, t.Target)
@@ -172,7 +153,7 @@ func hardenPQ(cfg pq.Config, p Policy, src map[string]Source) (*PQConfig, Plan, 
 
 // pqMode is the sslmode lib/pq's connection is judged and made with, and
 // who chose it where the configuration set none (Target.ModeFrom).
-func pqMode(cfg pq.Config, p Policy, src map[string]Source, home string) (mode pq.SSLMode, modeFrom string) {
+func pqMode(cfg pq.Config, p core.Policy, src map[string]core.Source, home string) (mode pq.SSLMode, modeFrom string) {
 	mode = cfg.SSLMode
 	firstUnix := !cfg.Hostaddr.IsValid() && isUnixHost(cfg.Host)
 	if firstUnix && cfg.SSLMode == pq.SSLModeDisable {
@@ -191,14 +172,14 @@ func pqMode(cfg pq.Config, p Policy, src map[string]Source, home string) (mode p
 	// roots, it keeps lib/pq's default, to be judged as such.
 	// Never lower what lib/pq itself reads (a service section securepg read
 	// differently, sslrootcert=system): lift only a weaker mode.
-	pqm, perr := ParseSSLMode(string(mode))
+	pqm, perr := core.ParseSSLMode(string(mode))
 	if mode == "" {
-		pqm, perr = ModeRequire, nil
+		pqm, perr = core.ModeRequire, nil
 	}
-	if ImplicitSSLMode(src) && !custom && p.MinSSLMode > ModeRequire && (perr != nil || pqm < p.MinSSLMode) {
-		modeFrom = ModeFromDriver
+	if core.ImplicitSSLMode(src) && !custom && p.MinSSLMode > core.ModeRequire && (perr != nil || pqm < p.MinSSLMode) {
+		modeFrom = core.ModeFromDriver
 		if cfg.SSLRootCert != "" || p.RootCert != "" || home != "" && !cfg.SSLInline && fileExists(filepath.Join(home, "root.crt")) {
-			mode, modeFrom = pq.SSLMode(p.MinSSLMode.String()), ModeFromPolicy
+			mode, modeFrom = pq.SSLMode(p.MinSSLMode.String()), core.ModeFromPolicy
 		}
 	}
 	return mode, modeFrom
@@ -206,8 +187,8 @@ func pqMode(cfg pq.Config, p Policy, src map[string]Source, home string) (mode p
 
 // pqRootSet is the roots a lib/pq configuration verifies with.
 type pqRootSet struct {
-	roots   *Material[*Roots] // nil: none, or the system's
-	later   *Material[*Roots] // a root file that does not exist yet, which lib/pq looks for at every connect
+	roots   *core.Material[*core.Roots] // nil: none, or the system's
+	later   *core.Material[*core.Roots] // a root file that does not exist yet, which lib/pq looks for at every connect
 	pem     []byte
 	usable  bool   // a root file makes require verify-ca, as in libpq
 	desc    string // how check names them; "" none
@@ -217,7 +198,7 @@ type pqRootSet struct {
 // pqRoots finds the roots as lib/pq does: the configured sslrootcert,
 // else ~/.postgresql/root.crt in the modes that look for it (for allow,
 // the TLS retry is a require), else the org's.
-func pqRoots(ctx context.Context, cfg pq.Config, p Policy, home string, mode pq.SSLMode) (pqRootSet, error) {
+func pqRoots(ctx context.Context, cfg pq.Config, p core.Policy, home string, mode pq.SSLMode) (pqRootSet, error) {
 	tlsMode := mode
 	if mode == pq.SSLModeAllow {
 		tlsMode = pq.SSLModeRequire
@@ -244,27 +225,27 @@ func pqRoots(ctx context.Context, cfg pq.Config, p Policy, home string, mode pq.
 	switch {
 	case rootPath == "" || rootPath == "system":
 	case cfg.SSLInline && !r.fromOrg:
-		roots, err := ParseRoots([][]byte{[]byte(rootPath)})
+		roots, err := core.ParseRoots([][]byte{[]byte(rootPath)})
 		if err != nil {
 			return r, errors.New("securepg: sslrootcert (inline): no PEM certificate")
 		}
-		r.roots, r.pem, r.usable = StaticMaterial("root certificates", roots), []byte(rootPath), true
+		r.roots, r.pem, r.usable = core.StaticMaterial("root certificates", roots), []byte(rootPath), true
 	case r.fromOrg:
-		r.roots = Watched(p, NewMaterial("root certificates", ParseRoots, rootPath))
+		r.roots = core.Watched(p, core.NewMaterial("root certificates", core.ParseRoots, rootPath))
 		if err := r.roots.Load(ctx); err != nil {
-			return r, fmt.Errorf("securepg: %s: %w", p.Sources[EnvSSLRootCert], err)
+			return r, fmt.Errorf("securepg: %s: %w", p.Sources[core.EnvSSLRootCert], err)
 		}
-		r.pem, _ = ReadRegularFile(ctx, rootPath, MaxKeyFileSize)
+		r.pem, _ = core.ReadRegularFile(ctx, rootPath, core.MaxKeyFileSize)
 		r.usable = true
 	case fileExists(rootPath):
-		r.roots = Watched(p, NewMaterial("root certificates", ParseRoots, rootPath))
+		r.roots = core.Watched(p, core.NewMaterial("root certificates", core.ParseRoots, rootPath))
 		if err := r.roots.Load(ctx); err != nil {
 			return r, fmt.Errorf("securepg: sslrootcert: %w", err)
 		}
-		r.pem, _ = ReadRegularFile(ctx, rootPath, MaxKeyFileSize)
+		r.pem, _ = core.ReadRegularFile(ctx, rootPath, core.MaxKeyFileSize)
 		r.usable = true
 	case mode == pq.SSLModeVerifyCA || mode == pq.SSLModeVerifyFull:
-		return r, fmt.Errorf("securepg: sslrootcert: cannot read root certificates: %w", PathError(&os.PathError{Op: "open", Path: rootPath, Err: syscall.ENOENT}))
+		return r, fmt.Errorf("securepg: sslrootcert: cannot read root certificates: %w", core.PathError(&os.PathError{Op: "open", Path: rootPath, Err: syscall.ENOENT}))
 	default:
 		r.desc = "" // judged without it, as lib/pq ignores a missing root file under require
 	}
@@ -274,35 +255,35 @@ func pqRoots(ctx context.Context, cfg pq.Config, p Policy, home string, mode pq.
 	switch {
 	case r.roots != nil || cfg.SSLInline || rootPath == "system":
 	case rootPath != "":
-		r.later = Watched(p, NewMaterial("root certificates", ParseRoots, rootPath))
+		r.later = core.Watched(p, core.NewMaterial("root certificates", core.ParseRoots, rootPath))
 	case home != "" && useSSL(tlsMode):
-		r.later = Watched(p, NewMaterial("root certificates", ParseRoots, filepath.Join(home, "root.crt")))
+		r.later = core.Watched(p, core.NewMaterial("root certificates", core.ParseRoots, filepath.Join(home, "root.crt")))
 	}
 	return r, nil
 }
 
 // pqAttempts lays out the attempts lib/pq makes for mode, and the
 // verification its TLS attempts get.
-func pqAttempts(mode pq.SSLMode, custom, rootUsable bool) (Verification, []Attempt) {
-	level := VerifyNone
+func pqAttempts(mode pq.SSLMode, custom, rootUsable bool) (core.Verification, []core.Attempt) {
+	level := core.VerifyNone
 	if rootUsable {
-		level = VerifyCA
+		level = core.VerifyCA
 	}
 	switch {
 	case custom:
-		return level, []Attempt{{TLS: true, Verify: VerifyNone}}
+		return level, []core.Attempt{{TLS: true, Verify: core.VerifyNone}}
 	case mode == pq.SSLModeDisable:
-		return level, []Attempt{{}}
+		return level, []core.Attempt{{}}
 	case mode == pq.SSLModeAllow:
-		return level, []Attempt{{}, {TLS: true, Verify: level}}
+		return level, []core.Attempt{{}, {TLS: true, Verify: level}}
 	case mode == pq.SSLModePrefer:
-		return level, []Attempt{{TLS: true, Verify: level}, {}}
+		return level, []core.Attempt{{TLS: true, Verify: level}, {}}
 	case mode == "" || mode == pq.SSLModeRequire:
-		return level, []Attempt{{TLS: true, Verify: level}}
+		return level, []core.Attempt{{TLS: true, Verify: level}}
 	case mode == pq.SSLModeVerifyCA:
-		return VerifyCA, []Attempt{{TLS: true, Verify: VerifyCA}}
+		return core.VerifyCA, []core.Attempt{{TLS: true, Verify: core.VerifyCA}}
 	case mode == pq.SSLModeVerifyFull:
-		return VerifyFull, []Attempt{{TLS: true, Verify: VerifyFull}}
+		return core.VerifyFull, []core.Attempt{{TLS: true, Verify: core.VerifyFull}}
 	}
 	return level, nil
 }
@@ -319,7 +300,7 @@ type pqHost struct {
 // pqHosts lists the configuration's hosts. lib/pq fills an empty element
 // of a host list (and a missing host) with "localhost", which is no name
 // to verify.
-func pqHosts(cfg pq.Config, src map[string]Source) []pqHost {
+func pqHosts(cfg pq.Config, src map[string]core.Source) []pqHost {
 	var named []string
 	if h := src["host"]; h.Origin != "default" {
 		named = strings.Split(h.Value, ",")
@@ -336,7 +317,7 @@ func pqHosts(cfg pq.Config, src map[string]Source) []pqHost {
 // no TLS of its own, and (to fail fast, and say who is connecting) the
 // policy's connect timeout and application_name where the configuration
 // sets none, which plan records.
-func pqBase(cfg pq.Config, p Policy, src map[string]Source, custom bool, plan *Plan) pq.Config {
+func pqBase(cfg pq.Config, p core.Policy, src map[string]core.Source, custom bool, plan *core.Plan) pq.Config {
 	base := cfg.Clone()
 	base.Multi = nil
 	base.LoadBalanceHosts = pq.LoadBalanceHostsDisable
@@ -345,8 +326,8 @@ func pqBase(cfg pq.Config, p Policy, src map[string]Source, custom bool, plan *P
 	if !custom {
 		base.SSLMode = pq.SSLModeDisable
 	}
-	plan.ConnectTimeout, plan.ConnectTimeoutSource = ConnectTimeout(p, src, cfg.ConnectTimeout)
-	plan.AppName, plan.AppNameSource = AppName(p, src, cfg.ApplicationName)
+	plan.ConnectTimeout, plan.ConnectTimeoutSource = core.ConnectTimeout(p, src, cfg.ConnectTimeout)
+	plan.AppName, plan.AppNameSource = core.AppName(p, src, cfg.ApplicationName)
 	base.ConnectTimeout, base.ApplicationName = plan.ConnectTimeout, plan.AppName
 	return base
 }
@@ -361,16 +342,16 @@ func addrString(a netip.Addr) string {
 func isUnixHost(h string) bool { return filepath.IsAbs(h) || strings.HasPrefix(h, "@") }
 
 // pqClientCert loads the client certificate lib/pq would send.
-func pqClientCert(ctx context.Context, cfg pq.Config, home string, p Policy) (*Material[*tls.Certificate], string, bool, error) {
+func pqClientCert(ctx context.Context, cfg pq.Config, home string, p core.Policy) (*core.Material[*tls.Certificate], string, bool, error) {
 	if cfg.SSLInline {
 		if cfg.SSLCert == "" && cfg.SSLKey == "" {
 			return orgClientCert(ctx, p)
 		}
-		c, err := ParseKeyPair([][]byte{[]byte(cfg.SSLCert), []byte(cfg.SSLKey)})
+		c, err := core.ParseKeyPair([][]byte{[]byte(cfg.SSLCert), []byte(cfg.SSLKey)})
 		if err != nil {
 			return nil, "", false, errors.New("securepg: sslcert/sslkey (inline): " + err.Error())
 		}
-		return StaticMaterial("client certificate", c), "sslcert (inline)", false, nil
+		return core.StaticMaterial("client certificate", c), "sslcert (inline)", false, nil
 	}
 	certPath, keyPath := cfg.SSLCert, cfg.SSLKey
 	if certPath == "" && home != "" {
@@ -391,20 +372,20 @@ func pqClientCert(ctx context.Context, cfg pq.Config, home string, p Policy) (*M
 	if err := keyPermissions(keyPath); err != nil {
 		return nil, "", false, fmt.Errorf("securepg: sslkey %s: %w", keyPath, err)
 	}
-	m := Watched(p, NewMaterial("client certificate", ParseKeyPair, certPath, keyPath))
+	m := core.Watched(p, core.NewMaterial("client certificate", core.ParseKeyPair, certPath, keyPath))
 	if err := m.Load(ctx); err != nil {
 		return nil, "", false, fmt.Errorf("securepg: sslcert/sslkey: %w", err)
 	}
 	return m, certPath, false, nil
 }
 
-func orgClientCert(ctx context.Context, p Policy) (*Material[*tls.Certificate], string, bool, error) {
+func orgClientCert(ctx context.Context, p core.Policy) (*core.Material[*tls.Certificate], string, bool, error) {
 	if p.ClientCert == "" {
 		return nil, "", false, nil
 	}
-	m := Watched(p, NewMaterial("client certificate", ParseKeyPair, p.ClientCert, p.ClientKey))
+	m := core.Watched(p, core.NewMaterial("client certificate", core.ParseKeyPair, p.ClientCert, p.ClientKey))
 	if err := m.Load(ctx); err != nil {
-		return nil, "", false, fmt.Errorf("securepg: %s/%s: %w", p.Sources[EnvSSLCert], p.Sources[EnvSSLKey], err)
+		return nil, "", false, fmt.Errorf("securepg: %s/%s: %w", p.Sources[core.EnvSSLCert], p.Sources[core.EnvSSLKey], err)
 	}
 	return m, p.ClientCert, true, nil
 }
@@ -414,7 +395,7 @@ func orgClientCert(ctx context.Context, p Policy) (*Material[*tls.Certificate], 
 func keyPermissions(path string) error {
 	st, err := os.Stat(path)
 	if err != nil {
-		return PathError(err)
+		return core.PathError(err)
 	}
 	perm := st.Mode().Perm()
 	if perm&^0o600 == 0 {

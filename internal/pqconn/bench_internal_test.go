@@ -1,4 +1,4 @@
-package core
+package pqconn
 
 import (
 	"crypto/sha256"
@@ -7,6 +7,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/securepg/securepg/internal/core"
+
+	"github.com/securepg/securepg/internal/testenv"
 )
 
 // BenchmarkHostileDSN: what a malformed DSN of many password= pairs costs
@@ -14,10 +18,10 @@ import (
 // Time and memory per byte should stay flat (linear cost); see
 // BENCHMARKS.md.
 func BenchmarkHostileDSN(b *testing.B) {
-	clearPG(b)
+	testenv.ClearPG(b)
 	for _, size := range []int{1 << 10, 4 << 10, 16 << 10, 60 << 10} {
 		dsn := strings.Repeat("password=x"+marker+" ", size/20) + "port=bad 'x"
-		for _, drv := range []string{DriverPgx, DriverPQ} {
+		for _, drv := range []string{core.DriverPgx, core.DriverPQ} {
 			b.Run(fmt.Sprintf("driver=%s/size=%dKiB", drv, size>>10), func(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(len(dsn)))
@@ -39,24 +43,24 @@ func BenchmarkHostileDSN(b *testing.B) {
 func BenchmarkJudgeHandshake(b *testing.B) {
 	chain := []*x509.Certificate{{RawSubjectPublicKeyInfo: []byte("leaf key")}, {RawSubjectPublicKeyInfo: []byte("intermediate key")},
 		{RawSubjectPublicKeyInfo: []byte("root key")}}
-	f := Facts{Network: "tcp", Host: "db", Port: 5432, Mode: ModeVerifyFull, TLS: true, Version: tls.VersionTLS13,
-		CurveID: tls.X25519MLKEM768, Verify: VerifyFull, PeerCertificates: chain[:2], VerifiedChains: [][]*x509.Certificate{chain}}
+	f := core.Facts{Network: "tcp", Host: "db", Port: 5432, Mode: core.ModeVerifyFull, TLS: true, Version: tls.VersionTLS13,
+		CurveID: tls.X25519MLKEM768, Verify: core.VerifyFull, PeerCertificates: chain[:2], VerifiedChains: [][]*x509.Certificate{chain}}
 	for _, tc := range []struct {
 		name string
-		set  func(p *Policy)
+		set  func(p *core.Policy)
 	}{
-		{"default", func(*Policy) {}},
-		{"hybrid-pq", func(p *Policy) { p.KeyExchange = KeyExchangeHybridPQ }},
-		{"pins=2", func(p *Policy) {
-			p.Pins = Pins{sha256.Sum256([]byte("other key")), sha256.Sum256([]byte("root key"))}
+		{"default", func(*core.Policy) {}},
+		{"hybrid-pq", func(p *core.Policy) { p.KeyExchange = core.KeyExchangeHybridPQ }},
+		{"pins=2", func(p *core.Policy) {
+			p.Pins = core.Pins{sha256.Sum256([]byte("other key")), sha256.Sum256([]byte("root key"))}
 		}},
 	} {
-		p := DefaultPolicy()
+		p := core.DefaultPolicy()
 		tc.set(&p)
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if vs := Judge(p, f); len(vs) != 0 {
+				if vs := core.Judge(p, f); len(vs) != 0 {
 					b.Fatal(vs[0])
 				}
 			}

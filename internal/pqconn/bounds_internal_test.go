@@ -1,12 +1,15 @@
-package core
+package pqconn
 
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/securepg/securepg/internal/core"
+
+	"github.com/securepg/securepg/internal/testenv"
 )
 
 // hostList is n distinct host names, each holding marker.
@@ -27,22 +30,12 @@ func shortHosts(n int) string {
 	return strings.Join(hs, ",")
 }
 
-// allocated is what f allocated, in bytes.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 // TestInputCaps: every input the gate reads is capped before a driver's
 // parser runs, on both backends: each PG* variable as the DSN, passfiles
 // and service files, host lists wherever they are written. The error
 // names the variable or the file and never shows its content.
 func TestInputCaps(t *testing.T) {
-	big := strings.Repeat("x"+marker[1:], MaxDSNSize/len(marker)+1)
+	big := strings.Repeat("x"+marker[1:], core.MaxDSNSize/len(marker)+1)
 	bigFile := func(t *testing.T, name, content string) string {
 		p := filepath.Join(t.TempDir(), name)
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
@@ -56,9 +49,9 @@ func TestInputCaps(t *testing.T) {
 	}{
 		{"PGHOST hosts", "", "PGHOST lists 5000 hosts", func(t *testing.T) { t.Setenv("PGHOST", shortHosts(5000)) }},
 		{"PGHOST size", "", "PGHOST is", func(t *testing.T) { t.Setenv("PGHOST", hostList(5000)) }},
-		{"PGHOSTADDR hosts", "", "PGHOSTADDR lists", func(t *testing.T) { t.Setenv("PGHOSTADDR", strings.Repeat("127.0.0.1,", MaxHosts)+"127.0.0.1") }},
-		{"DSN hosts", "host=" + hostList(MaxHosts+1), "host (DSN) lists 101 hosts", nil},
-		{"URL hosts", "postgres://" + hostList(MaxHosts+1) + "/db", "lists 101 hosts", nil},
+		{"PGHOSTADDR hosts", "", "PGHOSTADDR lists", func(t *testing.T) { t.Setenv("PGHOSTADDR", strings.Repeat("127.0.0.1,", core.MaxHosts)+"127.0.0.1") }},
+		{"DSN hosts", "host=" + hostList(core.MaxHosts+1), "host (DSN) lists 101 hosts", nil},
+		{"URL hosts", "postgres://" + hostList(core.MaxHosts+1) + "/db", "lists 101 hosts", nil},
 		{"PGOPTIONS size", "", "PGOPTIONS is", func(t *testing.T) { t.Setenv("PGOPTIONS", big) }},
 		{"PGAPPNAME size", "", "PGAPPNAME is", func(t *testing.T) { t.Setenv("PGAPPNAME", big) }},
 		{"PGPASSFILE size", "", "PGPASSFILE names a file of", func(t *testing.T) { t.Setenv("PGPASSFILE", bigFile(t, "pgpass", big)) }},
@@ -75,9 +68,9 @@ func TestInputCaps(t *testing.T) {
 			t.Setenv("PGSERVICEFILE", bigFile(t, "svc", "[s]\nhost="+shortHosts(5000)+"\n"))
 		}},
 	} {
-		for _, drv := range []string{DriverPgx, DriverPQ} {
+		for _, drv := range []string{core.DriverPgx, core.DriverPQ} {
 			t.Run(tc.name+"/"+drv, func(t *testing.T) {
-				clearPG(t)
+				testenv.ClearPG(t)
 				if tc.env != nil {
 					tc.env(t)
 				}
@@ -99,20 +92,20 @@ func TestInputCaps(t *testing.T) {
 // with sslrootcert=system, costs pgx's parser and securepg a bounded
 // amount (pgx copies the system roots per host).
 func TestHostCapCost(t *testing.T) {
-	for _, drv := range []string{DriverPgx, DriverPQ} {
-		clearPG(t)
+	for _, drv := range []string{core.DriverPgx, core.DriverPQ} {
+		testenv.ClearPG(t)
 		t.Setenv("PGHOST", shortHosts(5000))
-		n := allocated(func() { prepare(drv, "sslrootcert=system") })
+		n := testenv.Allocated(func() { prepare(drv, "sslrootcert=system") })
 		t.Logf("%s: refusing 5000 hosts: %d KiB", drv, n>>10)
 		if n > 4<<20 {
 			t.Errorf("%s: refusing 5000 hosts allocated %d KiB", drv, n>>10)
 		}
-		t.Setenv("PGHOST", hostList(MaxHosts))
+		t.Setenv("PGHOST", hostList(core.MaxHosts))
 		var err error
-		n = allocated(func() { _, err = prepare(drv, "sslrootcert=system") })
-		t.Logf("%s: %d hosts with the system roots: %d KiB", drv, MaxHosts, n>>10)
+		n = testenv.Allocated(func() { _, err = prepare(drv, "sslrootcert=system") })
+		t.Logf("%s: %d hosts with the system roots: %d KiB", drv, core.MaxHosts, n>>10)
 		if err != nil || n > 32<<20 {
-			t.Errorf("%s: %d hosts with the system roots: %v, %d KiB", drv, MaxHosts, err, n>>10)
+			t.Errorf("%s: %d hosts with the system roots: %v, %d KiB", drv, core.MaxHosts, err, n>>10)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package core
+package pqconn
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"os"
 	"strconv"
 	"testing"
+
+	"github.com/securepg/securepg/internal/core"
+	"github.com/securepg/securepg/internal/testenv"
 
 	"github.com/securepg/securepg/lab"
 
@@ -20,7 +23,7 @@ func TestMain(m *testing.M) { os.Exit(labtest.RunMain(m)) }
 // for the caller to report, and the connection is made to the server.
 func TestPQTriesEveryAddress(t *testing.T) {
 	c := labtest.Shared(t)
-	clearPG(t)
+	testenv.ClearPG(t)
 	relay, err := lab.NewRelay(c.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -32,23 +35,23 @@ func TestPQTriesEveryAddress(t *testing.T) {
 	}
 	defer imp.Close()
 	pc, _, err := PreparePQ("host=localhost port="+relay.PortString()+" user="+c.User+" password="+c.Password+
-		" dbname="+c.Database+" sslmode=verify-full sslrootcert="+c.Certs.CAFile, DefaultPolicy())
+		" dbname="+c.Database+" sslmode=verify-full sslrootcert="+c.Certs.CAFile, core.DefaultPolicy())
 	if err != nil {
 		t.Fatal(err)
 	}
 	pc.Lookup = func(context.Context, string) ([]string, error) { return []string{"127.0.0.2", "127.0.0.1"}, nil }
-	rec := NewRecorder()
-	creds := func(context.Context, Target) (*Creds, error) { return nil, nil }
+	rec := core.NewRecorder()
+	creds := func(context.Context, core.Target) (*core.Creds, error) { return nil, nil }
 	conn, facts, _, err := pc.Connect(context.Background(), creds, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if !facts.TLS || facts.Verify != VerifyFull {
+	if !facts.TLS || facts.Verify != core.VerifyFull {
 		t.Fatalf("facts %+v", facts)
 	}
 	rej := rec.Rejected()
-	if len(rej) != 1 || rej[0].Reason != ReasonCertificateUntrusted || rej[0].Host != "localhost:"+strconv.Itoa(relay.Port()) {
+	if len(rej) != 1 || rej[0].Reason != core.ReasonCertificateUntrusted || rej[0].Host != "localhost:"+strconv.Itoa(relay.Port()) {
 		t.Fatalf("rejected %+v", rej)
 	}
 	conn.Close()

@@ -1,0 +1,128 @@
+package core
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Connected finishes a connect lib/pq made through d (dc, err: what its
+// Connect returned; mark: the recorder's mark before it): the one socket
+// d dialed stops being bounded by the connect's context, its facts take
+// what the authentication watch saw, the server's view of its TLS when
+// serverView, and the role where the policy asks; the session is judged.
+// On error dc is closed.
+func (d *PQDialer) Connected(ctx context.Context, dc driver.Conn, mark int, err error, serverView bool) (*Socket, error) {
+	d.done.Store(true)
+	socks := d.Rec.Since(mark)
+	if err != nil {
+		for _, s := range socks {
+			s.Stop()
+			s.Raw.Close() // lib/pq closes on its errors, not after a panic
+		}
+		return nil, err
+	}
+	if len(socks) != 1 {
+		dc.Close()
+		return nil, NotValidated(d.Host.Addr(), d.Net.Policy, "unknown", "the connection did not go through securepg's dialer")
+	}
+	s := socks[0]
+	if !s.Stop() {
+		dc.Close()
+		return nil, CtxError(ctx, errors.New("the context ended while connecting"))
+	}
+	s.Raw.SetDeadline(time.Time{})
+	s.Facts.Auth, s.Facts.ChannelBinding = s.watch.result()
+	if s.Facts.Network == "tcp" && serverView {
+		server, err := queryServerSSL(ctx, dc)
+		if err != nil {
+			dc.Close()
+			return nil, err
+		}
+		if server != nil {
+			// Behind a pooler, the backend that answers is the pooler's,
+			// not the process the peer named at startup.
+			pid, ok := s.watch.backendKey()
+			server.ViaPooler = !ok || pid != server.PID
+		}
+		s.Facts.Server = server
+	}
+	s.Facts.Superuser = s.watch.superuser()
+	if AskRole(d.Net.Policy, s.Facts) {
+		role, err := AskRoleDriver(ctx, dc)
+		if err != nil {
+			dc.Close()
+			return nil, err
+		}
+		s.Facts.Role = role
+	}
+	refusal, audited := Pass(d.Net.Policy, Check{Stage: StageSession, Facts: s.Facts})
+	if refusal != nil {
+		d.Rec.Reject(refusal)
+		dc.Close()
+		return nil, refusal
+	}
+	s.Audited = append(s.Audited, audited...)
+	return s, nil
+}
+
+// pgStatSSL asks the server for its view of this backend's TLS. SHOW ssl
+// would report the server's setting, not this connection. Behind a pooler
+// the backend is the pooler's, and so is the view: pg_backend_pid() tells
+// (it is not the process ID the peer sent in BackendKeyData).
+const pgStatSSL = "SELECT ssl, version, cipher, bits, pg_backend_pid() FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+
+func queryServerSSL(ctx context.Context, conn driver.Conn) (*ServerSSL, error) {
+	q, ok := conn.(driver.QueryerContext)
+	if !ok {
+		return nil, nil
+	}
+	rows, err := q.QueryContext(ctx, pgStatSSL, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 5)
+	if err := rows.Next(dest); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	s := &ServerSSL{}
+	s.SSL, _ = dest[0].(bool)
+	s.Version = AsString(dest[1])
+	s.Cipher = AsString(dest[2])
+	if n, ok := dest[3].(int64); ok {
+		s.Bits = int(n)
+	}
+	if n, ok := dest[4].(int64); ok {
+		s.PID = uint32(n)
+	}
+	return s, nil
+}
+
+// CtxError makes err report the context's end, as database/sql expects.
+func CtxError(ctx context.Context, err error) error {
+	cerr := CtxEnded(ctx)
+	if cerr == nil || errors.Is(err, cerr) {
+		return err
+	}
+	return fmt.Errorf("securepg: connect: %w (%v)", cerr, err)
+}
+
+// CtxEnded is ctx.Err(), or context.DeadlineExceeded once ctx's deadline
+// has passed: the socket carries the same deadline, and its read can time
+// out a moment before the context's own timer marks it done.
+func CtxEnded(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
