@@ -62,15 +62,7 @@ func NewSNIFront(upstream string, cert tls.Certificate) (*Proxy, error) {
 				p.record([]byte(hello.ServerName))
 				return nil, nil
 			}}
-		tc, ok := startTLS(c, cfg)
-		if !ok {
-			return
-		}
-		up, err := net.Dial("tcp", upstream)
-		if err != nil {
-			return
-		}
-		relay(&countingConn{Conn: tc, n: &p.fromClient}, up)
+		p.terminateAndRelay(c, cfg, upstream)
 	})
 }
 
@@ -78,16 +70,22 @@ func NewSNIFront(upstream string, cert tls.Certificate) (*Proxy, error) {
 // the plaintext to upstream, counting what the client sent.
 func tlsTerminator(addr, upstream string, cfg *tls.Config) (*Proxy, error) {
 	return newSelfProxyOn(addr, func(p *Proxy, c net.Conn) {
-		tc, ok := startTLS(c, cfg)
-		if !ok {
-			return
-		}
-		up, err := net.Dial("tcp", upstream)
-		if err != nil {
-			return
-		}
-		relay(&countingConn{Conn: tc, n: &p.fromClient}, up)
+		p.terminateAndRelay(c, cfg, upstream)
 	})
+}
+
+// terminateAndRelay answers the SSLRequest on c, terminates TLS with cfg
+// and relays the plaintext to upstream, counting what the client sent.
+func (p *Proxy) terminateAndRelay(c net.Conn, cfg *tls.Config, upstream string) {
+	tc, ok := startTLS(c, cfg)
+	if !ok {
+		return
+	}
+	up, err := net.Dial("tcp", upstream)
+	if err != nil {
+		return
+	}
+	relay(&countingConn{Conn: tc, n: &p.fromClient}, up)
 }
 
 // FromClient is how many bytes an impostor received from clients once TLS
@@ -249,14 +247,6 @@ func NewCertRequestImpostor(upstream string, cert tls.Certificate) (*Proxy, erro
 				}
 				return nil
 			}}
-		tc, ok := startTLS(c, cfg)
-		if !ok {
-			return
-		}
-		up, err := net.Dial("tcp", upstream)
-		if err != nil {
-			return
-		}
-		relay(&countingConn{Conn: tc, n: &p.fromClient}, up)
+		p.terminateAndRelay(c, cfg, upstream)
 	})
 }

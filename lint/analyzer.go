@@ -268,6 +268,23 @@ func isNamed(t types.Type, pkg, name string) bool {
 	return ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == pkg && n.Obj().Name() == name
 }
 
+// assignment is the left and right sides of an assignment statement or
+// of a var or const spec (whose names are its left side); ok is false for
+// any other node.
+func assignment(n ast.Node) (lhs, rhs []ast.Expr, ok bool) {
+	switch x := n.(type) {
+	case *ast.AssignStmt:
+		return x.Lhs, x.Rhs, true
+	case *ast.ValueSpec:
+		lhs := make([]ast.Expr, len(x.Names))
+		for i, n := range x.Names {
+			lhs[i] = n
+		}
+		return lhs, x.Values, true
+	}
+	return nil, nil, false
+}
+
 // strip removes parentheses, & and * around an expression.
 func strip(e ast.Expr) ast.Expr {
 	for {

@@ -28,16 +28,7 @@ type path struct {
 func (s *scope) pathOf(e ast.Expr) (path, bool) {
 	var sel []string
 	for {
-		switch x := e.(type) {
-		case *ast.ParenExpr:
-			e = x.X
-		case *ast.StarExpr:
-			e = x.X
-		case *ast.UnaryExpr:
-			if x.Op != token.AND {
-				return path{}, false
-			}
-			e = x.X
+		switch x := strip(e).(type) {
 		case *ast.SelectorExpr:
 			if _, isVar := s.pass.TypesInfo.ObjectOf(x.Sel).(*types.Var); !isVar {
 				return path{}, false
@@ -220,15 +211,8 @@ func (s *scope) assignedTo(call *ast.CallExpr) types.Object {
 		}
 	}
 	ast.Inspect(s.decl, func(n ast.Node) bool {
-		switch x := n.(type) {
-		case *ast.AssignStmt:
-			first(x.Lhs, x.Rhs)
-		case *ast.ValueSpec:
-			lhs := make([]ast.Expr, len(x.Names))
-			for i, n := range x.Names {
-				lhs[i] = n
-			}
-			first(lhs, x.Values)
+		if lhs, rhs, ok := assignment(n); ok {
+			first(lhs, rhs)
 		}
 		return v == nil
 	})

@@ -50,16 +50,11 @@ func newPackage(pass *analysis.Pass) *pkgState {
 	}
 	for _, f := range pass.Files {
 		ast.Inspect(f, func(n ast.Node) bool {
-			switch x := n.(type) {
-			case *ast.AssignStmt:
-				record(x.Lhs, x.Rhs)
-			case *ast.ValueSpec:
-				lhs := make([]ast.Expr, len(x.Names))
-				for i, n := range x.Names {
-					lhs[i] = n
-				}
-				record(lhs, x.Values)
-			case *ast.FuncDecl:
+			if lhs, rhs, ok := assignment(n); ok {
+				record(lhs, rhs)
+				return true
+			}
+			if x, ok := n.(*ast.FuncDecl); ok {
 				if fn, ok := pass.TypesInfo.Defs[x.Name].(*types.Func); ok && x.Body != nil {
 					p.funcs[fn] = x
 				}

@@ -70,12 +70,7 @@ func RegisterDBStats(db *sql.DB, opts ...Option) (metric.Registration, error) {
 	if pn, ok := db.Driver().(interface{ PoolName() string }); ok && pn.PoolName() != "" {
 		c.pool = pn.PoolName()
 	}
-	for _, o := range opts {
-		if o != nil {
-			o.apply(&c)
-		}
-	}
-	in, err := newPoolInstruments(c)
+	in, err := newPoolInstruments(c, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -108,9 +103,15 @@ type poolInstruments struct {
 	pool, idle, used metric.ObserveOption
 }
 
-// newPoolInstruments makes the instruments, described alike for both
-// kinds of pool (an SDK warns of one name with two descriptions).
-func newPoolInstruments(c config) (*poolInstruments, error) {
+// newPoolInstruments applies opts to c (which holds the pool's default
+// name) and makes the instruments, described alike for both kinds of pool
+// (an SDK warns of one name with two descriptions).
+func newPoolInstruments(c config, opts []Option) (*poolInstruments, error) {
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
 	if c.mp == nil {
 		c.mp = gotel.GetMeterProvider()
 	}
@@ -162,12 +163,7 @@ func RegisterPoolStats(pool *pgxpool.Pool, opts ...Option) (metric.Registration,
 		return nil, errors.New("securepg/otel: RegisterPoolStats: nil *pgxpool.Pool")
 	}
 	c := config{pool: "pgxpool"}
-	for _, o := range opts {
-		if o != nil {
-			o.apply(&c)
-		}
-	}
-	in, err := newPoolInstruments(c)
+	in, err := newPoolInstruments(c, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -181,78 +181,21 @@ func (e *env) probe(ctx context.Context, args []string) int {
 	return code
 }
 
+// probeReport looks at the plan's first TCP target (its TLS, its
+// authentication, the downgrade test) and connects through the policy.
 func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core.Backend, plan core.Plan, downgradeTest bool) probeReport {
 	r := probeReport{DSN: redactDSN(p.Driver, dsn), Driver: p.Driver}
-	var target *core.Target
-	index := 0
+	target, index := firstTCPTarget(plan)
 	lookRefused := false // verified, but the look's handshake fails the policy's other demands
-	for i := range plan.Targets {
-		if plan.Targets[i].Network == "tcp" {
-			target, index = &plan.Targets[i], i
-			break
-		}
-	}
 	if target != nil {
 		r.Server = safe(target.Addr())
-		dial := target.Addr()
-		if target.Hostaddr != "" {
-			dial = net.JoinHostPort(target.Hostaddr, strconv.Itoa(int(target.Port)))
-		}
-		// The roots and the name a connection would verify with: exactly
-		// the driver's, as securepg prepared them.
-		roots, name, _, err := core.ServerAuth(b, index)
-		rootsDesc := safe(target.RootCA)
-		switch {
-		case err != nil:
-			r.TLS = &tlsReport{Chain: []certJSON{}, Verification: "none", Error: safe(err.Error())}
-		case rootsDesc == "":
-			rootsDesc = "system"
-		}
-		if name == "" {
-			name = target.Host
-		}
-		var conn net.Conn
-		if r.TLS == nil {
-			r.TLS, conn = rawTLS(ctx, dial, name, roots, rootsDesc, core.DialControl(p, *target))
-			if pins, err := p.CurrentPins(ctx); len(pins) > 0 || err != nil {
-				r.TLS.PinMatched = new(len(r.TLS.verified) > 0 && pins.Match(r.TLS.verified))
-			}
-			if r.TLS.Offered && r.TLS.Version != "" {
-				hybridTLS(ctx, r.TLS, dial, name, core.DialControl(p, *target))
-			}
-		}
+		dial, conn := lookTLS(ctx, &r, p, b, target, index)
 		if conn != nil {
-			// Ask for the authentication method only from a server that
-			// passed the verification the policy demands, and the one the
-			// DSN itself demands: the startup message names the user and
-			// the database.
-			achieved := map[string]core.Verification{"verify-full": core.VerifyFull, "verify-ca": core.VerifyCA}[r.TLS.Verification]
-			// probe --targets asks only a server verified in full,
-			// whatever the policy and the DSN accept.
-			verified := achieved >= max(p.MinSSLMode.Required(), target.Verify()) && (!e.verifiedOnly || achieved == core.VerifyFull)
-			switch {
-			case verified && lookPasses(ctx, p, *target, r.TLS):
-				r.Auth = authMethods(conn, plan.User, plan.Database)
-				r.Auth.Protection = protection(core.PasswordRule(plan, p, *target), r.Auth)
-			case verified:
-				// The connection through the policy says which (and is
-				// refused before its startup message).
-				lookRefused = true
-				r.Auth = &authReport{Skipped: "the handshake fails the policy (its pins, key exchange or TLS version): the user and database names are not sent"}
-			default:
-				r.Auth = &authReport{Skipped: "the server's certificate fails the verification the DSN or the policy asks for: the user and database names are not sent"}
-			}
+			lookRefused = e.askAuth(ctx, &r, conn, p, plan, target)
 			conn.Close()
 		}
-		if downgradeTest && e.verifiedOnly && (r.Auth == nil || r.Auth.Skipped != "") {
-			// probe --targets names the user to no server it did not
-			// verify, not even in the downgrade test's plaintext startup.
-			r.Downgrade = &downgrade{Detail: "not tested: the server's certificate was not verified (chain and host name): no user name was sent"}
-		} else if downgradeTest {
-			if !e.verifiedOnly { // probe --targets warned once
-				fmt.Fprintln(e.stderr, "securepg probe: WARNING: the downgrade test sends a startup packet (user and database names) to the server in plaintext")
-			}
-			r.Downgrade = plaintextTest(ctx, dial, plan.User, plan.Database, core.DialControl(p, *target))
+		if downgradeTest {
+			r.Downgrade = e.testDowngrade(ctx, &r, dial, p, plan, target)
 		}
 	}
 	if e.verifiedOnly && (target == nil || r.Auth == nil || r.Auth.Skipped != "" && !lookRefused) {
@@ -264,32 +207,9 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 	}
 	var held []securepg.Option
 	if e.verifiedOnly && !lookRefused {
-		// The connection through the policy is a second handshake: probe
-		// --targets holds it to the server its look verified in full, by
-		// that server's key, so that another certificate (the same CA's
-		// for another name, a later host of the list) hears nothing. (The
-		// look's key passed the policy's own pins; a look the policy
-		// refuses leaves them, and the connection is refused for them.)
-		if target.Verify() < core.VerifyCA {
-			r.Policy = policyResult{Outcome: "not_attempted", Error: "the connection through the policy (sslmode=" + target.Mode.String() +
-				") would verify no certificate, so it could reach another server than the one verified: no user name was sent"}
+		var ok bool
+		if held, ok = holdToVerified(&r, p, plan, target); !ok {
 			return r
-		}
-		for _, t := range plan.Targets {
-			if t.Network != "tcp" {
-				// A socket shows no certificate: the hold to the key
-				// cannot apply to it, and it is tried in its turn.
-				r.Policy = policyResult{Outcome: "not_attempted", Error: "the connection through the policy may go through the unix socket " +
-					safe(t.Addr()) + ", which shows no certificate: no user name was sent"}
-				return r
-			}
-		}
-		held = append(held, securepg.WithPinSHA256File(""), securepg.WithPinSHA256(r.TLS.Chain[0].SPKI))
-		if p.Audit {
-			// Audit mode lets a pin mismatch through: the hold would not
-			// hold. The connection is made in enforce mode; a refusal
-			// audit mode would have let through is reported as audited.
-			held = append(held, securepg.WithMode("enforce"))
 		}
 	}
 	r.Policy, r.View, r.Role = e.policyConnect(ctx, dsn, held...)
@@ -300,6 +220,129 @@ func (e *env) probeReport(ctx context.Context, dsn string, p core.Policy, b core
 		r.Policy.SSLModeFrom = target.ModeFrom
 	}
 	return r
+}
+
+// firstTCPTarget is the plan's first TCP target, which the probe looks
+// at, and its index; nil when the plan has none.
+func firstTCPTarget(plan core.Plan) (*core.Target, int) {
+	for i := range plan.Targets {
+		if plan.Targets[i].Network == "tcp" {
+			return &plan.Targets[i], i
+		}
+	}
+	return nil, 0
+}
+
+// lookTLS is the probe's own look at target's TLS, into r.TLS, with the
+// roots and the name the driver would verify. It returns the address it
+// dialled and the look's connection (nil when there is none, to be
+// closed by the caller).
+func lookTLS(ctx context.Context, r *probeReport, p core.Policy, b core.Backend, target *core.Target, index int) (string, net.Conn) {
+	dial := target.Addr()
+	if target.Hostaddr != "" {
+		dial = net.JoinHostPort(target.Hostaddr, strconv.Itoa(int(target.Port)))
+	}
+	// The roots and the name a connection would verify with: exactly
+	// the driver's, as securepg prepared them.
+	roots, name, _, err := core.ServerAuth(b, index)
+	rootsDesc := safe(target.RootCA)
+	switch {
+	case err != nil:
+		r.TLS = &tlsReport{Chain: []certJSON{}, Verification: "none", Error: safe(err.Error())}
+	case rootsDesc == "":
+		rootsDesc = "system"
+	}
+	if name == "" {
+		name = target.Host
+	}
+	var conn net.Conn
+	if r.TLS == nil {
+		r.TLS, conn = rawTLS(ctx, dial, name, roots, rootsDesc, core.DialControl(p, *target))
+		if pins, err := p.CurrentPins(ctx); len(pins) > 0 || err != nil {
+			r.TLS.PinMatched = new(len(r.TLS.verified) > 0 && pins.Match(r.TLS.verified))
+		}
+		if r.TLS.Offered && r.TLS.Version != "" {
+			hybridTLS(ctx, r.TLS, dial, name, core.DialControl(p, *target))
+		}
+	}
+	return dial, conn
+}
+
+// askAuth asks the server, over the look's connection, for its
+// authentication method (into r.Auth), or says why it did not ask. It
+// reports whether the look was verified but its handshake fails the
+// policy's other demands.
+func (e *env) askAuth(ctx context.Context, r *probeReport, conn net.Conn, p core.Policy, plan core.Plan, target *core.Target) (lookRefused bool) {
+	// Ask for the authentication method only from a server that
+	// passed the verification the policy demands, and the one the
+	// DSN itself demands: the startup message names the user and
+	// the database.
+	achieved := map[string]core.Verification{"verify-full": core.VerifyFull, "verify-ca": core.VerifyCA}[r.TLS.Verification]
+	// probe --targets asks only a server verified in full,
+	// whatever the policy and the DSN accept.
+	verified := achieved >= max(p.MinSSLMode.Required(), target.Verify()) && (!e.verifiedOnly || achieved == core.VerifyFull)
+	switch {
+	case verified && lookPasses(ctx, p, *target, r.TLS):
+		r.Auth = authMethods(conn, plan.User, plan.Database)
+		r.Auth.Protection = protection(core.PasswordRule(plan, p, *target), r.Auth)
+	case verified:
+		// The connection through the policy says which (and is
+		// refused before its startup message).
+		lookRefused = true
+		r.Auth = &authReport{Skipped: "the handshake fails the policy (its pins, key exchange or TLS version): the user and database names are not sent"}
+	default:
+		r.Auth = &authReport{Skipped: "the server's certificate fails the verification the DSN or the policy asks for: the user and database names are not sent"}
+	}
+	return lookRefused
+}
+
+// testDowngrade is the downgrade test: whether the server at dial accepts
+// a plaintext session; under probe --targets, not run when the server
+// was not verified.
+func (e *env) testDowngrade(ctx context.Context, r *probeReport, dial string, p core.Policy, plan core.Plan, target *core.Target) *downgrade {
+	if e.verifiedOnly && (r.Auth == nil || r.Auth.Skipped != "") {
+		// probe --targets names the user to no server it did not
+		// verify, not even in the downgrade test's plaintext startup.
+		return &downgrade{Detail: "not tested: the server's certificate was not verified (chain and host name): no user name was sent"}
+	}
+	if !e.verifiedOnly { // probe --targets warned once
+		fmt.Fprintln(e.stderr, "securepg probe: WARNING: the downgrade test sends a startup packet (user and database names) to the server in plaintext")
+	}
+	return plaintextTest(ctx, dial, plan.User, plan.Database, core.DialControl(p, *target))
+}
+
+// holdToVerified is probe --targets' hold of the connection through the
+// policy to the server its look verified in full; false (with r.Policy
+// saying why) when no hold can apply and the connection is not attempted.
+func holdToVerified(r *probeReport, p core.Policy, plan core.Plan, target *core.Target) ([]securepg.Option, bool) {
+	// The connection through the policy is a second handshake: probe
+	// --targets holds it to the server its look verified in full, by
+	// that server's key, so that another certificate (the same CA's
+	// for another name, a later host of the list) hears nothing. (The
+	// look's key passed the policy's own pins; a look the policy
+	// refuses leaves them, and the connection is refused for them.)
+	if target.Verify() < core.VerifyCA {
+		r.Policy = policyResult{Outcome: "not_attempted", Error: "the connection through the policy (sslmode=" + target.Mode.String() +
+			") would verify no certificate, so it could reach another server than the one verified: no user name was sent"}
+		return nil, false
+	}
+	for _, t := range plan.Targets {
+		if t.Network != "tcp" {
+			// A socket shows no certificate: the hold to the key
+			// cannot apply to it, and it is tried in its turn.
+			r.Policy = policyResult{Outcome: "not_attempted", Error: "the connection through the policy may go through the unix socket " +
+				safe(t.Addr()) + ", which shows no certificate: no user name was sent"}
+			return nil, false
+		}
+	}
+	held := []securepg.Option{securepg.WithPinSHA256File(""), securepg.WithPinSHA256(r.TLS.Chain[0].SPKI)}
+	if p.Audit {
+		// Audit mode lets a pin mismatch through: the hold would not
+		// hold. The connection is made in enforce mode; a refusal
+		// audit mode would have let through is reported as audited.
+		held = append(held, securepg.WithMode("enforce"))
+	}
+	return held, true
 }
 
 // auditable: a refusal of this reason is one audit mode lets through

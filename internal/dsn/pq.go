@@ -13,89 +13,108 @@ import (
 // readPQKeywordValue follows lib/pq's Config.fromDSN: runes, any Unicode
 // space separates, backslash escapes, single quotes.
 func (r *Reading) readPQKeywordValue(dsn string) {
-	s := []rune(dsn)
-	i := 0
-	next := func() (rune, bool) {
-		if i >= len(s) {
-			return 0, false
-		}
-		c := s[i]
-		i++
-		return c, true
-	}
-	skipSpaces := func() (rune, bool) {
-		c, ok := next()
-		for unicode.IsSpace(c) && ok {
-			c, ok = next()
-		}
-		return c, ok
-	}
-	tail := func() string { return string(s[max(i-1, 0):]) }
+	sc := pqScanner{s: []rune(dsn)}
 	for {
-		c, ok := skipSpaces()
+		c, ok := sc.skipSpaces()
 		if !ok {
 			return
 		}
-		start := i - 1
+		start := sc.i - 1
 		var key []rune
 		for !unicode.IsSpace(c) && c != '=' {
 			key = append(key, c)
-			if c, ok = next(); !ok {
+			if c, ok = sc.next(); !ok {
 				break
 			}
 		}
 		if c != '=' {
-			c, ok = skipSpaces()
+			c, ok = sc.skipSpaces()
 		}
 		if c != '=' || !ok {
-			r.fail(fmt.Errorf(`missing "=" after %q in connection info string`, string(key)), string(s[start:]))
+			r.fail(fmt.Errorf(`missing "=" after %q in connection info string`, string(key)), string(sc.s[start:]))
 			return
 		}
-		if c, ok = skipSpaces(); !ok {
-			r.Pairs = append(r.Pairs, Pair{Key: string(key)})
+		if !r.readPQValue(&sc, key) {
 			return
 		}
-		vstart := i - 1
-		var val []rune
-		if c != '\'' {
-			for !unicode.IsSpace(c) {
-				if c == '\\' {
-					if c, ok = next(); !ok {
-						r.Pairs = append(r.Pairs, Pair{Key: string(key), Value: string(val), Raw: string(s[vstart:])})
-						r.fail(errors.New("missing character after backslash"), tail())
-						return
-					}
-				}
-				val = append(val, c)
-				if c, ok = next(); !ok {
-					break
-				}
-			}
-		} else {
-		quote:
-			for {
-				if c, ok = next(); !ok {
-					r.Pairs = append(r.Pairs, Pair{Key: string(key), Value: string(val), Raw: string(s[vstart:])})
-					r.fail(errors.New("unterminated quoted string literal in connection string"), string(s[vstart:]))
-					return
-				}
-				switch c {
-				case '\'':
-					break quote
-				case '\\':
-					c, _ = next()
-					fallthrough
-				default:
-					val = append(val, c)
-				}
-			}
-		}
-		end := i
-		if end > len(s) {
-			end = len(s)
-		}
-		r.Pairs = append(r.Pairs, Pair{Key: string(key), Value: string(val), Raw: strings.TrimRightFunc(string(s[vstart:end]), unicode.IsSpace)})
 	}
+}
+
+// pqScanner walks a DSN's runes as fromDSN's scanner does.
+type pqScanner struct {
+	s []rune
+	i int // the index of the next rune
+}
+
+// next returns the next rune; false at the end.
+func (sc *pqScanner) next() (rune, bool) {
+	if sc.i >= len(sc.s) {
+		return 0, false
+	}
+	c := sc.s[sc.i]
+	sc.i++
+	return c, true
+}
+
+// skipSpaces returns the next rune that is not a space; false at the end.
+func (sc *pqScanner) skipSpaces() (rune, bool) {
+	c, ok := sc.next()
+	for unicode.IsSpace(c) && ok {
+		c, ok = sc.next()
+	}
+	return c, ok
+}
+
+// tail is the text from the rune last read.
+func (sc *pqScanner) tail() string { return string(sc.s[max(sc.i-1, 0):]) }
+
+// readPQValue reads key's value after its "=", bare or single-quoted, and
+// appends the pair; false when the DSN ends or fails in it. (The value's
+// runes stay in this function, so that a short one is not allocated.)
+func (r *Reading) readPQValue(sc *pqScanner, key []rune) bool {
+	c, ok := sc.skipSpaces()
+	if !ok {
+		r.Pairs = append(r.Pairs, Pair{Key: string(key)})
+		return false
+	}
+	vstart := sc.i - 1
+	var val []rune
+	if c != '\'' {
+		for !unicode.IsSpace(c) {
+			if c == '\\' {
+				if c, ok = sc.next(); !ok {
+					r.Pairs = append(r.Pairs, Pair{Key: string(key), Value: string(val), Raw: string(sc.s[vstart:])})
+					r.fail(errors.New("missing character after backslash"), sc.tail())
+					return false
+				}
+			}
+			val = append(val, c)
+			if c, ok = sc.next(); !ok {
+				break
+			}
+		}
+	} else {
+	quote:
+		for {
+			if c, ok = sc.next(); !ok {
+				r.Pairs = append(r.Pairs, Pair{Key: string(key), Value: string(val), Raw: string(sc.s[vstart:])})
+				r.fail(errors.New("unterminated quoted string literal in connection string"), string(sc.s[vstart:]))
+				return false
+			}
+			switch c {
+			case '\'':
+				break quote
+			case '\\':
+				c, _ = sc.next()
+				fallthrough
+			default:
+				val = append(val, c)
+			}
+		}
+	}
+	end := min(sc.i, len(sc.s))
+	r.Pairs = append(r.Pairs, Pair{Key: string(key), Value: string(val), Raw: strings.TrimRightFunc(string(sc.s[vstart:end]), unicode.IsSpace)})
+	return true
 }
 
 // readPQURL follows lib/pq's convertURL: net/url, the first of each

@@ -18,27 +18,11 @@ func Sanitize(q string) string {
 		c := q[i]
 		switch {
 		case c == '-' && i+1 < len(q) && q[i+1] == '-':
-			for i < len(q) && q[i] != '\n' {
-				i++
-			}
+			i = skipLineComment(q, i)
 			prevIdent = false
 			continue
 		case c == '/' && i+1 < len(q) && q[i+1] == '*':
-			depth := 0
-			for i < len(q) {
-				if i+1 < len(q) && q[i] == '/' && q[i+1] == '*' {
-					depth++
-					i += 2
-				} else if i+1 < len(q) && q[i] == '*' && q[i+1] == '/' {
-					depth--
-					i += 2
-					if depth == 0 {
-						break
-					}
-				} else {
-					i++
-				}
-			}
+			i = skipBlockComment(q, i)
 			b.WriteByte(' ')
 			prevIdent = false
 			continue
@@ -57,40 +41,20 @@ func Sanitize(q string) string {
 			prevIdent = false
 			continue
 		case c == '"':
-			j := i + 1
-			for j < len(q) {
-				if q[j] == '"' {
-					if j+1 < len(q) && q[j+1] == '"' {
-						j += 2
-						continue
-					}
-					j++
-					break
-				}
-				j++
-			}
+			j := skipQuotedIdent(q, i)
 			b.WriteString(q[i:j])
 			i = j
 			prevIdent = true
 			continue
 		case c == '$' && !prevIdent:
 			if j, ok := dollarTag(q, i); ok {
-				tag := q[i:j]
-				end := strings.Index(q[j:], tag)
-				if end < 0 {
-					i = len(q)
-				} else {
-					i = j + end + len(tag)
-				}
+				i = skipDollarQuoted(q, i, j)
 				b.WriteByte('?')
 				prevIdent = false
 				continue
 			}
 			// a parameter: $1
-			j := i + 1
-			for j < len(q) && isDigit(q[j]) {
-				j++
-			}
+			j := skipDigits(q, i+1)
 			b.WriteString(q[i:j])
 			i = j
 			prevIdent = true
@@ -106,6 +70,74 @@ func Sanitize(q string) string {
 		i++
 	}
 	return b.String()
+}
+
+// skipLineComment returns the index of the newline that ends the "--"
+// comment opening at q[i] (len(q) when none does).
+func skipLineComment(q string, i int) int {
+	for i < len(q) && q[i] != '\n' {
+		i++
+	}
+	return i
+}
+
+// skipBlockComment returns the index after the "/*" comment opening at
+// q[i], nested comments included (len(q) when it is not closed).
+func skipBlockComment(q string, i int) int {
+	depth := 0
+	for i < len(q) {
+		if i+1 < len(q) && q[i] == '/' && q[i+1] == '*' {
+			depth++
+			i += 2
+		} else if i+1 < len(q) && q[i] == '*' && q[i+1] == '/' {
+			depth--
+			i += 2
+			if depth == 0 {
+				break
+			}
+		} else {
+			i++
+		}
+	}
+	return i
+}
+
+// skipQuotedIdent returns the index after the "quoted identifier" opening
+// at q[i], whose "" is a quote inside it (len(q) when it is not closed).
+func skipQuotedIdent(q string, i int) int {
+	j := i + 1
+	for j < len(q) {
+		if q[j] == '"' {
+			if j+1 < len(q) && q[j+1] == '"' {
+				j += 2
+				continue
+			}
+			j++
+			break
+		}
+		j++
+	}
+	return j
+}
+
+// skipDollarQuoted returns the index after the dollar-quoted string
+// opening at q[i] with the tag q[i:j] (len(q) when it is not closed).
+func skipDollarQuoted(q string, i, j int) int {
+	tag := q[i:j]
+	end := strings.Index(q[j:], tag)
+	if end < 0 {
+		return len(q)
+	}
+	return j + end + len(tag)
+}
+
+// skipDigits returns the index of the first byte from q[j] on that is not
+// an ASCII digit.
+func skipDigits(q string, j int) int {
+	for j < len(q) && isDigit(q[j]) {
+		j++
+	}
+	return j
 }
 
 // skipQuoted returns the index after the string literal opening at q[i].
