@@ -52,7 +52,6 @@ func ExamplePolicyError() {
 func Example_openDB() {
 	connector, err := securepg.NewConnector(
 		"host=db.example.com user=app dbname=app sslmode=verify-full sslrootcert=system",
-		libpq.Backend(),
 		securepg.WithMinTLSVersion(0x0304), // tls.VersionTLS13
 	)
 	if err != nil {

@@ -14,18 +14,21 @@
 // From sql.Open("securepg", dsn) to a connection, file by file:
 //
 //	driver.go              OpenConnector → newConnector → buildConnector (connector.go)
-//	core/prepare.go        Prepare: the policy, then PreparePgx (pgx.go) or PreparePQ (pq.go): the plan
+//	core/prepare.go        Prepare: the policy, then PreparePgx (pgx.go) or libpq's pqconn.Prepare: the plan
 //	connector.go           JudgePlan (judge.go, gate.go): the plan stage, before any dial
 //	connector.go           Connect → the backend's Connect, each host's credentials (credentials.go)
 //	core/pgxdial.go        per attempt: the address stage, the dial, the peer (pqdial.go for lib/pq)
 //	core/tls.go            observe: the handshake stage, roots and pins that follow their files
 //	core/authwatch.go      the credential and auth stages: what the server asks for, against what was proved
-//	core/pgxattempts.go    FinishPgConn: the session stage (roleask.go, privilege.go; pqconnect.go for lib/pq)
+//	core/pgxattempts.go    FinishPgConn: the session stage (roleask.go, privilege.go; pqfinish.go for lib/pq)
 //	connector.go           outcome: spans, metrics, logs and OnViolation for every way in
 //	conn.go                the live conn: query hooks and operation spans
 //
 // The root package securepg holds the database/sql and pgx surfaces, the
 // hooks and the telemetry, and calls this package to plan, connect and
-// judge; the command in cmd/securepg uses it directly to explain its
-// verdicts.
+// judge; package internal/pqconn is lib/pq's backend on top of it (the
+// only importer of lib/pq), reached from package libpq through an option
+// (internal/seam); the command in cmd/securepg uses both directly to
+// explain its verdicts. Calls go one way: nothing here calls back up but
+// through an argument (a connect's credentials, a listener's report).
 package core
