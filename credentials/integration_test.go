@@ -3,11 +3,11 @@
 package credentials_test
 
 import (
-	"github.com/securepg/securepg/libpq"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/securepg/securepg/libpq"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"

@@ -1,10 +1,10 @@
 package hooks_test
 
 import (
-	"github.com/securepg/securepg/libpq"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/securepg/securepg/libpq"
 	"log/slog"
 	"strings"
 	"testing"

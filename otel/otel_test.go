@@ -1,9 +1,9 @@
 package otel_test
 
 import (
-	"github.com/securepg/securepg/libpq"
 	"context"
 	"database/sql"
+	"github.com/securepg/securepg/libpq"
 	"log/slog"
 	"strings"
 	"testing"

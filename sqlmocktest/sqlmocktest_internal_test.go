@@ -1,13 +1,13 @@
 package sqlmocktest
 
 import (
-	"github.com/securepg/securepg/libpq"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"github.com/securepg/securepg/libpq"
 	"io"
 	"net"
 	"os"

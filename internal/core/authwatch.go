@@ -51,7 +51,7 @@ type authWatch struct {
 	// driverError builds the driver's own error value from a hostile
 	// ErrorResponse's fields (lib/pq's *pq.Error); nil: pgx's.
 	driverError func(fields map[byte]string) error
-	answered bool             // the client answered a request for its credentials
+	answered    bool // the client answered a request for its credentials
 
 	done atomic.Bool // authentication over: pass through
 
