@@ -7,7 +7,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/securepg/securepg/libpq"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -27,6 +26,7 @@ import (
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/lab"
 	"github.com/securepg/securepg/lab/labtest"
+	"github.com/securepg/securepg/libpq"
 )
 
 func TestMain(m *testing.M) { os.Exit(labtest.RunMain(m)) }

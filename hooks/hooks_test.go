@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/securepg/securepg/libpq"
 	"log/slog"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/lab/labtest"
+	"github.com/securepg/securepg/libpq"
 	"github.com/securepg/securepg/sqlmocktest"
 )
 

@@ -3,7 +3,6 @@ package otel_test
 import (
 	"context"
 	"database/sql"
-	"github.com/securepg/securepg/libpq"
 	"log/slog"
 	"strings"
 	"testing"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/lab/labtest"
+	"github.com/securepg/securepg/libpq"
 	securepgotel "github.com/securepg/securepg/otel"
 	"github.com/securepg/securepg/sqlmocktest"
 )

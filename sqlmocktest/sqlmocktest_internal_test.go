@@ -7,7 +7,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"github.com/securepg/securepg/libpq"
 	"io"
 	"net"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/lab"
 	"github.com/securepg/securepg/lab/labtest"
+	"github.com/securepg/securepg/libpq"
 )
 
 // isolate clears PG* and SECUREPG_* variables for the test.
