@@ -2,10 +2,11 @@ package main
 
 import (
 	"fmt"
-	"github.com/securepg/securepg/internal/core"
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/securepg/securepg/internal/core"
 )
 
 // printProbe renders a probe report; its strings were escaped when the
