@@ -107,45 +107,54 @@ func (w *authWatch) read(p []byte) error {
 // an error: pgx keeps answering authentication requests even after
 // AuthenticationOk.
 func (w *authWatch) serverMessage(typ byte, body []byte) error {
-	if typ == 'E' || typ == 'Z' {
-		if typ == 'E' && w.answered && w.rejected != nil {
-			if c := sqlState(body); c == "28P01" || c == "28000" {
-				w.rejected()
-			}
-		}
-		w.finish()
-		if typ == 'E' {
-			// Text no one should read raw fails the read, escaped, with
-			// the driver's own error value inside.
-			if err := hostileServerError(w.driverError, body); err != nil {
-				return err
-			}
-		}
-		if typ == 'Z' && w.session != nil {
-			// The session started: judged on what the server reported,
-			// before the driver hands it over.
-			if v := w.session(w.isSuperuser); v != nil {
-				return v
-			}
-		}
-		return errAuthOver
-	}
-	if typ == 'S' {
+	switch {
+	case typ == 'E' || typ == 'Z':
+		return w.startupEnded(typ, body)
+	case typ == 'S':
 		// ParameterStatus: the session role's is_superuser.
 		if name, value, ok := bytes.Cut(body, []byte{0}); ok && string(name) == "is_superuser" {
 			w.isSuperuser = string(bytes.TrimRight(value, "\x00"))
 		}
-		return nil
-	}
-	if typ == 'K' && len(body) >= 4 {
+	case typ == 'K' && len(body) >= 4:
 		// BackendKeyData: the process ID the peer says serves this
 		// session (a pooler sends its own), and the cancellation key.
 		w.keyPID, w.keyed = binary.BigEndian.Uint32(body), true
-		return nil
+	case typ == 'R' && len(body) >= 4:
+		return w.authRequest(body)
 	}
-	if typ != 'R' || len(body) < 4 {
-		return nil
+	return nil
+}
+
+// startupEnded handles an ErrorResponse or ReadyForQuery: the
+// authentication is over (errAuthOver), or the read fails with the
+// server's hostile error text escaped, or with the session's refusal.
+func (w *authWatch) startupEnded(typ byte, body []byte) error {
+	if typ == 'E' && w.answered && w.rejected != nil {
+		if c := sqlState(body); c == "28P01" || c == "28000" {
+			w.rejected()
+		}
 	}
+	w.finish()
+	if typ == 'E' {
+		// Text no one should read raw fails the read, escaped, with
+		// the driver's own error value inside.
+		if err := hostileServerError(w.driverError, body); err != nil {
+			return err
+		}
+	}
+	if typ == 'Z' && w.session != nil {
+		// The session started: judged on what the server reported,
+		// before the driver hands it over.
+		if v := w.session(w.isSuperuser); v != nil {
+			return v
+		}
+	}
+	return errAuthOver
+}
+
+// authRequest records an Authentication message (body: its code and
+// data) and, under the protection, refuses a request it does not allow.
+func (w *authWatch) authRequest(body []byte) error {
 	code := binary.BigEndian.Uint32(body)
 	switch code {
 	case 3, 5:
@@ -170,16 +179,7 @@ func (w *authWatch) serverMessage(typ byte, body []byte) error {
 	case 9:
 		w.method = AuthSSPI
 	case 10: // AuthenticationSASL: a list of mechanism names
-		w.method, w.offered = AuthOAuth, true
-		for _, m := range bytes.Split(bytes.TrimRight(body[4:], "\x00"), []byte{0}) {
-			switch string(m) {
-			case "SCRAM-SHA-256-PLUS":
-				w.plus = true
-				w.method = AuthSCRAM
-			case "SCRAM-SHA-256":
-				w.method = AuthSCRAM
-			}
-		}
+		w.saslOffer(body[4:])
 		if w.plus && w.canBind {
 			return nil // the client's choice decides; pgx, required to, binds
 		}
@@ -198,6 +198,20 @@ func (w *authWatch) serverMessage(typ byte, body []byte) error {
 		return refusal
 	}
 	return nil
+}
+
+// saslOffer records an AuthenticationSASL's list of mechanism names.
+func (w *authWatch) saslOffer(list []byte) {
+	w.method, w.offered = AuthOAuth, true
+	for _, m := range bytes.Split(bytes.TrimRight(list, "\x00"), []byte{0}) {
+		switch string(m) {
+		case "SCRAM-SHA-256-PLUS":
+			w.plus = true
+			w.method = AuthSCRAM
+		case "SCRAM-SHA-256":
+			w.method = AuthSCRAM
+		}
+	}
 }
 
 // allowed reports whether the protection lets the login go on after the

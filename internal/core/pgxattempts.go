@@ -285,33 +285,9 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 	if cur == nil {
 		return conn, errOutOfSequence
 	}
-	f := a.facts(cur)
-	if tc, ok := conn.(*tls.Conn); ok {
-		if err := tc.HandshakeContext(ctx); err != nil {
-			if v := DirectNotSpoken(f.Addr(), a.c.policy, err); v != nil && cfg.SSLNegotiation == "direct" {
-				a.reject(cur, v)
-				return conn, v
-			}
-			if a.c.policy.OffersOnlyHybrid() && HandshakeRefused(err) {
-				// Offered only hybrid groups over TLS 1.3, the server
-				// agreed on none: the policy's refusal on every way in
-				// (pgx used directly included), not a bare TLS alert.
-				v := NoHybridKeyExchange(f.Addr(), err)
-				a.reject(cur, v)
-				return conn, v
-			}
-			return conn, err
-		}
-		cs := tc.ConnectionState()
-		if !cur.verified || len(cs.PeerCertificates) == 0 || cs.PeerCertificates[0] != cur.facts.PeerCertificates[0] {
-			return conn, NotValidated(f.Addr(), a.c.policy, "unvalidated handshake", "the TLS handshake was not validated by securepg")
-		}
-		f = cur.facts
-		f.CurveID = cs.CurveID // a TLS 1.2 handshake names its group after the certificate
-	} else if cur.entry.auth != nil {
-		return conn, NotValidated(f.Addr(), a.c.policy, "plaintext", "a TLS attempt reached the server without TLS")
-	} else if f.Network == "tcp" {
-		f.Mode = ModeDisable
+	f, err := a.handshake(ctx, cfg, conn, cur)
+	if err != nil {
+		return conn, err
 	}
 	refusal, audited := Pass(a.c.policy, Check{Stage: StageHandshake, Facts: f})
 	if refusal != nil {
@@ -319,51 +295,13 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 		return conn, refusal
 	}
 	f.LoopbackPlaintext = LoopbackPlaintext(a.c.policy, f)
-	cfg.User, cfg.Password = a.user, a.password
-	if pf := a.c.passfile; pf != nil {
-		host := f.Host
-		if f.Network == "unix" {
-			host = "localhost"
-		}
-		cfg.Password = pf.FindPassword(host, strconv.Itoa(int(f.Port)), cfg.Database, cfg.User)
-	}
-	if cr := cur.creds; cr != nil {
-		if cr.User != "" {
-			cfg.User = cr.User
-		}
-		cfg.Password = cr.Password
-	}
-	// The password protection: with a password, and a server whose
-	// identity the attempt does not verify, only SCRAM with channel
-	// binding (pgx's own checks, and securepg's watch, which refuses
-	// before pgx can answer).
-	cfg.ChannelBinding, cfg.RequireAuth = a.channelBinding, a.requireAuth
-	t := cur.entry.target
-	w := NewAuthWatch(a.c.policy, f.Addr(), t.ClientCert != "")
-	w.refuse = func(v *Violation) { a.reject(cur, v) }
-	w.rejected = func() { a.st.Rec.CredentialsRejected(t) }
-	w.canBind, w.credential, w.grade = true, HasCredential(cfg), a.c.policy.UnverifiedPassword
-	if w.credential && (cur.entry.auth != nil || LoopbackPlaintext(a.c.policy, f)) && PasswordProtectedConn(a.c.policy, t, f) {
-		weak := a.c.weakAuth != "" && (w.grade == PasswordBound || weakForSCRAM(a.c.weakAuth))
-		switch {
-		case weak:
-			refusal, aud := Pass(a.c.policy, Check{Stage: StageCredential, Credential: CredentialWeakSetting, Target: t, Facts: f, Setting: a.c.weakAuth})
-			if refusal != nil {
-				a.reject(cur, refusal)
-				return conn, refusal
-			}
-			audited = append(audited, aud...)
-		case a.c.policy.Audit:
-			w.audit = a.st.Rec.Audit
-		default:
-			cfg.RequireAuth, w.protect = "scram-sha-256", true
-			if w.grade == PasswordBound {
-				cfg.ChannelBinding = "require"
-			}
-		}
+	a.credentials(cfg, cur, f)
+	w, aud, err := a.watchAuth(cfg, cur, f)
+	if err != nil {
+		return conn, err
 	}
 	cur.watch = w
-	cur.facts, cur.audited, cur.conn = f, append(cur.netAudited, audited...), conn
+	cur.facts, cur.audited, cur.conn = f, append(cur.netAudited, append(audited, aud...)...), conn
 	a.accepted = append(a.accepted, cur)
 	return conn, nil
 }
