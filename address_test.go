@@ -65,7 +65,7 @@ func (w *synWatch) requireNone(t *testing.T) {
 // exact address about to be dialed, before the dial: a listener on
 // 127.0.0.2 under a policy allowing only 127.0.0.1/32 accepts no
 // connection at all (not merely no byte) on every way in: sql.Open on
-// both backends, ConfigurePgx, ConfigurePool, OpenDB, RegisterConnConfig,
+// both backends, ConfigurePgx, ConfigurePool, OpenDB,
 // NewListener at its (re)connect and NewListenerDialer with pq.DialOpen.
 // Each refusal is the *PolicyError network_not_allowed.
 func TestNetworkJudgedBeforeDial(t *testing.T) {
@@ -122,15 +122,6 @@ func TestNetworkJudgedBeforeDial(t *testing.T) {
 			}
 			defer db.Close()
 			return db.Ping()
-		}},
-		{"RegisterConnConfig", func(t *testing.T) error {
-			cc, err := pgx.ParseConfig(dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			name := securepg.RegisterConnConfig(cc)
-			defer securepg.UnregisterConnConfig(name)
-			return openPing("securepg", name)
 		}},
 		{"NewListener", func(t *testing.T) error {
 			events := make(chan error, 1)

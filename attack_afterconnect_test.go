@@ -18,10 +18,10 @@ import (
 // configuration's own AfterConnect runs SQL on the new session (set up
 // types, SET statements, migrations...). ConfigurePgx judges the session
 // (SECUREPG_FORBID_SUPERUSER) first and runs the configuration's
-// AfterConnect only on a session the policy accepts. OpenDB and
-// RegisterConnConfig hand the configuration to pgx's database/sql
-// connector, which runs its AfterConnect before securepg judges the
-// session: the hook executes as a superuser that the policy then refuses.
+// AfterConnect only on a session the policy accepts. OpenDB hands
+// the configuration to pgx's database/sql connector, which ran its
+// AfterConnect before securepg judged the session: the hook executed as a
+// superuser that the policy then refused.
 func TestAttackAfterConnectRunsBeforeTheSessionIsJudged(t *testing.T) {
 	l := getLab(t)
 	dsn := "host=localhost port=" + itoa(l.Port) + " user=" + pglab.SuperUser + " password=" + l.Password +

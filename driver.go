@@ -44,12 +44,8 @@ func (d *drv) Open(dsn string) (driver.Conn, error) {
 // OpenConnector parses dsn, reads the SECUREPG_* policy, and refuses a DSN
 // whose effective configuration is weaker than the policy.
 func (d *drv) OpenConnector(dsn string) (driver.Connector, error) {
-	cc, err := registered(dsn)
-	if err != nil {
+	if err := pgxRegistered(dsn); err != nil {
 		return nil, err
-	}
-	if cc != nil {
-		return newPgxConnector(cc, pinPgx(nil))
 	}
 	return newConnector(dsn, nil)
 }

@@ -23,7 +23,7 @@ import (
 // TestParity runs the one table of adversarial cases (internal/parity)
 // through every way in of the library, on both backends: database/sql
 // (sql.Open and NewConnector, pgx and lib/pq), pgx native (ConfigurePgx,
-// ConfigurePool, OpenDB, RegisterConnConfig), lib/pq's listeners
+// ConfigurePool, OpenDB), lib/pq's listeners
 // (NewListener and NewListenerDialer: the first connect and a reconnect)
 // and sqlmocktest, on PostgreSQL 15 and 18, and asserts the same verdict
 // everywhere: the PolicyError's reason, or allowed. A way that cannot
@@ -175,10 +175,6 @@ func parityConnect(t *testing.T, l *lab, w parity.Way, k parity.Case, s *parity.
 		return []error{pool.Ping(ctx)}
 	case parity.OpenDB:
 		return ping(securepg.OpenDB(pgxConfig(), opts...))
-	case parity.RegisterConnConf:
-		name := securepg.RegisterConnConfig(pgxConfig())
-		defer securepg.UnregisterConnConfig(name)
-		return ping(sql.Open(securepg.DriverName, name))
 	case parity.Listener, parity.ListenerDialer:
 		return listenerConnects(t, l, w, s, opts)
 	case parity.SQLMock:
@@ -288,7 +284,7 @@ func TestParityTableStatesItsCoverage(t *testing.T) {
 				applies = append(applies, w)
 				runs[w]++
 				switch w {
-				case parity.SQLOpenPgx, parity.ConnectorPgx, parity.ConfigurePgx, parity.ConfigurePool, parity.OpenDB, parity.RegisterConnConf, parity.CheckPgx, parity.ProbePgx:
+				case parity.SQLOpenPgx, parity.ConnectorPgx, parity.ConfigurePgx, parity.ConfigurePool, parity.OpenDB, parity.CheckPgx, parity.ProbePgx:
 					pgx = true
 				case parity.SQLOpenPQ, parity.ConnectorPQ, parity.Listener, parity.ListenerDialer, parity.CheckPQ, parity.ProbePQ:
 					pq = true

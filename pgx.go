@@ -7,9 +7,7 @@ import (
 	"errors"
 	"net"
 	"reflect"
-	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
@@ -320,53 +318,11 @@ func (n *native) TracePrepareEnd(ctx context.Context, conn *pgx.Conn, data pgx.T
 	}
 }
 
-// The registry of pgx configurations for sql.Open("securepg", name), as
-// pgx's stdlib.RegisterConnConfig is for sql.Open("pgx", name).
-var registry struct {
-	sync.Mutex
-	seq     int
-	configs map[string]*pgx.ConnConfig
-}
-
-const registeredPrefix = "securepg-registered-connconfig-"
-
-// RegisterConnConfig registers a pgx configuration built in code and
-// returns a name that sql.Open("securepg", name) opens it by, judged like
-// OpenDB's. pgx's own stdlib.RegisterConnConfig names are in pgx's
-// registry, which securepg cannot read: sql.Open("securepg", such a name)
-// says to use this instead. Unregister with UnregisterConnConfig.
-func RegisterConnConfig(cc *pgx.ConnConfig) string {
-	registry.Lock()
-	defer registry.Unlock()
-	if registry.configs == nil {
-		registry.configs = map[string]*pgx.ConnConfig{}
-	}
-	registry.seq++
-	name := registeredPrefix + strconv.Itoa(registry.seq)
-	registry.configs[name] = cc.Copy()
-	return name
-}
-
-// UnregisterConnConfig removes a configuration RegisterConnConfig added.
-func UnregisterConnConfig(name string) {
-	registry.Lock()
-	defer registry.Unlock()
-	delete(registry.configs, name)
-}
-
-// registered returns the configuration registered under name, or nil;
-// a name from pgx's own registry is an error that says what to do.
-func registered(name string) (*pgx.ConnConfig, error) {
+// pgxRegistered refuses a name from pgx's stdlib.RegisterConnConfig:
+// sql.Open("securepg", name) would otherwise parse it as a DSN.
+func pgxRegistered(name string) error {
 	if strings.HasPrefix(name, "registeredConnConfig") {
-		return nil, errors.New("securepg: " + core.SafeText(name) + " is a name from pgx's stdlib.RegisterConnConfig, whose registry securepg cannot read; register the configuration with securepg.RegisterConnConfig instead, or open it with securepg.OpenDB")
+		return errors.New("securepg: " + core.SafeText(name) + " is a name from pgx's stdlib.RegisterConnConfig, whose registry securepg cannot read; open the configuration with securepg.OpenDB instead")
 	}
-	if !strings.HasPrefix(name, registeredPrefix) {
-		return nil, nil
-	}
-	registry.Lock()
-	defer registry.Unlock()
-	if cc := registry.configs[name]; cc != nil {
-		return cc, nil
-	}
-	return nil, errors.New("securepg: no configuration registered as " + core.SafeText(name))
+	return nil
 }

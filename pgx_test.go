@@ -251,11 +251,10 @@ func TestConfigurePool(t *testing.T) {
 	}
 }
 
-// TestOpenDBAndRegisteredConnConfig: a pgx configuration built in code
-// reaches database/sql through securepg.OpenDB, or through
-// sql.Open("securepg", securepg.RegisterConnConfig(cc)); a name from pgx's
-// own registry is an error that says what to use.
-func TestOpenDBAndRegisteredConnConfig(t *testing.T) {
+// TestOpenDB: a pgx configuration built in code reaches database/sql
+// through securepg.OpenDB; a name from pgx's registry given to
+// sql.Open("securepg") is an error that says to use OpenDB.
+func TestOpenDB(t *testing.T) {
 	l := getLab(t)
 	isolateEnv(t)
 	u := newUserConfig(t, l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile))
@@ -270,23 +269,13 @@ func TestOpenDBAndRegisteredConnConfig(t *testing.T) {
 	if u.dials.Load() != 1 || u.afterCalled.Load() != 1 {
 		t.Fatalf("the configuration's own dialer %d, AfterConnect %d", u.dials.Load(), u.afterCalled.Load())
 	}
-	name := securepg.RegisterConnConfig(u.cc)
-	defer securepg.UnregisterConnConfig(name)
-	rdb, err := sql.Open(securepg.DriverName, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdb.Close()
-	if err := rdb.Ping(); err != nil {
-		t.Fatal(err)
-	}
 	weak := newUserConfig(t, l.at(l.relay, "sslmode=disable"))
 	if _, err := securepg.OpenDB(weak.cc); !errors.Is(err, securepg.ErrPolicyViolation) {
 		t.Fatalf("a weak configuration: %v", err)
 	}
 	pgxName := stdlib.RegisterConnConfig(u.cc)
 	defer stdlib.UnregisterConnConfig(pgxName)
-	if _, err := sql.Open(securepg.DriverName, pgxName); err == nil || !strings.Contains(err.Error(), "securepg.RegisterConnConfig") {
+	if _, err := sql.Open(securepg.DriverName, pgxName); err == nil || !strings.Contains(err.Error(), "securepg.OpenDB") {
 		t.Fatalf("a pgx registry name: %v", err)
 	}
 }

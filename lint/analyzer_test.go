@@ -36,8 +36,8 @@ func TestAnalyzerFixtures(t *testing.T) {
 	}
 }
 
-// TestAnalyzerConfigCopies: securepg.OpenDB and securepg.RegisterConnConfig
-// copy the configuration they are given, so a pgx.ConnectConfig,
+// TestAnalyzerConfigCopies: securepg.OpenDB copies the configuration it
+// is given, so a pgx.ConnectConfig,
 // pgxpool.NewWithConfig or stdlib.OpenDB on it afterwards is reported;
 // only securepg.ConfigurePgx and securepg.ConfigurePool configure it. A
 // lib/pq connector handed to libpq.ConnectorWithNoticeHandler is

@@ -69,7 +69,7 @@
 // pgconn.Config in it), and securepg.ConfigurePgx(pc.ConnConfig)
 // configures the pool pc, as securepg.ConfigurePool(pc) does. Other
 // securepg functions that take a configuration do not configure it:
-// securepg.OpenDB and securepg.RegisterConnConfig copy it and leave it as
+// securepg.OpenDB copies it and leaves it as
 // pgx alone connects with it, so a pgx.ConnectConfig or
 // pgxpool.NewWithConfig on it afterwards is reported.
 //

@@ -119,9 +119,9 @@ var rules = map[string]rule{
 }
 
 // configurers are the securepg functions that configure, in place, the
-// configuration that is their first argument. securepg.OpenDB and
-// securepg.RegisterConnConfig are not among them: they copy the
-// configuration and leave it as pgx alone would connect with it.
+// configuration that is their first argument. securepg.OpenDB is not
+// among them: it copies the configuration and leaves it as pgx alone
+// would connect with it.
 var configurers = map[string]bool{
 	securepgPath + ".ConfigurePgx":  true,
 	securepgPath + ".ConfigurePool": true,

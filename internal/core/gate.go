@@ -6,8 +6,8 @@ import (
 )
 
 // The gate. Every way to a PostgreSQL session (sql.Open on both backends,
-// NewConnector, pgx's ConfigurePgx, ConfigurePool, OpenDB and
-// RegisterConnConfig, lib/pq listeners at every reconnect, securepg check
+// NewConnector, pgx's ConfigurePgx, ConfigurePool and OpenDB, lib/pq
+// listeners at every reconnect, securepg check
 // and probe, sqlmocktest) passes the same stages, and each is decided by
 // Pass (JudgePlan for the plan, which also returns every violation, for
 // check), through pass, the one place where violations become a refusal

@@ -2,7 +2,7 @@
 // PostgreSQL session must judge alike (issue 21, point 8): the peer, where
 // the credential comes from, the policy, and the verdict. The tests of the
 // root package (TestParity: database/sql on both backends, NewConnector,
-// ConfigurePgx, ConfigurePool, OpenDB, RegisterConnConfig, the lib/pq
+// ConfigurePgx, ConfigurePool, OpenDB, the lib/pq
 // listeners, sqlmocktest) and of cmd/securepg (TestParityCLI: check and
 // probe on both backends) run the same rows.
 //
@@ -28,27 +28,26 @@ type Way string
 
 // The ways in.
 const (
-	SQLOpenPgx       Way = "sql.Open(securepg)"
-	SQLOpenPQ        Way = "sql.Open(securepg-pq)"
-	ConnectorPgx     Way = "NewConnector(pgx)"
-	ConnectorPQ      Way = "NewConnector(pq)"
-	ConfigurePgx     Way = "ConfigurePgx"
-	ConfigurePool    Way = "ConfigurePool"
-	OpenDB           Way = "OpenDB"
-	RegisterConnConf Way = "RegisterConnConfig"
-	Listener         Way = "NewListener"
-	ListenerDialer   Way = "NewListenerDialer"
-	SQLMock          Way = "sqlmocktest"
-	CheckPgx         Way = "check(pgx)"
-	CheckPQ          Way = "check(pq)"
-	ProbePgx         Way = "probe(pgx)"
-	ProbePQ          Way = "probe(pq)"
+	SQLOpenPgx     Way = "sql.Open(securepg)"
+	SQLOpenPQ      Way = "sql.Open(securepg-pq)"
+	ConnectorPgx   Way = "NewConnector(pgx)"
+	ConnectorPQ    Way = "NewConnector(pq)"
+	ConfigurePgx   Way = "ConfigurePgx"
+	ConfigurePool  Way = "ConfigurePool"
+	OpenDB         Way = "OpenDB"
+	Listener       Way = "NewListener"
+	ListenerDialer Way = "NewListenerDialer"
+	SQLMock        Way = "sqlmocktest"
+	CheckPgx       Way = "check(pgx)"
+	CheckPQ        Way = "check(pq)"
+	ProbePgx       Way = "probe(pgx)"
+	ProbePQ        Way = "probe(pq)"
 )
 
 // LibraryWays are the ways TestParity runs; CLIWays TestParityCLI's.
 var (
 	LibraryWays = []Way{SQLOpenPgx, SQLOpenPQ, ConnectorPgx, ConnectorPQ, ConfigurePgx, ConfigurePool, OpenDB,
-		RegisterConnConf, Listener, ListenerDialer, SQLMock}
+		Listener, ListenerDialer, SQLMock}
 	CLIWays = []Way{CheckPgx, CheckPQ, ProbePgx, ProbePQ}
 )
 
@@ -187,7 +186,7 @@ func NotApplicable(k Case, w Way) string {
 	switch k.Source {
 	case OAuthToken:
 		switch w {
-		case ConfigurePgx, ConfigurePool, OpenDB, RegisterConnConf:
+		case ConfigurePgx, ConfigurePool, OpenDB:
 		default:
 			return "OAuthTokenProvider is a field of pgx's ConnConfig, which only the pgx-native ways take"
 		}

@@ -1,5 +1,5 @@
 // Package configcopy: securepg functions that take a configuration and
-// copy it (OpenDB, RegisterConnConfig) leave it unconfigured; only
+// copy it (OpenDB) leave it unconfigured; only
 // ConfigurePgx and ConfigurePool configure it. No securepg function
 // secures a lib/pq connector handed to it.
 package configcopy
@@ -33,10 +33,10 @@ func openDBThenConnect(ctx context.Context, dsn string) (*sql.DB, *pgx.Conn, err
 	return db, conn, err
 }
 
-// RegisterConnConfig copies cfg.
-func registerThenConnect(ctx context.Context, dsn string) (*pgx.Conn, error) {
+// OpenDB copies cfg: any connect on it afterwards is pgx alone.
+func openThenConnect(ctx context.Context, dsn string) (*pgx.Conn, error) {
 	cfg, _ := pgx.ParseConfig(dsn)
-	_ = securepg.RegisterConnConfig(cfg)
+	_, _ = securepg.OpenDB(cfg)
 	stdlib.OpenDB(*cfg)                    // want `stdlib.OpenDB with a configuration securepg has not configured`
 	pgconn.ConnectConfig(ctx, &cfg.Config) // want `pgconn.ConnectConfig with a configuration securepg has not configured`
 	return pgx.ConnectConfig(ctx, cfg)     // want `pgx.ConnectConfig with a configuration securepg has not configured bypasses`

@@ -63,7 +63,6 @@ func builtInCode(dsn string) (*sql.DB, error) {
 	if _, err := securepg.OpenDB(cfg); err != nil {
 		return nil, err
 	}
-	_, _ = sql.Open("securepg", securepg.RegisterConnConfig(cfg))
 	return sql.Open("securepg", stdlib.RegisterConnConfig(cfg))
 }
 
