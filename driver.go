@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 
-	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
@@ -13,7 +12,7 @@ import (
 // backend (errors are *pgconn.PgError, conns *stdlib.Conn). Package libpq
 // registers "securepg-pq", the lib/pq backend (*pq.Error); no variable
 // changes the backend under existing code.
-const DriverName = core.NamePgx
+const DriverName = "securepg"
 
 func init() {
 	sql.Register(DriverName, &drv{})

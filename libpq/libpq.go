@@ -33,7 +33,7 @@ import (
 )
 
 // DriverName is the name this package registers with database/sql.
-const DriverName = core.NamePQ
+const DriverName = "securepg-pq"
 
 func init() {
 	sql.Register(DriverName, drv{})

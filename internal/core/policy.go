@@ -51,12 +51,11 @@ const SettingDriver = "driver"
 // fast instead of holding the caller.
 const DefaultConnectTimeout = 10 * time.Second
 
-// The underlying drivers, and the names securepg registers them under
-// with database/sql (NamePQ from package libpq).
+// The underlying drivers, and lib/pq's driver name (libpq.DriverName),
+// which securepg's messages name.
 const (
 	DriverPgx = "pgx"
 	DriverPQ  = "pq"
-	NamePgx   = "securepg"
 	NamePQ    = "securepg-pq"
 )
 
