@@ -27,8 +27,12 @@ func newMockBackend(m seam.Mock, p core.Policy, plan core.Plan) *mockBackend {
 }
 
 // UseMock serves c's conns from m (sqlmocktest.New and OpenDB): see
-// seam.Mockable.
-func (c *connector) UseMock(m seam.Mock) { c.backend = newMockBackend(m, c.policy, c.plan) }
+// seam.Connector. A nil m changes nothing.
+func (s connectorSeam) UseMock(m seam.Mock) {
+	if m != nil {
+		s.c.backend = newMockBackend(m, s.c.policy, s.c.plan)
+	}
+}
 
 func (b *mockBackend) Connect(ctx context.Context, creds core.CredsFunc, rec *core.Recorder) (driver.Conn, core.Facts, []*core.Violation, error) {
 	cr, err := creds(ctx, b.target)

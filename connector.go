@@ -27,7 +27,11 @@ import (
 // configuration of dsn (DSN + PG* environment + service file + defaults)
 // is weaker than the policy.
 func NewConnector(dsn string, opts ...Option) (driver.Connector, error) {
-	return newConnector(dsn, opts)
+	c, err := newConnector(dsn, opts)
+	if err != nil {
+		return nil, err // not a nil *connector in a non-nil interface
+	}
+	return c, nil
 }
 
 type connector struct {
@@ -68,7 +72,7 @@ func newConnector(dsn string, opts []Option) (*connector, error) {
 func newPgxConnector(cc *pgx.ConnConfig, opts []Option) (*connector, error) {
 	c, err := buildConnector(opts, "", func(p core.Policy, _ seam.Backend) (core.Backend, core.Plan, error) {
 		if p.Driver != core.DriverPgx {
-			return nil, core.Plan{}, fmt.Errorf("securepg: a *pgx.ConnConfig needs the pgx backend, and %s is %q", p.Sources[core.SettingDriver], p.Driver)
+			return nil, core.Plan{}, fmt.Errorf("securepg: a *pgx.ConnConfig needs the pgx backend, and %s chooses lib/pq (%s)", p.Sources[core.SettingDriver], core.NamePQ)
 		}
 		return core.PreparePgxConfig(cc, p)
 	})

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 
+	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
@@ -43,10 +44,10 @@ func (d *drv) Open(dsn string) (driver.Conn, error) {
 // OpenConnector parses dsn, reads the SECUREPG_* policy, and refuses a DSN
 // whose effective configuration is weaker than the policy.
 func (d *drv) OpenConnector(dsn string) (driver.Connector, error) {
-	if err := pgxRegistered(dsn); err != nil {
+	if err := core.PgxRegisteredName(dsn); err != nil {
 		return nil, err
 	}
-	return newConnector(dsn, nil)
+	return NewConnector(dsn)
 }
 
 // PoolName is the connector's default db.client.connection.pool.name

@@ -103,6 +103,6 @@ func mockConnector(dsn string, m seam.Mock, opts ...Option) (*connector, error) 
 	if err != nil {
 		return nil, err
 	}
-	c.UseMock(m)
+	connectorSeam{c}.UseMock(m)
 	return c, nil
 }

@@ -10,22 +10,41 @@ import (
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
-// What package libpq reaches of a connector (seam.Connector): these
-// methods are not part of securepg's API (the type is unexported).
-var _ seam.Connector = (*connector)(nil)
+// connectorSeam is what sqlmocktest and libpq reach of a connector
+// (seam.Connector), through Seam and a key only securepg's own packages
+// hold: not part of securepg's API, nor reachable by reflection.
+type connectorSeam struct{ c *connector }
+
+var (
+	_ seam.Gate      = (*connector)(nil)
+	_ seam.Connector = connectorSeam{}
+)
+
+// Seam is c's seam for the holder of seam.Token(), nil for anyone else.
+func (c *connector) Seam(k *seam.Key) seam.Connector {
+	if k != seam.Token() {
+		return nil
+	}
+	return connectorSeam{c}
+}
 
 // Backend is the connector's prepared backend.
-func (c *connector) Backend() core.Backend { return c.backend }
+func (s connectorSeam) Backend() core.Backend { return s.c.backend }
 
 // SetNotice sets (nil: removes) the notice handler.
-func (c *connector) SetNotice(n *seam.Notice) { c.notice.Store(n) }
+func (s connectorSeam) SetNotice(n *seam.Notice) { s.c.notice.Store(n) }
 
 // Notice is the notice handler, or nil.
-func (c *connector) Notice() *seam.Notice { return c.notice.Load() }
+func (s connectorSeam) Notice() *seam.Notice { return s.c.notice.Load() }
 
-// ReportDial gives a lib/pq listener's dial the span, metrics and log
+// ReportDial is the connector's reportDial.
+func (s connectorSeam) ReportDial(ctx context.Context, rec *core.Recorder, f core.Facts, err error) {
+	s.c.reportDial(ctx, rec, f, err)
+}
+
+// reportDial gives a lib/pq listener's dial the span, metrics and log
 // lines of a connect when it has something to say.
-func (c *connector) ReportDial(ctx context.Context, rec *core.Recorder, f core.Facts, err error) {
+func (c *connector) reportDial(ctx context.Context, rec *core.Recorder, f core.Facts, err error) {
 	if err == nil && len(rec.Rejected()) == 0 && len(rec.Audited()) == 0 {
 		return
 	}

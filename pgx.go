@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net"
 	"reflect"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
@@ -316,13 +315,4 @@ func (n *native) TracePrepareEnd(ctx context.Context, conn *pgx.Conn, data pgx.T
 	if t, ok := n.query.(pgx.PrepareTracer); ok {
 		t.TracePrepareEnd(ctx, conn, data)
 	}
-}
-
-// pgxRegistered refuses a name from pgx's stdlib.RegisterConnConfig:
-// sql.Open("securepg", name) would otherwise parse it as a DSN.
-func pgxRegistered(name string) error {
-	if strings.HasPrefix(name, "registeredConnConfig") {
-		return errors.New("securepg: " + core.SafeText(name) + " is a name from pgx's stdlib.RegisterConnConfig, whose registry securepg cannot read; open the configuration with securepg.OpenDB instead")
-	}
-	return nil
 }

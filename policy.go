@@ -3,6 +3,7 @@ package securepg
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/internal/seam"
@@ -20,7 +21,9 @@ func resolvePolicy(opts []Option) (core.Policy, options, error) {
 			o.backend = b
 			o.settings = append(o.settings, setting{core.SettingDriver, core.DriverPQ, b.Name()})
 		default:
-			opt.apply(&o)
+			if err := applyOption(opt, &o); err != nil {
+				return core.Policy{}, o, err
+			}
 		}
 	}
 	policy, err := core.PolicyFromEnv()
@@ -63,5 +66,18 @@ func (c *connector) judge() error {
 		c.reportAudit(context.Background(), v)
 	}
 	c.audited = audited
+	return nil
+}
+
+// applyOption applies opt, and turns the panic of an option that wraps a
+// nil Option (or wraps libpq.Backend(), whose Option is nil: securepg
+// recognises it only unwrapped) into an error.
+func applyOption(opt Option, o *options) (err error) {
+	defer func() {
+		if recover() != nil {
+			err = fmt.Errorf("securepg: the option %T wraps a nil Option or libpq.Backend(); pass libpq.Backend() itself", opt)
+		}
+	}()
+	opt.apply(o)
 	return nil
 }

@@ -59,6 +59,9 @@ func (d drv) Open(dsn string) (driver.Conn, error) {
 
 // OpenConnector is securepg.NewConnector(dsn, Backend()).
 func (drv) OpenConnector(dsn string) (driver.Connector, error) {
+	if err := core.PgxRegisteredName(dsn); err != nil {
+		return nil, err
+	}
 	return securepg.NewConnector(dsn, backend{name: "the driver name " + DriverName})
 }
 
@@ -119,7 +122,7 @@ func NewListenerDialer(dsn string, opts ...securepg.Option) (*ListenerDialer, er
 	if err != nil {
 		return nil, err
 	}
-	c := conn.(seam.Connector)
+	c := seam.Of(conn)
 	pc, ok := c.Backend().(*pqconn.PQConfig)
 	if !ok {
 		return nil, errNotPQ // sqlmocktest's, say
@@ -174,8 +177,8 @@ func (d *ListenerDialer) GoString() string { return d.String() }
 // it. A connector that is not securepg's is returned as lib/pq's
 // pq.ConnectorWithNoticeHandler would wrap it.
 func ConnectorWithNoticeHandler(c driver.Connector, handler func(*pq.Error)) driver.Connector {
-	sc, ok := c.(seam.Connector)
-	if !ok {
+	sc := seam.Of(c)
+	if sc == nil {
 		return pq.ConnectorWithNoticeHandler(c, handler)
 	}
 	if handler == nil {
@@ -191,8 +194,8 @@ func ConnectorWithNoticeHandler(c driver.Connector, handler func(*pq.Error)) dri
 // ConnectorNoticeHandler returns the handler ConnectorWithNoticeHandler
 // set on c, or nil.
 func ConnectorNoticeHandler(c driver.Connector) func(*pq.Error) {
-	sc, ok := c.(seam.Connector)
-	if !ok {
+	sc := seam.Of(c)
+	if sc == nil {
 		return pq.ConnectorNoticeHandler(c)
 	}
 	if n := sc.Notice(); n != nil {

@@ -140,17 +140,21 @@ func open(t TB, dsn string, c *config, m *mock) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn.(seam.Mockable).UseMock(m)
+	seam.Of(conn).UseMock(m)
 	db := sql.OpenDB(conn)
 	t.Cleanup(func() { db.Close() })
 	return db, nil
 }
 
-// Register makes every sql.Open("securepg", dsn) until the end of the test
-// use a go-sqlmock connection, for code that opens its own database. The
-// policy still judges dsn when that code calls sql.Open. Registrations are
+// Register makes every connector securepg makes for dsn until the end of
+// the test use a go-sqlmock connection, for code that opens its own
+// database: sql.Open("securepg", dsn), sql.Open("securepg-pq", dsn) (with
+// package libpq imported), securepg.NewConnector(dsn, ...). The policy
+// still judges dsn when that code opens it, as the driver name it opens
+// reads it (lib/pq's parser for "securepg-pq"). Registrations are
 // process-wide: tests that register the same DSN must not run in parallel.
-// WithSecurepg does not apply: such code passes no options.
+// WithSecurepg does not apply: such code passes no options, and its driver
+// name chooses the backend.
 func Register(t TB, dsn string, opts ...Option) (sqlmock.Sqlmock, error) {
 	t.Helper()
 	c, m, err := newMock(t, opts)
@@ -158,7 +162,7 @@ func Register(t TB, dsn string, opts ...Option) (sqlmock.Sqlmock, error) {
 		return nil, err
 	}
 	if len(c.securepg) > 0 {
-		return nil, fmt.Errorf("sqlmocktest.Register: WithSecurepg does not apply to code that calls sql.Open itself")
+		return nil, fmt.Errorf("sqlmocktest.Register: WithSecurepg does not apply to code that calls sql.Open itself: drop it (the driver name that code opens, \"securepg\" or \"securepg-pq\", chooses the backend)")
 	}
 	t.Cleanup(reg.add(dsn, m))
 	return m.mock, nil

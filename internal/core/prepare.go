@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/x509"
 	"database/sql/driver"
+	"errors"
+	"strings"
 )
 
 // Backend is an underlying driver prepared for one DSN: Connect opens one
@@ -53,4 +55,14 @@ func ServerAuth(b Backend, i int) (roots *x509.CertPool, name string, level Veri
 		r, err = a.Later.Get(ctx)
 	}
 	return r.pool(), a.Name, a.Level, err
+}
+
+// PgxRegisteredName refuses a name from pgx's stdlib.RegisterConnConfig
+// given to sql.Open as a DSN ("securepg" or "securepg-pq"), which either
+// driver would otherwise parse as one.
+func PgxRegisteredName(name string) error {
+	if strings.HasPrefix(name, "registeredConnConfig") {
+		return errors.New("securepg: " + SafeText(name) + " is a name from pgx's stdlib.RegisterConnConfig, whose registry securepg cannot read; open the configuration with securepg.OpenDB instead")
+	}
+	return nil
 }

@@ -1,8 +1,8 @@
 // Package seam holds the interfaces by which sqlmocktest and libpq reach
-// securepg's connector without a public API of their own: sqlmocktest's
-// mock (Mockable, and LookupMock, the one variable, which only
-// sqlmocktest sets), libpq's backend (Backend) and listeners and notices
-// (Connector). No test seam is on a path a binary that does not link
+// securepg's connector without a public API of their own: the connector's
+// seam (Of, gated by a Key only securepg's packages hold), sqlmocktest's
+// mocks (LookupMock, the one variable, which only sqlmocktest sets),
+// libpq's backend (Backend). No test seam is on a path a binary that does not link
 // sqlmocktest can take.
 package seam
 
@@ -22,11 +22,28 @@ type Mock interface {
 	Connect(ctx context.Context, target core.Target) (driver.Conn, core.Facts, error)
 }
 
-// Mockable is implemented by the connector securepg.NewConnector returns:
-// UseMock, called before the connector is shared, makes it serve its
-// conns from m instead of the network, judged as the network's would be.
-type Mockable interface {
-	UseMock(m Mock)
+// Key proves that the caller is one of securepg's own packages: only
+// they can import this package and call Token.
+type Key struct{ _ byte }
+
+var token = new(Key)
+
+// Token is the Key the connector's Seam asks for.
+func Token() *Key { return token }
+
+// Gate is implemented by the connector securepg.NewConnector returns:
+// Seam(Token()) is what sqlmocktest and libpq reach of it, and nil for
+// any other key (a method found by reflection is no way in).
+type Gate interface {
+	Seam(k *Key) Connector
+}
+
+// Of is c's seam, or nil when c is not securepg's connector.
+func Of(c driver.Connector) Connector {
+	if g, ok := c.(Gate); ok {
+		return g.Seam(Token())
+	}
+	return nil
 }
 
 // LookupMock finds the mock that sqlmocktest.Register put in force for a
@@ -45,11 +62,13 @@ type Backend interface {
 	Prepare(dsn string, p core.Policy) (core.Backend, core.Plan, error)
 }
 
-// Connector is what package libpq reaches of the connector
-// securepg.NewConnector returns: its backend (for lib/pq's listeners),
-// the report of a listener's dial (telemetry, logs, hooks), and the
-// notice handler.
+// Connector is what sqlmocktest and libpq reach of the connector
+// securepg.NewConnector returns: UseMock (called before the connector is
+// shared, it serves its conns from m, judged as the network's would be),
+// its backend (for lib/pq's listeners), the report of a listener's dial
+// (telemetry, logs, hooks), and the notice handler.
 type Connector interface {
+	UseMock(m Mock)
 	Backend() core.Backend
 	ReportDial(ctx context.Context, rec *core.Recorder, f core.Facts, err error)
 	SetNotice(n *Notice)
