@@ -129,12 +129,3 @@ func TestJudgeLoopbackPlaintext(t *testing.T) {
 		t.Fatalf("a failed verification accepted: %v", vs)
 	}
 }
-
-func mustNetworks(t *testing.T, s string) Networks {
-	t.Helper()
-	n, err := ParseNetworks(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
