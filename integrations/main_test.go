@@ -10,6 +10,7 @@ import (
 
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/lab/labtest"
+	_ "github.com/securepg/securepg/libpq" // "securepg-pq"
 )
 
 // TestMain stops the shared lab cluster at the end. securepg's refusal
