@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/securepg/securepg"
+	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/libpq"
 )
 
@@ -53,5 +55,25 @@ func TestPgxRegistryName(t *testing.T) {
 	_, err := sql.Open(libpq.DriverName, "registeredConnConfig0")
 	if err == nil || !strings.Contains(err.Error(), "securepg.OpenDB") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestPgxWaysRefuseTheBackend: the ways that take a pgx configuration
+// refuse libpq.Backend() (never a lib/pq connector under pgx's types),
+// naming the driver name; and libpq.DriverName is the name securepg's
+// messages give.
+func TestPgxWaysRefuseTheBackend(t *testing.T) {
+	if libpq.DriverName != core.NamePQ {
+		t.Fatalf("libpq.DriverName %q, core.NamePQ %q", libpq.DriverName, core.NamePQ)
+	}
+	cc, err := pgx.ParseConfig("host=db.example.com sslmode=verify-full sslrootcert=system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := securepg.ConfigurePgx(cc, libpq.Backend()); err == nil || !strings.Contains(err.Error(), "securepg-pq") {
+		t.Fatalf("ConfigurePgx: %v", err)
+	}
+	if db, err := securepg.OpenDB(cc, libpq.Backend()); err == nil || db != nil || !strings.Contains(err.Error(), "securepg-pq") {
+		t.Fatalf("OpenDB: %v", err)
 	}
 }
