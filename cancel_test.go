@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/securepg/securepg/internal/testenv"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // TestQueryCancellation: a query whose context ends is cancelled on the
@@ -16,7 +16,7 @@ import (
 // dialer, with the default connect timeout in force). Repeated, as the
 // failure it guards against was a race.
 func TestQueryCancellation(t *testing.T) {
-	testenv.Slow(t, "waits for cancelled queries")
+	labtest.Slow(t, "waits for cancelled queries")
 	l := getLab(t)
 	for _, drv := range []string{"securepg", "securepg-pq"} {
 		t.Run(drv, func(t *testing.T) {

@@ -26,7 +26,6 @@ import (
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/core"
-	"github.com/securepg/securepg/internal/testenv"
 	pglab "github.com/securepg/securepg/lab"
 	"github.com/securepg/securepg/lab/labtest"
 )
@@ -286,7 +285,7 @@ func transient(err error) bool {
 // restart, was encrypted, and there were no more of them than connections
 // securepg validated plus those the restart cut short. Nothing leaks.
 func TestServerRestartUnderLoad(t *testing.T) {
-	testenv.Slow(t, "starts and restarts a server of its own under load")
+	labtest.Slow(t, "starts and restarts a server of its own under load")
 	c := startCluster(t)
 	enableLogConnections(t, c)
 	const workers = 8
@@ -477,7 +476,7 @@ func timeoutError(err error) bool {
 // deadline, fail with a timeout in bounded time and close their sockets;
 // once the route is back, new connections succeed.
 func TestBlackholedServer(t *testing.T) {
-	testenv.Slow(t, "waits for connection timeouts")
+	labtest.Slow(t, "waits for connection timeouts")
 	l := getLab(t)
 	for _, drv := range backends {
 		t.Run(drv, func(t *testing.T) {
@@ -586,7 +585,7 @@ func expiryPoint(t *testing.T, s *sdk, port int) (float64, bool) {
 // certificate-expiry gauge follows its NotAfter, and a connection made
 // before the rotation keeps working.
 func TestServerCertificateRotation(t *testing.T) {
-	testenv.Slow(t, "starts a server of its own")
+	labtest.Slow(t, "starts a server of its own")
 	c := startCluster(t)
 	for i, drv := range backends {
 		t.Run(drv, func(t *testing.T) {
@@ -697,7 +696,7 @@ func (s *silentSink) close() int64 {
 // stripping proxy is refused and reported at every connection, and never
 // receives a byte after its 'N'.
 func TestFailoverToPromotedStandby(t *testing.T) {
-	testenv.Slow(t, "starts a primary and a standby")
+	labtest.Slow(t, "starts a primary and a standby")
 	primary := startCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

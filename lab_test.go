@@ -14,7 +14,6 @@ import (
 	"github.com/securepg/securepg/libpq"
 
 	"github.com/securepg/securepg"
-	"github.com/securepg/securepg/internal/testenv"
 	pglab "github.com/securepg/securepg/lab"
 	"github.com/securepg/securepg/lab/labtest"
 )
@@ -78,7 +77,7 @@ func eachServer(t *testing.T, f func(t *testing.T, l *lab)) {
 	sys := getLab(t)
 	t.Run(sys.name, func(t *testing.T) { f(t, sys) })
 	t.Run("pg"+itoa(newestMajor), func(t *testing.T) {
-		testenv.Slow(t, "a second server")
+		labtest.Slow(t, "a second server")
 		f(t, getLabVersion(t, newestMajor))
 	})
 }

@@ -16,11 +16,11 @@ import (
 
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
-	"github.com/securepg/securepg/internal/parity"
+	"github.com/securepg/securepg/lab/parity"
 	"github.com/securepg/securepg/sqlmocktest"
 )
 
-// TestParity runs the one table of adversarial cases (internal/parity)
+// TestParity runs the one table of adversarial cases (lab/parity)
 // through every way in of the library, on both backends: database/sql
 // (sql.Open and NewConnector, pgx and lib/pq), pgx native (ConfigurePgx,
 // ConfigurePool, OpenDB), lib/pq's listeners

@@ -13,8 +13,8 @@ import (
 
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
-	"github.com/securepg/securepg/internal/testenv"
 	pglab "github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 func readFile(t *testing.T, path string) []byte {
@@ -135,7 +135,7 @@ func TestCABundleRotation(t *testing.T) {
 // shows its serial) within a couple of seconds, and no connection fails
 // meanwhile. Both backends, from the DSN and from SECUREPG_SSLCERT/KEY.
 func TestClientCertificateRotation(t *testing.T) {
-	testenv.Slow(t, "waits for the once-a-second look at the files")
+	labtest.Slow(t, "waits for the once-a-second look at the files")
 	l := getLab(t)
 	next, err := l.Certs.IssueClient(pglab.ClientCN)
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
-	"github.com/securepg/securepg/internal/testenv"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 type failedSpan struct {
@@ -85,7 +85,7 @@ func (w *spanWatch) ForceFlush(context.Context) error { return nil }
 // end of the run is within a generous factor of what it was halfway
 // (both measured after a collection, with the workers still running).
 func TestSoak(t *testing.T) {
-	testenv.Slow(t, "20,000 queries per backend")
+	labtest.Slow(t, "20,000 queries per backend")
 	l := getLab(t)
 	const (
 		workers  = 64

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/securepg/securepg/internal/testenv"
 	"github.com/securepg/securepg/lab"
 	"github.com/securepg/securepg/lab/labtest"
 )
@@ -49,13 +48,13 @@ func fakeBinDir(t *testing.T, script string) string {
 // assertNothingLeft fails t when a start left a directory or a process.
 func assertNothingLeft(t *testing.T, tmp string, also ...string) {
 	t.Helper()
-	if left := testenv.Leftovers(t, tmp, also...); len(left) > 0 {
+	if left := labtest.Leftovers(t, tmp, also...); len(left) > 0 {
 		t.Fatalf("left behind:\n%s", strings.Join(left, "\n"))
 	}
 }
 
 func TestStartWithBogusBinDir(t *testing.T) {
-	tmp := testenv.ServerTempDir(t)
+	tmp := labtest.ServerTempDir(t)
 	bogus := filepath.Join(tmp, "no-such-bin")
 	t.Setenv(lab.BinDirEnv(99), bogus)
 	_, err := lab.FindVersionBinDir(context.Background(), 99)
@@ -71,7 +70,7 @@ func TestStartWithBogusBinDir(t *testing.T) {
 
 func TestStartReportsInitdbsMessage(t *testing.T) {
 	bin := fakeBinDir(t, `echo "initdb: error: the disk is on fire $(printf '\033[31m')red" >&2; exit 1`)
-	tmp := testenv.ServerTempDir(t)
+	tmp := labtest.ServerTempDir(t)
 	c, err := lab.StartWith(context.Background(), lab.Options{BinDir: bin})
 	var te *lab.ToolError
 	if c != nil || !errors.As(err, &te) || te.Tool != "initdb" {
@@ -85,7 +84,7 @@ func TestStartReportsInitdbsMessage(t *testing.T) {
 
 func TestStartToolMessageIsBounded(t *testing.T) {
 	bin := fakeBinDir(t, `i=0; while [ $i -lt 3000 ]; do echo "line $i of noise"; i=$((i+1)); done; echo "initdb: error: the last word" >&2; exit 1`)
-	tmp := testenv.ServerTempDir(t)
+	tmp := labtest.ServerTempDir(t)
 	_, err := lab.StartWith(context.Background(), lab.Options{BinDir: bin})
 	var te *lab.ToolError
 	if !errors.As(err, &te) || len(te.Message) > 2100 || !strings.HasSuffix(te.Message, "initdb: error: the last word") {
@@ -96,13 +95,13 @@ func TestStartToolMessageIsBounded(t *testing.T) {
 
 func TestStartReportsPortInUse(t *testing.T) {
 	bin := systemBinDir(t)
-	testenv.Slow(t, "runs initdb")
+	labtest.Slow(t, "runs initdb")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	tmp := testenv.ServerTempDir(t)
+	tmp := labtest.ServerTempDir(t)
 	port := l.Addr().(*net.TCPAddr).Port
 	c, err := lab.StartWith(context.Background(), lab.Options{BinDir: bin, Port: port})
 	var te *lab.ToolError
@@ -116,10 +115,10 @@ func TestStartReportsPortInUse(t *testing.T) {
 // says so, and nothing is left (a running server is stopped).
 func TestStartInterrupted(t *testing.T) {
 	bin := systemBinDir(t)
-	testenv.Slow(t, "starts servers")
+	labtest.Slow(t, "starts servers")
 	for _, at := range []string{"generating a CA", "initdb ", "starting postgres", "creating roles"} {
 		t.Run(strings.Fields(at)[0], func(t *testing.T) {
-			tmp := testenv.ServerTempDir(t)
+			tmp := labtest.ServerTempDir(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var said []string
@@ -184,7 +183,7 @@ func interruptDuringInitdb(t *testing.T, script string) (tmp string, err error) 
 		}
 	}
 	bin := fakeBinDir(t, "echo started > "+fifo+"; "+script)
-	tmp = testenv.ServerTempDir(t)
+	tmp = labtest.ServerTempDir(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type result struct {
@@ -227,8 +226,8 @@ func TestStopIsSafe(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := systemBinDir(t)
-	testenv.Slow(t, "starts a server")
-	tmp := testenv.ServerTempDir(t)
+	labtest.Slow(t, "starts a server")
+	tmp := labtest.ServerTempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := lab.StartWith(ctx, lab.Options{BinDir: bin})

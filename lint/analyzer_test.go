@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/tools/go/analysis/analysistest"
 
-	"github.com/securepg/securepg/internal/testenv"
+	"github.com/securepg/securepg/lab/labtest"
 	"github.com/securepg/securepg/lint"
 )
 
@@ -18,7 +18,7 @@ import (
 // its listener and dialer, GORM with DriverName "securepg") report
 // nothing; each fixture also has calls that must not be reported.
 func TestAnalyzerFixtures(t *testing.T) {
-	testenv.Slow(t, "type-checks the fixtures and the standard library they import")
+	labtest.Slow(t, "type-checks the fixtures and the standard library they import")
 	res := analysistest.Run(t, analysistest.TestData(), lint.Analyzer,
 		"sqlopen", "pgxnative", "pool", "stdlibconn", "pqconn", "gormpg", "pgxv4", "bunpg", "allow", "good")
 	analyzed := false
@@ -43,7 +43,7 @@ func TestAnalyzerFixtures(t *testing.T) {
 // lib/pq connector handed to libpq.ConnectorWithNoticeHandler is
 // reported too.
 func TestAnalyzerConfigCopies(t *testing.T) {
-	testenv.Slow(t, "type-checks the fixture and the standard library it imports")
+	labtest.Slow(t, "type-checks the fixture and the standard library it imports")
 	analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "configcopy")
 }
 
@@ -51,14 +51,14 @@ func TestAnalyzerConfigCopies(t *testing.T) {
 // own line only, one alone on its line the line below; a directive with
 // no reason is reported and accepts nothing.
 func TestAnalyzerAllowScope(t *testing.T) {
-	testenv.Slow(t, "type-checks the fixture and the standard library it imports")
+	labtest.Slow(t, "type-checks the fixture and the standard library it imports")
 	analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "allowscope")
 }
 
 // TestAnalyzerGormDialector: a postgres.Dialector literal is judged like
 // postgres.New's Config.
 func TestAnalyzerGormDialector(t *testing.T) {
-	testenv.Slow(t, "type-checks the fixture and the standard library it imports")
+	labtest.Slow(t, "type-checks the fixture and the standard library it imports")
 	analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "gormdialector")
 }
 
@@ -66,7 +66,7 @@ func TestAnalyzerGormDialector(t *testing.T) {
 // registered under another name (sql.Register, otelsql.Register,
 // otelsql.WrapDriver) or opened directly are reported.
 func TestAnalyzerDriverRegister(t *testing.T) {
-	testenv.Slow(t, "type-checks the fixture and the standard library it imports")
+	labtest.Slow(t, "type-checks the fixture and the standard library it imports")
 	analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "driverregister")
 }
 
@@ -79,7 +79,7 @@ func TestAnalyzerDriverRegister(t *testing.T) {
 // good helpers are accepted), and *pq.Error checks in packages that open
 // the pgx backend (pqerr; pqbackend keeps lib/pq and is silent).
 func TestAnalyzerBypassForms(t *testing.T) {
-	testenv.Slow(t, "type-checks the fixtures and the standard library they import")
+	labtest.Slow(t, "type-checks the fixtures and the standard library they import")
 	analysistest.Run(t, analysistest.TestData(), lint.Analyzer,
 		"funcvalue", "drivervar", "configerr", "spoil", "helpers", "pqerr", "pqbackend")
 }
@@ -89,7 +89,7 @@ func TestAnalyzerBypassForms(t *testing.T) {
 // wrapped and returned, a lib/pq application on "securepg-pq") report
 // nothing.
 func TestAnalyzerCorpus(t *testing.T) {
-	testenv.Slow(t, "type-checks the corpus and the standard library it imports")
+	labtest.Slow(t, "type-checks the corpus and the standard library it imports")
 	res := analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "corpus/...")
 	if len(res) < 5 {
 		t.Fatalf("analyzed %d corpus packages, want 5", len(res))

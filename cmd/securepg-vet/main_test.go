@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/securepg/securepg/internal/testenv"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // TestGoVetVettool builds securepg-vet and runs it under go vet, and by
@@ -20,7 +20,7 @@ import (
 // line and fails the run; the one that goes through securepg (or accepts
 // a call with securepg:allow) passes.
 func TestGoVetVettool(t *testing.T) {
-	testenv.Slow(t, "builds the vet tool and vets a module that uses pgx and lib/pq")
+	labtest.Slow(t, "builds the vet tool and vets a module that uses pgx and lib/pq")
 	gobin, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatal(err)

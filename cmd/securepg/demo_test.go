@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/securepg/securepg/internal/testenv"
 	"github.com/securepg/securepg/lab"
 	"github.com/securepg/securepg/lab/labtest"
 )
@@ -84,7 +83,7 @@ func (r demoRun) assertFailedCleanly(t *testing.T) {
 // names it (the server's command line names its data directory).
 func assertNothingLeft(t *testing.T, tmp string) {
 	t.Helper()
-	if left := testenv.Leftovers(t, tmp); len(left) > 0 {
+	if left := labtest.Leftovers(t, tmp); len(left) > 0 {
 		t.Fatalf("left behind:\n%s", strings.Join(left, "\n"))
 	}
 }
@@ -100,7 +99,7 @@ func TestDemoInterrupted(t *testing.T) {
 	if _, err := lab.FindBinDir(); err != nil {
 		labtest.Unavailable(t, err)
 	}
-	testenv.Slow(t, "starts servers")
+	labtest.Slow(t, "starts servers")
 	for _, tc := range []struct {
 		name, trigger string
 		sig           os.Signal
@@ -114,7 +113,7 @@ func TestDemoInterrupted(t *testing.T) {
 		{"step 5/SIGTERM", "[5/8]", syscall.SIGTERM, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tmp := testenv.ServerTempDir(t)
+			tmp := labtest.ServerTempDir(t)
 			r := runDemo(t, tc.trigger, tc.sig)
 			if !r.signalled {
 				t.Fatalf("the demo never printed %q; stdout:\n%s\nstderr:\n%s", tc.trigger, r.stdout, r.stderr)
@@ -152,7 +151,7 @@ func TestDemoFailedStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tmp := testenv.ServerTempDir(t)
+	tmp := labtest.ServerTempDir(t)
 	r := runDemo(t, "", nil, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	r.assertFailedCleanly(t)
 	if !strings.Contains(r.stderr, "initdb: error: could not create directory: the disk is on fire") {

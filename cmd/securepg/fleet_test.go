@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/securepg/securepg/internal/testenv"
 	"github.com/securepg/securepg/lab"
 	"github.com/securepg/securepg/lab/labtest"
 )
@@ -154,7 +153,7 @@ func TestProbeFleetBounds(t *testing.T) {
 // PgBouncer in front of 15 passes on both backends, the pooler is
 // detected, and each server's chain and versions are reported.
 func TestProbeFleetServers(t *testing.T) {
-	testenv.Slow(t, "a second server and a pooler")
+	labtest.Slow(t, "a second server and a pooler")
 	c15, c18 := labtest.Shared(t), labtest.SharedVersion(t, 18)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/securepg/securepg/internal/testenv"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // writeModule writes a throwaway module that needs nothing but the
@@ -122,7 +122,7 @@ func open(dsn string) { sql.Open("securepg-pq", dsn) }
 // compare) nor in any example module or the ORM integrations module,
 // tests included.
 func TestLintRepositoryReportsNothing(t *testing.T) {
-	testenv.Slow(t, "loads the example modules and their dependencies")
+	labtest.Slow(t, "loads the example modules and their dependencies")
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/securepg/securepg/internal/parity"
 	"github.com/securepg/securepg/lab/labtest"
+	"github.com/securepg/securepg/lab/parity"
 )
 
-// TestParityCLI runs TestParity's table (internal/parity) through check
+// TestParityCLI runs TestParity's table (lab/parity) through check
 // and probe, on both backends, and asserts the same verdict: the reason
 // code of the refusal, or allowed. check is offline and judges the rows
 // decided before anything is dialed; probe connects. Where a row's

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/securepg/securepg/internal/testenv"
+	"github.com/securepg/securepg/lab/labtest"
 
 	"github.com/securepg/securepg/lab"
 )
@@ -148,7 +148,7 @@ func TestEvaluate(t *testing.T) {
 // configuration: TLS minimum, org roots and client certificates, applied
 // only where the effective configuration names none.
 func TestHardening(t *testing.T) {
-	testenv.ClearPG(t)
+	labtest.ClearPG(t)
 	certs, err := lab.GenerateCerts(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

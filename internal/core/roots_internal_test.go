@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/securepg/securepg/internal/testenv"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // TestRootsParsedOncePerContent: a root bundle is parsed once per
@@ -19,7 +19,7 @@ func TestRootsParsedOncePerContent(t *testing.T) {
 	b := NewMaterial("root certificates", ParseRoots, c.CAFile)
 	must(t, a.Load(ctx))
 	var err error
-	n := testenv.Allocated(func() { err = b.Load(ctx) })
+	n := labtest.Allocated(func() { err = b.Load(ctx) })
 	must(t, err)
 	if a.val != b.val || !verifies(b.val, c) {
 		t.Fatal("the same bundle was parsed twice")
@@ -33,7 +33,7 @@ func TestRootsParsedOncePerContent(t *testing.T) {
 		}
 	}
 
-	testenv.ClearPG(t)
+	labtest.ClearPG(t)
 	hosts := strings.Repeat("localhost,", MaxHosts-1) + "localhost"
 	for _, root := range []string{"system", c.CAFile} {
 		pc, _, err := PreparePgx("sslmode=verify-full sslrootcert="+root+" host="+hosts, DefaultPolicy())

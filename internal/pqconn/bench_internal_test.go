@@ -10,7 +10,7 @@ import (
 
 	"github.com/securepg/securepg/internal/core"
 
-	"github.com/securepg/securepg/internal/testenv"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // BenchmarkHostileDSN: what a malformed DSN of many password= pairs costs
@@ -18,7 +18,7 @@ import (
 // Time and memory per byte should stay flat (linear cost); see
 // BENCHMARKS.md.
 func BenchmarkHostileDSN(b *testing.B) {
-	testenv.ClearPG(b)
+	labtest.ClearPG(b)
 	for _, size := range []int{1 << 10, 4 << 10, 16 << 10, 60 << 10} {
 		dsn := strings.Repeat("password=x"+marker+" ", size/20) + "port=bad 'x"
 		for _, drv := range []string{core.DriverPgx, core.DriverPQ} {

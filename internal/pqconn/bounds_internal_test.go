@@ -9,7 +9,7 @@ import (
 
 	"github.com/securepg/securepg/internal/core"
 
-	"github.com/securepg/securepg/internal/testenv"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 // hostList is n distinct host names, each holding marker.
@@ -70,7 +70,7 @@ func TestInputCaps(t *testing.T) {
 	} {
 		for _, drv := range []string{core.DriverPgx, core.DriverPQ} {
 			t.Run(tc.name+"/"+drv, func(t *testing.T) {
-				testenv.ClearPG(t)
+				labtest.ClearPG(t)
 				if tc.env != nil {
 					tc.env(t)
 				}
@@ -93,16 +93,16 @@ func TestInputCaps(t *testing.T) {
 // amount (pgx copies the system roots per host).
 func TestHostCapCost(t *testing.T) {
 	for _, drv := range []string{core.DriverPgx, core.DriverPQ} {
-		testenv.ClearPG(t)
+		labtest.ClearPG(t)
 		t.Setenv("PGHOST", shortHosts(5000))
-		n := testenv.Allocated(func() { prepare(drv, "sslrootcert=system") })
+		n := labtest.Allocated(func() { prepare(drv, "sslrootcert=system") })
 		t.Logf("%s: refusing 5000 hosts: %d KiB", drv, n>>10)
 		if n > 4<<20 {
 			t.Errorf("%s: refusing 5000 hosts allocated %d KiB", drv, n>>10)
 		}
 		t.Setenv("PGHOST", hostList(core.MaxHosts))
 		var err error
-		n = testenv.Allocated(func() { _, err = prepare(drv, "sslrootcert=system") })
+		n = labtest.Allocated(func() { _, err = prepare(drv, "sslrootcert=system") })
 		t.Logf("%s: %d hosts with the system roots: %d KiB", drv, core.MaxHosts, n>>10)
 		if err != nil || n > 32<<20 {
 			t.Errorf("%s: %d hosts with the system roots: %v, %d KiB", drv, core.MaxHosts, err, n>>10)

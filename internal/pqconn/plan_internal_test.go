@@ -12,8 +12,8 @@ import (
 
 	"github.com/lib/pq"
 	"github.com/securepg/securepg/internal/core"
-	"github.com/securepg/securepg/internal/testenv"
 	"github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/lab/labtest"
 )
 
 type attempts = []core.Attempt
@@ -29,7 +29,7 @@ var (
 // lib/pq v1.12 treat sslmode into a table case: what each driver will
 // really try, per host.
 func TestPlanFacts(t *testing.T) {
-	testenv.ClearPG(t)
+	labtest.ClearPG(t)
 	certs, err := lab.GenerateCerts(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +162,7 @@ func TestPlanFacts(t *testing.T) {
 // TLS minimum, org roots and client certificates, applied only where the
 // effective configuration names none; lib/pq itself never negotiates TLS.
 func TestHardeningPQ(t *testing.T) {
-	testenv.ClearPG(t)
+	labtest.ClearPG(t)
 	certs, err := lab.GenerateCerts(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +211,7 @@ func TestHardeningPQ(t *testing.T) {
 // connects (the dialer's Control, which runs before connect, is never
 // called). The same for the allowed networks.
 func TestPQLoopbackNameResolved(t *testing.T) {
-	testenv.ClearPG(t)
+	labtest.ClearPG(t)
 	for _, tc := range []struct {
 		name   string
 		policy func(p *core.Policy)

@@ -8,11 +8,9 @@ import (
 	"testing"
 
 	"github.com/securepg/securepg/internal/core"
-	"github.com/securepg/securepg/internal/testenv"
+	"github.com/securepg/securepg/lab/labtest"
 
 	"github.com/securepg/securepg/lab"
-
-	"github.com/securepg/securepg/lab/labtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(labtest.RunMain(m)) }
@@ -23,7 +21,7 @@ func TestMain(m *testing.M) { os.Exit(labtest.RunMain(m)) }
 // for the caller to report, and the connection is made to the server.
 func TestPQTriesEveryAddress(t *testing.T) {
 	c := labtest.Shared(t)
-	testenv.ClearPG(t)
+	labtest.ClearPG(t)
 	relay, err := lab.NewRelay(c.Addr())
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/securepg/securepg/internal/core"
-	"github.com/securepg/securepg/internal/testenv"
+	"github.com/securepg/securepg/lab/labtest"
 
 	"github.com/lib/pq"
 )
@@ -31,7 +31,7 @@ func FuzzListenerName(f *testing.F) {
 				return // lib/pq refuses these itself
 			}
 		}
-		testenv.ClearPG(t)
+		labtest.ClearPG(t)
 		p := core.DefaultPolicy()
 		p.MinSSLMode = core.ModeDisable
 		pc, _, err := PreparePQ("host=db.internal,localhost port=5432,5433 sslmode=disable", p)

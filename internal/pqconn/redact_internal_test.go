@@ -10,7 +10,7 @@ import (
 
 	"github.com/securepg/securepg/internal/core"
 
-	"github.com/securepg/securepg/internal/testenv"
+	"github.com/securepg/securepg/lab/labtest"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/lib/pq"
@@ -131,7 +131,7 @@ func pgxConnectErrorShows(dsn string) string {
 }
 
 func TestParseErrorsCarryNoPassword(t *testing.T) {
-	testenv.ClearPG(t)
+	labtest.ClearPG(t)
 	for _, dsn := range redactSeeds {
 		if where := shows(dsn); where != "" {
 			t.Errorf("%q: %s", dsn, where)
@@ -141,7 +141,7 @@ func TestParseErrorsCarryNoPassword(t *testing.T) {
 
 // TestNoOverRedaction: a value that holds no secret may be shown.
 func TestNoOverRedaction(t *testing.T) {
-	testenv.ClearPG(t)
+	labtest.ClearPG(t)
 	_, err := prepare(core.DriverPgx, "host=db password=Zq7-pw connect_timeout=ten")
 	if err == nil || !strings.Contains(err.Error(), "ten") {
 		t.Fatalf("connect_timeout=ten: %v", err)
@@ -174,7 +174,7 @@ func TestRedactDSN(t *testing.T) {
 // quadratic time and memory in redaction. securepg refuses a DSN over
 // MaxDSNSize outright, and one just under it costs memory in proportion.
 func TestHostileDSNIsCheap(t *testing.T) {
-	testenv.ClearPG(t)
+	labtest.ClearPG(t)
 	big := strings.Repeat("password=x"+marker+" ", 128<<10/20)
 	for _, drv := range []string{core.DriverPgx, core.DriverPQ} {
 		if _, err := prepare(drv, big); err == nil || !strings.Contains(err.Error(), "at most") {
@@ -211,7 +211,7 @@ func FuzzRedaction(f *testing.F) {
 	for _, r := range []rune{0x85, 0xa0, 0x1680, 0x2000, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, '\v', '\f'} {
 		f.Add(string(r))
 	}
-	testenv.ClearPG(f)
+	labtest.ClearPG(f)
 	f.Fuzz(func(t *testing.T, s string) {
 		if strings.Contains(s, "Zq7") || strings.Contains(s, "q7S") || strings.Contains(s, "ecret") {
 			return

@@ -1,5 +1,4 @@
-// Package testenv holds what securepg's tests share about where they run.
-package testenv
+package labtest
 
 import (
 	"os"
