@@ -1,11 +1,11 @@
 package lint_test
 
 import (
+	"os"
 	"testing"
 
 	"golang.org/x/tools/go/analysis/analysistest"
 
-	"github.com/securepg/securepg/lab/labtest"
 	"github.com/securepg/securepg/lint"
 )
 
@@ -18,7 +18,7 @@ import (
 // its listener and dialer, GORM with DriverName "securepg") report
 // nothing; each fixture also has calls that must not be reported.
 func TestAnalyzerFixtures(t *testing.T) {
-	labtest.Slow(t, "type-checks the fixtures and the standard library they import")
+	slow(t, "type-checks the fixtures and the standard library they import")
 	res := analysistest.Run(t, analysistest.TestData(), lint.Analyzer,
 		"sqlopen", "pgxnative", "pool", "stdlibconn", "pqconn", "gormpg", "pgxv4", "bunpg", "allow", "good")
 	analyzed := false
@@ -43,7 +43,7 @@ func TestAnalyzerFixtures(t *testing.T) {
 // lib/pq connector handed to libpq.ConnectorWithNoticeHandler is
 // reported too.
 func TestAnalyzerConfigCopies(t *testing.T) {
-	labtest.Slow(t, "type-checks the fixture and the standard library it imports")
+	slow(t, "type-checks the fixture and the standard library it imports")
 	analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "configcopy")
 }
 
@@ -51,14 +51,14 @@ func TestAnalyzerConfigCopies(t *testing.T) {
 // own line only, one alone on its line the line below; a directive with
 // no reason is reported and accepts nothing.
 func TestAnalyzerAllowScope(t *testing.T) {
-	labtest.Slow(t, "type-checks the fixture and the standard library it imports")
+	slow(t, "type-checks the fixture and the standard library it imports")
 	analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "allowscope")
 }
 
 // TestAnalyzerGormDialector: a postgres.Dialector literal is judged like
 // postgres.New's Config.
 func TestAnalyzerGormDialector(t *testing.T) {
-	labtest.Slow(t, "type-checks the fixture and the standard library it imports")
+	slow(t, "type-checks the fixture and the standard library it imports")
 	analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "gormdialector")
 }
 
@@ -66,7 +66,7 @@ func TestAnalyzerGormDialector(t *testing.T) {
 // registered under another name (sql.Register, otelsql.Register,
 // otelsql.WrapDriver) or opened directly are reported.
 func TestAnalyzerDriverRegister(t *testing.T) {
-	labtest.Slow(t, "type-checks the fixture and the standard library it imports")
+	slow(t, "type-checks the fixture and the standard library it imports")
 	analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "driverregister")
 }
 
@@ -79,7 +79,7 @@ func TestAnalyzerDriverRegister(t *testing.T) {
 // good helpers are accepted), and *pq.Error checks in packages that open
 // the pgx backend (pqerr; pqbackend keeps lib/pq and is silent).
 func TestAnalyzerBypassForms(t *testing.T) {
-	labtest.Slow(t, "type-checks the fixtures and the standard library they import")
+	slow(t, "type-checks the fixtures and the standard library they import")
 	analysistest.Run(t, analysistest.TestData(), lint.Analyzer,
 		"funcvalue", "drivervar", "configerr", "spoil", "helpers", "pqerr", "pqbackend")
 }
@@ -89,7 +89,7 @@ func TestAnalyzerBypassForms(t *testing.T) {
 // wrapped and returned, a lib/pq application on "securepg-pq") report
 // nothing.
 func TestAnalyzerCorpus(t *testing.T) {
-	labtest.Slow(t, "type-checks the corpus and the standard library it imports")
+	slow(t, "type-checks the corpus and the standard library it imports")
 	res := analysistest.Run(t, analysistest.TestData(), lint.Analyzer, "corpus/...")
 	if len(res) < 5 {
 		t.Fatalf("analyzed %d corpus packages, want 5", len(res))
@@ -101,5 +101,15 @@ func TestAnalyzerCorpus(t *testing.T) {
 		for _, d := range r.Diagnostics {
 			t.Errorf("%s: a false positive: %s", r.Action.Package.Fset.Position(d.Pos), d.Message)
 		}
+	}
+}
+
+// slow marks a slow test: `go test -short` skips it on a workstation;
+// under CI=true it always runs (as lab/labtest.Slow, which this module,
+// free of the lab's dependencies, does not import).
+func slow(t testing.TB, why string) {
+	t.Helper()
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip("slow (go test without -short runs it): " + why)
 	}
 }

@@ -2,10 +2,7 @@ module github.com/securepg/securepg/lint
 
 go 1.26.0
 
-require (
-	github.com/securepg/securepg v0.0.0
-	golang.org/x/tools v0.48.0
-)
+require golang.org/x/tools v0.48.0
 
 require (
 	github.com/google/go-cmp v0.7.0 // indirect
