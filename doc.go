@@ -110,8 +110,9 @@
 // # Errors
 //
 // Every refusal satisfies errors.Is(err, ErrPolicyViolation) and
-// errors.As(err, &pe) for a *PolicyError, whose Reason is a stable code
-// (ReasonTLSDisabled, ReasonPlaintextFallback, ...). No error, log record,
+// errors.As(err, &pe) for a *PolicyError (hooks.Violation, the type
+// OnViolation hears), whose Reason is a stable code (ReasonTLSDisabled,
+// ReasonPlaintextFallback, ...). No error, log record,
 // span, hook argument or %#v rendering contains a secret, as each driver
 // reads the DSN: parse errors of pgx and lib/pq are rebuilt without them,
 // and pgx's *pgconn.ConnectError (whose Config holds the password) never

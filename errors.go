@@ -1,13 +1,14 @@
 package securepg
 
 import (
+	"github.com/securepg/securepg/hooks"
 	"github.com/securepg/securepg/internal/core"
 )
 
 // ErrPolicyViolation is matched by every refusal: errors.Is(err,
 // ErrPolicyViolation) reports whether securepg refused a connection because
 // it was weaker than the policy.
-var ErrPolicyViolation = core.ErrPolicyViolation
+var ErrPolicyViolation = hooks.ErrPolicyViolation
 
 // DSNError is the error for a DSN (or a PG* variable, a service file, a
 // passfile) that securepg or the driver cannot read as the driver would:
@@ -76,19 +77,9 @@ const (
 	ReasonPinMismatch = core.ReasonPinMismatch
 )
 
-// PolicyError describes a refusal; it never contains a credential. Its
-// fields:
-//
-//	Reason string // a stable code: ReasonTLSDisabled, ...
-//	Host   string // host:port or unix socket directory
-//	Got    string // what the connection had, e.g. "prefer"
-//	Want   string // what the policy demands, e.g. "verify-full"
-//	Detail string // what is wrong, in a sentence
-//	Fix    string // what to change
-//	Err    error  // the safe underlying cause (an x509 error, for instance), or nil
-//
-// Error says what was refused, why and how to fix it; errors.Is(err,
-// ErrPolicyViolation) is true; Unwrap returns Err. A refusal inside
-// another error (pgx used directly wraps what securepg's hooks returned)
-// is found by errors.As all the same.
-type PolicyError = core.PolicyError
+// PolicyError is the error of every refusal: hooks.Violation, securepg's
+// one violation type, which OnViolation hears too. Its Outcome is
+// "refused"; errors.Is(err, ErrPolicyViolation) is true; Unwrap returns
+// its cause. A refusal inside another error (pgx used directly wraps what
+// securepg's hooks returned) is found by errors.As all the same.
+type PolicyError = hooks.Violation

@@ -142,6 +142,53 @@ func TestAfterConnectSeesTLSAndRejectionNeverFallsBack(t *testing.T) {
 	}
 }
 
+// TestOneViolationType: the error of a refusal and what OnViolation hears
+// are one type (securepg.PolicyError is hooks.Violation) with the same
+// fields; an audited one says so in its text.
+func TestOneViolationType(t *testing.T) {
+	var _ *securepg.PolicyError = (*hooks.Violation)(nil)
+	l := getLab(t)
+	for _, drv := range []string{"pgx", "pq"} {
+		t.Run(drv, func(t *testing.T) {
+			isolateEnv(t)
+			var mu sync.Mutex
+			var heard []hooks.Violation
+			h := securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v hooks.Violation) {
+				mu.Lock()
+				heard = append(heard, v)
+				mu.Unlock()
+			}})
+			c, err := securepg.NewConnector(l.at(l.wrongHost, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
+				withBackend(drv), securepg.WithLogger(discardLogger()), h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := sql.OpenDB(c)
+			defer db.Close()
+			var pe *securepg.PolicyError
+			if err := db.Ping(); !errors.As(err, &pe) {
+				t.Fatalf("not a refusal: %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(heard) != 1 {
+				t.Fatalf("OnViolation heard %d violations", len(heard))
+			}
+			v := heard[0]
+			if v.Reason != securepg.ReasonHostnameMismatch || v.Outcome != "refused" || pe.Outcome != "refused" ||
+				v.Reason != pe.Reason || v.Host != pe.Host || v.Got != pe.Got || v.Want != pe.Want ||
+				v.Detail != pe.Detail || v.Fix != pe.Fix || v.Error() != pe.Error() ||
+				!strings.HasPrefix(pe.Error(), "securepg: refused: ") {
+				t.Fatalf("the refusal %#v and the violation heard %#v differ", *pe, v)
+			}
+			v.Outcome = "audited"
+			if !strings.HasPrefix(v.Error(), "securepg: audited: ") || !errors.Is(&v, securepg.ErrPolicyViolation) {
+				t.Fatalf("audited violation reads %q", v.Error())
+			}
+		})
+	}
+}
+
 func TestOnViolation(t *testing.T) {
 	l := getLab(t)
 	for _, drv := range []string{"pgx", "pq"} {

@@ -105,8 +105,7 @@ func (h *hookSet) afterConnect(ctx context.Context, info hooks.ConnInfo) error {
 // onViolation tells every OnViolation hook; a panic is logged, as nothing
 // waits for an error.
 func (h *hookSet) onViolation(ctx context.Context, v *core.Violation, outcome string) {
-	hv := hooks.Violation{Reason: v.Reason, Host: core.SafeText(v.Host), Got: core.SafeText(v.Got), Want: core.SafeText(v.Want),
-		Detail: core.SafeText(v.Detail), Outcome: outcome}
+	hv := *v.Public(outcome)
 	for i, s := range h.sets {
 		if s.OnViolation == nil {
 			continue

@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql/driver"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -83,15 +85,58 @@ type ConnInfo struct {
 	LoopbackPlaintext bool                // below the minimum sslmode, to a loopback address: let through by SECUREPG_ALLOW_LOOPBACK_PLAINTEXT
 }
 
-// Violation is a policy violation: refused, or let through by audit mode.
+// ErrPolicyViolation is matched by every refusal (securepg.ErrPolicyViolation
+// is this value): errors.Is(err, ErrPolicyViolation) reports whether
+// securepg refused a connection because it was weaker than the policy.
+var ErrPolicyViolation = errors.New("securepg: policy violation")
+
+// Violation is securepg's one violation type: the error of every refusal
+// (securepg.PolicyError is this type, found with errors.As) and what
+// OnViolation hears, refused or let through by audit mode. It never holds
+// a credential, and its text fields are escaped (no control characters).
 type Violation struct {
-	Reason  string // a securepg reason code, e.g. "plaintext_fallback"
-	Host    string // host:port or socket directory
-	Got     string
-	Want    string
-	Detail  string
-	Outcome string // "refused" or "audited"
+	Reason  string // a stable code: securepg.ReasonTLSDisabled, ...
+	Host    string // host:port or unix socket directory
+	Got     string // what the connection had, e.g. "prefer"
+	Want    string // what the policy demands, e.g. "verify-full"
+	Detail  string // what is wrong, in a sentence
+	Fix     string // what to change
+	Err     error  // the underlying cause (an x509 error, for instance), or nil
+	Outcome string // "refused" (every returned error) or "audited"
 }
+
+// Message says what is wrong, where, why and how to fix it, ending with
+// the reason code in brackets.
+func (v *Violation) Message() string {
+	var b strings.Builder
+	if v.Host != "" {
+		b.WriteString(v.Host + ": ")
+	}
+	b.WriteString(v.Detail)
+	if v.Err != nil {
+		b.WriteString(": " + v.Err.Error())
+	}
+	if v.Fix != "" {
+		b.WriteString("; " + v.Fix)
+	}
+	b.WriteString(" [" + v.Reason + "]")
+	return b.String()
+}
+
+// Error is "securepg: refused: " (or "audited: ") and the Message.
+func (v *Violation) Error() string {
+	outcome := v.Outcome
+	if outcome == "" {
+		outcome = "refused"
+	}
+	return "securepg: " + outcome + ": " + v.Message()
+}
+
+// Is makes errors.Is(err, ErrPolicyViolation) true.
+func (v *Violation) Is(target error) bool { return target == ErrPolicyViolation }
+
+// Unwrap returns Err.
+func (v *Violation) Unwrap() error { return v.Err }
 
 // OpPgx is QueryEvent.Op for a statement run through pgx's own API.
 const OpPgx = "pgx"

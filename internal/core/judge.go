@@ -6,7 +6,8 @@ import (
 	"crypto/x509"
 	"net"
 	"strconv"
-	"strings"
+
+	"github.com/securepg/securepg/hooks"
 )
 
 // Every violation, with its fix, is built next to the decision that
@@ -67,36 +68,15 @@ type Violation struct {
 
 func (v *Violation) Error() string { return "securepg: " + v.Message() }
 
-// Message is the error text without the "securepg: " prefix. Everything in
-// it that came from a DSN or a peer (the host, a certificate's names in
-// the cause) is escaped, so it cannot write to a terminal.
-func (v *Violation) Message() string {
-	var b strings.Builder
-	if v.Host != "" {
-		b.WriteString(SafeText(v.Host))
-		b.WriteString(": ")
-	}
-	b.WriteString(v.Detail)
-	if v.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(SafeText(v.Err.Error()))
-	}
-	if v.Fix != "" {
-		b.WriteString("; ")
-		b.WriteString(v.Fix)
-	}
-	b.WriteString(" [")
-	b.WriteString(v.Reason)
-	b.WriteString("]")
-	return b.String()
-}
+// Message is the violation in a sentence (hooks.Violation.Message).
+func (v *Violation) Message() string { return v.Public("").Message() }
 
 func (v *Violation) Unwrap() error { return v.Err }
 
 // As lets errors.As find a *PolicyError: pgx used directly returns its
 // own errors, which wrap the refusals securepg's hooks returned.
 func (v *Violation) As(target any) bool {
-	if pe, ok := target.(**PolicyError); ok {
+	if pe, ok := target.(**hooks.Violation); ok {
 		*pe = NewPolicyError(v, 0, "")
 		return true
 	}
@@ -104,7 +84,7 @@ func (v *Violation) As(target any) bool {
 }
 
 // Is makes errors.Is(err, ErrPolicyViolation) true.
-func (v *Violation) Is(target error) bool { return target == ErrPolicyViolation }
+func (v *Violation) Is(target error) bool { return target == hooks.ErrPolicyViolation }
 
 // Evaluate judges a plan against a policy. It is a pure function: no I/O.
 // It returns every violation, in target order.
