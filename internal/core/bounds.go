@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -125,13 +126,13 @@ func checkFiles(driver string, set map[string]string) error {
 	}
 	// The files a service names, too, once the service file is known to be
 	// a regular one of a bounded size.
-	name := firstOf(set["service"], os.Getenv("PGSERVICE"))
+	name := cmp.Or(set["service"], os.Getenv("PGSERVICE"))
 	if name == "" {
 		return checkHosts(set, nil)
 	}
-	path := firstOf(os.Getenv("PGSERVICEFILE"), filepath.Join(home, ".pg_service.conf"))
+	path := cmp.Or(os.Getenv("PGSERVICEFILE"), filepath.Join(home, ".pg_service.conf"))
 	if driver == DriverPgx {
-		path = firstOf(set["servicefile"], path)
+		path = cmp.Or(set["servicefile"], path)
 	}
 	svc := serviceSettings(driver, path, name)
 	for _, k := range fileKeys {

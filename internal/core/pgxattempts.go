@@ -84,7 +84,8 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 	cc.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		if cur := a.cur; cur != nil && cur.watch != nil && !cur.watching {
 			cur.watching = true
-			return build(authReader{r, cur.watch}, authWriter{w, cur.watch})
+			rw := authRW{r, w, cur.watch}
+			return build(rw, rw)
 		}
 		return build(r, w)
 	}

@@ -1,8 +1,10 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -142,7 +144,7 @@ func pgxFiles(cc *pgx.ConnConfig, p Policy, src map[string]Source) keyFiles {
 	cert, key := src["sslcert"].Value, src["sslkey"].Value
 	if len(tc.Certificates) == 1 && cert != "" && key != "" {
 		m := Watched(p, NewMaterial("client certificate", parsePgxKeyPair, cert, key))
-		if m.Load(ctx) == nil && sameCertificate(m.val, &tc.Certificates[0]) {
+		if m.Load(ctx) == nil && slices.EqualFunc(m.val.Certificate, tc.Certificates[0].Certificate, bytes.Equal) {
 			kf.cert = m
 		}
 	}
