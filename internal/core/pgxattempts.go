@@ -22,8 +22,7 @@ type ConnectState struct {
 	Creds CredsFunc
 
 	// finish, set by PgxConfig.Connect: the session is judged in pgx's
-	// AfterConnect, before the configuration's own AfterConnect runs SQL
-	// on it (as ConfigurePgx does).
+	// AfterConnect, before the configuration's own AfterConnect runs SQL.
 	finish *finishResult
 }
 
@@ -67,8 +66,6 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 	a.hosts = append([]*pgconn.FallbackConfig{{Host: cc.Host, Port: cc.Port}}, fbs...)
 
 	if fr := st.finish; fr != nil {
-		// The session is judged before the configuration's AfterConnect
-		// runs anything on it.
 		own := cc.AfterConnect
 		cc.AfterConnect = func(ctx context.Context, pgc *pgconn.PgConn) error {
 			fr.facts, fr.audited, fr.err = c.FinishPgConn(ctx, pgc, st.Rec)
@@ -118,19 +115,18 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 }
 
 // pgxAttempts follows one pgx Connect call attempt by attempt. pgx
-// resolves every host first (LookupFunc) and then dials the resulting
-// addresses in order, one dial per attempt, plus one more for
-// target_session_attrs=prefer-standby's fallback; securepg maps each dial
-// to its host and checks that it is the address it expects, so a change
-// in pgx's order fails closed instead of mixing hosts up. Everything runs
-// on the Connect call's goroutine.
+// resolves every host first (LookupFunc), then dials the addresses in
+// order, one dial per attempt, plus one for prefer-standby's fallback;
+// securepg maps each dial to its host and checks it is the address
+// expected, so a change in pgx's order fails closed instead of mixing
+// hosts up. Everything runs on the Connect call's goroutine.
 type pgxAttempts struct {
 	c              *PgxConfig
 	st             *ConnectState
 	user, password string // the configured credentials
 
-	// The configured channel_binding and require_auth, which each attempt
-	// starts from (pgx shares one configuration between attempts).
+	// What each attempt starts from (pgx shares one configuration
+	// between attempts).
 	channelBinding, requireAuth string
 
 	hosts    []*pgconn.FallbackConfig
@@ -247,10 +243,8 @@ func (a *pgxAttempts) bind(tmpl *tls.Config, i int) *tls.Config {
 	}
 	tc := tmpl.Clone()
 	// What the client offers is securepg's again, whatever was tuned on
-	// the template since it was judged (pgx code changing cc.TLSConfig
-	// after ConfigurePgx, a pool's BeforeConnect on its copy): the
-	// policy's minimum version, and only the hybrid groups under
-	// hybrid-pq.
+	// the template since it was judged (code changing cc.TLSConfig after
+	// ConfigurePgx, a pool's BeforeConnect on its copy).
 	if i < len(a.c.entries) {
 		tc.MinVersion = max(tc.MinVersion, a.c.entries[i].target.MinTLS)
 	}
@@ -277,9 +271,8 @@ func (a *pgxAttempts) facts(cur *pgxAttempt) Facts {
 }
 
 // afterNetConnect completes the TLS handshake (crypto/tls would do it
-// lazily, on the startup message), judges the attempt on the connection
-// pgx is about to send its startup message on, and gives it its host's
-// credentials. pgx closes conn when this fails, and tries its next
+// lazily, on the startup message), judges the attempt, and gives it its
+// host's credentials. On failure pgx closes conn and tries its next
 // attempt.
 func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, conn net.Conn) (net.Conn, error) {
 	cur := a.cur
@@ -340,9 +333,8 @@ func (a *pgxAttempts) acceptedFor(pc *pgconn.PgConn) *pgxAttempt {
 	return nil
 }
 
-// judgeSession is the session stage of attempt at, whose connection is
-// pc: the role is asked once (before the configuration's ValidateConnect,
-// or here), and a refusal is recorded.
+// judgeSession is the session stage of attempt at, on pc: the role is
+// asked once (before the configuration's ValidateConnect, or here).
 func (c *PgxConfig) judgeSession(ctx context.Context, pc *pgconn.PgConn, at *pgxAttempt, rec *Recorder) (Facts, []*Violation, error) {
 	f := at.facts
 	f.Auth, f.ChannelBinding = at.watch.result()
