@@ -6,16 +6,11 @@ import (
 	"sync"
 )
 
-// Roots are parsed once per content: the system store once per process,
-// a bundle once per version of its bytes, however many hosts, attempts or
-// connectors name it, and however often an unchanged file is read again.
-
 // systemRoots is the system's root store, read once: x509.SystemCertPool
 // returns a new copy at every call. Only ever read, never added to.
 var systemRoots = sync.OnceValues(x509.SystemCertPool)
 
-// rootsCacheSize is how many bundle versions parsedRoots keeps: the
-// bundles of a process's connectors and their last rotations.
+// rootsCacheSize is how many bundle versions parsedRoots keeps.
 const rootsCacheSize = 16
 
 // parsedRoots holds the bundles last parsed, by the SHA-256 of their
@@ -26,9 +21,9 @@ var parsedRoots struct {
 	order [][32]byte
 }
 
-// cachedRoots returns the bundle pem parsed by parse, parsing it only
-// when its content is not among the last rootsCacheSize seen. A failed
-// parse is not kept.
+// cachedRoots returns the bundle pem parsed by parse, parsing it once per
+// content however many hosts or connectors name it. A failed parse is not
+// kept.
 func cachedRoots(pem []byte, parse func([]byte) (*Roots, error)) (*Roots, error) {
 	sum := sha256.Sum256(pem)
 	parsedRoots.Lock()
