@@ -279,12 +279,10 @@ func (s authState) risk() *Violation {
 			return nil
 		}
 		detail = "the server does not offer SCRAM with channel binding (SCRAM-SHA-256-PLUS), so a man in the middle could relay the login"
-		switch {
-		case s.plus:
+		fix = "if this is the real server, make sure it runs PostgreSQL 11 or newer with ssl = on, and nothing between terminates TLS (a pooler such as PgBouncer cannot bind: " + EnvAllowUnverPass + "=scram accepts SCRAM without binding)"
+		if s.plus {
 			detail = "the driver cannot bind SCRAM to the TLS channel (lib/pq), so a man in the middle could relay the login"
 			fix = "use the pgx backend (the driver name \"securepg\")"
-		default:
-			fix = "if this is the real server, make sure it runs PostgreSQL 11 or newer with ssl = on, and nothing between terminates TLS (a pooler such as PgBouncer cannot bind: " + EnvAllowUnverPass + "=scram accepts SCRAM without binding)"
 		}
 	case AuthTrust, AuthCert:
 		if !s.credential {

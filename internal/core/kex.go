@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"slices"
@@ -95,10 +96,7 @@ const keyExchangeFix = "enable a hybrid group on the server (PostgreSQL 18 with 
 
 // classicalKeyExchange: the handshake negotiated a classical group.
 func classicalKeyExchange(host string, got tls.CurveID) *Violation {
-	name := GroupName(got)
-	if name == "" {
-		name = "an unknown group"
-	}
+	name := cmp.Or(GroupName(got), "an unknown group")
 	return &Violation{Reason: ReasonKeyExchangeClassical, Host: host, Got: name, Want: KeyExchangeHybridPQ.String(),
 		Detail: "the handshake negotiated " + name + ", a classical key exchange that a quantum computer could break later (" + EnvTLSKeyExchange + "=hybrid-pq)",
 		Fix:    keyExchangeFix}

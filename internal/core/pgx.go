@@ -70,7 +70,7 @@ func (c *PgxConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder)
 	sc := dc.(*stdlib.Conn)
 	facts, audited, err := fr.facts, fr.audited, fr.err
 	if !fr.done {
-		facts, audited, err = c.Finish(ctx, sc, rec)
+		facts, audited, err = c.FinishPgConn(ctx, sc.Conn().PgConn(), rec)
 	}
 	if err != nil {
 		sc.Close()
@@ -100,10 +100,9 @@ func pgxError(err error) error {
 
 // pgxEntry is one pgx fallback: one attempt at one host.
 type pgxEntry struct {
-	target  Target
-	index   int // of target in the plan
-	network string
-	auth    *TLSAuth // nil: a plaintext attempt
+	target Target
+	index  int      // of target in the plan
+	auth   *TLSAuth // nil: a plaintext attempt
 }
 
 // PreparePgx parses dsn with pgx's own parser (PG* variables, service
@@ -249,7 +248,7 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxCo
 		}
 		t.Mode, t.ModeFrom = ModeFromAttempts(t.Attempts), from[group[0]]
 		for j := range group {
-			entries[i+j] = pgxEntry{target: t, index: len(plan.Targets), network: network, auth: auths[j]}
+			entries[i+j] = pgxEntry{target: t, index: len(plan.Targets), auth: auths[j]}
 		}
 		plan.Targets = append(plan.Targets, t)
 		i += n
@@ -264,21 +263,18 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxCo
 // settings, which pgx would send to the server, where they fail; securepg
 // honours them on the client, as libpq does.
 func pgxTLSVersions(cc *pgx.ConnConfig) (dsnMin, dsnMax uint16, err error) {
-	for _, k := range []string{"ssl_min_protocol_version", "ssl_max_protocol_version"} {
-		v, ok := cc.RuntimeParams[k]
+	for _, s := range []struct {
+		k   string
+		ver *uint16
+	}{{"ssl_min_protocol_version", &dsnMin}, {"ssl_max_protocol_version", &dsnMax}} {
+		v, ok := cc.RuntimeParams[s.k]
 		if !ok {
 			continue
 		}
-		ver, ok := ParseTLSVersionName(v)
-		if !ok {
-			return 0, 0, errors.New("securepg: invalid " + k + ": want TLSv1.2 or TLSv1.3")
+		if *s.ver, ok = ParseTLSVersionName(v); !ok {
+			return 0, 0, errors.New("securepg: invalid " + s.k + ": want TLSv1.2 or TLSv1.3")
 		}
-		if k == "ssl_min_protocol_version" {
-			dsnMin = ver
-		} else {
-			dsnMax = ver
-		}
-		delete(cc.RuntimeParams, k)
+		delete(cc.RuntimeParams, s.k)
 	}
 	return dsnMin, dsnMax, nil
 }

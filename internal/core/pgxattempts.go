@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
-	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // ConnectState is what one Connect call hands to pgx's BeforeConnect
@@ -267,7 +266,7 @@ func (a *pgxAttempts) bind(tmpl *tls.Config, i int) *tls.Config {
 
 func (a *pgxAttempts) facts(cur *pgxAttempt) Facts {
 	t := cur.entry.target
-	return Facts{Network: cur.entry.network, Host: t.Host, Port: t.Port, Mode: t.Mode, ModeFrom: t.ModeFrom, MinTLS: t.MinTLS, Loopback: cur.loopback}
+	return Facts{Network: t.Network, Host: t.Host, Port: t.Port, Mode: t.Mode, ModeFrom: t.ModeFrom, MinTLS: t.MinTLS, Loopback: cur.loopback}
 }
 
 // afterNetConnect completes the TLS handshake (crypto/tls would do it
@@ -300,13 +299,8 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 	return conn, nil
 }
 
-// Finish identifies the attempt whose connection pgx handed back, and
+// FinishPgConn identifies the attempt whose connection pgx handed back, and
 // returns its facts and the violations audit mode let through.
-func (c *PgxConfig) Finish(ctx context.Context, sc *stdlib.Conn, rec *Recorder) (Facts, []*Violation, error) {
-	return c.FinishPgConn(ctx, sc.Conn().PgConn(), rec)
-}
-
-// FinishPgConn is Finish for a connection pgx made without database/sql.
 func (c *PgxConfig) FinishPgConn(ctx context.Context, pc *pgconn.PgConn, rec *Recorder) (Facts, []*Violation, error) {
 	rec.mu.Lock()
 	a := rec.pgx
