@@ -15,10 +15,9 @@ import (
 // name the variable or the file, never its content.
 
 // MaxHosts is the longest host list securepg accepts (host or hostaddr,
-// in the DSN, PGHOST, PGHOSTADDR or a service file). pgx configures TLS
-// per host as it parses (copying the system roots, or parsing the root
-// file), so the list's length multiplies every other cost (5,000 hosts
-// with sslrootcert=system: 130 MB in pgx's parser alone).
+// anywhere). pgx configures TLS per host as it parses, so the list's
+// length multiplies every other cost (5,000 hosts with
+// sslrootcert=system: 130 MB in pgx's parser alone).
 const MaxHosts = 100
 
 // checkEnv refuses a PG* environment variable longer than MaxDSNSize: the
@@ -81,11 +80,9 @@ func checkFile(what, key, path string) error {
 }
 
 // checkFiles refuses, before a driver's parser reads them, the files the
-// configuration names (in the DSN, the environment, the service file, or
-// by default in the home directory) that exist and are not regular files
-// (a FIFO would block the parser outside any context) or are larger than
-// securepg accepts (the drivers read any size); and a host list longer
-// than MaxHosts.
+// configuration names (DSN, environment, service file, home directory)
+// that checkFile refuses (a FIFO would block the parser outside any
+// context; the drivers read any size); and a host list over MaxHosts.
 func checkFiles(driver string, set map[string]string) error {
 	home, _ := os.UserHomeDir()
 	var err error

@@ -14,10 +14,10 @@ const maxAuthBody = 1 << 10
 // whatever length a peer announces (pgx up to 1 GiB, lib/pq 4 GiB).
 const MaxAuthMessage = 64 << 10
 
-// MaxStartupBytes bounds everything the server sends before ReadyForQuery.
-// A real server sends a few kilobytes; the drivers keep every distinct
-// ParameterStatus a peer floods (pgx allocated 1.7 GB before its
-// deadline). The connection is cut at the header that would cross it.
+// MaxStartupBytes bounds everything the server sends before ReadyForQuery
+// (a real server: a few kilobytes; pgx kept a peer's flood of distinct
+// ParameterStatus up to 1.7 GB). The connection is cut at the header that
+// would cross it.
 const MaxStartupBytes = 1 << 20
 
 // maxErrLen is libpq's MAX_ERRLEN, which lib/pq copies: an ErrorResponse

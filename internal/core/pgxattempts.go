@@ -113,20 +113,16 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 	return nil
 }
 
-// pgxAttempts follows one pgx Connect call attempt by attempt. pgx
-// resolves every host first (LookupFunc), then dials the addresses in
-// order, one dial per attempt, plus one for prefer-standby's fallback;
-// securepg maps each dial to its host and checks it is the address
-// expected, so a change in pgx's order fails closed instead of mixing
-// hosts up. Everything runs on the Connect call's goroutine.
+// pgxAttempts follows one pgx Connect call, on its goroutine, attempt by
+// attempt. pgx resolves every host (LookupFunc), then dials the addresses
+// in order, plus once for prefer-standby's fallback; each dial is mapped
+// to its host and checked, so a change in pgx's order fails closed.
 type pgxAttempts struct {
 	c              *PgxConfig
 	st             *ConnectState
 	user, password string // the configured credentials
 
-	// What each attempt starts from (pgx shares one configuration
-	// between attempts).
-	channelBinding, requireAuth string
+	channelBinding, requireAuth string // what each attempt starts from (pgx shares one configuration)
 
 	hosts    []*pgconn.FallbackConfig
 	lookups  []lookupResult
@@ -269,10 +265,9 @@ func (a *pgxAttempts) facts(cur *pgxAttempt) Facts {
 	return Facts{Network: t.Network, Host: t.Host, Port: t.Port, Mode: t.Mode, ModeFrom: t.ModeFrom, MinTLS: t.MinTLS, Loopback: cur.loopback}
 }
 
-// afterNetConnect completes the TLS handshake (crypto/tls would do it
-// lazily, on the startup message), judges the attempt, and gives it its
-// host's credentials. On failure pgx closes conn and tries its next
-// attempt.
+// afterNetConnect completes the TLS handshake (crypto/tls would do it on
+// the startup message), judges the attempt, and gives it its host's
+// credentials. On failure pgx closes conn and tries its next attempt.
 func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, conn net.Conn) (net.Conn, error) {
 	cur := a.cur
 	if cur == nil {

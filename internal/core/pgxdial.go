@@ -31,9 +31,8 @@ func (a *pgxAttempts) dialCancel(ctx context.Context, dial pgconn.DialFunc, netw
 	return conn, err
 }
 
-// dial makes the next attempt's connection: its address is judged and its
-// credentials resolved before anything is dialed, its peer before a byte
-// is sent.
+// dial makes the next attempt's connection: address judged and
+// credentials resolved before the dial, peer judged before a byte is sent.
 func (a *pgxAttempts) dial(ctx context.Context, dial pgconn.DialFunc, direct bool, network, addr string) (net.Conn, error) {
 	cur, err := a.next(network, addr)
 	if err != nil {
@@ -146,9 +145,8 @@ func (a *pgxAttempts) credentials(cfg *pgconn.Config, cur *pgxAttempt, f Facts) 
 }
 
 // watchAuth makes the attempt's authentication watch and applies the
-// password protection (a credential for an unverified server: only SCRAM
-// with channel binding, by pgx's checks and the watch). It returns the
-// violations audit mode let through.
+// password protection (pgx's checks and the watch's), returning what
+// audit mode let through.
 func (a *pgxAttempts) watchAuth(cfg *pgconn.Config, cur *pgxAttempt, f Facts) (*authWatch, []*Violation, error) {
 	cfg.ChannelBinding, cfg.RequireAuth = a.channelBinding, a.requireAuth
 	t := cur.entry.target

@@ -34,8 +34,7 @@ type TLSAuth struct {
 
 var errNoCertificate = errors.New("the server sent no certificate")
 
-// withHandshake is f, the facts of an attempt, with what observe learnt
-// of its handshake (h).
+// withHandshake is an attempt's facts f with what observe learnt (h).
 func (f Facts) withHandshake(h Facts) Facts {
 	f.TLS, f.Version, f.CipherSuite, f.CurveID, f.PeerCertificates = true, h.Version, h.CipherSuite, h.CurveID, h.PeerCertificates
 	f.Verify, f.VerifyErr, f.PublicCA, f.VerifiedChains, f.Pins, f.PinsErr = h.Verify, h.VerifyErr, h.PublicCA, h.VerifiedChains, h.Pins, h.PinsErr
@@ -235,9 +234,8 @@ var parsedRoots struct {
 	order [][32]byte
 }
 
-// cachedRoots returns the bundle pem parsed by parse, parsing it once per
-// content however many hosts or connectors name it. A failed parse is not
-// kept.
+// cachedRoots returns pem parsed by parse, once per content however many
+// hosts or connectors name it. A failed parse is not kept.
 func cachedRoots(pem []byte, parse func([]byte) (*Roots, error)) (*Roots, error) {
 	sum := sha256.Sum256(pem)
 	parsedRoots.Lock()
