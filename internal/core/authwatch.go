@@ -25,26 +25,21 @@ const (
 )
 
 // authWatch follows the authentication exchange of one connection on the
-// bytes the driver reads (and, for the SASL mechanism, writes), until the
-// server accepts or refuses. It records which method was used and whether
-// the client bound SCRAM to the TLS channel. With protect set, it ends the
-// connection before the driver can answer when the server asks for
-// anything but SCRAM with channel binding, or accepts without any
-// exchange: the password then never leaves for a server whose identity
-// is not verified. After authentication it only passes bytes through.
+// bytes the driver reads (and, for the SASL mechanism, writes) until the
+// server accepts or refuses, recording the method and whether SCRAM was
+// bound to the TLS channel. With protect set, it ends the connection
+// before the driver can answer a request for anything but SCRAM with
+// channel binding, or a login without any exchange: the password never
+// leaves for a server whose identity is not verified.
 type authWatch struct {
-	policy     Policy // the gate's policy, which decides what the watch sees
-	protect    bool
-	grade      PasswordGrade // what protect accepts: PasswordBound or PasswordSCRAM
-	canBind    bool          // the driver binds SCRAM to TLS when the server offers it (pgx)
-	credential bool          // the driver would send a credential (a login without an exchange is then a risk)
+	authState         // the login as seen so far; protect, grade and credential are set by the caller
+	policy     Policy // the gate's policy
+	canBind    bool   // the driver binds SCRAM to TLS when the server offers it (pgx)
 	clientCert bool
-	host       string
 	refuse     func(*Violation) // records a refusal (may be nil)
-	// session, when set, judges the session when it starts, from the
-	// is_superuser the server reported: a refusal fails the read that
-	// brought ReadyForQuery (lib/pq's listeners, which securepg cannot
-	// judge after the startup). May be nil.
+	// session, when set, judges the session at ReadyForQuery from the
+	// reported is_superuser; a refusal fails that read (lib/pq's
+	// listeners, which securepg cannot judge after the startup).
 	session  func(superuser string) *Violation
 	audit    func(*Violation) // audit mode: reports, once, what protect would refuse (may be nil)
 	rejected func()           // the server rejected credentials it asked for and got (may be nil)
@@ -55,25 +50,20 @@ type authWatch struct {
 
 	done atomic.Bool // authentication over: pass through
 
-	mu      sync.Mutex
-	in      frameReader
-	out     frameReader // the client's side, after a SASL offer
-	offered bool        // the server offered SASL; the client's next message names its choice
-	plus    bool        // the server offered SCRAM-SHA-256-PLUS
-	method  string
-	bound   bool // the client chose SCRAM-SHA-256-PLUS
-	final   bool // and the server answered with its final message
-	err     error
-
-	keyPID uint32 // the process ID in the peer's BackendKeyData
-
-	isSuperuser string // the is_superuser ParameterStatus, or ""
+	mu          sync.Mutex
+	in          frameReader
+	out         frameReader // the client's side, after a SASL offer
+	offered     bool        // the server offered SASL; the client's next message names its choice
+	bound       bool        // the client chose SCRAM-SHA-256-PLUS
+	err         error
+	keyPID      uint32 // the process ID in the peer's BackendKeyData
 	keyed       bool   // the peer sent BackendKeyData
+	isSuperuser string // the is_superuser ParameterStatus, or ""
 }
 
 // NewAuthWatch watches the authentication of one connection to host.
 func NewAuthWatch(p Policy, host string, clientCert bool) *authWatch {
-	return &authWatch{policy: p, host: host, clientCert: clientCert, in: frameReader{limit: MaxAuthMessage, budget: MaxStartupBytes}}
+	return &authWatch{authState: authState{host: host}, policy: p, clientCert: clientCert, in: frameReader{limit: MaxAuthMessage, budget: MaxStartupBytes}}
 }
 
 var errAuthOver = errors.New("authentication over") // stops the parse
@@ -103,9 +93,8 @@ func (w *authWatch) read(p []byte) error {
 	return err
 }
 
-// serverMessage follows the startup until it ends, with ReadyForQuery or
-// an error: pgx keeps answering authentication requests even after
-// AuthenticationOk.
+// serverMessage follows the startup until ReadyForQuery or an error: pgx
+// keeps answering authentication requests even after AuthenticationOk.
 func (w *authWatch) serverMessage(typ byte, body []byte) error {
 	switch {
 	case typ == 'E' || typ == 'Z':
@@ -117,7 +106,7 @@ func (w *authWatch) serverMessage(typ byte, body []byte) error {
 		}
 	case typ == 'K' && len(body) >= 4:
 		// BackendKeyData: the process ID the peer says serves this
-		// session (a pooler sends its own), and the cancellation key.
+		// session (a pooler sends its own).
 		w.keyPID, w.keyed = binary.BigEndian.Uint32(body), true
 	case typ == 'R' && len(body) >= 4:
 		return w.authRequest(body)
@@ -125,9 +114,8 @@ func (w *authWatch) serverMessage(typ byte, body []byte) error {
 	return nil
 }
 
-// startupEnded handles an ErrorResponse or ReadyForQuery: the
-// authentication is over (errAuthOver), or the read fails with the
-// server's hostile error text escaped, or with the session's refusal.
+// startupEnded handles an ErrorResponse or ReadyForQuery: errAuthOver, or
+// the server's hostile error text escaped, or the session's refusal.
 func (w *authWatch) startupEnded(typ byte, body []byte) error {
 	if typ == 'E' && w.answered && w.rejected != nil {
 		if c := sqlState(body); c == "28P01" || c == "28000" {
@@ -136,15 +124,11 @@ func (w *authWatch) startupEnded(typ byte, body []byte) error {
 	}
 	w.finish()
 	if typ == 'E' {
-		// Text no one should read raw fails the read, escaped, with
-		// the driver's own error value inside.
 		if err := hostileServerError(w.driverError, body); err != nil {
 			return err
 		}
 	}
 	if typ == 'Z' && w.session != nil {
-		// The session started: judged on what the server reported,
-		// before the driver hands it over.
 		if v := w.session(w.isSuperuser); v != nil {
 			return v
 		}
@@ -157,12 +141,6 @@ func (w *authWatch) startupEnded(typ byte, body []byte) error {
 func (w *authWatch) authRequest(body []byte) error {
 	code := binary.BigEndian.Uint32(body)
 	switch code {
-	case 3, 5:
-		w.answered = !w.protect // the protection refuses these below
-	case 11:
-		w.answered = true // the client answers with its SCRAM proof
-	}
-	switch code {
 	case 0: // AuthenticationOk
 		if w.method == "" {
 			w.method = AuthTrust
@@ -171,9 +149,9 @@ func (w *authWatch) authRequest(body []byte) error {
 			}
 		}
 	case 3:
-		w.method = AuthPassword
+		w.method, w.answered = AuthPassword, !w.protect // the protection refuses it below
 	case 5:
-		w.method = AuthMD5
+		w.method, w.answered = AuthMD5, !w.protect
 	case 7, 8:
 		w.method = AuthGSS
 	case 9:
@@ -183,7 +161,8 @@ func (w *authWatch) authRequest(body []byte) error {
 		if w.plus && w.canBind {
 			return nil // the client's choice decides; pgx, required to, binds
 		}
-	case 11: // SASLContinue
+	case 11: // SASLContinue: the client answers with its SCRAM proof
+		w.answered = true
 		return nil
 	case 12: // SASLFinal: the server's proof, which the driver verifies
 		w.final = w.method == AuthSCRAMPlus || w.method == AuthSCRAM
@@ -194,7 +173,7 @@ func (w *authWatch) authRequest(body []byte) error {
 	if !w.protect || w.allowed(code) {
 		return nil
 	}
-	if refusal, _ := Pass(w.policy, Check{Stage: StageAuth, Auth: w.state()}); refusal != nil {
+	if refusal, _ := Pass(w.policy, Check{Stage: StageAuth, Auth: w.authState}); refusal != nil {
 		return refusal
 	}
 	return nil
@@ -215,9 +194,8 @@ func (w *authWatch) saslOffer(list []byte) {
 }
 
 // allowed reports whether the protection lets the login go on after the
-// server's request with code, the method being recorded: SCRAM with
-// channel binding, SCRAM alone under PasswordSCRAM, a login without an
-// exchange when the driver has no credential to lose.
+// server's request with code: SCRAM with channel binding, SCRAM alone
+// under PasswordSCRAM, no exchange when there is no credential to lose.
 func (w *authWatch) allowed(code uint32) bool {
 	switch w.method {
 	case AuthSCRAMPlus:
@@ -235,7 +213,7 @@ func (w *authWatch) allowed(code uint32) bool {
 func (w *authWatch) finish() {
 	w.done.Store(true)
 	if w.audit != nil {
-		if _, audited := Pass(w.policy, Check{Stage: StageAuth, Auth: w.state()}); len(audited) > 0 {
+		if _, audited := Pass(w.policy, Check{Stage: StageAuth, Auth: w.authState}); len(audited) > 0 {
 			w.audit(audited[0])
 		}
 		w.audit = nil
@@ -271,16 +249,11 @@ func sqlState(body []byte) string {
 type authState struct {
 	host       string
 	method     string
-	grade      PasswordGrade
-	protect    bool // the watch stops the login before the driver answers
-	final      bool
-	plus       bool
-	credential bool
-}
-
-// state is the watch's StageAuth facts.
-func (w *authWatch) state() authState {
-	return authState{host: w.host, method: w.method, grade: w.grade, protect: w.protect, final: w.final, plus: w.plus, credential: w.credential}
+	grade      PasswordGrade // what protect accepts: PasswordBound or PasswordSCRAM
+	protect    bool          // the watch stops the login before the driver answers
+	final      bool          // the server sent its SCRAM final message
+	plus       bool          // the server offered SCRAM-SHA-256-PLUS
+	credential bool          // the driver would send a credential
 }
 
 // risk is the violation of the password protection by the method used
@@ -306,12 +279,10 @@ func (s authState) risk() *Violation {
 			return nil
 		}
 		detail = "the server does not offer SCRAM with channel binding (SCRAM-SHA-256-PLUS), so a man in the middle could relay the login"
-		switch {
-		case s.plus:
+		fix = "if this is the real server, make sure it runs PostgreSQL 11 or newer with ssl = on, and nothing between terminates TLS (a pooler such as PgBouncer cannot bind: " + EnvAllowUnverPass + "=scram accepts SCRAM without binding)"
+		if s.plus {
 			detail = "the driver cannot bind SCRAM to the TLS channel (lib/pq), so a man in the middle could relay the login"
 			fix = "use the pgx backend (the driver name \"securepg\")"
-		default:
-			fix = "if this is the real server, make sure it runs PostgreSQL 11 or newer with ssl = on, and nothing between terminates TLS (a pooler such as PgBouncer cannot bind: " + EnvAllowUnverPass + "=scram accepts SCRAM without binding)"
 		}
 	case AuthTrust, AuthCert:
 		if !s.credential {
@@ -388,31 +359,32 @@ func (w *authWatch) backendKey() (pid uint32, ok bool) {
 	return w.keyPID, w.keyed
 }
 
-// authReader and authWriter put a watch on pgx's frontend.
-type authReader struct {
-	r io.Reader
-	w *authWatch
-}
-
-func (a authReader) Read(p []byte) (int, error) {
-	n, err := a.r.Read(p)
+// afterRead inspects what a read of p returned (n bytes, err).
+func (w *authWatch) afterRead(p []byte, n int, err error) (int, error) {
 	if n > 0 {
-		if verr := a.w.read(p[:n]); verr != nil {
+		if verr := w.read(p[:n]); verr != nil {
 			return 0, verr
 		}
 	}
 	if err != nil {
-		a.w.end()
+		w.end()
 	}
 	return n, err
 }
 
-type authWriter struct {
+// authRW puts a watch on pgx's frontend.
+type authRW struct {
+	r  io.Reader
 	wr io.Writer
 	w  *authWatch
 }
 
-func (a authWriter) Write(p []byte) (int, error) {
+func (a authRW) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	return a.w.afterRead(p, n, err)
+}
+
+func (a authRW) Write(p []byte) (int, error) {
 	a.w.write(p)
 	return a.wr.Write(p)
 }
@@ -425,15 +397,7 @@ type AuthConn struct {
 
 func (c *AuthConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 {
-		if verr := c.w.read(p[:n]); verr != nil {
-			return 0, verr
-		}
-	}
-	if err != nil {
-		c.w.end()
-	}
-	return n, err
+	return c.w.afterRead(p, n, err)
 }
 
 func (c *AuthConn) Write(p []byte) (int, error) {

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,18 +9,15 @@ import (
 	"strings"
 )
 
-// What the gate reads costs linear time and bounded memory: the DSN is
-// capped at MaxDSNSize (checkDSN), and so is each PG* variable, the
-// service file and the passfile; certificate and key files at
-// MaxKeyFileSize; host lists at MaxHosts. Errors name the variable or the
-// file, never its content.
+// What the gate reads costs linear time and bounded memory: the DSN, each
+// PG* variable, the service file and the passfile are capped at
+// MaxDSNSize, key files at MaxKeyFileSize, host lists at MaxHosts. Errors
+// name the variable or the file, never its content.
 
 // MaxHosts is the longest host list securepg accepts (host or hostaddr,
-// in the DSN, PGHOST, PGHOSTADDR or a service file): room for any
-// cluster. pgx configures TLS for each host of the list as it parses —
-// it copies the system roots, or reads and parses the root file, once
-// per host — so the list's length multiplies every other cost (5,000
-// hosts with sslrootcert=system: 130 MB in pgx's parser alone).
+// anywhere). pgx configures TLS per host as it parses, so the list's
+// length multiplies every other cost (5,000 hosts with
+// sslrootcert=system: 130 MB in pgx's parser alone).
 const MaxHosts = 100
 
 // checkEnv refuses a PG* environment variable longer than MaxDSNSize: the
@@ -52,95 +50,80 @@ func checkHosts(set, svc map[string]string) error {
 	return nil
 }
 
-// fileKeys are the settings that name a file a driver's parser (or lib/pq
-// at connect) reads.
+// fileKeys are the settings that name a file a driver reads.
 var fileKeys = []struct{ key, env string }{
 	{"sslrootcert", "PGSSLROOTCERT"}, {"sslcert", "PGSSLCERT"}, {"sslkey", "PGSSLKEY"},
 	{"passfile", "PGPASSFILE"}, {"servicefile", "PGSERVICEFILE"},
 }
 
-// fileLimit is the largest file securepg lets a driver read for key:
-// passfiles and service files are capped as DSNs are.
-func fileLimit(key string) int64 {
-	if key == "passfile" || key == "servicefile" {
-		return MaxPasswordFileSize
+// checkFile refuses the file at path, which what names for setting key,
+// when it exists and is not a regular file of a size securepg accepts
+// (passfiles and service files are capped as DSNs are).
+func checkFile(what, key, path string) error {
+	if path == "" || path == "system" {
+		return nil
 	}
-	return MaxKeyFileSize
-}
-
-// fileCandidate is a file the configuration names, and who names it.
-type fileCandidate struct {
-	what, path string
-	max        int64
-}
-
-// check refuses the file when it exists and is not a regular file of at
-// most c.max bytes.
-func (c fileCandidate) check() error {
-	st, err := os.Stat(c.path)
+	limit := int64(MaxKeyFileSize)
+	if key == "passfile" || key == "servicefile" {
+		limit = MaxPasswordFileSize
+	}
+	st, err := os.Stat(path)
 	switch {
 	case err != nil:
 		return nil // the driver says what is missing
 	case !st.Mode().IsRegular():
-		return fmt.Errorf("securepg: %s names a file that is not a regular file; refusing before the driver reads it (a FIFO would block it, a device never end)", c.what)
-	case st.Size() > c.max:
-		return fmt.Errorf("securepg: %s names a file of %d bytes; securepg accepts at most %d, and refuses before the driver reads it", c.what, st.Size(), c.max)
+		return fmt.Errorf("securepg: %s names a file that is not a regular file; refusing before the driver reads it (a FIFO would block it, a device never end)", what)
+	case st.Size() > limit:
+		return fmt.Errorf("securepg: %s names a file of %d bytes; securepg accepts at most %d, and refuses before the driver reads it", what, st.Size(), limit)
 	}
 	return nil
 }
 
-// checkFiles refuses, before a driver's parser reads them, the files that
-// the configuration names (in the DSN, the environment, the service file,
-// or by default in the home directory) when one exists and is not a
-// regular file (a FIFO would block the parser, outside any context, and
-// /dev/zero would never end) or is larger than securepg accepts (the
-// drivers read any size); and a host list longer than MaxHosts.
+// checkFiles refuses, before a driver's parser reads them, the files the
+// configuration names (DSN, environment, service file, home directory)
+// that checkFile refuses (a FIFO would block the parser outside any
+// context; the drivers read any size); and a host list over MaxHosts.
 func checkFiles(driver string, set map[string]string) error {
 	home, _ := os.UserHomeDir()
-	var cands []fileCandidate
-	add := func(what, key, path string) {
-		if path != "" && path != "system" {
-			cands = append(cands, fileCandidate{what, path, fileLimit(key)})
+	var err error
+	check := func(what, key, path string) { // the first refusal stops the checks
+		if err == nil {
+			err = checkFile(what, key, path)
 		}
 	}
 	for _, k := range fileKeys {
 		if driver == DriverPQ && k.key == "servicefile" {
-			add("PGSERVICEFILE", k.key, os.Getenv(k.env))
+			check("PGSERVICEFILE", k.key, os.Getenv(k.env))
 			continue
 		}
-		add(k.key+" (DSN)", k.key, set[k.key])
-		add(k.env, k.key, os.Getenv(k.env))
+		check(k.key+" (DSN)", k.key, set[k.key])
+		check(k.env, k.key, os.Getenv(k.env))
 	}
 	if home != "" {
-		add("~/.pgpass", "passfile", filepath.Join(home, ".pgpass"))
-		add("~/.pg_service.conf", "servicefile", filepath.Join(home, ".pg_service.conf"))
+		check("~/.pgpass", "passfile", filepath.Join(home, ".pgpass"))
+		check("~/.pg_service.conf", "servicefile", filepath.Join(home, ".pg_service.conf"))
 		for _, f := range []string{".postgresql/root.crt", ".postgresql/postgresql.crt", ".postgresql/postgresql.key"} {
-			add("~/"+f, "", filepath.Join(home, f))
+			check("~/"+f, "", filepath.Join(home, f))
 		}
 	}
-	for _, c := range cands {
-		if err := c.check(); err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
-	// The files a service names, too, once the service file is known to be
-	// a regular one of a bounded size.
-	name := firstOf(set["service"], os.Getenv("PGSERVICE"))
+	// The files a service names, once the service file is known bounded.
+	name := cmp.Or(set["service"], os.Getenv("PGSERVICE"))
 	if name == "" {
 		return checkHosts(set, nil)
 	}
-	path := firstOf(os.Getenv("PGSERVICEFILE"), filepath.Join(home, ".pg_service.conf"))
+	path := cmp.Or(os.Getenv("PGSERVICEFILE"), filepath.Join(home, ".pg_service.conf"))
 	if driver == DriverPgx {
-		path = firstOf(set["servicefile"], path)
+		path = cmp.Or(set["servicefile"], path)
 	}
 	svc := serviceSettings(driver, path, name)
 	for _, k := range fileKeys {
-		if p := svc[k.key]; p != "" && p != "system" {
-			c := fileCandidate{k.key + " of service " + SafeText(name), p, fileLimit(k.key)}
-			if err := c.check(); err != nil {
-				return err
-			}
-		}
+		check(k.key+" of service "+SafeText(name), k.key, svc[k.key])
+	}
+	if err != nil {
+		return err
 	}
 	return checkHosts(set, svc)
 }

@@ -10,17 +10,14 @@ import (
 const maxAuthBody = 1 << 10
 
 // MaxAuthMessage bounds every message the server sends before the session
-// starts. Authentication messages are at most a few kilobytes (a GSSAPI
-// token); the drivers would allocate whatever length a peer announces
-// (pgx up to 1 GiB, lib/pq 4 GiB, or read an error until a NUL byte).
+// starts (a GSSAPI token is a few kilobytes); the drivers would allocate
+// whatever length a peer announces (pgx up to 1 GiB, lib/pq 4 GiB).
 const MaxAuthMessage = 64 << 10
 
-// MaxStartupBytes bounds everything the server sends before the session
-// starts (ReadyForQuery): authentication, ParameterStatus, BackendKeyData,
-// notices. A real server sends a few kilobytes; a peer that floods
-// distinct ParameterStatus messages would have the driver keep every one
-// of them (pgx allocated 1.7 GB before its deadline). The connection is
-// cut at the header of the message that would cross it.
+// MaxStartupBytes bounds everything the server sends before ReadyForQuery
+// (a real server: a few kilobytes; pgx kept a peer's flood of distinct
+// ParameterStatus up to 1.7 GB). The connection is cut at the header that
+// would cross it.
 const MaxStartupBytes = 1 << 20
 
 // maxErrLen is libpq's MAX_ERRLEN, which lib/pq copies: an ErrorResponse
@@ -31,10 +28,8 @@ const maxErrLen = 30000
 // body) from a byte stream fed in pieces, keeping at most maxAuthBody
 // bytes of each body.
 type frameReader struct {
-	limit int // the server's side: the largest body accepted, and lib/pq's error lengths; 0: the client's side, any
-	// budget, when set, bounds the bytes of all messages together: the
-	// total is counted at each header, before the driver reads the body.
-	budget int64
+	limit  int   // the server's side: the largest body accepted, and lib/pq's error lengths; 0: the client's side, any
+	budget int64 // when set, bounds all messages together, counted at each header
 	total  int64
 	hdr    [5]byte
 	nhdr   int
@@ -84,9 +79,8 @@ func (fr *frameReader) feed(p []byte, msg func(typ byte, body []byte) error) err
 	return nil
 }
 
-// oversizeError: the server announced a message longer than
-// MaxAuthMessage (or shorter than its own length field) before the
-// session started.
+// oversizeError: before the session started, the server announced a
+// message longer than MaxAuthMessage, or shorter than its length field.
 type oversizeError struct {
 	typ  byte
 	size int64

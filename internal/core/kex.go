@@ -1,18 +1,16 @@
 package core
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"slices"
 	"strings"
 )
 
-// The key exchange of a TLS handshake (SECUREPG_TLS_KEY_EXCHANGE): which
-// group the handshake negotiated, and whether it is a hybrid
-// post-quantum one, whose traffic a recording cannot be decrypted later by
-// a quantum computer.
-
-// KeyExchange is what the policy demands of a handshake's key exchange.
+// KeyExchange is what the policy demands of a handshake's key exchange
+// (SECUREPG_TLS_KEY_EXCHANGE): any group, or a hybrid post-quantum one,
+// whose recorded traffic a quantum computer cannot decrypt later.
 type KeyExchange uint8
 
 // The key-exchange policies.
@@ -20,8 +18,8 @@ const (
 	// KeyExchangeAny accepts any group crypto/tls negotiates ("any").
 	KeyExchangeAny KeyExchange = iota
 	// KeyExchangeHybridPQ requires a hybrid post-quantum group
-	// (X25519MLKEM768, SecP256r1MLKEM768, SecP384r1MLKEM1024): the client
-	// offers only those, over TLS 1.3 ("hybrid-pq").
+	// (HybridGroups): the client offers only those, over TLS 1.3
+	// ("hybrid-pq").
 	KeyExchangeHybridPQ
 )
 
@@ -49,9 +47,8 @@ var HybridGroups = []tls.CurveID{tls.X25519MLKEM768, tls.SecP256r1MLKEM768, tls.
 // IsHybridPQ reports whether id is a hybrid post-quantum group.
 func IsHybridPQ(id tls.CurveID) bool { return slices.Contains(HybridGroups, id) }
 
-// GroupName spells a negotiated group as crypto/tls does
-// (X25519MLKEM768, X25519, CurveP256); "" for none (no TLS, or a TLS 1.2
-// handshake whose group is not known yet).
+// GroupName spells a negotiated group as crypto/tls does; "" for none (no
+// TLS, or a TLS 1.2 handshake whose group is not known yet).
 func GroupName(id tls.CurveID) string {
 	if id == 0 {
 		return ""
@@ -72,12 +69,12 @@ func GroupKind(id tls.CurveID) string {
 }
 
 // OffersOnlyHybrid reports whether the client offers only hybrid groups
-// (and TLS 1.3): under hybrid-pq in enforce mode. Audit mode offers what
-// crypto/tls offers by default and reports a classical handshake.
+// (and TLS 1.3): under hybrid-pq in enforce mode. Audit mode offers
+// crypto/tls's defaults and reports a classical handshake.
 func (p *Policy) OffersOnlyHybrid() bool { return p.KeyExchange == KeyExchangeHybridPQ && !p.Audit }
 
-// restrictGroups makes tc offer only the hybrid groups, over TLS 1.3,
-// when only is set (Policy.OffersOnlyHybrid). tc is securepg's own clone.
+// restrictGroups makes tc, securepg's own clone, offer only the hybrid
+// groups over TLS 1.3 when only is set (Policy.OffersOnlyHybrid).
 func restrictGroups(tc *tls.Config, only bool) {
 	if tc == nil || !only {
 		return
@@ -86,33 +83,27 @@ func restrictGroups(tc *tls.Config, only bool) {
 	tc.MinVersion = max(tc.MinVersion, tls.VersionTLS13)
 }
 
-// maxBelowTLS13: the configuration caps TLS below 1.3
-// (ssl_max_protocol_version), where no hybrid group exists.
+// maxBelowTLS13: ssl_max_protocol_version caps TLS below 1.3, where no
+// hybrid group exists.
 func maxBelowTLS13(host string, max uint16) *Violation {
 	return &Violation{Reason: ReasonKeyExchangeClassical, Host: host, Got: TLSVersionName(max), Want: KeyExchangeHybridPQ.String(),
 		Detail: "ssl_max_protocol_version=" + TLSVersionName(max) + " rules out the hybrid post-quantum groups, which need TLS 1.3 (" + EnvTLSKeyExchange + "=hybrid-pq)",
 		Fix:    "remove ssl_max_protocol_version, or set " + EnvTLSKeyExchange + "=any"}
 }
 
-// keyExchangeFix names the server side: hybrid groups need OpenSSL 3.5 or
-// later, which PostgreSQL 18 offers through ssl_groups.
 const keyExchangeFix = "enable a hybrid group on the server (PostgreSQL 18 with OpenSSL 3.5 or later: ssl_groups = 'X25519MLKEM768:X25519'), or set " +
 	EnvTLSKeyExchange + "=any"
 
-// classicalKeyExchange: the handshake negotiated a group that is not a
-// hybrid post-quantum one.
+// classicalKeyExchange: the handshake negotiated a classical group.
 func classicalKeyExchange(host string, got tls.CurveID) *Violation {
-	name := GroupName(got)
-	if name == "" {
-		name = "an unknown group"
-	}
+	name := cmp.Or(GroupName(got), "an unknown group")
 	return &Violation{Reason: ReasonKeyExchangeClassical, Host: host, Got: name, Want: KeyExchangeHybridPQ.String(),
 		Detail: "the handshake negotiated " + name + ", a classical key exchange that a quantum computer could break later (" + EnvTLSKeyExchange + "=hybrid-pq)",
 		Fix:    keyExchangeFix}
 }
 
-// NoHybridKeyExchange: offered only hybrid groups over TLS 1.3, the
-// server ended the handshake.
+// NoHybridKeyExchange: offered only hybrid groups, the server ended the
+// handshake.
 func NoHybridKeyExchange(host string, err error) *Violation {
 	return &Violation{Reason: ReasonKeyExchangeClassical, Host: host, Got: "no hybrid group", Want: KeyExchangeHybridPQ.String(), Err: safeTLSError(err),
 		Detail: "the server did not agree on a hybrid post-quantum key exchange over TLS 1.3, the only ones offered (" + EnvTLSKeyExchange + "=hybrid-pq)",
@@ -132,10 +123,9 @@ func safeTLSError(err error) error {
 }
 
 // HandshakeRefused reports whether err is the server ending the handshake
-// as a server does when it shares no group or version with the client:
-// the alerts handshake_failure (40), protocol_version (70),
-// insufficient_security (71). crypto/tls reports a peer's alert only in
-// its text.
+// for want of a shared group or version: the alerts handshake_failure
+// (40), protocol_version (70), insufficient_security (71). crypto/tls
+// reports a peer's alert only in its text.
 func HandshakeRefused(err error) bool {
 	var alert tls.AlertError
 	if errors.As(err, &alert) && (alert == 40 || alert == 70 || alert == 71) {

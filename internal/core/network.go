@@ -1,9 +1,11 @@
 package core
 
 import (
+	"cmp"
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -69,20 +71,14 @@ func (n Networks) Allows(addr netip.Addr) bool {
 		return true
 	}
 	addr = addr.Unmap().WithZone("")
-	for _, p := range n.prefixes {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(n.prefixes, func(p netip.Prefix) bool { return p.Contains(addr) })
 }
 
 // Hosts is an allow-list of host names: exact names, and patterns
-// "*.suffix" that match any name below suffix (one or more labels), never
-// suffix itself. Names compare without case and without a final dot. A
-// unix socket's host is its directory as host= names it (an absolute
-// path, or lib/pq's @abstract name): it matches only a listed directory,
-// exactly but for a final slash. The zero value allows every name.
+// "*.suffix" that match any name below suffix, never suffix itself. Names
+// compare without case and without a final dot. A unix socket directory
+// (an absolute path, or lib/pq's @abstract name) matches only a listed
+// one, exactly but for a final slash. The zero value allows every name.
 type Hosts struct {
 	patterns []string
 	text     string
@@ -95,8 +91,7 @@ func ParseHosts(s string) (Hosts, error) {
 	for _, item := range strings.Split(s, ",") {
 		item = strings.TrimSpace(item)
 		if isSocketDir(item) {
-			// A unix socket directory, as host= writes it: compared
-			// exactly (paths have case), never as a pattern.
+			// Compared exactly (paths have case), never as a pattern.
 			if strings.ContainsAny(item, "*") {
 				return Hosts{}, errors.New("a socket directory with a pattern: " + SafeText(item))
 			}
@@ -131,28 +126,15 @@ func (h Hosts) Allows(host string) bool {
 		return true
 	}
 	if isSocketDir(host) {
-		host = socketDir(host)
-		for _, p := range h.patterns {
-			if p == host {
-				return true
-			}
-		}
-		return false
+		return slices.Contains(h.patterns, socketDir(host))
 	}
 	host = normalHost(host)
-	for _, p := range h.patterns {
-		if isSocketDir(p) {
-			continue
-		}
+	return slices.ContainsFunc(h.patterns, func(p string) bool {
 		if suffix, ok := strings.CutPrefix(p, "*"); ok {
-			if len(host) > len(suffix) && strings.HasSuffix(host, suffix) {
-				return true
-			}
-		} else if host == p {
-			return true
+			return len(host) > len(suffix) && strings.HasSuffix(host, suffix)
 		}
-	}
-	return false
+		return host == p && !isSocketDir(p)
+	})
 }
 
 // isSocketDir reports whether a host is a unix socket directory: an
@@ -180,12 +162,6 @@ func normalHost(h string) string {
 	}, strings.TrimSuffix(h, "."))
 }
 
-// The address stage: the exact address about to be dialed is judged
-// before the dial (nothing leaves for a refused address), by JudgeAddress,
-// which every dialer calls, and the peer of the connection made is judged
-// again by the same function (a DialFunc of the caller's may dial
-// elsewhere, through a proxy).
-
 // DialedAddr is the IP address of a dial address ("10.0.0.1:5432",
 // "[::1]:5432", or a bare address), or the zero Addr for a host name.
 func DialedAddr(address string) netip.Addr {
@@ -200,34 +176,27 @@ func DialedAddr(address string) netip.Addr {
 	return a.Unmap()
 }
 
-// isLoopback reports whether a is in 127.0.0.0/8 or is ::1 (an IPv4
-// address written as IPv6 is the IPv4 address).
+// isLoopback reports whether a is in 127.0.0.0/8 or is ::1, IPv4 written
+// as IPv6 included.
 func isLoopback(a netip.Addr) bool { return a.IsValid() && a.Unmap().IsLoopback() }
 
 // LoopbackPermit reports whether t's sslmode is below the minimum and
 // only SECUREPG_ALLOW_LOOPBACK_PLAINTEXT lets it through: the address it
-// dials must then be loopback. At the plan stage the host (or lib/pq's
-// hostaddr) is an address in loopback or a name, resolved and judged at
-// the address stage; an address outside loopback is refused at once.
+// dials must then be loopback. A name is judged once resolved; an address
+// outside loopback is refused at once.
 func LoopbackPermit(p Policy, t Target) bool {
 	if !p.AllowLoopbackPlaintext || t.Network != "tcp" || t.Custom || t.Mode >= p.MinSSLMode {
 		return false
 	}
-	h := t.Hostaddr
-	if h == "" {
-		h = t.Host
-	}
-	a, err := netip.ParseAddr(h)
+	a, err := netip.ParseAddr(cmp.Or(t.Hostaddr, t.Host))
 	return err != nil || isLoopback(a)
 }
 
 // JudgeAddress judges addr, the exact address t is about to be dialed at
-// (or was connected to), before anything is sent to it:
-// SECUREPG_ALLOWED_NETWORKS, and loopback where only
-// SECUREPG_ALLOW_LOOPBACK_PLAINTEXT permits t's sslmode. text is the
-// address as the dialer has it, for messages when addr is not an IP
-// address (a name, which cannot be judged, is refused where a rule
-// applies). It is a pure function.
+// (or its peer), before anything is sent: SECUREPG_ALLOWED_NETWORKS, and
+// loopback where only SECUREPG_ALLOW_LOOPBACK_PLAINTEXT permits t's
+// sslmode. text is the address as the dialer has it, for messages when
+// addr is not an IP address (a name, refused where a rule applies).
 func JudgeAddress(p Policy, t Target, addr netip.Addr, text string) []*Violation {
 	if t.Network == "unix" {
 		return nil
@@ -257,11 +226,9 @@ func CheckAddress(p Policy, t Target, network, address string) (refusal *Violati
 	return refusal, audited, isLoopback(a)
 }
 
-// DialControl is a net.Dialer Control for a dial that securepg does not
-// make through a driver (securepg probe's own look at the server): it
-// judges each address the dialer is about to connect to, after
-// resolution, with JudgeAddress, and refuses what the policy refuses
-// before the SYN leaves.
+// DialControl is a net.Dialer Control for a dial securepg makes without a
+// driver (securepg probe): it judges each resolved address and refuses
+// what the policy refuses before the SYN leaves.
 func DialControl(p Policy, t Target) func(network, address string, _ syscall.RawConn) error {
 	return func(network, address string, _ syscall.RawConn) error {
 		if refusal, _, _ := CheckAddress(p, t, network, address); refusal != nil {
@@ -271,9 +238,9 @@ func DialControl(p Policy, t Target) func(network, address string, _ syscall.Raw
 	}
 }
 
-// CheckPeer judges the peer of a connection just made, before anything is
-// sent on it, with JudgeAddress: the refusal (what audit mode lets
-// through was reported at the dial), and whether the peer is loopback.
+// CheckPeer judges the peer of a connection just made (a DialFunc may dial
+// through a proxy) before anything is sent: the refusal (audit mode's
+// were reported at the dial), and whether the peer is loopback.
 func CheckPeer(p Policy, t Target, c net.Conn) (refusal *Violation, loopback bool) {
 	ra := c.RemoteAddr()
 	if _, ok := ra.(*net.UnixAddr); ok || t.Network == "unix" {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -24,27 +25,23 @@ import (
 
 // PgxConfig is a pgx configuration hardened by a policy. pgx keeps its own
 // loop over hosts, addresses and fallbacks; securepg follows it attempt by
-// attempt (BeforeConnect installs the hooks) and verifies every handshake
-// itself, judges every attempt before pgx sends the startup message, and
-// gives each host the credentials resolved for that host.
+// attempt (BeforeConnect installs the hooks), verifies every handshake,
+// judges every attempt before the startup message, and gives each host its
+// own credentials.
 type PgxConfig struct {
 	Conn    *pgx.ConnConfig
 	entries []pgxEntry // parallel to [primary] + Conn.Fallbacks
 	policy  Policy
 
-	// passfile is where pgx found the password, when it did: pgx reads
-	// the first host's entry for every host; securepg gives each host its
-	// own entry, as libpq does.
+	// passfile is where pgx found the password, if it did: pgx uses the
+	// first host's entry for every host; securepg, as libpq, each host's.
 	passfile *pgpassfile.Passfile
 
-	// weakAuth names the setting that weakens authentication below the
-	// password protection, or "".
-	weakAuth string
+	weakAuth string   // the setting that weakens authentication below the protection, or ""
+	files    keyFiles // the key material securepg follows on disk
 
-	files keyFiles // the key material securepg follows on disk
-
-	// Options for the database/sql connector, set before the first
-	// Connect: how a conn is reset before reuse.
+	// ResetSession, set before the first Connect, is the database/sql
+	// connector's reset of a conn before reuse.
 	ResetSession func(context.Context, *pgx.Conn) error
 
 	once      sync.Once
@@ -73,7 +70,7 @@ func (c *PgxConfig) Connect(ctx context.Context, creds CredsFunc, rec *Recorder)
 	sc := dc.(*stdlib.Conn)
 	facts, audited, err := fr.facts, fr.audited, fr.err
 	if !fr.done {
-		facts, audited, err = c.Finish(ctx, sc, rec)
+		facts, audited, err = c.FinishPgConn(ctx, sc.Conn().PgConn(), rec)
 	}
 	if err != nil {
 		sc.Close()
@@ -103,14 +100,13 @@ func pgxError(err error) error {
 
 // pgxEntry is one pgx fallback: one attempt at one host.
 type pgxEntry struct {
-	target  Target
-	index   int // of target in the plan
-	network string
-	auth    *TLSAuth // nil: a plaintext attempt
+	target Target
+	index  int      // of target in the plan
+	auth   *TLSAuth // nil: a plaintext attempt
 }
 
-// PreparePgx parses dsn with pgx's own parser (so PG* variables, service
-// files, defaults and fallbacks are exactly what pgx will use), hardens the
+// PreparePgx parses dsn with pgx's own parser (PG* variables, service
+// files, defaults and fallbacks exactly as pgx uses them), hardens the
 // result for p, and returns it with the plan to evaluate.
 func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
 	if err := CheckDSN(DriverPgx, dsn); err != nil {
@@ -123,10 +119,9 @@ func PreparePgx(dsn string, p Policy) (*PgxConfig, Plan, error) {
 	return preparePgx(cc, dsn, p, false)
 }
 
-// PreparePgxConfig hardens a pgx configuration that code built or changed
-// (pgx.ParseConfig, then a DialFunc, a Tracer, TLS settings...), as
-// PreparePgx does one parsed from a DSN: the plan is what the
-// configuration will do. cc is not changed; the result holds a copy.
+// PreparePgxConfig hardens a pgx configuration that code built or changed,
+// as PreparePgx does one parsed from a DSN. cc is not changed; the result
+// holds a copy.
 func PreparePgxConfig(cc *pgx.ConnConfig, p Policy) (*PgxConfig, Plan, error) {
 	if cc == nil {
 		return nil, Plan{}, errors.New("securepg: a nil *pgx.ConnConfig")
@@ -149,10 +144,9 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 	if v := src["sslsni"].Value; v != "" && v != "1" {
 		dropSNI(cc)
 	}
-	// Fail fast, and say who is connecting: the policy's connect timeout
-	// and application_name where the configuration sets none.
-	// pgx bounds each connect attempt (dial, TLS, startup) with its
-	// ConnectTimeout.
+	// The policy's connect timeout and application_name where the
+	// configuration sets none. pgx bounds each attempt (dial, TLS,
+	// startup) with ConnectTimeout.
 	plan.ConnectTimeout, plan.ConnectTimeoutSource = ConnectTimeout(p, src, cc.ConnectTimeout)
 	if inCode && cc.ConnectTimeout != 0 {
 		plan.ConnectTimeout, plan.ConnectTimeoutSource = cc.ConnectTimeout, "the pgx configuration"
@@ -171,7 +165,6 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 	filePublic := sync.OnceValue(func() bool {
 		path := src["sslrootcert"].Value
 		if path == "" {
-			// pgx's own default, which it loads when the file exists.
 			home, err := os.UserHomeDir()
 			if err != nil {
 				return true
@@ -188,34 +181,19 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 		case t.RootFromPolicy:
 			t.PublicRoots = p.RootCert != "system" && p.roots != nil && p.roots.val.Public // system: the plan knows
 		case t.RootCA == "sslrootcert" && pc.files.roots != nil:
-			t.PublicRoots = pc.files.roots.val.Public // the file securepg follows, as it read it
+			t.PublicRoots = pc.files.roots.val.Public
 		case t.RootCA == "sslrootcert" && inCode:
-			// Roots set in code: securepg cannot tell whether they hold a
-			// public CA, so the protection assumes they do.
-			t.PublicRoots = true
+			t.PublicRoots = true // roots set in code: assumed public
 		case t.RootCA == "sslrootcert":
-			// The file pgx read (the configuration's, or pgx's default
-			// ~/.postgresql/root.crt). One securepg cannot read (pgx reads
-			// any size) counts as public: the protection fails closed.
-			t.PublicRoots = filePublic() // read once, not per host
+			// The file pgx read (or its default ~/.postgresql/root.crt);
+			// one securepg cannot read counts as public: fail closed.
+			t.PublicRoots = filePublic()
 		}
 	}
 	for j := range pc.entries {
 		pc.entries[j].target.PublicRoots = plan.Targets[pc.entries[j].index].PublicRoots
 	}
 	return pc, plan, nil
-}
-
-func sameCertificate(a, b *tls.Certificate) bool {
-	if len(a.Certificate) != len(b.Certificate) {
-		return false
-	}
-	for i := range a.Certificate {
-		if !bytes.Equal(a.Certificate[i], b.Certificate[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 // parsePgxKeyPair reads a certificate and key file as pgx does: the key is
@@ -249,8 +227,8 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxCo
 	entries := make([]pgxEntry, len(fbs))
 	plan := Plan{Driver: DriverPgx}
 
-	// Group the attempts per host the way pgx lays them out: prefer is
-	// [tls, plain], allow is [plain, tls], anything else one attempt.
+	// Group the attempts per host as pgx lays them out: prefer is [tls,
+	// plain], allow is [plain, tls], anything else one attempt.
 	for i := 0; i < len(fbs); {
 		n := 1
 		if i+1 < len(fbs) && sameHost(fbs[i], fbs[i+1]) && (fbs[i].TLSConfig == nil) != (fbs[i+1].TLSConfig == nil) {
@@ -270,7 +248,7 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxCo
 		}
 		t.Mode, t.ModeFrom = ModeFromAttempts(t.Attempts), from[group[0]]
 		for j := range group {
-			entries[i+j] = pgxEntry{target: t, index: len(plan.Targets), network: network, auth: auths[j]}
+			entries[i+j] = pgxEntry{target: t, index: len(plan.Targets), auth: auths[j]}
 		}
 		plan.Targets = append(plan.Targets, t)
 		i += n
@@ -282,24 +260,21 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxCo
 }
 
 // pgxTLSVersions takes ssl_min/max_protocol_version out of pgx's run-time
-// settings: pgx does not know them and would send them to the server,
-// where they fail. securepg honours them as libpq does, on the client.
+// settings, which pgx would send to the server, where they fail; securepg
+// honours them on the client, as libpq does.
 func pgxTLSVersions(cc *pgx.ConnConfig) (dsnMin, dsnMax uint16, err error) {
-	for _, k := range []string{"ssl_min_protocol_version", "ssl_max_protocol_version"} {
-		v, ok := cc.RuntimeParams[k]
+	for _, s := range []struct {
+		k   string
+		ver *uint16
+	}{{"ssl_min_protocol_version", &dsnMin}, {"ssl_max_protocol_version", &dsnMax}} {
+		v, ok := cc.RuntimeParams[s.k]
 		if !ok {
 			continue
 		}
-		ver, ok := ParseTLSVersionName(v)
-		if !ok {
-			return 0, 0, errors.New("securepg: invalid " + k + ": want TLSv1.2 or TLSv1.3")
+		if *s.ver, ok = ParseTLSVersionName(v); !ok {
+			return 0, 0, errors.New("securepg: invalid " + s.k + ": want TLSv1.2 or TLSv1.3")
 		}
-		if k == "ssl_min_protocol_version" {
-			dsnMin = ver
-		} else {
-			dsnMax = ver
-		}
-		delete(cc.RuntimeParams, k)
+		delete(cc.RuntimeParams, s.k)
 	}
 	return dsnMin, dsnMax, nil
 }
@@ -320,15 +295,14 @@ func (h *pgxHardening) harden(fb *pgconn.FallbackConfig, t *Target, alone, lifte
 	tc := fb.TLSConfig.Clone()
 	upgrade := alone && p.Roots() != nil && p.RootCert != "system" && tc.RootCAs == nil
 	t.RootCA, t.RootFromPolicy, t.ClientCert, t.CertFromPolicy = describeTLS(tc, p)
-	// The roots and the client certificate follow their files (a rotation
-	// needs no restart) where securepg knows them.
+	// The roots and the client certificate follow their files where
+	// securepg knows them (a rotation needs no restart).
 	var roots *Material[*Roots]
 	switch {
 	case tc.RootCAs != nil && h.kf.roots != nil:
 		roots = h.kf.roots
 	case tc.RootCAs != nil:
-		// Whether they hold a public CA is the plan's PublicRoots. pgx
-		// made a copy per host: one is kept for them all.
+		// pgx made a copy per host: one is kept for them all.
 		if h.shared == nil || !h.shared.val.Pool.Equal(tc.RootCAs) {
 			h.shared = StaticMaterial("root certificates", &Roots{Pool: tc.RootCAs})
 		}
@@ -347,10 +321,9 @@ func (h *pgxHardening) harden(fb *pgconn.FallbackConfig, t *Target, alone, lifte
 		tc.MaxVersion = h.maxTLS
 	}
 	restrictGroups(tc, p.OffersOnlyHybrid())
-	// securepg verifies the chain (and, for verify-full, the host name)
-	// itself in VerifyConnection, with the hardened roots: pgx's verify-ca
-	// callback would use the roots it captured at parse time, and
-	// crypto/tls's own failure would not say which host it was.
+	// securepg verifies the chain (and the host name) in VerifyConnection,
+	// with the hardened roots: pgx's verify-ca callback would use the roots
+	// captured at parse time, and crypto/tls's failure names no host.
 	auth := &TLSAuth{MinTLS: h.minTLS, Pins: p.PinsFile}
 	switch {
 	case !tc.InsecureSkipVerify || lifted && p.MinSSLMode >= ModeVerifyFull:
@@ -363,9 +336,8 @@ func (h *pgxHardening) harden(fb *pgconn.FallbackConfig, t *Target, alone, lifte
 		auth.Level = VerifyCA
 	}
 	auth.Roots = roots
-	tc.RootCAs = nil // verification is VerifyConnection's, with auth.roots
-	// Each connect's clone verifies (bind); a handshake on the template
-	// itself never completes.
+	tc.RootCAs = nil
+	// Each connect's clone verifies (bind); the template's handshake fails.
 	tc.VerifyConnection = func(tls.ConnectionState) error { return unbound() }
 	tc.InsecureSkipVerify = true
 	tc.VerifyPeerCertificate = nil
@@ -373,9 +345,9 @@ func (h *pgxHardening) harden(fb *pgconn.FallbackConfig, t *Target, alone, lifte
 	return auth
 }
 
-// pgxPassfile returns the passfile pgx took the password from: none in the
-// DSN, PGPASSWORD or the service file, and the passfile's entry for the
-// first host is the password pgx has. Otherwise nil.
+// pgxPassfile returns the passfile pgx took the password from (none in the
+// DSN, PGPASSWORD or the service file, and the first host's entry is
+// pgx's password), or nil.
 func pgxPassfile(s string, cc *pgx.ConnConfig) *pgpassfile.Passfile {
 	if cc.Password == "" {
 		return nil
@@ -386,14 +358,14 @@ func pgxPassfile(s string, cc *pgx.ConnConfig) *pgpassfile.Passfile {
 	}
 	home, _ := os.UserHomeDir()
 	var svc map[string]string
-	if name := firstOf(set["service"], os.Getenv("PGSERVICE")); name != "" {
-		path := firstOf(set["servicefile"], os.Getenv("PGSERVICEFILE"), filepath.Join(home, ".pg_service.conf"))
+	if name := cmp.Or(set["service"], os.Getenv("PGSERVICE")); name != "" {
+		path := cmp.Or(set["servicefile"], os.Getenv("PGSERVICEFILE"), filepath.Join(home, ".pg_service.conf"))
 		svc = serviceSettings(DriverPgx, path, name)
 		if svc == nil || svc["password"] != "" {
 			return nil
 		}
 	}
-	path := firstOf(set["passfile"], svc["passfile"], os.Getenv("PGPASSFILE"), filepath.Join(home, ".pgpass"))
+	path := cmp.Or(set["passfile"], svc["passfile"], os.Getenv("PGPASSFILE"), filepath.Join(home, ".pgpass"))
 	b, err := ReadRegularFile(context.Background(), path, MaxPasswordFileSize)
 	if err != nil {
 		return nil
@@ -412,19 +384,10 @@ func pgxPassfile(s string, cc *pgx.ConnConfig) *pgpassfile.Passfile {
 	return pf
 }
 
-func firstOf(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-// weakAuthSetting names the setting by which the configuration asks pgx
-// for less than the password protection: require_auth allowing anything
-// but SCRAM, channel_binding=disable, or an explicit channel_binding=prefer
-// (prefer is also pgx's default, which securepg raises to require).
+// weakAuthSetting names the setting that asks pgx for less than the
+// password protection: require_auth allowing more than SCRAM,
+// channel_binding=disable, or an explicit channel_binding=prefer (pgx's
+// default prefer securepg raises to require).
 func weakAuthSetting(cc *pgx.ConnConfig, cb Source) string {
 	switch {
 	case cc.RequireAuth != "" && cc.RequireAuth != "scram-sha-256":

@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
-	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // ConnectState is what one Connect call hands to pgx's BeforeConnect
@@ -22,8 +21,7 @@ type ConnectState struct {
 	Creds CredsFunc
 
 	// finish, set by PgxConfig.Connect: the session is judged in pgx's
-	// AfterConnect, before the configuration's own AfterConnect runs SQL
-	// on it (as ConfigurePgx does).
+	// AfterConnect, before the configuration's own AfterConnect runs SQL.
 	finish *finishResult
 }
 
@@ -67,8 +65,6 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 	a.hosts = append([]*pgconn.FallbackConfig{{Host: cc.Host, Port: cc.Port}}, fbs...)
 
 	if fr := st.finish; fr != nil {
-		// The session is judged before the configuration's AfterConnect
-		// runs anything on it.
 		own := cc.AfterConnect
 		cc.AfterConnect = func(ctx context.Context, pgc *pgconn.PgConn) error {
 			fr.facts, fr.audited, fr.err = c.FinishPgConn(ctx, pgc, st.Rec)
@@ -84,7 +80,8 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 	cc.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		if cur := a.cur; cur != nil && cur.watch != nil && !cur.watching {
 			cur.watching = true
-			return build(authReader{r, cur.watch}, authWriter{w, cur.watch})
+			rw := authRW{r, w, cur.watch}
+			return build(rw, rw)
 		}
 		return build(r, w)
 	}
@@ -116,21 +113,16 @@ func (c *PgxConfig) BeforeConnect(ctx context.Context, cc *pgx.ConnConfig) error
 	return nil
 }
 
-// pgxAttempts follows one pgx Connect call attempt by attempt. pgx
-// resolves every host first (LookupFunc) and then dials the resulting
-// addresses in order, one dial per attempt, plus one more for
-// target_session_attrs=prefer-standby's fallback; securepg maps each dial
-// to its host and checks that it is the address it expects, so a change
-// in pgx's order fails closed instead of mixing hosts up. Everything runs
-// on the Connect call's goroutine.
+// pgxAttempts follows one pgx Connect call, on its goroutine, attempt by
+// attempt. pgx resolves every host (LookupFunc), then dials the addresses
+// in order, plus once for prefer-standby's fallback; each dial is mapped
+// to its host and checked, so a change in pgx's order fails closed.
 type pgxAttempts struct {
 	c              *PgxConfig
 	st             *ConnectState
 	user, password string // the configured credentials
 
-	// The configured channel_binding and require_auth, which each attempt
-	// starts from (pgx shares one configuration between attempts).
-	channelBinding, requireAuth string
+	channelBinding, requireAuth string // what each attempt starts from (pgx shares one configuration)
 
 	hosts    []*pgconn.FallbackConfig
 	lookups  []lookupResult
@@ -246,10 +238,8 @@ func (a *pgxAttempts) bind(tmpl *tls.Config, i int) *tls.Config {
 	}
 	tc := tmpl.Clone()
 	// What the client offers is securepg's again, whatever was tuned on
-	// the template since it was judged (pgx code changing cc.TLSConfig
-	// after ConfigurePgx, a pool's BeforeConnect on its copy): the
-	// policy's minimum version, and only the hybrid groups under
-	// hybrid-pq.
+	// the template since it was judged (code changing cc.TLSConfig after
+	// ConfigurePgx, a pool's BeforeConnect on its copy).
 	if i < len(a.c.entries) {
 		tc.MinVersion = max(tc.MinVersion, a.c.entries[i].target.MinTLS)
 	}
@@ -272,14 +262,12 @@ func (a *pgxAttempts) bind(tmpl *tls.Config, i int) *tls.Config {
 
 func (a *pgxAttempts) facts(cur *pgxAttempt) Facts {
 	t := cur.entry.target
-	return Facts{Network: cur.entry.network, Host: t.Host, Port: t.Port, Mode: t.Mode, ModeFrom: t.ModeFrom, MinTLS: t.MinTLS, Loopback: cur.loopback}
+	return Facts{Network: t.Network, Host: t.Host, Port: t.Port, Mode: t.Mode, ModeFrom: t.ModeFrom, MinTLS: t.MinTLS, Loopback: cur.loopback}
 }
 
-// afterNetConnect completes the TLS handshake (crypto/tls would do it
-// lazily, on the startup message), judges the attempt on the connection
-// pgx is about to send its startup message on, and gives it its host's
-// credentials. pgx closes conn when this fails, and tries its next
-// attempt.
+// afterNetConnect completes the TLS handshake (crypto/tls would do it on
+// the startup message), judges the attempt, and gives it its host's
+// credentials. On failure pgx closes conn and tries its next attempt.
 func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, conn net.Conn) (net.Conn, error) {
 	cur := a.cur
 	if cur == nil {
@@ -306,13 +294,8 @@ func (a *pgxAttempts) afterNetConnect(ctx context.Context, cfg *pgconn.Config, c
 	return conn, nil
 }
 
-// Finish identifies the attempt whose connection pgx handed back, and
+// FinishPgConn identifies the attempt whose connection pgx handed back, and
 // returns its facts and the violations audit mode let through.
-func (c *PgxConfig) Finish(ctx context.Context, sc *stdlib.Conn, rec *Recorder) (Facts, []*Violation, error) {
-	return c.FinishPgConn(ctx, sc.Conn().PgConn(), rec)
-}
-
-// FinishPgConn is Finish for a connection pgx made without database/sql.
 func (c *PgxConfig) FinishPgConn(ctx context.Context, pc *pgconn.PgConn, rec *Recorder) (Facts, []*Violation, error) {
 	rec.mu.Lock()
 	a := rec.pgx
@@ -339,9 +322,8 @@ func (a *pgxAttempts) acceptedFor(pc *pgconn.PgConn) *pgxAttempt {
 	return nil
 }
 
-// judgeSession is the session stage of attempt at, whose connection is
-// pc: the role is asked once (before the configuration's ValidateConnect,
-// or here), and a refusal is recorded.
+// judgeSession is the session stage of attempt at, on pc: the role is
+// asked once (before the configuration's ValidateConnect, or here).
 func (c *PgxConfig) judgeSession(ctx context.Context, pc *pgconn.PgConn, at *pgxAttempt, rec *Recorder) (Facts, []*Violation, error) {
 	f := at.facts
 	f.Auth, f.ChannelBinding = at.watch.result()

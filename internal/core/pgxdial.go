@@ -2,19 +2,20 @@ package core
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
+	"strconv"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// The dial and the validation of one pgx attempt, as BeforeConnect
-// installs them.
+// The dial, the handshake and the validation of one pgx attempt, as
+// BeforeConnect installs them.
 
 // dialCancel dials a query cancellation (PgConn.CancelRequest) of the
-// connection made: it sends no credentials, and its TLS handshake is
-// verified by the attempt's VerifyConnection again. Its address is judged
-// as the connection's was, before the dial.
+// connection made: no credentials are sent, the TLS handshake is verified
+// again, and the address and peer are judged as the connection's were.
 func (a *pgxAttempts) dialCancel(ctx context.Context, dial pgconn.DialFunc, network, addr string) (net.Conn, error) {
 	t := a.live.entry.target
 	if refusal, _, _ := CheckAddress(a.c.policy, t, network, addr); refusal != nil {
@@ -30,9 +31,8 @@ func (a *pgxAttempts) dialCancel(ctx context.Context, dial pgconn.DialFunc, netw
 	return conn, err
 }
 
-// dial makes the next attempt's connection: its address is judged before
-// the packet leaves, its credentials resolved before anything is dialed,
-// and its peer judged before a byte is sent on it.
+// dial makes the next attempt's connection: address judged and
+// credentials resolved before the dial, peer judged before a byte is sent.
 func (a *pgxAttempts) dial(ctx context.Context, dial pgconn.DialFunc, direct bool, network, addr string) (net.Conn, error) {
 	cur, err := a.next(network, addr)
 	if err != nil {
@@ -68,10 +68,9 @@ func (a *pgxAttempts) dial(ctx context.Context, dial pgconn.DialFunc, direct boo
 	return &replyConn{Conn: conn, a: a, cur: cur}, nil
 }
 
-// validate runs the configuration's own ValidateConnect (target_session_attrs,
-// or code's), which runs SQL on the session: the session stage comes
-// first, so that nothing runs as a role the policy refuses. A refusal
-// fails this host, as pgx's check would.
+// validate runs the configuration's own ValidateConnect
+// (target_session_attrs, or code's) after the session stage, so that no
+// SQL runs as a role the policy refuses; a refusal fails this host.
 func (a *pgxAttempts) validate(ctx context.Context, validate pgconn.ValidateConnectFunc, pc *pgconn.PgConn) error {
 	if validate == nil {
 		return nil
@@ -87,4 +86,157 @@ func (a *pgxAttempts) validate(ctx context.Context, validate pgconn.ValidateConn
 		a.notPreferred = a.cur
 	}
 	return err
+}
+
+// handshake completes a TLS attempt's handshake on conn (verified in
+// VerifyConnection) and returns the attempt's facts.
+func (a *pgxAttempts) handshake(ctx context.Context, cfg *pgconn.Config, conn net.Conn, cur *pgxAttempt) (Facts, error) {
+	f := a.facts(cur)
+	tc, ok := conn.(*tls.Conn)
+	switch {
+	case !ok && cur.entry.auth != nil:
+		return f, NotValidated(f.Addr(), a.c.policy, "plaintext", "a TLS attempt reached the server without TLS")
+	case !ok:
+		if f.Network == "tcp" {
+			f.Mode = ModeDisable
+		}
+		return f, nil
+	}
+	if err := tc.HandshakeContext(ctx); err != nil {
+		if v := DirectNotSpoken(f.Addr(), a.c.policy, err); v != nil && cfg.SSLNegotiation == "direct" {
+			a.reject(cur, v)
+			return f, v
+		}
+		if a.c.policy.OffersOnlyHybrid() && HandshakeRefused(err) {
+			// The server agreed on no hybrid group: the policy's
+			// refusal, not a bare TLS alert.
+			v := NoHybridKeyExchange(f.Addr(), err)
+			a.reject(cur, v)
+			return f, v
+		}
+		return f, err
+	}
+	cs := tc.ConnectionState()
+	if !cur.verified || len(cs.PeerCertificates) == 0 || cs.PeerCertificates[0] != cur.facts.PeerCertificates[0] {
+		return f, NotValidated(f.Addr(), a.c.policy, "unvalidated handshake", "the TLS handshake was not validated by securepg")
+	}
+	f = cur.facts
+	f.CurveID = cs.CurveID // a TLS 1.2 handshake names its group after the certificate
+	return f, nil
+}
+
+// credentials sets the user and password pgx sends on this attempt: the
+// configuration's, the host's passfile entry, or the provider's.
+func (a *pgxAttempts) credentials(cfg *pgconn.Config, cur *pgxAttempt, f Facts) {
+	cfg.User, cfg.Password = a.user, a.password
+	if pf := a.c.passfile; pf != nil {
+		host := f.Host
+		if f.Network == "unix" {
+			host = "localhost"
+		}
+		cfg.Password = pf.FindPassword(host, strconv.Itoa(int(f.Port)), cfg.Database, cfg.User)
+	}
+	if cr := cur.creds; cr != nil {
+		if cr.User != "" {
+			cfg.User = cr.User
+		}
+		cfg.Password = cr.Password
+	}
+}
+
+// watchAuth makes the attempt's authentication watch and applies the
+// password protection (pgx's checks and the watch's), returning what
+// audit mode let through.
+func (a *pgxAttempts) watchAuth(cfg *pgconn.Config, cur *pgxAttempt, f Facts) (*authWatch, []*Violation, error) {
+	cfg.ChannelBinding, cfg.RequireAuth = a.channelBinding, a.requireAuth
+	t := cur.entry.target
+	w := NewAuthWatch(a.c.policy, f.Addr(), t.ClientCert != "")
+	w.refuse = func(v *Violation) { a.reject(cur, v) }
+	w.rejected = func() { a.st.Rec.CredentialsRejected(t) }
+	w.canBind, w.credential, w.grade = true, HasCredential(cfg), a.c.policy.UnverifiedPassword
+	if !w.credential || !(cur.entry.auth != nil || LoopbackPlaintext(a.c.policy, f)) || !PasswordProtectedConn(a.c.policy, t, f) {
+		return w, nil, nil
+	}
+	weak := a.c.weakAuth != "" && (w.grade == PasswordBound || weakForSCRAM(a.c.weakAuth))
+	switch {
+	case weak:
+		refusal, aud := Pass(a.c.policy, Check{Stage: StageCredential, Credential: CredentialWeakSetting, Target: t, Facts: f, Setting: a.c.weakAuth})
+		if refusal != nil {
+			a.reject(cur, refusal)
+			return nil, nil, refusal
+		}
+		return w, aud, nil
+	case a.c.policy.Audit:
+		w.audit = a.st.Rec.Audit
+	default:
+		cfg.RequireAuth, w.protect = "scram-sha-256", true
+		if w.grade == PasswordBound {
+			cfg.ChannelBinding = "require"
+		}
+	}
+	return w, nil, nil
+}
+
+type boundKey struct{}
+
+// boundDial marks a dial made through securepg's per-connection hooks.
+func boundDial(ctx context.Context) context.Context { return context.WithValue(ctx, boundKey{}, true) }
+
+// unbound refuses a connect on which securepg's per-connection hooks did
+// not run (the configuration's Tracer was replaced): nothing is dialed,
+// and no TLS handshake completes.
+func unbound() *Violation {
+	return &Violation{Reason: ReasonTLSNotEstablished, Got: "unvalidated connection", Want: "securepg's connect hooks", Hard: true,
+		Detail: "securepg's connect hooks did not run on this connect: the configuration's Tracer was replaced after ConfigurePgx or ConfigurePool",
+		Fix:    "set your tracer before calling ConfigurePgx or ConfigurePool (securepg composes with it), or configure a configuration parsed anew"}
+}
+
+// HasCredential reports whether pgx would send a credential that a man
+// in the middle could use: a password or an OAuth bearer token
+// (OAuthTokenProvider, for PostgreSQL 18's OAUTHBEARER).
+func HasCredential(cfg *pgconn.Config) bool {
+	return cfg.Password != "" || cfg.OAuthTokenProvider != nil
+}
+
+// GuardDial refuses dials that securepg's per-connection hooks did not
+// make: a configuration whose Tracer was replaced fails closed.
+func GuardDial(dial pgconn.DialFunc) pgconn.DialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if ctx.Value(boundKey{}) == nil {
+			return nil, unbound()
+		}
+		return dial(ctx, network, addr)
+	}
+}
+
+// replyConn sees the server's answer to pgx's SSLRequest, so that a peer
+// refusing TLS is recorded even when pgx then succeeds at another host.
+type replyConn struct {
+	net.Conn
+	a    *pgxAttempts
+	cur  *pgxAttempt
+	seen bool
+}
+
+func (r *replyConn) Read(b []byte) (int, error) {
+	n, err := r.Conn.Read(b)
+	if !r.seen && n > 0 {
+		r.seen = true
+		if b[0] != 'S' {
+			f := r.a.facts(r.cur)
+			f.Mode = ModeDisable
+			detail := "the server (or something in between) refused TLS"
+			if b[0] != 'N' {
+				detail = "the server answered the SSLRequest with neither S nor N"
+			}
+			if refusal, _ := Pass(r.a.c.policy, Check{Stage: StageHandshake, Facts: f}); refusal != nil {
+				// The read's error, so that pgx's connect error wraps
+				// it for code that connects with pgx itself.
+				v := TlsNotEstablished(f.Addr(), r.a.c.policy, detail)
+				r.a.reject(r.cur, v)
+				return 0, v
+			}
+		}
+	}
+	return n, err
 }

@@ -1,26 +1,21 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// The TLS side of a pgx configuration: the policy's minimum for one
-// that sets no sslmode, SNI, and what the plan says about roots and
-// client certificates.
-
 // liftPgx applies the policy's minimum to the hosts of a configuration
-// that sets no sslmode, where pgx's default (prefer) lays out a TLS
-// attempt and a plaintext one: the plaintext one goes, and the TLS one
-// verifies as the minimum demands, with the configuration's roots or the
-// policy's. Where the minimum verifies and nothing names roots, the host
-// keeps pgx's default, to be judged (and refused) as such. from tells,
-// per kept attempt, who chose its mode. direct: sslnegotiation=direct,
-// under which pgx turns the default prefer into require (one TLS attempt
-// per host, no plaintext one): that attempt is lifted the same way.
+// that sets no sslmode, where pgx's default prefer lays out a TLS attempt
+// and a plaintext one: the plaintext one goes, and the TLS one verifies as
+// the minimum demands. from tells, per kept attempt, who chose its mode.
+// direct: sslnegotiation=direct, under which pgx turns the default prefer
+// into one require attempt, lifted the same way.
 func liftPgx(fbs []*pgconn.FallbackConfig, p Policy, direct bool) ([]*pgconn.FallbackConfig, map[*pgconn.FallbackConfig]string) {
 	from := make(map[*pgconn.FallbackConfig]string, len(fbs))
 	if p.MinSSLMode <= ModePrefer {
@@ -38,26 +33,23 @@ func liftPgx(fbs []*pgconn.FallbackConfig, p Policy, direct bool) ([]*pgconn.Fal
 		if !prefer && !lone {
 			continue
 		}
-		switch {
-		case p.MinSSLMode >= ModeVerifyCA && fb.TLSConfig.RootCAs == nil && p.Roots() == nil:
-			from[fb] = ModeFromDriver
-		default:
-			from[fb] = ModeFromPolicy
-		}
-		if prefer {
-			if from[fb] == ModeFromDriver {
+		from[fb] = ModeFromPolicy
+		if p.MinSSLMode >= ModeVerifyCA && fb.TLSConfig.RootCAs == nil && p.Roots() == nil {
+			from[fb] = ModeFromDriver // no roots to verify with: kept, and judged, as pgx's
+			if prefer {
 				out = append(out, fbs[i+1])
 			}
+		}
+		if prefer {
 			i++
 		}
 	}
 	return out, from
 }
 
-// dropSNI honours sslsni=0 (pgx sends SNI only for "1", its default),
-// which pgx v5.12 ignores under verify-full: it sets ServerName, and so
-// SNI, to verify the host name. securepg verifies the name itself
-// (serverAuth.name, in VerifyConnection), so none need be sent.
+// dropSNI honours sslsni=0, which pgx v5.12 ignores under verify-full (it
+// sets ServerName, and so SNI, to verify the host name). securepg
+// verifies the name itself (TLSAuth.Name), so none need be sent.
 func dropSNI(cc *pgx.ConnConfig) {
 	if cc.TLSConfig != nil {
 		cc.TLSConfig.ServerName = ""
@@ -69,6 +61,7 @@ func dropSNI(cc *pgx.ConnConfig) {
 	}
 }
 
+// describeTLS says where tc's roots and client certificate come from.
 func describeTLS(tc *tls.Config, p Policy) (root string, rootPolicy bool, cert string, certPolicy bool) {
 	switch {
 	case tc.RootCAs != nil:
@@ -88,9 +81,8 @@ func describeTLS(tc *tls.Config, p Policy) (root string, rootPolicy bool, cert s
 }
 
 // clientCertificate sends m's current certificate when the server asks for
-// one it accepts, as crypto/tls does with Config.Certificates. It runs
-// after the server's certificate is verified (VerifyConnection), so a
-// client certificate never reaches an unverified server.
+// one it accepts. It runs after VerifyConnection, so a client
+// certificate never reaches an unverified server.
 func clientCertificate(m *Material[*tls.Certificate]) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 	return func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
 		c, err := m.Get(cri.Context())
@@ -105,29 +97,22 @@ func clientCertificate(m *Material[*tls.Certificate]) func(*tls.CertificateReque
 }
 
 // keyFiles is the key material pgx read from files at parse time, as
-// material that follows the files: pgx itself reads them again only when
-// it parses the DSN again, which securepg does not do per connection.
-// Nil fields: nothing from a file (inline, the system roots, or none).
+// material that follows the files (pgx reads them only when it parses).
+// Nil fields: nothing from a file.
 type keyFiles struct {
 	roots *Material[*Roots]
 	cert  *Material[*tls.Certificate]
 }
 
 // pgxFiles finds the files behind the key material pgx parsed into cc's
-// TLS configuration, and reads them again as material that follows them.
-// A file whose content is not what pgx parsed (changed in between, or
-// named by a setting securepg read differently) stays what pgx parsed:
-// rotation follows only a file securepg knows pgx read.
+// TLS configuration, as material that follows them. One whose content is
+// not what pgx parsed stays what pgx parsed: rotation follows only a file
+// securepg knows pgx read.
 func pgxFiles(cc *pgx.ConnConfig, p Policy, src map[string]Source) keyFiles {
 	var kf keyFiles
 	tc := cc.TLSConfig
-	if tc == nil {
-		for _, fb := range cc.Fallbacks {
-			if fb.TLSConfig != nil {
-				tc = fb.TLSConfig
-				break
-			}
-		}
+	if i := slices.IndexFunc(cc.Fallbacks, func(fb *pgconn.FallbackConfig) bool { return fb.TLSConfig != nil }); tc == nil && i >= 0 {
+		tc = cc.Fallbacks[i].TLSConfig
 	}
 	if tc == nil {
 		return kf
@@ -142,7 +127,7 @@ func pgxFiles(cc *pgx.ConnConfig, p Policy, src map[string]Source) keyFiles {
 	cert, key := src["sslcert"].Value, src["sslkey"].Value
 	if len(tc.Certificates) == 1 && cert != "" && key != "" {
 		m := Watched(p, NewMaterial("client certificate", parsePgxKeyPair, cert, key))
-		if m.Load(ctx) == nil && sameCertificate(m.val, &tc.Certificates[0]) {
+		if m.Load(ctx) == nil && slices.EqualFunc(m.val.Certificate, tc.Certificates[0].Certificate, bytes.Equal) {
 			kf.cert = m
 		}
 	}

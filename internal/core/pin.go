@@ -11,20 +11,14 @@ import (
 	"strings"
 )
 
-// Certificate pinning (SECUREPG_PIN_SHA256): the SHA-256 of the
-// SubjectPublicKeyInfo of a certificate the verified chain must hold
-// (leaf, intermediate or root), beside the chain and host-name
-// verification, never instead of it. Two pins, the current key and the
-// next, let a key rotate under the same CA without an outage.
-
-// Pins is a set of SPKI SHA-256 hashes; empty pins nothing.
+// Pins is a set of SPKI SHA-256 hashes (SECUREPG_PIN_SHA256), one of which
+// a certificate of the verified chain must hold, beside the chain and
+// host-name verification, never instead of it; empty pins nothing.
 type Pins [][sha256.Size]byte
 
 // ParsePins reads a comma-separated list of base64 SHA-256 hashes of
-// SubjectPublicKeyInfo (as `openssl x509 -pubkey | openssl pkey -pubin
-// -outform der | openssl dgst -sha256 -binary | base64` prints them), each
-// optionally prefixed "sha256/". An entry that is not one is an error
-// that says which entry (by position, never its text).
+// SubjectPublicKeyInfo, each optionally prefixed "sha256/". An error names
+// a bad entry by position, never by its text.
 func ParsePins(s string) (Pins, error) {
 	var pins Pins
 	for i, e := range strings.Split(s, ",") {
@@ -84,8 +78,6 @@ func (ps Pins) Match(chains [][]*x509.Certificate) bool {
 	return false
 }
 
-// pinMismatch: no certificate of the verified chains has a pinned key, or
-// nothing was verified to match the pins against.
 // CurrentPins is the pins in force now: the pin file's current version
 // (read again when it changed, as the root file is), or the policy's list.
 func (p *Policy) CurrentPins(ctx context.Context) (Pins, error) {
@@ -113,9 +105,8 @@ func (p *Policy) pinsAt(f *Facts) Pins {
 	return p.Pins
 }
 
-// pinFileUnusable: the pin file has been missing, unreadable or
-// unparseable for longer than a rotation takes, or no pins were read for
-// this handshake: fail closed.
+// pinFileUnusable: the pin file has been unusable for longer than a
+// rotation takes, or no pins were read for this handshake: fail closed.
 func pinFileUnusable(host string, err error) *Violation {
 	v := &Violation{Reason: ReasonPinMismatch, Host: host, Got: "no pins", Want: "a pinned key (" + EnvPinSHA256File + ")", Err: err, Hard: true,
 		Detail: "the pin file of " + EnvPinSHA256File + " cannot be used",
@@ -126,15 +117,16 @@ func pinFileUnusable(host string, err error) *Violation {
 	return v
 }
 
-// pinNeedsVerification: the configuration verifies no certificate chain
-// (sslmode require or weaker), so the pins can never match; refused
-// before the dial rather than at every handshake.
+// pinNeedsVerification: sslmode verifies no chain, so the pins can never
+// match; refused before the dial rather than at every handshake.
 func pinNeedsVerification(host string, mode SSLMode, pinsFrom string) *Violation {
 	return &Violation{Reason: ReasonPinMismatch, Host: host, Got: "sslmode=" + mode.String(), Want: "a pinned key (" + pinsFrom + ")",
 		Detail: "the pins of " + pinsFrom + " are matched only against a verified certificate chain, and sslmode=" + mode.String() + " verifies none",
 		Fix:    "set sslmode=verify-full (or verify-ca) with the roots that issued the server certificate"}
 }
 
+// pinMismatch: no certificate of the verified chains has a pinned key, or
+// nothing was verified to match the pins against.
 func pinMismatch(host string, f Facts, pinsFrom string) *Violation {
 	v := &Violation{Reason: ReasonPinMismatch, Host: host, Want: "a pinned key (" + pinsFrom + ")"}
 	if len(f.VerifiedChains) == 0 {
@@ -143,11 +135,10 @@ func pinMismatch(host string, f Facts, pinsFrom string) *Violation {
 		v.Fix = "set sslmode=verify-full (or verify-ca) with the roots that issued the server certificate"
 		return v
 	}
-	got := "no pinned key"
+	v.Got = "no pinned key"
 	if len(f.PeerCertificates) > 0 {
-		got = "leaf key " + SPKIHash(f.PeerCertificates[0])
+		v.Got = "leaf key " + SPKIHash(f.PeerCertificates[0])
 	}
-	v.Got = got
 	v.Detail = "no certificate of the server's verified chain has a key pinned by " + pinsFrom
 	v.Fix = "if the server's key changed on purpose, add its pin (sha256 of the SubjectPublicKeyInfo, as securepg probe shows) to " + pinsFrom + " beside the old one"
 	return v

@@ -1,19 +1,21 @@
 package core
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"net"
+	"sync"
 )
 
 // TLSAuth is how the TLS attempts to one host verify the server: the
-// level the configuration demands, against which roots, for which name.
-// securepg verifies every handshake itself, in VerifyConnection, before
-// any PostgreSQL byte (and so any user name, password or client
-// certificate) is sent.
+// level, the roots, the name. securepg verifies every handshake itself, in
+// VerifyConnection, before any PostgreSQL byte (user name, password or
+// client certificate) is sent.
 type TLSAuth struct {
 	Level  Verification
 	Roots  *Material[*Roots] // nil: the system roots (or later's)
@@ -21,44 +23,18 @@ type TLSAuth struct {
 	MinTLS uint16            // the lowest version the configuration accepts
 
 	// Later is a root file that did not exist at sql.Open, which lib/pq
-	// would use from the connection on which it appears: it can only
-	// make verification stronger than what was judged (require becomes
-	// verify-ca; the system roots give way to it).
+	// would use once it appears: it can only make verification stronger
+	// than what was judged (require becomes verify-ca).
 	Later *Material[*Roots]
 
-	// Pins is the policy's pin file (PinFile), or nil: each handshake
-	// reads its current version into Facts.Pins.
+	// Pins is the policy's pin file, or nil: each handshake reads its
+	// current version into Facts.Pins.
 	Pins *Material[Pins]
-}
-
-// files is the file-backed root material verification used, or nil.
-func (a *TLSAuth) files() *Material[*Roots] {
-	switch {
-	case a.Roots != nil:
-		return a.Roots
-	case a.Later != nil:
-		return a.Later
-	}
-	return nil
-}
-
-// retry verifies again with m's current version, when it is not the one
-// that failed, and returns it if it verifies the chain.
-func (a *TLSAuth) retry(ctx context.Context, m *Material[*Roots], failed *Roots, chain []*x509.Certificate, name string) *Roots {
-	roots, err := m.Refresh(ctx)
-	if err != nil || roots == nil || roots == failed {
-		return nil
-	}
-	if _, err := verifyChain(chain, roots.Pool, name); err != nil {
-		return nil
-	}
-	return roots
 }
 
 var errNoCertificate = errors.New("the server sent no certificate")
 
-// withHandshake is f, the facts of an attempt, with what observe learnt
-// of its handshake (h).
+// withHandshake is an attempt's facts f with what observe learnt (h).
 func (f Facts) withHandshake(h Facts) Facts {
 	f.TLS, f.Version, f.CipherSuite, f.CurveID, f.PeerCertificates = true, h.Version, h.CipherSuite, h.CurveID, h.PeerCertificates
 	f.Verify, f.VerifyErr, f.PublicCA, f.VerifiedChains, f.Pins, f.PinsErr = h.Verify, h.VerifyErr, h.PublicCA, h.VerifiedChains, h.Pins, h.PinsErr
@@ -77,22 +53,15 @@ func (a *TLSAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts {
 		f.VerifyErr = errNoCertificate
 		return f
 	}
-	level := a.Level
+	level, m := a.Level, cmp.Or(a.Roots, a.Later) // the file-backed roots, or nil
 	var roots *Roots
-	switch {
-	case a.Roots != nil:
+	if m != nil {
 		var err error
-		if roots, err = a.Roots.Get(ctx); err != nil {
+		if roots, err = m.Get(ctx); err != nil {
 			f.VerifyErr = err
 			return f
 		}
-	case a.Later != nil:
-		var err error
-		if roots, err = a.Later.Get(ctx); err != nil {
-			f.VerifyErr = err
-			return f
-		}
-		if roots != nil {
+		if a.Roots == nil && roots != nil {
 			level = max(level, VerifyCA)
 		}
 	}
@@ -107,30 +76,27 @@ func (a *TLSAuth) observe(ctx context.Context, cs tls.ConnectionState) Facts {
 		}
 	}
 	chains, err := verifyChain(cs.PeerCertificates, roots.pool(), name)
+	if err != nil && m != nil {
+		// The CA bundle may have rotated since it was last looked at:
+		// look again, and verify once more if it changed.
+		if fresh, ferr := m.Refresh(ctx); ferr == nil && fresh != nil && fresh != roots {
+			if c, verr := verifyChain(cs.PeerCertificates, fresh.Pool, name); verr == nil {
+				chains, roots, err = c, fresh, nil
+			}
+		}
+	}
 	if err != nil {
-		// The CA bundle may have been rotated since it was last looked
-		// at: look again now, and verify once more if it changed.
-		m := a.files()
-		if m == nil {
-			f.VerifyErr = err
-			return f
-		}
-		if roots = a.retry(ctx, m, roots, cs.PeerCertificates, name); roots == nil {
-			f.VerifyErr = err
-			return f
-		}
-		chains, _ = verifyChain(cs.PeerCertificates, roots.pool(), name)
+		f.VerifyErr = err
+		return f
 	}
 	f.Verify, f.VerifiedChains = level, chains
 	if a.Pins != nil && f.PinsErr == nil && !f.Pins.Match(chains) {
-		// The pin file may have been rotated since it was last looked
-		// at (a new key's pin added): look again now.
+		// The pin file may have rotated (a new key's pin added): look again.
 		f.Pins, f.PinsErr = a.Pins.Refresh(ctx)
 	}
 	if level == VerifyCA {
-		// A certificate the system roots vouch for, whatever the root
-		// file, or a root file (this version of it) that holds a public
-		// CA: a public CA signs an attacker's own name.
+		// A certificate the system roots vouch for, or a root file that
+		// holds a public CA: a public CA signs an attacker's own name.
 		_, err := verifyChain(cs.PeerCertificates, nil, "")
 		f.PublicCA = roots != nil && roots.Public || err == nil
 	}
@@ -169,11 +135,8 @@ type ClientTLS struct {
 	hybridOnly bool // offer only the hybrid post-quantum groups, over TLS 1.3 (Policy.OffersOnlyHybrid)
 }
 
-// NewClientTLS is the TLS of the attempts to one host: auth verifies the
-// server; sni is the server name sent ("" none); direct is
-// sslnegotiation=direct; maxTLS caps the version (0: none); cert and chain
-// are the client certificate and its intermediates (nil: none);
-// hybridOnly offers only the hybrid post-quantum groups.
+// NewClientTLS is the TLS of the attempts to one host, with the fields of
+// ClientTLS: sni "" sends none, maxTLS 0 caps nothing, cert nil sends none.
 func NewClientTLS(auth TLSAuth, sni string, direct bool, maxTLS uint16, cert *Material[*tls.Certificate], chain [][]byte, hybridOnly bool) *ClientTLS {
 	return &ClientTLS{auth: auth, sni: sni, direct: direct, maxTLS: maxTLS, cert: cert, chain: chain, hybridOnly: hybridOnly}
 }
@@ -184,9 +147,8 @@ func (c *ClientTLS) Auth() *TLSAuth { return &c.auth }
 // ClientCert is the client certificate c sends, or nil.
 func (c *ClientTLS) ClientCert() *Material[*tls.Certificate] { return c.cert }
 
-// config is the tls.Config of one handshake: Go's own verification is off
-// because securepg verifies in VerifyConnection, and judge decides there
-// whether the handshake may complete.
+// config is the tls.Config of one handshake: securepg verifies in
+// VerifyConnection, where judge decides whether the handshake completes.
 func (c *ClientTLS) config(ctx context.Context, judge func(Facts) error) *tls.Config {
 	cfg := &tls.Config{
 		InsecureSkipVerify: true, // verified below, as the configuration demands
@@ -225,15 +187,17 @@ func ServerName(host string) string {
 }
 
 // PublicRoots reports whether a root bundle holds a certificate that the
-// system's roots vouch for: a copy of the public bundle, or one of its
-// CAs. verify-ca against it proves no identity (any public CA signs an
-// attacker's own name), just as sslrootcert=system would not.
+// system's roots vouch for. verify-ca against it proves no identity (any
+// public CA signs an attacker's own name), as sslrootcert=system would not.
 func PublicRoots(pemData []byte) bool {
 	system, err := systemRoots()
 	if err != nil {
 		return false
 	}
+	// The file's own certificates are intermediates too: a public
+	// intermediate whose parent the file also holds chains to the store.
 	var certs []*x509.Certificate
+	inter := x509.NewCertPool()
 	for len(pemData) > 0 {
 		var block *pem.Block
 		if block, pemData = pem.Decode(pemData); block == nil {
@@ -244,13 +208,8 @@ func PublicRoots(pemData []byte) bool {
 		}
 		if c, err := x509.ParseCertificate(block.Bytes); err == nil {
 			certs = append(certs, c)
+			inter.AddCert(c)
 		}
-	}
-	// The file's own certificates are intermediates too: a public
-	// intermediate whose parent the file also holds chains to the store.
-	inter := x509.NewCertPool()
-	for _, c := range certs {
-		inter.AddCert(c)
 	}
 	for _, c := range certs {
 		if _, err := c.Verify(x509.VerifyOptions{Roots: system, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err == nil {
@@ -258,4 +217,50 @@ func PublicRoots(pemData []byte) bool {
 		}
 	}
 	return false
+}
+
+// systemRoots is the system's root store, read once: x509.SystemCertPool
+// returns a new copy at every call. Only ever read, never added to.
+var systemRoots = sync.OnceValues(x509.SystemCertPool)
+
+// rootsCacheSize is how many bundle versions parsedRoots keeps.
+const rootsCacheSize = 16
+
+// parsedRoots holds the bundles last parsed, by the SHA-256 of their
+// content; the oldest goes first.
+var parsedRoots struct {
+	sync.Mutex
+	m     map[[32]byte]*Roots
+	order [][32]byte
+}
+
+// cachedRoots returns pem parsed by parse, once per content however many
+// hosts or connectors name it. A failed parse is not kept.
+func cachedRoots(pem []byte, parse func([]byte) (*Roots, error)) (*Roots, error) {
+	sum := sha256.Sum256(pem)
+	parsedRoots.Lock()
+	r := parsedRoots.m[sum]
+	parsedRoots.Unlock()
+	if r != nil {
+		return r, nil
+	}
+	r, err := parse(pem)
+	if err != nil {
+		return nil, err
+	}
+	parsedRoots.Lock()
+	defer parsedRoots.Unlock()
+	if old := parsedRoots.m[sum]; old != nil {
+		return old, nil // parsed meanwhile by another connect
+	}
+	if parsedRoots.m == nil {
+		parsedRoots.m = map[[32]byte]*Roots{}
+	}
+	if len(parsedRoots.order) == rootsCacheSize {
+		delete(parsedRoots.m, parsedRoots.order[0])
+		parsedRoots.order = parsedRoots.order[1:]
+	}
+	parsedRoots.m[sum] = r
+	parsedRoots.order = append(parsedRoots.order, sum)
+	return r, nil
 }
