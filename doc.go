@@ -44,74 +44,50 @@
 // # Connecting securely
 //
 // What counts is the effective configuration (DSN, PG* environment,
-// service file, defaults), as the underlying driver reads it with its own
-// parser. Every attempt the driver will make (each host, each TLS or
-// plaintext fallback) is judged, and sql.Open returns a refusal before
-// anything is dialed.
-//
-// Every new connection is then validated before database/sql sees it:
-//
-//   - pgx: each handshake is checked in tls.Config.VerifyConnection,
-//     before any password is sent (TLS version, chain, host name for
-//     verify-full), and the *tls.Conn state again after connecting.
-//   - lib/pq: securepg owns the dial, the TLS handshake and the loop over
-//     hosts, and hands lib/pq one verified connection at a time with
-//     sslmode=disable. pg_stat_ssl gives the server's view (behind a
-//     pooler, the pooler's: hooks.ConnInfo.ServerViaPooler), asked only
-//     when a recording span, an AfterConnect hook or WithServerView reads it.
-//
-// Each host of a multi-host DSN gets its own credentials, and an attempt
-// the policy refused is reported even when another host then answers. A
-// connection that fails validation is closed; it never leads to a weaker
-// fallback.
+// service file, defaults) as the underlying driver's own parser reads it.
+// Every attempt the driver will make (each host, each TLS or plaintext
+// fallback) is judged, and sql.Open returns a refusal before anything is
+// dialed. Every new connection is then validated before database/sql
+// sees it, before any password is sent: with pgx in
+// tls.Config.VerifyConnection; with lib/pq, securepg owns the dial, the
+// TLS handshake and the loop over hosts, and hands lib/pq one verified
+// connection at a time. A connection that fails validation is closed; it
+// never leads to a weaker fallback. An attempt the policy refused is
+// reported even when another host then answers.
 //
 // Under a policy that requires TLS, a password goes to a server whose
-// identity is not verified only through SCRAM with channel binding: with
-// pgx, securepg sets channel_binding=require and require_auth=scram-sha-256
-// and refuses any other request before pgx answers; lib/pq can bind
-// nothing, and is refused (password_unverified_server). SECURITY.md has
-// the threat model.
+// identity is not verified only through SCRAM with channel binding
+// (SECUREPG_ALLOW_UNVERIFIED_PASSWORD); lib/pq can bind nothing.
+// SECURITY.md has the threat model.
 //
-// Where securepg differs from libpq and the drivers:
-//
-//   - ssl_min_protocol_version and ssl_max_protocol_version apply to the
-//     client's TLS configuration, as in libpq (pgx sends them to the server).
-//   - An org root (SECUREPG_SSLROOTCERT) applies only where the effective
-//     configuration names no sslrootcert; a root file turns
-//     sslmode=require into verify-ca, as in libpq.
-//   - lib/pq's sslmode=pqgo-* cannot be inspected: it is refused wherever
-//     the policy demands TLS (custom_tls_config).
-//   - A unix-socket first host does not turn TLS off for the other hosts,
-//     and verify-full without a host name is refused, as in libpq.
-//   - With pgx, securepg verifies the certificate itself against the
-//     effective roots, so ConnectionState().VerifiedChains is empty.
+// Unlike the drivers, and as libpq does, securepg applies
+// ssl_min_protocol_version and ssl_max_protocol_version to the client, and
+// keeps each TCP host's sslmode when the first host is a unix socket. An
+// org root (SECUREPG_SSLROOTCERT) applies only where the configuration
+// names no sslrootcert. lib/pq's sslmode=pqgo-* is refused wherever the
+// policy demands TLS. With pgx, securepg verifies certificates itself, so
+// ConnectionState().VerifiedChains is empty. docs/policy.md has the rest.
 //
 // # Errors
 //
 // Every refusal satisfies errors.Is(err, ErrPolicyViolation) and
 // errors.As(err, &pe) for a *PolicyError with a stable Reason code. No
 // error, log record, span, hook argument or %#v rendering contains a
-// secret: the drivers' parse errors are rebuilt without them, and pgx's
-// *pgconn.ConnectError (whose Config holds the password) never reaches
-// the caller. A failed connect's error shows no control character or
-// bidirectional override, while errors.As still finds the driver's
-// *pgconn.PgError or *pq.Error. Errors of queries are the driver's own:
-// escape their text before a terminal shows it.
+// secret, and a failed connect's error shows no control character, while
+// errors.As still finds the driver's *pgconn.PgError or *pq.Error. Errors
+// of queries are the driver's own: escape their text before a terminal
+// shows it.
 //
-// # Audit mode
+// # Audit mode, telemetry, hooks, credentials
 //
 // SECUREPG_MODE=audit connects anyway and logs every violation at warn
-// level (WithLogger, default slog.Default()); enforce mode logs each
-// refusal at error level.
-//
-// # Telemetry, hooks, credentials
-//
-// securepg reports OpenTelemetry spans (one per connection and per
-// operation) and metrics through the global providers (or
-// WithTracerProvider, WithMeterProvider). WithHooks installs lifecycle and
-// query hooks (package hooks); WithCredentials and SECUREPG_PASSWORD_FILE
-// supply credentials for every new connection. Package otel registers
-// pool metrics; package sqlmocktest puts go-sqlmock behind the whole chain.
+// level (WithLogger); enforce mode logs each refusal at error level.
+// securepg reports OpenTelemetry spans and metrics through the global
+// providers (or WithTracerProvider, WithMeterProvider). WithHooks installs
+// lifecycle and query hooks (package hooks); WithCredentials and
+// SECUREPG_PASSWORD_FILE supply credentials for every new connection.
+// Package otel registers pool metrics; package sqlmocktest puts go-sqlmock
+// behind the whole chain.
 //
 // # Reaching the driver
 //
