@@ -262,20 +262,16 @@ func recorded(v *core.Violation, rejected []*core.Violation) *core.Violation {
 	if v == nil || slices.Contains(rejected, v) {
 		return v
 	}
-	var same *core.Violation
+	same := v
 	for _, r := range rejected {
-		if r.Reason != v.Reason {
-			continue
+		if r.Reason == v.Reason {
+			if r.Host == v.Host {
+				return r
+			}
+			same = r
 		}
-		if r.Host == v.Host {
-			return r
-		}
-		same = r
 	}
-	if same != nil {
-		return same
-	}
-	return v
+	return same
 }
 
 // attempt is the hooks' view of a connection to t: never a password.

@@ -25,18 +25,15 @@ import (
 // finish on its own).
 func (h *hookSet) credentials(ctx context.Context, a hooks.Attempt) (*hooks.Credentials, error) {
 	var creds *hooks.Credentials
-	merge := func(c hooks.Credentials) {
-		if creds != nil && c.User == "" {
-			c.User = creds.User
-		}
-		creds = &c
-	}
 	for i, p := range h.providers {
 		c, err := bounded(ctx, func() (hooks.Credentials, error) { return h.callProvider(ctx, p, a, i) })
 		if err != nil {
 			return nil, err
 		}
-		merge(c)
+		if creds != nil && c.User == "" {
+			c.User = creds.User // a later provider's password keeps an earlier one's user
+		}
+		creds = &c
 	}
 	for i, s := range h.sets {
 		if s.BeforeConnect != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"reflect"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
@@ -102,11 +103,7 @@ func configured(t pgx.QueryTracer) bool {
 	case *native:
 		return true
 	case *multitracer.Tracer:
-		for _, q := range t.QueryTracers {
-			if configured(q) {
-				return true
-			}
-		}
+		return slices.ContainsFunc(t.QueryTracers, configured)
 	}
 	return false
 }
@@ -164,16 +161,10 @@ func (n *native) TraceConnectStart(ctx context.Context, data pgx.TraceConnectSta
 // samePlan reports whether cc still has the hosts, ports and TLS attempts
 // that were judged (h): nothing is dialed otherwise.
 func samePlan(cc, h *pgx.ConnConfig) bool {
-	if cc.Host != h.Host || cc.Port != h.Port || !sameTLS(cc.TLSConfig, h.TLSConfig) || len(cc.Fallbacks) != len(h.Fallbacks) {
-		return false
-	}
-	for i, fb := range cc.Fallbacks {
-		hf := h.Fallbacks[i]
-		if fb.Host != hf.Host || fb.Port != hf.Port || !sameTLS(fb.TLSConfig, hf.TLSConfig) {
-			return false
-		}
-	}
-	return true
+	return cc.Host == h.Host && cc.Port == h.Port && sameTLS(cc.TLSConfig, h.TLSConfig) &&
+		slices.EqualFunc(cc.Fallbacks, h.Fallbacks, func(a, b *pgconn.FallbackConfig) bool {
+			return a.Host == b.Host && a.Port == b.Port && sameTLS(a.TLSConfig, b.TLSConfig)
+		})
 }
 
 // sameTLS says whether a is b or pgx's clone of it: securepg's hardened
