@@ -98,7 +98,7 @@ func (d DSN) URL() (string, error) {
 	}
 	var query []dsnSetting
 	switch kind := hostKindOf(d.Host); {
-	case kind == hostName || kind == hostIPv4:
+	case kind == hostName || kind == hostIPv4 || kind == hostNone:
 		b.WriteString(d.Host)
 		if port != "" {
 			b.WriteString(":" + port)
@@ -107,10 +107,6 @@ func (d DSN) URL() (string, error) {
 		// net/url (lib/pq) keeps the brackets of a portless IPv6 address
 		// (hence the query below), and decodes only a zone's %25.
 		b.WriteString("[" + strings.Replace(d.Host, "%", "%25", 1) + "]:" + port)
-	case kind == hostNone:
-		if port != "" {
-			b.WriteString(":" + port)
-		}
 	default: // IPv6 without a port, unix-socket directory
 		query = append(query, dsnSetting{"host", d.Host})
 		if port != "" {
@@ -144,14 +140,11 @@ func (d DSN) KeywordValue() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var b strings.Builder
-	for i, s := range d.written() {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(s.key + "=" + quoteValue(s.value))
+	var parts []string
+	for _, s := range d.written() {
+		parts = append(parts, s.key+"="+quoteValue(s.value))
 	}
-	return checkRendered(b.String(), "keyword/value DSN", want)
+	return checkRendered(strings.Join(parts, " "), "keyword/value DSN", want)
 }
 
 // String is the URL (else the keyword/value form) with the password and
