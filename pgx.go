@@ -63,7 +63,7 @@ func ConfigurePgx(cc *pgx.ConnConfig, opts ...Option) error {
 	// replaced, nothing is dialed (the guard refuses what securepg's hooks
 	// did not dial), and the hardened TLS settings refuse every server.
 	cc.DialFunc = core.GuardDial(cc.DialFunc)
-	cc.Tracer = &native{c: c, pc: pc, query: h.Tracer}
+	cc.Tracer = &native{QueryTracer: h.Tracer, c: c, pc: pc}
 	return nil
 }
 
@@ -118,9 +118,9 @@ func pinPgx(opts []Option) []Option {
 // TraceConnectStart, before anything is dialed, judges the connection in
 // AfterConnect, and reports in TraceConnectEnd.
 type native struct {
-	c     *connector
-	pc    *core.PgxConfig
-	query pgx.QueryTracer // securepg's query tracing and the configuration's own tracer
+	pgx.QueryTracer // securepg's query tracing and the configuration's own tracer
+	c               *connector
+	pc              *core.PgxConfig
 }
 
 type nativeKey struct{}
@@ -137,7 +137,7 @@ type nativeConnect struct {
 }
 
 func (n *native) TraceConnectStart(ctx context.Context, data pgx.TraceConnectStartData) context.Context {
-	if t, ok := n.query.(pgx.ConnectTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.ConnectTracer); ok {
 		ctx = t.TraceConnectStart(ctx, data)
 	}
 	st := &nativeConnect{rec: core.NewRecorder(), used: &usedCreds{}}
@@ -217,63 +217,55 @@ func (n *native) TraceConnectEnd(ctx context.Context, data pgx.TraceConnectEndDa
 		}
 		n.c.outcome(ctx, st.op, st.rec, core.Facts{}, nil, err)
 	}
-	if t, ok := n.query.(pgx.ConnectTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.ConnectTracer); ok {
 		t.TraceConnectEnd(ctx, data)
 	}
-}
-
-func (n *native) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	return n.query.TraceQueryStart(ctx, conn, data)
-}
-
-func (n *native) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
-	n.query.TraceQueryEnd(ctx, conn, data)
 }
 
 // The other tracers pgx looks for go to the configuration's tracer, if it
 // has them.
 
 func (n *native) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
-	if t, ok := n.query.(pgx.BatchTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.BatchTracer); ok {
 		return t.TraceBatchStart(ctx, conn, data)
 	}
 	return ctx
 }
 
 func (n *native) TraceBatchQuery(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchQueryData) {
-	if t, ok := n.query.(pgx.BatchTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.BatchTracer); ok {
 		t.TraceBatchQuery(ctx, conn, data)
 	}
 }
 
 func (n *native) TraceBatchEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchEndData) {
-	if t, ok := n.query.(pgx.BatchTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.BatchTracer); ok {
 		t.TraceBatchEnd(ctx, conn, data)
 	}
 }
 
 func (n *native) TraceCopyFromStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceCopyFromStartData) context.Context {
-	if t, ok := n.query.(pgx.CopyFromTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.CopyFromTracer); ok {
 		return t.TraceCopyFromStart(ctx, conn, data)
 	}
 	return ctx
 }
 
 func (n *native) TraceCopyFromEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceCopyFromEndData) {
-	if t, ok := n.query.(pgx.CopyFromTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.CopyFromTracer); ok {
 		t.TraceCopyFromEnd(ctx, conn, data)
 	}
 }
 
 func (n *native) TracePrepareStart(ctx context.Context, conn *pgx.Conn, data pgx.TracePrepareStartData) context.Context {
-	if t, ok := n.query.(pgx.PrepareTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.PrepareTracer); ok {
 		return t.TracePrepareStart(ctx, conn, data)
 	}
 	return ctx
 }
 
 func (n *native) TracePrepareEnd(ctx context.Context, conn *pgx.Conn, data pgx.TracePrepareEndData) {
-	if t, ok := n.query.(pgx.PrepareTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.PrepareTracer); ok {
 		t.TracePrepareEnd(ctx, conn, data)
 	}
 }
