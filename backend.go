@@ -1,6 +1,7 @@
 package securepg
 
 import (
+	"cmp"
 	"context"
 	"database/sql/driver"
 	"net/netip"
@@ -35,33 +36,36 @@ func (s connectorSeam) UseMock(m seam.Mock) {
 }
 
 func (b *mockBackend) Connect(ctx context.Context, creds core.CredsFunc, rec *core.Recorder) (driver.Conn, core.Facts, []*core.Violation, error) {
+	var audited []*core.Violation
+	judge := func(c core.Check) error {
+		refusal, aud := core.Pass(b.policy, c)
+		if refusal != nil {
+			rec.Reject(refusal)
+			return refusal
+		}
+		audited = append(audited, aud...)
+		return nil
+	}
 	cr, err := creds(ctx, b.target)
 	if err != nil {
 		return nil, core.Facts{}, nil, err
 	}
-	// A password from a provider, judged as the real backends
-	// judge it (the configuration's was judged at sql.Open).
-	var audited []*core.Violation
+	// A provider's password, judged as the real backends judge it (the
+	// configuration's was judged at sql.Open).
 	if cr != nil && cr.Password != "" {
-		refusal, aud := core.Pass(b.policy, core.Check{Stage: core.StageCredential, Credential: core.CredentialSupplied, Plan: b.plan, Target: b.target})
-		if refusal != nil {
-			rec.Reject(refusal)
-			return nil, core.Facts{}, nil, refusal
+		if err := judge(core.Check{Stage: core.StageCredential, Credential: core.CredentialSupplied, Plan: b.plan, Target: b.target}); err != nil {
+			return nil, core.Facts{}, nil, err
 		}
-		audited = aud
 	}
-	// The address stage, on the address the stand-in plays: the host (or
-	// hostaddr) when it is an IP address. A name has no address here: it
-	// is judged only where a weaker sslmode depends on it being loopback,
-	// and then refused, as a way in that cannot supply the fact.
-	addr, text := mockAddr(b.target)
+	// The address stage, on the address the stand-in plays: the hostaddr
+	// or host when it is an IP address. A name has no address here: it is
+	// judged only where a weaker sslmode depends on it being loopback, and
+	// then refused, as a way in that cannot supply the fact.
+	addr, _ := netip.ParseAddr(cmp.Or(b.target.Hostaddr, b.target.Host))
 	if addr.IsValid() || core.LoopbackPermit(b.policy, b.target) {
-		refusal, aud := core.Pass(b.policy, core.Check{Stage: core.StageAddress, Target: b.target, Addr: addr, AddrText: text})
-		if refusal != nil {
-			rec.Reject(refusal)
-			return nil, core.Facts{}, nil, refusal
+		if err := judge(core.Check{Stage: core.StageAddress, Target: b.target, Addr: addr, AddrText: b.target.Addr()}); err != nil {
+			return nil, core.Facts{}, nil, err
 		}
-		audited = append(audited, aud...)
 	}
 	dc, facts, err := b.mock.Connect(ctx, b.target)
 	if err != nil {
@@ -77,27 +81,12 @@ func (b *mockBackend) Connect(ctx context.Context, creds core.CredsFunc, rec *co
 	if facts.TLS {
 		facts.Pins, facts.PinsErr = b.policy.CurrentPins(ctx) // as a real handshake reads the pin file
 	}
-	var live []*core.Violation
 	for _, stage := range []core.Stage{core.StageHandshake, core.StageSession} {
-		refusal, aud := core.Pass(b.policy, core.Check{Stage: stage, Facts: facts})
-		if refusal != nil {
+		if err := judge(core.Check{Stage: stage, Facts: facts}); err != nil {
 			dc.Close()
-			rec.Reject(refusal)
-			return nil, facts, nil, refusal
+			return nil, facts, nil, err
 		}
-		live = append(live, aud...)
 	}
 	facts.LoopbackPlaintext = core.LoopbackPlaintext(b.policy, facts)
-	return dc, facts, append(audited, live...), nil
-}
-
-// mockAddr is the address a stand-in plays for t: its hostaddr or host
-// when that is an IP address, else the zero Addr; and t's address text.
-func mockAddr(t core.Target) (netip.Addr, string) {
-	h := t.Hostaddr
-	if h == "" {
-		h = t.Host
-	}
-	a, _ := netip.ParseAddr(h)
-	return a, t.Addr()
+	return dc, facts, audited, nil
 }

@@ -12,14 +12,13 @@ import (
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
-// wconn wraps a driver.Conn that offers no hooks of its own (lib/pq, and
-// go-sqlmock in tests) to observe it. Like XSAM/otelsql's wrappers, it
-// implements every optional interface database/sql looks for, and where
-// the inner conn lacks one it does exactly what database/sql itself would
-// do without it (driver.ErrSkip, nil, true, the prepare and begin
-// fallbacks of database/sql's ctxutil.go). The one place where presence
-// alone changes database/sql's behaviour, a transaction rolled back by its
-// context on a conn that cannot be validated, is reproduced in IsValid.
+// wconn wraps a driver.Conn that offers no hooks of its own (lib/pq,
+// go-sqlmock) to observe it. It implements every optional interface
+// database/sql looks for, and where the inner conn lacks one does exactly
+// what database/sql would do without it (driver.ErrSkip, nil, true, the
+// fallbacks of database/sql's ctxutil.go). Where presence alone changes
+// database/sql's behaviour (a transaction rolled back by its context on a
+// conn that cannot be validated), IsValid reproduces it.
 type wconn struct {
 	inner   driver.Conn
 	obs     *telemetry.Conn
@@ -38,9 +37,8 @@ type wconn struct {
 	validator  driver.Validator
 	checker    driver.NamedValueChecker
 
-	// discard: a transaction on a conn that database/sql could not have
-	// validated was rolled back because its context ended; database/sql
-	// would have closed such a conn.
+	// discard: a transaction rolled back by its context on a conn that
+	// database/sql could not have validated, which it would have closed.
 	discard atomic.Bool
 
 	// rows is the conn's spare rows wrapper, in use while rowsBusy.
@@ -61,12 +59,10 @@ var (
 	_ unwrapper                 = (*wconn)(nil)
 )
 
-// wconnExec and wconnQuery add ExecContext and QueryContext, and only for
-// an inner conn that can execute (query) without a prepared statement:
-// database/sql converts a call's arguments with the conn's checker before
-// it calls them, so claiming them for a conn that has neither would change
-// which conversion applies. The four combinations are a small explicit
-// choice, made once per conn by wrapConn.
+// wconnExec and wconnQuery add ExecContext and QueryContext only for an
+// inner conn that can execute (query) without a prepared statement:
+// claiming them for one that cannot would change which argument
+// conversion database/sql applies.
 type (
 	wconnExec  struct{ *wconn }
 	wconnQuery struct{ *wconn }
@@ -75,7 +71,17 @@ type (
 // wrapConn wraps inner, with ExecContext and QueryContext as inner has
 // them.
 func wrapConn(inner driver.Conn, obs *telemetry.Conn, hs *hookSet, recycle time.Time) driver.Conn {
-	w := newWConn(inner, obs, hs, recycle)
+	w := &wconn{inner: inner, obs: obs, hooks: hs, recycle: recycle}
+	w.pinger, _ = inner.(driver.Pinger)
+	w.queryerCtx, _ = inner.(driver.QueryerContext)
+	w.queryer, _ = inner.(driver.Queryer)
+	w.execerCtx, _ = inner.(driver.ExecerContext)
+	w.execer, _ = inner.(driver.Execer)
+	w.prepareCtx, _ = inner.(driver.ConnPrepareContext)
+	w.beginTx, _ = inner.(driver.ConnBeginTx)
+	w.resetter, _ = inner.(driver.SessionResetter)
+	w.validator, _ = inner.(driver.Validator)
+	w.checker, _ = inner.(driver.NamedValueChecker)
 	exec, query := w.execerCtx != nil || w.execer != nil, w.queryerCtx != nil || w.queryer != nil
 	switch {
 	case exec && query:
@@ -95,21 +101,6 @@ func wrapConn(inner driver.Conn, obs *telemetry.Conn, hs *hookSet, recycle time.
 			wconnQuery
 		}{w, wconnQuery{w}}
 	}
-	return w
-}
-
-func newWConn(inner driver.Conn, obs *telemetry.Conn, hs *hookSet, recycle time.Time) *wconn {
-	w := &wconn{inner: inner, obs: obs, hooks: hs, recycle: recycle}
-	w.pinger, _ = inner.(driver.Pinger)
-	w.queryerCtx, _ = inner.(driver.QueryerContext)
-	w.queryer, _ = inner.(driver.Queryer)
-	w.execerCtx, _ = inner.(driver.ExecerContext)
-	w.execer, _ = inner.(driver.Execer)
-	w.prepareCtx, _ = inner.(driver.ConnPrepareContext)
-	w.beginTx, _ = inner.(driver.ConnBeginTx)
-	w.resetter, _ = inner.(driver.SessionResetter)
-	w.validator, _ = inner.(driver.Validator)
-	w.checker, _ = inner.(driver.NamedValueChecker)
 	return w
 }
 
@@ -229,10 +220,7 @@ func (q wconnQuery) QueryContext(ctx context.Context, query string, args []drive
 	if w.queryerCtx != nil {
 		rows, err = w.queryerCtx.QueryContext(ctx, query, args)
 	} else {
-		var vals []driver.Value
-		if vals, err = namedValueToValue(ctx, args); err == nil {
-			rows, err = w.queryer.Query(query, vals)
-		}
+		rows, err = withValues(ctx, args, func(v []driver.Value) (driver.Rows, error) { return w.queryer.Query(query, v) })
 	}
 	return observeRows(ctx, w, c, rows, err) // driver.ErrSkip passes through untouched
 }
@@ -247,26 +235,28 @@ func (e wconnExec) ExecContext(ctx context.Context, query string, args []driver.
 	if w.execerCtx != nil {
 		res, err = w.execerCtx.ExecContext(ctx, query, args)
 	} else {
-		var vals []driver.Value
-		if vals, err = namedValueToValue(ctx, args); err == nil {
-			res, err = w.execer.Exec(query, vals)
-		}
+		res, err = withValues(ctx, args, func(v []driver.Value) (driver.Result, error) { return w.execer.Exec(query, v) })
 	}
 	c.end(ctx, err)
 	return res, err
 }
 
-// namedValueToValue is database/sql's conversion for drivers without the
-// context interfaces, with its check of the context.
-func namedValueToValue(ctx context.Context, named []driver.NamedValue) ([]driver.Value, error) {
+// withValues calls f with named converted as database/sql converts them
+// for a driver without the context interfaces, context check included.
+func withValues[T any](ctx context.Context, named []driver.NamedValue, f func([]driver.Value) (T, error)) (T, error) {
 	args := make([]driver.Value, len(named))
 	for n, param := range named {
 		if len(param.Name) > 0 {
-			return nil, errors.New("sql: driver does not support the use of Named Parameters")
+			var zero T
+			return zero, errors.New("sql: driver does not support the use of Named Parameters")
 		}
 		args[n] = param.Value
 	}
-	return args, ctx.Err()
+	if err := ctx.Err(); err != nil {
+		var zero T
+		return zero, err
+	}
+	return f(args)
 }
 
 type wtx struct {

@@ -21,11 +21,10 @@ import (
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
-// NewConnector returns a connector for sql.OpenDB. The policy comes from
-// the SECUREPG_* environment variables, overridden by opts. It returns a
-// *PolicyError, before anything is dialed, when the effective
-// configuration of dsn (DSN + PG* environment + service file + defaults)
-// is weaker than the policy.
+// NewConnector returns a connector for sql.OpenDB, under the SECUREPG_*
+// policy overridden by opts. It returns a *PolicyError, before anything is
+// dialed, when dsn's effective configuration (with the PG* environment,
+// service file and defaults) is weaker than the policy.
 func NewConnector(dsn string, opts ...Option) (driver.Connector, error) {
 	c, err := newConnector(dsn, opts)
 	if err != nil {
@@ -53,38 +52,33 @@ type connector struct {
 var _ driver.Connector = (*connector)(nil)
 
 func newConnector(dsn string, opts []Option) (*connector, error) {
-	c, err := buildConnector(opts, dsn, func(p core.Policy, pq seam.Backend) (core.Backend, core.Plan, error) {
-		if p.Driver == core.DriverPQ {
-			if pq == nil {
-				return nil, core.Plan{}, errNoPQ
-			}
-			return pq.Prepare(dsn, p)
+	secrets := func() []string { return core.ErrorSecrets(dsn, "") }
+	return buildConnector(opts, dsn, secrets, func(p core.Policy, pq seam.Backend) (core.Backend, core.Plan, error) {
+		if p.Driver != core.DriverPQ {
+			return core.Prepare(dsn, p)
 		}
-		return core.Prepare(dsn, p)
+		if pq == nil {
+			return nil, core.Plan{}, errNoPQ
+		}
+		return pq.Prepare(dsn, p)
 	})
-	if c != nil {
-		c.secrets = core.ErrorSecrets(dsn, "")
-	}
-	return c, err
 }
 
 // newPgxConnector is newConnector for a pgx configuration built in code.
 func newPgxConnector(cc *pgx.ConnConfig, opts []Option) (*connector, error) {
-	c, err := buildConnector(opts, "", func(p core.Policy, _ seam.Backend) (core.Backend, core.Plan, error) {
+	secrets := func() []string { return core.ErrorSecrets(cc.ConnString(), cc.Password) }
+	return buildConnector(opts, "", secrets, func(p core.Policy, _ seam.Backend) (core.Backend, core.Plan, error) {
 		if p.Driver != core.DriverPgx {
 			return nil, core.Plan{}, fmt.Errorf("securepg: a *pgx.ConnConfig needs the pgx backend, and %s chooses lib/pq (%s)", p.Sources[core.SettingDriver], core.NamePQ)
 		}
 		return core.PreparePgxConfig(cc, p)
 	})
-	if c != nil {
-		c.secrets = core.ErrorSecrets(cc.ConnString(), cc.Password)
-	}
-	return c, err
 }
 
 // buildConnector resolves the policy, prepares the backend (from a DSN,
-// or from a pgx configuration) and judges its plan.
-func buildConnector(opts []Option, dsn string, prepare func(core.Policy, seam.Backend) (core.Backend, core.Plan, error)) (*connector, error) {
+// or from a pgx configuration) and judges its plan; secrets are what
+// connect errors must not show.
+func buildConnector(opts []Option, dsn string, secrets func() []string, prepare func(core.Policy, seam.Backend) (core.Backend, core.Plan, error)) (*connector, error) {
 	policy, o, err := resolvePolicy(opts)
 	if err != nil {
 		return nil, err
@@ -95,20 +89,19 @@ func buildConnector(opts []Option, dsn string, prepare func(core.Policy, seam.Ba
 		return nil, err
 	}
 	c.db = c.plan.Database
-	// A credential provider supplies a password: the password protection
-	// judges the configuration as if it were in the DSN.
+	// A provider's password is judged as if it were in the DSN.
 	c.plan.Password = c.plan.Password || len(o.providers) > 0
 	c.tel = telemetry.New(o.telemetry, policy.Driver, policy.MinSSLMode.String(), c.db)
 	c.tel.SetConnect(c.plan.ConnectTimeout, c.plan.AppName)
 	if err := c.judge(); err != nil {
 		return nil, err
 	}
+	c.secrets = secrets()
 	return c, nil
 }
 
-// newBackend parses and judges dsn with the policy's driver and picks
-// what connects: that driver, or a mock that sqlmocktest.Register put in
-// force for dsn.
+// newBackend prepares the policy's driver, or the mock sqlmocktest.Register
+// put in force for dsn, and installs securepg's hooks on it.
 func (c *connector) newBackend(dsn string, prepare func(core.Policy, seam.Backend) (core.Backend, core.Plan, error), o options) (core.Backend, core.Plan, error) {
 	b, plan, err := prepare(c.policy, o.backend)
 	if err != nil {
@@ -120,14 +113,12 @@ func (c *connector) newBackend(dsn string, prepare func(core.Policy, seam.Backen
 		}
 	}
 	if pc, ok := b.(interface{ SetServerView(always bool) }); ok {
-		// lib/pq: the server's view of each new connection (one query) only
-		// when something reads it: a recording connect span, an
-		// AfterConnect hook, or WithServerView.
+		// lib/pq: the server's view (one query) only when something reads
+		// it: a recording connect span, an AfterConnect hook, WithServerView.
 		pc.SetServerView(o.serverView || c.hooks.after)
 	}
 	if pc, ok := b.(*core.PgxConfig); ok {
-		// securepg's query tracing, and the configuration's own tracer
-		// (a pgx configuration built in code may have one).
+		// securepg's query tracing, beside the configuration's own tracer.
 		if inner := pc.Conn.Tracer; inner != nil {
 			pc.Conn.Tracer = multitracer.New(c.pgxTracer(), inner)
 		} else {
@@ -149,8 +140,7 @@ func (c *connector) newBackend(dsn string, prepare func(core.Policy, seam.Backen
 }
 
 // Connect opens one physical connection and validates it before handing it
-// to database/sql. With pgx it returns pgx's own *stdlib.Conn, so code that
-// reaches pgx through sql.Conn.Raw keeps working.
+// to database/sql. With pgx it returns pgx's own *stdlib.Conn.
 func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if calledByPQNoticeConnector() {
 		return nil, errPQNoticeConnector
@@ -161,12 +151,10 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	used := &usedCreds{}
 	conn, facts, audited, err := c.backend.Connect(ctx, c.credsFunc(used), rec)
 	if last, rejected := rec.RejectedCredentials(); err != nil && rejected {
-		// The server rejected credentials from a source that rotates: tell
-		// caching providers, resolve again, and if that gives new
-		// credentials, try them once. Only for a server that asked for
-		// them and got them: a peer that fails a login it never asked for
-		// must not make a provider drop its cache (a Vault lease, a new
-		// database role).
+		// The server rejected a provider's credentials: tell caching
+		// providers, and try fresh ones once. Only for a server that asked
+		// for them and got them: a peer failing a login it never asked
+		// for must not make a provider drop its cache.
 		if old, ok := used.get(last); ok && old != nil {
 			a := c.attempt(last)
 			c.hooks.authFailed(ctx, a)
@@ -190,11 +178,7 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		h.Set(conn)
 	}
 	if sc, ok := conn.(*stdlib.Conn); ok {
-		custom := sc.Conn().PgConn().CustomData()
-		custom[telemetry.ConnKey] = obs
-		if !recycle.IsZero() {
-			custom[expiresKey] = recycle
-		}
+		setConnData(sc.Conn().PgConn(), obs, recycle)
 		return conn, nil
 	}
 	var hs *hookSet
@@ -204,15 +188,13 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	return wrapConn(conn, obs, hs, recycle), nil
 }
 
-// outcome reports what one connect did, on every way in, to the logs and
-// the OnViolation hooks: the attempts the policy refused, even when
-// another host or address then succeeded (an active man in the middle on
-// one address must not go unnoticed), and the live violations audit mode
-// let through; a failed connect also ends op (the connect span and
-// metrics), a successful one ends it in accept, after the AfterConnect
-// hooks. It returns the refusals that did not fail the connect, the live
-// violations, and the error for the caller: a *PolicyError when the
-// policy caused it.
+// outcome reports one connect to the logs and OnViolation hooks: every
+// refused attempt, even when another host then succeeded (a man in the
+// middle on one address must not go unnoticed), and the live violations
+// audit mode let through. A failed connect also ends op (accept ends a
+// successful one). It returns the refusals that did not fail the connect,
+// the live violations, and the caller's error (a *PolicyError when the
+// policy caused it).
 func (c *connector) outcome(ctx context.Context, op telemetry.ConnectOp, rec *core.Recorder, facts core.Facts, audited []*core.Violation, err error) (rejected, live []*core.Violation, _ error) {
 	var final *core.Violation
 	if err != nil {
@@ -224,10 +206,9 @@ func (c *connector) outcome(ctx context.Context, op telemetry.ConnectOp, rec *co
 		}
 		c.reportRefusal(ctx, v)
 	}
-	// Live violations that audit mode let through; those of the
-	// configuration itself were reported when the connector was made.
+	// The configuration's own were reported when the connector was made.
 	for _, v := range append(rec.Audited(), audited...) {
-		if !c.auditedConfig(v.Reason) {
+		if !slices.ContainsFunc(c.audited, func(a *core.Violation) bool { return a.Reason == v.Reason }) {
 			c.reportAudit(ctx, v)
 			live = append(live, v)
 		}
@@ -235,14 +216,13 @@ func (c *connector) outcome(ctx context.Context, op telemetry.ConnectOp, rec *co
 	if err != nil {
 		err = c.connectError(ctx, err, final, rec)
 		op.End(ctx, telemetry.ConnectResult{Facts: facts, Err: err, Violation: final, Rejected: rejected, Audited: live})
-		return rejected, live, err
 	}
-	return rejected, live, nil
+	return rejected, live, err
 }
 
-// accept runs the AfterConnect hooks on a validated connection, ends the
-// connect span, and returns the connection's observer and when to recycle
-// it (zero: never).
+// accept runs the AfterConnect hooks on a validated connection, ends op,
+// and returns the connection's observer and when to recycle it (zero:
+// never).
 func (c *connector) accept(ctx context.Context, op telemetry.ConnectOp, rec *core.Recorder, used *usedCreds,
 	facts core.Facts, rejected, live []*core.Violation) (*telemetry.Conn, time.Time, error) {
 	// The host that answered is the one tried last.
@@ -264,46 +244,37 @@ func (c *connector) accept(ctx context.Context, op telemetry.ConnectOp, rec *cor
 	return c.tel.NewConn(facts.Host, int(facts.Port)), recycle, nil
 }
 
-// recorded returns the refusal that was recorded when it happened for the
-// violation v found in a failed connection's error: pgx joins every
-// host's error into one, so the text that says a server refused TLS may
-// come from any host, while ClassifyConnectError names the host tried
-// last (a server that was merely down, after a TLS-stripping host). The
-// recorded refusal of the same host is preferred, then the latest one of
-// the same reason; v itself when none was recorded.
+// setConnData keeps a pgx connection's observer and recycle time.
+func setConnData(pgc *pgconn.PgConn, obs *telemetry.Conn, recycle time.Time) {
+	custom := pgc.CustomData()
+	custom[telemetry.ConnKey] = obs
+	if !recycle.IsZero() {
+		custom[expiresKey] = recycle
+	}
+}
+
+// recorded returns the recorded refusal behind v, the violation found in
+// a failed connect's error: pgx joins every host's error, so the text may
+// come from any host while ClassifyConnectError names the last one tried.
+// It prefers the same host's refusal, then the latest of the same reason,
+// then v itself.
 func recorded(v *core.Violation, rejected []*core.Violation) *core.Violation {
 	if v == nil || slices.Contains(rejected, v) {
 		return v
 	}
-	var same *core.Violation
+	same := v
 	for _, r := range rejected {
-		if r.Reason != v.Reason {
-			continue
+		if r.Reason == v.Reason {
+			if r.Host == v.Host {
+				return r
+			}
+			same = r
 		}
-		if r.Host == v.Host {
-			return r
-		}
-		same = r
 	}
-	if same != nil {
-		return same
-	}
-	return v
+	return same
 }
 
-// auditedConfig reports whether audit mode let the configuration through
-// with a violation of this reason.
-func (c *connector) auditedConfig(reason string) bool {
-	for _, v := range c.audited {
-		if v.Reason == reason {
-			return true
-		}
-	}
-	return false
-}
-
-// attempt is the redacted view of a connection to t for hooks: never a
-// password.
+// attempt is the hooks' view of a connection to t: never a password.
 func (c *connector) attempt(t core.Target) hooks.Attempt {
 	a := hooks.Attempt{Driver: c.policy.Driver, Database: c.plan.Database, User: c.plan.User,
 		Host: t.Host, Port: int(t.Port), SSLMode: t.Mode.String()}
@@ -321,11 +292,9 @@ func (c *connector) firstTarget() (string, int) {
 	return t.Host, int(t.Port)
 }
 
-// connectError turns a failed attempt into a *PolicyError when the policy
-// caused it, and never returns driver.ErrBadConn (database/sql would retry).
-// Any other error's text, which holds what the server and its certificate
-// said, is escaped and redacted (core.EscapeError); errors.As still finds
-// the driver's own error (*pgconn.PgError, *pq.Error) with its raw fields.
+// connectError is a *PolicyError when the policy caused the failure, else
+// err escaped and redacted (core.EscapeError: errors.As still finds the
+// driver's error); never driver.ErrBadConn, which database/sql retries.
 func (c *connector) connectError(ctx context.Context, err error, v *core.Violation, rec *core.Recorder) error {
 	if v != nil {
 		if !slices.Contains(rec.Rejected(), v) {

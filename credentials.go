@@ -18,37 +18,28 @@ import (
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
-// credentials resolves the credentials of one new connection to one host,
-// in order of increasing precedence: the providers (SECUREPG_PASSWORD_FILE
-// first, then WithCredentials' in order); then the BeforeConnect hooks
-// may fail the attempt. nil means the configured ones (DSN, PGPASSWORD,
-// passfile, as the driver reads them). Each is bounded by ctx: one that
-// does not return in time fails the attempt with ctx's error (and is left
-// to finish on its own).
+// credentials resolves the credentials of one connection to one host from
+// the providers, later ones taking precedence, then runs the BeforeConnect
+// hooks, which may fail the attempt. nil means the configured ones. Each
+// call is bounded by ctx (one that does not return in time is left to
+// finish on its own).
 func (h *hookSet) credentials(ctx context.Context, a hooks.Attempt) (*hooks.Credentials, error) {
 	var creds *hooks.Credentials
-	merge := func(c hooks.Credentials) {
-		if creds != nil && c.User == "" {
-			c.User = creds.User
-		}
-		creds = &c
-	}
 	for i, p := range h.providers {
 		c, err := bounded(ctx, func() (hooks.Credentials, error) { return h.callProvider(ctx, p, a, i) })
 		if err != nil {
 			return nil, err
 		}
-		merge(c)
+		if creds != nil && c.User == "" {
+			c.User = creds.User // a later provider's password keeps an earlier one's user
+		}
+		creds = &c
 	}
 	for i, s := range h.sets {
-		if s.BeforeConnect == nil {
-			continue
-		}
-		_, err := bounded(ctx, func() (struct{}, error) {
-			return callHook("BeforeConnect", i, func() (struct{}, error) { return struct{}{}, s.BeforeConnect(ctx, a) })
-		})
-		if err != nil {
-			return nil, err
+		if s.BeforeConnect != nil {
+			if err := runHook(ctx, "BeforeConnect", i, func() error { return s.BeforeConnect(ctx, a) }); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return creds, nil
@@ -109,11 +100,8 @@ func (c *connector) credsFunc(used *usedCreds) core.CredsFunc {
 
 // isAuthFailure reports a server's rejection of the credentials.
 func isAuthFailure(err error) bool {
-	switch telemetry.SQLState(err) {
-	case "28P01", "28000":
-		return true
-	}
-	return false
+	s := telemetry.SQLState(err)
+	return s == "28P01" || s == "28000"
 }
 
 // recycleAt is when a connection made with credentials that expire at
@@ -123,8 +111,7 @@ func recycleAt(expires, now time.Time) time.Time {
 	if expires.IsZero() {
 		return time.Time{}
 	}
-	margin := min(expires.Sub(now)/10, time.Minute)
-	return expires.Add(-margin)
+	return expires.Add(-min(expires.Sub(now)/10, time.Minute))
 }
 
 // expiresKey holds a pgx connection's recycle time in its CustomData.
@@ -139,11 +126,10 @@ func pgxResetSession(_ context.Context, c *pgx.Conn) error {
 	return nil
 }
 
-// passwordFile is SECUREPG_PASSWORD_FILE, the first credential provider:
-// read for every new connection, so a rotated secret is used without a
-// restart. Only a regular file (following symlinks, as a Kubernetes secret
-// volume's ..data swap needs) of at most 64 KiB is read; if it is missing
-// or empty for a moment, the last password read is used.
+// passwordFile is SECUREPG_PASSWORD_FILE, the first credential provider,
+// read for every new connection: only a regular file (symlinks followed,
+// for a Kubernetes secret volume) of at most 64 KiB; while it is missing
+// or empty, the last password read is used.
 type passwordFile struct {
 	path string
 	mu   sync.Mutex

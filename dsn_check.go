@@ -19,14 +19,13 @@ func dsnError(msg string) error { return errors.New("securepg: DSN." + msg) }
 
 // settings validates d and returns the settings a driver must read from
 // its rendering, keyed as securepg's readers key them (database for
-// dbname). Its errors name fields and parameter keys, never values.
+// dbname).
 func (d DSN) settings() (map[string]string, error) {
-	texts := []struct{ field, value string }{
+	for _, t := range [][2]string{
 		{"Host", d.Host}, {"Database", d.Database}, {"User", d.User}, {"Password", d.Password},
 		{"SSLMode", d.SSLMode}, {"RootCert", d.RootCert}, {"ClientCert", d.ClientCert}, {"ClientKey", d.ClientKey},
-	}
-	for _, t := range texts {
-		if err := checkText(t.field, t.value); err != nil {
+	} {
+		if err := checkText(t[0], t[1]); err != nil {
 			return nil, err
 		}
 	}
@@ -88,13 +87,7 @@ func checkText(field, v string) error {
 // cannot end a value early: ASCII letters, digits, '_' and '.', not
 // starting with a digit.
 func paramKey(k string) bool {
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '.' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return k != ""
+	return plainChars(k, "_.") && (k[0] < '0' || k[0] > '9')
 }
 
 type hostKind int
@@ -123,21 +116,22 @@ func hostKindOf(h string) hostKind {
 		if a.Is4() {
 			return hostIPv4
 		}
-		if z := a.Zone(); z != "" && !nameChars(z) {
+		if z := a.Zone(); z != "" && !plainChars(z, ".-_") {
 			return hostInvalid
 		}
 		return hostIPv6
 	}
-	if len(h) > 253 || !nameChars(h) {
+	if len(h) > 253 || !plainChars(h, ".-_") {
 		return hostInvalid
 	}
 	return hostName
 }
 
-func nameChars(s string) bool {
+// plainChars reports a non-empty s of ASCII letters, digits and extra.
+func plainChars(s, extra string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(extra, c) >= 0) {
 			return false
 		}
 	}

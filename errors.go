@@ -10,14 +10,11 @@ import (
 // it was weaker than the policy.
 var ErrPolicyViolation = hooks.ErrPolicyViolation
 
-// DSNError is the error for a DSN (or a PG* variable, a service file, a
-// passfile) that securepg or the driver cannot read as the driver would:
-// malformed, longer than securepg accepts, or read by the driver in a way
-// that would send part of a setting somewhere else (a password swallowed
-// into a host name). Driver names the parser that read it ("pgx", "pq",
-// or "securepg" for securepg's own bounds); Msg never holds a secret
-// (docs/policy.md, "Errors"). It is not a refusal: errors.Is(err,
-// ErrPolicyViolation) is false.
+// DSNError is the error for a DSN (or PG* variable, service file,
+// passfile) that cannot be read safely as the driver reads it: malformed,
+// too long, or read so that part of a setting goes elsewhere (a password
+// swallowed into a host name). Driver names the parser ("pgx", "pq", or
+// "securepg"); Msg never holds a secret. It is not a refusal.
 type DSNError = core.DSNError
 
 // Reason codes of a PolicyError. They are stable, and the same value is the
@@ -44,37 +41,23 @@ const (
 	ReasonPasswordInDSN = core.ReasonPasswordInDSN
 
 	// A password would reach a server whose identity is not verified,
-	// without SCRAM channel binding: lib/pq (which cannot bind), a DSN
-	// that weakens channel_binding or require_auth, or a server that asks
-	// for a cleartext password, an MD5 response, SCRAM without channel
-	// binding, or nothing at all.
+	// without SCRAM channel binding (lib/pq, a weakened DSN, or a server
+	// asking for another method).
 	ReasonPasswordUnverifiedServer = core.ReasonPasswordUnverified
 
-	// ReasonHostNotAllowed: the configuration names a host outside
-	// SECUREPG_ALLOWED_HOSTS (refused at sql.Open, the DSN as a whole).
-	ReasonHostNotAllowed = core.ReasonHostNotAllowed
-	// ReasonNetworkNotAllowed: the address about to be dialed is outside
-	// SECUREPG_ALLOWED_NETWORKS (refused before the dial; a peer that
-	// differs from it, through a DialFunc's proxy, before any byte is sent).
-	ReasonNetworkNotAllowed = core.ReasonNetworkNotAllowed
-	// ReasonSuperuserSession: the session's role is a superuser or a
-	// member (through any chain of roles, NOINHERIT included) of one, and
-	// SECUREPG_FORBID_SUPERUSER is set.
+	ReasonHostNotAllowed    = core.ReasonHostNotAllowed    // a host outside SECUREPG_ALLOWED_HOSTS
+	ReasonNetworkNotAllowed = core.ReasonNetworkNotAllowed // an address or peer outside SECUREPG_ALLOWED_NETWORKS
+
+	// SECUREPG_FORBID_SUPERUSER is set, and the session's role is a
+	// superuser or a member of one (ReasonSuperuserSession), or can reach
+	// the server's OS: pg_execute_server_program, pg_read_server_files,
+	// pg_write_server_files, or CREATEROLE before PostgreSQL 16
+	// (ReasonPrivilegedRole; the Detail says which).
 	ReasonSuperuserSession = core.ReasonSuperuserSession
-	// ReasonPrivilegedRole: the session's role can reach the server's
-	// operating system: a member of pg_execute_server_program (COPY ... TO
-	// PROGRAM), pg_read_server_files or pg_write_server_files, or, before
-	// PostgreSQL 16, a CREATEROLE role (which can grant itself those), and
-	// SECUREPG_FORBID_SUPERUSER is set. The Detail says which.
-	ReasonPrivilegedRole = core.ReasonPrivilegedRole
-	// ReasonKeyExchangeClassical: SECUREPG_TLS_KEY_EXCHANGE=hybrid-pq, and
-	// the handshake negotiated a classical key-exchange group (or the
-	// server agreed on none of the hybrid post-quantum ones offered).
-	ReasonKeyExchangeClassical = core.ReasonKeyExchangeClassical
-	// ReasonPinMismatch: SECUREPG_PIN_SHA256 is set, and no certificate of
-	// the server's verified chain has a pinned key (or the connection
-	// verified no chain to match the pins against).
-	ReasonPinMismatch = core.ReasonPinMismatch
+	ReasonPrivilegedRole   = core.ReasonPrivilegedRole
+
+	ReasonKeyExchangeClassical = core.ReasonKeyExchangeClassical // SECUREPG_TLS_KEY_EXCHANGE=hybrid-pq, and the handshake was classical
+	ReasonPinMismatch          = core.ReasonPinMismatch          // no key of the verified chain is pinned (SECUREPG_PIN_SHA256)
 )
 
 // PolicyError is the error of every refusal: hooks.Violation, securepg's

@@ -1,6 +1,7 @@
 package securepg
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -35,12 +36,7 @@ func newHookSet(sets []hooks.Hooks, providers []hooks.CredentialProvider, passwo
 	return h
 }
 
-func (h *hookSet) logger() *slog.Logger {
-	if h.log != nil {
-		return h.log
-	}
-	return slog.Default()
-}
+func (h *hookSet) logger() *slog.Logger { return cmp.Or(h.log, slog.Default()) }
 
 // callHook runs the hook f of set i, wraps its error in a *hooks.Error and
 // turns a panic into one (a panic value is shown by its type only, unless
@@ -61,6 +57,14 @@ func callHook[T any](name string, i int, f func() (T, error)) (v T, err error) {
 		err = &hooks.Error{Hook: name, Index: i, Err: err}
 	}
 	return v, err
+}
+
+// runHook calls f, hook name of set i, through callHook and bounded.
+func runHook(ctx context.Context, name string, i int, f func() error) error {
+	_, err := bounded(ctx, func() (struct{}, error) {
+		return callHook(name, i, func() (struct{}, error) { return struct{}{}, f() })
+	})
+	return err
 }
 
 // bounded runs f, and stops waiting for it when ctx ends. f must not
@@ -89,14 +93,10 @@ func bounded[T any](ctx context.Context, f func() (T, error)) (T, error) {
 
 func (h *hookSet) afterConnect(ctx context.Context, info hooks.ConnInfo) error {
 	for i, s := range h.sets {
-		if s.AfterConnect == nil {
-			continue
-		}
-		_, err := bounded(ctx, func() (struct{}, error) {
-			return callHook("AfterConnect", i, func() (struct{}, error) { return struct{}{}, s.AfterConnect(ctx, info) })
-		})
-		if err != nil {
-			return err
+		if s.AfterConnect != nil {
+			if err := runHook(ctx, "AfterConnect", i, func() error { return s.AfterConnect(ctx, info) }); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -110,10 +110,7 @@ func (h *hookSet) onViolation(ctx context.Context, v *core.Violation, outcome st
 		if s.OnViolation == nil {
 			continue
 		}
-		_, err := bounded(ctx, func() (struct{}, error) {
-			return callHook("OnViolation", i, func() (struct{}, error) { s.OnViolation(ctx, hv); return struct{}{}, nil })
-		})
-		if err != nil {
+		if err := runHook(ctx, "OnViolation", i, func() error { s.OnViolation(ctx, hv); return nil }); err != nil {
 			h.logger().LogAttrs(ctx, slog.LevelError, "securepg: hook failed", slog.String("error", core.SafeText(err.Error())))
 		}
 	}
@@ -123,9 +120,7 @@ func (h *hookSet) onViolation(ctx context.Context, v *core.Violation, outcome st
 func (h *hookSet) authFailed(ctx context.Context, a hooks.Attempt) {
 	for i, p := range h.providers {
 		if af, ok := p.(hooks.AuthFailureHandler); ok {
-			bounded(ctx, func() (struct{}, error) {
-				return callHook("AuthFailed", i-h.builtin, func() (struct{}, error) { af.AuthFailed(ctx, a); return struct{}{}, nil })
-			})
+			_ = runHook(ctx, "AuthFailed", i-h.builtin, func() error { af.AuthFailed(ctx, a); return nil })
 		}
 	}
 }

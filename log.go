@@ -1,6 +1,7 @@
 package securepg
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"sync"
@@ -10,12 +11,7 @@ import (
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
-func (c *connector) log() *slog.Logger {
-	if c.logger != nil {
-		return c.logger
-	}
-	return slog.Default()
-}
+func (c *connector) log() *slog.Logger { return cmp.Or(c.logger, slog.Default()) }
 
 // reportRefusal logs a refusal at error level and tells the OnViolation
 // hooks. The log keeps one line per violation and host a minute.

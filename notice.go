@@ -12,7 +12,7 @@ import (
 
 // connectorSeam is what sqlmocktest and libpq reach of a connector
 // (seam.Connector), through Seam and a key only securepg's own packages
-// hold: not part of securepg's API, nor reachable by reflection.
+// hold.
 type connectorSeam struct{ c *connector }
 
 var (
@@ -37,14 +37,10 @@ func (s connectorSeam) SetNotice(n *seam.Notice) { s.c.notice.Store(n) }
 // Notice is the notice handler, or nil.
 func (s connectorSeam) Notice() *seam.Notice { return s.c.notice.Load() }
 
-// ReportDial is the connector's reportDial.
-func (s connectorSeam) ReportDial(ctx context.Context, rec *core.Recorder, f core.Facts, err error) {
-	s.c.reportDial(ctx, rec, f, err)
-}
-
-// reportDial gives a lib/pq listener's dial the span, metrics and log
+// ReportDial gives a lib/pq listener's dial the span, metrics and log
 // lines of a connect when it has something to say.
-func (c *connector) reportDial(ctx context.Context, rec *core.Recorder, f core.Facts, err error) {
+func (s connectorSeam) ReportDial(ctx context.Context, rec *core.Recorder, f core.Facts, err error) {
+	c := s.c
 	if err == nil && len(rec.Rejected()) == 0 && len(rec.Audited()) == 0 {
 		return
 	}
@@ -66,14 +62,11 @@ var errNoPQ = errors.New("securepg: the lib/pq backend is in package github.com/
 var errPQNoticeConnector = errors.New("securepg: pq.ConnectorWithNoticeHandler cannot reach securepg's connections (lib/pq would panic); use libpq.ConnectorWithNoticeHandler, which takes the same handler")
 
 // calledByPQNoticeConnector reports whether lib/pq's NoticeHandlerConnector
-// is the caller: it would set its handler on the connection by a type
-// assertion that panics on anything but lib/pq's own conn.
+// is the caller (see errPQNoticeConnector).
 func calledByPQNoticeConnector() bool {
 	var pcs [4]uintptr
-	n := runtime.Callers(3, pcs[:])
-	frames := runtime.CallersFrames(pcs[:n])
-	for {
-		f, more := frames.Next()
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs[:])])
+	for f, more := frames.Next(); ; f, more = frames.Next() {
 		if f.Function == "github.com/lib/pq.(*NoticeHandlerConnector).Connect" {
 			return true
 		}

@@ -52,10 +52,9 @@ func set(variable, value, source string) Option {
 // prefer, require, verify-ca or verify-full (SECUREPG_MIN_SSLMODE).
 func WithMinSSLMode(mode string) Option { return set(core.EnvMinSSLMode, mode, "WithMinSSLMode") }
 
-// WithRootCert sets the CA bundle that verifies servers whose effective
-// configuration names no sslrootcert; "system" means the system roots
-// (SECUREPG_SSLROOTCERT). Like libpq's sslrootcert, a root file turns
-// sslmode=require into verify-ca.
+// WithRootCert sets the CA bundle ("system": the system roots) for
+// configurations that name no sslrootcert (SECUREPG_SSLROOTCERT); as in
+// libpq, a root file turns sslmode=require into verify-ca.
 func WithRootCert(path string) Option { return set(core.EnvSSLRootCert, path, "WithRootCert") }
 
 // WithClientCert sets the client certificate and key for mutual TLS where
@@ -71,12 +70,9 @@ func WithClientCert(certFile, keyFile string) Option {
 // or tls.VersionTLS13 (SECUREPG_MIN_TLS_VERSION).
 func WithMinTLSVersion(version uint16) Option {
 	return optionFunc(func(o *options) {
-		switch version {
-		case tls.VersionTLS12:
-			set(core.EnvMinTLSVersion, "1.2", "WithMinTLSVersion").apply(o)
-		case tls.VersionTLS13:
-			set(core.EnvMinTLSVersion, "1.3", "WithMinTLSVersion").apply(o)
-		default:
+		if v, ok := map[uint16]string{tls.VersionTLS12: "1.2", tls.VersionTLS13: "1.3"}[version]; ok {
+			set(core.EnvMinTLSVersion, v, "WithMinTLSVersion").apply(o)
+		} else {
 			o.errs = append(o.errs, fmt.Errorf("securepg: WithMinTLSVersion(0x%04x): want tls.VersionTLS12 or tls.VersionTLS13", version))
 		}
 	})
@@ -93,48 +89,40 @@ func WithAllowUnixSocket(allow bool) Option {
 }
 
 // WithAllowLoopbackPlaintext permits an sslmode weaker than the minimum
-// only where the address dialed is loopback (127.0.0.0/8, ::1): a sidecar
-// on the same host, such as the Cloud SQL Auth Proxy or PgBouncer. The
-// address is judged before the dial; a host name that resolves elsewhere,
-// or an address outside loopback, is refused as the sslmode would be
-// (SECUREPG_ALLOW_LOOPBACK_PLAINTEXT). See docs/sidecars.md.
+// only where the address about to be dialed is loopback (a sidecar such as
+// the Cloud SQL Auth Proxy); any other address is refused as the sslmode
+// would be (SECUREPG_ALLOW_LOOPBACK_PLAINTEXT). See docs/sidecars.md.
 func WithAllowLoopbackPlaintext(allow bool) Option {
 	return set(core.EnvAllowLoopPlain, strconv.FormatBool(allow), "WithAllowLoopbackPlaintext")
 }
 
-// WithTLSKeyExchange sets what a handshake's key exchange must be: "any"
-// (the default) or "hybrid-pq", a hybrid post-quantum group
-// (X25519MLKEM768, SecP256r1MLKEM768, SecP384r1MLKEM1024), which the
-// client then offers alone, over TLS 1.3; a classical handshake is refused
-// with ReasonKeyExchangeClassical (SECUREPG_TLS_KEY_EXCHANGE). libpq has
-// no such setting. See docs/tls.md.
+// WithTLSKeyExchange sets the key exchange a handshake must use: "any"
+// (the default) or "hybrid-pq", only hybrid post-quantum groups over TLS
+// 1.3, else ReasonKeyExchangeClassical (SECUREPG_TLS_KEY_EXCHANGE). See
+// docs/tls.md.
 func WithTLSKeyExchange(kex string) Option {
 	return set(core.EnvTLSKeyExchange, kex, "WithTLSKeyExchange")
 }
 
 // WithPinSHA256 pins the server's keys: a certificate of the verified
-// chain (leaf, intermediate or root) must have a SubjectPublicKeyInfo
-// whose SHA-256, in base64, is one of pins; otherwise the connection is
-// refused with ReasonPinMismatch. Pins are checked beside the chain and
-// host-name verification, never instead of it: a connection that verifies
-// no chain does not pass them (SECUREPG_PIN_SHA256). libpq has no such
-// setting. See docs/tls.md.
+// chain must have a SubjectPublicKeyInfo whose base64 SHA-256 is one of
+// pins, else ReasonPinMismatch. Pins add to chain verification, never
+// replace it (SECUREPG_PIN_SHA256). See docs/tls.md.
 func WithPinSHA256(pins ...string) Option {
 	return set(core.EnvPinSHA256, strings.Join(pins, ","), "WithPinSHA256")
 }
 
-// WithPinSHA256File reads the pins of WithPinSHA256 from a file instead:
-// one per line (or comma-separated), blank lines and lines starting with #
-// skipped (SECUREPG_PIN_SHA256_FILE). Like the root file, it is read again
-// when it changes, so a key rotation adds the next key's pin without a
-// restart; a file that stays missing or unparseable fails closed.
+// WithPinSHA256File reads WithPinSHA256's pins from a file (one per line
+// or comma-separated, # comments), read again when it changes so a
+// rotation needs no restart; a missing or bad file fails closed
+// (SECUREPG_PIN_SHA256_FILE).
 func WithPinSHA256File(path string) Option {
 	return set(core.EnvPinSHA256File, path, "WithPinSHA256File")
 }
 
-// WithLogger sets where refusals (error level) and audited violations (warn
-// level) are reported. The default is slog.Default() at the time of
-// logging. A nil logger is ignored.
+// WithLogger sets where refusals (error level) and audited violations
+// (warn) are logged; default slog.Default() at the time of logging. A nil
+// logger is ignored.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(o *options) {
 		if l != nil {
@@ -143,10 +131,8 @@ func WithLogger(l *slog.Logger) Option {
 	})
 }
 
-// WithTracerProvider sets where spans go. The default is the global
-// provider (otel.GetTracerProvider()), followed as it changes, so that an
-// application that installs an SDK after sql.Open still sees spans. A nil
-// provider is ignored.
+// WithTracerProvider sets where spans go; default the global provider,
+// followed as it changes. A nil provider is ignored.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return optionFunc(func(o *options) {
 		if tp != nil {
@@ -155,8 +141,8 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	})
 }
 
-// WithMeterProvider sets where metrics go. The default is the global
-// provider (otel.GetMeterProvider()). A nil provider is ignored.
+// WithMeterProvider sets where metrics go; default the global provider. A
+// nil provider is ignored.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(o *options) {
 		if mp != nil {
@@ -165,20 +151,17 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 	})
 }
 
-// WithQueryText records each statement as db.query.text, with every
-// literal replaced by '?'. Argument values are never recorded. Off by
-// default.
+// WithQueryText records each statement as db.query.text, every literal
+// replaced by '?' (argument values never). Off by default.
 func WithQueryText(on bool) Option {
 	return optionFunc(func(o *options) { o.telemetry.QueryText = on })
 }
 
-// WithSpanFilter decides per operation whether it gets a span; metrics are
-// recorded either way. op is "query", "exec", "prepare", "begin",
-// "commit", "rollback", "batch", "ping" or "reset_session"; query is the
-// statement text (never arguments). database/sql pings and resets
-// sessions all the time: those are observed (span and metrics) only when
-// a filter accepts them (lib/pq; pgx's are not observable without
-// wrapping its conn). A nil filter is ignored.
+// WithSpanFilter decides per operation ("query", "exec", "prepare",
+// "begin", "commit", "rollback", "batch", "ping", "reset_session") whether
+// it gets a span; metrics are recorded either way. Pings and session
+// resets are observed only when a filter accepts them (lib/pq only). A nil
+// filter is ignored.
 func WithSpanFilter(filter func(ctx context.Context, op, query string) bool) Option {
 	return optionFunc(func(o *options) {
 		if filter != nil {
@@ -187,11 +170,9 @@ func WithSpanFilter(filter func(ctx context.Context, op, query string) bool) Opt
 	})
 }
 
-// WithOperationSpans turns off (false) or on (true, the default) the spans
-// of operations: queries, execs, prepares, transactions, batches, pings and
-// session resets. Connect spans and every metric stay. Off avoids double
-// spans under a database/sql wrapper that makes its own, such as
-// XSAM/otelsql (SECUREPG_OPERATION_SPANS).
+// WithOperationSpans turns the spans of operations off (false) or on
+// (true, the default); connect spans and metrics stay. Off avoids double
+// spans under a wrapper such as XSAM/otelsql (SECUREPG_OPERATION_SPANS).
 func WithOperationSpans(on bool) Option {
 	return optionFunc(func(o *options) { o.telemetry.OperationSpans = &on })
 }
@@ -203,11 +184,9 @@ func WithHooks(h hooks.Hooks) Option {
 }
 
 // WithCredentials installs a credential provider, asked for every new
-// physical connection: the one way to supply credentials in code
-// (hooks.CredentialFunc adapts a function). Credentials are resolved in
-// order of increasing precedence: the DSN, PGPASSWORD and the passfile (as
-// the driver reads them); SECUREPG_PASSWORD_FILE (itself a provider); the
-// providers, in installation order. A nil provider is ignored.
+// connection. Precedence, lowest first: the DSN, PGPASSWORD and passfile;
+// SECUREPG_PASSWORD_FILE; the providers in order. A nil provider is
+// ignored.
 func WithCredentials(p hooks.CredentialProvider) Option {
 	return optionFunc(func(o *options) {
 		if p != nil {
@@ -220,18 +199,11 @@ func WithCredentials(p hooks.CredentialProvider) Option {
 // (SECUREPG_PASSWORD_FILE).
 func WithPasswordFile(path string) Option { return set(core.EnvPasswordFile, path, "WithPasswordFile") }
 
-// WithAllowUnverifiedPassword grades the password protection
-// (SECUREPG_ALLOW_UNVERIFIED_PASSWORD), which governs every credential
-// (a password from any source, an OAuth token) sent to a server whose
-// identity is not verified under a policy that requires TLS:
-//
-//   - "false" (the default): SCRAM with channel binding only, which a man
-//     in the middle can neither read nor relay;
-//   - "scram": SCRAM-SHA-256 without channel binding too, for poolers
-//     such as PgBouncer and for lib/pq: the password never leaves the
-//     client, but a man in the middle can relay the login and keep the
-//     session; cleartext, MD5 and other methods stay refused;
-//   - "true": anything, cleartext included.
+// WithAllowUnverifiedPassword grades what a credential may go to a server
+// whose identity is not verified, under a policy requiring TLS
+// (SECUREPG_ALLOW_UNVERIFIED_PASSWORD): "false" (the default) SCRAM with
+// channel binding only; "scram" also unbound SCRAM-SHA-256 (poolers,
+// lib/pq), whose login a man in the middle can relay; "true" anything.
 func WithAllowUnverifiedPassword(grade string) Option {
 	return set(core.EnvAllowUnverPass, grade, "WithAllowUnverifiedPassword")
 }
@@ -242,53 +214,41 @@ func WithForbidDSNPassword(forbid bool) Option {
 	return set(core.EnvForbidDSNPass, strconv.FormatBool(forbid), "WithForbidDSNPassword")
 }
 
-// WithAllowedNetworks restricts the addresses securepg connects to: the
-// exact address each attempt is about to dial (after the driver's own
-// name resolution, never a name resolved again), and the peer of the
-// connection made, must be in one of the ranges — CIDR ranges, single
-// addresses, "private" (RFC 1918, RFC 4193, loopback) or "loopback" —
-// else the attempt is refused with reason network_not_allowed before the
-// dial: no packet leaves for it (SECUREPG_ALLOWED_NETWORKS).
+// WithAllowedNetworks restricts the addresses dialed, and the peers, to
+// ranges: CIDR, single addresses, "private" or "loopback"; any other is
+// refused before the dial with network_not_allowed
+// (SECUREPG_ALLOWED_NETWORKS).
 func WithAllowedNetworks(ranges ...string) Option {
 	return set(core.EnvAllowedNetworks, strings.Join(ranges, ","), "WithAllowedNetworks")
 }
 
-// WithAllowedHosts restricts the host names a configuration may name:
-// exact names and "*.suffix" patterns, and unix socket directories as
-// written in host= (an absolute path). A DSN (with its environment and
-// service file) that names any other host is refused at sql.Open with
-// reason host_not_allowed (SECUREPG_ALLOWED_HOSTS).
+// WithAllowedHosts restricts the hosts a configuration may name (exact
+// names, "*.suffix" patterns, socket directories); any other is refused at
+// sql.Open with host_not_allowed (SECUREPG_ALLOWED_HOSTS).
 func WithAllowedHosts(patterns ...string) Option {
 	return set(core.EnvAllowedHosts, strings.Join(patterns, ","), "WithAllowedHosts")
 }
 
-// WithForbidSuperuser refuses a session whose role is a superuser or a
-// member of one (reason superuser_session), or a member of
-// pg_execute_server_program, pg_read_server_files or
-// pg_write_server_files, or a CREATEROLE role before PostgreSQL 16
-// (privileged_role) (SECUREPG_FORBID_SUPERUSER). Under it, each connect
-// asks the server one query after the startup; without it, none.
+// WithForbidSuperuser refuses a session whose role can reach superuser
+// (superuser_session) or the server's OS (privileged_role), at the cost of
+// one query per connect (SECUREPG_FORBID_SUPERUSER).
 func WithForbidSuperuser(forbid bool) Option {
 	return set(core.EnvForbidSuperuser, strconv.FormatBool(forbid), "WithForbidSuperuser")
 }
 
-// WithConnectTimeout bounds each connect (TCP, TLS and startup) when the
-// configuration sets no connect_timeout; the default is 10 seconds, and 0
-// waits forever (SECUREPG_CONNECT_TIMEOUT).
+// WithConnectTimeout bounds each connect where the configuration sets no
+// connect_timeout; default 10s, 0 waits forever (SECUREPG_CONNECT_TIMEOUT).
 func WithConnectTimeout(d time.Duration) Option {
 	return set(core.EnvConnectTimeout, d.String(), "WithConnectTimeout")
 }
 
-// WithApplicationName is the application_name sent when the configuration
-// sets none; the default is the executable's base name
-// (SECUREPG_APPLICATION_NAME).
+// WithApplicationName is the application_name where the configuration
+// sets none; default the executable's name (SECUREPG_APPLICATION_NAME).
 func WithApplicationName(name string) Option {
 	return set(core.EnvAppName, name, "WithApplicationName")
 }
 
-// WithServerView makes securepg ask the server for its view of the TLS of
-// every new lib/pq connection (pg_stat_ssl: one query after the startup)
-// even when nothing records it. By default it is asked only when the
-// connect span is recording or an AfterConnect hook is installed: no
-// validation decision depends on it. pgx never asks.
+// WithServerView asks pg_stat_ssl (one query) on every new lib/pq
+// connection, even when nothing records it; by default only for a
+// recording connect span or an AfterConnect hook. pgx never asks.
 func WithServerView(on bool) Option { return optionFunc(func(o *options) { o.serverView = on }) }

@@ -1,12 +1,14 @@
 package securepg
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"database/sql"
 	"errors"
 	"net"
 	"reflect"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
@@ -17,16 +19,13 @@ import (
 	"github.com/securepg/securepg/internal/telemetry"
 )
 
-// OpenDB opens a *sql.DB on a pgx configuration built in code
-// (pgx.ParseConfig, then a DialFunc, a Tracer, OnNotice, TLS settings...),
-// with the same policy, validation, credentials, hooks and telemetry as
-// sql.Open("securepg", dsn). The configuration is judged now: a
-// *PolicyError is returned before anything is dialed. cc is not changed;
-// its DialFunc, LookupFunc, AfterNetConnect, ValidateConnect, AfterConnect,
-// OnNotice and Tracer run as they would with pgx alone, except that
-// AfterConnect runs only on a session securepg has judged (as with
-// ConfigurePgx): never on one SECUREPG_FORBID_SUPERUSER refuses. The
-// backend is pgx.
+// OpenDB opens a *sql.DB on a pgx configuration built in code, with the
+// same policy, validation, credentials, hooks and telemetry as
+// sql.Open("securepg", dsn); a *PolicyError is returned before anything is
+// dialed. cc is not changed, and its own hooks (DialFunc, LookupFunc,
+// AfterNetConnect, ValidateConnect, OnNotice, Tracer) run as with pgx
+// alone, except that AfterConnect runs only on a session securepg has
+// judged (never on one SECUREPG_FORBID_SUPERUSER refuses).
 func OpenDB(cc *pgx.ConnConfig, opts ...Option) (*sql.DB, error) {
 	c, err := newPgxConnector(cc, pinPgx(opts))
 	if err != nil {
@@ -36,20 +35,14 @@ func OpenDB(cc *pgx.ConnConfig, opts ...Option) (*sql.DB, error) {
 }
 
 // ConfigurePgx applies securepg to a pgx configuration that code connects
-// with directly (pgx.ConnectConfig): the configuration is judged now, and
-// a *PolicyError is returned before anything is dialed; then every
-// connection made with cc is validated as database/sql's are, on the same
-// handshake (no extra round trip), with credentials, hooks and telemetry.
-// It composes with what cc already has: its Tracer, AfterConnect,
-// DialFunc, LookupFunc and OnNotice keep running. A refusal while
-// connecting is pgx's error wrapping a *PolicyError (errors.As finds it).
-// Set cc's Tracer before ConfigurePgx: pgx hands securepg each connect
-// through it, and one set afterwards makes every connect fail closed.
-// Change cc's hosts or TLS settings after ConfigurePgx and its
-// connections fail closed too: the plan is what ConfigurePgx judged.
-// A refusal fails closed as well: cc is left unable to connect, and
-// every connect with it returns the refusal, so code that only logs the
-// error cannot go on in plaintext.
+// with directly (pgx.ConnectConfig): cc is judged now (a *PolicyError
+// before anything is dialed), and every connection made with it is
+// validated as database/sql's are, with credentials, hooks and telemetry.
+// cc's Tracer, AfterConnect, DialFunc, LookupFunc and OnNotice keep
+// running. A refusal while connecting is pgx's error wrapping a
+// *PolicyError. It fails closed: set cc's Tracer before, and change no
+// host or TLS setting after; a refused cc returns the refusal from every
+// connect, so code that only logs the error cannot go on in plaintext.
 func ConfigurePgx(cc *pgx.ConnConfig, opts ...Option) error {
 	if cc == nil {
 		return errors.New("securepg: a nil *pgx.ConnConfig")
@@ -64,23 +57,19 @@ func ConfigurePgx(cc *pgx.ConnConfig, opts ...Option) error {
 	}
 	pc := c.backend.(*core.PgxConfig)
 	h := pc.Conn
-	// The hardened settings, then securepg's per-connection hooks.
 	cc.Host, cc.Port, cc.TLSConfig, cc.Fallbacks = h.Host, h.Port, h.TLSConfig, h.Fallbacks
 	cc.ConnectTimeout, cc.RuntimeParams = h.ConnectTimeout, h.RuntimeParams
 	// pgx hands securepg each connect through the Tracer. Should it be
-	// replaced later, the connect fails closed: nothing is dialed (the
-	// dialer refuses what securepg's hooks did not dial), and no TLS
-	// handshake completes (the configuration's own TLS settings verify
-	// nothing and refuse every server).
+	// replaced, nothing is dialed (the guard refuses what securepg's hooks
+	// did not dial), and the hardened TLS settings refuse every server.
 	cc.DialFunc = core.GuardDial(cc.DialFunc)
-	cc.Tracer = &native{c: c, pc: pc, query: h.Tracer}
+	cc.Tracer = &native{QueryTracer: h.Tracer, c: c, pc: pc}
 	return nil
 }
 
-// ConfigurePool is ConfigurePgx for a pgxpool configuration: every
-// connection the pool makes is judged and validated, with credentials
-// resolved for each (pgxpool's BeforeConnect and AfterConnect keep
-// running). Pool metrics: otel.RegisterPoolStats.
+// ConfigurePool is ConfigurePgx for a pgxpool configuration (pgxpool's
+// BeforeConnect and AfterConnect keep running). Pool metrics:
+// otel.RegisterPoolStats.
 func ConfigurePool(pc *pgxpool.Config, opts ...Option) error {
 	if pc == nil {
 		return errors.New("securepg: a nil *pgxpool.Config")
@@ -92,12 +81,8 @@ func ConfigurePool(pc *pgxpool.Config, opts ...Option) error {
 	return err
 }
 
-// refuse leaves cc unable to connect after ConfigurePgx refused it, so
-// that code which logs the error and goes on gets the same error from
-// every connect instead of an unchecked connection: no name is looked up,
-// nothing is dialed, no fallback is left, and should code put its own
-// dialer back, no TLS handshake completes and nothing follows the
-// network connect.
+// refuse leaves a refused cc unable to connect: every step of a connect
+// fails with err, even should code put its own dialer back.
 func refuse(cc *pgx.ConnConfig, err error) {
 	cc.LookupFunc = func(context.Context, string) ([]string, error) { return nil, err }
 	failDial(cc, err)
@@ -118,31 +103,24 @@ func configured(t pgx.QueryTracer) bool {
 	case *native:
 		return true
 	case *multitracer.Tracer:
-		for _, q := range t.QueryTracers {
-			if configured(q) {
-				return true
-			}
-		}
+		return slices.ContainsFunc(t.QueryTracers, configured)
 	}
 	return false
 }
 
-// pinPgx makes the pgx backend the one used: the caller handed a pgx
-// configuration.
+// pinPgx makes the pgx backend the one used.
 func pinPgx(opts []Option) []Option {
 	return append([]Option{set(core.SettingDriver, core.DriverPgx, "a *pgx.ConnConfig")}, opts...)
 }
 
-// native is securepg on a pgx configuration that pgx connects with
-// itself. pgx calls TraceConnectStart with its own copy of the
-// configuration before anything is dialed: securepg installs its hooks on
-// that copy, as its database/sql connector does in BeforeConnect. It
-// judges the connection in AfterConnect, which can fail it, and reports
-// in TraceConnectEnd.
+// native is securepg on a configuration pgx connects with itself: it
+// installs its hooks on pgx's copy of the configuration in
+// TraceConnectStart, before anything is dialed, judges the connection in
+// AfterConnect, and reports in TraceConnectEnd.
 type native struct {
-	c     *connector
-	pc    *core.PgxConfig
-	query pgx.QueryTracer // securepg's query tracing and the configuration's own tracer
+	pgx.QueryTracer // securepg's query tracing and the configuration's own tracer
+	c               *connector
+	pc              *core.PgxConfig
 }
 
 type nativeKey struct{}
@@ -159,7 +137,7 @@ type nativeConnect struct {
 }
 
 func (n *native) TraceConnectStart(ctx context.Context, data pgx.TraceConnectStartData) context.Context {
-	if t, ok := n.query.(pgx.ConnectTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.ConnectTracer); ok {
 		ctx = t.TraceConnectStart(ctx, data)
 	}
 	st := &nativeConnect{rec: core.NewRecorder(), used: &usedCreds{}}
@@ -173,9 +151,8 @@ func (n *native) TraceConnectStart(ctx context.Context, data pgx.TraceConnectSta
 		st.err = err
 		failDial(data.ConnConfig, err)
 	}
-	// securepg judges the connection first, whatever AfterConnect the
-	// configuration has by now (pgxpool's BeforeConnect may change it on
-	// its copy); then that one runs.
+	// securepg judges first; then the copy's AfterConnect (which pgxpool's
+	// BeforeConnect may have changed) runs.
 	st.after = data.ConnConfig.AfterConnect
 	data.ConnConfig.AfterConnect = n.afterConnect
 	return context.WithValue(ctx, nativeKey{}, st)
@@ -184,22 +161,14 @@ func (n *native) TraceConnectStart(ctx context.Context, data pgx.TraceConnectSta
 // samePlan reports whether cc still has the hosts, ports and TLS attempts
 // that were judged (h): nothing is dialed otherwise.
 func samePlan(cc, h *pgx.ConnConfig) bool {
-	if cc.Host != h.Host || cc.Port != h.Port || !sameTLS(cc.TLSConfig, h.TLSConfig) || len(cc.Fallbacks) != len(h.Fallbacks) {
-		return false
-	}
-	for i, fb := range cc.Fallbacks {
-		hf := h.Fallbacks[i]
-		if fb.Host != hf.Host || fb.Port != hf.Port || !sameTLS(fb.TLSConfig, hf.TLSConfig) {
-			return false
-		}
-	}
-	return true
+	return cc.Host == h.Host && cc.Port == h.Port && sameTLS(cc.TLSConfig, h.TLSConfig) &&
+		slices.EqualFunc(cc.Fallbacks, h.Fallbacks, func(a, b *pgconn.FallbackConfig) bool {
+			return a.Host == b.Host && a.Port == b.Port && sameTLS(a.TLSConfig, b.TLSConfig)
+		})
 }
 
-// sameTLS says whether a is b or a copy of it (pgx clones the TLS
-// configurations it connects with): a TLS configuration securepg
-// hardened carries its own VerifyConnection, which a configuration put in
-// its place does not.
+// sameTLS says whether a is b or pgx's clone of it: securepg's hardened
+// configuration carries its own VerifyConnection.
 func sameTLS(a, b *tls.Config) bool {
 	if a == nil || b == nil {
 		return a == b
@@ -218,21 +187,16 @@ func (n *native) afterConnect(ctx context.Context, pgc *pgconn.PgConn) error {
 		return core.NewPolicyError(core.Unvalidated(n.c.policy, "pgx connected without securepg's connect hooks"), 0, "")
 	}
 	facts, audited, err := n.pc.FinishPgConn(ctx, pgc, st.rec)
+	st.done = true
 	rejected, live, err := n.c.outcome(ctx, st.op, st.rec, facts, audited, err)
 	if err != nil {
-		st.done = true
 		return err
 	}
 	obs, recycle, err := n.c.accept(ctx, st.op, st.rec, st.used, facts, rejected, live)
-	st.done = true
 	if err != nil {
 		return err
 	}
-	custom := pgc.CustomData()
-	custom[telemetry.ConnKey] = obs
-	if !recycle.IsZero() {
-		custom[expiresKey] = recycle
-	}
+	setConnData(pgc, obs, recycle)
 	if st.after != nil {
 		return st.after(ctx, pgc)
 	}
@@ -241,12 +205,8 @@ func (n *native) afterConnect(ctx context.Context, pgc *pgconn.PgConn) error {
 
 func (n *native) TraceConnectEnd(ctx context.Context, data pgx.TraceConnectEndData) {
 	if st, _ := ctx.Value(nativeKey{}).(*nativeConnect); st != nil && !st.done {
-		// Failed before securepg could judge the connection: a refusal
-		// while dialing or verifying, or the server's error.
-		err := data.Err
-		if st.err != nil {
-			err = st.err
-		}
+		// Failed before securepg could judge the connection.
+		err := cmp.Or(st.err, data.Err)
 		if err == nil {
 			err = core.Unvalidated(n.c.policy, "the connection was not validated by securepg")
 		}
@@ -257,62 +217,55 @@ func (n *native) TraceConnectEnd(ctx context.Context, data pgx.TraceConnectEndDa
 		}
 		n.c.outcome(ctx, st.op, st.rec, core.Facts{}, nil, err)
 	}
-	if t, ok := n.query.(pgx.ConnectTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.ConnectTracer); ok {
 		t.TraceConnectEnd(ctx, data)
 	}
 }
 
-func (n *native) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	return n.query.TraceQueryStart(ctx, conn, data)
-}
-
-func (n *native) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
-	n.query.TraceQueryEnd(ctx, conn, data)
-}
-
-// The other tracers pgx looks for go to the configuration's tracer.
+// The other tracers pgx looks for go to the configuration's tracer, if it
+// has them.
 
 func (n *native) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
-	if t, ok := n.query.(pgx.BatchTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.BatchTracer); ok {
 		return t.TraceBatchStart(ctx, conn, data)
 	}
 	return ctx
 }
 
 func (n *native) TraceBatchQuery(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchQueryData) {
-	if t, ok := n.query.(pgx.BatchTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.BatchTracer); ok {
 		t.TraceBatchQuery(ctx, conn, data)
 	}
 }
 
 func (n *native) TraceBatchEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchEndData) {
-	if t, ok := n.query.(pgx.BatchTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.BatchTracer); ok {
 		t.TraceBatchEnd(ctx, conn, data)
 	}
 }
 
 func (n *native) TraceCopyFromStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceCopyFromStartData) context.Context {
-	if t, ok := n.query.(pgx.CopyFromTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.CopyFromTracer); ok {
 		return t.TraceCopyFromStart(ctx, conn, data)
 	}
 	return ctx
 }
 
 func (n *native) TraceCopyFromEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceCopyFromEndData) {
-	if t, ok := n.query.(pgx.CopyFromTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.CopyFromTracer); ok {
 		t.TraceCopyFromEnd(ctx, conn, data)
 	}
 }
 
 func (n *native) TracePrepareStart(ctx context.Context, conn *pgx.Conn, data pgx.TracePrepareStartData) context.Context {
-	if t, ok := n.query.(pgx.PrepareTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.PrepareTracer); ok {
 		return t.TracePrepareStart(ctx, conn, data)
 	}
 	return ctx
 }
 
 func (n *native) TracePrepareEnd(ctx context.Context, conn *pgx.Conn, data pgx.TracePrepareEndData) {
-	if t, ok := n.query.(pgx.PrepareTracer); ok {
+	if t, ok := n.QueryTracer.(pgx.PrepareTracer); ok {
 		t.TracePrepareEnd(ctx, conn, data)
 	}
 }

@@ -27,40 +27,40 @@ func (c call) active() bool { return c.op.Active() || c.q != nil }
 // only. With neither telemetry nor hooks it costs two atomic loads.
 func startCall(ctx context.Context, obs *telemetry.Conn, hs *hookSet, kind, query string, args []driver.NamedValue) (context.Context, call) {
 	ctx, op := obs.Start(ctx, kind, query)
-	c := call{op: op}
+	c := call{op: op, hs: hs}
 	if hs != nil && (kind == telemetry.KindQuery || kind == telemetry.KindExec) {
-		c.hs = hs
-		c.q = &hooks.QueryEvent{Op: kind, SQL: query, Start: time.Now()}
-		if hs.args {
-			c.q.Args = args
-		}
-		ctx = hs.beforeQuery(ctx, c.q)
+		ctx, c.q = hs.beforeQuery(ctx, kind, query, args)
 	}
 	return ctx, c
 }
 
 func (c call) end(ctx context.Context, err error) {
 	if c.q != nil {
-		c.q.Duration = time.Since(c.q.Start)
-		c.q.Err = err
-		c.hs.afterQuery(ctx, c.q)
+		c.hs.afterQuery(ctx, c.q, err)
 	}
 	c.op.End(ctx, err)
 }
 
-// beforeQuery runs the BeforeQuery hooks in order. Query hooks observe: a
-// panic is recovered, logged, and does not fail the query.
-func (h *hookSet) beforeQuery(ctx context.Context, q *hooks.QueryEvent) context.Context {
+// beforeQuery starts a QueryEvent (with args only when a set wants them)
+// and runs the BeforeQuery hooks in order. Query hooks observe: a panic is
+// recovered, logged, and does not fail the query.
+func (h *hookSet) beforeQuery(ctx context.Context, op, sql string, args []driver.NamedValue) (context.Context, *hooks.QueryEvent) {
+	q := &hooks.QueryEvent{Op: op, SQL: sql, Start: time.Now()}
+	if h.args {
+		q.Args = args
+	}
 	for i, s := range h.sets {
 		if s.BeforeQuery != nil {
 			h.runQueryHook(ctx, "BeforeQuery", i, s.QueryArgs, q, func() { ctx = s.BeforeQuery(ctx, q) })
 		}
 	}
-	return ctx
+	return ctx, q
 }
 
-// afterQuery runs the AfterQuery hooks in reverse order.
-func (h *hookSet) afterQuery(ctx context.Context, q *hooks.QueryEvent) {
+// afterQuery ends q with err and runs the AfterQuery hooks in reverse
+// order.
+func (h *hookSet) afterQuery(ctx context.Context, q *hooks.QueryEvent, err error) {
+	q.Duration, q.Err = time.Since(q.Start), err
 	for i := len(h.sets) - 1; i >= 0; i-- {
 		if s := h.sets[i]; s.AfterQuery != nil {
 			h.runQueryHook(ctx, "AfterQuery", i, s.QueryArgs, q, func() { s.AfterQuery(ctx, q) })
@@ -114,21 +114,18 @@ func (t hookTracer) op(args []any) string {
 type queryEventKey struct{}
 
 func (t hookTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	q := &hooks.QueryEvent{Op: t.op(data.Args), SQL: data.SQL, Start: time.Now()}
+	var args []driver.NamedValue
 	if t.hs.args {
-		q.Args = pgxArgs(data.Args)
+		args = pgxArgs(data.Args)
 	}
-	ctx = t.hs.beforeQuery(ctx, q)
+	ctx, q := t.hs.beforeQuery(ctx, t.op(data.Args), data.SQL, args)
 	return context.WithValue(ctx, queryEventKey{}, q)
 }
 
 func (t hookTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
-	q, _ := ctx.Value(queryEventKey{}).(*hooks.QueryEvent)
-	if q == nil {
-		return
+	if q, _ := ctx.Value(queryEventKey{}).(*hooks.QueryEvent); q != nil {
+		t.hs.afterQuery(ctx, q, data.Err)
 	}
-	q.Duration, q.Err = time.Since(q.Start), data.Err
-	t.hs.afterQuery(ctx, q)
 }
 
 // pgxArgs turns pgx's query arguments into NamedValues, leaving out the

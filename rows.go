@@ -1,6 +1,7 @@
 package securepg
 
 import (
+	"cmp"
 	"context"
 	"database/sql/driver"
 	"errors"
@@ -8,10 +9,9 @@ import (
 	"reflect"
 )
 
-// observeRows ends c on error, and otherwise wraps rows so that c ends
-// when they are closed. Rows that nothing observes are not wrapped. The
-// wrapper is the conn's own while no other result set of it is open:
-// no allocation per query.
+// observeRows ends c on error, else wraps rows (when observed) so that c
+// ends when they are closed; with the conn's spare wrapper when free, so
+// that a query allocates none.
 func observeRows(ctx context.Context, w *wconn, c call, rows driver.Rows, err error) (driver.Rows, error) {
 	if err != nil {
 		c.end(ctx, err)
@@ -28,9 +28,8 @@ func observeRows(ctx context.Context, w *wconn, c call, rows driver.Rows, err er
 }
 
 // wrows wraps a result set until it is closed, when the query's span
-// ends. Every optional rows interface has an exact fallback: what
-// database/sql reports for a driver without it (any as the scan type, no
-// length, no next result set).
+// ends. Each optional interface falls back to what database/sql reports
+// for a driver without it.
 type wrows struct {
 	inner driver.Rows
 	ctx   context.Context
@@ -56,10 +55,7 @@ func (r *wrows) Close() error {
 	err := r.inner.Close()
 	if !r.done {
 		r.done = true
-		end := r.err
-		if end == nil {
-			end = err
-		}
+		end := cmp.Or(r.err, err)
 		if errors.Is(end, io.EOF) {
 			end = nil
 		}

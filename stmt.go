@@ -10,10 +10,8 @@ import (
 )
 
 // wstmt wraps a prepared statement. Its CheckNamedValue falls back to the
-// conn's, which is what database/sql consults when a statement has none.
-// ColumnConverter has no exact fallback (database/sql converts differently
-// when a statement has one), so a statement with one is wrapped by
-// wstmtConverter instead.
+// conn's, as database/sql does. ColumnConverter has no exact fallback, so
+// a statement with one is wrapped by wstmtConverter instead.
 type wstmt struct {
 	inner   driver.Stmt
 	conn    *wconn
@@ -85,10 +83,7 @@ func (s *wstmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driv
 	if s.execCtx != nil {
 		res, err = s.execCtx.ExecContext(ctx, args)
 	} else {
-		var vals []driver.Value
-		if vals, err = namedValueToValue(ctx, args); err == nil {
-			res, err = s.inner.Exec(vals)
-		}
+		res, err = withValues(ctx, args, s.inner.Exec)
 	}
 	c.end(ctx, err)
 	return res, err
@@ -101,10 +96,7 @@ func (s *wstmt) QueryContext(ctx context.Context, args []driver.NamedValue) (dri
 	if s.queryCx != nil {
 		rows, err = s.queryCx.QueryContext(ctx, args)
 	} else {
-		var vals []driver.Value
-		if vals, err = namedValueToValue(ctx, args); err == nil {
-			rows, err = s.inner.Query(vals)
-		}
+		rows, err = withValues(ctx, args, s.inner.Query)
 	}
 	return observeRows(ctx, s.conn, c, rows, err)
 }

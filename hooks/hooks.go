@@ -23,8 +23,7 @@ type Attempt struct {
 }
 
 // Credentials replace the configured user and password of one new
-// connection. They never appear in a rendering: every fmt verb shows the
-// password as xxxxx.
+// connection. Every fmt verb shows the password as xxxxx.
 type Credentials struct {
 	User     string    // empty keeps the configured user
 	Password string    // the secret
@@ -40,9 +39,8 @@ func (c Credentials) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "hooks.Credentials{User:%q, Password:%q, Expires:%s}", c.User, pw, c.Expires.Format(time.RFC3339))
 }
 
-// CredentialProvider supplies credentials for each new connection. It is
-// called once per physical connection, so a rotated secret is picked up
-// without a restart.
+// CredentialProvider supplies credentials, called once per new physical
+// connection, so a rotated secret needs no restart.
 type CredentialProvider interface {
 	Credentials(ctx context.Context, a Attempt) (Credentials, error)
 }
@@ -55,18 +53,16 @@ func (f CredentialFunc) Credentials(ctx context.Context, a Attempt) (Credentials
 	return f(ctx, a)
 }
 
-// AuthFailureHandler is implemented by providers that cache: securepg
-// calls AuthFailed when the server rejected the provider's credentials
-// (SQLSTATE 28P01 or 28000), so the next connection fetches them anew.
+// AuthFailureHandler is implemented by providers that cache: AuthFailed
+// is called when the server rejected their credentials (SQLSTATE 28P01 or
+// 28000), so the next connection fetches them anew.
 type AuthFailureHandler interface {
 	AuthFailed(ctx context.Context, a Attempt)
 }
 
 // ConnInfo describes a new connection that securepg validated. The TLS
-// fields are the handshake securepg made and verified itself, with the
-// peer it dialed: behind a connection pooler, that is the pooler, and the
-// pooler's own connection to the server is not securepg's to see (with
-// lib/pq, ServerSSL then describes it, and ServerViaPooler says so).
+// fields are the handshake with the peer securepg dialed: behind a pooler,
+// the pooler.
 type ConnInfo struct {
 	Attempt                               // the host that answered; SSLMode is its effective sslmode
 	Network           string              // "tcp" or "unix"
@@ -77,8 +73,8 @@ type ConnInfo struct {
 	HybridPQ          bool                // CurveID is a hybrid post-quantum group (X25519MLKEM768, SecP256r1MLKEM768, SecP384r1MLKEM1024)
 	Verification      string              // "none", "verify-ca" or "verify-full": what the handshake proved
 	PeerCertificates  []*x509.Certificate // the server's chain, leaf first
-	ServerSSL         *bool               // lib/pq: pg_stat_ssl's view of the backend that answered the validation query (asked when an AfterConnect hook is installed)
-	ServerViaPooler   bool                // lib/pq: that backend is not the one the peer named at startup: a pooler sits between, and ServerSSL is the pooler's own connection to the server
+	ServerSSL         *bool               // lib/pq: pg_stat_ssl's view of the backend that answered
+	ServerViaPooler   bool                // lib/pq: a pooler sits between, and ServerSSL is its own connection to the server
 	AuthMethod        string              // "scram-sha-256-plus", "scram-sha-256", "md5", "password", "cert", "trust", ...
 	ChannelBinding    bool                // SCRAM was bound to the TLS channel (tls-server-end-point)
 	Superuser         bool                // the session's role is a superuser (the server's is_superuser)
@@ -160,14 +156,11 @@ type QueryEvent struct {
 // in that order, AfterQuery in the reverse order, OnViolation in order.
 type Hooks struct {
 	// BeforeConnect runs before each new physical connection, after the
-	// credentials were resolved. An error fails the attempt. Credentials
-	// come from a CredentialProvider (securepg.WithCredentials), the one
-	// way to supply them in code.
+	// credentials were resolved. An error fails the attempt.
 	BeforeConnect func(ctx context.Context, a Attempt) error
 
 	// AfterConnect runs after a new connection was validated. An error
-	// rejects it: the connection is closed and the error returned. It
-	// never leads to a weaker fallback.
+	// closes it and is returned; it never leads to a weaker fallback.
 	AfterConnect func(ctx context.Context, c ConnInfo) error
 
 	// OnViolation hears every refusal and every audited violation, for

@@ -1,8 +1,7 @@
 // Package libpq is securepg's lib/pq backend. Importing it registers the
-// database/sql driver "securepg-pq": sql.Open("securepg-pq", dsn) is lib/pq
-// (errors are *pq.Error) under the same policy, judged by the same gate, as
-// sql.Open("securepg", dsn) is pgx. A program that does not import it does
-// not link lib/pq.
+// database/sql driver "securepg-pq": lib/pq (errors are *pq.Error) under
+// the same policy as sql.Open("securepg", dsn). A program that does not
+// import it does not link lib/pq.
 //
 //	import _ "github.com/securepg/securepg/libpq"
 //
@@ -18,6 +17,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"net"
 	"strconv"
 	"time"
@@ -72,9 +72,8 @@ func (drv) OpenConnector(dsn string) (driver.Connector, error) {
 //	db := sql.OpenDB(c)
 func Backend() securepg.Option { return backend{name: "libpq.Backend"} }
 
-// backend is the lib/pq backend as a securepg.Option (seam.Backend). The
-// embedded Option is nil: securepg recognises a seam.Backend and never
-// applies it.
+// backend is the lib/pq backend as a securepg.Option (seam.Backend);
+// securepg never applies its nil Option.
 type backend struct {
 	securepg.Option
 	name string
@@ -90,15 +89,11 @@ func (backend) Prepare(dsn string, p core.Policy) (core.Backend, core.Plan, erro
 
 // NewListener is pq.NewListener under the policy: the DSN is judged now
 // (a *PolicyError before anything is dialed), and every connection the
-// listener makes, reconnections included, is dialed, negotiated and
-// verified by securepg as sql.Open("securepg-pq", dsn)'s are, then handed
-// to lib/pq. lib/pq's own pq.NewListener dials by itself and would connect
-// a sslmode=disable DSN in plaintext. The backend is lib/pq. Credential providers and BeforeConnect hooks are
-// not run: lib/pq reconnects with the DSN's (or PGPASSWORD's, or the
-// passfile's) password. A service file is read when the listener is made,
-// as sql.Open reads it, never again by lib/pq; PGPASSWORD and the passfile
-// are read again at each reconnect, and the password judged before
-// anything is dialed.
+// listener makes, reconnections included, is dialed and verified by
+// securepg as sql.Open("securepg-pq", dsn)'s are, then handed to lib/pq.
+// Credential providers and BeforeConnect hooks are not run: lib/pq
+// reconnects with the DSN's, PGPASSWORD's or the passfile's password (the
+// latter two read again, and judged, at each reconnect).
 func NewListener(dsn string, minReconnect, maxReconnect time.Duration, cb pq.EventCallbackType, opts ...securepg.Option) (*pq.Listener, error) {
 	d, err := NewListenerDialer(dsn, opts...)
 	if err != nil {
@@ -134,15 +129,10 @@ func NewListenerDialer(dsn string, opts ...securepg.Option) (*ListenerDialer, er
 	return &ListenerDialer{d: d}, nil
 }
 
-type notPQError struct{}
+var errNotPQ = errors.New("securepg: a lib/pq listener needs the lib/pq backend")
 
-func (notPQError) Error() string { return "securepg: a lib/pq listener needs the lib/pq backend" }
-
-var errNotPQ = notPQError{}
-
-// DSN is the connection string to give lib/pq with the dialer: the
-// planned hosts with sslmode=disable (the dialer does TLS) and the
-// configuration's password. Hand it to lib/pq; do not log it.
+// DSN is the connection string to give lib/pq with the dialer (the dialer
+// does TLS). It holds the password: do not log it.
 func (d *ListenerDialer) DSN() string { return d.d.Name }
 
 // Dial connects to the planned host at address, validated.
@@ -161,21 +151,16 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 }
 
 // String describes the dialer without its DSN.
-func (d *ListenerDialer) String() string {
-	return "libpq.ListenerDialer{}"
-}
+func (d *ListenerDialer) String() string { return "libpq.ListenerDialer{}" }
 
 // GoString keeps %#v from printing the DSN.
 func (d *ListenerDialer) GoString() string { return d.String() }
 
-// ConnectorWithNoticeHandler sets handler to hear the notices (RAISE
-// NOTICE, warnings) the server sends on c's connections, and returns c: it
-// is lib/pq's pq.ConnectorWithNoticeHandler for a securepg connector,
-// whose connections lib/pq's version cannot reach (it panics on any
-// connector but lib/pq's own). It works on both backends: with pgx, the
-// notice arrives as a *pq.Error with pgx's fields. A nil handler removes
-// it. A connector that is not securepg's is returned as lib/pq's
-// pq.ConnectorWithNoticeHandler would wrap it.
+// ConnectorWithNoticeHandler sets handler to hear the notices the server
+// sends on c's connections, and returns c: pq.ConnectorWithNoticeHandler
+// for a securepg connector (lib/pq's would panic), on both backends (with
+// pgx, a *pq.Error with pgx's fields). A nil handler removes it. Any other
+// connector is wrapped by pq.ConnectorWithNoticeHandler.
 func ConnectorWithNoticeHandler(c driver.Connector, handler func(*pq.Error)) driver.Connector {
 	sc := seam.Of(c)
 	if sc == nil {

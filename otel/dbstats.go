@@ -30,8 +30,8 @@ type config struct {
 	pool string
 }
 
-// WithMeterProvider sets the meter provider; the default is the global one.
-// A nil provider is ignored.
+// WithMeterProvider sets the meter provider (default: the global one); nil
+// is ignored.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(c *config) {
 		if mp != nil {
@@ -147,23 +147,14 @@ func (in *poolInstruments) register(observe func(metric.Observer)) (metric.Regis
 }
 
 // RegisterPoolStats reports a pgxpool's state from pgxpool.Stat, read at
-// each collection, with the same instruments as RegisterDBStats:
-//
-//	db.client.connection.count{db.client.connection.state=idle|used}
-//	db.client.connection.max
-//	securepg.pool.wait.count                    acquires that waited for a connection
-//	securepg.pool.wait.duration                 total time waited, in seconds
-//	securepg.pool.closed{reason=max_idle_time|max_lifetime}
-//
-// all with db.client.connection.pool.name (default "pgxpool"; set it with
-// WithPoolName). Unregister the returned registration when the pool is
-// closed.
+// each collection, with RegisterDBStats's instruments (waits are acquires
+// that waited; closed has no max_idle reason). The pool name defaults to
+// "pgxpool". Unregister the returned registration when the pool is closed.
 func RegisterPoolStats(pool *pgxpool.Pool, opts ...Option) (metric.Registration, error) {
 	if pool == nil {
 		return nil, errors.New("securepg/otel: RegisterPoolStats: nil *pgxpool.Pool")
 	}
-	c := config{pool: "pgxpool"}
-	in, err := newPoolInstruments(c, opts)
+	in, err := newPoolInstruments(config{pool: "pgxpool"}, opts)
 	if err != nil {
 		return nil, err
 	}

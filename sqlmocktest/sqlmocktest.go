@@ -1,6 +1,7 @@
 package sqlmocktest
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -8,6 +9,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,15 +38,13 @@ type TLS struct {
 	// CipherSuite; 0 means TLS_AES_128_GCM_SHA256.
 	CipherSuite uint16
 	// CurveID is the negotiated key-exchange group; 0 means
-	// tls.X25519MLKEM768 (what crypto/tls offers first), judged under
-	// SECUREPG_TLS_KEY_EXCHANGE like a real handshake's.
+	// tls.X25519MLKEM768 (crypto/tls's first choice).
 	CurveID tls.CurveID
 	// Verification is "none", "verify-ca" or "verify-full"; "" means what
 	// the DSN's sslmode verifies (verify-full for sslmode=verify-full).
 	Verification string
-	// PeerCertificates is the server's chain, leaf first, as telemetry and
-	// hooks see it, and as SECUREPG_PIN_SHA256 is matched against where
-	// the simulated connection verifies.
+	// PeerCertificates is the server's chain, leaf first, which pins are
+	// matched against where the simulated connection verifies.
 	PeerCertificates []*x509.Certificate
 }
 
@@ -97,10 +97,9 @@ func WithSecurepg(opts ...securepg.Option) Option {
 var seq atomic.Int64
 
 // New returns a *sql.DB for dsn whose connections are go-sqlmock's, and
-// the mock to set expectations on. The error is securepg's: the policy's
-// refusal of dsn (a *securepg.PolicyError), an invalid DSN or an invalid
-// SECUREPG_* variable. The mock and the database are closed when the test
-// ends.
+// the mock to set expectations on. The error is securepg's (a
+// *securepg.PolicyError, an invalid DSN or SECUREPG_* variable). Both are
+// closed when the test ends.
 func New(t TB, dsn string, opts ...Option) (*sql.DB, sqlmock.Sqlmock, error) {
 	t.Helper()
 	c, m, err := newMock(t, opts)
@@ -120,14 +119,9 @@ func New(t TB, dsn string, opts ...Option) (*sql.DB, sqlmock.Sqlmock, error) {
 // telemetry. WithSqlmock does not apply.
 func OpenDB(t TB, dsn string, inner driver.Connector, opts ...Option) (*sql.DB, error) {
 	t.Helper()
-	c := &config{}
-	for _, o := range opts {
-		if o != nil {
-			o.apply(c)
-		}
-	}
-	if c.err != nil {
-		return nil, c.err
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
 	}
 	if len(c.sqlmock) > 0 {
 		return nil, fmt.Errorf("sqlmocktest.OpenDB: WithSqlmock does not apply to a connector of your own")
@@ -147,14 +141,11 @@ func open(t TB, dsn string, c *config, m *mock) (*sql.DB, error) {
 }
 
 // Register makes every connector securepg makes for dsn until the end of
-// the test use a go-sqlmock connection, for code that opens its own
-// database: sql.Open("securepg", dsn), sql.Open("securepg-pq", dsn) (with
-// package libpq imported), securepg.NewConnector(dsn, ...). The policy
-// still judges dsn when that code opens it, as the driver name it opens
-// reads it (lib/pq's parser for "securepg-pq"). Registrations are
+// the test (sql.Open("securepg" or "securepg-pq", dsn), NewConnector) use a
+// go-sqlmock connection, for code that opens its own database; the policy
+// still judges dsn with the backend that code chooses. Registrations are
 // process-wide: tests that register the same DSN must not run in parallel.
-// WithSecurepg does not apply: such code passes no options, and its driver
-// name chooses the backend.
+// WithSecurepg does not apply.
 func Register(t TB, dsn string, opts ...Option) (sqlmock.Sqlmock, error) {
 	t.Helper()
 	c, m, err := newMock(t, opts)
@@ -169,8 +160,7 @@ func Register(t TB, dsn string, opts ...Option) (sqlmock.Sqlmock, error) {
 }
 
 // registry holds Register's mocks. It installs securepg's lookup of them
-// the first time a test registers one: until then, and in a binary that
-// does not link this package, securepg has no way to find a mock.
+// at the first registration: until then securepg cannot find a mock.
 type registry struct {
 	mu   sync.Mutex
 	once sync.Once
@@ -190,17 +180,10 @@ func (r *registry) add(dsn string, m *mock) (remove func()) {
 	return func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		list := r.m[dsn]
-		for i := len(list) - 1; i >= 0; i-- {
-			if list[i] == m {
-				list = append(list[:i], list[i+1:]...)
-				break
-			}
-		}
-		if len(list) == 0 {
-			delete(r.m, dsn)
-		} else {
+		if list := slices.DeleteFunc(r.m[dsn], func(x *mock) bool { return x == m }); len(list) > 0 {
 			r.m[dsn] = list
+		} else {
+			delete(r.m, dsn)
 		}
 	}
 }
@@ -215,15 +198,20 @@ func (r *registry) lookup(dsn string) (seam.Mock, bool) {
 	return list[len(list)-1], true
 }
 
-func newMock(t TB, opts []Option) (*config, *mock, error) {
+func newConfig(opts []Option) (*config, error) {
 	c := &config{}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(c)
 		}
 	}
-	if c.err != nil {
-		return nil, nil, c.err
+	return c, c.err
+}
+
+func newMock(t TB, opts []Option) (*config, *mock, error) {
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, nil, err
 	}
 	name := fmt.Sprintf("securepg-sqlmocktest-%d", seq.Add(1))
 	out := reflect.ValueOf(sqlmock.NewWithDSN).Call(append([]reflect.Value{reflect.ValueOf(name)}, c.sqlmock...))
@@ -276,18 +264,9 @@ func (m *mock) facts(t core.Target) core.Facts {
 		return f
 	}
 	f.TLS = true
-	f.Version = m.tls.Version
-	if f.Version == 0 {
-		f.Version = tls.VersionTLS13
-	}
-	f.CipherSuite = m.tls.CipherSuite
-	if f.CipherSuite == 0 {
-		f.CipherSuite = tls.TLS_AES_128_GCM_SHA256
-	}
-	f.CurveID = m.tls.CurveID
-	if f.CurveID == 0 {
-		f.CurveID = tls.X25519MLKEM768
-	}
+	f.Version = cmp.Or(m.tls.Version, tls.VersionTLS13)
+	f.CipherSuite = cmp.Or(m.tls.CipherSuite, tls.TLS_AES_128_GCM_SHA256)
+	f.CurveID = cmp.Or(m.tls.CurveID, tls.X25519MLKEM768)
 	f.PeerCertificates = m.tls.PeerCertificates
 	switch strings.ToLower(m.tls.Verification) {
 	case "verify-full":
