@@ -6,23 +6,11 @@ import (
 	"crypto/x509"
 	"net"
 	"strconv"
-	"strings"
 )
 
-// Every violation, with its fix, is built next to the decision that
-// raises it: here, in protection.go (the password protection) and in
-// network.go (the address stage, JudgeAddress).
-//
-// This file holds the two places where securepg decides on a
-// configuration and a connection: Evaluate judges a configuration before
-// anything is dialed, Judge a connection (or one TLS handshake) that was
-// made; JudgeAddress (network.go) judges the address about to be dialed
-// between the two. All are pure functions; the backends only gather the
-// Plan and the Facts they judge. Which attempts the password protection
-// covers is decided in protection.go (PasswordProtected); the authentication watch (authwatch.go) applies it
-// to the messages the server sends, which no configuration can foresee.
-// The session's role (SECUREPG_FORBID_SUPERUSER) is judged by
-// JudgeSession, beside the facts it reads, in privilege.go.
+// Evaluate judges a configuration before anything is dialed, Judge a
+// connection (or one TLS handshake) that was made. Both are pure: the
+// backends only gather the Plan and the Facts they judge.
 
 // Reason codes: short, stable, and the same in errors, logs and telemetry.
 const (
@@ -71,30 +59,23 @@ func (v *Violation) Error() string { return "securepg: " + v.Message() }
 // it that came from a DSN or a peer (the host, a certificate's names in
 // the cause) is escaped, so it cannot write to a terminal.
 func (v *Violation) Message() string {
-	var b strings.Builder
+	s := v.Detail
 	if v.Host != "" {
-		b.WriteString(SafeText(v.Host))
-		b.WriteString(": ")
+		s = SafeText(v.Host) + ": " + s
 	}
-	b.WriteString(v.Detail)
 	if v.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(SafeText(v.Err.Error()))
+		s += ": " + SafeText(v.Err.Error())
 	}
 	if v.Fix != "" {
-		b.WriteString("; ")
-		b.WriteString(v.Fix)
+		s += "; " + v.Fix
 	}
-	b.WriteString(" [")
-	b.WriteString(v.Reason)
-	b.WriteString("]")
-	return b.String()
+	return s + " [" + v.Reason + "]"
 }
 
 func (v *Violation) Unwrap() error { return v.Err }
 
-// As lets errors.As find a *PolicyError: pgx used directly returns its
-// own errors, which wrap the refusals securepg's hooks returned.
+// As lets errors.As find a *PolicyError in pgx's own errors, which wrap
+// the refusals securepg's hooks returned.
 func (v *Violation) As(target any) bool {
 	if pe, ok := target.(**PolicyError); ok {
 		*pe = NewPolicyError(v, 0, "")
@@ -178,10 +159,9 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 
 // JudgePlan evaluates plan against p and applies the mode: the refusal
 // (nil when the configuration may connect), the violations audit mode lets
-// through, and all of them. The connector and securepg check both decide
-// with it.
+// through, and all of them.
 func JudgePlan(plan Plan, p Policy) (refusal *Violation, audited, all []*Violation) {
-	all = Evaluate(plan, p) // StagePlan's judging, once
+	all = Evaluate(plan, p)
 	refusal, audited = p.pass(all)
 	return refusal, audited, all
 }
@@ -190,51 +170,39 @@ func JudgePlan(plan Plan, p Policy) (refusal *Violation, audited, all []*Violati
 // observed it: from the handshake it verified itself (pgx, lib/pq), or
 // from a simulation (sqlmocktest).
 type Facts struct {
-	Network string  // "tcp" or "unix"
-	Host    string  // the DSN's host name for this connection (never an address with credentials)
-	Port    uint16  //
-	Mode    SSLMode // the effective sslmode of the host that answered
-	// ModeFrom: who chose Mode when the configuration set no sslmode
-	// (Target.ModeFrom).
-	ModeFrom string
-	MinTLS   uint16 // the lowest TLS version this host's configuration accepts (the DSN's and the policy's)
+	Network  string // "tcp" or "unix"
+	Host     string // the DSN's host name for this connection (never an address with credentials)
+	Port     uint16
+	Mode     SSLMode // the effective sslmode of the host that answered
+	ModeFrom string  // Target.ModeFrom
+	MinTLS   uint16  // the lowest TLS version this host's configuration accepts
 
 	TLS              bool
 	Version          uint16
 	CipherSuite      uint16
-	CurveID          tls.CurveID         // the negotiated key-exchange group; 0 when not known
-	Verify           Verification        // what the handshake proved
-	VerifyErr        error               // the verification the configuration demanded failed
-	PeerCertificates []*x509.Certificate // client-side view, leaf first
-	// VerifiedChains are the chains (leaf to root) the verification the
-	// configuration demanded built; nil when it verified no chain.
-	VerifiedChains [][]*x509.Certificate
+	CurveID          tls.CurveID           // the negotiated key-exchange group; 0 when not known
+	Verify           Verification          // what the handshake proved
+	VerifyErr        error                 // the verification the configuration demanded failed
+	PeerCertificates []*x509.Certificate   // client-side view, leaf first
+	VerifiedChains   [][]*x509.Certificate // the chains verified (leaf to root); nil when none
 
 	PublicCA bool // verify-ca, and the system roots vouch for the server's certificate too
 
-	// Pins and PinsErr: the version of the policy's pin file (PinFile) in
-	// force at this handshake, or why it cannot be used; unused without a
-	// pin file.
+	// Pins and PinsErr: the version of the policy's PinFile in force at
+	// this handshake, or why it cannot be used.
 	Pins    Pins
 	PinsErr error
 
-	// Loopback: the address connected to is loopback (127.0.0.0/8, ::1),
-	// judged before the dial and again on the connection made.
-	Loopback bool
-	// LoopbackPlaintext: the connection is below the minimum sslmode,
-	// let through by SECUREPG_ALLOW_LOOPBACK_PLAINTEXT (set where the
-	// backend accepts it; telemetry marks it).
+	Loopback bool // the address connected to is loopback, before the dial and after
+	// LoopbackPlaintext: below the minimum sslmode, let through by
+	// SECUREPG_ALLOW_LOOPBACK_PLAINTEXT.
 	LoopbackPlaintext bool
 
 	Auth           string // the authentication method used: AuthSCRAMPlus, AuthSCRAM, AuthCert, ...; "" unknown
 	ChannelBinding bool   // SCRAM was bound to the TLS channel
 
-	// Superuser is the server's is_superuser for the session's role, as
-	// it reported at startup: "on", "off", or "" when it did not say.
-	Superuser string
-	// Role is what the session's role can become (RoleFactsSQL), asked
-	// only under SECUREPG_FORBID_SUPERUSER; nil when not asked.
-	Role *RoleFacts
+	Superuser string     // is_superuser as the server reported it at startup: "on", "off" or ""
+	Role      *RoleFacts // asked only under SECUREPG_FORBID_SUPERUSER; nil when not asked
 
 	// Server is PostgreSQL's own view from pg_stat_ssl, when queried.
 	Server *ServerSSL
@@ -251,11 +219,8 @@ type ServerSSL struct {
 	PID     uint32 // the backend's pg_backend_pid()
 
 	// ViaPooler: the backend is not the process the peer named in its
-	// BackendKeyData at startup (or the peer named none), so something
-	// that speaks the protocol itself, a pooler such as PgBouncer or a
-	// proxy, sits between: the row describes that pooler's connection to
-	// the server, not securepg's. It never changes a judgement; the
-	// client side's handshake is what securepg verified.
+	// BackendKeyData, so a pooler sits between and the row describes its
+	// connection, not securepg's. It never changes a judgement.
 	ViaPooler bool
 }
 
@@ -309,7 +274,7 @@ func Judge(p Policy, f Facts) []*Violation {
 
 // LoopbackPlaintext reports whether SECUREPG_ALLOW_LOOPBACK_PLAINTEXT
 // lets f through below the minimum: a TCP connection to a loopback
-// address. Telemetry, check and probe mark such connections.
+// address.
 func LoopbackPlaintext(p Policy, f Facts) bool {
 	return p.AllowLoopbackPlaintext && f.Loopback && f.Network == "tcp" && f.Mode < p.MinSSLMode
 }

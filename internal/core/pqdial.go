@@ -15,11 +15,11 @@ import (
 // PQTarget is one host as securepg dials it for lib/pq.
 type PQTarget struct {
 	Target
-	PQHost     string     // lib/pq's Host for this host
-	PQHostaddr string     // lib/pq's Hostaddr, as text
-	HostIP     netip.Addr //
-	DialNet    string     // lib/pq's network() for this host
-	DialAddr   string     //
+	PQHost     string // lib/pq's Host for this host
+	PQHostaddr string // lib/pq's Hostaddr, as text
+	HostIP     netip.Addr
+	DialNet    string // lib/pq's network() for this host
+	DialAddr   string
 	TLS        *ClientTLS // nil: no TLS (unix socket, sslmode=disable)
 	Allow      bool       // sslmode=allow: plaintext, then TLS if the server insists
 	Prefer     bool       // sslmode=prefer: TLS, then plaintext if the server refuses TLS
@@ -60,17 +60,14 @@ type PQDialer struct {
 }
 
 // watch bounds raw by the connect's context for as long as it connects
-// (stop ends that), and by ctx, the dial's, until the dial returns (lib/pq
-// cancels the context it dials with, with connect_timeout, as soon as the
-// dial returns; release ends that).
+// (stop ends that), and by ctx, the dial's, until the dial returns
+// (release ends that): lib/pq cancels the context it dials with, under
+// connect_timeout, as soon as the dial returns.
 func (d *PQDialer) watch(ctx context.Context, raw net.Conn, release *[]func() bool) (stop func() bool) {
 	outer := d.Outer
 	switch {
 	case d.done.Load():
-		// A query cancellation: bounded by its dial's context until the
-		// dial returns (released below); then lib/pq bounds the rest. lib/pq
-		// cancels that context as soon as the dial returns (with
-		// connect_timeout), before it writes the CancelRequest.
+		// A query cancellation: bounded by its dial's context only.
 		outer = context.Background()
 	case outer == nil:
 		outer = ctx
@@ -142,13 +139,7 @@ func (d *PQDialer) DialContext(ctx context.Context, network, address string) (ne
 			break
 		}
 	}
-	var v *Violation
-	for _, err := range errs {
-		if errors.As(err, &v) {
-			return nil, v
-		}
-	}
-	return nil, errors.Join(errs...)
+	return nil, refusalOr(errs)
 }
 
 // dial judges the exact address about to be dialed (a host name is
@@ -173,13 +164,7 @@ func (d *PQDialer) dial(ctx context.Context, network, addr string) (net.Conn, er
 			}
 			errs = append(errs, err)
 		}
-		var v *Violation
-		for _, err := range errs {
-			if errors.As(err, &v) {
-				return nil, v
-			}
-		}
-		return nil, errors.Join(errs...)
+		return nil, refusalOr(errs)
 	}
 	refusal, audited, loopback := CheckAddress(d.Net.Policy, d.Host.Target, network, addr)
 	if refusal != nil {
@@ -201,6 +186,17 @@ func (d *PQDialer) dial(ctx context.Context, network, addr string) (net.Conn, er
 		d.netAudited = audited
 	}
 	return raw, nil
+}
+
+// refusalOr is the first policy refusal among errs, else all of them.
+func refusalOr(errs []error) error {
+	var v *Violation
+	for _, err := range errs {
+		if errors.As(err, &v) {
+			return v
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // errRefusedTLS: the server answered the SSLRequest with 'N'.
@@ -228,11 +224,7 @@ func (d *PQDialer) try(ctx context.Context, addr string, release *[]func() bool)
 	raw.Close()
 	var v *Violation
 	if !errors.As(err, &v) {
-		if errors.Is(err, errRefusedTLS) {
-			v = TlsNotEstablished(t.Addr(), d.Net.Policy, "the server (or something in between) refused TLS")
-		} else {
-			v = d.classify(err)
-		}
+		v = d.classify(err)
 	}
 	if v != nil {
 		d.reject(v)
@@ -285,8 +277,7 @@ func (d *PQDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 			return refusal
 		}
 		// A password, and a verify-ca server whose certificate a public CA
-		// issued: lib/pq cannot protect it (the configuration itself was
-		// judged before dialing).
+		// issued: lib/pq cannot protect it.
 		if d.Password && !PasswordProtected(d.Net.Policy, t.Target) {
 			refusal, unbound := Pass(d.Net.Policy, Check{Stage: StageCredential, Credential: CredentialUnbound, Target: t.Target, Facts: f})
 			if refusal != nil {
@@ -307,9 +298,8 @@ func (d *PQDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 		return nil, Facts{}, nil, err
 	}
 	if cs := tc.ConnectionState(); cs.CurveID != facts.CurveID {
-		// A TLS 1.2 handshake names its group after the certificate, when
-		// VerifyConnection has run: judge it again with the group (audit
-		// mode only gets here with a violation the group decides).
+		// TLS 1.2 names its group after VerifyConnection has run: judge
+		// again with it.
 		facts.CurveID = cs.CurveID
 		refusal, aud := Pass(d.Net.Policy, Check{Stage: StageHandshake, Facts: facts})
 		if refusal != nil {
@@ -323,14 +313,15 @@ func (d *PQDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 
 // classify names the policy meaning of a failed handshake, or nil.
 func (d *PQDialer) classify(err error) *Violation {
+	if errors.Is(err, errRefusedTLS) {
+		return TlsNotEstablished(d.Host.Addr(), d.Net.Policy, "the server (or something in between) refused TLS")
+	}
 	if d.Net.Policy.OffersOnlyHybrid() && HandshakeRefused(err) {
 		return NoHybridKeyExchange(d.Host.Addr(), err)
 	}
 	var alert tls.AlertError
-	msg := err.Error()
-	if errors.As(err, &alert) && (alert == 70 || alert == 71) || strings.Contains(msg, "protocol version") {
-		min := TLSVersionName(d.Host.MinTLS)
-		return TlsVersionTooLow(d.Host.Addr(), min)
+	if errors.As(err, &alert) && (alert == 70 || alert == 71) || strings.Contains(err.Error(), "protocol version") {
+		return TlsVersionTooLow(d.Host.Addr(), TLSVersionName(d.Host.MinTLS))
 	}
 	return nil
 }
@@ -357,10 +348,8 @@ func (d *PQDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 		if d.Late != nil {
 			w.refuse = func(v *Violation) { d.Late(f, v) }
 		}
-		// The password protection at the authentication: whatever lib/pq
-		// would send (a password from the DSN, PGPASSWORD, a passfile or a
-		// service file, read by lib/pq itself at a listener's reconnect),
-		// the server's request for it is refused before lib/pq can answer
+		// Whatever password lib/pq would send (it reads some itself), the
+		// server's request for it is refused before lib/pq can answer
 		// unless the grade accepts the method (lib/pq cannot bind SCRAM).
 		w.grade, w.credential = d.Net.Policy.UnverifiedPassword, d.Password
 		if (f.TLS || LoopbackPlaintext(d.Net.Policy, f)) && PasswordProtectedConn(d.Net.Policy, d.Host.Target, f) {
