@@ -35,9 +35,8 @@ const (
 	ReasonPinMismatch           = "certificate_pin_mismatch"
 )
 
-// Violation is one way a connection falls short of the policy. It is an
-// error whose text names the host, what it got, what the policy wants, and
-// what to change; it never holds a credential.
+// Violation is one way a connection falls short of the policy: an error
+// naming the host, what is wrong and what to change; never a credential.
 type Violation struct {
 	Reason string
 	Host   string // host:port or socket directory
@@ -47,17 +46,17 @@ type Violation struct {
 	Fix    string // what to change
 	Err    error  // a safe underlying cause (x509, tls), or nil
 
-	// Hard violations are refused in audit mode too: audit mode reports
-	// what the policy would refuse, it never weakens what the DSN itself
-	// demands (a certificate check, a TLS minimum).
+	// Hard violations are refused in audit mode too: audit mode never
+	// weakens what the DSN itself demands (a certificate check, a TLS
+	// minimum).
 	Hard bool
 }
 
+// Error is Message with the "securepg: " prefix.
 func (v *Violation) Error() string { return "securepg: " + v.Message() }
 
-// Message is the error text without the "securepg: " prefix. Everything in
-// it that came from a DSN or a peer (the host, a certificate's names in
-// the cause) is escaped, so it cannot write to a terminal.
+// Message is the error text. Everything in it that came from a DSN or a
+// peer (the host, the cause) is escaped.
 func (v *Violation) Message() string {
 	s := v.Detail
 	if v.Host != "" {
@@ -72,6 +71,7 @@ func (v *Violation) Message() string {
 	return s + " [" + v.Reason + "]"
 }
 
+// Unwrap returns the cause.
 func (v *Violation) Unwrap() error { return v.Err }
 
 // As lets errors.As find a *PolicyError in pgx's own errors, which wrap
@@ -87,8 +87,8 @@ func (v *Violation) As(target any) bool {
 // Is makes errors.Is(err, ErrPolicyViolation) true.
 func (v *Violation) Is(target error) bool { return target == ErrPolicyViolation }
 
-// Evaluate judges a plan against a policy. It is a pure function: no I/O.
-// It returns every violation, in target order.
+// Evaluate judges a plan against a policy, purely, and returns every
+// violation, in target order.
 func Evaluate(plan Plan, p Policy) []*Violation {
 	var out []*Violation
 	if p.ForbidDSNPassword && plan.DSNPassword {
@@ -99,17 +99,15 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 		out = append(out, passwordInDSN(host))
 	}
 	for _, t := range plan.Targets {
-		if t.Network == "unix" {
-			if !p.AllowUnixSocket {
-				out = append(out, unixSocket(t.Addr(), "connections through a unix socket are not allowed (TLS is never used on them)"))
-			} else if !p.AllowedHosts.Allows(t.Host) {
-				// The socket's "host" is its directory, as host= names it.
-				out = append(out, hostNotAllowed(t.Addr(), t.Host, p, len(plan.Targets) > 1))
-			}
+		if t.Network == "unix" && !p.AllowUnixSocket {
+			out = append(out, unixSocket(t.Addr(), "connections through a unix socket are not allowed (TLS is never used on them)"))
 			continue
 		}
-		if !p.AllowedHosts.Allows(t.Host) {
+		if !p.AllowedHosts.Allows(t.Host) { // a socket's host is its directory
 			out = append(out, hostNotAllowed(t.Addr(), t.Host, p, len(plan.Targets) > 1))
+		}
+		if t.Network == "unix" {
+			continue
 		}
 		switch {
 		case t.Custom:
@@ -117,8 +115,7 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 				out = append(out, customTLS(t.Addr(), p))
 			}
 		case t.Mode < p.MinSSLMode && LoopbackPermit(p, t):
-			// A loopback address or a name: the address stage
-			// (JudgeAddress) holds every address dialed to loopback.
+			// The address stage holds every address dialed to loopback.
 		case t.Mode < p.MinSSLMode && p.AllowLoopbackPlaintext && t.Network == "tcp" && !t.Custom:
 			// An address literal outside loopback: refused at once.
 			out = append(out, notLoopback(t, cmp.Or(t.Hostaddr, t.Host), p))
@@ -127,16 +124,13 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 		case t.NoName:
 			out = append(out, noHostName(t.Addr()))
 		}
-		if len(p.Pins) > 0 && t.Custom {
-			// lib/pq's own TLS: securepg sees no handshake to match the
-			// pins against.
+		if len(p.Pins) > 0 && t.Custom { // lib/pq's own TLS: no handshake to match pins against
 			v := pinNeedsVerification(t.Addr(), t.Mode, p.pinsFrom())
 			v.Got, v.Detail = "sslmode=pqgo-*", "the pins of "+p.pinsFrom()+" are matched only against a chain securepg verified, and sslmode=pqgo-* makes a handshake securepg does not see"
 			out = append(out, v)
 		} else if len(p.Pins) > 0 && t.Verify() < VerifyCA && !(t.Mode < ModeRequire && LoopbackPermit(p, t)) {
-			// No chain is verified: no pin can ever match (on loopback
-			// below the minimum, plaintext is let through without them,
-			// but a TLS handshake, as require always makes, is not).
+			// No chain is verified, so no pin can match (plaintext to
+			// loopback below the minimum is let through without them).
 			out = append(out, pinNeedsVerification(t.Addr(), t.Mode, p.pinsFrom()))
 		}
 		if v := passwordRisk(plan, t, p); v != nil {
@@ -167,8 +161,7 @@ func JudgePlan(plan Plan, p Policy) (refusal *Violation, audited, all []*Violati
 }
 
 // Facts describe one connection attempt, or a live connection, as securepg
-// observed it: from the handshake it verified itself (pgx, lib/pq), or
-// from a simulation (sqlmocktest).
+// observed it (or sqlmocktest simulates it).
 type Facts struct {
 	Network  string // "tcp" or "unix"
 	Host     string // the DSN's host name for this connection (never an address with credentials)
@@ -208,9 +201,8 @@ type Facts struct {
 	Server *ServerSSL
 }
 
-// ServerSSL is a row of pg_stat_ssl for the backend that answered the
-// validation query: the server's view of the TLS of that backend's
-// client connection.
+// ServerSSL is the server's view (pg_stat_ssl) of the TLS of the backend
+// that answered.
 type ServerSSL struct {
 	SSL     bool
 	Version string
@@ -232,8 +224,8 @@ func (f Facts) Addr() string {
 	return net.JoinHostPort(f.Host, strconv.Itoa(int(f.Port)))
 }
 
-// Judge decides whether a connection with facts f passes policy p. It is a
-// pure function and returns every violation, hard ones first.
+// Judge decides, purely, whether a connection with facts f passes policy
+// p, and returns every violation, hard ones first.
 func Judge(p Policy, f Facts) []*Violation {
 	host := f.Addr()
 	if f.Network == "unix" {

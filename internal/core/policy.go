@@ -72,22 +72,17 @@ type Policy struct {
 	Audit           bool   // report violations instead of refusing
 	AllowUnixSocket bool
 
-	PasswordFile      string // read for every new connection, "" = none
-	ForbidDSNPassword bool   // refuse a DSN that carries a password
-
-	// UnverifiedPassword: what a credential may go through to a server
-	// whose identity is unverified, under a policy that requires TLS.
-	UnverifiedPassword PasswordGrade
+	PasswordFile       string        // read for every new connection, "" = none
+	ForbidDSNPassword  bool          // refuse a DSN that carries a password
+	UnverifiedPassword PasswordGrade // what a password may go through to an unverified server
 
 	AllowedNetworks Networks // where a connection may be made
 	AllowedHosts    Hosts    // the hosts a configuration may name
-
 	// AllowLoopbackPlaintext permits an sslmode weaker than MinSSLMode
 	// where the address dialed is loopback (a sidecar on the same host).
 	AllowLoopbackPlaintext bool
 
 	KeyExchange KeyExchange // any group, or KeyExchangeHybridPQ
-
 	// Pins: a certificate of the verified chain must have one of these
 	// keys (SPKI SHA-256), beside the verification, never instead of it.
 	Pins Pins
@@ -95,22 +90,14 @@ type Policy struct {
 	// puts its first version in Pins.
 	PinFile string
 
-	ForbidSuperuser bool // refuse a session whose role can reach superuser
-
-	// ConnectTimeout bounds a connect whose configuration sets no
-	// connect_timeout; 0 waits forever.
-	ConnectTimeout time.Duration
-
-	// ApplicationName is sent where the configuration sets none; ""
-	// sends the executable's base name.
-	ApplicationName string
-
-	OperationSpans bool // SECUREPG_OPERATION_SPANS (telemetry, not policy)
+	ForbidSuperuser bool          // refuse a session whose role can reach superuser
+	ConnectTimeout  time.Duration // where the configuration sets none; 0 waits forever
+	ApplicationName string        // where the configuration sets none; "": the executable's base name
+	OperationSpans  bool          // SECUREPG_OPERATION_SPANS (telemetry, not policy)
 
 	// Sources maps each variable name to where its value came from:
 	// SourceDefault, the variable itself, or the option that set it.
 	Sources map[string]string
-
 	// Logger (nil: slog.Default()) is told once per episode that a key
 	// file is missing or unreadable and its last good version is used.
 	Logger *slog.Logger
