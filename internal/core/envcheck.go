@@ -7,9 +7,8 @@ import (
 	"strings"
 )
 
-// labVariable reports whether name is a variable of package lab,
-// SECUREPG_LAB_PG<major>_BIN: it configures the test servers, not the
-// policy. Any other SECUREPG_LAB_ name is unknown.
+// labVariable reports whether name is package lab's
+// SECUREPG_LAB_PG<major>_BIN, which configures test servers.
 func labVariable(name string) bool {
 	major, ok := strings.CutPrefix(name, "SECUREPG_LAB_PG")
 	major, ok2 := strings.CutSuffix(major, "_BIN")

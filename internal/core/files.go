@@ -19,18 +19,16 @@ import (
 	"time"
 )
 
-// Limits on what securepg reads from files named by a DSN, the
-// environment or the policy: enough for any certificate bundle or secret,
-// and a bound on what a hostile path (/dev/zero) can cost.
+// Limits on what securepg reads from a file: a bound on what a hostile
+// path (/dev/zero) can cost.
 const (
 	MaxKeyFileSize      = 1 << 20 // certificate bundles, certificates, keys
 	MaxPasswordFileSize = 64 << 10
 )
 
 // ReadRegularFile reads path, following symlinks, only when it is a regular
-// file of at most max bytes. A FIFO, a device or a directory is refused
-// without blocking: the file is opened non-blocking and checked before it
-// is read. Errors name the path, never the content.
+// file of at most max bytes: a FIFO or a device is refused without
+// blocking (it is opened non-blocking). Errors never hold the content.
 func ReadRegularFile(ctx context.Context, path string, max int64) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -68,9 +68,7 @@ const (
 	CredentialUnbound
 )
 
-// Pass judges c against p and applies the policy's mode: the refusal (the
-// first hard violation, or in enforce mode the first), or the violations
-// audit mode lets through. It is the gate's one decision.
+// Pass judges c against p and applies the policy's mode (see pass).
 func Pass(p Policy, c Check) (refusal *Violation, audited []*Violation) {
 	return p.pass(c.judge(p))
 }

@@ -8,10 +8,6 @@ import (
 	"strconv"
 )
 
-// Evaluate judges a configuration before anything is dialed, Judge a
-// connection (or one TLS handshake) that was made. Both are pure: the
-// backends only gather the Plan and the Facts they judge.
-
 // Reason codes: short, stable, and the same in errors, logs and telemetry.
 const (
 	ReasonTLSDisabled           = "tls_disabled"
@@ -265,8 +261,7 @@ func Judge(p Policy, f Facts) []*Violation {
 }
 
 // LoopbackPlaintext reports whether SECUREPG_ALLOW_LOOPBACK_PLAINTEXT
-// lets f through below the minimum: a TCP connection to a loopback
-// address.
+// lets f, a TCP connection to loopback, through below the minimum.
 func LoopbackPlaintext(p Policy, f Facts) bool {
 	return p.AllowLoopbackPlaintext && f.Loopback && f.Network == "tcp" && f.Mode < p.MinSSLMode
 }

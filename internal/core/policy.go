@@ -178,8 +178,7 @@ func (p *Policy) Set(variable, value, source string) error {
 }
 
 // PasswordGrade is what a credential may go through to a server whose
-// identity is unverified, under a policy that requires TLS
-// (SECUREPG_ALLOW_UNVERIFIED_PASSWORD).
+// identity is unverified (SECUREPG_ALLOW_UNVERIFIED_PASSWORD).
 type PasswordGrade uint8
 
 // The grades, strictest first.
@@ -225,9 +224,8 @@ func (p *Policy) ModeName() string {
 	return "enforce"
 }
 
-// Load reads the certificate files the policy names, so that a connector
-// fails at creation rather than at its first connection. Errors name the
-// variable or option that set the file.
+// Load reads the files the policy names, so that a connector fails at
+// creation. Errors name the variable or option that set the file.
 func (p *Policy) Load() error {
 	ctx := context.Background()
 	p.roots, p.clientCert, p.PinsFile = nil, nil, nil

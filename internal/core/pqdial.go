@@ -36,10 +36,9 @@ type PQNet struct {
 	ServerError func(fields map[byte]string) error
 }
 
-// PQDialer is the lib/pq Dialer of one host: it dials, negotiates TLS and
-// verifies the server itself, judges the result, and hands lib/pq a
-// connection only when the policy accepts it. Query cancellation dials
-// through it too, and gets the same checks.
+// PQDialer is the lib/pq Dialer of one host: it dials, negotiates TLS,
+// verifies and judges, and hands lib/pq only a connection the policy
+// accepts. Query cancellation dials through it too.
 type PQDialer struct {
 	Net    *PQNet
 	Host   *PQTarget
@@ -126,25 +125,11 @@ func (d *PQDialer) DialContext(ctx context.Context, network, address string) (ne
 			return nil, err
 		}
 	}
-	// Like libpq, every address of the host name in turn; a server that
-	// fails the policy at one address is recorded, and the next is tried.
-	var errs []error
-	for _, a := range addrs {
-		conn, err := d.try(ctx, net.JoinHostPort(a, port), &release)
-		if err == nil {
-			return conn, nil
-		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, refusalOr(errs)
+	return eachAddr(ctx, true, addrs, port, func(a string) (net.Conn, error) { return d.try(ctx, a, &release) })
 }
 
-// dial judges the exact address about to be dialed (a host name is
-// resolved first, and each of its addresses judged), connects, and judges
-// the peer connected to, before a byte is sent on it.
+// dial judges the address about to be dialed (each of a name's), connects,
+// and judges the peer before a byte is sent.
 func (d *PQDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	if network == "tcp" && !DialedAddr(addr).IsValid() {
 		// lib/pq's sslmode=pqgo-*: the name, resolved here.
@@ -156,15 +141,7 @@ func (d *PQDialer) dial(ctx context.Context, network, addr string) (net.Conn, er
 		if err != nil {
 			return nil, err
 		}
-		var errs []error
-		for _, ip := range ips {
-			conn, err := d.dial(ctx, network, net.JoinHostPort(ip, port))
-			if err == nil {
-				return conn, nil
-			}
-			errs = append(errs, err)
-		}
-		return nil, refusalOr(errs)
+		return eachAddr(ctx, false, ips, port, func(a string) (net.Conn, error) { return d.dial(ctx, network, a) })
 	}
 	refusal, audited, loopback := CheckAddress(d.Net.Policy, d.Host.Target, network, addr)
 	if refusal != nil {
@@ -188,15 +165,28 @@ func (d *PQDialer) dial(ctx context.Context, network, addr string) (net.Conn, er
 	return raw, nil
 }
 
-// refusalOr is the first policy refusal among errs, else all of them.
-func refusalOr(errs []error) error {
+// eachAddr dials each of addrs (with port) in turn, as libpq does, until
+// one connects or, with stopAtEnd, ctx ends; then the first policy
+// refusal, else every error.
+func eachAddr(ctx context.Context, stopAtEnd bool, addrs []string, port string, dial func(string) (net.Conn, error)) (net.Conn, error) {
+	var errs []error
+	for _, a := range addrs {
+		conn, err := dial(net.JoinHostPort(a, port))
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+		if stopAtEnd && ctx.Err() != nil {
+			break
+		}
+	}
 	var v *Violation
 	for _, err := range errs {
 		if errors.As(err, &v) {
-			return v
+			return nil, v
 		}
 	}
-	return errors.Join(errs...)
+	return nil, errors.Join(errs...)
 }
 
 // errRefusedTLS: the server answered the SSLRequest with 'N'.

@@ -10,10 +10,8 @@ import (
 )
 
 // Connected finishes a connect lib/pq made through d (dc, err: what its
-// Connect returned; mark: the recorder's mark before it): the socket's
-// facts take what the authentication watch saw, the server's view of its
-// TLS when serverView, and the role where the policy asks; the session is
-// judged. On error dc is closed.
+// Connect returned; mark: the recorder's mark before it): it gathers the
+// session's facts and judges the session. On error dc is closed.
 func (d *PQDialer) Connected(ctx context.Context, dc driver.Conn, mark int, err error, serverView bool) (*Socket, error) {
 	d.done.Store(true)
 	socks := d.Rec.Since(mark)

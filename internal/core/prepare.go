@@ -15,9 +15,8 @@ type Backend interface {
 	Connect(ctx context.Context, creds CredsFunc, rec *Recorder) (driver.Conn, Facts, []*Violation, error)
 }
 
-// Prepare parses dsn with the policy's driver's own parser, hardens the
-// configuration and returns the backend and the plan to judge. It is the
-// one entry point for the connector and for securepg check.
+// Prepare parses dsn with pgx's own parser, hardens the configuration and
+// returns the backend and the plan to judge.
 func Prepare(dsn string, p Policy) (Backend, Plan, error) {
 	c, plan, err := PreparePgx(dsn, p)
 	if err != nil {
@@ -28,8 +27,7 @@ func Prepare(dsn string, p Policy) (Backend, Plan, error) {
 
 // ServerAuth is how target i of a prepared backend verifies the server:
 // the roots (nil for the system's), the name verify-full checks, and the
-// level the configuration demands. securepg probe verifies with exactly
-// these, so that what it reports is what a connection would do.
+// level the configuration demands, for securepg probe.
 func ServerAuth(b Backend, i int) (roots *x509.CertPool, name string, level Verification, err error) {
 	var a *TLSAuth
 	switch b := b.(type) {
@@ -58,8 +56,7 @@ func ServerAuth(b Backend, i int) (roots *x509.CertPool, name string, level Veri
 }
 
 // PgxRegisteredName refuses a name from pgx's stdlib.RegisterConnConfig
-// given to sql.Open as a DSN ("securepg" or "securepg-pq"), which either
-// driver would otherwise parse as one.
+// given to sql.Open as a DSN, which a driver would parse as one.
 func PgxRegisteredName(name string) error {
 	if strings.HasPrefix(name, "registeredConnConfig") {
 		return errors.New("securepg: " + SafeText(name) + " is a name from pgx's stdlib.RegisterConnConfig, whose registry securepg cannot read; open the configuration with securepg.OpenDB instead")

@@ -110,11 +110,9 @@ func ParseRoleFacts(rows [][]string) (*RoleFacts, error) {
 // policy, unless the server already said the role is a superuser.
 func AskRole(p Policy, f Facts) bool { return p.ForbidSuperuser && f.Superuser != "on" }
 
-// JudgeSession judges what the session's role can become, under
-// SECUREPG_FORBID_SUPERUSER: a superuser or a member of one
-// (superuser_session), or a role with a road to the server's operating
-// system (privileged_role). Without role facts it fails closed. It is
-// pure and returns every finding, superuser ones first.
+// JudgeSession judges, purely, what the session's role can become under
+// SECUREPG_FORBID_SUPERUSER, superuser findings first. Without role facts
+// it fails closed.
 func JudgeSession(p Policy, f Facts) []*Violation {
 	if !p.ForbidSuperuser {
 		return nil

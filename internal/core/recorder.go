@@ -14,9 +14,8 @@ type Creds struct {
 	Password string
 }
 
-// CredsFunc resolves the credentials for one host of a connection attempt.
-// nil credentials keep what the driver reads itself (the DSN, PGPASSWORD,
-// the passfile).
+// CredsFunc resolves the credentials for one host of a connection attempt;
+// nil keeps what the driver reads itself.
 type CredsFunc func(ctx context.Context, t Target) (*Creds, error)
 
 // Recorder collects what happens during one Connect call: the attempts

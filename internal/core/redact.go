@@ -68,9 +68,8 @@ func CheckDSN(driver, s string) error {
 
 var kvEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
 
-// SettingError is an error about a setting of s (a file it names, a value
-// securepg cannot use), sanitised like a parser's: a path may be key
-// material, a value may be part of a password.
+// SettingError is an error about a setting of s, sanitised like a
+// parser's: a path may be key material, a value part of a password.
 func SettingError(s string, err error) error {
 	return errors.New("securepg: " + Sanitize(strings.TrimPrefix(err.Error(), "securepg: "), s))
 }

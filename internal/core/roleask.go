@@ -12,10 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// The three ways securepg asks RoleFactsSQL: on pgx's PgConn, lib/pq's
-// driver.Conn, and the bytes of a session lib/pq's listener owns. An
-// answer that cannot be read leaves the facts nil, which JudgeSession
-// refuses.
+// An answer to RoleFactsSQL that cannot be read leaves the facts nil,
+// which JudgeSession refuses.
 
 // askRolePgConn asks on a connection pgx made.
 func askRolePgConn(ctx context.Context, pc *pgconn.PgConn) (*RoleFacts, error) {

@@ -57,9 +57,8 @@ func RedactText(s string, secrets []string) string {
 	return s
 }
 
-// ErrorSecrets returns what EscapeError must redact from a connect error
-// for a connector made from s (a DSN) and, for a configuration built in
-// code, its password: every secret of s under either driver's reading.
+// ErrorSecrets returns what EscapeError must redact from a connect error:
+// every secret of the DSN s under either driver's reading, and password.
 func ErrorSecrets(s, password string) []string {
 	out := dsn.Secrets(s)
 	if password != "" {

@@ -9,10 +9,8 @@ import (
 	"time"
 )
 
-// Setting is one org-wide setting, declared once: the environment is read
-// from this table, the options name their setting from it, securepg
-// policy prints it, and tests hold the package docs, the README and
-// docs/policy.md to it.
+// Setting is one org-wide setting, declared once: the environment, the
+// options, securepg policy and (by tests) the docs follow this table.
 type Setting struct {
 	Env     string // the variable
 	Option  string // the securepg option that sets it in code

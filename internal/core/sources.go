@@ -97,8 +97,7 @@ func serviceFile(driver string, fromDSN map[string]string, lookup func(string) (
 }
 
 // serviceSettings reads the section name of the service file at path as
-// driver reads it, with securepg's key names (dbname). Nil when the file
-// cannot be read or the driver would fail on it.
+// driver reads it (dbname for database); nil when it cannot.
 func serviceSettings(driver, path, name string) map[string]string {
 	b, err := ReadRegularFile(context.Background(), path, dsn.MaxServiceFileSize)
 	if err != nil {

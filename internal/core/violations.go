@@ -20,9 +20,8 @@ func hostNotAllowed(addr, host string, p Policy, multi bool) *Violation {
 		Detail: detail, Fix: "connect to an allowed host, or add it to " + EnvAllowedHosts}
 }
 
-// NetworkNotAllowed is the refusal of an address outside
-// SECUREPG_ALLOWED_NETWORKS: the address about to be dialed (before the
-// dial), or the peer of a connection made (before any byte is sent).
+// NetworkNotAllowed is the refusal of an address, or a peer, outside
+// SECUREPG_ALLOWED_NETWORKS.
 func NetworkNotAllowed(host, addr string, p Policy) *Violation {
 	return &Violation{Reason: ReasonNetworkNotAllowed, Host: host, Got: SafeText(addr), Want: p.AllowedNetworks.String(),
 		Detail: "the address " + SafeText(addr) + " is outside " + EnvAllowedNetworks + "; nothing was sent to it",
@@ -128,9 +127,8 @@ var modeViolations = map[SSLMode][2]string{
 	ModeVerifyCA: {ReasonUnverifiedHostname, "sslmode=verify-ca does not check that the certificate belongs to this host"},
 }
 
-// CertificateViolation turns a failed verification into a Violation that
-// keeps the x509 error as its cause. It is hard: the configuration itself
-// demanded the check.
+// CertificateViolation turns a failed verification into a hard Violation
+// with the x509 error as its cause.
 func CertificateViolation(host string, err error) *Violation {
 	v := &Violation{Host: host, Err: err, Got: "rejected certificate", Want: "a certificate the roots vouch for", Hard: true}
 	var hostErr x509.HostnameError
