@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"database/sql/driver"
@@ -44,13 +45,9 @@ func ServerAuth(b Backend, i int) (roots *x509.CertPool, name string, level Veri
 	if a == nil {
 		return nil, "", VerifyNone, nil
 	}
-	ctx := context.Background()
 	var r *Roots
-	switch {
-	case a.Roots != nil:
-		r, err = a.Roots.Get(ctx)
-	case a.Later != nil:
-		r, err = a.Later.Get(ctx)
+	if m := cmp.Or(a.Roots, a.Later); m != nil {
+		r, err = m.Get(context.Background())
 	}
 	return r.pool(), a.Name, a.Level, err
 }
