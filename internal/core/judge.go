@@ -175,26 +175,18 @@ type Facts struct {
 	PeerCertificates []*x509.Certificate   // client-side view, leaf first
 	VerifiedChains   [][]*x509.Certificate // the chains verified (leaf to root); nil when none
 
-	PublicCA bool // verify-ca, and the system roots vouch for the server's certificate too
+	PublicCA bool  // verify-ca, and the system roots vouch for the server's certificate too
+	Pins     Pins  // the version of the policy's PinFile in force at this handshake
+	PinsErr  error // why it cannot be used
 
-	// Pins and PinsErr: the version of the policy's PinFile in force at
-	// this handshake, or why it cannot be used.
-	Pins    Pins
-	PinsErr error
+	Loopback          bool // the address connected to is loopback, before the dial and after
+	LoopbackPlaintext bool // below the minimum sslmode, let through by SECUREPG_ALLOW_LOOPBACK_PLAINTEXT
 
-	Loopback bool // the address connected to is loopback, before the dial and after
-	// LoopbackPlaintext: below the minimum sslmode, let through by
-	// SECUREPG_ALLOW_LOOPBACK_PLAINTEXT.
-	LoopbackPlaintext bool
-
-	Auth           string // the authentication method used: AuthSCRAMPlus, AuthSCRAM, AuthCert, ...; "" unknown
-	ChannelBinding bool   // SCRAM was bound to the TLS channel
-
-	Superuser string     // is_superuser as the server reported it at startup: "on", "off" or ""
-	Role      *RoleFacts // asked only under SECUREPG_FORBID_SUPERUSER; nil when not asked
-
-	// Server is PostgreSQL's own view from pg_stat_ssl, when queried.
-	Server *ServerSSL
+	Auth           string     // the authentication method used: AuthSCRAMPlus, AuthSCRAM, AuthCert, ...; "" unknown
+	ChannelBinding bool       // SCRAM was bound to the TLS channel
+	Superuser      string     // is_superuser as the server reported it at startup: "on", "off" or ""
+	Role           *RoleFacts // asked only under SECUREPG_FORBID_SUPERUSER; nil when not asked
+	Server         *ServerSSL // PostgreSQL's own view from pg_stat_ssl, when queried
 }
 
 // ServerSSL is the server's view (pg_stat_ssl) of the TLS of the backend
@@ -205,7 +197,6 @@ type ServerSSL struct {
 	Cipher  string
 	Bits    int
 	PID     uint32 // the backend's pg_backend_pid()
-
 	// ViaPooler: the backend is not the process the peer named in its
 	// BackendKeyData, so a pooler sits between and the row describes its
 	// connection, not securepg's. It never changes a judgement.

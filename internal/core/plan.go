@@ -17,18 +17,13 @@ type Plan struct {
 	DSNPassword    bool // the DSN itself carries a password
 
 	// Password: a password is configured where securepg can see it before
-	// connecting. A BeforeConnect hook or lib/pq's passfile can add one
-	// per connection.
+	// connecting (a hook or lib/pq's passfile can add one per connection).
 	Password bool
-	// WeakAuth names a setting that weakens pgx's authentication below
-	// what the password protection demands ("channel_binding=disable").
-	WeakAuth string
+	WeakAuth string // a setting that weakens pgx's authentication ("channel_binding=disable")
 
-	// ConnectTimeout bounds each connect (0: none); the Source fields say
-	// who set it, and the application_name the server sees.
-	ConnectTimeout         time.Duration
-	ConnectTimeoutSource   string
-	AppName, AppNameSource string
+	ConnectTimeout         time.Duration // bounds each connect (0: none)
+	ConnectTimeoutSource   string        // who set it
+	AppName, AppNameSource string        // the application_name the server sees, and who set it
 }
 
 // Target is one host of a (possibly multi-host) DSN.

@@ -147,28 +147,18 @@ func PolicyFromEnv() (Policy, error) {
 // records source as its origin. Errors name source, never the value: a
 // secret set in the wrong variable must not end up in a log.
 func (p *Policy) Set(variable, value, source string) error {
-	bad := func(want string) error {
-		return fmt.Errorf("securepg: invalid %s: want %s", source, want)
-	}
+	st := setting(variable)
 	if variable == SettingDriver {
-		switch value {
-		case DriverPgx, DriverPQ:
-			p.Driver = value
-		default:
-			return bad(`the driver name "securepg" (pgx) or "securepg-pq" (lib/pq)`)
-		}
-	} else {
-		st := setting(variable)
-		if st == nil {
-			return fmt.Errorf("securepg: unknown policy variable %s", variable)
-		}
-		want, err := st.parse(p, value)
-		switch {
-		case err == errInvalid:
-			return bad(want)
-		case err != nil:
-			return fmt.Errorf("securepg: invalid %s: %w", source, err)
-		}
+		st = &driverSetting
+	}
+	if st == nil {
+		return fmt.Errorf("securepg: unknown policy variable %s", variable)
+	}
+	switch want, err := st.parse(p, value); {
+	case err == errInvalid:
+		return fmt.Errorf("securepg: invalid %s: want %s", source, want)
+	case err != nil:
+		return fmt.Errorf("securepg: invalid %s: %w", source, err)
 	}
 	if p.Sources == nil {
 		p.Sources = make(map[string]string)
@@ -176,6 +166,10 @@ func (p *Policy) Set(variable, value, source string) error {
 	p.Sources[variable] = source
 	return nil
 }
+
+// driverSetting is SettingDriver's parse, outside Settings: no variable sets it.
+var driverSetting = Setting{parse: choice(`the driver name "securepg" (pgx) or "securepg-pq" (lib/pq)`,
+	func(v string) (string, bool) { return v, v == DriverPgx || v == DriverPQ }, func(p *Policy, v string) { p.Driver = v })}
 
 // PasswordGrade is what a credential may go through to a server whose
 // identity is unverified (SECUREPG_ALLOW_UNVERIFIED_PASSWORD).

@@ -342,13 +342,12 @@ func (d *PQDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 		// server's request for it is refused before lib/pq can answer
 		// unless the grade accepts the method (lib/pq cannot bind SCRAM).
 		w.grade, w.credential = d.Net.Policy.UnverifiedPassword, d.Password
-		if (f.TLS || LoopbackPlaintext(d.Net.Policy, f)) && PasswordProtectedConn(d.Net.Policy, d.Host.Target, f) {
-			if d.Net.Policy.Audit {
-				if !d.Password || w.grade != PasswordBound {
-					w.audit = d.Rec.Audit // else audited before dialing
-				}
-			} else {
+		if (f.TLS || f.LoopbackPlaintext) && PasswordProtectedConn(d.Net.Policy, d.Host.Target, f) {
+			switch {
+			case !d.Net.Policy.Audit:
 				w.protect = true
+			case !d.Password || w.grade != PasswordBound:
+				w.audit = d.Rec.Audit // else audited before dialing
 			}
 		}
 		if d.Listener && d.Net.Policy.ForbidSuperuser {
