@@ -83,19 +83,12 @@ func ParseRoleFacts(rows [][]string) (*RoleFacts, error) {
 		return nil, errRoleFacts
 	}
 	row := rows[0]
-	var flags [7]bool
-	for i := range flags {
-		col := i
-		if i == 6 {
-			col = 9 // rolreplication, after the version and the lists
-		}
-		switch row[col] {
-		case "t":
-			flags[i] = true
-		case "f":
-		default:
+	var flags [roleFactsColumns]bool
+	for _, i := range []int{0, 1, 2, 3, 4, 5, 9} { // the booleans
+		if row[i] != "t" && row[i] != "f" {
 			return nil, errRoleFacts
 		}
+		flags[i] = row[i] == "t"
 	}
 	v, err := strconv.Atoi(row[6])
 	if err != nil || v <= 0 {
@@ -103,7 +96,7 @@ func ParseRoleFacts(rows [][]string) (*RoleFacts, error) {
 	}
 	return &RoleFacts{Superuser: flags[0], CreateRole: flags[1], ExecuteServerProgram: flags[2],
 		ReadServerFiles: flags[3], WriteServerFiles: flags[4], SuperuserMember: flags[5], ServerVersion: v,
-		FileFunctions: row[7], AlterSystem: row[8], Replication: flags[6]}, nil
+		FileFunctions: row[7], AlterSystem: row[8], Replication: flags[9]}, nil
 }
 
 // AskRole reports whether a backend must ask RoleFactsSQL: under the

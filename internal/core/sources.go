@@ -48,12 +48,10 @@ func Sources(driver, s string, lookup func(string) (string, bool)) map[string]So
 		sv, inService := fromService[key]
 		ev, inEnv := fromEnv[key]
 		switch {
-		case driver == DriverPQ && inService:
+		case inService && (driver == DriverPQ || !inDSN):
 			out[key] = Source{"service file [" + service + "]", sv}
 		case inDSN:
 			out[key] = Source{"DSN", dv}
-		case inService:
-			out[key] = Source{"service file [" + service + "]", sv}
 		case inEnv:
 			out[key] = Source{env, ev}
 		default:
