@@ -68,19 +68,11 @@ var Settings = []Setting{
 		parse: choice(`"false", "scram" or "true"`, parsePasswordGrade, func(p *Policy, g PasswordGrade) { p.UnverifiedPassword = g }),
 		Show:  func(p Policy) string { return p.UnverifiedPassword.String() }},
 	{Env: EnvAllowedNetworks, Option: "WithAllowedNetworks", Default: "(any)", Doc: "CIDR ranges, private, loopback: where a connection may be made",
-		parse: func(p *Policy, v string) (string, error) {
-			n, err := ParseNetworks(v)
-			p.AllowedNetworks = n
-			return "", err
-		},
-		Show: func(p Policy) string { return or(p.AllowedNetworks.String(), "(any)") }},
+		parse: parsed(ParseNetworks, func(p *Policy, n Networks) { p.AllowedNetworks = n }),
+		Show:  func(p Policy) string { return or(p.AllowedNetworks.String(), "(any)") }},
 	{Env: EnvAllowedHosts, Option: "WithAllowedHosts", Default: "(any)", Doc: "names and *.suffix patterns a configuration may name",
-		parse: func(p *Policy, v string) (string, error) {
-			h, err := ParseHosts(v)
-			p.AllowedHosts = h
-			return "", err
-		},
-		Show: func(p Policy) string { return or(p.AllowedHosts.String(), "(any)") }},
+		parse: parsed(ParseHosts, func(p *Policy, h Hosts) { p.AllowedHosts = h }),
+		Show:  func(p Policy) string { return or(p.AllowedHosts.String(), "(any)") }},
 	boolSetting(EnvForbidSuperuser, "WithForbidSuperuser", "false", "true: a role that can reach superuser or the server's OS is refused",
 		func(p *Policy) *bool { return &p.ForbidSuperuser }),
 	{Env: EnvConnectTimeout, Option: "WithConnectTimeout", Default: "10s", Doc: "a duration, or seconds: a connect's bound where the configuration sets none",
@@ -98,12 +90,8 @@ var Settings = []Setting{
 		parse: choice(`"any" or "hybrid-pq"`, parseKeyExchange, func(p *Policy, k KeyExchange) { p.KeyExchange = k }),
 		Show:  func(p Policy) string { return p.KeyExchange.String() }},
 	{Env: EnvPinSHA256, Option: "WithPinSHA256", Default: "(none)", Doc: "base64 SHA-256 SPKI hashes; one must be in the verified chain",
-		parse: func(p *Policy, v string) (string, error) {
-			pins, err := ParsePins(v)
-			p.Pins = pins
-			return "", err
-		},
-		Show: func(p Policy) string { return or(p.Pins.String(), "(none)") }},
+		parse: parsed(ParsePins, func(p *Policy, pins Pins) { p.Pins = pins }),
+		Show:  func(p Policy) string { return or(p.Pins.String(), "(none)") }},
 	{Env: EnvPinSHA256File, Option: "WithPinSHA256File", Default: "(none)", Doc: "a file of such hashes, read again when it changes (for a rotation)",
 		parse: text(func(p *Policy) *string { return &p.PinFile }),
 		Show:  func(p Policy) string { return or(SafeText(p.PinFile), "(none)") }},
@@ -154,6 +142,15 @@ func choice[T any](want string, parse func(string) (T, bool), set func(*Policy, 
 		}
 		set(p, x)
 		return "", nil
+	}
+}
+
+// parsed is the parse of a setting whose parser says itself what is wrong.
+func parsed[T any](parse func(string) (T, error), set func(*Policy, T)) func(*Policy, string) (string, error) {
+	return func(p *Policy, v string) (string, error) {
+		x, err := parse(v)
+		set(p, x)
+		return "", err
 	}
 }
 
