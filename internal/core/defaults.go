@@ -36,8 +36,7 @@ func AppName(p Policy, src map[string]Source, configured string) (string, string
 	return serverName63(filepath.Base(exe)), SourceExecutable
 }
 
-// SourceExecutable is the AppNameSource of a plan whose application_name
-// nobody set: the running executable's base name is sent.
+// SourceExecutable is the AppNameSource of a plan whose application_name nobody set.
 const SourceExecutable = "the executable's name"
 
 // serverName63 is name as the server keeps it: printable ASCII (the

@@ -19,8 +19,7 @@ import (
 	"time"
 )
 
-// Limits on what securepg reads from a file: a bound on what a hostile
-// path (/dev/zero) can cost.
+// Limits on what securepg reads from a file, which bound what a hostile path (/dev/zero) costs.
 const (
 	MaxKeyFileSize      = 1 << 20 // certificate bundles, certificates, keys
 	MaxPasswordFileSize = 64 << 10
@@ -152,8 +151,7 @@ func Watched[T any](p Policy, m *Material[T]) *Material[T] {
 // Paths names the files m comes from.
 func (m *Material[T]) Paths() []string { return m.paths }
 
-// StaticMaterial holds material that never changes (inline PEM, the
-// system roots).
+// StaticMaterial holds material that never changes (inline PEM, the system roots).
 func StaticMaterial[T any](what string, v T) *Material[T] {
 	return &Material[T]{val: v, what: what, checked: farFuture}
 }
@@ -187,8 +185,7 @@ func (m *Material[T]) Load(ctx context.Context) error {
 	return nil
 }
 
-// Get returns the current material, looking at the files again when the
-// last look is more than a second old.
+// Get returns the current material, looking at the files again after recheckEvery.
 func (m *Material[T]) Get(ctx context.Context) (T, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -50,8 +50,7 @@ type Check struct {
 	Auth    authState // StageAuth: the login as the watch saw it
 }
 
-// CredentialCheck names the question StageCredential asks of a credential
-// the driver would send.
+// CredentialCheck names the question StageCredential asks of a credential.
 type CredentialCheck uint8
 
 const (

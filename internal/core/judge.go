@@ -83,8 +83,7 @@ func (v *Violation) As(target any) bool {
 // Is makes errors.Is(err, ErrPolicyViolation) true.
 func (v *Violation) Is(target error) bool { return target == ErrPolicyViolation }
 
-// Evaluate judges a plan against a policy, purely, and returns every
-// violation, in target order.
+// Evaluate judges a plan against a policy, purely: every violation, in target order.
 func Evaluate(plan Plan, p Policy) []*Violation {
 	var out []*Violation
 	if p.ForbidDSNPassword && plan.DSNPassword {
@@ -189,8 +188,7 @@ type Facts struct {
 	Server         *ServerSSL // PostgreSQL's own view from pg_stat_ssl, when queried
 }
 
-// ServerSSL is the server's view (pg_stat_ssl) of the TLS of the backend
-// that answered.
+// ServerSSL is the server's view (pg_stat_ssl) of the TLS of the backend that answered.
 type ServerSSL struct {
 	SSL     bool
 	Version string

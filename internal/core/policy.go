@@ -37,8 +37,7 @@ const (
 	EnvPinSHA256File   = "SECUREPG_PIN_SHA256_FILE"
 )
 
-// EnvOperationSpans turns database/sql's operation spans on or off
-// (package telemetry reads it).
+// EnvOperationSpans turns operation spans on or off (package telemetry reads it).
 const EnvOperationSpans = "SECUREPG_OPERATION_SPANS"
 
 // SettingDriver is the backend a connector uses, set by the driver name
@@ -46,12 +45,10 @@ const EnvOperationSpans = "SECUREPG_OPERATION_SPANS"
 // types differ between backends.
 const SettingDriver = "driver"
 
-// DefaultConnectTimeout bounds a connect whose configuration sets no
-// connect_timeout.
+// DefaultConnectTimeout bounds a connect whose configuration sets no connect_timeout.
 const DefaultConnectTimeout = 10 * time.Second
 
-// The underlying drivers, and lib/pq's driver name (libpq.DriverName),
-// which securepg's messages name.
+// The underlying drivers, and lib/pq's driver name (libpq.DriverName).
 const (
 	DriverPgx = "pgx"
 	DriverPQ  = "pq"
@@ -260,12 +257,10 @@ func (p *Policy) Load() error {
 	return nil
 }
 
-// Roots returns the org root certificates loaded by Load, or nil. They
-// follow the file: see Material.
+// Roots returns the org root certificates loaded by Load (see Material), or nil.
 func (p *Policy) Roots() *Material[*Roots] { return p.roots }
 
-// ClientCertificate returns the org client certificate loaded by Load, or
-// nil. It follows the files: see Material.
+// ClientCertificate returns the org client certificate loaded by Load, or nil.
 func (p *Policy) ClientCertificate() *Material[*tls.Certificate] { return p.clientCert }
 
 var tlsVersionNames = map[uint16]string{0: "none", tls.VersionTLS10: "TLSv1", tls.VersionTLS11: "TLSv1.1",

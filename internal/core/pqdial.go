@@ -316,8 +316,7 @@ func (d *PQDialer) classify(err error) *Violation {
 	return nil
 }
 
-// accept judges a connection that is plaintext or a unix socket (TLS ones
-// were judged during the handshake) and hands it to lib/pq.
+// accept judges a connection not judged in a handshake, and hands it to lib/pq.
 func (d *PQDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited []*Violation) (net.Conn, error) {
 	if !f.TLS {
 		refusal, aud := Pass(d.Net.Policy, Check{Stage: StageHandshake, Facts: f})
@@ -375,8 +374,7 @@ func (d *PQDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 	return conn, nil
 }
 
-// reject records an attempt the policy refused, while connecting (not on
-// the dials lib/pq makes later to cancel a query).
+// reject records an attempt the policy refused, unless it cancels a query.
 func (d *PQDialer) reject(v *Violation) {
 	if !d.done.Load() {
 		d.Rec.reject(v)

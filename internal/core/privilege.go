@@ -165,8 +165,7 @@ func superuserSession(host, detail string) *Violation {
 		Fix:    "connect as a role with only the privileges the service needs"}
 }
 
-// RoleUnread is the refusal of a session whose role facts could not be
-// asked for (the policy fails closed).
+// RoleUnread is the refusal of a session whose role facts could not be asked for.
 func RoleUnread(host string, err error) *Violation {
 	v := superuserSession(host, "the role's memberships could not be read, so it cannot be shown not to be a superuser")
 	v.Err = err

@@ -7,8 +7,7 @@ import (
 	"time"
 )
 
-// Creds are the credentials of one host, from a source that securepg
-// resolves itself (a password file, a provider, a hook).
+// Creds are the credentials of one host, from a password file, a provider or a hook.
 type Creds struct {
 	User     string // "" keeps the configured user
 	Password string
@@ -130,8 +129,7 @@ func (r *Recorder) Since(mark int) []*Socket {
 	return append([]*Socket(nil), r.sockets[mark:]...)
 }
 
-// ALongTimeAgo is a deadline in the past: it makes blocked reads and
-// writes return at once.
+// ALongTimeAgo is a deadline in the past: blocked reads and writes return at once.
 var ALongTimeAgo = time.Unix(1, 0)
 
 // Bound makes every read and write on c honour ctx: its deadline, and its

@@ -100,8 +100,7 @@ const maxMessage = 512
 
 var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|` + "`[^`]*`" + `|'[^']*'`)
 
-// serviceLine is lib/pq's report of a bad service file line, which quotes
-// the line: it may hold a password.
+// serviceLine is lib/pq's report of a bad service file line, which may hold a password.
 var serviceLine = regexp.MustCompile(`(line \d+: [^"]*?) in ".*`)
 
 // Sanitize removes from msg, a parser's or driver's message about s, every

@@ -5,8 +5,7 @@ import (
 	"strconv"
 )
 
-// ErrPolicyViolation is matched by every refusal (package securepg
-// exports it).
+// ErrPolicyViolation is matched by every refusal (package securepg exports it).
 var ErrPolicyViolation = errors.New("securepg: policy violation")
 
 // PolicyError describes a refusal; package securepg exports it, and its

@@ -170,8 +170,7 @@ func errorMessage(body []byte) string {
 	return ""
 }
 
-// AsString is a text column's value as a driver returns it (string or
-// []byte), or "".
+// AsString is a text column's value as a driver returns it (string or []byte), or "".
 func AsString(v driver.Value) string {
 	switch s := v.(type) {
 	case string:

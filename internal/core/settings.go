@@ -111,8 +111,7 @@ var EnvVars = func() []string {
 	return out
 }()
 
-// SettingsDoc renders the table as the package documentation shows it:
-// one line per setting, its one-line doc and its default.
+// SettingsDoc renders the table as the package documentation shows it.
 func SettingsDoc() string {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)

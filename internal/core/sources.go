@@ -64,8 +64,7 @@ func Sources(driver, s string, lookup func(string) (string, bool)) map[string]So
 	return out
 }
 
-// ImplicitSSLMode reports whether the effective configuration sets no
-// sslmode (an empty value counts as none).
+// ImplicitSSLMode reports whether the configuration sets no sslmode (or an empty one).
 func ImplicitSSLMode(src map[string]Source) bool {
 	s := src["sslmode"]
 	return s.Origin == "default" || s.Value == ""

@@ -80,8 +80,7 @@ func (m SSLMode) Required() Verification {
 // NeedsTLS reports whether a minimum of m forbids plaintext attempts.
 func (m SSLMode) NeedsTLS() bool { return m >= ModeRequire }
 
-// rootsFix names where roots can be set, leaving out the policy's
-// variable when it is set already.
+// rootsFix names where roots can be set, but a policy variable already set.
 func rootsFix(p Policy) string {
 	if p.RootCert != "" {
 		return "sslrootcert"

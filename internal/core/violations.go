@@ -20,8 +20,7 @@ func hostNotAllowed(addr, host string, p Policy, multi bool) *Violation {
 		Detail: detail, Fix: "connect to an allowed host, or add it to " + EnvAllowedHosts}
 }
 
-// NetworkNotAllowed is the refusal of an address, or a peer, outside
-// SECUREPG_ALLOWED_NETWORKS.
+// NetworkNotAllowed is the refusal of an address, or a peer, outside SECUREPG_ALLOWED_NETWORKS.
 func NetworkNotAllowed(host, addr string, p Policy) *Violation {
 	return &Violation{Reason: ReasonNetworkNotAllowed, Host: host, Got: SafeText(addr), Want: p.AllowedNetworks.String(),
 		Detail: "the address " + SafeText(addr) + " is outside " + EnvAllowedNetworks + "; nothing was sent to it",
@@ -117,8 +116,7 @@ func modeViolation(t Target, p Policy) *Violation {
 	return v
 }
 
-// modeViolations are the reason and the detail of each sslmode below a
-// minimum.
+// modeViolations are the reason and the detail of each sslmode below a minimum.
 var modeViolations = map[SSLMode][2]string{
 	ModeDisable:  {ReasonTLSDisabled, "sslmode=disable sends everything, password included, in plaintext"},
 	ModeAllow:    {ReasonPlaintextFallback, "sslmode=allow tries plaintext first and uses TLS only if the server insists"},
