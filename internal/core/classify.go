@@ -6,11 +6,9 @@ import (
 	"strings"
 )
 
-// ClassifyConnectError finds the policy meaning of a failed connection: a
-// Violation raised by securepg during the attempt, a certificate failure,
-// a server that refused TLS, or a TLS version below the minimum of the
-// host last tried (last). It returns nil for other failures (network,
-// authentication).
+// ClassifyConnectError finds the policy meaning of a failed connection (a
+// Violation, a certificate failure, a server that refused TLS, a TLS
+// version below the minimum of last, the host last tried), or nil.
 func ClassifyConnectError(err error, last Target, p Policy) *Violation {
 	if err == nil {
 		return nil

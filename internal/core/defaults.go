@@ -7,10 +7,9 @@ import (
 	"time"
 )
 
-// ConnectTimeout is the bound on each connect: the configuration's
-// connect_timeout when it sets one (0 there means wait forever, as in
-// libpq), else the policy's (10 s unless SECUREPG_CONNECT_TIMEOUT or an
-// option says otherwise). It returns the duration and who set it.
+// ConnectTimeout is the bound on each connect, and who set it: the
+// configuration's connect_timeout when it sets one (0 waits forever),
+// else the policy's.
 func ConnectTimeout(p Policy, src map[string]Source, configured time.Duration) (time.Duration, string) {
 	if o := src["connect_timeout"].Origin; o != "" && o != "default" {
 		return configured, o
@@ -18,11 +17,8 @@ func ConnectTimeout(p Policy, src map[string]Source, configured time.Duration) (
 	return p.ConnectTimeout, p.Sources[EnvConnectTimeout]
 }
 
-// AppName is the application_name the server sees: the configuration's
-// (application_name, PGAPPNAME, the service file, or
-// fallback_application_name), else the policy's, else the executable's
-// base name, so that pg_stat_activity and the server's logs say which
-// service holds each connection. It returns the name and who set it.
+// AppName is the application_name the server sees, and who set it: the
+// configuration's, else the policy's, else the executable's base name.
 func AppName(p Policy, src map[string]Source, configured string) (string, string) {
 	if configured != "" {
 		if o := src["application_name"].Origin; o != "" && o != "default" {
@@ -40,10 +36,7 @@ func AppName(p Policy, src map[string]Source, configured string) (string, string
 	return serverName63(filepath.Base(exe)), SourceExecutable
 }
 
-// SourceExecutable is the AppNameSource of a plan whose application_name
-// nobody set: the running executable's base name is sent. A tool that
-// judges another service's DSN (securepg check) shows that rule, not its
-// own name.
+// SourceExecutable is the AppNameSource of a plan whose application_name nobody set.
 const SourceExecutable = "the executable's name"
 
 // serverName63 is name as the server keeps it: printable ASCII (the

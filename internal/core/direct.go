@@ -8,12 +8,9 @@ import (
 )
 
 // DirectNotSpoken is the Violation for a direct TLS handshake
-// (sslnegotiation=direct) that the peer ended without speaking TLS: a
-// PostgreSQL older than 17 reads the ClientHello as a startup packet of
-// absurd length and hangs up, and a pooler or proxy that expects an
-// SSLRequest may answer in plaintext. Nothing but the ClientHello was
-// sent. It returns nil for any other failure of the handshake (a
-// certificate, a TLS alert, a deadline), which keeps its own meaning.
+// (sslnegotiation=direct) that the peer ended without speaking TLS, as a
+// PostgreSQL older than 17 or a pooler that expects an SSLRequest does.
+// It returns nil for any other failure of the handshake.
 func DirectNotSpoken(host string, p Policy, err error) *Violation {
 	var v *Violation
 	var header tls.RecordHeaderError

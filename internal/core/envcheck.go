@@ -7,20 +7,18 @@ import (
 	"strings"
 )
 
-// labVariable reports whether name is a variable of package lab,
-// SECUREPG_LAB_PG<major>_BIN: it configures the test servers, not the
-// policy. Any other SECUREPG_LAB_ name is unknown.
+// labVariable reports whether name is package lab's
+// SECUREPG_LAB_PG<major>_BIN, which configures test servers.
 func labVariable(name string) bool {
 	major, ok := strings.CutPrefix(name, "SECUREPG_LAB_PG")
 	major, ok2 := strings.CutSuffix(major, "_BIN")
 	return ok && ok2 && major != "" && strings.Trim(major, "0123456789") == ""
 }
 
-// unknownVariables fails closed on a SECUREPG_ variable securepg does not
-// know (set to a value that is not blank, which counts as unset): a misspelt SECUREPG_MIN_SSL_MODE would otherwise leave the policy
+// unknownVariables fails closed on a non-blank SECUREPG_ variable
+// securepg does not know: a misspelt one would otherwise leave the policy
 // at its default without a word. The error names the closest known
-// setting, never the value. SECUREPG_DRIVER has its own message: the
-// backend is chosen in code.
+// setting, never the value.
 func unknownVariables(environ []string) error {
 	var errs []error
 	for _, kv := range environ {
@@ -47,17 +45,15 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// closestVariable is the known variable nearest to name: one that name
-// is the start of, or that is the start of name (SECUREPG_PIN for
-// SECUREPG_PIN_SHA256), else the nearest
-// by edit distance.
+// closestVariable is the known variable nearest to name: one that starts
+// name or that name starts, else the nearest by edit distance.
 func closestVariable(name string) string {
 	name = strings.ToUpper(truncate(name, 64)) // edit distance is quadratic: bound it
 	best, bestD := "", 0
 	for _, v := range EnvVars {
 		d := editDistance(name, v)
 		if strings.HasPrefix(v, name) || strings.HasPrefix(name, v) {
-			d = abs(len(v)-len(name)) - 1<<20 // before any edit distance
+			d = max(len(v)-len(name), len(name)-len(v)) - 1<<20 // before any edit distance
 		}
 		if best == "" || d < bestD {
 			best, bestD = v, d
@@ -84,11 +80,4 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-func abs(n int) int {
-	if n < 0 {
-		return -n
-	}
-	return n
 }

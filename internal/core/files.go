@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,23 +13,21 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 )
 
-// Limits on what securepg reads from files named by a DSN, the
-// environment or the policy: enough for any certificate bundle or secret,
-// and a bound on what a hostile path (/dev/zero) can cost.
+// Limits on what securepg reads from a file, which bound what a hostile path (/dev/zero) costs.
 const (
 	MaxKeyFileSize      = 1 << 20 // certificate bundles, certificates, keys
 	MaxPasswordFileSize = 64 << 10
 )
 
 // ReadRegularFile reads path, following symlinks, only when it is a regular
-// file of at most max bytes. A FIFO, a device or a directory is refused
-// without blocking: the file is opened non-blocking and checked before it
-// is read. Errors name the path, never the content.
+// file of at most max bytes: a FIFO or a device is refused without
+// blocking (it is opened non-blocking). Errors never hold the content.
 func ReadRegularFile(ctx context.Context, path string, max int64) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -45,14 +44,13 @@ func ReadRegularFile(ctx context.Context, path string, max int64) ([]byte, error
 	if !st.Mode().IsRegular() {
 		return nil, &fs.PathError{Op: "read", Path: path, Err: errors.New("not a regular file")}
 	}
-	if st.Size() > max {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes", max)}
+	var b []byte
+	if st.Size() <= max {
+		if b, err = io.ReadAll(io.LimitReader(f, max+1)); err != nil {
+			return nil, PathError(err)
+		}
 	}
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, PathError(err)
-	}
-	if int64(len(b)) > max {
+	if st.Size() > max || int64(len(b)) > max {
 		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes", max)}
 	}
 	return b, nil
@@ -65,14 +63,8 @@ func PathError(err error) error {
 	if errors.As(err, &pe) {
 		return pe
 	}
-	return errors.New(firstLine(err.Error()))
-}
-
-func firstLine(s string) string {
-	if i := bytes.IndexByte([]byte(s), '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
+	line, _, _ := strings.Cut(err.Error(), "\n")
+	return errors.New(line)
 }
 
 // stamp identifies a version of a file without reading it.
@@ -104,27 +96,24 @@ func (s stamp) changed() time.Time {
 	return s.mtime
 }
 
-// recentlyChanged: a file whose stamp is this recent is read again at
-// each look, whatever its stamp.
-const recentlyChanged = 2 * time.Second
+const (
+	// recentlyChanged: a file changed this recently is read again at each
+	// look, whatever its stamp.
+	recentlyChanged = 2 * time.Second
+	// recheckEvery: at most one stat per file per second, whatever the
+	// connection rate.
+	recheckEvery = time.Second
+	// garbageGrace is how long a file may be missing, unreadable or
+	// unparseable (a rotation in progress) before connections fail closed.
+	garbageGrace = 10 * time.Second
+)
 
-// recheckEvery is how often a key file is looked at again: at most one
-// stat per file per second, whatever the connection rate.
-const recheckEvery = time.Second
-
-// garbageGrace is how long a file may be missing, unreadable or
-// unparseable — a rotation in progress — before it counts as withdrawn or
-// replaced by garbage and connections fail closed.
-const garbageGrace = 10 * time.Second
-
-// Material is key material that securepg reads from files itself, for
-// every new connection: the files are checked again at most once a second
-// and re-read when they changed, so that a rotated certificate or CA
-// bundle is used without a restart. While a file is missing, or present
-// but not parseable for less than garbageGrace (a rotation in progress),
-// the last good version is kept; a file that stays unparseable fails
-// closed, with an error naming it. The zero value is not usable: make one
-// with newMaterial.
+// Material is key material that securepg reads from files itself: they
+// are checked again at most once a second and re-read when they changed,
+// so that a rotated certificate or CA bundle is used without a restart.
+// For garbageGrace after a file goes missing or bad, the last good
+// version is kept; then it fails closed, with an error naming the file.
+// Make one with NewMaterial.
 type Material[T any] struct {
 	paths []string
 	parse func([][]byte) (T, error)
@@ -136,13 +125,14 @@ type Material[T any] struct {
 	checked  time.Time
 	badSince time.Time // first failed parse of the current stamps
 	err      error     // set when failing closed
-	// OnStale, when set, hears once per episode that a file is missing or
-	// unreadable and the last good version is being used.
+	// OnStale, when set, hears once per episode that the last good
+	// version is used.
 	OnStale func(path string, err error)
 	stale   bool
 	now     func() time.Time // time.Now; tests move it
 }
 
+// NewMaterial is the material parse makes of the files at paths.
 func NewMaterial[T any](what string, parse func([][]byte) (T, error), paths ...string) *Material[T] {
 	return &Material[T]{paths: paths, parse: parse, what: what, stamps: make([]stamp, len(paths))}
 }
@@ -152,11 +142,7 @@ func NewMaterial[T any](what string, parse func([][]byte) (T, error), paths ...s
 func Watched[T any](p Policy, m *Material[T]) *Material[T] {
 	what, l := m.what, p.Logger
 	m.OnStale = func(path string, err error) {
-		log := l
-		if log == nil {
-			log = slog.Default()
-		}
-		log.Warn("securepg: key file unreadable; new connections use its last good version",
+		cmp.Or(l, slog.Default()).Warn("securepg: key file unreadable; new connections use its last good version",
 			slog.String("what", what), slog.String("file", SafeText(path)), slog.String("error", SafeText(err.Error())))
 	}
 	return m
@@ -165,16 +151,15 @@ func Watched[T any](p Policy, m *Material[T]) *Material[T] {
 // Paths names the files m comes from.
 func (m *Material[T]) Paths() []string { return m.paths }
 
-// StaticMaterial holds material that never changes (inline PEM, the
-// system roots).
+// StaticMaterial holds material that never changes (inline PEM, the system roots).
 func StaticMaterial[T any](what string, v T) *Material[T] {
 	return &Material[T]{val: v, what: what, checked: farFuture}
 }
 
 var farFuture = time.Unix(1<<62, 0)
 
-// Load reads the material the first time, at sql.Open: there is no last
-// good version, so any failure is an error.
+// Load reads the material the first time: with no last good version, any
+// failure is an error.
 func (m *Material[T]) Load(ctx context.Context) error {
 	if len(m.paths) == 0 {
 		return nil
@@ -200,8 +185,7 @@ func (m *Material[T]) Load(ctx context.Context) error {
 	return nil
 }
 
-// Get returns the current material, looking at the files again when the
-// last look is more than a second old.
+// Get returns the current material, looking at the files again after recheckEvery.
 func (m *Material[T]) Get(ctx context.Context) (T, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -212,9 +196,8 @@ func (m *Material[T]) Get(ctx context.Context) (T, error) {
 	return m.check(ctx, now)
 }
 
-// Refresh looks at the files now, whenever they were last looked at, and
-// returns the current material: after a verification failed, a rotated CA
-// bundle is used at once rather than up to a second later.
+// Refresh looks at the files now and returns the current material: after
+// a verification failed, a rotated CA bundle is used at once.
 func (m *Material[T]) Refresh(ctx context.Context) (T, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -241,9 +224,7 @@ func (m *Material[T]) check(ctx context.Context, now time.Time) (T, error) {
 			return m.bad(now, p, err) // missing for a moment: the last good version
 		}
 		stamps[i] = s
-		// A file changed in the last moments is read again even when its
-		// stamp looks the same: a rewrite in place within one timestamp
-		// tick keeps size, mtime and ctime.
+		// A rewrite in place within one timestamp tick keeps the stamp.
 		changed = changed || s != m.stamps[i] || now.Sub(s.changed()) < recentlyChanged
 	}
 	if !changed && m.badSince.IsZero() {
@@ -266,9 +247,7 @@ func (m *Material[T]) check(ctx context.Context, now time.Time) (T, error) {
 }
 
 // bad handles a file that is missing, unreadable or unparseable: the last
-// good version for garbageGrace (a rotation in progress, reported once),
-// then nothing: it was withdrawn, or replaced by garbage, and connections
-// fail closed with an error naming the file.
+// good version for garbageGrace (reported once), then it fails closed.
 func (m *Material[T]) bad(now time.Time, path string, err error) (T, error) {
 	if m.badSince.IsZero() {
 		m.badSince = now
@@ -279,29 +258,23 @@ func (m *Material[T]) bad(now time.Time, path string, err error) (T, error) {
 		m.err = fmt.Errorf("securepg: %s in %s cannot be used: %w", m.what, SafeText(path), PathError(err))
 		return m.val, m.err
 	}
-	m.noteStale(path, err)
-	return m.val, m.err
-}
-
-func (m *Material[T]) noteStale(path string, err error) {
 	if !m.stale && m.OnStale != nil && m.stamps[0].ok { // never loaded: not stale, absent
 		m.OnStale(path, PathError(err))
 	}
 	m.stale = true
+	return m.val, m.err
 }
 
 // Roots is one version of a CA bundle as securepg verifies with it.
 type Roots struct {
 	Pool *x509.CertPool
-	// Public: the bundle holds a certificate the system roots vouch for
-	// (a public CA, or a public intermediate), so verify-ca against it
-	// proves no identity. Judged for each version: a rotation that brings
-	// a public CA in weakens nothing the password protection holds.
+	// Public: the bundle holds a certificate the system roots vouch for,
+	// so verify-ca against it proves no identity. Judged per version.
 	Public bool
 }
 
-// ParseRoots reads a PEM bundle of trusted roots, once per content
-// (cachedRoots): the result is shared, and never changed.
+// ParseRoots reads a PEM bundle of trusted roots, once per content: the
+// result is shared, and never changed.
 func ParseRoots(data [][]byte) (*Roots, error) {
 	return cachedRoots(data[0], func(pem []byte) (*Roots, error) {
 		pool := x509.NewCertPool()

@@ -5,12 +5,8 @@ import (
 	"strings"
 )
 
-// The gate. Every way to a PostgreSQL session (sql.Open on both backends,
-// NewConnector, pgx's ConfigurePgx, ConfigurePool and OpenDB, lib/pq
-// listeners at every reconnect, securepg check
-// and probe, sqlmocktest) passes the same stages, and each is decided by
-// Pass (JudgePlan for the plan, which also returns every violation, for
-// check), through pass, the one place where violations become a refusal
+// The gate. Every way to a PostgreSQL session passes the same stages, each
+// decided through pass, the one place where violations become a refusal
 // or an audit record:
 //
 //	StagePlan        the configuration, before any dial      Evaluate
@@ -20,9 +16,8 @@ import (
 //	StageAuth        what the server asks for, at login     authState.risk
 //	StageSession     the role the session runs as           JudgeSession
 //
-// Judging is pure: facts in, violations out, no I/O. The callers gather
-// the facts (resolve, dial, handshake, read the role) and act on the
-// verdict; none applies the mode itself.
+// Judging is pure: facts in, violations out. The callers gather the facts
+// and act on the verdict; none applies the mode itself.
 
 // Stage is a point of a connect at which the gate judges.
 type Stage uint8
@@ -38,30 +33,24 @@ const (
 
 // Check is what one stage judges. Each stage reads only its own fields.
 type Check struct {
-	Stage Stage
-	// Plan: StagePlan; StageCredential for a password a provider
-	// supplies (CredentialSupplied).
-	Plan Plan
-	// Target: StageAddress and StageCredential.
-	Target Target
+	Stage  Stage
+	Plan   Plan   // StagePlan; StageCredential with CredentialSupplied
+	Target Target // StageAddress and StageCredential
 	// Addr and AddrText: StageAddress, the address about to be dialed
 	// (Addr zero when it is not an IP address) and as the dialer names it.
 	Addr     netip.Addr
 	AddrText string
 	// Facts: StageHandshake and StageSession; StageCredential, the
 	// handshake made (Facts.TLS), if any.
-	Facts Facts
-	// Credential: StageCredential, which question it asks.
-	Credential CredentialCheck
-	// Setting: StageCredential with CredentialWeakSetting, the setting
-	// that weakens authentication (pgx's channel_binding=disable, ...).
+	Facts      Facts
+	Credential CredentialCheck // StageCredential: which question it asks
+	// Setting: CredentialWeakSetting, the setting that weakens
+	// authentication (pgx's channel_binding=disable, ...).
 	Setting string
-	// Auth: StageAuth, the login as the watch saw it.
-	Auth authState
+	Auth    authState // StageAuth: the login as the watch saw it
 }
 
-// CredentialCheck names the question StageCredential asks of a credential
-// the driver would send.
+// CredentialCheck names the question StageCredential asks of a credential.
 type CredentialCheck uint8
 
 const (
@@ -78,32 +67,29 @@ const (
 	CredentialUnbound
 )
 
-// Pass judges c against p and applies the policy's mode: the refusal (the
-// first hard violation, or in enforce mode the first), or the violations
-// audit mode lets through. It is the gate's one decision.
+// Pass judges c against p and applies the policy's mode (see pass).
 func Pass(p Policy, c Check) (refusal *Violation, audited []*Violation) {
 	return p.pass(c.judge(p))
 }
 
-// pass decides what a stage judged: Pass's and JudgePlan's one way to a
-// verdict.
+// pass applies the policy's mode to what a stage judged: the refusal (the
+// first hard violation, or in enforce mode the first), and those audit
+// mode lets through. Each fix that names a setting a program set with an
+// option says so: changing the variable would change nothing.
 func (p *Policy) pass(vs []*Violation) (refusal *Violation, audited []*Violation) {
 	for _, v := range vs {
-		p.nameSettings(v)
-	}
-	return decide(p, vs)
-}
-
-// nameSettings makes v's fix say where a setting it names was set when
-// the program set it with an option: changing the environment variable
-// would change nothing.
-func (p *Policy) nameSettings(v *Violation) {
-	for _, st := range Settings {
-		src := p.Sources[st.Env]
-		if strings.HasPrefix(src, "option ") && hasName(v.Fix, st.Env) {
-			v.Fix += " (this program sets " + st.Env + " with " + strings.TrimPrefix(src, "option ") + ")"
+		for _, st := range Settings {
+			if opt, ok := strings.CutPrefix(p.Sources[st.Env], "option "); ok && hasName(v.Fix, st.Env) {
+				v.Fix += " (this program sets " + st.Env + " with " + opt + ")"
+			}
 		}
 	}
+	for _, v := range vs {
+		if v.Hard || !p.Audit {
+			return v, nil
+		}
+	}
+	return nil, vs
 }
 
 // hasName says whether env is in s as a whole name (not the start of a
@@ -150,7 +136,8 @@ func credentialRisk(p Policy, c Check) *Violation {
 	t := c.Target
 	switch c.Credential {
 	case CredentialSupplied:
-		return suppliedPasswordRisk(c.Plan, p, t)
+		c.Plan.Password = true
+		return passwordRisk(c.Plan, t, p)
 	case CredentialWeakSetting:
 		return weakAuth(c.Facts.Addr(), t, c.Setting)
 	case CredentialUnbound:
@@ -162,16 +149,4 @@ func credentialRisk(p Policy, c Check) *Violation {
 		}
 	}
 	return nil
-}
-
-// decide applies the policy's mode to violations: the refusal (the first
-// hard one, or in enforce mode the first), and those audit mode lets
-// through. Only pass calls it.
-func decide(p *Policy, vs []*Violation) (refusal *Violation, audited []*Violation) {
-	for _, v := range vs {
-		if v.Hard || !p.Audit {
-			return v, nil
-		}
-	}
-	return nil, vs
 }

@@ -10,21 +10,6 @@ import (
 	"github.com/securepg/securepg/hooks"
 )
 
-// Every violation, with its fix, is built next to the decision that
-// raises it: here, in protection.go (the password protection) and in
-// network.go (the address stage, JudgeAddress).
-//
-// This file holds the two places where securepg decides on a
-// configuration and a connection: Evaluate judges a configuration before
-// anything is dialed, Judge a connection (or one TLS handshake) that was
-// made; JudgeAddress (network.go) judges the address about to be dialed
-// between the two. All are pure functions; the backends only gather the
-// Plan and the Facts they judge. Which attempts the password protection
-// covers is decided in protection.go (PasswordProtected); the authentication watch (authwatch.go) applies it
-// to the messages the server sends, which no configuration can foresee.
-// The session's role (SECUREPG_FORBID_SUPERUSER) is judged by
-// JudgeSession, beside the facts it reads, in privilege.go.
-
 // Reason codes: short, stable, and the same in errors, logs and telemetry.
 const (
 	ReasonTLSDisabled           = "tls_disabled"
@@ -48,9 +33,8 @@ const (
 	ReasonPinMismatch           = "certificate_pin_mismatch"
 )
 
-// Violation is one way a connection falls short of the policy. It is an
-// error whose text names the host, what it got, what the policy wants, and
-// what to change; it never holds a credential.
+// Violation is one way a connection falls short of the policy: an error
+// naming the host, what is wrong and what to change; never a credential.
 type Violation struct {
 	Reason string
 	Host   string // host:port or socket directory
@@ -60,21 +44,23 @@ type Violation struct {
 	Fix    string // what to change
 	Err    error  // a safe underlying cause (x509, tls), or nil
 
-	// Hard violations are refused in audit mode too: audit mode reports
-	// what the policy would refuse, it never weakens what the DSN itself
-	// demands (a certificate check, a TLS minimum).
+	// Hard violations are refused in audit mode too: audit mode never
+	// weakens what the DSN itself demands (a certificate check, a TLS
+	// minimum).
 	Hard bool
 }
 
+// Error is Message with the "securepg: " prefix.
 func (v *Violation) Error() string { return "securepg: " + v.Message() }
 
 // Message is the violation in a sentence (hooks.Violation.Message).
 func (v *Violation) Message() string { return v.Public("").Message() }
 
+// Unwrap returns the cause.
 func (v *Violation) Unwrap() error { return v.Err }
 
-// As lets errors.As find a *PolicyError: pgx used directly returns its
-// own errors, which wrap the refusals securepg's hooks returned.
+// As lets errors.As find a *PolicyError in pgx's own errors, which wrap
+// the refusals securepg's hooks returned.
 func (v *Violation) As(target any) bool {
 	if pe, ok := target.(**hooks.Violation); ok {
 		*pe = NewPolicyError(v, 0, "")
@@ -86,8 +72,7 @@ func (v *Violation) As(target any) bool {
 // Is makes errors.Is(err, ErrPolicyViolation) true.
 func (v *Violation) Is(target error) bool { return target == hooks.ErrPolicyViolation }
 
-// Evaluate judges a plan against a policy. It is a pure function: no I/O.
-// It returns every violation, in target order.
+// Evaluate judges a plan against a policy, purely: every violation, in target order.
 func Evaluate(plan Plan, p Policy) []*Violation {
 	var out []*Violation
 	if p.ForbidDSNPassword && plan.DSNPassword {
@@ -98,17 +83,15 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 		out = append(out, passwordInDSN(host))
 	}
 	for _, t := range plan.Targets {
-		if t.Network == "unix" {
-			if !p.AllowUnixSocket {
-				out = append(out, unixSocket(t.Addr(), "connections through a unix socket are not allowed (TLS is never used on them)"))
-			} else if !p.AllowedHosts.Allows(t.Host) {
-				// The socket's "host" is its directory, as host= names it.
-				out = append(out, hostNotAllowed(t.Addr(), t.Host, p, len(plan.Targets) > 1))
-			}
+		if t.Network == "unix" && !p.AllowUnixSocket {
+			out = append(out, unixSocket(t.Addr(), "connections through a unix socket are not allowed (TLS is never used on them)"))
 			continue
 		}
-		if !p.AllowedHosts.Allows(t.Host) {
+		if !p.AllowedHosts.Allows(t.Host) { // a socket's host is its directory
 			out = append(out, hostNotAllowed(t.Addr(), t.Host, p, len(plan.Targets) > 1))
+		}
+		if t.Network == "unix" {
+			continue
 		}
 		switch {
 		case t.Custom:
@@ -116,8 +99,7 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 				out = append(out, customTLS(t.Addr(), p))
 			}
 		case t.Mode < p.MinSSLMode && LoopbackPermit(p, t):
-			// A loopback address or a name: the address stage
-			// (JudgeAddress) holds every address dialed to loopback.
+			// The address stage holds every address dialed to loopback.
 		case t.Mode < p.MinSSLMode && p.AllowLoopbackPlaintext && t.Network == "tcp" && !t.Custom:
 			// An address literal outside loopback: refused at once.
 			out = append(out, notLoopback(t, cmp.Or(t.Hostaddr, t.Host), p))
@@ -126,16 +108,13 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 		case t.NoName:
 			out = append(out, noHostName(t.Addr()))
 		}
-		if len(p.Pins) > 0 && t.Custom {
-			// lib/pq's own TLS: securepg sees no handshake to match the
-			// pins against.
+		if len(p.Pins) > 0 && t.Custom { // lib/pq's own TLS: no handshake to match pins against
 			v := pinNeedsVerification(t.Addr(), t.Mode, p.pinsFrom())
 			v.Got, v.Detail = "sslmode=pqgo-*", "the pins of "+p.pinsFrom()+" are matched only against a chain securepg verified, and sslmode=pqgo-* makes a handshake securepg does not see"
 			out = append(out, v)
 		} else if len(p.Pins) > 0 && t.Verify() < VerifyCA && !(t.Mode < ModeRequire && LoopbackPermit(p, t)) {
-			// No chain is verified: no pin can ever match (on loopback
-			// below the minimum, plaintext is let through without them,
-			// but a TLS handshake, as require always makes, is not).
+			// No chain is verified, so no pin can match (plaintext to
+			// loopback below the minimum is let through without them).
 			out = append(out, pinNeedsVerification(t.Addr(), t.Mode, p.pinsFrom()))
 		}
 		if v := passwordRisk(plan, t, p); v != nil {
@@ -158,84 +137,56 @@ func Evaluate(plan Plan, p Policy) []*Violation {
 
 // JudgePlan evaluates plan against p and applies the mode: the refusal
 // (nil when the configuration may connect), the violations audit mode lets
-// through, and all of them. The connector and securepg check both decide
-// with it.
+// through, and all of them.
 func JudgePlan(plan Plan, p Policy) (refusal *Violation, audited, all []*Violation) {
-	all = Evaluate(plan, p) // StagePlan's judging, once
+	all = Evaluate(plan, p)
 	refusal, audited = p.pass(all)
 	return refusal, audited, all
 }
 
 // Facts describe one connection attempt, or a live connection, as securepg
-// observed it: from the handshake it verified itself (pgx, lib/pq), or
-// from a simulation (sqlmocktest).
+// observed it (or sqlmocktest simulates it).
 type Facts struct {
-	Network string  // "tcp" or "unix"
-	Host    string  // the DSN's host name for this connection (never an address with credentials)
-	Port    uint16  //
-	Mode    SSLMode // the effective sslmode of the host that answered
-	// ModeFrom: who chose Mode when the configuration set no sslmode
-	// (Target.ModeFrom).
-	ModeFrom string
-	MinTLS   uint16 // the lowest TLS version this host's configuration accepts (the DSN's and the policy's)
+	Network  string // "tcp" or "unix"
+	Host     string // the DSN's host name for this connection (never an address with credentials)
+	Port     uint16
+	Mode     SSLMode // the effective sslmode of the host that answered
+	ModeFrom string  // Target.ModeFrom
+	MinTLS   uint16  // the lowest TLS version this host's configuration accepts
 
 	TLS              bool
 	Version          uint16
 	CipherSuite      uint16
-	CurveID          tls.CurveID         // the negotiated key-exchange group; 0 when not known
-	Verify           Verification        // what the handshake proved
-	VerifyErr        error               // the verification the configuration demanded failed
-	PeerCertificates []*x509.Certificate // client-side view, leaf first
-	// VerifiedChains are the chains (leaf to root) the verification the
-	// configuration demanded built; nil when it verified no chain.
-	VerifiedChains [][]*x509.Certificate
+	CurveID          tls.CurveID           // the negotiated key-exchange group; 0 when not known
+	Verify           Verification          // what the handshake proved
+	VerifyErr        error                 // the verification the configuration demanded failed
+	PeerCertificates []*x509.Certificate   // client-side view, leaf first
+	VerifiedChains   [][]*x509.Certificate // the chains verified (leaf to root); nil when none
 
-	PublicCA bool // verify-ca, and the system roots vouch for the server's certificate too
+	PublicCA bool  // verify-ca, and the system roots vouch for the server's certificate too
+	Pins     Pins  // the version of the policy's PinFile in force at this handshake
+	PinsErr  error // why it cannot be used
 
-	// Pins and PinsErr: the version of the policy's pin file (PinFile) in
-	// force at this handshake, or why it cannot be used; unused without a
-	// pin file.
-	Pins    Pins
-	PinsErr error
+	Loopback          bool // the address connected to is loopback, before the dial and after
+	LoopbackPlaintext bool // below the minimum sslmode, let through by SECUREPG_ALLOW_LOOPBACK_PLAINTEXT
 
-	// Loopback: the address connected to is loopback (127.0.0.0/8, ::1),
-	// judged before the dial and again on the connection made.
-	Loopback bool
-	// LoopbackPlaintext: the connection is below the minimum sslmode,
-	// let through by SECUREPG_ALLOW_LOOPBACK_PLAINTEXT (set where the
-	// backend accepts it; telemetry marks it).
-	LoopbackPlaintext bool
-
-	Auth           string // the authentication method used: AuthSCRAMPlus, AuthSCRAM, AuthCert, ...; "" unknown
-	ChannelBinding bool   // SCRAM was bound to the TLS channel
-
-	// Superuser is the server's is_superuser for the session's role, as
-	// it reported at startup: "on", "off", or "" when it did not say.
-	Superuser string
-	// Role is what the session's role can become (RoleFactsSQL), asked
-	// only under SECUREPG_FORBID_SUPERUSER; nil when not asked.
-	Role *RoleFacts
-
-	// Server is PostgreSQL's own view from pg_stat_ssl, when queried.
-	Server *ServerSSL
+	Auth           string     // the authentication method used: AuthSCRAMPlus, AuthSCRAM, AuthCert, ...; "" unknown
+	ChannelBinding bool       // SCRAM was bound to the TLS channel
+	Superuser      string     // is_superuser as the server reported it at startup: "on", "off" or ""
+	Role           *RoleFacts // asked only under SECUREPG_FORBID_SUPERUSER; nil when not asked
+	Server         *ServerSSL // PostgreSQL's own view from pg_stat_ssl, when queried
 }
 
-// ServerSSL is a row of pg_stat_ssl for the backend that answered the
-// validation query: the server's view of the TLS of that backend's
-// client connection.
+// ServerSSL is the server's view (pg_stat_ssl) of the TLS of the backend that answered.
 type ServerSSL struct {
 	SSL     bool
 	Version string
 	Cipher  string
 	Bits    int
 	PID     uint32 // the backend's pg_backend_pid()
-
 	// ViaPooler: the backend is not the process the peer named in its
-	// BackendKeyData at startup (or the peer named none), so something
-	// that speaks the protocol itself, a pooler such as PgBouncer or a
-	// proxy, sits between: the row describes that pooler's connection to
-	// the server, not securepg's. It never changes a judgement; the
-	// client side's handshake is what securepg verified.
+	// BackendKeyData, so a pooler sits between and the row describes its
+	// connection, not securepg's. It never changes a judgement.
 	ViaPooler bool
 }
 
@@ -247,8 +198,8 @@ func (f Facts) Addr() string {
 	return net.JoinHostPort(f.Host, strconv.Itoa(int(f.Port)))
 }
 
-// Judge decides whether a connection with facts f passes policy p. It is a
-// pure function and returns every violation, hard ones first.
+// Judge decides, purely, whether a connection with facts f passes policy
+// p, and returns every violation, hard ones first.
 func Judge(p Policy, f Facts) []*Violation {
 	host := f.Addr()
 	if f.Network == "unix" {
@@ -288,8 +239,7 @@ func Judge(p Policy, f Facts) []*Violation {
 }
 
 // LoopbackPlaintext reports whether SECUREPG_ALLOW_LOOPBACK_PLAINTEXT
-// lets f through below the minimum: a TCP connection to a loopback
-// address. Telemetry, check and probe mark such connections.
+// lets f, a TCP connection to loopback, through below the minimum.
 func LoopbackPlaintext(p Policy, f Facts) bool {
 	return p.AllowLoopbackPlaintext && f.Loopback && f.Network == "tcp" && f.Mode < p.MinSSLMode
 }

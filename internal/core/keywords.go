@@ -3,10 +3,8 @@ package core
 import "sort"
 
 // UnsupportedPQ are libpq connection keywords that lib/pq does not know:
-// its parser would forward them to the server as run-time settings, where
-// they fail (and a secret among them, such as sslpassword, would travel to
-// the server, in cleartext where the policy allows it). securepg refuses
-// them before anything is dialed.
+// it would send them to the server as run-time settings (a secret such as
+// sslpassword among them), so securepg refuses them before any dial.
 var UnsupportedPQ = keySet(
 	"require_auth", "channel_binding", "keepalives", "keepalives_idle", "keepalives_interval",
 	"keepalives_count", "tcp_user_timeout", "replication", "gssencmode", "sslcompression",
@@ -15,10 +13,8 @@ var UnsupportedPQ = keySet(
 	"oauth_client_secret", "oauth_scope", "requiressl", "tty",
 )
 
-// unsupportedPgx are libpq connection keywords that pgx does not know: it
-// sends them to the server as run-time settings, which the server rejects.
-// securepg handles ssl_min_protocol_version and ssl_max_protocol_version
-// itself, on the client, and so does not list them.
+// unsupportedPgx are libpq connection keywords that pgx does not know and
+// would send to the server (securepg handles ssl_min/max_protocol_version).
 var unsupportedPgx = keySet(
 	"hostaddr", "load_balance_hosts", "keepalives", "keepalives_idle", "keepalives_interval",
 	"keepalives_count", "tcp_user_timeout", "replication", "gssencmode", "sslcompression",

@@ -2,6 +2,7 @@ package core
 
 import (
 	"net"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -12,30 +13,17 @@ type Plan struct {
 	Driver  string
 	Targets []Target
 
-	// Configured user and database, and whether the DSN itself carries a
-	// password (not the environment or a passfile).
 	User, Database string
-	DSNPassword    bool
+	DSNPassword    bool // the DSN itself carries a password
 
 	// Password: a password is configured where securepg can see it before
-	// connecting (DSN, PGPASSWORD, service file, pgx's passfile entry,
-	// SECUREPG_PASSWORD_FILE, a credential provider). A BeforeConnect hook
-	// or lib/pq's passfile can add one per connection.
+	// connecting (a hook or lib/pq's passfile can add one per connection).
 	Password bool
-	// WeakAuth names a setting that weakens pgx's authentication below
-	// what the password protection demands ("channel_binding=disable"),
-	// or "".
-	WeakAuth string
+	WeakAuth string // a setting that weakens pgx's authentication ("channel_binding=disable")
 
-	// ConnectTimeout bounds each connect (0: none), and
-	// ConnectTimeoutSource says who set it: the DSN, the service file,
-	// PGCONNECT_TIMEOUT, or the policy (SECUREPG_CONNECT_TIMEOUT, an
-	// option, or securepg's default).
-	ConnectTimeout       time.Duration
-	ConnectTimeoutSource string
-	// AppName is the application_name the server sees, and AppNameSource
-	// who set it.
-	AppName, AppNameSource string
+	ConnectTimeout         time.Duration // bounds each connect (0: none)
+	ConnectTimeoutSource   string        // who set it
+	AppName, AppNameSource string        // the application_name the server sees, and who set it
 }
 
 // Target is one host of a (possibly multi-host) DSN.
@@ -45,23 +33,17 @@ type Target struct {
 	Port     uint16
 	Network  string  // "tcp" or "unix"
 	Mode     SSLMode // the effective sslmode of this host's attempts
-	// ModeFrom says who chose Mode when the configuration (DSN, PGSSLMODE,
-	// service file) sets no sslmode: ModeFromPolicy, the policy's minimum
-	// applied with its roots; ModeFromDriver, the driver's default, kept
-	// because nothing names roots the minimum could verify with. "" when
-	// the configuration set it.
+	// ModeFrom says who chose Mode when the configuration sets no sslmode:
+	// ModeFromPolicy (the minimum, with the policy's roots) or
+	// ModeFromDriver (no roots to verify with); "" when it set one.
 	ModeFrom string
-
-	// Attempts is what is tried for this host, in order: for
-	// sslmode=prefer a TLS attempt then a plaintext one.
-	Attempts []Attempt
+	Attempts []Attempt // what is tried for this host, in order
 
 	RootCA     string // where the trusted roots come from ("" = none, "system", a path, "sslrootcert (inline)")
 	ClientCert string // the client certificate path, "" = none
 
 	// RootFromPolicy and CertFromPolicy: the roots (client certificate)
-	// are the policy's (SECUREPG_SSLROOTCERT, WithRootCert, ...), as the
-	// configuration named none.
+	// are the policy's, as the configuration named none.
 	RootFromPolicy, CertFromPolicy bool
 	MinTLS                         uint16 // the lowest TLS version the client will accept
 	MaxTLS                         uint16 // the highest, 0 = no limit
@@ -82,8 +64,7 @@ type Attempt struct {
 	Verify Verification // meaningful when TLS
 }
 
-// Addr is host:port, or the socket directory for unix sockets. It never
-// contains credentials.
+// Addr is host:port, or the socket directory for unix sockets.
 func (t Target) Addr() string {
 	if t.Network == "unix" {
 		return t.Host
@@ -96,9 +77,8 @@ func (t Target) Addr() string {
 }
 
 // IdentityVerified reports whether t's TLS attempts prove who the server
-// is: verify-full, or verify-ca against roots that are not the public
-// system store, nor hold one of its CAs (any public CA signs an
-// attacker's own name).
+// is: verify-full, or verify-ca against roots that hold no public CA (any
+// public CA signs an attacker's own name).
 func (t Target) IdentityVerified() bool {
 	switch t.Verify() {
 	case VerifyFull:
@@ -111,12 +91,7 @@ func (t Target) IdentityVerified() bool {
 
 // HasPlaintext reports whether one of t's attempts is plaintext.
 func (t Target) HasPlaintext() bool {
-	for _, a := range t.Attempts {
-		if !a.TLS {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(t.Attempts, func(a Attempt) bool { return !a.TLS })
 }
 
 // Verify is the verification of the target's TLS attempts.

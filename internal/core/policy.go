@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,23 +37,18 @@ const (
 	EnvPinSHA256File   = "SECUREPG_PIN_SHA256_FILE"
 )
 
-// EnvOperationSpans turns database/sql's operation spans on or off
-// (package telemetry reads it; it is listed here so that it is known).
+// EnvOperationSpans turns operation spans on or off (package telemetry reads it).
 const EnvOperationSpans = "SECUREPG_OPERATION_SPANS"
 
-// SettingDriver is the backend a connector uses: not a variable, as error
-// types differ between backends and a deployment must not switch them
-// under existing code. The driver name sets it ("securepg" is pgx,
-// "securepg-pq" lib/pq), as do a pgx configuration and a listener.
+// SettingDriver is the backend a connector uses, set by the driver name
+// ("securepg" is pgx, "securepg-pq" lib/pq), never by a variable: error
+// types differ between backends.
 const SettingDriver = "driver"
 
-// DefaultConnectTimeout bounds a connect whose configuration sets no
-// connect_timeout, as the guide does: a server that does not answer fails
-// fast instead of holding the caller.
+// DefaultConnectTimeout bounds a connect whose configuration sets no connect_timeout.
 const DefaultConnectTimeout = 10 * time.Second
 
-// The underlying drivers, and lib/pq's driver name (libpq.DriverName),
-// which securepg's messages name.
+// The underlying drivers, and lib/pq's driver name (libpq.DriverName).
 const (
 	DriverPgx = "pgx"
 	DriverPQ  = "pq"
@@ -73,64 +69,34 @@ type Policy struct {
 	Audit           bool   // report violations instead of refusing
 	AllowUnixSocket bool
 
-	PasswordFile      string // read for every new connection, "" = none
-	ForbidDSNPassword bool   // refuse a DSN that carries a password
+	PasswordFile       string        // read for every new connection, "" = none
+	ForbidDSNPassword  bool          // refuse a DSN that carries a password
+	UnverifiedPassword PasswordGrade // what a password may go through to an unverified server
 
-	// UnverifiedPassword grades the password protection: under a policy
-	// that requires TLS, what a credential may go through to a server
-	// whose identity is unverified (PasswordBound by default: SCRAM with
-	// channel binding only).
-	UnverifiedPassword PasswordGrade
-
-	// AllowedNetworks: the address a connection is made to must be in
-	// one of these ranges. AllowedHosts: every host the configuration
-	// names must match one of these names or patterns.
-	AllowedNetworks Networks
-	AllowedHosts    Hosts
-
+	AllowedNetworks Networks // where a connection may be made
+	AllowedHosts    Hosts    // the hosts a configuration may name
 	// AllowLoopbackPlaintext permits an sslmode weaker than MinSSLMode
-	// where the address dialed is loopback (127.0.0.0/8, ::1): a sidecar
-	// such as the Cloud SQL Auth Proxy or PgBouncer on the same host.
+	// where the address dialed is loopback (a sidecar on the same host).
 	AllowLoopbackPlaintext bool
 
-	// KeyExchange is what a handshake's key exchange must be: any group,
-	// or a hybrid post-quantum one (KeyExchangeHybridPQ).
-	KeyExchange KeyExchange
-
+	KeyExchange KeyExchange // any group, or KeyExchangeHybridPQ
 	// Pins: a certificate of the verified chain must have one of these
 	// keys (SPKI SHA-256), beside the verification, never instead of it.
 	Pins Pins
-	// PinFile holds the pins instead, read again when it changes (as the
-	// root file is): a key rotation adds a pin without a restart. Load
+	// PinFile holds the pins instead, read again when it changes. Load
 	// puts its first version in Pins.
 	PinFile string
 
-	// ForbidSuperuser refuses a session whose role is a superuser.
-	ForbidSuperuser bool
+	ForbidSuperuser bool          // refuse a session whose role can reach superuser
+	ConnectTimeout  time.Duration // where the configuration sets none; 0 waits forever
+	ApplicationName string        // where the configuration sets none; "": the executable's base name
+	OperationSpans  bool          // SECUREPG_OPERATION_SPANS (telemetry, not policy)
 
-	// ConnectTimeout bounds a connect when neither the DSN nor
-	// PGCONNECT_TIMEOUT sets connect_timeout; 0 waits forever.
-	ConnectTimeout time.Duration
-
-	// ApplicationName is sent when neither the DSN nor PGAPPNAME sets
-	// application_name; "" sends the executable's base name.
-	ApplicationName string
-
-	// OperationSpans is SECUREPG_OPERATION_SPANS as the environment sets
-	// it (telemetry, not policy: package telemetry applies it; an option
-	// may override it per connector).
-	OperationSpans bool
-
-	// Sources maps each policy variable name (EnvMinSSLMode, ...) to where
-	// its value came from: SourceDefault, the variable's own name, or the
-	// name of the option that set it.
+	// Sources maps each variable name to where its value came from:
+	// SourceDefault, the variable itself, or the option that set it.
 	Sources map[string]string
-
-	// Logger (nil: slog.Default() at the time), set before Load or
-	// Prepare, is told once per episode
-	// that a key file securepg reads is missing or unreadable and the last
-	// good version is being used: what a rotation in progress looks like,
-	// and what a rotation that never completes looks like.
+	// Logger (nil: slog.Default()) is told once per episode that a key
+	// file is missing or unreadable and its last good version is used.
 	Logger *slog.Logger
 
 	roots      *Material[*Roots] // loaded by Load, or nil
@@ -175,32 +141,21 @@ func PolicyFromEnv() (Policy, error) {
 }
 
 // Set assigns the policy value named by variable from its text form, and
-// records source as its origin. Errors name source.
+// records source as its origin. Errors name source, never the value: a
+// secret set in the wrong variable must not end up in a log.
 func (p *Policy) Set(variable, value, source string) error {
-	// The value is not repeated: a secret set in the wrong variable must
-	// not end up in a log.
-	bad := func(want string) error {
-		return fmt.Errorf("securepg: invalid %s: want %s", source, want)
-	}
+	st := setting(variable)
 	if variable == SettingDriver {
-		switch value {
-		case DriverPgx, DriverPQ:
-			p.Driver = value
-		default:
-			return bad(`the driver name "securepg" (pgx) or "securepg-pq" (lib/pq)`)
-		}
-	} else {
-		st := setting(variable)
-		if st == nil {
-			return fmt.Errorf("securepg: unknown policy variable %s", variable)
-		}
-		want, err := st.parse(p, value)
-		switch {
-		case err == errInvalid:
-			return bad(want)
-		case err != nil:
-			return fmt.Errorf("securepg: invalid %s: %w", source, err)
-		}
+		st = &driverSetting
+	}
+	if st == nil {
+		return fmt.Errorf("securepg: unknown policy variable %s", variable)
+	}
+	switch want, err := st.parse(p, value); {
+	case err == errInvalid:
+		return fmt.Errorf("securepg: invalid %s: want %s", source, want)
+	case err != nil:
+		return fmt.Errorf("securepg: invalid %s: %w", source, err)
 	}
 	if p.Sources == nil {
 		p.Sources = make(map[string]string)
@@ -209,45 +164,38 @@ func (p *Policy) Set(variable, value, source string) error {
 	return nil
 }
 
+// driverSetting is SettingDriver's parse, outside Settings: no variable sets it.
+var driverSetting = Setting{parse: choice(`the driver name "securepg" (pgx) or "securepg-pq" (lib/pq)`,
+	func(v string) (string, bool) { return v, v == DriverPgx || v == DriverPQ }, func(p *Policy, v string) { p.Driver = v })}
+
 // PasswordGrade is what a credential may go through to a server whose
-// identity is unverified, under a policy that requires TLS
-// (SECUREPG_ALLOW_UNVERIFIED_PASSWORD).
+// identity is unverified (SECUREPG_ALLOW_UNVERIFIED_PASSWORD).
 type PasswordGrade uint8
 
 // The grades, strictest first.
 const (
-	// PasswordBound: SCRAM with channel binding (SCRAM-SHA-256-PLUS)
-	// only, which a man in the middle can neither read nor relay ("false").
+	// PasswordBound: SCRAM with channel binding only, which a man in the
+	// middle can neither read nor relay ("false").
 	PasswordBound PasswordGrade = iota
-	// PasswordSCRAM: SCRAM-SHA-256 with or without channel binding
-	// ("scram"). The password never leaves the client, but a man in the
-	// middle can relay the login and keep the session; for poolers such
-	// as PgBouncer, which cannot bind.
+	// PasswordSCRAM: SCRAM-SHA-256, bound or not ("scram"): a man in the
+	// middle can relay the login; for poolers, which cannot bind.
 	PasswordSCRAM
 	// PasswordAny: anything the server asks for, cleartext included ("true").
 	PasswordAny
 )
 
+var passwordGrades = [...]string{PasswordBound: "false", PasswordSCRAM: "scram", PasswordAny: "true"}
+
 func (g PasswordGrade) String() string {
-	switch g {
-	case PasswordSCRAM:
-		return "scram"
-	case PasswordAny:
-		return "true"
+	if int(g) < len(passwordGrades) {
+		return passwordGrades[g]
 	}
 	return "false"
 }
 
 func parsePasswordGrade(s string) (PasswordGrade, bool) {
-	switch strings.ToLower(s) {
-	case "false":
-		return PasswordBound, true
-	case "scram":
-		return PasswordSCRAM, true
-	case "true":
-		return PasswordAny, true
-	}
-	return 0, false
+	i := slices.Index(passwordGrades[:], strings.ToLower(s))
+	return PasswordGrade(max(i, 0)), i >= 0
 }
 
 // parseTimeout reads a Go duration or, as connect_timeout, whole seconds.
@@ -267,9 +215,8 @@ func (p *Policy) ModeName() string {
 	return "enforce"
 }
 
-// Load reads the certificate files the policy names, so that a connector
-// fails at creation rather than at its first connection. Errors name the
-// variable or option that set the file.
+// Load reads the files the policy names, so that a connector fails at
+// creation. Errors name the variable or option that set the file.
 func (p *Policy) Load() error {
 	ctx := context.Background()
 	p.roots, p.clientCert, p.PinsFile = nil, nil, nil
@@ -284,8 +231,6 @@ func (p *Policy) Load() error {
 		p.PinsFile, p.Pins = m, m.val
 	}
 	if p.RootCert != "" && p.RootCert != "system" {
-		// Material that follows the file: a rotated CA bundle is used by
-		// new connections without a restart.
 		m := Watched(*p, NewMaterial("root certificates", ParseRoots, p.RootCert))
 		if err := m.Load(ctx); err != nil {
 			return fmt.Errorf("securepg: %s: %w", p.Sources[EnvSSLRootCert], err)
@@ -312,43 +257,32 @@ func (p *Policy) Load() error {
 	return nil
 }
 
-// Roots returns the org root certificates loaded by Load, or nil. They
-// follow the file: see Material.
+// Roots returns the org root certificates loaded by Load (see Material), or nil.
 func (p *Policy) Roots() *Material[*Roots] { return p.roots }
 
-// ClientCertificate returns the org client certificate loaded by Load, or
-// nil. It follows the files: see Material.
+// ClientCertificate returns the org client certificate loaded by Load, or nil.
 func (p *Policy) ClientCertificate() *Material[*tls.Certificate] { return p.clientCert }
+
+var tlsVersionNames = map[uint16]string{0: "none", tls.VersionTLS10: "TLSv1", tls.VersionTLS11: "TLSv1.1",
+	tls.VersionTLS12: "TLSv1.2", tls.VersionTLS13: "TLSv1.3"}
 
 // TLSVersionName spells a TLS version as PostgreSQL does (TLSv1.3).
 func TLSVersionName(v uint16) string {
-	switch v {
-	case tls.VersionTLS10:
-		return "TLSv1"
-	case tls.VersionTLS11:
-		return "TLSv1.1"
-	case tls.VersionTLS12:
-		return "TLSv1.2"
-	case tls.VersionTLS13:
-		return "TLSv1.3"
-	case 0:
-		return "none"
-	default:
-		return fmt.Sprintf("0x%04x", v)
+	if s, ok := tlsVersionNames[v]; ok {
+		return s
 	}
+	return fmt.Sprintf("0x%04x", v)
 }
 
 // ParseTLSVersionName reads PostgreSQL's spelling of a TLS version.
 func ParseTLSVersionName(s string) (uint16, bool) {
-	switch s {
-	case "TLSv1", "TLSv1.0":
-		return tls.VersionTLS10, true
-	case "TLSv1.1":
-		return tls.VersionTLS11, true
-	case "TLSv1.2":
-		return tls.VersionTLS12, true
-	case "TLSv1.3":
-		return tls.VersionTLS13, true
+	if s == "TLSv1.0" {
+		s = "TLSv1"
+	}
+	for v, name := range tlsVersionNames {
+		if name == s && v != 0 {
+			return v, true
+		}
 	}
 	return 0, false
 }

@@ -15,11 +15,11 @@ import (
 // PQTarget is one host as securepg dials it for lib/pq.
 type PQTarget struct {
 	Target
-	PQHost     string     // lib/pq's Host for this host
-	PQHostaddr string     // lib/pq's Hostaddr, as text
-	HostIP     netip.Addr //
-	DialNet    string     // lib/pq's network() for this host
-	DialAddr   string     //
+	PQHost     string // lib/pq's Host for this host
+	PQHostaddr string // lib/pq's Hostaddr, as text
+	HostIP     netip.Addr
+	DialNet    string // lib/pq's network() for this host
+	DialAddr   string
 	TLS        *ClientTLS // nil: no TLS (unix socket, sslmode=disable)
 	Allow      bool       // sslmode=allow: plaintext, then TLS if the server insists
 	Prefer     bool       // sslmode=prefer: TLS, then plaintext if the server refuses TLS
@@ -36,10 +36,9 @@ type PQNet struct {
 	ServerError func(fields map[byte]string) error
 }
 
-// PQDialer is the lib/pq Dialer of one host: it dials, negotiates TLS and
-// verifies the server itself, judges the result, and hands lib/pq a
-// connection only when the policy accepts it. Query cancellation dials
-// through it too, and gets the same checks.
+// PQDialer is the lib/pq Dialer of one host: it dials, negotiates TLS,
+// verifies and judges, and hands lib/pq only a connection the policy
+// accepts. Query cancellation dials through it too.
 type PQDialer struct {
 	Net    *PQNet
 	Host   *PQTarget
@@ -60,17 +59,14 @@ type PQDialer struct {
 }
 
 // watch bounds raw by the connect's context for as long as it connects
-// (stop ends that), and by ctx, the dial's, until the dial returns (lib/pq
-// cancels the context it dials with, with connect_timeout, as soon as the
-// dial returns; release ends that).
+// (stop ends that), and by ctx, the dial's, until the dial returns
+// (release ends that): lib/pq cancels the context it dials with, under
+// connect_timeout, as soon as the dial returns.
 func (d *PQDialer) watch(ctx context.Context, raw net.Conn, release *[]func() bool) (stop func() bool) {
 	outer := d.Outer
 	switch {
 	case d.done.Load():
-		// A query cancellation: bounded by its dial's context until the
-		// dial returns (released below); then lib/pq bounds the rest. lib/pq
-		// cancels that context as soon as the dial returns (with
-		// connect_timeout), before it writes the CancelRequest.
+		// A query cancellation: bounded by its dial's context only.
 		outer = context.Background()
 	case outer == nil:
 		outer = ctx
@@ -129,31 +125,11 @@ func (d *PQDialer) DialContext(ctx context.Context, network, address string) (ne
 			return nil, err
 		}
 	}
-	// Like libpq, every address of the host name in turn; a server that
-	// fails the policy at one address is recorded, and the next is tried.
-	var errs []error
-	for _, a := range addrs {
-		conn, err := d.try(ctx, net.JoinHostPort(a, port), &release)
-		if err == nil {
-			return conn, nil
-		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	var v *Violation
-	for _, err := range errs {
-		if errors.As(err, &v) {
-			return nil, v
-		}
-	}
-	return nil, errors.Join(errs...)
+	return eachAddr(ctx, true, addrs, port, func(a string) (net.Conn, error) { return d.try(ctx, a, &release) })
 }
 
-// dial judges the exact address about to be dialed (a host name is
-// resolved first, and each of its addresses judged), connects, and judges
-// the peer connected to, before a byte is sent on it.
+// dial judges the address about to be dialed (each of a name's), connects,
+// and judges the peer before a byte is sent.
 func (d *PQDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	if network == "tcp" && !DialedAddr(addr).IsValid() {
 		// lib/pq's sslmode=pqgo-*: the name, resolved here.
@@ -165,21 +141,7 @@ func (d *PQDialer) dial(ctx context.Context, network, addr string) (net.Conn, er
 		if err != nil {
 			return nil, err
 		}
-		var errs []error
-		for _, ip := range ips {
-			conn, err := d.dial(ctx, network, net.JoinHostPort(ip, port))
-			if err == nil {
-				return conn, nil
-			}
-			errs = append(errs, err)
-		}
-		var v *Violation
-		for _, err := range errs {
-			if errors.As(err, &v) {
-				return nil, v
-			}
-		}
-		return nil, errors.Join(errs...)
+		return eachAddr(ctx, false, ips, port, func(a string) (net.Conn, error) { return d.dial(ctx, network, a) })
 	}
 	refusal, audited, loopback := CheckAddress(d.Net.Policy, d.Host.Target, network, addr)
 	if refusal != nil {
@@ -201,6 +163,30 @@ func (d *PQDialer) dial(ctx context.Context, network, addr string) (net.Conn, er
 		d.netAudited = audited
 	}
 	return raw, nil
+}
+
+// eachAddr dials each of addrs (with port) in turn, as libpq does, until
+// one connects or, with stopAtEnd, ctx ends; then the first policy
+// refusal, else every error.
+func eachAddr(ctx context.Context, stopAtEnd bool, addrs []string, port string, dial func(string) (net.Conn, error)) (net.Conn, error) {
+	var errs []error
+	for _, a := range addrs {
+		conn, err := dial(net.JoinHostPort(a, port))
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+		if stopAtEnd && ctx.Err() != nil {
+			break
+		}
+	}
+	var v *Violation
+	for _, err := range errs {
+		if errors.As(err, &v) {
+			return nil, v
+		}
+	}
+	return nil, errors.Join(errs...)
 }
 
 // errRefusedTLS: the server answered the SSLRequest with 'N'.
@@ -228,11 +214,7 @@ func (d *PQDialer) try(ctx context.Context, addr string, release *[]func() bool)
 	raw.Close()
 	var v *Violation
 	if !errors.As(err, &v) {
-		if errors.Is(err, errRefusedTLS) {
-			v = TlsNotEstablished(t.Addr(), d.Net.Policy, "the server (or something in between) refused TLS")
-		} else {
-			v = d.classify(err)
-		}
+		v = d.classify(err)
 	}
 	if v != nil {
 		d.reject(v)
@@ -285,8 +267,7 @@ func (d *PQDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 			return refusal
 		}
 		// A password, and a verify-ca server whose certificate a public CA
-		// issued: lib/pq cannot protect it (the configuration itself was
-		// judged before dialing).
+		// issued: lib/pq cannot protect it.
 		if d.Password && !PasswordProtected(d.Net.Policy, t.Target) {
 			refusal, unbound := Pass(d.Net.Policy, Check{Stage: StageCredential, Credential: CredentialUnbound, Target: t.Target, Facts: f})
 			if refusal != nil {
@@ -307,9 +288,8 @@ func (d *PQDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 		return nil, Facts{}, nil, err
 	}
 	if cs := tc.ConnectionState(); cs.CurveID != facts.CurveID {
-		// A TLS 1.2 handshake names its group after the certificate, when
-		// VerifyConnection has run: judge it again with the group (audit
-		// mode only gets here with a violation the group decides).
+		// TLS 1.2 names its group after VerifyConnection has run: judge
+		// again with it.
 		facts.CurveID = cs.CurveID
 		refusal, aud := Pass(d.Net.Policy, Check{Stage: StageHandshake, Facts: facts})
 		if refusal != nil {
@@ -323,20 +303,20 @@ func (d *PQDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 
 // classify names the policy meaning of a failed handshake, or nil.
 func (d *PQDialer) classify(err error) *Violation {
+	if errors.Is(err, errRefusedTLS) {
+		return TlsNotEstablished(d.Host.Addr(), d.Net.Policy, "the server (or something in between) refused TLS")
+	}
 	if d.Net.Policy.OffersOnlyHybrid() && HandshakeRefused(err) {
 		return NoHybridKeyExchange(d.Host.Addr(), err)
 	}
 	var alert tls.AlertError
-	msg := err.Error()
-	if errors.As(err, &alert) && (alert == 70 || alert == 71) || strings.Contains(msg, "protocol version") {
-		min := TLSVersionName(d.Host.MinTLS)
-		return TlsVersionTooLow(d.Host.Addr(), min)
+	if errors.As(err, &alert) && (alert == 70 || alert == 71) || strings.Contains(err.Error(), "protocol version") {
+		return TlsVersionTooLow(d.Host.Addr(), TLSVersionName(d.Host.MinTLS))
 	}
 	return nil
 }
 
-// accept judges a connection that is plaintext or a unix socket (TLS ones
-// were judged during the handshake) and hands it to lib/pq.
+// accept judges a connection not judged in a handshake, and hands it to lib/pq.
 func (d *PQDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited []*Violation) (net.Conn, error) {
 	if !f.TLS {
 		refusal, aud := Pass(d.Net.Policy, Check{Stage: StageHandshake, Facts: f})
@@ -357,19 +337,16 @@ func (d *PQDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 		if d.Late != nil {
 			w.refuse = func(v *Violation) { d.Late(f, v) }
 		}
-		// The password protection at the authentication: whatever lib/pq
-		// would send (a password from the DSN, PGPASSWORD, a passfile or a
-		// service file, read by lib/pq itself at a listener's reconnect),
-		// the server's request for it is refused before lib/pq can answer
+		// Whatever password lib/pq would send (it reads some itself), the
+		// server's request for it is refused before lib/pq can answer
 		// unless the grade accepts the method (lib/pq cannot bind SCRAM).
 		w.grade, w.credential = d.Net.Policy.UnverifiedPassword, d.Password
-		if (f.TLS || LoopbackPlaintext(d.Net.Policy, f)) && PasswordProtectedConn(d.Net.Policy, d.Host.Target, f) {
-			if d.Net.Policy.Audit {
-				if !d.Password || w.grade != PasswordBound {
-					w.audit = d.Rec.Audit // else audited before dialing
-				}
-			} else {
+		if (f.TLS || f.LoopbackPlaintext) && PasswordProtectedConn(d.Net.Policy, d.Host.Target, f) {
+			switch {
+			case !d.Net.Policy.Audit:
 				w.protect = true
+			case !d.Password || w.grade != PasswordBound:
+				w.audit = d.Rec.Audit // else audited before dialing
 			}
 		}
 		if d.Listener && d.Net.Policy.ForbidSuperuser {
@@ -397,8 +374,7 @@ func (d *PQDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 	return conn, nil
 }
 
-// reject records an attempt the policy refused, while connecting (not on
-// the dials lib/pq makes later to cancel a query).
+// reject records an attempt the policy refused, unless it cancels a query.
 func (d *PQDialer) reject(v *Violation) {
 	if !d.done.Load() {
 		d.Rec.reject(v)

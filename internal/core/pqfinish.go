@@ -10,11 +10,8 @@ import (
 )
 
 // Connected finishes a connect lib/pq made through d (dc, err: what its
-// Connect returned; mark: the recorder's mark before it): the one socket
-// d dialed stops being bounded by the connect's context, its facts take
-// what the authentication watch saw, the server's view of its TLS when
-// serverView, and the role where the policy asks; the session is judged.
-// On error dc is closed.
+// Connect returned; mark: the recorder's mark before it): it gathers the
+// session's facts and judges the session. On error dc is closed.
 func (d *PQDialer) Connected(ctx context.Context, dc driver.Conn, mark int, err error, serverView bool) (*Socket, error) {
 	d.done.Store(true)
 	socks := d.Rec.Since(mark)
@@ -69,10 +66,9 @@ func (d *PQDialer) Connected(ctx context.Context, dc driver.Conn, mark int, err 
 	return s, nil
 }
 
-// pgStatSSL asks the server for its view of this backend's TLS. SHOW ssl
-// would report the server's setting, not this connection. Behind a pooler
-// the backend is the pooler's, and so is the view: pg_backend_pid() tells
-// (it is not the process ID the peer sent in BackendKeyData).
+// pgStatSSL asks the server for its view of this backend's TLS (SHOW ssl
+// would report the server's setting). pg_backend_pid() tells a pooler's
+// backend from the process the peer named in BackendKeyData.
 const pgStatSSL = "SELECT ssl, version, cipher, bits, pg_backend_pid() FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
 
 func queryServerSSL(ctx context.Context, conn driver.Conn) (*ServerSSL, error) {
@@ -92,16 +88,11 @@ func queryServerSSL(ctx context.Context, conn driver.Conn) (*ServerSSL, error) {
 		}
 		return nil, err
 	}
-	s := &ServerSSL{}
+	s := &ServerSSL{Version: AsString(dest[1]), Cipher: AsString(dest[2])}
 	s.SSL, _ = dest[0].(bool)
-	s.Version = AsString(dest[1])
-	s.Cipher = AsString(dest[2])
-	if n, ok := dest[3].(int64); ok {
-		s.Bits = int(n)
-	}
-	if n, ok := dest[4].(int64); ok {
-		s.PID = uint32(n)
-	}
+	bits, _ := dest[3].(int64)
+	pid, _ := dest[4].(int64)
+	s.Bits, s.PID = int(bits), uint32(pid)
 	return s, nil
 }
 
@@ -115,8 +106,8 @@ func CtxError(ctx context.Context, err error) error {
 }
 
 // CtxEnded is ctx.Err(), or context.DeadlineExceeded once ctx's deadline
-// has passed: the socket carries the same deadline, and its read can time
-// out a moment before the context's own timer marks it done.
+// has passed: a socket with the same deadline can time out a moment
+// before the context's timer fires.
 func CtxEnded(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err

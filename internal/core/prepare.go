@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"database/sql/driver"
@@ -15,9 +16,8 @@ type Backend interface {
 	Connect(ctx context.Context, creds CredsFunc, rec *Recorder) (driver.Conn, Facts, []*Violation, error)
 }
 
-// Prepare parses dsn with the policy's driver's own parser, hardens the
-// configuration and returns the backend and the plan to judge. It is the
-// one entry point for the connector and for securepg check.
+// Prepare parses dsn with pgx's own parser, hardens the configuration and
+// returns the backend and the plan to judge.
 func Prepare(dsn string, p Policy) (Backend, Plan, error) {
 	c, plan, err := PreparePgx(dsn, p)
 	if err != nil {
@@ -28,8 +28,7 @@ func Prepare(dsn string, p Policy) (Backend, Plan, error) {
 
 // ServerAuth is how target i of a prepared backend verifies the server:
 // the roots (nil for the system's), the name verify-full checks, and the
-// level the configuration demands. securepg probe verifies with exactly
-// these, so that what it reports is what a connection would do.
+// level the configuration demands, for securepg probe.
 func ServerAuth(b Backend, i int) (roots *x509.CertPool, name string, level Verification, err error) {
 	var a *TLSAuth
 	switch b := b.(type) {
@@ -46,20 +45,15 @@ func ServerAuth(b Backend, i int) (roots *x509.CertPool, name string, level Veri
 	if a == nil {
 		return nil, "", VerifyNone, nil
 	}
-	ctx := context.Background()
 	var r *Roots
-	switch {
-	case a.Roots != nil:
-		r, err = a.Roots.Get(ctx)
-	case a.Later != nil:
-		r, err = a.Later.Get(ctx)
+	if m := cmp.Or(a.Roots, a.Later); m != nil {
+		r, err = m.Get(context.Background())
 	}
 	return r.pool(), a.Name, a.Level, err
 }
 
 // PgxRegisteredName refuses a name from pgx's stdlib.RegisterConnConfig
-// given to sql.Open as a DSN ("securepg" or "securepg-pq"), which either
-// driver would otherwise parse as one.
+// given to sql.Open as a DSN, which a driver would parse as one.
 func PgxRegisteredName(name string) error {
 	if strings.HasPrefix(name, "registeredConnConfig") {
 		return errors.New("securepg: " + SafeText(name) + " is a name from pgx's stdlib.RegisterConnConfig, whose registry securepg cannot read; open the configuration with securepg.OpenDB instead")

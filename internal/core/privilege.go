@@ -5,59 +5,40 @@ import (
 	"strconv"
 )
 
-// Least privilege (SECUREPG_FORBID_SUPERUSER): the facts about what the
-// session's role can become, the one query that gathers them, and the pure
-// judgement over them. The backends run the query (only under the policy,
-// and not when the server already said is_superuser=on) and hand the row
-// to ParseRoleFacts; JudgeSession decides.
-
 // ReasonPrivilegedRole: the session's role can reach the server's
-// operating system (a member of pg_execute_server_program,
-// pg_read_server_files or pg_write_server_files) or grant itself such a
-// role (CREATEROLE before PostgreSQL 16), under SECUREPG_FORBID_SUPERUSER.
+// operating system, or grant itself a role that can, under
+// SECUREPG_FORBID_SUPERUSER.
 const ReasonPrivilegedRole = "privileged_role"
 
 // RoleFacts is what the session's role can become, as the server answered
 // RoleFactsSQL.
+// Memberships count through any chain of roles, NOINHERIT ones included
+// (SET ROLE still works).
 type RoleFacts struct {
-	Superuser bool // rolsuper
-	// SuperuserMember: a member, directly or through any chain of roles
-	// (NOINHERIT ones included: SET ROLE still works), of a superuser role.
-	SuperuserMember bool
-	// ExecuteServerProgram, ReadServerFiles, WriteServerFiles: a member
-	// of pg_execute_server_program, pg_read_server_files,
-	// pg_write_server_files, through any chain of roles.
-	ExecuteServerProgram bool
-	ReadServerFiles      bool
-	WriteServerFiles     bool
+	Superuser            bool // rolsuper
+	SuperuserMember      bool // a member of a superuser role
+	ExecuteServerProgram bool // a member of pg_execute_server_program
+	ReadServerFiles      bool // a member of pg_read_server_files
+	WriteServerFiles     bool // a member of pg_write_server_files
 	CreateRole           bool // rolcreaterole
 	ServerVersion        int  // server_version_num, e.g. 150014
 	// FileFunctions: the functions that read or write the server's files
-	// (lo_import, lo_export, pg_read_file, pg_read_binary_file,
-	// adminpack's pg_file_write...) the role may execute, granted one by
-	// one as PostgreSQL 11 and later allow; comma-separated, "" for none.
+	// the role may execute (granted one by one), comma-separated.
 	FileFunctions string
 	// AlterSystem: the parameters the role may ALTER SYSTEM SET
-	// (PostgreSQL 15's GRANT ALTER SYSTEM ON PARAMETER), comma-separated,
-	// "" for none: archive_command and its kin are shell commands the
-	// server runs. "SET session_preload_libraries": the role may SET it
-	// (GRANT SET ON PARAMETER), and so load a library into its sessions.
+	// (PostgreSQL 15), comma-separated; "SET session_preload_libraries":
+	// the role may SET it, and so load a library into its sessions.
 	AlterSystem string
-	// Replication: rolreplication. A base backup copies every file of the
-	// cluster, pg_authid's password hashes among them (an MD5 hash logs in
-	// as its superuser).
+	// Replication: rolreplication. A base backup copies pg_authid's
+	// password hashes (an MD5 hash logs in as its superuser).
 	Replication bool
 }
 
 // RoleFactsSQL asks, in one round trip, everything JudgeSession needs
-// about the session's role. pg_has_role(..., 'MEMBER') follows every
-// chain of memberships, NOINHERIT ones included. The session user, not
-// the current one: a session can always RESET ROLE to it. A predefined
-// role that the server does not have is no membership.
-// A role's attributes (CREATEROLE, REPLICATION) and its function grants
-// are also those of every role it can SET ROLE to, NOINHERIT memberships
-// included: has_function_privilege follows inherited privileges only.
-// (A superuser role among them is the superuser finding, alone.)
+// about the session user (a session can always RESET ROLE to it).
+// pg_has_role(..., 'MEMBER') follows NOINHERIT memberships too; the
+// attributes and function grants of every role it can SET ROLE to count
+// (has_function_privilege follows inherited privileges only).
 const RoleFactsSQL = "SELECT r.rolsuper, " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles m WHERE m.rolcreaterole AND (m.oid = r.oid OR NOT m.rolsuper) AND pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER')), " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = 'pg_execute_server_program' AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')), " +
@@ -80,47 +61,34 @@ const RoleFactsSQL = "SELECT r.rolsuper, " +
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_roles m WHERE m.rolreplication AND (m.oid = r.oid OR NOT m.rolsuper) AND pg_catalog.pg_has_role(r.oid, m.oid, 'MEMBER')) " +
 	"FROM pg_catalog.pg_roles r WHERE r.rolname = session_user"
 
-// loadParameters are the superuser-only parameters whose SET privilege
-// (PostgreSQL 15's GRANT SET ON PARAMETER) loads code: ALTER ROLE ... SET
-// session_preload_libraries makes the role's sessions load a shared
-// library from any path. Quoted for the query_to_xml text.
+// loadParameters are the parameters whose SET privilege loads code:
+// session_preload_libraries loads a shared library from any path. Quoted
+// for the query_to_xml text.
 const loadParameters = "(''session_preload_libraries'')"
 
-// fileFunctions are the functions that read or write any file the
-// server's operating-system user can, which a superuser may grant one by
-// one (PostgreSQL 11 and later): a road to the OS as the pg_*_server_*
-// roles are.
-// dblink_connect_u (in the schema dblink was created in) is asked too:
-// it connects without dblink's password check, back to the server as a
-// role its operating-system user logs in as (peer or trust: postgres).
+// fileFunctions read or write any file the server's operating-system user
+// can: a road to the OS as the pg_*_server_* roles are. dblink_connect_u
+// (in dblink's schema) is asked too: it connects without dblink's
+// password check, back to the server as its OS user (peer or trust).
 const fileFunctions = "('lo_import', 'lo_export', 'pg_read_file', 'pg_read_binary_file', 'pg_file_write', 'pg_file_rename', 'pg_file_unlink')"
 
-// roleFactsColumns is the number of columns RoleFactsSQL returns.
 const roleFactsColumns = 10
 
 var errRoleFacts = errors.New("securepg: the server's answer about the session's role could not be read")
 
-// ParseRoleFacts reads one row of RoleFactsSQL in PostgreSQL's text
-// format ("t"/"f", digits); rows is every row the server sent. Anything
-// but exactly one well-formed row is an error: the judgement fails closed.
+// ParseRoleFacts reads the rows of RoleFactsSQL in PostgreSQL's text
+// format. Anything but exactly one well-formed row is an error.
 func ParseRoleFacts(rows [][]string) (*RoleFacts, error) {
 	if len(rows) != 1 || len(rows[0]) != roleFactsColumns {
 		return nil, errRoleFacts
 	}
 	row := rows[0]
-	var flags [7]bool
-	for i := range flags {
-		col := i
-		if i == 6 {
-			col = 9 // rolreplication, after the version and the lists
-		}
-		switch row[col] {
-		case "t":
-			flags[i] = true
-		case "f":
-		default:
+	var flags [roleFactsColumns]bool
+	for _, i := range []int{0, 1, 2, 3, 4, 5, 9} { // the booleans
+		if row[i] != "t" && row[i] != "f" {
 			return nil, errRoleFacts
 		}
+		flags[i] = row[i] == "t"
 	}
 	v, err := strconv.Atoi(row[6])
 	if err != nil || v <= 0 {
@@ -128,20 +96,16 @@ func ParseRoleFacts(rows [][]string) (*RoleFacts, error) {
 	}
 	return &RoleFacts{Superuser: flags[0], CreateRole: flags[1], ExecuteServerProgram: flags[2],
 		ReadServerFiles: flags[3], WriteServerFiles: flags[4], SuperuserMember: flags[5], ServerVersion: v,
-		FileFunctions: row[7], AlterSystem: row[8], Replication: flags[6]}, nil
+		FileFunctions: row[7], AlterSystem: row[8], Replication: flags[9]}, nil
 }
 
-// AskRole reports whether a backend must ask RoleFactsSQL for a session
-// with facts f: only under the policy, and not when the server already
-// said that the role is a superuser.
+// AskRole reports whether a backend must ask RoleFactsSQL: under the
+// policy, unless the server already said the role is a superuser.
 func AskRole(p Policy, f Facts) bool { return p.ForbidSuperuser && f.Superuser != "on" }
 
-// JudgeSession judges what the session's role can become, under
-// SECUREPG_FORBID_SUPERUSER: a superuser (is_superuser=on at startup, or
-// rolsuper), a member of a superuser role (superuser_session), and a role
-// with a road to the server's operating system (privileged_role). A
-// session whose role facts were not gathered fails closed. It is a pure
-// function and returns every finding, superuser ones first.
+// JudgeSession judges, purely, what the session's role can become under
+// SECUREPG_FORBID_SUPERUSER, superuser findings first. Without role facts
+// it fails closed.
 func JudgeSession(p Policy, f Facts) []*Violation {
 	if !p.ForbidSuperuser {
 		return nil
@@ -173,13 +137,13 @@ func JudgeSession(p Policy, f Facts) []*Violation {
 			vs = append(vs, privilegedRole(host, "member of "+c.role, "the session's role is a member of "+c.role+": "+c.does))
 		}
 	}
-	if r.FileFunctions != "" {
-		vs = append(vs, privilegedRole(host, "EXECUTE on "+SafeText(truncate(r.FileFunctions, 200)),
-			"the session's role may execute "+SafeText(truncate(r.FileFunctions, 200))+", which read or write any file the server's operating-system user can (dblink_connect_u: log in as it)"))
+	if fns := SafeText(truncate(r.FileFunctions, 200)); fns != "" {
+		vs = append(vs, privilegedRole(host, "EXECUTE on "+fns,
+			"the session's role may execute "+fns+", which read or write any file the server's operating-system user can (dblink_connect_u: log in as it)"))
 	}
-	if r.AlterSystem != "" {
-		vs = append(vs, privilegedRole(host, "ALTER SYSTEM on "+SafeText(truncate(r.AlterSystem, 200)),
-			"the session's role may ALTER SYSTEM SET "+SafeText(truncate(r.AlterSystem, 200))+
+	if params := SafeText(truncate(r.AlterSystem, 200)); params != "" {
+		vs = append(vs, privilegedRole(host, "ALTER SYSTEM on "+params,
+			"the session's role may ALTER SYSTEM SET "+params+
 				" (SET: with ALTER ROLE ... SET, for its own sessions)"+
 				": a parameter such as archive_command is a shell command the server runs as its operating-system user, and others load code"))
 	}
@@ -201,8 +165,7 @@ func superuserSession(host, detail string) *Violation {
 		Fix:    "connect as a role with only the privileges the service needs"}
 }
 
-// RoleUnread is the refusal of a session whose role facts could not be
-// asked for (the policy fails closed).
+// RoleUnread is the refusal of a session whose role facts could not be asked for.
 func RoleUnread(host string, err error) *Violation {
 	v := superuserSession(host, "the role's memberships could not be read, so it cannot be shown not to be a superuser")
 	v.Err = err

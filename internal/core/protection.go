@@ -2,27 +2,19 @@ package core
 
 import "strings"
 
-// The password protection (SECUREPG_ALLOW_UNVERIFIED_PASSWORD): which
-// attempts it covers and what a credential may go through there, decided
-// here for Evaluate and for the backends' authentication watch, with the
-// violations it raises.
+// The password protection (SECUREPG_ALLOW_UNVERIFIED_PASSWORD), for
+// Evaluate and for the backends' authentication watch.
 
 // PasswordProtected reports whether the password protection covers the
 // TLS attempts of t under p: a policy that requires TLS, and a server
 // whose identity those attempts do not verify (sslmode=require, or
-// verify-ca against the system roots). A password then goes only through
-// SCRAM with channel binding, which a man in the middle can neither read
-// nor relay. Below require the policy accepts plaintext, which a
-// stripping proxy turns into the password; at verify-full nothing is
-// needed.
+// verify-ca against public roots).
 func PasswordProtected(p Policy, t Target) bool {
 	if p.UnverifiedPassword == PasswordAny || !p.MinSSLMode.NeedsTLS() || t.Network == "unix" || t.Custom {
 		return false
 	}
 	if LoopbackPermit(p, t) {
-		// Below the minimum on loopback: the server is no more verified
-		// than under sslmode=require, and a plaintext attempt cannot bind.
-		return true
+		return true // below the minimum on loopback: nothing is verified, nor can plaintext bind
 	}
 	for _, a := range t.Attempts {
 		if a.TLS {
@@ -65,32 +57,22 @@ func PasswordRule(plan Plan, p Policy, t Target) string {
 	return "SCRAM-SHA-256-PLUS only"
 }
 
-// suppliedPasswordRisk is passwordRisk for a password that appeared at connect
-// time (a hook's), for backends that judge it themselves (sqlmocktest's).
-func suppliedPasswordRisk(plan Plan, p Policy, t Target) *Violation {
-	plan.Password = true
-	return passwordRisk(plan, t, p)
-}
-
 // PasswordProtectedConn is PasswordProtected for a handshake that was
 // made: under verify-ca, a server certificate that the system roots vouch
-// for proves no identity, whatever the root file holds (a cross-signed
-// or intermediate public CA that the file check cannot recognise).
+// for proves no identity, whatever the root file holds.
 func PasswordProtectedConn(p Policy, t Target, f Facts) bool {
 	if PasswordProtected(p, t) {
 		return true
 	}
-	if LoopbackPlaintext(p, f) && p.UnverifiedPassword != PasswordAny {
-		return true
+	if p.UnverifiedPassword == PasswordAny {
+		return false
 	}
-	return f.PublicCA && f.Verify == VerifyCA && p.UnverifiedPassword != PasswordAny && p.MinSSLMode.NeedsTLS() &&
-		t.Network != "unix" && !t.Custom
+	return LoopbackPlaintext(p, f) || f.PublicCA && f.Verify == VerifyCA && p.MinSSLMode.NeedsTLS() && t.Network != "unix" && !t.Custom
 }
 
 // passwordRisk is the configuration's violation of the password
 // protection for t: a password securepg knows of, and a driver that
-// cannot honour the protection (lib/pq), or a configuration that weakens
-// it (pgx).
+// cannot honour it (lib/pq), or a configuration that weakens it (pgx).
 func passwordRisk(plan Plan, t Target, p Policy) *Violation {
 	if !plan.Password && p.PasswordFile == "" || !PasswordProtected(p, t) {
 		return nil
@@ -99,8 +81,7 @@ func passwordRisk(plan Plan, t Target, p Policy) *Violation {
 	case LoopbackPermit(p, t) && p.UnverifiedPassword == PasswordBound && t.HasPlaintext():
 		return plaintextPassword(t.Addr())
 	case p.UnverifiedPassword == PasswordSCRAM:
-		// Both drivers speak SCRAM-SHA-256; the authentication watch
-		// refuses anything else before the driver answers.
+		// The authentication watch refuses anything but SCRAM-SHA-256.
 		if weakForSCRAM(plan.WeakAuth) {
 			return weakAuth(t.Addr(), t, plan.WeakAuth)
 		}
@@ -113,8 +94,7 @@ func passwordRisk(plan Plan, t Target, p Policy) *Violation {
 }
 
 // weakForSCRAM reports whether a weakening setting of pgx's
-// authentication goes below what PasswordSCRAM accepts: a require_auth
-// that lets other methods in (channel binding settings do not).
+// authentication goes below what PasswordSCRAM accepts (require_auth).
 func weakForSCRAM(setting string) bool {
 	return strings.HasPrefix(setting, "require_auth=")
 }
@@ -149,8 +129,6 @@ func weakAuth(host string, t Target, setting string) *Violation {
 	return v
 }
 
-// plaintextPassword: a password would go to a loopback server over
-// plaintext, where SCRAM cannot be bound to TLS.
 func plaintextPassword(host string) *Violation {
 	v := passwordUnverified(host, "the password would go over plaintext to loopback ("+EnvAllowLoopPlain+"), where SCRAM cannot be bound to a TLS channel")
 	v.Fix = "accept SCRAM-SHA-256 without channel binding with " + EnvAllowUnverPass + "=scram (a cleartext or MD5 request stays refused), or connect without a password (trust or peer on the sidecar), or use TLS"

@@ -7,33 +7,27 @@ import (
 	"time"
 )
 
-// Creds are the credentials of one host, from a source that securepg
-// resolves itself (a password file, a provider, a hook).
+// Creds are the credentials of one host, from a password file, a provider or a hook.
 type Creds struct {
 	User     string // "" keeps the configured user
 	Password string
 }
 
-// CredsFunc resolves the credentials for one host of a connection attempt.
-// nil credentials keep what the driver reads itself (the DSN, PGPASSWORD,
-// the passfile).
+// CredsFunc resolves the credentials for one host of a connection attempt;
+// nil keeps what the driver reads itself.
 type CredsFunc func(ctx context.Context, t Target) (*Creds, error)
 
 // Recorder collects what happens during one Connect call: the attempts
-// the policy refused (which the caller reports even when a later host
-// succeeds), the facts and audited violations of the connection that was
-// made, and the last host tried, for errors that do not say which.
+// the policy refused (reported even when a later host succeeds), the
+// audited violations, and the last host tried.
 type Recorder struct {
 	mu            sync.Mutex
 	rejected      []*Violation
 	audited       []*Violation // let through by audit mode during an attempt
 	last          Target       // the target of the last attempt
 	rejectedCreds *Target      // the host whose server rejected credentials it had asked for
-
-	// lib/pq: the sockets securepg dialed and validated.
-	sockets []*Socket
-	// pgx: the attempts of this Connect.
-	pgx *pgxAttempts
+	sockets       []*Socket    // lib/pq: the sockets securepg dialed and validated
+	pgx           *pgxAttempts // pgx: the attempts of this Connect
 }
 
 // NewRecorder returns an empty Recorder.
@@ -48,15 +42,15 @@ func (r *Recorder) reject(v *Violation) {
 	r.mu.Unlock()
 }
 
+// Audit records a violation audit mode let through.
 func (r *Recorder) Audit(v *Violation) {
 	r.mu.Lock()
 	r.audited = append(r.audited, v)
 	r.mu.Unlock()
 }
 
-// Audited returns the violations audit mode let through while connecting
-// (a password that went without channel binding), whether or not the
-// connection was then made.
+// Audited returns the violations audit mode let through while connecting,
+// whether or not the connection was then made.
 func (r *Recorder) Audited() []*Violation {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -70,6 +64,7 @@ func (r *Recorder) Rejected() []*Violation {
 	return append([]*Violation(nil), r.rejected...)
 }
 
+// Attempt records t as the target of the last attempt.
 func (r *Recorder) Attempt(t Target) {
 	r.mu.Lock()
 	r.last = t
@@ -87,9 +82,8 @@ func (r *Recorder) CredentialsRejected(t Target) {
 }
 
 // RejectedCredentials returns the host whose server rejected credentials
-// it had asked for and been answered with. A server that fails a login it
-// never asked for has rejected nothing: a caching provider must not drop
-// its cache for it (a Vault lease, a new database role).
+// it had asked for. A server that fails a login it never asked for has
+// rejected nothing: a caching provider must not drop its cache for it.
 func (r *Recorder) RejectedCredentials() (Target, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -121,6 +115,7 @@ func (r *Recorder) addSocket(s *Socket) {
 	r.mu.Unlock()
 }
 
+// Mark is the count of sockets so far, for Since.
 func (r *Recorder) Mark() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -134,8 +129,7 @@ func (r *Recorder) Since(mark int) []*Socket {
 	return append([]*Socket(nil), r.sockets[mark:]...)
 }
 
-// ALongTimeAgo is a deadline in the past: it makes blocked reads and
-// writes return at once.
+// ALongTimeAgo is a deadline in the past: blocked reads and writes return at once.
 var ALongTimeAgo = time.Unix(1, 0)
 
 // Bound makes every read and write on c honour ctx: its deadline, and its

@@ -12,16 +12,16 @@ import (
 	"github.com/securepg/securepg/internal/dsn"
 )
 
-// DSNError reports a DSN that securepg or the underlying driver's parser
-// rejected. Its text is rebuilt from the parser's message with every
-// fragment that could be part of a secret removed: pgx keeps the raw DSN
-// in a public field of its ParseConfigError, and lib/pq quotes values in
-// its messages, so neither is ever wrapped as it is.
+// DSNError reports a DSN that securepg or the driver's parser rejected.
+// Its text is rebuilt from the parser's message with every fragment that
+// could be part of a secret removed: pgx keeps the raw DSN in its
+// ParseConfigError, and lib/pq quotes values, so neither is wrapped.
 type DSNError struct {
 	Driver string
 	Msg    string
 }
 
+// Error names the parser and what it found wrong.
 func (e *DSNError) Error() string {
 	return "securepg: invalid DSN (" + e.Driver + " parser): " + e.Msg
 }
@@ -31,10 +31,9 @@ func (e *DSNError) Error() string {
 const MaxDSNSize = 64 << 10
 
 // CheckDSN refuses, before any parser runs, a DSN, a PG* variable, a
-// file or a host list that is too long (bounds.go), and
-// one whose reading by the driver swallowed a setting into another
-// setting's value (an empty value in a template: host= password=...) or
-// put part of a URL's password into its host or database: the driver
+// file or a host list that is too long, and one whose reading by the
+// driver swallowed a setting into another's value (host= password=...)
+// or put part of a URL's password into its host or database: the driver
 // would send that text to DNS, to the server and to the logs.
 func CheckDSN(driver, s string) error {
 	if len(s) > MaxDSNSize {
@@ -69,9 +68,8 @@ func CheckDSN(driver, s string) error {
 
 var kvEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
 
-// SettingError is an error about a setting of s (a file it names, a value
-// securepg cannot use), sanitised like a parser's: a path may be key
-// material, a value may be part of a password.
+// SettingError is an error about a setting of s, sanitised like a
+// parser's: a path may be key material, a value part of a password.
 func SettingError(s string, err error) error {
 	return errors.New("securepg: " + Sanitize(strings.TrimPrefix(err.Error(), "securepg: "), s))
 }
@@ -97,23 +95,20 @@ func parserMessage(err error) string {
 	return strings.TrimPrefix(msg, "pq: ")
 }
 
-// maxMessage bounds what securepg looks at of a parser's message: a
-// parser that quoted a long value gets it cut, and redaction stays cheap.
+// maxMessage bounds what securepg looks at of a parser's message.
 const maxMessage = 512
 
 var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|` + "`[^`]*`" + `|'[^']*'`)
 
-// serviceLine is lib/pq's report of a bad service file line, which quotes
-// the line: it may hold a password.
+// serviceLine is lib/pq's report of a bad service file line, which may hold a password.
 var serviceLine = regexp.MustCompile(`(line \d+: [^"]*?) in ".*`)
 
 // Sanitize removes from msg, a parser's or driver's message about s, every
 // fragment that is or may be part of a secret of s under either driver's
 // reading, and escapes what could control a terminal. A quoted fragment
 // stays only when it is a keyword or the whole value of a setting that
-// holds no secret (connect_timeout=ten may say "ten"); any other word of
-// the message that occurs in a secret, or in text the parser did not get
-// to read, is replaced by xxxxx. Its cost is linear in len(s).
+// holds no secret; any other word that occurs in a secret, or in text the
+// parser did not read, is replaced by xxxxx. Its cost is linear in len(s).
 func Sanitize(msg, s string) string {
 	cut := ""
 	if len(msg) > maxMessage {
@@ -165,30 +160,19 @@ func safeWord(w string) bool {
 	return dsn.IsKeyword(w) || enumWords[w]
 }
 
-var enumWords = map[string]bool{}
-
-func init() {
-	for _, w := range strings.Fields(`disable allow prefer require verify-ca verify-full postgres direct any
-		read-write read-only primary standby prefer-standby random 3.0 3.2 latest TLSv1 TLSv1.0 TLSv1.1
-		TLSv1.2 TLSv1.3 UTF8 ISO, MDY true false yes no on off 0 1`) {
-		enumWords[w] = true
-	}
-}
+var enumWords = keySet(strings.Fields(`disable allow prefer require verify-ca verify-full postgres direct any
+	read-write read-only primary standby prefer-standby random 3.0 3.2 latest TLSv1 TLSv1.0 TLSv1.1
+	TLSv1.2 TLSv1.3 UTF8 ISO, MDY true false yes no on off 0 1`)...)
 
 // RedactDSN renders dsn as driver reads it, one key=value per setting,
-// with every secret replaced by xxxxx and the rest escaped, for display.
-// A DSN the driver cannot parse (parse, the driver's own parser, fails)
-// is not shown at all.
+// with every secret replaced by xxxxx and the rest escaped. A DSN the
+// driver's own parser (parse) cannot read is not shown at all.
 func RedactDSN(driver, s string, parse func(string) error) string {
 	r := dsn.Read(driver, s)
 	if r.Err != nil || CheckDSN(driver, s) != nil || parse(s) != nil {
 		return "(a DSN the " + driver + " parser cannot read; not shown)"
 	}
-	secrets := dsn.Secrets(s)
-	isSecret := map[string]bool{}
-	for _, sec := range secrets {
-		isSecret[sec] = true
-	}
+	isSecret := keySet(dsn.Secrets(s)...)
 	var b strings.Builder
 	for i, p := range r.Pairs {
 		if i > 0 {
@@ -217,8 +201,8 @@ func ParsePgx(s string) error {
 }
 
 // DSNHasPassword reports whether dsn itself, as driver reads it, carries
-// a password (or sslpassword), in any duplicate. A DSN the driver cannot
-// read counts as carrying one if it mentions a password at all.
+// a password (or sslpassword). A DSN the driver cannot read counts as
+// carrying one if it mentions a password at all.
 func DSNHasPassword(driver, s string) bool {
 	r := dsn.Read(driver, s)
 	if r.Err != nil {

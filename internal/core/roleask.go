@@ -12,10 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// The three ways securepg asks RoleFactsSQL, one per kind of connection:
-// pgx's PgConn, lib/pq's driver.Conn, and the bytes of a session lib/pq's
-// listener owns. Each is one round trip; an answer that cannot be read
-// leaves the facts nil, which JudgeSession refuses.
+// An answer to RoleFactsSQL that cannot be read leaves the facts nil,
+// which JudgeSession refuses.
 
 // askRolePgConn asks on a connection pgx made.
 func askRolePgConn(ctx context.Context, pc *pgconn.PgConn) (*RoleFacts, error) {
@@ -53,11 +51,7 @@ func AskRoleDriver(ctx context.Context, conn driver.Conn) (*RoleFacts, error) {
 			}
 			return nil, err
 		}
-		row := make([]string, len(dest))
-		for i, v := range dest {
-			row[i] = textValue(v)
-		}
-		rows = append(rows, row)
+		rows = append(rows, textRow(dest))
 	}
 	role, _ := ParseRoleFacts(rows)
 	return role, nil
@@ -78,19 +72,19 @@ func textValue(v driver.Value) string {
 	}
 }
 
-func textRow(row [][]byte) []string {
+// textRow renders a row's values in PostgreSQL's text format.
+func textRow[V any](row []V) []string {
 	out := make([]string, len(row))
-	for i, c := range row {
-		out[i] = string(c)
+	for i, v := range row {
+		out[i] = textValue(v)
 	}
 	return out
 }
 
 // AskRoleWire asks on the connection of a session that has just started
-// (the server sent ReadyForQuery and waits): a simple Query message,
-// and its answer read up to the next ReadyForQuery, on rw directly. The
-// driver, which owns the session, has not sent anything yet and sees
-// none of it. Deadlines are the driver's, set on the connection.
+// (the server sent ReadyForQuery): a simple Query, and its answer read up
+// to the next ReadyForQuery, on rw directly, unseen by the driver that
+// owns the session. Deadlines are the driver's.
 func AskRoleWire(rw io.ReadWriter) (*RoleFacts, error) {
 	msg := make([]byte, 5, 6+len(RoleFactsSQL))
 	msg[0] = 'Q'
@@ -176,8 +170,7 @@ func errorMessage(body []byte) string {
 	return ""
 }
 
-// AsString is a text column's value as a driver returns it (string or
-// []byte), or "".
+// AsString is a text column's value as a driver returns it (string or []byte), or "".
 func AsString(v driver.Value) string {
 	switch s := v.(type) {
 	case string:

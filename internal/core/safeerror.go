@@ -2,7 +2,8 @@ package core
 
 import (
 	"bytes"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -10,26 +11,24 @@ import (
 	"github.com/securepg/securepg/internal/dsn"
 )
 
-// SafeError is an error from a driver whose text holds what a peer or a
-// file wrote (a server's ErrorResponse, a certificate's names, a path):
-// Error is that text with every secret of the DSN replaced by xxxxx and
-// everything that could control a terminal escaped (SafeText), while
-// Unwrap returns the driver's own error, so that errors.As still finds
+// SafeError is a driver's error whose text holds what a peer or a file
+// wrote: Error is that text redacted and escaped (SafeText), while Unwrap
+// returns the driver's own error, so that errors.As still finds
 // *pgconn.PgError or *pq.Error with their raw fields.
 type SafeError struct {
 	msg string
 	err error
 }
 
+// Error is the redacted, escaped text.
 func (e *SafeError) Error() string { return e.msg }
 
 // Unwrap returns the driver's error, unchanged.
 func (e *SafeError) Unwrap() error { return e.err }
 
 // EscapeError returns err when its text is safe to show as it is, and
-// otherwise a *SafeError around it whose text has each of secrets (the
-// DSN's, from dsn.Secrets) replaced by xxxxx and is escaped. A nil err
-// stays nil.
+// otherwise a *SafeError around it whose text has each of secrets
+// replaced by xxxxx and is escaped. A nil err stays nil.
 func EscapeError(err error, secrets []string) error {
 	if err == nil {
 		return nil
@@ -48,11 +47,8 @@ func EscapeError(err error, secrets []string) error {
 // RedactText replaces in s every occurrence of each of secrets by xxxxx,
 // the longest secrets first (a secret may hold another).
 func RedactText(s string, secrets []string) string {
-	if len(secrets) == 0 {
-		return s
-	}
-	sorted := append([]string(nil), secrets...)
-	sort.Slice(sorted, func(i, j int) bool { return len(sorted[i]) > len(sorted[j]) })
+	sorted := slices.Clone(secrets)
+	slices.SortFunc(sorted, func(a, b string) int { return len(b) - len(a) })
 	for _, sec := range sorted {
 		if sec != "" && strings.Contains(s, sec) {
 			s = strings.ReplaceAll(s, sec, "xxxxx")
@@ -61,11 +57,8 @@ func RedactText(s string, secrets []string) string {
 	return s
 }
 
-// ErrorSecrets returns what EscapeError must redact from a connect error
-// for a connector made from s (a DSN) and, for a configuration built in
-// code, its password: every secret of s under either driver's reading
-// (a password that one parser folds into the user name, which pgx's
-// connect error prints, included).
+// ErrorSecrets returns what EscapeError must redact from a connect error:
+// every secret of the DSN s under either driver's reading, and password.
 func ErrorSecrets(s, password string) []string {
 	out := dsn.Secrets(s)
 	if password != "" {
@@ -75,25 +68,17 @@ func ErrorSecrets(s, password string) []string {
 }
 
 // hostileServerError is the error for a server's ErrorResponse (body,
-// after the length) during the startup whose text a terminal or a log
-// would not show as written (control bytes, invalid UTF-8, bidirectional
-// overrides), or nil when every field is safe. Its text is the driver's
-// rendering escaped; Unwrap returns the driver's own error value with the
-// raw fields, as the driver would have built it (*pgconn.PgError for pgx,
-// *pq.Error for lib/pq, which driverError builds from the fields; nil:
-// pgx's). The authentication watch fails the driver's read
-// with it, so that no way in (pgx's own connect, a lib/pq listener's
-// callback) sees the raw text, and errors.As still finds the fields.
+// after the length) during the startup with a field SafeText would
+// change, or nil. Its text is the driver's rendering escaped; Unwrap
+// returns the error the driver would have built (driverError, for lib/pq;
+// nil: pgx's *pgconn.PgError). The authentication watch fails the
+// driver's read with it, so that no way in sees the raw text.
 func hostileServerError(driverError func(fields map[byte]string) error, body []byte) error {
 	fields, ok := errorFields(body)
 	if !ok {
 		return nil
 	}
-	safe := true
-	for _, v := range fields {
-		safe = safe && isSafe(v)
-	}
-	if safe {
+	if !slices.ContainsFunc(slices.Collect(maps.Values(fields)), func(v string) bool { return !isSafe(v) }) {
 		return nil
 	}
 	var raw error

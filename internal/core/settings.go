@@ -6,12 +6,11 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
-// Setting is one org-wide setting, declared once: the environment is read
-// from this table, the options name their setting from it, securepg
-// policy prints it, and tests hold the package docs, the README and
-// docs/policy.md to it.
+// Setting is one org-wide setting, declared once: the environment, the
+// options, securepg policy and (by tests) the docs follow this table.
 type Setting struct {
 	Env     string // the variable
 	Option  string // the securepg option that sets it in code
@@ -28,27 +27,17 @@ type Setting struct {
 // Settings is every SECUREPG_* setting, in documentation order.
 var Settings = []Setting{
 	{Env: EnvMinSSLMode, Option: "WithMinSSLMode", Default: "verify-full", Doc: "the weakest sslmode: disable < allow < prefer < require < verify-ca < verify-full",
-		parse: func(p *Policy, v string) (string, error) {
+		parse: choice("disable, allow, prefer, require, verify-ca or verify-full", func(v string) (SSLMode, bool) {
 			m, err := ParseSSLMode(v)
-			if err != nil {
-				return "disable, allow, prefer, require, verify-ca or verify-full", errInvalid
-			}
-			p.MinSSLMode = m
-			return "", nil
-		},
+			return m, err == nil
+		}, func(p *Policy, m SSLMode) { p.MinSSLMode = m }),
 		Show: func(p Policy) string { return p.MinSSLMode.String() }},
 	{Env: EnvMinTLSVersion, Option: "WithMinTLSVersion", Default: "1.2", Doc: "the oldest TLS version: 1.2 or 1.3",
-		parse: func(p *Policy, v string) (string, error) {
-			switch v {
-			case "1.2", "TLSv1.2":
-				p.MinTLSVersion = tls.VersionTLS12
-			case "1.3", "TLSv1.3":
-				p.MinTLSVersion = tls.VersionTLS13
-			default:
-				return `"1.2" or "1.3"`, errInvalid
-			}
-			return "", nil
-		},
+		parse: choice(`"1.2" or "1.3"`, func(v string) (uint16, bool) {
+			v, _ = strings.CutPrefix(v, "TLSv")
+			n, ok := ParseTLSVersionName("TLSv" + v)
+			return n, ok && n >= tls.VersionTLS12
+		}, func(p *Policy, v uint16) { p.MinTLSVersion = v }),
 		Show: func(p Policy) string {
 			v := strings.TrimPrefix(TLSVersionName(p.MinTLSVersion), "TLSv")
 			if p.OffersOnlyHybrid() && p.MinTLSVersion < tls.VersionTLS13 {
@@ -56,120 +45,58 @@ var Settings = []Setting{
 			}
 			return v
 		}},
-	{Env: EnvSSLRootCert, Option: "WithRootCert", Default: "(none)", Doc: "a CA bundle path, or system: the roots where the configuration names none",
-		parse: text(func(p *Policy) *string { return &p.RootCert }),
-		Show:  func(p Policy) string { return orNone(p.RootCert) }},
-	{Env: EnvSSLCert, Option: "WithClientCert", Default: "(none)", Doc: "a client certificate (PEM) for mutual TLS where the configuration names none",
-		parse: text(func(p *Policy) *string { return &p.ClientCert }),
-		Show:  func(p Policy) string { return orNone(p.ClientCert) }},
-	{Env: EnvSSLKey, Option: "WithClientCert", Default: "(none)", Doc: "its key (PEM)",
-		parse: text(func(p *Policy) *string { return &p.ClientKey }),
-		Show:  func(p Policy) string { return orNone(p.ClientKey) }},
+	textSetting(EnvSSLRootCert, "WithRootCert", "(none)", "a CA bundle path, or system: the roots where the configuration names none",
+		func(p *Policy) *string { return &p.RootCert }),
+	textSetting(EnvSSLCert, "WithClientCert", "(none)", "a client certificate (PEM) for mutual TLS where the configuration names none",
+		func(p *Policy) *string { return &p.ClientCert }),
+	textSetting(EnvSSLKey, "WithClientCert", "(none)", "its key (PEM)",
+		func(p *Policy) *string { return &p.ClientKey }),
 	{Env: EnvMode, Option: "WithMode", Default: "enforce", Doc: "enforce (refuse), or audit (connect and report)",
-		parse: func(p *Policy, v string) (string, error) {
-			switch v {
-			case "enforce", "audit":
-				p.Audit = v == "audit"
-				return "", nil
-			}
-			return `"enforce" or "audit"`, errInvalid
-		},
+		parse: choice(`"enforce" or "audit"`, func(v string) (bool, bool) {
+			return v == "audit", v == "enforce" || v == "audit"
+		}, func(p *Policy, audit bool) { p.Audit = audit }),
 		Show: func(p Policy) string { return p.ModeName() }},
-	{Env: EnvAllowUnixSocket, Option: "WithAllowUnixSocket", Default: "false", Doc: "true: unix sockets (never TLS) are allowed",
-		parse: boolean(func(p *Policy) *bool { return &p.AllowUnixSocket }),
-		Show:  func(p Policy) string { return strconv.FormatBool(p.AllowUnixSocket) }},
-	{Env: EnvAllowLoopPlain, Option: "WithAllowLoopbackPlaintext", Default: "false", Doc: "true: a weaker sslmode, only where the dialed address is loopback",
-		parse: boolean(func(p *Policy) *bool { return &p.AllowLoopbackPlaintext }),
-		Show:  func(p Policy) string { return strconv.FormatBool(p.AllowLoopbackPlaintext) }},
-	{Env: EnvPasswordFile, Option: "WithPasswordFile", Default: "(none)", Doc: "a file holding the password, read for every new connection",
-		parse: text(func(p *Policy) *string { return &p.PasswordFile }),
-		Show:  func(p Policy) string { return orNone(p.PasswordFile) }},
-	{Env: EnvForbidDSNPass, Option: "WithForbidDSNPassword", Default: "false", Doc: "true: a DSN that carries a password is refused",
-		parse: boolean(func(p *Policy) *bool { return &p.ForbidDSNPassword }),
-		Show:  func(p Policy) string { return strconv.FormatBool(p.ForbidDSNPassword) }},
+	boolSetting(EnvAllowUnixSocket, "WithAllowUnixSocket", "false", "true: unix sockets (never TLS) are allowed",
+		func(p *Policy) *bool { return &p.AllowUnixSocket }),
+	boolSetting(EnvAllowLoopPlain, "WithAllowLoopbackPlaintext", "false", "true: a weaker sslmode, only where the dialed address is loopback",
+		func(p *Policy) *bool { return &p.AllowLoopbackPlaintext }),
+	textSetting(EnvPasswordFile, "WithPasswordFile", "(none)", "a file holding the password, read for every new connection",
+		func(p *Policy) *string { return &p.PasswordFile }),
+	boolSetting(EnvForbidDSNPass, "WithForbidDSNPassword", "false", "true: a DSN that carries a password is refused",
+		func(p *Policy) *bool { return &p.ForbidDSNPassword }),
 	{Env: EnvAllowUnverPass, Option: "WithAllowUnverifiedPassword", Default: "false", Doc: "to an unverified server: false (SCRAM with channel binding), scram, or true (anything)",
-		parse: func(p *Policy, v string) (string, error) {
-			g, ok := parsePasswordGrade(v)
-			if !ok {
-				return `"false", "scram" or "true"`, errInvalid
-			}
-			p.UnverifiedPassword = g
-			return "", nil
-		},
-		Show: func(p Policy) string { return p.UnverifiedPassword.String() }},
+		parse: choice(`"false", "scram" or "true"`, parsePasswordGrade, func(p *Policy, g PasswordGrade) { p.UnverifiedPassword = g }),
+		Show:  func(p Policy) string { return p.UnverifiedPassword.String() }},
 	{Env: EnvAllowedNetworks, Option: "WithAllowedNetworks", Default: "(any)", Doc: "CIDR ranges, private, loopback: where a connection may be made",
-		parse: func(p *Policy, v string) (string, error) {
-			n, err := ParseNetworks(v)
-			p.AllowedNetworks = n
-			return "", err
-		},
-		Show: func(p Policy) string { return orAny(p.AllowedNetworks.String()) }},
+		parse: parsed(ParseNetworks, func(p *Policy, n Networks) { p.AllowedNetworks = n }),
+		Show:  func(p Policy) string { return or(p.AllowedNetworks.String(), "(any)") }},
 	{Env: EnvAllowedHosts, Option: "WithAllowedHosts", Default: "(any)", Doc: "names and *.suffix patterns a configuration may name",
-		parse: func(p *Policy, v string) (string, error) {
-			h, err := ParseHosts(v)
-			p.AllowedHosts = h
-			return "", err
-		},
-		Show: func(p Policy) string { return orAny(p.AllowedHosts.String()) }},
-	{Env: EnvForbidSuperuser, Option: "WithForbidSuperuser", Default: "false", Doc: "true: a role that can reach superuser or the server's OS is refused",
-		parse: boolean(func(p *Policy) *bool { return &p.ForbidSuperuser }),
-		Show:  func(p Policy) string { return strconv.FormatBool(p.ForbidSuperuser) }},
+		parse: parsed(ParseHosts, func(p *Policy, h Hosts) { p.AllowedHosts = h }),
+		Show:  func(p Policy) string { return or(p.AllowedHosts.String(), "(any)") }},
+	boolSetting(EnvForbidSuperuser, "WithForbidSuperuser", "false", "true: a role that can reach superuser or the server's OS is refused",
+		func(p *Policy) *bool { return &p.ForbidSuperuser }),
 	{Env: EnvConnectTimeout, Option: "WithConnectTimeout", Default: "10s", Doc: "a duration, or seconds: a connect's bound where the configuration sets none",
-		parse: func(p *Policy, v string) (string, error) {
-			d, ok := parseTimeout(v)
-			if !ok {
-				return `a duration ("10s", or seconds as an integer); "0" waits forever`, errInvalid
-			}
-			p.ConnectTimeout = d
-			return "", nil
-		},
+		parse: choice(`a duration ("10s", or seconds as an integer); "0" waits forever`, parseTimeout,
+			func(p *Policy, d time.Duration) { p.ConnectTimeout = d }),
 		Show: func(p Policy) string {
 			if p.ConnectTimeout == 0 {
 				return "0 (waits forever)"
 			}
 			return p.ConnectTimeout.String()
 		}},
-	{Env: EnvAppName, Option: "WithApplicationName", Default: "(the executable's name)", Doc: "the application_name where the configuration sets none",
-		parse: text(func(p *Policy) *string { return &p.ApplicationName }),
-		Show: func(p Policy) string {
-			if p.ApplicationName == "" {
-				return "(the executable's name)"
-			}
-			return p.ApplicationName
-		}},
+	textSetting(EnvAppName, "WithApplicationName", "(the executable's name)", "the application_name where the configuration sets none",
+		func(p *Policy) *string { return &p.ApplicationName }),
 	{Env: EnvTLSKeyExchange, Option: "WithTLSKeyExchange", Default: "any", Doc: "any, or hybrid-pq: only hybrid post-quantum groups, TLS 1.3",
-		parse: func(p *Policy, v string) (string, error) {
-			k, ok := parseKeyExchange(v)
-			if !ok {
-				return `"any" or "hybrid-pq"`, errInvalid
-			}
-			p.KeyExchange = k
-			return "", nil
-		},
-		Show: func(p Policy) string { return p.KeyExchange.String() }},
+		parse: choice(`"any" or "hybrid-pq"`, parseKeyExchange, func(p *Policy, k KeyExchange) { p.KeyExchange = k }),
+		Show:  func(p Policy) string { return p.KeyExchange.String() }},
 	{Env: EnvPinSHA256, Option: "WithPinSHA256", Default: "(none)", Doc: "base64 SHA-256 SPKI hashes; one must be in the verified chain",
-		parse: func(p *Policy, v string) (string, error) {
-			pins, err := ParsePins(v)
-			p.Pins = pins
-			return "", err
-		},
-		Show: func(p Policy) string { return orNone(p.Pins.String()) }},
+		parse: parsed(ParsePins, func(p *Policy, pins Pins) { p.Pins = pins }),
+		Show:  func(p Policy) string { return or(p.Pins.String(), "(none)") }},
 	{Env: EnvPinSHA256File, Option: "WithPinSHA256File", Default: "(none)", Doc: "a file of such hashes, read again when it changes (for a rotation)",
-		parse: func(p *Policy, v string) (string, error) {
-			p.PinFile = v
-			return "", nil
-		},
-		Show: func(p Policy) string { return orNone(SafeText(p.PinFile)) }},
-	{Env: EnvOperationSpans, Option: "WithOperationSpans", Default: "true", Doc: "false: operations get no span (connect spans and metrics stay)",
-		parse: func(p *Policy, v string) (string, error) {
-			switch strings.ToLower(v) {
-			case "true", "false":
-				p.OperationSpans = strings.ToLower(v) == "true"
-				return "", nil
-			}
-			return `"true" or "false"`, errInvalid
-		},
-		Show: func(p Policy) string { return strconv.FormatBool(p.OperationSpans) }},
+		parse: text(func(p *Policy) *string { return &p.PinFile }),
+		Show:  func(p Policy) string { return or(SafeText(p.PinFile), "(none)") }},
+	boolSetting(EnvOperationSpans, "WithOperationSpans", "true", "false: operations get no span (connect spans and metrics stay)",
+		func(p *Policy) *bool { return &p.OperationSpans }),
 }
 
 // errInvalid marks a value a setting's parse refuses with what it wants.
@@ -184,8 +111,7 @@ var EnvVars = func() []string {
 	return out
 }()
 
-// SettingsDoc renders the table as the package documentation shows it:
-// one line per setting, its one-line doc and its default.
+// SettingsDoc renders the table as the package documentation shows it.
 func SettingsDoc() string {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
@@ -206,31 +132,50 @@ func setting(variable string) *Setting {
 	return nil
 }
 
+// choice is the parse of a setting whose values parse reads, and set assigns.
+func choice[T any](want string, parse func(string) (T, bool), set func(*Policy, T)) func(*Policy, string) (string, error) {
+	return func(p *Policy, v string) (string, error) {
+		x, ok := parse(v)
+		if !ok {
+			return want, errInvalid
+		}
+		set(p, x)
+		return "", nil
+	}
+}
+
+// parsed is the parse of a setting whose parser says itself what is wrong.
+func parsed[T any](parse func(string) (T, error), set func(*Policy, T)) func(*Policy, string) (string, error) {
+	return func(p *Policy, v string) (string, error) {
+		x, err := parse(v)
+		set(p, x)
+		return "", err
+	}
+}
+
+// textSetting is a setting that takes any text, shown as def when empty.
+func textSetting(env, option, def, doc string, field func(*Policy) *string) Setting {
+	return Setting{Env: env, Option: option, Default: def, Doc: doc,
+		parse: text(field), Show: func(p Policy) string { return or(*field(&p), def) }}
+}
+
 func text(field func(*Policy) *string) func(*Policy, string) (string, error) {
 	return func(p *Policy, v string) (string, error) { *field(p) = v; return "", nil }
 }
 
-func boolean(field func(*Policy) *bool) func(*Policy, string) (string, error) {
-	return func(p *Policy, v string) (string, error) {
-		switch strings.ToLower(v) {
-		case "true", "false":
-			*field(p) = strings.ToLower(v) == "true"
-			return "", nil
-		}
-		return `"true" or "false"`, errInvalid
-	}
+// boolSetting is a true/false setting, in any case.
+func boolSetting(env, option, def, doc string, field func(*Policy) *bool) Setting {
+	return Setting{Env: env, Option: option, Default: def, Doc: doc,
+		parse: choice(`"true" or "false"`, func(v string) (bool, bool) {
+			v = strings.ToLower(v)
+			return v == "true", v == "true" || v == "false"
+		}, func(p *Policy, b bool) { *field(p) = b }),
+		Show: func(p Policy) string { return strconv.FormatBool(*field(&p)) }}
 }
 
-func orNone(s string) string {
+func or(s, none string) string {
 	if s == "" {
-		return "(none)"
-	}
-	return s
-}
-
-func orAny(s string) string {
-	if s == "" {
-		return "(any)"
+		return none
 	}
 	return s
 }

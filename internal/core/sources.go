@@ -24,9 +24,8 @@ var sourceKeys = map[string]string{
 
 // Sources tells, for each connection setting that decides security, where
 // the driver takes it from: the DSN, the service file, a PG* variable or
-// the default. It follows each driver's precedence: pgx lets the DSN beat
-// the service file, lib/pq the reverse; duplicate keys resolve as each
-// driver resolves them. lookup reads the environment (os.LookupEnv).
+// the default, in each driver's precedence (pgx lets the DSN beat the
+// service file, lib/pq the reverse). lookup reads the environment.
 func Sources(driver, s string, lookup func(string) (string, bool)) map[string]Source {
 	fromDSN := dsnSettings(driver, s)
 	fromEnv := map[string]string{}
@@ -49,12 +48,10 @@ func Sources(driver, s string, lookup func(string) (string, bool)) map[string]So
 		sv, inService := fromService[key]
 		ev, inEnv := fromEnv[key]
 		switch {
-		case driver == DriverPQ && inService:
+		case inService && (driver == DriverPQ || !inDSN):
 			out[key] = Source{"service file [" + service + "]", sv}
 		case inDSN:
 			out[key] = Source{"DSN", dv}
-		case inService:
-			out[key] = Source{"service file [" + service + "]", sv}
 		case inEnv:
 			out[key] = Source{env, ev}
 		default:
@@ -67,9 +64,7 @@ func Sources(driver, s string, lookup func(string) (string, bool)) map[string]So
 	return out
 }
 
-// ImplicitSSLMode reports whether the effective configuration sets no
-// sslmode: not in the DSN, PGSSLMODE or a service file (an empty value
-// counts as none). securepg then applies the policy's minimum.
+// ImplicitSSLMode reports whether the configuration sets no sslmode (or an empty one).
 func ImplicitSSLMode(src map[string]Source) bool {
 	s := src["sslmode"]
 	return s.Origin == "default" || s.Value == ""
@@ -98,10 +93,8 @@ func serviceFile(driver string, fromDSN map[string]string, lookup func(string) (
 	return filepath.Join(home, ".pg_service.conf")
 }
 
-// serviceSettings reads the section name of the service file at path
-// as driver reads it (dsn.Service), with securepg's key names (dbname).
-// Nil when the file cannot be read or the driver would fail on it: the
-// driver's own parser then fails too.
+// serviceSettings reads the section name of the service file at path as
+// driver reads it (dbname for database); nil when it cannot.
 func serviceSettings(driver, path, name string) map[string]string {
 	b, err := ReadRegularFile(context.Background(), path, dsn.MaxServiceFileSize)
 	if err != nil {

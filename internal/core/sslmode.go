@@ -61,9 +61,8 @@ func (v Verification) String() string {
 		return "verify-ca"
 	case VerifyFull:
 		return "verify-full"
-	default:
-		return "none"
 	}
+	return "none"
 }
 
 // Required returns the verification level that a minimum sslmode demands.
@@ -81,9 +80,7 @@ func (m SSLMode) Required() Verification {
 // NeedsTLS reports whether a minimum of m forbids plaintext attempts.
 func (m SSLMode) NeedsTLS() bool { return m >= ModeRequire }
 
-// rootsFix names where roots can be set, leaving out the policy's
-// variable when it is set already (the fix never suggests a setting that
-// is there).
+// rootsFix names where roots can be set, but a policy variable already set.
 func rootsFix(p Policy) string {
 	if p.RootCert != "" {
 		return "sslrootcert"

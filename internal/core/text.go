@@ -8,11 +8,9 @@ import (
 )
 
 // SafeText returns s with everything that could control a terminal or
-// disguise text escaped: control characters (ESC and the rest), invalid
-// UTF-8, and invisible format characters such as bidirectional overrides.
-// Use it on every string that came from a DSN or a peer (host names,
-// certificate subjects, server messages) before a person or a log reads
-// it.
+// disguise text escaped: control characters, invalid UTF-8, and invisible
+// format characters such as bidirectional overrides. Use it on every
+// string that came from a DSN or a peer before a person or a log reads it.
 func SafeText(s string) string {
 	if isSafe(s) {
 		return s
@@ -41,19 +39,10 @@ func SafeText(s string) string {
 func isSafe(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c >= 0x7f {
-			return safeSlow(s)
+			return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r == utf8.RuneError || !safeRune(r) })
 		}
 	}
 	return true
-}
-
-func safeSlow(s string) bool {
-	for _, r := range s {
-		if r == utf8.RuneError || !safeRune(r) {
-			return false
-		}
-	}
-	return utf8.ValidString(s)
 }
 
 func safeRune(r rune) bool {

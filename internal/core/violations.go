@@ -5,8 +5,6 @@ import (
 	"errors"
 )
 
-// The violations, each with its fix, in one place.
-
 func passwordInDSN(host string) *Violation {
 	return &Violation{Reason: ReasonPasswordInDSN, Host: host, Got: "password in DSN", Want: "no password in DSN",
 		Detail: "the DSN carries a password, which " + EnvForbidDSNPass + " forbids",
@@ -22,9 +20,7 @@ func hostNotAllowed(addr, host string, p Policy, multi bool) *Violation {
 		Detail: detail, Fix: "connect to an allowed host, or add it to " + EnvAllowedHosts}
 }
 
-// NetworkNotAllowed is the refusal of an address outside
-// SECUREPG_ALLOWED_NETWORKS: the address about to be dialed (before the
-// dial), or the peer of a connection made (before any byte is sent).
+// NetworkNotAllowed is the refusal of an address, or a peer, outside SECUREPG_ALLOWED_NETWORKS.
 func NetworkNotAllowed(host, addr string, p Policy) *Violation {
 	return &Violation{Reason: ReasonNetworkNotAllowed, Host: host, Got: SafeText(addr), Want: p.AllowedNetworks.String(),
 		Detail: "the address " + SafeText(addr) + " is outside " + EnvAllowedNetworks + "; nothing was sent to it",
@@ -32,8 +28,7 @@ func NetworkNotAllowed(host, addr string, p Policy) *Violation {
 }
 
 // notLoopback: t's sslmode is below the minimum, which only loopback
-// addresses may have (SECUREPG_ALLOW_LOOPBACK_PLAINTEXT), and the address
-// to dial is not loopback. Nothing was sent to it.
+// addresses may have, and the address to dial is not loopback.
 func notLoopback(t Target, addr string, p Policy) *Violation {
 	v := modeViolation(t, p)
 	v.Detail += "; " + EnvAllowLoopPlain + " permits it only to a loopback address, and the address to dial, " +
@@ -73,14 +68,13 @@ func TlsVersionTooLow(host, min string) *Violation {
 		Fix:    "enable " + min + " on the server, or lower " + EnvMinTLSVersion + " and ssl_min_protocol_version"}
 }
 
-// notValidated: a connection or handshake reached the driver without
-// securepg's judgement, which can only be a bug or a driver change; it is
-// refused whatever the mode.
 // Unvalidated is the refusal of a connection securepg did not validate.
 func Unvalidated(p Policy, detail string) *Violation {
 	return NotValidated("", p, "unvalidated connection", detail)
 }
 
+// NotValidated: a connection or handshake reached the driver without
+// securepg's judgement (a bug or a driver change); refused in any mode.
 func NotValidated(host string, p Policy, got, detail string) *Violation {
 	return &Violation{Reason: ReasonTLSNotEstablished, Host: host, Got: got, Want: p.MinSSLMode.String(), Detail: detail, Hard: true}
 }
@@ -101,30 +95,14 @@ func unverified(host string, got Verification, p Policy) *Violation {
 
 func modeViolation(t Target, p Policy) *Violation {
 	got, want := t.Mode.String(), p.MinSSLMode.String()
-	v := &Violation{Host: t.Addr(), Got: got, Want: want}
-	switch t.Mode {
-	case ModeDisable:
-		v.Reason = ReasonTLSDisabled
-		v.Detail = "sslmode=disable sends everything, password included, in plaintext"
-	case ModeAllow:
-		v.Reason = ReasonPlaintextFallback
-		v.Detail = "sslmode=allow tries plaintext first and uses TLS only if the server insists"
-	case ModePrefer:
-		v.Reason = ReasonPlaintextFallback
-		v.Detail = "sslmode=prefer allows a plaintext fallback"
-	case ModeRequire:
-		v.Reason = ReasonUnverifiedCertificate
-		v.Detail = "sslmode=require encrypts but does not verify the server certificate"
-	case ModeVerifyCA:
-		v.Reason = ReasonUnverifiedHostname
-		v.Detail = "sslmode=verify-ca does not check that the certificate belongs to this host"
-	default:
-		v.Reason = ReasonTLSDisabled
-		v.Detail = "the sslmode is not recognised"
+	m, ok := modeViolations[t.Mode]
+	if !ok {
+		m = [2]string{ReasonTLSDisabled, "the sslmode is not recognised"}
 	}
+	v := &Violation{Reason: m[0], Host: t.Addr(), Got: got, Want: want, Detail: m[1]}
 	if t.ModeFrom == ModeFromDriver {
-		// The one thing missing: roots. With them, securepg applies the
-		// minimum itself to a configuration that sets no sslmode.
+		// The one thing missing: roots, with which securepg applies the
+		// minimum to a configuration that sets no sslmode.
 		v.Detail = "the configuration sets no sslmode, and no root certificates are named to verify " + want +
 			" with, so the driver's default (" + got + ") stays"
 		v.Fix = "set " + EnvSSLRootCert + " to the CA bundle that signs your servers (or to system): a configuration that sets no sslmode then gets " + want
@@ -138,9 +116,17 @@ func modeViolation(t Target, p Policy) *Violation {
 	return v
 }
 
-// CertificateViolation turns a failed verification into a Violation that
-// keeps the x509 error as its cause. It is hard: the configuration itself
-// demanded the check.
+// modeViolations are the reason and the detail of each sslmode below a minimum.
+var modeViolations = map[SSLMode][2]string{
+	ModeDisable:  {ReasonTLSDisabled, "sslmode=disable sends everything, password included, in plaintext"},
+	ModeAllow:    {ReasonPlaintextFallback, "sslmode=allow tries plaintext first and uses TLS only if the server insists"},
+	ModePrefer:   {ReasonPlaintextFallback, "sslmode=prefer allows a plaintext fallback"},
+	ModeRequire:  {ReasonUnverifiedCertificate, "sslmode=require encrypts but does not verify the server certificate"},
+	ModeVerifyCA: {ReasonUnverifiedHostname, "sslmode=verify-ca does not check that the certificate belongs to this host"},
+}
+
+// CertificateViolation turns a failed verification into a hard Violation
+// with the x509 error as its cause.
 func CertificateViolation(host string, err error) *Violation {
 	v := &Violation{Host: host, Err: err, Got: "rejected certificate", Want: "a certificate the roots vouch for", Hard: true}
 	var hostErr x509.HostnameError
