@@ -185,6 +185,7 @@ type Error struct {
 	Err   error
 }
 
+// Error names the hook, its set and what went wrong.
 func (e *Error) Error() string {
 	what := "failed"
 	if e.Panic {
