@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -140,7 +141,8 @@ func (o ConnectOp) End(ctx context.Context, r ConnectResult) {
 	pool := PoolName(host, port, t.database)
 	t.createTime.Record(ctx, time.Since(o.start).Seconds(), metric.WithAttributes(semconv.DBClientConnectionPoolName(pool)))
 	if r.Facts.TLS {
-		t.tlsConns.Add(ctx, 1, metric.WithAttributes(semconv.TLSProtocolVersion(tlsVersion(r.Facts.Version)), tlsCurve(r.Facts.CurveID)))
+		// tls.curve: the group's name, "" when not known.
+		t.tlsConns.Add(ctx, 1, metric.WithAttributes(semconv.TLSProtocolVersion(tlsVersion(r.Facts.Version)), semconv.TLSCurve(core.GroupName(r.Facts.CurveID))))
 		if len(r.Facts.PeerCertificates) > 0 {
 			noteExpiry(host, port, r.Facts.PeerCertificates[0].NotAfter)
 		}
@@ -159,10 +161,7 @@ func splitHost(hostport string) (string, int) {
 	if err != nil {
 		return hostport, 0
 	}
-	n := 0
-	for _, c := range p {
-		n = n*10 + int(c-'0')
-	}
+	n, _ := strconv.Atoi(p)
 	return h, n
 }
 
@@ -224,9 +223,6 @@ func FactsAttrs(f core.Facts) []attribute.KeyValue {
 	return attrs
 }
 
-// tlsCurve is the tls.curve dimension: the group's name, "" when not known.
-func tlsCurve(id tls.CurveID) attribute.KeyValue { return semconv.TLSCurve(core.GroupName(id)) }
-
 // tlsVersion spells a TLS version as semconv does: "1.3".
 func tlsVersion(v uint16) string {
 	return strings.TrimPrefix(core.TLSVersionName(v), "TLSv")
@@ -235,7 +231,7 @@ func tlsVersion(v uint16) string {
 // PoolName is the default db.client.connection.pool.name: host:port/db.
 func PoolName(host string, port int, db string) string {
 	if port != 0 {
-		host = net.JoinHostPort(host, itoa(port))
+		host = net.JoinHostPort(host, strconv.Itoa(port))
 	}
 	return host + "/" + db
 }

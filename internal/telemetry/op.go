@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -86,9 +85,5 @@ func (o Op) End(ctx context.Context, err error) {
 		o.c.t.opDuration.Record(ctx, d, o.p.recordOpts...)
 		return
 	}
-	attrs := append(append([]attribute.KeyValue(nil), o.c.attrs...), semconv.DBOperationName(o.si.op))
-	if o.si.target != "" {
-		attrs = append(attrs, semconv.DBCollectionName(o.si.target))
-	}
-	o.c.t.opDuration.Record(ctx, d, metric.WithAttributes(append(attrs, errAttrs...)...))
+	o.c.t.opDuration.Record(ctx, d, metric.WithAttributes(o.c.metricAttrs(o.si, errAttrs...)...))
 }
