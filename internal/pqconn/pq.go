@@ -69,14 +69,9 @@ func PreparePQ(dsn string, p core.Policy) (*PQConfig, core.Plan, error) {
 	return pc, plan, nil
 }
 
-// useSSL is lib/pq's: the modes in which it looks for ~/.postgresql/root.crt.
-func useSSL(m pq.SSLMode) bool {
-	switch m {
-	case pq.SSLModePrefer, pq.SSLModeRequire, pq.SSLModeVerifyCA, pq.SSLModeVerifyFull:
-		return true
-	}
-	return false
-}
+// pqModes are lib/pq's sslmodes; in those from prefer on (pqModes[2:]) it
+// looks for ~/.postgresql/root.crt.
+var pqModes = []pq.SSLMode{pq.SSLModeDisable, pq.SSLModeAllow, pq.SSLModePrefer, pq.SSLModeRequire, pq.SSLModeVerifyCA, pq.SSLModeVerifyFull}
 
 func hardenPQ(cfg pq.Config, p core.Policy, src map[string]core.Source) (*PQConfig, core.Plan, error) {
 	ctx := context.Background()
@@ -160,8 +155,7 @@ func pqMode(cfg pq.Config, p core.Policy, src map[string]core.Source, home strin
 		// lib/pq turns TLS off for every host when the first host is a unix
 		// socket. securepg does TLS itself, so the TCP hosts get what the
 		// configuration asked for, as with libpq.
-		if m := pq.SSLMode(src["sslmode"].Value); m == "" || slices.Contains([]pq.SSLMode{pq.SSLModeDisable, pq.SSLModeAllow,
-			pq.SSLModePrefer, pq.SSLModeRequire, pq.SSLModeVerifyCA, pq.SSLModeVerifyFull}, m) {
+		if m := pq.SSLMode(src["sslmode"].Value); m == "" || slices.Contains(pqModes, m) {
 			mode = m
 		}
 	}
@@ -212,7 +206,7 @@ func pqRoots(ctx context.Context, cfg pq.Config, p core.Policy, home string, mod
 		r.desc = "sslrootcert (inline)"
 	case cfg.SSLRootCert != "":
 		r.desc = cfg.SSLRootCert
-	case home != "" && !cfg.SSLInline && useSSL(tlsMode) && fileExists(filepath.Join(home, "root.crt")):
+	case home != "" && !cfg.SSLInline && slices.Contains(pqModes[2:], tlsMode) && fileExists(filepath.Join(home, "root.crt")):
 		rootPath = filepath.Join(home, "root.crt")
 		r.desc = rootPath
 	case p.RootCert != "":
@@ -230,17 +224,14 @@ func pqRoots(ctx context.Context, cfg pq.Config, p core.Policy, home string, mod
 			return r, errors.New("securepg: sslrootcert (inline): no PEM certificate")
 		}
 		r.roots, r.pem, r.usable = core.StaticMaterial("root certificates", roots), []byte(rootPath), true
-	case r.fromOrg:
+	case r.fromOrg || fileExists(rootPath):
 		r.roots = core.Watched(p, core.NewMaterial("root certificates", core.ParseRoots, rootPath))
 		if err := r.roots.Load(ctx); err != nil {
-			return r, fmt.Errorf("securepg: %s: %w", p.Sources[core.EnvSSLRootCert], err)
-		}
-		r.pem, _ = core.ReadRegularFile(ctx, rootPath, core.MaxKeyFileSize)
-		r.usable = true
-	case fileExists(rootPath):
-		r.roots = core.Watched(p, core.NewMaterial("root certificates", core.ParseRoots, rootPath))
-		if err := r.roots.Load(ctx); err != nil {
-			return r, fmt.Errorf("securepg: sslrootcert: %w", err)
+			from := "sslrootcert"
+			if r.fromOrg {
+				from = p.Sources[core.EnvSSLRootCert]
+			}
+			return r, fmt.Errorf("securepg: %s: %w", from, err)
 		}
 		r.pem, _ = core.ReadRegularFile(ctx, rootPath, core.MaxKeyFileSize)
 		r.usable = true
@@ -256,7 +247,7 @@ func pqRoots(ctx context.Context, cfg pq.Config, p core.Policy, home string, mod
 	case r.roots != nil || cfg.SSLInline || rootPath == "system":
 	case rootPath != "":
 		r.later = core.Watched(p, core.NewMaterial("root certificates", core.ParseRoots, rootPath))
-	case home != "" && useSSL(tlsMode):
+	case home != "" && slices.Contains(pqModes[2:], tlsMode):
 		r.later = core.Watched(p, core.NewMaterial("root certificates", core.ParseRoots, filepath.Join(home, "root.crt")))
 	}
 	return r, nil
@@ -356,9 +347,6 @@ func pqClientCert(ctx context.Context, cfg pq.Config, home string, p core.Policy
 	certPath, keyPath := cfg.SSLCert, cfg.SSLKey
 	if certPath == "" && home != "" {
 		certPath = filepath.Join(home, "postgresql.crt")
-		if !fileExists(certPath) {
-			return orgClientCert(ctx, p)
-		}
 	}
 	if certPath == "" || !fileExists(certPath) {
 		if cfg.SSLCert == "" {

@@ -89,18 +89,9 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *core.PQTarget, useTLS boo
 		cfg.Password = pw
 	}
 	cfg.Passfile = noPassfile
-	// The password protection: lib/pq can neither bind SCRAM to the TLS
-	// channel nor refuse a cleartext request, so a password does not go
-	// to a server whose identity is not verified (a hook's, a passfile's:
-	// the configuration's was judged at sql.Open).
 	if useTLS && cfg.Password != "" {
-		refusal, unbound := core.Pass(c.Policy, core.Check{Stage: core.StageCredential, Credential: core.CredentialUnbound, Target: t.Target})
-		if refusal != nil {
-			rec.Reject(refusal)
-			return nil, nil, refusal
-		}
-		for _, v := range unbound {
-			rec.Audit(v)
+		if err := c.passwordCheck(t, rec); err != nil {
+			return nil, nil, err
 		}
 	}
 	conn, err := pq.NewConnectorConfig(cfg)
@@ -116,6 +107,23 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *core.PQTarget, useTLS boo
 		return nil, nil, err
 	}
 	return dc, s, nil
+}
+
+// passwordCheck is the password protection: lib/pq can neither bind
+// SCRAM to the TLS channel nor refuse a cleartext request, so a password
+// (a hook's, a passfile's: the configuration's was judged at sql.Open)
+// does not go to a server whose identity is not verified. It records and
+// returns the refusal, or audits what audit mode lets through.
+func (c *PQConfig) passwordCheck(t *core.PQTarget, rec *core.Recorder) error {
+	refusal, unbound := core.Pass(c.Policy, core.Check{Stage: core.StageCredential, Credential: core.CredentialUnbound, Target: t.Target})
+	if refusal != nil {
+		rec.Reject(refusal)
+		return refusal
+	}
+	for _, v := range unbound {
+		rec.Audit(v)
+	}
+	return nil
 }
 
 // pqConnect is conn.Connect, recovering what lib/pq's startup does with a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -133,17 +134,12 @@ func (d *ListenerDialer) DialTimeout(network, address string, timeout time.Durat
 // DialContext connects to the planned host at address, validated.
 func (d *ListenerDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	rec := core.NewRecorder()
-	var t *core.PQTarget
-	for i := range d.c.targets {
-		if d.c.targets[i].DialNet == network && d.c.targets[i].DialAddr == address {
-			t = &d.c.targets[i]
-			break
-		}
-	}
-	if t == nil {
+	i := slices.IndexFunc(d.c.targets, func(t core.PQTarget) bool { return t.DialNet == network && t.DialAddr == address })
+	if i < 0 {
 		d.report(ctx, rec, core.Facts{}, core.ErrUnexpectedAddress)
 		return nil, core.ErrUnexpectedAddress
 	}
+	t := &d.c.targets[i]
 	rec.Attempt(t.Target)
 	// The credential lib/pq reads for this connect (it read it before
 	// dialing: the listener's DSN, PGPASSWORD, the passfile as they are
@@ -155,14 +151,9 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 	}
 	useTLS := t.TLS != nil && !t.Allow
 	if password && useTLS {
-		refusal, unbound := core.Pass(d.c.Policy, core.Check{Stage: core.StageCredential, Credential: core.CredentialUnbound, Target: t.Target})
-		if refusal != nil {
-			rec.Reject(refusal)
-			d.report(ctx, rec, core.Facts{}, refusal)
-			return nil, refusal
-		}
-		for _, v := range unbound {
-			rec.Audit(v)
+		if err := d.c.passwordCheck(t, rec); err != nil {
+			d.report(ctx, rec, core.Facts{}, err)
+			return nil, err
 		}
 	}
 	pd := &core.PQDialer{Net: &d.c.PQNet, Host: t, UseTLS: useTLS, Rec: rec, Outer: ctx, Listener: true, Password: password}
