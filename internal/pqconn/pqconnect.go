@@ -54,8 +54,8 @@ func (c *PQConfig) Connect(ctx context.Context, creds core.CredsFunc, rec *core.
 				if core.CtxEnded(ctx) != nil {
 					return nil, core.Facts{}, nil, core.CtxError(ctx, err)
 				}
-				// allow retries with TLS only when the plaintext session
-				// was refused by the server, not when nothing answered.
+				// allow retries with TLS only when the server refused the
+				// plaintext session, not when nothing answered.
 				if i == 0 && len(tries) > 1 && len(rec.Since(mark)) == 0 {
 					break
 				}
@@ -79,9 +79,8 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *core.PQTarget, useTLS boo
 		cfg.Password = cr.Password
 	}
 	if cfg.Password == "" {
-		// lib/pq would open the passfile itself, outside the context, and
-		// block on a FIFO: securepg reads it, as lib/pq would, and lib/pq
-		// gets a passfile it will not find.
+		// lib/pq would open the passfile outside the context (and block on
+		// a FIFO): securepg reads it, and lib/pq gets one it cannot find.
 		pw, err := pqPassfile(ctx, cfg)
 		if err != nil {
 			return nil, nil, err
