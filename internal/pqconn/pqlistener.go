@@ -101,11 +101,13 @@ func (c *PQConfig) listenerName(cfg pq.Config) string {
 		}
 		b.WriteString(p[0])
 		b.WriteString("='")
-		b.WriteString(strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(p[1]))
+		b.WriteString(kvEscaper.Replace(p[1]))
 		b.WriteString("' ")
 	}
 	return strings.TrimSuffix(b.String(), " ")
 }
+
+var kvEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
 
 // Dial is DialContext without a context.
 func (d *ListenerDialer) Dial(network, address string) (net.Conn, error) {
