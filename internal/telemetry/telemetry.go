@@ -128,19 +128,17 @@ type T struct {
 
 // New builds the instrumentation for a connector.
 func New(s Settings, driver, minSSLMode, database string) *T {
-	t := &T{s: s, driver: driver, minSSLMode: minSSLMode, database: database, tracesOn: true}
+	t := &T{s: s, driver: driver, minSSLMode: minSSLMode, database: database}
 	t.opSpans = s.OperationSpans == nil || *s.OperationSpans
 	tp := s.TracerProvider
 	if tp == nil {
-		// OpenTelemetry's global stand-in forwards to a provider once one
-		// is installed.
+		// The global stand-in forwards to a provider once one is installed.
 		if tp = otel.GetTracerProvider(); reflect.TypeOf(tp).String() == "*global.tracerProvider" {
 			t.globalTP = tp
 		}
 	}
-	if _, ok := tp.(tracenoop.TracerProvider); ok {
-		t.tracesOn = false
-	}
+	_, noopTracer := tp.(tracenoop.TracerProvider)
+	t.tracesOn = !noopTracer
 	t.tracer = tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version), trace.WithSchemaURL(semconv.SchemaURL))
 
 	mp := s.MeterProvider
