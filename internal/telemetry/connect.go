@@ -92,8 +92,7 @@ func (o ConnectOp) End(ctx context.Context, r ConnectResult) {
 		host, port = r.Facts.Host, int(r.Facts.Port)
 	}
 	if o.span != nil {
-		attrs := t.connAttrs(host, port)
-		attrs = append(attrs, KeyOutcome.String(outcome))
+		attrs := append(t.serverAttrs(host, port, KeyMinSSLMode.String(t.minSSLMode), KeyDriver.String(t.driver)), KeyOutcome.String(outcome))
 		if reason != "" {
 			attrs = append(attrs, KeyReason.String(reason))
 		}
@@ -138,8 +137,7 @@ func (o ConnectOp) End(ctx context.Context, r ConnectResult) {
 	if r.Err != nil {
 		return
 	}
-	pool := PoolName(host, port, t.database)
-	t.createTime.Record(ctx, time.Since(o.start).Seconds(), metric.WithAttributes(semconv.DBClientConnectionPoolName(pool)))
+	t.createTime.Record(ctx, time.Since(o.start).Seconds(), metric.WithAttributes(semconv.DBClientConnectionPoolName(PoolName(host, port, t.database))))
 	if r.Facts.TLS {
 		// tls.curve: the group's name, "" when not known.
 		t.tlsConns.Add(ctx, 1, metric.WithAttributes(semconv.TLSProtocolVersion(tlsVersion(r.Facts.Version)), semconv.TLSCurve(core.GroupName(r.Facts.CurveID))))
@@ -151,22 +149,13 @@ func (o ConnectOp) End(ctx context.Context, r ConnectResult) {
 
 // Refused records a refusal at connector creation: nothing was dialed.
 func (t *T) Refused(ctx context.Context, v *core.Violation) {
-	host, port := splitHost(v.Host)
+	host, port := v.Host, 0
+	if h, p, err := net.SplitHostPort(v.Host); err == nil {
+		host = h
+		port, _ = strconv.Atoi(p)
+	}
 	_, o := t.ConnectStart(ctx, host, port)
 	o.End(ctx, ConnectResult{Err: v, Violation: v})
-}
-
-func splitHost(hostport string) (string, int) {
-	h, p, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return hostport, 0
-	}
-	n, _ := strconv.Atoi(p)
-	return h, n
-}
-
-func (t *T) connAttrs(host string, port int) []attribute.KeyValue {
-	return t.serverAttrs(host, port, KeyMinSSLMode.String(t.minSSLMode), KeyDriver.String(t.driver))
 }
 
 // FactsAttrs describes a validated connection's security.
