@@ -37,12 +37,11 @@ type ConnectOp struct {
 
 // ConnectResult is how an attempt ended.
 type ConnectResult struct {
-	Facts      core.Facts
-	Err        error
-	Violation  *core.Violation   // the refusal, when the policy refused
-	Rejected   []*core.Violation // other attempts the policy refused (hosts or addresses tried before)
-	Audited    []*core.Violation // violations let through by audit mode
-	ConnectErr bool              // the attempt failed for a reason that is not the policy
+	Facts     core.Facts
+	Err       error
+	Violation *core.Violation   // the refusal, when the policy refused
+	Rejected  []*core.Violation // other attempts the policy refused (hosts or addresses tried before)
+	Audited   []*core.Violation // violations let through by audit mode
 }
 
 // ConnectStart begins observing a new physical connection to the DSN's
