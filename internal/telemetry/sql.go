@@ -190,9 +190,8 @@ func isIdent(c byte) bool {
 // case) and its target table, where they can be read from the statement:
 // "SELECT", "users" for SELECT * FROM users. Both may be empty.
 func Summarize(q string) (op, target string) {
-	s := newScanner(q)
-	first := s.word()
-	op = strings.ToUpper(first)
+	s := &scanner{q: Sanitize(q)}
+	op = strings.ToUpper(s.word())
 	switch op {
 	case "":
 		return "", ""
@@ -235,8 +234,6 @@ type scanner struct {
 	i     int
 	depth int // parentheses
 }
-
-func newScanner(q string) *scanner { return &scanner{q: Sanitize(q)} }
 
 func (s *scanner) skipSpace() {
 	for s.i < len(s.q) && (s.q[s.i] == ' ' || s.q[s.i] == '\t' || s.q[s.i] == '\n' || s.q[s.i] == '\r' || s.q[s.i] == '(' && s.depth < 0) {
