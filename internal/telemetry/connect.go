@@ -49,16 +49,10 @@ type ConnectResult struct {
 func (t *T) ConnectStart(ctx context.Context, host string, port int) (context.Context, ConnectOp) {
 	o := ConnectOp{t: t, start: time.Now(), host: host, port: port}
 	if t.tracing() {
-		opts := t.connect
-		if opts == nil {
-			opts = defaultConnectOpts
-		}
-		ctx, o.span = t.tracer.Start(ctx, ConnectSpanName, opts...)
+		ctx, o.span = t.tracer.Start(ctx, ConnectSpanName, t.connect...)
 	}
 	return ctx, o
 }
-
-var defaultConnectOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(semconv.DBSystemNamePostgreSQL)}
 
 // SetConnect gives every connect span what the configuration says about
 // connecting: the bound on each connect and the application_name the

@@ -104,7 +104,7 @@ func (s *Settings) ReadEnv() error {
 // T is the instrumentation of one connector.
 type T struct {
 	s        Settings
-	connect  []trace.SpanStartOption // the connect span's start options
+	connect  []trace.SpanStartOption // the connect span's start options (SetConnect)
 	tracer   trace.Tracer
 	globalTP trace.TracerProvider // the global delegate, when no provider was given
 	tracesOn bool                 // false for an explicit no-op provider
@@ -128,7 +128,8 @@ type T struct {
 
 // New builds the instrumentation for a connector.
 func New(s Settings, driver, minSSLMode, database string) *T {
-	t := &T{s: s, driver: driver, minSSLMode: minSSLMode, database: database}
+	t := &T{s: s, driver: driver, minSSLMode: minSSLMode, database: database,
+		connect: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(semconv.DBSystemNamePostgreSQL)}}
 	t.opSpans = s.OperationSpans == nil || *s.OperationSpans
 	tp := s.TracerProvider
 	if tp == nil {
@@ -246,9 +247,7 @@ func (t *T) stmt(kind, query string) *stmtInfo {
 		return v.(*stmtInfo)
 	}
 	si := &stmtInfo{}
-	if query != "" {
-		si.op, si.target = Summarize(query)
-	}
+	si.op, si.target = Summarize(query)
 	if op, ok := fixedOps[kind]; ok {
 		si.op = op
 	}
