@@ -1,6 +1,7 @@
 package pqconn
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -106,16 +107,11 @@ func hardenPQ(cfg pq.Config, p core.Policy, src map[string]core.Source) (*PQConf
 		if !h.set && h.addr != "" {
 			t.Host = "" // hostaddr alone: lib/pq's default host name is no name
 		}
-		port := strconv.Itoa(int(h.port))
-		switch {
-		case h.addr != "":
-			t.DialNet, t.DialAddr = "tcp", net.JoinHostPort(h.addr, port)
-		case isUnixHost(h.host):
-			t.Network = "unix"
-			t.DialNet, t.DialAddr = "unix", filepath.Join(h.host, ".s.PGSQL."+port)
+		if port := strconv.Itoa(int(h.port)); h.addr == "" && isUnixHost(h.host) {
+			t.Network, t.DialNet, t.DialAddr = "unix", "unix", filepath.Join(h.host, ".s.PGSQL."+port)
 			t.Attempts = []core.Attempt{{}}
-		default:
-			t.DialNet, t.DialAddr = "tcp", net.JoinHostPort(h.host, port)
+		} else {
+			t.DialNet, t.DialAddr = "tcp", net.JoinHostPort(cmp.Or(h.addr, h.host), port)
 		}
 		t.Mode = core.ModeFromAttempts(t.Attempts)
 		if t.Network == "tcp" {
