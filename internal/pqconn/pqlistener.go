@@ -54,13 +54,11 @@ func (c *PQConfig) Listener(ctx context.Context, report func(ctx context.Context
 			}
 		}
 	}
-	switch {
-	case cfg.Password == "": // lib/pq reads the passfile (checked at sql.Open to be a regular file)
-	case !c.dsnPassword && os.Getenv("PGPASSWORD") == cfg.Password:
-		cfg.Password = ""
+	if cfg.Password != "" { // else lib/pq reads the passfile (checked at sql.Open to be a regular file)
 		cfg.Passfile = noPassfile
-	default:
-		cfg.Passfile = noPassfile
+		if !c.dsnPassword && os.Getenv("PGPASSWORD") == cfg.Password {
+			cfg.Password = "" // lib/pq reads PGPASSWORD itself
+		}
 	}
 	return &ListenerDialer{c: c, Name: c.listenerName(cfg), reported: report}, nil
 }
@@ -94,17 +92,13 @@ func (c *PQConfig) listenerName(cfg pq.Config) string {
 	for k, v := range cfg.Runtime {
 		kv = append(kv, [2]string{k, v})
 	}
-	var b strings.Builder
+	var parts []string
 	for _, p := range kv {
-		if p[1] == "" && p[0] != "service" && p[0] != "sslrootcert" {
-			continue
+		if p[1] != "" || p[0] == "service" || p[0] == "sslrootcert" {
+			parts = append(parts, p[0]+"='"+kvEscaper.Replace(p[1])+"'")
 		}
-		b.WriteString(p[0])
-		b.WriteString("='")
-		b.WriteString(kvEscaper.Replace(p[1]))
-		b.WriteString("' ")
 	}
-	return strings.TrimSuffix(b.String(), " ")
+	return strings.Join(parts, " ")
 }
 
 var kvEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
