@@ -38,9 +38,7 @@ func (c *Conn) Start(ctx context.Context, kind, query string) (context.Context, 
 	if !tracing && !t.metering(ctx) {
 		return ctx, Op{}
 	}
-	if tracing && t.s.Filter != nil && !t.s.Filter(ctx, kind, query) {
-		tracing = false
-	}
+	tracing = tracing && (t.s.Filter == nil || t.s.Filter(ctx, kind, query))
 	si := t.stmt(kind, query)
 	o := Op{c: c, si: si, p: c.prepared(si), start: time.Now()}
 	if tracing {
