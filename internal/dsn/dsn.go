@@ -62,25 +62,21 @@ func Read(driver, dsn string) Reading {
 		r.readPgxKeywordValue(dsn)
 	}
 	r.Settings = make(map[string]string, len(r.Pairs))
-	if driver == PQ {
-		// lib/pq: the last of each key, and database= beats dbname=.
-		for _, p := range r.Pairs {
-			r.Settings[p.Key] = p.Value
-		}
-		if db, ok := r.Settings["database"]; ok {
-			r.Settings["dbname"] = db
-			delete(r.Settings, "database")
-		}
-		if db, ok := r.Settings["dbname"]; ok {
-			r.Settings["database"] = db
-			delete(r.Settings, "dbname")
-		}
-		return r
-	}
 	for _, p := range r.Pairs {
-		r.Settings[canonical(p.Key)] = p.Value
+		if driver == PQ {
+			r.Settings[p.Key] = p.Value // lib/pq: the last of each key
+		} else {
+			r.Settings[canonical(p.Key)] = p.Value
+		}
 	}
-	if r.URL {
+	if db, ok := r.Settings["dbname"]; ok && driver == PQ {
+		// lib/pq: database= beats dbname=.
+		if _, ok := r.Settings["database"]; !ok {
+			r.Settings["database"] = db
+		}
+		delete(r.Settings, "dbname")
+	}
+	if r.URL && driver != PQ {
 		r.pgxSSLAlias()
 	}
 	return r
@@ -93,9 +89,8 @@ func canonical(k string) string {
 	return k
 }
 
-var asciiSpace = [256]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
-
-func trimASCIISpace(s string) string { return strings.Trim(s, " \t\n\r\v\f") }
+// spaces are the ASCII spaces pgx splits keyword/value settings on.
+const spaces = " \t\n\r\v\f"
 
 // readPgxKeywordValue follows pgconn's parseKeywordValueSettings.
 func (r *Reading) readPgxKeywordValue(s string) {
@@ -103,59 +98,37 @@ func (r *Reading) readPgxKeywordValue(s string) {
 		r.fail(errors.New("forbidden NUL byte in connection string"), s)
 		return
 	}
-	s = strings.TrimLeft(s, " \t\n\r\v\f")
+	s = strings.TrimLeft(s, spaces)
 	for len(s) > 0 {
 		eq := strings.IndexByte(s, '=')
 		if eq < 0 {
 			r.fail(errors.New("invalid keyword/value"), s)
 			return
 		}
-		key := trimASCIISpace(s[:eq])
-		if i := strings.IndexAny(key, " \t\n\r\v\f"); i >= 0 {
+		key := strings.Trim(s[:eq], spaces)
+		if i := strings.IndexAny(key, spaces); i >= 0 {
 			r.fail(fmt.Errorf(`missing "=" after %q in connection info string`, key[:i]), s)
 			return
 		}
-		rest := strings.TrimLeft(s[eq+1:], " \t\n\r\v\f")
+		rest := strings.TrimLeft(s[eq+1:], spaces)
 		var raw, val string
 		switch {
 		case rest == "":
 			s = ""
 		case rest[0] != '\'':
-			end := 0
-			for ; end < len(rest); end++ {
-				if asciiSpace[rest[end]] {
-					break
-				}
-				if rest[end] == '\\' {
-					end++
-					if end == len(rest) {
-						break
-					}
-				}
-			}
+			end := valueEnd(rest, false)
 			raw, val = rest[:end], unescape(rest[:end])
-			s = strings.TrimLeft(rest[end:], " \t\n\r\v\f")
+			s = strings.TrimLeft(rest[end:], spaces)
 		default:
 			body := rest[1:]
-			end := 0
-			for ; end < len(body); end++ {
-				if body[end] == '\'' {
-					break
-				}
-				if body[end] == '\\' {
-					end++
-					if end == len(body) {
-						break
-					}
-				}
-			}
-			if end >= len(body) {
+			end := valueEnd(body, true)
+			if end == len(body) {
 				r.fail(errors.New("unterminated quoted string in connection info string"), s)
 				r.Pairs = append(r.Pairs, Pair{Key: key, Value: unescape(body), Raw: rest})
 				return
 			}
 			raw, val = rest[:end+2], unescape(body[:end])
-			s = strings.TrimLeft(body[end+1:], " \t\n\r\v\f")
+			s = strings.TrimLeft(body[end+1:], spaces)
 		}
 		if key == "" {
 			r.fail(errors.New("invalid keyword/value"), s)
@@ -166,6 +139,21 @@ func (r *Reading) readPgxKeywordValue(s string) {
 		}
 		r.Pairs = append(r.Pairs, Pair{Key: key, Value: val, Raw: raw})
 	}
+}
+
+// valueEnd is the index of the space (the quote, when quoted) that ends
+// the value s starts with, a backslash escaping the next byte; len(s) when
+// none does.
+func valueEnd(s string, quoted bool) int {
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\':
+			i++
+		case quoted && s[i] == '\'' || !quoted && strings.IndexByte(spaces, s[i]) >= 0:
+			return i
+		}
+	}
+	return len(s)
 }
 
 // unescape is libpq's backslash rule: a backslash is dropped and the next
@@ -253,22 +241,10 @@ func uriDecode(raw string) (string, error) {
 	return b.String(), nil
 }
 
-func uriDecodeLenient(raw string) string {
-	v, err := uriDecode(raw)
-	if err != nil {
-		return raw
-	}
-	return v
-}
-
 func hexDigit(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
+	i := strings.IndexByte("0123456789abcdefABCDEF", c)
+	if i >= 16 {
+		i -= 6
 	}
-	return 0, false
+	return byte(i), i >= 0
 }

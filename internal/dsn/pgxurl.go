@@ -60,13 +60,33 @@ func (r *Reading) readURLUserinfo(p string) (string, bool) {
 }
 
 // readURLHosts reads the comma-separated host[:port] list, appends its
-// host and port pairs, and returns the text after it; false when it
-// failed.
+// host and port pairs (each list joined by commas, as pgconn joins them)
+// and returns the text after it; false when it failed.
 func (r *Reading) readURLHosts(p string) (string, bool) {
-	hosts, ports, p, ok := r.scanURLHosts(p)
-	if !ok {
-		return "", false
+	var hb, pb strings.Builder
+	for {
+		host, rest, ok := r.scanURLHost(p)
+		if !ok {
+			return "", false
+		}
+		hb.WriteString(host)
+		if p = rest; len(p) > 0 && p[0] == ':' {
+			p = p[1:]
+			i := strings.IndexAny(p, "/?,")
+			if i < 0 {
+				i = len(p)
+			}
+			pb.WriteString(p[:i])
+			p = p[i:]
+		}
+		if len(p) == 0 || p[0] != ',' {
+			break
+		}
+		p = p[1:]
+		hb.WriteByte(',')
+		pb.WriteByte(',')
 	}
+	hosts, ports := hb.String(), pb.String()
 	if hosts != "" {
 		v, err := uriDecode(hosts)
 		if err != nil {
@@ -84,35 +104,6 @@ func (r *Reading) readURLHosts(p string) (string, bool) {
 		r.Pairs = append(r.Pairs, Pair{Key: "port", Value: v, Raw: ports})
 	}
 	return p, true
-}
-
-// scanURLHosts splits the host list into its hosts and its ports, each
-// joined by commas as pgconn joins them, still percent-encoded, and
-// returns the text after the list; false when it failed.
-func (r *Reading) scanURLHosts(p string) (hosts, ports, rest string, ok bool) {
-	var hb, pb strings.Builder
-	for {
-		var host string
-		if host, p, ok = r.scanURLHost(p); !ok {
-			return "", "", "", false
-		}
-		hb.WriteString(host)
-		if len(p) > 0 && p[0] == ':' {
-			p = p[1:]
-			i := strings.IndexAny(p, "/?,")
-			if i < 0 {
-				i = len(p)
-			}
-			pb.WriteString(p[:i])
-			p = p[i:]
-		}
-		if len(p) == 0 || p[0] != ',' {
-			return hb.String(), pb.String(), p, true
-		}
-		p = p[1:]
-		hb.WriteByte(',')
-		pb.WriteByte(',')
-	}
 }
 
 // scanURLHost reads one host of the list, a name or a bracketed IPv6
@@ -175,12 +166,15 @@ func (r *Reading) readURLQuery(params string) {
 			params = ""
 		}
 		rawKey, rawValue, found := strings.Cut(pair, "=")
+		key, err := uriDecode(rawKey)
 		if !found || strings.IndexByte(rawValue, '=') >= 0 {
-			r.Pairs = append(r.Pairs, Pair{Key: uriDecodeLenient(rawKey), Value: rawValue, Raw: rawValue})
+			if err != nil {
+				key = rawKey
+			}
+			r.Pairs = append(r.Pairs, Pair{Key: key, Value: rawValue, Raw: rawValue})
 			r.fail(errors.New(`missing or extra key/value separator "=" in URI query parameter`), params)
 			return
 		}
-		key, err := uriDecode(rawKey)
 		if err != nil {
 			r.fail(err, pair+"&"+params)
 			return

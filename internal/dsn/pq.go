@@ -65,9 +65,6 @@ func (sc *pqScanner) skipSpaces() (rune, bool) {
 	return c, ok
 }
 
-// tail is the text from the rune last read.
-func (sc *pqScanner) tail() string { return string(sc.s[max(sc.i-1, 0):]) }
-
 // readPQValue reads key's value after its "=", bare or single-quoted, and
 // appends the pair; false when the DSN ends or fails in it. (The value's
 // runes stay in this function, so that a short one is not allocated.)
@@ -84,7 +81,7 @@ func (r *Reading) readPQValue(sc *pqScanner, key []rune) bool {
 			if c == '\\' {
 				if c, ok = sc.next(); !ok {
 					r.Pairs = append(r.Pairs, Pair{Key: string(key), Value: string(val), Raw: string(sc.s[vstart:])})
-					r.fail(errors.New("missing character after backslash"), sc.tail())
+					r.fail(errors.New("missing character after backslash"), string(sc.s[sc.i-1:]))
 					return false
 				}
 			}

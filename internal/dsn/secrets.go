@@ -91,19 +91,15 @@ func editDistanceAtMost2(a, b string) int {
 	return min(prev[len(b)], 3)
 }
 
-// blank reports a rune that some parser of a DSN skips or splits on: the
-// ASCII spaces (all three parsers) and every other Unicode space, which
-// lib/pq's key/value reader (unicode.IsSpace) treats as a separator while
-// pgx's keeps it in the value: U+0085, U+00A0, U+1680, U+2000-U+200A,
-// U+2028, U+2029, U+202F, U+205F, U+3000.
+// blank is a rune some parser of a DSN skips or splits on: lib/pq's
+// key/value reader splits on every Unicode space (U+0085, U+00A0,
+// U+2000-U+200A, U+3000...), pgx's only on the ASCII ones.
 func blank(r rune) bool { return unicode.IsSpace(r) }
-
-func isQuote(r rune) bool { return r == '\'' || r == '"' }
 
 // swallowed reports whether v looks like another setting: a keyword, then
 // '=' (blanks of any parser allowed before and after the keyword).
 func swallowed(v string) (string, bool) {
-	v = strings.TrimLeftFunc(v, func(r rune) bool { return blank(r) || isQuote(r) })
+	v = strings.TrimLeftFunc(v, func(r rune) bool { return blank(r) || r == '\'' || r == '"' })
 	i := 0
 	for i < len(v) && (v[i] >= 'a' && v[i] <= 'z' || v[i] >= 'A' && v[i] <= 'Z' || v[i] == '_' || v[i] >= '0' && v[i] <= '9') {
 		i++

@@ -17,28 +17,25 @@ const MaxServiceFileSize = 64 << 10
 var ErrServiceNotFound = errors.New("the service file has no such service")
 
 // Service reads the section name of a pg_service.conf (its content,
-// data) exactly as driver reads it. Neither driver reads a system-wide
-// file (PGSYSCONFDIR): the file is the servicefile setting (pgx only),
-// PGSERVICEFILE, or ~/.pg_service.conf; a missing file is an error to
-// both. Lines are split as bufio.Scanner splits them (so a line longer
-// than 64 KiB is an error to both), trimmed of Unicode space, and '#'
-// starts a comment line. Where they differ:
+// data) exactly as driver reads it; an unknown driver is read as pgx.
+// Neither driver reads a system-wide file (PGSYSCONFDIR): the file is the
+// servicefile setting (pgx only), PGSERVICEFILE, or ~/.pg_service.conf,
+// and a missing file is an error to both. Lines are split as
+// bufio.Scanner splits them (a line over 64 KiB is an error), trimmed of
+// Unicode space, '#' starts a comment line, and of a key repeated in the
+// section the last value wins. Where they differ:
 //
 //   - pgx (pgservicefile) parses the whole file: a line outside any
-//     section, or without '=' in any section, is an error. The name is
-//     what is between the brackets, untrimmed; of two sections with one
-//     name the last wins. Keys are canonical for pgx (database for
-//     dbname; with both in one section, pgx keeps either, by map order,
-//     and the reader the later line).
-//   - lib/pq reads up to the first section whose name, trimmed, is name,
-//     and then that section only (up to the next one): lines elsewhere are
-//     never looked at. A line of it without '=', or with nothing before
-//     '=', is an error. Keys are as written (lib/pq refuses those it does
-//     not know when it applies them).
+//     section, or without '=' in one, is an error. The name is what is
+//     between the brackets, untrimmed; of two sections of one name the
+//     last wins. Keys are canonical (database for dbname; with both in one
+//     section, pgx keeps either, by map order, and the reader the later).
+//   - lib/pq reads up to the first section whose trimmed name is name, and
+//     then that section only: a line of it without '=', or with nothing
+//     before '=', is an error. Keys are as written (lib/pq refuses unknown
+//     ones when it applies them).
 //
-// In both, of a key repeated in the section the last value wins. An
-// unknown driver is read as pgx. Service is linear in len(data) and
-// reads at most MaxServiceFileSize bytes of it; beyond that it fails.
+// Service is linear in len(data) and fails beyond MaxServiceFileSize.
 func Service(driver string, data []byte, name string) (map[string]string, error) {
 	if len(data) > MaxServiceFileSize {
 		return nil, fmt.Errorf("the service file is %d bytes; securepg reads at most %d", len(data), MaxServiceFileSize)

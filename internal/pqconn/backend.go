@@ -1,8 +1,7 @@
 // Package pqconn is securepg's lib/pq backend: lib/pq's configuration
-// hardened by a policy, connected through securepg's dialer
-// (core.PQDialer), and lib/pq's listeners on it. It is the only package
-// of the driver that imports lib/pq, so that a program that uses only the
-// pgx backend does not link lib/pq; package libpq registers it.
+// hardened by a policy, connected through core.PQDialer, and lib/pq's
+// listeners on it. It is the only package of the driver that imports
+// lib/pq (so a pgx-only program does not link it); package libpq registers it.
 package pqconn
 
 import (

@@ -1,6 +1,7 @@
 package pqconn
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -22,11 +23,10 @@ import (
 
 // PQConfig is a lib/pq configuration hardened by a policy. securepg owns
 // the dial, the TLS handshake and the loop over hosts; lib/pq speaks the
-// protocol over a connection that securepg has already validated. lib/pq
-// itself never negotiates TLS and never reads a certificate file, so what
-// securepg judged at sql.Open is what happens at every connect: a root
-// file that is missing later cannot silently mean an unverified
-// connection, and the context bounds the whole negotiation.
+// protocol over the validated connection and never reads a certificate
+// file, so what was judged at sql.Open happens at every connect (a root
+// file missing later cannot mean an unverified connection) and the
+// context bounds the whole negotiation.
 type PQConfig struct {
 	dsnPassword bool      // the DSN itself carries the password
 	passfile    string    // the configuration's passfile setting, "" for lib/pq's default
@@ -36,11 +36,9 @@ type PQConfig struct {
 	tsa     pq.TargetSessionAttrs
 	random  bool // load_balance_hosts=random
 
-	// ServerView: a new connection's caller always reads the server's
-	// view of its TLS (pg_stat_ssl; an AfterConnect hook, WithServerView),
-	// the one query securepg would send after the startup. Without it, the
-	// view is asked only under a recording connect span. No validation
-	// decision depends on it.
+	// ServerView: every new connection reads the server's view of its TLS
+	// (pg_stat_ssl); without it, only under a recording connect span. No
+	// validation decision depends on it.
 	ServerView bool
 }
 
@@ -69,14 +67,9 @@ func PreparePQ(dsn string, p core.Policy) (*PQConfig, core.Plan, error) {
 	return pc, plan, nil
 }
 
-// useSSL is lib/pq's: the modes in which it looks for ~/.postgresql/root.crt.
-func useSSL(m pq.SSLMode) bool {
-	switch m {
-	case pq.SSLModePrefer, pq.SSLModeRequire, pq.SSLModeVerifyCA, pq.SSLModeVerifyFull:
-		return true
-	}
-	return false
-}
+// pqModes are lib/pq's sslmodes; in those from prefer on (pqModes[2:]) it
+// looks for ~/.postgresql/root.crt.
+var pqModes = []pq.SSLMode{pq.SSLModeDisable, pq.SSLModeAllow, pq.SSLModePrefer, pq.SSLModeRequire, pq.SSLModeVerifyCA, pq.SSLModeVerifyFull}
 
 func hardenPQ(cfg pq.Config, p core.Policy, src map[string]core.Source) (*PQConfig, core.Plan, error) {
 	ctx := context.Background()
@@ -87,8 +80,6 @@ func hardenPQ(cfg pq.Config, p core.Policy, src map[string]core.Source) (*PQConf
 	if err != nil {
 		return nil, core.Plan{}, err
 	}
-	// The client certificate, as lib/pq finds it: sslcert/sslkey, else
-	// ~/.postgresql/postgresql.crt and .key, else the org's.
 	cert, certDesc, certPolicy, err := pqClientCert(ctx, cfg, home, p)
 	if err != nil {
 		return nil, core.Plan{}, err
@@ -116,16 +107,11 @@ func hardenPQ(cfg pq.Config, p core.Policy, src map[string]core.Source) (*PQConf
 		if !h.set && h.addr != "" {
 			t.Host = "" // hostaddr alone: lib/pq's default host name is no name
 		}
-		port := strconv.Itoa(int(h.port))
-		switch {
-		case h.addr != "":
-			t.DialNet, t.DialAddr = "tcp", net.JoinHostPort(h.addr, port)
-		case isUnixHost(h.host):
-			t.Network = "unix"
-			t.DialNet, t.DialAddr = "unix", filepath.Join(h.host, ".s.PGSQL."+port)
+		if port := strconv.Itoa(int(h.port)); h.addr == "" && isUnixHost(h.host) {
+			t.Network, t.DialNet, t.DialAddr = "unix", "unix", filepath.Join(h.host, ".s.PGSQL."+port)
 			t.Attempts = []core.Attempt{{}}
-		default:
-			t.DialNet, t.DialAddr = "tcp", net.JoinHostPort(h.host, port)
+		} else {
+			t.DialNet, t.DialAddr = "tcp", net.JoinHostPort(cmp.Or(h.addr, h.host), port)
 		}
 		t.Mode = core.ModeFromAttempts(t.Attempts)
 		if t.Network == "tcp" {
@@ -157,21 +143,16 @@ func pqMode(cfg pq.Config, p core.Policy, src map[string]core.Source, home strin
 	mode = cfg.SSLMode
 	firstUnix := !cfg.Hostaddr.IsValid() && isUnixHost(cfg.Host)
 	if firstUnix && cfg.SSLMode == pq.SSLModeDisable {
-		// lib/pq turns TLS off for every host when the first host is a unix
-		// socket. securepg does TLS itself, so the TCP hosts get what the
-		// configuration asked for, as with libpq.
-		if m := pq.SSLMode(src["sslmode"].Value); m == "" || slices.Contains([]pq.SSLMode{pq.SSLModeDisable, pq.SSLModeAllow,
-			pq.SSLModePrefer, pq.SSLModeRequire, pq.SSLModeVerifyCA, pq.SSLModeVerifyFull}, m) {
+		// lib/pq turns TLS off for every host when the first is a unix
+		// socket; securepg gives the TCP hosts what was asked, as libpq.
+		if m := pq.SSLMode(src["sslmode"].Value); m == "" || slices.Contains(pqModes, m) {
 			mode = m
 		}
 	}
 	custom := strings.HasPrefix(string(mode), "pqgo-")
-	// Implicit is upgraded: a configuration that sets no sslmode (lib/pq's
-	// default is require) gets the policy's minimum where it is stronger,
-	// with the configuration's roots or the policy's. Where nothing names
-	// roots, it keeps lib/pq's default, to be judged as such.
-	// Never lower what lib/pq itself reads (a service section securepg read
-	// differently, sslrootcert=system): lift only a weaker mode.
+	// No sslmode set (lib/pq's default is require): lift it to a stronger
+	// policy minimum where some roots are named, else keep it to be judged
+	// as such. Never lower what lib/pq itself reads: lift only a weaker mode.
 	pqm, perr := core.ParseSSLMode(string(mode))
 	if mode == "" {
 		pqm, perr = core.ModeRequire, nil
@@ -212,7 +193,7 @@ func pqRoots(ctx context.Context, cfg pq.Config, p core.Policy, home string, mod
 		r.desc = "sslrootcert (inline)"
 	case cfg.SSLRootCert != "":
 		r.desc = cfg.SSLRootCert
-	case home != "" && !cfg.SSLInline && useSSL(tlsMode) && fileExists(filepath.Join(home, "root.crt")):
+	case home != "" && !cfg.SSLInline && slices.Contains(pqModes[2:], tlsMode) && fileExists(filepath.Join(home, "root.crt")):
 		rootPath = filepath.Join(home, "root.crt")
 		r.desc = rootPath
 	case p.RootCert != "":
@@ -220,8 +201,7 @@ func pqRoots(ctx context.Context, cfg pq.Config, p core.Policy, home string, mod
 	}
 	r.fromOrg = rootPath != "" && rootPath == p.RootCert && cfg.SSLRootCert == ""
 
-	// lib/pq ignores a root file that does not exist (but verify-ca and
-	// verify-full cannot do without it).
+	// lib/pq ignores a missing root file, except under verify-ca/-full.
 	switch {
 	case rootPath == "" || rootPath == "system":
 	case cfg.SSLInline && !r.fromOrg:
@@ -230,17 +210,14 @@ func pqRoots(ctx context.Context, cfg pq.Config, p core.Policy, home string, mod
 			return r, errors.New("securepg: sslrootcert (inline): no PEM certificate")
 		}
 		r.roots, r.pem, r.usable = core.StaticMaterial("root certificates", roots), []byte(rootPath), true
-	case r.fromOrg:
+	case r.fromOrg || fileExists(rootPath):
 		r.roots = core.Watched(p, core.NewMaterial("root certificates", core.ParseRoots, rootPath))
 		if err := r.roots.Load(ctx); err != nil {
-			return r, fmt.Errorf("securepg: %s: %w", p.Sources[core.EnvSSLRootCert], err)
-		}
-		r.pem, _ = core.ReadRegularFile(ctx, rootPath, core.MaxKeyFileSize)
-		r.usable = true
-	case fileExists(rootPath):
-		r.roots = core.Watched(p, core.NewMaterial("root certificates", core.ParseRoots, rootPath))
-		if err := r.roots.Load(ctx); err != nil {
-			return r, fmt.Errorf("securepg: sslrootcert: %w", err)
+			from := "sslrootcert"
+			if r.fromOrg {
+				from = p.Sources[core.EnvSSLRootCert]
+			}
+			return r, fmt.Errorf("securepg: %s: %w", from, err)
 		}
 		r.pem, _ = core.ReadRegularFile(ctx, rootPath, core.MaxKeyFileSize)
 		r.usable = true
@@ -250,13 +227,12 @@ func pqRoots(ctx context.Context, cfg pq.Config, p core.Policy, home string, mod
 		r.desc = "" // judged without it, as lib/pq ignores a missing root file under require
 	}
 	// A root file that does not exist yet, which lib/pq looks for at every
-	// connect: the configured one, or ~/.postgresql/root.crt. If it
-	// appears, securepg verifies with it too (never weaker than judged).
+	// connect: if it appears, securepg verifies with it too.
 	switch {
 	case r.roots != nil || cfg.SSLInline || rootPath == "system":
 	case rootPath != "":
 		r.later = core.Watched(p, core.NewMaterial("root certificates", core.ParseRoots, rootPath))
-	case home != "" && useSSL(tlsMode):
+	case home != "" && slices.Contains(pqModes[2:], tlsMode):
 		r.later = core.Watched(p, core.NewMaterial("root certificates", core.ParseRoots, filepath.Join(home, "root.crt")))
 	}
 	return r, nil
@@ -314,9 +290,8 @@ func pqHosts(cfg pq.Config, src map[string]core.Source) []pqHost {
 }
 
 // pqBase is the configuration lib/pq connects with: one host at a time,
-// no TLS of its own, and (to fail fast, and say who is connecting) the
-// policy's connect timeout and application_name where the configuration
-// sets none, which plan records.
+// no TLS of its own, and the policy's connect timeout and
+// application_name where the configuration sets none (recorded in plan).
 func pqBase(cfg pq.Config, p core.Policy, src map[string]core.Source, custom bool, plan *core.Plan) pq.Config {
 	base := cfg.Clone()
 	base.Multi = nil
@@ -341,7 +316,8 @@ func addrString(a netip.Addr) string {
 
 func isUnixHost(h string) bool { return filepath.IsAbs(h) || strings.HasPrefix(h, "@") }
 
-// pqClientCert loads the client certificate lib/pq would send.
+// pqClientCert loads the client certificate lib/pq would send: sslcert
+// and sslkey, else ~/.postgresql/postgresql.crt and .key, else the org's.
 func pqClientCert(ctx context.Context, cfg pq.Config, home string, p core.Policy) (*core.Material[*tls.Certificate], string, bool, error) {
 	if cfg.SSLInline {
 		if cfg.SSLCert == "" && cfg.SSLKey == "" {
@@ -356,9 +332,6 @@ func pqClientCert(ctx context.Context, cfg pq.Config, home string, p core.Policy
 	certPath, keyPath := cfg.SSLCert, cfg.SSLKey
 	if certPath == "" && home != "" {
 		certPath = filepath.Join(home, "postgresql.crt")
-		if !fileExists(certPath) {
-			return orgClientCert(ctx, p)
-		}
 	}
 	if certPath == "" || !fileExists(certPath) {
 		if cfg.SSLCert == "" {
@@ -407,11 +380,9 @@ func keyPermissions(path string) error {
 	return errors.New("the private key has group or world access; permissions should be u=rw (0600) or less")
 }
 
-// pqIsSet reports whether lib/pq's parser saw a value for key (its
-// defaults do not count), as its unexported Config.isset does. If lib/pq
-// ever stops keeping that list, the answer is false: securepg then treats
-// the host as unnamed, which refuses rather than verifies against a
-// default.
+// pqIsSet reports whether lib/pq's parser saw a value for key (not a
+// default), as its unexported Config.isset does. Without that list it is
+// false: an unnamed host is refused rather than verified against a default.
 func pqIsSet(cfg pq.Config, key string) bool {
 	v := reflect.ValueOf(cfg).FieldByName("set")
 	if !v.IsValid() || v.Kind() != reflect.Slice || v.Type().Elem().Kind() != reflect.String {

@@ -54,8 +54,8 @@ func (c *PQConfig) Connect(ctx context.Context, creds core.CredsFunc, rec *core.
 				if core.CtxEnded(ctx) != nil {
 					return nil, core.Facts{}, nil, core.CtxError(ctx, err)
 				}
-				// allow retries with TLS only when the plaintext session
-				// was refused by the server, not when nothing answered.
+				// allow retries with TLS only when the server refused the
+				// plaintext session, not when nothing answered.
 				if i == 0 && len(tries) > 1 && len(rec.Since(mark)) == 0 {
 					break
 				}
@@ -79,9 +79,8 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *core.PQTarget, useTLS boo
 		cfg.Password = cr.Password
 	}
 	if cfg.Password == "" {
-		// lib/pq would open the passfile itself, outside the context, and
-		// block on a FIFO: securepg reads it, as lib/pq would, and lib/pq
-		// gets a passfile it will not find.
+		// lib/pq would open the passfile outside the context (and block on
+		// a FIFO): securepg reads it, and lib/pq gets one it cannot find.
 		pw, err := pqPassfile(ctx, cfg)
 		if err != nil {
 			return nil, nil, err
@@ -89,18 +88,9 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *core.PQTarget, useTLS boo
 		cfg.Password = pw
 	}
 	cfg.Passfile = noPassfile
-	// The password protection: lib/pq can neither bind SCRAM to the TLS
-	// channel nor refuse a cleartext request, so a password does not go
-	// to a server whose identity is not verified (a hook's, a passfile's:
-	// the configuration's was judged at sql.Open).
 	if useTLS && cfg.Password != "" {
-		refusal, unbound := core.Pass(c.Policy, core.Check{Stage: core.StageCredential, Credential: core.CredentialUnbound, Target: t.Target})
-		if refusal != nil {
-			rec.Reject(refusal)
-			return nil, nil, refusal
-		}
-		for _, v := range unbound {
-			rec.Audit(v)
+		if err := c.passwordCheck(t, rec); err != nil {
+			return nil, nil, err
 		}
 	}
 	conn, err := pq.NewConnectorConfig(cfg)
@@ -116,6 +106,23 @@ func (c *PQConfig) connectOnce(ctx context.Context, t *core.PQTarget, useTLS boo
 		return nil, nil, err
 	}
 	return dc, s, nil
+}
+
+// passwordCheck is the password protection: lib/pq can neither bind
+// SCRAM to the TLS channel nor refuse a cleartext request, so a password
+// (a hook's, a passfile's: the configuration's was judged at sql.Open)
+// does not go to a server whose identity is not verified. It records and
+// returns the refusal, or audits what audit mode lets through.
+func (c *PQConfig) passwordCheck(t *core.PQTarget, rec *core.Recorder) error {
+	refusal, unbound := core.Pass(c.Policy, core.Check{Stage: core.StageCredential, Credential: core.CredentialUnbound, Target: t.Target})
+	if refusal != nil {
+		rec.Reject(refusal)
+		return refusal
+	}
+	for _, v := range unbound {
+		rec.Audit(v)
+	}
+	return nil
 }
 
 // pqConnect is conn.Connect, recovering what lib/pq's startup does with a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,38 +14,29 @@ import (
 	"github.com/lib/pq"
 )
 
-// ListenerDialer is a pq.Dialer for lib/pq's Listener (pq.NewDialListener)
-// and ListenerConn: each dial is one connection to a planned host at the
-// address lib/pq asks for, with TLS negotiated and the server verified and
-// judged by securepg exactly as for the connector's connections; lib/pq
-// then speaks PostgreSQL over it. Name is the DSN to give lib/pq with it:
-// the planned hosts, sslmode=disable (the dialer does TLS), and the
-// configuration's own password (providers are not asked: lib/pq
-// reconnects with Name alone).
+// ListenerDialer is a pq.Dialer for lib/pq's Listener and ListenerConn:
+// each dial connects to the planned host at the address lib/pq asks for,
+// with TLS negotiated, verified and judged as for the connector's
+// connections. Name is the DSN to give lib/pq with it: the planned hosts,
+// sslmode=disable (the dialer does TLS) and the configuration's own
+// password (lib/pq reconnects with Name alone: no provider is asked).
 type ListenerDialer struct {
-	c    *PQConfig
-	Name string
-
-	// reported hears what each dial did: the attempts refused, and the
-	// error (the caller's telemetry and logs; nil: nobody).
-	reported func(ctx context.Context, rec *core.Recorder, f core.Facts, err error)
+	c        *PQConfig
+	Name     string
+	reported func(ctx context.Context, rec *core.Recorder, f core.Facts, err error) // nil: nobody hears
 }
 
 // Listener returns the dialer for lib/pq's Listener on this configuration;
-// report, if not nil, hears what each dial did (a dial runs in lib/pq's
-// goroutine, and a refusal during the authentication after it returned).
-// Name holds a password only where the configuration wrote one (the DSN,
-// the service file): lib/pq reads PGPASSWORD and the passfile itself at
-// each connect, and a *pq.Listener prints its DSN with %v.
+// report, if not nil, hears what each dial did (in lib/pq's goroutine, or
+// later for a refusal during the authentication). Name holds a password
+// only where the configuration wrote one: lib/pq reads PGPASSWORD and the
+// passfile itself at each connect, and a *pq.Listener prints its DSN.
 func (c *PQConfig) Listener(ctx context.Context, report func(ctx context.Context, rec *core.Recorder, f core.Facts, err error)) (*ListenerDialer, error) {
 	cfg := c.base.Clone()
 	cfg.Passfile = c.passfile
-	// The password protection, as a connector's connect applies it: the
-	// password lib/pq would send now (the configuration's, PGPASSWORD's,
-	// the passfile's) refuses the listener (audit mode reports it at each
-	// dial). Each dial judges again what lib/pq reads for it (credential),
-	// and its authentication watch refuses a request for a password that
-	// the grade does not accept.
+	// The password protection: a password lib/pq would send now refuses
+	// the listener (audit mode reports it at each dial, which judges again
+	// what lib/pq reads for it).
 	pw := cfg.Password
 	if pw == "" {
 		var err error
@@ -62,25 +54,20 @@ func (c *PQConfig) Listener(ctx context.Context, report func(ctx context.Context
 			}
 		}
 	}
-	switch {
-	case cfg.Password == "":
-		// The passfile's, which lib/pq reads (securepg checked at
-		// sql.Open that it is a regular file).
-	case !c.dsnPassword && os.Getenv("PGPASSWORD") == cfg.Password:
-		cfg.Password = ""
+	if cfg.Password != "" { // else lib/pq reads the passfile (checked at sql.Open to be a regular file)
 		cfg.Passfile = noPassfile
-	default:
-		cfg.Passfile = noPassfile
+		if !c.dsnPassword && os.Getenv("PGPASSWORD") == cfg.Password {
+			cfg.Password = "" // lib/pq reads PGPASSWORD itself
+		}
 	}
 	return &ListenerDialer{c: c, Name: c.listenerName(cfg), reported: report}, nil
 }
 
-// listenerName renders the keyword/value DSN lib/pq connects with, at
-// every reconnect, beside the environment as it is then. It reads no
-// service file (an empty service: lib/pq would let one override the planned
-// hosts and sslmode=disable) and leaves lib/pq's TLS settings no say
-// (sslnegotiation, sslrootcert: PGSSLNEGOTIATION=direct or
-// PGSSLROOTCERT=system would make lib/pq refuse sslmode=disable).
+// listenerName renders the keyword/value DSN lib/pq reconnects with,
+// beside the environment as it is then. An empty service keeps a service
+// file from overriding the hosts and sslmode=disable; sslnegotiation and
+// sslrootcert are set because PGSSLNEGOTIATION=direct or
+// PGSSLROOTCERT=system would make lib/pq refuse sslmode=disable.
 func (c *PQConfig) listenerName(cfg pq.Config) string {
 	var hosts, addrs, ports []string
 	for _, t := range c.targets {
@@ -105,18 +92,16 @@ func (c *PQConfig) listenerName(cfg pq.Config) string {
 	for k, v := range cfg.Runtime {
 		kv = append(kv, [2]string{k, v})
 	}
-	var b strings.Builder
+	var parts []string
 	for _, p := range kv {
-		if p[1] == "" && p[0] != "service" && p[0] != "sslrootcert" {
-			continue
+		if p[1] != "" || p[0] == "service" || p[0] == "sslrootcert" {
+			parts = append(parts, p[0]+"='"+kvEscaper.Replace(p[1])+"'")
 		}
-		b.WriteString(p[0])
-		b.WriteString("='")
-		b.WriteString(strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(p[1]))
-		b.WriteString("' ")
 	}
-	return strings.TrimSuffix(b.String(), " ")
+	return strings.Join(parts, " ")
 }
+
+var kvEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
 
 // Dial is DialContext without a context.
 func (d *ListenerDialer) Dial(network, address string) (net.Conn, error) {
@@ -133,21 +118,13 @@ func (d *ListenerDialer) DialTimeout(network, address string, timeout time.Durat
 // DialContext connects to the planned host at address, validated.
 func (d *ListenerDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	rec := core.NewRecorder()
-	var t *core.PQTarget
-	for i := range d.c.targets {
-		if d.c.targets[i].DialNet == network && d.c.targets[i].DialAddr == address {
-			t = &d.c.targets[i]
-			break
-		}
-	}
-	if t == nil {
+	i := slices.IndexFunc(d.c.targets, func(t core.PQTarget) bool { return t.DialNet == network && t.DialAddr == address })
+	if i < 0 {
 		d.report(ctx, rec, core.Facts{}, core.ErrUnexpectedAddress)
 		return nil, core.ErrUnexpectedAddress
 	}
+	t := &d.c.targets[i]
 	rec.Attempt(t.Target)
-	// The credential lib/pq reads for this connect (it read it before
-	// dialing: the listener's DSN, PGPASSWORD, the passfile as they are
-	// now), judged as a connector's connect judges its own.
 	password, err := d.credential(ctx, t)
 	if err != nil {
 		d.report(ctx, rec, core.Facts{}, err)
@@ -155,20 +132,13 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 	}
 	useTLS := t.TLS != nil && !t.Allow
 	if password && useTLS {
-		refusal, unbound := core.Pass(d.c.Policy, core.Check{Stage: core.StageCredential, Credential: core.CredentialUnbound, Target: t.Target})
-		if refusal != nil {
-			rec.Reject(refusal)
-			d.report(ctx, rec, core.Facts{}, refusal)
-			return nil, refusal
-		}
-		for _, v := range unbound {
-			rec.Audit(v)
+		if err := d.c.passwordCheck(t, rec); err != nil {
+			d.report(ctx, rec, core.Facts{}, err)
+			return nil, err
 		}
 	}
 	pd := &core.PQDialer{Net: &d.c.PQNet, Host: t, UseTLS: useTLS, Rec: rec, Outer: ctx, Listener: true, Password: password}
-	pd.Late = func(f core.Facts, v *core.Violation) {
-		// Refused during the authentication or at the session's start,
-		// after this dial returned: reported on its own.
+	pd.Late = func(f core.Facts, v *core.Violation) { // refused after this dial returned
 		r := core.NewRecorder()
 		r.Attempt(t.Target)
 		r.Reject(v)
@@ -185,8 +155,8 @@ func (d *ListenerDialer) DialContext(ctx context.Context, network, address strin
 }
 
 // credential reports whether lib/pq sends a password at this connect to
-// t: the one its DSN (Name) or PGPASSWORD gives, else the passfile's entry
-// for t, read now as lib/pq has just read it.
+// t (it read it before dialing): Name's or PGPASSWORD's, else the
+// passfile's entry for t, read now.
 func (d *ListenerDialer) credential(ctx context.Context, t *core.PQTarget) (bool, error) {
 	cfg, err := pq.NewConfig(d.Name)
 	if err != nil {

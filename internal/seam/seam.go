@@ -1,9 +1,8 @@
 // Package seam holds the interfaces by which sqlmocktest and libpq reach
-// securepg's connector without a public API of their own: the connector's
-// seam (Of, gated by a Key only securepg's packages hold), sqlmocktest's
-// mocks (LookupMock, the one variable, which only sqlmocktest sets),
-// libpq's backend (Backend). No test seam is on a path a binary that does not link
-// sqlmocktest can take.
+// securepg's connector without a public API: the connector's seam (Of,
+// gated by a Key only securepg's packages hold), sqlmocktest's mocks
+// (LookupMock) and libpq's backend. A binary that does not link
+// sqlmocktest has no path to a test seam.
 package seam
 
 import (
@@ -47,26 +46,22 @@ func Of(c driver.Connector) Connector {
 }
 
 // LookupMock finds the mock that sqlmocktest.Register put in force for a
-// DSN, for code that calls sql.Open itself. It is nil until sqlmocktest
-// registers one: a binary that does not link sqlmocktest has no way to
-// replace the network.
+// DSN, for code that calls sql.Open itself; only sqlmocktest sets it.
 var LookupMock func(dsn string) (Mock, bool)
 
-// Backend is the securepg.Option package libpq hands securepg's
-// connector to use lib/pq: Name is the driver name it stands for (the
-// source of the setting), Prepare is core.Prepare for lib/pq. It reaches
-// the connector as an option value, not through a registry, so a program
-// that does not import libpq has no lib/pq backend to reach.
+// Backend is the securepg.Option by which package libpq makes the
+// connector use lib/pq: Name is the driver name it stands for, Prepare is
+// core.Prepare for lib/pq. Being an option, not a registry entry, it
+// leaves a program that does not import libpq no lib/pq backend.
 type Backend interface {
 	Name() string
 	Prepare(dsn string, p core.Policy) (core.Backend, core.Plan, error)
 }
 
-// Connector is what sqlmocktest and libpq reach of the connector
-// securepg.NewConnector returns: UseMock (called before the connector is
-// shared, it serves its conns from m, judged as the network's would be),
-// its backend (for lib/pq's listeners), the report of a listener's dial
-// (telemetry, logs, hooks), and the notice handler.
+// Connector is what sqlmocktest and libpq reach of securepg's connector:
+// UseMock (before it is shared: its conns come from m, judged as the
+// network's), its backend (for lib/pq's listeners), the report of a
+// listener's dial, and the notice handler.
 type Connector interface {
 	UseMock(m Mock)
 	Backend() core.Backend
@@ -75,9 +70,9 @@ type Connector interface {
 	Notice() *Notice
 }
 
-// Notice is a notice handler as package libpq sets it: Handler as the
-// program gave it (a func(*pq.Error)), Pgx for the notices of pgx
-// connections, Set to install it on a lib/pq connection.
+// Notice is a notice handler as package libpq sets it: Handler as given
+// (a func(*pq.Error)), Pgx for pgx connections' notices, Set to install it
+// on a lib/pq connection.
 type Notice struct {
 	Handler any
 	Pgx     func(*pgconn.Notice)

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,12 +37,11 @@ type ConnectOp struct {
 
 // ConnectResult is how an attempt ended.
 type ConnectResult struct {
-	Facts      core.Facts
-	Err        error
-	Violation  *core.Violation   // the refusal, when the policy refused
-	Rejected   []*core.Violation // other attempts the policy refused (hosts or addresses tried before)
-	Audited    []*core.Violation // violations let through by audit mode
-	ConnectErr bool              // the attempt failed for a reason that is not the policy
+	Facts     core.Facts
+	Err       error
+	Violation *core.Violation   // the refusal, when the policy refused
+	Rejected  []*core.Violation // other attempts the policy refused (hosts or addresses tried before)
+	Audited   []*core.Violation // violations let through by audit mode
 }
 
 // ConnectStart begins observing a new physical connection to the DSN's
@@ -49,16 +49,10 @@ type ConnectResult struct {
 func (t *T) ConnectStart(ctx context.Context, host string, port int) (context.Context, ConnectOp) {
 	o := ConnectOp{t: t, start: time.Now(), host: host, port: port}
 	if t.tracing() {
-		opts := t.connect
-		if opts == nil {
-			opts = defaultConnectOpts
-		}
-		ctx, o.span = t.tracer.Start(ctx, ConnectSpanName, opts...)
+		ctx, o.span = t.tracer.Start(ctx, ConnectSpanName, t.connect...)
 	}
 	return ctx, o
 }
-
-var defaultConnectOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(semconv.DBSystemNamePostgreSQL)}
 
 // SetConnect gives every connect span what the configuration says about
 // connecting: the bound on each connect and the application_name the
@@ -91,8 +85,7 @@ func (o ConnectOp) End(ctx context.Context, r ConnectResult) {
 		host, port = r.Facts.Host, int(r.Facts.Port)
 	}
 	if o.span != nil {
-		attrs := t.connAttrs(host, port)
-		attrs = append(attrs, KeyOutcome.String(outcome))
+		attrs := append(t.serverAttrs(host, port, KeyMinSSLMode.String(t.minSSLMode), KeyDriver.String(t.driver)), KeyOutcome.String(outcome))
 		if reason != "" {
 			attrs = append(attrs, KeyReason.String(reason))
 		}
@@ -137,10 +130,10 @@ func (o ConnectOp) End(ctx context.Context, r ConnectResult) {
 	if r.Err != nil {
 		return
 	}
-	pool := PoolName(host, port, t.database)
-	t.createTime.Record(ctx, time.Since(o.start).Seconds(), metric.WithAttributes(semconv.DBClientConnectionPoolName(pool)))
+	t.createTime.Record(ctx, time.Since(o.start).Seconds(), metric.WithAttributes(semconv.DBClientConnectionPoolName(PoolName(host, port, t.database))))
 	if r.Facts.TLS {
-		t.tlsConns.Add(ctx, 1, metric.WithAttributes(semconv.TLSProtocolVersion(tlsVersion(r.Facts.Version)), tlsCurve(r.Facts.CurveID)))
+		// tls.curve: the group's name, "" when not known.
+		t.tlsConns.Add(ctx, 1, metric.WithAttributes(semconv.TLSProtocolVersion(tlsVersion(r.Facts.Version)), semconv.TLSCurve(core.GroupName(r.Facts.CurveID))))
 		if len(r.Facts.PeerCertificates) > 0 {
 			noteExpiry(host, port, r.Facts.PeerCertificates[0].NotAfter)
 		}
@@ -149,25 +142,13 @@ func (o ConnectOp) End(ctx context.Context, r ConnectResult) {
 
 // Refused records a refusal at connector creation: nothing was dialed.
 func (t *T) Refused(ctx context.Context, v *core.Violation) {
-	host, port := splitHost(v.Host)
+	host, port := v.Host, 0
+	if h, p, err := net.SplitHostPort(v.Host); err == nil {
+		host = h
+		port, _ = strconv.Atoi(p)
+	}
 	_, o := t.ConnectStart(ctx, host, port)
 	o.End(ctx, ConnectResult{Err: v, Violation: v})
-}
-
-func splitHost(hostport string) (string, int) {
-	h, p, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return hostport, 0
-	}
-	n := 0
-	for _, c := range p {
-		n = n*10 + int(c-'0')
-	}
-	return h, n
-}
-
-func (t *T) connAttrs(host string, port int) []attribute.KeyValue {
-	return t.serverAttrs(host, port, KeyMinSSLMode.String(t.minSSLMode), KeyDriver.String(t.driver))
 }
 
 // FactsAttrs describes a validated connection's security.
@@ -224,9 +205,6 @@ func FactsAttrs(f core.Facts) []attribute.KeyValue {
 	return attrs
 }
 
-// tlsCurve is the tls.curve dimension: the group's name, "" when not known.
-func tlsCurve(id tls.CurveID) attribute.KeyValue { return semconv.TLSCurve(core.GroupName(id)) }
-
 // tlsVersion spells a TLS version as semconv does: "1.3".
 func tlsVersion(v uint16) string {
 	return strings.TrimPrefix(core.TLSVersionName(v), "TLSv")
@@ -235,7 +213,7 @@ func tlsVersion(v uint16) string {
 // PoolName is the default db.client.connection.pool.name: host:port/db.
 func PoolName(host string, port int, db string) string {
 	if port != 0 {
-		host = net.JoinHostPort(host, itoa(port))
+		host = net.JoinHostPort(host, strconv.Itoa(port))
 	}
 	return host + "/" + db
 }

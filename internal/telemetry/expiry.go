@@ -12,17 +12,14 @@ import (
 )
 
 // The peer certificates' expiry, per server, for the time_to_expiry gauge.
-var expiry struct {
+var expiry = struct {
 	mu       sync.Mutex
 	notAfter map[[2]any]time.Time // {host, port} -> NotAfter of the last certificate seen
 	meters   sync.Map             // meter provider -> struct{}
-}
+}{notAfter: map[[2]any]time.Time{}}
 
 func noteExpiry(host string, port int, notAfter time.Time) {
 	expiry.mu.Lock()
-	if expiry.notAfter == nil {
-		expiry.notAfter = map[[2]any]time.Time{}
-	}
 	expiry.notAfter[[2]any{host, port}] = notAfter
 	expiry.mu.Unlock()
 }

@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -39,9 +38,7 @@ func (c *Conn) Start(ctx context.Context, kind, query string) (context.Context, 
 	if !tracing && !t.metering(ctx) {
 		return ctx, Op{}
 	}
-	if tracing && t.s.Filter != nil && !t.s.Filter(ctx, kind, query) {
-		tracing = false
-	}
+	tracing = tracing && (t.s.Filter == nil || t.s.Filter(ctx, kind, query))
 	si := t.stmt(kind, query)
 	o := Op{c: c, si: si, p: c.prepared(si), start: time.Now()}
 	if tracing {
@@ -86,9 +83,5 @@ func (o Op) End(ctx context.Context, err error) {
 		o.c.t.opDuration.Record(ctx, d, o.p.recordOpts...)
 		return
 	}
-	attrs := append(append([]attribute.KeyValue(nil), o.c.attrs...), semconv.DBOperationName(o.si.op))
-	if o.si.target != "" {
-		attrs = append(attrs, semconv.DBCollectionName(o.si.target))
-	}
-	o.c.t.opDuration.Record(ctx, d, metric.WithAttributes(append(attrs, errAttrs...)...))
+	o.c.t.opDuration.Record(ctx, d, metric.WithAttributes(o.c.metricAttrs(o.si, errAttrs...)...))
 }

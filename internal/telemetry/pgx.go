@@ -37,10 +37,12 @@ func connOf(conn *pgx.Conn) *Conn {
 	return c
 }
 
+// start observes an operation under key (nothing when c is nil); an
+// inactive one hides an outer one's, so that its end does not end it.
 func start(ctx context.Context, key any, c *Conn, kind, query string) context.Context {
 	ctx, op := c.Start(ctx, kind, query)
 	if !op.Active() {
-		if ctx.Value(key) != nil { // an outer operation: do not end it with this one
+		if ctx.Value(key) != nil {
 			return context.WithValue(ctx, key, (*Op)(nil))
 		}
 		return ctx
@@ -68,13 +70,11 @@ func (PgxTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQ
 // TracePrepareStart implements pgx.PrepareTracer. A prepare that pgx does
 // inside a query (its statement cache) is part of that query's span.
 func (PgxTracer) TracePrepareStart(ctx context.Context, conn *pgx.Conn, data pgx.TracePrepareStartData) context.Context {
+	c := connOf(conn)
 	if op, _ := ctx.Value(queryKey{}).(*Op); op != nil {
-		if ctx.Value(prepareKey{}) != nil {
-			return context.WithValue(ctx, prepareKey{}, (*Op)(nil))
-		}
-		return ctx
+		c = nil // part of that query's span
 	}
-	return start(ctx, prepareKey{}, connOf(conn), KindPrepare, data.SQL)
+	return start(ctx, prepareKey{}, c, KindPrepare, data.SQL)
 }
 
 // TracePrepareEnd implements pgx.PrepareTracer.

@@ -15,70 +15,58 @@ func Sanitize(q string) string {
 	b.Grow(len(q))
 	prevIdent := false // the previous character continues an identifier
 	for i := 0; i < len(q); {
-		c := q[i]
+		c, next := q[i], byte(0)
+		if i+1 < len(q) {
+			next = q[i+1]
+		}
+		ident := false
 		switch {
-		case c == '-' && i+1 < len(q) && q[i+1] == '-':
-			i = skipLineComment(q, i)
-			prevIdent = false
-			continue
-		case c == '/' && i+1 < len(q) && q[i+1] == '*':
+		case c == '-' && next == '-': // up to the newline
+			if j := strings.IndexByte(q[i:], '\n'); j >= 0 {
+				i += j
+			} else {
+				i = len(q)
+			}
+		case c == '/' && next == '*':
 			i = skipBlockComment(q, i)
 			b.WriteByte(' ')
-			prevIdent = false
-			continue
-		case c == '\'' || (!prevIdent && (c == 'E' || c == 'e' || c == 'B' || c == 'b' || c == 'X' || c == 'x') && i+1 < len(q) && q[i+1] == '\''):
+		case c == '\'' || !prevIdent && strings.IndexByte("EeBbXx", c) >= 0 && next == '\'':
 			backslash := c == 'E' || c == 'e'
 			if c != '\'' {
 				i++
 			}
 			i = skipQuoted(q, i, backslash)
 			b.WriteByte('?')
-			prevIdent = false
-			continue
 		case !prevIdent && (c == 'U' || c == 'u') && strings.HasPrefix(q[i+1:], "&'"):
 			i = skipQuoted(q, i+2, false)
 			b.WriteByte('?')
-			prevIdent = false
-			continue
 		case c == '"':
 			j := skipQuotedIdent(q, i)
 			b.WriteString(q[i:j])
-			i = j
-			prevIdent = true
-			continue
+			i, ident = j, true
 		case c == '$' && !prevIdent:
 			if j, ok := dollarTag(q, i); ok {
 				i = skipDollarQuoted(q, i, j)
 				b.WriteByte('?')
-				prevIdent = false
-				continue
+				break
 			}
-			// a parameter: $1
-			j := skipDigits(q, i+1)
+			j := i + 1 // a parameter: $1
+			for j < len(q) && isDigit(q[j]) {
+				j++
+			}
 			b.WriteString(q[i:j])
-			i = j
-			prevIdent = true
-			continue
-		case !prevIdent && (isDigit(c) || c == '.' && i+1 < len(q) && isDigit(q[i+1])):
+			i, ident = j, true
+		case !prevIdent && (isDigit(c) || c == '.' && isDigit(next)):
 			i = skipNumber(q, i)
 			b.WriteByte('?')
-			prevIdent = false
-			continue
+		default:
+			b.WriteByte(c)
+			ident = isIdent(c)
+			i++
 		}
-		b.WriteByte(c)
-		prevIdent = isIdent(c)
-		i++
+		prevIdent = ident
 	}
 	return b.String()
-}
-
-// skipLineComment returns the index of the newline that ends the "--"
-// comment opening at q[i] (len(q) when none does).
-func skipLineComment(q string, i int) int {
-	for i < len(q) && q[i] != '\n' {
-		i++
-	}
-	return i
 }
 
 // skipBlockComment returns the index after the "/*" comment opening at
@@ -105,19 +93,16 @@ func skipBlockComment(q string, i int) int {
 // skipQuotedIdent returns the index after the "quoted identifier" opening
 // at q[i], whose "" is a quote inside it (len(q) when it is not closed).
 func skipQuotedIdent(q string, i int) int {
-	j := i + 1
-	for j < len(q) {
+	for j := i + 1; j < len(q); j++ {
 		if q[j] == '"' {
 			if j+1 < len(q) && q[j+1] == '"' {
-				j += 2
+				j++
 				continue
 			}
-			j++
-			break
+			return j + 1
 		}
-		j++
 	}
-	return j
+	return len(q)
 }
 
 // skipDollarQuoted returns the index after the dollar-quoted string
@@ -129,15 +114,6 @@ func skipDollarQuoted(q string, i, j int) int {
 		return len(q)
 	}
 	return j + end + len(tag)
-}
-
-// skipDigits returns the index of the first byte from q[j] on that is not
-// an ASCII digit.
-func skipDigits(q string, j int) int {
-	for j < len(q) && isDigit(q[j]) {
-		j++
-	}
-	return j
 }
 
 // skipQuoted returns the index after the string literal opening at q[i].
@@ -214,9 +190,8 @@ func isIdent(c byte) bool {
 // case) and its target table, where they can be read from the statement:
 // "SELECT", "users" for SELECT * FROM users. Both may be empty.
 func Summarize(q string) (op, target string) {
-	s := newScanner(q)
-	first := s.word()
-	op = strings.ToUpper(first)
+	s := &scanner{q: Sanitize(q)}
+	op = strings.ToUpper(s.word())
 	switch op {
 	case "":
 		return "", ""
@@ -260,8 +235,6 @@ type scanner struct {
 	depth int // parentheses
 }
 
-func newScanner(q string) *scanner { return &scanner{q: Sanitize(q)} }
-
 func (s *scanner) skipSpace() {
 	for s.i < len(s.q) && (s.q[s.i] == ' ' || s.q[s.i] == '\t' || s.q[s.i] == '\n' || s.q[s.i] == '\r' || s.q[s.i] == '(' && s.depth < 0) {
 		s.i++
@@ -280,11 +253,7 @@ func (s *scanner) word() string {
 			s.depth--
 			s.i++
 		case c == '"': // a quoted identifier is never a keyword
-			j := s.i + 1
-			for j < len(s.q) && s.q[j] != '"' {
-				j++
-			}
-			s.i = j + 1
+			s.i = skipQuotedIdent(s.q, s.i)
 		case isIdent(c) && !isDigit(c):
 			j := s.i
 			for j < len(s.q) && isIdent(s.q[j]) {
@@ -294,10 +263,6 @@ func (s *scanner) word() string {
 			s.i = j
 			return w
 		default:
-			if c != ' ' && c != '\t' && c != '\n' && c != '\r' && s.depth == 0 && c != ';' {
-				s.i++
-				continue
-			}
 			s.i++
 		}
 	}
@@ -340,14 +305,7 @@ func (s *scanner) ident() string {
 		c := s.q[s.i]
 		switch {
 		case c == '"':
-			j := s.i + 1
-			for j < len(s.q) && !(s.q[j] == '"' && (j+1 >= len(s.q) || s.q[j+1] != '"')) {
-				if s.q[j] == '"' {
-					j++
-				}
-				j++
-			}
-			s.i = min(j+1, len(s.q))
+			s.i = skipQuotedIdent(s.q, s.i)
 		case isIdent(c) || c == '.':
 			s.i++
 		default:

@@ -90,26 +90,21 @@ func (s *Settings) ReadEnv() error {
 	if s.OperationSpans != nil {
 		return nil
 	}
-	v := strings.TrimSpace(os.Getenv(EnvOperationSpans))
-	if v == "" {
+	switch v := strings.ToLower(strings.TrimSpace(os.Getenv(EnvOperationSpans))); v {
+	case "":
+		return nil
+	case "true", "false":
+		on := v == "true"
+		s.OperationSpans = &on
 		return nil
 	}
-	var on bool
-	switch strings.ToLower(v) {
-	case "true":
-		on = true
-	case "false":
-	default:
-		return fmt.Errorf(`securepg: invalid %s: want "true" or "false"`, EnvOperationSpans)
-	}
-	s.OperationSpans = &on
-	return nil
+	return fmt.Errorf(`securepg: invalid %s: want "true" or "false"`, EnvOperationSpans)
 }
 
 // T is the instrumentation of one connector.
 type T struct {
 	s        Settings
-	connect  []trace.SpanStartOption // the connect span's start options
+	connect  []trace.SpanStartOption // the connect span's start options (SetConnect)
 	tracer   trace.Tracer
 	globalTP trace.TracerProvider // the global delegate, when no provider was given
 	tracesOn bool                 // false for an explicit no-op provider
@@ -133,18 +128,18 @@ type T struct {
 
 // New builds the instrumentation for a connector.
 func New(s Settings, driver, minSSLMode, database string) *T {
-	t := &T{s: s, driver: driver, minSSLMode: minSSLMode, database: database, tracesOn: true}
+	t := &T{s: s, driver: driver, minSSLMode: minSSLMode, database: database,
+		connect: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(semconv.DBSystemNamePostgreSQL)}}
 	t.opSpans = s.OperationSpans == nil || *s.OperationSpans
 	tp := s.TracerProvider
 	if tp == nil {
-		tp = otel.GetTracerProvider()
-		if isGlobalDelegate(tp) {
+		// The global stand-in forwards to a provider once one is installed.
+		if tp = otel.GetTracerProvider(); reflect.TypeOf(tp).String() == "*global.tracerProvider" {
 			t.globalTP = tp
 		}
 	}
-	if _, ok := tp.(tracenoop.TracerProvider); ok {
-		t.tracesOn = false
-	}
+	_, noopTracer := tp.(tracenoop.TracerProvider)
+	t.tracesOn = !noopTracer
 	t.tracer = tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version), trace.WithSchemaURL(semconv.SchemaURL))
 
 	mp := s.MeterProvider
@@ -169,21 +164,10 @@ func New(s Settings, driver, minSSLMode, database string) *T {
 	return t
 }
 
-// isGlobalDelegate reports whether tp is OpenTelemetry's global stand-in,
-// which forwards to a provider once one is installed.
-func isGlobalDelegate(tp trace.TracerProvider) bool {
-	return reflect.TypeOf(tp).String() == "*global.tracerProvider"
-}
-
-// tracing reports whether spans can be recorded: a provider is installed.
+// tracing reports whether spans can be recorded: a provider is installed
+// (not only the global stand-in).
 func (t *T) tracing() bool {
-	if !t.tracesOn {
-		return false
-	}
-	if t.globalTP != nil && otel.GetTracerProvider() == t.globalTP {
-		return false // no provider installed yet
-	}
-	return true
+	return t.tracesOn && (t.globalTP == nil || otel.GetTracerProvider() != t.globalTP)
 }
 
 func (t *T) metering(ctx context.Context) bool {
@@ -201,7 +185,7 @@ type Conn struct {
 // Connections to the same server share them, and with them the options
 // prepared per statement, so a new connection recomputes nothing.
 func (t *T) NewConn(host string, port int) *Conn {
-	key := net.JoinHostPort(host, itoa(port))
+	key := net.JoinHostPort(host, strconv.Itoa(port))
 	if c, ok := t.conns.Load(key); ok {
 		return c.(*Conn)
 	}
@@ -263,21 +247,16 @@ func (t *T) stmt(kind, query string) *stmtInfo {
 		return v.(*stmtInfo)
 	}
 	si := &stmtInfo{}
-	if query != "" {
-		si.op, si.target = Summarize(query)
-	}
+	si.op, si.target = Summarize(query)
 	if op, ok := fixedOps[kind]; ok {
 		si.op = op
 	}
-	switch {
-	case si.op != "" && si.target != "":
-		si.name = si.op + " " + si.target
-	case si.op != "":
+	si.name = "postgresql"
+	if si.op != "" { // Summarize gives a target only with an operation
 		si.name = si.op
-	default:
-		si.name = "postgresql"
-	}
-	if si.op != "" {
+		if si.target != "" {
+			si.name += " " + si.target
+		}
 		si.spanAttrs = append(si.spanAttrs, semconv.DBOperationName(si.op), semconv.DBQuerySummary(si.name))
 	}
 	if si.target != "" {
@@ -308,16 +287,22 @@ func (c *Conn) prepared(si *stmtInfo) *prepared {
 		return v.(*prepared)
 	}
 	spanAttrs := append(append([]attribute.KeyValue(nil), c.attrs...), si.spanAttrs...)
+	p := &prepared{
+		spanOpts:   []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(spanAttrs...)},
+		recordOpts: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(c.metricAttrs(si)...))},
+	}
+	c.metrics.Store(si, p)
+	return p
+}
+
+// metricAttrs are an operation's metric attributes: the connection's, the
+// operation and its target, and extra.
+func (c *Conn) metricAttrs(si *stmtInfo, extra ...attribute.KeyValue) []attribute.KeyValue {
 	attrs := append(append([]attribute.KeyValue(nil), c.attrs...), semconv.DBOperationName(si.op))
 	if si.target != "" {
 		attrs = append(attrs, semconv.DBCollectionName(si.target))
 	}
-	p := &prepared{
-		spanOpts:   []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(spanAttrs...)},
-		recordOpts: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))},
-	}
-	c.metrics.Store(si, p)
-	return p
+	return append(attrs, extra...)
 }
 
 // ErrorAttrs describes err for a span or a metric: error.type, and the
@@ -338,5 +323,3 @@ func SQLState(err error) string {
 	}
 	return ""
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
