@@ -11,7 +11,7 @@ import (
 // cause's text too (errors.As still reaches the cause itself).
 func (v *Violation) Public(outcome string) *hooks.Violation {
 	return &hooks.Violation{Reason: v.Reason, Host: SafeText(v.Host), Got: SafeText(v.Got), Want: SafeText(v.Want),
-		Detail: SafeText(v.Detail), Fix: v.Fix, Err: EscapeError(v.Err, nil), Outcome: outcome}
+		Detail: SafeText(v.Detail), Fix: SafeText(v.Fix), Err: EscapeError(v.Err, nil), Outcome: outcome}
 }
 
 // NewPolicyError is the refusal for v; more counts the connector's further
