@@ -144,7 +144,7 @@ func TestDirectTLSToPostgres15Fails(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer tap.Close()
-				var violations []hooks.Violation
+				var violations []*hooks.Violation
 				c, err := securepg.NewConnector(
 					l.at(tap, "sslmode="+mode, "sslrootcert="+l.Certs.CAFile, "sslnegotiation=direct"),
 					withBackend(drv), securepg.WithLogger(discardLogger()),
@@ -153,7 +153,7 @@ func TestDirectTLSToPostgres15Fails(t *testing.T) {
 							t.Error("AfterConnect: a connection was made")
 							return nil
 						},
-						OnViolation: func(_ context.Context, v hooks.Violation) { violations = append(violations, v) },
+						OnViolation: func(_ context.Context, v *hooks.Violation) { violations = append(violations, v) },
 					}))
 				if err != nil {
 					t.Fatal(err)

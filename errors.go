@@ -66,3 +66,11 @@ const (
 // its cause. A refusal inside another error (pgx used directly wraps what
 // securepg's hooks returned) is found by errors.As all the same.
 type PolicyError = hooks.Violation
+
+// SettingError is a policy setting securepg cannot use: an unknown or
+// misspelt SECUREPG_ variable (sql.Open refuses every connection until it
+// is renamed or unset), an invalid value of a variable or an option, or a
+// file a setting names that cannot be read. Setting names the variable or
+// option at fault; the text never holds the value. It is not a refusal:
+// errors.Is(err, ErrPolicyViolation) is false.
+type SettingError = core.SettingError

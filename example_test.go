@@ -168,7 +168,7 @@ func ExampleWithHooks() {
 				}
 				return nil
 			},
-			OnViolation: func(_ context.Context, v hooks.Violation) {
+			OnViolation: func(_ context.Context, v *hooks.Violation) {
 				log.Printf("securepg %s: %s at %s", v.Outcome, v.Reason, v.Host)
 			},
 		}))
@@ -242,7 +242,7 @@ func ExampleWithMode() {
 		securepg.WithMode("audit"),
 		securepg.WithMinSSLMode("verify-full"),
 		securepg.WithLogger(slog.New(slog.DiscardHandler)),
-		securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v hooks.Violation) {
+		securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v *hooks.Violation) {
 			fmt.Println(v.Outcome, v.Reason, v.Host)
 		}}),
 	)

@@ -720,9 +720,9 @@ func TestFailoverToPromotedStandby(t *testing.T) {
 		t.Helper()
 		var cl connLog
 		var mu sync.Mutex
-		var violations []hooks.Violation
+		var violations []*hooks.Violation
 		h := cl.hooks()
-		h.OnViolation = func(_ context.Context, v hooks.Violation) {
+		h.OnViolation = func(_ context.Context, v *hooks.Violation) {
 			mu.Lock()
 			violations = append(violations, v)
 			mu.Unlock()

@@ -152,8 +152,8 @@ func TestOneViolationType(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
 			var mu sync.Mutex
-			var heard []hooks.Violation
-			h := securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v hooks.Violation) {
+			var heard []*hooks.Violation
+			h := securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v *hooks.Violation) {
 				mu.Lock()
 				heard = append(heard, v)
 				mu.Unlock()
@@ -179,13 +179,28 @@ func TestOneViolationType(t *testing.T) {
 				v.Reason != pe.Reason || v.Host != pe.Host || v.Got != pe.Got || v.Want != pe.Want ||
 				v.Detail != pe.Detail || v.Fix != pe.Fix || v.Error() != pe.Error() ||
 				!strings.HasPrefix(pe.Error(), "securepg: refused: ") {
-				t.Fatalf("the refusal %#v and the violation heard %#v differ", *pe, v)
+				t.Fatalf("the refusal %#v and the violation heard %#v differ", *pe, *v)
 			}
 			v.Outcome = "audited"
-			if !strings.HasPrefix(v.Error(), "securepg: audited: ") || !errors.Is(&v, securepg.ErrPolicyViolation) {
+			if !strings.HasPrefix(v.Error(), "securepg: audited: ") || !errors.Is(v, securepg.ErrPolicyViolation) {
 				t.Fatalf("audited violation reads %q", v.Error())
 			}
 		})
+	}
+}
+
+// TestOnViolationCopies: each hook set hears its own copy; one that
+// changes it cannot change what the next hears, nor the refusal returned.
+func TestOnViolationCopies(t *testing.T) {
+	isolateEnv(t)
+	var second *hooks.Violation
+	_, err := securepg.NewConnector("host=db.example.com sslmode=prefer", securepg.WithLogger(discardLogger()),
+		securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v *hooks.Violation) { v.Reason, v.Host = "forged", "elsewhere" }}),
+		securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v *hooks.Violation) { second = v }}))
+	var pe *securepg.PolicyError
+	if !errors.As(err, &pe) || pe.Reason != securepg.ReasonPlaintextFallback || second == nil ||
+		second.Reason != securepg.ReasonPlaintextFallback || second.Host != pe.Host {
+		t.Fatalf("refusal %v, second hook heard %+v", err, second)
 	}
 }
 
@@ -196,7 +211,7 @@ func TestOnViolation(t *testing.T) {
 			isolateEnv(t)
 			var mu sync.Mutex
 			var got []string
-			h := securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v hooks.Violation) {
+			h := securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v *hooks.Violation) {
 				mu.Lock()
 				got = append(got, v.Outcome+":"+v.Reason)
 				mu.Unlock()
@@ -212,7 +227,7 @@ func TestOnViolation(t *testing.T) {
 			requireReason(t, db.Ping(), securepg.ReasonHostnameMismatch)
 			db.Close()
 			c, err = securepg.NewConnector(l.at(l.relay, "sslmode=require"), withBackend(drv), quiet, h, securepg.WithMode("audit"),
-				securepg.WithHooks(hooks.Hooks{OnViolation: func(context.Context, hooks.Violation) { panic("alerting is down") }}))
+				securepg.WithHooks(hooks.Hooks{OnViolation: func(context.Context, *hooks.Violation) { panic("alerting is down") }}))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -105,12 +105,13 @@ func (h *hookSet) afterConnect(ctx context.Context, info hooks.ConnInfo) error {
 // onViolation tells every OnViolation hook; a panic is logged, as nothing
 // waits for an error.
 func (h *hookSet) onViolation(ctx context.Context, v *core.Violation, outcome string) {
-	hv := *v.Public(outcome)
+	pub := v.Public(outcome)
 	for i, s := range h.sets {
 		if s.OnViolation == nil {
 			continue
 		}
-		if err := runHook(ctx, "OnViolation", i, func() error { s.OnViolation(ctx, hv); return nil }); err != nil {
+		hv := *pub // each set its own copy: one cannot change what the next hears
+		if err := runHook(ctx, "OnViolation", i, func() error { s.OnViolation(ctx, &hv); return nil }); err != nil {
 			h.logger().LogAttrs(ctx, slog.LevelError, "securepg: hook failed", slog.String("error", core.SafeText(err.Error())))
 		}
 	}

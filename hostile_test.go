@@ -77,7 +77,7 @@ func TestSlowHooksAreBoundedByTheContext(t *testing.T) {
 			h    hooks.Hooks
 		}{
 			{"OnViolation", l.at(l.selfSigned, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
-				hooks.Hooks{OnViolation: func(context.Context, hooks.Violation) { block() }}},
+				hooks.Hooks{OnViolation: func(context.Context, *hooks.Violation) { block() }}},
 			{"BeforeConnect", l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
 				hooks.Hooks{BeforeConnect: func(context.Context, hooks.Attempt) error { block(); return nil }}},
 			{"AfterConnect", l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),

@@ -97,11 +97,11 @@ func TestRefusedAttemptsAreReported(t *testing.T) {
 				sdk := newSDK(t)
 				logs := &recordHandler{}
 				var mu sync.Mutex
-				var seen []hooks.Violation
+				var seen []*hooks.Violation
 				dsn := "host=localhost,localhost port=" + tc.peer.PortString() + "," + l.relay.PortString() + " " + l.auth() +
 					" sslmode=verify-full sslrootcert=" + l.Certs.CAFile
 				c, err := connectorFor(drv, dsn, append(sdk.opts, securepg.WithLogger(slog.New(logs)),
-					securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v hooks.Violation) {
+					securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v *hooks.Violation) {
 						mu.Lock()
 						seen = append(seen, v)
 						mu.Unlock()

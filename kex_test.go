@@ -18,14 +18,14 @@ import (
 // kexConnect opens one connection on backend with the options given and
 // returns the ConnInfo of the connection made, the violations reported
 // to OnViolation, and the error of the connect.
-func kexConnect(t *testing.T, backend, dsn string, opts ...securepg.Option) (hooks.ConnInfo, []hooks.Violation, error) {
+func kexConnect(t *testing.T, backend, dsn string, opts ...securepg.Option) (hooks.ConnInfo, []*hooks.Violation, error) {
 	t.Helper()
 	var mu sync.Mutex
 	var info hooks.ConnInfo
-	var vs []hooks.Violation
+	var vs []*hooks.Violation
 	opts = append(opts, securepg.WithHooks(hooks.Hooks{
 		AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { mu.Lock(); info = ci; mu.Unlock(); return nil },
-		OnViolation:  func(_ context.Context, v hooks.Violation) { mu.Lock(); vs = append(vs, v); mu.Unlock() },
+		OnViolation:  func(_ context.Context, v *hooks.Violation) { mu.Lock(); vs = append(vs, v); mu.Unlock() },
 	}))
 	c, err := connectorFor(backend, dsn, opts...)
 	if err != nil {

@@ -139,7 +139,7 @@ func TestLogsAreRateLimited(t *testing.T) {
 			h := &recordHandler{}
 			var heard atomic.Int32
 			c, err := securepg.NewConnector(l.at(l.wrongHost, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), withBackend(drv),
-				securepg.WithLogger(slog.New(h)), securepg.WithHooks(hooks.Hooks{OnViolation: func(context.Context, hooks.Violation) { heard.Add(1) }}))
+				securepg.WithLogger(slog.New(h)), securepg.WithHooks(hooks.Hooks{OnViolation: func(context.Context, *hooks.Violation) { heard.Add(1) }}))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -73,7 +73,7 @@ func WithMinTLSVersion(version uint16) Option {
 		if v, ok := map[uint16]string{tls.VersionTLS12: "1.2", tls.VersionTLS13: "1.3"}[version]; ok {
 			set(core.EnvMinTLSVersion, v, "WithMinTLSVersion").apply(o)
 		} else {
-			o.errs = append(o.errs, fmt.Errorf("securepg: WithMinTLSVersion(0x%04x): want tls.VersionTLS12 or tls.VersionTLS13", version))
+			o.errs = append(o.errs, &SettingError{Setting: "WithMinTLSVersion", Err: fmt.Errorf("securepg: WithMinTLSVersion(0x%04x): want tls.VersionTLS12 or tls.VersionTLS13", version)})
 		}
 	})
 }

@@ -2,11 +2,13 @@ package securepg_test
 
 import (
 	"crypto/tls"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/securepg/securepg"
+	"github.com/securepg/securepg/libpq"
 )
 
 func TestOptionsOverrideTheEnvironment(t *testing.T) {
@@ -55,8 +57,10 @@ func TestOptionErrorsNameTheOption(t *testing.T) {
 		{securepg.WithClientCert("/nonexistent/c.pem", "/nonexistent/k.pem"), "WithClientCert"},
 	} {
 		_, err := securepg.NewConnector("host=db sslmode=verify-full", tc.opt, securepg.WithLogger(discardLogger()))
-		if err == nil || !strings.Contains(err.Error(), tc.name) || errors.Is(err, securepg.ErrPolicyViolation) {
-			t.Errorf("%s: err = %v", tc.name, err)
+		var se *securepg.SettingError
+		if err == nil || !strings.Contains(err.Error(), tc.name) || errors.Is(err, securepg.ErrPolicyViolation) ||
+			!errors.As(err, &se) || se.Setting != tc.name {
+			t.Errorf("%s: err = %v (setting %v)", tc.name, err, se)
 		}
 	}
 	// A nil option and a nil logger are ignored.
@@ -65,12 +69,33 @@ func TestOptionErrorsNameTheOption(t *testing.T) {
 	}
 }
 
+// TestInvalidEnvironmentNamesTheVariable: an invalid or unknown SECUREPG_
+// variable is a *SettingError naming it, from sql.Open on both backends
+// as from NewConnector, and never a refusal.
 func TestInvalidEnvironmentNamesTheVariable(t *testing.T) {
-	isolateEnv(t)
-	t.Setenv("SECUREPG_MIN_TLS_VERSION", "1.1")
-	_, err := securepg.NewConnector("host=db sslmode=verify-full")
-	if err == nil || !strings.Contains(err.Error(), "SECUREPG_MIN_TLS_VERSION") {
-		t.Fatalf("err = %v", err)
+	for _, tc := range []struct{ name, value string }{
+		{"SECUREPG_MIN_TLS_VERSION", "1.1"},
+		{"SECUREPG_MIN_SSLMOD", "require"},
+		{"SECUREPG_DRIVER", "pq"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv(tc.name, tc.value)
+			_, cerr := securepg.NewConnector("host=db sslmode=verify-full")
+			for _, drv := range []string{securepg.DriverName, libpq.DriverName} {
+				db, err := sql.Open(drv, "host=db sslmode=verify-full")
+				if err == nil {
+					db.Close()
+				}
+				for _, err := range []error{cerr, err} {
+					var se *securepg.SettingError
+					if !errors.As(err, &se) || se.Setting != tc.name || !strings.Contains(err.Error(), tc.name) ||
+						strings.Contains(err.Error(), "="+tc.value) || errors.Is(err, securepg.ErrPolicyViolation) {
+						t.Fatalf("%s: err = %v", drv, err)
+					}
+				}
+			}
+		})
 	}
 }
 

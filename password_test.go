@@ -47,7 +47,7 @@ func (v *violations) details() string {
 }
 
 func (v *violations) option() securepg.Option {
-	return securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, hv hooks.Violation) {
+	return securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, hv *hooks.Violation) {
 		v.mu.Lock()
 		v.got = append(v.got, hv.Outcome+":"+hv.Reason)
 		v.detail = append(v.detail, hv.Detail)

@@ -165,7 +165,7 @@ type Hooks struct {
 
 	// OnViolation hears every refusal and every audited violation, for
 	// alerting. It cannot change the outcome.
-	OnViolation func(ctx context.Context, v Violation)
+	OnViolation func(ctx context.Context, v *Violation)
 
 	// BeforeQuery and AfterQuery observe each Exec and Query. The context
 	// BeforeQuery returns is passed on (with pgx, to AfterQuery only).

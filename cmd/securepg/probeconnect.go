@@ -90,7 +90,7 @@ func (e *env) policyConnect(ctx context.Context, dsn string, extra ...securepg.O
 	var audited []string
 	c, err := securepg.NewConnector(dsn, append(extra, e.backendOption(), securepg.WithLogger(slog.New(slog.DiscardHandler)), securepg.WithHooks(hooks.Hooks{
 		AfterConnect: func(_ context.Context, ci hooks.ConnInfo) error { info = ci; return nil },
-		OnViolation: func(_ context.Context, v hooks.Violation) {
+		OnViolation: func(_ context.Context, v *hooks.Violation) {
 			if v.Outcome == "audited" {
 				audited = append(audited, v.Reason)
 			}

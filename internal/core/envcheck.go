@@ -2,7 +2,6 @@ package core
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 )
@@ -30,10 +29,10 @@ func unknownVariables(environ []string) error {
 			continue
 		}
 		if name == "SECUREPG_DRIVER" {
-			errs = append(errs, errors.New(`securepg: SECUREPG_DRIVER is not a setting: the backend is chosen in code, by driver name: sql.Open("securepg", dsn) is pgx, sql.Open("securepg-pq", dsn) is lib/pq; unset SECUREPG_DRIVER`))
+			errs = append(errs, settingError("SECUREPG_DRIVER", `securepg: SECUREPG_DRIVER is not a setting: the backend is chosen in code, by driver name: sql.Open("securepg", dsn) is pgx, sql.Open("securepg-pq", dsn) is lib/pq; unset SECUREPG_DRIVER`))
 			continue
 		}
-		errs = append(errs, fmt.Errorf("securepg: unknown variable %s: did you mean %s? (rename or unset it; securepg refuses settings it does not know)", SafeText(truncate(name, 64)), closestVariable(name)))
+		errs = append(errs, settingError(SafeText(truncate(name, 64)), "securepg: unknown variable %s: did you mean %s? (rename or unset it; securepg refuses settings it does not know)", SafeText(truncate(name, 64)), closestVariable(name)))
 	}
 	return errors.Join(errs...)
 }

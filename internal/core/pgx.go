@@ -136,7 +136,7 @@ func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConf
 	kf := pgxFiles(cc, p, src)
 	pc, plan, err := hardenPgx(cc, p, kf, ImplicitSSLMode(src))
 	if err != nil {
-		return nil, Plan{}, SettingError(dsn, err)
+		return nil, Plan{}, RedactedError(dsn, err)
 	}
 	if len(plan.Targets) > 1 {
 		pc.passfile = pgxPassfile(dsn, cc)

@@ -149,13 +149,13 @@ func (p *Policy) Set(variable, value, source string) error {
 		st = &driverSetting
 	}
 	if st == nil {
-		return fmt.Errorf("securepg: unknown policy variable %s", variable)
+		return settingError(variable, "securepg: unknown policy variable %s", variable)
 	}
 	switch want, err := st.parse(p, value); {
 	case err == errInvalid:
-		return fmt.Errorf("securepg: invalid %s: want %s", source, want)
+		return settingError(source, "securepg: invalid %s: want %s", source, want)
 	case err != nil:
-		return fmt.Errorf("securepg: invalid %s: %w", source, err)
+		return settingError(source, "securepg: invalid %s: %w", source, err)
 	}
 	if p.Sources == nil {
 		p.Sources = make(map[string]string)
@@ -222,35 +222,35 @@ func (p *Policy) Load() error {
 	p.roots, p.clientCert, p.PinsFile = nil, nil, nil
 	if p.PinFile != "" {
 		if len(p.Pins) > 0 && p.Sources[EnvPinSHA256] != SourceDefault {
-			return fmt.Errorf("securepg: %s and %s are both set: set one", p.Sources[EnvPinSHA256], p.Sources[EnvPinSHA256File])
+			return settingError(p.Sources[EnvPinSHA256File], "securepg: %s and %s are both set: set one", p.Sources[EnvPinSHA256], p.Sources[EnvPinSHA256File])
 		}
 		m := Watched(*p, NewMaterial("pins", parsePinFile, p.PinFile))
 		if err := m.Load(ctx); err != nil {
-			return fmt.Errorf("securepg: %s: %w", p.Sources[EnvPinSHA256File], err)
+			return settingError(p.Sources[EnvPinSHA256File], "securepg: %s: %w", p.Sources[EnvPinSHA256File], err)
 		}
 		p.PinsFile, p.Pins = m, m.val
 	}
 	if p.RootCert != "" && p.RootCert != "system" {
 		m := Watched(*p, NewMaterial("root certificates", ParseRoots, p.RootCert))
 		if err := m.Load(ctx); err != nil {
-			return fmt.Errorf("securepg: %s: %w", p.Sources[EnvSSLRootCert], err)
+			return settingError(p.Sources[EnvSSLRootCert], "securepg: %s: %w", p.Sources[EnvSSLRootCert], err)
 		}
 		p.roots = m
 	}
 	if p.RootCert == "system" {
 		pool, err := x509.SystemCertPool()
 		if err != nil {
-			return fmt.Errorf("securepg: %s=system: %w", p.Sources[EnvSSLRootCert], err)
+			return settingError(p.Sources[EnvSSLRootCert], "securepg: %s=system: %w", p.Sources[EnvSSLRootCert], err)
 		}
 		p.roots = StaticMaterial("root certificates", &Roots{Pool: pool, Public: true})
 	}
 	if (p.ClientCert == "") != (p.ClientKey == "") {
-		return fmt.Errorf("securepg: %s and %s must be set together", EnvSSLCert, EnvSSLKey)
+		return settingError(EnvSSLCert, "securepg: %s and %s must be set together", EnvSSLCert, EnvSSLKey)
 	}
 	if p.ClientCert != "" {
 		m := Watched(*p, NewMaterial("client certificate", ParseKeyPair, p.ClientCert, p.ClientKey))
 		if err := m.Load(ctx); err != nil {
-			return fmt.Errorf("securepg: %s/%s: %w", p.Sources[EnvSSLCert], p.Sources[EnvSSLKey], err)
+			return settingError(p.Sources[EnvSSLCert], "securepg: %s/%s: %w", p.Sources[EnvSSLCert], p.Sources[EnvSSLKey], err)
 		}
 		p.clientCert = m
 	}

@@ -68,9 +68,9 @@ func CheckDSN(driver, s string) error {
 
 var kvEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
 
-// SettingError is an error about a setting of s, sanitised like a
+// RedactedError is an error about a setting of s, sanitised like a
 // parser's: a path may be key material, a value part of a password.
-func SettingError(s string, err error) error {
+func RedactedError(s string, err error) error {
 	return errors.New("securepg: " + Sanitize(strings.TrimPrefix(err.Error(), "securepg: "), s))
 }
 

@@ -1,7 +1,9 @@
 package core
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/securepg/securepg/hooks"
 )
@@ -22,4 +24,23 @@ func NewPolicyError(v *Violation, more int, check string) *hooks.Violation {
 		pe.Fix += " (and " + strconv.Itoa(more) + " more; `" + check + "` lists them)"
 	}
 	return pe
+}
+
+// SettingError is a policy setting securepg cannot use (package securepg
+// exports it): an unknown or misspelt SECUREPG_ variable, an invalid
+// value, or a file a setting names that cannot be read.
+type SettingError struct {
+	Setting string // the variable or option at fault: SECUREPG_MIN_SSLMODE, WithMinSSLMode, ...
+	Err     error  // what is wrong; it never holds the value
+}
+
+func (e *SettingError) Error() string { return e.Err.Error() }
+
+// Unwrap returns Err.
+func (e *SettingError) Unwrap() error { return e.Err }
+
+// settingError is a *SettingError for setting (a variable, or "option
+// WithX"), its text made by fmt.Errorf.
+func settingError(setting, format string, args ...any) error {
+	return &SettingError{Setting: strings.TrimPrefix(setting, "option "), Err: fmt.Errorf(format, args...)}
 }

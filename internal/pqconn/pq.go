@@ -59,7 +59,7 @@ func PreparePQ(dsn string, p core.Policy) (*PQConfig, core.Plan, error) {
 	}
 	pc, plan, err := hardenPQ(cfg, p, core.Sources(core.DriverPQ, dsn, os.LookupEnv))
 	if err != nil {
-		return nil, core.Plan{}, core.SettingError(dsn, err)
+		return nil, core.Plan{}, core.RedactedError(dsn, err)
 	}
 	plan.User, plan.Database, plan.DSNPassword = cfg.User, cfg.Database, core.DSNHasPassword(core.DriverPQ, dsn)
 	pc.dsnPassword, pc.passfile = plan.DSNPassword, cfg.Passfile
