@@ -269,3 +269,24 @@ func (n *native) TracePrepareEnd(ctx context.Context, conn *pgx.Conn, data pgx.T
 		t.TracePrepareEnd(ctx, conn, data)
 	}
 }
+
+// pgxpool hears a configuration's Tracer through these (ConfigurePool):
+// the program's own acquire and release tracing keeps running.
+func (n *native) TraceAcquireStart(ctx context.Context, pool *pgxpool.Pool, data pgxpool.TraceAcquireStartData) context.Context {
+	if t, ok := n.QueryTracer.(pgxpool.AcquireTracer); ok {
+		return t.TraceAcquireStart(ctx, pool, data)
+	}
+	return ctx
+}
+
+func (n *native) TraceAcquireEnd(ctx context.Context, pool *pgxpool.Pool, data pgxpool.TraceAcquireEndData) {
+	if t, ok := n.QueryTracer.(pgxpool.AcquireTracer); ok {
+		t.TraceAcquireEnd(ctx, pool, data)
+	}
+}
+
+func (n *native) TraceRelease(pool *pgxpool.Pool, data pgxpool.TraceReleaseData) {
+	if t, ok := n.QueryTracer.(pgxpool.ReleaseTracer); ok {
+		t.TraceRelease(pool, data)
+	}
+}
