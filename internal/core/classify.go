@@ -29,7 +29,7 @@ func ClassifyConnectError(err error, last Target, p Policy) *Violation {
 	case p.OffersOnlyHybrid() && HandshakeRefused(err):
 		return NoHybridKeyExchange(host, err)
 	case strings.Contains(msg, "server refused TLS connection"):
-		return TlsNotEstablished(host, p, "the server (or something in between) refused TLS")
+		return TLSNotEstablished(host, p, "the server (or something in between) refused TLS")
 	case strings.Contains(msg, "protocol version") && strings.Contains(msg, "tls"):
 		min := TLSVersionName(max(p.MinTLSVersion, last.MinTLS))
 		return TlsVersionTooLow(host, min)

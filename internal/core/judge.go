@@ -213,7 +213,7 @@ func Judge(p Policy, f Facts) []*Violation {
 		if !p.MinSSLMode.NeedsTLS() || lp {
 			return nil
 		}
-		return []*Violation{TlsNotEstablished(host, p, "the connection is not encrypted")}
+		return []*Violation{TLSNotEstablished(host, p, "the connection is not encrypted")}
 	}
 	if f.VerifyErr != nil {
 		return []*Violation{CertificateViolation(host, f.VerifyErr)}

@@ -232,7 +232,7 @@ func (r *replyConn) Read(b []byte) (int, error) {
 			if refusal, _ := Pass(r.a.c.policy, Check{Stage: StageHandshake, Facts: f}); refusal != nil {
 				// The read's error, so that pgx's connect error wraps
 				// it for code that connects with pgx itself.
-				v := TlsNotEstablished(f.Addr(), r.a.c.policy, detail)
+				v := TLSNotEstablished(f.Addr(), r.a.c.policy, detail)
 				r.a.reject(r.cur, v)
 				return 0, v
 			}

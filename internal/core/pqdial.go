@@ -93,6 +93,8 @@ func (d *PQDialer) DialTimeout(network, address string, timeout time.Duration) (
 	return d.DialContext(ctx, network, address)
 }
 
+// ErrUnexpectedAddress: lib/pq dialed an address that is not one of the
+// plan's, which securepg refuses rather than guess what it is.
 var ErrUnexpectedAddress = errors.New("securepg: lib/pq dialed an address securepg did not plan")
 
 func (d *PQDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
@@ -255,7 +257,7 @@ func (d *PQDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 		case 'N':
 			return nil, Facts{}, nil, errRefusedTLS
 		default:
-			return nil, Facts{}, nil, TlsNotEstablished(t.Addr(), d.Net.Policy, "the server answered the SSLRequest with neither S nor N")
+			return nil, Facts{}, nil, TLSNotEstablished(t.Addr(), d.Net.Policy, "the server answered the SSLRequest with neither S nor N")
 		}
 	}
 	var facts Facts
@@ -304,7 +306,7 @@ func (d *PQDialer) handshake(ctx context.Context, raw net.Conn) (net.Conn, Facts
 // classify names the policy meaning of a failed handshake, or nil.
 func (d *PQDialer) classify(err error) *Violation {
 	if errors.Is(err, errRefusedTLS) {
-		return TlsNotEstablished(d.Host.Addr(), d.Net.Policy, "the server (or something in between) refused TLS")
+		return TLSNotEstablished(d.Host.Addr(), d.Net.Policy, "the server (or something in between) refused TLS")
 	}
 	if d.Net.Policy.OffersOnlyHybrid() && HandshakeRefused(err) {
 		return NoHybridKeyExchange(d.Host.Addr(), err)

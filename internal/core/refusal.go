@@ -34,6 +34,7 @@ type SettingError struct {
 	Err     error  // what is wrong; it never holds the value
 }
 
+// Error is Err's text.
 func (e *SettingError) Error() string { return e.Err.Error() }
 
 // Unwrap returns Err.

@@ -56,7 +56,9 @@ func noHostName(host string) *Violation {
 		Fix:    "set host to the name on the server certificate; hostaddr stays the address dialed"}
 }
 
-func TlsNotEstablished(host string, p Policy, detail string) *Violation {
+// TLSNotEstablished: the connection to host did not become TLS (detail says
+// how it failed).
+func TLSNotEstablished(host string, p Policy, detail string) *Violation {
 	return &Violation{Reason: ReasonTLSNotEstablished, Host: host, Got: "plaintext", Want: p.MinSSLMode.String(), Detail: detail,
 		Fix: "enable ssl on the server, and check for a proxy that strips TLS"}
 }
