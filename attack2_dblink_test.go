@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/lab/labtest"
@@ -23,33 +22,19 @@ func TestAttack2DblinkConnectU(t *testing.T) {
 	l := getLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dbAdmin, err := pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", l.SocketDir, l.Port, l.Database))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dbAdmin := labAdmin(t, ctx, l, true)
 	defer dbAdmin.Close(ctx)
 	if _, err := dbAdmin.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS dblink").ReadAll(); err != nil {
 		labtest.Unavailable(t, fmt.Errorf("the dblink extension (PostgreSQL's contrib): %w", err)) // fails under CI=true
 	}
 	cleanup := "DROP OWNED BY securepg_atk2_dblink; DROP ROLE IF EXISTS securepg_atk2_dblink"
 	dbAdmin.Exec(ctx, cleanup).ReadAll()
-	for _, s := range []string{
-		"CREATE ROLE securepg_atk2_dblink LOGIN PASSWORD '" + l.Password + "'",
+	adminExec(t, ctx, dbAdmin,
+		"CREATE ROLE securepg_atk2_dblink LOGIN PASSWORD '"+l.Password+"'",
 		"GRANT EXECUTE ON FUNCTION dblink_connect_u(text, text) TO securepg_atk2_dblink",
-	} {
-		if _, err := dbAdmin.Exec(ctx, s).ReadAll(); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if a, err := pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", l.SocketDir, l.Port, l.Database)); err == nil {
-			a.Exec(ctx, cleanup+"; DROP EXTENSION IF EXISTS dblink").ReadAll()
-			a.Close(ctx)
-		}
-	})
-	dsn := "host=localhost port=" + itoa(l.Port) + " user=securepg_atk2_dblink password=" + l.Password +
-		" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile
+	)
+	cleanupSQL(t, l, true, cleanup+"; DROP EXTENSION IF EXISTS dblink")
+	dsn := roleDSN(l, "securepg_atk2_dblink")
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -24,29 +24,9 @@ func TestAttack2SetSessionPreloadLibraries(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	admin, err := l.Admin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	for _, s := range []string{
-		"DROP ROLE IF EXISTS securepg_atk2_preload",
-		"CREATE ROLE securepg_atk2_preload LOGIN PASSWORD '" + l.Password + "'",
+	dsn := attackRole(t, ctx, l, "securepg_atk2_preload", "", []string{
 		"GRANT SET ON PARAMETER session_preload_libraries TO securepg_atk2_preload",
-	} {
-		if _, err := admin.Exec(ctx, s).ReadAll(); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if a, err := l.Admin(ctx); err == nil {
-			a.Exec(ctx, "REVOKE SET ON PARAMETER session_preload_libraries FROM securepg_atk2_preload; DROP ROLE IF EXISTS securepg_atk2_preload").ReadAll()
-			a.Close(ctx)
-		}
-	})
-	dsn := "host=localhost port=" + itoa(l.Port) + " user=securepg_atk2_preload password=" + l.Password +
-		" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile
+	}, false, "REVOKE SET ON PARAMETER session_preload_libraries FROM securepg_atk2_preload; DROP ROLE IF EXISTS securepg_atk2_preload")
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)

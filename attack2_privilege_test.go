@@ -2,12 +2,10 @@ package securepg_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/securepg/securepg"
 )
@@ -23,40 +21,23 @@ func TestAttack2PrivilegeThroughNoInheritMembership(t *testing.T) {
 	l := getLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	dbAdmin, err := pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", l.SocketDir, l.Port, l.Database))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dbAdmin := labAdmin(t, ctx, l, true)
 	defer dbAdmin.Close(ctx)
-	exec := func(s string) {
-		t.Helper()
-		if _, err := dbAdmin.Exec(ctx, s).ReadAll(); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
 	cleanup := "REVOKE ALL ON FUNCTION pg_catalog.pg_read_binary_file(text) FROM securepg_atk2_filer; " +
 		"DROP ROLE IF EXISTS securepg_atk2_app; DROP ROLE IF EXISTS securepg_atk2_app2; DROP ROLE IF EXISTS securepg_atk2_filer; DROP ROLE IF EXISTS securepg_atk2_repl"
 	dbAdmin.Exec(ctx, cleanup).ReadAll()
-	exec("CREATE ROLE securepg_atk2_filer NOLOGIN")
-	exec("GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO securepg_atk2_filer")
-	exec("CREATE ROLE securepg_atk2_repl NOLOGIN REPLICATION")
-	exec("CREATE ROLE securepg_atk2_app LOGIN NOINHERIT PASSWORD '" + l.Password + "'")
-	exec("GRANT securepg_atk2_filer TO securepg_atk2_app")
-	exec("CREATE ROLE securepg_atk2_app2 LOGIN NOINHERIT PASSWORD '" + l.Password + "'")
-	exec("GRANT securepg_atk2_repl TO securepg_atk2_app2")
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if a, err := pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", l.SocketDir, l.Port, l.Database)); err == nil {
-			a.Exec(ctx, cleanup).ReadAll()
-			a.Close(ctx)
-		}
-	})
-	dsnFor := func(user string) string {
-		return "host=localhost port=" + itoa(l.Port) + " user=" + user + " password=" + l.Password +
-			" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile
-	}
+	adminExec(t, ctx, dbAdmin,
+		"CREATE ROLE securepg_atk2_filer NOLOGIN",
+		"GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO securepg_atk2_filer",
+		"CREATE ROLE securepg_atk2_repl NOLOGIN REPLICATION",
+		"CREATE ROLE securepg_atk2_app LOGIN NOINHERIT PASSWORD '"+l.Password+"'",
+		"GRANT securepg_atk2_filer TO securepg_atk2_app",
+		"CREATE ROLE securepg_atk2_app2 LOGIN NOINHERIT PASSWORD '"+l.Password+"'",
+		"GRANT securepg_atk2_repl TO securepg_atk2_app2",
+	)
+	cleanupSQL(t, l, true, cleanup)
 	// The road is real: SET ROLE, then the server's files.
-	conn, err := pgx.Connect(ctx, dsnFor("securepg_atk2_app"))
+	conn, err := pgx.Connect(ctx, roleDSN(l, "securepg_atk2_app"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +53,7 @@ func TestAttack2PrivilegeThroughNoInheritMembership(t *testing.T) {
 		for _, p := range privilegePaths {
 			t.Run(user+"/"+p.name, func(t *testing.T) {
 				isolateEnv(t)
-				err := p.connect(t, dsnFor(user))
+				err := p.connect(t, roleDSN(l, user))
 				if err == nil {
 					t.Fatalf("FINDING: %s, a NOINHERIT member of a role with a road to the OS, connects under SECUREPG_FORBID_SUPERUSER", user)
 				}

@@ -24,8 +24,7 @@ import (
 // superuser that the policy then refused.
 func TestAttackAfterConnectRunsBeforeTheSessionIsJudged(t *testing.T) {
 	l := getLab(t)
-	dsn := "host=localhost port=" + itoa(l.Port) + " user=" + pglab.SuperUser + " password=" + l.Password +
-		" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile
+	dsn := roleDSN(l, pglab.SuperUser)
 	isolateEnv(t)
 	opts := []securepg.Option{securepg.WithForbidSuperuser(true), securepg.WithLogger(discardLogger())}
 	parse := func(ran *atomic.Value) *pgx.ConnConfig {
@@ -90,8 +89,7 @@ func TestAttackAfterConnectRunsBeforeTheSessionIsJudged(t *testing.T) {
 // SECUREPG_FORBID_SUPERUSER then refuses, on every pgx way in.
 func TestAttackValidateConnectRunsBeforeTheSessionIsJudged(t *testing.T) {
 	l := getLab(t)
-	dsn := "host=localhost port=" + itoa(l.Port) + " user=" + pglab.SuperUser + " password=" + l.Password +
-		" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile
+	dsn := roleDSN(l, pglab.SuperUser)
 	isolateEnv(t)
 	opts := []securepg.Option{securepg.WithForbidSuperuser(true), securepg.WithLogger(discardLogger())}
 	for _, way := range []string{"ConfigurePgx", "OpenDB"} {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/lab/labtest"
@@ -26,44 +25,12 @@ func TestAttackGrantedServerFileFunctions(t *testing.T) {
 	l := getLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	admin, err := l.Admin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	exec := func(s string) {
-		t.Helper()
-		if _, err := admin.Exec(ctx, s).ReadAll(); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	exec("DROP ROLE IF EXISTS securepg_atk_loexport")
-	exec("CREATE ROLE securepg_atk_loexport LOGIN PASSWORD '" + l.Password + "'")
 	// Function privileges are the database's: grant them in the one the
 	// DSN names.
-	dbAdmin, err := pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", l.SocketDir, l.Port, l.Database))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dbAdmin.Close(ctx)
-	for _, s := range []string{
+	dsn := attackRole(t, ctx, l, "securepg_atk_loexport", "", []string{
 		"GRANT EXECUTE ON FUNCTION pg_catalog.lo_export(oid, text) TO securepg_atk_loexport",
 		"GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO securepg_atk_loexport",
-	} {
-		if _, err := dbAdmin.Exec(ctx, s).ReadAll(); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		a, err := pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", l.SocketDir, l.Port, l.Database))
-		if err == nil {
-			a.Exec(ctx, "REASSIGN OWNED BY securepg_atk_loexport TO CURRENT_USER; DROP OWNED BY securepg_atk_loexport; DROP ROLE IF EXISTS securepg_atk_loexport").ReadAll()
-			a.Close(ctx)
-		}
-	})
-	dsn := "host=localhost port=" + itoa(l.Port) + " user=securepg_atk_loexport password=" + l.Password +
-		" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile
+	}, true, "REASSIGN OWNED BY securepg_atk_loexport TO CURRENT_USER; DROP OWNED BY securepg_atk_loexport; DROP ROLE IF EXISTS securepg_atk_loexport")
 
 	// The road is real: without securepg the role writes a file of its
 	// choosing as the server's OS user, and reads the server's key.
@@ -115,29 +82,9 @@ func TestAttackAlterSystemGrant(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	admin, err := l.Admin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	for _, s := range []string{
-		"DROP ROLE IF EXISTS securepg_atk_altersys",
-		"CREATE ROLE securepg_atk_altersys LOGIN PASSWORD '" + l.Password + "'",
+	dsn := attackRole(t, ctx, l, "securepg_atk_altersys", "", []string{
 		"GRANT ALTER SYSTEM ON PARAMETER archive_command TO securepg_atk_altersys",
-	} {
-		if _, err := admin.Exec(ctx, s).ReadAll(); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if a, err := l.Admin(ctx); err == nil {
-			a.Exec(ctx, "ALTER SYSTEM RESET archive_command; REVOKE ALTER SYSTEM ON PARAMETER archive_command FROM securepg_atk_altersys; DROP ROLE IF EXISTS securepg_atk_altersys").ReadAll()
-			a.Close(ctx)
-		}
-	})
-	dsn := "host=localhost port=" + itoa(l.Port) + " user=securepg_atk_altersys password=" + l.Password +
-		" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile
+	}, false, "ALTER SYSTEM RESET archive_command; REVOKE ALTER SYSTEM ON PARAMETER archive_command FROM securepg_atk_altersys; DROP ROLE IF EXISTS securepg_atk_altersys")
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -169,27 +116,7 @@ func TestReplicationRoleRefused(t *testing.T) {
 	l := getLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	admin, err := l.Admin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	for _, s := range []string{
-		"DROP ROLE IF EXISTS securepg_replication",
-		"CREATE ROLE securepg_replication LOGIN REPLICATION PASSWORD '" + l.Password + "'",
-	} {
-		if _, err := admin.Exec(ctx, s).ReadAll(); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	t.Cleanup(func() {
-		if a, err := l.Admin(context.Background()); err == nil {
-			a.Exec(context.Background(), "DROP ROLE IF EXISTS securepg_replication").ReadAll()
-			a.Close(context.Background())
-		}
-	})
-	dsn := "host=localhost port=" + itoa(l.Port) + " user=securepg_replication password=" + l.Password +
-		" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile
+	dsn := attackRole(t, ctx, l, "securepg_replication", "REPLICATION", nil, false, "DROP ROLE IF EXISTS securepg_replication")
 	for _, p := range privilegePaths {
 		t.Run(p.name, func(t *testing.T) {
 			isolateEnv(t)

@@ -22,9 +22,7 @@ import (
 // (no transaction to look the role up), and securepg refuses the login.
 func TestAttackSessionAuthorizationAtStartup(t *testing.T) {
 	l := getLab(t)
-	dsn := "host=localhost port=" + itoa(l.Port) + " user=" + pglab.SuperUser + " password=" + l.Password +
-		" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile +
-		" options='-c session_authorization=" + l.User + "'"
+	dsn := roleDSN(l, pglab.SuperUser) + " options='-c session_authorization=" + l.User + "'"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// The road, without securepg.

@@ -178,11 +178,7 @@ func TestExecuteServerProgramIsARoadToTheOS(t *testing.T) {
 	privilegeRoles(t, l)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	dsn := func(user string) string {
-		return "host=localhost port=" + itoa(l.Port) + " user=" + user + " password=" + l.Password +
-			" dbname=" + l.Database + " sslmode=verify-full sslrootcert=" + l.Certs.CAFile
-	}
-	conn, err := pgx.Connect(ctx, dsn("securepg_lp_program"))
+	conn, err := pgx.Connect(ctx, roleDSN(l, "securepg_lp_program"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +202,7 @@ func TestExecuteServerProgramIsARoadToTheOS(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	plain, err := pgx.Connect(ctx, dsn(l.User))
+	plain, err := pgx.Connect(ctx, roleDSN(l, l.User))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +212,7 @@ func TestExecuteServerProgramIsARoadToTheOS(t *testing.T) {
 	}
 
 	isolateEnv(t)
-	err = pingSQL(t, dsn("securepg_lp_program"), "pgx")
+	err = pingSQL(t, roleDSN(l, "securepg_lp_program"), "pgx")
 	requireReason(t, err, securepg.ReasonPrivilegedRole)
 }
 
