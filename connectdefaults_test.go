@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/internal/core"
 )
 
@@ -107,16 +106,7 @@ func TestConnectSpanSaysHowItConnects(t *testing.T) {
 			isolateEnv(t)
 			t.Setenv("SECUREPG_APPLICATION_NAME", "billing-api")
 			s := newSDK(t)
-			c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
-				append(s.opts, withBackend(drv))...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			db := sql.OpenDB(c)
-			defer db.Close()
-			if err := db.Ping(); err != nil {
-				t.Fatal(err)
-			}
+			s.openVerified(t, l, drv)
 			spans := s.ended("securepg.connect")
 			if len(spans) != 1 {
 				t.Fatalf("%d connect spans", len(spans))

@@ -49,11 +49,7 @@ func kexConnect(t *testing.T, backend, dsn string, opts ...securepg.Option) (hoo
 // key_exchange_classical; audit mode connects to it and reports.
 func TestKeyExchangeHybridPQ(t *testing.T) {
 	l := getLab(t)
-	front, err := pglab.NewHybridFront(l.Addr(), l.Certs.Server.TLS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { front.Close() })
+	front := hybridFront(t, l)
 	roots := "sslrootcert=" + l.Certs.CAFile
 	direct := "host=localhost port=" + itoa(l.Port) + " " + l.auth() + " sslmode=verify-full " + roots
 	for _, backend := range []string{"pgx", "pq"} {
@@ -123,11 +119,7 @@ func TestKeyExchangeHybridPQ(t *testing.T) {
 // classical group from the lab's PostgreSQL.
 func TestKeyExchangeTelemetry(t *testing.T) {
 	l := getLab(t)
-	front, err := pglab.NewHybridFront(l.Addr(), l.Certs.Server.TLS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { front.Close() })
+	front := hybridFront(t, l)
 	for _, backend := range []string{"pgx", "pq"} {
 		for _, tc := range []struct {
 			name  string
@@ -138,15 +130,7 @@ func TestKeyExchangeTelemetry(t *testing.T) {
 			t.Run(backend+"/"+tc.name, func(t *testing.T) {
 				isolateEnv(t)
 				s := newSDK(t)
-				c, err := securepg.NewConnector(l.at(tc.peer, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), append(s.opts, withBackend(backend))...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				db := sql.OpenDB(c)
-				defer db.Close()
-				if err := db.Ping(); err != nil {
-					t.Fatal(err)
-				}
+				s.open(t, l.at(tc.peer, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), backend)
 				spans := s.ended("securepg.connect")
 				if len(spans) != 1 {
 					t.Fatalf("%d connect spans", len(spans))
@@ -199,11 +183,7 @@ func TestKeyExchangeTLS12(t *testing.T) {
 // through the hybrid front.
 func TestKeyExchangeNativePgx(t *testing.T) {
 	l := getLab(t)
-	front, err := pglab.NewHybridFront(l.Addr(), l.Certs.Server.TLS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { front.Close() })
+	front := hybridFront(t, l)
 	roots := "sslrootcert=" + l.Certs.CAFile
 	direct := "host=localhost port=" + itoa(l.Port) + " " + l.auth() + " sslmode=verify-full " + roots
 	for _, way := range pinWays() {
@@ -219,4 +199,16 @@ func TestKeyExchangeNativePgx(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hybridFront is a TLS front (Go's crypto/tls, X25519MLKEM768) before the
+// lab's PostgreSQL with the lab's certificate, closed with t.
+func hybridFront(t *testing.T, l *lab) *pglab.Proxy {
+	t.Helper()
+	front, err := pglab.NewHybridFront(l.Addr(), l.Certs.Server.TLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { front.Close() })
+	return front
 }

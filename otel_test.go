@@ -119,7 +119,14 @@ func matches(set attribute.Set, match map[string]string) bool {
 // providers and the driver, and pings it.
 func (s *sdk) openVerified(t *testing.T, l *lab, drv string, opts ...securepg.Option) *sql.DB {
 	t.Helper()
-	c, err := securepg.NewConnector(l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), append(append(s.opts, withBackend(drv)), opts...)...)
+	return s.open(t, l.at(l.relay, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile), drv, opts...)
+}
+
+// open opens a connector to dsn with the SDK's providers and the driver,
+// closed with t, and pings it; t fails if either fails.
+func (s *sdk) open(t *testing.T, dsn, drv string, opts ...securepg.Option) *sql.DB {
+	t.Helper()
+	c, err := securepg.NewConnector(dsn, append(append(s.opts, withBackend(drv)), opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

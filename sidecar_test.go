@@ -219,15 +219,7 @@ func TestLoopbackPlaintextSpan(t *testing.T) {
 				t.Setenv("SECUREPG_ALLOW_LOOPBACK_PLAINTEXT", "true")
 				t.Setenv("SECUREPG_ALLOW_UNVERIFIED_PASSWORD", "scram")
 				s := newSDK(t)
-				c, err := securepg.NewConnector(tc.dsn, append(s.opts, withBackend(drv))...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				db := sql.OpenDB(c)
-				defer db.Close()
-				if err := db.Ping(); err != nil {
-					t.Fatal(err)
-				}
+				s.open(t, tc.dsn, drv)
 				spans := s.ended("securepg.connect")
 				if len(spans) != 1 {
 					t.Fatalf("%d connect spans", len(spans))
