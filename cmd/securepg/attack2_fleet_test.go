@@ -28,16 +28,10 @@ func TestAttack2FleetHoldInAuditMode(t *testing.T) {
 			peer := newHeardPeer(t, nil, certs.Server.TLS, certs.WrongHost.TLS)
 			peer.askPassword = true
 			t.Setenv("PGPASSWORD", "fleetsecret")
-			t.Setenv("PGUSER", "attackuser")
-			t.Setenv("PGDATABASE", "attackdb")
-			t.Setenv("SECUREPG_SSLROOTCERT", certs.CAFile)
+			fleetAttackEnv(t, certs)
 			t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 			t.Setenv("SECUREPG_MODE", "audit")
-			file := filepath.Join(t.TempDir(), "targets")
-			if err := os.WriteFile(file, []byte("localhost:"+peer.port()+"\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			r := cli(t, "", "probe", "--targets", file, "--json", "--timeout", "5s")
+			r := probeTargets(t, "localhost:"+peer.port())
 			peer.close()
 			heard := peer.heardAll()
 			peer.mu.Lock()
@@ -99,16 +93,9 @@ func TestAttack2FleetUnixSocketFirst(t *testing.T) {
 				}
 			}()
 			t.Setenv("PGPASSWORD", "fleetsecret")
-			t.Setenv("PGUSER", "attackuser")
-			t.Setenv("PGDATABASE", "attackdb")
-			t.Setenv("SECUREPG_SSLROOTCERT", certs.CAFile)
+			fleetAttackEnv(t, certs)
 			t.Setenv("SECUREPG_ALLOW_UNIX_SOCKET", "true")
-			file := filepath.Join(t.TempDir(), "targets")
-			line := "host=" + dir + ",localhost port=" + peer.port() + "," + peer.port() + " sslmode=verify-full\n"
-			if err := os.WriteFile(file, []byte(line), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			r := cli(t, "", "probe", "--targets", file, "--json", "--timeout", "5s")
+			r := probeTargets(t, "host="+dir+",localhost port="+peer.port()+","+peer.port()+" sslmode=verify-full")
 			select {
 			case h := <-heard:
 				t.Fatalf("the socket, never verified, heard %q; fleet output:\n%s\n%s", h, r.out, r.errOut)
@@ -130,9 +117,7 @@ func TestAttack2FleetHoldWithPinFile(t *testing.T) {
 	t.Setenv("PGUSER", "attackuser")
 	t.Setenv("SECUREPG_SSLROOTCERT", certs.CAFile)
 	t.Setenv("SECUREPG_PIN_SHA256_FILE", pins)
-	file := filepath.Join(t.TempDir(), "targets")
-	os.WriteFile(file, []byte("localhost:"+peer.port()+"\n"), 0o600)
-	r := cli(t, "", "probe", "--targets", file, "--json", "--timeout", "5s")
+	r := probeTargets(t, "localhost:"+peer.port())
 	peer.close()
 	// The peer answers every startup with FATAL 28000: the connection
 	// through the policy reached it.

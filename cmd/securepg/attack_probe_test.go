@@ -169,9 +169,7 @@ func TestAttackProbeStartupToPinMismatch(t *testing.T) {
 			// The fleet: refused for its pins (not "not verified"), and
 			// nothing heard.
 			fleetPeer := newHeardPeer(t, nil, misissued.TLS)
-			t.Setenv("PGUSER", "attackuser")
-			t.Setenv("PGDATABASE", "attackdb")
-			t.Setenv("SECUREPG_SSLROOTCERT", certs.CAFile)
+			fleetAttackEnv(t, certs)
 			en := fleetOne(t, "localhost:"+fleetPeer.port(), "--downgrade-test")
 			fleetPeer.close()
 			if en.Verdict != "fail" || en.Policy.Outcome != "refused" || en.Policy.Reason != core.ReasonPinMismatch {
@@ -216,9 +214,7 @@ func TestAttackProbeStartupOverClassical(t *testing.T) {
 			fleetPeer := newHeardPeer(t, func(c *tls.Config) {
 				c.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}
 			}, certs.Server.TLS)
-			t.Setenv("PGUSER", "attackuser")
-			t.Setenv("PGDATABASE", "attackdb")
-			t.Setenv("SECUREPG_SSLROOTCERT", certs.CAFile)
+			fleetAttackEnv(t, certs)
 			en := fleetOne(t, "localhost:"+fleetPeer.port())
 			fleetPeer.close()
 			if en.Verdict != "fail" || en.Policy.Reason != core.ReasonKeyExchangeClassical {
@@ -248,15 +244,9 @@ func TestAttackFleetCertificateSwitch(t *testing.T) {
 			peer := newHeardPeer(t, nil, certs.Server.TLS, certs.WrongHost.TLS)
 			peer.askPassword = true
 			t.Setenv("PGPASSWORD", "fleetsecret")
-			t.Setenv("PGUSER", "attackuser")
-			t.Setenv("PGDATABASE", "attackdb")
-			t.Setenv("SECUREPG_SSLROOTCERT", certs.CAFile)
+			fleetAttackEnv(t, certs)
 			t.Setenv("SECUREPG_MIN_SSLMODE", "require")
-			file := filepath.Join(t.TempDir(), "targets")
-			if err := os.WriteFile(file, []byte("localhost:"+peer.port()+"\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			r := cli(t, "", "probe", "--targets", file, "--json", "--timeout", "5s")
+			r := probeTargets(t, "localhost:"+peer.port())
 			peer.close()
 			// The connection through the policy is held to the key the
 			// look verified: the other certificate is refused for it.
@@ -295,16 +285,9 @@ func TestAttackFleetSecondHost(t *testing.T) {
 			second := newHeardPeer(t, nil, certs.WrongHost.TLS)
 			second.askPassword = true
 			t.Setenv("PGPASSWORD", "fleetsecret")
-			t.Setenv("PGUSER", "attackuser")
-			t.Setenv("PGDATABASE", "attackdb")
-			t.Setenv("SECUREPG_SSLROOTCERT", certs.CAFile)
+			fleetAttackEnv(t, certs)
 			t.Setenv("SECUREPG_MIN_SSLMODE", "require")
-			file := filepath.Join(t.TempDir(), "targets")
-			line := "host=localhost,localhost port=" + first.port() + "," + second.port() + " sslmode=require\n"
-			if err := os.WriteFile(file, []byte(line), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			r := cli(t, "", "probe", "--targets", file, "--json", "--timeout", "5s")
+			r := probeTargets(t, "host=localhost,localhost port="+first.port()+","+second.port()+" sslmode=require")
 			first.close()
 			second.close()
 			if r.code != exitRefused || !strings.Contains(r.out, `"verdict":"fail"`) {
@@ -326,14 +309,30 @@ func TestAttackFleetSecondHost(t *testing.T) {
 	}
 }
 
-// fleetOne runs probe --targets --json on one line and returns its entry.
-func fleetOne(t *testing.T, line string, args ...string) fleetEntry {
+// fleetAttackEnv is the environment of the fleet attacks' probe
+// --targets: the user attackuser and the database attackdb, certificates
+// verified against certs' CA.
+func fleetAttackEnv(t *testing.T, certs *lab.Certs) {
+	t.Setenv("PGUSER", "attackuser")
+	t.Setenv("PGDATABASE", "attackdb")
+	t.Setenv("SECUREPG_SSLROOTCERT", certs.CAFile)
+}
+
+// probeTargets runs probe --targets --json --timeout 5s (then args) on a
+// targets file of the one line.
+func probeTargets(t *testing.T, line string, args ...string) result {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "targets")
 	if err := os.WriteFile(file, []byte(line+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := cli(t, "", append([]string{"probe", "--targets", file, "--json", "--timeout", "5s"}, args...)...)
+	return cli(t, "", append([]string{"probe", "--targets", file, "--json", "--timeout", "5s"}, args...)...)
+}
+
+// fleetOne runs probe --targets --json on one line and returns its entry.
+func fleetOne(t *testing.T, line string, args ...string) fleetEntry {
+	t.Helper()
+	r := probeTargets(t, line, args...)
 	var en fleetEntry
 	if err := json.Unmarshal([]byte(strings.SplitN(r.out, "\n", 2)[0]), &en); err != nil {
 		t.Fatalf("%v: %s %s", err, r.out, r.errOut)
