@@ -31,13 +31,7 @@ func TestCredentialsFollowTheHost(t *testing.T) {
 	newRole(t, l, "hostcreds", "Zq7-for-127.0.0.1")
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
-			isolateEnv(t)
-			t.Setenv("SECUREPG_MIN_SSLMODE", "disable")
-			fake, err := pglab.NewCleartextServerCode("53300")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer fake.Close()
+			fake := fakeFirstHost(t)
 			var mu sync.Mutex
 			var asked []string
 			provider := hooks.CredentialFunc(func(_ context.Context, a hooks.Attempt) (hooks.Credentials, error) {
@@ -151,13 +145,7 @@ func TestPassfileFollowsTheHost(t *testing.T) {
 	newRole(t, l, "passfilehost", "Zq7-pass-127.0.0.1")
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
-			isolateEnv(t)
-			t.Setenv("SECUREPG_MIN_SSLMODE", "disable")
-			fake, err := pglab.NewCleartextServerCode("53300")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer fake.Close()
+			fake := fakeFirstHost(t)
 			pf := filepath.Join(t.TempDir(), "pgpass")
 			if err := os.WriteFile(pf, []byte("localhost:*:*:passfilehost:Zq7-pass-localhost\n127.0.0.1:*:*:passfilehost:Zq7-pass-127.0.0.1\n"), 0o600); err != nil {
 				t.Fatal(err)
@@ -217,4 +205,20 @@ func TestCredentialsFollowAddressOnlyHosts(t *testing.T) {
 	if !slices.Equal(asked, []string{"127.0.0.2", "127.0.0.1"}) {
 		t.Fatalf("provider asked for %v", asked)
 	}
+}
+
+// fakeFirstHost isolates t's environment, lowers the minimum sslmode to
+// disable, and starts the first host of a multi-host test: a fake server
+// that takes a cleartext password and fails the session with 53300 (so
+// both drivers go on to the next host), closed with t.
+func fakeFirstHost(t *testing.T) *pglab.Proxy {
+	t.Helper()
+	isolateEnv(t)
+	t.Setenv("SECUREPG_MIN_SSLMODE", "disable")
+	fake, err := pglab.NewCleartextServerCode("53300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	return fake
 }
