@@ -14,17 +14,19 @@ import (
 // database's). t fails if it cannot; the caller closes the connection.
 func labAdmin(t *testing.T, ctx context.Context, l *lab, inDB bool) *pgconn.PgConn {
 	t.Helper()
-	var c *pgconn.PgConn
-	var err error
-	if inDB {
-		c, err = pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", l.SocketDir, l.Port, l.Database))
-	} else {
-		c, err = l.Admin(ctx)
-	}
+	c, err := connectAdmin(ctx, l, inDB)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// connectAdmin is labAdmin's connection, its error returned.
+func connectAdmin(ctx context.Context, l *lab, inDB bool) (*pgconn.PgConn, error) {
+	if inDB {
+		return pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", l.SocketDir, l.Port, l.Database))
+	}
+	return l.Admin(ctx)
 }
 
 // adminExec runs each statement on admin in turn; t fails on the first
@@ -43,14 +45,7 @@ func adminExec(t *testing.T, ctx context.Context, admin *pgconn.PgConn, stmts ..
 func cleanupSQL(t *testing.T, l *lab, inDB bool, sql string) {
 	t.Cleanup(func() {
 		ctx := context.Background()
-		var a *pgconn.PgConn
-		var err error
-		if inDB {
-			a, err = pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", l.SocketDir, l.Port, l.Database))
-		} else {
-			a, err = l.Admin(ctx)
-		}
-		if err == nil {
+		if a, err := connectAdmin(ctx, l, inDB); err == nil {
 			a.Exec(ctx, sql).ReadAll()
 			a.Close(ctx)
 		}
