@@ -69,6 +69,43 @@ func TestAttackGrantedServerFileFunctions(t *testing.T) {
 	}
 }
 
+// TestGrantedDirectoryListingRefused: pg_ls_dir and pg_stat_file take
+// any path the server's operating-system user can reach; granted to a
+// plain role they map the server's files (its keys, its configuration),
+// the first step on the road the pg_*_server_files roles open. Under
+// SECUREPG_FORBID_SUPERUSER such a role is refused on every way in.
+func TestGrantedDirectoryListingRefused(t *testing.T) {
+	l := getLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dsn := attackRole(t, ctx, l, "securepg_atk_lsdir", "", []string{
+		"GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text) TO securepg_atk_lsdir",
+		"GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text) TO securepg_atk_lsdir",
+	}, true, "REASSIGN OWNED BY securepg_atk_lsdir TO CURRENT_USER; DROP OWNED BY securepg_atk_lsdir; DROP ROLE IF EXISTS securepg_atk_lsdir")
+
+	// The road is real: without securepg the role lists the data directory.
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	if err := conn.QueryRow(ctx, "SELECT 'postgresql.auto.conf' IN (SELECT pg_catalog.pg_ls_dir('.'))").Scan(&found); err != nil || !found {
+		t.Fatalf("pg_ls_dir as the granted role: %v (found postgresql.auto.conf: %v)", err, found)
+	}
+	conn.Close(ctx)
+
+	for _, p := range privilegePaths {
+		t.Run(p.name, func(t *testing.T) {
+			isolateEnv(t)
+			err := p.connect(t, dsn)
+			requireReason(t, err, securepg.ReasonPrivilegedRole)
+			if !strings.Contains(err.Error(), "pg_ls_dir") || !strings.Contains(err.Error(), "pg_stat_file") {
+				t.Fatalf("the refusal does not name pg_ls_dir and pg_stat_file: %v", err)
+			}
+		})
+	}
+}
+
 // TestAttackAlterSystemGrant: PostgreSQL 15 lets a superuser grant ALTER
 // SYSTEM on one parameter to a plain role. archive_command (or
 // ssl_passphrase_command, restore_command...) is a shell command the

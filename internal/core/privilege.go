@@ -66,11 +66,13 @@ const RoleFactsSQL = "SELECT r.rolsuper, " +
 // for the query_to_xml text.
 const loadParameters = "(''session_preload_libraries'')"
 
-// fileFunctions read or write any file the server's operating-system user
-// can: a road to the OS as the pg_*_server_* roles are. dblink_connect_u
+// fileFunctions read, list or write any file the server's operating-system
+// user can: a road to the OS as the pg_*_server_* roles are (pg_ls_dir and
+// pg_stat_file take any path; pg_monitor's pg_ls_logdir and the like, one
+// directory each, are not asked). dblink_connect_u
 // (in dblink's schema) is asked too: it connects without dblink's
 // password check, back to the server as its OS user (peer or trust).
-const fileFunctions = "('lo_import', 'lo_export', 'pg_read_file', 'pg_read_binary_file', 'pg_file_write', 'pg_file_rename', 'pg_file_unlink')"
+const fileFunctions = "('lo_import', 'lo_export', 'pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_stat_file', 'pg_file_write', 'pg_file_rename', 'pg_file_unlink')"
 
 const roleFactsColumns = 10
 
@@ -139,7 +141,7 @@ func JudgeSession(p Policy, f Facts) []*Violation {
 	}
 	if fns := SafeText(truncate(r.FileFunctions, 200)); fns != "" {
 		vs = append(vs, privilegedRole(host, "EXECUTE on "+fns,
-			"the session's role may execute "+fns+", which read or write any file the server's operating-system user can (dblink_connect_u: log in as it)"))
+			"the session's role may execute "+fns+", which read, list or write any file the server's operating-system user can (dblink_connect_u: log in as it)"))
 	}
 	if params := SafeText(truncate(r.AlterSystem, 200)); params != "" {
 		vs = append(vs, privilegedRole(host, "ALTER SYSTEM on "+params,
