@@ -31,12 +31,9 @@ func (t *poolTracer) TraceRelease(*pgxpool.Pool, pgxpool.TraceReleaseData)      
 // TestAttackPoolKeepsUsersAcquireTracer: ConfigurePool documents that the
 // configuration's Tracer keeps running. A user's tracer that implements
 // pgxpool.AcquireTracer and pgxpool.ReleaseTracer hears every Acquire and
-// Release with pgx alone; after ConfigurePool it hears none, because
-// pgxpool looks for those interfaces on ConnConfig.Tracer, which
-// ConfigurePool replaces with securepg's *native, which forwards only
-// pgx's query/connect/batch/copy/prepare tracers. (Pre-existing: 5709025
-// fails the same way; the embedding of pgx.QueryTracer in native did not
-// change it.)
+// Release with pgx alone, and after ConfigurePool too (pgxpool looks for
+// those interfaces on ConnConfig.Tracer, which ConfigurePool replaces with
+// securepg's; before the fix it heard none).
 func TestAttackPoolKeepsUsersAcquireTracer(t *testing.T) {
 	l := getLab(t)
 	isolateEnv(t)
@@ -170,6 +167,32 @@ func TestAttackConfigurePgxForwardsUsersTracers(t *testing.T) {
 	for _, k := range []string{"ConnectStart", "ConnectEnd", "QueryStart", "QueryEnd", "BatchStart", "BatchQuery", "BatchEnd", "CopyFromStart", "CopyFromEnd", "PrepareStart", "PrepareEnd"} {
 		if tr.n[k] == 0 {
 			t.Errorf("the user's tracer heard no %s: %v", k, tr.n)
+		}
+	}
+}
+
+// TestPoolTracingOnlyWhenAsked: securepg's tracer offers pgxpool's acquire
+// and release methods only to a configuration whose own tracer has them
+// (other pools make no call per Acquire and Release), and a configuration
+// configured either way is known as configured.
+func TestPoolTracingOnlyWhenAsked(t *testing.T) {
+	isolateEnv(t)
+	for _, own := range []pgx.QueryTracer{nil, &poolTracer{}} {
+		pc, err := pgxpool.ParseConfig("host=db.example.com sslmode=verify-full")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc.ConnConfig.Tracer = own
+		if err := securepg.ConfigurePool(pc, securepg.WithLogger(discardLogger())); err != nil {
+			t.Fatal(err)
+		}
+		_, acquire := pc.ConnConfig.Tracer.(pgxpool.AcquireTracer)
+		_, release := pc.ConnConfig.Tracer.(pgxpool.ReleaseTracer)
+		if want := own != nil; acquire != want || release != want {
+			t.Errorf("own tracer %T: acquire %v, release %v, want %v", own, acquire, release, want)
+		}
+		if err := securepg.ConfigurePool(pc); err == nil {
+			t.Errorf("own tracer %T: configured twice", own)
 		}
 	}
 }

@@ -50,6 +50,7 @@ func ConfigurePgx(cc *pgx.ConnConfig, opts ...Option) error {
 	if configured(cc.Tracer) {
 		return errors.New("securepg: the configuration was already configured by securepg; configure one parsed anew (pgx.ParseConfig, pgxpool.ParseConfig)")
 	}
+	own := cc.Tracer
 	c, err := newPgxConnector(cc, append(pinPgx(opts), optionFunc(func(o *options) { o.native = true })))
 	if err != nil {
 		refuse(cc, err)
@@ -63,7 +64,15 @@ func ConfigurePgx(cc *pgx.ConnConfig, opts ...Option) error {
 	// replaced, nothing is dialed (the guard refuses what securepg's hooks
 	// did not dial), and the hardened TLS settings refuse every server.
 	cc.DialFunc = core.GuardDial(cc.DialFunc)
-	cc.Tracer = &native{QueryTracer: h.Tracer, c: c, pc: pc}
+	n := &native{QueryTracer: h.Tracer, c: c, pc: pc}
+	cc.Tracer = n
+	_, acquires := own.(pgxpool.AcquireTracer)
+	_, releases := own.(pgxpool.ReleaseTracer)
+	a, aok := h.Tracer.(pgxpool.AcquireTracer) // the multitracer holding own
+	r, rok := h.Tracer.(pgxpool.ReleaseTracer)
+	if (acquires || releases) && aok && rok {
+		cc.Tracer = &pooled{native: n, acquire: a, release: r}
+	}
 	return nil
 }
 
@@ -100,7 +109,7 @@ func refuse(cc *pgx.ConnConfig, err error) {
 // holding it.
 func configured(t pgx.QueryTracer) bool {
 	switch t := t.(type) {
-	case *native:
+	case *native, *pooled:
 		return true
 	case *multitracer.Tracer:
 		return slices.ContainsFunc(t.QueryTracers, configured)
@@ -270,23 +279,24 @@ func (n *native) TracePrepareEnd(ctx context.Context, conn *pgx.Conn, data pgx.T
 	}
 }
 
-// pgxpool hears a configuration's Tracer through these (ConfigurePool):
-// the program's own acquire and release tracing keeps running.
-func (n *native) TraceAcquireStart(ctx context.Context, pool *pgxpool.Pool, data pgxpool.TraceAcquireStartData) context.Context {
-	if t, ok := n.QueryTracer.(pgxpool.AcquireTracer); ok {
-		return t.TraceAcquireStart(ctx, pool, data)
-	}
-	return ctx
+// pooled is native for a configuration whose own tracer follows pgxpool's
+// acquires or releases, which pgxpool looks for on ConnConfig.Tracer when
+// the pool is made: only such a configuration gets these methods, so no
+// other pool pays for them on every Acquire and Release.
+type pooled struct {
+	*native
+	acquire pgxpool.AcquireTracer
+	release pgxpool.ReleaseTracer
 }
 
-func (n *native) TraceAcquireEnd(ctx context.Context, pool *pgxpool.Pool, data pgxpool.TraceAcquireEndData) {
-	if t, ok := n.QueryTracer.(pgxpool.AcquireTracer); ok {
-		t.TraceAcquireEnd(ctx, pool, data)
-	}
+func (p *pooled) TraceAcquireStart(ctx context.Context, pool *pgxpool.Pool, data pgxpool.TraceAcquireStartData) context.Context {
+	return p.acquire.TraceAcquireStart(ctx, pool, data)
 }
 
-func (n *native) TraceRelease(pool *pgxpool.Pool, data pgxpool.TraceReleaseData) {
-	if t, ok := n.QueryTracer.(pgxpool.ReleaseTracer); ok {
-		t.TraceRelease(pool, data)
-	}
+func (p *pooled) TraceAcquireEnd(ctx context.Context, pool *pgxpool.Pool, data pgxpool.TraceAcquireEndData) {
+	p.acquire.TraceAcquireEnd(ctx, pool, data)
+}
+
+func (p *pooled) TraceRelease(pool *pgxpool.Pool, data pgxpool.TraceReleaseData) {
+	p.release.TraceRelease(pool, data)
 }
