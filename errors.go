@@ -50,9 +50,11 @@ const (
 
 	// SECUREPG_FORBID_SUPERUSER is set, and the session's role is a
 	// superuser or a member of one (ReasonSuperuserSession), or can reach
-	// the server's OS: pg_execute_server_program, pg_read_server_files,
-	// pg_write_server_files, or CREATEROLE before PostgreSQL 16
-	// (ReasonPrivilegedRole; the Detail says which).
+	// the server's OS or files (ReasonPrivilegedRole; the Detail says
+	// which): pg_execute_server_program, pg_read_server_files,
+	// pg_write_server_files, EXECUTE on a server-file function or on
+	// dblink_connect_u, ALTER SYSTEM or SET session_preload_libraries,
+	// REPLICATION, or CREATEROLE before PostgreSQL 16.
 	ReasonSuperuserSession = core.ReasonSuperuserSession
 	ReasonPrivilegedRole   = core.ReasonPrivilegedRole
 
