@@ -7,14 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
-	pglab "github.com/securepg/securepg/lab"
 )
 
 // TestAttackHostileCertNamesInViolation: a CA-signed certificate for the
@@ -25,15 +23,7 @@ import (
 func TestAttackHostileCertNamesInViolation(t *testing.T) {
 	l := getLab(t)
 	evil := "evil\x1b]0;owned\x07\x1b[2J.example"
-	kp, err := l.Certs.Issue("evil\x1b[31m\u202e", []string{evil}, []net.IP{net.IPv4(127, 0, 0, 2)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	imp, err := pglab.NewTLSImpostor(l.Addr(), kp.TLS, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer imp.Close()
+	imp := certImpostor(t, l, "evil\x1b[31m\u202e", []string{evil}, net.IPv4(127, 0, 0, 2))
 	dsn := l.at(imp, "sslmode=verify-full sslrootcert="+l.Certs.CAFile)
 	check := func(t *testing.T, what string, err error, heard []*hooks.Violation) {
 		t.Helper()
@@ -62,13 +52,7 @@ func TestAttackHostileCertNamesInViolation(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
-			var mu sync.Mutex
-			var heard []*hooks.Violation
-			h := securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v *hooks.Violation) {
-				mu.Lock()
-				heard = append(heard, v)
-				mu.Unlock()
-			}})
+			h, heardAll := violationsHeard()
 			c, err := connectorFor(drv, dsn, securepg.WithLogger(discardLogger()), h)
 			if err != nil {
 				t.Fatal(err)
@@ -76,8 +60,7 @@ func TestAttackHostileCertNamesInViolation(t *testing.T) {
 			db := sql.OpenDB(c)
 			defer db.Close()
 			err = db.Ping()
-			mu.Lock()
-			defer mu.Unlock()
+			heard := heardAll()
 			if len(heard) == 0 {
 				t.Fatal("OnViolation heard nothing")
 			}

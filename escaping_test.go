@@ -112,15 +112,7 @@ func TestServerErrorTextIsEscaped(t *testing.T) {
 // escaped.
 func TestHostileCertificateSubjectInSpans(t *testing.T) {
 	l := getLab(t)
-	kp, err := l.Certs.Issue("evil\x1b]0;owned\x07\x1b[2J\u202e\u0085", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	imp, err := pglab.NewTLSImpostor(l.Addr(), kp.TLS, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer imp.Close()
+	imp := certImpostor(t, l, "evil\x1b]0;owned\x07\x1b[2J\u202e\u0085", []string{"localhost"}, net.IPv4(127, 0, 0, 1))
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
@@ -189,4 +181,20 @@ func TestPasswordBehindAUnicodeSpace(t *testing.T) {
 			}
 		}
 	}
+}
+
+// certImpostor relays to the lab's server behind a certificate the lab's
+// CA issued for subject, names and ip; it is closed when t ends.
+func certImpostor(t *testing.T, l *lab, subject string, names []string, ip net.IP) *pglab.Proxy {
+	t.Helper()
+	kp, err := l.Certs.Issue(subject, names, []net.IP{ip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := pglab.NewTLSImpostor(l.Addr(), kp.TLS, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { imp.Close() })
+	return imp
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -151,13 +152,7 @@ func TestOneViolationType(t *testing.T) {
 	for _, drv := range []string{"pgx", "pq"} {
 		t.Run(drv, func(t *testing.T) {
 			isolateEnv(t)
-			var mu sync.Mutex
-			var heard []*hooks.Violation
-			h := securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v *hooks.Violation) {
-				mu.Lock()
-				heard = append(heard, v)
-				mu.Unlock()
-			}})
+			h, heardAll := violationsHeard()
 			c, err := securepg.NewConnector(l.at(l.wrongHost, "sslmode=verify-full", "sslrootcert="+l.Certs.CAFile),
 				withBackend(drv), securepg.WithLogger(discardLogger()), h)
 			if err != nil {
@@ -169,8 +164,7 @@ func TestOneViolationType(t *testing.T) {
 			if err := db.Ping(); !errors.As(err, &pe) {
 				t.Fatalf("not a refusal: %v", err)
 			}
-			mu.Lock()
-			defer mu.Unlock()
+			heard := heardAll()
 			if len(heard) != 1 {
 				t.Fatalf("OnViolation heard %d violations", len(heard))
 			}
@@ -332,4 +326,20 @@ func TestCredentialsNeverRender(t *testing.T) {
 			t.Errorf("%s shows the password: %s", f, s)
 		}
 	}
+}
+
+// violationsHeard is an option whose OnViolation hook keeps every
+// violation, and the function that returns what it kept so far.
+func violationsHeard() (securepg.Option, func() []*hooks.Violation) {
+	var mu sync.Mutex
+	var heard []*hooks.Violation
+	return securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v *hooks.Violation) {
+			mu.Lock()
+			heard = append(heard, v)
+			mu.Unlock()
+		}}), func() []*hooks.Violation {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(heard)
+		}
 }
