@@ -22,6 +22,7 @@ import (
 // Stage is a point of a connect at which the gate judges.
 type Stage uint8
 
+// The stages, in the order of a connect (the table above).
 const (
 	StagePlan Stage = iota
 	StageAddress
