@@ -203,18 +203,19 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestListenerAuditsThePassword: in audit mode, a password known when
-// the listener is made that the password rule would refuse (lib/pq cannot
-// bind SCRAM, the server's identity is unverified) is reported as
-// sql.Open reports it, with the outcome "audited" and a WARN log record:
-// the DSN's and PGPASSWORD's once, as the configuration's; the
-// passfile's at every connection attempt, reconnects included.
+// TestListenerAuditsThePassword: in audit mode, a password that the
+// password rule would refuse (lib/pq cannot bind SCRAM, the server's
+// identity is unverified) is reported by a listener as sql.Open reports
+// it, with the outcome "audited" and a WARN log record: one known when it
+// is made (the DSN's, PGPASSWORD's, the passfile's) as the
+// configuration's; one the passfile gains later at every attempt after,
+// reconnects included.
 func TestListenerAuditsThePassword(t *testing.T) {
 	l := getLab(t)
 	const secret = "audit-SECRET-pw"
 	const want = "audited:password_unverified_server"
 	for _, way := range listenerWays {
-		for _, from := range []string{"DSN", "passfile", "PGPASSWORD"} {
+		for _, from := range []string{"DSN", "passfile", "PGPASSWORD", "passfile later"} {
 			t.Run(way.name+"/"+from, func(t *testing.T) {
 				isolateEnv(t)
 				t.Setenv("SECUREPG_MODE", "audit")
@@ -225,15 +226,24 @@ func TestListenerAuditsThePassword(t *testing.T) {
 				}
 				defer imp.Close()
 				dsn := "host=127.0.0.1 port=" + imp.PortString() + " user=app dbname=app sslmode=require"
+				pass := filepath.Join(t.TempDir(), "pgpass")
+				writePass := func(content string) {
+					if err := os.WriteFile(pass+".new", []byte(content), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.Rename(pass+".new", pass); err != nil {
+						t.Fatal(err)
+					}
+				}
 				switch from {
 				case "DSN":
 					dsn += " password=" + secret
 				case "passfile":
-					p := filepath.Join(t.TempDir(), "pgpass")
-					if err := os.WriteFile(p, []byte("*:*:*:*:"+secret+"\n"), 0o600); err != nil {
-						t.Fatal(err)
-					}
-					dsn += " passfile=" + p
+					writePass("*:*:*:*:" + secret + "\n")
+					dsn += " passfile=" + pass
+				case "passfile later":
+					writePass("# none yet\n")
+					dsn += " passfile=" + pass
 				default:
 					t.Setenv("PGPASSWORD", secret)
 				}
@@ -243,30 +253,47 @@ func TestListenerAuditsThePassword(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if from == "passfile later" {
+					if ref.String() != "" {
+						t.Fatalf("sql.Open reported %q before the passfile held a password", ref)
+					}
+					writePass("*:*:*:*:" + secret + "\n")
+				}
 				db := sql.OpenDB(c)
 				for range 2 {
 					pingFor(db, 10*time.Second)
 				}
 				db.Close()
 				wantN := strings.Count(ref.String(), want)
-				if wantN == 0 || from == "passfile" && wantN < 2 {
+				if wantN == 0 || from == "passfile later" && wantN < 2 {
 					t.Fatalf("sql.Open reported %q over two connects", ref)
+				}
+				if from == "passfile later" {
+					writePass("# none yet\n")
+					wantN = 1 // the reconnect after the edit, at least
 				}
 				seen := &violations{}
 				logs := &syncBuffer{}
 				logger := slog.New(slog.NewJSONHandler(logs, nil))
-				cb, next := listenerEvents(t)
+				cb, next, drain := listenerEventsDrain(t)
 				lis, err := way.make(dsn, cb, seen.option(), securepg.WithLogger(logger))
 				if err != nil {
 					t.Fatalf("audit mode refused the listener: %v", err)
 				}
 				defer lis.Close()
-				for range 2 { // the first attempt and a reconnect
+				next() // the first attempt
+				if from == "passfile later" {
+					if seen.String() != "" {
+						t.Fatalf("the listener reported %q before the passfile held a password", seen)
+					}
+					writePass("*:*:*:*:" + secret + "\n")
+					drain() // an attempt under way may have read the file before the edit
 					next()
 				}
+				next() // a reconnect
 				lis.Close()
 				if n := strings.Count(seen.String(), want); n < wantN {
-					t.Fatalf("OnViolation heard %q over two attempts: want %s %d times, as sql.Open", seen, want, wantN)
+					t.Fatalf("OnViolation heard %q: want %s %d times, as sql.Open", seen, want, wantN)
 				}
 				if s := logs.String(); !strings.Contains(s, `"level":"WARN"`) || !strings.Contains(s, "password_unverified_server") {
 					t.Fatalf("no WARN log record of the audited password: %s", s)

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/securepg/securepg"
 	"github.com/securepg/securepg/hooks"
 	pglab "github.com/securepg/securepg/lab"
+	"github.com/securepg/securepg/libpq"
 )
 
 // The password protection: under a policy that requires TLS, a password
@@ -306,8 +309,9 @@ func TestPasswordProtectionOnTheRealServer(t *testing.T) {
 		}
 	})
 
-	// Passwords that appear only at connect time: a hook's, and the
-	// passfile's (which lib/pq would read itself, securepg reads for it).
+	// Passwords the DSN does not hold: a hook's (known only at connect),
+	// and the passfile's (lib/pq's is judged at sql.Open and again at each
+	// connect, securepg reading it for lib/pq).
 	t.Run("a password from a hook or the passfile is protected too", func(t *testing.T) {
 		hook := securepg.WithCredentials(hooks.CredentialFunc(func(context.Context, hooks.Attempt) (hooks.Credentials, error) {
 			return hooks.Credentials{Password: l.Password}, nil
@@ -331,7 +335,7 @@ func TestPasswordProtectionOnTheRealServer(t *testing.T) {
 					}
 					t.Setenv("PGPASSFILE", pass)
 				}
-				_, err = connect(t, "pgx", dsn, opts...)
+				_, err = connect(t, drv, dsn, opts...)
 				requireReason(t, err, securepg.ReasonPasswordUnverifiedServer)
 				imp.Close()
 				if got := harvested(imp, l.Password); len(got) > 0 {
@@ -415,5 +419,58 @@ func TestPublicRootsByPathAreNotAnIdentity(t *testing.T) {
 	defer db.Close()
 	if err := db.Ping(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPassfileJudgedAtOpen: lib/pq's passfile is judged when the
+// connector is made, as a DSN's or PGPASSWORD's password is, for each host
+// it holds an entry for (securepg check reaches the same verdict): no
+// connect is needed to learn that every one would be refused.
+func TestPassfileJudgedAtOpen(t *testing.T) {
+	for _, tc := range []struct {
+		name, entries string
+		refused       []string // the hosts refused, in order
+	}{
+		{"every host", "*:*:*:*:SECRET-pf", []string{"db1.internal:5432", "db2.internal:5432"}},
+		{"the second host", "db2.internal:5432:app:app:SECRET-pf", []string{"db2.internal:5432"}},
+		{"another port", "db1.internal:6432:*:*:SECRET-pf\ndb2.internal:6432:*:*:SECRET-pf", nil},
+		{"another user", "*:*:*:admin:SECRET-pf", nil},
+		{"a comment", "#*:*:*:*:SECRET-pf", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+			pass := filepath.Join(t.TempDir(), "pgpass")
+			if err := os.WriteFile(pass, []byte(tc.entries+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("PGPASSFILE", pass)
+			var heard []string
+			h := securepg.WithHooks(hooks.Hooks{OnViolation: func(_ context.Context, v *hooks.Violation) {
+				if v.Reason == securepg.ReasonPasswordUnverifiedServer {
+					heard = append(heard, v.Host)
+				}
+			}})
+			_, err := securepg.NewConnector("host=db1.internal,db2.internal user=app dbname=app sslmode=require",
+				libpq.Backend(), securepg.WithLogger(discardLogger()), h)
+			if len(tc.refused) == 0 {
+				if err != nil {
+					t.Fatalf("refused with no entry for either host: %v", err)
+				}
+				return
+			}
+			requireReason(t, err, securepg.ReasonPasswordUnverifiedServer)
+			// The first refusal is the error; check lists the others.
+			if !slices.Equal(heard, tc.refused[:1]) {
+				t.Fatalf("OnViolation heard %q, want %q", heard, tc.refused[:1])
+			}
+			more := fmt.Sprintf("(and %d more;", len(tc.refused)-1)
+			if got := strings.Contains(err.Error(), more); got != (len(tc.refused) > 1) {
+				t.Fatalf("%q in the error: %v, want %v: %v", more, got, len(tc.refused) > 1, err)
+			}
+			if strings.Contains(err.Error(), "SECRET-pf") {
+				t.Fatalf("the error holds the password: %v", err)
+			}
+		})
 	}
 }

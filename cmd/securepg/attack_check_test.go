@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -40,6 +43,44 @@ func TestAttackCheckShowsHandshakeDemands(t *testing.T) {
 	for _, want := range []string{"key exchange hybrid-pq", "1 pinned key"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("check's policy line lacks %q:\n%s", want, r.out)
+		}
+	}
+}
+
+// TestCheckJudgesThePassfile: check reads lib/pq's passfile as sql.Open
+// does, so a password that every connect would refuse makes it refuse too
+// (it said "allowed" while every connection failed); an entry for
+// another host does not.
+func TestCheckJudgesThePassfile(t *testing.T) {
+	const dsn = "host=db.internal user=app dbname=app sslmode=require"
+	for _, tc := range []struct {
+		entry string
+		code  int
+	}{
+		{"db.internal:5432:app:app:SECRET-pf", exitRefused},
+		{"other.internal:*:*:*:SECRET-pf", exitOK},
+	} {
+		labtest.IsolateEnv(t)
+		useDriver(t, "pq")
+		t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+		pass := filepath.Join(t.TempDir(), "pgpass")
+		if err := os.WriteFile(pass, []byte(tc.entry+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("PGPASSFILE", pass)
+		r := cli(t, dsn, "check", "--json")
+		var rep checkReport
+		if err := json.Unmarshal([]byte(r.out), &rep); err != nil {
+			t.Fatal(err, r.out)
+		}
+		if r.code != tc.code {
+			t.Fatalf("%s: exit %d, want %d: %s", tc.entry, r.code, tc.code, r.out)
+		}
+		if tc.code == exitRefused && (len(rep.Violations) != 1 || rep.Violations[0].Reason != "password_unverified_server") {
+			t.Fatalf("violations %+v", rep.Violations)
+		}
+		if strings.Contains(r.out+r.errOut, "SECRET-pf") {
+			t.Fatalf("the password is shown: %s%s", r.out, r.errOut)
 		}
 	}
 }

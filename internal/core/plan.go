@@ -17,7 +17,8 @@ type Plan struct {
 	DSNPassword    bool // the DSN itself carries a password
 
 	// Password: a password is configured where securepg can see it before
-	// connecting (a hook or lib/pq's passfile can add one per connection).
+	// connecting (a hook can add one per connection, and lib/pq's passfile
+	// one per host: Target.Passfile).
 	Password bool
 	WeakAuth string // a setting that weakens pgx's authentication ("channel_binding=disable")
 
@@ -50,6 +51,9 @@ type Target struct {
 	Custom                         bool   // lib/pq sslmode=pqgo-*: a registered tls.Config securepg cannot inspect
 	PublicRoots                    bool   // the root file holds a root the system store trusts
 	NoName                         bool   // verify-full with no host name to check (hostaddr alone)
+	// Passfile: the passfile holds a password for this host as it stood
+	// when the plan was made (lib/pq: read again at each connect).
+	Passfile bool
 }
 
 // Who chose a Target's sslmode when the configuration set none.

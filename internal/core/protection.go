@@ -74,7 +74,7 @@ func PasswordProtectedConn(p Policy, t Target, f Facts) bool {
 // protection for t: a password securepg knows of, and a driver that
 // cannot honour it (lib/pq), or a configuration that weakens it (pgx).
 func passwordRisk(plan Plan, t Target, p Policy) *Violation {
-	if !plan.Password && p.PasswordFile == "" || !PasswordProtected(p, t) {
+	if !plan.Password && !t.Passfile && p.PasswordFile == "" || !PasswordProtected(p, t) {
 		return nil
 	}
 	switch {

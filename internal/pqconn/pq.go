@@ -64,6 +64,19 @@ func PreparePQ(dsn string, p core.Policy) (*PQConfig, core.Plan, error) {
 	plan.User, plan.Database, plan.DSNPassword = cfg.User, cfg.Database, core.DSNHasPassword(core.DriverPQ, dsn)
 	pc.dsnPassword, pc.passfile = plan.DSNPassword, cfg.Passfile
 	plan.Password = cfg.Password != ""
+	if !plan.Password {
+		// The passfile's entries are judged now as a configured password
+		// is (and again at each connect, which reads the file anew).
+		for i, t := range pc.targets {
+			c := pc.base.Clone()
+			c.Host, c.Port = t.PQHost, t.Port
+			pw, err := pqPassfile(context.Background(), c)
+			if err != nil {
+				return nil, core.Plan{}, err
+			}
+			pc.targets[i].Passfile, plan.Targets[i].Passfile = pw != "", pw != ""
+		}
+	}
 	return pc, plan, nil
 }
 
