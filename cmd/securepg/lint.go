@@ -14,6 +14,7 @@ import (
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/packages"
 
+	"github.com/securepg/securepg/internal/core"
 	"github.com/securepg/securepg/lint"
 )
 
@@ -55,7 +56,11 @@ func (e *env) lint(ctx context.Context, args []string) int {
 	var load *loadError
 	switch {
 	case errors.As(err, &load):
-		return e.fail(exitUsage, "lint: %v", err)
+		e.fail(exitUsage, "lint: %v", err)
+		for _, line := range load.lines {
+			fmt.Fprintln(e.stderr, "\t"+core.SafeText(line))
+		}
+		return exitUsage
 	case err != nil:
 		return e.fail(exitError, "lint: %v", err)
 	}
@@ -83,7 +88,34 @@ func plural(n int, one, many string) string {
 
 // loadError: the packages could not be loaded (exit 2, not 1: nothing
 // was analyzed).
-type loadError struct{ err error }
+type loadError struct {
+	err   error
+	lines []string // what go list and the type checker said, a line each
+}
+
+// loadErrors are the packages' errors, a line each, each once: go list
+// repeats the compiler's (under a "# package" header, with relative paths)
+// and a package's test variant repeats its own.
+func loadErrors(pkgs []*packages.Package) []string {
+	var out []string
+	seen := make(map[string]bool)
+	for _, p := range pkgs {
+		for _, err := range p.Errors {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				line = strings.TrimSpace(strings.TrimPrefix(line, "-: "))
+				key := line
+				if file, rest, ok := strings.Cut(line, ":"); ok {
+					key = filepath.Base(file) + ":" + rest
+				}
+				if line != "" && !strings.HasPrefix(line, "# ") && !seen[key] {
+					seen[key] = true
+					out = append(out, line)
+				}
+			}
+		}
+	}
+	return out
+}
 
 func (e *loadError) Error() string { return e.err.Error() }
 func (e *loadError) Unwrap() error { return e.err }
@@ -113,19 +145,13 @@ func runLint(ctx context.Context, dir string, tests bool, patterns []string) ([]
 	}
 	pkgs, err := packages.Load(cfg, patterns...)
 	if err != nil {
-		return nil, &loadError{err}
+		return nil, &loadError{err: err}
 	}
 	if len(pkgs) == 0 {
-		return nil, &loadError{fmt.Errorf("%s matched no packages", strings.Join(patterns, " "))}
+		return nil, &loadError{err: fmt.Errorf("%s matched no packages", strings.Join(patterns, " "))}
 	}
-	var errs []string
-	for _, p := range pkgs {
-		for _, err := range p.Errors {
-			errs = append(errs, err.Error())
-		}
-	}
-	if len(errs) > 0 {
-		return nil, &loadError{fmt.Errorf("the packages did not load: %s", strings.Join(errs, "; "))}
+	if errs := loadErrors(pkgs); len(errs) > 0 {
+		return nil, &loadError{errors.New("the packages did not load:"), errs}
 	}
 	seen := make(map[finding]bool)
 	var found []finding

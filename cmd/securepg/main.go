@@ -7,7 +7,7 @@
 //	securepg probe [--json] [--downgrade-test]
 //	                              connect through the policy and report the connection's security
 //	securepg policy [--json]      print the effective policy and where each value comes from
-//	securepg lint [-C dir] [packages]
+//	securepg lint [-C dir] [-test=false] [packages]
 //	                              report calls that open PostgreSQL connections without securepg
 //	securepg version
 //

@@ -38,7 +38,8 @@ usage:
   securepg probe --targets FILE|- [--parallel N] [--timeout D] [--json] [--downgrade-test]
                                          a fleet report: every DSN or host:port of FILE, one per line
   securepg policy [--json]               print the effective policy and where each value comes from
-  securepg lint [-C dir] [packages]      report calls that open PostgreSQL connections without securepg
+  securepg lint [-C dir] [-test=false] [packages]
+                                         report calls that open PostgreSQL connections without securepg
   securepg version
 
 The DSN is read from DATABASE_URL, or from standard input when DATABASE_URL
