@@ -180,6 +180,13 @@ func DialedAddr(address string) netip.Addr {
 // as IPv6 included.
 func isLoopback(a netip.Addr) bool { return a.IsValid() && a.Unmap().IsLoopback() }
 
+// loopbackHost reports whether host names this machine: localhost, or a
+// loopback address.
+func loopbackHost(host string) bool {
+	a, err := netip.ParseAddr(host)
+	return strings.EqualFold(host, "localhost") || err == nil && isLoopback(a)
+}
+
 // LoopbackPermit reports whether t's sslmode is below the minimum and
 // only SECUREPG_ALLOW_LOOPBACK_PLAINTEXT lets it through: the address it
 // dials must then be loopback. A name is judged once resolved; an address

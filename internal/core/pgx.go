@@ -134,7 +134,7 @@ func PreparePgxConfig(cc *pgx.ConnConfig, p Policy) (*PgxConfig, Plan, error) {
 func preparePgx(cc *pgx.ConnConfig, dsn string, p Policy, inCode bool) (*PgxConfig, Plan, error) {
 	src := Sources(DriverPgx, dsn, os.LookupEnv)
 	kf := pgxFiles(cc, p, src)
-	pc, plan, err := hardenPgx(cc, p, kf, ImplicitSSLMode(src))
+	pc, plan, err := hardenPgx(cc, p, kf, src["sslmode"])
 	if err != nil {
 		return nil, Plan{}, RedactedError(dsn, err)
 	}
@@ -208,7 +208,8 @@ func parsePgxKeyPair(data [][]byte) (*tls.Certificate, error) {
 	return ParseKeyPair([][]byte{data[0], pem.EncodeToMemory(block)})
 }
 
-func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxConfig, Plan, error) {
+func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, mode Source) (*PgxConfig, Plan, error) {
+	implicit := mode.Origin == "default" || mode.Value == ""
 	dsnMin, dsnMax, err := pgxTLSVersions(cc)
 	if err != nil {
 		return nil, Plan{}, err
@@ -236,7 +237,7 @@ func hardenPgx(cc *pgx.ConnConfig, p Policy, kf keyFiles, implicit bool) (*PgxCo
 		}
 		group := fbs[i : i+n]
 		network, _ := pgconn.NetworkAddress(group[0].Host, group[0].Port)
-		t := Target{Host: group[0].Host, Port: group[0].Port, Network: network, MinTLS: h.minTLS, MaxTLS: dsnMax}
+		t := Target{Host: group[0].Host, Port: group[0].Port, Network: network, MinTLS: h.minTLS, MaxTLS: dsnMax, ModeSource: mode}
 		auths := make([]*TLSAuth, n)
 		for j, fb := range group {
 			a := Attempt{}

@@ -38,6 +38,10 @@ type Target struct {
 	// ModeFromPolicy (the minimum, with the policy's roots) or
 	// ModeFromDriver (no roots to verify with); "" when it set one.
 	ModeFrom string
+	// ModeSource is the sslmode the configuration wrote and where (DSN,
+	// service file, PGSSLMODE), for messages: require with root
+	// certificates is verify-ca.
+	ModeSource Source
 	Attempts []Attempt // what is tried for this host, in order
 
 	RootCA     string // where the trusted roots come from ("" = none, "system", a path, "sslrootcert (inline)")

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"crypto/x509"
 	"errors"
 )
@@ -102,6 +103,20 @@ func modeViolation(t Target, p Policy) *Violation {
 		m = [2]string{ReasonTLSDisabled, "the sslmode is not recognised"}
 	}
 	v := &Violation{Reason: m[0], Host: t.Addr(), Got: got, Want: want, Detail: m[1]}
+	if w := t.ModeSource; w.Value != "" && t.ModeFrom == "" && !t.Custom {
+		// Say where the sslmode came from when the code does not show it
+		// (PGSSLMODE, a service file), or what it amounts to.
+		where := w.Origin
+		if where == "DSN" {
+			where = "the DSN"
+		}
+		switch {
+		case w.Value != got:
+			v.Detail += " (sslmode=" + w.Value + ", from " + where + ", with root certificates is " + got + ")"
+		case w.Origin != "DSN":
+			v.Detail += " (sslmode=" + w.Value + ", from " + where + ")"
+		}
+	}
 	if t.ModeFrom == ModeFromDriver {
 		// The one thing missing: roots, with which securepg applies the
 		// minimum to a configuration that sets no sslmode.
@@ -115,6 +130,9 @@ func modeViolation(t Target, p Policy) *Violation {
 		fix += " and " + rootsFix(p)
 	}
 	v.Fix = fix + ", or lower " + EnvMinSSLMode + " to " + got
+	if t.Mode < ModeRequire && !p.AllowLoopbackPlaintext && t.Network == "tcp" && loopbackHost(cmp.Or(t.Hostaddr, t.Host)) {
+		v.Fix += "; for a sidecar on this machine, " + EnvAllowLoopPlain + "=true permits plaintext to loopback addresses alone"
+	}
 	return v
 }
 

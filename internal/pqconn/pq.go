@@ -114,7 +114,7 @@ func hardenPQ(cfg pq.Config, p core.Policy, src map[string]core.Source) (*PQConf
 	plan := core.Plan{Driver: core.DriverPQ}
 	for _, h := range pqHosts(cfg, src) {
 		t := core.PQTarget{PQHost: h.host, PQHostaddr: h.addr, HostIP: h.ip, Custom: custom,
-			Target: core.Target{Host: h.host, Hostaddr: h.addr, Port: h.port, Network: "tcp", Attempts: attempts,
+			Target: core.Target{Host: h.host, Hostaddr: h.addr, Port: h.port, Network: "tcp", Attempts: attempts, ModeSource: src["sslmode"],
 				RootCA: r.desc, ClientCert: certDesc, Custom: custom, MinTLS: minTLS, MaxTLS: maxTLS, PublicRoots: public,
 				RootFromPolicy: r.fromOrg && r.desc != "", CertFromPolicy: certPolicy}}
 		if !h.set && h.addr != "" {
