@@ -84,3 +84,29 @@ func TestCheckJudgesThePassfile(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckSaysWhatEachBackendDoes: check's policy line does not claim
+// channel binding for lib/pq, which has none, and a host tried only in
+// plaintext shows no TLS minimum.
+func TestCheckSaysWhatEachBackendDoes(t *testing.T) {
+	for _, tc := range []struct{ drv, want string }{
+		{"pgx", "password protection on (channel binding)"},
+		{"pq", "password protection on (lib/pq cannot bind: no password to an unverified server)"},
+	} {
+		labtest.IsolateEnv(t)
+		useDriver(t, tc.drv)
+		if r := cli(t, "host=db.internal user=app sslmode=verify-full sslrootcert=system", "check"); !strings.Contains(r.out, tc.want) {
+			t.Fatalf("%s: no %q in:\n%s", tc.drv, tc.want, r.out)
+		}
+	}
+	labtest.IsolateEnv(t)
+	t.Setenv("SECUREPG_ALLOW_LOOPBACK_PLAINTEXT", "true")
+	r := cli(t, "host=127.0.0.1 user=app sslmode=disable", "check", "--json")
+	var rep checkReport
+	if err := json.Unmarshal([]byte(r.out), &rep); err != nil {
+		t.Fatal(err, r.out)
+	}
+	if len(rep.Targets) != 1 || rep.Targets[0].MinTLS != "none" {
+		t.Fatalf("targets %+v", rep.Targets)
+	}
+}

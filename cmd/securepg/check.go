@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -224,6 +225,9 @@ func targetReport(t core.Target, sources map[string]core.Source, p core.Policy) 
 		}
 		tj.Attempts = append(tj.Attempts, aj)
 	}
+	if !slices.ContainsFunc(t.Attempts, func(a core.Attempt) bool { return a.TLS }) {
+		tj.MinTLS, tj.MinTLSSource = "none", "no TLS attempt"
+	}
 	return tj
 }
 
@@ -260,6 +264,9 @@ func (e *env) printCheck(r checkReport) {
 		extra += ", " + strconv.Itoa(n) + " pinned key(s)"
 	}
 	protection := map[string]string{"false": "on (channel binding)", "scram": "scram (SCRAM without channel binding accepted)", "true": "off"}[r.Policy.AllowUnverifiedPw]
+	if r.Driver == core.DriverPQ && r.Policy.AllowUnverifiedPw == "false" {
+		protection = "on (lib/pq cannot bind: no password to an unverified server)"
+	}
 	if m, err := core.ParseSSLMode(r.Policy.MinSSLMode); err == nil && !m.NeedsTLS() {
 		protection = "off (the policy accepts plaintext)"
 	}
