@@ -30,7 +30,7 @@ import (
 // securepg does with it. Everything it starts is removed at the end, also
 // on Ctrl-C or SIGTERM at any step (lab.Start honours the context while
 // initdb and the server start): it then stops, says it was interrupted
-// and exits with exitError. Its directories are made under $TMPDIR.
+// and exits with exitInterrupted. Its directories are made under $TMPDIR.
 func (e *env) demo(ctx context.Context, args []string) int {
 	if ok, code := e.flags("demo", args, func(*flag.FlagSet) {}); !ok {
 		return code
@@ -43,7 +43,7 @@ func (e *env) demo(ctx context.Context, args []string) int {
 	// context is done (err is then the context's, or what it caused).
 	failed := func(err error) int {
 		if ctx.Err() != nil {
-			return e.fail(exitError, "demo: interrupted")
+			return e.fail(exitInterrupted, "demo: interrupted")
 		}
 		return e.fail(exitError, "demo: %v", err)
 	}

@@ -68,14 +68,14 @@ func runDemo(t *testing.T, trigger string, sig os.Signal, env ...string) demoRun
 }
 
 // assertFailedCleanly fails t when the demo panicked or was ended by a signal
-// instead of exiting with exitError.
-func (r demoRun) assertFailedCleanly(t *testing.T) {
+// instead of exiting with code.
+func (r demoRun) assertFailedCleanly(t *testing.T, code int) {
 	t.Helper()
 	if strings.Contains(r.stderr, "panic:") || strings.Contains(r.stderr, "goroutine ") {
 		t.Fatalf("the demo panicked:\n%s", r.stderr)
 	}
-	if !r.status.Exited() || r.status.ExitStatus() != exitError {
-		t.Fatalf("the demo ended with %v, want exit status %d; stdout:\n%s\nstderr:\n%s", r.status, exitError, r.stdout, r.stderr)
+	if !r.status.Exited() || r.status.ExitStatus() != code {
+		t.Fatalf("the demo ended with %v, want exit status %d; stdout:\n%s\nstderr:\n%s", r.status, code, r.stdout, r.stderr)
 	}
 }
 
@@ -91,7 +91,7 @@ func assertNothingLeft(t *testing.T, tmp string) {
 // TestDemoInterrupted sends the demo SIGINT (as Ctrl-C does), or SIGTERM,
 // at points of its run, each when it prints the line that starts that
 // point: as initdb runs, while the server starts (pg_ctl start -w), and
-// in later steps with the server up. Each time the demo exits with status 1
+// in later steps with the server up. Each time the demo exits with status 130
 // and "demo: interrupted", does not panic, and leaves no directory in
 // its TMPDIR and no process naming it (the server's -D names its data
 // directory).
@@ -118,7 +118,7 @@ func TestDemoInterrupted(t *testing.T) {
 			if !r.signalled {
 				t.Fatalf("the demo never printed %q; stdout:\n%s\nstderr:\n%s", tc.trigger, r.stdout, r.stderr)
 			}
-			r.assertFailedCleanly(t)
+			r.assertFailedCleanly(t, exitInterrupted)
 			if got := strings.TrimSpace(r.stderr); got != "securepg: demo: interrupted" {
 				t.Fatalf("stderr %q, want the short interruption message", got)
 			}
@@ -153,7 +153,7 @@ func TestDemoFailedStart(t *testing.T) {
 	}
 	tmp := labtest.ServerTempDir(t)
 	r := runDemo(t, "", nil, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	r.assertFailedCleanly(t)
+	r.assertFailedCleanly(t, exitError)
 	if !strings.Contains(r.stderr, "initdb: error: could not create directory: the disk is on fire") {
 		t.Fatalf("stderr does not carry initdb's message:\n%s", r.stderr)
 	}

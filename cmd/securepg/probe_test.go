@@ -195,8 +195,8 @@ func TestDemoCleansUpWhenInterrupted(t *testing.T) {
 	w := &interruptAt{marker: "[3/8]", cancel: cancel}
 	var errb bytes.Buffer
 	code := run(ctx, []string{"demo"}, strings.NewReader(""), w, &errb)
-	if code == exitOK {
-		t.Fatal("an interrupted demo succeeded")
+	if code != exitInterrupted {
+		t.Fatalf("an interrupted demo exited %d, want %d", code, exitInterrupted)
 	}
 	assertRemoved(t, w.buf.String())
 }

@@ -25,6 +25,9 @@ const (
 	exitError   = 1
 	exitUsage   = 2
 	exitRefused = 3
+	// exitInterrupted: the demo was interrupted (Ctrl-C, SIGTERM) and
+	// cleaned up, as a shell reports a command ended by SIGINT.
+	exitInterrupted = 130
 )
 
 const usage = `securepg: PostgreSQL connections that are secure by policy
@@ -46,6 +49,7 @@ The DSN is read from DATABASE_URL, or from standard input when DATABASE_URL
 is empty; never from the command line, as shells keep history.
 
 exit codes: 0 allowed, 3 refused by the policy, 2 usage or configuration error, 1 other error
+(demo: 130 interrupted)
 (probe --targets: 0 every target passes, 3 one fails, else 1 one is unreachable or in error)
 `
 
