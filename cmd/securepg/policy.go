@@ -11,27 +11,30 @@ import (
 
 // policyReport is the effective policy, as JSON. Its shape is stable.
 type policyReport struct {
-	MinSSLMode        string            `json:"min_sslmode"`
-	MinTLSVersion     string            `json:"min_tls_version"`
-	RootCert          string            `json:"sslrootcert"`
-	ClientCert        string            `json:"sslcert"`
-	ClientKey         string            `json:"sslkey"`
-	Mode              string            `json:"mode"`
-	AllowUnixSocket   bool              `json:"allow_unix_socket"`
-	PasswordFile      string            `json:"password_file"`
-	ForbidDSNPassword bool              `json:"forbid_dsn_password"`
-	AllowUnverifiedPw string            `json:"allow_unverified_password"`
-	AllowedNetworks   string            `json:"allowed_networks,omitempty"`
-	AllowedHosts      string            `json:"allowed_hosts,omitempty"`
-	ForbidSuperuser   bool              `json:"forbid_superuser"`
-	ConnectTimeout    string            `json:"connect_timeout"` // "0s": wait forever
-	ApplicationName   string            `json:"application_name,omitempty"`
-	LoopbackPlaintext bool              `json:"allow_loopback_plaintext"`
-	TLSKeyExchange    string            `json:"tls_key_exchange"`
-	PinSHA256         []string          `json:"pin_sha256,omitempty"`
-	PinSHA256File     string            `json:"pin_sha256_file,omitempty"`
-	OperationSpans    bool              `json:"operation_spans"`
-	Sources           map[string]string `json:"sources"`
+	MinSSLMode        string   `json:"min_sslmode"`
+	MinTLSVersion     string   `json:"min_tls_version"`
+	RootCert          string   `json:"sslrootcert"`
+	ClientCert        string   `json:"sslcert"`
+	ClientKey         string   `json:"sslkey"`
+	Mode              string   `json:"mode"`
+	AllowUnixSocket   bool     `json:"allow_unix_socket"`
+	PasswordFile      string   `json:"password_file"`
+	ForbidDSNPassword bool     `json:"forbid_dsn_password"`
+	AllowUnverifiedPw string   `json:"allow_unverified_password"`
+	AllowedNetworks   string   `json:"allowed_networks"`
+	AllowedHosts      string   `json:"allowed_hosts"`
+	ForbidSuperuser   bool     `json:"forbid_superuser"`
+	ConnectTimeout    string   `json:"connect_timeout"` // "0s": wait forever
+	ApplicationName   string   `json:"application_name"`
+	LoopbackPlaintext bool     `json:"allow_loopback_plaintext"`
+	TLSKeyExchange    string   `json:"tls_key_exchange"`
+	PinSHA256         []string `json:"pin_sha256"`
+	PinSHA256File     string   `json:"pin_sha256_file"`
+	OperationSpans    bool     `json:"operation_spans"`
+	// Sources: where each variable's value came from, by variable: its
+	// own name (the environment; the text output says "environment") or
+	// "default".
+	Sources map[string]string `json:"sources"`
 }
 
 func newPolicyReport(p core.Policy) policyReport {
@@ -84,7 +87,7 @@ func (e *env) policy(args []string) int {
 // pinList is the pins as securepg reads them, or nil.
 func pinList(ps core.Pins) []string {
 	if len(ps) == 0 {
-		return nil
+		return []string{}
 	}
 	return strings.Split(ps.String(), ",")
 }

@@ -257,6 +257,16 @@ func TestPolicyCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.out), &rep); err != nil || rep.MinSSLMode != "verify-ca" || rep.Mode != "audit" || rep.Sources["SECUREPG_MODE"] != "SECUREPG_MODE" || rep.OperationSpans {
 		t.Fatalf("%v %+v", err, rep)
 	}
+	// Every setting has its key, set or not: a stable shape for jq.
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(r.out), &keys); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"allowed_networks", "allowed_hosts", "application_name", "pin_sha256", "pin_sha256_file"} {
+		if v, ok := keys[k]; !ok || string(v) == "null" {
+			t.Errorf("policy --json: %s is %s", k, v)
+		}
+	}
 	// SECUREPG_DRIVER is gone: setting it is an error that names the
 	// driver names; a misspelt variable is an error naming the closest.
 	for _, tc := range []struct{ name, value, want string }{
