@@ -56,7 +56,11 @@ func (e *env) lint(ctx context.Context, args []string) int {
 	var load *loadError
 	switch {
 	case errors.As(err, &load):
-		e.fail(exitUsage, "lint: %v", err)
+		if len(load.lines) > 0 {
+			e.fail(exitUsage, "lint: %v:", err)
+		} else {
+			e.fail(exitUsage, "lint: %v", err)
+		}
 		for _, line := range load.lines {
 			fmt.Fprintln(e.stderr, "\t"+core.SafeText(line))
 		}
@@ -151,7 +155,7 @@ func runLint(ctx context.Context, dir string, tests bool, patterns []string) ([]
 		return nil, &loadError{err: fmt.Errorf("%s matched no packages", strings.Join(patterns, " "))}
 	}
 	if errs := loadErrors(pkgs); len(errs) > 0 {
-		return nil, &loadError{errors.New("the packages did not load:"), errs}
+		return nil, &loadError{errors.New("the packages did not load"), errs}
 	}
 	seen := make(map[finding]bool)
 	var found []finding
