@@ -18,6 +18,12 @@ import (
 // attack10SessionPeer takes TLS with cert, accepts the login at once
 // (is_superuser=off) and answers the first query with answer.
 func attack10SessionPeer(t *testing.T, cert tls.Certificate, answer []byte) string {
+	return attack10SessionPeerStall(t, cert, answer, time.Second)
+}
+
+// attack10SessionPeerStall is attack10SessionPeer, keeping the connection
+// open for stall after its answer.
+func attack10SessionPeerStall(t *testing.T, cert tls.Certificate, answer []byte, stall time.Duration) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,7 +46,7 @@ func attack10SessionPeer(t *testing.T, cert tls.Certificate, answer []byte) stri
 			}
 			func() {
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second))
+				c.SetDeadline(time.Now().Add(20*time.Second + stall))
 				req := make([]byte, 8)
 				if _, err := io.ReadFull(c, req); err != nil {
 					return
@@ -68,7 +74,7 @@ func attack10SessionPeer(t *testing.T, cert tls.Certificate, answer []byte) stri
 					return
 				}
 				tc.Write(answer)
-				c.SetDeadline(time.Now().Add(time.Second))
+				c.SetDeadline(time.Now().Add(stall))
 				io.Copy(io.Discard, r)
 			}()
 		}
@@ -121,6 +127,37 @@ func attack10PQSessionQueryPanics(t *testing.T, l *lab, forbid string) {
 	}()
 	if panicked != nil {
 		t.Fatalf("sql.Open(%q) Ping panicked on a peer's malformed RowDescription: %s", driverName("pq"), fmt.Sprint(panicked))
+	}
+	if err == nil {
+		t.Fatal("connected")
+	}
+}
+
+// TestAttack10PQSessionQueryHonoursTheContext: the same peer, answering
+// the lib/pq backend's post-startup query with nothing at all (and
+// ignoring the cancel request lib/pq then sends). securepg cleared the
+// socket's deadline before that query (pqfinish.go: Raw.SetDeadline of
+// the zero time), so the connect waits for the peer, not for the caller's
+// context.
+func TestAttack10PQSessionQueryHonoursTheContext(t *testing.T) {
+	l := getLab(t)
+	isolateEnv(t)
+	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+	t.Setenv("SECUREPG_FORBID_SUPERUSER", "true")
+	t.Setenv("SECUREPG_SSLCERT", l.Certs.Client.CertFile)
+	t.Setenv("SECUREPG_SSLKEY", l.Certs.Client.KeyFile)
+	port := attack10SessionPeerStall(t, l.Certs.SelfSigned.TLS, nil, 15*time.Second)
+	db, err := sql.Open(driverName("pq"), "host=localhost port="+port+" user="+pglab.ClientCN+" dbname=x sslmode=require")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = db.PingContext(ctx)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("a connect with a 2 s context returned after %v (err %v)", d, err)
 	}
 	if err == nil {
 		t.Fatal("connected")
