@@ -149,3 +149,45 @@ func TestAttack10ListenerCrashesTheProcess(t *testing.T) {
 		t.Fatalf("the process running a listener died (%v):\n%.600s", err, out[i:])
 	}
 }
+
+// TestAttack10ListenerNotificationCrashesTheProcess: once a listener's
+// session started, lib/pq's ListenerConn reads notifications in its own
+// goroutine with no recover at all. A peer the policy lets through
+// (require, no password) that follows ReadyForQuery with a
+// NotificationResponse two bytes long makes lib/pq index past the message
+// and the process dies. (securepg's watch ends at ReadyForQuery.)
+func TestAttack10ListenerNotificationCrashesTheProcess(t *testing.T) {
+	if port := os.Getenv("ATTACK10_CHILD_NOTIFY_PORT"); port != "" {
+		l, err := libpq.NewListener("host=localhost port="+port+" user=app dbname=x sslmode=require connect_timeout=5",
+			time.Second, time.Second, func(ev pq.ListenerEventType, err error) {}, securepg.WithLogger(discardLogger()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		time.Sleep(3 * time.Second)
+		return
+	}
+	l := getLab(t)
+	isolateEnv(t)
+	reply := []byte{'R', 0, 0, 0, 8, 0, 0, 0, 0}
+	reply = append(reply, 'S', 0, 0, 0, 21)
+	reply = append(reply, "is_superuser\x00off\x00"...)
+	reply = append(reply, 'K', 0, 0, 0, 12, 0, 0, 0, 1, 0, 0, 0, 2)
+	reply = append(reply, 'Z', 0, 0, 0, 5, 'I')
+	reply = append(reply, 'A', 0, 0, 0, 6, 0, 0) // NotificationResponse: a process ID cut short
+	imp, err := pglab.NewReplyImpostor(l.Certs.SelfSigned.TLS, reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer imp.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAttack10ListenerNotificationCrashesTheProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "ATTACK10_CHILD_NOTIFY_PORT="+imp.PortString(), "SECUREPG_MIN_SSLMODE=require")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		i := strings.Index(string(out), "panic:")
+		if i < 0 {
+			i = 0
+		}
+		t.Fatalf("the process running a listener died (%v):\n%.700s", err, out[i:])
+	}
+}
