@@ -1,6 +1,7 @@
 package securepg_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
@@ -29,6 +30,37 @@ import (
 // a recover of its own; the panic must never reach it.
 func TestAttack10ListenerMalformedStartup(t *testing.T) {
 	l := getLab(t)
+	t.Run("control: well-formed long messages connect", func(t *testing.T) {
+		isolateEnv(t)
+		t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+		long := strings.Repeat("v", 3000)
+		param := append([]byte("search_path\x00"+long), 0)
+		reply := []byte{'R', 0, 0, 0, 8, 0, 0, 0, 0, 'S', 0, 0, 0, 0}
+		binary.BigEndian.PutUint32(reply[10:], uint32(4+len(param)))
+		reply = append(reply, param...)
+		notice := []byte("SNOTICE\x00C00000\x00M" + long + "\x00\x00")
+		n := []byte{'N', 0, 0, 0, 0}
+		binary.BigEndian.PutUint32(n[1:], uint32(4+len(notice)))
+		reply = append(append(reply, n...), notice...)
+		reply = append(reply, 'K', 0, 0, 0, 12, 0, 0, 0, 1, 0, 0, 0, 2, 'Z', 0, 0, 0, 5, 'I')
+		imp, err := pglab.NewReplyImpostor(l.Certs.SelfSigned.TLS, reply)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer imp.Close()
+		d, err := libpq.NewListenerDialer("host=localhost port="+imp.PortString()+" user=app dbname=x sslmode=require connect_timeout=5",
+			securepg.WithLogger(discardLogger()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd := &attack10Dialer{d: d}
+		defer rd.closeAll()
+		cn, err := pq.DialOpen(rd, d.DSN())
+		if err != nil {
+			t.Fatalf("a well-formed startup with a 3,000-byte ParameterStatus and notice was refused: %v", err)
+		}
+		cn.Close()
+	})
 	for name, reply := range map[string][]byte{
 		"empty authentication request":   {'R', 0, 0, 0, 4},
 		"short BackendKeyData":           {'R', 0, 0, 0, 8, 0, 0, 0, 0, 'K', 0, 0, 0, 5, 1},
