@@ -165,3 +165,32 @@ func attack10PingPeakHeap(ctx context.Context, db *sql.DB) (uint64, error) {
 	<-done
 	return peak, err
 }
+
+// TestAttack10TargetSessionAttrsFlood: the same peer against pgx's own
+// target_session_attrs=read-write check (ValidateConnect: SHOW
+// transaction_read_only, read with Exec(...).ReadAll()), which securepg
+// runs inside the connect after judging the session: every row the
+// peer sends is kept until the connect times out.
+func TestAttack10TargetSessionAttrsFlood(t *testing.T) {
+	l := getLab(t)
+	isolateEnv(t)
+	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
+	t.Setenv("SECUREPG_SSLCERT", l.Certs.Client.CertFile)
+	t.Setenv("SECUREPG_SSLKEY", l.Certs.Client.KeyFile)
+	port, _ := attack10RoleFlooder(t, l.Certs.SelfSigned.TLS)
+	db, err := sql.Open(driverName("pgx"), "host=localhost port="+port+" user="+pglab.ClientCN+" dbname=x sslmode=require connect_timeout=3 target_session_attrs=read-write")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	peak, err := attack10PingPeakHeap(ctx, db)
+	t.Logf("peak heap growth %d MiB; err %v", peak>>20, err)
+	if err == nil {
+		t.Fatal("connected")
+	}
+	if peak > 64<<20 {
+		t.Fatalf("the connect held %d MiB at its peak after 3 s of a peer's endless rows to target_session_attrs' query", peak>>20)
+	}
+}
