@@ -58,7 +58,15 @@ func ConfigurePgx(cc *pgx.ConnConfig, opts ...Option) error {
 	}
 	pc := c.backend.(*core.PgxConfig)
 	h := pc.Conn
-	cc.Host, cc.Port, cc.TLSConfig, cc.Fallbacks = h.Host, h.Port, h.TLSConfig, h.Fallbacks
+	// cc gets its own fallbacks: samePlan compares them with the judged
+	// ones, which an edit in place (cc.Fallbacks[i].Host = ...) must not
+	// reach.
+	fbs := make([]*pgconn.FallbackConfig, len(h.Fallbacks))
+	for i, fb := range h.Fallbacks {
+		c := *fb
+		fbs[i] = &c
+	}
+	cc.Host, cc.Port, cc.TLSConfig, cc.Fallbacks = h.Host, h.Port, h.TLSConfig, fbs
 	cc.ConnectTimeout, cc.RuntimeParams = h.ConnectTimeout, h.RuntimeParams
 	// pgx hands securepg each connect through the Tracer. Should it be
 	// replaced, nothing is dialed (the guard refuses what securepg's hooks

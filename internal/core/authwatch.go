@@ -96,6 +96,11 @@ func (w *authWatch) read(p []byte) error {
 // serverMessage follows the startup until ReadyForQuery or an error: pgx
 // keeps answering authentication requests even after AuthenticationOk.
 func (w *authWatch) serverMessage(typ byte, body []byte) error {
+	if w.driverError != nil && pqMalformed(typ, body) {
+		// lib/pq panics on it, and a listener connects in lib/pq's own
+		// goroutine, where nothing recovers: fail the read instead.
+		return errMalformedForPQ
+	}
 	switch {
 	case typ == 'E' || typ == 'Z':
 		return w.startupEnded(typ, body)
@@ -403,4 +408,42 @@ func (c *AuthConn) Read(p []byte) (int, error) {
 func (c *AuthConn) Write(p []byte) (int, error) {
 	c.w.write(p)
 	return c.Conn.Write(p)
+}
+
+var errMalformedForPQ = errors.New("securepg: the server sent a malformed message before the session started")
+
+// pqMalformed reports whether lib/pq's startup would read past the end of
+// a message of type typ (an index out of range, a string without its
+// terminator): what it reads before ReadyForQuery.
+func pqMalformed(typ byte, body []byte) bool {
+	switch typ {
+	case 'K', 'v':
+		return len(body) < 4
+	case 'Z':
+		return len(body) < 1
+	case 'S':
+		return bytes.Count(body, []byte{0}) < 2
+	case 'E', 'N':
+		// Fields: a type byte and a string each, ended by a zero byte.
+		for len(body) > 0 && body[0] != 0 {
+			i := bytes.IndexByte(body[1:], 0)
+			if i < 0 {
+				return true
+			}
+			body = body[i+2:]
+		}
+		return len(body) == 0
+	case 'R':
+		if len(body) < 4 {
+			return true
+		}
+		switch binary.BigEndian.Uint32(body) {
+		case 5: // MD5: a 4-byte salt
+			return len(body) < 8
+		case 10: // SASL: mechanism names, each ended by a zero byte, then an empty one
+			list := body[4:]
+			return !(bytes.Equal(list, []byte{0}) || bytes.HasSuffix(list, []byte{0, 0}))
+		}
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 )
@@ -30,6 +31,7 @@ const maxErrLen = 30000
 type frameReader struct {
 	limit  int   // the server's side: the largest body accepted, and lib/pq's error lengths; 0: the client's side, any
 	budget int64 // when set, bounds all messages together, counted at each header
+	keep   int   // how much of each body is kept; 0: maxAuthBody
 	total  int64
 	hdr    [5]byte
 	nhdr   int
@@ -64,7 +66,7 @@ func (fr *frameReader) feed(p []byte, msg func(typ byte, body []byte) error) err
 			fr.body = fr.body[:0]
 		}
 		n := min(fr.left, len(p))
-		if keep := min(n, maxAuthBody-len(fr.body)); keep > 0 {
+		if keep := min(n, cmp.Or(fr.keep, maxAuthBody)-len(fr.body)); keep > 0 {
 			fr.body = append(fr.body, p[:keep]...)
 		}
 		fr.left -= n

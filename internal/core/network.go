@@ -254,12 +254,15 @@ func CheckPeer(p Policy, t Target, c net.Conn) (refusal *Violation, loopback boo
 		return nil, false
 	}
 	var a netip.Addr
-	if ta, ok := ra.(*net.TCPAddr); ok {
+	text := "unknown" // a connection without a remote address: judged as no address
+	if ta, ok := ra.(*net.TCPAddr); ok && ta != nil {
 		a, _ = netip.AddrFromSlice(ta.IP)
 		a = a.Unmap()
-	} else {
-		a = DialedAddr(ra.String())
+		text = ta.String()
+	} else if ra != nil && !ok {
+		text = ra.String()
+		a = DialedAddr(text)
 	}
-	refusal, _ = Pass(p, Check{Stage: StageAddress, Target: t, Addr: a, AddrText: ra.String()})
+	refusal, _ = Pass(p, Check{Stage: StageAddress, Target: t, Addr: a, AddrText: text})
 	return refusal, isLoopback(a)
 }

@@ -334,6 +334,7 @@ func (d *PQDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 	if !d.done.Load() {
 		w := NewAuthWatch(d.Net.Policy, f.Addr(), d.Host.ClientCert != "")
 		w.driverError = d.Net.ServerError
+		w.in.keep = MaxAuthMessage // whole messages: pqMalformed reads them as lib/pq will
 		w.rejected = func() { d.Rec.CredentialsRejected(d.Host.Target) }
 		w.refuse = d.reject
 		if d.Late != nil {

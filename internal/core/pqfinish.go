@@ -33,11 +33,25 @@ func (d *PQDialer) Connected(ctx context.Context, dc driver.Conn, mark int, err 
 	}
 	s.Raw.SetDeadline(time.Time{})
 	s.Facts.Auth, s.Facts.ChannelBinding = s.watch.result()
+	// securepg's own queries below run on lib/pq, which waits for the
+	// server past the context (its cancel request does not end the read)
+	// and re-panics on a malformed message: the socket's deadline follows
+	// the context, and a panic is the connect's error.
+	stop := context.AfterFunc(ctx, func() { s.Raw.SetDeadline(time.Now()) })
+	defer func() {
+		if stop() {
+			s.Raw.SetDeadline(time.Time{})
+		}
+	}()
+	fail := func(err error) (*Socket, error) {
+		s.Raw.Close()
+		dc.Close()
+		return nil, CtxError(ctx, err)
+	}
 	if s.Facts.Network == "tcp" && serverView {
-		server, err := queryServerSSL(ctx, dc)
+		server, err := recovered(func() (*ServerSSL, error) { return queryServerSSL(ctx, dc) })
 		if err != nil {
-			dc.Close()
-			return nil, err
+			return fail(err)
 		}
 		if server != nil {
 			// Behind a pooler, the backend that answers is the pooler's,
@@ -49,10 +63,9 @@ func (d *PQDialer) Connected(ctx context.Context, dc driver.Conn, mark int, err 
 	}
 	s.Facts.Superuser = s.watch.superuser()
 	if AskRole(d.Net.Policy, s.Facts) {
-		role, err := AskRoleDriver(ctx, dc)
+		role, err := recovered(func() (*RoleFacts, error) { return AskRoleDriver(ctx, dc) })
 		if err != nil {
-			dc.Close()
-			return nil, err
+			return fail(err)
 		}
 		s.Facts.Role = role
 	}
@@ -116,4 +129,20 @@ func CtxEnded(ctx context.Context) error {
 		return context.DeadlineExceeded
 	}
 	return nil
+}
+
+// errMalformedSession: lib/pq panicked reading the server's answer to one
+// of securepg's queries.
+var errMalformedSession = errors.New("securepg: the server sent a malformed message in answer to securepg's query (lib/pq could not read it)")
+
+// recovered runs f, one of securepg's queries on a lib/pq connection,
+// turning lib/pq's panic on a malformed message into an error.
+func recovered[T any](f func() (T, error)) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			var zero T
+			v, err = zero, errMalformedSession
+		}
+	}()
+	return f()
 }

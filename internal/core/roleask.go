@@ -17,15 +17,24 @@ import (
 
 // askRolePgConn asks on a connection pgx made.
 func askRolePgConn(ctx context.Context, pc *pgconn.PgConn) (*RoleFacts, error) {
-	res, err := pc.Exec(ctx, RoleFactsSQL).ReadAll()
-	if err != nil {
-		return nil, err
-	}
+	// Two rows at most are kept (as on lib/pq): a peer's rows without end
+	// cost time up to the context, not memory.
+	mrr := pc.Exec(ctx, RoleFactsSQL)
 	var rows [][]string
-	for _, r := range res {
-		for _, row := range r.Rows {
-			rows = append(rows, textRow(row))
+	for mrr.NextResult() {
+		rr := mrr.ResultReader()
+		for rr.NextRow() {
+			if len(rows) < 2 {
+				rows = append(rows, textRow(rr.Values()))
+			}
 		}
+		if _, err := rr.Close(); err != nil {
+			mrr.Close()
+			return nil, err
+		}
+	}
+	if err := mrr.Close(); err != nil {
+		return nil, err
 	}
 	role, _ := ParseRoleFacts(rows)
 	return role, nil

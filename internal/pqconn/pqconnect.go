@@ -157,7 +157,10 @@ func pqPassfile(ctx context.Context, cfg pq.Config) (string, error) {
 		path = filepath.Join(home, ".pgpass")
 	}
 	st, err := os.Stat(path)
-	if err != nil || st.Mode().Perm()&0o077 != 0 {
+	// lib/pq's own test, 0x77 (0o167: owner execute and group or world
+	// read/write, but not group execute): what lib/pq reads itself at a
+	// listener's reconnect must be what securepg judged.
+	if err != nil || st.Mode().Perm()&0x77 != 0 {
 		return "", nil // absent, or ignored as lib/pq ignores an open passfile
 	}
 	b, err := core.ReadRegularFile(ctx, path, core.MaxPasswordFileSize)

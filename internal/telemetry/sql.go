@@ -43,7 +43,7 @@ func Sanitize(q string) string {
 		case c == '"':
 			j := skipQuotedIdent(q, i)
 			b.WriteString(q[i:j])
-			i, ident = j, true
+			i = j // a token of its own: "x"$$...$$ is a literal after it
 		case c == '$' && !prevIdent:
 			if j, ok := dollarTag(q, i); ok {
 				i = skipDollarQuoted(q, i, j)
