@@ -14,10 +14,10 @@ import (
 
 // TestAttack10ListenerRendersNoSecret: the contract says no %#v rendering
 // contains a password (TestConnectorRendersNoSecret holds it for
-// connectors). libpq.NewListener returns lib/pq's *pq.Listener built on
-// ListenerDialer.DSN(), which holds the DSN's password in the clear (lib/pq
-// reconnects with it): printing the listener, as code prints a value it
-// is debugging (log.Printf("%+v", l)), prints the password.
+// connectors). lib/pq's *pq.Listener keeps the DSN it reconnects with,
+// which holds the DSN's password in the clear, and prints it: the
+// libpq.Listener that libpq.NewListener returns prints neither, as code
+// prints a value it is debugging (log.Printf("%+v", l)).
 func TestAttack10ListenerRendersNoSecret(t *testing.T) {
 	isolateEnv(t)
 	const secret = "Zq7-listener-render"
@@ -35,7 +35,7 @@ func TestAttack10ListenerRendersNoSecret(t *testing.T) {
 	for _, f := range []string{"%v", "%+v", "%#v"} {
 		if s := fmt.Sprintf(f, l); strings.Contains(s, secret) {
 			i := strings.Index(s, secret)
-			t.Errorf("%s of the *pq.Listener from libpq.NewListener renders the password: ...%s...", f, s[max(0, i-60):i+len(secret)])
+			t.Errorf("%s of the listener from libpq.NewListener renders the password: ...%s...", f, s[max(0, i-60):i+len(secret)])
 		}
 	}
 }

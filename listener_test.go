@@ -93,8 +93,8 @@ func TestListener(t *testing.T) {
 }
 
 // TestListenerHoldsNoPasswordItWasNotGiven: a *pq.Listener prints its DSN
-// with %v; the one libpq.NewListener makes holds a password only where
-// the DSN wrote one. A password from the passfile or PGPASSWORD is read by
+// with %v; the one libpq.NewListener makes (inside a libpq.Listener, which
+// prints none) holds a password only where the DSN wrote one. A password from the passfile or PGPASSWORD is read by
 // lib/pq itself at each connect, and the listener still connects.
 func TestListenerHoldsNoPasswordItWasNotGiven(t *testing.T) {
 	l := getLab(t)
@@ -118,9 +118,13 @@ func TestListenerHoldsNoPasswordItWasNotGiven(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer lis.Close()
-			// What fmt's %v prints of the listener (read by reflection: fmt
-			// would race with the listener's goroutine on its mutex).
-			if s := reflect.ValueOf(lis).Elem().FieldByName("dsn").String(); strings.Contains(s, l.Password) {
+			// What fmt's %v prints of lib/pq's listener (read by reflection:
+			// fmt would race with the listener's goroutine on its mutex).
+			dsnField := reflect.ValueOf(lis.Listener).Elem().FieldByName("dsn")
+			if !dsnField.IsValid() || dsnField.Kind() != reflect.String {
+				t.Fatalf("lib/pq's Listener has no dsn string field: %v", dsnField)
+			}
+			if strings.Contains(dsnField.String(), l.Password) {
 				t.Fatal("the listener's DSN holds a password the DSN did not")
 			}
 			d, err := libpq.NewListenerDialer(dsn)

@@ -106,7 +106,10 @@ func TestListenerProtectsEveryPassword(t *testing.T) {
 						own := "host=127.0.0.1 port=" + imp.PortString() + " user=app dbname=app sslmode=disable password=" + secret
 						lis = pq.NewDialListener(d, own, time.Millisecond, 5*time.Millisecond, cb)
 					} else {
-						lis, err = libpq.NewListener(dsn, time.Millisecond, 5*time.Millisecond, cb, opts...)
+						var l *libpq.Listener
+						if l, err = libpq.NewListener(dsn, time.Millisecond, 5*time.Millisecond, cb, opts...); err == nil {
+							lis = l.Listener
+						}
 						if err != nil {
 							if optOut {
 								t.Fatal(err)

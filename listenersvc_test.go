@@ -82,7 +82,11 @@ var listenerWays = []struct {
 	make func(dsn string, cb pq.EventCallbackType, opts ...securepg.Option) (*pq.Listener, error)
 }{
 	{"NewListener", func(dsn string, cb pq.EventCallbackType, opts ...securepg.Option) (*pq.Listener, error) {
-		return libpq.NewListener(dsn, time.Millisecond, 20*time.Millisecond, cb, opts...)
+		l, err := libpq.NewListener(dsn, time.Millisecond, 20*time.Millisecond, cb, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return l.Listener, nil
 	}},
 	{"NewListenerDialer", func(dsn string, cb pq.EventCallbackType, opts ...securepg.Option) (*pq.Listener, error) {
 		d, err := libpq.NewListenerDialer(dsn, opts...)

@@ -220,11 +220,11 @@ func listenerConnects(t *testing.T, l *lab, w parity.Way, s *parity.Setup, opts 
 	}
 	var lis *pq.Listener
 	if w == parity.Listener {
-		var err error
-		lis, err = libpq.NewListener(s.DSN, time.Millisecond, 5*time.Millisecond, cb, opts...)
+		nl, err := libpq.NewListener(s.DSN, time.Millisecond, 5*time.Millisecond, cb, opts...)
 		if err != nil {
 			return []error{err}
 		}
+		lis = nl.Listener
 	} else {
 		d, err := libpq.NewListenerDialer(s.DSN, opts...)
 		if err != nil {

@@ -94,13 +94,28 @@ func (backend) Prepare(dsn string, p core.Policy) (core.Backend, core.Plan, erro
 // Credential providers and BeforeConnect hooks are not run: lib/pq
 // reconnects with the DSN's, PGPASSWORD's or the passfile's password (the
 // latter two read again, and judged, at each reconnect).
-func NewListener(dsn string, minReconnect, maxReconnect time.Duration, cb pq.EventCallbackType, opts ...securepg.Option) (*pq.Listener, error) {
+func NewListener(dsn string, minReconnect, maxReconnect time.Duration, cb pq.EventCallbackType, opts ...securepg.Option) (*Listener, error) {
 	d, err := NewListenerDialer(dsn, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return pq.NewDialListener(d, d.d.Name, minReconnect, maxReconnect, cb), nil
+	return &Listener{pq.NewDialListener(d, d.d.Name, minReconnect, maxReconnect, cb)}, nil
 }
+
+// Listener is the lib/pq listener NewListener made: Listen, Unlisten,
+// Notify, Ping, Close and the rest are lib/pq's. It prints as
+// "libpq.Listener{}": lib/pq keeps the DSN it reconnects with in the
+// *pq.Listener, and prints it, password included, with %v. Pass the
+// embedded *pq.Listener where lib/pq's type is needed; do not print it.
+type Listener struct {
+	*pq.Listener
+}
+
+// String describes the listener without the DSN lib/pq keeps.
+func (l *Listener) String() string { return "libpq.Listener{}" }
+
+// GoString keeps %#v from printing the DSN.
+func (l *Listener) GoString() string { return l.String() }
 
 // ListenerDialer is a pq.Dialer that applies the policy, for
 // pq.NewDialListener (and pq.DialOpen): pass it with its DSN.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -79,12 +80,26 @@ func checkFile(what, key, path string) error {
 	return nil
 }
 
+// UserHome is the home directory driver reads its default files from
+// (~/.pgpass, ~/.pg_service.conf, ~/.postgresql): $HOME for both; with
+// HOME unset, lib/pq falls back to the user's entry in the password
+// database and pgx reads none. "" when there is none.
+func UserHome(driver string) string {
+	home, _ := os.UserHomeDir()
+	if home == "" && driver == DriverPQ {
+		if u, err := user.Current(); err == nil {
+			home = u.HomeDir
+		}
+	}
+	return home
+}
+
 // checkFiles refuses, before a driver's parser reads them, the files the
 // configuration names (DSN, environment, service file, home directory)
 // that checkFile refuses (a FIFO would block the parser outside any
 // context; the drivers read any size); and a host list over MaxHosts.
 func checkFiles(driver string, set map[string]string) error {
-	home, _ := os.UserHomeDir()
+	home := UserHome(driver)
 	var err error
 	check := func(what, key, path string) { // the first refusal stops the checks
 		if err == nil {

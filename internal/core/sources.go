@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 
 	"github.com/securepg/securepg/internal/dsn"
@@ -89,8 +88,10 @@ func serviceFile(driver string, fromDSN map[string]string, lookup func(string) (
 	if f, ok := lookup("PGSERVICEFILE"); ok && f != "" {
 		return f
 	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".pg_service.conf")
+	if home := UserHome(driver); home != "" {
+		return filepath.Join(home, ".pg_service.conf")
+	}
+	return ""
 }
 
 // serviceSettings reads the section name of the service file at path as

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -150,7 +149,7 @@ const noPassfile = "/dev/null/securepg-reads-the-passfile"
 func pqPassfile(ctx context.Context, cfg pq.Config) (string, error) {
 	path := cfg.Passfile
 	if path == "" {
-		home, _ := os.UserHomeDir()
+		home := core.UserHome(core.DriverPQ)
 		if home == "" {
 			return "", nil
 		}
@@ -206,15 +205,10 @@ func passfileFields(s string) []string {
 
 // pqHome is lib/pq's ~/.postgresql.
 func pqHome() string {
-	home, _ := os.UserHomeDir()
-	if home == "" {
-		u, err := user.Current()
-		if err != nil {
-			return ""
-		}
-		home = u.HomeDir
+	if home := core.UserHome(core.DriverPQ); home != "" {
+		return filepath.Join(home, ".postgresql")
 	}
-	return filepath.Join(home, ".postgresql")
+	return ""
 }
 
 func fileExists(p string) bool {

@@ -74,7 +74,7 @@ func listener(dsn string) (*pq.Listener, error) {
 	return pq.NewDialListener(d, d.DSN(), time.Second, time.Minute, nil), nil
 }
 
-func listenerDirect(dsn string) (*pq.Listener, error) {
+func listenerDirect(dsn string) (*libpq.Listener, error) {
 	return libpq.NewListener(dsn, time.Second, time.Minute, nil)
 }
 

@@ -18,7 +18,7 @@ var driverName = "securepg-pq"
 func Open(dsn string) (*sql.DB, error) { return sql.Open(driverName, dsn) }
 
 // Listen listens for notifications through securepg.
-func Listen(dsn string) (*pq.Listener, error) {
+func Listen(dsn string) (*libpq.Listener, error) {
 	return libpq.NewListener(dsn, time.Second, time.Minute, nil)
 }
 

@@ -16,7 +16,10 @@ func ConnectorWithNoticeHandler(c driver.Connector, handler func(*pq.Error)) dri
 	return c
 }
 
-func NewListener(dsn string, minReconnect, maxReconnect time.Duration, cb pq.EventCallbackType, opts ...securepg.Option) (*pq.Listener, error) {
+// Listener is the listener NewListener makes.
+type Listener struct{ *pq.Listener }
+
+func NewListener(dsn string, minReconnect, maxReconnect time.Duration, cb pq.EventCallbackType, opts ...securepg.Option) (*Listener, error) {
 	return nil, nil
 }
 
