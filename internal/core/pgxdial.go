@@ -151,6 +151,9 @@ func (a *pgxAttempts) watchAuth(cfg *pgconn.Config, cur *pgxAttempt, f Facts) (*
 	cfg.ChannelBinding, cfg.RequireAuth = a.channelBinding, a.requireAuth
 	t := cur.entry.target
 	w := NewAuthWatch(a.c.policy, f.Addr(), t.ClientCert != "")
+	// What pgx reads after the startup, inside the connect, is bounded
+	// until FinishPgConn has judged the connection (sessionwatch.go).
+	w.after = judgeRules()
 	w.refuse = func(v *Violation) { a.reject(cur, v) }
 	w.rejected = func() { a.st.Rec.CredentialsRejected(t) }
 	w.canBind, w.credential, w.grade = true, HasCredential(cfg), a.c.policy.UnverifiedPassword
