@@ -47,8 +47,12 @@ type authWatch struct {
 	// ErrorResponse's fields (lib/pq's *pq.Error); nil: pgx's.
 	driverError func(fields map[byte]string) error
 	answered    bool // the client answered a request for its credentials
+	// after, when set, keeps the watch on the server's messages after
+	// ReadyForQuery under its rules (sessionwatch.go); nil: the watch
+	// ends there.
+	after *sessionRules
 
-	done atomic.Bool // authentication over: pass through
+	done atomic.Bool // nothing more to watch: pass through
 
 	mu          sync.Mutex
 	in          frameReader
@@ -59,6 +63,7 @@ type authWatch struct {
 	keyPID      uint32 // the process ID in the peer's BackendKeyData
 	keyed       bool   // the peer sent BackendKeyData
 	isSuperuser string // the is_superuser ParameterStatus, or ""
+	inSession   bool   // ReadyForQuery came: after's rules apply
 }
 
 // NewAuthWatch watches the authentication of one connection to host.
@@ -84,6 +89,7 @@ func (w *authWatch) read(p []byte) error {
 		return nil
 	}
 	if err != nil {
+		// Sticky: every later read fails too.
 		w.err = err
 		if v, ok := err.(*Violation); ok && w.refuse != nil {
 			w.refuse(v)
@@ -96,6 +102,9 @@ func (w *authWatch) read(p []byte) error {
 // serverMessage follows the startup until ReadyForQuery or an error: pgx
 // keeps answering authentication requests even after AuthenticationOk.
 func (w *authWatch) serverMessage(typ byte, body []byte) error {
+	if w.inSession {
+		return w.sessionMessage(typ, body)
+	}
 	if w.driverError != nil && pqMalformed(typ, body) {
 		// lib/pq panics on it, and a listener connects in lib/pq's own
 		// goroutine, where nothing recovers: fail the read instead.
@@ -137,6 +146,10 @@ func (w *authWatch) startupEnded(typ byte, body []byte) error {
 		if v := w.session(w.isSuperuser); v != nil {
 			return v
 		}
+	}
+	if typ == 'Z' && w.after != nil {
+		w.startSession()
+		return nil
 	}
 	return errAuthOver
 }
@@ -213,10 +226,9 @@ func (w *authWatch) allowed(code uint32) bool {
 	return false
 }
 
-// finish ends the watch: audit mode reports what protect would have
-// refused, with the last method the server asked for.
+// finish ends the authentication's watch: audit mode reports what
+// protect would have refused, with the last method the server asked for.
 func (w *authWatch) finish() {
-	w.done.Store(true)
 	if w.audit != nil {
 		if _, audited := Pass(w.policy, Check{Stage: StageAuth, Auth: w.authState}); len(audited) > 0 {
 			w.audit(audited[0])
@@ -233,6 +245,7 @@ func (w *authWatch) end() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.finish()
+	w.done.Store(true)
 }
 
 // sqlState is the SQLSTATE field of an ErrorResponse body.
@@ -318,7 +331,7 @@ func (w *authWatch) write(p []byte) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.offered {
+	if !w.offered || w.inSession {
 		return
 	}
 	w.out.feed(p, func(typ byte, body []byte) error {
@@ -408,42 +421,4 @@ func (c *AuthConn) Read(p []byte) (int, error) {
 func (c *AuthConn) Write(p []byte) (int, error) {
 	c.w.write(p)
 	return c.Conn.Write(p)
-}
-
-var errMalformedForPQ = errors.New("securepg: the server sent a malformed message before the session started")
-
-// pqMalformed reports whether lib/pq's startup would read past the end of
-// a message of type typ (an index out of range, a string without its
-// terminator): what it reads before ReadyForQuery.
-func pqMalformed(typ byte, body []byte) bool {
-	switch typ {
-	case 'K', 'v':
-		return len(body) < 4
-	case 'Z':
-		return len(body) < 1
-	case 'S':
-		return bytes.Count(body, []byte{0}) < 2
-	case 'E', 'N':
-		// Fields: a type byte and a string each, ended by a zero byte.
-		for len(body) > 0 && body[0] != 0 {
-			i := bytes.IndexByte(body[1:], 0)
-			if i < 0 {
-				return true
-			}
-			body = body[i+2:]
-		}
-		return len(body) == 0
-	case 'R':
-		if len(body) < 4 {
-			return true
-		}
-		switch binary.BigEndian.Uint32(body) {
-		case 5: // MD5: a 4-byte salt
-			return len(body) < 8
-		case 10: // SASL: mechanism names, each ended by a zero byte, then an empty one
-			list := body[4:]
-			return !(bytes.Equal(list, []byte{0}) || bytes.HasSuffix(list, []byte{0, 0}))
-		}
-	}
-	return false
 }

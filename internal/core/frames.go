@@ -29,9 +29,10 @@ const maxErrLen = 30000
 // body) from a byte stream fed in pieces, keeping at most maxAuthBody
 // bytes of each body.
 type frameReader struct {
-	limit  int   // the server's side: the largest body accepted, and lib/pq's error lengths; 0: the client's side, any
-	budget int64 // when set, bounds all messages together, counted at each header
-	keep   int   // how much of each body is kept; 0: maxAuthBody
+	limit  int    // the server's side: the largest body accepted, and lib/pq's error lengths; 0: the client's side, any
+	budget int64  // when set, bounds all messages together, counted at each header
+	keep   int    // how much of each body is kept; 0: maxAuthBody
+	when   string // when the bytes came, for the errors; "": before the session started
 	total  int64
 	hdr    [5]byte
 	nhdr   int
@@ -52,15 +53,15 @@ func (fr *frameReader) feed(p []byte, msg func(typ byte, body []byte) error) err
 			}
 			l := int64(binary.BigEndian.Uint32(fr.hdr[1:]))
 			if l < 4 || fr.limit > 0 && l-4 > int64(fr.limit) {
-				return &oversizeError{typ: fr.hdr[0], size: l}
+				return &oversizeError{typ: fr.hdr[0], size: l, limit: fr.limit, when: fr.when}
 			}
 			// lib/pq reads an ErrorResponse shorter than 4 bytes or longer
 			// than libpq's MAX_ERRLEN up to a NUL byte, however far.
 			if fr.limit > 0 && fr.hdr[0] == 'E' && (l-4 < 4 || l-4 > maxErrLen) {
-				return &oversizeError{typ: 'E', size: l}
+				return &oversizeError{typ: 'E', size: l, limit: fr.limit, when: fr.when}
 			}
 			if fr.total += l + 1; fr.budget > 0 && fr.total > fr.budget {
-				return &floodError{size: fr.total, limit: fr.budget}
+				return &floodError{size: fr.total, limit: fr.budget, when: fr.when}
 			}
 			fr.left = int(l - 4)
 			fr.body = fr.body[:0]
@@ -81,25 +82,31 @@ func (fr *frameReader) feed(p []byte, msg func(typ byte, body []byte) error) err
 	return nil
 }
 
-// oversizeError: before the session started, the server announced a
-// message longer than MaxAuthMessage, or shorter than its length field.
+// oversizeError: while the watch bounds its messages, the server
+// announced a message longer than the limit, or shorter than its length
+// field.
 type oversizeError struct {
-	typ  byte
-	size int64
+	typ   byte
+	size  int64
+	limit int
+	when  string
 }
 
 func (e *oversizeError) Error() string {
-	return fmt.Sprintf("securepg: the server announced a %d-byte message (type %q) before the session started, which is refused (at most %d bytes, and an error message of 8 to %d)",
-		e.size, e.typ, MaxAuthMessage, maxErrLen+4)
+	return fmt.Sprintf("securepg: the server announced a %d-byte message (type %q) %s, which is refused (at most %d bytes, and an error message of 8 to %d)",
+		e.size, e.typ, whenOr(e.when), cmp.Or(e.limit, MaxAuthMessage), maxErrLen+4)
 }
 
-// floodError: the server sent more than MaxStartupBytes before the
-// session started.
+// floodError: the server sent more than a budget (MaxStartupBytes before
+// the session started).
 type floodError struct {
 	size, limit int64
+	when        string
 }
 
 func (e *floodError) Error() string {
-	return fmt.Sprintf("securepg: the server sent more than %d bytes before the session started (%d with its next message), which is refused: a real server sends a few kilobytes",
-		e.limit, e.size)
+	return fmt.Sprintf("securepg: the server sent more than %d bytes %s (%d with its next message), which is refused: a real server sends a few kilobytes",
+		e.limit, whenOr(e.when), e.size)
 }
+
+func whenOr(when string) string { return cmp.Or(when, "before the session started") }

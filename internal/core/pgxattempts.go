@@ -303,6 +303,9 @@ func (c *PgxConfig) FinishPgConn(ctx context.Context, pc *pgconn.PgConn, rec *Re
 	if at := a.acceptedFor(pc); at != nil {
 		a.live = at
 		a.connected.Store(true)
+		// Judged (or refused and closed): the connection's bytes are
+		// no longer bounded by the watch.
+		defer at.watch.release()
 		return c.judgeSession(ctx, pc, at, rec)
 	}
 	return Facts{}, nil, NotValidated("", c.policy, "unvalidated connection", "the connection was not validated by securepg")

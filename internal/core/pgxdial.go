@@ -5,6 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"reflect"
+	"runtime"
+	"slices"
 	"strconv"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -80,12 +83,43 @@ func (a *pgxAttempts) validate(ctx context.Context, validate pgconn.ValidateConn
 			return err
 		}
 	}
-	err := validate(ctx, pc)
+	err := runValidator(ctx, validate, pc)
 	var np *pgconn.NotPreferredError
 	if errors.As(err, &np) {
 		a.notPreferred = a.cur
 	}
 	return err
+}
+
+// pgconnValidators are pgx's target_session_attrs checks.
+var pgconnValidators = []pgconn.ValidateConnectFunc{
+	pgconn.ValidateConnectTargetSessionAttrsReadWrite, pgconn.ValidateConnectTargetSessionAttrsReadOnly,
+	pgconn.ValidateConnectTargetSessionAttrsStandby, pgconn.ValidateConnectTargetSessionAttrsPrimary,
+	pgconn.ValidateConnectTargetSessionAttrsPreferStandby,
+}
+
+var errNoSessionAttrs = errors.New("securepg: the server answered target_session_attrs' query without a value (pgx could not read it)")
+
+// runValidator runs validate. pgx's own target_session_attrs checks index
+// the first row of their answer unchecked (result[0].Rows[0][0]): a
+// peer's answer without one panics inside the connect, where
+// database/sql's connection opener goroutine dies with it. That panic
+// (after the answer was read whole, so the connection's state is sound)
+// is the connect's error instead; a configuration's own ValidateConnect
+// is not recovered (its panics are its own).
+func runValidator(ctx context.Context, validate pgconn.ValidateConnectFunc, pc *pgconn.PgConn) (err error) {
+	p := reflect.ValueOf(validate).Pointer()
+	if slices.ContainsFunc(pgconnValidators, func(v pgconn.ValidateConnectFunc) bool { return reflect.ValueOf(v).Pointer() == p }) {
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(runtime.Error); !ok {
+					panic(r)
+				}
+				err = errNoSessionAttrs
+			}
+		}()
+	}
+	return validate(ctx, pc)
 }
 
 // handshake completes a TLS attempt's handshake on conn (verified in
@@ -151,6 +185,9 @@ func (a *pgxAttempts) watchAuth(cfg *pgconn.Config, cur *pgxAttempt, f Facts) (*
 	cfg.ChannelBinding, cfg.RequireAuth = a.channelBinding, a.requireAuth
 	t := cur.entry.target
 	w := NewAuthWatch(a.c.policy, f.Addr(), t.ClientCert != "")
+	// What pgx reads after the startup, inside the connect, is bounded
+	// until FinishPgConn has judged the connection (sessionwatch.go).
+	w.after = judgeRules()
 	w.refuse = func(v *Violation) { a.reject(cur, v) }
 	w.rejected = func() { a.st.Rec.CredentialsRejected(t) }
 	w.canBind, w.credential, w.grade = true, HasCredential(cfg), a.c.policy.UnverifiedPassword

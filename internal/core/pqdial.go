@@ -335,6 +335,11 @@ func (d *PQDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 		w := NewAuthWatch(d.Net.Policy, f.Addr(), d.Host.ClientCert != "")
 		w.driverError = d.Net.ServerError
 		w.in.keep = MaxAuthMessage // whole messages: pqMalformed reads them as lib/pq will
+		if d.Listener {
+			// lib/pq's listener goroutine recovers nothing: its session's
+			// messages are checked for as long as it lives.
+			w.after = listenerRules()
+		}
 		w.rejected = func() { d.Rec.CredentialsRejected(d.Host.Target) }
 		w.refuse = d.reject
 		if d.Late != nil {
