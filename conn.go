@@ -40,6 +40,8 @@ type wconn struct {
 	// discard: a transaction rolled back by its context on a conn that
 	// database/sql could not have validated, which it would have closed.
 	discard atomic.Bool
+	// broken: the inner driver panicked, and its conn is closed.
+	broken atomic.Bool
 
 	// rows is the conn's spare rows wrapper, in use while rowsBusy.
 	rows     wrows
@@ -104,6 +106,48 @@ func wrapConn(inner driver.Conn, obs *telemetry.Conn, hs *hookSet, recycle time.
 	return w
 }
 
+// errDriverPanicked: the inner driver panicked reading what the server
+// sent. lib/pq reads some malformed messages past their end, and recovers
+// no panic after the startup: a peer could end the process.
+var errDriverPanicked = errors.New("securepg: the driver could not read a message from the server (it panicked); the connection is discarded")
+
+// survive, deferred around a call into the inner driver, turns its panic
+// into errDriverPanicked, closes the inner conn (whose reading is lost
+// mid-message: a later call could wait forever for a message) and marks
+// the conn bad: database/sql discards it (driver.ErrBadConn would let it
+// run the statement again elsewhere).
+func (w *wconn) survive(err *error) {
+	if r := recover(); r != nil {
+		*err = errDriverPanicked
+		if !w.broken.Swap(true) {
+			w.discard.Store(true)
+			func() {
+				defer func() { _ = recover() }()
+				w.inner.Close()
+			}()
+		}
+	}
+}
+
+// guard calls f, surviving a panic of the inner driver; on a conn broken
+// by one, it calls nothing.
+func guard[T any](w *wconn, f func() (T, error)) (v T, err error) {
+	if w.broken.Load() {
+		return v, errDriverPanicked
+	}
+	defer w.survive(&err)
+	return f()
+}
+
+// guardErr is guard for a call that returns only an error.
+func guardErr(w *wconn, f func() error) (err error) {
+	if w.broken.Load() {
+		return errDriverPanicked
+	}
+	defer w.survive(&err)
+	return f()
+}
+
 // unwrapper is implemented by every securepg wrapper.
 type unwrapper interface{ Unwrap() driver.Conn }
 
@@ -113,7 +157,12 @@ func (w *wconn) Unwrap() driver.Conn { return w.inner }
 // expired reports that the conn's credentials are about to expire.
 func (w *wconn) expired() bool { return !w.recycle.IsZero() && !time.Now().Before(w.recycle) }
 
-func (w *wconn) Close() error { return w.inner.Close() }
+func (w *wconn) Close() error {
+	if w.broken.Load() {
+		return nil // closed when it broke
+	}
+	return guardErr(w, w.inner.Close)
+}
 
 func (w *wconn) Prepare(query string) (driver.Stmt, error) {
 	return w.PrepareContext(context.Background(), query)
@@ -126,8 +175,8 @@ func (w *wconn) PrepareContext(ctx context.Context, query string) (driver.Stmt, 
 	var s driver.Stmt
 	var err error
 	if w.prepareCtx != nil {
-		s, err = w.prepareCtx.PrepareContext(ctx, query)
-	} else if s, err = w.inner.Prepare(query); err == nil && ctx.Err() != nil {
+		s, err = guard(w, func() (driver.Stmt, error) { return w.prepareCtx.PrepareContext(ctx, query) })
+	} else if s, err = guard(w, func() (driver.Stmt, error) { return w.inner.Prepare(query) }); err == nil && ctx.Err() != nil {
 		s.Close()
 		s, err = nil, ctx.Err()
 	}
@@ -150,13 +199,13 @@ func (w *wconn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, 
 	var err error
 	switch {
 	case w.beginTx != nil:
-		tx, err = w.beginTx.BeginTx(ctx, opts)
+		tx, err = guard(w, func() (driver.Tx, error) { return w.beginTx.BeginTx(ctx, opts) })
 	case opts.Isolation != driver.IsolationLevel(0):
 		err = errors.New("sql: driver does not support non-default isolation level")
 	case opts.ReadOnly:
 		err = errors.New("sql: driver does not support read-only transactions")
 	default:
-		if tx, err = w.inner.Begin(); err == nil && ctx.Err() != nil {
+		if tx, err = guard(w, w.inner.Begin); err == nil && ctx.Err() != nil {
 			tx.Rollback()
 			tx, err = nil, ctx.Err()
 		}
@@ -174,7 +223,7 @@ func (w *wconn) Ping(ctx context.Context) error {
 		return nil
 	}
 	ctx, op := w.obs.Start(ctx, telemetry.KindPing, "")
-	err := w.pinger.Ping(ctx)
+	err := guardErr(w, func() error { return w.pinger.Ping(ctx) })
 	op.End(ctx, err)
 	return err
 }
@@ -188,7 +237,7 @@ func (w *wconn) ResetSession(ctx context.Context) error {
 		return nil
 	}
 	ctx, op := w.obs.Start(ctx, telemetry.KindReset, "")
-	err := w.resetter.ResetSession(ctx)
+	err := guardErr(w, func() error { return w.resetter.ResetSession(ctx) })
 	op.End(ctx, err)
 	return err
 }
@@ -218,9 +267,11 @@ func (q wconnQuery) QueryContext(ctx context.Context, query string, args []drive
 	var rows driver.Rows
 	var err error
 	if w.queryerCtx != nil {
-		rows, err = w.queryerCtx.QueryContext(ctx, query, args)
+		rows, err = guard(w, func() (driver.Rows, error) { return w.queryerCtx.QueryContext(ctx, query, args) })
 	} else {
-		rows, err = withValues(ctx, args, func(v []driver.Value) (driver.Rows, error) { return w.queryer.Query(query, v) })
+		rows, err = guard(w, func() (driver.Rows, error) {
+			return withValues(ctx, args, func(v []driver.Value) (driver.Rows, error) { return w.queryer.Query(query, v) })
+		})
 	}
 	return observeRows(ctx, w, c, rows, err) // driver.ErrSkip passes through untouched
 }
@@ -233,9 +284,11 @@ func (e wconnExec) ExecContext(ctx context.Context, query string, args []driver.
 	var res driver.Result
 	var err error
 	if w.execerCtx != nil {
-		res, err = w.execerCtx.ExecContext(ctx, query, args)
+		res, err = guard(w, func() (driver.Result, error) { return w.execerCtx.ExecContext(ctx, query, args) })
 	} else {
-		res, err = withValues(ctx, args, func(v []driver.Value) (driver.Result, error) { return w.execer.Exec(query, v) })
+		res, err = guard(w, func() (driver.Result, error) {
+			return withValues(ctx, args, func(v []driver.Value) (driver.Result, error) { return w.execer.Exec(query, v) })
+		})
 	}
 	c.end(ctx, err)
 	return res, err
@@ -269,14 +322,14 @@ var _ driver.Tx = (*wtx)(nil)
 
 func (t *wtx) Commit() error {
 	ctx, op := t.conn.obs.Start(context.Background(), telemetry.KindCommit, "")
-	err := t.inner.Commit()
+	err := guardErr(t.conn, t.inner.Commit)
 	op.End(ctx, err)
 	return err
 }
 
 func (t *wtx) Rollback() error {
 	ctx, op := t.conn.obs.Start(context.Background(), telemetry.KindRollback, "")
-	err := t.inner.Rollback()
+	err := guardErr(t.conn, t.inner.Rollback)
 	op.End(ctx, err)
 	if t.ctx.Err() != nil && (t.conn.resetter == nil || t.conn.validator == nil) {
 		t.conn.discard.Store(true)

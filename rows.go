@@ -9,22 +9,19 @@ import (
 	"reflect"
 )
 
-// observeRows ends c on error, else wraps rows (when observed) so that c
-// ends when they are closed; with the conn's spare wrapper when free, so
-// that a query allocates none.
+// observeRows ends c on error, else wraps rows so that c ends when they
+// are closed and a panic of the inner driver in Next or Close is survived;
+// with the conn's spare wrapper when free, so that a query allocates none.
 func observeRows(ctx context.Context, w *wconn, c call, rows driver.Rows, err error) (driver.Rows, error) {
 	if err != nil {
 		c.end(ctx, err)
 		return nil, err
 	}
-	if !c.active() {
-		return rows, nil
-	}
 	if w.rowsBusy.CompareAndSwap(false, true) {
-		w.rows = wrows{inner: rows, ctx: ctx, call: c, owner: w}
+		w.rows = wrows{inner: rows, ctx: ctx, call: c, conn: w, owner: w}
 		return &w.rows, nil
 	}
-	return &wrows{inner: rows, ctx: ctx, call: c}, nil
+	return &wrows{inner: rows, ctx: ctx, call: c, conn: w}, nil
 }
 
 // wrows wraps a result set until it is closed, when the query's span
@@ -36,6 +33,7 @@ type wrows struct {
 	call  call
 	done  bool
 	err   error  // the first error Next returned, other than io.EOF
+	conn  *wconn // the conn the rows are read from
 	owner *wconn // the conn whose spare wrapper this is, or nil
 }
 
@@ -52,7 +50,7 @@ var (
 func (r *wrows) Columns() []string { return r.inner.Columns() }
 
 func (r *wrows) Close() error {
-	err := r.inner.Close()
+	err := guardErr(r.conn, r.inner.Close)
 	if !r.done {
 		r.done = true
 		end := cmp.Or(r.err, err)
@@ -71,7 +69,7 @@ func (r *wrows) Close() error {
 }
 
 func (r *wrows) Next(dest []driver.Value) error {
-	err := r.inner.Next(dest)
+	err := guardErr(r.conn, func() error { return r.inner.Next(dest) })
 	if err != nil && r.err == nil {
 		r.err = err // io.EOF is not a failure
 	}
@@ -85,7 +83,7 @@ func (r *wrows) HasNextResultSet() bool {
 
 func (r *wrows) NextResultSet() error {
 	if n, ok := r.inner.(driver.RowsNextResultSet); ok {
-		return n.NextResultSet()
+		return guardErr(r.conn, n.NextResultSet)
 	}
 	return io.EOF
 }

@@ -50,7 +50,7 @@ func newWStmt(inner driver.Stmt, c *wconn, query string) driver.Stmt {
 	return s
 }
 
-func (s *wstmt) Close() error  { return s.inner.Close() }
+func (s *wstmt) Close() error  { return guardErr(s.conn, s.inner.Close) }
 func (s *wstmt) NumInput() int { return s.inner.NumInput() }
 
 func (s *wstmt) CheckNamedValue(nv *driver.NamedValue) error {
@@ -81,9 +81,9 @@ func (s *wstmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driv
 	var res driver.Result
 	var err error
 	if s.execCtx != nil {
-		res, err = s.execCtx.ExecContext(ctx, args)
+		res, err = guard(s.conn, func() (driver.Result, error) { return s.execCtx.ExecContext(ctx, args) })
 	} else {
-		res, err = withValues(ctx, args, s.inner.Exec)
+		res, err = guard(s.conn, func() (driver.Result, error) { return withValues(ctx, args, s.inner.Exec) })
 	}
 	c.end(ctx, err)
 	return res, err
@@ -94,9 +94,9 @@ func (s *wstmt) QueryContext(ctx context.Context, args []driver.NamedValue) (dri
 	var rows driver.Rows
 	var err error
 	if s.queryCx != nil {
-		rows, err = s.queryCx.QueryContext(ctx, args)
+		rows, err = guard(s.conn, func() (driver.Rows, error) { return s.queryCx.QueryContext(ctx, args) })
 	} else {
-		rows, err = withValues(ctx, args, s.inner.Query)
+		rows, err = guard(s.conn, func() (driver.Rows, error) { return withValues(ctx, args, s.inner.Query) })
 	}
 	return observeRows(ctx, s.conn, c, rows, err)
 }

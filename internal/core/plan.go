@@ -42,7 +42,7 @@ type Target struct {
 	// service file, PGSSLMODE), for messages: require with root
 	// certificates is verify-ca.
 	ModeSource Source
-	Attempts []Attempt // what is tried for this host, in order
+	Attempts   []Attempt // what is tried for this host, in order
 
 	RootCA     string // where the trusted roots come from ("" = none, "system", a path, "sslrootcert (inline)")
 	ClientCert string // the client certificate path, "" = none
