@@ -106,3 +106,15 @@ func writeFileAtomic(path string, b []byte) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// BenchmarkPublicRootsSameName is the cost of judging a root file of
+// MaxKeyFileSize bytes of same-name certificates (the largest securepg
+// reads): it must stay linear in the file, near the cost of parsing it.
+func BenchmarkPublicRootsSameName(b *testing.B) {
+	file, n := attack10SameNameCerts(b, MaxKeyFileSize)
+	b.SetBytes(int64(len(file)))
+	for b.Loop() {
+		PublicRoots(file)
+	}
+	b.ReportMetric(float64(n), "certs")
+}
