@@ -3,9 +3,11 @@ package core
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -377,4 +379,64 @@ func TestPublicRootsFailsClosed(t *testing.T) {
 	if !anyPublic([]*x509.Certificate{stranger.cert}, system, verifyOnly) {
 		t.Fatal("a verification that gave up counted as private")
 	}
+}
+
+// BenchmarkPublicRootsIssuedByASystemName is the worst case of the linear
+// judgement: a file of certificates that all name as issuer the system
+// store's most repeated root name, so that each costs a failed signature
+// check per root of that name.
+func BenchmarkPublicRootsIssuedByASystemName(b *testing.B) {
+	store, err := os.ReadFile("/etc/ssl/certs/ca-certificates.crt")
+	if err != nil {
+		b.Skip("no Debian system bundle")
+	}
+	byName := map[string][]*x509.Certificate{}
+	var worst []*x509.Certificate
+	for _, c := range pemCertificates(store) {
+		byName[string(c.RawSubject)] = append(byName[string(c.RawSubject)], c)
+		if s := byName[string(c.RawSubject)]; len(s) > len(worst) {
+			worst = s
+		}
+	}
+	// Signed with a key of the roots' own type, so that each check is a
+	// real one, not a mismatch of algorithms found for free.
+	var k crypto.Signer
+	switch pub := worst[0].PublicKey.(type) {
+	case *rsa.PublicKey:
+		k, err = rsa.GenerateKey(rand.Reader, pub.N.BitLen())
+	case *ecdsa.PublicKey:
+		k, err = ecdsa.GenerateKey(pub.Curve, rand.Reader)
+	default:
+		b.Skipf("a root key of type %T", pub)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	small, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader) // the certificates' own key: as many as fit
+	if err != nil {
+		b.Fatal(err)
+	}
+	parent := &x509.Certificate{RawSubject: worst[0].RawSubject, SubjectKeyId: worst[0].SubjectKeyId}
+	var file []byte
+	for i := 1; ; i++ {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i)), Subject: pkix.Name{CommonName: "x"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &small.PublicKey, k)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+		if len(file)+len(p) > MaxKeyFileSize {
+			break
+		}
+		file = append(file, p...)
+	}
+	b.SetBytes(int64(len(file)))
+	for b.Loop() {
+		if PublicRoots(file) {
+			b.Fatal("public")
+		}
+	}
+	b.ReportMetric(float64(len(worst)), "roots/name")
+	b.ReportMetric(float64(len(pemCertificates(file))), "certs")
 }
