@@ -440,3 +440,20 @@ func BenchmarkPublicRootsIssuedByASystemName(b *testing.B) {
 	b.ReportMetric(float64(len(worst)), "roots/name")
 	b.ReportMetric(float64(len(pemCertificates(file))), "certs")
 }
+
+// TestMaterialLoadHonoursTheContext: the first read of a file (sql.Open,
+// NewConnector) gives up with its context's error, not after the parse.
+func TestMaterialLoadHonoursTheContext(t *testing.T) {
+	path := t.TempDir() + "/root.crt"
+	must(t, writeFileAtomic(path, []byte("v1")))
+	release := make(chan struct{})
+	defer close(release)
+	m := NewMaterial("root certificates", func([][]byte) (string, error) { <-release; return "", nil }, path)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Load(ctx) }()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Load whose context ended: %v", err)
+	}
+}
