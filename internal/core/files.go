@@ -130,6 +130,19 @@ type Material[T any] struct {
 	OnStale func(path string, err error)
 	stale   bool
 	now     func() time.Time // time.Now; tests move it
+	// loading is the read and parse of a changed version under way, or
+	// nil. It runs outside mu: a large bundle costs its parse to the
+	// connect that noticed it (as long as its context allows), never the
+	// connects that only want the current version.
+	loading *load[T]
+}
+
+// load is one read and parse of the files, run by its own goroutine and
+// awaited by the callers that want its result.
+type load[T any] struct {
+	done chan struct{} // closed once val and err are set
+	val  T
+	err  error
 }
 
 // NewMaterial is the material parse makes of the files at paths.
@@ -159,7 +172,7 @@ func StaticMaterial[T any](what string, v T) *Material[T] {
 var farFuture = time.Unix(1<<62, 0)
 
 // Load reads the material the first time: with no last good version, any
-// failure is an error.
+// failure is an error, and so is ctx ending before the parse does.
 func (m *Material[T]) Load(ctx context.Context) error {
 	if len(m.paths) == 0 {
 		return nil
@@ -177,34 +190,79 @@ func (m *Material[T]) Load(ctx context.Context) error {
 		}
 		stamps[i], data[i] = s, b
 	}
-	v, err := m.parse(data)
+	v, err := parseWithin(ctx, m.parse, data)
 	if err != nil {
 		return fmt.Errorf("%s in %s: %w", m.what, SafeText(m.paths[0]), err)
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.val, m.stamps, m.checked = v, stamps, m.clock()
 	return nil
 }
 
-// Get returns the current material, looking at the files again after recheckEvery.
+// parseWithin is parse(data), or ctx's error if ctx ends first (the
+// parse then finishes unheard).
+func parseWithin[T any](ctx context.Context, parse func([][]byte) (T, error), data [][]byte) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	out := make(chan result, 1)
+	go func() {
+		v, err := parse(data)
+		out <- result{v, err}
+	}()
+	select {
+	case r := <-out:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+// Get returns the current material, looking at the files again after
+// recheckEvery. While a changed version is being parsed, the last good
+// one is returned at once; the connect that noticed the change waits for
+// it, as long as ctx allows.
 func (m *Material[T]) Get(ctx context.Context) (T, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	now := m.clock()
-	if now.Sub(m.checked) < recheckEvery {
+	if now.Sub(m.checked) < recheckEvery || m.loading != nil {
+		defer m.mu.Unlock()
 		return m.val, m.err
 	}
-	return m.check(ctx, now)
+	l, v, err := m.check(now)
+	m.mu.Unlock()
+	if l != nil {
+		return m.await(ctx, l)
+	}
+	return v, err
 }
 
 // Refresh looks at the files now and returns the current material: after
-// a verification failed, a rotated CA bundle is used at once.
+// a verification failed, a rotated CA bundle is used at once. It waits for
+// a parse under way (as long as ctx allows), then looks again: that parse
+// may have begun before the rotation it is asked to find.
 func (m *Material[T]) Refresh(ctx context.Context) (T, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.checked.Equal(farFuture) { // static
+		defer m.mu.Unlock()
 		return m.val, m.err
 	}
-	return m.check(ctx, m.clock())
+	if l := m.loading; l != nil {
+		m.mu.Unlock()
+		if v, err := m.await(ctx, l); ctx.Err() != nil {
+			return v, err
+		}
+		m.mu.Lock()
+	}
+	l, v, err := m.check(m.clock())
+	m.mu.Unlock()
+	if l != nil {
+		return m.await(ctx, l)
+	}
+	return v, err
 }
 
 func (m *Material[T]) clock() time.Time {
@@ -214,36 +272,81 @@ func (m *Material[T]) clock() time.Time {
 	return time.Now()
 }
 
-func (m *Material[T]) check(ctx context.Context, now time.Time) (T, error) {
+// check stats the files (m.mu held) and returns the material, or, when
+// they changed, the load that reads and parses them: begun here, or the
+// one already under way.
+func (m *Material[T]) check(now time.Time) (*load[T], T, error) {
+	var zero T
+	if m.loading != nil {
+		return m.loading, zero, nil
+	}
 	m.checked = now
 	stamps := make([]stamp, len(m.paths))
 	changed := false
 	for i, p := range m.paths {
 		s, err := statStamp(p)
 		if err != nil {
-			return m.bad(now, p, err) // missing for a moment: the last good version
+			v, err := m.bad(now, p, err) // missing for a moment: the last good version
+			return nil, v, err
 		}
 		stamps[i] = s
 		// A rewrite in place within one timestamp tick keeps the stamp.
 		changed = changed || s != m.stamps[i] || now.Sub(s.changed()) < recentlyChanged
 	}
 	if !changed && m.badSince.IsZero() {
-		return m.val, m.err
+		return nil, m.val, m.err
 	}
+	l := &load[T]{done: make(chan struct{})}
+	m.loading = l
+	go m.load(l, now, stamps)
+	return l, zero, nil
+}
+
+// load reads and parses the files outside m.mu, then makes the result
+// the current material (or a bad version, as check would have) and wakes
+// the callers waiting for it. It uses no caller's context: its result is
+// everyone's, and its cost is bounded by MaxKeyFileSize.
+func (m *Material[T]) load(l *load[T], now time.Time, stamps []stamp) {
 	data := make([][]byte, len(m.paths))
+	var v T
+	var err error
+	failed := m.paths[0]
 	for i, p := range m.paths {
-		b, err := ReadRegularFile(ctx, p, MaxKeyFileSize)
-		if err != nil {
-			return m.bad(now, p, err)
+		if data[i], err = ReadRegularFile(context.Background(), p, MaxKeyFileSize); err != nil {
+			failed = p
+			break
 		}
-		data[i] = b
 	}
-	v, err := m.parse(data)
+	if err == nil {
+		v, err = m.parse(data)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if err != nil {
-		return m.bad(now, m.paths[0], err)
+		l.val, l.err = m.bad(now, failed, err)
+	} else {
+		m.val, m.stamps, m.err, m.badSince, m.stale = v, stamps, nil, time.Time{}, false
+		l.val = v
 	}
-	m.val, m.stamps, m.err, m.badSince, m.stale = v, stamps, nil, time.Time{}, false
-	return m.val, nil
+	m.loading = nil
+	close(l.done)
+}
+
+// await is l's result, or an error wrapping ctx's once ctx ends first:
+// the load goes on, and a later look finds its result.
+func (m *Material[T]) await(ctx context.Context, l *load[T]) (T, error) {
+	select {
+	case <-l.done: // a result at hand wins over an ended context
+		return l.val, l.err
+	default:
+	}
+	select {
+	case <-l.done:
+		return l.val, l.err
+	case <-ctx.Done():
+		var zero T
+		return zero, fmt.Errorf("securepg: %s in %s: %w", m.what, SafeText(m.paths[0]), ctx.Err())
+	}
 }
 
 // bad handles a file that is missing, unreadable or unparseable: the last
