@@ -101,7 +101,10 @@ func TestPQDriverPanicsAreSurvived(t *testing.T) {
 		op   func(context.Context, *sql.DB) error
 	}{
 		{"an error without its end, to Exec", attack10Msg('E', "SERROR\x00C08P01\x00Mgone\x00"),
-			func(ctx context.Context, db *sql.DB) error { _, err := db.ExecContext(ctx, "select 'boom'"); return err }},
+			func(ctx context.Context, db *sql.DB) error {
+				_, err := db.ExecContext(ctx, "select 'boom'")
+				return err
+			}},
 		{"an error without its end, to Exec with arguments", attack10Msg('E', "SERROR\x00C08P01\x00Mgone\x00"),
 			func(ctx context.Context, db *sql.DB) error {
 				_, err := db.ExecContext(ctx, "select 'boom', $1::int", 1)
