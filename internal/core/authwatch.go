@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 )
@@ -181,7 +183,7 @@ func (w *authWatch) authRequest(body []byte) error {
 		}
 	case 11: // SASLContinue: the client answers with its SCRAM proof
 		w.answered = true
-		return nil
+		return scramIterations(body[4:])
 	case 12: // SASLFinal: the server's proof, which the driver verifies
 		w.final = w.method == AuthSCRAMPlus || w.method == AuthSCRAM
 		return nil
@@ -193,6 +195,19 @@ func (w *authWatch) authRequest(body []byte) error {
 	}
 	if refusal, _ := Pass(w.policy, Check{Stage: StageAuth, Auth: w.authState}); refusal != nil {
 		return refusal
+	}
+	return nil
+}
+
+// scramIterations refuses a server-first-message (r=...,s=...,i=...)
+// whose iteration count is over MaxSCRAMIterations.
+func scramIterations(msg []byte) error {
+	for _, attr := range bytes.Split(msg, []byte{','}) {
+		if v, ok := bytes.CutPrefix(attr, []byte("i=")); ok {
+			if n, err := strconv.ParseUint(string(v), 10, 32); err != nil || n > MaxSCRAMIterations {
+				return fmt.Errorf("securepg: the server asked for %.20q SCRAM iterations, over the %d securepg allows (PostgreSQL's default is 4096): the drivers would compute them beyond any context", v, MaxSCRAMIterations)
+			}
+		}
 	}
 	return nil
 }

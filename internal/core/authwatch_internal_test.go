@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -312,6 +313,42 @@ func TestAuthWatchStartupBudget(t *testing.T) {
 	for range MaxStartupBytes/len(param) + 1 {
 		if err := w.read(param); err != nil {
 			t.Fatalf("after the session started: %v", err)
+		}
+	}
+}
+
+// TestAuthWatchSCRAMIterations: a server-first-message asking for more
+// iterations than MaxSCRAMIterations (the drivers would derive the key for
+// as long as it takes, context or not) fails the read before the driver
+// sees it; PostgreSQL's counts pass.
+func TestAuthWatchSCRAMIterations(t *testing.T) {
+	for _, tc := range []struct {
+		iterations string
+		refused    bool
+	}{
+		{"4096", false},
+		{"1048576", false},
+		{"1048577", true},
+		{"2147483647", true},
+		{"99999999999999999999999", true},
+		{"-1", true},
+		{"", true},
+	} {
+		w := NewAuthWatch(Policy{}, "h:5432", false)
+		w.protect, w.canBind, w.credential = true, true, true // pgx with a credential
+		if err := w.read(msgSASLPlus); err != nil {
+			t.Fatal(err)
+		}
+		initial := []byte{'p', 0, 0, 0, 0}
+		initial = append(initial, "SCRAM-SHA-256-PLUS\x00\x00\x00\x00\x04abcd"...)
+		binary.BigEndian.PutUint32(initial[1:], uint32(len(initial)-1))
+		w.write(initial)
+		err := w.read(authMsg(11, []byte("r=abcdEFGH,s=c2FsdA==,i="+tc.iterations)...))
+		if (err != nil) != tc.refused {
+			t.Errorf("i=%s: %v, want refused %v", tc.iterations, err, tc.refused)
+		}
+		if err != nil && !strings.Contains(err.Error(), "SCRAM iterations") {
+			t.Errorf("i=%s: %v", tc.iterations, err)
 		}
 	}
 }

@@ -21,6 +21,11 @@ const MaxAuthMessage = 64 << 10
 // would cross it.
 const MaxStartupBytes = 1 << 20
 
+// MaxSCRAMIterations bounds the iteration count a server may ask SCRAM's
+// key derivation for (PostgreSQL's default is 4096): the drivers run it
+// for any count, up to 2^31, in a loop no context ends.
+const MaxSCRAMIterations = 1 << 20
+
 // maxErrLen is libpq's MAX_ERRLEN, which lib/pq copies: an ErrorResponse
 // outside [4, maxErrLen] is read as text up to a NUL byte.
 const maxErrLen = 30000
