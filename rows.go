@@ -68,8 +68,12 @@ func (r *wrows) Close() error {
 	return err
 }
 
-func (r *wrows) Next(dest []driver.Value) error {
-	err := guardErr(r.conn, func() error { return r.inner.Next(dest) })
+func (r *wrows) Next(dest []driver.Value) (err error) {
+	if r.conn.broken.Load() {
+		return errDriverPanicked
+	}
+	defer r.conn.survive(&err) // per row: no closure
+	err = r.inner.Next(dest)
 	if err != nil && r.err == nil {
 		r.err = err // io.EOF is not a failure
 	}
