@@ -38,8 +38,8 @@ func TestAttack10QueryTextDollarQuoteAfterQuotedIdent(t *testing.T) {
 			}
 			for _, sp := range s.ended("") {
 				for _, a := range sp.Attributes() {
-					if strings.Contains(a.Value.Emit(), secret) {
-						t.Errorf("span %q attribute %s = %q holds the literal", sp.Name(), a.Key, a.Value.Emit())
+					if strings.Contains(a.Value.String(), secret) {
+						t.Errorf("span %q attribute %s = %q holds the literal", sp.Name(), a.Key, a.Value.String())
 					}
 				}
 			}

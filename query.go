@@ -21,8 +21,6 @@ type call struct {
 	hs *hookSet
 }
 
-func (c call) active() bool { return c.op.Active() || c.q != nil }
-
 // startCall begins observing an operation. Query hooks see Exec and Query
 // only. With neither telemetry nor hooks it costs two atomic loads.
 func startCall(ctx context.Context, obs *telemetry.Conn, hs *hookSet, kind, query string, args []driver.NamedValue) (context.Context, call) {
