@@ -205,11 +205,20 @@ func scramIterations(msg []byte) error {
 	for _, attr := range bytes.Split(msg, []byte{','}) {
 		if v, ok := bytes.CutPrefix(attr, []byte("i=")); ok {
 			if n, err := strconv.ParseUint(string(v), 10, 32); err != nil || n > MaxSCRAMIterations {
-				return fmt.Errorf("securepg: the server asked for %.20q SCRAM iterations, over the %d securepg allows (PostgreSQL's default is 4096): the drivers would compute them beyond any context", v, MaxSCRAMIterations)
+				return &iterationsError{count: string(v)}
 			}
 		}
 	}
 	return nil
+}
+
+// iterationsError: the server asked SCRAM for more iterations than
+// MaxSCRAMIterations (or for a count that is no number).
+type iterationsError struct{ count string }
+
+func (e *iterationsError) Error() string {
+	return fmt.Sprintf("securepg: the server asked for %.20q SCRAM iterations, over the %d securepg allows (PostgreSQL's default is 4096): the drivers would compute them beyond any context",
+		e.count, MaxSCRAMIterations)
 }
 
 // saslOffer records an AuthenticationSASL's list of mechanism names.
