@@ -235,9 +235,12 @@ func referenceRefusal(stream []byte) (string, bool) {
 // TestAuthWatchNeedsTheServersProof: a peer that answers the client's
 // SCRAM-SHA-256-PLUS choice with AuthenticationOk, skipping the exchange,
 // is refused.
-func TestAuthWatchNeedsTheServersProof(t *testing.T) {
-	w := NewAuthWatch(Policy{}, "", false)
-	w.protect, w.canBind, w.credential = true, true, true // pgx with a credential
+// boundSCRAMWatch is a protecting watch (pgx with a credential) after
+// the server's SASL offer and the client's SCRAM-SHA-256-PLUS choice.
+func boundSCRAMWatch(t *testing.T) *authWatch {
+	t.Helper()
+	w := NewAuthWatch(Policy{}, "h:5432", false)
+	w.protect, w.canBind, w.credential = true, true, true
 	if err := w.read(msgSASLPlus); err != nil {
 		t.Fatal(err)
 	}
@@ -245,6 +248,11 @@ func TestAuthWatchNeedsTheServersProof(t *testing.T) {
 	initial = append(initial, "SCRAM-SHA-256-PLUS\x00\x00\x00\x00\x04abcd"...)
 	binary.BigEndian.PutUint32(initial[1:], uint32(len(initial)-1))
 	w.write(initial)
+	return w
+}
+
+func TestAuthWatchNeedsTheServersProof(t *testing.T) {
+	w := boundSCRAMWatch(t)
 	var v *Violation
 	if err := w.read(msgOK); !errors.As(err, &v) || v.Reason != ReasonPasswordUnverified {
 		t.Fatalf("AuthenticationOk without the server's proof: %v", err)
@@ -338,15 +346,7 @@ func TestAuthWatchSCRAMIterations(t *testing.T) {
 		{"-1", true},
 		{"", true},
 	} {
-		w := NewAuthWatch(Policy{}, "h:5432", false)
-		w.protect, w.canBind, w.credential = true, true, true // pgx with a credential
-		if err := w.read(msgSASLPlus); err != nil {
-			t.Fatal(err)
-		}
-		initial := []byte{'p', 0, 0, 0, 0}
-		initial = append(initial, "SCRAM-SHA-256-PLUS\x00\x00\x00\x00\x04abcd"...)
-		binary.BigEndian.PutUint32(initial[1:], uint32(len(initial)-1))
-		w.write(initial)
+		w := boundSCRAMWatch(t)
 		err := w.read(authMsg(11, []byte("r=abcdEFGH,s=c2FsdA==,i="+tc.iterations)...))
 		if (err != nil) != tc.refused {
 			t.Errorf("i=%s: %v, want refused %v", tc.iterations, err, tc.refused)
