@@ -339,6 +339,9 @@ func (d *PQDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 			// lib/pq's listener goroutine recovers nothing: its session's
 			// messages are checked for as long as it lives.
 			w.after = listenerRules()
+		} else {
+			// Nor does its COPY FROM STDIN goroutine.
+			w.after = w.copyRules()
 		}
 		w.rejected = func() { d.Rec.CredentialsRejected(d.Host.Target) }
 		w.refuse = d.reject

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strconv"
+	"strings"
 )
 
 // What the authentication watch does after ReadyForQuery, on connections
@@ -20,6 +22,12 @@ import (
 //     recovers, and lib/pq v1.12 recovers no panic anywhere: a message it
 //     would read past kills the process. Each message is checked as lib/pq
 //     reads it and the read fails instead (the listener reconnects).
+//   - every other lib/pq connection, for the session's whole life, framed
+//     only (no bound: a row may be large), until a COPY FROM STDIN starts:
+//     lib/pq reads its answers in a goroutine of its own (copyin.resploop),
+//     where nothing recovers either. From the CopyInResponse to the
+//     ReadyForQuery each message is bounded and checked as resploop reads
+//     it. A panic in the caller's goroutine is the wrappers' to survive.
 
 // MaxJudgeBytes bounds what the server sends after ReadyForQuery until
 // securepg has judged a pgx connection: the answers to securepg's role
@@ -31,6 +39,7 @@ const MaxJudgeBytes = 1 << 20
 type sessionRules struct {
 	budget int64  // all the server's bytes until released; 0: no bound
 	limit  int    // the largest message body
+	keep   int    // how much of each body is kept; 0: as in the startup
 	when   string // for the errors
 	// check inspects each message (nil: framing and counting only).
 	check func(typ byte, body []byte) error
@@ -49,10 +58,19 @@ func listenerRules() *sessionRules {
 	return &sessionRules{limit: MaxAuthMessage, when: "in a listener's session", check: (&pqSession{}).message}
 }
 
+// copyRules are a lib/pq connection's (not a listener's) for the
+// session's life: framed only, and checked while a COPY FROM STDIN runs.
+func (w *authWatch) copyRules() *sessionRules {
+	return &sessionRules{keep: 1, when: "in a session", check: (&pqCopy{fr: &w.in}).message}
+}
+
 // startSession switches the watch to its rules after ReadyForQuery.
 func (w *authWatch) startSession() {
 	w.inSession = true
 	w.in.total, w.in.budget, w.in.limit, w.in.when = 0, w.after.budget, w.after.limit, w.after.when
+	if w.after.keep > 0 {
+		w.in.keep = w.after.keep
+	}
 }
 
 // sessionMessage inspects one server message of the session.
@@ -70,6 +88,60 @@ func (w *authWatch) release() { w.done.Store(true) }
 var errMalformedForPQ = errors.New("securepg: the server sent a malformed message before the session started")
 
 var errMalformedSessionForPQ = errors.New("securepg: the server sent a malformed message in a listener's session (lib/pq could not read it)")
+
+var errMalformedCopyForPQ = errors.New("securepg: the server sent a malformed message during COPY FROM STDIN (lib/pq could not read it)")
+
+// pqCopy follows a lib/pq session for COPY FROM STDIN: from the server's
+// CopyInResponse to its ReadyForQuery, lib/pq's copyin.resploop reads the
+// answers in its own goroutine, and panics on a command tag
+// parseComplete rejects, or a message it reads past.
+type pqCopy struct {
+	fr *frameReader // the server's side, bounded while the copy runs
+	on bool
+}
+
+func (c *pqCopy) message(typ byte, body []byte) error {
+	if !c.on {
+		if typ == 'G' {
+			c.on = true
+			c.fr.limit, c.fr.keep = MaxAuthMessage, MaxAuthMessage
+		}
+		return nil
+	}
+	bad := pqMalformed(typ, body)
+	switch {
+	case typ == 'C' && !bad:
+		bad = !pqTagParses(string(body[:bytes.IndexByte(body, 0)]))
+	case typ == 'Z':
+		c.on = false
+		c.fr.limit, c.fr.keep = 0, 1
+	}
+	if bad {
+		return errMalformedCopyForPQ
+	}
+	return nil
+}
+
+// pqTagParses reports whether lib/pq's parseComplete reads a command tag
+// without an error: a count after SELECT, UPDATE, DELETE, FETCH, MOVE or
+// COPY, and INSERT's three parts.
+func pqTagParses(tag string) bool {
+	for _, p := range []string{"SELECT ", "UPDATE ", "DELETE ", "FETCH ", "MOVE ", "COPY "} {
+		if n, ok := strings.CutPrefix(tag, p); ok {
+			_, err := strconv.ParseInt(n, 10, 64)
+			return err == nil
+		}
+	}
+	if strings.HasPrefix(tag, "INSERT ") {
+		parts := strings.Split(tag, " ")
+		if len(parts) != 3 {
+			return false
+		}
+		_, err := strconv.ParseInt(parts[2], 10, 64)
+		return err == nil
+	}
+	return true
+}
 
 // pqSession checks a lib/pq listener's session messages as lib/pq reads
 // them: ListenerConn's loop (notify.go: recvNotification, parseError),
