@@ -169,6 +169,8 @@ func TestAttack11CopyInCrashesTheProcess(t *testing.T) {
 		{"a CommandComplete tag lib/pq cannot parse", attack10Msg('C', "INSERT x y z\x00")},
 		{"an ErrorResponse without its final zero byte", attack10Msg('E', "SERROR\x00C08P01\x00Mgone\x00")},
 		{"a CommandComplete without its zero byte", attack10Msg('C', "COPY 1")},
+		{"a well-formed COPY tag with a count lib/pq cannot parse", attack10Msg('C', "COPY many\x00")},
+		{"a message shorter than its length field", []byte{'C', 0, 0, 0, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			port := attack11CopyPeer(t, tc.bad)
