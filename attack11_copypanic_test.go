@@ -1,0 +1,193 @@
+package securepg_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/securepg/securepg/libpq"
+)
+
+// attack11Cert is a throwaway self-signed certificate for localhost.
+func attack11Cert(t testing.TB) tls.Certificate {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
+}
+
+// attack11CopyPeer takes TLS, accepts every login at once, answers BEGIN
+// (in a transaction from then on) and every other query with an empty
+// result; to a COPY it answers CopyInResponse followed by bad.
+func attack11CopyPeer(t testing.TB, bad []byte) string {
+	t.Helper()
+	cert := attack11Cert(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	if tt, ok := t.(*testing.T); ok {
+		tt.Cleanup(func() { ln.Close(); wg.Wait() })
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				req := make([]byte, 8)
+				if _, err := io.ReadFull(c, req); err != nil {
+					return
+				}
+				c.Write([]byte{'S'})
+				tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+				r := bufio.NewReader(tc)
+				var hdr [4]byte
+				if _, err := io.ReadFull(r, hdr[:]); err != nil {
+					return
+				}
+				if _, err := io.CopyN(io.Discard, r, int64(binary.BigEndian.Uint32(hdr[:]))-4); err != nil {
+					return
+				}
+				tc.Write(attack10Startup())
+				status := "I"
+				for {
+					var h [5]byte
+					if _, err := io.ReadFull(r, h[:]); err != nil {
+						return
+					}
+					body := make([]byte, binary.BigEndian.Uint32(h[1:])-4)
+					if _, err := io.ReadFull(r, body); err != nil {
+						return
+					}
+					switch h[0] {
+					case 'Q':
+						switch {
+						case bytes.HasPrefix(body, []byte("BEGIN")):
+							status = "T"
+							tc.Write(append(attack10Msg('C', "BEGIN\x00"), attack10Msg('Z', status)...))
+						case bytes.HasPrefix(body, []byte("COPY")):
+							tc.Write(append(attack10Msg('G', "\x00\x00\x01\x00\x00"), bad...))
+						case bytes.HasPrefix(body, []byte("ROLLBACK")), bytes.HasPrefix(body, []byte("COMMIT")):
+							status = "I"
+							tc.Write(append(attack10Msg('C', "ROLLBACK\x00"), attack10Msg('Z', status)...))
+						case len(body) <= 2: // ";": lib/pq's ping
+							tc.Write(append(attack10Msg('I', ""), attack10Msg('Z', status)...))
+						default:
+							tc.Write(append(attack10Msg('C', "SELECT 0\x00"), attack10Msg('Z', status)...))
+						}
+					case 'X':
+						return
+					}
+				}
+			}()
+		}
+	}()
+	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	return p
+}
+
+// TestAttack11CopyInCrashesTheProcess: securepg's root wrappers recover a
+// lib/pq panic around each call into the driver (TestPQDriverPanicsAreSurvived),
+// but lib/pq's COPY FROM STDIN (pq.CopyIn, prepared in a transaction)
+// reads the server's answers in a goroutine of its own (copy.go:
+// copyin.resploop), where nothing recovers: a CommandComplete whose tag
+// lib/pq cannot parse (resploop calls panic(err) itself), or an
+// ErrorResponse without its final zero byte, ends the whole process. The
+// peer is one the policy lets through (require, no password). The test
+// runs the COPY in a child process and fails when the child dies.
+func TestAttack11CopyInCrashesTheProcess(t *testing.T) {
+	if port := os.Getenv("ATTACK11_CHILD_COPY_PORT"); port != "" {
+		os.Setenv("SECUREPG_MIN_SSLMODE", "require")
+		db, err := sql.Open(libpq.DriverName, "host=localhost port="+port+" user=app dbname=x sslmode=require connect_timeout=5")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		st, err := tx.PrepareContext(ctx, pq.CopyIn("t", "a"))
+		if err != nil {
+			fmt.Println("prepare:", err)
+		} else {
+			_, err = st.ExecContext(ctx, "x")
+			fmt.Println("exec:", err)
+			time.Sleep(500 * time.Millisecond)
+			_, err = st.ExecContext(ctx)
+			fmt.Println("flush:", err)
+			st.Close()
+		}
+		time.Sleep(time.Second)
+		fmt.Println("ATTACK11 CHILD SURVIVED")
+		return
+	}
+	for _, tc := range []struct {
+		name string
+		bad  []byte
+	}{
+		{"a CommandComplete tag lib/pq cannot parse", attack10Msg('C', "INSERT x y z\x00")},
+		{"an ErrorResponse without its final zero byte", attack10Msg('E', "SERROR\x00C08P01\x00Mgone\x00")},
+		{"a CommandComplete without its zero byte", attack10Msg('C', "COPY 1")},
+		{"a well-formed COPY tag with a count lib/pq cannot parse", attack10Msg('C', "COPY many\x00")},
+		{"a message shorter than its length field", []byte{'C', 0, 0, 0, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port := attack11CopyPeer(t, tc.bad)
+			cmd := exec.Command(os.Args[0], "-test.run=^TestAttack11CopyInCrashesTheProcess$", "-test.count=1", "-test.v")
+			cmd.Env = append(os.Environ(), "ATTACK11_CHILD_COPY_PORT="+port)
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "ATTACK11 CHILD SURVIVED") {
+				t.Fatalf("a peer's answer to COPY FROM STDIN ended the process (%v):\n%s", err, firstLines(string(out), 25))
+			}
+		})
+	}
+}
+
+func firstLines(s string, n int) string {
+	l := strings.SplitN(s, "\n", n+1)
+	if len(l) > n {
+		l = l[:n]
+	}
+	return strings.Join(l, "\n")
+}
