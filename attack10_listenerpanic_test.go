@@ -147,6 +147,31 @@ func (r *attack10Dialer) closeAll() {
 	}
 }
 
+// listenerChild runs a listener on dsn in a child process until lib/pq
+// reports the peer's bad message as a failure (a failed attempt, a
+// dropped connection): had lib/pq read it past its end, the process would
+// have died first.
+func listenerChild(t *testing.T, dsn string) {
+	failed := make(chan error, 1)
+	l, err := libpq.NewListener(dsn, time.Second, time.Second, func(ev pq.ListenerEventType, err error) {
+		if ev == pq.ListenerEventConnectionAttemptFailed || ev == pq.ListenerEventDisconnected {
+			select {
+			case failed <- err:
+			default:
+			}
+		}
+	}, securepg.WithLogger(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	select {
+	case <-failed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("lib/pq reported no failure of the peer's connection")
+	}
+}
+
 // TestAttack10ListenerCrashesTheProcess: the same through
 // libpq.NewListener as code uses it, in a child process: lib/pq's
 // listener goroutine panics on the peer's empty authentication request
@@ -154,13 +179,7 @@ func (r *attack10Dialer) closeAll() {
 // connect to its event callback.
 func TestAttack10ListenerCrashesTheProcess(t *testing.T) {
 	if port := os.Getenv("ATTACK10_CHILD_PORT"); port != "" {
-		l, err := libpq.NewListener("host=localhost port="+port+" user=app dbname=x sslmode=require connect_timeout=5",
-			time.Second, time.Second, func(ev pq.ListenerEventType, err error) {}, securepg.WithLogger(discardLogger()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		time.Sleep(3 * time.Second)
+		listenerChild(t, "host=localhost port="+port+" user=app dbname=x sslmode=require connect_timeout=5")
 		return
 	}
 	l := getLab(t)
@@ -190,13 +209,7 @@ func TestAttack10ListenerCrashesTheProcess(t *testing.T) {
 // and the process dies. (securepg's watch ends at ReadyForQuery.)
 func TestAttack10ListenerNotificationCrashesTheProcess(t *testing.T) {
 	if port := os.Getenv("ATTACK10_CHILD_NOTIFY_PORT"); port != "" {
-		l, err := libpq.NewListener("host=localhost port="+port+" user=app dbname=x sslmode=require connect_timeout=5",
-			time.Second, time.Second, func(ev pq.ListenerEventType, err error) {}, securepg.WithLogger(discardLogger()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		time.Sleep(3 * time.Second)
+		listenerChild(t, "host=localhost port="+port+" user=app dbname=x sslmode=require connect_timeout=5")
 		return
 	}
 	l := getLab(t)

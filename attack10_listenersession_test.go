@@ -6,13 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/lib/pq"
-
-	"github.com/securepg/securepg"
 	pglab "github.com/securepg/securepg/lab"
-	"github.com/securepg/securepg/libpq"
 )
 
 // attack10Msg is one server message: type, length, body.
@@ -43,13 +38,7 @@ func attack10Startup() []byte {
 // Each runs libpq.NewListener in a child process, which must live.
 func TestAttack10ListenerSessionMessagesCrashTheProcess(t *testing.T) {
 	if port := os.Getenv("ATTACK10_CHILD_SESSION_PORT"); port != "" {
-		l, err := libpq.NewListener("host=localhost port="+port+" user=app dbname=x sslmode=require connect_timeout=5"+os.Getenv("ATTACK10_CHILD_SESSION_DSN"),
-			time.Second, time.Second, func(ev pq.ListenerEventType, err error) {}, securepg.WithLogger(discardLogger()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		time.Sleep(3 * time.Second)
+		listenerChild(t, "host=localhost port="+port+" user=app dbname=x sslmode=require connect_timeout=5"+os.Getenv("ATTACK10_CHILD_SESSION_DSN"))
 		return
 	}
 	l := getLab(t)

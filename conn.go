@@ -129,6 +129,21 @@ func (w *wconn) survive(err *error) {
 	}
 }
 
+// innerContext is the context a call into the inner driver gets: one of
+// its own when ctx can end, which securepg ends when the call (a query:
+// its rows; a transaction: its commit or rollback) is over. lib/pq
+// watches a call's context in a goroutine that only the call's own
+// return stops; after a panic, that goroutine and the conn would live on
+// until ctx ended.
+func innerContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Done() == nil {
+		return ctx, noCancel
+	}
+	return context.WithCancel(ctx)
+}
+
+func noCancel() {}
+
 // guard calls f, surviving a panic of the inner driver; on a conn broken
 // by one, it calls nothing.
 func guard[T any](w *wconn, f func() (T, error)) (v T, err error) {
@@ -175,7 +190,9 @@ func (w *wconn) PrepareContext(ctx context.Context, query string) (driver.Stmt, 
 	var s driver.Stmt
 	var err error
 	if w.prepareCtx != nil {
-		s, err = guard(w, func() (driver.Stmt, error) { return w.prepareCtx.PrepareContext(ctx, query) })
+		ictx, cancel := innerContext(ctx)
+		s, err = guard(w, func() (driver.Stmt, error) { return w.prepareCtx.PrepareContext(ictx, query) })
+		cancel()
 	} else if s, err = guard(w, func() (driver.Stmt, error) { return w.inner.Prepare(query) }); err == nil && ctx.Err() != nil {
 		s.Close()
 		s, err = nil, ctx.Err()
@@ -197,9 +214,12 @@ func (w *wconn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, 
 	ctx, op := w.obs.Start(ctx, telemetry.KindBegin, "")
 	var tx driver.Tx
 	var err error
+	cancel := noCancel
 	switch {
 	case w.beginTx != nil:
-		tx, err = guard(w, func() (driver.Tx, error) { return w.beginTx.BeginTx(ctx, opts) })
+		var ictx context.Context
+		ictx, cancel = innerContext(ctx) // watched until the transaction ends
+		tx, err = guard(w, func() (driver.Tx, error) { return w.beginTx.BeginTx(ictx, opts) })
 	case opts.Isolation != driver.IsolationLevel(0):
 		err = errors.New("sql: driver does not support non-default isolation level")
 	case opts.ReadOnly:
@@ -212,9 +232,10 @@ func (w *wconn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, 
 	}
 	op.End(ctx, err)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
-	return &wtx{inner: tx, conn: w, ctx: ctx}, nil
+	return &wtx{inner: tx, conn: w, ctx: ctx, cancel: cancel}, nil
 }
 
 // Ping is a no-op when the inner conn cannot ping, as in database/sql.
@@ -223,7 +244,9 @@ func (w *wconn) Ping(ctx context.Context) error {
 		return nil
 	}
 	ctx, op := w.obs.Start(ctx, telemetry.KindPing, "")
-	err := guardErr(w, func() error { return w.pinger.Ping(ctx) })
+	ictx, cancel := innerContext(ctx)
+	err := guardErr(w, func() error { return w.pinger.Ping(ictx) })
+	cancel()
 	op.End(ctx, err)
 	return err
 }
@@ -266,14 +289,17 @@ func (q wconnQuery) QueryContext(ctx context.Context, query string, args []drive
 	ctx, c := startCall(ctx, w.obs, w.hooks, telemetry.KindQuery, query, args)
 	var rows driver.Rows
 	var err error
+	cancel := noCancel
 	if w.queryerCtx != nil {
-		rows, err = guard(w, func() (driver.Rows, error) { return w.queryerCtx.QueryContext(ctx, query, args) })
+		var ictx context.Context
+		ictx, cancel = innerContext(ctx) // watched until the rows are closed
+		rows, err = guard(w, func() (driver.Rows, error) { return w.queryerCtx.QueryContext(ictx, query, args) })
 	} else {
 		rows, err = guard(w, func() (driver.Rows, error) {
 			return withValues(ctx, args, func(v []driver.Value) (driver.Rows, error) { return w.queryer.Query(query, v) })
 		})
 	}
-	return observeRows(ctx, w, c, rows, err) // driver.ErrSkip passes through untouched
+	return observeRows(ctx, w, c, rows, err, cancel) // driver.ErrSkip passes through untouched
 }
 
 // ExecContext observes the statement. Without ExecerContext it uses the
@@ -284,7 +310,9 @@ func (e wconnExec) ExecContext(ctx context.Context, query string, args []driver.
 	var res driver.Result
 	var err error
 	if w.execerCtx != nil {
-		res, err = guard(w, func() (driver.Result, error) { return w.execerCtx.ExecContext(ctx, query, args) })
+		ictx, cancel := innerContext(ctx)
+		res, err = guard(w, func() (driver.Result, error) { return w.execerCtx.ExecContext(ictx, query, args) })
+		cancel()
 	} else {
 		res, err = guard(w, func() (driver.Result, error) {
 			return withValues(ctx, args, func(v []driver.Value) (driver.Result, error) { return w.execer.Exec(query, v) })
@@ -313,9 +341,10 @@ func withValues[T any](ctx context.Context, named []driver.NamedValue, f func([]
 }
 
 type wtx struct {
-	inner driver.Tx
-	conn  *wconn
-	ctx   context.Context
+	inner  driver.Tx
+	conn   *wconn
+	ctx    context.Context
+	cancel context.CancelFunc // ends the context the inner driver watches
 }
 
 var _ driver.Tx = (*wtx)(nil)
@@ -323,6 +352,7 @@ var _ driver.Tx = (*wtx)(nil)
 func (t *wtx) Commit() error {
 	ctx, op := t.conn.obs.Start(context.Background(), telemetry.KindCommit, "")
 	err := guardErr(t.conn, t.inner.Commit)
+	t.cancel()
 	op.End(ctx, err)
 	return err
 }
@@ -330,6 +360,7 @@ func (t *wtx) Commit() error {
 func (t *wtx) Rollback() error {
 	ctx, op := t.conn.obs.Start(context.Background(), telemetry.KindRollback, "")
 	err := guardErr(t.conn, t.inner.Rollback)
+	t.cancel()
 	op.End(ctx, err)
 	if t.ctx.Err() != nil && (t.conn.resetter == nil || t.conn.validator == nil) {
 		t.conn.discard.Store(true)

@@ -12,16 +12,17 @@ import (
 // observeRows ends c on error, else wraps rows so that c ends when they
 // are closed and a panic of the inner driver in Next or Close is survived;
 // with the conn's spare wrapper when free, so that a query allocates none.
-func observeRows(ctx context.Context, w *wconn, c call, rows driver.Rows, err error) (driver.Rows, error) {
+func observeRows(ctx context.Context, w *wconn, c call, rows driver.Rows, err error, cancel context.CancelFunc) (driver.Rows, error) {
 	if err != nil {
+		cancel()
 		c.end(ctx, err)
 		return nil, err
 	}
 	if w.rowsBusy.CompareAndSwap(false, true) {
-		w.rows = wrows{inner: rows, ctx: ctx, call: c, conn: w, owner: w}
+		w.rows = wrows{inner: rows, ctx: ctx, call: c, conn: w, owner: w, cancel: cancel}
 		return &w.rows, nil
 	}
-	return &wrows{inner: rows, ctx: ctx, call: c, conn: w}, nil
+	return &wrows{inner: rows, ctx: ctx, call: c, conn: w, cancel: cancel}, nil
 }
 
 // wrows wraps a result set until it is closed, when the query's span
@@ -35,6 +36,9 @@ type wrows struct {
 	err   error  // the first error Next returned, other than io.EOF
 	conn  *wconn // the conn the rows are read from
 	owner *wconn // the conn whose spare wrapper this is, or nil
+	// cancel ends the context the inner driver watches while the rows
+	// are read.
+	cancel context.CancelFunc
 }
 
 var (
@@ -53,6 +57,7 @@ func (r *wrows) Close() error {
 	err := guardErr(r.conn, r.inner.Close)
 	if !r.done {
 		r.done = true
+		r.cancel()
 		end := cmp.Or(r.err, err)
 		if errors.Is(end, io.EOF) {
 			end = nil

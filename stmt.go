@@ -81,7 +81,9 @@ func (s *wstmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driv
 	var res driver.Result
 	var err error
 	if s.execCtx != nil {
-		res, err = guard(s.conn, func() (driver.Result, error) { return s.execCtx.ExecContext(ctx, args) })
+		ictx, cancel := innerContext(ctx)
+		res, err = guard(s.conn, func() (driver.Result, error) { return s.execCtx.ExecContext(ictx, args) })
+		cancel()
 	} else {
 		res, err = guard(s.conn, func() (driver.Result, error) { return withValues(ctx, args, s.inner.Exec) })
 	}
@@ -93,10 +95,13 @@ func (s *wstmt) QueryContext(ctx context.Context, args []driver.NamedValue) (dri
 	ctx, c := startCall(ctx, s.conn.obs, s.conn.hooks, telemetry.KindQuery, s.query, args)
 	var rows driver.Rows
 	var err error
+	cancel := noCancel
 	if s.queryCx != nil {
-		rows, err = guard(s.conn, func() (driver.Rows, error) { return s.queryCx.QueryContext(ctx, args) })
+		var ictx context.Context
+		ictx, cancel = innerContext(ctx) // watched until the rows are closed
+		rows, err = guard(s.conn, func() (driver.Rows, error) { return s.queryCx.QueryContext(ictx, args) })
 	} else {
 		rows, err = guard(s.conn, func() (driver.Rows, error) { return withValues(ctx, args, s.inner.Query) })
 	}
-	return observeRows(ctx, s.conn, c, rows, err)
+	return observeRows(ctx, s.conn, c, rows, err, cancel)
 }

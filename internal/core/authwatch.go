@@ -434,7 +434,15 @@ func (a authRW) Write(p []byte) (int, error) {
 // AuthConn puts a watch on the connection lib/pq uses.
 type AuthConn struct {
 	net.Conn
-	w *authWatch
+	w      *authWatch
+	closed *atomic.Bool // set when lib/pq (or securepg, after its panic) closes it
+}
+
+func (c *AuthConn) Close() error {
+	if c.closed != nil {
+		c.closed.Store(true)
+	}
+	return c.Conn.Close()
 }
 
 func (c *AuthConn) Read(p []byte) (int, error) {

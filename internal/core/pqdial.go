@@ -46,6 +46,7 @@ type PQDialer struct {
 	Rec    *Recorder
 	Outer  context.Context // the connect's context, which bounds the connection until it is made
 	done   atomic.Bool     // connected: later dials are lib/pq's query cancellations
+	closed atomic.Bool     // the connection is closed: no query of it is left to cancel
 
 	netAudited []*Violation // the last dialed address's, let through by audit mode
 	loopback   bool         // the last address dialed, and its peer, are loopback
@@ -101,6 +102,12 @@ func (d *PQDialer) DialContext(ctx context.Context, network, address string) (ne
 	t := d.Host
 	if network != t.DialNet || address != t.DialAddr {
 		return nil, ErrUnexpectedAddress
+	}
+	if d.closed.Load() {
+		// lib/pq's cancel watcher of a query it panicked in, woken when
+		// securepg ends that query's context: nothing to cancel, and the
+		// peer is not dialed again.
+		return nil, errCancelClosed
 	}
 	var release []func() bool
 	defer func() {
@@ -380,10 +387,12 @@ func (d *PQDialer) accept(conn, raw net.Conn, f Facts, stop func() bool, audited
 		}
 		audited = append(d.netAudited, audited...)
 		d.Rec.addSocket(&Socket{Raw: raw, Facts: f, Audited: audited, Stop: stop, watch: w})
-		conn = &AuthConn{Conn: conn, w: w}
+		conn = &AuthConn{Conn: conn, w: w, closed: &d.closed}
 	}
 	return conn, nil
 }
+
+var errCancelClosed = errors.New("securepg: the connection is closed; no cancel request is sent")
 
 // reject records an attempt the policy refused, unless it cancels a query.
 func (d *PQDialer) reject(v *Violation) {

@@ -48,8 +48,12 @@ func (d *PQDialer) Connected(ctx context.Context, dc driver.Conn, mark int, err 
 		dc.Close()
 		return nil, CtxError(ctx, err)
 	}
+	// lib/pq watches a query's context in a goroutine that only its own
+	// return stops: after a panic, this one ends it.
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if s.Facts.Network == "tcp" && serverView {
-		server, err := recovered(func() (*ServerSSL, error) { return queryServerSSL(ctx, dc) })
+		server, err := recovered(func() (*ServerSSL, error) { return queryServerSSL(qctx, dc) })
 		if err != nil {
 			return fail(err)
 		}
@@ -63,7 +67,7 @@ func (d *PQDialer) Connected(ctx context.Context, dc driver.Conn, mark int, err 
 	}
 	s.Facts.Superuser = s.watch.superuser()
 	if AskRole(d.Net.Policy, s.Facts) {
-		role, err := recovered(func() (*RoleFacts, error) { return AskRoleDriver(ctx, dc) })
+		role, err := recovered(func() (*RoleFacts, error) { return AskRoleDriver(qctx, dc) })
 		if err != nil {
 			return fail(err)
 		}
