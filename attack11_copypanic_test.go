@@ -23,8 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lib/pq"
-
 	"github.com/securepg/securepg/libpq"
 )
 
@@ -147,7 +145,7 @@ func TestAttack11CopyInCrashesTheProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer tx.Rollback()
-		st, err := tx.PrepareContext(ctx, pq.CopyIn("t", "a"))
+		st, err := tx.PrepareContext(ctx, "COPY t (a) FROM STDIN")
 		if err != nil {
 			fmt.Println("prepare:", err)
 		} else {

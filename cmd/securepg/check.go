@@ -118,7 +118,7 @@ func (e *env) check(_ context.Context, args []string) int {
 		r.Targets = append(r.Targets, tj)
 	}
 	for _, v := range vs {
-		r.Violations = append(r.Violations, violationJS{v.Reason, safe(v.Host), safe(v.Got), safe(v.Want), v.Detail, v.Fix})
+		r.Violations = append(r.Violations, violationJS{v.Reason, safe(v.Host), safe(v.Got), safe(v.Want), safe(v.Detail), safe(v.Fix)})
 	}
 	switch {
 	case refusal != nil:
