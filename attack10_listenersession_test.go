@@ -23,6 +23,8 @@ func attack10Startup() []byte {
 	var b []byte
 	b = append(b, attack10Msg('R', "\x00\x00\x00\x00")...)
 	b = append(b, attack10Msg('S', "is_superuser\x00off\x00")...)
+	b = append(b, attack10Msg('S', "server_version\x0016.0\x00")...)
+	b = append(b, attack10Msg('S', "client_encoding\x00UTF8\x00")...)
 	b = append(b, attack10Msg('K', "\x00\x00\x00\x01\x00\x00\x00\x02")...)
 	return append(b, attack10Msg('Z', "I")...)
 }

@@ -1,12 +1,11 @@
 package securepg_test
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"database/sql"
 	"encoding/binary"
-	"io"
 	"net"
 	"runtime"
 	"strings"
@@ -21,81 +20,24 @@ import (
 // query with a row description and then DataRows without end: what a
 // peer the policy lets through (require, a login without a password)
 // can do to SECUREPG_FORBID_SUPERUSER's query about the session's role.
-func attack10RoleFlooder(t *testing.T, cert tls.Certificate) (port string, sent func() int64) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var total int64
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
-	msg := func(typ byte, body []byte) []byte {
-		b := make([]byte, 5, 5+len(body))
-		b[0] = typ
-		binary.BigEndian.PutUint32(b[1:], uint32(4+len(body)))
-		return append(b, body...)
-	}
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(60 * time.Second))
-		req := make([]byte, 8)
-		if _, err := io.ReadFull(c, req); err != nil {
-			return
-		}
-		c.Write([]byte{'S'})
-		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
-		r := bufio.NewReader(tc)
-		var hdr [4]byte
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			return
-		}
-		if _, err := io.CopyN(io.Discard, r, int64(binary.BigEndian.Uint32(hdr[:]))-4); err != nil {
-			return
-		}
-		var out []byte
-		out = append(out, msg('R', []byte{0, 0, 0, 0})...)
-		out = append(out, msg('S', []byte("is_superuser\x00off\x00"))...)
-		out = append(out, msg('S', []byte("server_version\x0016.0\x00"))...)
-		out = append(out, msg('S', []byte("client_encoding\x00UTF8\x00"))...)
-		out = append(out, msg('K', []byte{0, 0, 0, 1, 0, 0, 0, 2})...)
-		out = append(out, msg('Z', []byte{'I'})...)
-		if _, err := tc.Write(out); err != nil {
-			return
-		}
-		// The first message the client sends in the session: the query.
-		typ, err := r.ReadByte()
-		if err != nil || typ == 'X' {
-			return
-		}
-		col := []byte("c\x00")
-		col = append(col, 0, 0, 0, 0, 0, 0, 0, 0, 0, 25, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0) // table, column, type text, size -1, modifier -1, format text
-		desc := msg('T', append([]byte{0, 1}, col...))
-		val := strings.Repeat("x", 1<<10)
-		row := []byte{0, 1, 0, 0, 0, 0}
-		binary.BigEndian.PutUint32(row[2:], uint32(len(val)))
-		row = msg('D', append(row, val...))
-		batch := append([]byte{}, desc...)
-		for len(batch) < 64<<10 {
-			batch = append(batch, row...)
-		}
-		tc.Write(batch)
-		batch = batch[len(desc):]
-		for {
-			n, err := tc.Write(batch)
-			total += int64(n)
-			if err != nil {
-				return
+func attack10RoleFlooder(t *testing.T, cert tls.Certificate) string {
+	return sessionPeer(t, cert, func() func(net.Conn, byte, []byte) error {
+		return func(c net.Conn, _ byte, _ []byte) error {
+			col := "c\x00" + "\x00\x00\x00\x00" + "\x00\x00" + "\x00\x00\x00\x19" + "\xff\xff" + "\xff\xff\xff\xff" + "\x00\x00" // text, size -1
+			val := strings.Repeat("x", 1<<10)
+			row := attack10Msg('D', "\x00\x01"+string(binary.BigEndian.AppendUint32(nil, uint32(len(val))))+val)
+			batch := attack10Msg('T', "\x00\x01"+col)
+			if _, err := c.Write(batch); err != nil {
+				return err
+			}
+			batch = bytes.Repeat(row, 64)
+			for { // rows without end, until the client goes
+				if _, err := c.Write(batch); err != nil {
+					return err
+				}
 			}
 		}
-	}()
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
-	return p, func() int64 { return total }
+	})
 }
 
 // TestAttack10RoleQueryFlood: under SECUREPG_FORBID_SUPERUSER the pgx
@@ -113,7 +55,7 @@ func TestAttack10RoleQueryFlood(t *testing.T) {
 			t.Setenv("SECUREPG_FORBID_SUPERUSER", "true")
 			t.Setenv("SECUREPG_SSLCERT", l.Certs.Client.CertFile)
 			t.Setenv("SECUREPG_SSLKEY", l.Certs.Client.KeyFile)
-			port, _ := attack10RoleFlooder(t, l.Certs.SelfSigned.TLS)
+			port := attack10RoleFlooder(t, l.Certs.SelfSigned.TLS)
 			db, err := sql.Open(driverName(drv), "host=localhost port="+port+" user="+pglab.ClientCN+" dbname=x sslmode=require connect_timeout=3")
 			if err != nil {
 				t.Fatal(err)
@@ -177,7 +119,7 @@ func TestAttack10TargetSessionAttrsFlood(t *testing.T) {
 	t.Setenv("SECUREPG_MIN_SSLMODE", "require")
 	t.Setenv("SECUREPG_SSLCERT", l.Certs.Client.CertFile)
 	t.Setenv("SECUREPG_SSLKEY", l.Certs.Client.KeyFile)
-	port, _ := attack10RoleFlooder(t, l.Certs.SelfSigned.TLS)
+	port := attack10RoleFlooder(t, l.Certs.SelfSigned.TLS)
 	db, err := sql.Open(driverName("pgx"), "host=localhost port="+port+" user="+pglab.ClientCN+" dbname=x sslmode=require connect_timeout=3 target_session_attrs=read-write")
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package securepg_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -11,15 +10,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"database/sql"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,83 +38,35 @@ func attack11Cert(t testing.TB) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
 }
 
-// attack11CopyPeer takes TLS, accepts every login at once, answers BEGIN
-// (in a transaction from then on) and every other query with an empty
-// result; to a COPY it answers CopyInResponse followed by bad.
+// attack11CopyPeer accepts every login at once, answers BEGIN (in a
+// transaction from then on) and every other query with an empty result;
+// to a COPY it answers CopyInResponse followed by bad.
 func attack11CopyPeer(t testing.TB, bad []byte) string {
-	t.Helper()
-	cert := attack11Cert(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	if tt, ok := t.(*testing.T); ok {
-		tt.Cleanup(func() { ln.Close(); wg.Wait() })
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+	return sessionPeer(t, attack11Cert(t), func() func(net.Conn, byte, []byte) error {
+		status := "I"
+		return func(c net.Conn, typ byte, body []byte) error {
+			if typ != 'Q' {
+				return nil
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				req := make([]byte, 8)
-				if _, err := io.ReadFull(c, req); err != nil {
-					return
-				}
-				c.Write([]byte{'S'})
-				tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
-				r := bufio.NewReader(tc)
-				var hdr [4]byte
-				if _, err := io.ReadFull(r, hdr[:]); err != nil {
-					return
-				}
-				if _, err := io.CopyN(io.Discard, r, int64(binary.BigEndian.Uint32(hdr[:]))-4); err != nil {
-					return
-				}
-				tc.Write(attack10Startup())
-				status := "I"
-				for {
-					var h [5]byte
-					if _, err := io.ReadFull(r, h[:]); err != nil {
-						return
-					}
-					body := make([]byte, binary.BigEndian.Uint32(h[1:])-4)
-					if _, err := io.ReadFull(r, body); err != nil {
-						return
-					}
-					switch h[0] {
-					case 'Q':
-						switch {
-						case bytes.HasPrefix(body, []byte("BEGIN")):
-							status = "T"
-							tc.Write(append(attack10Msg('C', "BEGIN\x00"), attack10Msg('Z', status)...))
-						case bytes.HasPrefix(body, []byte("COPY")):
-							tc.Write(append(attack10Msg('G', "\x00\x00\x01\x00\x00"), bad...))
-						case bytes.HasPrefix(body, []byte("ROLLBACK")), bytes.HasPrefix(body, []byte("COMMIT")):
-							status = "I"
-							tc.Write(append(attack10Msg('C', "ROLLBACK\x00"), attack10Msg('Z', status)...))
-						case len(body) <= 2: // ";": lib/pq's ping
-							tc.Write(append(attack10Msg('I', ""), attack10Msg('Z', status)...))
-						default:
-							tc.Write(append(attack10Msg('C', "SELECT 0\x00"), attack10Msg('Z', status)...))
-						}
-					case 'X':
-						return
-					}
-				}
-			}()
+			var reply []byte
+			switch {
+			case bytes.HasPrefix(body, []byte("BEGIN")):
+				status = "T"
+				reply = append(attack10Msg('C', "BEGIN\x00"), attack10Msg('Z', status)...)
+			case bytes.HasPrefix(body, []byte("COPY")):
+				reply = append(attack10Msg('G', "\x00\x00\x01\x00\x00"), bad...)
+			case bytes.HasPrefix(body, []byte("ROLLBACK")), bytes.HasPrefix(body, []byte("COMMIT")):
+				status = "I"
+				reply = append(attack10Msg('C', "ROLLBACK\x00"), attack10Msg('Z', status)...)
+			case len(body) <= 2: // ";": lib/pq's ping
+				reply = append(attack10Msg('I', ""), attack10Msg('Z', status)...)
+			default:
+				reply = append(attack10Msg('C', "SELECT 0\x00"), attack10Msg('Z', status)...)
+			}
+			_, err := c.Write(reply)
+			return err
 		}
-	}()
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
-	return p
+	})
 }
 
 // TestAttack11CopyInCrashesTheProcess: securepg's root wrappers recover a

@@ -1,90 +1,38 @@
 package securepg_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"database/sql"
-	"encoding/binary"
-	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	pglab "github.com/securepg/securepg/lab"
 )
 
-// malformingPeer takes TLS with cert, accepts every login at once and
-// answers each query: with an empty result, or with bad when its text
-// holds "boom" (simple and extended protocol alike).
+// malformingPeer accepts every login at once and answers each query: with
+// an empty result, or with bad when its text holds "boom" (simple and
+// extended protocol alike).
 func malformingPeer(t *testing.T, cert tls.Certificate, bad []byte) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	empty := append(attack10Msg('C', "SELECT 0\x00"), attack10Msg('Z', "I")...)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+	return sessionPeer(t, cert, func() func(net.Conn, byte, []byte) error {
+		boom := false
+		return func(c net.Conn, typ byte, body []byte) error {
+			boom = boom || bytes.Contains(body, []byte("boom"))
+			if typ != 'Q' && typ != 'S' { // a simple query, or the end of an extended one
+				return nil
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				req := make([]byte, 8)
-				if _, err := io.ReadFull(c, req); err != nil {
-					return
-				}
-				c.Write([]byte{'S'})
-				tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
-				r := bufio.NewReader(tc)
-				var hdr [4]byte
-				if _, err := io.ReadFull(r, hdr[:]); err != nil {
-					return
-				}
-				if _, err := io.CopyN(io.Discard, r, int64(binary.BigEndian.Uint32(hdr[:]))-4); err != nil {
-					return
-				}
-				tc.Write(attack10Startup())
-				boom := false
-				for {
-					var h [5]byte
-					if _, err := io.ReadFull(r, h[:]); err != nil {
-						return
-					}
-					body := make([]byte, binary.BigEndian.Uint32(h[1:])-4)
-					if _, err := io.ReadFull(r, body); err != nil {
-						return
-					}
-					boom = boom || bytes.Contains(body, []byte("boom"))
-					switch h[0] {
-					case 'Q', 'S': // a simple query, or the end of an extended one
-						if boom {
-							tc.Write(bad)
-							boom = false
-						} else {
-							tc.Write(empty)
-						}
-					case 'X':
-						return
-					}
-				}
-			}()
+			reply := empty
+			if boom {
+				reply, boom = bad, false
+			}
+			_, err := c.Write(reply)
+			return err
 		}
-	}()
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
-	return p
+	})
 }
 
 // TestPQDriverPanicsAreSurvived: lib/pq panics on some malformed messages
