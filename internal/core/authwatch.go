@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 )
@@ -197,28 +195,6 @@ func (w *authWatch) authRequest(body []byte) error {
 		return refusal
 	}
 	return nil
-}
-
-// scramIterations refuses a server-first-message (r=...,s=...,i=...)
-// whose iteration count is over MaxSCRAMIterations.
-func scramIterations(msg []byte) error {
-	for _, attr := range bytes.Split(msg, []byte{','}) {
-		if v, ok := bytes.CutPrefix(attr, []byte("i=")); ok {
-			if n, err := strconv.ParseUint(string(v), 10, 32); err != nil || n > MaxSCRAMIterations {
-				return &iterationsError{count: string(v)}
-			}
-		}
-	}
-	return nil
-}
-
-// iterationsError: the server asked SCRAM for more iterations than
-// MaxSCRAMIterations (or for a count that is no number).
-type iterationsError struct{ count string }
-
-func (e *iterationsError) Error() string {
-	return fmt.Sprintf("securepg: the server asked for %.20q SCRAM iterations, over the %d securepg allows (PostgreSQL's default is 4096): the drivers would compute them beyond any context",
-		e.count, MaxSCRAMIterations)
 }
 
 // saslOffer records an AuthenticationSASL's list of mechanism names.
@@ -438,6 +414,7 @@ type AuthConn struct {
 	closed *atomic.Bool // set when lib/pq (or securepg, after its panic) closes it
 }
 
+// Close closes the connection and records that it is closed.
 func (c *AuthConn) Close() error {
 	if c.closed != nil {
 		c.closed.Store(true)

@@ -1,9 +1,11 @@
 package core
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"strconv"
 )
 
 // maxAuthBody bounds what authWatch keeps of one message: a SASL
@@ -115,3 +117,25 @@ func (e *floodError) Error() string {
 }
 
 func whenOr(when string) string { return cmp.Or(when, "before the session started") }
+
+// scramIterations refuses a server-first-message (r=...,s=...,i=...)
+// whose iteration count is over MaxSCRAMIterations.
+func scramIterations(msg []byte) error {
+	for _, attr := range bytes.Split(msg, []byte{','}) {
+		if v, ok := bytes.CutPrefix(attr, []byte("i=")); ok {
+			if n, err := strconv.ParseUint(string(v), 10, 32); err != nil || n > MaxSCRAMIterations {
+				return &iterationsError{count: string(v)}
+			}
+		}
+	}
+	return nil
+}
+
+// iterationsError: the server asked SCRAM for more iterations than
+// MaxSCRAMIterations (or for a count that is no number).
+type iterationsError struct{ count string }
+
+func (e *iterationsError) Error() string {
+	return fmt.Sprintf("securepg: the server asked for %.20q SCRAM iterations, over the %d securepg allows (PostgreSQL's default is 4096): the drivers would compute them beyond any context",
+		e.count, MaxSCRAMIterations)
+}
