@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -189,16 +188,7 @@ func TestAttack10ListenerCrashesTheProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer imp.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAttack10ListenerCrashesTheProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "ATTACK10_CHILD_PORT="+imp.PortString(), "SECUREPG_MIN_SSLMODE=require")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		i := strings.Index(string(out), "panic:")
-		if i < 0 {
-			i = 0
-		}
-		t.Fatalf("the process running a listener died (%v):\n%.600s", err, out[i:])
-	}
+	childSurvives(t, "TestAttack10ListenerCrashesTheProcess", "ATTACK10_CHILD_PORT="+imp.PortString(), "SECUREPG_MIN_SSLMODE=require")
 }
 
 // TestAttack10ListenerNotificationCrashesTheProcess: once a listener's
@@ -225,14 +215,5 @@ func TestAttack10ListenerNotificationCrashesTheProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer imp.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAttack10ListenerNotificationCrashesTheProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "ATTACK10_CHILD_NOTIFY_PORT="+imp.PortString(), "SECUREPG_MIN_SSLMODE=require")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		i := strings.Index(string(out), "panic:")
-		if i < 0 {
-			i = 0
-		}
-		t.Fatalf("the process running a listener died (%v):\n%.700s", err, out[i:])
-	}
+	childSurvives(t, "TestAttack10ListenerNotificationCrashesTheProcess", "ATTACK10_CHILD_NOTIFY_PORT="+imp.PortString(), "SECUREPG_MIN_SSLMODE=require")
 }

@@ -35,7 +35,7 @@ func TestAttack10ListenerRendersNoSecret(t *testing.T) {
 	for _, f := range []string{"%v", "%+v", "%#v"} {
 		if s := fmt.Sprintf(f, l); strings.Contains(s, secret) {
 			i := strings.Index(s, secret)
-			t.Errorf("%s of the listener from libpq.NewListener renders the password: ...%s...", f, s[max(0, i-60):i+len(secret)])
+			t.Errorf("%s of the listener from libpq.NewListener renders the password after %q", f, s[max(0, i-60):i])
 		}
 	}
 }

@@ -3,8 +3,6 @@ package securepg_test
 import (
 	"encoding/binary"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
 
 	pglab "github.com/securepg/securepg/lab"
@@ -64,16 +62,7 @@ func TestAttack10ListenerSessionMessagesCrashTheProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer imp.Close()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestAttack10ListenerSessionMessagesCrashTheProcess$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "ATTACK10_CHILD_SESSION_PORT="+imp.PortString(), "ATTACK10_CHILD_SESSION_DSN="+c.dsn, "SECUREPG_MIN_SSLMODE=require")
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				i := strings.Index(string(out), "panic:")
-				if i < 0 {
-					i = 0
-				}
-				t.Fatalf("the process running a listener died (%v):\n%.700s", err, out[i:])
-			}
+			childSurvives(t, "TestAttack10ListenerSessionMessagesCrashTheProcess", "ATTACK10_CHILD_SESSION_PORT="+imp.PortString(), "ATTACK10_CHILD_SESSION_DSN="+c.dsn, "SECUREPG_MIN_SSLMODE=require")
 		})
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -120,20 +119,9 @@ func TestAttack11CopyInCrashesTheProcess(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			port := attack11CopyPeer(t, tc.bad)
-			cmd := exec.Command(os.Args[0], "-test.run=^TestAttack11CopyInCrashesTheProcess$", "-test.count=1", "-test.v")
-			cmd.Env = append(os.Environ(), "ATTACK11_CHILD_COPY_PORT="+port)
-			out, err := cmd.CombinedOutput()
-			if err != nil || !strings.Contains(string(out), "ATTACK11 CHILD SURVIVED") {
-				t.Fatalf("a peer's answer to COPY FROM STDIN ended the process (%v):\n%s", err, firstLines(string(out), 25))
+			if out := childSurvives(t, "TestAttack11CopyInCrashesTheProcess", "ATTACK11_CHILD_COPY_PORT="+port); !strings.Contains(out, "ATTACK11 CHILD SURVIVED") {
+				t.Fatalf("the child never reached the copy's end:\n%.700s", out)
 			}
 		})
 	}
-}
-
-func firstLines(s string, n int) string {
-	l := strings.SplitN(s, "\n", n+1)
-	if len(l) > n {
-		l = l[:n]
-	}
-	return strings.Join(l, "\n")
 }

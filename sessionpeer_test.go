@@ -8,6 +8,9 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -92,4 +95,20 @@ func pingUnpanicked(t *testing.T, db *sql.DB, what string) (err error) {
 		}
 	}()
 	return db.PingContext(ctx)
+}
+
+// childSurvives runs test in a child process of this test binary, with
+// env added, and fails t when the child does not exit cleanly (a panic in
+// a goroutine nothing recovers ends the process), showing the panic. It
+// returns the child's output.
+func childSurvives(t *testing.T, test string, env ...string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		i := max(strings.Index(string(out), "panic:"), 0)
+		t.Fatalf("the child process died (%v):\n%.700s", err, out[i:])
+	}
+	return string(out)
 }

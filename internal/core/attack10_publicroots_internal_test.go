@@ -86,9 +86,6 @@ func attack10Roots(t testing.TB, n int) (*x509.CertPool, map[string]int, *attack
 // square (x509 allowed itself 100 per certificate: 17 s). The cost itself
 // is BenchmarkPublicRootsSameName's.
 func TestAttack10RootFileAtMaxSize(t *testing.T) {
-	if testing.Short() {
-		t.Skip("generates certificates")
-	}
 	file, n := attack10SameNameCerts(t, MaxKeyFileSize)
 	certs := pemCertificates(file)
 	if len(certs) != n {
@@ -190,9 +187,6 @@ func TestAttack10RotatedRootFileIgnoresTheContext(t *testing.T) {
 // same-name certificates, end to end through ParseRoots: an ended context
 // returns its error, and the bundle is then used, judged private.
 func TestAttack10RotatedToSameNameRoots(t *testing.T) {
-	if testing.Short() {
-		t.Skip("generates certificates")
-	}
 	path := t.TempDir() + "/root.crt"
 	first, _ := attack10SameNameCerts(t, 2<<10)
 	must(t, writeFileAtomic(path, first))

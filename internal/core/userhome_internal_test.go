@@ -20,11 +20,11 @@ func TestUserHomeAsEachDriver(t *testing.T) {
 	if got := UserHome(DriverPgx); got != "" {
 		t.Errorf("pgx without HOME: %q, want none", got)
 	}
-	u, err := user.Current()
-	if err != nil {
-		t.Skipf("no user entry to fall back to: %v", err)
+	want := "" // no entry: lib/pq reads no home files either
+	if u, err := user.Current(); err == nil {
+		want = u.HomeDir
 	}
-	if got := UserHome(DriverPQ); got != u.HomeDir {
-		t.Errorf("lib/pq without HOME: %q, want the password database's %q", got, u.HomeDir)
+	if got := UserHome(DriverPQ); got != want {
+		t.Errorf("lib/pq without HOME: %q, want the password database's %q", got, want)
 	}
 }

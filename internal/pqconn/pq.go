@@ -67,14 +67,15 @@ func PreparePQ(dsn string, p core.Policy) (*PQConfig, core.Plan, error) {
 	if !plan.Password {
 		// The passfile's entries are judged now as a configured password
 		// is (and again at each connect, which reads the file anew).
+		b, err := readPassfile(context.Background(), pc.base)
+		if err != nil {
+			return nil, core.Plan{}, err
+		}
 		for i, t := range pc.targets {
-			c := pc.base.Clone()
+			c := pc.base
 			c.Host, c.Port = t.PQHost, t.Port
-			pw, err := pqPassfile(context.Background(), c)
-			if err != nil {
-				return nil, core.Plan{}, err
-			}
-			pc.targets[i].Passfile, plan.Targets[i].Passfile = pw != "", pw != ""
+			has := passfileEntry(b, c) != ""
+			pc.targets[i].Passfile, plan.Targets[i].Passfile = has, has
 		}
 	}
 	return pc, plan, nil

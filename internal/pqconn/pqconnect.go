@@ -144,14 +144,21 @@ var errMalformedStartup = errors.New("securepg: the server sent a malformed mess
 const noPassfile = "/dev/null/securepg-reads-the-passfile"
 
 // pqPassfile finds the password for cfg's host in the passfile, as lib/pq
-// would (cfg.Passfile, else ~/.pgpass; not one with group or world access),
-// reading it within ctx and only as a regular file.
+// would.
 func pqPassfile(ctx context.Context, cfg pq.Config) (string, error) {
+	b, err := readPassfile(ctx, cfg)
+	return passfileEntry(b, cfg), err
+}
+
+// readPassfile reads the passfile lib/pq would (cfg.Passfile, else
+// ~/.pgpass; not one with group or world access) within ctx and only as a
+// regular file; nil when lib/pq would read none.
+func readPassfile(ctx context.Context, cfg pq.Config) ([]byte, error) {
 	path := cfg.Passfile
 	if path == "" {
 		home := core.UserHome(core.DriverPQ)
 		if home == "" {
-			return "", nil
+			return nil, nil
 		}
 		path = filepath.Join(home, ".pgpass")
 	}
@@ -160,12 +167,18 @@ func pqPassfile(ctx context.Context, cfg pq.Config) (string, error) {
 	// read/write, but not group execute): what lib/pq reads itself at a
 	// listener's reconnect must be what securepg judged.
 	if err != nil || st.Mode().Perm()&0x77 != 0 {
-		return "", nil // absent, or ignored as lib/pq ignores an open passfile
+		return nil, nil // absent, or ignored as lib/pq ignores an open passfile
 	}
 	b, err := core.ReadRegularFile(ctx, path, core.MaxPasswordFileSize)
 	if err != nil {
-		return "", fmt.Errorf("securepg: passfile: %w", err)
+		return nil, fmt.Errorf("securepg: passfile: %w", err)
 	}
+	return b, nil
+}
+
+// passfileEntry is the password of passfile b's first entry for cfg's
+// host, port, database and user, or "".
+func passfileEntry(b []byte, cfg pq.Config) string {
 	host := cfg.Host
 	socket := host == "" || isUnixHost(host)
 	port, db := strconv.Itoa(int(cfg.Port)), cfg.Database
@@ -177,10 +190,10 @@ func pqPassfile(ctx context.Context, cfg pq.Config) (string, error) {
 		f := passfileFields(line)
 		if len(f) == 5 && (f[0] == "*" || f[0] == host || f[0] == "localhost" && socket) &&
 			(f[1] == "*" || f[1] == port) && (f[2] == "*" || f[2] == db) && (f[3] == "*" || f[3] == cfg.User) {
-			return f[4], nil
+			return f[4]
 		}
 	}
-	return "", nil
+	return ""
 }
 
 // passfileFields splits a passfile line on ':', with '\' escapes.
